@@ -1,0 +1,73 @@
+"""The one DRF exception handler: every error leaves as the contract's error body."""
+
+import logging
+import uuid
+from typing import Any
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from .errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def request_trace_id(request: Any) -> str:
+    trace_id = getattr(request, "trace_id", None)
+    if not trace_id:
+        trace_id = uuid.uuid4().hex
+        if request is not None:
+            request.trace_id = trace_id
+    return str(trace_id)
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {k: _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(v) for v in detail]
+    return str(detail)
+
+
+def error_response(exc: DomainError, trace_id: str) -> Response:
+    response = Response(exc.as_body(trace_id), status=exc.http_status)
+    if exc.replayed:
+        response["Idempotent-Replayed"] = "true"
+    if exc.code == "RATE_LIMITED" and "retry_after" in exc.details:
+        response["Retry-After"] = str(exc.details["retry_after"])
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    request = context.get("request")
+    trace_id = request_trace_id(request)
+    if isinstance(exc, DomainError):
+        return error_response(exc, trace_id)
+    code, http, retryable, message, details = "VALIDATION_ERROR", 400, False, "The request is not valid.", None
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten(exc.detail)
+        if isinstance(details, dict):
+            message = "Invalid fields: " + ", ".join(sorted(details))
+    elif isinstance(exc, exceptions.ParseError):
+        message = f"Malformed JSON body: {exc.detail}"
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        message = str(exc.detail)
+    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code, http, message = "UNAUTHORIZED", status.HTTP_401_UNAUTHORIZED, str(exc.detail)
+    elif isinstance(exc, exceptions.PermissionDenied):
+        code, http, message = "FORBIDDEN", status.HTTP_403_FORBIDDEN, str(exc.detail)
+    elif isinstance(exc, Http404 | exceptions.NotFound):
+        code, http, message = "NOT_FOUND", status.HTTP_404_NOT_FOUND, "Not found."
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        code, http, message = "METHOD_NOT_ALLOWED", status.HTTP_405_METHOD_NOT_ALLOWED, str(exc.detail)
+    elif isinstance(exc, exceptions.Throttled):
+        code, http, retryable, message = "RATE_LIMITED", 429, True, str(exc.detail)
+    elif isinstance(exc, exceptions.APIException):
+        code, http, message = "VALIDATION_ERROR", exc.status_code, str(exc.detail)
+    else:
+        return None  # unknown: the view layer logs it and answers (see wallet API middleware)
+    body: dict[str, Any] = {"code": code, "message": message, "retryable": retryable, "trace_id": trace_id}
+    if details is not None:
+        body["details"] = details
+    return Response(body, status=http)

@@ -1,0 +1,60 @@
+"""The root of every domain error. Each subclass maps one-to-one onto a contract error code."""
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "DOMAIN_ERROR"
+    http_status: ClassVar[int] = 400
+    retryable: ClassVar[bool] = False
+    default_message: ClassVar[str] = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or self.default_message
+        self.details = details or {}
+        # Set when this error is the stored answer of an earlier request (idempotent replay).
+        self.replayed = False
+        self.original_trace_id: str | None = None
+        super().__init__(self.message)
+
+    def as_body(self, trace_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "trace_id": self.original_trace_id or trace_id,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class ValidationFailed(DomainError):
+    code = "VALIDATION_ERROR"
+    http_status = 400
+    default_message = "The request is not valid."
+
+
+class ServiceUnavailable(DomainError):
+    code = "SERVICE_UNAVAILABLE"
+    http_status = 503
+    retryable = True
+    default_message = "The service is temporarily unavailable; retry later."
+
+
+class Maintenance(DomainError):
+    code = "MAINTENANCE"
+    http_status = 503
+    retryable = True
+    default_message = "The platform is in maintenance; retry later."
+
+
+def error_class_for_code(code: str) -> type[DomainError]:
+    """Find the error class for a stored code, so a replay re-raises the same type."""
+    stack: list[type[DomainError]] = [DomainError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls
+        stack.extend(cls.__subclasses__())
+    raise LookupError(code)

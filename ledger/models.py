@@ -1,0 +1,134 @@
+"""The double-entry journal. All amounts are integer minor units of the row's currency.
+
+Entries and journal transactions are append-only: PostgreSQL triggers refuse UPDATE and
+DELETE, and a deferred constraint trigger refuses, at commit, any transaction whose entries
+do not sum to zero per currency (see migrations/0002_ledger_db_rules.py).
+"""
+
+from django.db import models
+
+
+class Currency(models.Model):
+    code = models.CharField(max_length=3, primary_key=True, help_text="ISO 4217 code.")
+    name = models.CharField(max_length=64, blank=True)
+    exponent = models.PositiveSmallIntegerField(help_text="Digits after the decimal point.")
+    is_enabled = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "currencies"
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(exponent__lte=4), name="currency_exponent_sane"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Account(models.Model):
+    """A ledger account. Balances are derived from entries, never cached on this row,
+    so a busy clearing account is never one hot row that every bet waits on."""
+
+    class Kind(models.TextChoices):
+        PLAYER_WALLET = "player_wallet", "Player wallet"
+        PROVIDER_CLEARING = "provider_clearing", "Provider clearing"
+        ADJUSTMENTS = "adjustments", "Adjustments"
+        CASH_IN = "cash_in", "Cash in (deposits)"
+        CASH_OUT = "cash_out", "Cash out (withdrawals)"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_column="currency")
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            # Target of the (account, currency) foreign key from entries.
+            models.UniqueConstraint(fields=["id", "currency"], name="account_id_currency_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class JournalTransaction(models.Model):
+    class Kind(models.TextChoices):
+        DEBIT = "debit", "Debit"
+        CREDIT = "credit", "Credit"
+        ROLLBACK = "rollback", "Rollback"
+        DEPOSIT = "deposit", "Deposit"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    provider_code = models.CharField(max_length=64, blank=True)
+    provider_transaction_id = models.CharField(max_length=128, blank=True)
+    round_id = models.CharField(max_length=128, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    reverses = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversed_by",
+        help_text="The transaction this one cancels; at most one reversal each.",
+    )
+    trace_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.CharField(max_length=150)
+    memo = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Money moves once per provider transaction id, whatever the Python above does.
+            models.UniqueConstraint(
+                fields=["provider_code", "provider_transaction_id"],
+                condition=~models.Q(provider_transaction_id=""),
+                name="journal_provider_transaction_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["provider_code", "round_id"], name="journal_round_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.provider_transaction_id}".strip()
+
+
+class Entry(models.Model):
+    transaction = models.ForeignKey(
+        JournalTransaction, on_delete=models.PROTECT, related_name="entries"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount = models.BigIntegerField(help_text="Signed minor units; a transaction's entries sum to 0.")
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_column="currency")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        indexes = [models.Index(fields=["account", "created_at"], name="entry_account_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.amount:+d} {self.currency_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first final answer to (scope, key). A row is inserted as a claim at the start of a
+    write; a racing duplicate blocks on the unique index until the first one commits."""
+
+    scope = models.CharField(max_length=64, help_text="Provider code, or 'backoffice'.")
+    key = models.CharField(max_length=128)
+    operation = models.CharField(max_length=32)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

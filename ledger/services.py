@@ -1,0 +1,75 @@
+"""Writes to the journal. `ledger_post` is the only way entries are created."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from .errors import UnbalancedTransaction
+from .models import Account, Entry, JournalTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account_id: int
+    amount: int  # signed minor units
+    currency: str
+
+
+def ledger_account_get_or_create(*, key: str, kind: str, currency: str, name: str = "") -> Account:
+    account = Account.objects.filter(key=key).first()
+    if account is not None:
+        return account
+    account, _ = Account.objects.get_or_create(
+        key=key, defaults={"kind": kind, "currency_id": currency, "name": name or key}
+    )
+    return account
+
+
+def provider_clearing_key(*, provider_code: str, currency: str) -> str:
+    return f"provider:{provider_code}:{currency}"
+
+
+def ledger_post(
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    created_by: str,
+    provider_code: str = "",
+    provider_transaction_id: str = "",
+    round_id: str = "",
+    reason: str = "",
+    reverses: JournalTransaction | None = None,
+    trace_id: str = "",
+    memo: str = "",
+) -> JournalTransaction:
+    """Write one balanced journal transaction. Must run inside the caller's transaction, so the
+    entries commit together with the balance change they explain."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("ledger_post() must run inside a transaction")
+    if len(legs) < 2:
+        raise UnbalancedTransaction("A journal transaction needs at least two legs.")
+    totals: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if type(leg.amount) is not int:
+            raise UnbalancedTransaction("Ledger amounts are integers in minor units.")
+        totals[leg.currency] += leg.amount
+    if any(totals.values()):
+        raise UnbalancedTransaction(f"Legs do not balance: {dict(totals)}")
+    journal = JournalTransaction.objects.create(
+        kind=kind,
+        provider_code=provider_code,
+        provider_transaction_id=provider_transaction_id,
+        round_id=round_id,
+        reason=reason,
+        reverses=reverses,
+        trace_id=trace_id,
+        created_by=created_by,
+        memo=memo,
+    )
+    Entry.objects.bulk_create(
+        Entry(transaction=journal, account_id=leg.account_id, amount=leg.amount, currency_id=leg.currency)
+        for leg in legs
+    )
+    return journal

@@ -1,0 +1,76 @@
+from django.db import models
+
+
+class Round(models.Model):
+    """A game round, (provider, round_id). Totals are minor units of `currency`."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    provider = models.ForeignKey("provider.Provider", on_delete=models.PROTECT, related_name="rounds")
+    round_id = models.CharField(max_length=128)
+    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="rounds")
+    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
+    game_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    debit_count = models.PositiveIntegerField(default=0)
+    credit_count = models.PositiveIntegerField(default=0)
+    rollback_count = models.PositiveIntegerField(default=0)
+    total_debited = models.BigIntegerField(default=0)
+    total_credited = models.BigIntegerField(default=0)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "round_id"], name="round_unique_per_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.round_id}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == self.Status.CLOSED
+
+
+class GameSession(models.Model):
+    """A game launch for one player, game and currency. Only the token's SHA-256 is stored."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    provider = models.ForeignKey("provider.Provider", on_delete=models.PROTECT, related_name="sessions")
+    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="game_sessions")
+    game = models.ForeignKey("provider.Game", on_delete=models.PROTECT, related_name="sessions")
+    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
+    locale = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="Slides forward on activity.")
+    absolute_expires_at = models.DateTimeField(help_text="Never extended.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["player", "-created_at"], name="session_player_idx")]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} {self.player_id} {self.game_id}"
+
+
+class PlatformSwitch(models.Model):
+    """Operator switches flipped without a deploy (admin or `manage.py platform_switch`)."""
+
+    class Name(models.TextChoices):
+        NO_NEW_SESSIONS = "no_new_sessions", "No new sessions"
+        MAINTENANCE = "maintenance", "Maintenance"
+
+    name = models.CharField(max_length=32, choices=Name.choices, unique=True)
+    is_on = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}={'on' if self.is_on else 'off'}"

@@ -1,0 +1,156 @@
+"""Game sessions and rounds: launch, validate, close; round bookkeeping for the wallet."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from casino_platform import clock
+from casino_platform.errors import Maintenance, ValidationFailed
+from players.models import Player
+from players.services import player_assert_may_bet
+from provider.errors import GameNotFound
+from provider.models import Game, Provider
+
+from .errors import SessionExpired, SessionNotFound
+from .models import GameSession, PlatformSwitch, Round
+
+
+def session_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def platform_switch_is_on(name: str) -> bool:
+    return PlatformSwitch.objects.filter(name=name, is_on=True).exists()
+
+
+def platform_switch_set(*, name: str, is_on: bool, changed_by: str, reason: str = "") -> PlatformSwitch:
+    if name not in PlatformSwitch.Name.values:
+        raise ValidationFailed(f"Unknown switch {name!r}; known: {', '.join(PlatformSwitch.Name.values)}")
+    switch, _ = PlatformSwitch.objects.update_or_create(
+        name=name, defaults={"is_on": is_on, "changed_by": changed_by, "reason": reason}
+    )
+    return switch
+
+
+def session_resolve(*, token: str, provider: Provider, touch: bool = True) -> GameSession:
+    """The live session for `token`, sliding its expiry on activity (never past the cap)."""
+    now = clock.now()
+    session = (
+        GameSession.objects.select_related("game")
+        .filter(token_hash=session_token_hash(token), provider=provider)
+        .first()
+    )
+    if session is None:
+        raise SessionNotFound("No session for this token.")
+    if session.closed_at is not None or session.expires_at <= now or session.absolute_expires_at <= now:
+        raise SessionExpired("The session has expired or was closed.")
+    # Slide at most once a minute: a busy session must not rewrite its row on every bet.
+    if touch and (now - session.last_seen_at) > timedelta(seconds=60):
+        idle = timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS)
+        session.last_seen_at = now
+        session.expires_at = min(now + idle, session.absolute_expires_at)
+        GameSession.objects.filter(pk=session.pk).update(
+            last_seen_at=session.last_seen_at, expires_at=session.expires_at
+        )
+    return session
+
+
+def round_get(*, provider: Provider, round_id: str) -> Round | None:
+    return Round.objects.filter(provider=provider, round_id=round_id).first()
+
+
+def round_record_debit(
+    *, provider: Provider, round_obj: Round | None, round_id: str, player: Player, currency: str,
+    game_id: str, amount: int, close: bool,
+) -> Round:
+    """Open the round if new and add a debit. Caller holds the player lock."""
+    now = clock.now()
+    if round_obj is None:
+        return Round.objects.create(
+            provider=provider, round_id=round_id, player=player, currency_id=currency, game_id=game_id,
+            debit_count=1, total_debited=amount,
+            status=Round.Status.CLOSED if close else Round.Status.OPEN,
+            closed_at=now if close else None,
+        )
+    updates: dict[str, object] = {"debit_count": F("debit_count") + 1, "total_debited": F("total_debited") + amount}
+    if close:
+        updates.update(status=Round.Status.CLOSED, closed_at=now)
+    Round.objects.filter(pk=round_obj.pk).update(**updates)
+    return round_obj
+
+
+def round_record_credit(
+    *, provider: Provider, round_obj: Round | None, round_id: str, player: Player, currency: str,
+    game_id: str, amount: int, close: bool,
+) -> Round:
+    now = clock.now()
+    if round_obj is None:
+        return Round.objects.create(
+            provider=provider, round_id=round_id, player=player, currency_id=currency, game_id=game_id,
+            credit_count=1, total_credited=amount,
+            status=Round.Status.CLOSED if close else Round.Status.OPEN,
+            closed_at=now if close else None,
+        )
+    updates: dict[str, object] = {
+        "credit_count": F("credit_count") + 1, "total_credited": F("total_credited") + amount,
+    }
+    if close and not round_obj.is_closed:
+        updates.update(status=Round.Status.CLOSED, closed_at=now)
+    Round.objects.filter(pk=round_obj.pk).update(**updates)
+    return round_obj
+
+
+def round_record_rollback(*, round_obj: Round, amount: int) -> None:
+    Round.objects.filter(pk=round_obj.pk).update(
+        rollback_count=F("rollback_count") + 1, total_debited=F("total_debited") - amount
+    )
+
+
+def game_get_enabled(*, game_id: str, provider: Provider) -> Game:
+    game = Game.objects.filter(game_id=game_id, provider=provider, is_enabled=True).first()
+    if game is None:
+        raise GameNotFound(f"No enabled game {game_id!r} for provider {provider.code}.")
+    return game
+
+
+@transaction.atomic
+def session_create(
+    *, provider: Provider, player: Player, game: Game, currency: str, locale: str = ""
+) -> tuple[GameSession, str]:
+    """Launch a game. Returns the session and its token; only the token's hash is stored."""
+    if platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE) or platform_switch_is_on(
+        PlatformSwitch.Name.NO_NEW_SESSIONS
+    ):
+        raise Maintenance("New game sessions are paused by the operator; retry later.")
+    player_assert_may_bet(player=player)
+    if not game.is_enabled or game.provider_id != provider.pk:
+        raise GameNotFound(f"Game {game.game_id} is not available.")
+    if not player.wallets.filter(currency_id=currency).exists():
+        raise ValidationFailed(
+            f"Player {player.player_id} has no {currency} wallet.", details={"currency": ["no wallet"]}
+        )
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session = GameSession.objects.create(
+        token_hash=session_token_hash(token),
+        provider=provider,
+        player=player,
+        game=game,
+        currency_id=currency,
+        locale=locale,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS),
+        absolute_expires_at=now + timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS),
+    )
+    return session, token
+
+
+def session_close(*, session: GameSession) -> GameSession:
+    if session.closed_at is None:
+        session.closed_at = clock.now()
+        session.save(update_fields=["closed_at"])
+    return session

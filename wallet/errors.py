@@ -1,0 +1,25 @@
+from casino_platform.errors import DomainError
+
+
+class InsufficientFunds(DomainError):
+    code = "INSUFFICIENT_FUNDS"
+    http_status = 402
+    default_message = "The wallet balance is too low for this debit."
+
+
+class CurrencyMismatch(DomainError):
+    code = "CURRENCY_MISMATCH"
+    http_status = 422
+    default_message = "The currency does not match the session, round or wallet."
+
+
+class RollbackNotAllowed(DomainError):
+    code = "ROLLBACK_NOT_ALLOWED"
+    http_status = 409
+    default_message = "This transaction cannot be rolled back."
+
+
+class TransactionRolledBack(DomainError):
+    code = "TRANSACTION_ROLLED_BACK"
+    http_status = 409
+    default_message = "A rollback for this transaction_id arrived first; the debit is refused."

@@ -1,0 +1,23 @@
+"""Every write that moves a wallet. `grep -r "def wallet_"` lists them."""
+
+from .backoffice import wallet_adjust, wallet_deposit, wallet_withdraw
+from .balances import wallet_balance
+from .common import WalletResult, wallet_get_or_create_locked
+from .credits import CreditRequest, wallet_credit
+from .debits import DebitRequest, wallet_debit
+from .rollbacks import RollbackRequest, wallet_rollback
+
+__all__ = [
+    "CreditRequest",
+    "DebitRequest",
+    "RollbackRequest",
+    "WalletResult",
+    "wallet_adjust",
+    "wallet_balance",
+    "wallet_credit",
+    "wallet_debit",
+    "wallet_deposit",
+    "wallet_get_or_create_locked",
+    "wallet_rollback",
+    "wallet_withdraw",
+]

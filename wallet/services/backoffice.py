@@ -1,0 +1,97 @@
+"""Back-office money movements: deposits, withdrawals and adjustments by staff."""
+
+from django.db import transaction
+
+from casino_platform.errors import ValidationFailed
+from ledger.models import Account, JournalTransaction
+from ledger.services import Leg, ledger_account_get_or_create, ledger_post
+from players.services import player_lock
+
+from ..errors import InsufficientFunds
+from ..selectors import currency_get
+from .common import WalletResult, run_idempotent, validate_amount, validate_transaction_id, wallet_apply, wallet_get_or_create_locked
+
+BACKOFFICE_SCOPE = "backoffice"
+
+_COUNTER_ACCOUNT = {
+    JournalTransaction.Kind.DEPOSIT: Account.Kind.CASH_IN,
+    JournalTransaction.Kind.WITHDRAWAL: Account.Kind.CASH_OUT,
+    JournalTransaction.Kind.ADJUSTMENT: Account.Kind.ADJUSTMENTS,
+}
+
+
+def _move(
+    *, kind: str, player_id: str, currency: str, delta: int, created_by: str, reason: str,
+    reference: str | None, trace_id: str,
+) -> WalletResult:
+    if not reason.strip():
+        raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
+    if not created_by:
+        raise ValidationFailed("created_by is required.")
+
+    def work() -> WalletResult:
+        currency_get(code=currency)
+        player = player_lock(player_id=player_id)
+        wallet = wallet_get_or_create_locked(player=player, currency=currency)
+        if wallet.balance + delta < 0:
+            raise InsufficientFunds(f"Balance {wallet.balance} cannot absorb {delta}.")
+        counter_kind = _COUNTER_ACCOUNT[kind]
+        counter = ledger_account_get_or_create(
+            key=f"{counter_kind}:{currency}", kind=counter_kind, currency=currency
+        )
+        balance = wallet_apply(wallet=wallet, delta=delta)
+        journal = ledger_post(
+            kind=kind,
+            legs=[Leg(wallet.account_id, delta, currency), Leg(counter.pk, -delta, currency)],
+            created_by=created_by,
+            provider_code=BACKOFFICE_SCOPE if reference else "",
+            provider_transaction_id=reference or "",
+            reason=kind,
+            memo=reason,
+            trace_id=trace_id,
+        )
+        return WalletResult(
+            player_id=player.player_id, currency=currency, balance=balance,
+            transaction_id=reference, platform_transaction_id=str(journal.pk),
+        )
+
+    if reference is None:
+        with transaction.atomic(durable=True):
+            return work()
+    validate_transaction_id(reference, "reference")
+    return run_idempotent(
+        scope=BACKOFFICE_SCOPE, key=reference, operation=kind,
+        payload={"player_id": player_id, "currency": currency, "delta": delta},
+        trace_id=trace_id, work=work,
+    )
+
+
+def wallet_deposit(
+    *, player_id: str, currency: str, amount: int, created_by: str, reason: str,
+    reference: str | None = None, trace_id: str = "",
+) -> WalletResult:
+    """Put cash into a wallet (cash_in account -> wallet). Once per `reference` if given."""
+    validate_amount(amount, minimum=1)
+    return _move(kind=JournalTransaction.Kind.DEPOSIT, player_id=player_id, currency=currency, delta=amount,
+                 created_by=created_by, reason=reason, reference=reference, trace_id=trace_id)
+
+
+def wallet_withdraw(
+    *, player_id: str, currency: str, amount: int, created_by: str, reason: str,
+    reference: str | None = None, trace_id: str = "",
+) -> WalletResult:
+    """Take cash out of a wallet (wallet -> cash_out account); never below zero."""
+    validate_amount(amount, minimum=1)
+    return _move(kind=JournalTransaction.Kind.WITHDRAWAL, player_id=player_id, currency=currency, delta=-amount,
+                 created_by=created_by, reason=reason, reference=reference, trace_id=trace_id)
+
+
+def wallet_adjust(
+    *, player_id: str, currency: str, amount: int, created_by: str, reason: str,
+    reference: str | None = None, trace_id: str = "",
+) -> WalletResult:
+    """A signed correction against the adjustments account; never below zero."""
+    if type(amount) is not int or amount == 0 or abs(amount) > 10**15:
+        raise ValidationFailed("An adjustment is a non-zero integer in minor units.", details={"amount": ["invalid"]})
+    return _move(kind=JournalTransaction.Kind.ADJUSTMENT, player_id=player_id, currency=currency, delta=amount,
+                 created_by=created_by, reason=reason, reference=reference, trace_id=trace_id)

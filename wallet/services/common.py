@@ -1,0 +1,130 @@
+"""What every wallet write shares: request validation, the idempotent runner, wallet rows."""
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from casino_platform import clock
+from casino_platform.errors import DomainError, ValidationFailed, error_class_for_code
+from ledger.idempotency import idempotency_claim, idempotency_store, payload_fingerprint
+from ledger.models import Account, IdempotencyRecord
+from ledger.money import MAX_AMOUNT
+from ledger.services import ledger_account_get_or_create
+from players.models import Player
+
+from ..errors import InsufficientFunds
+from ..models import Wallet
+
+TRANSACTION_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class WalletResult:
+    """A wallet call's answer; `balance` is minor units after the operation."""
+
+    player_id: str
+    currency: str
+    balance: int
+    transaction_id: str | None = None
+    platform_transaction_id: str | None = None
+    status: str | None = None  # rollbacks: rolled_back | already_rolled_back | tombstone
+    replayed: bool = False
+
+    def as_body(self) -> dict[str, Any]:
+        body = asdict(self)
+        del body["replayed"]
+        return {k: v for k, v in body.items() if v is not None}
+
+
+def validate_transaction_id(value: object, field: str = "transaction_id") -> str:
+    if not isinstance(value, str) or not TRANSACTION_ID_RE.match(value):
+        raise ValidationFailed(
+            f"{field} must be 1-128 characters of A-Za-z0-9._:-",
+            details={field: ["1-128 characters of A-Za-z0-9._:-"]},
+        )
+    return value
+
+
+def validate_amount(value: object, *, minimum: int) -> int:
+    # bool is an int subclass and a float is never money: both are refused.
+    if type(value) is not int or value < minimum or value > MAX_AMOUNT:
+        raise ValidationFailed(
+            f"amount must be an integer in minor units between {minimum} and 10^15",
+            details={"amount": [f"an integer between {minimum} and 10^15"]},
+        )
+    return value
+
+
+def replay(record: IdempotencyRecord) -> WalletResult:
+    """The stored first answer: a result, or the same error raised again."""
+    body = dict(record.response_body or {})
+    if record.response_status == 200:
+        return WalletResult(**body, replayed=True)
+    error = error_class_for_code(body["code"])(body.get("message"))
+    error.replayed = True
+    error.original_trace_id = body.get("trace_id")
+    raise error
+
+
+def run_idempotent(
+    *, scope: str, key: str, operation: str, payload: dict[str, Any], trace_id: str,
+    work: Callable[[], WalletResult],
+) -> WalletResult:
+    """Run `work` once per (scope, key) in one durable transaction, storing its final answer.
+
+    `work` must raise its business errors before it writes anything: the refusal is then
+    committed as the key's answer with nothing else. Retryable errors are not stored."""
+    fingerprint = payload_fingerprint({"operation": operation, **payload})
+    refusal: DomainError | None = None
+    with transaction.atomic(durable=True):
+        claim = idempotency_claim(scope=scope, key=key, operation=operation, fingerprint=fingerprint)
+        if claim.existing is not None:
+            return replay(claim.existing)
+        assert claim.record_id is not None
+        try:
+            result = work()
+        except DomainError as exc:
+            if exc.retryable:
+                raise
+            body = {"code": exc.code, "message": exc.message, "retryable": False, "trace_id": trace_id}
+            idempotency_store(record_id=claim.record_id, status=exc.http_status, body=body)
+            refusal = exc
+        else:
+            idempotency_store(record_id=claim.record_id, status=200, body=result.as_body())
+            return result
+    raise refusal
+
+
+def wallet_account_key(*, player: Player, currency: str) -> str:
+    return f"wallet:{player.player_id}:{currency}"
+
+
+def wallet_get_or_create_locked(*, player: Player, currency: str) -> Wallet:
+    """The player's wallet in `currency`, created with its ledger account if missing.
+    Caller holds the player lock, so no one else creates it concurrently."""
+    wallet = Wallet.objects.filter(player=player, currency_id=currency).first()
+    if wallet is not None:
+        return wallet
+    account = ledger_account_get_or_create(
+        key=wallet_account_key(player=player, currency=currency),
+        kind=Account.Kind.PLAYER_WALLET,
+        currency=currency,
+        name=f"Wallet of {player.player_id} in {currency}",
+    )
+    return Wallet.objects.create(player=player, currency_id=currency, account=account)
+
+
+def wallet_apply(*, wallet: Wallet, delta: int) -> int:
+    """Change the cached balance by `delta`; never below zero. Returns the new balance.
+    The guard in the UPDATE holds even if a caller forgot the funds check."""
+    qs = Wallet.objects.filter(pk=wallet.pk)
+    if delta < 0:
+        qs = qs.filter(balance__gte=-delta)
+    if delta != 0 and qs.update(balance=F("balance") + delta, updated_at=clock.now()) != 1:
+        raise InsufficientFunds()
+    wallet.balance += delta
+    return wallet.balance

@@ -1,0 +1,105 @@
+from dataclasses import dataclass
+
+from casino_platform.errors import ValidationFailed
+from ledger.models import Account, JournalTransaction
+from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
+from players.services import player_lock
+from provider.models import Provider
+from sessions.errors import RoundNotFound
+from sessions.models import GameSession
+from sessions.services import round_get, round_record_credit, session_token_hash
+
+from ..errors import CurrencyMismatch
+from ..selectors import currency_get
+from .common import (
+    WalletResult,
+    run_idempotent,
+    validate_amount,
+    validate_transaction_id,
+    wallet_apply,
+    wallet_get_or_create_locked,
+)
+
+CREDIT_REASONS = ("win", "cash_out", "prize", "bounty", "jackpot", "refund")
+# These settle a bet and need a round with an accepted debit; the rest may open a round.
+REASONS_NEEDING_DEBIT = ("win", "cash_out")
+
+
+@dataclass(frozen=True, slots=True)
+class CreditRequest:
+    transaction_id: str
+    player_id: str
+    round_id: str
+    game_id: str
+    amount: int  # minor units, >= 0; zero closes a lost round
+    currency: str
+    reason: str = "win"
+    round_closed: bool = True
+    session_token: str | None = None
+    trace_id: str = ""
+
+
+def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult:
+    """Credit once per (provider, transaction_id). Owed money is always paid: an expired
+    session, a blocked or self-excluded player and maintenance do not refuse a credit.
+    Takes the player's row lock; balance, round and ledger commit together."""
+    validate_transaction_id(request.transaction_id)
+    validate_amount(request.amount, minimum=0)
+    if request.reason not in CREDIT_REASONS:
+        raise ValidationFailed(f"reason must be one of {', '.join(CREDIT_REASONS)}", details={"reason": ["invalid"]})
+    payload = {
+        "player_id": request.player_id, "round_id": request.round_id, "game_id": request.game_id,
+        "amount": request.amount, "currency": request.currency, "reason": request.reason,
+        "round_closed": request.round_closed,
+    }
+
+    def work() -> WalletResult:
+        currency_get(code=request.currency, enabled_only=False)
+        player = player_lock(player_id=request.player_id)
+        if request.session_token is not None:
+            # Only the currency is checked: a credit must be paid even after the session ended.
+            session = GameSession.objects.filter(
+                token_hash=session_token_hash(request.session_token), provider=provider
+            ).first()
+            if session is not None and session.currency_id != request.currency:
+                raise CurrencyMismatch(f"The session plays in {session.currency_id}, not {request.currency}.")
+        round_obj = round_get(provider=provider, round_id=request.round_id)
+        if round_obj is not None and round_obj.player_id != player.pk:
+            raise RoundNotFound(f"No round {request.round_id} for player {request.player_id}.")
+        if request.reason in REASONS_NEEDING_DEBIT and (round_obj is None or round_obj.debit_count == 0):
+            raise RoundNotFound(f"A {request.reason} needs a round with an accepted debit; {request.round_id} has none.")
+        if round_obj is not None and round_obj.currency_id != request.currency:
+            raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
+        wallet = wallet_get_or_create_locked(player=player, currency=request.currency)
+        round_record_credit(
+            provider=provider, round_obj=round_obj, round_id=request.round_id, player=player,
+            currency=request.currency, game_id=request.game_id, amount=request.amount,
+            close=request.round_closed,
+        )
+        clearing = ledger_account_get_or_create(
+            key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
+            kind=Account.Kind.PROVIDER_CLEARING, currency=request.currency,
+        )
+        balance = wallet_apply(wallet=wallet, delta=request.amount)
+        journal = ledger_post(
+            kind=JournalTransaction.Kind.CREDIT,
+            legs=[
+                Leg(wallet.account_id, request.amount, request.currency),
+                Leg(clearing.pk, -request.amount, request.currency),
+            ],
+            created_by=f"provider:{provider.code}",
+            provider_code=provider.code,
+            provider_transaction_id=request.transaction_id,
+            round_id=request.round_id,
+            reason=request.reason,
+            trace_id=request.trace_id,
+        )
+        return WalletResult(
+            player_id=player.player_id, currency=request.currency, balance=balance,
+            transaction_id=request.transaction_id, platform_transaction_id=str(journal.pk),
+        )
+
+    return run_idempotent(
+        scope=provider.code, key=request.transaction_id, operation="credit", payload=payload,
+        trace_id=request.trace_id, work=work,
+    )

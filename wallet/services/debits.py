@@ -1,0 +1,164 @@
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q, Sum
+
+from casino_platform import clock
+from casino_platform.errors import Maintenance, ValidationFailed
+from ledger.models import Account, Entry, JournalTransaction
+from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
+from players.errors import ResponsibleGamblingLimit
+from players.models import LossLimit, Player
+from players.services import player_assert_may_bet, player_lock
+from provider.models import Provider
+from sessions.errors import RoundClosed, SessionNotFound
+from sessions.models import PlatformSwitch
+from sessions.services import (
+    game_get_enabled,
+    platform_switch_is_on,
+    round_get,
+    round_record_debit,
+    session_resolve,
+    session_token_hash,
+)
+
+from ..errors import CurrencyMismatch, InsufficientFunds, TransactionRolledBack
+from ..models import RollbackTombstone, Wallet
+from .common import WalletResult, run_idempotent, validate_amount, validate_transaction_id, wallet_apply
+
+DEBIT_REASONS = ("bet", "buy_in", "tournament_entry")
+# Ledger kinds that count towards a player's net loss for responsible-gambling limits.
+GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
+
+
+@dataclass(frozen=True, slots=True)
+class DebitRequest:
+    transaction_id: str
+    round_id: str
+    game_id: str
+    amount: int  # minor units, > 0
+    currency: str
+    reason: str = "bet"
+    round_closed: bool = False
+    session_token: str | None = None  # required from providers; None only for trusted callers
+    player_id: str | None = None  # taken from the session when a token is given
+    trace_id: str = ""
+
+
+def _period_starts(now: datetime) -> dict[str, datetime]:
+    """UTC calendar day, ISO week (from Monday) and calendar month."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        LossLimit.Period.DAY: day,
+        LossLimit.Period.WEEK: day - timedelta(days=day.weekday()),
+        LossLimit.Period.MONTH: day.replace(day=1),
+    }
+
+
+def _check_loss_limits(*, player: Player, wallet: Wallet, amount: int, now: datetime) -> None:
+    """Net loss (debits - credits - rollbacks) in each limited period, plus this bet, must stay
+    within the limit. Runs under the player lock, so two sessions cannot cross it together."""
+    limits = {lim.period: lim.amount for lim in LossLimit.objects.filter(player=player, currency_id=wallet.currency_id)}
+    if not limits:
+        return
+    starts = _period_starts(now)
+    earliest = min(starts[p] for p in limits)
+    sums = Entry.objects.filter(
+        account_id=wallet.account_id, created_at__gte=earliest, transaction__kind__in=GAMING_KINDS
+    ).aggregate(**{p: Sum("amount", filter=Q(created_at__gte=starts[p])) for p in limits})
+    for period, limit in limits.items():
+        net_loss = -(sums[period] or 0)
+        if net_loss + amount > limit:
+            raise ResponsibleGamblingLimit(
+                f"This bet would take the {period} loss to {net_loss + amount}, over the limit of "
+                f"{limit} {wallet.currency_id}."
+            )
+
+
+def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
+    """Debit once per (provider, transaction_id); a repeat returns the stored outcome.
+
+    Checks in the contract's order (session, player status and RG limits, round open, funds)
+    under the player's row lock; the balance, round and ledger commit together."""
+    validate_transaction_id(request.transaction_id)
+    validate_amount(request.amount, minimum=1)
+    if request.reason not in DEBIT_REASONS:
+        raise ValidationFailed(f"reason must be one of {', '.join(DEBIT_REASONS)}", details={"reason": ["invalid"]})
+    if request.session_token is None and request.player_id is None:
+        raise ValidationFailed("A debit needs a session_token.", details={"session_token": ["required"]})
+    if platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE):
+        raise Maintenance("Debits are paused for maintenance; retry later.")
+    payload = {
+        "round_id": request.round_id, "game_id": request.game_id, "amount": request.amount,
+        "currency": request.currency, "reason": request.reason, "round_closed": request.round_closed,
+        "player_id": request.player_id,
+    }
+    if request.session_token is not None:
+        payload["session_token_sha256"] = session_token_hash(request.session_token)
+
+    def work() -> WalletResult:
+        now = clock.now()
+        if request.session_token is not None:
+            session = session_resolve(token=request.session_token, provider=provider)
+            if request.player_id is not None and request.player_id != session.player.player_id:
+                raise SessionNotFound("The session belongs to another player.")
+            if session.game.game_id != request.game_id:
+                raise SessionNotFound(f"The session was launched for {session.game.game_id}, not {request.game_id}.")
+            if session.currency_id != request.currency:
+                raise CurrencyMismatch(f"The session plays in {session.currency_id}, not {request.currency}.")
+            player_id = session.player.player_id
+        else:
+            assert request.player_id is not None
+            game_get_enabled(game_id=request.game_id, provider=provider)
+            player_id = request.player_id
+        player = player_lock(player_id=player_id)
+        if RollbackTombstone.objects.filter(provider_code=provider.code, transaction_id=request.transaction_id).exists():
+            raise TransactionRolledBack()
+        player_assert_may_bet(player=player, now=now)
+        wallet = Wallet.objects.filter(player=player, currency_id=request.currency).first()
+        if wallet is None:
+            raise CurrencyMismatch(f"Player {player_id} has no {request.currency} wallet.")
+        _check_loss_limits(player=player, wallet=wallet, amount=request.amount, now=now)
+        round_obj = round_get(provider=provider, round_id=request.round_id)
+        if round_obj is not None:
+            if round_obj.player_id != player.pk:
+                raise ValidationFailed("round_id belongs to another player.", details={"round_id": ["not yours"]})
+            if round_obj.is_closed:
+                raise RoundClosed(f"Round {request.round_id} is closed.")
+            if round_obj.currency_id != request.currency:
+                raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
+        if wallet.balance < request.amount:
+            raise InsufficientFunds(f"Balance {wallet.balance} is below the debit of {request.amount}.")
+        # Every check passed: from here on, only writes.
+        round_record_debit(
+            provider=provider, round_obj=round_obj, round_id=request.round_id, player=player,
+            currency=request.currency, game_id=request.game_id, amount=request.amount,
+            close=request.round_closed,
+        )
+        clearing = ledger_account_get_or_create(
+            key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
+            kind=Account.Kind.PROVIDER_CLEARING, currency=request.currency,
+        )
+        balance = wallet_apply(wallet=wallet, delta=-request.amount)
+        journal = ledger_post(
+            kind=JournalTransaction.Kind.DEBIT,
+            legs=[
+                Leg(wallet.account_id, -request.amount, request.currency),
+                Leg(clearing.pk, request.amount, request.currency),
+            ],
+            created_by=f"provider:{provider.code}",
+            provider_code=provider.code,
+            provider_transaction_id=request.transaction_id,
+            round_id=request.round_id,
+            reason=request.reason,
+            trace_id=request.trace_id,
+        )
+        return WalletResult(
+            player_id=player_id, currency=request.currency, balance=balance,
+            transaction_id=request.transaction_id, platform_transaction_id=str(journal.pk),
+        )
+
+    return run_idempotent(
+        scope=provider.code, key=request.transaction_id, operation="debit", payload=payload,
+        trace_id=request.trace_id, work=work,
+    )

@@ -1,0 +1,109 @@
+from dataclasses import dataclass
+
+from ledger.models import Account, Entry, JournalTransaction
+from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
+from players.models import Player
+from players.services import player_lock
+from provider.models import Provider
+from sessions.models import Round
+from sessions.services import round_get, round_record_rollback
+
+from ..errors import RollbackNotAllowed
+from ..models import RollbackTombstone, Wallet
+from .common import WalletResult, run_idempotent, validate_transaction_id, wallet_apply
+
+ROLLED_BACK = "rolled_back"
+ALREADY_ROLLED_BACK = "already_rolled_back"
+TOMBSTONE = "tombstone"
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackRequest:
+    transaction_id: str
+    reference_transaction_id: str
+    player_id: str
+    round_id: str
+    trace_id: str = ""
+
+
+def _reported_wallet(*, player: Player, round_obj: Round | None) -> Wallet | None:
+    """The wallet whose balance a rollback answers with: the round's, else the player's first."""
+    wallets = Wallet.objects.filter(player=player)
+    if round_obj is not None:
+        wallets = wallets.filter(currency_id=round_obj.currency_id)
+    return wallets.order_by("created_at", "pk").first()
+
+
+def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletResult:
+    """Cancel one debit in full, once per (provider, transaction_id) and at most once per debit
+    (the journal's unique `reverses` enforces the latter). An unknown reference leaves a
+    tombstone that refuses the debit if it arrives later. Takes the player's row lock."""
+    validate_transaction_id(request.transaction_id)
+    validate_transaction_id(request.reference_transaction_id, "reference_transaction_id")
+    payload = {
+        "reference_transaction_id": request.reference_transaction_id,
+        "player_id": request.player_id, "round_id": request.round_id,
+    }
+
+    def work() -> WalletResult:
+        player = player_lock(player_id=request.player_id)
+        debit = JournalTransaction.objects.filter(
+            provider_code=provider.code, provider_transaction_id=request.reference_transaction_id
+        ).first()
+        if debit is None:
+            RollbackTombstone.objects.get_or_create(
+                provider_code=provider.code, transaction_id=request.reference_transaction_id,
+                defaults={"rollback_transaction_id": request.transaction_id, "player_id_text": player.player_id},
+            )
+            wallet = _reported_wallet(player=player, round_obj=round_get(provider=provider, round_id=request.round_id))
+            return WalletResult(
+                player_id=player.player_id, currency=wallet.currency_id if wallet else "",
+                balance=wallet.balance if wallet else 0, transaction_id=request.transaction_id, status=TOMBSTONE,
+            )
+        if debit.kind != JournalTransaction.Kind.DEBIT:
+            raise RollbackNotAllowed(f"{request.reference_transaction_id} is a {debit.kind}; only debits roll back.")
+        round_obj = round_get(provider=provider, round_id=debit.round_id)
+        if round_obj is None or round_obj.player_id != player.pk:
+            raise RollbackNotAllowed(f"{request.reference_transaction_id} is not a debit of {player.player_id}.")
+        if request.round_id != debit.round_id:
+            raise RollbackNotAllowed(f"{request.reference_transaction_id} belongs to round {debit.round_id}.")
+        wallet = Wallet.objects.get(player=player, currency_id=round_obj.currency_id)
+        reversal = JournalTransaction.objects.filter(reverses=debit).first()
+        if reversal is not None:
+            return WalletResult(
+                player_id=player.player_id, currency=wallet.currency_id, balance=wallet.balance,
+                transaction_id=request.transaction_id, platform_transaction_id=str(reversal.pk),
+                status=ALREADY_ROLLED_BACK,
+            )
+        if round_obj.credit_count > 0:
+            raise RollbackNotAllowed(f"Round {debit.round_id} already has a credit; its debits cannot roll back.")
+        amount = -Entry.objects.get(transaction=debit, account_id=wallet.account_id).amount
+        clearing = ledger_account_get_or_create(
+            key=provider_clearing_key(provider_code=provider.code, currency=wallet.currency_id),
+            kind=Account.Kind.PROVIDER_CLEARING, currency=wallet.currency_id,
+        )
+        balance = wallet_apply(wallet=wallet, delta=amount)
+        round_record_rollback(round_obj=round_obj, amount=amount)
+        journal = ledger_post(
+            kind=JournalTransaction.Kind.ROLLBACK,
+            legs=[
+                Leg(wallet.account_id, amount, wallet.currency_id),
+                Leg(clearing.pk, -amount, wallet.currency_id),
+            ],
+            created_by=f"provider:{provider.code}",
+            provider_code=provider.code,
+            provider_transaction_id=request.transaction_id,
+            round_id=debit.round_id,
+            reason="rollback",
+            reverses=debit,
+            trace_id=request.trace_id,
+        )
+        return WalletResult(
+            player_id=player.player_id, currency=wallet.currency_id, balance=balance,
+            transaction_id=request.transaction_id, platform_transaction_id=str(journal.pk), status=ROLLED_BACK,
+        )
+
+    return run_idempotent(
+        scope=provider.code, key=request.transaction_id, operation="rollback", payload=payload,
+        trace_id=request.trace_id, work=work,
+    )
