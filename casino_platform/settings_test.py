@@ -1,0 +1,12 @@
+"""Settings for the test suite: the production settings with the local PostgreSQL and Redis
+as defaults. Real values in the environment win (CI and `make test` may set them)."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casino")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+# A fixed Fernet key for tests only; production sets its own (see .env.example).
+os.environ.setdefault("PROVIDER_SECRET_KEY", "zI0pBxgk5nwLnt2Q1mG3hT6sTqf0JRM0tv8dmU1q6WA=")
+
+from .settings import *  # noqa: E402,F403

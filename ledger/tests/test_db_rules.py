@@ -1,0 +1,107 @@
+"""The database itself refuses what the ledger forbids, even when Python is bypassed."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from ledger.models import Entry, JournalTransaction
+from ledger.reconciliation import ledger_reconcile
+from ledger.services import Leg, ledger_post
+from wallet.models import Wallet
+from wallet.tests.factories import funded_wallet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def raw(sql: str, params: list | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+
+
+@pytest.fixture
+def journal():
+    wallet = funded_wallet(amount=1_000)
+    return JournalTransaction.objects.get(entries__account=wallet.account)
+
+
+def test_update_of_an_entry_is_refused(journal):
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        raw("UPDATE ledger_entry SET amount = amount + 1 WHERE transaction_id = %s", [journal.pk])
+
+
+def test_delete_of_an_entry_is_refused(journal):
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        raw("DELETE FROM ledger_entry WHERE transaction_id = %s", [journal.pk])
+
+
+def test_update_and_delete_of_a_journal_transaction_are_refused(journal):
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        raw("UPDATE ledger_journaltransaction SET memo = 'edited' WHERE id = %s", [journal.pk])
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        raw("DELETE FROM ledger_journaltransaction WHERE id = %s", [journal.pk])
+
+
+def test_orm_delete_is_refused_too(journal):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Entry.objects.filter(transaction=journal).delete()
+    assert Entry.objects.filter(transaction=journal).count() == 2
+
+
+def test_unbalanced_transaction_is_refused_at_commit(journal):
+    account_id = journal.entries.first().account_id
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        raw(
+            "INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason,"
+            " trace_id, created_at, created_by, memo) VALUES ('adjustment', '', '', '', '', '', now(), 'sql', '')"
+        )
+        raw(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, 500, 'EUR', now())",
+            [account_id],
+        )
+        raw(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, -499, 'EUR', now())",
+            [account_id],
+        )
+    assert ledger_reconcile().ok
+
+
+def test_single_entry_transaction_is_refused_at_commit(journal):
+    with pytest.raises(IntegrityError, match="at least two"), transaction.atomic():
+        raw(
+            "INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason,"
+            " trace_id, created_at, created_by, memo) VALUES ('adjustment', '', '', '', '', '', now(), 'sql', '')"
+        )
+
+
+def test_entry_added_later_to_a_committed_transaction_is_refused(journal):
+    account_id = journal.entries.first().account_id
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        raw(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
+            "VALUES (%s, %s, 1, 'EUR', now())",
+            [journal.pk, account_id],
+        )
+
+
+def test_entry_currency_must_be_the_account_currency(journal):
+    account_id = journal.entries.first().account_id
+    with pytest.raises(IntegrityError), transaction.atomic():
+        # Balanced, but in USD against a EUR account.
+        ledger_post(kind="adjustment", legs=[Leg(account_id, 1, "USD"), Leg(account_id, -1, "USD")], created_by="t")
+
+
+def test_reconciliation_catches_a_tampered_wallet_balance(journal):
+    assert ledger_reconcile().ok
+    wallet = Wallet.objects.get()
+    # Someone edits the cached balance directly, outside every service.
+    raw("UPDATE wallet_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
+    report = ledger_reconcile()
+    assert not report.ok
+    assert [(m.row_id, m.cached, m.ledger) for m in report.mismatches] == [(wallet.pk, 1_001, 1_000)]
+
+
+def test_wallet_balance_cannot_go_negative_even_in_sql(journal):
+    wallet = Wallet.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        raw("UPDATE wallet_wallet SET balance = -1 WHERE id = %s", [wallet.pk])
