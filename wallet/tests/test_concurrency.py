@@ -1,0 +1,141 @@
+"""Races against real PostgreSQL with real threads: each thread has its own connection."""
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from casino_platform.errors import DomainError
+from ledger.models import JournalTransaction
+from ledger.reconciliation import ledger_reconcile
+from provider.tests.factories import GameFactory, ProviderFactory
+from wallet.models import Wallet
+from wallet.services import wallet_credit, wallet_debit, wallet_rollback
+from wallet.tests.conftest import credit_request, debit_request, rollback_request
+from wallet.tests.factories import funded_wallet
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
+
+
+def race(calls: list[Callable[[], object]]) -> list[object]:
+    """Start every call at the same moment; return each result or the exception it raised."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], object]) -> object:
+        try:
+            barrier.wait()
+            return call()
+        except Exception as exc:  # collected and asserted on by the test
+            return exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+@pytest.fixture
+def setup():
+    provider = ProviderFactory()
+    GameFactory(provider=provider)
+    return provider, funded_wallet(amount=1_000)
+
+
+def codes(results: list[object]) -> Counter[str]:
+    return Counter(r.code if isinstance(r, DomainError) else type(r).__name__ for r in results)
+
+
+def test_parallel_debits_never_overdraw(setup):
+    provider, wallet = setup
+    requests = [debit_request(wallet, amount=100, round_id=f"r{i}") for i in range(20)]
+    results = race([lambda r=r: wallet_debit(provider=provider, request=r) for r in requests])
+    assert codes(results) == Counter({"WalletResult": 10, "INSUFFICIENT_FUNDS": 10})
+    assert Wallet.objects.get(pk=wallet.pk).balance == 0
+    assert ledger_reconcile().ok
+
+
+def test_identical_requests_racing_move_money_once(setup):
+    provider, wallet = setup
+    request = debit_request(wallet, amount=250, tx="dup-1")
+    results = race([lambda: wallet_debit(provider=provider, request=request) for _ in range(12)])
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert len({tuple(sorted(r.as_body().items())) for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    assert Wallet.objects.get(pk=wallet.pk).balance == 750
+    assert JournalTransaction.objects.filter(provider_transaction_id="dup-1").count() == 1
+    assert ledger_reconcile().ok
+
+
+def test_identical_rollbacks_and_credits_racing_move_money_once(setup):
+    provider, wallet = setup
+    debit = debit_request(wallet, amount=300, round_id="rr")
+    wallet_debit(provider=provider, request=debit)
+    rollback = rollback_request(wallet, reference=debit.transaction_id, round_id="rr")
+    credit = credit_request(wallet, amount=40, round_id="prize-round", reason="prize")
+    results = race(
+        [lambda: wallet_rollback(provider=provider, request=rollback) for _ in range(5)]
+        + [lambda: wallet_credit(provider=provider, request=credit) for _ in range(5)]
+    )
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1_000 + 40
+    assert ledger_reconcile().ok
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_rollback_racing_a_credit_on_the_same_round_leaves_balanced_books(setup, attempt):
+    provider, wallet = setup
+    debit = debit_request(wallet, amount=200, round_id="race")
+    wallet_debit(provider=provider, request=debit)
+    rollback_result, credit_result = race([
+        lambda: wallet_rollback(provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="race")),
+        lambda: wallet_credit(provider=provider, request=credit_request(wallet, amount=500, round_id="race")),
+    ])
+    balance = Wallet.objects.get(pk=wallet.pk).balance
+    assert not isinstance(credit_result, Exception), credit_result  # owed money is always paid
+    if isinstance(rollback_result, DomainError):
+        # The credit won: the debit stands and the rollback was refused.
+        assert rollback_result.code == "ROLLBACK_NOT_ALLOWED"
+        assert balance == 1_000 - 200 + 500
+    else:
+        # The rollback won: the debit is cancelled, then the win is paid.
+        assert rollback_result.status == "rolled_back"
+        assert balance == 1_000 + 500
+    assert ledger_reconcile().ok
+
+
+def test_debits_and_credits_of_one_player_do_not_deadlock(setup):
+    provider, wallet = setup
+    usd = funded_wallet(player=wallet.player, currency="USD", amount=1_000)
+    calls: list[Callable[[], object]] = []
+    for i in range(12):
+        for w in (wallet, usd):
+            d = debit_request(w, amount=10, round_id=f"{w.currency_id}-{i}")
+            c = credit_request(w, amount=15, round_id=f"{w.currency_id}-{i}")
+            calls.append(lambda d=d, c=c: (wallet_debit(provider=provider, request=d), wallet_credit(provider=provider, request=c)))
+            calls.append(lambda w=w, i=i: wallet_credit(provider=provider, request=credit_request(w, amount=1, round_id=f"bonus-{w.currency_id}-{i}", reason="bounty")))
+    results = race(calls)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1_000 + 12 * (5 + 1)
+    assert Wallet.objects.get(pk=usd.pk).balance == 1_000 + 12 * (5 + 1)
+    assert ledger_reconcile().ok
+
+
+def test_tombstone_racing_its_debit_never_moves_money_twice(setup):
+    provider, wallet = setup
+    for i in range(5):
+        debit = debit_request(wallet, amount=100, round_id=f"tomb-{i}")
+        rollback = rollback_request(wallet, reference=debit.transaction_id, round_id=f"tomb-{i}")
+        debit_result, rollback_result = race([
+            lambda debit=debit: wallet_debit(provider=provider, request=debit),
+            lambda rollback=rollback: wallet_rollback(provider=provider, request=rollback),
+        ])
+        if isinstance(debit_result, DomainError):
+            assert debit_result.code == "TRANSACTION_ROLLED_BACK"
+            assert rollback_result.status == "tombstone"
+        else:
+            assert rollback_result.status == "rolled_back"
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1_000
+    assert ledger_reconcile().ok
