@@ -9,4 +9,4 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # A fixed Fernet key for tests only; production sets its own (see .env.example).
 os.environ.setdefault("PROVIDER_SECRET_KEY", "zI0pBxgk5nwLnt2Q1mG3hT6sTqf0JRM0tv8dmU1q6WA=")
 
-from .settings import *  # noqa: E402,F403
+from .settings import *  # noqa: F403

@@ -97,9 +97,7 @@ class JournalTransaction(models.Model):
 
 
 class Entry(models.Model):
-    transaction = models.ForeignKey(
-        JournalTransaction, on_delete=models.PROTECT, related_name="entries"
-    )
+    transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="entries")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
     amount = models.BigIntegerField(help_text="Signed minor units; a transaction's entries sum to 0.")
     currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_column="currency")

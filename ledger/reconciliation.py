@@ -77,24 +77,31 @@ def _unbalanced_journals() -> Iterator[UnbalancedJournal]:
             yield UnbalancedJournal(tx_id, "", 0)
 
 
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return str(field.column)
+
+
 def _balance_mismatches(source: _CachedBalance) -> tuple[int, list[BalanceMismatch]]:
     table = source.model._meta.db_table
-    balance_col = source.model._meta.get_field(source.balance_field).column
-    account_col = source.model._meta.get_field(source.account_field).column
+    balance_col = _column(source.model, source.balance_field)
+    account_col = _column(source.model, source.account_field)
     entries = Entry._meta.db_table
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        (checked,) = cursor.fetchone()
         cursor.execute(
             f"SELECT w.id, w.{account_col}, w.{balance_col}, COALESCE(s.total, 0) "
             f"FROM {table} w LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM {entries} "
-            "GROUP BY account_id) s ON s.account_id = w." + account_col
+            f"GROUP BY account_id) s ON s.account_id = w.{account_col} "
+            f"WHERE w.{balance_col} <> COALESCE(s.total, 0) ORDER BY w.id"
         )
-        rows = cursor.fetchall()
-    bad = [
-        BalanceMismatch(table, row_id, account_id, int(cached), int(total))
-        for row_id, account_id, cached, total in rows
-        if int(cached) != int(total)
-    ]
-    return len(rows), bad
+        bad = [
+            BalanceMismatch(table, row_id, account_id, int(cached), int(total))
+            for row_id, account_id, cached, total in cursor.fetchall()
+        ]
+    return int(checked), bad
 
 
 def ledger_reconcile() -> ReconciliationReport:

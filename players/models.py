@@ -8,9 +8,7 @@ class Player(models.Model):
         ACTIVE = "active", "Active"
         BLOCKED = "blocked", "Blocked"
 
-    player_id = models.CharField(
-        max_length=64, unique=True, help_text="The operator's player id, e.g. p_demo_1."
-    )
+    player_id = models.CharField(max_length=64, unique=True, help_text="The operator's player id, e.g. p_demo_1.")
     display_name = models.CharField(max_length=120, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -22,9 +20,7 @@ class Player(models.Model):
     class Meta:
         ordering = ["player_id"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status__in=["active", "blocked"]), name="player_status_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(status__in=["active", "blocked"]), name="player_status_valid"),
         ]
 
     def __str__(self) -> str:
@@ -51,9 +47,7 @@ class LossLimit(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["player", "currency", "period"], name="loss_limit_one_per_period"
-            ),
+            models.UniqueConstraint(fields=["player", "currency", "period"], name="loss_limit_one_per_period"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="loss_limit_non_negative"),
         ]
 

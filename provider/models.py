@@ -40,3 +40,21 @@ class Game(models.Model):
 
     def __str__(self) -> str:
         return self.game_id
+
+
+class ProviderSecret(models.Model):
+    """An HMAC signing secret, encrypted at rest with PROVIDER_SECRET_KEY (Fernet), so a
+    database dump alone does not reveal it. At most two are active at once (rotation)."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="secrets")
+    secret_encrypted = models.TextField()
+    hint = models.CharField(max_length=12, help_text="First characters, to tell secrets apart.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} {self.hint}… ({'active' if self.is_active else 'revoked'})"

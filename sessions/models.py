@@ -74,3 +74,16 @@ class PlatformSwitch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={'on' if self.is_on else 'off'}"
+
+
+class OperatorApiKey(models.Model):
+    """A key for the operator's services (`Authorization: Token ...`); only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=64, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -16,7 +16,7 @@ from provider.errors import GameNotFound
 from provider.models import Game, Provider
 
 from .errors import SessionExpired, SessionNotFound
-from .models import GameSession, PlatformSwitch, Round
+from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
 
 
 def session_token_hash(token: str) -> str:
@@ -64,15 +64,27 @@ def round_get(*, provider: Provider, round_id: str) -> Round | None:
 
 
 def round_record_debit(
-    *, provider: Provider, round_obj: Round | None, round_id: str, player: Player, currency: str,
-    game_id: str, amount: int, close: bool,
+    *,
+    provider: Provider,
+    round_obj: Round | None,
+    round_id: str,
+    player: Player,
+    currency: str,
+    game_id: str,
+    amount: int,
+    close: bool,
 ) -> Round:
     """Open the round if new and add a debit. Caller holds the player lock."""
     now = clock.now()
     if round_obj is None:
         return Round.objects.create(
-            provider=provider, round_id=round_id, player=player, currency_id=currency, game_id=game_id,
-            debit_count=1, total_debited=amount,
+            provider=provider,
+            round_id=round_id,
+            player=player,
+            currency_id=currency,
+            game_id=game_id,
+            debit_count=1,
+            total_debited=amount,
             status=Round.Status.CLOSED if close else Round.Status.OPEN,
             closed_at=now if close else None,
         )
@@ -84,19 +96,32 @@ def round_record_debit(
 
 
 def round_record_credit(
-    *, provider: Provider, round_obj: Round | None, round_id: str, player: Player, currency: str,
-    game_id: str, amount: int, close: bool,
+    *,
+    provider: Provider,
+    round_obj: Round | None,
+    round_id: str,
+    player: Player,
+    currency: str,
+    game_id: str,
+    amount: int,
+    close: bool,
 ) -> Round:
     now = clock.now()
     if round_obj is None:
         return Round.objects.create(
-            provider=provider, round_id=round_id, player=player, currency_id=currency, game_id=game_id,
-            credit_count=1, total_credited=amount,
+            provider=provider,
+            round_id=round_id,
+            player=player,
+            currency_id=currency,
+            game_id=game_id,
+            credit_count=1,
+            total_credited=amount,
             status=Round.Status.CLOSED if close else Round.Status.OPEN,
             closed_at=now if close else None,
         )
     updates: dict[str, object] = {
-        "credit_count": F("credit_count") + 1, "total_credited": F("total_credited") + amount,
+        "credit_count": F("credit_count") + 1,
+        "total_credited": F("total_credited") + amount,
     }
     if close and not round_obj.is_closed:
         updates.update(status=Round.Status.CLOSED, closed_at=now)
@@ -154,3 +179,16 @@ def session_close(*, session: GameSession) -> GameSession:
         session.closed_at = clock.now()
         session.save(update_fields=["closed_at"])
     return session
+
+
+def operator_api_key_ensure(*, name: str, key: str) -> OperatorApiKey:
+    """Create or re-key the named operator API key (used by seed_sandbox)."""
+    api_key, _ = OperatorApiKey.objects.update_or_create(
+        name=name, defaults={"key_hash": session_token_hash(key), "prefix": key[:6], "is_active": True}
+    )
+    return api_key
+
+
+def operator_api_key_create(*, name: str) -> tuple[OperatorApiKey, str]:
+    key = secrets.token_urlsafe(32)
+    return operator_api_key_ensure(name=name, key=key), key

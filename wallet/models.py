@@ -34,9 +34,7 @@ class RollbackTombstone(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["provider_code", "transaction_id"], name="tombstone_once_per_transaction"
-            ),
+            models.UniqueConstraint(fields=["provider_code", "transaction_id"], name="tombstone_once_per_transaction"),
         ]
 
     def __str__(self) -> str:

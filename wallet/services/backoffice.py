@@ -9,11 +9,18 @@ from players.services import player_lock
 
 from ..errors import InsufficientFunds
 from ..selectors import currency_get
-from .common import WalletResult, run_idempotent, validate_amount, validate_transaction_id, wallet_apply, wallet_get_or_create_locked
+from .common import (
+    WalletResult,
+    run_idempotent,
+    validate_amount,
+    validate_transaction_id,
+    wallet_apply,
+    wallet_get_or_create_locked,
+)
 
 BACKOFFICE_SCOPE = "backoffice"
 
-_COUNTER_ACCOUNT = {
+_COUNTER_ACCOUNT: dict[str, str] = {
     JournalTransaction.Kind.DEPOSIT: Account.Kind.CASH_IN,
     JournalTransaction.Kind.WITHDRAWAL: Account.Kind.CASH_OUT,
     JournalTransaction.Kind.ADJUSTMENT: Account.Kind.ADJUSTMENTS,
@@ -21,8 +28,15 @@ _COUNTER_ACCOUNT = {
 
 
 def _move(
-    *, kind: str, player_id: str, currency: str, delta: int, created_by: str, reason: str,
-    reference: str | None, trace_id: str,
+    *,
+    kind: str,
+    player_id: str,
+    currency: str,
+    delta: int,
+    created_by: str,
+    reason: str,
+    reference: str | None,
+    trace_id: str,
 ) -> WalletResult:
     if not reason.strip():
         raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
@@ -36,9 +50,7 @@ def _move(
         if wallet.balance + delta < 0:
             raise InsufficientFunds(f"Balance {wallet.balance} cannot absorb {delta}.")
         counter_kind = _COUNTER_ACCOUNT[kind]
-        counter = ledger_account_get_or_create(
-            key=f"{counter_kind}:{currency}", kind=counter_kind, currency=currency
-        )
+        counter = ledger_account_get_or_create(key=f"{counter_kind}:{currency}", kind=counter_kind, currency=currency)
         balance = wallet_apply(wallet=wallet, delta=delta)
         journal = ledger_post(
             kind=kind,
@@ -51,8 +63,11 @@ def _move(
             trace_id=trace_id,
         )
         return WalletResult(
-            player_id=player.player_id, currency=currency, balance=balance,
-            transaction_id=reference, platform_transaction_id=str(journal.pk),
+            player_id=player.player_id,
+            currency=currency,
+            balance=balance,
+            transaction_id=reference,
+            platform_transaction_id=str(journal.pk),
         )
 
     if reference is None:
@@ -60,38 +75,83 @@ def _move(
             return work()
     validate_transaction_id(reference, "reference")
     return run_idempotent(
-        scope=BACKOFFICE_SCOPE, key=reference, operation=kind,
+        scope=BACKOFFICE_SCOPE,
+        key=reference,
+        operation=kind,
         payload={"player_id": player_id, "currency": currency, "delta": delta},
-        trace_id=trace_id, work=work,
+        trace_id=trace_id,
+        work=work,
     )
 
 
 def wallet_deposit(
-    *, player_id: str, currency: str, amount: int, created_by: str, reason: str,
-    reference: str | None = None, trace_id: str = "",
+    *,
+    player_id: str,
+    currency: str,
+    amount: int,
+    created_by: str,
+    reason: str,
+    reference: str | None = None,
+    trace_id: str = "",
 ) -> WalletResult:
     """Put cash into a wallet (cash_in account -> wallet). Once per `reference` if given."""
     validate_amount(amount, minimum=1)
-    return _move(kind=JournalTransaction.Kind.DEPOSIT, player_id=player_id, currency=currency, delta=amount,
-                 created_by=created_by, reason=reason, reference=reference, trace_id=trace_id)
+    return _move(
+        kind=JournalTransaction.Kind.DEPOSIT,
+        player_id=player_id,
+        currency=currency,
+        delta=amount,
+        created_by=created_by,
+        reason=reason,
+        reference=reference,
+        trace_id=trace_id,
+    )
 
 
 def wallet_withdraw(
-    *, player_id: str, currency: str, amount: int, created_by: str, reason: str,
-    reference: str | None = None, trace_id: str = "",
+    *,
+    player_id: str,
+    currency: str,
+    amount: int,
+    created_by: str,
+    reason: str,
+    reference: str | None = None,
+    trace_id: str = "",
 ) -> WalletResult:
     """Take cash out of a wallet (wallet -> cash_out account); never below zero."""
     validate_amount(amount, minimum=1)
-    return _move(kind=JournalTransaction.Kind.WITHDRAWAL, player_id=player_id, currency=currency, delta=-amount,
-                 created_by=created_by, reason=reason, reference=reference, trace_id=trace_id)
+    return _move(
+        kind=JournalTransaction.Kind.WITHDRAWAL,
+        player_id=player_id,
+        currency=currency,
+        delta=-amount,
+        created_by=created_by,
+        reason=reason,
+        reference=reference,
+        trace_id=trace_id,
+    )
 
 
 def wallet_adjust(
-    *, player_id: str, currency: str, amount: int, created_by: str, reason: str,
-    reference: str | None = None, trace_id: str = "",
+    *,
+    player_id: str,
+    currency: str,
+    amount: int,
+    created_by: str,
+    reason: str,
+    reference: str | None = None,
+    trace_id: str = "",
 ) -> WalletResult:
     """A signed correction against the adjustments account; never below zero."""
     if type(amount) is not int or amount == 0 or abs(amount) > 10**15:
         raise ValidationFailed("An adjustment is a non-zero integer in minor units.", details={"amount": ["invalid"]})
-    return _move(kind=JournalTransaction.Kind.ADJUSTMENT, player_id=player_id, currency=currency, delta=amount,
-                 created_by=created_by, reason=reason, reference=reference, trace_id=trace_id)
+    return _move(
+        kind=JournalTransaction.Kind.ADJUSTMENT,
+        player_id=player_id,
+        currency=currency,
+        delta=amount,
+        created_by=created_by,
+        reason=reason,
+        reference=reference,
+        trace_id=trace_id,
+    )

@@ -7,7 +7,10 @@ from .common import WalletResult
 
 
 def wallet_balance(
-    *, provider: Provider, session_token: str | None = None, player_id: str | None = None,
+    *,
+    provider: Provider,
+    session_token: str | None = None,
+    player_id: str | None = None,
     currency: str | None = None,
 ) -> WalletResult:
     """Read-only: the balance for a live session, or for a player and currency."""

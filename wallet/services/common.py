@@ -71,7 +71,12 @@ def replay(record: IdempotencyRecord) -> WalletResult:
 
 
 def run_idempotent(
-    *, scope: str, key: str, operation: str, payload: dict[str, Any], trace_id: str,
+    *,
+    scope: str,
+    key: str,
+    operation: str,
+    payload: dict[str, Any],
+    trace_id: str,
     work: Callable[[], WalletResult],
 ) -> WalletResult:
     """Run `work` once per (scope, key) in one durable transaction, storing its final answer.

@@ -48,8 +48,12 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
     if request.reason not in CREDIT_REASONS:
         raise ValidationFailed(f"reason must be one of {', '.join(CREDIT_REASONS)}", details={"reason": ["invalid"]})
     payload = {
-        "player_id": request.player_id, "round_id": request.round_id, "game_id": request.game_id,
-        "amount": request.amount, "currency": request.currency, "reason": request.reason,
+        "player_id": request.player_id,
+        "round_id": request.round_id,
+        "game_id": request.game_id,
+        "amount": request.amount,
+        "currency": request.currency,
+        "reason": request.reason,
         "round_closed": request.round_closed,
     }
 
@@ -67,18 +71,26 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
         if round_obj is not None and round_obj.player_id != player.pk:
             raise RoundNotFound(f"No round {request.round_id} for player {request.player_id}.")
         if request.reason in REASONS_NEEDING_DEBIT and (round_obj is None or round_obj.debit_count == 0):
-            raise RoundNotFound(f"A {request.reason} needs a round with an accepted debit; {request.round_id} has none.")
+            raise RoundNotFound(
+                f"A {request.reason} needs a round with an accepted debit; {request.round_id} has none."
+            )
         if round_obj is not None and round_obj.currency_id != request.currency:
             raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
         wallet = wallet_get_or_create_locked(player=player, currency=request.currency)
         round_record_credit(
-            provider=provider, round_obj=round_obj, round_id=request.round_id, player=player,
-            currency=request.currency, game_id=request.game_id, amount=request.amount,
+            provider=provider,
+            round_obj=round_obj,
+            round_id=request.round_id,
+            player=player,
+            currency=request.currency,
+            game_id=request.game_id,
+            amount=request.amount,
             close=request.round_closed,
         )
         clearing = ledger_account_get_or_create(
             key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
-            kind=Account.Kind.PROVIDER_CLEARING, currency=request.currency,
+            kind=Account.Kind.PROVIDER_CLEARING,
+            currency=request.currency,
         )
         balance = wallet_apply(wallet=wallet, delta=request.amount)
         journal = ledger_post(
@@ -95,11 +107,18 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
             trace_id=request.trace_id,
         )
         return WalletResult(
-            player_id=player.player_id, currency=request.currency, balance=balance,
-            transaction_id=request.transaction_id, platform_transaction_id=str(journal.pk),
+            player_id=player.player_id,
+            currency=request.currency,
+            balance=balance,
+            transaction_id=request.transaction_id,
+            platform_transaction_id=str(journal.pk),
         )
 
     return run_idempotent(
-        scope=provider.code, key=request.transaction_id, operation="credit", payload=payload,
-        trace_id=request.trace_id, work=work,
+        scope=provider.code,
+        key=request.transaction_id,
+        operation="credit",
+        payload=payload,
+        trace_id=request.trace_id,
+        work=work,
     )

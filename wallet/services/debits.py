@@ -89,8 +89,12 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
     if platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE):
         raise Maintenance("Debits are paused for maintenance; retry later.")
     payload = {
-        "round_id": request.round_id, "game_id": request.game_id, "amount": request.amount,
-        "currency": request.currency, "reason": request.reason, "round_closed": request.round_closed,
+        "round_id": request.round_id,
+        "game_id": request.game_id,
+        "amount": request.amount,
+        "currency": request.currency,
+        "reason": request.reason,
+        "round_closed": request.round_closed,
         "player_id": request.player_id,
     }
     if request.session_token is not None:
@@ -112,7 +116,9 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
             game_get_enabled(game_id=request.game_id, provider=provider)
             player_id = request.player_id
         player = player_lock(player_id=player_id)
-        if RollbackTombstone.objects.filter(provider_code=provider.code, transaction_id=request.transaction_id).exists():
+        if RollbackTombstone.objects.filter(
+            provider_code=provider.code, transaction_id=request.transaction_id
+        ).exists():
             raise TransactionRolledBack()
         player_assert_may_bet(player=player, now=now)
         wallet = Wallet.objects.filter(player=player, currency_id=request.currency).first()
@@ -131,13 +137,19 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
             raise InsufficientFunds(f"Balance {wallet.balance} is below the debit of {request.amount}.")
         # Every check passed: from here on, only writes.
         round_record_debit(
-            provider=provider, round_obj=round_obj, round_id=request.round_id, player=player,
-            currency=request.currency, game_id=request.game_id, amount=request.amount,
+            provider=provider,
+            round_obj=round_obj,
+            round_id=request.round_id,
+            player=player,
+            currency=request.currency,
+            game_id=request.game_id,
+            amount=request.amount,
             close=request.round_closed,
         )
         clearing = ledger_account_get_or_create(
             key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
-            kind=Account.Kind.PROVIDER_CLEARING, currency=request.currency,
+            kind=Account.Kind.PROVIDER_CLEARING,
+            currency=request.currency,
         )
         balance = wallet_apply(wallet=wallet, delta=-request.amount)
         journal = ledger_post(
@@ -154,11 +166,18 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
             trace_id=request.trace_id,
         )
         return WalletResult(
-            player_id=player_id, currency=request.currency, balance=balance,
-            transaction_id=request.transaction_id, platform_transaction_id=str(journal.pk),
+            player_id=player_id,
+            currency=request.currency,
+            balance=balance,
+            transaction_id=request.transaction_id,
+            platform_transaction_id=str(journal.pk),
         )
 
     return run_idempotent(
-        scope=provider.code, key=request.transaction_id, operation="debit", payload=payload,
-        trace_id=request.trace_id, work=work,
+        scope=provider.code,
+        key=request.transaction_id,
+        operation="debit",
+        payload=payload,
+        trace_id=request.trace_id,
+        work=work,
     )

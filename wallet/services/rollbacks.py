@@ -42,7 +42,8 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
     validate_transaction_id(request.reference_transaction_id, "reference_transaction_id")
     payload = {
         "reference_transaction_id": request.reference_transaction_id,
-        "player_id": request.player_id, "round_id": request.round_id,
+        "player_id": request.player_id,
+        "round_id": request.round_id,
     }
 
     def work() -> WalletResult:
@@ -52,13 +53,17 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
         ).first()
         if debit is None:
             RollbackTombstone.objects.get_or_create(
-                provider_code=provider.code, transaction_id=request.reference_transaction_id,
+                provider_code=provider.code,
+                transaction_id=request.reference_transaction_id,
                 defaults={"rollback_transaction_id": request.transaction_id, "player_id_text": player.player_id},
             )
             wallet = _reported_wallet(player=player, round_obj=round_get(provider=provider, round_id=request.round_id))
             return WalletResult(
-                player_id=player.player_id, currency=wallet.currency_id if wallet else "",
-                balance=wallet.balance if wallet else 0, transaction_id=request.transaction_id, status=TOMBSTONE,
+                player_id=player.player_id,
+                currency=wallet.currency_id if wallet else "",
+                balance=wallet.balance if wallet else 0,
+                transaction_id=request.transaction_id,
+                status=TOMBSTONE,
             )
         if debit.kind != JournalTransaction.Kind.DEBIT:
             raise RollbackNotAllowed(f"{request.reference_transaction_id} is a {debit.kind}; only debits roll back.")
@@ -71,8 +76,11 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
         reversal = JournalTransaction.objects.filter(reverses=debit).first()
         if reversal is not None:
             return WalletResult(
-                player_id=player.player_id, currency=wallet.currency_id, balance=wallet.balance,
-                transaction_id=request.transaction_id, platform_transaction_id=str(reversal.pk),
+                player_id=player.player_id,
+                currency=wallet.currency_id,
+                balance=wallet.balance,
+                transaction_id=request.transaction_id,
+                platform_transaction_id=str(reversal.pk),
                 status=ALREADY_ROLLED_BACK,
             )
         if round_obj.credit_count > 0:
@@ -80,7 +88,8 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
         amount = -Entry.objects.get(transaction=debit, account_id=wallet.account_id).amount
         clearing = ledger_account_get_or_create(
             key=provider_clearing_key(provider_code=provider.code, currency=wallet.currency_id),
-            kind=Account.Kind.PROVIDER_CLEARING, currency=wallet.currency_id,
+            kind=Account.Kind.PROVIDER_CLEARING,
+            currency=wallet.currency_id,
         )
         balance = wallet_apply(wallet=wallet, delta=amount)
         round_record_rollback(round_obj=round_obj, amount=amount)
@@ -99,11 +108,19 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
             trace_id=request.trace_id,
         )
         return WalletResult(
-            player_id=player.player_id, currency=wallet.currency_id, balance=balance,
-            transaction_id=request.transaction_id, platform_transaction_id=str(journal.pk), status=ROLLED_BACK,
+            player_id=player.player_id,
+            currency=wallet.currency_id,
+            balance=balance,
+            transaction_id=request.transaction_id,
+            platform_transaction_id=str(journal.pk),
+            status=ROLLED_BACK,
         )
 
     return run_idempotent(
-        scope=provider.code, key=request.transaction_id, operation="rollback", payload=payload,
-        trace_id=request.trace_id, work=work,
+        scope=provider.code,
+        key=request.transaction_id,
+        operation="rollback",
+        payload=payload,
+        trace_id=request.trace_id,
+        work=work,
     )

@@ -89,10 +89,14 @@ def test_rollback_racing_a_credit_on_the_same_round_leaves_balanced_books(setup,
     provider, wallet = setup
     debit = debit_request(wallet, amount=200, round_id="race")
     wallet_debit(provider=provider, request=debit)
-    rollback_result, credit_result = race([
-        lambda: wallet_rollback(provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="race")),
-        lambda: wallet_credit(provider=provider, request=credit_request(wallet, amount=500, round_id="race")),
-    ])
+    rollback_result, credit_result = race(
+        [
+            lambda: wallet_rollback(
+                provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="race")
+            ),
+            lambda: wallet_credit(provider=provider, request=credit_request(wallet, amount=500, round_id="race")),
+        ]
+    )
     balance = Wallet.objects.get(pk=wallet.pk).balance
     assert not isinstance(credit_result, Exception), credit_result  # owed money is always paid
     if isinstance(rollback_result, DomainError):
@@ -114,8 +118,18 @@ def test_debits_and_credits_of_one_player_do_not_deadlock(setup):
         for w in (wallet, usd):
             d = debit_request(w, amount=10, round_id=f"{w.currency_id}-{i}")
             c = credit_request(w, amount=15, round_id=f"{w.currency_id}-{i}")
-            calls.append(lambda d=d, c=c: (wallet_debit(provider=provider, request=d), wallet_credit(provider=provider, request=c)))
-            calls.append(lambda w=w, i=i: wallet_credit(provider=provider, request=credit_request(w, amount=1, round_id=f"bonus-{w.currency_id}-{i}", reason="bounty")))
+            calls.append(
+                lambda d=d, c=c: (
+                    wallet_debit(provider=provider, request=d),
+                    wallet_credit(provider=provider, request=c),
+                )
+            )
+            calls.append(
+                lambda w=w, i=i: wallet_credit(
+                    provider=provider,
+                    request=credit_request(w, amount=1, round_id=f"bonus-{w.currency_id}-{i}", reason="bounty"),
+                )
+            )
     results = race(calls)
     assert [r for r in results if isinstance(r, Exception)] == []
     assert Wallet.objects.get(pk=wallet.pk).balance == 1_000 + 12 * (5 + 1)
@@ -128,10 +142,12 @@ def test_tombstone_racing_its_debit_never_moves_money_twice(setup):
     for i in range(5):
         debit = debit_request(wallet, amount=100, round_id=f"tomb-{i}")
         rollback = rollback_request(wallet, reference=debit.transaction_id, round_id=f"tomb-{i}")
-        debit_result, rollback_result = race([
-            lambda debit=debit: wallet_debit(provider=provider, request=debit),
-            lambda rollback=rollback: wallet_rollback(provider=provider, request=rollback),
-        ])
+        debit_result, rollback_result = race(
+            [
+                lambda debit=debit: wallet_debit(provider=provider, request=debit),
+                lambda rollback=rollback: wallet_rollback(provider=provider, request=rollback),
+            ]
+        )
         if isinstance(debit_result, DomainError):
             assert debit_result.code == "TRANSACTION_ROLLED_BACK"
             assert rollback_result.status == "tombstone"

@@ -117,13 +117,29 @@ class TestDebit:
 
     def test_unknown_player_and_missing_wallet(self, provider, wallet):
         with pytest.raises(PlayerNotFound):
-            wallet_debit(provider=provider, request=debit_request(wallet).__class__(
-                transaction_id="x1", round_id="r", game_id="sandbox:dice", amount=1, currency="EUR",
-                player_id="nobody"))
+            wallet_debit(
+                provider=provider,
+                request=debit_request(wallet).__class__(
+                    transaction_id="x1",
+                    round_id="r",
+                    game_id="sandbox:dice",
+                    amount=1,
+                    currency="EUR",
+                    player_id="nobody",
+                ),
+            )
         with pytest.raises(CurrencyMismatch):
-            wallet_debit(provider=provider, request=debit_request(wallet).__class__(
-                transaction_id="x2", round_id="r", game_id="sandbox:dice", amount=1, currency="USD",
-                player_id=wallet.player.player_id))
+            wallet_debit(
+                provider=provider,
+                request=debit_request(wallet).__class__(
+                    transaction_id="x2",
+                    round_id="r",
+                    game_id="sandbox:dice",
+                    amount=1,
+                    currency="USD",
+                    player_id=wallet.player.player_id,
+                ),
+            )
 
     def test_maintenance_refuses_debits_but_not_credits(self, provider, wallet):
         wallet_debit(provider=provider, request=debit_request(wallet, round_id="m"))
@@ -141,7 +157,9 @@ class TestCredit:
         assert balance(wallet) == 10_000
 
     def test_prize_may_open_a_round(self, provider, wallet):
-        result = wallet_credit(provider=provider, request=credit_request(wallet, round_id="t1", reason="prize", amount=5))
+        result = wallet_credit(
+            provider=provider, request=credit_request(wallet, round_id="t1", reason="prize", amount=5)
+        )
         assert result.balance == 10_005
         assert Round.objects.get(round_id="t1").is_closed
 
@@ -163,19 +181,31 @@ class TestCredit:
         funded_wallet(player=wallet.player, currency="USD", amount=100)
         wallet_debit(provider=provider, request=debit_request(wallet, round_id="cur"))
         with pytest.raises(CurrencyMismatch):
-            wallet_credit(provider=provider, request=credit_request(wallet, round_id="cur").__class__(
-                transaction_id="cm", player_id=wallet.player.player_id, round_id="cur",
-                game_id="sandbox:dice", amount=1, currency="USD"))
+            wallet_credit(
+                provider=provider,
+                request=credit_request(wallet, round_id="cur").__class__(
+                    transaction_id="cm",
+                    player_id=wallet.player.player_id,
+                    round_id="cur",
+                    game_id="sandbox:dice",
+                    amount=1,
+                    currency="USD",
+                ),
+            )
 
 
 class TestRollback:
     def test_rollback_returns_the_debit(self, provider, wallet):
         debit = debit_request(wallet, amount=700, round_id="rb")
         wallet_debit(provider=provider, request=debit)
-        result = wallet_rollback(provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="rb"))
+        result = wallet_rollback(
+            provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="rb")
+        )
         assert result.status == "rolled_back"
         assert balance(wallet) == 10_000
-        again = wallet_rollback(provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="rb"))
+        again = wallet_rollback(
+            provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="rb")
+        )
         assert again.status == "already_rolled_back"
         assert balance(wallet) == 10_000
         assert_books_balance()
@@ -192,14 +222,18 @@ class TestRollback:
         credit = credit_request(wallet, round_id="x", round_closed=False)
         wallet_credit(provider=provider, request=credit)
         with pytest.raises(RollbackNotAllowed):
-            wallet_rollback(provider=provider, request=rollback_request(wallet, reference=credit.transaction_id, round_id="x"))
+            wallet_rollback(
+                provider=provider, request=rollback_request(wallet, reference=credit.transaction_id, round_id="x")
+            )
 
     def test_debit_in_a_credited_round_cannot_be_rolled_back(self, provider, wallet):
         debit = debit_request(wallet, round_id="y")
         wallet_debit(provider=provider, request=debit)
         wallet_credit(provider=provider, request=credit_request(wallet, round_id="y", amount=0))
         with pytest.raises(RollbackNotAllowed):
-            wallet_rollback(provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="y"))
+            wallet_rollback(
+                provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="y")
+            )
         assert balance(wallet) == 9_900
 
     def test_debit_of_another_player_cannot_be_rolled_back(self, provider, wallet):
@@ -207,7 +241,9 @@ class TestRollback:
         debit = debit_request(other, round_id="z")
         wallet_debit(provider=provider, request=debit)
         with pytest.raises(RollbackNotAllowed):
-            wallet_rollback(provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="z"))
+            wallet_rollback(
+                provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="z")
+            )
         assert balance(other) == 900
 
 
@@ -227,5 +263,7 @@ class TestBackOffice:
     def test_deposit_with_reference_is_idempotent(self, wallet):
         player_id = wallet.player.player_id
         for _ in range(2):
-            wallet_deposit(player_id=player_id, currency="EUR", amount=500, created_by="staff", reason="r", reference="dep-1")
+            wallet_deposit(
+                player_id=player_id, currency="EUR", amount=500, created_by="staff", reason="r", reference="dep-1"
+            )
         assert balance(wallet) == 10_500

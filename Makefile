@@ -1,0 +1,45 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: help venv run test test-embedded lint fmt check bench migrate seed clean
+
+help:
+	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
+	@echo "make test   - the whole suite against PostgreSQL and Redis"
+	@echo "make lint   - ruff and mypy";  echo "make fmt    - ruff format and fix"
+	@echo "make check  - lint + test"
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(BIN)/.installed
+
+run: venv
+	@PORT=$(PORT) BIN=$(BIN) bash bin/run
+
+test: venv
+	@BIN=$(BIN) bash bin/ensure-services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-embedded: venv
+	@BIN=$(BIN) bash bin/smoke-embedded
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	SECRET_KEY=lint $(BIN)/mypy .
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: lint test
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

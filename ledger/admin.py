@@ -1,0 +1,80 @@
+"""Read-only back office over the journal: the ledger is append-only, here too."""
+
+from django.contrib import admin
+
+from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Currency)
+class CurrencyAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "exponent", "is_enabled")
+    list_editable = ("is_enabled",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ("account", "amount", "currency", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JournalTransaction)
+class JournalTransactionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "provider_code",
+        "provider_transaction_id",
+        "round_id",
+        "reason",
+        "trace_id",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("kind", "provider_code")
+    search_fields = ("=provider_transaction_id", "=round_id", "=trace_id", "=id")
+    date_hierarchy = "created_at"
+    inlines = [EntryInline]
+    show_full_result_count = False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("key", "kind", "currency", "created_at")
+    list_filter = ("kind", "currency")
+    search_fields = ("key",)
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "transaction", "account", "amount", "currency", "created_at")
+    list_filter = ("currency",)
+    search_fields = ("=transaction__id", "account__key")
+    list_select_related = ("transaction", "account")
+    show_full_result_count = False
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("scope", "key", "operation", "response_status", "created_at")
+    list_filter = ("scope", "operation", "response_status")
+    search_fields = ("=key",)
+    show_full_result_count = False

@@ -1,0 +1,33 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from ledger.reconciliation import ledger_reconcile
+
+
+class Command(BaseCommand):
+    help = "Prove the books: every journal transaction balances and every wallet equals its ledger."
+
+    def handle(self, *args, **options):
+        self.stdout.write("Reconciling the ledger ...")
+        report = ledger_reconcile()
+        for bad in report.unbalanced:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"  journal transaction {bad.transaction_id} does not balance: {bad.total} {bad.currency}"
+                )
+            )
+        for m in report.mismatches:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"  {m.table} {m.row_id}: cached balance {m.cached} != ledger {m.ledger} (account {m.account_id})"
+                )
+            )
+        if not report.ok:
+            raise CommandError(
+                f"Reconciliation FAILED: {len(report.unbalanced)} unbalanced, {len(report.mismatches)} mismatched"
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"OK: {report.accounts_checked} wallets match their ledger accounts; "
+                "every journal transaction balances."
+            )
+        )

@@ -1,0 +1,68 @@
+"""Create the sandbox of the contract's section 8. Safe to run again: nothing is duplicated
+and money is deposited once (the deposits carry fixed idempotency references)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from players.models import Player
+from players.services import player_create, player_self_exclude
+from provider.models import Game, Provider
+from provider.services import provider_secret_ensure
+from sessions.services import operator_api_key_ensure
+from wallet.services import wallet_deposit
+
+GAMES = [
+    ("sandbox:dice", "Sandbox Dice", Game.Type.TABLE),
+    ("sandbox:slot", "Sandbox Slot", Game.Type.SLOT),
+    ("sandbox:holdem", "Sandbox Hold'em", Game.Type.POKER),
+]
+# player_id, display name, country, currency, balance in minor units, self-excluded
+PLAYERS = [
+    ("p_demo_1", "Demo One", "MT", "EUR", 100_000, False),
+    ("p_demo_2", "Demo Two", "US", "USD", 100_000, False),
+    ("p_blocked_rg", "Excluded Player", "MT", "EUR", 10_000, True),
+    ("p_low_balance", "Low Balance", "MT", "EUR", 50, False),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the sandbox provider, its secret, the operator token, games and demo players."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            provider, created = Provider.objects.get_or_create(code="sandbox", defaults={"name": "Sandbox Provider"})
+            self.stdout.write(f"provider sandbox: {'created' if created else 'exists'}")
+            provider_secret_ensure(provider=provider, secret=settings.SANDBOX_PROVIDER_SECRET)
+            operator_api_key_ensure(name="sandbox", key=settings.SANDBOX_OPERATOR_TOKEN)
+            for game_id, name, game_type in GAMES:
+                Game.objects.update_or_create(
+                    game_id=game_id, defaults={"provider": provider, "name": name, "game_type": game_type}
+                )
+                self.stdout.write(f"game {game_id}")
+        for player_id, name, country, currency, amount, excluded in PLAYERS:
+            player = Player.objects.filter(player_id=player_id).first()
+            if player is None:
+                player = player_create(
+                    player_id=player_id, display_name=name, country=country, changed_by="seed_sandbox", reason="sandbox"
+                )
+            if excluded and not player.self_excluded_until:
+                player_self_exclude(
+                    player=player,
+                    until=timezone.now() + timedelta(days=3650),
+                    changed_by="seed_sandbox",
+                    reason="sandbox self-excluded player",
+                )
+            result = wallet_deposit(
+                player_id=player_id,
+                currency=currency,
+                amount=amount,
+                created_by="seed_sandbox",
+                reason="sandbox opening balance",
+                reference=f"seed-{player_id}-{currency}",
+            )
+            self.stdout.write(f"player {player_id}: {currency} wallet, balance {result.balance}")
+        self.stdout.write(self.style.SUCCESS("Sandbox ready."))
