@@ -8,7 +8,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from .errors import DomainError
+from .errors import DomainError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,34 @@ def error_response(exc: DomainError, trace_id: str) -> Response:
     return response
 
 
+def _is_transient(exc: Exception) -> bool:
+    """Failures that a retry may cure: the database or the cache/broker briefly away."""
+    from django.db import InterfaceError, OperationalError
+
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover
+        return isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError)
+
+
+def _unexpected(exc: Exception, trace_id: str) -> Response:
+    """Logged once with the trace id. Transient failures are retryable 503s; anything else is
+    a bug and answers 500 in the contract's shape, never an HTML page."""
+    logger.exception("unexpected error answering a request", extra={"trace_id": trace_id})
+    if _is_transient(exc):
+        error: DomainError = ServiceUnavailable()
+        return Response(error.as_body(trace_id), status=error.http_status)
+    body = {
+        "code": "INTERNAL_ERROR",
+        "message": "An unexpected error; it has been logged.",
+        "retryable": False,
+        "trace_id": trace_id,
+    }
+    return Response(body, status=500)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     request = context.get("request")
     trace_id = request_trace_id(request)
@@ -66,7 +94,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, exceptions.APIException):
         code, http, message = "VALIDATION_ERROR", exc.status_code, str(exc.detail)
     else:
-        return None  # unknown: the view layer logs it and answers (see wallet API middleware)
+        return _unexpected(exc, trace_id)
     body: dict[str, Any] = {"code": code, "message": message, "retryable": retryable, "trace_id": trace_id}
     if details is not None:
         body["details"] = details

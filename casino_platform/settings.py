@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "casino_platform.tracing.TraceIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -172,7 +173,18 @@ SANDBOX_OPERATOR_TOKEN = env.str("SANDBOX_OPERATOR_TOKEN", default="sandbox-oper
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"trace_id": {"()": "casino_platform.tracing.TraceIdFilter"}},
+    "formatters": {
+        "json": {"()": "casino_platform.tracing.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["trace_id"],
+            "formatter": env.str("LOG_FORMAT", default="json"),
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
@@ -183,3 +195,9 @@ SESSION_ABSOLUTE_TIMEOUT_SECONDS = env.int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", d
 # Fernet key that encrypts provider secrets at rest. Generate one with
 #   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
 PROVIDER_SECRET_KEY = env.str("PROVIDER_SECRET_KEY", default="")
+# How long a process may keep a provider's registry row and secrets before rereading them.
+PROVIDER_CACHE_SECONDS = env.float("PROVIDER_CACHE_SECONDS", default=5.0)
+# Allowed distance of X-Timestamp from the platform's clock (contract section 1).
+WALLET_SIGNATURE_WINDOW_SECONDS = env.int("WALLET_SIGNATURE_WINDOW_SECONDS", default=300)
+# Where launch URLs of sandbox sessions point (the sandbox game page).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")

@@ -1,6 +1,14 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .health import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health", health, name="health"),
+    path("api/v1/wallet/", include("wallet.api.urls")),
+    path("api/v1/", include("sessions.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -13,6 +13,11 @@ class Provider(models.Model):
     rate_limit_per_second = models.PositiveIntegerField(
         default=0, help_text="Wallet calls per second; 0 means unlimited."
     )
+    launch_url_template = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Where a launched session sends the player; placeholders {token}, {session_id}, {game_id}, {locale}.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from casino_platform.errors import ValidationFailed
 
 from .crypto import decrypt_secret, encrypt_secret
 from .models import Provider, ProviderSecret
+from .selectors import provider_cache_clear
 
 MAX_ACTIVE_SECRETS = 2
 
@@ -29,7 +30,9 @@ def _add_secret(*, provider: Provider, secret: str) -> ProviderSecret:
         old.is_active = False
         old.revoked_at = clock.now()
         old.save(update_fields=["is_active", "revoked_at"])
-    return ProviderSecret.objects.create(provider=provider, secret_encrypted=encrypt_secret(secret), hint=secret[:6])
+    created = ProviderSecret.objects.create(provider=provider, secret_encrypted=encrypt_secret(secret), hint=secret[:6])
+    transaction.on_commit(provider_cache_clear)
+    return created
 
 
 @transaction.atomic
@@ -67,12 +70,14 @@ def provider_secret_revoke_all_but_newest(*, provider: Provider) -> int:
             s.is_active, s.revoked_at = False, now
             s.save(update_fields=["is_active", "revoked_at"])
             revoked += 1
+    transaction.on_commit(provider_cache_clear)
     return revoked
 
 
 def provider_set_enabled(*, provider: Provider, is_enabled: bool) -> Provider:
     provider.is_enabled = is_enabled
     provider.save(update_fields=["is_enabled"])
+    provider_cache_clear()
     return provider
 
 

@@ -192,3 +192,15 @@ def operator_api_key_ensure(*, name: str, key: str) -> OperatorApiKey:
 def operator_api_key_create(*, name: str) -> tuple[OperatorApiKey, str]:
     key = secrets.token_urlsafe(32)
     return operator_api_key_ensure(name=name, key=key), key
+
+
+def session_launch_url(*, session: GameSession, token: str) -> str:
+    """The provider's launch URL for this session; the sandbox's own page by default."""
+    from urllib.parse import quote
+
+    template = session.provider.launch_url_template or (
+        settings.PUBLIC_BASE_URL.rstrip("/") + "/sandbox/play/?token={token}&game_id={game_id}&locale={locale}"
+    )
+    return template.format(
+        token=quote(token), session_id=session.pk, game_id=quote(session.game.game_id), locale=quote(session.locale)
+    )

@@ -1,0 +1,63 @@
+"""Shared pieces of the OpenAPI schema: error responses listed per endpoint, with examples."""
+
+from collections import defaultdict
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+from .errors import DomainError, error_class_for_code
+
+# Every wallet call can meet these, before its own rules run.
+WALLET_COMMON_ERRORS = (
+    "VALIDATION_ERROR",
+    "INVALID_SIGNATURE",
+    "UNKNOWN_PROVIDER",
+    "STALE_TIMESTAMP",
+    "IP_NOT_ALLOWED",
+    "PROVIDER_DISABLED",
+    "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
+    "SERVICE_UNAVAILABLE",
+)
+
+SIGNED_REQUEST_HEADERS = [
+    OpenApiParameter("X-Provider-Id", str, OpenApiParameter.HEADER, required=True, description="Provider code."),
+    OpenApiParameter("X-Timestamp", str, OpenApiParameter.HEADER, required=True, description="Unix seconds."),
+    OpenApiParameter(
+        "X-Signature",
+        str,
+        OpenApiParameter.HEADER,
+        required=True,
+        description="hex HMAC-SHA256(secret, '{timestamp}.POST.{path}.' + raw body)",
+    ),
+    OpenApiParameter("X-Trace-Id", str, OpenApiParameter.HEADER, required=False, description="Echoed back."),
+]
+
+
+def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the given error codes, grouped by HTTP status."""
+    from wallet.api.serializers import ErrorOutput
+
+    by_status: dict[int, list[type[DomainError]]] = defaultdict(list)
+    for code in codes:
+        cls = error_class_for_code(code)
+        by_status[cls.http_status].append(cls)
+    responses = {}
+    for status, classes in sorted(by_status.items()):
+        examples = [
+            OpenApiExample(
+                cls.code,
+                value={
+                    "code": cls.code,
+                    "message": cls.default_message,
+                    "retryable": cls.retryable,
+                    "trace_id": "5f0c6d1e9a7b4c2d8e3f1a0b9c8d7e6f",
+                },
+                response_only=True,
+                status_codes=[str(status)],
+            )
+            for cls in classes
+        ]
+        responses[status] = OpenApiResponse(
+            ErrorOutput, description="Error codes: " + ", ".join(c.code for c in classes), examples=examples
+        )
+    return responses

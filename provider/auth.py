@@ -1,0 +1,104 @@
+"""Inbound authentication of wallet calls, exactly as the contract's section 1."""
+
+import ipaddress
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+
+from .errors import (
+    InvalidSignature,
+    IpNotAllowed,
+    PayloadTooLarge,
+    ProviderDisabled,
+    RateLimited,
+    StaleTimestamp,
+    UnknownProvider,
+)
+from .models import Provider
+from .selectors import ProviderAuthInfo, provider_auth_info
+from .signing import sign_request, signature_matches
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _ip_allowed(ip: str, allowlist: list[str]) -> bool:
+    if not allowlist:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for entry in allowlist:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue  # a malformed allow-list entry allows nothing
+    return False
+
+
+def request_body(request: HttpRequest) -> bytes:
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        body = request.body
+    except (RequestDataTooBig, ValueError):
+        raise PayloadTooLarge() from None
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    return body
+
+
+def provider_authenticate(request: HttpRequest) -> ProviderAuthInfo:
+    """Who is calling, proven: known provider, allowed address, fresh timestamp, a signature
+    over timestamp, method, path and the raw body under an active secret, enabled."""
+    code = request.headers.get("X-Provider-Id", "")
+    info = provider_auth_info(code=code) if code else None
+    if info is None:
+        raise UnknownProvider(f"Unknown provider {code!r}." if code else "X-Provider-Id is missing.")
+    provider = info.provider
+    if not _ip_allowed(request.META.get("REMOTE_ADDR", ""), provider.ip_allowlist):
+        raise IpNotAllowed(f"{request.META.get('REMOTE_ADDR')} is not on the allow-list of {provider.code}.")
+    timestamp = request.headers.get("X-Timestamp", "")
+    if not timestamp.isdigit():
+        raise StaleTimestamp("X-Timestamp must be Unix time in whole seconds.")
+    skew = abs(time.time() - int(timestamp))
+    if skew > settings.WALLET_SIGNATURE_WINDOW_SECONDS:
+        raise StaleTimestamp(
+            f"X-Timestamp is {int(skew)} s from the platform's clock; the window is "
+            f"{settings.WALLET_SIGNATURE_WINDOW_SECONDS} s."
+        )
+    body = request_body(request)
+    given = request.headers.get("X-Signature", "")
+    expected = (
+        sign_request(secret=s, timestamp=timestamp, method=request.method or "POST", path=request.path, body=body)
+        for s in info.secrets
+    )
+    if not given or not signature_matches(expected_any_of=expected, given=given.lower()):
+        raise InvalidSignature()
+    if not provider.is_enabled:
+        raise ProviderDisabled(f"Provider {provider.code} is disabled.")
+    return info
+
+
+def provider_rate_limit(provider: Provider) -> None:
+    """A fixed one-second window per provider, counted in the shared cache (Redis)."""
+    limit = provider.rate_limit_per_second
+    if not limit:
+        return
+    now = time.time()
+    key = f"ratelimit:{provider.code}:{int(now)}"
+    if cache.add(key, 1, timeout=2):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr: this is the window's first call
+            cache.add(key, 1, timeout=2)
+            count = 1
+    if count > limit:
+        retry_after = 1
+        raise RateLimited(f"Over {limit} calls per second for {provider.code}.", details={"retry_after": retry_after})

@@ -1,0 +1,22 @@
+from rest_framework import serializers
+
+from casino_platform.fields import StrictCharField
+
+
+class SessionCreateInput(serializers.Serializer):
+    player_id = StrictCharField(max_length=64)
+    game_id = StrictCharField(max_length=128)
+    currency = StrictCharField(min_length=3, max_length=3)
+    locale = StrictCharField(max_length=16, required=False, default="")
+
+
+class SessionCreateOutput(serializers.Serializer):
+    session_id = serializers.CharField()
+    session_token = serializers.CharField(help_text="Shown once; give it to the game client.")
+    launch_url = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class SessionCloseOutput(serializers.Serializer):
+    session_id = serializers.CharField()
+    closed_at = serializers.DateTimeField()

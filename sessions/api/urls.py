@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+# Mounted at api/v1/ by casino_platform/urls.py.
+urlpatterns = [
+    path("sessions", views.SessionCreateApi.as_view(), name="session-create"),
+    path("sessions/<int:session_id>/close", views.SessionCloseApi.as_view(), name="session-close"),
+]

@@ -1,0 +1,75 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from casino_platform.openapi import error_responses
+from casino_platform.renderers import OrjsonRenderer
+from players.selectors import player_get
+from provider.errors import GameNotFound
+from provider.models import Game
+from sessions.models import GameSession
+from sessions.services import session_close, session_create, session_launch_url
+
+from .auth import OperatorApiKeyAuthentication
+from .serializers import SessionCloseOutput, SessionCreateInput, SessionCreateOutput
+
+
+class OperatorApiView(APIView):
+    authentication_classes = [OperatorApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [OrjsonRenderer]
+
+
+class SessionCreateApi(OperatorApiView):
+    @extend_schema(
+        operation_id="session_create",
+        tags=["operator"],
+        request=SessionCreateInput,
+        responses={
+            201: SessionCreateOutput,
+            **error_responses(
+                "VALIDATION_ERROR", "PLAYER_BLOCKED", "RG_LIMIT", "PLAYER_NOT_FOUND", "GAME_NOT_FOUND", "MAINTENANCE"
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "launch",
+                request_only=True,
+                value={"player_id": "p_demo_1", "game_id": "sandbox:dice", "currency": "EUR", "locale": "en"},
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SessionCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        player = player_get(player_id=data["player_id"])
+        game = Game.objects.select_related("provider").filter(game_id=data["game_id"]).first()
+        if game is None:
+            raise GameNotFound(f"No game {data['game_id']!r}.")
+        session, token = session_create(
+            provider=game.provider, player=player, game=game, currency=data["currency"], locale=data["locale"]
+        )
+        body = {
+            "session_id": str(session.pk),
+            "session_token": token,
+            "launch_url": session_launch_url(session=session, token=token),
+            "expires_at": session.expires_at,
+        }
+        return Response(SessionCreateOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+class SessionCloseApi(OperatorApiView):
+    @extend_schema(
+        operation_id="session_close",
+        tags=["operator"],
+        request=None,
+        responses={200: SessionCloseOutput, **error_responses("VALIDATION_ERROR")},
+    )
+    def post(self, request: Request, session_id: int) -> Response:
+        session = session_close(session=get_object_or_404(GameSession, pk=session_id))
+        return Response(SessionCloseOutput({"session_id": str(session.pk), "closed_at": session.closed_at}).data)

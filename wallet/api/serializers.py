@@ -1,0 +1,102 @@
+"""Request and response shapes of the wallet callbacks (contract section 4)."""
+
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from ledger.money import MAX_AMOUNT
+from wallet.services.common import TRANSACTION_ID_RE
+from wallet.services.credits import CREDIT_REASONS
+from wallet.services.debits import DEBIT_REASONS
+
+
+def transaction_id_field(**kwargs) -> serializers.Field:
+    return StrictCharField(
+        max_length=128,
+        validators=[RegexValidator(TRANSACTION_ID_RE, "1-128 characters of A-Za-z0-9._:-")],
+        **kwargs,
+    )
+
+
+def currency_field() -> serializers.Field:
+    return StrictCharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.")
+
+
+class AuthenticateInput(serializers.Serializer):
+    session_token = StrictCharField(max_length=256)
+
+
+class BalanceInput(serializers.Serializer):
+    session_token = StrictCharField(max_length=256, required=False)
+    player_id = StrictCharField(max_length=64, required=False)
+    currency = currency_field()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].required = False
+
+    def validate(self, attrs):
+        if "session_token" not in attrs and not ("player_id" in attrs and "currency" in attrs):
+            raise serializers.ValidationError({"session_token": ["Give session_token, or player_id and currency."]})
+        return attrs
+
+
+class DebitInput(serializers.Serializer):
+    transaction_id = transaction_id_field()
+    session_token = StrictCharField(max_length=256)
+    round_id = StrictCharField(max_length=128)
+    game_id = StrictCharField(max_length=128)
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Minor units, > 0.")
+    currency = currency_field()
+    reason = serializers.ChoiceField(choices=DEBIT_REASONS)
+    round_closed = StrictBooleanField(required=False, default=False)
+
+
+class CreditInput(serializers.Serializer):
+    transaction_id = transaction_id_field()
+    player_id = StrictCharField(max_length=64)
+    round_id = StrictCharField(max_length=128)
+    game_id = StrictCharField(max_length=128)
+    amount = StrictIntegerField(min_value=0, max_value=MAX_AMOUNT, help_text="Minor units, >= 0.")
+    currency = currency_field()
+    reason = serializers.ChoiceField(choices=CREDIT_REASONS)
+    round_closed = StrictBooleanField(required=False, default=True)
+    session_token = StrictCharField(max_length=256, required=False)
+
+
+class RollbackInput(serializers.Serializer):
+    transaction_id = transaction_id_field()
+    reference_transaction_id = transaction_id_field()
+    player_id = StrictCharField(max_length=64)
+    round_id = StrictCharField(max_length=128)
+
+
+class BalanceOutput(serializers.Serializer):
+    player_id = serializers.CharField()
+    currency = serializers.CharField()
+    balance = serializers.IntegerField(help_text="Minor units after the operation.")
+
+
+class AuthenticateOutput(BalanceOutput):
+    session_id = serializers.CharField()
+    country = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class MoneyOutput(BalanceOutput):
+    transaction_id = serializers.CharField()
+    platform_transaction_id = serializers.CharField()
+
+
+class RollbackOutput(BalanceOutput):
+    transaction_id = serializers.CharField()
+    platform_transaction_id = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=["rolled_back", "already_rolled_back", "tombstone"])
+
+
+class ErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    retryable = serializers.BooleanField()
+    trace_id = serializers.CharField()
+    details = serializers.DictField(required=False, help_text="The bad fields, for VALIDATION_ERROR.")

@@ -1,0 +1,281 @@
+"""The wallet callbacks of contract section 4: thin views over the wallet services.
+
+Each view authenticates the signed request, parses the raw body itself (the signature
+covers those exact bytes), validates it, calls one service and renders the answer. Every
+response, errors included, is signed with the provider's newest active secret."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from casino_platform.errors import ValidationFailed
+from casino_platform.openapi import SIGNED_REQUEST_HEADERS, WALLET_COMMON_ERRORS, error_responses
+from casino_platform.renderers import OrjsonRenderer
+from provider.auth import provider_authenticate, provider_rate_limit, request_body
+from provider.models import Provider
+from provider.selectors import ProviderAuthInfo
+from provider.signing import sign_response
+from sessions.services import session_resolve
+from wallet.selectors import wallet_get
+from wallet.services import (
+    CreditRequest,
+    DebitRequest,
+    RollbackRequest,
+    WalletResult,
+    wallet_balance,
+    wallet_credit,
+    wallet_debit,
+    wallet_rollback,
+)
+
+from . import serializers as s
+
+
+class WalletApiView(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    renderer_classes = [OrjsonRenderer]
+    input_serializer: type[serializers.Serializer]
+    # Each endpoint's one service call: (provider, validated data, trace id) -> answer.
+    perform: Callable[[Provider, dict[str, Any], str], WalletResult | dict[str, Any]]
+
+    def post(self, request: Request) -> Response:
+        django_request = request._request
+        info = provider_authenticate(django_request)
+        django_request.wallet_auth = info  # type: ignore[attr-defined]  # read by finalize_response
+        provider_rate_limit(info.provider)
+        data = self._parse(request_body(django_request))
+        serializer = self.input_serializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        result = self.perform(info.provider, serializer.validated_data, django_request.trace_id)  # type: ignore[attr-defined]
+        response = Response(result.as_body() if isinstance(result, WalletResult) else result)
+        if isinstance(result, WalletResult) and result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @staticmethod
+    def _parse(body: bytes) -> dict[str, Any]:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationFailed(f"The body is not valid JSON: {exc}", details={"body": ["invalid JSON"]}) from None
+        if not isinstance(data, dict):
+            raise ValidationFailed("The body must be a JSON object.", details={"body": ["not an object"]})
+        return data
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        info: ProviderAuthInfo | None = getattr(request._request, "wallet_auth", None)
+        if info is not None and info.secrets:
+            response.render()
+            timestamp = str(int(time.time()))
+            response["X-Timestamp"] = timestamp
+            response["X-Signature"] = sign_response(
+                secret=info.secrets[0], timestamp=timestamp, status=response.status_code, body=response.content
+            )
+        return response
+
+
+class WalletAuthenticateApi(WalletApiView):
+    input_serializer = s.AuthenticateInput
+
+    @extend_schema(
+        operation_id="wallet_authenticate",
+        tags=["wallet"],
+        parameters=SIGNED_REQUEST_HEADERS,
+        request=s.AuthenticateInput,
+        responses={
+            200: s.AuthenticateOutput,
+            **error_responses(*WALLET_COMMON_ERRORS, "SESSION_NOT_FOUND", "SESSION_EXPIRED", "CURRENCY_MISMATCH"),
+        },
+        examples=[OpenApiExample("authenticate", value={"session_token": "Zx8..."}, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, provider, data, trace_id):
+        session = session_resolve(token=data["session_token"], provider=provider)
+        wallet = wallet_get(player=session.player, currency=session.currency_id)
+        return {
+            "player_id": session.player.player_id,
+            "session_id": str(session.pk),
+            "currency": wallet.currency_id,
+            "balance": wallet.balance,
+            "country": session.player.country,
+            "display_name": session.player.display_name,
+        }
+
+
+class WalletBalanceApi(WalletApiView):
+    input_serializer = s.BalanceInput
+
+    @extend_schema(
+        operation_id="wallet_balance",
+        tags=["wallet"],
+        parameters=SIGNED_REQUEST_HEADERS,
+        request=s.BalanceInput,
+        responses={
+            200: s.BalanceOutput,
+            **error_responses(
+                *WALLET_COMMON_ERRORS, "SESSION_NOT_FOUND", "SESSION_EXPIRED", "PLAYER_NOT_FOUND", "CURRENCY_MISMATCH"
+            ),
+        },
+        examples=[
+            OpenApiExample("by session", value={"session_token": "Zx8..."}, request_only=True),
+            OpenApiExample("by player", value={"player_id": "p_demo_1", "currency": "EUR"}, request_only=True),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, provider, data, trace_id):
+        return wallet_balance(
+            provider=provider,
+            session_token=data.get("session_token"),
+            player_id=data.get("player_id"),
+            currency=data.get("currency"),
+        )
+
+
+class WalletDebitApi(WalletApiView):
+    input_serializer = s.DebitInput
+
+    @extend_schema(
+        operation_id="wallet_debit",
+        tags=["wallet"],
+        parameters=SIGNED_REQUEST_HEADERS,
+        request=s.DebitInput,
+        responses={
+            200: s.MoneyOutput,
+            **error_responses(
+                *WALLET_COMMON_ERRORS,
+                "SESSION_NOT_FOUND",
+                "SESSION_EXPIRED",
+                "INSUFFICIENT_FUNDS",
+                "PLAYER_BLOCKED",
+                "RG_LIMIT",
+                "PLAYER_NOT_FOUND",
+                "GAME_NOT_FOUND",
+                "IDEMPOTENCY_MISMATCH",
+                "ROUND_CLOSED",
+                "TRANSACTION_ROLLED_BACK",
+                "CURRENCY_MISMATCH",
+                "MAINTENANCE",
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "bet",
+                request_only=True,
+                value={
+                    "transaction_id": "tx-1001",
+                    "session_token": "Zx8...",
+                    "round_id": "r-77",
+                    "game_id": "sandbox:dice",
+                    "amount": 250,
+                    "currency": "EUR",
+                    "reason": "bet",
+                    "round_closed": False,
+                },
+            ),
+            OpenApiExample(
+                "accepted",
+                response_only=True,
+                value={
+                    "player_id": "p_demo_1",
+                    "currency": "EUR",
+                    "balance": 99750,
+                    "transaction_id": "tx-1001",
+                    "platform_transaction_id": "5012",
+                },
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, provider, data, trace_id):
+        return wallet_debit(provider=provider, request=DebitRequest(trace_id=trace_id, **data))
+
+
+class WalletCreditApi(WalletApiView):
+    input_serializer = s.CreditInput
+
+    @extend_schema(
+        operation_id="wallet_credit",
+        tags=["wallet"],
+        parameters=SIGNED_REQUEST_HEADERS,
+        request=s.CreditInput,
+        responses={
+            200: s.MoneyOutput,
+            **error_responses(
+                *WALLET_COMMON_ERRORS,
+                "PLAYER_NOT_FOUND",
+                "ROUND_NOT_FOUND",
+                "IDEMPOTENCY_MISMATCH",
+                "CURRENCY_MISMATCH",
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "win",
+                request_only=True,
+                value={
+                    "transaction_id": "tx-1002",
+                    "player_id": "p_demo_1",
+                    "round_id": "r-77",
+                    "game_id": "sandbox:dice",
+                    "amount": 500,
+                    "currency": "EUR",
+                    "reason": "win",
+                    "round_closed": True,
+                },
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, provider, data, trace_id):
+        return wallet_credit(provider=provider, request=CreditRequest(trace_id=trace_id, **data))
+
+
+class WalletRollbackApi(WalletApiView):
+    input_serializer = s.RollbackInput
+
+    @extend_schema(
+        operation_id="wallet_rollback",
+        tags=["wallet"],
+        parameters=SIGNED_REQUEST_HEADERS,
+        request=s.RollbackInput,
+        responses={
+            200: s.RollbackOutput,
+            **error_responses(
+                *WALLET_COMMON_ERRORS, "PLAYER_NOT_FOUND", "IDEMPOTENCY_MISMATCH", "ROLLBACK_NOT_ALLOWED"
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "cancel a debit",
+                request_only=True,
+                value={
+                    "transaction_id": "tx-1003",
+                    "reference_transaction_id": "tx-1001",
+                    "player_id": "p_demo_1",
+                    "round_id": "r-77",
+                },
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, provider, data, trace_id):
+        return wallet_rollback(provider=provider, request=RollbackRequest(trace_id=trace_id, **data))
