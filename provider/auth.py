@@ -2,6 +2,7 @@
 
 import ipaddress
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -18,8 +19,8 @@ from .errors import (
     UnknownProvider,
 )
 from .models import Provider
-from .selectors import ProviderAuthInfo, provider_auth_info
-from .signing import sign_request, signature_matches
+from .selectors import provider_auth_info
+from .signing import matching_secret, sign_request
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -52,7 +53,13 @@ def request_body(request: HttpRequest) -> bytes:
     return body
 
 
-def provider_authenticate(request: HttpRequest) -> ProviderAuthInfo:
+@dataclass(frozen=True)
+class AuthenticatedProvider:
+    provider: Provider
+    secret: str  # the secret the request was signed with; the response is signed with it too
+
+
+def provider_authenticate(request: HttpRequest) -> AuthenticatedProvider:
     """Who is calling, proven: known provider, allowed address, fresh timestamp, a signature
     over timestamp, method, path and the raw body under an active secret, enabled."""
     code = request.headers.get("X-Provider-Id", "")
@@ -73,15 +80,17 @@ def provider_authenticate(request: HttpRequest) -> ProviderAuthInfo:
         )
     body = request_body(request)
     given = request.headers.get("X-Signature", "")
-    expected = (
-        sign_request(secret=s, timestamp=timestamp, method=request.method or "POST", path=request.path, body=body)
-        for s in info.secrets
+    method, path = request.method or "POST", request.path
+    secret = matching_secret(
+        secrets=info.secrets,
+        given=given.lower(),
+        sign=lambda s: sign_request(secret=s, timestamp=timestamp, method=method, path=path, body=body),
     )
-    if not given or not signature_matches(expected_any_of=expected, given=given.lower()):
+    if not given or secret is None:
         raise InvalidSignature()
     if not provider.is_enabled:
         raise ProviderDisabled(f"Provider {provider.code} is disabled.")
-    return info
+    return AuthenticatedProvider(provider=provider, secret=secret)
 
 
 def provider_rate_limit(provider: Provider) -> None:

@@ -31,6 +31,7 @@ def _add_secret(*, provider: Provider, secret: str) -> ProviderSecret:
         old.revoked_at = clock.now()
         old.save(update_fields=["is_active", "revoked_at"])
     created = ProviderSecret.objects.create(provider=provider, secret_encrypted=encrypt_secret(secret), hint=secret[:6])
+    provider_cache_clear()  # now for this process, and again once the change is visible to all
     transaction.on_commit(provider_cache_clear)
     return created
 
@@ -70,6 +71,7 @@ def provider_secret_revoke_all_but_newest(*, provider: Provider) -> int:
             s.is_active, s.revoked_at = False, now
             s.save(update_fields=["is_active", "revoked_at"])
             revoked += 1
+    provider_cache_clear()  # now for this process, and again once the change is visible to all
     transaction.on_commit(provider_cache_clear)
     return revoked
 

@@ -7,7 +7,7 @@ response: hex(HMAC-SHA256(secret, f"{timestamp}.RESPONSE.{status}." + raw body b
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 
 
 def sign_request(*, secret: str, timestamp: int | str, method: str, path: str, body: bytes) -> str:
@@ -20,11 +20,12 @@ def sign_response(*, secret: str, timestamp: int | str, status: int, body: bytes
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_matches(*, expected_any_of: Iterable[str], given: str) -> bool:
-    """Constant-time compare against every active secret's signature (rotation)."""
+def matching_secret(*, secrets: Sequence[str], given: str, sign: Callable[[str], str]) -> str | None:
+    """The active secret under which `given` is the signature, compared in constant time
+    against every secret (rotation), with no early exit: timing does not tell which matched."""
     given_bytes = given.encode()
-    matched = False
-    for expected in expected_any_of:
-        # No early exit: the time taken does not tell which secret matched.
-        matched |= hmac.compare_digest(expected.encode(), given_bytes)
-    return matched
+    found: str | None = None
+    for secret in secrets:
+        if hmac.compare_digest(sign(secret).encode(), given_bytes) and found is None:
+            found = secret
+    return found

@@ -48,5 +48,4 @@ class OperatorApiKeyScheme(OpenApiAuthenticationExtension):
     name = "OperatorToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Token <operator API key>`"}
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Token <operator API key>`"}

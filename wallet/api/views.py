@@ -18,9 +18,8 @@ from rest_framework.views import APIView
 from casino_platform.errors import ValidationFailed
 from casino_platform.openapi import SIGNED_REQUEST_HEADERS, WALLET_COMMON_ERRORS, error_responses
 from casino_platform.renderers import OrjsonRenderer
-from provider.auth import provider_authenticate, provider_rate_limit, request_body
+from provider.auth import AuthenticatedProvider, provider_authenticate, provider_rate_limit, request_body
 from provider.models import Provider
-from provider.selectors import ProviderAuthInfo
 from provider.signing import sign_response
 from sessions.services import session_resolve
 from wallet.selectors import wallet_get
@@ -72,13 +71,14 @@ class WalletApiView(APIView):
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        info: ProviderAuthInfo | None = getattr(request._request, "wallet_auth", None)
-        if info is not None and info.secrets:
+        # Signed only once the caller proved who it is, with the secret it signed with.
+        info: AuthenticatedProvider | None = getattr(request._request, "wallet_auth", None)
+        if info is not None:
             response.render()
             timestamp = str(int(time.time()))
             response["X-Timestamp"] = timestamp
             response["X-Signature"] = sign_response(
-                secret=info.secrets[0], timestamp=timestamp, status=response.status_code, body=response.content
+                secret=info.secret, timestamp=timestamp, status=response.status_code, body=response.content
             )
         return response
 

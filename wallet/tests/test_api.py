@@ -1,0 +1,446 @@
+"""The wallet callbacks over HTTP: every rule and error code of the contract."""
+
+import time
+from datetime import timedelta
+
+import orjson
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from ledger.models import JournalTransaction
+from ledger.reconciliation import ledger_reconcile
+from players.models import Player
+from players.services import player_block, player_set_loss_limit
+from provider.models import Provider
+from provider.services import provider_secret_rotate, provider_set_enabled
+from sessions.models import GameSession
+from sessions.services import platform_switch_set, session_create
+from wallet.models import Wallet
+from wallet.tests.api_client import ProviderClient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    return Provider.objects.get(code="sandbox")
+
+
+@pytest.fixture
+def api(client, sandbox):
+    return ProviderClient(client)
+
+
+def launch(player_id="p_demo_1", game_id="sandbox:dice", currency="EUR") -> str:
+    player = Player.objects.get(player_id=player_id)
+    from provider.models import Game
+
+    game = Game.objects.get(game_id=game_id)
+    _, token = session_create(provider=game.provider, player=player, game=game, currency=currency)
+    return token
+
+
+def balance_of(player_id="p_demo_1", currency="EUR") -> int:
+    return Wallet.objects.get(player__player_id=player_id, currency_id=currency).balance
+
+
+def debit(token, tx="d-1", amount=100, round_id="r-1", **kw):
+    return {
+        "transaction_id": tx,
+        "session_token": token,
+        "round_id": round_id,
+        "game_id": "sandbox:dice",
+        "amount": amount,
+        "currency": "EUR",
+        "reason": "bet",
+        **kw,
+    }
+
+
+def credit(tx="c-1", amount=100, round_id="r-1", player_id="p_demo_1", **kw):
+    return {
+        "transaction_id": tx,
+        "player_id": player_id,
+        "round_id": round_id,
+        "game_id": "sandbox:dice",
+        "amount": amount,
+        "currency": "EUR",
+        "reason": "win",
+        **kw,
+    }
+
+
+def assert_error(response, status, code, retryable=False):
+    assert response.status == status, response.body
+    assert response.body["code"] == code, response.body
+    assert response.body["retryable"] is retryable
+    assert response.body["message"]
+    assert response.body["trace_id"] == response.headers["X-Trace-Id"] or response.headers.get("Idempotent-Replayed")
+
+
+class TestAuthentication:
+    def test_authenticate_returns_the_session_player(self, api):
+        token = launch()
+        r = api.post("authenticate", {"session_token": token})
+        assert r.status == 200
+        assert r.body["player_id"] == "p_demo_1" and r.body["currency"] == "EUR" and r.body["balance"] == 100_000
+        assert r.body["display_name"] == "Demo One" and r.body["country"] == "MT"
+        assert r.body["session_id"] == str(GameSession.objects.get().pk)
+        assert "X-Signature" in r.headers and "X-Timestamp" in r.headers
+
+    def test_unknown_provider(self, api):
+        api.provider = "nobody"
+        assert_error(api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}), 401, "UNKNOWN_PROVIDER")
+
+    def test_bad_signature(self, api):
+        assert_error(
+            api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, secret="wrong"), 401, "INVALID_SIGNATURE"
+        )
+
+    def test_signature_covers_the_path(self, api):
+        # Signed for /balance, sent to /debit: refused.
+        token = launch()
+        r = api.post("debit", debit(token), sign_path="/api/v1/wallet/balance")
+        assert_error(r, 401, "INVALID_SIGNATURE")
+        assert balance_of() == 100_000
+
+    def test_signature_covers_the_raw_bytes(self, api):
+        # Same JSON value, different bytes (whitespace): the signature is over the bytes sent.
+        token = launch()
+        raw = orjson.dumps(debit(token))
+        good = api.post("debit", raw=b" " + raw)
+        assert good.status == 200  # signed over exactly these bytes
+        import provider.signing as signing
+
+        ts = str(int(time.time()))
+        sig = signing.sign_request(
+            secret="sandbox-secret", timestamp=ts, method="POST", path="/api/v1/wallet/debit", body=raw
+        )
+        r = api.client.generic(
+            "POST",
+            "/api/v1/wallet/debit",
+            data=raw + b"\n",
+            content_type="application/json",
+            headers={"X-Provider-Id": "sandbox", "X-Timestamp": ts, "X-Signature": sig},
+        )
+        assert r.status_code == 401 and r.json()["code"] == "INVALID_SIGNATURE"
+
+    @pytest.mark.parametrize("skew", [-301, 301])
+    def test_stale_timestamp(self, api, skew):
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=int(time.time()) + skew)
+        assert_error(r, 401, "STALE_TIMESTAMP")
+
+    def test_timestamp_inside_the_window_is_accepted(self, api):
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=int(time.time()) - 290)
+        assert r.status == 200
+
+    def test_rotated_secrets_both_work_then_old_is_revoked(self, api, sandbox):
+        new_secret = provider_secret_rotate(provider=sandbox)
+        payload = {"player_id": "p_demo_1", "currency": "EUR"}
+        assert api.post("balance", payload).status == 200  # old still active
+        r = api.post("balance", payload, secret=new_secret)
+        assert r.status == 200
+        provider_secret_rotate(provider=sandbox)  # a third: the oldest (sandbox-secret) is revoked
+        assert_error(api.post("balance", payload), 401, "INVALID_SIGNATURE")
+        assert api.post("balance", payload, secret=new_secret).status == 200
+
+    def test_disabled_provider(self, api, sandbox):
+        provider_set_enabled(provider=sandbox, is_enabled=False)
+        assert_error(api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}), 403, "PROVIDER_DISABLED")
+
+    def test_ip_allow_list(self, api, sandbox):
+        sandbox.ip_allowlist = ["10.0.0.0/8"]
+        sandbox.save()
+        from provider.selectors import provider_cache_clear
+
+        provider_cache_clear()
+        assert_error(api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}), 403, "IP_NOT_ALLOWED")
+        sandbox.ip_allowlist = ["127.0.0.1"]
+        sandbox.save()
+        provider_cache_clear()
+        assert api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}).status == 200
+
+    def test_body_over_64_kib(self, api):
+        r = api.post("balance", raw=b'{"pad": "' + b"x" * (64 * 1024) + b'"}')
+        assert_error(r, 413, "PAYLOAD_TOO_LARGE")
+
+    def test_rate_limit(self, api, sandbox):
+        sandbox.rate_limit_per_second = 3
+        sandbox.save()
+        from django.core.cache import cache
+
+        from provider.selectors import provider_cache_clear
+
+        provider_cache_clear()
+        cache.clear()
+        statuses = [api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}) for _ in range(8)]
+        limited = [r for r in statuses if r.status == 429]
+        assert limited, [r.status for r in statuses]
+        assert_error(limited[0], 429, "RATE_LIMITED", retryable=True)
+        assert int(limited[0].headers["Retry-After"]) >= 1
+
+    def test_trace_id_is_echoed_and_written_to_the_ledger(self, api):
+        token = launch()
+        r = api.post("debit", debit(token), headers={"X-Trace-Id": "trace-abc-123"})
+        assert r.headers["X-Trace-Id"] == "trace-abc-123"
+        assert JournalTransaction.objects.get(provider_transaction_id="d-1").trace_id == "trace-abc-123"
+
+    def test_trace_id_generated_when_absent(self, api):
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"})
+        assert len(r.headers["X-Trace-Id"]) == 32
+
+
+class TestValidation:
+    @pytest.mark.parametrize("amount", [5.0, "5", True, -1, 0, 10**15 + 1, None])
+    def test_amounts(self, api, amount):
+        token = launch()
+        r = api.post("debit", debit(token, amount=amount))
+        assert_error(r, 400, "VALIDATION_ERROR")
+        assert "amount" in r.body["details"]
+        assert balance_of() == 100_000
+
+    def test_credit_may_be_zero_but_not_negative(self, api):
+        token = launch()
+        api.post("debit", debit(token))
+        assert_error(api.post("credit", credit(amount=-1)), 400, "VALIDATION_ERROR")
+        assert api.post("credit", credit(amount=0)).status == 200
+
+    @pytest.mark.parametrize("tx", ["", "a b", "x" * 129, "é"])
+    def test_transaction_ids(self, api, tx):
+        r = api.post("debit", debit(launch(), tx=tx))
+        assert_error(r, 400, "VALIDATION_ERROR")
+        assert "transaction_id" in r.body["details"]
+
+    def test_malformed_json_and_non_objects(self, api):
+        assert_error(api.post("debit", raw=b"{not json"), 400, "VALIDATION_ERROR")
+        assert_error(api.post("debit", raw=b"[1,2]"), 400, "VALIDATION_ERROR")
+
+    def test_missing_fields_are_named(self, api):
+        r = api.post("debit", {"transaction_id": "x"})
+        assert_error(r, 400, "VALIDATION_ERROR")
+        assert {"session_token", "round_id", "amount", "currency", "reason"} <= set(r.body["details"])
+
+    def test_bad_reason_and_round_closed_types(self, api):
+        token = launch()
+        assert_error(api.post("debit", debit(token, reason="win")), 400, "VALIDATION_ERROR")
+        assert_error(api.post("debit", debit(token, round_closed="true")), 400, "VALIDATION_ERROR")
+
+
+class TestMoney:
+    def test_debit_credit_flow(self, api):
+        token = launch()
+        r = api.post("debit", debit(token, amount=250))
+        assert r.status == 200
+        assert r.body == {
+            "player_id": "p_demo_1",
+            "currency": "EUR",
+            "balance": 99_750,
+            "transaction_id": "d-1",
+            "platform_transaction_id": r.body["platform_transaction_id"],
+        }
+        r = api.post("credit", credit(amount=1_000))
+        assert r.status == 200 and r.body["balance"] == 100_750
+        assert api.post("balance", {"session_token": token}).body["balance"] == 100_750
+        assert ledger_reconcile().ok
+
+    def test_replay_returns_exactly_the_first_response(self, api):
+        token = launch()
+        first = api.post("debit", debit(token))
+        again = api.post("debit", debit(token))
+        assert again.status == first.status and again.body == first.body
+        assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+        assert balance_of() == 99_900
+
+    def test_replayed_refusal_is_the_first_refusal(self, api):
+        token = launch(player_id="p_low_balance")
+        first = api.post("debit", debit(token, amount=51))
+        assert_error(first, 402, "INSUFFICIENT_FUNDS")
+        again = api.post("debit", debit(token, amount=51))
+        assert again.status == 402 and again.body == first.body
+        assert again.headers["Idempotent-Replayed"] == "true"
+
+    def test_idempotency_mismatch(self, api):
+        token = launch()
+        api.post("debit", debit(token, amount=100))
+        assert_error(api.post("debit", debit(token, amount=200)), 409, "IDEMPOTENCY_MISMATCH")
+        assert balance_of() == 99_900
+
+    def test_session_errors(self, api):
+        assert_error(api.post("debit", debit("no-such-token", tx="d-1")), 401, "SESSION_NOT_FOUND")
+        token = launch()
+        GameSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert_error(api.post("debit", debit(token, tx="d-2")), 401, "SESSION_EXPIRED")
+        assert_error(api.post("authenticate", {"session_token": token}), 401, "SESSION_EXPIRED")
+
+    def test_expired_session_still_gets_its_credit(self, api):
+        token = launch()
+        api.post("debit", debit(token))
+        GameSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        r = api.post("credit", credit(amount=500, session_token=token))
+        assert r.status == 200 and r.body["balance"] == 100_400
+
+    def test_player_blocked_and_rg(self, api):
+        token = launch()
+        player = Player.objects.get(player_id="p_demo_1")
+        player_set_loss_limit(player=player, currency="EUR", period="day", amount=150, changed_by="t", reason="")
+        assert api.post("debit", debit(token, tx="d-a", amount=100, round_id="a")).status == 200
+        assert_error(api.post("debit", debit(token, tx="d-b", amount=100, round_id="b")), 403, "RG_LIMIT")
+        player_block(player=player, changed_by="t", reason="")
+        assert_error(api.post("debit", debit(token, tx="d-c", amount=1, round_id="c")), 403, "PLAYER_BLOCKED")
+        # ... and owed money is still paid to a blocked player.
+        assert api.post("credit", credit(tx="c-a", round_id="a", amount=10)).status == 200
+
+    def test_self_excluded_player_cannot_launch(self, client, sandbox):
+        r = client.post(
+            "/api/v1/sessions",
+            {"player_id": "p_blocked_rg", "game_id": "sandbox:dice", "currency": "EUR"},
+            content_type="application/json",
+            headers={"Authorization": "Token sandbox-operator-token"},
+        )
+        assert r.status_code == 403 and r.json()["code"] == "RG_LIMIT"
+
+    def test_rounds(self, api):
+        token = launch()
+        assert api.post("debit", debit(token, tx="d-1", round_id="r", round_closed=True)).status == 200
+        assert_error(api.post("debit", debit(token, tx="d-2", round_id="r")), 409, "ROUND_CLOSED")
+        assert_error(api.post("credit", credit(tx="c-1", round_id="unknown")), 404, "ROUND_NOT_FOUND")
+        assert api.post("credit", credit(tx="c-2", round_id="tour", reason="prize", amount=5)).status == 200
+
+    def test_rollback_statuses_and_tombstone(self, api):
+        token = launch()
+        api.post("debit", debit(token, tx="d-1", amount=300, round_id="r"))
+        rb = {"transaction_id": "rb-1", "reference_transaction_id": "d-1", "player_id": "p_demo_1", "round_id": "r"}
+        r = api.post("rollback", rb)
+        assert r.status == 200 and r.body["status"] == "rolled_back" and r.body["balance"] == 100_000
+        r = api.post("rollback", {**rb, "transaction_id": "rb-2"})
+        assert r.body["status"] == "already_rolled_back" and r.body["balance"] == 100_000
+        r = api.post("rollback", {**rb, "transaction_id": "rb-3", "reference_transaction_id": "d-late"})
+        assert r.body["status"] == "tombstone"
+        assert_error(api.post("debit", debit(token, tx="d-late", round_id="r2")), 409, "TRANSACTION_ROLLED_BACK")
+        assert balance_of() == 100_000
+
+    def test_rollback_not_allowed(self, api):
+        token = launch()
+        api.post("debit", debit(token, tx="d-1", round_id="r"))
+        api.post("credit", credit(tx="c-1", round_id="r", round_closed=False))
+        rb = {"transaction_id": "rb-1", "reference_transaction_id": "c-1", "player_id": "p_demo_1", "round_id": "r"}
+        assert_error(api.post("rollback", rb), 409, "ROLLBACK_NOT_ALLOWED")
+        assert_error(
+            api.post("rollback", {**rb, "transaction_id": "rb-2", "reference_transaction_id": "d-1"}),
+            409,
+            "ROLLBACK_NOT_ALLOWED",
+        )
+
+    def test_currency_mismatch_and_unknown_player(self, api):
+        token = launch()
+        assert_error(api.post("debit", debit(token, currency="USD")), 422, "CURRENCY_MISMATCH")
+        assert_error(api.post("balance", {"player_id": "nobody", "currency": "EUR"}), 404, "PLAYER_NOT_FOUND")
+        assert_error(api.post("credit", credit(player_id="nobody", reason="prize")), 404, "PLAYER_NOT_FOUND")
+
+    def test_session_for_another_game_is_not_found(self, api):
+        token = launch()
+        assert_error(api.post("debit", debit(token, game_id="sandbox:slot")), 401, "SESSION_NOT_FOUND")
+
+    def test_maintenance(self, api):
+        token = launch()
+        api.post("debit", debit(token, tx="d-1", round_id="r"))
+        platform_switch_set(name="maintenance", is_on=True, changed_by="ops")
+        assert_error(api.post("debit", debit(token, tx="d-2", round_id="r2")), 503, "MAINTENANCE", retryable=True)
+        assert api.post("credit", credit(tx="c-1", round_id="r")).status == 200
+        assert (
+            api.post(
+                "rollback",
+                {"transaction_id": "rb-1", "reference_transaction_id": "d-9", "player_id": "p_demo_1", "round_id": "r"},
+            ).status
+            == 200
+        )
+        # The refused debit was retryable, so it was not stored: after maintenance it goes through.
+        platform_switch_set(name="maintenance", is_on=False, changed_by="ops")
+        assert api.post("debit", debit(token, tx="d-2", round_id="r2")).status == 200
+
+
+class TestOperatorApi:
+    def post(self, client, path, data=None, token="sandbox-operator-token"):
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        return client.post(path, data or {}, content_type="application/json", headers=headers)
+
+    def test_launch_and_close(self, client, sandbox):
+        r = self.post(
+            client,
+            "/api/v1/sessions",
+            {"player_id": "p_demo_1", "game_id": "sandbox:dice", "currency": "EUR", "locale": "en"},
+        )
+        assert r.status_code == 201, r.content
+        body = r.json()
+        assert set(body) == {"session_id", "session_token", "launch_url", "expires_at"}
+        assert body["session_token"] in body["launch_url"] or "token=" in body["launch_url"]
+        session = GameSession.objects.get(pk=body["session_id"])
+        assert session.token_hash != body["session_token"] and len(body["session_token"]) >= 32
+        r = self.post(client, f"/api/v1/sessions/{body['session_id']}/close")
+        assert r.status_code == 200 and r.json()["closed_at"]
+        api = ProviderClient(client)
+        assert_error(api.post("authenticate", {"session_token": body["session_token"]}), 401, "SESSION_EXPIRED")
+
+    def test_needs_a_valid_token(self, client, sandbox):
+        r = self.post(client, "/api/v1/sessions", {"player_id": "p_demo_1"}, token=None)
+        assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED"
+        r = self.post(client, "/api/v1/sessions", {"player_id": "p_demo_1"}, token="wrong")
+        assert r.status_code == 401
+
+    def test_launch_errors(self, client, sandbox):
+        r = self.post(client, "/api/v1/sessions", {"player_id": "nobody", "game_id": "sandbox:dice", "currency": "EUR"})
+        assert r.status_code == 404 and r.json()["code"] == "PLAYER_NOT_FOUND"
+        r = self.post(client, "/api/v1/sessions", {"player_id": "p_demo_1", "game_id": "x:y", "currency": "EUR"})
+        assert r.status_code == 404 and r.json()["code"] == "GAME_NOT_FOUND"
+        r = self.post(client, "/api/v1/sessions", {"player_id": "p_demo_1", "game_id": "sandbox:dice"})
+        assert r.status_code == 400 and "currency" in r.json()["details"]
+
+    @pytest.mark.parametrize("switch", ["no_new_sessions", "maintenance"])
+    def test_switches_refuse_launches(self, client, sandbox, switch):
+        platform_switch_set(name=switch, is_on=True, changed_by="ops")
+        r = self.post(
+            client, "/api/v1/sessions", {"player_id": "p_demo_1", "game_id": "sandbox:dice", "currency": "EUR"}
+        )
+        assert r.status_code == 503 and r.json()["retryable"] is True
+
+
+class TestHealthAndSchema:
+    def test_health(self, client):
+        r = client.get("/health")
+        assert r.status_code == 200
+        body = r.json()
+        assert body["status"] == "ok" and body["checks"] == {"database": "ok", "broker": "ok"} and body["version"]
+
+    def test_health_degraded_when_broker_down(self, client, settings):
+        from casino_platform.celery import app
+
+        old = app.conf.broker_url
+        app.conf.broker_url = "redis://127.0.0.1:1/0"
+        try:
+            r = client.get("/health")
+        finally:
+            app.conf.broker_url = old
+        assert r.status_code == 503 and r.json()["status"] == "degraded"
+        assert r.json()["checks"]["broker"].startswith("failing")
+
+    def test_schema_lists_every_endpoint_with_error_codes(self, client):
+        r = client.get("/api/schema/", headers={"Accept": "application/json"})
+        assert r.status_code == 200
+        schema = orjson.loads(r.content) if r.content.startswith(b"{") else None
+        text = r.content.decode()
+        for path in (
+            "/api/v1/wallet/debit",
+            "/api/v1/wallet/credit",
+            "/api/v1/wallet/rollback",
+            "/api/v1/wallet/balance",
+            "/api/v1/wallet/authenticate",
+            "/api/v1/sessions",
+            "/health",
+        ):
+            assert path in text
+        for code in ("INSUFFICIENT_FUNDS", "ROUND_CLOSED", "TRANSACTION_ROLLED_BACK", "RATE_LIMITED"):
+            assert code in text
+        assert schema is None or "paths" in schema
+        assert client.get("/api/docs/").status_code == 200
