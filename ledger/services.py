@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from .errors import UnbalancedTransaction
-from .models import Account, Entry, JournalTransaction
+from .models import Account, Currency, Entry, JournalTransaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +73,29 @@ def ledger_post(
         for leg in legs
     )
     return journal
+
+
+# ISO 4217 codes and exponents the platform knows out of the box (migration 0003 installs
+# them; seed_sandbox re-creates any that are missing, e.g. after a test flush).
+DEFAULT_CURRENCIES = {
+    "EUR": ("Euro", 2),
+    "USD": ("US Dollar", 2),
+    "GBP": ("Pound Sterling", 2),
+    "CAD": ("Canadian Dollar", 2),
+    "SEK": ("Swedish Krona", 2),
+    "NOK": ("Norwegian Krone", 2),
+    "BRL": ("Brazilian Real", 2),
+    "JPY": ("Yen", 0),
+    "KRW": ("Won", 0),
+    "KWD": ("Kuwaiti Dinar", 3),
+    "BHD": ("Bahraini Dinar", 3),
+}
+
+
+def currency_ensure_defaults() -> int:
+    """Create the default currencies that are missing; returns how many were created."""
+    created = 0
+    for code, (name, exponent) in DEFAULT_CURRENCIES.items():
+        _, was_created = Currency.objects.get_or_create(code=code, defaults={"name": name, "exponent": exponent})
+        created += was_created
+    return created

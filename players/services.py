@@ -104,12 +104,14 @@ def player_set_loss_limit(
     return limit
 
 
-def player_lock(*, player_id: str) -> Player:
-    """Lock the player's row: the one lock every wallet movement of this player takes first."""
+def player_lock(*, player_id: str | None = None, pk: int | None = None) -> Player:
+    """Lock the player's row (by player_id or primary key): the one lock every wallet
+    movement of this player takes first."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("player_lock() must run inside a transaction")
+    lookup = {"pk": pk} if pk is not None else {"player_id": player_id}
     try:
-        return Player.objects.select_for_update().get(player_id=player_id)
+        return Player.objects.select_for_update().get(**lookup)
     except Player.DoesNotExist:
         raise PlayerNotFound(f"No player {player_id!r}.") from None
 

@@ -10,6 +10,7 @@ from ledger.services import Leg, ledger_account_get_or_create, ledger_post, prov
 from players.errors import ResponsibleGamblingLimit
 from players.models import LossLimit, Player
 from players.services import player_assert_may_bet, player_lock
+from provider.errors import GameNotFound
 from provider.models import Provider
 from sessions.errors import RoundClosed, SessionNotFound
 from sessions.models import PlatformSwitch
@@ -104,18 +105,20 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
         now = clock.now()
         if request.session_token is not None:
             session = session_resolve(token=request.session_token, provider=provider)
-            if request.player_id is not None and request.player_id != session.player.player_id:
-                raise SessionNotFound("The session belongs to another player.")
             if session.game.game_id != request.game_id:
                 raise SessionNotFound(f"The session was launched for {session.game.game_id}, not {request.game_id}.")
+            if not session.game.is_enabled:
+                raise GameNotFound(f"Game {request.game_id} is disabled.")
             if session.currency_id != request.currency:
                 raise CurrencyMismatch(f"The session plays in {session.currency_id}, not {request.currency}.")
-            player_id = session.player.player_id
+            player = player_lock(pk=session.player_id)
+            if request.player_id is not None and request.player_id != player.player_id:
+                raise SessionNotFound("The session belongs to another player.")
         else:
             assert request.player_id is not None
             game_get_enabled(game_id=request.game_id, provider=provider)
-            player_id = request.player_id
-        player = player_lock(player_id=player_id)
+            player = player_lock(player_id=request.player_id)
+        player_id = player.player_id
         if RollbackTombstone.objects.filter(
             provider_code=provider.code, transaction_id=request.transaction_id
         ).exists():

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from ledger.services import currency_ensure_defaults
 from players.models import Player
 from players.services import player_create, player_self_exclude
 from provider.models import Game, Provider
@@ -34,6 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         with transaction.atomic():
+            currency_ensure_defaults()
             provider, created = Provider.objects.get_or_create(code="sandbox", defaults={"name": "Sandbox Provider"})
             self.stdout.write(f"provider sandbox: {'created' if created else 'exists'}")
             provider_secret_ensure(provider=provider, secret=settings.SANDBOX_PROVIDER_SECRET)
