@@ -21,9 +21,11 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
+    from django.conf import settings
+
     from .celery import app
 
-    with app.connection_for_write(connect_timeout=2) as conn:
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return "ok"
 

@@ -68,7 +68,7 @@ class EntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "transaction", "account", "amount", "currency", "created_at")
     list_filter = ("currency",)
     search_fields = ("=transaction__id", "account__key")
-    list_select_related = ("transaction", "account")
+    list_select_related = ("transaction", "account", "currency")
     show_full_result_count = False
 
 

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from casino_platform.errors import DomainError
 
 from .models import LossLimit, Player, PlayerAuditLog
-from .services import AUDITED_FIELDS, player_block, player_unblock, player_update
+from .services import AUDITED_FIELDS, player_block, player_create, player_unblock, player_update
 
 
 class LossLimitInline(admin.TabularInline):
@@ -35,12 +35,34 @@ class PlayerAdmin(admin.ModelAdmin):
     list_filter = ("status", "country")
     search_fields = ("=player_id", "display_name")
     readonly_fields = ("created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The operator's id is what providers know the player by: fixed once created.
+        return (*self.readonly_fields, "player_id") if obj is not None else self.readonly_fields
+
     inlines = [LossLimitInline, AuditInline]
     actions = ["block_players", "unblock_players"]
 
     def save_model(self, request, obj, form, change):
         if not change:
-            super().save_model(request, obj, form, change)
+            created = player_create(
+                player_id=obj.player_id,
+                display_name=obj.display_name,
+                country=obj.country,
+                changed_by=request.user.get_username(),
+                reason="created in back office",
+            )
+            obj.pk = created.pk
+            extra = {
+                f: form.cleaned_data[f]
+                for f in form.changed_data
+                if f in AUDITED_FIELDS and f not in ("display_name", "country")
+            }
+            if extra:
+                player_update(
+                    player=created, changed_by=request.user.get_username(), reason="created in back office", **extra
+                )
+            obj.refresh_from_db()
             return
         # Route edits through the service so that each changed field is audited.
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in AUDITED_FIELDS}

@@ -22,7 +22,7 @@ class RoundAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "provider", "currency")
     search_fields = ("=round_id", "=player__player_id")
-    list_select_related = ("provider", "player")
+    list_select_related = ("provider", "player", "currency")
     show_full_result_count = False
 
     def has_add_permission(self, request, obj=None):
@@ -40,7 +40,7 @@ class GameSessionAdmin(admin.ModelAdmin):
     list_display = ("id", "player", "game", "currency", "created_at", "expires_at", "absolute_expires_at", "closed_at")
     list_filter = ("provider", "currency")
     search_fields = ("=player__player_id", "=id")
-    list_select_related = ("player", "game")
+    list_select_related = ("player", "game", "currency")
     exclude = ("token_hash",)
     readonly_fields = (
         "provider",

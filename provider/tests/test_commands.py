@@ -186,10 +186,12 @@ class TestSeedSandbox:
     def test_creates_the_sandbox(self, sandbox):
         assert sandbox.is_enabled
         assert provider_active_secrets(provider=sandbox) == ["sandbox-secret"]
-        assert set(sandbox.games.values_list("game_id", flat=True)) == {"sandbox:dice", "sandbox:slot", "sandbox:holdem"}
-        balances = {
-            (w.player.player_id, w.currency_id): w.balance for w in Wallet.objects.select_related("player")
+        assert set(sandbox.games.values_list("game_id", flat=True)) == {
+            "sandbox:dice",
+            "sandbox:slot",
+            "sandbox:holdem",
         }
+        balances = {(w.player.player_id, w.currency_id): w.balance for w in Wallet.objects.select_related("player")}
         assert balances == {
             ("p_demo_1", "EUR"): 100_000,
             ("p_demo_2", "USD"): 100_000,

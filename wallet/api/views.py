@@ -2,7 +2,8 @@
 
 Each view authenticates the signed request, parses the raw body itself (the signature
 covers those exact bytes), validates it, calls one service and renders the answer. Every
-response, errors included, is signed with the provider's newest active secret."""
+response to an authenticated request, errors included, is signed with the secret the
+request was signed with."""
 
 import time
 from collections.abc import Callable

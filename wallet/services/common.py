@@ -64,7 +64,7 @@ def replay(record: IdempotencyRecord) -> WalletResult:
     body = dict(record.response_body or {})
     if record.response_status == 200:
         return WalletResult(**body, replayed=True)
-    error = error_class_for_code(body["code"])(body.get("message"))
+    error = error_class_for_code(body["code"])(body.get("message"), details=body.get("details"))
     error.replayed = True
     error.original_trace_id = body.get("trace_id")
     raise error
@@ -93,9 +93,9 @@ def run_idempotent(
         try:
             result = work()
         except DomainError as exc:
-            if exc.retryable:
-                raise
-            body = {"code": exc.code, "message": exc.message, "retryable": False, "trace_id": trace_id}
+            if exc.retryable or isinstance(exc, ValidationFailed):
+                raise  # not a final business answer: rolls the claim back, a retry is evaluated afresh
+            body = exc.as_body(trace_id)
             idempotency_store(record_id=claim.record_id, status=exc.http_status, body=body)
             refusal = exc
         else:

@@ -87,8 +87,6 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
         raise ValidationFailed(f"reason must be one of {', '.join(DEBIT_REASONS)}", details={"reason": ["invalid"]})
     if request.session_token is None and request.player_id is None:
         raise ValidationFailed("A debit needs a session_token.", details={"session_token": ["required"]})
-    if platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE):
-        raise Maintenance("Debits are paused for maintenance; retry later.")
     payload = {
         "round_id": request.round_id,
         "game_id": request.game_id,
@@ -102,6 +100,10 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
         payload["session_token_sha256"] = session_token_hash(request.session_token)
 
     def work() -> WalletResult:
+        # Checked after the idempotency claim: a retried debit that already succeeded still
+        # gets its stored answer during maintenance; a new one is refused, retryable, unstored.
+        if platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE):
+            raise Maintenance("Debits are paused for maintenance; retry later.")
         now = clock.now()
         if request.session_token is not None:
             session = session_resolve(token=request.session_token, provider=provider)

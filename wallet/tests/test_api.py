@@ -414,15 +414,11 @@ class TestHealthAndSchema:
         assert body["status"] == "ok" and body["checks"] == {"database": "ok", "broker": "ok"} and body["version"]
 
     def test_health_degraded_when_broker_down(self, client, settings):
-        from casino_platform.celery import app
-
-        old = app.conf.broker_url
-        app.conf.broker_url = "redis://127.0.0.1:1/0"
-        try:
-            r = client.get("/health")
-        finally:
-            app.conf.broker_url = old
+        # Nothing listens on port 1: the broker check fails, the database one still passes.
+        settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+        r = client.get("/health")
         assert r.status_code == 503 and r.json()["status"] == "degraded"
+        assert r.json()["checks"]["database"] == "ok"
         assert r.json()["checks"]["broker"].startswith("failing")
 
     def test_schema_lists_every_endpoint_with_error_codes(self, client):
@@ -444,3 +440,36 @@ class TestHealthAndSchema:
             assert code in text
         assert schema is None or "paths" in schema
         assert client.get("/api/docs/").status_code == 200
+
+
+class TestIdempotencyEdges:
+    def test_a_malformed_request_is_not_stored_so_the_corrected_one_goes_through(self, api):
+        token = launch()
+        api.post("debit", debit(token, tx="d-1", round_id="mine"))
+        other = launch(player_id="p_low_balance")
+        # Debit on another player's round: VALIDATION_ERROR, evaluated afresh on retry.
+        first = api.post("debit", debit(other, tx="d-2", round_id="mine", amount=10))
+        assert_error(first, 400, "VALIDATION_ERROR")
+        assert first.body["details"] == {"round_id": ["not yours"]}
+        assert (
+            "Idempotent-Replayed" not in api.post("debit", debit(other, tx="d-2", round_id="mine", amount=10)).headers
+        )
+        assert api.post("debit", debit(other, tx="d-2", round_id="theirs", amount=10)).status == 200
+
+    def test_a_replayed_refusal_is_the_same_body_and_moves_nothing(self, api, sandbox):
+        from sessions.models import Round
+
+        token = launch()
+        api.post("debit", debit(token, tx="d-1", round_id="r", round_closed=True))
+        first = api.post("debit", debit(token, tx="d-2", round_id="r"))
+        again = api.post("debit", debit(token, tx="d-2", round_id="r"))
+        assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
+        assert Round.objects.get(round_id="r").debit_count == 1
+
+    def test_maintenance_still_replays_a_debit_that_succeeded(self, api):
+        token = launch()
+        first = api.post("debit", debit(token, tx="d-1"))
+        platform_switch_set(name="maintenance", is_on=True, changed_by="ops")
+        again = api.post("debit", debit(token, tx="d-1"))
+        assert again.status == 200 and again.body == first.body
+        assert again.headers["Idempotent-Replayed"] == "true"

@@ -27,8 +27,15 @@ def api_and_token(client):
 
 
 def debit(token, n):
-    return {"transaction_id": f"q-{n}", "session_token": token, "round_id": f"r-{n}", "game_id": "sandbox:dice",
-            "amount": 10, "currency": "EUR", "reason": "bet"}
+    return {
+        "transaction_id": f"q-{n}",
+        "session_token": token,
+        "round_id": f"r-{n}",
+        "game_id": "sandbox:dice",
+        "amount": 10,
+        "currency": "EUR",
+        "reason": "bet",
+    }
 
 
 def test_a_debit_costs_a_fixed_number_of_queries(api_and_token, django_assert_num_queries):

@@ -22,8 +22,14 @@ class Command(BaseCommand):
                 )
             )
         if not report.ok:
+            first = (
+                f"{report.mismatches[0].table} {report.mismatches[0].row_id}"
+                if report.mismatches
+                else f"journal transaction {report.unbalanced[0].transaction_id}"
+            )
             raise CommandError(
-                f"Reconciliation FAILED: {len(report.unbalanced)} unbalanced, {len(report.mismatches)} mismatched"
+                f"Reconciliation FAILED: {len(report.unbalanced)} unbalanced, {len(report.mismatches)} mismatched;"
+                f" first: {first}"
             )
         self.stdout.write(
             self.style.SUCCESS(

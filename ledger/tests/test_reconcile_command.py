@@ -1,0 +1,60 @@
+"""`manage.py reconcile`: passes on honest books, fails loudly when a wallet drifts from its ledger."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from wallet.models import Wallet
+
+# The wallet table has no trigger, so a raw UPDATE inside the test transaction is enough.
+pytestmark = pytest.mark.django_db
+
+
+def reconcile() -> str:
+    out = io.StringIO()
+    call_command("reconcile", stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=io.StringIO())
+
+
+def test_succeeds_on_a_seeded_sandbox(sandbox):
+    output = reconcile()
+    assert f"OK: {Wallet.objects.count()} wallets match their ledger accounts" in output
+    assert "FAILED" not in output
+
+
+def test_succeeds_on_an_empty_database(db):
+    assert "OK: 0 wallets" in reconcile()
+
+
+def test_fails_naming_the_wallet_changed_behind_the_ledgers_back(sandbox):
+    wallet = Wallet.objects.get(player__player_id="p_demo_1", currency_id="EUR")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE wallet_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"Reconciliation FAILED: 0 unbalanced, 1 mismatched"):
+        call_command("reconcile", stdout=out, stderr=io.StringIO())
+    output = out.getvalue()
+    assert f"wallet_wallet {wallet.pk}: cached balance 100001 != ledger 100000 (account {wallet.account_id})" in output
+    others = Wallet.objects.exclude(pk=wallet.pk).values_list("pk", flat=True)
+    assert all(f"wallet_wallet {pk}:" not in output for pk in others)
+
+
+def test_every_drifted_wallet_is_reported(sandbox):
+    wallets = list(Wallet.objects.filter(player__player_id__in=["p_demo_1", "p_low_balance"]))
+    with connection.cursor() as cursor:
+        for wallet in wallets:
+            cursor.execute("UPDATE wallet_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="2 mismatched"):
+        call_command("reconcile", stdout=out, stderr=io.StringIO())
+    for wallet in wallets:
+        assert f"wallet_wallet {wallet.pk}: cached balance" in out.getvalue()

@@ -1,0 +1,117 @@
+"""The player back office: lists, the change page, and edits that go through the audited service."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from players.models import Player, PlayerAuditLog
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=io.StringIO())
+
+
+def demo_player(player_id: str = "p_demo_1") -> Player:
+    return Player.objects.get(player_id=player_id)
+
+
+def change_form_data(response) -> dict[str, str]:
+    """What a browser would post back unchanged: the main form and every inline formset."""
+    data: dict[str, str] = {}
+
+    def add(form) -> None:
+        for name, field in form.fields.items():
+            value = form[name].value()
+            widgets = getattr(field.widget, "widgets", None)
+            if widgets:  # split date/time: one input per sub-widget
+                parts = field.widget.decompress(value) if value else [None] * len(widgets)
+                for i, part in enumerate(parts):
+                    data[f"{form.add_prefix(name)}_{i}"] = "" if part is None else str(part)
+            else:
+                data[form.add_prefix(name)] = "" if value is None else str(value)
+
+    add(response.context["adminform"].form)
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        add(formset.management_form)
+        for form in formset.forms:
+            add(form)
+    return data
+
+
+class TestPages:
+    @pytest.mark.parametrize("page", ["players_player", "players_playerauditlog"])
+    def test_changelist_returns_200(self, admin_client, sandbox, page):
+        r = admin_client.get(reverse(f"admin:{page}_changelist"))
+        assert r.status_code == 200
+        assert r.context["cl"].result_count >= 4
+        assert b"p_blocked_rg" in r.content
+
+    def test_player_change_page_returns_200(self, admin_client, sandbox):
+        player = demo_player("p_blocked_rg")
+        r = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
+        assert r.status_code == 200
+        assert b"p_blocked_rg" in r.content
+        assert b"sandbox self-excluded player" in r.content  # the audit inline
+
+    def test_audit_log_is_read_only(self, admin_client, sandbox):
+        entry = PlayerAuditLog.objects.filter(player__player_id="p_demo_1").first()
+        assert admin_client.get(reverse("admin:players_playerauditlog_add")).status_code == 403
+        assert admin_client.get(reverse("admin:players_playerauditlog_delete", args=[entry.pk])).status_code == 403
+        r = admin_client.get(reverse("admin:players_playerauditlog_change", args=[entry.pk]))
+        assert r.status_code == 200 and not r.context["has_change_permission"]
+
+
+class TestEdits:
+    def test_edit_goes_through_the_audited_service(self, admin_client, admin_user, sandbox):
+        player = demo_player()
+        url = reverse("admin:players_player_change", args=[player.pk])
+        data = change_form_data(admin_client.get(url))
+        data.update(display_name="Demo Renamed", status=Player.Status.BLOCKED)
+        audit_before = PlayerAuditLog.objects.filter(player=player).count()
+
+        r = admin_client.post(url, data)
+        assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+
+        player.refresh_from_db()
+        assert player.display_name == "Demo Renamed" and player.status == Player.Status.BLOCKED
+        new_rows = set(
+            PlayerAuditLog.objects.filter(player=player)
+            .order_by("id")[audit_before:]
+            .values_list("field", "old_value", "new_value", "changed_by", "reason")
+        )
+        assert new_rows == {
+            ("display_name", "Demo One", "Demo Renamed", admin_user.get_username(), "back office edit"),
+            ("status", "active", "blocked", admin_user.get_username(), "back office edit"),
+        }
+
+    def test_unchanged_form_writes_no_audit_rows(self, admin_client, sandbox):
+        player = demo_player("p_blocked_rg")
+        url = reverse("admin:players_player_change", args=[player.pk])
+        audit_before = PlayerAuditLog.objects.count()
+        r = admin_client.post(url, change_form_data(admin_client.get(url)))
+        assert r.status_code == 302
+        assert PlayerAuditLog.objects.count() == audit_before
+
+    def test_block_and_unblock_actions_are_audited(self, admin_client, admin_user, sandbox):
+        players = [demo_player("p_demo_1"), demo_player("p_demo_2")]
+        url = reverse("admin:players_player_changelist")
+        selected = [str(p.pk) for p in players]
+
+        r = admin_client.post(url, {"action": "block_players", "_selected_action": selected})
+        assert r.status_code == 302
+        assert set(Player.objects.filter(pk__in=selected).values_list("status", flat=True)) == {"blocked"}
+        blocked = PlayerAuditLog.objects.filter(field="status", new_value="blocked", reason="blocked in back office")
+        assert set(blocked.values_list("player__player_id", "changed_by")) == {
+            ("p_demo_1", admin_user.get_username()),
+            ("p_demo_2", admin_user.get_username()),
+        }
+
+        admin_client.post(url, {"action": "unblock_players", "_selected_action": selected})
+        assert set(Player.objects.filter(pk__in=selected).values_list("status", flat=True)) == {"active"}
+        assert PlayerAuditLog.objects.filter(new_value="active", reason="unblocked in back office").count() == 2

@@ -1,0 +1,171 @@
+"""The wallet back office: the changelist, the "Move money" form, and the game-side pages the
+wallet API fills (rounds, sessions, switches, providers, games)."""
+
+import io
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from ledger.models import JournalTransaction
+from ledger.reconciliation import ledger_reconcile
+from players.tests.factories import PlayerFactory
+from provider.models import Game, Provider
+from sessions.models import GameSession, Round
+from sessions.services import platform_switch_set, session_create
+from wallet.models import Wallet
+from wallet.services import wallet_credit, wallet_debit
+from wallet.tests.conftest import credit_request, debit_request
+from wallet.tests.factories import funded_wallet
+
+pytestmark = pytest.mark.django_db
+
+GAME_SIDE_PAGES = [
+    "game_sessions_round",
+    "game_sessions_gamesession",
+    "game_sessions_platformswitch",
+    "provider_provider",
+    "provider_game",
+]
+
+
+@pytest.fixture
+def sandbox(db):
+    """The seeded sandbox plus one played round, so the game-side pages have rows."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    provider = Provider.objects.get(code="sandbox")
+    wallet = Wallet.objects.get(player__player_id="p_demo_1", currency_id="EUR")
+    session_create(
+        provider=provider, player=wallet.player, game=Game.objects.get(game_id="sandbox:dice"), currency="EUR"
+    )
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=100, round_id="admin-r1"))
+    wallet_credit(provider=provider, request=credit_request(wallet, amount=40, round_id="admin-r1", round_closed=True))
+    platform_switch_set(name="no_new_sessions", is_on=False, changed_by="ops", reason="admin test")
+    return provider
+
+
+def demo_wallet(player_id: str = "p_demo_1", currency: str = "EUR") -> Wallet:
+    return Wallet.objects.select_related("player").get(player__player_id=player_id, currency_id=currency)
+
+
+def move(client, wallet: Wallet, **data):
+    form = {"kind": "deposit", "amount": "", "reason": "back office test", "reference": "", **data}
+    return client.post(reverse("admin:wallet_wallet_move", args=[wallet.pk]), form)
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+class TestWalletChangelist:
+    def test_lists_the_sandbox_wallets(self, admin_client, sandbox):
+        r = admin_client.get(reverse("admin:wallet_wallet_changelist"))
+        assert r.status_code == 200
+        content = r.content.decode()
+        for player_id in ("p_demo_1", "p_demo_2", "p_blocked_rg", "p_low_balance"):
+            assert player_id in content
+        assert reverse("admin:wallet_wallet_move", args=[demo_wallet().pk]) in content
+
+    def test_queries_do_not_grow_with_the_number_of_wallets(self, admin_client, sandbox, django_assert_max_num_queries):
+        url = reverse("admin:wallet_wallet_changelist")
+        with CaptureQueriesContext(connection) as few:
+            assert admin_client.get(url).status_code == 200
+        for currency in ("EUR", "USD", "GBP"):
+            for _ in range(5):
+                funded_wallet(player=PlayerFactory(), currency=currency, amount=1_000)
+        assert Wallet.objects.count() == 19
+        # Session, user, currency filter, two counts, one page query: no query per row.
+        with django_assert_max_num_queries(8):
+            r = admin_client.get(url)
+        assert r.status_code == 200 and r.context["cl"].result_count == 19
+        with CaptureQueriesContext(connection) as many:
+            admin_client.get(url)
+        assert len(many) == len(few)
+
+
+class TestMoveMoney:
+    def test_form_renders(self, admin_client, sandbox):
+        r = admin_client.get(reverse("admin:wallet_wallet_move", args=[demo_wallet().pk]))
+        assert r.status_code == 200
+        assert b"p_demo_1" in r.content and b'name="amount"' in r.content
+
+    def test_unknown_wallet_is_404(self, admin_client, sandbox):
+        assert admin_client.get(reverse("admin:wallet_wallet_move", args=[999_999])).status_code == 404
+
+    def test_deposit_raises_the_balance_through_the_ledger(self, admin_client, admin_user, sandbox):
+        wallet = demo_wallet()
+        before = wallet.balance
+        r = move(admin_client, wallet, kind="deposit", amount="2500", reason="bank transfer 42")
+        assert r.status_code == 302 and r["Location"] == reverse("admin:wallet_wallet_changelist")
+        assert demo_wallet().balance == before + 2_500
+        journal = JournalTransaction.objects.get(kind=JournalTransaction.Kind.DEPOSIT, created_by__startswith="staff:")
+        assert journal.created_by == f"staff:{admin_user.get_username()}"
+        assert journal.memo == "bank transfer 42"
+        assert sorted(journal.entries.values_list("amount", flat=True)) == [-2_500, 2_500]
+        assert journal.entries.filter(account_id=wallet.account_id, amount=2_500).exists()
+        assert any(f"ledger transaction {journal.pk}" in m for m in messages_of(r))
+        assert ledger_reconcile().ok
+
+    def test_deposit_with_a_reference_happens_once(self, admin_client, sandbox):
+        wallet = demo_wallet()
+        before = wallet.balance
+        for _ in range(2):
+            move(admin_client, wallet, kind="deposit", amount="300", reference="bank-777")
+        assert demo_wallet().balance == before + 300
+        assert JournalTransaction.objects.filter(provider_transaction_id="bank-777").count() == 1
+
+    def test_withdrawal_larger_than_the_balance_shows_an_error(self, admin_client, sandbox):
+        wallet = demo_wallet("p_low_balance")
+        journals = JournalTransaction.objects.count()
+        r = move(admin_client, wallet, kind="withdraw", amount="51")
+        assert r.status_code == 200  # the form is shown again
+        errors = messages_of(r)
+        assert len(errors) == 1 and errors[0].startswith("INSUFFICIENT_FUNDS")
+        assert b"INSUFFICIENT_FUNDS" in r.content
+        assert demo_wallet("p_low_balance").balance == 50
+        assert JournalTransaction.objects.count() == journals
+
+    def test_withdrawal_within_the_balance(self, admin_client, admin_user, sandbox):
+        wallet = demo_wallet("p_low_balance")
+        r = move(admin_client, wallet, kind="withdraw", amount="50")
+        assert r.status_code == 302
+        assert demo_wallet("p_low_balance").balance == 0
+        journal = JournalTransaction.objects.get(kind=JournalTransaction.Kind.WITHDRAWAL)
+        assert journal.created_by == f"staff:{admin_user.get_username()}"
+
+    @pytest.mark.parametrize("amount", ["", "0", "-5", "1.5", "abc"])
+    def test_bad_amounts_move_nothing(self, admin_client, sandbox, amount):
+        wallet = demo_wallet()
+        journals = JournalTransaction.objects.count()
+        r = move(admin_client, wallet, kind="deposit", amount=amount)
+        assert r.status_code == 200
+        assert demo_wallet().balance == wallet.balance
+        assert JournalTransaction.objects.count() == journals
+
+    def test_staff_without_change_permission_may_not_move_money(self, client, django_user_model, sandbox):
+        clerk = django_user_model.objects.create_user(username="clerk", password="x", is_staff=True)
+        clerk.user_permissions.add(Permission.objects.get(codename="view_wallet"))
+        client.force_login(clerk)
+        wallet = demo_wallet()
+        r = move(client, wallet, kind="deposit", amount="100")
+        assert r.status_code == 302
+        assert messages_of(r) == ["You may not move money."]
+        assert demo_wallet().balance == wallet.balance
+        assert not JournalTransaction.objects.filter(created_by="staff:clerk").exists()
+
+
+class TestGameSidePages:
+    @pytest.mark.parametrize("page", GAME_SIDE_PAGES)
+    def test_changelist_returns_200(self, admin_client, sandbox, page):
+        r = admin_client.get(reverse(f"admin:{page}_changelist"))
+        assert r.status_code == 200
+        assert r.context["cl"].result_count >= 1
+
+    def test_rows_are_shown(self, admin_client, sandbox):
+        assert Round.objects.filter(round_id="admin-r1").exists() and GameSession.objects.exists()
+        assert b"admin-r1" in admin_client.get(reverse("admin:game_sessions_round_changelist")).content
+        assert b"sandbox:holdem" in admin_client.get(reverse("admin:provider_game_changelist")).content
