@@ -105,6 +105,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+# Tests give each run its own queue, so a stray worker of another run never takes its tasks.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -201,3 +203,15 @@ PROVIDER_CACHE_SECONDS = env.float("PROVIDER_CACHE_SECONDS", default=5.0)
 WALLET_SIGNATURE_WINDOW_SECONDS = env.int("WALLET_SIGNATURE_WINDOW_SECONDS", default=300)
 # Where launch URLs of sandbox sessions point (the sandbox game page).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+# Outbound deliveries (the platform as a provider): capped exponential backoff with jitter.
+OUTBOUND_RETRY_BASE_SECONDS = env.float("OUTBOUND_RETRY_BASE_SECONDS", default=2.0)
+OUTBOUND_RETRY_CAP_SECONDS = env.float("OUTBOUND_RETRY_CAP_SECONDS", default=300.0)
+OUTBOUND_FLAG_AFTER_ATTEMPTS = env.int("OUTBOUND_FLAG_AFTER_ATTEMPTS", default=10)
+# A worker that dies mid-delivery leaves a lease; the sweep retries after it runs out.
+OUTBOUND_LEASE_SECONDS = env.float("OUTBOUND_LEASE_SECONDS", default=30.0)
+OUTBOUND_SWEEP_SECONDS = env.float("OUTBOUND_SWEEP_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["outbound-sweep"] = {
+    "task": "provider.tasks.outbound_sweep_task",
+    "schedule": OUTBOUND_SWEEP_SECONDS,
+}

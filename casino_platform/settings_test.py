@@ -5,6 +5,9 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casino")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The suite's Celery messages live in their own Redis database, flushed by the worker fixture.
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{os.getpid()}")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # A fixed Fernet key for tests only; production sets its own (see .env.example).
 os.environ.setdefault("PROVIDER_SECRET_KEY", "zI0pBxgk5nwLnt2Q1mG3hT6sTqf0JRM0tv8dmU1q6WA=")

@@ -63,3 +63,141 @@ class ProviderSecret(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id} {self.hint}… ({'active' if self.is_active else 'revoked'})"
+
+
+# --- The platform as a game provider: partner casinos and what we send them -----------------
+
+
+class PartnerCasino(models.Model):
+    """A casino whose wallet speaks our contract, which our games call as a provider."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    base_url = models.URLField(help_text="e.g. https://casino.example; /api/v1/wallet/... is appended.")
+    provider_code = models.CharField(max_length=64, help_text="Our X-Provider-Id at the partner.")
+    secret_encrypted = models.TextField(help_text="Our signing secret there, encrypted at rest.")
+    connect_timeout_ms = models.PositiveIntegerField(default=1_000)
+    read_timeout_ms = models.PositiveIntegerField(default=5_000)
+    is_enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerPlayer(models.Model):
+    """A partner's player as our games know them: their id there, mapped to our record."""
+
+    partner = models.ForeignKey(PartnerCasino, on_delete=models.PROTECT, related_name="players")
+    partner_player_id = models.CharField(max_length=64)
+    display_name = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "partner_player_id"], name="partner_player_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}:{self.partner_player_id}"
+
+
+class GameRound(models.Model):
+    """A round our games played for a partner's player, with the RNG inputs that decided it,
+    so anyone can recompute the outcome. Amounts are minor units of `currency`."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SETTLED = "settled", "Settled"
+        REFUSED = "refused", "Refused by the partner"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    partner = models.ForeignKey(PartnerCasino, on_delete=models.PROTECT, related_name="rounds")
+    round_id = models.CharField(max_length=128, unique=True)
+    player = models.ForeignKey(PartnerPlayer, on_delete=models.PROTECT, related_name="rounds")
+    game_id = models.CharField(max_length=128)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    stake = models.BigIntegerField(default=0)
+    payout = models.BigIntegerField(default=0)
+    server_seed = models.CharField(max_length=64, blank=True)
+    client_seed = models.CharField(max_length=64, blank=True)
+    nonce = models.BigIntegerField(default=0)
+    outcome = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.round_id
+
+
+class OutboundTransaction(models.Model):
+    """A debit, credit or rollback we send to a partner. Credits and rollbacks are an outbox:
+    written in the transaction that settles the round, delivered and retried by Celery."""
+
+    class Kind(models.TextChoices):
+        DEBIT = "debit", "Debit"
+        CREDIT = "credit", "Credit"
+        ROLLBACK = "rollback", "Rollback"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending delivery"
+        SENDING = "sending", "Being sent"
+        SUCCEEDED = "succeeded", "Accepted by the partner"
+        FAILED = "failed", "Refused by the partner (final)"
+        UNKNOWN = "unknown", "Outcome unknown (rollback queued)"
+
+    partner = models.ForeignKey(PartnerCasino, on_delete=models.PROTECT, related_name="transactions")
+    player = models.ForeignKey(PartnerPlayer, on_delete=models.PROTECT, related_name="transactions")
+    round = models.ForeignKey(GameRound, on_delete=models.PROTECT, related_name="transactions")
+    transaction_id = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    reason = models.CharField(max_length=32, blank=True)
+    amount = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    reference_transaction_id = models.CharField(max_length=128, blank=True)
+    round_closed = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker is sending it until then.")
+    last_error_code = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    flagged_at = models.DateTimeField(null=True, blank=True, help_text="Still failing: staff should look.")
+    partner_balance = models.BigIntegerField(null=True, blank=True)
+    partner_transaction_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbound_due_idx"),
+            models.Index(fields=["player", "status", "id"], name="outbound_player_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.transaction_id} ({self.status})"
+
+
+class OutboundAttempt(models.Model):
+    """Every attempt at a partner and its answer, for audit."""
+
+    transaction = models.ForeignKey(OutboundTransaction, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} of {self.transaction_id}: {self.http_status or self.error_code}"

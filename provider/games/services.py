@@ -1,0 +1,228 @@
+"""Rounds of the sandbox's games, played against a partner casino's wallet.
+
+Each round: open it with the RNG inputs fixed, debit the partner in real time (a refusal
+ends the round as refused), decide the outcome, then settle it and queue the credit in one
+transaction (the outbox), so a settled round's payout is never lost."""
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from casino_platform import clock
+
+from ..models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
+from ..outbound.client import WalletClient
+from ..outbound.services import outbound_credit_enqueue, outbound_debit, outbound_rollback_enqueue
+from . import engine
+from .rng import RoundRng, new_server_seed
+
+
+@dataclass(frozen=True)
+class RoundPlayed:
+    round: GameRound
+    balance_after_debit: int
+    payout: int
+    credit: OutboundTransaction | None
+
+
+def partner_player_get_or_create(
+    *, partner: PartnerCasino, partner_player_id: str, display_name: str = ""
+) -> PartnerPlayer:
+    player, _ = PartnerPlayer.objects.get_or_create(
+        partner=partner, partner_player_id=partner_player_id, defaults={"display_name": display_name}
+    )
+    return player
+
+
+def _open_round(
+    *,
+    partner: PartnerCasino,
+    player: PartnerPlayer,
+    game_id: str,
+    currency: str,
+    stake: int,
+    client_seed: str,
+    server_seed: str | None,
+    nonce: int,
+) -> GameRound:
+    return GameRound.objects.create(
+        partner=partner,
+        player=player,
+        round_id=f"rnd-{uuid.uuid4().hex}",
+        game_id=game_id,
+        currency=currency,
+        stake=stake,
+        server_seed=server_seed or new_server_seed(),
+        client_seed=client_seed,
+        nonce=nonce,
+    )
+
+
+def _refuse(round_obj: GameRound) -> None:
+    GameRound.objects.filter(pk=round_obj.pk).update(status=GameRound.Status.REFUSED, settled_at=clock.now())
+
+
+def game_round_play(
+    *,
+    partner: PartnerCasino,
+    player: PartnerPlayer,
+    session_token: str,
+    game: str,
+    stake: int,
+    currency: str,
+    client_seed: str = "",
+    server_seed: str | None = None,
+    nonce: int = 0,
+    target: int = 50,
+    client: WalletClient | None = None,
+) -> RoundPlayed:
+    """Play one dice or slot round. Raises DebitRefused when the partner refuses the bet."""
+    if game not in ("dice", "slot"):
+        raise ValueError(f"unknown game {game!r}")
+    if game == "dice" and not engine.DICE_MIN_TARGET <= target <= engine.DICE_MAX_TARGET:
+        raise ValueError(f"target must be {engine.DICE_MIN_TARGET}..{engine.DICE_MAX_TARGET}")
+    round_obj = _open_round(
+        partner=partner,
+        player=player,
+        game_id=f"{partner.provider_code}:{game}",
+        currency=currency,
+        stake=stake,
+        client_seed=client_seed or uuid.uuid4().hex[:16],
+        server_seed=server_seed,
+        nonce=nonce,
+    )
+    try:
+        accepted = outbound_debit(
+            partner=partner,
+            player=player,
+            round_obj=round_obj,
+            amount=stake,
+            reason="bet",
+            session_token=session_token,
+            client=client,
+        )
+    except Exception:
+        _refuse(round_obj)
+        raise
+    rng = RoundRng(server_seed=round_obj.server_seed, client_seed=round_obj.client_seed, nonce=round_obj.nonce)
+    outcome = (
+        engine.play_dice(rng=rng, stake=stake, target=target)
+        if game == "dice"
+        else engine.play_slot(rng=rng, stake=stake)
+    )
+    with transaction.atomic():
+        round_obj.status, round_obj.payout, round_obj.outcome = GameRound.Status.SETTLED, outcome.payout, outcome.detail
+        round_obj.settled_at = clock.now()
+        round_obj.save(update_fields=["status", "payout", "outcome", "settled_at"])
+        # A lost round is closed with a zero credit, the contract's usual way.
+        credit = outbound_credit_enqueue(round_obj=round_obj, amount=outcome.payout, reason="win")
+    return RoundPlayed(round_obj, accepted.balance, outcome.payout, credit)
+
+
+# --- Poker table and tournament ----------------------------------------------------------
+
+
+def poker_table_join(
+    *,
+    partner: PartnerCasino,
+    player: PartnerPlayer,
+    session_token: str,
+    buy_in: int,
+    currency: str,
+    client: WalletClient | None = None,
+) -> GameRound:
+    """Sit down: a real-time `buy_in` debit. Refused buy-ins raise DebitRefused."""
+    round_obj = _open_round(
+        partner=partner,
+        player=player,
+        game_id=f"{partner.provider_code}:holdem",
+        currency=currency,
+        stake=buy_in,
+        client_seed="",
+        server_seed=None,
+        nonce=0,
+    )
+    try:
+        outbound_debit(
+            partner=partner,
+            player=player,
+            round_obj=round_obj,
+            amount=buy_in,
+            reason="buy_in",
+            session_token=session_token,
+            client=client,
+        )
+    except Exception:
+        _refuse(round_obj)
+        raise
+    return round_obj
+
+
+@transaction.atomic
+def poker_table_leave(*, round_obj: GameRound, chips: int) -> OutboundTransaction:
+    """Stand up with `chips`: the `cash_out` credit is queued with the table's settlement."""
+    locked = GameRound.objects.select_for_update().get(pk=round_obj.pk)
+    if locked.status != GameRound.Status.OPEN:
+        raise ValueError(f"round {locked.round_id} is {locked.status}")
+    locked.status, locked.payout, locked.settled_at = GameRound.Status.SETTLED, chips, clock.now()
+    locked.outcome = {"game": "holdem", "chips": chips}
+    locked.save(update_fields=["status", "payout", "settled_at", "outcome"])
+    return outbound_credit_enqueue(round_obj=locked, amount=chips, reason="cash_out")
+
+
+def tournament_register(
+    *,
+    partner: PartnerCasino,
+    player: PartnerPlayer,
+    session_token: str,
+    fee: int,
+    currency: str,
+    client: WalletClient | None = None,
+) -> GameRound:
+    round_obj = _open_round(
+        partner=partner,
+        player=player,
+        game_id=f"{partner.provider_code}:holdem",
+        currency=currency,
+        stake=fee,
+        client_seed="",
+        server_seed=None,
+        nonce=0,
+    )
+    try:
+        outbound_debit(
+            partner=partner,
+            player=player,
+            round_obj=round_obj,
+            amount=fee,
+            reason="tournament_entry",
+            session_token=session_token,
+            client=client,
+        )
+    except Exception:
+        _refuse(round_obj)
+        raise
+    return round_obj
+
+
+@transaction.atomic
+def tournament_unregister(*, round_obj: GameRound) -> OutboundTransaction:
+    """Leave before it starts: the entry fee comes back through a queued rollback."""
+    locked = GameRound.objects.select_for_update().get(pk=round_obj.pk)
+    entry = locked.transactions.get(kind=OutboundTransaction.Kind.DEBIT, status=OutboundTransaction.Status.SUCCEEDED)
+    return outbound_rollback_enqueue(debit=entry)
+
+
+@transaction.atomic
+def tournament_pay(*, round_obj: GameRound, prize: int = 0, bounty: int = 0) -> list[OutboundTransaction]:
+    """Pay a finished tournament's prize and bounties, queued together with its settlement."""
+    locked = GameRound.objects.select_for_update().get(pk=round_obj.pk)
+    locked.status, locked.payout, locked.settled_at = GameRound.Status.SETTLED, prize + bounty, clock.now()
+    locked.outcome = {"game": "tournament", "prize": prize, "bounty": bounty}
+    locked.save(update_fields=["status", "payout", "settled_at", "outcome"])
+    credits = []
+    if bounty:
+        credits.append(outbound_credit_enqueue(round_obj=locked, amount=bounty, reason="bounty", round_closed=False))
+    credits.append(outbound_credit_enqueue(round_obj=locked, amount=prize, reason="prize"))
+    return credits

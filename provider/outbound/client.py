@@ -1,0 +1,135 @@
+"""The outbound wallet client: how our games call a partner casino's wallet.
+
+Signs every request per the contract, verifies every response signature, keeps persistent
+HTTP connections (one pooled session per partner and thread), applies the partner's
+timeouts, sends X-Trace-Id, and sorts each answer into accepted, refused (final),
+retryable, or unknown (we cannot tell whether money moved)."""
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+
+from provider.crypto import decrypt_secret
+from provider.models import PartnerCasino
+from provider.signing import sign_request, sign_response
+
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class WalletAnswer:
+    http_status: int
+    body: dict[str, Any]
+    duration_ms: int
+    trace_id: str
+    raw: bytes = field(repr=False, default=b"")
+
+    @property
+    def accepted(self) -> bool:
+        return self.http_status == 200
+
+    @property
+    def code(self) -> str:
+        return "" if self.accepted else str(self.body.get("code", f"HTTP_{self.http_status}"))
+
+    @property
+    def retryable(self) -> bool:
+        """The partner says a retry may succeed; nothing was stored there (contract section 3)."""
+        return not self.accepted and bool(self.body.get("retryable", False))
+
+
+class OutcomeUnknown(Exception):
+    """No trustworthy answer: a timeout, a dropped connection, an unsigned or badly signed
+    reply, or a 5xx that is not the contract's. The request may or may not have moved money."""
+
+    def __init__(self, message: str, *, duration_ms: int = 0, http_status: int | None = None):
+        super().__init__(message)
+        self.duration_ms = duration_ms
+        self.http_status = http_status
+
+
+def _session(partner: PartnerCasino) -> requests.Session:
+    sessions: dict[int, requests.Session] = getattr(_local, "sessions", None) or {}
+    _local.sessions = sessions
+    session = sessions.get(partner.pk)
+    if session is None:
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0))
+        session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0))
+        sessions[partner.pk] = session
+    return session
+
+
+class WalletClient:
+    def __init__(self, partner: PartnerCasino):
+        self.partner = partner
+        self.secret = decrypt_secret(partner.secret_encrypted)
+        self.base_url = partner.base_url.rstrip("/")
+        self.timeout = (partner.connect_timeout_ms / 1000, partner.read_timeout_ms / 1000)
+
+    def call(self, endpoint: str, payload: dict[str, Any], *, trace_id: str | None = None) -> WalletAnswer:
+        """POST one wallet call. Returns the partner's answer, or raises OutcomeUnknown."""
+        path = f"/api/v1/wallet/{endpoint}"
+        body = orjson.dumps(payload)
+        timestamp = str(int(time.time()))
+        trace_id = trace_id or uuid.uuid4().hex
+        headers = {
+            "Content-Type": "application/json",
+            "X-Provider-Id": self.partner.provider_code,
+            "X-Timestamp": timestamp,
+            "X-Signature": sign_request(secret=self.secret, timestamp=timestamp, method="POST", path=path, body=body),
+            "X-Trace-Id": trace_id,
+        }
+        started = time.monotonic()
+        try:
+            response = _session(self.partner).post(
+                self.base_url + path, data=body, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise OutcomeUnknown(f"{type(exc).__name__}: {exc}", duration_ms=_ms(started)) from exc
+        duration = _ms(started)
+        content = response.content
+        signature = response.headers.get("X-Signature", "")
+        response_ts = response.headers.get("X-Timestamp", "")
+        expected = sign_response(secret=self.secret, timestamp=response_ts, status=response.status_code, body=content)
+        try:
+            data = orjson.loads(content) if content else {}
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            raise OutcomeUnknown(
+                f"HTTP {response.status_code} without a JSON body",
+                duration_ms=duration,
+                http_status=response.status_code,
+            )
+        if not signature or not _equal(signature, expected):
+            # Errors refused before authentication are unsigned (e.g. a wrong secret: 401):
+            # they are the partner's final word only if the body says so.
+            if response.status_code in (401, 403, 413) and "code" in data:
+                return WalletAnswer(response.status_code, data, duration, trace_id, content)
+            raise OutcomeUnknown(
+                f"HTTP {response.status_code} with a missing or bad response signature",
+                duration_ms=duration,
+                http_status=response.status_code,
+            )
+        if response.status_code >= 500 and "retryable" not in data:
+            raise OutcomeUnknown(
+                f"HTTP {response.status_code}: {data}", duration_ms=duration, http_status=response.status_code
+            )
+        return WalletAnswer(response.status_code, data, duration, trace_id, content)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,19 @@
+from celery import shared_task
+
+from .outbound.services import outbound_deliver, outbound_due_ids
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def outbound_deliver_task(outbound_id: int) -> str:
+    """Deliver one queued credit or rollback; safe to run twice (lease + idempotency key)."""
+    return outbound_deliver(outbound_id=outbound_id).status
+
+
+@shared_task(ignore_result=True)
+def outbound_sweep_task() -> int:
+    """Beat: re-queue what is due or was left by a dead worker. A lost task, a dead worker or a
+    restarted broker delays a credit; it never loses it."""
+    due = outbound_due_ids()
+    for outbound_id in due:
+        outbound_deliver_task.delay(outbound_id)
+    return len(due)

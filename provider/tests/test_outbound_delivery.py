@@ -1,0 +1,130 @@
+"""Credits and rollbacks to a partner, delivered by a real Celery worker over Redis to a
+fake partner on loopback: down, slow, dropping connections, and a worker killed mid-send."""
+
+import time
+
+import pytest
+
+from provider.games.services import (
+    game_round_play,
+    partner_player_get_or_create,
+    poker_table_join,
+    poker_table_leave,
+    tournament_register,
+    tournament_unregister,
+)
+from provider.models import GameRound, OutboundTransaction
+from provider.outbound.services import DebitRefused
+from provider.tests.conftest import Worker, wait_for
+
+pytestmark = [pytest.mark.concurrency, pytest.mark.slow]
+
+
+def play(partner_casino, n, *, stake=100):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    return [
+        game_round_play(
+            partner=partner_casino,
+            player=player,
+            session_token="tok",
+            game="slot",
+            stake=stake,
+            currency="EUR",
+            server_seed=f"seed-{i}",
+        )
+        for i in range(n)
+    ]
+
+
+def all_credits_delivered():
+    return not OutboundTransaction.objects.filter(kind="credit").exclude(status="succeeded").exists()
+
+
+def test_partner_down_then_recovering_gets_every_credit_exactly_once(worker, fake_partner, partner_casino):
+    # The partner's credit endpoint is down for a while; debits still go through.
+    fake_partner.down_endpoints = {"credit"}
+    fake_partner.down_until = time.time() + 4
+    rounds = play(partner_casino, 20)
+    assert fake_partner.balances["p1"] == 100_000 - 20 * 100  # every stake taken, nothing paid yet
+    wait_for(all_credits_delivered, timeout=90, message="every credit delivered")
+    credits = OutboundTransaction.objects.filter(kind="credit")
+    assert credits.count() == 20
+    # The first was retried while the partner was down; the rest waited their turn behind it.
+    assert credits.order_by("id").first().attempts > 1
+    assert all(fake_partner.applied[c.transaction_id] == 1 for c in credits)
+    assert fake_partner.balances["p1"] == 100_000 - 20 * 100 + sum(r.payout for r in rounds)
+
+
+def test_credits_keep_their_order_per_player(worker, fake_partner, partner_casino):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    tables = [
+        poker_table_join(partner=partner_casino, player=player, session_token="t", buy_in=1_000, currency="EUR")
+        for _ in range(3)
+    ]
+    # Settle three tables while the partner is down: three cash-outs queue up behind each other.
+    fake_partner.down_until = time.time() + 2
+    credits = [poker_table_leave(round_obj=t, chips=chips) for t, chips in zip(tables, [1_500, 0, 700], strict=True)]
+    wait_for(all_credits_delivered, timeout=60, message="cash-outs delivered")
+    delivered = list(
+        OutboundTransaction.objects.filter(kind="credit")
+        .order_by("completed_at", "id")
+        .values_list("transaction_id", flat=True)
+    )
+    assert delivered == [c.transaction_id for c in credits]
+    assert fake_partner.balances["p1"] == 100_000 - 3_000 + 2_200
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing(worker, fake_partner, partner_casino, tmp_path):
+    play(partner_casino, 1)
+    fake_partner.delay = 2.0  # the partner is slow: the worker will be mid-request
+    credit = OutboundTransaction.objects.get(kind="credit")
+    wait_for(lambda: fake_partner.received[credit.transaction_id] >= 1, message="the credit to reach the partner")
+    worker.kill()
+    fake_partner.delay = 0
+    replacement = Worker(tmp_path / "worker2.log").start()
+    try:
+        wait_for(all_credits_delivered, timeout=60, message="the credit delivered by the new worker")
+    finally:
+        replacement.stop()
+    assert fake_partner.received[credit.transaction_id] >= 2  # it was sent again ...
+    assert fake_partner.applied[credit.transaction_id] == 1  # ... and paid once
+
+
+def test_unknown_outcome_debit_ends_rolled_back(worker, fake_partner, partner_casino):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    fake_partner.delay = 1.5  # longer than our 1 s read timeout: the debit's outcome is unknown
+    with pytest.raises(DebitRefused) as refused:
+        game_round_play(
+            partner=partner_casino,
+            player=player,
+            session_token="t",
+            game="dice",
+            stake=2_500,
+            currency="EUR",
+            target=50,
+        )
+    assert refused.value.code == "OUTCOME_UNKNOWN"
+    fake_partner.delay = 0
+    wait_for(
+        lambda: OutboundTransaction.objects.filter(kind="rollback", status="succeeded").exists(),
+        timeout=60,
+        message="the rollback accepted",
+    )
+    debit = OutboundTransaction.objects.get(kind="debit")
+    assert debit.status == "unknown"
+    assert fake_partner.applied[debit.transaction_id] == 1  # the partner did take the money ...
+    assert fake_partner.balances["p1"] == 100_000  # ... and gave it back
+    assert GameRound.objects.get().status in ("refused", "rolled_back")
+
+
+def test_tournament_unregister_rolls_the_entry_back(worker, fake_partner, partner_casino):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    entry = tournament_register(partner=partner_casino, player=player, session_token="t", fee=5_000, currency="EUR")
+    assert fake_partner.balances["p1"] == 95_000
+    tournament_unregister(round_obj=entry)
+    wait_for(
+        lambda: OutboundTransaction.objects.filter(kind="rollback", status="succeeded").exists(),
+        timeout=60,
+        message="the entry rolled back",
+    )
+    assert fake_partner.balances["p1"] == 100_000
