@@ -215,3 +215,7 @@ CELERY_BEAT_SCHEDULE["outbound-sweep"] = {
     "task": "provider.tasks.outbound_sweep_task",
     "schedule": OUTBOUND_SWEEP_SECONDS,
 }
+
+# The partner casino whose wallet the sandbox game page and `simulate` play against by
+# default: this platform's own wallet API (seed_sandbox creates it).
+SANDBOX_PARTNER = env.str("SANDBOX_PARTNER", default="self")

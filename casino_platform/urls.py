@@ -9,6 +9,7 @@ urlpatterns = [
     path("health", health, name="health"),
     path("api/v1/wallet/", include("wallet.api.urls")),
     path("api/v1/", include("sessions.api.urls")),
+    path("sandbox/", include("provider.sandbox.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

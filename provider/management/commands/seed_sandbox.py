@@ -11,7 +11,8 @@ from django.utils import timezone
 from ledger.services import currency_ensure_defaults
 from players.models import Player
 from players.services import player_create, player_self_exclude
-from provider.models import Game, Provider
+from provider.crypto import encrypt_secret
+from provider.models import Game, PartnerCasino, Provider
 from provider.services import provider_secret_ensure
 from sessions.services import operator_api_key_ensure
 from wallet.services import wallet_deposit
@@ -40,6 +41,16 @@ class Command(BaseCommand):
             self.stdout.write(f"provider sandbox: {'created' if created else 'exists'}")
             provider_secret_ensure(provider=provider, secret=settings.SANDBOX_PROVIDER_SECRET)
             operator_api_key_ensure(name="sandbox", key=settings.SANDBOX_OPERATOR_TOKEN)
+            # Our provider side plays against our own wallet API unless told otherwise.
+            PartnerCasino.objects.update_or_create(
+                name=settings.SANDBOX_PARTNER,
+                defaults={
+                    "base_url": settings.PUBLIC_BASE_URL,
+                    "provider_code": "sandbox",
+                    "secret_encrypted": encrypt_secret(settings.SANDBOX_PROVIDER_SECRET),
+                },
+            )
+            self.stdout.write(f"partner casino {settings.SANDBOX_PARTNER}: {settings.PUBLIC_BASE_URL}")
             for game_id, name, game_type in GAMES:
                 Game.objects.update_or_create(
                     game_id=game_id, defaults={"provider": provider, "name": name, "game_type": game_type}

@@ -1,0 +1,140 @@
+"""The sandbox game page that a sandbox session's launch_url opens.
+
+Our provider side serves it: the page's bets go through the outbound client to the partner
+casino's wallet (by default this platform's own wallet API, over HTTP), exactly as a real
+provider's would. The session token is the page's only credential."""
+
+import hashlib
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from ..games.engine import DICE_MAX_TARGET, DICE_MIN_TARGET
+from ..games.services import game_round_play, partner_player_get_or_create
+from ..models import PartnerCasino
+from ..outbound.client import OutcomeUnknown, WalletClient
+from ..outbound.services import DebitRefused
+
+
+def _partner() -> PartnerCasino | None:
+    return PartnerCasino.objects.filter(name=settings.SANDBOX_PARTNER, is_enabled=True).first()
+
+
+def _error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message}, status=status)
+
+
+def _authenticate(partner: PartnerCasino, token: str) -> tuple[int, dict[str, Any]]:
+    """The partner's answer to `authenticate`, cached briefly: a page bets many times."""
+    key = "sandbox-auth:" + hashlib.sha256(token.encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return 200, cached
+    answer = WalletClient(partner).call("authenticate", {"session_token": token})
+    if answer.accepted:
+        cache.set(key, answer.body, timeout=30)
+    return answer.http_status, answer.body
+
+
+@require_GET
+def sandbox_play_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "provider/sandbox_play.html",
+        {
+            "token": request.GET.get("token", ""),
+            "game_id": request.GET.get("game_id", "sandbox:dice"),
+            "dice_min": DICE_MIN_TARGET,
+            "dice_max": DICE_MAX_TARGET,
+        },
+    )
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = orjson.loads(request.body or b"{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@csrf_exempt
+@require_POST
+def sandbox_session_api(request: HttpRequest) -> JsonResponse:
+    """Who is playing and their balance, as the partner's wallet says."""
+    partner = _partner()
+    if partner is None:
+        return _error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
+    token = str(_json_body(request).get("token", ""))
+    try:
+        status, body = _authenticate(partner, token)
+        if status == 200:
+            balance = WalletClient(partner).call("balance", {"session_token": token})
+            if balance.accepted:
+                body = {**body, "balance": balance.body["balance"]}
+    except OutcomeUnknown as exc:
+        return _error("PARTNER_UNAVAILABLE", str(exc), 503)
+    return JsonResponse(body, status=status)
+
+
+@csrf_exempt
+@require_POST
+def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
+    """Play one round of dice or slot for the session's player."""
+    partner = _partner()
+    if partner is None:
+        return _error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
+    data = _json_body(request)
+    token, game, stake, target = data.get("token", ""), data.get("game"), data.get("stake"), data.get("target", 50)
+    if game not in ("dice", "slot") or type(stake) is not int or stake <= 0 or type(target) is not int:
+        return _error("VALIDATION_ERROR", "game is dice or slot; stake and target are integers; stake > 0.", 400)
+    if game == "dice" and not DICE_MIN_TARGET <= target <= DICE_MAX_TARGET:
+        return _error("VALIDATION_ERROR", f"target is {DICE_MIN_TARGET}..{DICE_MAX_TARGET}.", 400)
+    try:
+        status, session = _authenticate(partner, str(token))
+    except OutcomeUnknown as exc:
+        return _error("PARTNER_UNAVAILABLE", str(exc), 503)
+    if status != 200:
+        return JsonResponse(session, status=status)
+    player = partner_player_get_or_create(
+        partner=partner, partner_player_id=session["player_id"], display_name=session.get("display_name", "")
+    )
+    try:
+        played = game_round_play(
+            partner=partner,
+            player=player,
+            session_token=str(token),
+            game=game,
+            stake=stake,
+            currency=session["currency"],
+            target=target,
+            client_seed=str(data.get("client_seed", ""))[:64],
+        )
+    except DebitRefused as refused:
+        return _error(
+            refused.code, refused.message or refused.code, 402 if refused.code == "INSUFFICIENT_FUNDS" else 409
+        )
+    round_obj = played.round
+    return JsonResponse(
+        {
+            "round_id": round_obj.round_id,
+            "game": game,
+            "stake": stake,
+            "payout": played.payout,
+            "outcome": round_obj.outcome,
+            "balance_after_bet": played.balance_after_debit,
+            "expected_balance": played.balance_after_debit + played.payout,
+            "credit_transaction_id": played.credit.transaction_id if played.credit else None,
+            "audit": {
+                "server_seed": round_obj.server_seed,
+                "client_seed": round_obj.client_seed,
+                "nonce": round_obj.nonce,
+            },
+        }
+    )

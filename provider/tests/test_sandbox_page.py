@@ -1,0 +1,74 @@
+"""The sandbox page's API over a real socket: bets go out through the outbound client to this
+platform's own wallet API, and a real Celery worker delivers the wins."""
+
+import pytest
+import requests
+from django.core.management import call_command
+
+from ledger.reconciliation import ledger_reconcile
+from provider.models import GameRound, OutboundTransaction, PartnerCasino
+from provider.tests.conftest import wait_for
+from wallet.models import Wallet
+
+pytestmark = [pytest.mark.concurrency, pytest.mark.slow]
+
+
+def launch(live_server, game_id):
+    r = requests.post(
+        f"{live_server.url}/api/v1/sessions",
+        json={"player_id": "p_demo_1", "game_id": game_id, "currency": "EUR"},
+        headers={"Authorization": "Token sandbox-operator-token"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture
+def launched(live_server, settings, worker):
+    settings.PUBLIC_BASE_URL = live_server.url
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    assert PartnerCasino.objects.get(name="self").base_url == live_server.url
+    return launch(live_server, "sandbox:dice")
+
+
+def test_launch_url_opens_the_game_page(launched):
+    page = requests.get(launched["launch_url"], timeout=10)
+    assert page.status_code == 200
+    assert "Sandbox games" in page.text and launched["session_token"] in page.text
+
+
+def test_bets_move_money_through_the_wallet_api_and_wins_arrive(live_server, launched):
+    tokens = {"dice": launched["session_token"], "slot": launch(live_server, "sandbox:slot")["session_token"]}
+    session = requests.post(f"{live_server.url}/sandbox/api/session", json={"token": tokens["dice"]}, timeout=10)
+    assert session.json()["player_id"] == "p_demo_1" and session.json()["balance"] == 100_000
+    expected = 100_000
+    for game, extra in [("dice", {"target": 50}), ("slot", {}), ("dice", {"target": 90}), ("slot", {})]:
+        r = requests.post(
+            f"{live_server.url}/sandbox/api/bet",
+            json={"token": tokens[game], "game": game, "stake": 500, **extra},
+            timeout=20,
+        )
+        assert r.status_code == 200, r.text
+        result = r.json()
+        assert result["balance_after_bet"] == expected - 500
+        expected = result["expected_balance"]
+    wait_for(
+        lambda: not OutboundTransaction.objects.filter(kind="credit").exclude(status="succeeded").exists(),
+        timeout=60,
+        message="the wins delivered",
+    )
+    assert Wallet.objects.get(player__player_id="p_demo_1").balance == expected
+    assert GameRound.objects.filter(status="settled").count() == 4
+    assert ledger_reconcile().ok
+
+
+def test_a_refused_bet_is_shown_and_moves_nothing(live_server, launched):
+    r = requests.post(
+        f"{live_server.url}/sandbox/api/bet",
+        json={"token": launched["session_token"], "game": "dice", "stake": 100_001},
+        timeout=20,
+    )
+    assert r.status_code == 402 and r.json()["code"] == "INSUFFICIENT_FUNDS"
+    assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000
+    assert GameRound.objects.get().status == "refused"
