@@ -171,6 +171,9 @@ class OutboundTransaction(models.Model):
     flagged_at = models.DateTimeField(null=True, blank=True, help_text="Still failing: staff should look.")
     partner_balance = models.BigIntegerField(null=True, blank=True)
     partner_transaction_id = models.CharField(max_length=64, blank=True)
+    partner_status = models.CharField(
+        max_length=32, blank=True, help_text="A rollback's answer: rolled_back, already_rolled_back or tombstone."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

@@ -274,6 +274,7 @@ def _succeeded(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryR
             last_error_code="",
             last_error="",
             partner_transaction_id=str(answer.body.get("platform_transaction_id", "")),
+            partner_status=str(answer.body.get("status", "")),
         )
         if outbound.kind == OutboundTransaction.Kind.ROLLBACK:
             GameRound.objects.filter(pk=outbound.round_id, status=GameRound.Status.OPEN).update(
