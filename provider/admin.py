@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
-from .models import Game, Provider, ProviderSecret
+from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
+from .outbound.services import outbound_retry_now
 from .services import provider_secret_rotate, provider_set_enabled
 
 
@@ -45,3 +46,84 @@ class GameAdmin(admin.ModelAdmin):
     list_display = ("game_id", "name", "provider", "game_type", "is_enabled")
     list_filter = ("provider", "game_type", "is_enabled")
     search_fields = ("game_id", "name")
+
+
+@admin.register(PartnerCasino)
+class PartnerCasinoAdmin(admin.ModelAdmin):
+    list_display = ("name", "base_url", "provider_code", "is_enabled", "connect_timeout_ms", "read_timeout_ms")
+    list_filter = ("is_enabled",)
+    exclude = ("secret_encrypted",)  # set with `manage.py create_partner`; never shown
+
+
+class AttemptInline(admin.TabularInline):
+    model = OutboundAttempt
+    fields = ("attempted_at", "duration_ms", "http_status", "error_code", "error", "response_body")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Flagged for staff")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(flagged_at__isnull=False) if self.value() == "yes" else queryset
+
+
+@admin.register(OutboundTransaction)
+class OutboundTransactionAdmin(admin.ModelAdmin):
+    list_display = (
+        "transaction_id",
+        "kind",
+        "reason",
+        "amount",
+        "currency",
+        "player",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error_code",
+        "flagged_at",
+        "created_at",
+    )
+    list_filter = (FlaggedFilter, "status", "kind", "partner")
+    search_fields = ("=transaction_id", "=reference_transaction_id", "=player__partner_player_id", "=round__round_id")
+    list_select_related = ("player",)
+    readonly_fields = [f.name for f in OutboundTransaction._meta.fields]
+    inlines = [AttemptInline]
+    actions = ["retry_now"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry delivery now")
+    def retry_now(self, request, queryset):
+        ids = outbound_retry_now(ids=list(queryset.values_list("pk", flat=True)))
+        messages.success(request, f"Queued {len(ids)} delivery(ies) for an immediate attempt.")
+
+
+@admin.register(GameRound)
+class GameRoundAdmin(admin.ModelAdmin):
+    list_display = ("round_id", "game_id", "player", "currency", "stake", "payout", "status", "created_at")
+    list_filter = ("status", "game_id", "partner")
+    search_fields = ("=round_id", "=player__partner_player_id")
+    list_select_related = ("player",)
+    readonly_fields = [f.name for f in GameRound._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

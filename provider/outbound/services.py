@@ -352,3 +352,19 @@ def outbound_due_ids(*, limit: int = 1000) -> list[int]:
         .order_by("id")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def outbound_retry_now(*, ids: list[int]) -> list[int]:
+    """Staff: attempt these pending (or flagged) deliveries now instead of at their next slot."""
+    due = list(
+        OutboundTransaction.objects.filter(
+            pk__in=ids,
+            kind__in=OUTBOX_KINDS,
+            status=OutboundTransaction.Status.PENDING,
+        ).values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        OutboundTransaction.objects.filter(pk__in=due).update(next_attempt_at=clock.now())
+        for outbound_id in due:
+            _schedule_after_commit(outbound_id)
+    return due

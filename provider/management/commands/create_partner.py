@@ -1,0 +1,39 @@
+import getpass
+
+from django.core.management.base import BaseCommand, CommandError
+
+from provider.crypto import encrypt_secret
+from provider.models import PartnerCasino
+
+
+class Command(BaseCommand):
+    help = (
+        "Register (or update) a partner casino whose wallet our games call. The secret they issued us is "
+        "read from --secret-env VAR or asked for interactively, so it never lands in shell history."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--base-url", required=True, help="e.g. https://casino.example")
+        parser.add_argument("--provider-code", required=True, help="Our X-Provider-Id at the partner.")
+        parser.add_argument("--secret-env", help="Name of an environment variable holding the secret.")
+        parser.add_argument("--connect-timeout-ms", type=int, default=1_000)
+        parser.add_argument("--read-timeout-ms", type=int, default=5_000)
+
+    def handle(self, *args, name, base_url, provider_code, secret_env, connect_timeout_ms, read_timeout_ms, **opts):
+        import os
+
+        secret = os.environ.get(secret_env, "") if secret_env else getpass.getpass("Secret the partner issued us: ")
+        if not secret:
+            raise CommandError("No secret given." + (f" ${secret_env} is empty." if secret_env else ""))
+        partner, created = PartnerCasino.objects.update_or_create(
+            name=name,
+            defaults={
+                "base_url": base_url,
+                "provider_code": provider_code,
+                "secret_encrypted": encrypt_secret(secret),
+                "connect_timeout_ms": connect_timeout_ms,
+                "read_timeout_ms": read_timeout_ms,
+            },
+        )
+        self.stdout.write(self.style.SUCCESS(f"Partner {partner.name} {'created' if created else 'updated'}."))

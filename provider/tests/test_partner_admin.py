@@ -1,0 +1,81 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from provider.crypto import decrypt_secret
+from provider.models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def outbound(db):
+    partner = PartnerCasino.objects.create(
+        name="acme", base_url="http://127.0.0.1:9", provider_code="us", secret_encrypted="x"
+    )
+    player = PartnerPlayer.objects.create(partner=partner, partner_player_id="p1")
+    round_obj = GameRound.objects.create(
+        partner=partner, round_id="r1", player=player, game_id="us:dice", currency="EUR", stake=100
+    )
+    return OutboundTransaction.objects.create(
+        partner=partner,
+        player=player,
+        round=round_obj,
+        transaction_id="c-1",
+        kind="credit",
+        reason="win",
+        amount=150,
+        currency="EUR",
+        status="pending",
+        attempts=12,
+        last_error_code="SERVICE_UNAVAILABLE",
+    )
+
+
+def test_outbound_pages_and_the_flagged_filter(admin_client, outbound):
+    OutboundTransaction.objects.filter(pk=outbound.pk).update(flagged_at="2026-01-01T00:00:00Z")
+    for name in ("outboundtransaction", "gameround", "partnercasino"):
+        assert admin_client.get(reverse(f"admin:provider_{name}_changelist")).status_code == 200
+    r = admin_client.get(reverse("admin:provider_outboundtransaction_changelist") + "?flagged=yes")
+    assert b"c-1" in r.content
+    r = admin_client.get(reverse("admin:provider_outboundtransaction_change", args=[outbound.pk]))
+    assert r.status_code == 200
+    r = admin_client.get(reverse("admin:provider_partnercasino_change", args=[outbound.partner_id]))
+    assert r.status_code == 200 and b"secret_encrypted" not in r.content
+
+
+def test_retry_now_makes_a_delivery_due(admin_client, outbound, django_capture_on_commit_callbacks):
+    OutboundTransaction.objects.filter(pk=outbound.pk).update(next_attempt_at="2099-01-01T00:00:00Z")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        r = admin_client.post(
+            reverse("admin:provider_outboundtransaction_changelist"),
+            {"action": "retry_now", "_selected_action": [outbound.pk]},
+        )
+    assert r.status_code == 302
+    outbound.refresh_from_db()
+    assert outbound.next_attempt_at.year < 2099
+    assert len(callbacks) == 1  # the delivery task is queued once the change commits
+
+
+def test_create_partner_keeps_the_secret_encrypted(monkeypatch):
+    monkeypatch.setenv("ACME_SECRET", "s3cr3t-from-acme")
+    out = StringIO()
+    call_command(
+        "create_partner",
+        "acme",
+        "--base-url",
+        "https://casino.example",
+        "--provider-code",
+        "us",
+        "--secret-env",
+        "ACME_SECRET",
+        stdout=out,
+    )
+    partner = PartnerCasino.objects.get(name="acme")
+    assert (
+        partner.secret_encrypted != "s3cr3t-from-acme"
+        and decrypt_secret(partner.secret_encrypted) == "s3cr3t-from-acme"
+    )
+    assert "s3cr3t" not in out.getvalue()
