@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "casino_platform.tracing.TraceIdMiddleware",
+    "casino_platform.metrics.WalletMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -218,6 +219,14 @@ CELERY_BEAT_SCHEDULE["outbound-sweep"] = {
     "schedule": OUTBOUND_SWEEP_SECONDS,
 }
 
+# GET /metrics (Prometheus) is open unless this is set; then it needs
+# `Authorization: Bearer <METRICS_TOKEN>`. Under gunicorn with several workers also set the
+# environment variable PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself): an
+# existing directory, emptied before the server starts. See .env.example.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # The partner casino whose wallet the sandbox game page and `simulate` play against by
 # default: this platform's own wallet API (seed_sandbox creates it).
 SANDBOX_PARTNER = env.str("SANDBOX_PARTNER", default="self")
+# How long a process may answer from its cached view of the operator switches.
+PLATFORM_SWITCH_CACHE_SECONDS = env.float("PLATFORM_SWITCH_CACHE_SECONDS", default=1.0)

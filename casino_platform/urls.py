@@ -3,10 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .health import health
+from .metrics import metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/wallet/", include("wallet.api.urls")),
     path("api/v1/", include("sessions.api.urls")),
     path("sandbox/", include("provider.sandbox.urls")),

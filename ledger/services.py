@@ -27,6 +27,25 @@ def ledger_account_get_or_create(*, key: str, kind: str, currency: str, name: st
     return account
 
 
+_account_ids: dict[str, int] = {}
+
+
+def ledger_account_cache_clear() -> None:
+    _account_ids.clear()
+
+
+def ledger_account_id(*, key: str, kind: str, currency: str) -> int:
+    """The id of a long-lived account (provider clearing, cash, adjustments), remembered per
+    process: accounts are never deleted, so a bet need not look its clearing account up."""
+    account_id = _account_ids.get(key)
+    if account_id is None:
+        account_id = ledger_account_get_or_create(key=key, kind=kind, currency=currency).pk
+        # Remembered only once committed: an account created by a transaction that then rolls
+        # back must not be remembered.
+        transaction.on_commit(lambda: _account_ids.setdefault(key, account_id))
+    return account_id
+
+
 def provider_clearing_key(*, provider_code: str, currency: str) -> str:
     return f"provider:{provider_code}:{currency}"
 

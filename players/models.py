@@ -14,6 +14,9 @@ class Player(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     self_excluded_until = models.DateTimeField(null=True, blank=True)
     timed_out_until = models.DateTimeField(null=True, blank=True)
+    has_loss_limits = models.BooleanField(
+        default=False, editable=False, help_text="Kept by the service: a debit reads loss limits only when set."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -91,16 +91,18 @@ def player_set_loss_limit(
     existing = LossLimit.objects.filter(player=player, currency_id=currency, period=period).first()
     old = existing.amount if existing else None
     field = f"loss_limit_{period}_{currency}"
+    limit: LossLimit | None = None
     if amount is None:
         if existing:
             existing.delete()
             _audit(player=player, field=field, old=old, new=None, changed_by=changed_by, reason=reason)
-        return None
-    limit, _ = LossLimit.objects.update_or_create(
-        player=player, currency_id=currency, period=period, defaults={"amount": amount}
-    )
-    if old != amount:
-        _audit(player=player, field=field, old=old, new=amount, changed_by=changed_by, reason=reason)
+    else:
+        limit, _ = LossLimit.objects.update_or_create(
+            player=player, currency_id=currency, period=period, defaults={"amount": amount}
+        )
+        if old != amount:
+            _audit(player=player, field=field, old=old, new=amount, changed_by=changed_by, reason=reason)
+    Player.objects.filter(pk=player.pk).update(has_loss_limits=LossLimit.objects.filter(player=player).exists())
     return limit
 
 

@@ -2,10 +2,11 @@
 
 import hashlib
 import secrets
+import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from casino_platform import clock
@@ -23,8 +24,23 @@ def session_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_switch_cache: dict[str, tuple[float, bool]] = {}
+
+
+def platform_switch_cache_clear() -> None:
+    _switch_cache.clear()
+
+
 def platform_switch_is_on(name: str) -> bool:
-    return PlatformSwitch.objects.filter(name=name, is_on=True).exists()
+    """Read on every debit, so cached per process for PLATFORM_SWITCH_CACHE_SECONDS (1 s by
+    default): a flip reaches every worker within that time, and a debit costs no query for it."""
+    now = time.monotonic()
+    hit = _switch_cache.get(name)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    is_on = PlatformSwitch.objects.filter(name=name, is_on=True).exists()
+    _switch_cache[name] = (now + settings.PLATFORM_SWITCH_CACHE_SECONDS, is_on)
+    return is_on
 
 
 def platform_switch_set(*, name: str, is_on: bool, changed_by: str, reason: str = "") -> PlatformSwitch:
@@ -33,6 +49,7 @@ def platform_switch_set(*, name: str, is_on: bool, changed_by: str, reason: str 
     switch, _ = PlatformSwitch.objects.update_or_create(
         name=name, defaults={"is_on": is_on, "changed_by": changed_by, "reason": reason}
     )
+    platform_switch_cache_clear()
     return switch
 
 
@@ -93,6 +110,30 @@ def round_record_debit(
         updates.update(status=Round.Status.CLOSED, closed_at=now)
     Round.objects.filter(pk=round_obj.pk).update(**updates)
     return round_obj
+
+
+def round_debit_upsert(
+    *, provider: Provider, round_id: str, player: Player, currency: str, game_id: str, amount: int, close: bool
+) -> bool:
+    """Open the round or add a debit to it, in one statement, only if it is open and this
+    player's in this currency. False means nothing was written: the caller reads the round to
+    say why. Caller holds the player lock."""
+    table = Round._meta.db_table
+    now = clock.now()
+    status = Round.Status.CLOSED if close else Round.Status.OPEN
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS r (provider_id, round_id, player_id, currency, game_id, status, debit_count,"
+            " credit_count, rollback_count, total_debited, total_credited, opened_at, closed_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 1, 0, 0, %s, 0, %s, %s)"
+            " ON CONFLICT (provider_id, round_id) DO UPDATE SET debit_count = r.debit_count + 1,"
+            " total_debited = r.total_debited + EXCLUDED.total_debited, status = EXCLUDED.status,"
+            " closed_at = EXCLUDED.closed_at"
+            " WHERE r.status = 'open' AND r.player_id = EXCLUDED.player_id AND r.currency = EXCLUDED.currency"
+            " RETURNING r.id",
+            [provider.pk, round_id, player.pk, currency, game_id, status, amount, now, now if close else None],
+        )
+        return cursor.fetchone() is not None
 
 
 def round_record_credit(

@@ -15,6 +15,7 @@ from ledger.models import Account, IdempotencyRecord
 from ledger.money import MAX_AMOUNT
 from ledger.services import ledger_account_get_or_create
 from players.models import Player
+from players.services import player_lock
 
 from ..errors import InsufficientFunds
 from ..models import Wallet
@@ -102,6 +103,24 @@ def run_idempotent(
             idempotency_store(record_id=claim.record_id, status=200, body=result.as_body())
             return result
     raise refusal
+
+
+def wallet_lock(
+    *, currency: str, player_pk: int | None = None, player_id: str | None = None
+) -> tuple[Player, Wallet | None]:
+    """Lock the player's wallet in `currency` and the player's row in one statement (rows are
+    locked in FROM order, wallet then player, every time), and return both as they are now. Every movement of a player's money takes this
+    lock first; with no wallet in that currency yet, only the player's row is locked."""
+    lookup = {"player_id": player_pk} if player_pk is not None else {"player__player_id": player_id}
+    wallet = (
+        Wallet.objects.select_related("player")
+        .select_for_update(of=("player", "self"))
+        .filter(currency_id=currency, **lookup)
+        .first()
+    )
+    if wallet is not None:
+        return wallet.player, wallet
+    return player_lock(player_id=player_id, pk=player_pk), None
 
 
 def wallet_account_key(*, player: Player, currency: str) -> str:

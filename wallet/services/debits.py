@@ -6,10 +6,10 @@ from django.db.models import Q, Sum
 from casino_platform import clock
 from casino_platform.errors import Maintenance, ValidationFailed
 from ledger.models import Account, Entry, JournalTransaction
-from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
+from ledger.services import Leg, ledger_account_id, ledger_post, provider_clearing_key
 from players.errors import ResponsibleGamblingLimit
 from players.models import LossLimit, Player
-from players.services import player_assert_may_bet, player_lock
+from players.services import player_assert_may_bet
 from provider.errors import GameNotFound
 from provider.models import Provider
 from sessions.errors import RoundClosed, SessionNotFound
@@ -17,15 +17,15 @@ from sessions.models import PlatformSwitch
 from sessions.services import (
     game_get_enabled,
     platform_switch_is_on,
+    round_debit_upsert,
     round_get,
-    round_record_debit,
     session_resolve,
     session_token_hash,
 )
 
 from ..errors import CurrencyMismatch, InsufficientFunds, TransactionRolledBack
 from ..models import RollbackTombstone, Wallet
-from .common import WalletResult, run_idempotent, validate_amount, validate_transaction_id, wallet_apply
+from .common import WalletResult, run_idempotent, validate_amount, validate_transaction_id, wallet_apply, wallet_lock
 
 DEBIT_REASONS = ("bet", "buy_in", "tournament_entry")
 # Ledger kinds that count towards a player's net loss for responsible-gambling limits.
@@ -76,6 +76,18 @@ def _check_loss_limits(*, player: Player, wallet: Wallet, amount: int, now: date
             )
 
 
+def _raise_if_round_refuses(*, provider: Provider, request: DebitRequest, player: Player) -> None:
+    round_obj = round_get(provider=provider, round_id=request.round_id)
+    if round_obj is None:
+        return
+    if round_obj.player_id != player.pk:
+        raise ValidationFailed("round_id belongs to another player.", details={"round_id": ["not yours"]})
+    if round_obj.is_closed:
+        raise RoundClosed(f"Round {request.round_id} is closed.")
+    if round_obj.currency_id != request.currency:
+        raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
+
+
 def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
     """Debit once per (provider, transaction_id); a repeat returns the stored outcome.
 
@@ -113,45 +125,41 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
                 raise GameNotFound(f"Game {request.game_id} is disabled.")
             if session.currency_id != request.currency:
                 raise CurrencyMismatch(f"The session plays in {session.currency_id}, not {request.currency}.")
-            player = player_lock(pk=session.player_id)
+            player, wallet = wallet_lock(player_pk=session.player_id, currency=request.currency)
             if request.player_id is not None and request.player_id != player.player_id:
                 raise SessionNotFound("The session belongs to another player.")
         else:
             assert request.player_id is not None
             game_get_enabled(game_id=request.game_id, provider=provider)
-            player = player_lock(player_id=request.player_id)
+            player, wallet = wallet_lock(player_id=request.player_id, currency=request.currency)
         player_id = player.player_id
+        # Under the player's lock: a rollback that arrived first has left its tombstone.
         if RollbackTombstone.objects.filter(
             provider_code=provider.code, transaction_id=request.transaction_id
         ).exists():
             raise TransactionRolledBack()
         player_assert_may_bet(player=player, now=now)
-        wallet = Wallet.objects.filter(player=player, currency_id=request.currency).first()
         if wallet is None:
             raise CurrencyMismatch(f"Player {player_id} has no {request.currency} wallet.")
-        _check_loss_limits(player=player, wallet=wallet, amount=request.amount, now=now)
-        round_obj = round_get(provider=provider, round_id=request.round_id)
-        if round_obj is not None:
-            if round_obj.player_id != player.pk:
-                raise ValidationFailed("round_id belongs to another player.", details={"round_id": ["not yours"]})
-            if round_obj.is_closed:
-                raise RoundClosed(f"Round {request.round_id} is closed.")
-            if round_obj.currency_id != request.currency:
-                raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
+        if player.has_loss_limits:
+            _check_loss_limits(player=player, wallet=wallet, amount=request.amount, now=now)
         if wallet.balance < request.amount:
+            # The contract puts "round open" before "funds": say why the round refuses, if it does.
+            _raise_if_round_refuses(provider=provider, request=request, player=player)
             raise InsufficientFunds(f"Balance {wallet.balance} is below the debit of {request.amount}.")
-        # Every check passed: from here on, only writes.
-        round_record_debit(
+        # Every check passed but the round's; the round write checks it, writing nothing if closed.
+        if not round_debit_upsert(
             provider=provider,
-            round_obj=round_obj,
             round_id=request.round_id,
             player=player,
             currency=request.currency,
             game_id=request.game_id,
             amount=request.amount,
             close=request.round_closed,
-        )
-        clearing = ledger_account_get_or_create(
+        ):
+            _raise_if_round_refuses(provider=provider, request=request, player=player)
+            raise AssertionError("round upsert refused an open round")  # pragma: no cover
+        clearing_id = ledger_account_id(
             key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
             kind=Account.Kind.PROVIDER_CLEARING,
             currency=request.currency,
@@ -161,7 +169,7 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
             kind=JournalTransaction.Kind.DEBIT,
             legs=[
                 Leg(wallet.account_id, -request.amount, request.currency),
-                Leg(clearing.pk, request.amount, request.currency),
+                Leg(clearing_id, request.amount, request.currency),
             ],
             created_by=f"provider:{provider.code}",
             provider_code=provider.code,

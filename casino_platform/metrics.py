@@ -1,0 +1,245 @@
+"""Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue.
+
+- `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
+  buckets for single-digit-millisecond answers), counts error answers by their contract code
+  and counts idempotent replays. It runs no query; its only per-request work beyond the
+  timing is a lookup of the labelled children, which are cached in plain dicts.
+- `OutboundQueueCollector` reads the outbox at scrape time with one aggregate query.
+- `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
+  when that setting is set.
+
+Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (an existing directory,
+emptied before the server starts): each worker writes its samples there and /metrics merges
+them with prometheus_client's MultiProcessCollector. prometheus_client decides the mode when
+it is imported, from the process environment, so this module reads the same variable.
+"""
+
+import hmac
+import logging
+import os
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from time import perf_counter
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+from django.db.models import Count, Min, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_http_methods
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from . import clock
+from .tracing import current_trace_id
+
+logger = logging.getLogger(__name__)
+
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR and not os.path.isdir(MULTIPROC_DIR):
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={MULTIPROC_DIR!r} is not a directory; create it (and empty it) before starting."
+    )
+
+# --- Wallet requests ----------------------------------------------------------------------
+
+WALLET_PREFIX = "/api/v1/wallet/"
+# Full path -> endpoint label: one dict lookup per request, no slicing.
+_ENDPOINTS = {WALLET_PREFIX + name: name for name in ("authenticate", "balance", "debit", "credit", "rollback")}
+OTHER_ENDPOINT = "other"  # unknown paths under the prefix (404s), so the labels stay bounded
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+REQUEST_DURATION = Histogram(
+    "wallet_request_duration_seconds",
+    "Time to answer a wallet API request, by endpoint and HTTP status.",
+    ["endpoint", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+ERRORS = Counter(
+    "wallet_errors",  # exposed as wallet_errors_total
+    "Wallet API answers other than 200, by endpoint and contract error code.",
+    ["endpoint", "code"],
+)
+REPLAYS = Counter(
+    "wallet_idempotent_replays",  # exposed as wallet_idempotent_replays_total
+    "Wallet API answers replayed from an earlier request (Idempotent-Replayed: true).",
+    ["endpoint"],
+)
+
+# Labelled children, created once per label combination.
+_durations: dict[tuple[str, int], Any] = {}
+_errors: dict[tuple[str, str], Any] = {}
+_replays: dict[str, Any] = {}
+
+UNKNOWN_CODE = "UNKNOWN"
+
+
+def _error_code(response: HttpResponse) -> str:
+    """The contract code of an error answer: its body is a small JSON object."""
+    if response.streaming:
+        return UNKNOWN_CODE
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return UNKNOWN_CODE
+    code = body.get("code") if isinstance(body, dict) else None
+    return code[:64] if isinstance(code, str) and code else UNKNOWN_CODE
+
+
+def _record(endpoint: str, response: HttpResponse, elapsed: float) -> None:
+    status = response.status_code
+    child = _durations.get((endpoint, status))
+    if child is None:
+        child = _durations[(endpoint, status)] = REQUEST_DURATION.labels(endpoint, str(status))
+    child.observe(elapsed)
+    if status != 200:
+        code = _error_code(response)
+        counter = _errors.get((endpoint, code))
+        if counter is None:
+            counter = _errors[(endpoint, code)] = ERRORS.labels(endpoint, code)
+        counter.inc()
+    if response.get("Idempotent-Replayed") == "true":
+        replays = _replays.get(endpoint)
+        if replays is None:
+            replays = _replays[endpoint] = REPLAYS.labels(endpoint)
+        replays.inc()
+
+
+class WalletMetricsMiddleware:
+    """Times wallet API requests; everything else passes straight through."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        endpoint = _ENDPOINTS.get(path)
+        if endpoint is None:
+            if not path.startswith(WALLET_PREFIX):
+                return self.get_response(request)
+            endpoint = OTHER_ENDPOINT
+        started = perf_counter()
+        response = self.get_response(request)
+        _record(endpoint, response, perf_counter() - started)
+        return response
+
+
+# --- The outbound queue -------------------------------------------------------------------
+
+
+def outbound_queue_snapshot(now: datetime | None = None) -> dict[str, Any]:
+    """Depth and oldest age of the undelivered credits and rollbacks, and the flagged count,
+    in one aggregate query over the not-yet-succeeded rows (the status index finds them)."""
+    from provider.models import OutboundTransaction as Out
+    from provider.outbound.services import OUTBOX_KINDS
+
+    undelivered = [Out.Status.PENDING, Out.Status.SENDING]
+    not_succeeded = [s for s in Out.Status.values if s != Out.Status.SUCCEEDED]
+    flagged = Q(flagged_at__isnull=False)
+    aggregates: dict[str, Any] = {"flagged": Count("pk", filter=flagged)}
+    kinds = [str(kind.value) for kind in OUTBOX_KINDS]
+    for kind in kinds:
+        queued = Q(kind=kind, status__in=undelivered)
+        aggregates[f"{kind}_depth"] = Count("pk", filter=queued)
+        aggregates[f"{kind}_oldest"] = Min("created_at", filter=queued)
+    row = (
+        Out.objects.filter(status__in=not_succeeded)
+        .filter(Q(kind__in=kinds, status__in=undelivered) | flagged)
+        .aggregate(**aggregates)
+    )
+    now = now or clock.now()
+    snapshot: dict[str, Any] = {"depth": {}, "oldest_age_seconds": {}, "flagged": row["flagged"] or 0}
+    for kind in kinds:
+        oldest = row[f"{kind}_oldest"]
+        snapshot["depth"][kind] = row[f"{kind}_depth"] or 0
+        snapshot["oldest_age_seconds"][kind] = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+    return snapshot
+
+
+def _outbound_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "outbound_queue_depth",
+            "Credits and rollbacks waiting for the partner (pending or sending).",
+            labels=["kind"],
+        ),
+        GaugeMetricFamily(
+            "outbound_queue_oldest_age_seconds",
+            "Age of the oldest undelivered credit or rollback; 0 when none waits.",
+            labels=["kind"],
+        ),
+        GaugeMetricFamily(
+            "outbound_flagged_total",
+            "Outbound transactions flagged for staff and not succeeded (admin: needs attention).",
+        ),
+    )
+
+
+class OutboundQueueCollector(Collector):
+    """Outbox gauges, read from the database at scrape time (one query per scrape)."""
+
+    def describe(self) -> Iterable[Metric]:
+        # Lets a registry check names without running the query.
+        return _outbound_families()
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            snapshot = outbound_queue_snapshot()
+        except DatabaseError:
+            logger.warning("outbound queue metrics unavailable: the database query failed", exc_info=True)
+            return []
+        depth, age, flagged = _outbound_families()
+        for kind, value in snapshot["depth"].items():
+            depth.add_metric([kind], value)
+        for kind, value in snapshot["oldest_age_seconds"].items():
+            age.add_metric([kind], value)
+        flagged.add_metric([], snapshot["flagged"])
+        return [depth, age, flagged]
+
+
+OUTBOUND_COLLECTOR = OutboundQueueCollector()
+if not MULTIPROC_DIR:
+    # Multi-process mode serves a fresh registry per scrape and registers it there instead.
+    REGISTRY.register(OUTBOUND_COLLECTOR)
+
+
+# --- GET /metrics -------------------------------------------------------------------------
+
+
+def _authorized(request: HttpRequest) -> bool:
+    token: str = settings.METRICS_TOKEN
+    if not token:
+        return True
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _registry() -> CollectorRegistry:
+    if not MULTIPROC_DIR:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    registry.register(OUTBOUND_COLLECTOR)
+    return registry
+
+
+@require_http_methods(["GET", "HEAD"])
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not _authorized(request):
+        response = JsonResponse(
+            {
+                "code": "UNAUTHORIZED",
+                "message": "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.",
+                "retryable": False,
+                "trace_id": current_trace_id(),
+            },
+            status=401,
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
