@@ -109,8 +109,9 @@ def wallet_lock(
     *, currency: str, player_pk: int | None = None, player_id: str | None = None
 ) -> tuple[Player, Wallet | None]:
     """Lock the player's wallet in `currency` and the player's row in one statement (rows are
-    locked in FROM order, wallet then player, every time), and return both as they are now. Every movement of a player's money takes this
-    lock first; with no wallet in that currency yet, only the player's row is locked."""
+    locked in FROM order, wallet then player, every time) and return both as they are now.
+    Every movement of a player's money takes this lock first; with no wallet in that
+    currency yet, only the player's row is locked."""
     lookup = {"player_id": player_pk} if player_pk is not None else {"player__player_id": player_id}
     wallet = (
         Wallet.objects.select_related("player")
