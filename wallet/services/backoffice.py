@@ -5,7 +5,6 @@ from django.db import transaction
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post
-from players.services import player_lock
 
 from ..errors import InsufficientFunds
 from ..selectors import currency_get
@@ -15,7 +14,7 @@ from .common import (
     validate_amount,
     validate_transaction_id,
     wallet_apply,
-    wallet_get_or_create_locked,
+    wallet_lock_or_create,
 )
 
 BACKOFFICE_SCOPE = "backoffice"
@@ -45,8 +44,7 @@ def _move(
 
     def work() -> WalletResult:
         currency_get(code=currency)
-        player = player_lock(player_id=player_id)
-        wallet = wallet_get_or_create_locked(player=player, currency=currency)
+        player, wallet = wallet_lock_or_create(player_id=player_id, currency=currency)
         if wallet.balance + delta < 0:
             raise InsufficientFunds(f"Balance {wallet.balance} cannot absorb {delta}.")
         counter_kind = _COUNTER_ACCOUNT[kind]

@@ -3,7 +3,6 @@ from dataclasses import dataclass
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
-from players.services import player_lock
 from provider.models import Provider
 from sessions.errors import RoundNotFound
 from sessions.models import GameSession
@@ -17,7 +16,7 @@ from .common import (
     validate_amount,
     validate_transaction_id,
     wallet_apply,
-    wallet_get_or_create_locked,
+    wallet_lock_or_create,
 )
 
 CREDIT_REASONS = ("win", "cash_out", "prize", "bounty", "jackpot", "refund")
@@ -59,7 +58,7 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
 
     def work() -> WalletResult:
         currency_get(code=request.currency, enabled_only=False)
-        player = player_lock(player_id=request.player_id)
+        player, wallet = wallet_lock_or_create(player_id=request.player_id, currency=request.currency)
         if request.session_token is not None:
             # Only the currency is checked: a credit must be paid even after the session ended.
             session = GameSession.objects.filter(
@@ -76,7 +75,6 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
             )
         if round_obj is not None and round_obj.currency_id != request.currency:
             raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
-        wallet = wallet_get_or_create_locked(player=player, currency=request.currency)
         round_record_credit(
             provider=provider,
             round_obj=round_obj,

@@ -1,5 +1,8 @@
 from dataclasses import dataclass
 
+from django.db import DatabaseError
+
+from casino_platform.errors import ServiceUnavailable
 from ledger.models import Account, Entry, JournalTransaction
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
 from players.models import Player
@@ -10,7 +13,7 @@ from sessions.services import round_get, round_record_rollback
 
 from ..errors import RollbackNotAllowed
 from ..models import RollbackTombstone, Wallet
-from .common import WalletResult, run_idempotent, validate_transaction_id, wallet_apply
+from .common import WalletResult, run_idempotent, validate_transaction_id, wallet_apply, wallet_lock
 
 ROLLED_BACK = "rolled_back"
 ALREADY_ROLLED_BACK = "already_rolled_back"
@@ -46,11 +49,34 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
         "round_id": request.round_id,
     }
 
-    def work() -> WalletResult:
-        player = player_lock(player_id=request.player_id)
-        debit = JournalTransaction.objects.filter(
+    def find_debit() -> JournalTransaction | None:
+        return JournalTransaction.objects.filter(
             provider_code=provider.code, provider_transaction_id=request.reference_transaction_id
         ).first()
+
+    def work() -> WalletResult:
+        # Journal rows and a round's currency never change, so they may be read before the
+        # lock; the wallet (then player) lock is then taken in the order every movement uses.
+        debit = find_debit()
+        known_round = round_get(provider=provider, round_id=debit.round_id if debit else request.round_id)
+        if known_round is not None:
+            player, _ = wallet_lock(player_id=request.player_id, currency=known_round.currency_id)
+        else:
+            player = player_lock(player_id=request.player_id)
+        if debit is None and (debit := find_debit()) is not None:
+            # The debit committed while we waited for the lock. If that lock did not cover its
+            # wallet, take the wallet's now only if it is free: taking it after the player's
+            # reverses the usual order, and a debit holding it would deadlock with us.
+            round_now = round_get(provider=provider, round_id=debit.round_id)
+            if round_now is not None and (known_round is None or known_round.currency_id != round_now.currency_id):
+                try:
+                    list(
+                        Wallet.objects.select_for_update(nowait=True).filter(
+                            player=player, currency_id=round_now.currency_id
+                        )
+                    )
+                except DatabaseError:
+                    raise ServiceUnavailable("The referenced debit is being booked right now; retry.") from None
         if debit is None:
             RollbackTombstone.objects.get_or_create(
                 provider_code=provider.code,

@@ -155,3 +155,43 @@ def test_tombstone_racing_its_debit_never_moves_money_twice(setup):
             assert rollback_result.status == "rolled_back"
     assert Wallet.objects.get(pk=wallet.pk).balance == 1_000
     assert ledger_reconcile().ok
+
+
+def test_a_storm_of_every_movement_on_one_player_never_deadlocks(setup):
+    """Debits, credits, rollbacks (of booked and of unknown debits) and back-office deposits
+    of one player at once: each takes the same lock in the same order, so none deadlocks."""
+    from wallet.services import wallet_deposit
+
+    provider, wallet = setup
+    booked = [debit_request(wallet, amount=10, round_id=f"b{i}") for i in range(6)]
+    for d in booked:
+        wallet_debit(provider=provider, request=d)
+    calls: list[Callable[[], object]] = []
+    for i in range(6):
+        calls.append(
+            lambda i=i: wallet_debit(provider=provider, request=debit_request(wallet, amount=5, round_id=f"s{i}"))
+        )
+        calls.append(
+            lambda i=i: wallet_credit(
+                provider=provider, request=credit_request(wallet, amount=7, round_id=f"p{i}", reason="prize")
+            )
+        )
+        calls.append(
+            lambda d=booked[i]: wallet_rollback(
+                provider=provider, request=rollback_request(wallet, reference=d.transaction_id, round_id=d.round_id)
+            )
+        )
+        calls.append(
+            lambda i=i: wallet_rollback(
+                provider=provider, request=rollback_request(wallet, reference=f"ghost-{i}", round_id=f"g{i}")
+            )
+        )
+        calls.append(
+            lambda i=i: wallet_deposit(
+                player_id=wallet.player.player_id, currency="EUR", amount=3, created_by="t", reason="storm"
+            )
+        )
+    results = race(calls)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1_000 - 6 * 5 + 6 * 7 + 6 * 3
+    assert ledger_reconcile().ok
