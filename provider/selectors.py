@@ -2,13 +2,18 @@
 does not decrypt secrets or reread the registry every time. Writes through the services
 clear this process's cache at once; other processes see them within PROVIDER_CACHE_SECONDS."""
 
+import logging
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 
 from .crypto import decrypt_secret
 from .models import Provider, ProviderSecret
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,18 @@ def provider_cache_clear() -> None:
     _cache.clear()
 
 
+def _readable(secrets: Iterable[ProviderSecret]) -> Iterator[str]:
+    for secret in secrets:
+        try:
+            yield decrypt_secret(secret.secret_encrypted)
+        except InvalidToken:
+            # PROVIDER_SECRET_KEY changed: this secret cannot verify anything. Say so loudly;
+            # the provider's calls answer INVALID_SIGNATURE rather than fail.
+            logger.error(
+                "provider secret %s of %s cannot be decrypted with PROVIDER_SECRET_KEY", secret.pk, secret.provider_id
+            )
+
+
 def provider_auth_info(*, code: str) -> ProviderAuthInfo | None:
     now = time.monotonic()
     hit = _cache.get(code)
@@ -33,6 +50,6 @@ def provider_auth_info(*, code: str) -> ProviderAuthInfo | None:
     info = None
     if provider is not None:
         secrets = ProviderSecret.objects.filter(provider=provider, is_active=True).order_by("-created_at", "-id")
-        info = ProviderAuthInfo(provider, tuple(decrypt_secret(s.secret_encrypted) for s in secrets))
+        info = ProviderAuthInfo(provider, tuple(_readable(secrets)))
     _cache[code] = (now + settings.PROVIDER_CACHE_SECONDS, info)
     return info

@@ -1,0 +1,657 @@
+"""`make bench`: the wallet hot path measured as in production, and checked.
+
+Starts gunicorn (DEBUG off, persistent connections) on PostgreSQL with Redis and a Celery
+worker, seeds players with live sessions, then drives pre-signed wallet calls from a
+separate load generator (wrk, and an open-loop generator for a fixed arrival rate). In the
+same run pgbench executes the SQL of a debit, to give the database's own ceiling. Every
+run is checked afterwards (books reconcile, money moved once per accepted transaction) and
+voided if it fails. Results: bench/results/<time>.json and the table in docs/performance.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SECRET = "bench-secret"  # noqa: S105 - the throwaway bench database's sandbox secret
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+# --- CPU accounting ------------------------------------------------------------------------
+
+
+def machine_busy_ticks() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def process_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(parts[11]) + int(parts[12])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total
+
+
+def pids_of(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def wait_for_idle(max_wait: float = 60.0) -> float:
+    """Wait until the machine is idle (< 15% busy over a second); returns seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < max_wait:
+        b0, t0 = machine_busy_ticks()
+        time.sleep(1)
+        b1, t1 = machine_busy_ticks()
+        if (b1 - b0) / max(1, t1 - t0) < 0.15:
+            break
+    return round(time.monotonic() - started, 1)
+
+
+# --- Requests ------------------------------------------------------------------------------
+
+
+def signed_lines(calls: list[tuple[str, dict]]) -> list[tuple[str, str, str, bytes]]:
+    import orjson
+
+    from provider.signing import sign_request
+
+    ts = str(int(time.time()))
+    lines = []
+    for path, payload in calls:
+        body = orjson.dumps(payload)
+        lines.append((path, ts, sign_request(secret=SECRET, timestamp=ts, method="POST", path=path, body=body), body))
+    return lines
+
+
+def debit_call(prefix: str, i: int, player: int, amount: int = 10) -> tuple[str, dict]:
+    from bench.seed import token_for
+
+    return "/api/v1/wallet/debit", {
+        "transaction_id": f"{prefix}-d{i}",
+        "session_token": token_for(player),
+        "round_id": f"{prefix}-r{i}",
+        "game_id": "sandbox:dice",
+        "amount": amount,
+        "currency": "EUR",
+        "reason": "bet",
+    }
+
+
+def scenario_calls(name: str, count: int, players: int, prefix: str, rng: random.Random) -> list[tuple[str, dict]]:
+    from bench.seed import player_id_for
+
+    if name == "debit":
+        return [debit_call(prefix, i, rng.randrange(players)) for i in range(count)]
+    if name == "hot":
+        return [debit_call(prefix, i, 0) for i in range(count)]
+    # mixed: each block's debits interleaved with the previous block's settlements (a win
+    # credit, or for 2% a rollback), plus 1% exact duplicates of earlier debits.
+    calls: list[tuple[str, dict]] = []
+    block = 100
+    previous: list[tuple[int, int]] = []
+    i = 0
+    while len(calls) < count:
+        current = [(i + k, rng.randrange(players)) for k in range(block)]
+        i += block
+        for k, (n, player) in enumerate(current):
+            calls.append(debit_call(prefix, n, player))
+            if k < len(previous):
+                pn, pplayer = previous[k]
+                if rng.random() < 0.02:
+                    calls.append(
+                        (
+                            "/api/v1/wallet/rollback",
+                            {
+                                "transaction_id": f"{prefix}-rb{pn}",
+                                "reference_transaction_id": f"{prefix}-d{pn}",
+                                "player_id": player_id_for(pplayer),
+                                "round_id": f"{prefix}-r{pn}",
+                            },
+                        )
+                    )
+                else:
+                    calls.append(
+                        (
+                            "/api/v1/wallet/credit",
+                            {
+                                "transaction_id": f"{prefix}-c{pn}",
+                                "player_id": player_id_for(pplayer),
+                                "round_id": f"{prefix}-r{pn}",
+                                "game_id": "sandbox:dice",
+                                "amount": rng.choice([0, 0, 20]),
+                                "currency": "EUR",
+                                "reason": "win",
+                            },
+                        )
+                    )
+            if rng.random() < 0.01 and previous:
+                pn, pplayer = rng.choice(previous)
+                calls.append(debit_call(prefix, pn, pplayer))
+        previous = current
+    return calls[:count]
+
+
+# --- The platform under test ---------------------------------------------------------------
+
+
+class Platform:
+    def __init__(self, args: argparse.Namespace, env: dict[str, str], workdir: Path):
+        self.args, self.env, self.workdir = args, env, workdir
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        log_file = (self.workdir / "platform.log").open("ab")
+        self.gunicorn = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "casino_platform.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.args.port}",
+                "--workers",
+                str(self.args.workers),
+                "--worker-class",
+                self.args.worker_class,
+                "--threads",
+                str(self.args.threads),
+                "--backlog",
+                "2048",
+                "--keep-alive",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self.celery = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "casino_platform",
+                "worker",
+                "--pool=threads",
+                "--concurrency=2",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs = [self.gunicorn, self.celery]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.args.port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise SystemExit(f"the platform did not start; see {self.workdir / 'platform.log'}")
+
+    def web_pids(self) -> list[int]:
+        children = subprocess.run(["pgrep", "-P", str(self.gunicorn.pid)], capture_output=True, text=True).stdout
+        return [self.gunicorn.pid, *[int(p) for p in children.split()]]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def run_wrk(args, requests_file: Path, connections: int, duration: int) -> tuple[dict, int]:
+    threads = min(2, connections)
+    env = {**os.environ, "BENCH_REQUESTS": str(requests_file)}
+    proc = subprocess.Popen(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "wrk_wallet.lua"),
+            f"http://127.0.0.1:{args.port}",
+            "--",
+            str(threads),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    _, _, usage = os.wait4(proc.pid, 0)
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    match = re.search(r"BENCH_RESULT (\{.*\})", output)
+    if not match:
+        raise SystemExit(f"wrk failed:\n{output}")
+    result = json.loads(match.group(1))
+    return result, int((usage.ru_utime + usage.ru_stime) * TICK)
+
+
+# --- Checks after each run -----------------------------------------------------------------
+
+
+def check_run(prefix: str, accepted_new: int, in_flight: int) -> dict:
+    from ledger.models import JournalTransaction
+    from ledger.reconciliation import ledger_reconcile
+
+    report = ledger_reconcile()
+    booked = JournalTransaction.objects.filter(provider_transaction_id__startswith=f"{prefix}-").count()
+    problems = []
+    if not report.ok:
+        problems.append(f"reconciliation: {len(report.unbalanced)} unbalanced, {len(report.mismatches)} mismatched")
+    # Requests still in flight when the load generator stopped counting were booked without
+    # being counted: at most one per connection. Anything else is money moved without an
+    # answer, or an answer without money moved.
+    if not accepted_new <= booked <= accepted_new + in_flight:
+        problems.append(f"{accepted_new} accepted (not replayed) answers but {booked} journal transactions")
+    return {"ok": not problems, "problems": problems, "journal_transactions": booked}
+
+
+# --- pgbench: the database's own ceiling for the same work --------------------------------
+
+PGBENCH_SCRIPT = """
+\\set pid random(0, :nplayers - 1)
+\\set amt 10
+BEGIN;
+INSERT INTO ledger_idempotencyrecord (scope, key, operation, fingerprint, created_at)
+  VALUES ('pgbench', md5(random()::text || clock_timestamp()::text), 'debit', 'f', now())
+  ON CONFLICT (scope, key) DO NOTHING RETURNING id \\gset idem_
+SELECT id AS session_id, player_id FROM game_sessions_gamesession
+  WHERE token_hash = encode(sha256(('bench-token-' || :pid)::bytea), 'hex') AND provider_id = :provider \\gset s_
+SELECT w.id, w.balance, w.account_id, p.status FROM wallet_wallet w JOIN players_player p ON p.id = w.player_id
+  WHERE w.player_id = :s_player_id AND w.currency = 'EUR' FOR UPDATE OF w, p \\gset w_
+SELECT EXISTS (SELECT 1 FROM wallet_rollbacktombstone WHERE provider_code = 'sandbox' AND transaction_id = 'x');
+INSERT INTO game_sessions_round AS r (provider_id, round_id, player_id, currency, game_id, status, debit_count,
+  credit_count, rollback_count, total_debited, total_credited, opened_at, closed_at)
+  VALUES (:provider, md5(random()::text || clock_timestamp()::text), :s_player_id, 'EUR', 'sandbox:dice', 'open', 1,
+  0, 0, :amt, 0, now(), NULL)
+  ON CONFLICT (provider_id, round_id) DO UPDATE SET debit_count = r.debit_count + 1
+  WHERE r.status = 'open' RETURNING r.id;
+UPDATE wallet_wallet SET balance = balance - :amt, updated_at = now() WHERE id = :w_id AND balance >= :amt;
+INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason, trace_id,
+  created_at, created_by, memo)
+  VALUES ('debit', 'pgbench', md5(random()::text || clock_timestamp()::text), 'r', 'bet', '', now(), 'pgbench', '')
+  RETURNING id \\gset j_
+INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at)
+  VALUES (:j_id, :w_account_id, -:amt, 'EUR', now()), (:j_id, :clearing, :amt, 'EUR', now());
+UPDATE ledger_idempotencyrecord SET response_status = 200, response_body = '{"balance": 0}' WHERE id = :idem_id;
+COMMIT;
+"""
+
+
+def run_pgbench(args, db: dict, workdir: Path) -> dict:
+    from ledger.models import Account
+    from provider.models import Provider
+
+    script = workdir / "debit.sql"
+    script.write_text(PGBENCH_SCRIPT)
+    provider = Provider.objects.get(code="sandbox").pk
+    clearing = Account.objects.get(key="provider:sandbox:EUR").pk
+    busy_before, _ = machine_busy_ticks()
+    proc = subprocess.Popen(
+        [
+            "pgbench",
+            "-n",
+            "-c",
+            "8",
+            "-j",
+            "2",
+            "-T",
+            str(args.duration),
+            "-f",
+            str(script),
+            "-D",
+            f"nplayers={args.players}",
+            "-D",
+            f"provider={provider}",
+            "-D",
+            f"clearing={clearing}",
+            "-h",
+            db["HOST"] or "127.0.0.1",
+            "-p",
+            str(db["PORT"] or 5432),
+            "-U",
+            db["USER"],
+            db["NAME"],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, _, usage = os.wait4(proc.pid, 0)
+    busy_after, _ = machine_busy_ticks()
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    # PostgreSQL's backends come and go with pgbench: count the machine's busy time minus pgbench's own.
+    pgbench_ticks = int((usage.ru_utime + usage.ru_stime) * TICK)
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", stdout)
+    latency = re.search(r"latency average = ([\d.]+) ms", stdout)
+    processed = re.search(r"number of transactions actually processed: (\d+)", stdout)
+    if not tps:
+        raise SystemExit(f"pgbench failed:\n{stdout}\n{stderr}")
+    done = int(processed.group(1)) if processed else 0
+    return {
+        "clients": 8,
+        "tps": float(tps.group(1)),
+        "failed": int(failed.group(1)) if failed else 0,
+        "latency_avg_ms": float(latency.group(1)) if latency else None,
+        "pg_cpu_ms_per_tx": round((busy_after - busy_before - pgbench_ticks) / TICK * 1000 / max(1, done), 3),
+    }
+
+
+# --- Reporting -----------------------------------------------------------------------------
+
+
+def machine_info(args) -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg_version = cursor.fetchone()[0]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgresql": pg_version,
+        "gunicorn": {"workers": args.workers, "worker_class": args.worker_class, "threads": args.threads},
+        "players": args.players,
+        "duration_s": args.duration,
+    }
+
+
+def write_performance_doc(result: dict) -> None:
+    doc = ROOT / "docs" / "performance.md"
+    text = doc.read_text() if doc.exists() else ""
+    marker_start, marker_end = "<!-- bench:latest -->", "<!-- /bench:latest -->"
+    m = result["machine"]
+    rows = [
+        "| scenario | clients / rate | req/s | p50 ms | p95 ms | p99 ms | max ms | errors by code | "
+        "web CPU ms/req | PG CPU ms/req | checks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in result["scenarios"]:
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(s["codes"].items())) or "none"
+        verdict = "ok" if s["check"]["ok"] else "VOID: " + "; ".join(s["check"]["problems"])
+        load = f"{s['rate']}/s open loop" if s.get("rate") else f"{s['connections']} clients"
+        rows.append(
+            f"| {s['name']} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
+            f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
+            f"{s['pg_cpu_ms_per_req']:.2f} | {verdict}"
+            f"{' (noisy)' if s['noisy'] else ''} |"
+        )
+    pg = result["pgbench"]
+    body = "\n".join(
+        [
+            marker_start,
+            f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']}, "
+            f"Python {m['python']}, gunicorn {m['gunicorn']['workers']} x {m['gunicorn']['worker_class']} "
+            f"({m['gunicorn']['threads']} threads), {m['players']} players, {m['duration_s']} s per scenario. "
+            f"File: `bench/results/{result['file']}`.",
+            "",
+            *rows,
+            "",
+            f"Database ceiling (pgbench, the debit's SQL, 8 clients): **{pg['tps']:.0f} tx/s**, "
+            f"{pg['latency_avg_ms']} ms average, PG CPU {pg['pg_cpu_ms_per_tx']} ms/tx. "
+            f"HTTP ÷ database at 8 clients: **{result['http_over_db']:.0%}**. "
+            f"Statements per debit: {result['queries_per_debit']} (asserted in `wallet/tests/test_queries.py`).",
+            marker_end,
+        ]
+    )
+    if marker_start in text:
+        text = re.sub(re.escape(marker_start) + r".*?" + re.escape(marker_end), body, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Latest run\n\n" + body + "\n"
+    doc.write_text(text)
+
+
+# --- Main ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--players", type=int, default=10_000)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--database", default="casino_bench")
+    parser.add_argument(
+        "--scenarios",
+        default="debit:1,debit:8,debit:32,mixed:8,hot:8,rate",
+        help="name:clients, comma-separated; 'rate' is the fixed arrival rate run",
+    )
+    parser.add_argument("--rate", type=int, default=0, help="fixed arrival rate (default: half the debit:8 rate)")
+    parser.add_argument("--no-idle-wait", action="store_true")
+    args = parser.parse_args()
+
+    for tool in ("wrk", "pgbench"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is needed: apt-get install {'wrk' if tool == 'wrk' else 'postgresql-client'}")
+    admin_url = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    db_url = admin_url.rsplit("/", 1)[0] + "/" + args.database
+    workdir = Path(tempfile.mkdtemp(prefix="casino-bench-"))
+    metrics_dir = workdir / "prometheus"
+    metrics_dir.mkdir()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
+        "CELERY_TASK_DEFAULT_QUEUE": "bench",
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+
+    import psycopg
+
+    log(f"creating database {args.database}")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{args.database}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from bench.seed import seed
+
+    call_command("migrate", verbosity=0)
+    log(f"seeding {args.players} players with sessions")
+    seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+    platform_ = Platform(args, env, workdir)
+    log(f"starting gunicorn ({args.workers} x {args.worker_class}) and a Celery worker on :{args.port}")
+    platform_.start()
+    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    rng = random.Random(20261121)
+    scenarios = []
+    try:
+        # Warm up: every worker process fills its caches and opens its connection.
+        warm = signed_lines([debit_call("warm", i, rng.randrange(args.players)) for i in range(2_000)])
+        warm_file = workdir / "warm.tsv"
+        warm_file.write_bytes(b"".join(f"{p}\t{t}\t{s}\t".encode() + b + b"\n" for p, t, s, b in warm))
+        run_wrk(args, warm_file, 8, 3)
+        debit8_rps = 0.0
+        for spec in args.scenarios.split(","):
+            name, _, clients = spec.partition(":")
+            prefix = f"{name}{clients or 'r'}"
+            idle_wait = 0.0 if args.no_idle_wait else wait_for_idle()
+            if name == "rate":
+                rate = args.rate or max(50, int(debit8_rps / 2))
+                count = rate * args.duration
+                lines = signed_lines(scenario_calls("debit", count, args.players, prefix, rng))
+            else:
+                rate = 0
+                count = 6_000 * args.duration
+                lines = signed_lines(scenario_calls(name, count, args.players, prefix, rng))
+            requests_file = workdir / f"{prefix}.tsv"
+            requests_file.write_bytes(b"".join(f"{p}\t{t}\t{s}\t".encode() + b + b"\n" for p, t, s, b in lines))
+            web0, pg0, (busy0, total0) = (
+                process_ticks(platform_.web_pids()),
+                process_ticks(pids_of("postgres")),
+                machine_busy_ticks(),
+            )
+            if name == "rate":
+                from bench.loadgen import run_open_loop
+
+                raw = [
+                    (
+                        f"POST {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        f"X-Provider-Id: sandbox\r\nX-Timestamp: {t}\r\nX-Signature: {s}\r\n"
+                        f"Content-Length: {len(b)}\r\n\r\n"
+                    ).encode()
+                    + b
+                    for p, t, s, b in lines
+                ]
+                self_cpu0 = time.process_time()
+                r = run_open_loop(host="127.0.0.1", port=args.port, requests=raw, rate=rate, connections=32)
+                gen_ticks = int((time.process_time() - self_cpu0) * TICK)
+                lat = sorted(r.latencies_us) or [0]
+                result = {
+                    "requests": len(r.latencies_us),
+                    "duration_us": int(r.duration_s * 1e6),
+                    "socket_errors": r.socket_errors,
+                    "p50_us": lat[len(lat) // 2],
+                    "p95_us": lat[int(len(lat) * 0.95)],
+                    "p99_us": lat[int(len(lat) * 0.99)],
+                    "max_us": lat[-1],
+                    "statuses": dict(r.statuses),
+                    "codes": dict(r.codes),
+                    "replayed": r.replayed,
+                    "exhausted": 0,
+                    "late_starts": r.late_starts,
+                }
+                connections = 32
+            else:
+                connections = int(clients)
+                result, gen_ticks = run_wrk(args, requests_file, connections, args.duration)
+            web1, pg1, (busy1, total1) = (
+                process_ticks(platform_.web_pids()),
+                process_ticks(pids_of("postgres")),
+                machine_busy_ticks(),
+            )
+            requests_done = max(1, result["requests"])
+            accounted = (web1 - web0) + (pg1 - pg0) + gen_ticks
+            other = (busy1 - busy0) - accounted
+            noisy = other > 0.15 * (total1 - total0) / (os.cpu_count() or 1)
+            accepted_new = int(result["statuses"].get("200", result["statuses"].get(200, 0))) - result["replayed"]
+            check = check_run(prefix, accepted_new, in_flight=connections + int(result["socket_errors"]))
+            rps = result["requests"] / (result["duration_us"] / 1e6)
+            if name == "debit" and clients == "8":
+                debit8_rps = rps
+            scenario = {
+                "name": name,
+                "connections": connections,
+                "rate": rate,
+                "rps": round(rps, 1),
+                "requests": result["requests"],
+                "p50_ms": result["p50_us"] / 1000,
+                "p95_ms": result["p95_us"] / 1000,
+                "p99_ms": result["p99_us"] / 1000,
+                "max_ms": result["max_us"] / 1000,
+                "statuses": result["statuses"],
+                "codes": result["codes"],
+                "socket_errors": result["socket_errors"],
+                "replayed": result["replayed"],
+                "exhausted": result["exhausted"],
+                "web_cpu_ms_per_req": round((web1 - web0) / TICK * 1000 / requests_done, 3),
+                "pg_cpu_ms_per_req": round((pg1 - pg0) / TICK * 1000 / requests_done, 3),
+                "idle_wait_s": idle_wait,
+                "noisy": bool(noisy),
+                "check": check,
+            }
+            if "late_starts" in result:
+                scenario["generator_late_starts"] = result["late_starts"]
+            scenarios.append(scenario)
+            log(
+                f"{prefix}: {rps:.0f} req/s, p50 {scenario['p50_ms']:.2f} ms, p99 {scenario['p99_ms']:.2f} ms, "
+                f"errors {result['codes'] or 'none'}, checks {'ok' if check['ok'] else check['problems']}"
+                f"{', NOISY' if noisy else ''}"
+            )
+    finally:
+        platform_.stop()
+
+    log("pgbench: the same debit SQL against the database alone")
+    pg = run_pgbench(args, connection.settings_dict, workdir)
+    log(f"pgbench: {pg['tps']:.0f} tx/s")
+    debit8 = next((s for s in scenarios if s["name"] == "debit" and s["connections"] == 8), None)
+    result = {
+        "started_at": started_at,
+        "file": f"{started_at}.json",
+        "machine": machine_info(args),
+        "scenarios": scenarios,
+        "pgbench": pg,
+        "queries_per_debit": 11,
+        "http_over_db": (debit8["rps"] / pg["tps"]) if debit8 and pg["tps"] else 0.0,
+        "void": any(not s["check"]["ok"] for s in scenarios),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / result["file"]).write_text(json.dumps(result, indent=2, default=str))
+    write_performance_doc(result)
+    log(f"results: bench/results/{result['file']}; table: docs/performance.md")
+    if result["void"]:
+        raise SystemExit("VOID: a run failed its checks (see the table)")
+
+
+if __name__ == "__main__":
+    main()

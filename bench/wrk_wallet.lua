@@ -1,0 +1,90 @@
+-- Sends pre-signed wallet calls, each exactly once, spread over wrk's threads.
+-- Input file (BENCH_REQUESTS): one request per line: "path<TAB>timestamp<TAB>signature<TAB>body".
+-- Prints one JSON summary line at the end, prefixed with "BENCH_RESULT ".
+
+local threads = {}
+local counter = 1
+
+function setup(thread)
+  thread:set("tid", counter)
+  thread:set("nthreads", 0)
+  table.insert(threads, thread)
+  counter = counter + 1
+end
+
+-- Per-thread counters are plain globals: wrk's thread:get() copies numbers and strings only.
+local requests = {}
+local cursor = 1
+local codes = {}
+ok200 = 0
+others = 0
+replayed = 0
+exhausted = 0
+codes_str = ""
+
+function init(args)
+  local nthreads = #args > 0 and tonumber(args[1]) or 1
+  local path = os.getenv("BENCH_REQUESTS")
+  local i = 0
+  for line in io.lines(path) do
+    if i % nthreads == tid - 1 then
+      local p, ts, sig, body = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t(.*)$")
+      table.insert(requests, wrk.format("POST", p, {
+        ["Content-Type"] = "application/json",
+        ["X-Provider-Id"] = os.getenv("BENCH_PROVIDER") or "sandbox",
+        ["X-Timestamp"] = ts,
+        ["X-Signature"] = sig,
+      }, body))
+    end
+    i = i + 1
+  end
+end
+
+function request()
+  local r = requests[cursor]
+  if r == nil then
+    exhausted = exhausted + 1
+    cursor = 1
+    r = requests[cursor]
+  end
+  cursor = cursor + 1
+  return r
+end
+
+function response(status, headers, body)
+  if status == 200 then ok200 = ok200 + 1 else others = others + 1 end
+  if headers["Idempotent-Replayed"] then replayed = replayed + 1 end
+  if status ~= 200 then
+    local code = body:match('"code":"([A-Z_]+)"') or ("HTTP_" .. status)
+    codes[code] = (codes[code] or 0) + 1
+    local parts = {}
+    for k, v in pairs(codes) do table.insert(parts, k .. "=" .. v) end
+    codes_str = table.concat(parts, ";")
+  end
+end
+
+local function encode(t)
+  local parts = {}
+  for k, v in pairs(t) do table.insert(parts, string.format('"%s":%d', tostring(k), v)) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+function done(summary, latency, requests_)
+  local st, cd, rp, ex = {}, {}, 0, 0
+  st["200"] = 0
+  for _, thread in ipairs(threads) do
+    st["200"] = st["200"] + thread:get("ok200")
+    for k, v in string.gmatch(thread:get("codes_str"), "([A-Z_0-9]+)=(%d+)") do
+      cd[k] = (cd[k] or 0) + tonumber(v)
+    end
+    rp = rp + thread:get("replayed")
+    ex = ex + thread:get("exhausted")
+  end
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"socket_errors":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,' ..
+    '"statuses":%s,"codes":%s,"replayed":%d,"exhausted":%d}\n',
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
+    encode(st), encode(cd), rp, ex))
+end
