@@ -641,7 +641,7 @@ def main() -> None:
         "machine": machine_info(args),
         "scenarios": scenarios,
         "pgbench": pg,
-        "queries_per_debit": 11,
+        "queries_per_debit": 10,
         "http_over_db": (debit8["rps"] / pg["tps"]) if debit8 and pg["tps"] else 0.0,
         "void": any(not s["check"]["ok"] for s in scenarios),
     }

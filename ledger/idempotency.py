@@ -51,4 +51,8 @@ def idempotency_claim(*, scope: str, key: str, operation: str, fingerprint: str)
 
 
 def idempotency_store(*, record_id: int, status: int, body: dict[str, Any]) -> None:
-    IdempotencyRecord.objects.filter(pk=record_id).update(response_status=status, response_body=body)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {IdempotencyRecord._meta.db_table} SET response_status = %s, response_body = %s WHERE id = %s",
+            [status, orjson.dumps(body).decode(), record_id],
+        )

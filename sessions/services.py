@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from casino_platform import clock
+from casino_platform.db import aware_datetime
 from casino_platform.errors import Maintenance, ValidationFailed
 from players.models import Player
 from players.services import player_assert_may_bet
@@ -56,11 +57,7 @@ def platform_switch_set(*, name: str, is_on: bool, changed_by: str, reason: str 
 def session_resolve(*, token: str, provider: Provider, touch: bool = True) -> GameSession:
     """The live session for `token`, sliding its expiry on activity (never past the cap)."""
     now = clock.now()
-    session = (
-        GameSession.objects.select_related("game")
-        .filter(token_hash=session_token_hash(token), provider=provider)
-        .first()
-    )
+    session = _session_with_game(token_hash=session_token_hash(token), provider_id=provider.pk)
     if session is None:
         raise SessionNotFound("No session for this token.")
     if session.closed_at is not None or session.expires_at <= now or session.absolute_expires_at <= now:
@@ -73,6 +70,41 @@ def session_resolve(*, token: str, provider: Provider, touch: bool = True) -> Ga
         GameSession.objects.filter(pk=session.pk).update(
             last_seen_at=session.last_seen_at, expires_at=session.expires_at
         )
+    return session
+
+
+def _session_with_game(*, token_hash: str, provider_id: int) -> GameSession | None:
+    """One plain query on the hot path of every bet (the ORM's query building costs more
+    than the query itself here)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.id, s.player_id, s.game_id, s.currency, s.locale, s.created_at, s.last_seen_at, s.expires_at,"
+            f" s.absolute_expires_at, s.closed_at, g.game_id, g.name, g.game_type, g.is_enabled"
+            f" FROM {GameSession._meta.db_table} s JOIN {Game._meta.db_table} g ON g.id = s.game_id"
+            " WHERE s.token_hash = %s AND s.provider_id = %s",
+            [token_hash, provider_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    game = Game(
+        id=row[2], game_id=row[10], name=row[11], game_type=row[12], is_enabled=row[13], provider_id=provider_id
+    )
+    session = GameSession(
+        id=row[0],
+        token_hash=token_hash,
+        provider_id=provider_id,
+        player_id=row[1],
+        game_id=row[2],
+        currency_id=row[3],
+        locale=row[4],
+        created_at=aware_datetime(row[5]),
+        last_seen_at=aware_datetime(row[6]),
+        expires_at=aware_datetime(row[7]),
+        absolute_expires_at=aware_datetime(row[8]),
+        closed_at=aware_datetime(row[9]),
+    )
+    session.game = game
     return session
 
 
@@ -130,7 +162,7 @@ def round_debit_upsert(
             " total_debited = r.total_debited + EXCLUDED.total_debited, status = EXCLUDED.status,"
             " closed_at = EXCLUDED.closed_at"
             " WHERE r.status = 'open' AND r.player_id = EXCLUDED.player_id AND r.currency = EXCLUDED.currency"
-            " RETURNING r.id",
+            " RETURNING id",
             [provider.pk, round_id, player.pk, currency, game_id, status, amount, now, now if close else None],
         )
         return cursor.fetchone() is not None

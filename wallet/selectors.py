@@ -1,9 +1,11 @@
+from django.db import connection
+
 from casino_platform.errors import ValidationFailed
 from ledger.models import Currency
 from players.models import Player
 
 from .errors import CurrencyMismatch
-from .models import Wallet
+from .models import RollbackTombstone, Wallet
 
 
 def wallet_get(*, player: Player, currency: str) -> Wallet:
@@ -20,3 +22,13 @@ def currency_get(*, code: str, enabled_only: bool = True) -> Currency:
             f"Currency {code!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
         )
     return currency
+
+
+def tombstone_exists(*, provider_code: str, transaction_id: str) -> bool:
+    """Did a rollback for this debit arrive first? Read on every debit, so plain SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {RollbackTombstone._meta.db_table} WHERE provider_code = %s AND transaction_id = %s",
+            [provider_code, transaction_id],
+        )
+        return cursor.fetchone() is not None

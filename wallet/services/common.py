@@ -5,10 +5,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from casino_platform import clock
+from casino_platform.db import aware_datetime
 from casino_platform.errors import DomainError, ValidationFailed, error_class_for_code
 from ledger.idempotency import idempotency_claim, idempotency_store, payload_fingerprint
 from ledger.models import Account, IdempotencyRecord
@@ -112,16 +112,35 @@ def wallet_lock(
     locked in FROM order, wallet then player, every time) and return both as they are now.
     Every movement of a player's money takes this lock first; with no wallet in that
     currency yet, only the player's row is locked."""
-    lookup = {"player_id": player_pk} if player_pk is not None else {"player__player_id": player_id}
-    wallet = (
-        Wallet.objects.select_related("player")
-        .select_for_update(of=("player", "self"))
-        .filter(currency_id=currency, **lookup)
-        .first()
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("wallet_lock() must run inside a transaction")
+    wallets, players = Wallet._meta.db_table, Player._meta.db_table
+    where = "p.id = %s" if player_pk is not None else "p.player_id = %s"
+    lock = " FOR UPDATE OF w, p" if connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cursor:
+        # Plain SQL: this is every bet's lock, and the ORM's query building costs more than it.
+        cursor.execute(
+            f"SELECT w.id, w.balance, w.account_id, p.id, p.player_id, p.display_name, p.country, p.status,"
+            f" p.self_excluded_until, p.timed_out_until, p.has_loss_limits"
+            f" FROM {wallets} w JOIN {players} p ON p.id = w.player_id WHERE {where} AND w.currency = %s{lock}",
+            [player_pk if player_pk is not None else player_id, currency],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return player_lock(player_id=player_id, pk=player_pk), None
+    player = Player(
+        id=row[3],
+        player_id=row[4],
+        display_name=row[5],
+        country=row[6],
+        status=row[7],
+        self_excluded_until=aware_datetime(row[8]),
+        timed_out_until=aware_datetime(row[9]),
+        has_loss_limits=bool(row[10]),
     )
-    if wallet is not None:
-        return wallet.player, wallet
-    return player_lock(player_id=player_id, pk=player_pk), None
+    wallet = Wallet(id=row[0], player_id=row[3], currency_id=currency, balance=int(row[1]), account_id=row[2])
+    wallet.player = player
+    return player, wallet
 
 
 def wallet_account_key(*, player: Player, currency: str) -> str:
@@ -153,10 +172,16 @@ def wallet_get_or_create_locked(*, player: Player, currency: str) -> Wallet:
 def wallet_apply(*, wallet: Wallet, delta: int) -> int:
     """Change the cached balance by `delta`; never below zero. Returns the new balance.
     The guard in the UPDATE holds even if a caller forgot the funds check."""
-    qs = Wallet.objects.filter(pk=wallet.pk)
-    if delta < 0:
-        qs = qs.filter(balance__gte=-delta)
-    if delta != 0 and qs.update(balance=F("balance") + delta, updated_at=clock.now()) != 1:
+    if delta == 0:
+        return wallet.balance
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Wallet._meta.db_table} SET balance = balance + %s, updated_at = %s"
+            " WHERE id = %s AND balance + %s >= 0 RETURNING balance",
+            [delta, clock.now(), wallet.pk, delta],
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise InsufficientFunds()
-    wallet.balance += delta
+    wallet.balance = int(row[0])
     return wallet.balance

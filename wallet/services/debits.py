@@ -24,7 +24,8 @@ from sessions.services import (
 )
 
 from ..errors import CurrencyMismatch, InsufficientFunds, TransactionRolledBack
-from ..models import RollbackTombstone, Wallet
+from ..models import Wallet
+from ..selectors import tombstone_exists
 from .common import WalletResult, run_idempotent, validate_amount, validate_transaction_id, wallet_apply, wallet_lock
 
 DEBIT_REASONS = ("bet", "buy_in", "tournament_entry")
@@ -134,9 +135,7 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
             player, wallet = wallet_lock(player_id=request.player_id, currency=request.currency)
         player_id = player.player_id
         # Under the player's lock: a rollback that arrived first has left its tombstone.
-        if RollbackTombstone.objects.filter(
-            provider_code=provider.code, transaction_id=request.transaction_id
-        ).exists():
+        if tombstone_exists(provider_code=provider.code, transaction_id=request.transaction_id):
             raise TransactionRolledBack()
         player_assert_may_bet(player=player, now=now)
         if wallet is None:

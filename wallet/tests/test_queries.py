@@ -13,8 +13,8 @@ from wallet.tests.api_client import ProviderClient
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # BEGIN, idempotency claim, session, wallet+player lock, tombstone, round upsert, wallet
-# update, journal transaction, entries, idempotency answer, COMMIT.
-DEBIT_QUERIES = 11
+# update, journal transaction with its entries, idempotency answer, COMMIT.
+DEBIT_QUERIES = 10
 
 
 @pytest.fixture
