@@ -10,13 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from casino_platform.api import exception_handler
 from casino_platform.errors import ValidationFailed
+from casino_platform.fastvalidate import compile_serializer
 from casino_platform.openapi import SIGNED_REQUEST_HEADERS, WALLET_COMMON_ERRORS, error_responses
 from casino_platform.renderers import OrjsonRenderer
 from provider.auth import AuthenticatedProvider, provider_authenticate, provider_rate_limit, request_body
@@ -43,22 +47,45 @@ class WalletApiView(APIView):
     permission_classes: list[Any] = []
     renderer_classes = [OrjsonRenderer]
     input_serializer: type[serializers.Serializer]
+    validate_input: Callable[[dict[str, Any]], dict[str, Any]]
     # Each endpoint's one service call: (provider, validated data, trace id) -> answer.
     perform: Callable[[Provider, dict[str, Any], str], WalletResult | dict[str, Any]]
 
-    def post(self, request: Request) -> Response:
-        django_request = request._request
-        info = provider_authenticate(django_request)
-        django_request.wallet_auth = info  # type: ignore[attr-defined]  # read by finalize_response
-        provider_rate_limit(info.provider)
-        data = self._parse(request_body(django_request))
-        serializer = self.input_serializer(data=data)
-        serializer.is_valid(raise_exception=True)
-        result = self.perform(info.provider, serializer.validated_data, django_request.trace_id)  # type: ignore[attr-defined]
-        response = Response(result.as_body() if isinstance(result, WalletResult) else result)
-        if isinstance(result, WalletResult) and result.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.validate_input = staticmethod(compile_serializer(cls.input_serializer))
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The lean path of every wallet callback: no DRF request wrapping, content
+        negotiation or serializer instances, only what the contract asks for."""
+        trace_id: str = request.trace_id  # type: ignore[attr-defined]
+        auth: AuthenticatedProvider | None = None
+        headers: dict[str, str] = {}
+        try:
+            if request.method != "POST":
+                raise MethodNotAllowed(f"{request.method} is not allowed; wallet calls are POST.")
+            auth = provider_authenticate(request)
+            provider_rate_limit(auth.provider)
+            data = self.validate_input(self._parse(request_body(request)))
+            result = self.perform(auth.provider, data, trace_id)
+            status, body = 200, result.as_body() if isinstance(result, WalletResult) else result
+            if isinstance(result, WalletResult) and result.replayed:
+                headers["Idempotent-Replayed"] = "true"
+        except Exception as exc:  # rendered in the contract's shape, exactly as for the rest of the API
+            error = exception_handler(exc, {"request": request})
+            assert error is not None
+            status, body = error.status_code, error.data
+            headers.update({k: v for k, v in error.items() if k in ("Retry-After", "Idempotent-Replayed")})
+        content = orjson.dumps(body)
+        if auth is not None:
+            # Signed only once the caller proved who it is, with the secret it signed with.
+            timestamp = str(int(time.time()))
+            headers["X-Timestamp"] = timestamp
+            headers["X-Signature"] = sign_response(secret=auth.secret, timestamp=timestamp, status=status, body=content)
+        return HttpResponse(content, status=status, content_type="application/json", headers=headers)
+
+    def post(self, request: Request) -> Response:  # pragma: no cover - dispatch() answers; here for the schema
+        raise MethodNotAllowed("POST")
 
     @staticmethod
     def _parse(body: bytes) -> dict[str, Any]:
@@ -69,19 +96,6 @@ class WalletApiView(APIView):
         if not isinstance(data, dict):
             raise ValidationFailed("The body must be a JSON object.", details={"body": ["not an object"]})
         return data
-
-    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        # Signed only once the caller proved who it is, with the secret it signed with.
-        info: AuthenticatedProvider | None = getattr(request._request, "wallet_auth", None)
-        if info is not None:
-            response.render()
-            timestamp = str(int(time.time()))
-            response["X-Timestamp"] = timestamp
-            response["X-Signature"] = sign_response(
-                secret=info.secret, timestamp=timestamp, status=response.status_code, body=response.content
-            )
-        return response
 
 
 class WalletAuthenticateApi(WalletApiView):
@@ -98,7 +112,7 @@ class WalletAuthenticateApi(WalletApiView):
         },
         examples=[OpenApiExample("authenticate", value={"session_token": "Zx8..."}, request_only=True)],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response:  # pragma: no cover - documents the schema only
         return super().post(request)
 
     def perform(self, provider, data, trace_id):
@@ -133,7 +147,7 @@ class WalletBalanceApi(WalletApiView):
             OpenApiExample("by player", value={"player_id": "p_demo_1", "currency": "EUR"}, request_only=True),
         ],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response:  # pragma: no cover - documents the schema only
         return super().post(request)
 
     def perform(self, provider, data, trace_id):
@@ -199,7 +213,7 @@ class WalletDebitApi(WalletApiView):
             ),
         ],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response:  # pragma: no cover - documents the schema only
         return super().post(request)
 
     def perform(self, provider, data, trace_id):
@@ -241,7 +255,7 @@ class WalletCreditApi(WalletApiView):
             ),
         ],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response:  # pragma: no cover - documents the schema only
         return super().post(request)
 
     def perform(self, provider, data, trace_id):
@@ -275,7 +289,7 @@ class WalletRollbackApi(WalletApiView):
             ),
         ],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response:  # pragma: no cover - documents the schema only
         return super().post(request)
 
     def perform(self, provider, data, trace_id):

@@ -1,0 +1,55 @@
+"""The wallet hot path validates with a function compiled from each DRF serializer; it must
+accept and refuse exactly what the serializer does."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from casino_platform.errors import ValidationFailed
+from casino_platform.fastvalidate import compile_serializer
+from wallet.api import serializers as s
+
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-5, max_value=10**15 + 5),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", " ", "EUR", "tx-1", "a b", "x" * 129, "bet", "win", "p_demo_1", "é", "5"]),
+    st.text(max_size=5),
+)
+
+
+@pytest.mark.parametrize(
+    "serializer", [s.AuthenticateInput, s.BalanceInput, s.DebitInput, s.CreditInput, s.RollbackInput]
+)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_compiled_validation_agrees_with_the_serializer(serializer, data):
+    names = list(serializer().fields)
+    payload = data.draw(st.dictionaries(st.sampled_from(names), values))
+    fast = compile_serializer(serializer)
+    reference = serializer(data=payload)
+    try:
+        clean = fast(payload)
+    except ValidationFailed as exc:
+        assert not reference.is_valid(), payload
+        assert set(exc.details) == set(reference.errors), (payload, exc.details, reference.errors)
+    else:
+        assert reference.is_valid(), (payload, reference.errors)
+        assert clean == dict(reference.validated_data)
+
+
+def test_a_valid_debit_is_cleaned_like_the_serializer_cleans_it():
+    payload = {
+        "transaction_id": "tx-1",
+        "session_token": " tok ",
+        "round_id": "r",
+        "game_id": "sandbox:dice",
+        "amount": 5,
+        "currency": "EUR",
+        "reason": "bet",
+    }
+    reference = s.DebitInput(data=payload)
+    assert reference.is_valid()
+    assert compile_serializer(s.DebitInput)(payload) == dict(reference.validated_data)
+    assert compile_serializer(s.DebitInput)(payload)["round_closed"] is False
