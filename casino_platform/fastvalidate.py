@@ -30,6 +30,10 @@ def _char(field: serializers.CharField) -> FieldCheck:
             raise ValueError(f"Ensure this field has no more than {max_length} characters.")
         if min_length is not None and len(value) < min_length:
             raise ValueError(f"Ensure this field has at least {min_length} characters.")
+        if "\x00" in value:
+            raise ValueError("Null characters are not allowed.")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise ValueError("Surrogate characters are not allowed.")
         for regex, message in patterns:
             if not re.search(regex, value):
                 raise ValueError(message)
