@@ -7,4 +7,4 @@ COPY . .
 RUN useradd --create-home casino && mkdir -p /app/var && chown -R casino /app/var
 USER casino
 EXPOSE 8000
-CMD ["gunicorn", "casino_platform.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "casino_platform.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "4", "--threads", "2", "--keep-alive", "30"]

@@ -1,5 +1,7 @@
 -- Sends pre-signed wallet calls, each exactly once, spread over wrk's threads.
--- Input file (BENCH_REQUESTS): one request per line: "path<TAB>timestamp<TAB>signature<TAB>body".
+-- Input file (BENCH_REQUESTS): one request per line:
+-- "lane<TAB>path<TAB>timestamp<TAB>signature<TAB>body". All lines of a lane go to the same wrk
+-- thread, in order, so a player's win never overtakes its bet.
 -- Prints one JSON summary line at the end, prefixed with "BENCH_RESULT ".
 
 local threads = {}
@@ -17,6 +19,7 @@ local requests = {}
 local cursor = 1
 local codes = {}
 ok200 = 0
+tombstones = 0
 others = 0
 replayed = 0
 exhausted = 0
@@ -25,10 +28,9 @@ codes_str = ""
 function init(args)
   local nthreads = #args > 0 and tonumber(args[1]) or 1
   local path = os.getenv("BENCH_REQUESTS")
-  local i = 0
   for line in io.lines(path) do
-    if i % nthreads == tid - 1 then
-      local p, ts, sig, body = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t(.*)$")
+    local lane, p, ts, sig, body = line:match("^(%d+)\t([^\t]+)\t([^\t]+)\t([^\t]+)\t(.*)$")
+    if tonumber(lane) % nthreads == tid - 1 then
       table.insert(requests, wrk.format("POST", p, {
         ["Content-Type"] = "application/json",
         ["X-Provider-Id"] = os.getenv("BENCH_PROVIDER") or "sandbox",
@@ -36,7 +38,6 @@ function init(args)
         ["X-Signature"] = sig,
       }, body))
     end
-    i = i + 1
   end
 end
 
@@ -52,7 +53,15 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 200 then ok200 = ok200 + 1 else others = others + 1 end
+  if status == 200 then
+    ok200 = ok200 + 1
+    -- A rollback answered "tombstone" or "already_rolled_back" books nothing.
+    if body:find('"status":"tombstone"', 1, true) or body:find('"status":"already_rolled_back"', 1, true) then
+      tombstones = tombstones + 1
+    end
+  else
+    others = others + 1
+  end
   if headers["Idempotent-Replayed"] then replayed = replayed + 1 end
   if status ~= 200 then
     local code = body:match('"code":"([A-Z_]+)"') or ("HTTP_" .. status)
@@ -70,7 +79,7 @@ local function encode(t)
 end
 
 function done(summary, latency, requests_)
-  local st, cd, rp, ex = {}, {}, 0, 0
+  local st, cd, rp, ex, tb = {}, {}, 0, 0, 0
   st["200"] = 0
   for _, thread in ipairs(threads) do
     st["200"] = st["200"] + thread:get("ok200")
@@ -79,12 +88,13 @@ function done(summary, latency, requests_)
     end
     rp = rp + thread:get("replayed")
     ex = ex + thread:get("exhausted")
+    tb = tb + thread:get("tombstones")
   end
   io.write(string.format(
     'BENCH_RESULT {"requests":%d,"duration_us":%d,"socket_errors":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,' ..
-    '"statuses":%s,"codes":%s,"replayed":%d,"exhausted":%d}\n',
+    '"statuses":%s,"codes":%s,"replayed":%d,"exhausted":%d,"booking_nothing":%d}\n',
     summary.requests, summary.duration,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
-    encode(st), encode(cd), rp, ex))
+    encode(st), encode(cd), rp, ex, tb))
 end
