@@ -2,18 +2,9 @@
 
 from django.contrib import admin
 
+from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline
+
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Currency)
@@ -25,15 +16,10 @@ class CurrencyAdmin(admin.ModelAdmin):
         return False
 
 
-class EntryInline(admin.TabularInline):
+class EntryInline(ReadOnlyInline):
     model = Entry
     fields = ("account", "amount", "currency", "created_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(JournalTransaction)

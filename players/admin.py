@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 
 from .models import LossLimit, Player, PlayerAuditLog
@@ -85,17 +86,8 @@ class PlayerAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlayerAuditLog)
-class PlayerAuditLogAdmin(admin.ModelAdmin):
+class PlayerAuditLogAdmin(ReadOnlyAdmin):
     list_display = ("changed_at", "player", "field", "old_value", "new_value", "changed_by", "reason")
     list_filter = ("field",)
     search_fields = ("=player__player_id", "changed_by")
     list_select_related = ("player",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

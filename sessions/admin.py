@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from casino_platform.admin import ReadOnlyAdmin
+
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
 
 
 @admin.register(Round)
-class RoundAdmin(admin.ModelAdmin):
+class RoundAdmin(ReadOnlyAdmin):
     list_display = (
         "round_id",
         "provider",
@@ -24,15 +26,6 @@ class RoundAdmin(admin.ModelAdmin):
     search_fields = ("=round_id", "=player__player_id")
     list_select_related = ("provider", "player", "currency")
     show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(GameSession)

@@ -112,38 +112,6 @@ def round_get(*, provider: Provider, round_id: str) -> Round | None:
     return Round.objects.filter(provider=provider, round_id=round_id).first()
 
 
-def round_record_debit(
-    *,
-    provider: Provider,
-    round_obj: Round | None,
-    round_id: str,
-    player: Player,
-    currency: str,
-    game_id: str,
-    amount: int,
-    close: bool,
-) -> Round:
-    """Open the round if new and add a debit. Caller holds the player lock."""
-    now = clock.now()
-    if round_obj is None:
-        return Round.objects.create(
-            provider=provider,
-            round_id=round_id,
-            player=player,
-            currency_id=currency,
-            game_id=game_id,
-            debit_count=1,
-            total_debited=amount,
-            status=Round.Status.CLOSED if close else Round.Status.OPEN,
-            closed_at=now if close else None,
-        )
-    updates: dict[str, object] = {"debit_count": F("debit_count") + 1, "total_debited": F("total_debited") + amount}
-    if close:
-        updates.update(status=Round.Status.CLOSED, closed_at=now)
-    Round.objects.filter(pk=round_obj.pk).update(**updates)
-    return round_obj
-
-
 def round_debit_upsert(
     *, provider: Provider, round_id: str, player: Player, currency: str, game_id: str, amount: int, close: bool
 ) -> bool:

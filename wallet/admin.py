@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.money import Money
 
@@ -85,15 +86,6 @@ class WalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(RollbackTombstone)
-class RollbackTombstoneAdmin(admin.ModelAdmin):
+class RollbackTombstoneAdmin(ReadOnlyAdmin):
     list_display = ("provider_code", "transaction_id", "rollback_transaction_id", "player_id_text", "created_at")
     search_fields = ("=transaction_id", "=player_id_text")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

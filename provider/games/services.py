@@ -13,7 +13,7 @@ from casino_platform import clock
 
 from ..models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
 from ..outbound.client import WalletClient
-from ..outbound.services import outbound_credit_enqueue, outbound_debit, outbound_rollback_enqueue
+from ..outbound.services import DebitAccepted, outbound_credit_enqueue, outbound_debit, outbound_rollback_enqueue
 from . import engine
 from .rng import RoundRng, new_server_seed
 
@@ -92,19 +92,9 @@ def game_round_play(
         server_seed=server_seed,
         nonce=nonce,
     )
-    try:
-        accepted = outbound_debit(
-            partner=partner,
-            player=player,
-            round_obj=round_obj,
-            amount=stake,
-            reason="bet",
-            session_token=session_token,
-            client=client,
-        )
-    except Exception:
-        _refuse(round_obj)
-        raise
+    accepted = _debit_or_refuse(
+        round_obj=round_obj, amount=stake, reason="bet", session_token=session_token, client=client
+    )
     rng = RoundRng(server_seed=round_obj.server_seed, client_seed=round_obj.client_seed, nonce=round_obj.nonce)
     outcome = (
         engine.play_dice(rng=rng, stake=stake, target=target)
@@ -121,6 +111,32 @@ def game_round_play(
 
 
 # --- Poker table and tournament ----------------------------------------------------------
+
+
+def _debit_or_refuse(
+    *,
+    round_obj: GameRound,
+    amount: int,
+    reason: str,
+    session_token: str,
+    client: WalletClient | None,
+    round_closed: bool = False,
+) -> DebitAccepted:
+    """The round's real-time debit; a refusal (or an unknown outcome) ends the round as refused."""
+    try:
+        return outbound_debit(
+            partner=round_obj.partner,
+            player=round_obj.player,
+            round_obj=round_obj,
+            amount=amount,
+            reason=reason,
+            session_token=session_token,
+            round_closed=round_closed,
+            client=client,
+        )
+    except Exception:
+        _refuse(round_obj)
+        raise
 
 
 def poker_table_join(
@@ -143,19 +159,7 @@ def poker_table_join(
         server_seed=None,
         nonce=0,
     )
-    try:
-        outbound_debit(
-            partner=partner,
-            player=player,
-            round_obj=round_obj,
-            amount=buy_in,
-            reason="buy_in",
-            session_token=session_token,
-            client=client,
-        )
-    except Exception:
-        _refuse(round_obj)
-        raise
+    _debit_or_refuse(round_obj=round_obj, amount=buy_in, reason="buy_in", session_token=session_token, client=client)
     return round_obj
 
 
@@ -180,6 +184,7 @@ def tournament_register(
     currency: str,
     client: WalletClient | None = None,
 ) -> GameRound:
+    """Register: a real-time `tournament_entry` debit. Refused entries raise DebitRefused."""
     round_obj = _open_round(
         partner=partner,
         player=player,
@@ -190,19 +195,9 @@ def tournament_register(
         server_seed=None,
         nonce=0,
     )
-    try:
-        outbound_debit(
-            partner=partner,
-            player=player,
-            round_obj=round_obj,
-            amount=fee,
-            reason="tournament_entry",
-            session_token=session_token,
-            client=client,
-        )
-    except Exception:
-        _refuse(round_obj)
-        raise
+    _debit_or_refuse(
+        round_obj=round_obj, amount=fee, reason="tournament_entry", session_token=session_token, client=client
+    )
     return round_obj
 
 
