@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv run test test-embedded lint fmt check bench migrate seed clean
+.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery clean
 
 help:
 	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
@@ -46,6 +46,10 @@ bench: venv
 	@BIN=$(BIN) bash bin/ensure-services
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-redelivery: venv
+	@BIN=$(BIN) bash bin/ensure-services
+	$(BIN)/python bench/redelivery.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -218,7 +218,8 @@ OUTBOUND_RETRY_CAP_SECONDS = env.float("OUTBOUND_RETRY_CAP_SECONDS", default=300
 OUTBOUND_FLAG_AFTER_ATTEMPTS = env.int("OUTBOUND_FLAG_AFTER_ATTEMPTS", default=10)
 # A worker that dies mid-delivery leaves a lease; the sweep retries after it runs out.
 OUTBOUND_LEASE_SECONDS = env.float("OUTBOUND_LEASE_SECONDS", default=30.0)
-OUTBOUND_SWEEP_SECONDS = env.float("OUTBOUND_SWEEP_SECONDS", default=10.0)
+# The sweep also sends every retry that has come due, so it is the retries' clock too.
+OUTBOUND_SWEEP_SECONDS = env.float("OUTBOUND_SWEEP_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE["outbound-sweep"] = {
     "task": "provider.tasks.outbound_sweep_task",
     "schedule": OUTBOUND_SWEEP_SECONDS,

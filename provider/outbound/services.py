@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 
 from casino_platform import clock
 
@@ -185,12 +185,12 @@ def outbound_rollback_enqueue(*, debit: OutboundTransaction) -> OutboundTransact
     return outbound
 
 
-def _schedule_after_commit(outbound_id: int, countdown: float = 0) -> None:
+def _schedule_after_commit(outbound_id: int) -> None:
     def send() -> None:
         from ..tasks import outbound_deliver_task
 
         try:
-            outbound_deliver_task.apply_async((outbound_id,), countdown=countdown)
+            outbound_deliver_task.delay(outbound_id)
         except Exception:  # the broker is down: the beat sweep will find it in the table
             logger.warning("could not queue outbound %s; the sweep will deliver it", outbound_id, exc_info=True)
 
@@ -310,8 +310,10 @@ def _schedule_retry(outbound: OutboundTransaction, code: str, message: str) -> D
         }
         if flag:
             updates["flagged_at"] = clock.now()
+        # No countdown task: the beat sweep sends it once due. Thousands of delayed (ETA)
+        # tasks would sit in the worker's memory and take the prefetch slots that the next
+        # credits in line need (measured: bench/redelivery.py, docs/performance.md).
         OutboundTransaction.objects.filter(pk=outbound.pk).update(**updates)
-        _schedule_after_commit(outbound.pk, countdown=delay)
     if flag:
         logger.error(
             "outbound %s %s still failing after %d attempts: %s",
@@ -341,10 +343,18 @@ def _failed(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryResu
 
 
 def outbound_due_ids(*, limit: int = 1000) -> list[int]:
-    """Queued deliveries that are due, or whose sender's lease ran out (a dead worker)."""
+    """For the beat sweep: the head of each player's line, if it is due (a retry, or a first
+    attempt whose task was lost) or its sender's lease ran out (a dead worker). Only heads:
+    the rest follow each success in order, and queueing them too would flood the broker with
+    tasks that can only answer "waiting for an earlier one"."""
     now = clock.now()
+    undelivered = OutboundTransaction.objects.filter(
+        kind__in=OUTBOX_KINDS,
+        status__in=[OutboundTransaction.Status.PENDING, OutboundTransaction.Status.SENDING],
+    )
+    heads = undelivered.values("player_id").annotate(head=Min("id")).values("head")
     return list(
-        OutboundTransaction.objects.filter(kind__in=OUTBOX_KINDS)
+        undelivered.filter(pk__in=heads)
         .filter(
             Q(status=OutboundTransaction.Status.PENDING, next_attempt_at__lte=now)
             | Q(status=OutboundTransaction.Status.SENDING, lease_until__lte=now)
