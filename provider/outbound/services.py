@@ -228,7 +228,9 @@ def outbound_deliver(*, outbound_id: int, client: WalletClient | None = None) ->
     lease = timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
     with transaction.atomic():
         outbound = (
-            OutboundTransaction.objects.select_for_update(skip_locked=True)
+            # Only this row: locking the joined partner row too made every concurrent delivery
+            # to the same partner skip each other as "busy" (seen in bench/redelivery.py).
+            OutboundTransaction.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("partner", "player", "round")
             .filter(pk=outbound_id)
             .first()
