@@ -48,25 +48,32 @@ class Worker:
             "OUTBOUND_SWEEP_SECONDS": "1",
             "OUTBOUND_FLAG_AFTER_ATTEMPTS": "5",
         }
+        log = self.log_path.open("ab")
+        celery = [sys.executable, "-m", "celery", "-A", "casino_platform"]
+        # A thread-pool worker is one process (SIGKILL leaves no orphans); beat runs beside it,
+        # as in production.
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "casino_platform",
+                *celery,
                 "worker",
-                "--beat",
-                f"--schedule={self.log_path.parent / 'beat-schedule'}",
                 "--pool=threads",
                 "--concurrency=4",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
             ],
             cwd=ROOT,
             env=env,
-            stdout=self.log_path.open("ab"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.beat = subprocess.Popen(
+            [*celery, "beat", "--loglevel=INFO", f"--schedule={self.log_path.parent / 'beat-schedule'}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
         wait_for(lambda: b"ready." in self.log_path.read_bytes(), timeout=60, message="the Celery worker")
