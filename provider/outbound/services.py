@@ -345,25 +345,36 @@ def _failed(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryResu
 
 
 def outbound_due_ids(*, limit: int = 1000) -> list[int]:
-    """For the beat sweep: the head of each player's line, if it is due (a retry, or a first
-    attempt whose task was lost) or its sender's lease ran out (a dead worker). Only heads:
-    the rest follow each success in order, and queueing them too would flood the broker with
-    tasks that can only answer "waiting for an earlier one"."""
+    """For the beat sweep: the head of each player's line that needs a task now, marked so
+    later sweeps do not queue it again while that task waits in the broker (unmarked, every
+    sweep re-queued every waiting head and the backlog fed itself: bench/redelivery.py).
+
+    A head needs a task when it is due (a retry, or a first attempt whose own task may be
+    lost) and no sweep queued it within OUTBOUND_LEASE_SECONDS, or when its sender's lease
+    ran out (a dead worker). Only heads: the rest follow each success in order."""
     now = clock.now()
     undelivered = OutboundTransaction.objects.filter(
         kind__in=OUTBOX_KINDS,
         status__in=[OutboundTransaction.Status.PENDING, OutboundTransaction.Status.SENDING],
     )
     heads = undelivered.values("player_id").annotate(head=Min("id")).values("head")
-    return list(
-        undelivered.filter(pk__in=heads)
-        .filter(
-            Q(status=OutboundTransaction.Status.PENDING, next_attempt_at__lte=now)
-            | Q(status=OutboundTransaction.Status.SENDING, lease_until__lte=now)
+    with transaction.atomic():
+        due = list(
+            undelivered.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=heads)
+            .filter(
+                Q(status=OutboundTransaction.Status.PENDING, next_attempt_at__lte=now)
+                & (Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+                | Q(status=OutboundTransaction.Status.SENDING, lease_until__lte=now)
+            )
+            .order_by("id")
+            .values_list("pk", flat=True)[:limit]
         )
-        .order_by("id")
-        .values_list("pk", flat=True)[:limit]
-    )
+        # On a pending row the lease means "a task for it is queued" until then.
+        OutboundTransaction.objects.filter(pk__in=due, status=OutboundTransaction.Status.PENDING).update(
+            lease_until=now + timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
+        )
+    return due
 
 
 def outbound_retry_now(*, ids: list[int]) -> list[int]:
