@@ -279,6 +279,74 @@ def run_wrk(args, requests_file: Path, connections: int, duration: int) -> tuple
     return result, int((usage.ru_utime + usage.ru_stime) * TICK)
 
 
+# --- Profiling -----------------------------------------------------------------------------
+
+
+def start_profiler(platform_: "Platform", seconds: int, out: Path) -> subprocess.Popen:
+    """py-spy over every web worker (sampling, so the run's figures stay honest-ish: about 2%
+    of a core), written as collapsed stacks for `summarize_profile` or a flame graph tool."""
+    if not shutil.which("py-spy", path=str(Path(sys.executable).parent)) and not shutil.which("py-spy"):
+        raise SystemExit("--profile needs py-spy: pip install -r requirements-dev.txt")
+    return subprocess.Popen(
+        [
+            shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy",
+            "record",
+            "--pid",
+            str(platform_.gunicorn.pid),
+            "--subprocesses",
+            "--duration",
+            str(seconds),
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+# Innermost frames where a worker thread waits rather than computes.
+IDLE_FRAMES = ("wait (threading.py", "select (selectors.py", "accept (socket.py", "poll (selectors.py")
+# psycopg waits for the server's answer in C below these frames.
+DB_WAIT_FRAMES = ("Connection.wait (psycopg/connection.py", "BaseCursor._execute_send (psycopg/_cursor_base.py")
+
+
+def summarize_profile(raw: Path, top: int = 30) -> tuple[float, list[tuple[str, float, float]]]:
+    """Share of request-handling samples spent waiting for PostgreSQL, and for the rest (the
+    web workers' own CPU) each frame's % on the stack and % as the innermost frame."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    busy = db_wait = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        innermost = frames[-1]
+        if innermost.split(" (")[0].rpartition(".")[2] + " (" + innermost.partition(" (")[2] in [
+            f.split(" (")[0].rpartition(".")[2] + " (" + f.partition(" (")[2] for f in IDLE_FRAMES
+        ] or any(innermost.startswith(f) or f in innermost for f in IDLE_FRAMES):
+            continue
+        count = int(count_text)
+        if innermost.startswith(DB_WAIT_FRAMES):
+            db_wait += count
+            continue
+        busy += count
+        # Thread and process frames are on every stack; they say nothing.
+        for frame in set(frames[1:]):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[innermost] = own.get(innermost, 0) + count
+    if not busy:
+        return 0.0, []
+    ranked = sorted(inclusive.items(), key=lambda kv: kv[1], reverse=True)
+    ranked = [kv for kv in ranked if not kv[0].startswith(("Thread", "_worker", "_WorkItem"))][:top]
+    return 100 * db_wait / (busy + db_wait), [(f, 100 * n / busy, 100 * own.get(f, 0) / busy) for f, n in ranked]
+
+
 # --- Checks after each run -----------------------------------------------------------------
 
 
@@ -309,14 +377,14 @@ INSERT INTO ledger_idempotencyrecord (scope, key, operation, fingerprint, create
   VALUES ('pgbench', md5(random()::text || clock_timestamp()::text), 'debit', 'f', now())
   ON CONFLICT (scope, key) DO NOTHING RETURNING id \\gset idem_
 SELECT id AS session_id, player_id FROM game_sessions_gamesession
-  WHERE token_hash = encode(sha256(('bench-token-' || :pid)::bytea), 'hex') AND provider_id = :provider \\gset s_
+  WHERE token_hash = encode(sha256(('bench-token-' || :pid::text)::bytea), 'hex') AND provider_id = :provider \\gset s_
 SELECT w.id, w.balance, w.account_id, p.status FROM wallet_wallet w JOIN players_player p ON p.id = w.player_id
   WHERE w.player_id = :s_player_id AND w.currency = 'EUR' FOR UPDATE OF w, p \\gset w_
 SELECT EXISTS (SELECT 1 FROM wallet_rollbacktombstone WHERE provider_code = 'sandbox' AND transaction_id = 'x');
 INSERT INTO game_sessions_round AS r (provider_id, round_id, player_id, currency, game_id, status, debit_count,
   credit_count, rollback_count, total_debited, total_credited, opened_at, closed_at)
-  VALUES (:provider, md5(random()::text || clock_timestamp()::text), :s_player_id, 'EUR', 'sandbox:dice', 'open', 1,
-  0, 0, :amt, 0, now(), NULL)
+  VALUES (:provider, md5(random()::text || clock_timestamp()::text), :s_player_id, 'EUR',
+  'sandbox' || chr(58) || 'dice', 'open', 1, 0, 0, :amt::bigint, 0, now(), NULL)
   ON CONFLICT (provider_id, round_id) DO UPDATE SET debit_count = r.debit_count + 1
   WHERE r.status = 'open' RETURNING r.id;
 UPDATE wallet_wallet SET balance = balance - :amt, updated_at = now() WHERE id = :w_id AND balance >= :amt;
@@ -325,7 +393,7 @@ INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction
   VALUES ('debit', 'pgbench', md5(random()::text || clock_timestamp()::text), 'r', 'bet', '', now(), 'pgbench', '')
   RETURNING id \\gset j_
 INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at)
-  VALUES (:j_id, :w_account_id, -:amt, 'EUR', now()), (:j_id, :clearing, :amt, 'EUR', now());
+  VALUES (:j_id, :w_account_id, -(:amt::bigint), 'EUR', now()), (:j_id, :clearing, :amt, 'EUR', now());
 UPDATE ledger_idempotencyrecord SET response_status = 200, response_body = '{"balance": 0}' WHERE id = :idem_id;
 COMMIT;
 """
@@ -344,6 +412,8 @@ def run_pgbench(args, db: dict, workdir: Path) -> dict:
         [
             "pgbench",
             "-n",
+            # Prepared, as the platform's own connections run them (server-side binding).
+            "--protocol=prepared",
             "-c",
             "8",
             "-j",
@@ -467,6 +537,21 @@ def write_performance_doc(result: dict) -> None:
 # --- Main ----------------------------------------------------------------------------------
 
 
+def report_profile(raw: Path, started_at: str, prefix: str) -> None:
+    if not raw.exists():
+        log("py-spy wrote no profile (is ptrace allowed here?)")
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    kept = RESULTS / f"{started_at}-{prefix}.profile.txt"
+    shutil.copyfile(raw, kept)
+    db_wait, frames = summarize_profile(raw)
+    log(f"profile of the web workers during {prefix}: {db_wait:.0f}% of handling time waits for PostgreSQL;")
+    log("the rest, the workers' own CPU (% of it on the stack / innermost):")
+    for frame, inclusive, own in frames:
+        log(f"  {inclusive:5.1f}% {own:5.1f}%  {frame[:110]}")
+    log(f"collapsed stacks: {kept.relative_to(ROOT)} (flamegraph.pl or speedscope.app read them)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, default=10_000)
@@ -483,6 +568,13 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=int, default=0, help="fixed arrival rate (default: half the debit:8 rate)")
     parser.add_argument("--no-idle-wait", action="store_true")
+    parser.add_argument(
+        "--profile",
+        metavar="SCENARIO",
+        default="",
+        help="sample the web workers with py-spy during this scenario (e.g. debit:8); "
+        "prints the busiest frames and keeps the collapsed stacks in bench/results/",
+    )
     args = parser.parse_args()
 
     for tool in ("wrk", "pgbench"):
@@ -594,7 +686,15 @@ def main() -> None:
                 connections = 32
             else:
                 connections = int(clients)
+                profiler = (
+                    start_profiler(platform_, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
+                    if args.profile == spec
+                    else None
+                )
                 result, gen_ticks = run_wrk(args, requests_file, connections, args.duration)
+                if profiler is not None:
+                    profiler.wait(timeout=60)
+                    report_profile(workdir / f"{prefix}.profile.txt", started_at, prefix)
             web1, pg1, (busy1, total1) = (
                 process_ticks(platform_.web_pids()),
                 process_ticks(pids_of("postgres")),

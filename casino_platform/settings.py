@@ -89,6 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend with a health check that polls the socket instead of SELECT 1.
+        DATABASES["default"]["ENGINE"] = "casino_platform.postgresql"
     # Server-side binding lets psycopg prepare the hot path's statements once per connection
     # (PostgreSQL then skips parsing and planning them): measured in docs/performance.md.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
