@@ -1,4 +1,9 @@
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+
+# The live server's listen backlog is socketserver's 5: the HTTP race tests open two dozen
+# connections at one instant, and a busy machine then resets some before they are accepted.
+ThreadedWSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,15 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 
 from casino_platform import clock
-from casino_platform.errors import Maintenance, ValidationFailed
-from ledger.models import Account, Entry, JournalTransaction
+from casino_platform.errors import Maintenance, ValidationFailed, error_class_for_code
+from ledger.idempotency import payload_fingerprint
+from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
 from ledger.services import Leg, ledger_account_id, ledger_post, provider_clearing_key
 from players.errors import ResponsibleGamblingLimit
 from players.models import LossLimit, Player
@@ -26,7 +30,15 @@ from sessions.services import (
 from ..errors import CurrencyMismatch, InsufficientFunds, TransactionRolledBack
 from ..models import Wallet
 from ..selectors import tombstone_exists
-from .common import WalletResult, run_idempotent, validate_amount, validate_transaction_id, wallet_apply, wallet_lock
+from .common import (
+    WalletResult,
+    replay,
+    run_idempotent,
+    validate_amount,
+    validate_transaction_id,
+    wallet_apply,
+    wallet_lock,
+)
 
 DEBIT_REASONS = ("bet", "buy_in", "tournament_entry")
 # Ledger kinds that count towards a player's net loss for responsible-gambling limits.
@@ -60,9 +72,11 @@ def _period_starts(now: datetime) -> dict[str, datetime]:
 def _check_loss_limits(*, player: Player, wallet: Wallet, amount: int, now: datetime) -> None:
     """Net loss (debits - credits - rollbacks) in each limited period, plus this bet, must stay
     within the limit. Runs under the player lock, so two sessions cannot cross it together."""
-    limits = {lim.period: lim.amount for lim in LossLimit.objects.filter(player=player, currency_id=wallet.currency_id)}
-    if not limits:
+    rows = {lim.period: lim.amount for lim in LossLimit.objects.filter(player=player, currency_id=wallet.currency_id)}
+    if not rows:
         return
+    # Shortest period first, so the refusal names the same period every time.
+    limits = {period: rows[period] for period in LossLimit.Period.values if period in rows}
     starts = _period_starts(now)
     earliest = min(starts[p] for p in limits)
     sums = Entry.objects.filter(
@@ -111,6 +125,8 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
     }
     if request.session_token is not None:
         payload["session_token_sha256"] = session_token_hash(request.session_token)
+        if connection.vendor == "postgresql" and settings.WALLET_DEBIT_IN_DATABASE:
+            return _debit_in_database(provider=provider, request=request, payload=payload)
 
     def work() -> WalletResult:
         # Checked after the idempotency claim: a retried debit that already succeeded still
@@ -193,3 +209,58 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
         trace_id=request.trace_id,
         work=work,
     )
+
+
+def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: dict) -> WalletResult:
+    """The same debit as `work()` above, run by PostgreSQL's wallet_debit_v1 in one round trip
+    (wallet/sql/wallet_debit_v1.sql): the provider's hot path. A test holds both to the same
+    answers, stored records and ledger."""
+    assert request.session_token is not None
+    clearing_id = ledger_account_id(
+        key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
+        kind=Account.Kind.PROVIDER_CLEARING,
+        currency=request.currency,
+    )
+    params = [
+        provider.code,
+        provider.pk,
+        request.transaction_id,
+        "debit",
+        payload_fingerprint({"operation": "debit", **payload}),
+        payload["session_token_sha256"],
+        request.player_id,
+        request.round_id,
+        request.game_id,
+        request.amount,
+        request.currency,
+        request.reason,
+        request.round_closed,
+        request.trace_id,
+        clock.now(),
+        platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE),
+        clearing_id,
+        settings.SESSION_IDLE_TIMEOUT_SECONDS,
+    ]
+    sql = (
+        "SELECT wallet_debit_v1(%s::text, %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text,"
+        " %s::text, %s::bigint, %s::text, %s::text, %s::boolean, %s::text, %s::timestamptz, %s::boolean,"
+        " %s::bigint, %s::integer)"
+    )
+    if connection.in_atomic_block:
+        # As run_idempotent: a debit is its own durable transaction, never part of a caller's.
+        with transaction.atomic(durable=True), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            answer = cursor.fetchone()[0]
+    else:
+        # Autocommit: the function is the whole transaction, and the call the only round trip.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            answer = cursor.fetchone()[0]
+    # Django's backend hands jsonb over as text (JSONField decodes its own).
+    answer = orjson.loads(answer) if isinstance(answer, str) else answer
+    status, body = answer["status"], answer["body"]
+    if answer["replayed"]:
+        return replay(IdempotencyRecord(response_status=status, response_body=body))
+    if status == 200:
+        return WalletResult(**body)
+    raise error_class_for_code(body["code"])(body["message"], details=body.get("details"))

@@ -11,7 +11,9 @@ from django.db import connection
 from casino_platform.errors import DomainError
 from ledger.models import JournalTransaction
 from ledger.reconciliation import ledger_reconcile
+from provider.models import Game
 from provider.tests.factories import GameFactory, ProviderFactory
+from sessions.services import session_create
 from wallet.models import Wallet
 from wallet.services import wallet_credit, wallet_debit, wallet_rollback
 from wallet.tests.conftest import credit_request, debit_request, rollback_request
@@ -44,22 +46,41 @@ def setup():
     return provider, funded_wallet(amount=1_000)
 
 
+@pytest.fixture(params=["in_database", "python"])
+def make_debit(request, setup):
+    """Every race runs against both debits: PostgreSQL's wallet_debit_v1 (a provider's call,
+    with a session token) and the Python path (a trusted caller's, by player id)."""
+    provider, _ = setup
+    if request.param == "python":
+        return debit_request
+    game = Game.objects.get(provider=provider)
+    tokens: dict[str, str] = {}
+
+    def make(wallet, **kw):
+        key = wallet.currency_id
+        if key not in tokens:
+            tokens[key] = session_create(provider=provider, player=wallet.player, game=game, currency=key)[1]
+        return debit_request(wallet, session_token=tokens[key], **kw)
+
+    return make
+
+
 def codes(results: list[object]) -> Counter[str]:
     return Counter(r.code if isinstance(r, DomainError) else type(r).__name__ for r in results)
 
 
-def test_parallel_debits_never_overdraw(setup):
+def test_parallel_debits_never_overdraw(setup, make_debit):
     provider, wallet = setup
-    requests = [debit_request(wallet, amount=100, round_id=f"r{i}") for i in range(20)]
+    requests = [make_debit(wallet, amount=100, round_id=f"r{i}") for i in range(20)]
     results = race([lambda r=r: wallet_debit(provider=provider, request=r) for r in requests])
     assert codes(results) == Counter({"WalletResult": 10, "INSUFFICIENT_FUNDS": 10})
     assert Wallet.objects.get(pk=wallet.pk).balance == 0
     assert ledger_reconcile().ok
 
 
-def test_identical_requests_racing_move_money_once(setup):
+def test_identical_requests_racing_move_money_once(setup, make_debit):
     provider, wallet = setup
-    request = debit_request(wallet, amount=250, tx="dup-1")
+    request = make_debit(wallet, amount=250, tx="dup-1")
     results = race([lambda: wallet_debit(provider=provider, request=request) for _ in range(12)])
     assert all(not isinstance(r, Exception) for r in results), results
     assert len({tuple(sorted(r.as_body().items())) for r in results}) == 1
@@ -69,9 +90,9 @@ def test_identical_requests_racing_move_money_once(setup):
     assert ledger_reconcile().ok
 
 
-def test_identical_rollbacks_and_credits_racing_move_money_once(setup):
+def test_identical_rollbacks_and_credits_racing_move_money_once(setup, make_debit):
     provider, wallet = setup
-    debit = debit_request(wallet, amount=300, round_id="rr")
+    debit = make_debit(wallet, amount=300, round_id="rr")
     wallet_debit(provider=provider, request=debit)
     rollback = rollback_request(wallet, reference=debit.transaction_id, round_id="rr")
     credit = credit_request(wallet, amount=40, round_id="prize-round", reason="prize")
@@ -85,9 +106,9 @@ def test_identical_rollbacks_and_credits_racing_move_money_once(setup):
 
 
 @pytest.mark.parametrize("attempt", range(5))
-def test_rollback_racing_a_credit_on_the_same_round_leaves_balanced_books(setup, attempt):
+def test_rollback_racing_a_credit_on_the_same_round_leaves_balanced_books(setup, attempt, make_debit):
     provider, wallet = setup
-    debit = debit_request(wallet, amount=200, round_id="race")
+    debit = make_debit(wallet, amount=200, round_id="race")
     wallet_debit(provider=provider, request=debit)
     rollback_result, credit_result = race(
         [
@@ -110,13 +131,13 @@ def test_rollback_racing_a_credit_on_the_same_round_leaves_balanced_books(setup,
     assert ledger_reconcile().ok
 
 
-def test_debits_and_credits_of_one_player_do_not_deadlock(setup):
+def test_debits_and_credits_of_one_player_do_not_deadlock(setup, make_debit):
     provider, wallet = setup
     usd = funded_wallet(player=wallet.player, currency="USD", amount=1_000)
     calls: list[Callable[[], object]] = []
     for i in range(12):
         for w in (wallet, usd):
-            d = debit_request(w, amount=10, round_id=f"{w.currency_id}-{i}")
+            d = make_debit(w, amount=10, round_id=f"{w.currency_id}-{i}")
             c = credit_request(w, amount=15, round_id=f"{w.currency_id}-{i}")
             calls.append(
                 lambda d=d, c=c: (
@@ -137,10 +158,10 @@ def test_debits_and_credits_of_one_player_do_not_deadlock(setup):
     assert ledger_reconcile().ok
 
 
-def test_tombstone_racing_its_debit_never_moves_money_twice(setup):
+def test_tombstone_racing_its_debit_never_moves_money_twice(setup, make_debit):
     provider, wallet = setup
     for i in range(5):
-        debit = debit_request(wallet, amount=100, round_id=f"tomb-{i}")
+        debit = make_debit(wallet, amount=100, round_id=f"tomb-{i}")
         rollback = rollback_request(wallet, reference=debit.transaction_id, round_id=f"tomb-{i}")
         debit_result, rollback_result = race(
             [
@@ -157,19 +178,19 @@ def test_tombstone_racing_its_debit_never_moves_money_twice(setup):
     assert ledger_reconcile().ok
 
 
-def test_a_storm_of_every_movement_on_one_player_never_deadlocks(setup):
+def test_a_storm_of_every_movement_on_one_player_never_deadlocks(setup, make_debit):
     """Debits, credits, rollbacks (of booked and of unknown debits) and back-office deposits
     of one player at once: each takes the same lock in the same order, so none deadlocks."""
     from wallet.services import wallet_deposit
 
     provider, wallet = setup
-    booked = [debit_request(wallet, amount=10, round_id=f"b{i}") for i in range(6)]
+    booked = [make_debit(wallet, amount=10, round_id=f"b{i}") for i in range(6)]
     for d in booked:
         wallet_debit(provider=provider, request=d)
     calls: list[Callable[[], object]] = []
     for i in range(6):
         calls.append(
-            lambda i=i: wallet_debit(provider=provider, request=debit_request(wallet, amount=5, round_id=f"s{i}"))
+            lambda i=i: wallet_debit(provider=provider, request=make_debit(wallet, amount=5, round_id=f"s{i}"))
         )
         calls.append(
             lambda i=i: wallet_credit(

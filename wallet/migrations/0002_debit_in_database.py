@@ -1,0 +1,42 @@
+"""The provider debit as one PostgreSQL function (wallet/sql/wallet_debit_v1.sql): one round
+trip instead of ten. SQLite keeps the Python path only.
+
+The SQL is read from its versioned file; a change of rules ships as wallet_debit_v2.sql in a
+new migration, so this migration keeps meaning what it meant."""
+
+from pathlib import Path
+
+from django.db import migrations
+
+SQL = Path(__file__).resolve().parent.parent / "sql" / "wallet_debit_v1.sql"
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    # No parameters: the '%' in format() strings must reach PostgreSQL untouched.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(SQL.read_text())
+
+
+def reverse(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "DROP FUNCTION IF EXISTS wallet_debit_v1(text, bigint, text, text, text, text, text, text, text, bigint,"
+            " text, text, boolean, text, timestamptz, boolean, bigint, integer);"
+            " DROP FUNCTION IF EXISTS casino_isoformat(timestamptz);"
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("wallet", "0001_initial"),
+        ("ledger", "0003_currencies"),
+        ("players", "0002_player_has_loss_limits"),
+        ("game_sessions", "0002_operatorapikey"),
+        ("provider", "0005_outbound_partner_status"),
+    ]
+
+    operations = [migrations.RunPython(forward, reverse)]
