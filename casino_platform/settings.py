@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "casino_platform.tracing.TraceIdMiddleware",
     "casino_platform.metrics.WalletMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Wallet callbacks go from here straight to their view (wallet/middleware.py).
+    "wallet.middleware.WalletCallbackMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
