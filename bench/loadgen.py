@@ -28,7 +28,10 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, s
         if ":" in line:
             k, v = line.split(":", 1)
             headers[k.strip().lower()] = v.strip()
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    if "content-length" not in headers:
+        # Chunked framing is valid HTTP, but the wallet answers always carry a length.
+        raise RuntimeError(f"answer without Content-Length: {lines[0]!r} {headers}")
+    body = await reader.readexactly(int(headers["content-length"]))
     return status, headers, body
 
 

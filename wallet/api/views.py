@@ -82,6 +82,9 @@ class WalletApiView(APIView):
             timestamp = str(int(time.time()))
             headers["X-Timestamp"] = timestamp
             headers["X-Signature"] = sign_response(secret=auth.secret, timestamp=timestamp, status=status, body=content)
+        # Set here: CommonMiddleware, which would, is skipped for callbacks (wallet/middleware.py),
+        # and without it the server would fall back to chunked framing.
+        headers["Content-Length"] = str(len(content))
         return HttpResponse(content, status=status, content_type="application/json", headers=headers)
 
     def post(self, request: Request) -> Response:  # pragma: no cover - dispatch() answers; here for the schema

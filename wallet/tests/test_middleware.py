@@ -1,5 +1,6 @@
 """Wallet callbacks skip the browser middleware; every other path keeps it."""
 
+import orjson
 import pytest
 from django.core.management import call_command
 
@@ -14,12 +15,14 @@ def api(client):
     return ProviderClient(client)
 
 
-def test_a_wallet_callback_goes_straight_to_its_view(api):
+def test_a_wallet_callback_goes_straight_to_its_view(api, client):
     r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"})
     assert r.status == 200
     assert r.headers.get("X-Trace-Id")  # tracing ran: it sits before the shortcut
     assert "X-Frame-Options" not in r.headers  # the browser middleware did not
     assert "Vary" not in r.headers  # nor did sessions
+    # CommonMiddleware would have set it; the view does, so the answer is never chunked.
+    assert int(r.headers["Content-Length"]) == len(orjson.dumps(r.body))
 
 
 def test_other_paths_take_the_whole_stack(client):
