@@ -77,8 +77,12 @@ BEGIN
             RETURN jsonb_build_object('status', existing.response_status, 'replayed', true,
                                       'body', existing.response_body);
         END IF;
-        RETURN jsonb_build_object('status', 503, 'replayed', false, 'body', jsonb_build_object(
-            'code', 'MAINTENANCE', 'message', 'Debits are paused for maintenance; retry later.'));
+        IF p_maintenance THEN
+            RETURN jsonb_build_object('status', 503, 'replayed', false, 'body', jsonb_build_object(
+                'code', 'MAINTENANCE', 'message', 'Debits are paused for maintenance; retry later.'));
+        END IF;
+        -- ON CONFLICT saw a committed key that is gone now: keys are never deleted once answered.
+        RAISE EXCEPTION 'idempotency key %/% conflicted but cannot be read', p_scope, p_transaction_id;
     END IF;
 
     <<checks>>
