@@ -413,7 +413,8 @@ SELECT wallet_debit_v1('sandbox', :provider, 'pgb-' || md5(random()::text || clo
 """
 
 
-def run_pgbench(args, db: dict, workdir: Path) -> dict:
+def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
+    """pgbench over `players` wallets (1: the hot wallet, as `hot:8`)."""
     from ledger.models import Account
     from provider.models import Provider
 
@@ -421,6 +422,9 @@ def run_pgbench(args, db: dict, workdir: Path) -> dict:
     script.write_text(PGBENCH_SCRIPT)
     provider = Provider.objects.get(code="sandbox").pk
     clearing = Account.objects.get(key="provider:sandbox:EUR").pk
+    from ledger.models import JournalTransaction
+
+    booked_before = JournalTransaction.objects.filter(provider_transaction_id__startswith="pgb-").count()
     busy_before, _ = machine_busy_ticks()
     proc = subprocess.Popen(
         [
@@ -437,7 +441,7 @@ def run_pgbench(args, db: dict, workdir: Path) -> dict:
             "-f",
             str(script),
             "-D",
-            f"nplayers={args.players}",
+            f"nplayers={players}",
             "-D",
             f"provider={provider}",
             "-D",
@@ -466,14 +470,13 @@ def run_pgbench(args, db: dict, workdir: Path) -> dict:
     if not tps:
         raise SystemExit(f"pgbench failed:\n{stdout}\n{stderr}")
     done = int(processed.group(1)) if processed else 0
-    from ledger.models import JournalTransaction
-
     # pgbench cannot read the function's answer: count the debits it booked instead.
-    booked = JournalTransaction.objects.filter(provider_transaction_id__startswith="pgb-").count()
+    booked = JournalTransaction.objects.filter(provider_transaction_id__startswith="pgb-").count() - booked_before
     if booked != done:
         raise SystemExit(f"pgbench: {done} calls but {booked} debits booked; the ceiling would be a lie")
     return {
         "clients": 8,
+        "players": players,
         "tps": float(tps.group(1)),
         "failed": int(failed.group(1)) if failed else 0,
         "latency_avg_ms": float(latency.group(1)) if latency else None,
@@ -575,6 +578,7 @@ def write_performance_doc(result: dict) -> None:
             f"Database ceiling (pgbench, the debit's SQL, 8 clients): **{pg['tps']:.0f} tx/s**, "
             f"{pg['latency_avg_ms']} ms average, PG CPU {pg['pg_cpu_ms_per_tx']} ms/tx. "
             f"HTTP ÷ database at 8 clients: **{result['http_over_db']:.0%}**. "
+            f"On one wallet (as `hot`): **{result['pgbench_hot']['tps']:.0f} tx/s**. "
             f"Statements per debit: {result['queries_per_debit']} (asserted in `wallet/tests/test_queries.py`).",
             marker_end,
         ]
@@ -799,8 +803,9 @@ def main() -> None:
         platform_.stop()
 
     log("pgbench: the same debit SQL against the database alone")
-    pg = run_pgbench(args, connection.settings_dict, workdir)
-    log(f"pgbench: {pg['tps']:.0f} tx/s")
+    pg = run_pgbench(args, connection.settings_dict, workdir, args.players)
+    pg_hot = run_pgbench(args, connection.settings_dict, workdir, 1)
+    log(f"pgbench: {pg['tps']:.0f} tx/s over {args.players} wallets, {pg_hot['tps']:.0f} tx/s on one")
     debit8 = next((s for s in scenarios if s["name"] == "debit" and s["connections"] == 8), None)
     result = {
         "started_at": started_at,
@@ -808,6 +813,7 @@ def main() -> None:
         "machine": machine_info(args),
         "scenarios": scenarios,
         "pgbench": pg,
+        "pgbench_hot": pg_hot,
         "queries_per_debit": count_debit_queries(),
         "http_over_db": (debit8["rps"] / pg["tps"]) if debit8 and pg["tps"] else 0.0,
         "void": any(not s["check"]["ok"] for s in scenarios),
