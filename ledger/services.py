@@ -49,6 +49,24 @@ def ledger_account_id(*, key: str, kind: str, currency: str) -> int:
     return account_id
 
 
+def ledger_account_id_if_exists(*, key: str) -> int | None:
+    """`ledger_account_id` without creating: for a caller that creates the account itself,
+    only once the movement it books is accepted (the debit function does)."""
+    account_id = _account_ids.get(key)
+    if account_id is None:
+        account_id = Account.objects.filter(key=key).values_list("id", flat=True).first()
+        if account_id is not None:
+            found = account_id
+            transaction.on_commit(lambda: _account_ids.setdefault(key, found))
+    return account_id
+
+
+def ledger_account_id_remember(*, key: str, account_id: int) -> None:
+    """Remember an account another statement created (once that statement's transaction commits)."""
+    if key not in _account_ids:
+        transaction.on_commit(lambda: _account_ids.setdefault(key, account_id))
+
+
 def provider_clearing_key(*, provider_code: str, currency: str) -> str:
     return f"provider:{provider_code}:{currency}"
 

@@ -10,7 +10,14 @@ from casino_platform import clock
 from casino_platform.errors import Maintenance, ValidationFailed, error_class_for_code
 from ledger.idempotency import payload_fingerprint
 from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
-from ledger.services import Leg, ledger_account_id, ledger_post, provider_clearing_key
+from ledger.services import (
+    Leg,
+    ledger_account_id,
+    ledger_account_id_if_exists,
+    ledger_account_id_remember,
+    ledger_post,
+    provider_clearing_key,
+)
 from players.errors import ResponsibleGamblingLimit
 from players.models import LossLimit, Player
 from players.services import player_assert_may_bet
@@ -216,11 +223,10 @@ def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: di
     (wallet/sql/wallet_debit_v1.sql): the provider's hot path. A test holds both to the same
     answers, stored records and ledger."""
     assert request.session_token is not None
-    clearing_id = ledger_account_id(
-        key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
-        kind=Account.Kind.PROVIDER_CLEARING,
-        currency=request.currency,
-    )
+    # Looked up, never created here: the function creates it with the first accepted debit,
+    # as the Python path does, so a refused request (an unknown currency, say) leaves nothing.
+    clearing_key = provider_clearing_key(provider_code=provider.code, currency=request.currency)
+    clearing_id = ledger_account_id_if_exists(key=clearing_key)
     params = [
         provider.code,
         provider.pk,
@@ -262,5 +268,7 @@ def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: di
     if answer["replayed"]:
         return replay(IdempotencyRecord(response_status=status, response_body=body))
     if status == 200:
+        if clearing_id is None:
+            ledger_account_id_remember(key=clearing_key, account_id=answer["clearing_account_id"])
         return WalletResult(**body)
     raise error_class_for_code(body["code"])(body["message"], details=body.get("details"))

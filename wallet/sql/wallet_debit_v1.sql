@@ -2,12 +2,13 @@
 -- order, as wallet.services.debits.wallet_debit's Python path, which SQLite still runs and
 -- which tests/test_debit_in_database.py compares this with, answer for answer.
 --
--- Returns {"status": 200|4xx, "body": {...}, "replayed": bool}. Refusals that are the key's
+-- Returns {"status": 200|4xx, "body": {...}, "replayed": bool} (and, when accepted, the
+-- clearing account's id, for the caller to remember). Refusals that are the key's
 -- final answer are stored with the key; the others (validation, maintenance, a reused key)
 -- leave no trace, as the Python path's rolled-back transaction does.
 
 CREATE OR REPLACE FUNCTION casino_isoformat(ts timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     -- Python's datetime.isoformat() of the same UTC instant.
     SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
         || CASE WHEN extract(microseconds FROM ts)::bigint % 1000000 <> 0
@@ -52,17 +53,18 @@ DECLARE
     err_message text;
     err_details jsonb;
     err_stored boolean := true;
+    slid boolean := false;
+    clearing_id bigint := p_clearing_account_id;
+    clearing_key text := 'provider:' || p_scope || ':' || p_currency;
     round_found boolean := false;
     round_pk bigint;
     body jsonb;
 BEGIN
-    -- 1. The idempotency key. During maintenance only an earlier answer is given.
-    IF NOT p_maintenance THEN
-        INSERT INTO ledger_idempotencyrecord (scope, key, operation, fingerprint, created_at)
-            VALUES (p_scope, p_transaction_id, p_operation, p_fingerprint, p_now)
-            ON CONFLICT (scope, key) DO NOTHING
-            RETURNING id INTO claim_id;
-    END IF;
+    -- 1. The idempotency key. A duplicate still in flight is waited for, maintenance or not.
+    INSERT INTO ledger_idempotencyrecord (scope, key, operation, fingerprint, created_at)
+        VALUES (p_scope, p_transaction_id, p_operation, p_fingerprint, p_now)
+        ON CONFLICT (scope, key) DO NOTHING
+        RETURNING id INTO claim_id;
     IF claim_id IS NULL THEN
         SELECT operation, fingerprint, response_status, response_body INTO existing
             FROM ledger_idempotencyrecord WHERE scope = p_scope AND key = p_transaction_id;
@@ -77,12 +79,14 @@ BEGIN
             RETURN jsonb_build_object('status', existing.response_status, 'replayed', true,
                                       'body', existing.response_body);
         END IF;
-        IF p_maintenance THEN
-            RETURN jsonb_build_object('status', 503, 'replayed', false, 'body', jsonb_build_object(
-                'code', 'MAINTENANCE', 'message', 'Debits are paused for maintenance; retry later.'));
-        END IF;
         -- ON CONFLICT saw a committed key that is gone now: keys are never deleted once answered.
         RAISE EXCEPTION 'idempotency key %/% conflicted but cannot be read', p_scope, p_transaction_id;
+    END IF;
+    IF p_maintenance THEN
+        -- A new debit during maintenance: refused, retryable, and the key left unused.
+        DELETE FROM ledger_idempotencyrecord WHERE id = claim_id;
+        RETURN jsonb_build_object('status', 503, 'replayed', false, 'body', jsonb_build_object(
+            'code', 'MAINTENANCE', 'message', 'Debits are paused for maintenance; retry later.'));
     END IF;
 
     <<checks>>
@@ -107,6 +111,7 @@ BEGIN
                 SET last_seen_at = p_now,
                     expires_at = LEAST(p_now + make_interval(secs => p_session_idle_seconds), sess.absolute_expires_at)
                 WHERE id = sess.id;
+            slid := true;
         END IF;
         IF sess.game_id <> p_game_id THEN
             err_code := 'SESSION_NOT_FOUND'; err_status := 401;
@@ -229,7 +234,17 @@ BEGIN
             EXIT checks;  -- judged below
         END IF;
 
-        -- 6. The money: balance, journal transaction and its two entries.
+        -- 6. The money: balance, journal transaction and its two entries. The provider's
+        -- clearing account is created with its first accepted debit.
+        IF clearing_id IS NULL THEN
+            INSERT INTO ledger_account (key, kind, currency, name, created_at)
+                VALUES (clearing_key, 'provider_clearing', p_currency, clearing_key, p_now)
+                ON CONFLICT (key) DO NOTHING
+                RETURNING id INTO clearing_id;
+            IF clearing_id IS NULL THEN
+                SELECT id INTO clearing_id FROM ledger_account WHERE key = clearing_key;
+            END IF;
+        END IF;
         UPDATE wallet_wallet SET balance = balance - p_amount, updated_at = p_now
             WHERE id = wp.wallet_id AND balance - p_amount >= 0
             RETURNING balance INTO new_balance;
@@ -245,14 +260,15 @@ BEGIN
         ), entries AS (
             INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at)
                 SELECT j.id, e.account_id, e.amount, p_currency, p_now
-                    FROM j, (VALUES (wp.account_id, -p_amount), (p_clearing_account_id, p_amount))
+                    FROM j, (VALUES (wp.account_id, -p_amount), (clearing_id, p_amount))
                          AS e(account_id, amount)
         )
         SELECT j.id INTO journal_id FROM j;
         body := jsonb_build_object('player_id', wp.player_id, 'currency', p_currency, 'balance', new_balance,
                                    'transaction_id', p_transaction_id, 'platform_transaction_id', journal_id::text);
         UPDATE ledger_idempotencyrecord SET response_status = 200, response_body = body WHERE id = claim_id;
-        RETURN jsonb_build_object('status', 200, 'replayed', false, 'body', body);
+        RETURN jsonb_build_object('status', 200, 'replayed', false, 'body', body,
+                                  'clearing_account_id', clearing_id);
     END checks;
 
     -- A round that refuses, in _raise_if_round_refuses's order.
@@ -282,8 +298,11 @@ BEGIN
     ELSE
         -- Not the key's answer: a corrected retry with the same transaction_id is judged afresh.
         DELETE FROM ledger_idempotencyrecord WHERE id = claim_id;
-        UPDATE game_sessions_gamesession SET last_seen_at = sess.last_seen_at, expires_at = sess.expires_at
-            WHERE id = sess.id;
+        IF slid THEN
+            -- Only our own slide is undone (this call holds that row's lock since it wrote it).
+            UPDATE game_sessions_gamesession SET last_seen_at = sess.last_seen_at, expires_at = sess.expires_at
+                WHERE id = sess.id;
+        END IF;
     END IF;
     RETURN jsonb_build_object('status', err_status, 'replayed', false, 'stored', err_stored, 'body', body);
 END $$;

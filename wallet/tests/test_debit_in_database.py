@@ -16,7 +16,7 @@ from hypothesis.extra.django import TestCase
 
 from casino_platform import clock
 from casino_platform.errors import DomainError, error_class_for_code
-from ledger.models import Entry, IdempotencyRecord, JournalTransaction
+from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
 from ledger.tests.factories import CurrencyFactory
 from players.models import LossLimit, Player
 from players.tests.factories import PlayerFactory
@@ -43,7 +43,8 @@ step = st.fixed_dictionaries(
         "repeat": st.sampled_from([False] * 5 + [True]),  # the previous request again, as sent
         "close": st.booleans(),
         "player": st.sampled_from([None, None, None, "self", "other"]),
-        "currency": st.sampled_from(["EUR", "EUR", "EUR", "USD"]),
+        # XYZ is no currency of the platform's: refused alike, and no account is left behind.
+        "currency": st.sampled_from(["EUR", "EUR", "EUR", "USD", "XYZ"]),
         "maintenance": st.sampled_from([False] * 8 + [True]),
         # 23:59 start: the day's loss limit resets under way; 20 minutes idles sessions out.
         "advance": st.sampled_from([0, 0, 0, 30, 90, 1_200]),
@@ -191,6 +192,9 @@ class World:
                     )
                     for r in Round.objects.filter(provider=self.provider)
                 ),
+                "accounts": sorted(
+                    Account.objects.filter(key__contains=self.provider.code).values_list("key", "kind", "currency_id")
+                ),
                 "sessions": sorted(
                     (s.player.player_id, s.game.game_id, s.currency_id, s.last_seen_at, s.expires_at)
                     for s in GameSession.objects.filter(provider=self.provider)
@@ -230,3 +234,16 @@ class DebitInDatabaseTest(TestCase):
         assert len(pairs) >= 9
         for code, status in pairs:
             assert error_class_for_code(code).http_status == int(status), code
+
+
+class RefusalsLeaveNothingTest(TestCase):
+    def test_an_unknown_currency_is_refused_and_creates_no_account(self):
+        world = World(clock.now())
+        step = {
+            "session": "ok", "game": "dice", "round": "r1", "amount": 10, "tx": "t-xyz", "close": False,
+            "player": None, "currency": "XYZ", "maintenance": False, "advance": 0,
+        }  # fmt: skip
+        answer = world.debit(step, trace_id="trace-xyz")
+        assert answer[:2] == ["refused", "CURRENCY_MISMATCH"]
+        assert not Account.objects.filter(currency_id="XYZ").exists()
+        assert not Account.objects.filter(key__endswith=":XYZ").exists()
