@@ -27,7 +27,13 @@ from wallet.models import RollbackTombstone, Wallet
 from wallet.services import DebitRequest, wallet_debit
 from wallet.tests.factories import funded_wallet
 
-START = datetime(2026, 11, 20, 23, 59, 0, tzinfo=UTC)
+# A minute before the end of a day, of an ISO week (Sunday) and of a month: the loss limits'
+# periods roll over while a sequence runs.
+STARTS = [
+    datetime(2026, 11, 20, 23, 59, 0, tzinfo=UTC),
+    datetime(2026, 11, 22, 23, 59, 0, tzinfo=UTC),
+    datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC),
+]
 PLAYERS = ("ok", "poor", "blocked", "excluded", "timeout", "limited")
 SESSIONS = (*PLAYERS, "expired", "closed", "offgame", "usd", "stale", "unknown")
 _worlds = itertools.count()
@@ -46,7 +52,7 @@ step = st.fixed_dictionaries(
         # XYZ is no currency of the platform's: refused alike, and no account is left behind.
         "currency": st.sampled_from(["EUR", "EUR", "EUR", "USD", "XYZ"]),
         "maintenance": st.sampled_from([False] * 8 + [True]),
-        # 23:59 start: the day's loss limit resets under way; 20 minutes idles sessions out.
+        # From 23:59 a limit's period resets under way; 20 minutes idles sessions out.
         "advance": st.sampled_from([0, 0, 0, 30, 90, 1_200]),
     }
 )
@@ -205,9 +211,9 @@ class World:
 
 class DebitInDatabaseTest(TestCase):
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(st.lists(step, min_size=1, max_size=14))
-    def test_both_paths_answer_and_book_alike(self, steps):
-        now = START
+    @given(st.sampled_from(STARTS), st.lists(step, min_size=1, max_size=14))
+    def test_both_paths_answer_and_book_alike(self, start, steps):
+        now = start
         with mock.patch.object(clock, "now", lambda: now):
             in_database, in_python = World(now), World(now)
             previous = None
