@@ -19,8 +19,10 @@ from .errors import IdempotencyMismatch
 from .models import IdempotencyRecord
 
 
-def payload_fingerprint(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def request_fingerprint(*, operation: str, payload: dict[str, Any]) -> str:
+    """What a key's later requests must match: the operation and its payload. One recipe for
+    every path that claims keys, so a retry is recognised whichever path answers it."""
+    return hashlib.sha256(orjson.dumps({"operation": operation, **payload}, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

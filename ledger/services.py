@@ -40,31 +40,23 @@ def ledger_account_cache_clear() -> None:
 def ledger_account_id(*, key: str, kind: str, currency: str) -> int:
     """The id of a long-lived account (provider clearing, cash, adjustments), remembered per
     process: accounts are never deleted, so a bet need not look its clearing account up."""
-    account_id = _account_ids.get(key)
+    account_id = ledger_account_id_cached(key=key)
     if account_id is None:
         account_id = ledger_account_get_or_create(key=key, kind=kind, currency=currency).pk
-        # Remembered only once committed: an account created by a transaction that then rolls
-        # back must not be remembered.
-        transaction.on_commit(lambda: _account_ids.setdefault(key, account_id))
+        ledger_account_id_remember(key=key, account_id=account_id)
     return account_id
 
 
-def ledger_account_id_if_exists(*, key: str) -> int | None:
-    """`ledger_account_id` without creating: for a caller that creates the account itself,
-    only once the movement it books is accepted (the debit function does)."""
-    account_id = _account_ids.get(key)
-    if account_id is None:
-        account_id = Account.objects.filter(key=key).values_list("id", flat=True).first()
-        if account_id is not None:
-            found = account_id
-            transaction.on_commit(lambda: _account_ids.setdefault(key, found))
-    return account_id
+def ledger_account_id_cached(*, key: str) -> int | None:
+    """The remembered id, or None; never a query (the debit function finds or creates the
+    account itself when given none)."""
+    return _account_ids.get(key)
 
 
 def ledger_account_id_remember(*, key: str, account_id: int) -> None:
-    """Remember an account another statement created (once that statement's transaction commits)."""
-    if key not in _account_ids:
-        transaction.on_commit(lambda: _account_ids.setdefault(key, account_id))
+    # Remembered only once committed: an account created by a transaction that then rolls
+    # back must not be remembered.
+    transaction.on_commit(lambda: _account_ids.setdefault(key, account_id))
 
 
 def provider_clearing_key(*, provider_code: str, currency: str) -> str:

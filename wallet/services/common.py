@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from casino_platform import clock
 from casino_platform.db import aware_datetime
 from casino_platform.errors import DomainError, ValidationFailed, error_class_for_code
-from ledger.idempotency import idempotency_claim, idempotency_store, payload_fingerprint
+from ledger.idempotency import idempotency_claim, idempotency_store, request_fingerprint
 from ledger.models import Account, IdempotencyRecord
 from ledger.money import MAX_AMOUNT
 from ledger.services import ledger_account_get_or_create
@@ -84,7 +84,7 @@ def run_idempotent(
 
     `work` must raise its business errors before it writes anything: the refusal is then
     committed as the key's answer with nothing else. Retryable errors are not stored."""
-    fingerprint = payload_fingerprint({"operation": operation, **payload})
+    fingerprint = request_fingerprint(operation=operation, payload=payload)
     refusal: DomainError | None = None
     with transaction.atomic(durable=True):
         claim = idempotency_claim(scope=scope, key=key, operation=operation, fingerprint=fingerprint)

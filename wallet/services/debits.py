@@ -1,3 +1,4 @@
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,12 +9,12 @@ from django.db.models import Q, Sum
 
 from casino_platform import clock
 from casino_platform.errors import Maintenance, ValidationFailed, error_class_for_code
-from ledger.idempotency import payload_fingerprint
+from ledger.idempotency import request_fingerprint
 from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
 from ledger.services import (
     Leg,
     ledger_account_id,
-    ledger_account_id_if_exists,
+    ledger_account_id_cached,
     ledger_account_id_remember,
     ledger_post,
     provider_clearing_key,
@@ -223,16 +224,16 @@ def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: di
     (wallet/sql/wallet_debit_v1.sql): the provider's hot path. A test holds both to the same
     answers, stored records and ledger."""
     assert request.session_token is not None
-    # Looked up, never created here: the function creates it with the first accepted debit,
-    # as the Python path does, so a refused request (an unknown currency, say) leaves nothing.
+    # Never looked up nor created here: given none, the function finds or creates it with the
+    # first accepted debit, as the Python path does, so a refused request leaves nothing.
     clearing_key = provider_clearing_key(provider_code=provider.code, currency=request.currency)
-    clearing_id = ledger_account_id_if_exists(key=clearing_key)
+    clearing_id = ledger_account_id_cached(key=clearing_key)
     params = [
         provider.code,
         provider.pk,
         request.transaction_id,
         "debit",
-        payload_fingerprint({"operation": "debit", **payload}),
+        request_fingerprint(operation="debit", payload=payload),
         payload["session_token_sha256"],
         request.player_id,
         request.round_id,
@@ -252,16 +253,13 @@ def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: di
         " %s::text, %s::bigint, %s::text, %s::text, %s::boolean, %s::text, %s::timestamptz, %s::boolean,"
         " %s::bigint, %s::integer)"
     )
-    if connection.in_atomic_block:
-        # As run_idempotent: a debit is its own durable transaction, never part of a caller's.
-        with transaction.atomic(durable=True), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            answer = cursor.fetchone()[0]
-    else:
-        # Autocommit: the function is the whole transaction, and the call the only round trip.
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            answer = cursor.fetchone()[0]
+    # In autocommit the function is the whole transaction and the call the only round trip;
+    # inside a block, as run_idempotent: a debit is its own durable transaction, never part of
+    # a caller's.
+    durable = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
+    with durable, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        answer = cursor.fetchone()[0]
     # Django's backend hands jsonb over as text (JSONField decodes its own).
     answer = orjson.loads(answer) if isinstance(answer, str) else answer
     status, body = answer["status"], answer["body"]

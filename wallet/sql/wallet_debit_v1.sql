@@ -56,7 +56,6 @@ DECLARE
     slid boolean := false;
     clearing_id bigint := p_clearing_account_id;
     clearing_key text := 'provider:' || p_scope || ':' || p_currency;
-    round_found boolean := false;
     round_pk bigint;
     body jsonb;
 BEGIN
@@ -207,14 +206,7 @@ BEGIN
 
         -- 5. Funds, and the round (the contract puts "round open" before "funds").
         IF wp.balance < p_amount THEN
-            SELECT r.player_id, r.status, r.currency INTO rnd
-                FROM game_sessions_round r WHERE r.provider_id = p_provider_id AND r.round_id = p_round_id;
-            round_found := FOUND;
-            IF NOT round_found THEN
-                err_code := 'INSUFFICIENT_FUNDS'; err_status := 402;
-                err_message := format('Balance %s is below the debit of %s.', wp.balance, p_amount);
-            END IF;
-            EXIT checks;  -- a found round is judged below
+            EXIT checks;  -- judged below, round first
         END IF;
         INSERT INTO game_sessions_round AS r (provider_id, round_id, player_id, currency, game_id, status,
                                               debit_count, credit_count, rollback_count, total_debited,
@@ -228,10 +220,7 @@ BEGIN
             WHERE r.status = 'open' AND r.player_id = EXCLUDED.player_id AND r.currency = EXCLUDED.currency
             RETURNING r.id INTO round_pk;
         IF NOT FOUND THEN
-            SELECT r.player_id, r.status, r.currency INTO rnd
-                FROM game_sessions_round r WHERE r.provider_id = p_provider_id AND r.round_id = p_round_id;
-            round_found := true;
-            EXIT checks;  -- judged below
+            EXIT checks;  -- the round refused: judged below
         END IF;
 
         -- 6. The money: balance, journal transaction and its two entries. The provider's
@@ -271,9 +260,18 @@ BEGIN
                                   'clearing_account_id', clearing_id);
     END checks;
 
-    -- A round that refuses, in _raise_if_round_refuses's order.
-    IF err_code IS NULL AND round_found THEN
-        IF rnd.player_id <> wp.player_pk THEN
+    -- Left the checks without a verdict: short of funds, or the round upsert refused. Say why
+    -- the round refuses, if it does (_raise_if_round_refuses's order), else the funds.
+    IF err_code IS NULL THEN
+        SELECT r.player_id, r.status, r.currency INTO rnd
+            FROM game_sessions_round r WHERE r.provider_id = p_provider_id AND r.round_id = p_round_id;
+        IF NOT FOUND THEN
+            IF wp.balance >= p_amount THEN
+                RAISE EXCEPTION 'round % refused but not found', p_round_id;
+            END IF;
+            err_code := 'INSUFFICIENT_FUNDS'; err_status := 402;
+            err_message := format('Balance %s is below the debit of %s.', wp.balance, p_amount);
+        ELSIF rnd.player_id <> wp.player_pk THEN
             err_code := 'VALIDATION_ERROR'; err_status := 400; err_message := 'round_id belongs to another player.';
             err_details := '{"round_id": ["not yours"]}'; err_stored := false;
         ELSIF rnd.status = 'closed' THEN
