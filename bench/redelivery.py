@@ -5,7 +5,6 @@ partner back, and measures the time until every credit is accepted, exactly once
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,7 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, base_env, celery_command, fresh_database_with_django, log, stop
 
 
 def main() -> None:
@@ -25,41 +25,22 @@ def main() -> None:
     parser.add_argument("--database", default="casino_bench_redelivery")
     args = parser.parse_args()
 
-    admin_url = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     queue = f"redelivery-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": admin_url.rsplit("/", 1)[0] + "/" + args.database,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-secret-key",
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        "CELERY_BROKER_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
-        "OUTBOUND_RETRY_BASE_SECONDS": "1",
-        "OUTBOUND_RETRY_CAP_SECONDS": "5",
-        "OUTBOUND_SWEEP_SECONDS": "2",
-        "OUTBOUND_LEASE_SECONDS": "30",
-    }
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    env = base_env(
+        database=args.database,
+        queue=queue,
+        OUTBOUND_RETRY_BASE_SECONDS="1",
+        OUTBOUND_RETRY_CAP_SECONDS="5",
+        OUTBOUND_SWEEP_SECONDS="2",
+        OUTBOUND_LEASE_SECONDS="30",
+    )
+    fresh_database_with_django(env, args.database)
     from django.utils import timezone
 
     from provider.crypto import encrypt_secret
     from provider.models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
     from provider.tests.fake_partner import FakePartner
 
-    call_command("migrate", verbosity=0)
     with FakePartner(balances={}) as partner:
         partner.down_until = float("inf")
         casino = PartnerCasino.objects.create(
@@ -103,45 +84,32 @@ def main() -> None:
             ],
             batch_size=2_000,
         )
-        print(f"[redelivery] {args.credits} credits for {args.players} players queued; the partner is down")
-        log = open(ROOT / "var" / "redelivery-worker.log", "ab") if (ROOT / "var").exists() else subprocess.DEVNULL
+        log("redelivery", f"{args.credits} credits for {args.players} players queued; the partner is down")
+        worker_log = (
+            open(ROOT / "var" / "redelivery-worker.log", "ab") if (ROOT / "var").exists() else subprocess.DEVNULL
+        )
         procs = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "casino_platform",
+                celery_command(
                     "worker",
                     "--pool=threads",
                     f"--concurrency={args.worker_threads}",
-                    "--loglevel=WARNING",
                     "-Q",
                     queue,
                     "--without-gossip",
                     "--without-mingle",
-                ],
+                ),
                 cwd=ROOT,
                 env=env,
-                stdout=log,
-                stderr=log,
+                stdout=worker_log,
+                stderr=worker_log,
             ),
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "casino_platform",
-                    "beat",
-                    "--loglevel=WARNING",
-                    f"--schedule=/tmp/{queue}-beat",
-                ],
+                celery_command("beat", f"--schedule=/tmp/{queue}-beat"),
                 cwd=ROOT,
                 env=env,
-                stdout=log,
-                stderr=log,
+                stdout=worker_log,
+                stderr=worker_log,
             ),
         ]
         try:
@@ -149,7 +117,7 @@ def main() -> None:
             attempts_while_down = sum(partner.received.values())
             partner.down_until = 0
             recovered = time.monotonic()
-            print(f"[redelivery] partner back after {args.down_seconds:.0f} s ({attempts_while_down} refused attempts)")
+            log("redelivery", f"partner back after {args.down_seconds:.0f} s ({attempts_while_down} refused attempts)")
             pending = OutboundTransaction.objects.exclude(status="succeeded")
             while pending.exists():
                 if time.monotonic() - recovered > 600:
@@ -157,10 +125,7 @@ def main() -> None:
                 time.sleep(0.5)
             drained = time.monotonic() - recovered
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=30)
+            stop(procs, timeout=30)
         duplicates = sum(1 for n in partner.applied.values() if n != 1)
         paid = sum(partner.balances.values())
     result = {
@@ -176,10 +141,11 @@ def main() -> None:
         "worker_threads": args.worker_threads,
         "at": datetime.now(UTC).isoformat(),
     }
-    print(
-        f"[redelivery] drained {args.credits} credits in {drained:.1f} s after recovery "
+    log(
+        "redelivery",
+        f"drained {args.credits} credits in {drained:.1f} s after recovery "
         f"({result['credits_per_second']} credits/s); applied more than once: {duplicates}; "
-        f"paid {paid} of {150 * args.credits}"
+        f"paid {paid} of {150 * args.credits}",
     )
     out = ROOT / "bench" / "results" / f"redelivery-{datetime.now(UTC).strftime('%Y-%m-%dT%H-%M-%SZ')}.json"
     out.write_text(json.dumps(result, indent=2))

@@ -16,7 +16,6 @@ import platform
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,14 +24,17 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, base_env, celery_command, fresh_database_with_django, stop
+from bench.common import log as _log
+
 RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret"  # noqa: S105 - the throwaway bench database's sandbox secret
 TICK = os.sysconf("SC_CLK_TCK")
 
 
 def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
+    _log("bench", message)
 
 
 # --- CPU accounting ------------------------------------------------------------------------
@@ -185,19 +187,7 @@ class Platform:
             stderr=subprocess.STDOUT,
         )
         self.celery = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "casino_platform",
-                "worker",
-                "--pool=threads",
-                "--concurrency=2",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            celery_command("worker", "--pool=threads", "--concurrency=2", "--without-gossip", "--without-mingle"),
             cwd=ROOT,
             env=self.env,
             stdout=log_file,
@@ -269,14 +259,7 @@ class Platform:
         return [self.gunicorn.pid, *[int(p) for p in children.split()]]
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(self.procs)
 
 
 def run_wrk(args, requests_file: Path, connections: int, duration: int) -> tuple[dict, int]:
@@ -362,9 +345,7 @@ def summarize_profile(raw: Path, top: int = 30) -> tuple[float, list[tuple[str, 
             continue
         frames = stack.split(";")
         innermost = frames[-1]
-        if innermost.split(" (")[0].rpartition(".")[2] + " (" + innermost.partition(" (")[2] in [
-            f.split(" (")[0].rpartition(".")[2] + " (" + f.partition(" (")[2] for f in IDLE_FRAMES
-        ] or any(innermost.startswith(f) or f in innermost for f in IDLE_FRAMES):
+        if any(f in innermost for f in IDLE_FRAMES):
             continue
         count = int(count_text)
         if innermost.startswith(DB_WAIT_FRAMES):
@@ -637,42 +618,22 @@ def main() -> None:
     for tool in ("wrk", "pgbench"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is needed: apt-get install {'wrk' if tool == 'wrk' else 'postgresql-client'}")
-    admin_url = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + args.database
     workdir = Path(tempfile.mkdtemp(prefix="casino-bench-"))
     metrics_dir = workdir / "prometheus"
     metrics_dir.mkdir()
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-secret-key",
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        "CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
-        "CELERY_TASK_DEFAULT_QUEUE": "bench",
-    }
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-
-    import psycopg
-
+    env = base_env(
+        database=args.database,
+        queue="bench",
+        CONN_MAX_AGE="600",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
     log(f"creating database {args.database}")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    fresh_database_with_django(env, args.database)
     from django.db import connection
 
     from bench.seed import seed
 
-    call_command("migrate", verbosity=0)
     log(f"seeding {args.players} players with sessions")
     seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
     with connection.cursor() as cursor:

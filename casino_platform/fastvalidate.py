@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from django.core.validators import RegexValidator
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .errors import ValidationFailed
 from .fields import StrictBooleanField, StrictCharField, StrictIntegerField
@@ -16,24 +17,31 @@ from .fields import StrictBooleanField, StrictCharField, StrictIntegerField
 FieldCheck = Callable[[Any], Any]  # returns the clean value or raises ValueError(message)
 
 
+def _messages(field: serializers.Field) -> dict[str, str]:
+    """The field's own error messages (the serializer's words, not copies of them)."""
+    return {key: str(message) for key, message in field.error_messages.items()}
+
+
 def _char(field: serializers.CharField) -> FieldCheck:
     patterns = [(v.regex, str(v.message)) for v in field.validators if isinstance(v, RegexValidator)]
     max_length, min_length = field.max_length, field.min_length
+    m = _messages(field)
 
     def check(value: Any) -> Any:
         if not isinstance(value, str):
-            raise ValueError("A JSON string is required.")
+            raise ValueError(m["invalid"])
         value = value.strip() if field.trim_whitespace else value
         if not value and not field.allow_blank:
-            raise ValueError("This field may not be blank.")
+            raise ValueError(m["blank"])
         if max_length is not None and len(value) > max_length:
-            raise ValueError(f"Ensure this field has no more than {max_length} characters.")
+            raise ValueError(m["max_length"].format(max_length=max_length))
         if min_length is not None and len(value) < min_length:
-            raise ValueError(f"Ensure this field has at least {min_length} characters.")
+            raise ValueError(m["min_length"].format(min_length=min_length))
         if "\x00" in value:
-            raise ValueError("Null characters are not allowed.")
-        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-            raise ValueError("Surrogate characters are not allowed.")
+            raise ValueError(str(ProhibitNullCharactersValidator.message))
+        surrogate = next((ch for ch in value if 0xD800 <= ord(ch) <= 0xDFFF), None)
+        if surrogate is not None:
+            raise ValueError(str(ProhibitSurrogateCharactersValidator.message).format(code_point=ord(surrogate)))
         for regex, message in patterns:
             if not re.search(regex, value):
                 raise ValueError(message)
@@ -44,23 +52,26 @@ def _char(field: serializers.CharField) -> FieldCheck:
 
 def _integer(field: serializers.IntegerField) -> FieldCheck:
     low, high = field.min_value, field.max_value
+    m = _messages(field)
 
     def check(value: Any) -> Any:
         if type(value) is not int:
-            raise ValueError("A JSON integer is required (not a string, float or boolean).")
+            raise ValueError(m["invalid"])
         if low is not None and value < low:
-            raise ValueError(f"Ensure this value is greater than or equal to {low}.")
+            raise ValueError(m["min_value"].format(min_value=low))
         if high is not None and value > high:
-            raise ValueError(f"Ensure this value is less than or equal to {high}.")
+            raise ValueError(m["max_value"].format(max_value=high))
         return value
 
     return check
 
 
 def _boolean(field: serializers.BooleanField) -> FieldCheck:
+    invalid = _messages(field)["invalid"]
+
     def check(value: Any) -> Any:
         if type(value) is not bool:
-            raise ValueError("A JSON boolean is required.")
+            raise ValueError(invalid)
         return value
 
     return check
@@ -68,10 +79,11 @@ def _boolean(field: serializers.BooleanField) -> FieldCheck:
 
 def _choice(field: serializers.ChoiceField) -> FieldCheck:
     choices = set(field.choices)
+    invalid_choice = _messages(field)["invalid_choice"]
 
     def check(value: Any) -> Any:
         if not isinstance(value, str) or value not in choices:
-            raise ValueError(f'"{value}" is not a valid choice.')
+            raise ValueError(invalid_choice.format(input=value))
         return value
 
     return check
@@ -93,24 +105,26 @@ def compile_serializer(serializer_class: type[serializers.Serializer]) -> Callab
     instance = serializer_class()
     plan = []
     for name, field in instance.fields.items():
-        default = field.default if field.default is not serializers.empty else serializers.empty
-        plan.append((name, field.required, default, field.allow_null, _check_for(field)))
+        m = _messages(field)
+        plan.append(
+            (name, field.required, field.default, field.allow_null, _check_for(field), m["required"], m["null"])
+        )
     cross_field = serializer_class.validate if "validate" in serializer_class.__dict__ else None
 
     def validate(data: dict[str, Any]) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
-        for name, required, default, allow_null, check in plan:
+        for name, required, default, allow_null, check, required_message, null_message in plan:
             if name not in data:
                 if required:
-                    errors[name] = ["This field is required."]
+                    errors[name] = [required_message]
                 elif default is not serializers.empty:
                     clean[name] = default() if callable(default) else default
                 continue
             value = data[name]
             if value is None:
                 if not allow_null:
-                    errors[name] = ["This field may not be null."]
+                    errors[name] = [null_message]
                 continue
             try:
                 clean[name] = check(value)

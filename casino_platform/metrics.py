@@ -80,7 +80,11 @@ UNKNOWN_CODE = "UNKNOWN"
 
 
 def _error_code(response: HttpResponse) -> str:
-    """The contract code of an error answer: its body is a small JSON object."""
+    """The contract code of an error answer. The wallet view names it on the response; any
+    other answer (a 404, say) is read from its small JSON body."""
+    named = getattr(response, "wallet_error_code", None)
+    if named:
+        return named[:64]
     if response.streaming:
         return UNKNOWN_CODE
     try:

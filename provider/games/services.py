@@ -15,7 +15,7 @@ from ..models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlaye
 from ..outbound.client import WalletClient
 from ..outbound.services import DebitAccepted, outbound_credit_enqueue, outbound_debit, outbound_rollback_enqueue
 from . import engine
-from .rng import RoundRng, new_server_seed
+from .rng import new_server_seed
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,14 @@ def game_round_play(
     accepted = _debit_or_refuse(
         round_obj=round_obj, amount=stake, reason="bet", session_token=session_token, client=client
     )
-    rng = RoundRng(server_seed=round_obj.server_seed, client_seed=round_obj.client_seed, nonce=round_obj.nonce)
-    outcome = (
-        engine.play_dice(rng=rng, stake=stake, target=target)
-        if game == "dice"
-        else engine.play_slot(rng=rng, stake=stake)
+    # The same computation an audit replays from the round's record.
+    outcome = engine.replay(
+        game=game,
+        server_seed=round_obj.server_seed,
+        client_seed=round_obj.client_seed,
+        nonce=round_obj.nonce,
+        stake=stake,
+        target=target,
     )
     with transaction.atomic():
         round_obj.status, round_obj.payout, round_obj.outcome = GameRound.Status.SETTLED, outcome.payout, outcome.detail
@@ -149,17 +152,39 @@ def poker_table_join(
     client: WalletClient | None = None,
 ) -> GameRound:
     """Sit down: a real-time `buy_in` debit. Refused buy-ins raise DebitRefused."""
+    return _holdem_round_with_debit(
+        partner=partner,
+        player=player,
+        session_token=session_token,
+        amount=buy_in,
+        currency=currency,
+        reason="buy_in",
+        client=client,
+    )
+
+
+def _holdem_round_with_debit(
+    *,
+    partner: PartnerCasino,
+    player: PartnerPlayer,
+    session_token: str,
+    amount: int,
+    currency: str,
+    reason: str,
+    client: WalletClient | None,
+) -> GameRound:
+    """A hold'em round (table seat or tournament entry) opened with its real-time debit."""
     round_obj = _open_round(
         partner=partner,
         player=player,
         game_id=f"{partner.provider_code}:holdem",
         currency=currency,
-        stake=buy_in,
+        stake=amount,
         client_seed="",
         server_seed=None,
         nonce=0,
     )
-    _debit_or_refuse(round_obj=round_obj, amount=buy_in, reason="buy_in", session_token=session_token, client=client)
+    _debit_or_refuse(round_obj=round_obj, amount=amount, reason=reason, session_token=session_token, client=client)
     return round_obj
 
 
@@ -185,20 +210,15 @@ def tournament_register(
     client: WalletClient | None = None,
 ) -> GameRound:
     """Register: a real-time `tournament_entry` debit. Refused entries raise DebitRefused."""
-    round_obj = _open_round(
+    return _holdem_round_with_debit(
         partner=partner,
         player=player,
-        game_id=f"{partner.provider_code}:holdem",
+        session_token=session_token,
+        amount=fee,
         currency=currency,
-        stake=fee,
-        client_seed="",
-        server_seed=None,
-        nonce=0,
+        reason="tournament_entry",
+        client=client,
     )
-    _debit_or_refuse(
-        round_obj=round_obj, amount=fee, reason="tournament_entry", session_token=session_token, client=client
-    )
-    return round_obj
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ HTTP connections (one pooled session per partner and thread), applies the partne
 timeouts, sends X-Trace-Id, and sorts each answer into accepted, refused (final),
 retryable, or unknown (we cannot tell whether money moved)."""
 
+import hmac
 import threading
 import time
 import uuid
@@ -60,8 +61,9 @@ def _session(partner: PartnerCasino) -> requests.Session:
     session = sessions.get(partner.pk)
     if session is None:
         session = requests.Session()
-        session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0))
-        session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0))
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         sessions[partner.pk] = session
     return session
 
@@ -108,7 +110,7 @@ class WalletClient:
                 duration_ms=duration,
                 http_status=response.status_code,
             )
-        if not signature or not _equal(signature, expected):
+        if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
             # Errors refused before authentication are unsigned (e.g. a wrong secret: 401):
             # they are the partner's final word only if the body says so.
             if response.status_code in (401, 403, 413) and "code" in data:
@@ -127,9 +129,3 @@ class WalletClient:
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def _equal(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())

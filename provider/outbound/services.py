@@ -302,20 +302,19 @@ def _succeeded(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryR
 def _schedule_retry(outbound: OutboundTransaction, code: str, message: str) -> DeliveryResult:
     delay = retry_delay_seconds(outbound.attempts)
     flag = outbound.attempts >= settings.OUTBOUND_FLAG_AFTER_ATTEMPTS and outbound.flagged_at is None
-    with transaction.atomic():
-        updates: dict = {
-            "status": OutboundTransaction.Status.PENDING,
-            "lease_until": None,
-            "next_attempt_at": clock.now() + timedelta(seconds=delay),
-            "last_error_code": code,
-            "last_error": message[:2000],
-        }
-        if flag:
-            updates["flagged_at"] = clock.now()
-        # No countdown task: the beat sweep sends it once due. Thousands of delayed (ETA)
-        # tasks would sit in the worker's memory and take the prefetch slots that the next
-        # credits in line need (measured: bench/redelivery.py, docs/performance.md).
-        OutboundTransaction.objects.filter(pk=outbound.pk).update(**updates)
+    updates: dict = {
+        "status": OutboundTransaction.Status.PENDING,
+        "lease_until": None,
+        "next_attempt_at": clock.now() + timedelta(seconds=delay),
+        "last_error_code": code,
+        "last_error": message[:2000],
+    }
+    if flag:
+        updates["flagged_at"] = clock.now()
+    # No countdown task: the beat sweep sends it once due. Thousands of delayed (ETA)
+    # tasks would sit in the worker's memory and take the prefetch slots that the next
+    # credits in line need (measured: bench/redelivery.py, docs/performance.md).
+    OutboundTransaction.objects.filter(pk=outbound.pk).update(**updates)
     if flag:
         logger.error(
             "outbound %s %s still failing after %d attempts: %s",

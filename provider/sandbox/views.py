@@ -30,13 +30,13 @@ def _error(code: str, message: str, status: int) -> JsonResponse:
     return JsonResponse({"code": code, "message": message}, status=status)
 
 
-def _authenticate(partner: PartnerCasino, token: str) -> tuple[int, dict[str, Any]]:
+def _authenticate(client: WalletClient, token: str) -> tuple[int, dict[str, Any]]:
     """The partner's answer to `authenticate`, cached briefly: a page bets many times."""
     key = "sandbox-auth:" + hashlib.sha256(token.encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return 200, cached
-    answer = WalletClient(partner).call("authenticate", {"session_token": token})
+    answer = client.call("authenticate", {"session_token": token})
     if answer.accepted:
         cache.set(key, answer.body, timeout=30)
     return answer.http_status, answer.body
@@ -72,10 +72,11 @@ def sandbox_session_api(request: HttpRequest) -> JsonResponse:
     if partner is None:
         return _error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
     token = str(_json_body(request).get("token", ""))
+    client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
     try:
-        status, body = _authenticate(partner, token)
+        status, body = _authenticate(client, token)
         if status == 200:
-            balance = WalletClient(partner).call("balance", {"session_token": token})
+            balance = client.call("balance", {"session_token": token})
             if balance.accepted:
                 body = {**body, "balance": balance.body["balance"]}
     except OutcomeUnknown as exc:
@@ -96,8 +97,9 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
         return _error("VALIDATION_ERROR", "game is dice or slot; stake and target are integers; stake > 0.", 400)
     if game == "dice" and not DICE_MIN_TARGET <= target <= DICE_MAX_TARGET:
         return _error("VALIDATION_ERROR", f"target is {DICE_MIN_TARGET}..{DICE_MAX_TARGET}.", 400)
+    client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
     try:
-        status, session = _authenticate(partner, str(token))
+        status, session = _authenticate(client, str(token))
     except OutcomeUnknown as exc:
         return _error("PARTNER_UNAVAILABLE", str(exc), 503)
     if status != 200:
@@ -115,6 +117,7 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
             currency=session["currency"],
             target=target,
             client_seed=str(data.get("client_seed", ""))[:64],
+            client=client,
         )
     except DebitRefused as refused:
         return _error(

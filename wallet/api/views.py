@@ -85,7 +85,10 @@ class WalletApiView(APIView):
         # Set here: CommonMiddleware, which would, is skipped for callbacks (wallet/middleware.py),
         # and without it the server would fall back to chunked framing.
         headers["Content-Length"] = str(len(content))
-        return HttpResponse(content, status=status, content_type="application/json", headers=headers)
+        response = HttpResponse(content, status=status, content_type="application/json", headers=headers)
+        if status != 200:
+            response.wallet_error_code = body.get("code")  # type: ignore[attr-defined]  # for the metrics
+        return response
 
     def post(self, request: Request) -> Response:  # pragma: no cover - dispatch() answers; here for the schema
         raise MethodNotAllowed("POST")

@@ -1,0 +1,69 @@
+"""What both benchmarks share: a fresh database with Django set up on it, the environment
+the platform's processes get, Celery's command line and a stop that leaves nothing behind."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_DATABASE_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def log(tag: str, message: str) -> None:
+    print(f"[{tag}] {message}", flush=True)
+
+
+def base_env(*, database: str, queue: str, **extra: str) -> dict[str, str]:
+    """The environment of the benchmark and the processes it starts: production settings on
+    the throwaway database, Redis as the broker (whatever a local .env says), one queue."""
+    return {
+        **os.environ,
+        "DATABASE_URL": ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + database,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key",
+        "REDIS_URL": REDIS_URL,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
+        **extra,
+    }
+
+
+def fresh_database_with_django(env: dict[str, str], database: str) -> None:
+    """Drop and create `database`, point this process at it (`env`), set Django up, migrate."""
+    import psycopg
+
+    os.environ.update(env)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def celery_command(role: str, *options: str) -> list[str]:
+    """`celery -A casino_platform <role> …` with this interpreter, quiet."""
+    return [sys.executable, "-m", "celery", "-A", "casino_platform", role, "--loglevel=WARNING", *options]
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
+    """SIGTERM every process, then SIGKILL any still there after `timeout`."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
