@@ -61,33 +61,27 @@ def _record_attempt(
 
 
 def _payload(outbound: OutboundTransaction, session_token: str = "") -> tuple[str, dict]:
-    if outbound.kind == OutboundTransaction.Kind.DEBIT:
-        return "debit", {
+    if outbound.kind == OutboundTransaction.Kind.ROLLBACK:
+        return "rollback", {
             "transaction_id": outbound.transaction_id,
-            "session_token": session_token,
-            "round_id": outbound.round.round_id,
-            "game_id": outbound.round.game_id,
-            "amount": outbound.amount,
-            "currency": outbound.currency,
-            "reason": outbound.reason,
-            "round_closed": outbound.round_closed,
-        }
-    if outbound.kind == OutboundTransaction.Kind.CREDIT:
-        return "credit", {
-            "transaction_id": outbound.transaction_id,
+            "reference_transaction_id": outbound.reference_transaction_id,
             "player_id": outbound.player.partner_player_id,
             "round_id": outbound.round.round_id,
-            "game_id": outbound.round.game_id,
-            "amount": outbound.amount,
-            "currency": outbound.currency,
-            "reason": outbound.reason,
-            "round_closed": outbound.round_closed,
         }
-    return "rollback", {
+    # A debit names the player by the session it bets in; a credit by id (paid after it ends).
+    if outbound.kind == OutboundTransaction.Kind.DEBIT:
+        endpoint, who = "debit", {"session_token": session_token}
+    else:
+        endpoint, who = "credit", {"player_id": outbound.player.partner_player_id}
+    return endpoint, {
         "transaction_id": outbound.transaction_id,
-        "reference_transaction_id": outbound.reference_transaction_id,
-        "player_id": outbound.player.partner_player_id,
+        **who,
         "round_id": outbound.round.round_id,
+        "game_id": outbound.round.game_id,
+        "amount": outbound.amount,
+        "currency": outbound.currency,
+        "reason": outbound.reason,
+        "round_closed": outbound.round_closed,
     }
 
 
