@@ -1,9 +1,23 @@
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test import testcases
 
 # The live server's listen backlog is socketserver's 5: the HTTP race tests open two dozen
 # connections at one instant, and a busy machine then resets some before they are accepted.
 ThreadedWSGIServer.request_queue_size = 128
+
+
+def _production_application() -> object:
+    """What casino_platform.wsgi serves: the wallet callbacks' front before Django's handler."""
+    from wallet.api.front import WalletCallbackFront
+
+    return WalletCallbackFront(WSGIHandler())
+
+
+# The live server builds its application from this name (LiveServerThread.run): tests over a
+# socket then hit the wallet callbacks through the same front as production does.
+testcases.WSGIHandler = _production_application  # type: ignore[attr-defined,assignment]
 
 
 @pytest.fixture(autouse=True)

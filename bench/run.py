@@ -178,7 +178,9 @@ class Platform:
 
     def start(self) -> None:
         log_file = (self.workdir / "platform.log").open("ab")
-        command = self.granian_command() if self.args.server == "granian" else self.gunicorn_command()
+        command = {"granian": self.granian_command, "uwsgi": self.uwsgi_command}.get(
+            self.args.server, self.gunicorn_command
+        )()
         self.gunicorn = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -219,6 +221,28 @@ class Platform:
             "warning",
             "--no-ws",
             "casino_platform.wsgi:application",
+        ]
+
+    def uwsgi_command(self) -> list[str]:
+        if shutil.which("uwsgi", path=str(Path(sys.executable).parent)) is None:
+            raise SystemExit("--server uwsgi needs uWSGI: .venv/bin/pip install uwsgi")
+        return [
+            str(Path(sys.executable).parent / "uwsgi"),
+            "--http11-socket",
+            f"127.0.0.1:{self.args.port}",
+            "--module",
+            "casino_platform.wsgi:application",
+            "--master",
+            "--lazy-apps",
+            "--processes",
+            str(self.args.workers),
+            "--threads",
+            str(self.args.threads),
+            "--listen",
+            "2048",
+            "--disable-logging",
+            "--die-on-term",
+            "--need-app",
         ]
 
     def gunicorn_command(self) -> list[str]:
@@ -595,7 +619,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
+    parser.add_argument("--server", choices=["gunicorn", "granian", "uwsgi"], default="gunicorn")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database", default="casino_bench")

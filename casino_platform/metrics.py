@@ -95,7 +95,7 @@ def _error_code(response: HttpResponse) -> str:
     return code[:64] if isinstance(code, str) and code else UNKNOWN_CODE
 
 
-def _record(endpoint: str, response: HttpResponse, elapsed: float) -> None:
+def record_wallet_request(endpoint: str, response: HttpResponse, elapsed: float) -> None:
     status = response.status_code
     child = _durations.get((endpoint, status))
     if child is None:
@@ -129,7 +129,7 @@ class WalletMetricsMiddleware:
             endpoint = OTHER_ENDPOINT
         started = perf_counter()
         response = self.get_response(request)
-        _record(endpoint, response, perf_counter() - started)
+        record_wallet_request(endpoint, response, perf_counter() - started)
         return response
 
 

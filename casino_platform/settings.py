@@ -51,8 +51,6 @@ MIDDLEWARE = [
     "casino_platform.tracing.TraceIdMiddleware",
     "casino_platform.metrics.WalletMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Wallet callbacks go from here straight to their view (wallet/middleware.py).
-    "wallet.middleware.WalletCallbackMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -162,6 +160,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Never empty: the tests' live server would then treat every path as a media file and bypass
+# the application it wraps (casino_platform.wsgi's front for the wallet callbacks).
+MEDIA_URL = "media/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 
 # --- REST framework -----------------------------------------------------------------------

@@ -6,7 +6,8 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.http import HttpRequest, HttpResponse
@@ -19,20 +20,27 @@ def current_trace_id() -> str:
     return trace_id_var.get()
 
 
+@contextmanager
+def traced(request: HttpRequest) -> Iterator[str]:
+    """The request's trace id, on the request and bound to log lines while it is handled."""
+    given = request.META.get("HTTP_X_TRACE_ID", "")
+    # An unusable trace id is replaced, not refused: tracing must never fail a payment.
+    trace_id = given if _TRACE_RE.match(given) else uuid.uuid4().hex
+    request.trace_id = trace_id  # type: ignore[attr-defined]
+    token = trace_id_var.set(trace_id)
+    try:
+        yield trace_id
+    finally:
+        trace_id_var.reset(token)
+
+
 class TraceIdMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        given = request.headers.get("X-Trace-Id", "")
-        # An unusable trace id is replaced, not refused: tracing must never fail a payment.
-        trace_id = given if _TRACE_RE.match(given) else uuid.uuid4().hex
-        request.trace_id = trace_id  # type: ignore[attr-defined]
-        token = trace_id_var.set(trace_id)
-        try:
+        with traced(request) as trace_id:
             response = self.get_response(request)
-        finally:
-            trace_id_var.reset(token)
         response["X-Trace-Id"] = trace_id
         return response
 

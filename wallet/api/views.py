@@ -82,7 +82,7 @@ class WalletApiView(APIView):
             timestamp = str(int(time.time()))
             headers["X-Timestamp"] = timestamp
             headers["X-Signature"] = sign_response(secret=auth.secret, timestamp=timestamp, status=status, body=content)
-        # Set here: CommonMiddleware, which would, is skipped for callbacks (wallet/middleware.py),
+        # Set here: CommonMiddleware, which would, is not on the callbacks' path (wallet/api/front.py),
         # and without it the server would fall back to chunked framing.
         headers["Content-Length"] = str(len(content))
         response = HttpResponse(content, status=status, content_type="application/json", headers=headers)

@@ -1,0 +1,179 @@
+"""The wallet callbacks' WSGI front (wallet/api/front.py): what production serves, over a
+socket, against what Django's whole handler answers for the same requests."""
+
+import time
+
+import orjson
+import pytest
+import requests
+from django.core.management import call_command
+from django.core.signals import request_finished, request_started
+from django.db import connection
+from django.test import RequestFactory
+from prometheus_client import REGISTRY
+
+from casino_platform.wsgi import application
+from players.models import Player
+from provider.models import Game
+from provider.signing import sign_request
+from sessions.services import session_create
+from wallet.api.front import REQUEST_FINISHED, REQUEST_STARTED, WalletCallbackFront
+from wallet.models import Wallet
+from wallet.tests.api_client import ProviderClient
+
+# The live server runs in its own thread with its own database connection.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def seeded(db):
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+
+
+@pytest.fixture
+def live(live_server, seeded):
+    return ProviderClient(base_url=live_server.url, session=requests.Session())
+
+
+@pytest.fixture
+def token(seeded):
+    game = Game.objects.get(game_id="sandbox:dice")
+    _, token = session_create(
+        provider=game.provider, player=Player.objects.get(player_id="p_demo_1"), game=game, currency="EUR"
+    )
+    return token
+
+
+def debit(token, tx="front-1", amount=250):
+    return {
+        "transaction_id": tx,
+        "session_token": token,
+        "round_id": f"r-{tx}",
+        "game_id": "sandbox:dice",
+        "amount": amount,
+        "currency": "EUR",
+        "reason": "bet",
+    }
+
+
+def sample(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_production_serves_the_front():
+    assert isinstance(application, WalletCallbackFront)
+
+
+def test_a_debit_over_the_socket_is_answered_by_the_front(live, token):
+    before = sample("wallet_request_duration_seconds_count", endpoint="debit", status="200")
+    r = live.post("debit", debit(token), headers={"X-Trace-Id": "trace-front-1"})
+    assert r.status == 200, r.body
+    assert r.body["balance"] == 99_750
+    assert Wallet.objects.get(player__player_id="p_demo_1").balance == 99_750
+    assert r.headers["X-Trace-Id"] == "trace-front-1"
+    assert int(r.headers["Content-Length"]) == len(orjson.dumps(r.body))
+    # SecurityMiddleware ran; the browser half of the stack did not.
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "same-origin"
+    assert "X-Frame-Options" not in r.headers
+    assert "Vary" not in r.headers
+    # The metrics timed it (the live server shares this process's registry).
+    assert sample("wallet_request_duration_seconds_count", endpoint="debit", status="200") == before + 1
+
+
+def test_front_and_django_handler_give_the_same_answers(live, token, client):
+    """The same calls through the front (socket) and Django's whole handler (test client)."""
+    through_django = ProviderClient(client)
+    cases = [
+        ("debit", debit(token, "same-1")),  # accepted
+        ("debit", debit(token, "same-1")),  # its replay
+        ("debit", debit(token, "same-2", amount=10**9)),  # INSUFFICIENT_FUNDS
+        ("credit", {"transaction_id": "same-3", "player_id": "p_demo_1", "round_id": "nope", "game_id": "x"}),
+        ("balance", {"player_id": "p_demo_1", "currency": "EUR"}),
+    ]
+    for endpoint, payload in cases:
+        front = live.post(endpoint, payload)
+        # The second client repeats the call: its answer is a replay of the first, or the same refusal.
+        django = through_django.post(endpoint, payload)
+        assert front.status == django.status, (endpoint, front.body, django.body)
+        assert {k: v for k, v in front.body.items() if k != "trace_id"} == {
+            k: v for k, v in django.body.items() if k != "trace_id"
+        }
+        for header in ("X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy", "Retry-After"):
+            assert front.headers.get(header) == django.headers.get(header), header
+        assert front.headers.get("X-Trace-Id") and django.headers.get("X-Trace-Id")
+
+
+def test_errors_are_counted_by_code(live, token):
+    before = sample("wallet_errors_total", endpoint="debit", code="INSUFFICIENT_FUNDS")
+    r = live.post("debit", debit(token, "broke-1", amount=10**9))
+    assert r.status == 402 and r.body["code"] == "INSUFFICIENT_FUNDS"
+    assert sample("wallet_errors_total", endpoint="debit", code="INSUFFICIENT_FUNDS") == before + 1
+
+
+def test_unsigned_and_unknown_paths(live, live_server):
+    r = requests.post(live_server.url + "/api/v1/wallet/debit", data=b"{}", timeout=10)
+    assert r.status_code == 401 and r.json()["code"] == "UNKNOWN_PROVIDER"
+    assert r.headers["X-Trace-Id"]
+    # Not one of the five callbacks: Django's handler and its JSON 404, whole stack.
+    r = requests.post(live_server.url + "/api/v1/wallet/nope", data=b"{}", timeout=10)
+    assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+    assert r.headers["X-Frame-Options"] == "DENY"
+
+
+def _environ(path="/api/v1/wallet/balance", body=b'{"player_id": "p_demo_1", "currency": "EUR"}'):
+    ts = str(int(time.time()))
+    signature = sign_request(secret="sandbox-secret", timestamp=ts, method="POST", path=path, body=body)
+    return (
+        RequestFactory()
+        .generic(
+            "POST",
+            path,
+            data=body,
+            content_type="application/json",
+            headers={"X-Provider-Id": "sandbox", "X-Timestamp": ts, "X-Signature": signature},
+        )
+        .environ
+    )
+
+
+def _call(front, environ):
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(front(environ, start_response))
+    return seen["status"], seen["headers"], body
+
+
+def test_an_exception_escaping_the_view_is_djangos_json_500(seeded, settings, monkeypatch):
+    settings.DEBUG = False
+    front = WalletCallbackFront(application.application)
+
+    def broken(request):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(front.security, "process_request", broken)
+    status, headers, body = _call(front, _environ())
+    assert status.startswith("500 ")
+    assert orjson.loads(body)["code"] == "INTERNAL_ERROR"
+    assert headers["X-Trace-Id"]
+
+
+def test_a_stale_database_connection_is_replaced_before_the_callback(seeded):
+    front = WalletCallbackFront(application.application)
+    connection.ensure_connection()
+    stale = connection.connection
+    connection.close_at = time.monotonic() - 1  # past CONN_MAX_AGE
+    status, _, body = _call(front, _environ())
+    assert status.startswith("200 "), body
+    assert connection.connection is not stale
+
+
+def test_the_front_runs_what_djangos_request_signals_run():
+    """A receiver added to either signal (by Django or an app) must be added to the front too.
+    (Django's test client takes close_old_connections off and puts it back, so the order, and
+    for a moment the presence, of that one varies.)"""
+    assert {r() for _, r, *_ in request_started.receivers} <= set(REQUEST_STARTED)
+    assert {r() for _, r, *_ in request_finished.receivers} <= set(REQUEST_FINISHED)
