@@ -1,7 +1,7 @@
 """`make bench`: the wallet hot path measured as in production, and checked.
 
-Starts gunicorn (DEBUG off, persistent connections) on PostgreSQL with Redis and a Celery
-worker, seeds players with live sessions, then drives pre-signed wallet calls from a
+Starts the production web server, uWSGI (DEBUG off, persistent connections), on PostgreSQL
+with Redis and a Celery worker, seeds players with live sessions, then drives pre-signed wallet calls from a
 separate load generator (wrk, and an open-loop generator for a fixed arrival rate). In the
 same run pgbench executes the SQL of a debit, to give the database's own ceiling. Every
 run is checked afterwards (books reconcile, money moved once per accepted transaction) and
@@ -181,7 +181,7 @@ class Platform:
         command = {"granian": self.granian_command, "uwsgi": self.uwsgi_command}.get(
             self.args.server, self.gunicorn_command
         )()
-        self.gunicorn = subprocess.Popen(
+        self.web = subprocess.Popen(
             command,
             cwd=ROOT,
             env=self.env,
@@ -195,7 +195,7 @@ class Platform:
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        self.procs = [self.gunicorn, self.celery]
+        self.procs = [self.web, self.celery]
         self.wait_until_serving()
 
     def granian_command(self) -> list[str]:
@@ -224,25 +224,17 @@ class Platform:
         ]
 
     def uwsgi_command(self) -> list[str]:
-        if shutil.which("uwsgi", path=str(Path(sys.executable).parent)) is None:
-            raise SystemExit("--server uwsgi needs uWSGI: .venv/bin/pip install uwsgi")
+        """The production server and its settings (casino_platform/uwsgi.ini)."""
         return [
             str(Path(sys.executable).parent / "uwsgi"),
+            "--ini",
+            str(ROOT / "casino_platform" / "uwsgi.ini"),
             "--http11-socket",
             f"127.0.0.1:{self.args.port}",
-            "--module",
-            "casino_platform.wsgi:application",
-            "--master",
-            "--lazy-apps",
             "--processes",
             str(self.args.workers),
             "--threads",
             str(self.args.threads),
-            "--listen",
-            "2048",
-            "--disable-logging",
-            "--die-on-term",
-            "--need-app",
         ]
 
     def gunicorn_command(self) -> list[str]:
@@ -279,8 +271,8 @@ class Platform:
         raise SystemExit(f"the platform did not start; see {self.workdir / 'platform.log'}")
 
     def web_pids(self) -> list[int]:
-        children = subprocess.run(["pgrep", "-P", str(self.gunicorn.pid)], capture_output=True, text=True).stdout
-        return [self.gunicorn.pid, *[int(p) for p in children.split()]]
+        children = subprocess.run(["pgrep", "-P", str(self.web.pid)], capture_output=True, text=True).stdout
+        return [self.web.pid, *[int(p) for p in children.split()]]
 
     def stop(self) -> None:
         stop(self.procs)
@@ -332,7 +324,7 @@ def start_profiler(platform_: "Platform", seconds: int, out: Path) -> subprocess
             shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy",
             "record",
             "--pid",
-            str(platform_.gunicorn.pid),
+            str(platform_.web.pid),
             "--subprocesses",
             "--duration",
             str(seconds),
@@ -619,7 +611,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--server", choices=["gunicorn", "granian", "uwsgi"], default="gunicorn")
+    parser.add_argument("--server", choices=["uwsgi", "gunicorn", "granian"], default="uwsgi")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database", default="casino_bench")
