@@ -98,9 +98,15 @@ class JournalTransaction(models.Model):
 
 class Entry(models.Model):
     transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # Indexed by entry_account_time_idx. On PostgreSQL the composite foreign key
+    # (account_id, currency) -> account (id, currency) of migration 0002 checks both the
+    # account and that the entry is in its currency; the single-column foreign keys were the
+    # same checks again on every entry of every debit (migration 0004).
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     amount = models.BigIntegerField(help_text="Signed minor units; a transaction's entries sum to 0.")
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_column="currency")
+    currency = models.ForeignKey(
+        Currency, on_delete=models.PROTECT, db_column="currency", db_index=False, db_constraint=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,10 +8,11 @@ class Round(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
-    provider = models.ForeignKey("provider.Provider", on_delete=models.PROTECT, related_name="rounds")
+    # Indexed first in round_unique_per_provider; rounds are never looked up by currency.
+    provider = models.ForeignKey("provider.Provider", on_delete=models.PROTECT, related_name="rounds", db_index=False)
     round_id = models.CharField(max_length=128)
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="rounds")
-    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
+    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency", db_index=False)
     game_id = models.CharField(max_length=128)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     debit_count = models.PositiveIntegerField(default=0)

@@ -91,6 +91,21 @@ def test_entry_currency_must_be_the_account_currency(journal):
         ledger_post(kind="adjustment", legs=[Leg(account_id, 1, "USD"), Leg(account_id, -1, "USD")], created_by="t")
 
 
+@pytest.mark.parametrize("currency", ["EUR", "XXX"])
+def test_an_entry_needs_an_existing_account_and_currency(journal, currency):
+    """The composite key (account_id, currency) is the only foreign key of both on
+    PostgreSQL (ledger/migrations/0004): it refuses a missing account, and a currency that
+    does not exist, since no account holds it."""
+    missing_account = journal.entries.order_by("-account_id").first().account_id + 1000
+    with pytest.raises(IntegrityError, match="ledger_entry_currency_is_account_currency"), transaction.atomic():
+        ledger_post(
+            kind="adjustment",
+            legs=[Leg(missing_account, 1, currency), Leg(missing_account, -1, currency)],
+            created_by="t",
+        )
+    assert Entry.objects.filter(account_id=missing_account).count() == 0
+
+
 def test_reconciliation_catches_a_tampered_wallet_balance(journal):
     assert ledger_reconcile().ok
     wallet = Wallet.objects.get()
