@@ -62,6 +62,36 @@ def pids_of(pattern: str) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def machine_probe(directory: Path) -> dict[str, float]:
+    """How fast this VM is right now, next to each scenario: the same interpreter work (dicts,
+    strings, JSON: what a callback does; median of three) and the same disk flushes (50
+    fdatasyncs of 8 KiB, as a commit's WAL flush) every time. Idle-machine checks cannot see a
+    neighbour on the host or a throttled disk; these can, and runs are only comparable where
+    they agree."""
+    import statistics
+
+    def interpreter_work() -> float:
+        started = time.perf_counter()
+        table = {str(i): i * 2 for i in range(30_000)}
+        json.loads(json.dumps(table))
+        return (time.perf_counter() - started) * 1000
+
+    cpu_ms = statistics.median(interpreter_work() for _ in range(3))
+    path = directory / "flush-probe"
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        page = b"\0" * 8192
+        started = time.perf_counter()
+        for _ in range(50):
+            os.pwrite(fd, page, 0)
+            os.fdatasync(fd)
+        flush_ms = (time.perf_counter() - started) * 1000 / 50
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    return {"python_ms": round(cpu_ms, 1), "fdatasync_ms": round(flush_ms, 3)}
+
+
 def wait_for_idle(max_wait: float = 60.0) -> float:
     """Wait until the machine is idle (< 15% busy over a second); returns seconds waited."""
     started = time.monotonic()
@@ -422,6 +452,7 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
     from ledger.models import JournalTransaction
 
     booked_before = JournalTransaction.objects.filter(provider_transaction_id__startswith="pgb-").count()
+    probe = machine_probe(workdir)
     busy_before, _ = machine_busy_ticks()
     proc = subprocess.Popen(
         [
@@ -478,6 +509,7 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
         "failed": int(failed.group(1)) if failed else 0,
         "latency_avg_ms": float(latency.group(1)) if latency else None,
         "pg_cpu_ms_per_tx": round((busy_after - busy_before - pgbench_ticks) / TICK * 1000 / max(1, done), 3),
+        "machine_probe": probe,
     }
 
 
@@ -540,6 +572,11 @@ def machine_info(args) -> dict:
     }
 
 
+def probe_cell(scenario: dict) -> str:
+    probe = scenario.get("machine_probe")
+    return f"{probe['python_ms']:.0f} / {probe['fdatasync_ms']:.2f}" if probe else "-"
+
+
 def write_performance_doc(result: dict) -> None:
     doc = ROOT / "docs" / "performance.md"
     text = doc.read_text() if doc.exists() else ""
@@ -547,8 +584,8 @@ def write_performance_doc(result: dict) -> None:
     m = result["machine"]
     rows = [
         "| scenario | clients / rate | req/s | p50 ms | p95 ms | p99 ms | max ms | errors by code | "
-        "web CPU ms/req | PG CPU ms/req | checks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "web CPU ms/req | PG CPU ms/req | probe: python ms / fdatasync ms | checks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["scenarios"]:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(s["codes"].items())) or "none"
@@ -557,7 +594,7 @@ def write_performance_doc(result: dict) -> None:
         rows.append(
             f"| {s['name']} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
             f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
-            f"{s['pg_cpu_ms_per_req']:.2f} | {verdict}"
+            f"{s['pg_cpu_ms_per_req']:.2f} | {probe_cell(s)} | {verdict}"
             f"{' (noisy)' if s['noisy'] else ''} |"
         )
     pg = result["pgbench"]
@@ -573,7 +610,8 @@ def write_performance_doc(result: dict) -> None:
             *rows,
             "",
             f"Database ceiling (pgbench, the debit's SQL, 8 clients): **{pg['tps']:.0f} tx/s**, "
-            f"{pg['latency_avg_ms']} ms average, PG CPU {pg['pg_cpu_ms_per_tx']} ms/tx. "
+            f"{pg['latency_avg_ms']} ms average, PG CPU {pg['pg_cpu_ms_per_tx']} ms/tx "
+            f"(probe {probe_cell(pg)}). "
             f"HTTP ÷ database at 8 clients: **{result['http_over_db']:.0%}**. "
             f"On one wallet (as `hot`): **{result['pgbench_hot']['tps']:.0f} tx/s**. "
             f"Statements per debit: {result['queries_per_debit']} (asserted in `wallet/tests/test_queries.py`).",
@@ -672,6 +710,7 @@ def main() -> None:
             name, _, clients = spec.partition(":")
             prefix = f"{name}{clients or 'r'}"
             idle_wait = 0.0 if args.no_idle_wait else wait_for_idle()
+            probe = machine_probe(workdir)
             if name == "rate":
                 rate = args.rate or max(50, int(debit8_rps / 2))
                 count = rate * args.duration
@@ -765,6 +804,7 @@ def main() -> None:
                 "web_cpu_ms_per_req": round((web1 - web0) / TICK * 1000 / requests_done, 3),
                 "pg_cpu_ms_per_req": round((pg1 - pg0) / TICK * 1000 / requests_done, 3),
                 "idle_wait_s": idle_wait,
+                "machine_probe": probe,
                 "noisy": bool(noisy),
                 "check": check,
             }
@@ -774,7 +814,8 @@ def main() -> None:
             log(
                 f"{prefix}: {rps:.0f} req/s, p50 {scenario['p50_ms']:.2f} ms, p99 {scenario['p99_ms']:.2f} ms, "
                 f"errors {result['codes'] or 'none'}, checks {'ok' if check['ok'] else check['problems']}"
-                f"{', NOISY' if noisy else ''}"
+                f"{', NOISY' if noisy else ''} (probe: python {probe['python_ms']} ms, "
+                f"fdatasync {probe['fdatasync_ms']} ms)"
             )
     finally:
         platform_.stop()
