@@ -7,5 +7,4 @@ COPY . .
 RUN useradd --create-home casino && mkdir -p /app/var && chown -R casino /app/var
 USER casino
 EXPOSE 8000
-# The server and its settings as measured by `make bench` (casino_platform/uwsgi.ini).
-CMD ["uwsgi", "--ini", "casino_platform/uwsgi.ini", "--http11-socket", "0.0.0.0:8000", "--processes", "4", "--threads", "2"]
+CMD ["gunicorn", "casino_platform.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "4", "--threads", "2", "--keep-alive", "30"]

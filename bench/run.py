@@ -1,6 +1,6 @@
 """`make bench`: the wallet hot path measured as in production, and checked.
 
-Starts the production web server, uWSGI (DEBUG off, persistent connections), on PostgreSQL
+Starts the production web server, gunicorn (DEBUG off, persistent connections), on PostgreSQL
 with Redis and a Celery worker, seeds players with live sessions, then drives pre-signed wallet calls from a
 separate load generator (wrk, and an open-loop generator for a fixed arrival rate). In the
 same run pgbench executes the SQL of a debit, to give the database's own ceiling. Every
@@ -254,7 +254,7 @@ class Platform:
         ]
 
     def uwsgi_command(self) -> list[str]:
-        """The production server and its settings (casino_platform/uwsgi.ini)."""
+        """For comparison runs only (casino_platform/uwsgi.ini says why it is not production's)."""
         return [
             str(Path(sys.executable).parent / "uwsgi"),
             "--ini",
@@ -649,7 +649,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--server", choices=["uwsgi", "gunicorn", "granian"], default="uwsgi")
+    parser.add_argument("--server", choices=["gunicorn", "uwsgi", "granian"], default="gunicorn")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database", default="casino_bench")

@@ -20,3 +20,43 @@ def aware_datetime(value: datetime | str | None) -> datetime | None:
         raise ValueError(f"not a datetime: {value!r}")
     # Stored in UTC; SQLite's come back naive.
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def pg_single_column_constraints(schema_editor, table: str, column: str, *, foreign_key: bool) -> list[str]:
+    """Names of the plain (non-unique) indexes on, or the foreign keys of, exactly `column`."""
+    with schema_editor.connection.cursor() as cursor:
+        constraints = schema_editor.connection.introspection.get_constraints(cursor, table)
+    return [
+        name
+        for name, c in constraints.items()
+        if c["columns"] == [column]
+        and (c["foreign_key"] if foreign_key else c["index"] and not c["unique"] and not c["primary_key"])
+    ]
+
+
+def pg_drop_redundant(schema_editor, table: str, *, indexes: tuple[str, ...] = (), foreign_keys: tuple[str, ...] = ()):
+    """Drops, on PostgreSQL only, the single-column indexes and foreign keys Django made for
+    these columns: indexes CONCURRENTLY (the migration must be non-atomic), foreign keys with
+    a short lock timeout, so that a busy wallet table is never locked for long. Other
+    databases keep theirs: rebuilding a SQLite table would drop its ledger triggers."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for column in indexes:
+        for name in pg_single_column_constraints(schema_editor, table, column, foreign_key=False):
+            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+    for column in foreign_keys:
+        for name in pg_single_column_constraints(schema_editor, table, column, foreign_key=True):
+            schema_editor.execute("SET lock_timeout = '5s'")
+            schema_editor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{name}"')
+            schema_editor.execute("RESET lock_timeout")
+
+
+def pg_restore_indexes(schema_editor, table: str, columns: tuple[str, ...]):
+    """The reverse of pg_drop_redundant's index drops."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for column in columns:
+        if not pg_single_column_constraints(schema_editor, table, column, foreign_key=False):
+            schema_editor.execute(
+                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{table}_{column}_idx" ON "{table}" ("{column}")'
+            )

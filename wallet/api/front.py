@@ -16,8 +16,8 @@ callback does need from that stack, by calling the same code:
 - Django's own answer to an exception that escapes (`response_for_exception`: logged, the
   contract's JSON 500 for API paths).
 
-Served from `casino_platform.wsgi.application`, so gunicorn, uWSGI, runserver and the
-tests' live server all take it.
+Served from `casino_platform.wsgi.application`, so gunicorn, runserver, the bench's
+comparison servers and the tests' live server all take it.
 """
 
 from collections.abc import Callable, Iterable
@@ -31,6 +31,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
+from django.utils.log import log_response
 
 from casino_platform.metrics import WALLET_PREFIX, record_wallet_request
 from casino_platform.tracing import traced
@@ -66,15 +67,14 @@ def _unused_get_response(request: HttpRequest) -> HttpResponse:  # pragma: no co
 class WalletCallbackFront:
     def __init__(self, application: WsgiApplication):
         self.application = application
-        # Views hold no per-request state: one instance per endpoint serves every thread.
-        self.views = {WALLET_PREFIX + name: (name, view()) for name, view in CALLBACK_VIEWS.items()}
+        self.views = {WALLET_PREFIX + name: (name, view) for name, view in CALLBACK_VIEWS.items()}
         self.security = SecurityMiddleware(_unused_get_response)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         route = self.views.get(environ.get("PATH_INFO", ""))
         if route is None:
             return self.application(environ, start_response)
-        endpoint, view = route
+        endpoint, view_class = route
         for housekeeping in REQUEST_STARTED:
             housekeeping(sender=WalletCallbackFront)
         try:
@@ -82,12 +82,18 @@ class WalletCallbackFront:
             with traced(request) as trace_id:
                 started = perf_counter()
                 try:
-                    response = self.security.process_request(request) or view.dispatch(request)
+                    response = self.security.process_request(request) or view_class().dispatch(request)
                     response = self.security.process_response(request, response)
+                    if response.status_code >= 400:
+                        # As Django's handler does: a warning (4xx) or error (5xx) with the trace id.
+                        log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
                 except Exception as exc:  # what Django's handler would answer, logged as it would be
                     response = response_for_exception(request, exc)
                 record_wallet_request(endpoint, response, perf_counter() - started)
             response["X-Trace-Id"] = trace_id
+            if not response.has_header("Content-Length"):
+                # Django's own error pages carry none; without it a kept-alive answer is unframed.
+                response["Content-Length"] = str(len(response.content))
             start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
             return [response.content]
         finally:

@@ -159,6 +159,18 @@ def test_an_exception_escaping_the_view_is_djangos_json_500(seeded, settings, mo
     assert status.startswith("500 ")
     assert orjson.loads(body)["code"] == "INTERNAL_ERROR"
     assert headers["X-Trace-Id"]
+    assert int(headers["Content-Length"]) == len(body)  # framed, so a kept-alive client is not left waiting
+
+
+def test_refusals_are_logged_with_their_trace_id(seeded, caplog):
+    front = WalletCallbackFront(application.application)
+    environ = _environ()
+    environ["HTTP_X_SIGNATURE"] = "0" * 64
+    environ["HTTP_X_TRACE_ID"] = "trace-refused"
+    with caplog.at_level("WARNING", logger="django.request"):
+        status, _, body = _call(front, environ)
+    assert status.startswith("401 ") and orjson.loads(body)["code"] == "INVALID_SIGNATURE"
+    assert [r.status_code for r in caplog.records if r.name == "django.request"] == [401]
 
 
 def test_a_stale_database_connection_is_replaced_before_the_callback(seeded):
