@@ -13,10 +13,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from casino_platform import metrics as metrics_module
-from players.models import Player
-from provider.models import Game, GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
-from sessions.services import session_create
-from wallet.tests.api_client import ProviderClient
+from provider.models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
+from wallet.tests.api_client import ProviderClient, debit_payload, launch
 
 pytestmark = pytest.mark.django_db
 
@@ -48,35 +46,15 @@ def api(client):
     return ProviderClient(client)
 
 
-def launch(player_id: str) -> str:
-    game = Game.objects.get(game_id="sandbox:dice")
-    _, token = session_create(
-        provider=game.provider, player=Player.objects.get(player_id=player_id), game=game, currency="EUR"
-    )
-    return token
-
-
-def debit(token: str, tx: str, amount: int = 100) -> dict:
-    return {
-        "transaction_id": tx,
-        "session_token": token,
-        "round_id": f"r-{tx}",
-        "game_id": "sandbox:dice",
-        "amount": amount,
-        "currency": "EUR",
-        "reason": "bet",
-    }
-
-
 def test_wallet_latency_errors_and_replays(client, api):
     before = scrape(client)
 
     token = launch("p_demo_1")
-    ok = api.post("debit", debit(token, "m-1"))
+    ok = api.post("debit", debit_payload(token, "m-1"))
     assert ok.status == 200 and "Idempotent-Replayed" not in ok.headers
-    replay = api.post("debit", debit(token, "m-1"))
+    replay = api.post("debit", debit_payload(token, "m-1"))
     assert replay.status == 200 and replay.headers["Idempotent-Replayed"] == "true"
-    refused = api.post("debit", debit(launch("p_low_balance"), "m-2", amount=100))
+    refused = api.post("debit", debit_payload(launch("p_low_balance"), "m-2", amount=100))
     assert refused.status == 402 and refused.body["code"] == "INSUFFICIENT_FUNDS"
     forged = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, secret="not-the-secret")
     assert forged.status == 401 and forged.body["code"] == "INVALID_SIGNATURE"

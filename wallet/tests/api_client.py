@@ -64,3 +64,29 @@ class ProviderClient:
             )
             assert response_headers["X-Signature"] == expected, "response signature does not verify"
         return Signed(status, orjson.loads(content) if content else {}, response_headers)
+
+
+def launch(player_id: str, game_id: str = "sandbox:dice") -> str:
+    """A live game session for a seeded player; its token."""
+    from players.models import Player
+    from provider.models import Game
+    from sessions.services import session_create
+
+    game = Game.objects.get(game_id=game_id)
+    _, token = session_create(
+        provider=game.provider, player=Player.objects.get(player_id=player_id), game=game, currency="EUR"
+    )
+    return token
+
+
+def debit_payload(token: str, tx: str, amount: int = 100) -> dict:
+    """A bet of `amount` EUR cents in its own round, under `token`."""
+    return {
+        "transaction_id": tx,
+        "session_token": token,
+        "round_id": f"r-{tx}",
+        "game_id": "sandbox:dice",
+        "amount": amount,
+        "currency": "EUR",
+        "reason": "bet",
+    }

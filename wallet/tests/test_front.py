@@ -13,13 +13,10 @@ from django.test import RequestFactory
 from prometheus_client import REGISTRY
 
 from casino_platform.wsgi import application
-from players.models import Player
-from provider.models import Game
 from provider.signing import sign_request
-from sessions.services import session_create
 from wallet.api.front import REQUEST_FINISHED, REQUEST_STARTED, WalletCallbackFront
 from wallet.models import Wallet
-from wallet.tests.api_client import ProviderClient
+from wallet.tests.api_client import ProviderClient, debit_payload, launch
 
 # The live server runs in its own thread with its own database connection.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,23 +34,11 @@ def live(live_server, seeded):
 
 @pytest.fixture
 def token(seeded):
-    game = Game.objects.get(game_id="sandbox:dice")
-    _, token = session_create(
-        provider=game.provider, player=Player.objects.get(player_id="p_demo_1"), game=game, currency="EUR"
-    )
-    return token
+    return launch("p_demo_1")
 
 
 def debit(token, tx="front-1", amount=250):
-    return {
-        "transaction_id": tx,
-        "session_token": token,
-        "round_id": f"r-{tx}",
-        "game_id": "sandbox:dice",
-        "amount": amount,
-        "currency": "EUR",
-        "reason": "bet",
-    }
+    return debit_payload(token, tx, amount)
 
 
 def sample(name, **labels):
