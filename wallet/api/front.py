@@ -20,6 +20,7 @@ Served from `casino_platform.wsgi.application`, so gunicorn, runserver, the benc
 comparison servers and the tests' live server all take it.
 """
 
+import logging
 from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import Any
@@ -44,6 +45,8 @@ from .views import (
     WalletDebitApi,
     WalletRollbackApi,
 )
+
+logger = logging.getLogger(__name__)
 
 WsgiApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -89,7 +92,10 @@ class WalletCallbackFront:
                         log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
                 except Exception as exc:  # what Django's handler would answer, logged as it would be
                     response = response_for_exception(request, exc)
-                record_wallet_request(endpoint, response, perf_counter() - started)
+                try:
+                    record_wallet_request(endpoint, response, perf_counter() - started)
+                except Exception:  # the money has moved: a metrics fault must not turn the answer into a 500
+                    logger.exception("wallet metrics could not be recorded")
             response["X-Trace-Id"] = trace_id
             if not response.has_header("Content-Length"):
                 # Django's own error pages carry none; without it a kept-alive answer is unframed.

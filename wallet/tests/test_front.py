@@ -158,6 +158,18 @@ def test_refusals_are_logged_with_their_trace_id(seeded, caplog):
     assert [r.status_code for r in caplog.records if r.name == "django.request"] == [401]
 
 
+def test_a_metrics_fault_does_not_fail_the_answer(seeded, monkeypatch, caplog):
+    from wallet.api import front as front_module
+
+    def broken(*args):
+        raise OSError("metrics directory gone")
+
+    monkeypatch.setattr(front_module, "record_wallet_request", broken)
+    status, _, body = _call(WalletCallbackFront(application.application), _environ())
+    assert status.startswith("200 ") and orjson.loads(body)["balance"] == 100_000
+    assert "wallet metrics could not be recorded" in caplog.text
+
+
 def test_a_stale_database_connection_is_replaced_before_the_callback(seeded):
     front = WalletCallbackFront(application.application)
     connection.ensure_connection()
