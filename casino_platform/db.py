@@ -47,8 +47,10 @@ def pg_drop_redundant(schema_editor, table: str, *, indexes: tuple[str, ...] = (
     for column in foreign_keys:
         for name in pg_single_column_constraints(schema_editor, table, column, foreign_key=True):
             schema_editor.execute("SET lock_timeout = '5s'")
-            schema_editor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{name}"')
-            schema_editor.execute("RESET lock_timeout")
+            try:
+                schema_editor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{name}"')
+            finally:  # non-atomic: the setting would outlive a failed statement
+                schema_editor.execute("RESET lock_timeout")
 
 
 def pg_restore_indexes(schema_editor, table: str, columns: tuple[str, ...]):

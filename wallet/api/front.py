@@ -37,27 +37,13 @@ from django.utils.log import log_response
 from casino_platform.metrics import WALLET_PREFIX, record_wallet_request
 from casino_platform.tracing import traced
 
-from .views import (
-    WalletApiView,
-    WalletAuthenticateApi,
-    WalletBalanceApi,
-    WalletCreditApi,
-    WalletDebitApi,
-    WalletRollbackApi,
-)
+from .urls import CALLBACK_VIEWS
 
 logger = logging.getLogger(__name__)
 
 WsgiApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-# Exactly the paths wallet/api/urls.py routes, and the functions Django's request signals run.
-CALLBACK_VIEWS: dict[str, type[WalletApiView]] = {
-    "authenticate": WalletAuthenticateApi,
-    "balance": WalletBalanceApi,
-    "debit": WalletDebitApi,
-    "credit": WalletCreditApi,
-    "rollback": WalletRollbackApi,
-}
+# The functions Django's request signals run (test_front.py holds the two together).
 Housekeeping = Callable[..., None]
 REQUEST_STARTED: tuple[Housekeeping, ...] = (reset_queries, close_old_connections)
 REQUEST_FINISHED: tuple[Housekeeping, ...] = (close_old_connections, close_caches, reset_urlconf)

@@ -2,10 +2,13 @@ from django.urls import path
 
 from . import views
 
-urlpatterns = [
-    path("authenticate", views.WalletAuthenticateApi.as_view(), name="wallet-authenticate"),
-    path("balance", views.WalletBalanceApi.as_view(), name="wallet-balance"),
-    path("debit", views.WalletDebitApi.as_view(), name="wallet-debit"),
-    path("credit", views.WalletCreditApi.as_view(), name="wallet-credit"),
-    path("rollback", views.WalletRollbackApi.as_view(), name="wallet-rollback"),
-]
+# The contract's callbacks under /api/v1/wallet/; the WSGI front (front.py) serves the same map.
+CALLBACK_VIEWS: dict[str, type[views.WalletApiView]] = {
+    "authenticate": views.WalletAuthenticateApi,
+    "balance": views.WalletBalanceApi,
+    "debit": views.WalletDebitApi,
+    "credit": views.WalletCreditApi,
+    "rollback": views.WalletRollbackApi,
+}
+
+urlpatterns = [path(name, view.as_view(), name=f"wallet-{name}") for name, view in CALLBACK_VIEWS.items()]
