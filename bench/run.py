@@ -285,6 +285,8 @@ class Platform:
             "2048",
             "--keep-alive",
             "30",
+            "--http-parser",
+            self.args.http_parser,
             "--log-level",
             "warning",
         ]
@@ -566,10 +568,17 @@ def machine_info(args) -> dict:
             "workers": args.workers,
             "worker_class": args.worker_class if args.server == "gunicorn" else "wsgi",
             "threads": args.threads,
+            "http_parser": http_parser_in_use(args) if args.server == "gunicorn" else args.server,
         },
         "players": args.players,
         "duration_s": args.duration,
     }
+
+
+def http_parser_in_use(args: argparse.Namespace) -> str:
+    if args.http_parser != "auto":
+        return args.http_parser
+    return "fast" if importlib.util.find_spec("gunicorn_h1c") else "python"
 
 
 def probe_cell(scenario: dict) -> str:
@@ -603,7 +612,9 @@ def write_performance_doc(result: dict) -> None:
             marker_start,
             f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']}, "
             f"Python {m['python']}, {m['web_server']['server']} {m['web_server']['workers']} workers x "
-            f"{m['web_server']['threads']} threads ({m['web_server']['worker_class']}), {m['players']} players, "
+            f"{m['web_server']['threads']} threads ({m['web_server']['worker_class']}"
+            f"{', HTTP parser ' + m['web_server']['http_parser'] if m['web_server'].get('http_parser') in ('fast', 'python') else ''}), "
+            f"{m['players']} players, "
             f"{m['duration_s']} s per scenario. "
             f"File: `bench/results/{result['file']}`.",
             "",
@@ -652,6 +663,12 @@ def main() -> None:
     parser.add_argument("--server", choices=["gunicorn", "uwsgi", "granian"], default="gunicorn")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn's")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--http-parser",
+        choices=["auto", "fast", "python"],
+        default="auto",
+        help="gunicorn's: fast is the C parser (gunicorn_h1c), python its own",
+    )
     parser.add_argument("--database", default="casino_bench")
     parser.add_argument(
         "--scenarios",
