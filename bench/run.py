@@ -581,6 +581,11 @@ def http_parser_in_use(args: argparse.Namespace) -> str:
     return "fast" if importlib.util.find_spec("gunicorn_h1c") else "python"
 
 
+def http_parser_note(web_server: dict) -> str:
+    parser = web_server.get("http_parser")
+    return f", HTTP parser {parser}" if parser in ("fast", "python") else ""
+
+
 def probe_cell(scenario: dict) -> str:
     probe = scenario.get("machine_probe")
     return f"{probe['python_ms']:.0f} / {probe['fdatasync_ms']:.2f}" if probe else "-"
@@ -613,7 +618,7 @@ def write_performance_doc(result: dict) -> None:
             f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']}, "
             f"Python {m['python']}, {m['web_server']['server']} {m['web_server']['workers']} workers x "
             f"{m['web_server']['threads']} threads ({m['web_server']['worker_class']}"
-            f"{', HTTP parser ' + m['web_server']['http_parser'] if m['web_server'].get('http_parser') in ('fast', 'python') else ''}), "
+            f"{http_parser_note(m['web_server'])}), "
             f"{m['players']} players, "
             f"{m['duration_s']} s per scenario. "
             f"File: `bench/results/{result['file']}`.",

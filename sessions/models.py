@@ -1,5 +1,12 @@
 from django.db import models
 
+from casino_platform import clock
+
+
+def round_opened_at():
+    # Looked up on each call, so that a test moving the platform's clock moves this too.
+    return clock.now()
+
 
 class Round(models.Model):
     """A game round, (provider, round_id). Totals are minor units of `currency`."""
@@ -20,7 +27,8 @@ class Round(models.Model):
     rollback_count = models.PositiveIntegerField(default=0)
     total_debited = models.BigIntegerField(default=0)
     total_credited = models.BigIntegerField(default=0)
-    opened_at = models.DateTimeField(auto_now_add=True)
+    # The platform's clock, as the database functions' rounds take it (auto_now_add would not).
+    opened_at = models.DateTimeField(default=round_opened_at, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

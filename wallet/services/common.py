@@ -2,9 +2,11 @@
 
 import re
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 
 from casino_platform import clock
@@ -13,7 +15,7 @@ from casino_platform.errors import DomainError, ValidationFailed, error_class_fo
 from ledger.idempotency import idempotency_claim, idempotency_store, request_fingerprint
 from ledger.models import Account, IdempotencyRecord
 from ledger.money import MAX_AMOUNT
-from ledger.services import ledger_account_get_or_create
+from ledger.services import ledger_account_get_or_create, ledger_account_id_remember
 from players.models import Player
 from players.services import player_lock
 
@@ -103,6 +105,38 @@ def run_idempotent(
             idempotency_store(record_id=claim.record_id, status=200, body=result.as_body())
             return result
     raise refusal
+
+
+def function_call_sql(function: str, *types: str) -> str:
+    """The statement calling one of the wallet's PostgreSQL functions, built once at import."""
+    return f"SELECT {function}({', '.join(f'%s::{t}' for t in types)})"
+
+
+def call_in_database(*, sql: str, params: list[Any], clearing_key: str | None) -> WalletResult | None:
+    """Run one of the wallet's PostgreSQL functions (wallet/sql/) and turn its answer into the
+    Python path's: a result, a replay, or the same error raised. None when the function
+    handed the call back to the Python path (it wrote nothing then). `clearing_key` names the
+    clearing account whose id the caller did not know yet, to remember the one the function
+    found or created."""
+    # In autocommit the function is the whole transaction and the call the only round trip;
+    # inside a block, as run_idempotent: a money movement is its own durable transaction,
+    # never part of a caller's.
+    durable = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
+    with durable, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        answer = cursor.fetchone()[0]
+    # Django's backend hands jsonb over as text (JSONField decodes its own).
+    answer = orjson.loads(answer) if isinstance(answer, str) else answer
+    if answer.get("fallback"):
+        return None
+    status, body = answer["status"], answer["body"]
+    if answer["replayed"]:
+        return replay(IdempotencyRecord(response_status=status, response_body=body))
+    if status == 200:
+        if clearing_key is not None:
+            ledger_account_id_remember(key=clearing_key, account_id=answer["clearing_account_id"])
+        return WalletResult(**body)
+    raise error_class_for_code(body["code"])(body["message"], details=body.get("details"))
 
 
 def wallet_lock(

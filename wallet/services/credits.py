@@ -1,8 +1,19 @@
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import connection
+
+from casino_platform import clock
 from casino_platform.errors import ValidationFailed
+from ledger.idempotency import request_fingerprint
 from ledger.models import Account, JournalTransaction
-from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
+from ledger.services import (
+    Leg,
+    ledger_account_get_or_create,
+    ledger_account_id_cached,
+    ledger_post,
+    provider_clearing_key,
+)
 from provider.models import Provider
 from sessions.errors import RoundNotFound
 from sessions.models import GameSession
@@ -12,6 +23,8 @@ from ..errors import CurrencyMismatch
 from ..selectors import currency_get
 from .common import (
     WalletResult,
+    call_in_database,
+    function_call_sql,
     run_idempotent,
     validate_amount,
     validate_transaction_id,
@@ -22,6 +35,12 @@ from .common import (
 CREDIT_REASONS = ("win", "cash_out", "prize", "bounty", "jackpot", "refund")
 # These settle a bet and need a round with an accepted debit; the rest may open a round.
 REASONS_NEEDING_DEBIT = ("win", "cash_out")
+# wallet/sql/wallet_credit_v1.sql, its parameters' types in order.
+CREDIT_IN_DATABASE = function_call_sql(
+    "wallet_credit_v1",
+    *("text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "text"),
+    *("text", "boolean", "text", "timestamptz", "bigint"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,11 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
         "reason": request.reason,
         "round_closed": request.round_closed,
     }
+    if connection.vendor == "postgresql" and settings.WALLET_CREDIT_IN_DATABASE:
+        result = _credit_in_database(provider=provider, request=request, payload=payload)
+        if result is not None:
+            return result
+        # Handed back: the player has no wallet in this currency yet, created below.
 
     def work() -> WalletResult:
         currency_get(code=request.currency, enabled_only=False)
@@ -119,4 +143,37 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
         payload=payload,
         trace_id=request.trace_id,
         work=work,
+    )
+
+
+def _credit_in_database(*, provider: Provider, request: CreditRequest, payload: dict) -> WalletResult | None:
+    """The same credit as `work()` above, run by PostgreSQL's wallet_credit_v1 in one round
+    trip (wallet/sql/wallet_credit_v1.sql); None when it hands the credit back because the
+    wallet must be created first. A test holds both paths to the same answers, stored records
+    and ledger."""
+    clearing_key = provider_clearing_key(provider_code=provider.code, currency=request.currency)
+    clearing_id = ledger_account_id_cached(key=clearing_key)
+    token_hash = session_token_hash(request.session_token) if request.session_token is not None else None
+    return call_in_database(
+        sql=CREDIT_IN_DATABASE,
+        params=[
+            provider.code,
+            provider.pk,
+            request.transaction_id,
+            request_fingerprint(operation="credit", payload=payload),
+            token_hash,
+            request.player_id,
+            repr(request.player_id),
+            repr(request.currency),
+            request.round_id,
+            request.game_id,
+            request.amount,
+            request.currency,
+            request.reason,
+            request.round_closed,
+            request.trace_id,
+            clock.now(),
+            clearing_id,
+        ],
+        clearing_key=clearing_key if clearing_id is None else None,
     )

@@ -1,21 +1,18 @@
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q, Sum
 
 from casino_platform import clock
-from casino_platform.errors import Maintenance, ValidationFailed, error_class_for_code
+from casino_platform.errors import Maintenance, ValidationFailed
 from ledger.idempotency import request_fingerprint
-from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
+from ledger.models import Account, Entry, JournalTransaction
 from ledger.services import (
     Leg,
     ledger_account_id,
     ledger_account_id_cached,
-    ledger_account_id_remember,
     ledger_post,
     provider_clearing_key,
 )
@@ -40,7 +37,8 @@ from ..models import Wallet
 from ..selectors import tombstone_exists
 from .common import (
     WalletResult,
-    replay,
+    call_in_database,
+    function_call_sql,
     run_idempotent,
     validate_amount,
     validate_transaction_id,
@@ -49,6 +47,12 @@ from .common import (
 )
 
 DEBIT_REASONS = ("bet", "buy_in", "tournament_entry")
+# wallet/sql/wallet_debit_v1.sql, its parameters' types in order.
+DEBIT_IN_DATABASE = function_call_sql(
+    "wallet_debit_v1",
+    *("text", "bigint", "text", "text", "text", "text", "text", "text", "text", "bigint", "text", "text"),
+    *("boolean", "text", "timestamptz", "boolean", "bigint", "integer"),
+)
 # Ledger kinds that count towards a player's net loss for responsible-gambling limits.
 GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
 
@@ -228,45 +232,29 @@ def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: di
     # first accepted debit, as the Python path does, so a refused request leaves nothing.
     clearing_key = provider_clearing_key(provider_code=provider.code, currency=request.currency)
     clearing_id = ledger_account_id_cached(key=clearing_key)
-    params = [
-        provider.code,
-        provider.pk,
-        request.transaction_id,
-        "debit",
-        request_fingerprint(operation="debit", payload=payload),
-        payload["session_token_sha256"],
-        request.player_id,
-        request.round_id,
-        request.game_id,
-        request.amount,
-        request.currency,
-        request.reason,
-        request.round_closed,
-        request.trace_id,
-        clock.now(),
-        platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE),
-        clearing_id,
-        settings.SESSION_IDLE_TIMEOUT_SECONDS,
-    ]
-    sql = (
-        "SELECT wallet_debit_v1(%s::text, %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text,"
-        " %s::text, %s::bigint, %s::text, %s::text, %s::boolean, %s::text, %s::timestamptz, %s::boolean,"
-        " %s::bigint, %s::integer)"
+    answer = call_in_database(
+        sql=DEBIT_IN_DATABASE,
+        params=[
+            provider.code,
+            provider.pk,
+            request.transaction_id,
+            "debit",
+            request_fingerprint(operation="debit", payload=payload),
+            payload["session_token_sha256"],
+            request.player_id,
+            request.round_id,
+            request.game_id,
+            request.amount,
+            request.currency,
+            request.reason,
+            request.round_closed,
+            request.trace_id,
+            clock.now(),
+            platform_switch_is_on(PlatformSwitch.Name.MAINTENANCE),
+            clearing_id,
+            settings.SESSION_IDLE_TIMEOUT_SECONDS,
+        ],
+        clearing_key=clearing_key if clearing_id is None else None,
     )
-    # In autocommit the function is the whole transaction and the call the only round trip;
-    # inside a block, as run_idempotent: a debit is its own durable transaction, never part of
-    # a caller's.
-    durable = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
-    with durable, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        answer = cursor.fetchone()[0]
-    # Django's backend hands jsonb over as text (JSONField decodes its own).
-    answer = orjson.loads(answer) if isinstance(answer, str) else answer
-    status, body = answer["status"], answer["body"]
-    if answer["replayed"]:
-        return replay(IdempotencyRecord(response_status=status, response_body=body))
-    if status == 200:
-        if clearing_id is None:
-            ledger_account_id_remember(key=clearing_key, account_id=answer["clearing_account_id"])
-        return WalletResult(**body)
-    raise error_class_for_code(body["code"])(body["message"], details=body.get("details"))
+    assert answer is not None, "wallet_debit_v1 never hands a debit back"
+    return answer

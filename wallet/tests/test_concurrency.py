@@ -47,11 +47,13 @@ def setup():
 
 
 @pytest.fixture(params=["in_database", "python"])
-def make_debit(request, setup):
+def make_debit(request, setup, settings):
     """Every race runs against both debits: PostgreSQL's wallet_debit_v1 (a provider's call,
-    with a session token) and the Python path (a trusted caller's, by player id)."""
+    with a session token) and the Python path (a trusted caller's, by player id); and against
+    both credits, PostgreSQL's wallet_credit_v1 and the Python path."""
     provider, _ = setup
     if request.param == "python":
+        settings.WALLET_CREDIT_IN_DATABASE = False
         return debit_request
     game = Game.objects.get(provider=provider)
     tokens: dict[str, str] = {}

@@ -1,4 +1,5 @@
-"""The debit is the hot path: it costs a fixed number of queries, whatever the history."""
+"""The debit and credit are the hot path: each costs a fixed number of queries, whatever the
+history."""
 
 import pytest
 from django.core.management import call_command
@@ -18,6 +19,8 @@ DEBIT_QUERIES = 1
 # idempotency claim, session, wallet+player lock, tombstone, round upsert, wallet update,
 # journal transaction with its entries, idempotency answer, COMMIT.
 DEBIT_QUERIES_PYTHON = 10
+# The credit too, as wallet_credit_v1, once the player has a wallet in the currency.
+CREDIT_QUERIES = 1
 
 
 @pytest.fixture
@@ -74,3 +77,25 @@ def test_a_replay_on_the_python_path_is_cheaper(api_and_token, django_assert_max
     with django_assert_max_num_queries(4):  # BEGIN, the claim, the stored answer, COMMIT
         r = api.post("debit", debit(token, 1))
     assert r.headers["Idempotent-Replayed"] == "true"
+
+
+def win(n):
+    return {
+        "transaction_id": f"q-win-{n}",
+        "player_id": "p_demo_1",
+        "round_id": f"r-{n}",
+        "game_id": "sandbox:dice",
+        "amount": 25,
+        "currency": "EUR",
+        "reason": "win",
+    }
+
+
+def test_a_credit_costs_one_round_trip(api_and_token, django_assert_num_queries):
+    api, token = api_and_token
+    api.post("debit", debit(token, 0))
+    api.post("credit", win(0))  # warm the per-process caches
+    for n in range(1, 4):
+        assert api.post("debit", debit(token, n)).status == 200
+        with django_assert_num_queries(CREDIT_QUERIES):
+            assert api.post("credit", win(n)).status == 200

@@ -1,0 +1,39 @@
+"""The provider credit as one PostgreSQL function (wallet/sql/wallet_credit_v1.sql): one round
+trip instead of ten. SQLite keeps the Python path only.
+
+The SQL is read from its versioned file; a change of rules ships as wallet_credit_v2.sql in a
+new migration, so this migration keeps meaning what it meant."""
+
+from pathlib import Path
+
+from django.db import migrations
+
+SQL = Path(__file__).resolve().parent.parent / "sql" / "wallet_credit_v1.sql"
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    # No parameters: the '%' in format() strings must reach PostgreSQL untouched.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(SQL.read_text())
+
+
+def reverse(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "DROP FUNCTION IF EXISTS wallet_credit_v1(text, bigint, text, text, text, text, text, text, text, text,"
+            " bigint, text, text, boolean, text, timestamptz, bigint);"
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("wallet", "0002_debit_in_database"),
+        ("ledger", "0004_entry_checked_once"),
+        ("game_sessions", "0003_round_indexes_used"),
+    ]
+
+    operations = [migrations.RunPython(forward, reverse)]
