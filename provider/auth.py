@@ -62,14 +62,14 @@ class AuthenticatedProvider:
 def provider_authenticate(request: HttpRequest) -> AuthenticatedProvider:
     """Who is calling, proven: known provider, allowed address, fresh timestamp, a signature
     over timestamp, method, path and the raw body under an active secret, enabled."""
-    code = request.headers.get("X-Provider-Id", "")
+    code = request.META.get("HTTP_X_PROVIDER_ID", "")
     info = provider_auth_info(code=code) if code else None
     if info is None:
         raise UnknownProvider(f"Unknown provider {code!r}." if code else "X-Provider-Id is missing.")
     provider = info.provider
     if not _ip_allowed(request.META.get("REMOTE_ADDR", ""), provider.ip_allowlist):
         raise IpNotAllowed(f"{request.META.get('REMOTE_ADDR')} is not on the allow-list of {provider.code}.")
-    timestamp = request.headers.get("X-Timestamp", "")
+    timestamp = request.META.get("HTTP_X_TIMESTAMP", "")
     if not timestamp.isdigit():
         raise StaleTimestamp("X-Timestamp must be Unix time in whole seconds.")
     skew = abs(time.time() - int(timestamp))
@@ -79,7 +79,7 @@ def provider_authenticate(request: HttpRequest) -> AuthenticatedProvider:
             f"{settings.WALLET_SIGNATURE_WINDOW_SECONDS} s."
         )
     body = request_body(request)
-    given = request.headers.get("X-Signature", "")
+    given = request.META.get("HTTP_X_SIGNATURE", "")
     method, path = request.method or "POST", request.path
     secret = matching_secret(
         secrets=info.secrets,

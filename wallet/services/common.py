@@ -3,7 +3,7 @@
 import re
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -38,9 +38,14 @@ class WalletResult:
     replayed: bool = False
 
     def as_body(self) -> dict[str, Any]:
-        body = asdict(self)
-        del body["replayed"]
-        return {k: v for k, v in body.items() if v is not None}
+        # Every answer's body: plain attribute reads (dataclasses.asdict deep-copies, and showed
+        # up in the debit's profile).
+        body: dict[str, Any] = {"player_id": self.player_id, "currency": self.currency, "balance": self.balance}
+        for name in ("transaction_id", "platform_transaction_id", "status"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        return body
 
 
 def validate_transaction_id(value: object, field: str = "transaction_id") -> str:

@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from sessions.services import platform_switch_set
 from wallet.errors import CurrencyMismatch, InsufficientFunds, RollbackNotAllowed, TransactionRolledBack
 from wallet.models import Wallet
 from wallet.services import (
+    WalletResult,
     wallet_adjust,
     wallet_credit,
     wallet_debit,
@@ -267,3 +269,17 @@ class TestBackOffice:
                 player_id=player_id, currency="EUR", amount=500, created_by="staff", reason="r", reference="dep-1"
             )
         assert balance(wallet) == 10_500
+
+
+def test_an_answer_body_holds_every_field_but_replayed_and_the_empty_ones():
+    full = WalletResult(
+        player_id="p", currency="EUR", balance=5, transaction_id="t", platform_transaction_id="9", status="rolled_back"
+    )
+    expected = {f.name: getattr(full, f.name) for f in dataclasses.fields(WalletResult) if f.name != "replayed"}
+    assert full.as_body() == expected
+    assert list(full.as_body()) == list(expected)  # the field order, as stored and signed
+    assert WalletResult(player_id="p", currency="EUR", balance=0).as_body() == {
+        "player_id": "p",
+        "currency": "EUR",
+        "balance": 0,
+    }
