@@ -553,6 +553,7 @@ def machine_info(args) -> dict:
         ),
         platform.processor(),
     )
+    from django.conf import settings
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -572,6 +573,8 @@ def machine_info(args) -> dict:
         },
         "players": args.players,
         "duration_s": args.duration,
+        # Which wallet calls ran as PostgreSQL functions (WALLET_*_IN_DATABASE).
+        "in_database": {"debit": settings.WALLET_DEBIT_IN_DATABASE, "credit": settings.WALLET_CREDIT_IN_DATABASE},
     }
 
 
