@@ -62,3 +62,13 @@ def pg_restore_indexes(schema_editor, table: str, columns: tuple[str, ...]):
             schema_editor.execute(
                 f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{table}_{column}_idx" ON "{table}" ("{column}")'
             )
+
+
+def pg_run_sql(schema_editor, sql: str) -> None:
+    """Run hand-written SQL (the wallet's functions, wallet/sql/) in a migration, on
+    PostgreSQL only: SQLite keeps the Python paths."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    # No parameters: the '%' in format() strings must reach PostgreSQL untouched.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(sql)

@@ -8,25 +8,21 @@ from pathlib import Path
 
 from django.db import migrations
 
+from casino_platform.db import pg_run_sql
+
 SQL = Path(__file__).resolve().parent.parent / "sql" / "wallet_credit_v1.sql"
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    # No parameters: the '%' in format() strings must reach PostgreSQL untouched.
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(SQL.read_text())
+    pg_run_sql(schema_editor, SQL.read_text())
 
 
 def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "DROP FUNCTION IF EXISTS wallet_credit_v1(text, bigint, text, text, text, text, text, text, text, text,"
-            " bigint, text, text, boolean, text, timestamptz, bigint);"
-        )
+    pg_run_sql(
+        schema_editor,
+        "DROP FUNCTION IF EXISTS wallet_credit_v1(text, bigint, text, text, text, text, text, text, text, text,"
+        " bigint, text, text, boolean, text, timestamptz, bigint);",
+    )
 
 
 class Migration(migrations.Migration):

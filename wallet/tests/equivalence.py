@@ -2,11 +2,16 @@
 function to its Python path: the same answers, the same state left behind."""
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
+from django.test import override_settings
+from hypothesis import event
 from hypothesis import strategies as st
 
+from casino_platform import clock
 from casino_platform.errors import DomainError
 from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
 from ledger.tests.factories import CurrencyFactory
@@ -16,7 +21,7 @@ from provider.tests.factories import GameFactory, ProviderFactory
 from sessions.models import GameSession, Round
 from sessions.services import session_token_hash
 from wallet.models import RollbackTombstone, Wallet
-from wallet.services import CreditRequest, DebitRequest, wallet_credit, wallet_debit
+from wallet.services import CreditRequest, DebitRequest, WalletResult, wallet_credit, wallet_debit
 from wallet.tests.factories import funded_wallet
 
 # A minute before the end of a day, of an ISO week (Sunday) and of a month: the loss limits'
@@ -180,13 +185,7 @@ class World:
             player_id=player_id,
             trace_id=trace_id,
         )
-        try:
-            result = wallet_debit(provider=self.provider, request=request)
-        except DomainError as exc:
-            return self.normal(("refused", exc.code, exc.message, exc.details, exc.replayed))
-        body = result.as_body()
-        body["platform_transaction_id"] = self._journal_ordinal(body["platform_transaction_id"])
-        return self.normal(("accepted", body, result.replayed))
+        return self._answer(lambda: wallet_debit(provider=self.provider, request=request))
 
     def credit(self, s: dict, trace_id: str) -> tuple:
         player_id = self.players[s["player"]].player_id if s["player"] in self.players else f"ghost-{self.tag}"
@@ -202,8 +201,12 @@ class World:
             session_token=self.tokens[s["session"]] if s["session"] else None,
             trace_id=trace_id,
         )
+        return self._answer(lambda: wallet_credit(provider=self.provider, request=request))
+
+    def _answer(self, call: Callable[[], WalletResult]) -> tuple:
+        """What the caller was told, comparable across worlds."""
         try:
-            result = wallet_credit(provider=self.provider, request=request)
+            result = call()
         except DomainError as exc:
             return self.normal(("refused", exc.code, exc.message, exc.details, exc.replayed))
         body = result.as_body()
@@ -265,3 +268,31 @@ class World:
                 ),
             }
         )
+
+
+Play = Callable[["World", dict, str], tuple]
+
+
+def both_paths_alike(start: datetime, steps: list[dict], play: Play, flags: tuple[str, ...]) -> None:
+    """Play `steps` in two fresh worlds, one with the `flags` settings on (the database
+    functions), one with them off (the Python paths); every answer and the state left must
+    be equal. A step may repeat the previous one as sent; "new" transaction ids are made unique."""
+    now = start
+    with mock.patch.object(clock, "now", lambda: now):
+        in_database, in_python = World(now), World(now)
+        previous = None
+        for n, s in enumerate(steps):
+            if s["repeat"] and previous is not None:
+                s = previous
+            elif s["tx"] == "new":
+                s = {**s, "tx": f"t-{n}"}
+            previous = s
+            now += timedelta(seconds=s["advance"])
+            with override_settings(**dict.fromkeys(flags, True)):
+                fast = play(in_database, s, f"trace-{n}")
+            with override_settings(**dict.fromkeys(flags, False)):
+                slow = play(in_python, s, f"trace-{n}")
+            assert fast == slow, f"step {n}: {s}"
+            outcome = fast[1] if fast[0] == "refused" else ""
+            event(f"{s.get('op', 'debit')} {fast[0]} {outcome}{' replayed' if fast[-1] else ''}")
+        assert in_database.state() == in_python.state()

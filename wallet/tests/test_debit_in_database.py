@@ -3,12 +3,9 @@ path) and the Python path (SQLite, trusted callers). Random sequences of debits 
 two identical worlds, one per path, must get the same answers and leave the same state."""
 
 import re
-from datetime import timedelta
-from unittest import mock
 
 from django.conf import settings as django_settings
-from django.test import override_settings
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
@@ -17,32 +14,18 @@ from casino_platform.errors import error_class_for_code
 from ledger.models import Account
 from sessions.models import PlatformSwitch
 from sessions.services import platform_switch_set
-from wallet.tests.equivalence import STARTS, World, debit_step
+from wallet.tests.equivalence import STARTS, World, both_paths_alike, debit_step
 
 
 class DebitInDatabaseTest(TestCase):
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.sampled_from(STARTS), st.lists(debit_step, min_size=1, max_size=14))
     def test_both_paths_answer_and_book_alike(self, start, steps):
-        now = start
-        with mock.patch.object(clock, "now", lambda: now):
-            in_database, in_python = World(now), World(now)
-            previous = None
-            for n, s in enumerate(steps):
-                if s["repeat"] and previous is not None:
-                    s = previous
-                elif s["tx"] == "new":
-                    s = {**s, "tx": f"t-{n}"}
-                previous = s
-                now += timedelta(seconds=s["advance"])
-                platform_switch_set(name=PlatformSwitch.Name.MAINTENANCE, is_on=s["maintenance"], changed_by="test")
-                with override_settings(WALLET_DEBIT_IN_DATABASE=True):
-                    fast = in_database.debit(s, trace_id=f"trace-{n}")
-                with override_settings(WALLET_DEBIT_IN_DATABASE=False):
-                    slow = in_python.debit(s, trace_id=f"trace-{n}")
-                assert fast == slow, f"step {n}: {s}"
-                event(f"{fast[0]} {fast[1] if fast[0] == 'refused' else ''}{' replayed' if fast[-1] else ''}")
-            assert in_database.state() == in_python.state()
+        def play(world: World, s: dict, trace_id: str) -> tuple:
+            platform_switch_set(name=PlatformSwitch.Name.MAINTENANCE, is_on=s["maintenance"], changed_by="test")
+            return world.debit(s, trace_id=trace_id)
+
+        both_paths_alike(start, steps, play, ("WALLET_DEBIT_IN_DATABASE",))
 
     def test_the_function_stores_the_status_of_each_code(self):
         """The SQL names each refusal's HTTP status itself: it must be the error class's."""
