@@ -435,7 +435,7 @@ def check_run(prefix: str, accepted_new: int, in_flight: int) -> dict:
 
 PGBENCH_SCRIPT = """
 \\set pid random(0, :nplayers - 1)
-SELECT wallet_debit_v1('sandbox', :provider, 'pgb-' || md5(random()::text || clock_timestamp()::text), 'debit',
+SELECT wallet_debit_v2('sandbox', :provider, 'pgb-' || md5(random()::text || clock_timestamp()::text), 'debit',
   md5(random()::text), encode(sha256(('bench-token-' || :pid::text)::bytea), 'hex'), NULL,
   'pgb-' || md5(random()::text || clock_timestamp()::text), 'sandbox' || chr(58) || 'dice', 10, 'EUR', 'bet',
   false, '', now(), false, :clearing, 1800);

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from casino_platform import clock
 from casino_platform.db import aware_datetime
@@ -117,21 +117,25 @@ def function_call_sql(function: str, *types: str) -> str:
     return f"SELECT {function}({', '.join(f'%s::{t}' for t in types)})"
 
 
-def call_in_database(*, sql: str, params: list[Any], clearing_key: str | None) -> WalletResult | None:
+# The SQLSTATE with which a wallet function hands a call to its predecessor (wallet/sql/).
+HANDED_BACK = "CW001"
+
+
+def call_in_database(
+    *, sql: str, params: list[Any], clearing_key: str | None, handed_back_to: str | None = None
+) -> WalletResult | None:
     """Run one of the wallet's PostgreSQL functions (wallet/sql/) and turn its answer into the
     Python path's: a result, a replay, or the same error raised. None when the function
-    handed the call back to the Python path (it wrote nothing then). `clearing_key` names the
-    clearing account whose id the caller did not know yet, to remember the one the function
-    found or created."""
-    # In autocommit the function is the whole transaction and the call the only round trip;
-    # inside a block, as run_idempotent: a money movement is its own durable transaction,
-    # never part of a caller's.
-    durable = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
-    with durable, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        answer = cursor.fetchone()[0]
-    # Django's backend hands jsonb over as text (JSONField decodes its own).
-    answer = orjson.loads(answer) if isinstance(answer, str) else answer
+    handed the call back to the Python path (it wrote nothing then). A function that raises
+    HANDED_BACK has undone itself and wants `handed_back_to` (the same parameters) to answer.
+    `clearing_key` names the clearing account whose id the caller did not know yet, to
+    remember the one the function found or created."""
+    try:
+        answer = _call_function(sql, params)
+    except DatabaseError as exc:
+        if handed_back_to is None or getattr(exc.__cause__, "sqlstate", None) != HANDED_BACK:
+            raise
+        answer = _call_function(handed_back_to, params)
     if answer.get("fallback"):
         return None
     status, body = answer["status"], answer["body"]
@@ -142,6 +146,18 @@ def call_in_database(*, sql: str, params: list[Any], clearing_key: str | None) -
             ledger_account_id_remember(key=clearing_key, account_id=answer["clearing_account_id"])
         return WalletResult(**body)
     raise error_class_for_code(body["code"])(body["message"], details=body.get("details"))
+
+
+def _call_function(sql: str, params: list[Any]) -> dict[str, Any]:
+    # In autocommit the function is the whole transaction and the call the only round trip;
+    # inside a block, as run_idempotent: a money movement is its own durable transaction,
+    # never part of a caller's.
+    durable = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
+    with durable, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        answer = cursor.fetchone()[0]
+    # Django's backend hands jsonb over as text (JSONField decodes its own).
+    return orjson.loads(answer) if isinstance(answer, str) else answer
 
 
 def wallet_lock(

@@ -47,12 +47,14 @@ from .common import (
 )
 
 DEBIT_REASONS = ("bet", "buy_in", "tournament_entry")
-# wallet/sql/wallet_debit_v1.sql, its parameters' types in order.
-DEBIT_IN_DATABASE = function_call_sql(
-    "wallet_debit_v1",
+# wallet/sql/wallet_debit_v2.sql and v1, which v2 hands its refusals under the lock to: the
+# same parameters, their types in order.
+DEBIT_PARAMETER_TYPES = (
     *("text", "bigint", "text", "text", "text", "text", "text", "text", "text", "bigint", "text", "text"),
     *("boolean", "text", "timestamptz", "boolean", "bigint", "integer"),
 )
+DEBIT_IN_DATABASE = function_call_sql("wallet_debit_v2", *DEBIT_PARAMETER_TYPES)
+DEBIT_HANDED_BACK = function_call_sql("wallet_debit_v1", *DEBIT_PARAMETER_TYPES)
 # Ledger kinds that count towards a player's net loss for responsible-gambling limits.
 GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
 
@@ -224,9 +226,10 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
 
 
 def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: dict) -> WalletResult:
-    """The same debit as `work()` above, run by PostgreSQL's wallet_debit_v1 in one round trip
-    (wallet/sql/wallet_debit_v1.sql): the provider's hot path. A test holds both to the same
-    answers, stored records and ledger."""
+    """The same debit as `work()` above, run by PostgreSQL's wallet_debit_v2 in one round trip
+    (wallet/sql/wallet_debit_v2.sql): the provider's hot path. A refusal judged under the
+    wallet lock takes a second, wallet_debit_v1, which stores it. A test holds them to the
+    same answers, stored records and ledger as the Python path."""
     assert request.session_token is not None
     # Never looked up nor created here: given none, the function finds or creates it with the
     # first accepted debit, as the Python path does, so a refused request leaves nothing.
@@ -255,6 +258,7 @@ def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: di
             settings.SESSION_IDLE_TIMEOUT_SECONDS,
         ],
         clearing_key=clearing_key if clearing_id is None else None,
+        handed_back_to=DEBIT_HANDED_BACK,
     )
-    assert answer is not None, "wallet_debit_v1 never hands a debit back"
+    assert answer is not None, "the debit functions never hand a debit to the Python path"
     return answer

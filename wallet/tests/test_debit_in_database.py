@@ -27,13 +27,14 @@ class DebitInDatabaseTest(TestCase):
 
         both_paths_alike(start, steps, play, ("WALLET_DEBIT_IN_DATABASE",))
 
-    def test_the_function_stores_the_status_of_each_code(self):
+    def test_the_functions_store_the_status_of_each_code(self):
         """The SQL names each refusal's HTTP status itself: it must be the error class's."""
-        sql = (django_settings.BASE_DIR / "wallet" / "sql" / "wallet_debit_v1.sql").read_text()
-        pairs = set(re.findall(r"err_code := '([A-Z_]+)'; err_status := (\d+);", sql))
-        assert len(pairs) >= 9
-        for code, status in pairs:
-            assert error_class_for_code(code).http_status == int(status), code
+        for version in ("v1", "v2"):
+            sql = (django_settings.BASE_DIR / "wallet" / "sql" / f"wallet_debit_{version}.sql").read_text()
+            pairs = set(re.findall(r"err_code := '([A-Z_]+)'; err_status := (\d+);", sql))
+            assert len(pairs) >= 9, version
+            for code, status in pairs:
+                assert error_class_for_code(code).http_status == int(status), (version, code)
 
 
 class RefusalsLeaveNothingTest(TestCase):
