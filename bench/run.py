@@ -559,11 +559,17 @@ def machine_info(args) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg_version = cursor.fetchone()[0]
+        # What bounds the database beside the code: its cache, its flushes, its checkpoints.
+        pg_settings = {}
+        for name in ("shared_buffers", "synchronous_commit", "max_wal_size", "checkpoint_timeout"):
+            cursor.execute(f"SHOW {name}")
+            pg_settings[name] = cursor.fetchone()[0]
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "postgresql": pg_version,
+        "postgresql_settings": pg_settings,
         "web_server": {
             "server": args.server,
             "workers": args.workers,
@@ -618,7 +624,8 @@ def write_performance_doc(result: dict) -> None:
     body = "\n".join(
         [
             marker_start,
-            f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']}, "
+            f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']} "
+            f"(shared_buffers {m.get('postgresql_settings', {}).get('shared_buffers', '?')}), "
             f"Python {m['python']}, {m['web_server']['server']} {m['web_server']['workers']} workers x "
             f"{m['web_server']['threads']} threads ({m['web_server']['worker_class']}"
             f"{http_parser_note(m['web_server'])}), "
