@@ -5,12 +5,13 @@
 -- on one wallet measured this order at +6% to +46% against v1's, four rounds of four
 -- (docs/performance.md).
 --
--- The price: a refusal judged under the lock (player, tombstone, responsible gambling,
--- funds, round) finds the ledger already written. It is not stored here; the function
--- raises SQLSTATE CW001 ("hand back") instead, which undoes the whole call, and the caller
--- runs wallet_debit_v1, which judges the debit again and stores the refusal. Refusals judged
--- before the lock (session, game, currency, maintenance), replays and idempotency mismatches
--- are answered here as v1 answers them, in one round trip.
+-- It writes early only when the rows, read without the lock, promise an accepted debit;
+-- otherwise it runs v1's order and answers the refusal itself. When a movement that held
+-- the lock changed the verdict meanwhile (a race), the refusal finds the ledger already
+-- written: it is not stored here; the function raises SQLSTATE CW001 ("hand back"), which
+-- undoes the whole call, and the caller runs wallet_debit_v1, which judges the debit again
+-- and stores the refusal. Replays and idempotency mismatches are answered as v1 answers
+-- them, in one round trip.
 --
 -- tests/test_debit_in_database.py holds this, with v1 behind it, to the Python path.
 
@@ -127,15 +128,29 @@ BEGIN
             EXIT checks;
         END IF;
 
-        -- The ledger first, outside the lock: the wallet's account never changes, and a
-        -- refusal below hands the call back, undoing this. With no wallet yet, or no
-        -- clearing account yet, v1's order below: creating the clearing account here would
-        -- make a movement that holds this player's lock wait for us while we wait for it.
+        -- The ledger first, outside the lock, when the rows as they stand now (read without
+        -- the lock) promise an accepted debit: the wallet's account never changes, and if a
+        -- movement that held the lock changed the verdict, the refusal below hands the call
+        -- back, undoing this. A debit these rows already refuse (funds, player, limits,
+        -- tombstone, round) takes v1's order below and is answered in this call, so a
+        -- refusal costs a second call only when it raced. With no clearing account yet, v1's
+        -- order too: creating it here would make a movement that holds this player's lock
+        -- wait for us while we wait for it.
         IF clearing_id IS NULL THEN
             SELECT id INTO clearing_id FROM ledger_account WHERE key = clearing_key;
         END IF;
         SELECT w.account_id INTO ledger_account_id
-            FROM wallet_wallet w WHERE w.player_id = sess.player_id AND w.currency = p_currency;
+            FROM wallet_wallet w JOIN players_player p ON p.id = w.player_id
+            WHERE w.player_id = sess.player_id AND w.currency = p_currency
+              AND w.balance >= p_amount AND p.status = 'active' AND NOT p.has_loss_limits
+              AND (p.self_excluded_until IS NULL OR p.self_excluded_until <= p_now)
+              AND (p.timed_out_until IS NULL OR p.timed_out_until <= p_now)
+              AND (p_player_id IS NULL OR p.player_id = p_player_id)
+              AND NOT EXISTS (SELECT 1 FROM wallet_rollbacktombstone t
+                              WHERE t.provider_code = p_scope AND t.transaction_id = p_transaction_id)
+              AND NOT EXISTS (SELECT 1 FROM game_sessions_round r
+                              WHERE r.provider_id = p_provider_id AND r.round_id = p_round_id
+                                AND (r.status <> 'open' OR r.player_id <> w.player_id OR r.currency <> p_currency));
         IF FOUND AND clearing_id IS NOT NULL THEN
             WITH j AS (
                 INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id,

@@ -1,21 +1,25 @@
 """Races against real PostgreSQL with real threads: each thread has its own connection."""
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from casino_platform.errors import DomainError
-from ledger.models import JournalTransaction
+from ledger.models import IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
+from ledger.services import Leg, ledger_account_get_or_create, ledger_post
 from provider.models import Game
 from provider.tests.factories import GameFactory, ProviderFactory
 from sessions.services import session_create
 from wallet.models import Wallet
 from wallet.services import wallet_credit, wallet_debit, wallet_rollback
+from wallet.services.common import wallet_apply, wallet_lock
 from wallet.tests.conftest import credit_request, debit_request, rollback_request
 from wallet.tests.factories import funded_wallet
 
@@ -217,4 +221,72 @@ def test_a_storm_of_every_movement_on_one_player_never_deadlocks(setup, make_deb
     results = race(calls)
     assert [r for r in results if isinstance(r, Exception)] == []
     assert Wallet.objects.get(pk=wallet.pk).balance == 1_000 - 6 * 5 + 6 * 7 + 6 * 3
+    assert ledger_reconcile().ok
+
+
+def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
+    """wallet_debit_v2 writes the ledger before the wallet lock when the unlocked rows promise
+    an accepted debit. A withdrawal holding the lock empties the wallet meanwhile: the debit
+    must undo itself (SQLSTATE CW001) and wallet_debit_v1 must store the refusal."""
+    provider, wallet = setup
+    game = Game.objects.get(provider=provider)
+    token = session_create(provider=provider, player=wallet.player, game=game, currency=wallet.currency_id)[1]
+    # A first debit creates the provider's clearing account (v2 never creates it early).
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=10, round_id="first", session_token=token))
+    request = debit_request(wallet, amount=10, round_id="raced", session_token=token)
+    locked, debit_waits = threading.Event(), threading.Event()
+
+    def withdraw_everything() -> None:
+        try:
+            with transaction.atomic():
+                _, held = wallet_lock(player_id=wallet.player.player_id, currency=wallet.currency_id)
+                cash_out = ledger_account_get_or_create(key="cash_out:EUR", kind="cash_out", currency="EUR")
+                everything = held.balance
+                wallet_apply(wallet=held, delta=-everything)
+                ledger_post(
+                    kind=JournalTransaction.Kind.WITHDRAWAL,
+                    legs=[Leg(held.account_id, -everything, "EUR"), Leg(cash_out.pk, everything, "EUR")],
+                    created_by="test",
+                )
+                locked.set()
+                assert debit_waits.wait(10), "the debit never waited for the wallet lock"
+        finally:
+            connection.close()
+
+    def debit() -> tuple[object, list[str]]:
+        assert locked.wait(10)
+        with CaptureQueriesContext(connection) as queries:
+            try:
+                result: object = wallet_debit(provider=provider, request=request)
+            except DomainError as exc:
+                result = exc
+        connection.close()
+        return result, [q["sql"] for q in queries.captured_queries]
+
+    def watch() -> None:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            for _ in range(500):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                    ["%wallet_debit_v2%"],
+                )
+                if cursor.fetchone()[0]:
+                    debit_waits.set()
+                    break
+                time.sleep(0.01)
+        connection.close()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        withdrawal, answer, watcher = pool.submit(withdraw_everything), pool.submit(debit), pool.submit(watch)
+        watcher.result()
+        withdrawal.result()
+        (result, statements) = answer.result()
+    assert isinstance(result, DomainError) and result.code == "INSUFFICIENT_FUNDS", result
+    assert ["wallet_debit_v2" in sql for sql in statements] == [True, False]
+    assert "wallet_debit_v1" in statements[1]
+    record = IdempotencyRecord.objects.get(scope=provider.code, key=request.transaction_id)
+    assert record.response_status == 402 and record.response_body["code"] == "INSUFFICIENT_FUNDS"
+    assert not JournalTransaction.objects.filter(provider_transaction_id=request.transaction_id).exists()
+    assert Wallet.objects.get(pk=wallet.pk).balance == 0
     assert ledger_reconcile().ok
