@@ -7,4 +7,6 @@ COPY . .
 RUN useradd --create-home casino && mkdir -p /app/var && chown -R casino /app/var
 USER casino
 EXPOSE 8000
-CMD ["gunicorn", "casino_platform.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "4", "--threads", "2", "--keep-alive", "30"]
+# gunicorn as measured, with a fresh Prometheus multi-process directory (bin/serve says why).
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+CMD ["bin/serve"]
