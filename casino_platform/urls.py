@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
+handler400 = "casino_platform.error_views.bad_request"
 handler404 = "casino_platform.error_views.not_found"
 handler500 = "casino_platform.error_views.server_error"

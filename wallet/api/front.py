@@ -9,7 +9,8 @@ callback does need from that stack, by calling the same code:
 
 - the trace id (`casino_platform.tracing`), bound for the request's log lines and echoed;
 - the Prometheus timing and error counts (`casino_platform.metrics`);
-- Django's SecurityMiddleware, request and response halves;
+- the Host check against ALLOWED_HOSTS that CommonMiddleware makes, and Django's
+  SecurityMiddleware, request and response halves;
 - the request_started / request_finished housekeeping: stale or broken database
   connections are closed, query logs reset, caches closed, the URLconf reset (`test_front.py` fails if a new
   receiver appears on those signals, so that it is not silently skipped here);
@@ -71,6 +72,8 @@ class WalletCallbackFront:
             with traced(request) as trace_id:
                 started = perf_counter()
                 try:
+                    # ALLOWED_HOSTS, as CommonMiddleware checks it on Django's path (DisallowedHost: 400).
+                    request.get_host()
                     response = self.security.process_request(request) or view_class().dispatch(request)
                     response = self.security.process_response(request, response)
                     if response.status_code >= 400:

@@ -186,3 +186,20 @@ def test_the_front_runs_what_djangos_request_signals_run():
     for a moment the presence, of that one varies.)"""
     assert {r() for _, r, *_ in request_started.receivers} <= set(REQUEST_STARTED)
     assert {r() for _, r, *_ in request_finished.receivers} <= set(REQUEST_FINISHED)
+
+
+def test_a_callback_for_a_host_not_allowed_is_refused_and_moves_nothing(seeded, token, settings):
+    settings.DEBUG = False
+    body = orjson.dumps(debit(token, tx="front-evil-host"))
+    environ = _environ(path="/api/v1/wallet/debit", body=body)
+    environ["HTTP_HOST"] = "evil.example"
+    balance = Wallet.objects.get(player__player_id="p_demo_1", currency_id="EUR").balance
+    status, headers, answer = _call(WalletCallbackFront(application.application), environ)
+    assert status.startswith("400 ")
+    assert orjson.loads(answer)["code"] == "VALIDATION_ERROR"
+    assert int(headers["Content-Length"]) == len(answer)
+    assert Wallet.objects.get(player__player_id="p_demo_1", currency_id="EUR").balance == balance
+    # The same request with an allowed Host is booked.
+    environ = _environ(path="/api/v1/wallet/debit", body=body)
+    status, _, _ = _call(WalletCallbackFront(application.application), environ)
+    assert status.startswith("200 ")
