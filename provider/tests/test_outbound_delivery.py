@@ -10,6 +10,7 @@ from provider.games.services import (
     partner_player_get_or_create,
     poker_table_join,
     poker_table_leave,
+    tournament_pay,
     tournament_register,
     tournament_unregister,
 )
@@ -128,3 +129,22 @@ def test_tournament_unregister_rolls_the_entry_back(worker, fake_partner, partne
         message="the entry rolled back",
     )
     assert fake_partner.balances["p1"] == 100_000
+
+
+def test_tournament_pay_delivers_the_bounty_then_the_prize_once_each(worker, fake_partner, partner_casino):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    entry = tournament_register(partner=partner_casino, player=player, session_token="t", fee=5_000, currency="EUR")
+    fake_partner.down_until = time.time() + 2  # both credits queue while the partner is down
+    bounty, prize = tournament_pay(round_obj=entry, prize=12_000, bounty=1_500)
+    assert (bounty.reason, bounty.amount, prize.reason, prize.amount) == ("bounty", 1_500, "prize", 12_000)
+    wait_for(all_credits_delivered, timeout=60, message="bounty and prize delivered")
+    delivered = list(
+        OutboundTransaction.objects.filter(kind="credit")
+        .order_by("completed_at", "id")
+        .values_list("transaction_id", flat=True)
+    )
+    assert delivered == [bounty.transaction_id, prize.transaction_id]
+    assert all(fake_partner.applied[t] == 1 for t in delivered)
+    assert fake_partner.balances["p1"] == 100_000 - 5_000 + 13_500
+    settled = GameRound.objects.get(pk=entry.pk)
+    assert (settled.status, settled.payout) == (GameRound.Status.SETTLED, 13_500)
