@@ -207,11 +207,12 @@ LOGGING = {
 # Game sessions: sliding idle expiry with an absolute cap.
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT_SECONDS = env.int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", default=12 * 3600)
-# On PostgreSQL a provider's debit and credit each run as one database function (one round
-# trip); off, they run the Python path that SQLite uses. Both give the same answers
-# (wallet/tests/test_debit_in_database.py, test_credit_in_database.py).
+# On PostgreSQL a provider's debit, credit and rollback each run as one database function
+# (one round trip); off, they run the Python path that SQLite uses. Both give the same
+# answers (wallet/tests/test_*_in_database.py).
 WALLET_DEBIT_IN_DATABASE = env.bool("WALLET_DEBIT_IN_DATABASE", default=True)
 WALLET_CREDIT_IN_DATABASE = env.bool("WALLET_CREDIT_IN_DATABASE", default=True)
+WALLET_ROLLBACK_IN_DATABASE = env.bool("WALLET_ROLLBACK_IN_DATABASE", default=True)
 
 # Fernet key that encrypts provider secrets at rest. Generate one with
 #   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"

@@ -1,8 +1,11 @@
 from dataclasses import dataclass
 
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import DatabaseError, connection
 
+from casino_platform import clock
 from casino_platform.errors import ServiceUnavailable
+from ledger.idempotency import request_fingerprint
 from ledger.models import Account, Entry, JournalTransaction
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post, provider_clearing_key
 from players.models import Player
@@ -13,11 +16,23 @@ from sessions.services import round_get, round_record_rollback
 
 from ..errors import RollbackNotAllowed
 from ..models import RollbackTombstone, Wallet
-from .common import WalletResult, run_idempotent, validate_transaction_id, wallet_apply, wallet_lock
+from .common import (
+    WalletResult,
+    call_in_database,
+    function_call_sql,
+    run_idempotent,
+    validate_transaction_id,
+    wallet_apply,
+    wallet_lock,
+)
 
 ROLLED_BACK = "rolled_back"
 ALREADY_ROLLED_BACK = "already_rolled_back"
 TOMBSTONE = "tombstone"
+# wallet/sql/wallet_rollback_v1.sql, its parameters' types in order.
+ROLLBACK_IN_DATABASE = function_call_sql(
+    "wallet_rollback_v1", "text", "bigint", "text", "text", "text", "text", "text", "text", "text", "timestamptz"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,26 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
         "player_id": request.player_id,
         "round_id": request.round_id,
     }
+    if connection.vendor == "postgresql" and settings.WALLET_ROLLBACK_IN_DATABASE:
+        result = call_in_database(
+            sql=ROLLBACK_IN_DATABASE,
+            params=[
+                provider.code,
+                provider.pk,
+                request.transaction_id,
+                request_fingerprint(operation="rollback", payload=payload),
+                request.reference_transaction_id,
+                request.player_id,
+                repr(request.player_id),
+                request.round_id,
+                request.trace_id,
+                clock.now(),
+            ],
+            clearing_key=None,
+        )
+        if result is not None:
+            return result
+        # Handed back: the debit is not in the journal (a tombstone, or a debit being booked).
 
     def find_debit() -> JournalTransaction | None:
         return JournalTransaction.objects.filter(

@@ -21,7 +21,15 @@ from provider.tests.factories import GameFactory, ProviderFactory
 from sessions.models import GameSession, Round
 from sessions.services import session_token_hash
 from wallet.models import RollbackTombstone, Wallet
-from wallet.services import CreditRequest, DebitRequest, WalletResult, wallet_credit, wallet_debit
+from wallet.services import (
+    CreditRequest,
+    DebitRequest,
+    RollbackRequest,
+    WalletResult,
+    wallet_credit,
+    wallet_debit,
+    wallet_rollback,
+)
 from wallet.tests.factories import funded_wallet
 
 # A minute before the end of a day, of an ISO week (Sunday) and of a month: the loss limits'
@@ -86,6 +94,80 @@ credit_step = st.one_of(
             "close": st.just(False),
             "player": st.just(None),
             "currency": st.just("EUR"),
+            "advance": st.just(0),
+        }
+    ),
+)
+
+
+# A rollback's step, among the debits and credits it refers to (fixed ids, so that a rollback
+# can name them): a booked debit, a credit, an unknown id (a tombstone), the World's tombstone.
+rollback_step = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "op": st.just("debit"),
+            "session": st.just("ok"),
+            "game": st.just("dice"),
+            "round": st.sampled_from(["r1", "r2"]),
+            "amount": st.just(40),
+            "tx": st.sampled_from(["d1", "d2", "d3"]),
+            "repeat": st.just(False),
+            "close": st.just(False),
+            "player": st.just(None),
+            "currency": st.just("EUR"),
+            "advance": st.just(0),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "op": st.just("debit"),
+            "session": st.just("ok"),
+            "game": st.just("dice"),
+            "round": st.just("r1"),
+            "amount": st.just(40),
+            "tx": st.just("d1"),
+            "repeat": st.just(False),
+            "close": st.just(False),
+            "player": st.just(None),
+            "currency": st.just("EUR"),
+            "advance": st.just(0),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "op": st.just("credit"),
+            "player": st.just("ok"),
+            "round": st.sampled_from(["r1", "r2"]),
+            "reason": st.just("win"),
+            "amount": st.sampled_from([0, 20]),
+            "currency": st.just("EUR"),
+            "tx": st.sampled_from(["c1", "c2"]),
+            "repeat": st.just(False),
+            "close": st.booleans(),
+            "session": st.just(None),
+            "advance": st.just(0),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "op": st.just("rollback"),
+            "tx": st.sampled_from(["new", "new", "rb1"]),
+            "reference": st.sampled_from(["d1", "d1", "d1", "d2", "d3", "c1", "missing", "tomb"]),
+            "player": st.sampled_from(["ok", "ok", "ok", "poor", "ghost"]),
+            "round": st.sampled_from(["r1", "r1", "r2", "r-bet"]),
+            "repeat": st.sampled_from([False] * 4 + [True]),
+            "advance": st.just(0),
+        }
+    ),
+    # The provider's usual rollback: d1, by its own player, in its own round.
+    st.fixed_dictionaries(
+        {
+            "op": st.just("rollback"),
+            "tx": st.sampled_from(["new", "new", "rb1"]),
+            "reference": st.just("d1"),
+            "player": st.just("ok"),
+            "round": st.just("r1"),
+            "repeat": st.sampled_from([False] * 4 + [True]),
             "advance": st.just(0),
         }
     ),
@@ -203,6 +285,17 @@ class World:
         )
         return self._answer(lambda: wallet_credit(provider=self.provider, request=request))
 
+    def rollback(self, s: dict, trace_id: str) -> tuple:
+        player_id = self.players[s["player"]].player_id if s["player"] in self.players else f"ghost-{self.tag}"
+        request = RollbackRequest(
+            transaction_id=s["tx"],
+            reference_transaction_id=s["reference"],
+            player_id=player_id,
+            round_id=s["round"],
+            trace_id=trace_id,
+        )
+        return self._answer(lambda: wallet_rollback(provider=self.provider, request=request))
+
     def _answer(self, call: Callable[[], WalletResult]) -> tuple:
         """What the caller was told, comparable across worlds."""
         try:
@@ -210,7 +303,8 @@ class World:
         except DomainError as exc:
             return self.normal(("refused", exc.code, exc.message, exc.details, exc.replayed))
         body = result.as_body()
-        body["platform_transaction_id"] = self._journal_ordinal(body["platform_transaction_id"])
+        if "platform_transaction_id" in body:  # a tombstone has none
+            body["platform_transaction_id"] = self._journal_ordinal(body["platform_transaction_id"])
         return self.normal(("accepted", body, result.replayed))
 
     def _journal_ordinal(self, journal_id: str) -> int:
@@ -240,7 +334,16 @@ class World:
                 ),
                 "records": records,
                 "journal": [
-                    (j.kind, j.provider_transaction_id, j.round_id, j.reason, j.trace_id, j.created_by, j.created_at)
+                    (
+                        j.kind,
+                        j.provider_transaction_id,
+                        j.round_id,
+                        j.reason,
+                        j.trace_id,
+                        j.created_by,
+                        j.created_at,
+                        j.reverses.provider_transaction_id if j.reverses_id else None,
+                    )
                     for j in journals
                 ],
                 "entries": [(e.amount, e.currency_id, e.account.key, e.created_at) for e in entries],
@@ -254,6 +357,7 @@ class World:
                         r.total_debited,
                         r.credit_count,
                         r.total_credited,
+                        r.rollback_count,
                         r.opened_at,
                         r.closed_at,
                     )
@@ -261,6 +365,11 @@ class World:
                 ),
                 "accounts": sorted(
                     Account.objects.filter(key__contains=self.tag).values_list("key", "kind", "currency_id", "name")
+                ),
+                "tombstones": sorted(
+                    RollbackTombstone.objects.filter(provider_code=self.provider.code).values_list(
+                        "transaction_id", "rollback_transaction_id", "player_id_text"
+                    )
                 ),
                 "sessions": sorted(
                     (s.player.player_id, s.game.game_id, s.currency_id, s.last_seen_at, s.expires_at)
@@ -293,6 +402,6 @@ def both_paths_alike(start: datetime, steps: list[dict], play: Play, flags: tupl
             with override_settings(**dict.fromkeys(flags, False)):
                 slow = play(in_python, s, f"trace-{n}")
             assert fast == slow, f"step {n}: {s}"
-            outcome = fast[1] if fast[0] == "refused" else ""
+            outcome = fast[1] if fast[0] == "refused" else fast[1].get("status", "")
             event(f"{s.get('op', 'debit')} {fast[0]} {outcome}{' replayed' if fast[-1] else ''}")
         assert in_database.state() == in_python.state()

@@ -54,10 +54,11 @@ def setup():
 def make_debit(request, setup, settings):
     """Every race runs against both debits: PostgreSQL's wallet_debit_v1 (a provider's call,
     with a session token) and the Python path (a trusted caller's, by player id); and against
-    both credits, PostgreSQL's wallet_credit_v1 and the Python path."""
+    both credits and both rollbacks, PostgreSQL's functions and the Python paths."""
     provider, _ = setup
     if request.param == "python":
         settings.WALLET_CREDIT_IN_DATABASE = False
+        settings.WALLET_ROLLBACK_IN_DATABASE = False
         return debit_request
     game = Game.objects.get(provider=provider)
     tokens: dict[str, str] = {}

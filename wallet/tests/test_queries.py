@@ -111,3 +111,18 @@ def test_a_refusal_costs_one_round_trip(api_and_token, django_assert_num_queries
         with django_assert_num_queries(1):
             r = api.post("debit", {**debit(token, 1), "amount": 10**14})
         assert r.status == 402 and r.body["code"] == "INSUFFICIENT_FUNDS"
+
+
+def test_a_rollback_of_a_booked_debit_costs_one_round_trip(api_and_token, django_assert_num_queries):
+    api, token = api_and_token
+    for n in range(1, 4):
+        assert api.post("debit", debit(token, n)).status == 200
+        cancel = {
+            "transaction_id": f"q-rb-{n}",
+            "reference_transaction_id": f"q-{n}",
+            "player_id": "p_demo_1",
+            "round_id": f"r-{n}",
+        }
+        with django_assert_num_queries(1):
+            r = api.post("rollback", cancel)
+        assert r.status == 200 and r.body["status"] == "rolled_back"
