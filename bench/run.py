@@ -580,7 +580,11 @@ def machine_info(args) -> dict:
         "players": args.players,
         "duration_s": args.duration,
         # Which wallet calls ran as PostgreSQL functions (WALLET_*_IN_DATABASE).
-        "in_database": {"debit": settings.WALLET_DEBIT_IN_DATABASE, "credit": settings.WALLET_CREDIT_IN_DATABASE},
+        "in_database": {
+            "debit": settings.WALLET_DEBIT_IN_DATABASE,
+            "credit": settings.WALLET_CREDIT_IN_DATABASE,
+            "rollback": settings.WALLET_ROLLBACK_IN_DATABASE,
+        },
     }
 
 
