@@ -158,6 +158,8 @@ def round_record_credit(
             credit_count=1,
             total_credited=amount,
             status=Round.Status.CLOSED if close else Round.Status.OPEN,
+            # One instant for both, as wallet_credit_v1 writes them (a round is never closed before it opened).
+            opened_at=now,
             closed_at=now if close else None,
         )
     updates: dict[str, object] = {
