@@ -1,7 +1,6 @@
 """Races against real PostgreSQL with real threads: each thread has its own connection."""
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from ledger.models import IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post
 from provider.models import Game
+from provider.tests.conftest import wait_for
 from provider.tests.factories import GameFactory, ProviderFactory
 from sessions.services import session_create
 from wallet.models import Wallet
@@ -264,19 +264,21 @@ def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
         connection.close()
         return result, [q["sql"] for q in queries.captured_queries]
 
+    def debit_is_waiting_for_the_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ["%wallet_debit_v2%"],
+            )
+            return bool(cursor.fetchone()[0])
+
     def watch() -> None:
         assert locked.wait(10)
-        with connection.cursor() as cursor:
-            for _ in range(500):
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                    ["%wallet_debit_v2%"],
-                )
-                if cursor.fetchone()[0]:
-                    debit_waits.set()
-                    break
-                time.sleep(0.01)
-        connection.close()
+        try:
+            wait_for(debit_is_waiting_for_the_lock, timeout=5, interval=0.01, message="the debit to wait for the lock")
+            debit_waits.set()
+        finally:
+            connection.close()
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         withdrawal, answer, watcher = pool.submit(withdraw_everything), pool.submit(debit), pool.submit(watch)
