@@ -72,3 +72,14 @@ def pg_run_sql(schema_editor, sql: str) -> None:
     # No parameters: the '%' in format() strings must reach PostgreSQL untouched.
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(sql)
+
+
+def pg_install_sql_file(path, *, drop: str):
+    """A migration operation that installs a versioned SQL file (wallet/sql/) on PostgreSQL,
+    read when the migration runs, and `drop` to reverse it."""
+    from django.db import migrations
+
+    return migrations.RunPython(
+        lambda apps, schema_editor: pg_run_sql(schema_editor, path.read_text()),
+        lambda apps, schema_editor: pg_run_sql(schema_editor, drop),
+    )

@@ -8,22 +8,9 @@ from pathlib import Path
 
 from django.db import migrations
 
-from casino_platform.db import pg_run_sql
+from casino_platform.db import pg_install_sql_file
 
 SQL = Path(__file__).resolve().parent.parent / "sql" / "wallet_debit_v1.sql"
-
-
-def forward(apps, schema_editor):
-    pg_run_sql(schema_editor, SQL.read_text())
-
-
-def reverse(apps, schema_editor):
-    pg_run_sql(
-        schema_editor,
-        "DROP FUNCTION IF EXISTS wallet_debit_v1(text, bigint, text, text, text, text, text, text, text, bigint,"
-        " text, text, boolean, text, timestamptz, boolean, bigint, integer);"
-        " DROP FUNCTION IF EXISTS casino_isoformat(timestamptz);",
-    )
 
 
 class Migration(migrations.Migration):
@@ -35,4 +22,13 @@ class Migration(migrations.Migration):
         ("provider", "0005_outbound_partner_status"),
     ]
 
-    operations = [migrations.RunPython(forward, reverse)]
+    operations = [
+        pg_install_sql_file(
+            SQL,
+            drop=(
+                "DROP FUNCTION IF EXISTS wallet_debit_v1(text, bigint, text, text, text, text, text, text, text, bigint,"
+                " text, text, boolean, text, timestamptz, boolean, bigint, integer);"
+                " DROP FUNCTION IF EXISTS casino_isoformat(timestamptz);"
+            ),
+        )
+    ]

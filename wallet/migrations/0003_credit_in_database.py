@@ -8,21 +8,9 @@ from pathlib import Path
 
 from django.db import migrations
 
-from casino_platform.db import pg_run_sql
+from casino_platform.db import pg_install_sql_file
 
 SQL = Path(__file__).resolve().parent.parent / "sql" / "wallet_credit_v1.sql"
-
-
-def forward(apps, schema_editor):
-    pg_run_sql(schema_editor, SQL.read_text())
-
-
-def reverse(apps, schema_editor):
-    pg_run_sql(
-        schema_editor,
-        "DROP FUNCTION IF EXISTS wallet_credit_v1(text, bigint, text, text, text, text, text, text, text, text,"
-        " bigint, text, text, boolean, text, timestamptz, bigint);",
-    )
 
 
 class Migration(migrations.Migration):
@@ -32,4 +20,12 @@ class Migration(migrations.Migration):
         ("game_sessions", "0003_round_indexes_used"),
     ]
 
-    operations = [migrations.RunPython(forward, reverse)]
+    operations = [
+        pg_install_sql_file(
+            SQL,
+            drop=(
+                "DROP FUNCTION IF EXISTS wallet_credit_v1(text, bigint, text, text, text, text, text, text, text, text,"
+                " bigint, text, text, boolean, text, timestamptz, bigint);"
+            ),
+        )
+    ]

@@ -6,24 +6,20 @@ from pathlib import Path
 
 from django.db import migrations
 
-from casino_platform.db import pg_run_sql
+from casino_platform.db import pg_install_sql_file
 
 SQL = Path(__file__).resolve().parent.parent / "sql" / "wallet_debit_v2.sql"
-
-
-def forward(apps, schema_editor):
-    pg_run_sql(schema_editor, SQL.read_text())
-
-
-def reverse(apps, schema_editor):
-    pg_run_sql(
-        schema_editor,
-        "DROP FUNCTION IF EXISTS wallet_debit_v2(text, bigint, text, text, text, text, text, text, text, bigint,"
-        " text, text, boolean, text, timestamptz, boolean, bigint, integer);",
-    )
 
 
 class Migration(migrations.Migration):
     dependencies = [("wallet", "0003_credit_in_database")]
 
-    operations = [migrations.RunPython(forward, reverse)]
+    operations = [
+        pg_install_sql_file(
+            SQL,
+            drop=(
+                "DROP FUNCTION IF EXISTS wallet_debit_v2(text, bigint, text, text, text, text, text, text, text, bigint,"
+                " text, text, boolean, text, timestamptz, boolean, bigint, integer);"
+            ),
+        )
+    ]
