@@ -33,9 +33,12 @@ def base_env(*, database: str, queue: str, **extra: str) -> dict[str, str]:
     }
 
 
-def fresh_database_with_django(env: dict[str, str], database: str) -> None:
-    """Drop and create `database`, point this process at it (`env`), set Django up, migrate."""
+def fresh_database_with_django(env: dict[str, str], database: str, settings: dict[str, str] | None = None) -> None:
+    """Drop and create `database`, point this process at it (`env`), set Django up, migrate.
+    `settings` are PostgreSQL settings for every later connection to that database only
+    (ALTER DATABASE ... SET): the server's own configuration stays as it is."""
     import psycopg
+    from psycopg import sql
 
     os.environ.update(env)
     if str(ROOT) not in sys.path:
@@ -43,6 +46,12 @@ def fresh_database_with_django(env: dict[str, str], database: str) -> None:
     with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{database}"')
+        for name, value in (settings or {}).items():
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(database), sql.Identifier(name), sql.Literal(value)
+                )
+            )
     import django
 
     django.setup()

@@ -149,6 +149,12 @@ def scenario_calls(name: str, count: int, players: int, prefix: str, rng: random
         return [debit_call(prefix, i, rng.randrange(players)) for i in range(count)]
     if name == "hot":
         return [(i, *debit_call(prefix, i, 0)[1:]) for i in range(count)]  # one wallet, every lane
+    if name == "lean":  # bench/lean.py: the same spread of wallets, a debit and nothing else
+        wallets = [rng.randrange(players) for _ in range(count)]
+        return [
+            (w, "/lean/debit", {"wallet": w, "amount": 10, "transaction_id": f"{prefix}-d{i}"})
+            for i, w in enumerate(wallets)
+        ]
     # mixed: each block's debits interleaved with the previous block's settlements (a win
     # credit, or for 2% a rollback), plus 1% exact duplicates of earlier debits.
     calls: list[tuple[int, str, dict]] = []
@@ -202,8 +208,20 @@ def scenario_calls(name: str, count: int, players: int, prefix: str, rng: random
 
 
 class Platform:
-    def __init__(self, args: argparse.Namespace, env: dict[str, str], workdir: Path):
+    """The web server (and unless `worker` is off, a Celery worker) serving `app` on `port`."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        app: str = "casino_platform.wsgi:application",
+        port: int = 0,
+        worker: bool = True,
+    ):
         self.args, self.env, self.workdir = args, env, workdir
+        self.app, self.port, self.worker = app, port or args.port, worker
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> None:
@@ -218,14 +236,14 @@ class Platform:
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        self.celery = subprocess.Popen(
-            celery_command("worker", "--pool=threads", "--concurrency=2", "--without-gossip", "--without-mingle"),
-            cwd=ROOT,
-            env=self.env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs = [self.web, self.celery]
+        self.procs = [self.web]
+        if self.worker:
+            celery = celery_command(
+                "worker", "--pool=threads", "--concurrency=2", "--without-gossip", "--without-mingle"
+            )
+            self.procs.append(
+                subprocess.Popen(celery, cwd=ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT)
+            )
         self.wait_until_serving()
 
     def granian_command(self) -> list[str]:
@@ -240,7 +258,7 @@ class Platform:
             "--host",
             "127.0.0.1",
             "--port",
-            str(self.args.port),
+            str(self.port),
             "--workers",
             str(self.args.workers),
             "--blocking-threads",
@@ -250,7 +268,7 @@ class Platform:
             "--log-level",
             "warning",
             "--no-ws",
-            "casino_platform.wsgi:application",
+            self.app,
         ]
 
     def uwsgi_command(self) -> list[str]:
@@ -260,7 +278,7 @@ class Platform:
             "--ini",
             str(ROOT / "casino_platform" / "uwsgi.ini"),
             "--http11-socket",
-            f"127.0.0.1:{self.args.port}",
+            f"127.0.0.1:{self.port}",
             "--processes",
             str(self.args.workers),
             "--threads",
@@ -272,9 +290,9 @@ class Platform:
             sys.executable,
             "-m",
             "gunicorn",
-            "casino_platform.wsgi:application",
+            self.app,
             "--bind",
-            f"127.0.0.1:{self.args.port}",
+            f"127.0.0.1:{self.port}",
             "--workers",
             str(self.args.workers),
             "--worker-class",
@@ -295,7 +313,7 @@ class Platform:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.args.port}/health", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -310,7 +328,28 @@ class Platform:
         stop(self.procs)
 
 
-def run_wrk(args, requests_file: Path, connections: int, duration: int) -> tuple[dict, int]:
+def write_requests(path: Path, lines: list[tuple[int, str, str, str, bytes]]) -> Path:
+    """The load generator's input (bench/wrk_wallet.lua): one request per line."""
+    path.write_bytes(b"".join(f"{n}\t{p}\t{t}\t{s}\t".encode() + b + b"\n" for n, p, t, s, b in lines))
+    return path
+
+
+def lean_server(
+    args: argparse.Namespace, env: dict[str, str], workdir: Path, warm: list[tuple[int, str, str, str, bytes]]
+) -> tuple["Platform", int]:
+    """The lean reference debit (bench/lean.py) on the platform's web server and worker shape,
+    on the next port, warmed up; with the number of debits the warm-up booked."""
+    server = Platform(args, env, workdir, app="bench.lean_wsgi:application", port=args.port + 1, worker=False)
+    server.start()
+    # One second: fewer debits than `warm` holds, so none is sent twice (a lean debit has no replay).
+    result, _ = run_wrk(args, write_requests(workdir / "lean-warm.tsv", warm), 8, 1, port=server.port)
+    if result["exhausted"]:
+        server.stop()
+        raise SystemExit("lean warm-up ran out of requests")
+    return server, int(result["statuses"].get("200", result["statuses"].get(200, 0)))
+
+
+def run_wrk(args, requests_file: Path, connections: int, duration: int, port: int = 0) -> tuple[dict, int]:
     threads = min(2, connections)
     env = {**os.environ, "BENCH_REQUESTS": str(requests_file)}
     proc = subprocess.Popen(
@@ -326,7 +365,7 @@ def run_wrk(args, requests_file: Path, connections: int, duration: int) -> tuple
             "10s",
             "-s",
             str(ROOT / "bench" / "wrk_wallet.lua"),
-            f"http://127.0.0.1:{args.port}",
+            f"http://127.0.0.1:{port or args.port}",
             "--",
             str(threads),
         ],
@@ -561,7 +600,8 @@ def machine_info(args) -> dict:
         pg_version = cursor.fetchone()[0]
         # What bounds the database beside the code: its cache, its flushes, its checkpoints.
         pg_settings = {}
-        for name in ("shared_buffers", "synchronous_commit", "max_wal_size", "checkpoint_timeout"):
+        names = ("shared_buffers", "synchronous_commit", "commit_delay", "commit_siblings", "max_wal_size")
+        for name in (*names, "checkpoint_timeout", *(n for n in args.pg_setting if n not in names)):
             cursor.execute(f"SHOW {name}")
             pg_settings[name] = cursor.fetchone()[0]
     return {
@@ -579,6 +619,12 @@ def machine_info(args) -> dict:
         },
         "players": args.players,
         "duration_s": args.duration,
+        # How the platform's connections send statements (DATABASE_SERVER_SIDE_BINDING,
+        # DATABASE_PREPARE_THRESHOLD; the web workers read the same environment).
+        "database_options": {
+            name: settings.DATABASES["default"].get("OPTIONS", {}).get(name)
+            for name in ("server_side_binding", "prepare_threshold")
+        },
         # Which wallet calls ran as PostgreSQL functions (WALLET_*_IN_DATABASE).
         "in_database": {
             "debit": settings.WALLET_DEBIT_IN_DATABASE,
@@ -602,6 +648,11 @@ def http_parser_note(web_server: dict) -> str:
 def probe_cell(scenario: dict) -> str:
     probe = scenario.get("machine_probe")
     return f"{probe['python_ms']:.0f} / {probe['fdatasync_ms']:.2f}" if probe else "-"
+
+
+def lean_note(result: dict) -> str:
+    ratio = result.get("platform_over_lean")
+    return f"Platform ÷ lean reference debit at 8 clients: **{ratio:.0%}**. " if ratio else ""
 
 
 def write_performance_doc(result: dict) -> None:
@@ -643,6 +694,7 @@ def write_performance_doc(result: dict) -> None:
             f"{pg['latency_avg_ms']} ms average, PG CPU {pg['pg_cpu_ms_per_tx']} ms/tx "
             f"(probe {probe_cell(pg)}). "
             f"HTTP ÷ database at 8 clients: **{result['http_over_db']:.0%}**. "
+            f"{lean_note(result)}"
             f"On one wallet (as `hot`): **{result['pgbench_hot']['tps']:.0f} tx/s**. "
             f"Statements per debit: {result['queries_per_debit']} (asserted in `wallet/tests/test_queries.py`).",
             marker_end,
@@ -692,11 +744,21 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         # rate right after debit:8, whose half it runs at: the tables grow through a run, and
-        # later scenarios meet a bigger database than the one debit:8 was measured on.
-        default="debit:1,debit:8,rate,debit:32,mixed:8,hot:8",
-        help="name:clients, comma-separated; 'rate' is the fixed arrival rate run (half of an earlier debit:8)",
+        # later scenarios meet a bigger database than the one debit:8 was measured on. The
+        # lean reference just before debit:8, so that the two are minutes apart.
+        default="debit:1,lean:8,debit:8,rate,debit:32,mixed:8,hot:8",
+        help="name:clients, comma-separated; 'rate' is the fixed arrival rate run (half of an earlier debit:8); "
+        "'lean' the lean reference debit (bench/lean.py)",
     )
     parser.add_argument("--rate", type=int, default=0, help="fixed arrival rate (default: half the debit:8 rate)")
+    parser.add_argument(
+        "--pg-setting",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="a PostgreSQL setting for the bench database's connections (ALTER DATABASE ... SET; "
+        "repeatable), e.g. commit_delay=200 (docs/performance.md); recorded with the run",
+    )
     parser.add_argument("--no-idle-wait", action="store_true")
     parser.add_argument(
         "--profile",
@@ -706,6 +768,11 @@ def main() -> None:
         "prints the busiest frames and keeps the collapsed stacks in bench/results/",
     )
     args = parser.parse_args()
+    try:
+        pg_settings = dict(setting.split("=", 1) for setting in args.pg_setting)
+    except ValueError:
+        parser.error("--pg-setting takes NAME=VALUE")
+    args.pg_setting = list(pg_settings)
 
     for tool in ("wrk", "pgbench"):
         if not shutil.which(tool):
@@ -721,14 +788,16 @@ def main() -> None:
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
     log(f"creating database {args.database}")
-    fresh_database_with_django(env, args.database)
+    fresh_database_with_django(env, args.database, settings=pg_settings)
     from django.db import connection
 
+    from bench.lean import lean_check, lean_tables
     from bench.seed import seed
 
     log(f"seeding {args.players} players with sessions")
     seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
     with connection.cursor() as cursor:
+        lean_tables(cursor, args.players)
         cursor.execute("VACUUM ANALYZE")
 
     platform_ = Platform(args, env, workdir)
@@ -737,16 +806,23 @@ def main() -> None:
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
     rng = random.Random(20261121)
     scenarios = []
+    extra_servers: list[Platform] = []
     try:
         # Warm up: every worker process fills its caches and opens its connection.
         warm = signed_lines([debit_call("warm", i, rng.randrange(args.players)) for i in range(2_000)])
-        warm_file = workdir / "warm.tsv"
-        warm_file.write_bytes(b"".join(f"{n}\t{p}\t{t}\t{s}\t".encode() + b + b"\n" for n, p, t, s, b in warm))
-        run_wrk(args, warm_file, 8, 3)
+        run_wrk(args, write_requests(workdir / "warm.tsv", warm), 8, 3)
         debit8_rps = 0.0
         for spec in args.scenarios.split(","):
             name, _, clients = spec.partition(":")
             prefix = f"{name}{clients or 'r'}"
+            server = platform_
+            if name == "lean":
+                if args.server == "uwsgi":
+                    log("lean: not run on uwsgi (its ini names the platform's module); use gunicorn or granian")
+                    continue
+                warm_lean = signed_lines(scenario_calls(name, 6_000, args.players, "leanwarm", rng))
+                server, lean_warmed = lean_server(args, env, workdir, warm_lean)
+                extra_servers.append(server)
             idle_wait = 0.0 if args.no_idle_wait else wait_for_idle()
             probe = machine_probe(workdir)
             if name == "rate":
@@ -757,10 +833,9 @@ def main() -> None:
                 rate = 0
                 count = 6_000 * args.duration
                 lines = signed_lines(scenario_calls(name, count, args.players, prefix, rng))
-            requests_file = workdir / f"{prefix}.tsv"
-            requests_file.write_bytes(b"".join(f"{n}\t{p}\t{t}\t{s}\t".encode() + b + b"\n" for n, p, t, s, b in lines))
+            requests_file = write_requests(workdir / f"{prefix}.tsv", lines)
             web0, pg0, (busy0, total0) = (
-                process_ticks(platform_.web_pids()),
+                process_ticks(server.web_pids()),
                 process_ticks(pids_of("postgres")),
                 machine_busy_ticks(),
             )
@@ -798,16 +873,16 @@ def main() -> None:
             else:
                 connections = int(clients)
                 profiler = (
-                    start_profiler(platform_, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
+                    start_profiler(server, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
                     if args.profile == spec
                     else None
                 )
-                result, gen_ticks = run_wrk(args, requests_file, connections, args.duration)
+                result, gen_ticks = run_wrk(args, requests_file, connections, args.duration, port=server.port)
                 if profiler is not None:
                     profiler.wait(timeout=60)
                     report_profile(workdir / f"{prefix}.profile.txt", started_at, prefix)
             web1, pg1, (busy1, total1) = (
-                process_ticks(platform_.web_pids()),
+                process_ticks(server.web_pids()),
                 process_ticks(pids_of("postgres")),
                 machine_busy_ticks(),
             )
@@ -820,7 +895,14 @@ def main() -> None:
                 - result["replayed"]
                 - int(result.get("booking_nothing", 0))
             )
-            check = check_run(prefix, accepted_new, in_flight=connections + int(result["socket_errors"]))
+            in_flight = connections + int(result["socket_errors"])
+            if server is platform_:
+                check = check_run(prefix, accepted_new, in_flight=in_flight)
+            else:
+                server.stop()
+                with connection.cursor() as cursor:
+                    # The warm-up too may have left up to one debit per connection uncounted.
+                    check = lean_check(cursor, accepted_new + lean_warmed, in_flight + 8)
             rps = result["requests"] / (result["duration_us"] / 1e6)
             if name == "debit" and clients == "8":
                 debit8_rps = rps
@@ -856,13 +938,15 @@ def main() -> None:
                 f"fdatasync {probe['fdatasync_ms']} ms)"
             )
     finally:
-        platform_.stop()
+        for server in (*extra_servers, platform_):
+            server.stop()
 
     log("pgbench: the same debit SQL against the database alone")
     pg = run_pgbench(args, connection.settings_dict, workdir, args.players)
     pg_hot = run_pgbench(args, connection.settings_dict, workdir, 1)
     log(f"pgbench: {pg['tps']:.0f} tx/s over {args.players} wallets, {pg_hot['tps']:.0f} tx/s on one")
     debit8 = next((s for s in scenarios if s["name"] == "debit" and s["connections"] == 8), None)
+    lean8 = next((s for s in scenarios if s["name"] == "lean" and s["connections"] == 8), None)
     result = {
         "started_at": started_at,
         "file": f"{started_at}.json",
@@ -872,6 +956,8 @@ def main() -> None:
         "pgbench_hot": pg_hot,
         "queries_per_debit": count_debit_queries(),
         "http_over_db": (debit8["rps"] / pg["tps"]) if debit8 and pg["tps"] else 0.0,
+        # The platform's debit against the lean reference (bench/lean.py) at the same 8 clients.
+        "platform_over_lean": (debit8["rps"] / lean8["rps"]) if debit8 and lean8 and lean8["rps"] else None,
         "void": any(not s["check"]["ok"] for s in scenarios),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -92,11 +92,15 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # The same backend with a health check that polls the socket instead of SELECT 1.
         DATABASES["default"]["ENGINE"] = "casino_platform.postgresql"
-    # Server-side binding lets psycopg prepare the hot path's statements once per connection
-    # (PostgreSQL then skips parsing and planning them): measured in docs/performance.md.
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-        "DATABASE_SERVER_SIDE_BINDING", default=True
-    )
+    # Server-side binding sends parameters apart from the SQL; with a prepare threshold psycopg
+    # prepares a statement once it has run that many times on a connection, and PostgreSQL
+    # stops parsing and planning it. Django turns preparing off unless told (for PgBouncer
+    # before 1.21 in transaction mode, which needs DATABASE_PREPARE_THRESHOLD= empty).
+    # Measured in docs/performance.md.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+    _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+    _options["prepare_threshold"] = int(_prepare_threshold) if _prepare_threshold else None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Django 6's default now: a URL typed without a scheme is https.
 FORMS_URLFIELD_ASSUME_HTTPS = True
