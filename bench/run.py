@@ -104,6 +104,36 @@ def wait_for_idle(max_wait: float = 60.0) -> float:
     return round(time.monotonic() - started, 1)
 
 
+# --- The database's upkeep ----------------------------------------------------------------
+
+
+def autovacuum_is_on() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return cursor.fetchone()[0] == "on"
+
+
+def database_upkeep(*, vacuum: bool) -> float:
+    """ANALYZE (and with `vacuum`, VACUUM) the bench database; seconds it took.
+
+    After the warm-up, always: a freshly seeded database has statistics of near-empty journal,
+    round and idempotency tables, and the generic plans that the web workers' connections
+    cache for the wallet functions' statements on those statistics (sequential scans of
+    "one-page" tables) stay until the next ANALYZE of each table. Production's tables have
+    statistics; autovacuum keeps them current. When the server runs without autovacuum, as
+    this machine's PostgreSQL does, the bench does its work before every scenario, outside
+    the measured window: without it dead row versions pile up from scenario to scenario and no
+    cached plan is ever refreshed (measured in docs/performance.md)."""
+    from django.db import connection
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
+    return round(time.monotonic() - started, 1)
+
+
 # --- Requests ------------------------------------------------------------------------------
 
 
@@ -600,8 +630,16 @@ def machine_info(args) -> dict:
         pg_version = cursor.fetchone()[0]
         # What bounds the database beside the code: its cache, its flushes, its checkpoints.
         pg_settings = {}
-        names = ("shared_buffers", "synchronous_commit", "commit_delay", "commit_siblings", "max_wal_size")
-        for name in (*names, "checkpoint_timeout", *(n for n in args.pg_setting if n not in names)):
+        names = (
+            "shared_buffers",
+            "synchronous_commit",
+            "autovacuum",
+            "commit_delay",
+            "commit_siblings",
+            "max_wal_size",
+            "checkpoint_timeout",
+        )
+        for name in (*names, *(n for n in args.pg_setting if n not in names)):
             cursor.execute(f"SHOW {name}")
             pg_settings[name] = cursor.fetchone()[0]
     return {
@@ -680,7 +718,8 @@ def write_performance_doc(result: dict) -> None:
         [
             marker_start,
             f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']} "
-            f"(shared_buffers {m.get('postgresql_settings', {}).get('shared_buffers', '?')}), "
+            f"(shared_buffers {m.get('postgresql_settings', {}).get('shared_buffers', '?')}, "
+            f"autovacuum {m.get('postgresql_settings', {}).get('autovacuum', '?')}), "
             f"Python {m['python']}, {m['web_server']['server']} {m['web_server']['workers']} workers x "
             f"{m['web_server']['threads']} threads ({m['web_server']['worker_class']}"
             f"{http_parser_note(m['web_server'])}), "
@@ -811,6 +850,10 @@ def main() -> None:
         # Warm up: every worker process fills its caches and opens its connection.
         warm = signed_lines([debit_call("warm", i, rng.randrange(args.players)) for i in range(2_000)])
         run_wrk(args, write_requests(workdir / "warm.tsv", warm), 8, 3)
+        autovacuum = autovacuum_is_on()
+        if not autovacuum:
+            log("autovacuum is off on this server: the bench vacuums and analyzes before each scenario")
+        upkeep = database_upkeep(vacuum=False)
         debit8_rps = 0.0
         for spec in args.scenarios.split(","):
             name, _, clients = spec.partition(":")
@@ -823,6 +866,8 @@ def main() -> None:
                 warm_lean = signed_lines(scenario_calls(name, 6_000, args.players, "leanwarm", rng))
                 server, lean_warmed = lean_server(args, env, workdir, warm_lean)
                 extra_servers.append(server)
+            if not autovacuum and scenarios:
+                upkeep = database_upkeep(vacuum=True)
             idle_wait = 0.0 if args.no_idle_wait else wait_for_idle()
             probe = machine_probe(workdir)
             if name == "rate":
@@ -924,6 +969,8 @@ def main() -> None:
                 "web_cpu_ms_per_req": round((web1 - web0) / TICK * 1000 / requests_done, 3),
                 "pg_cpu_ms_per_req": round((pg1 - pg0) / TICK * 1000 / requests_done, 3),
                 "idle_wait_s": idle_wait,
+                # Seconds of ANALYZE / VACUUM before it (database_upkeep), outside the measurement.
+                "upkeep_s": upkeep,
                 "machine_probe": probe,
                 "noisy": bool(noisy),
                 "check": check,
