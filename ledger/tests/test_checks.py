@@ -1,0 +1,38 @@
+"""The database check an operator sees on `migrate` and `manage.py check --database default`."""
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from ledger.checks import AUTOVACUUM_OFF, postgresql_autovacuum_check
+
+pytestmark = pytest.mark.django_db
+
+
+def server_autovacuum() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL server's setting")
+def test_the_check_warns_exactly_when_the_server_runs_without_autovacuum():
+    messages = postgresql_autovacuum_check(databases=["default"])
+    if server_autovacuum() == "on":
+        assert messages == []
+    else:
+        assert [m.id for m in messages] == [AUTOVACUUM_OFF]
+        assert "autovacuum off" in messages[0].msg
+        assert "ANALYZE" in messages[0].hint
+
+
+def test_the_check_is_silent_without_databases_asked_for():
+    # `manage.py check` without --database does not touch the database.
+    assert postgresql_autovacuum_check(databases=None) == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL server's setting")
+def test_manage_py_check_with_the_database_reports_it(capsys):
+    call_command("check", databases=["default"])
+    reported = capsys.readouterr()
+    assert (AUTOVACUUM_OFF in reported.out + reported.err) == (server_autovacuum() != "on")
