@@ -657,6 +657,7 @@ def machine_info(args) -> dict:
         },
         "players": args.players,
         "duration_s": args.duration,
+        "upkeep": not args.no_upkeep,
         # How the platform's connections send statements (DATABASE_SERVER_SIDE_BINDING,
         # DATABASE_PREPARE_THRESHOLD; the web workers read the same environment).
         "database_options": {
@@ -800,6 +801,11 @@ def main() -> None:
     )
     parser.add_argument("--no-idle-wait", action="store_true")
     parser.add_argument(
+        "--no-upkeep",
+        action="store_true",
+        help="no ANALYZE after the warm-up, no VACUUM between scenarios (how runs before 2026-12-02 ran)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="SCENARIO",
         default="",
@@ -851,9 +857,13 @@ def main() -> None:
         warm = signed_lines([debit_call("warm", i, rng.randrange(args.players)) for i in range(2_000)])
         run_wrk(args, write_requests(workdir / "warm.tsv", warm), 8, 3)
         autovacuum = autovacuum_is_on()
-        if not autovacuum:
-            log("autovacuum is off on this server: the bench vacuums and analyzes before each scenario")
-        upkeep = database_upkeep(vacuum=False)
+        upkeep = 0.0
+        if args.no_upkeep:
+            log("no upkeep (--no-upkeep): the tables keep the statistics of the seed")
+        else:
+            if not autovacuum:
+                log("autovacuum is off on this server: the bench vacuums and analyzes before each scenario")
+            upkeep = database_upkeep(vacuum=False)
         debit8_rps = 0.0
         for spec in args.scenarios.split(","):
             name, _, clients = spec.partition(":")
@@ -866,7 +876,7 @@ def main() -> None:
                 warm_lean = signed_lines(scenario_calls(name, 6_000, args.players, "leanwarm", rng))
                 server, lean_warmed = lean_server(args, env, workdir, warm_lean)
                 extra_servers.append(server)
-            if not autovacuum and scenarios:
+            if not autovacuum and scenarios and not args.no_upkeep:
                 upkeep = database_upkeep(vacuum=True)
             idle_wait = 0.0 if args.no_idle_wait else wait_for_idle()
             probe = machine_probe(workdir)
