@@ -42,10 +42,15 @@ def lean_tables(cursor, wallets: int) -> None:
     cursor.execute(f"ANALYZE {WALLETS}")
 
 
-def lean_check(cursor, accepted: int, in_flight: int) -> dict:
-    """Money moved exactly once per accepted lean debit: the bets are what the wallets lost."""
-    cursor.execute(f"SELECT count(*), coalesce(sum(amount), 0) FROM {BETS}")
-    bets, bet_total = cursor.fetchone()
+def lean_check(cursor, prefix: str, accepted: int, in_flight: int, resent: int = 0) -> dict:
+    """Money moved exactly once per accepted lean debit: the wallets lost what all bets
+    recorded, and the scenario `prefix` booked one bet per accepted answer (give or take the
+    requests in flight when the load generator stopped counting). `resent`: requests the load
+    generator sent a second time when it ran out of them, which a lean debit cannot replay."""
+    cursor.execute(f"SELECT coalesce(sum(amount), 0) FROM {BETS}")
+    (bet_total,) = cursor.fetchone()
+    cursor.execute(f"SELECT count(*) FROM {BETS} WHERE transaction_id LIKE %s", [f"{prefix}-%"])
+    (bets,) = cursor.fetchone()
     cursor.execute(f"SELECT count(*) * %s - sum(balance) FROM {WALLETS}", [START_BALANCE])
     (lost,) = cursor.fetchone()
     problems = []
@@ -53,6 +58,8 @@ def lean_check(cursor, accepted: int, in_flight: int) -> dict:
         problems.append(f"wallets lost {lost} but bets total {bet_total}")
     if not accepted <= bets <= accepted + in_flight:
         problems.append(f"{accepted} accepted answers but {bets} bets")
+    if resent:
+        problems.append(f"the load generator ran out of requests and sent {resent} again")
     return {"ok": not problems, "problems": problems, "journal_transactions": bets}
 
 

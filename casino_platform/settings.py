@@ -94,13 +94,16 @@ else:
         DATABASES["default"]["ENGINE"] = "casino_platform.postgresql"
     # Server-side binding sends parameters apart from the SQL; with a prepare threshold psycopg
     # prepares a statement once it has run that many times on a connection, and PostgreSQL
-    # stops parsing and planning it. Django turns preparing off unless told (for PgBouncer
-    # before 1.21 in transaction mode, which needs DATABASE_PREPARE_THRESHOLD= empty).
-    # Measured in docs/performance.md.
+    # stops parsing and planning it (without server-side binding nothing is prepared). Django
+    # turns preparing off unless told. Behind a pooler in transaction mode, set
+    # DATABASE_PREPARE_THRESHOLD empty unless it supports prepared statements (PgBouncer 1.22+
+    # with max_prepared_statements > 0). Measured in docs/performance.md.
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
-    _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
-    _options["prepare_threshold"] = int(_prepare_threshold) if _prepare_threshold else None
+    _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip()
+    _options["prepare_threshold"] = (
+        None if _prepare_threshold.lower() in ("", "none", "off") else int(_prepare_threshold)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Django 6's default now: a URL typed without a scheme is https.
 FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -24,15 +24,16 @@ def postgresql_autovacuum_check(
         if connection.vendor != "postgresql":
             continue
         with connection.cursor() as cursor:
-            cursor.execute("SHOW autovacuum")
-            setting = cursor.fetchone()[0]
-        if setting != "on":
+            # Autovacuum needs the statistics collector's counts as well as its own switch.
+            cursor.execute("SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'")
+            running = cursor.fetchone()[0]
+        if not running:
             messages.append(
                 checks.Warning(
-                    f"PostgreSQL for database '{alias}' runs with autovacuum off.",
-                    hint="Turn autovacuum on (ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf()), or "
-                    "schedule VACUUM (ANALYZE) yourself: plans made while the ledger's tables were small "
-                    "scan them sequentially until the next ANALYZE.",
+                    f"PostgreSQL for database '{alias}' runs without autovacuum (autovacuum or track_counts is off).",
+                    hint="Turn both on (ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf()), or schedule "
+                    "VACUUM (ANALYZE) yourself: plans made while the ledger's tables were small scan them "
+                    "sequentially until the next ANALYZE.",
                     id=AUTOVACUUM_OFF,
                 )
             )

@@ -26,7 +26,8 @@ def test_a_lean_debit_lowers_the_balance_and_records_the_bet_once():
     refused = lean_debit(2, START_BALANCE + 1, "t-2")
     assert refused.status_code == 402
     with connection.cursor() as cursor:
-        assert lean_check(cursor, accepted=1, in_flight=0) == {"ok": True, "problems": [], "journal_transactions": 1}
+        verdict = lean_check(cursor, "t", accepted=1, in_flight=0)
+        assert verdict == {"ok": True, "problems": [], "journal_transactions": 1}
         cursor.execute("SELECT id, balance FROM bench_lean_wallet ORDER BY id")
         assert cursor.fetchall() == [(0, START_BALANCE), (1, START_BALANCE - 25), (2, START_BALANCE)]
 
@@ -37,7 +38,12 @@ def test_the_lean_check_catches_money_moved_without_a_bet_and_uncounted_bets():
     lean_debit(0, 10, "t-1")
     lean_debit(1, 10, "t-2")
     with connection.cursor() as cursor:
-        assert lean_check(cursor, accepted=1, in_flight=1)["ok"]
-        assert lean_check(cursor, accepted=1, in_flight=0)["problems"] == ["1 accepted answers but 2 bets"]
+        assert lean_check(cursor, "t", accepted=1, in_flight=1)["ok"]
+        assert lean_check(cursor, "t", accepted=1, in_flight=0)["problems"] == ["1 accepted answers but 2 bets"]
+        # Another scenario's bets are not this one's.
+        assert lean_check(cursor, "u", accepted=0, in_flight=0)["ok"]
+        assert lean_check(cursor, "t", accepted=2, in_flight=0, resent=3)["problems"] == [
+            "the load generator ran out of requests and sent 3 again"
+        ]
         cursor.execute("UPDATE bench_lean_wallet SET balance = balance - 5 WHERE id = 0")
-        assert lean_check(cursor, accepted=2, in_flight=0)["problems"] == ["wallets lost 25 but bets total 20"]
+        assert lean_check(cursor, "t", accepted=2, in_flight=0)["problems"] == ["wallets lost 25 but bets total 20"]
