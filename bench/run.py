@@ -863,6 +863,7 @@ def main() -> None:
     rng = random.Random(20261121)
     scenarios = []
     extra_servers: list[Platform] = []
+    used_prefixes: set[str] = set()
     try:
         # Warm up: every worker process fills its caches and opens its connection.
         warm = signed_lines([debit_call("warm", i, rng.randrange(args.players)) for i in range(2_000)])
@@ -879,6 +880,9 @@ def main() -> None:
         for spec in args.scenarios.split(","):
             name, _, clients = spec.partition(":")
             prefix = f"{name}{clients or 'r'}"
+            # A scenario named twice gets its own transaction ids (and so its own checks).
+            prefix += f"n{len(used_prefixes)}" if prefix in used_prefixes else ""
+            used_prefixes.add(prefix)
             server = platform_
             if name == "lean":
                 if args.server == "uwsgi":
