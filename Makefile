@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery clean
+.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery bench-front clean
 
 help:
 	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
@@ -12,6 +12,7 @@ help:
 	@echo "make lint   - ruff and mypy";  echo "make fmt    - ruff format and fix"
 	@echo "make check  - lint + test"
 	@echo "make bench  - the wallet benchmark (BENCH_ARGS=\"--players 10000 --duration 15\"); see docs/performance.md"
+	@echo "make bench-front - CPU per debit in the platform's own code, without a web server"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,10 @@ bench: venv
 	@BIN=$(BIN) bash bin/ensure-services
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-front: venv
+	@BIN=$(BIN) bash bin/ensure-services
+	$(BIN)/python bench/front_cpu.py $(BENCH_ARGS)
 
 bench-redelivery: venv
 	@BIN=$(BIN) bash bin/ensure-services
