@@ -107,14 +107,6 @@ def wait_for_idle(max_wait: float = 60.0) -> float:
 # --- The database's upkeep ----------------------------------------------------------------
 
 
-def autovacuum_is_on() -> bool:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW autovacuum")
-        return cursor.fetchone()[0] == "on"
-
-
 def database_upkeep(*, vacuum: bool) -> float:
     """ANALYZE (and with `vacuum`, VACUUM) the bench database; seconds it took.
 
@@ -849,6 +841,7 @@ def main() -> None:
 
     from bench.lean import lean_check, lean_tables
     from bench.seed import seed
+    from ledger.checks import postgresql_autovacuum_running
 
     log(f"seeding {args.players} players with sessions")
     seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
@@ -868,7 +861,7 @@ def main() -> None:
         # Warm up: every worker process fills its caches and opens its connection.
         warm = signed_lines([debit_call("warm", i, rng.randrange(args.players)) for i in range(2_000)])
         run_wrk(args, write_requests(workdir / "warm.tsv", warm), 8, 3)
-        autovacuum = autovacuum_is_on()
+        autovacuum = postgresql_autovacuum_running(connection)
         upkeep = 0.0
         if args.no_upkeep:
             log("no upkeep (--no-upkeep): the tables keep the statistics of the seed")

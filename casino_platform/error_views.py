@@ -10,44 +10,28 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or request.path == "/health"
 
 
+def _api_error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse(
+        {"code": code, "message": message, "retryable": False, "trace_id": current_trace_id()}, status=status
+    )
+
+
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     # Django's own refusals before any view runs, e.g. a Host not in ALLOWED_HOSTS.
     if _is_api(request):
-        return JsonResponse(
-            {
-                "code": "VALIDATION_ERROR",
-                "message": "The request was refused before it reached the API (check the Host header).",
-                "retryable": False,
-                "trace_id": current_trace_id(),
-            },
-            status=400,
+        return _api_error(
+            "VALIDATION_ERROR", "The request was refused before it reached the API (check the Host header).", 400
         )
     return defaults.bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(
-            {
-                "code": "NOT_FOUND",
-                "message": f"No endpoint {request.path}.",
-                "retryable": False,
-                "trace_id": current_trace_id(),
-            },
-            status=404,
-        )
+        return _api_error("NOT_FOUND", f"No endpoint {request.path}.", 404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(
-            {
-                "code": "INTERNAL_ERROR",
-                "message": "An unexpected error; it has been logged.",
-                "retryable": False,
-                "trace_id": current_trace_id(),
-            },
-            status=500,
-        )
+        return _api_error("INTERNAL_ERROR", "An unexpected error; it has been logged.", 500)
     return defaults.server_error(request)

@@ -9,6 +9,14 @@ from django.db import connections
 AUTOVACUUM_OFF = "ledger.W001"
 
 
+def postgresql_autovacuum_running(connection: Any) -> bool:
+    """Whether autovacuum runs for this PostgreSQL connection's server: its own switch and
+    the statistics counts it works from."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'")
+        return bool(cursor.fetchone()[0])
+
+
 @checks.register(checks.Tags.database)
 def postgresql_autovacuum_check(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
@@ -23,11 +31,7 @@ def postgresql_autovacuum_check(
         connection = connections[alias]
         if connection.vendor != "postgresql":
             continue
-        with connection.cursor() as cursor:
-            # Autovacuum needs the statistics collector's counts as well as its own switch.
-            cursor.execute("SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'")
-            running = cursor.fetchone()[0]
-        if not running:
+        if not postgresql_autovacuum_running(connection):
             messages.append(
                 checks.Warning(
                     f"PostgreSQL for database '{alias}' runs without autovacuum (autovacuum or track_counts is off).",

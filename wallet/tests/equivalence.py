@@ -62,6 +62,27 @@ debit_step = st.fixed_dictionaries(
     }
 )
 
+
+def accepted_debit(*, round_id: st.SearchStrategy, transaction_id: st.SearchStrategy) -> st.SearchStrategy:
+    """A debit step the platform accepts (live session, funds, EUR), in the rounds and under the
+    transaction ids given: the bets that credits and rollbacks settle."""
+    return st.fixed_dictionaries(
+        {
+            "op": st.just("debit"),
+            "session": st.just("ok"),
+            "game": st.just("dice"),
+            "round": round_id,
+            "amount": st.just(40),
+            "tx": transaction_id,
+            "repeat": st.just(False),
+            "close": st.just(False),
+            "player": st.just(None),
+            "currency": st.just("EUR"),
+            "advance": st.just(0),
+        }
+    )
+
+
 # A credit's step; one in five is a debit instead (op "debit", the debit step's own fields),
 # so rounds gain the debits that wins settle.
 credit_step = st.one_of(
@@ -82,57 +103,15 @@ credit_step = st.one_of(
             "advance": st.sampled_from([0, 0, 30]),
         }
     ),
-    st.fixed_dictionaries(
-        {
-            "op": st.just("debit"),
-            "session": st.just("ok"),
-            "game": st.just("dice"),
-            "round": st.sampled_from(["r1", "r2"]),
-            "amount": st.just(40),
-            "tx": st.just("new"),
-            "repeat": st.just(False),
-            "close": st.just(False),
-            "player": st.just(None),
-            "currency": st.just("EUR"),
-            "advance": st.just(0),
-        }
-    ),
+    accepted_debit(round_id=st.sampled_from(["r1", "r2"]), transaction_id=st.just("new")),
 )
 
 
 # A rollback's step, among the debits and credits it refers to (fixed ids, so that a rollback
 # can name them): a booked debit, a credit, an unknown id (a tombstone), the World's tombstone.
 rollback_step = st.one_of(
-    st.fixed_dictionaries(
-        {
-            "op": st.just("debit"),
-            "session": st.just("ok"),
-            "game": st.just("dice"),
-            "round": st.sampled_from(["r1", "r2"]),
-            "amount": st.just(40),
-            "tx": st.sampled_from(["d1", "d2", "d3"]),
-            "repeat": st.just(False),
-            "close": st.just(False),
-            "player": st.just(None),
-            "currency": st.just("EUR"),
-            "advance": st.just(0),
-        }
-    ),
-    st.fixed_dictionaries(
-        {
-            "op": st.just("debit"),
-            "session": st.just("ok"),
-            "game": st.just("dice"),
-            "round": st.just("r1"),
-            "amount": st.just(40),
-            "tx": st.just("d1"),
-            "repeat": st.just(False),
-            "close": st.just(False),
-            "player": st.just(None),
-            "currency": st.just("EUR"),
-            "advance": st.just(0),
-        }
-    ),
+    accepted_debit(round_id=st.sampled_from(["r1", "r2"]), transaction_id=st.sampled_from(["d1", "d2", "d3"])),
+    accepted_debit(round_id=st.just("r1"), transaction_id=st.just("d1")),
     st.fixed_dictionaries(
         {
             "op": st.just("credit"),
