@@ -7,6 +7,6 @@ COPY . .
 RUN useradd --create-home casino && mkdir -p /app/var && chown -R casino /app/var
 USER casino
 EXPOSE 8000
-# gunicorn as measured, with a fresh Prometheus multi-process directory (bin/serve says why).
+# granian as measured (bin/serve), with a fresh Prometheus multi-process directory (bin/serve says why).
 ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 CMD ["bin/serve"]

@@ -1,11 +1,12 @@
 """`make bench`: the wallet hot path measured as in production, and checked.
 
-Starts the production web server, gunicorn (DEBUG off, persistent connections), on PostgreSQL
-with Redis and a Celery worker, seeds players with live sessions, then drives pre-signed wallet calls from a
-separate load generator (wrk, and an open-loop generator for a fixed arrival rate). In the
-same run pgbench executes the SQL of a debit, to give the database's own ceiling. Every
-run is checked afterwards (books reconcile, money moved once per accepted transaction) and
-voided if it fails. Results: bench/results/<time>.json and the table in docs/performance.md.
+Starts the web server as production does (bin/serve: granian; DEBUG off, persistent
+connections), on PostgreSQL with Redis and a Celery worker, seeds players with live sessions,
+then drives pre-signed wallet calls from a separate load generator (wrk, and an open-loop
+generator for a fixed arrival rate). In the same run pgbench executes the SQL of a debit, to
+give the database's own ceiling. Every run is checked afterwards (books reconcile, money
+moved once per accepted transaction) and voided if it fails. Results: bench/results/<time>.json
+and the table in docs/performance.md.
 """
 
 import argparse
@@ -245,6 +246,7 @@ class Platform:
         self.args, self.env, self.workdir = args, env, workdir
         self.app, self.port, self.worker = app, port or args.port, worker
         self.procs: list[subprocess.Popen] = []
+        self.server_env: dict[str, str] = {}
 
     def start(self) -> None:
         log_file = (self.workdir / "platform.log").open("ab")
@@ -254,7 +256,7 @@ class Platform:
         self.web = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **self.server_env},
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
@@ -269,29 +271,21 @@ class Platform:
         self.wait_until_serving()
 
     def granian_command(self) -> list[str]:
-        if importlib.util.find_spec("granian") is None:
-            raise SystemExit("--server granian needs granian: .venv/bin/pip install granian")
-        return [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "wsgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.args.workers),
-            "--blocking-threads",
-            str(self.args.threads),
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-            "--no-ws",
-            self.app,
-        ]
+        """Production's own start (bin/serve), on this port and shape."""
+        granian = Path(sys.executable).parent / "granian"
+        if not granian.exists():
+            raise SystemExit(f"--server granian needs granian: {sys.executable} -m pip install -r requirements.txt")
+        self.server_env = {
+            "GRANIAN": str(granian),
+            "BIND": f"127.0.0.1:{self.port}",
+            "WEB_WORKERS": str(self.args.workers),
+            "WEB_THREADS": str(self.args.threads),
+            "WSGI_APP": self.app,
+            "GRANIAN_LOG_LEVEL": "warning",
+            # bin/serve empties the metrics directory: a second server (the lean one) gets its own.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / f"metrics-{self.port}"),
+        }
+        return ["sh", str(ROOT / "bin" / "serve"), "--backlog", "2048"]
 
     def uwsgi_command(self) -> list[str]:
         """For comparison runs only (casino_platform/uwsgi.ini says why it is not production's)."""
@@ -308,6 +302,11 @@ class Platform:
         ]
 
     def gunicorn_command(self) -> list[str]:
+        """For comparison runs (production's server before 2026-12-02: docs/performance.md)."""
+        if importlib.util.find_spec("gunicorn") is None:
+            raise SystemExit(
+                f"--server gunicorn needs gunicorn: {sys.executable} -m pip install -r requirements-dev.txt"
+            )
         return [
             sys.executable,
             "-m",
@@ -771,10 +770,15 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=10_000)
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--server", choices=["gunicorn", "uwsgi", "granian"], default="gunicorn")
+    parser.add_argument("--workers", type=int, default=2, help="web server processes")
+    parser.add_argument(
+        "--server",
+        choices=["granian", "gunicorn", "uwsgi"],
+        default="granian",
+        help="granian: production's start (bin/serve); gunicorn and uwsgi for comparison",
+    )
     parser.add_argument("--worker-class", default="gthread", help="gunicorn's")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per process")
     parser.add_argument(
         "--http-parser",
         choices=["auto", "fast", "python"],

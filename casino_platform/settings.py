@@ -245,7 +245,7 @@ CELERY_BEAT_SCHEDULE["outbound-sweep"] = {
 }
 
 # GET /metrics (Prometheus) is open unless this is set; then it needs
-# `Authorization: Bearer <METRICS_TOKEN>`. Under gunicorn with several workers also set the
+# `Authorization: Bearer <METRICS_TOKEN>`. With several worker processes also set the
 # environment variable PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself): an
 # existing directory, emptied before the server starts. See .env.example.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -1,6 +1,7 @@
 """A provider's side of the contract, for tests: sign, send, verify the response signature."""
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -12,7 +13,7 @@ from provider.signing import sign_request, sign_response
 class Signed:
     status: int
     body: dict
-    headers: dict
+    headers: Mapping[str, str]  # case-insensitive, as the response's own
 
 
 class ProviderClient:
@@ -48,7 +49,8 @@ class ProviderClient:
         }
         if self.base_url:
             r = self.session.post(self.base_url + path, data=body, headers=all_headers, timeout=30)
-            status, content, response_headers = r.status_code, r.content, dict(r.headers)
+            # Field names are case-insensitive (RFC 9110); granian sends them in lower case.
+            status, content, response_headers = r.status_code, r.content, r.headers
         else:
             r = self.client.generic(
                 "POST",
@@ -57,7 +59,7 @@ class ProviderClient:
                 content_type="application/json",
                 headers={k: v for k, v in all_headers.items() if k != "Content-Type"},
             )
-            status, content, response_headers = r.status_code, r.content, dict(r.headers)
+            status, content, response_headers = r.status_code, r.content, r.headers
         if "X-Signature" in response_headers:
             expected = sign_response(
                 secret=secret or self.secret, timestamp=response_headers["X-Timestamp"], status=status, body=content

@@ -1,0 +1,193 @@
+"""Production's own start command, bin/serve (granian, several worker processes), over a
+socket against the test database: what a provider and an operator meet in production."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from ledger.reconciliation import ledger_reconcile
+from players.models import Player
+from provider.models import Game
+from provider.signing import sign_request
+from sessions.services import session_create
+from wallet.models import Wallet
+from wallet.tests.api_client import ProviderClient
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency, pytest.mark.slow]
+
+ROOT = Path(settings.BASE_DIR)
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """bin/serve on a free port, 2 processes x 2 threads, on the test database; stopped with
+    SIGTERM as a container stop does, and asked to stop cleanly."""
+    db = connection.settings_dict
+    port = free_port()
+    metrics_dir = tmp_path / "prometheus"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DEBUG": "0",
+        "SECRET_KEY": "serve-test",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+        "GRANIAN": str(Path(sys.executable).parent / "granian"),
+        "GRANIAN_LOG_LEVEL": "warning",
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": str(WORKERS),
+        "WEB_THREADS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(["sh", str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        try:
+            requests.get(base + "/health", timeout=2)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+    yield base, port, metrics_dir, proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def token():
+    call_command("seed_sandbox", stdout=open(os.devnull, "w"))
+    game = Game.objects.get(game_id="sandbox:dice")
+    _, token = session_create(
+        provider=game.provider, player=Player.objects.get(player_id="p_demo_1"), game=game, currency="EUR"
+    )
+    return token
+
+
+def debit(token: str, n: int, amount: int = 100) -> dict:
+    return {
+        "transaction_id": f"serve-{n}",
+        "session_token": token,
+        "round_id": f"serve-r{n}",
+        "game_id": "sandbox:dice",
+        "amount": amount,
+        "currency": "EUR",
+        "reason": "bet",
+    }
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
+        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+def test_parallel_keep_alive_debits_are_booked_once_each_and_counted_across_workers(served, token):
+    base, _, metrics_dir, _ = served
+    clients = [ProviderClient(base_url=base, session=requests.Session()) for _ in range(8)]
+    barrier = threading.Barrier(len(clients))
+
+    def provider(i: int) -> list[int]:
+        barrier.wait()
+        # Ten debits each on one kept-alive connection, then the first resent: a replay.
+        statuses = [clients[i].post("debit", debit(token, i * 10 + k)).status for k in range(10)]
+        again = clients[i].post("debit", debit(token, i * 10))
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        return [*statuses, again.status]
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        statuses = [s for result in pool.map(provider, range(len(clients))) for s in result]
+
+    assert statuses == [200] * 88
+    assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000 - 80 * 100
+    assert ledger_reconcile().ok
+    text = requests.get(base + "/metrics", timeout=10).text
+    # Every worker's samples, whichever worker answers the scrape.
+    assert metric_total(text, "wallet_request_duration_seconds_count", endpoint="debit", status="200") == 88
+    assert len({p.name.split("_")[-1] for p in metrics_dir.glob("histogram_*.db")}) == WORKERS
+
+
+def test_an_oversized_body_is_refused_before_it_is_read_and_the_answer_arrives(served, token):
+    _, port, _, _ = served
+    timestamp = str(int(time.time()))
+    path = "/api/v1/wallet/debit"
+    announced = 50 * 1024 * 1024
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"X-Provider-Id: sandbox\r\nX-Timestamp: {timestamp}\r\n"
+                f"X-Signature: {sign_request(secret='x', timestamp=timestamp, method='POST', path=path, body=b'')}\r\n"
+                f"Content-Length: {announced}\r\n\r\n"
+            ).encode()
+            + b"{" * 100_000
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b'"PAYLOAD_TOO_LARGE"' in answer
+
+
+def test_idle_keep_alive_connections_do_not_hold_the_workers(served):
+    """More idle provider connections than the server has threads: a new caller is still
+    answered at once (uWSGI's http11-socket failed this: casino_platform/uwsgi.ini)."""
+    base, port, _, _ = served
+
+    def health(s: socket.socket) -> bytes:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = b""
+        while b"}" not in answer:
+            answer += s.recv(4096)
+        return answer.split(b"\r\n", 1)[0]
+
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4 * WORKERS * 2)]
+    try:
+        assert {health(s) for s in idle} == {b"HTTP/1.1 200 OK"}
+        started = time.monotonic()
+        assert requests.get(base + "/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_sigterm_stops_the_server_cleanly(served):
+    _, _, _, proc = served
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
