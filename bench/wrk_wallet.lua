@@ -62,7 +62,8 @@ function response(status, headers, body)
   else
     others = others + 1
   end
-  if headers["Idempotent-Replayed"] then replayed = replayed + 1 end
+  -- Field names are case-insensitive, and granian sends them in lower case.
+  if headers["idempotent-replayed"] or headers["Idempotent-Replayed"] then replayed = replayed + 1 end
   if status ~= 200 then
     local code = body:match('"code":"([A-Z_]+)"') or ("HTTP_" .. status)
     codes[code] = (codes[code] or 0) + 1
