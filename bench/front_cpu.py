@@ -1,5 +1,5 @@
 """`make bench-front`: the CPU a debit callback costs in the platform's own code, without a web
-server: the WSGI application that gunicorn serves (`casino_platform.wsgi`: the wallet front,
+server: the WSGI application that granian serves (`casino_platform.wsgi`: the wallet front,
 the view, the service and the database client) called in a loop in one process, one debit
 after another, against a freshly seeded database.
 
