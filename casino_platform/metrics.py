@@ -8,9 +8,10 @@
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
-Under a server with several worker processes (granian, bin/serve) set PROMETHEUS_MULTIPROC_DIR (an existing directory,
-emptied before the server starts): each worker writes its samples there and /metrics merges
-them with prometheus_client's MultiProcessCollector. prometheus_client decides the mode when
+Under a server with several worker processes (granian, bin/serve) set
+PROMETHEUS_MULTIPROC_DIR (an existing directory, emptied before the server starts): each
+worker writes its samples there and /metrics merges them with prometheus_client's
+MultiProcessCollector. prometheus_client decides the mode when
 it is imported, from the process environment, so this module reads the same variable.
 """
 

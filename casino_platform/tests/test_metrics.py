@@ -25,8 +25,12 @@ def scrape(client, **headers) -> Samples:
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain")
+    return parse_samples(response.content.decode())
+
+
+def parse_samples(text: str) -> Samples:
     samples: Samples = {}
-    for family in text_string_to_metric_families(response.content.decode()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return samples

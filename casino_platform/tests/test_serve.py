@@ -2,7 +2,6 @@
 socket against the test database: what a provider and an operator meet in production."""
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -18,13 +17,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from casino_platform.tests.test_metrics import parse_samples, value
 from ledger.reconciliation import ledger_reconcile
-from players.models import Player
-from provider.models import Game
 from provider.signing import sign_request
-from sessions.services import session_create
 from wallet.models import Wallet
-from wallet.tests.api_client import ProviderClient
+from wallet.tests.api_client import ProviderClient, debit_payload, launch
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency, pytest.mark.slow]
 
@@ -61,8 +58,8 @@ def served(tmp_path):
         "WEB_THREADS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(["sh", str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=log)
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(["sh", str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -86,32 +83,7 @@ def served(tmp_path):
 @pytest.fixture
 def token():
     call_command("seed_sandbox", stdout=open(os.devnull, "w"))
-    game = Game.objects.get(game_id="sandbox:dice")
-    _, token = session_create(
-        provider=game.provider, player=Player.objects.get(player_id="p_demo_1"), game=game, currency="EUR"
-    )
-    return token
-
-
-def debit(token: str, n: int, amount: int = 100) -> dict:
-    return {
-        "transaction_id": f"serve-{n}",
-        "session_token": token,
-        "round_id": f"serve-r{n}",
-        "game_id": "sandbox:dice",
-        "amount": amount,
-        "currency": "EUR",
-        "reason": "bet",
-    }
-
-
-def metric_total(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
-        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
+    return launch("p_demo_1")
 
 
 def test_parallel_keep_alive_debits_are_booked_once_each_and_counted_across_workers(served, token):
@@ -122,8 +94,8 @@ def test_parallel_keep_alive_debits_are_booked_once_each_and_counted_across_work
     def provider(i: int) -> list[int]:
         barrier.wait()
         # Ten debits each on one kept-alive connection, then the first resent: a replay.
-        statuses = [clients[i].post("debit", debit(token, i * 10 + k)).status for k in range(10)]
-        again = clients[i].post("debit", debit(token, i * 10))
+        statuses = [clients[i].post("debit", debit_payload(token, f"serve-{i}-{k}")).status for k in range(10)]
+        again = clients[i].post("debit", debit_payload(token, f"serve-{i}-0"))
         assert again.headers.get("Idempotent-Replayed") == "true"
         return [*statuses, again.status]
 
@@ -133,9 +105,9 @@ def test_parallel_keep_alive_debits_are_booked_once_each_and_counted_across_work
     assert statuses == [200] * 88
     assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000 - 80 * 100
     assert ledger_reconcile().ok
-    text = requests.get(base + "/metrics", timeout=10).text
+    samples = parse_samples(requests.get(base + "/metrics", timeout=10).text)
     # Every worker's samples, whichever worker answers the scrape.
-    assert metric_total(text, "wallet_request_duration_seconds_count", endpoint="debit", status="200") == 88
+    assert value(samples, "wallet_request_duration_seconds_count", endpoint="debit", status="200") == 88
     assert len({p.name.split("_")[-1] for p in metrics_dir.glob("histogram_*.db")}) == WORKERS
 
 
