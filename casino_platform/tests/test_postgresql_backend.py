@@ -1,10 +1,12 @@
-"""The backend's health check: a polled socket instead of `SELECT 1` before every request."""
+"""The backend's health check (a polled socket instead of `SELECT 1` before every request) and
+the cursor it keeps for the wallet callbacks' one statement."""
 
 import time
 
 import psycopg
 import pytest
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
+from django.test.utils import CaptureQueriesContext
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,3 +58,42 @@ def test_the_next_request_after_a_server_side_close_reconnects(monkeypatch) -> N
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != old_pid
+
+
+def test_fetch_value_keeps_one_cursor_per_connection() -> None:
+    assert connection.fetch_value("SELECT %s::int + 1", [41]) == 42
+    kept = connection._kept_cursor
+    assert connection.fetch_value("SELECT %s::text", ["again"]) == "again"
+    assert connection._kept_cursor is kept
+    connection.close()
+    assert connection.fetch_value("SELECT 1", []) == 1
+    assert connection._kept_cursor is not kept
+
+
+def test_fetch_value_reconnects_after_a_server_side_close(monkeypatch) -> None:
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    old_pid = connection.fetch_value("SELECT pg_backend_pid()", [])
+    _terminate_and_wait(old_pid)
+    close_old_connections()  # the start of the next request
+    assert connection.fetch_value("SELECT pg_backend_pid()", []) != old_pid
+
+
+def test_fetch_value_raises_django_errors_with_the_sqlstate_behind_them() -> None:
+    with pytest.raises(DatabaseError) as raised:
+        connection.fetch_value("SELECT %s::int FROM no_such_table", [0])
+    assert raised.value.__cause__.sqlstate == "42P01"  # undefined_table
+    assert connection.errors_occurred  # so the end of the request checks the connection
+
+
+def test_fetch_value_is_logged_and_wrapped_like_any_query() -> None:
+    seen = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(wrapper):
+        assert connection.fetch_value("SELECT %s::int", [7]) == 7
+    assert seen == ["SELECT %s::int"]
+    assert [q["sql"] for q in queries.captured_queries] == ["SELECT 7::int"]

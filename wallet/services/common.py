@@ -153,9 +153,9 @@ def _call_function(sql: str, params: list[Any]) -> dict[str, Any]:
     # inside a block, as run_idempotent: a money movement is its own durable transaction,
     # never part of a caller's.
     durable = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
-    with durable, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        answer = cursor.fetchone()[0]
+    with durable:
+        # On the cursor kept with the connection (casino_platform/postgresql/base.py says why).
+        answer = connection.fetch_value(sql, params)  # type: ignore[attr-defined]
     # Django's backend hands jsonb over as text (JSONField decodes its own).
     return orjson.loads(answer) if isinstance(answer, str) else answer
 
