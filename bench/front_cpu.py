@@ -5,14 +5,26 @@ after another, against a freshly seeded database.
 
 What `make bench` reports as web CPU per debit is this plus the web server's own request
 handling and what sharing the cores costs every process; the difference between the two is
-what a different server could win at most. `--profile` adds cProfile's busiest functions."""
+what a different server could win at most. `--profile` adds cProfile's busiest functions.
+
+`--instructions` counts instead of timing: the debits run again in a child process under
+valgrind's callgrind, instrumented only while they run, and the report is the CPU
+instructions the platform's code executes per debit. This VM's speed moves by a factor of
+two or three from one hour to the next; the count does not (the same code gives the same
+count to within 0.5%), so a change to the wallet path is judged by it before any HTTP
+run."""
 
 import argparse
 import cProfile
+import os
 import pstats
 import random
+import re
+import shutil
+import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,19 +38,33 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of --debits each; all are printed")
     parser.add_argument("--database", default="casino_bench_front")
     parser.add_argument("--profile", action="store_true", help="cProfile the last round")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions per debit under callgrind instead of timing"
+    )
+    parser.add_argument("--counted-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     env = base_env(database=args.database, queue="bench-front", ALLOWED_HOSTS="127.0.0.1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # one process: the metrics stay in memory
-    log("bench-front", f"creating database {args.database}, seeding {args.players} players")
-    fresh_database_with_django(env, args.database)
+    if args.counted_child:
+        os.environ.update(env)
+        import django
+
+        django.setup()
+    else:
+        log("bench-front", f"creating database {args.database}, seeding {args.players} players")
+        fresh_database_with_django(env, args.database)
+        from bench.run import SECRET
+        from bench.seed import seed
+
+        seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
+        if args.instructions:
+            count_instructions(args)
+            return
     from django.db import connection
-
-    from bench.run import SECRET, debit_call, signed_lines
-    from bench.seed import seed
-
-    seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
     from django.test import RequestFactory
+
+    from bench.run import debit_call, signed_lines
 
     from casino_platform.wsgi import application
 
@@ -64,10 +90,20 @@ def main() -> None:
         ]
 
     # Warm up, then give the planner the statistics of tables in use (bench/run.py says why).
-    for environ in debits("frontwarm", 500):
+    run_id = uuid.uuid4().hex[:6]  # a counted child runs on a database that has seen debits
+    for environ in debits(f"frontwarm{run_id}", 500):
         application(environ, start_response)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    if args.counted_child:
+        environs = debits(f"counted{run_id}", args.debits)
+        statuses.clear()
+        callgrind_control("on")
+        for environ in environs:
+            application(environ, start_response)
+        callgrind_control("off")
+        print(f"counted {args.debits} debits, answers {statuses}", flush=True)
+        return
     profiler = cProfile.Profile()
     for n in range(args.rounds):
         environs = debits(f"front{n}", args.debits)
@@ -90,6 +126,33 @@ def main() -> None:
             raise SystemExit("some debits were not accepted: the figures are not a debit's")
     if args.profile:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+def callgrind_control(instrumentation: str) -> None:
+    subprocess.run(["callgrind_control", "-i", instrumentation, str(os.getpid())], check=True, capture_output=True)
+
+
+def count_instructions(args: argparse.Namespace) -> None:
+    """Run the debits in a child under callgrind (on the database just seeded) and report
+    instructions per debit: the child's whole count, instrumented only around its debits."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind: apt-get install valgrind")
+    rounds = []
+    for n in range(args.rounds):
+        out = Path(f"/tmp/bench-front-callgrind-{os.getpid()}-{n}.out")
+        child = [
+            *("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"),
+            *(sys.executable, __file__, "--counted-child", "--database", args.database, "--debits", str(args.debits)),
+        ]
+        log("bench-front", f"round {n + 1}: {args.debits} debits under callgrind (a minute or more)")
+        done = subprocess.run(child, capture_output=True, text=True)
+        out.unlink(missing_ok=True)
+        collected = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or collected is None or f"'200 OK': {args.debits}" not in done.stdout:
+            raise SystemExit(f"the counted run failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+        rounds.append(int(collected.group(1)) / args.debits)
+        log("bench-front", f"round {n + 1}: {rounds[-1]:,.0f} instructions per debit")
+    log("bench-front", f"instructions per debit: {min(rounds):,.0f} to {max(rounds):,.0f} over {len(rounds)} rounds")
 
 
 if __name__ == "__main__":
