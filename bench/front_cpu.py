@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -65,7 +66,6 @@ def main() -> None:
     from django.test import RequestFactory
 
     from bench.run import debit_call, signed_lines
-
     from casino_platform.wsgi import application
 
     rng = random.Random(20261202)
@@ -138,8 +138,9 @@ def count_instructions(args: argparse.Namespace) -> None:
     if not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind: apt-get install valgrind")
     rounds = []
+    scratch = Path(tempfile.mkdtemp(prefix="bench-front-"))
     for n in range(args.rounds):
-        out = Path(f"/tmp/bench-front-callgrind-{os.getpid()}-{n}.out")
+        out = scratch / f"callgrind-{n}.out"
         child = [
             *("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"),
             *(sys.executable, __file__, "--counted-child", "--database", args.database, "--debits", str(args.debits)),
@@ -152,6 +153,7 @@ def count_instructions(args: argparse.Namespace) -> None:
             raise SystemExit(f"the counted run failed:\n{done.stdout}\n{done.stderr[-3000:]}")
         rounds.append(int(collected.group(1)) / args.debits)
         log("bench-front", f"round {n + 1}: {rounds[-1]:,.0f} instructions per debit")
+    scratch.rmdir()
     log("bench-front", f"instructions per debit: {min(rounds):,.0f} to {max(rounds):,.0f} over {len(rounds)} rounds")
 
 
