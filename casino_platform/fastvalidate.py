@@ -16,6 +16,8 @@ from .fields import StrictBooleanField, StrictCharField, StrictIntegerField
 
 FieldCheck = Callable[[Any], Any]  # returns the clean value or raises ValueError(message)
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def _messages(field: serializers.Field) -> dict[str, str]:
     """The field's own error messages (the serializer's words, not copies of them)."""
@@ -23,7 +25,12 @@ def _messages(field: serializers.Field) -> dict[str, str]:
 
 
 def _char(field: serializers.CharField) -> FieldCheck:
-    patterns = [(v.regex, str(v.message)) for v in field.validators if isinstance(v, RegexValidator)]
+    # Compiled here: a validator's regex is a lazy object, whose every use goes through a proxy.
+    patterns = [
+        (re.compile(v.regex.pattern, v.regex.flags), str(v.message))
+        for v in field.validators
+        if isinstance(v, RegexValidator)
+    ]
     max_length, min_length = field.max_length, field.min_length
     m = _messages(field)
 
@@ -39,11 +46,13 @@ def _char(field: serializers.CharField) -> FieldCheck:
             raise ValueError(m["min_length"].format(min_length=min_length))
         if "\x00" in value:
             raise ValueError(str(ProhibitNullCharactersValidator.message))
-        surrogate = next((ch for ch in value if 0xD800 <= ord(ch) <= 0xDFFF), None)
+        surrogate = None if value.isascii() else SURROGATE.search(value)
         if surrogate is not None:
-            raise ValueError(str(ProhibitSurrogateCharactersValidator.message).format(code_point=ord(surrogate)))
+            raise ValueError(
+                str(ProhibitSurrogateCharactersValidator.message).format(code_point=ord(surrogate.group()))
+            )
         for regex, message in patterns:
-            if not re.search(regex, value):
+            if not regex.search(value):
                 raise ValueError(message)
         return value
 

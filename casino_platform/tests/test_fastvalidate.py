@@ -14,7 +14,7 @@ values = st.one_of(
     st.booleans(),
     st.integers(min_value=-5, max_value=10**15 + 5),
     st.floats(allow_nan=False),
-    st.sampled_from(["", " ", "EUR", "tx-1", "a b", "x" * 129, "bet", "win", "p_demo_1", "é", "5"]),
+    st.sampled_from(["", " ", "EUR", "tx-1", "a b", "x" * 129, "bet", "win", "p_demo_1", "é", "5", "r\ud800", "tx\x00"]),
     st.text(max_size=5),
 )
 
@@ -53,3 +53,13 @@ def test_a_valid_debit_is_cleaned_like_the_serializer_cleans_it():
     assert reference.is_valid()
     assert compile_serializer(s.DebitInput)(payload) == dict(reference.validated_data)
     assert compile_serializer(s.DebitInput)(payload)["round_closed"] is False
+
+
+@pytest.mark.parametrize("value", ["tx-\ud800", "é\udfff", "tx\x00"])
+def test_surrogates_and_nulls_are_refused_in_the_serializers_words(value):
+    payload = {"player_id": value, "currency": "EUR"}
+    reference = s.BalanceInput(data=payload)
+    assert not reference.is_valid()
+    with pytest.raises(ValidationFailed) as refused:
+        compile_serializer(s.BalanceInput)(payload)
+    assert refused.value.details["player_id"] == [str(m) for m in reference.errors["player_id"]]
