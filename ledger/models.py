@@ -125,7 +125,9 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=128)
     operation = models.CharField(max_length=32)
     fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True)
+    # No CHECK (PositiveSmallIntegerField's): every wallet call writes this row, and PostgreSQL
+    # reads a CHECK's expression afresh in each such statement (docs/performance.md).
+    response_status = models.SmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,7 +14,9 @@ values = st.one_of(
     st.booleans(),
     st.integers(min_value=-5, max_value=10**15 + 5),
     st.floats(allow_nan=False),
-    st.sampled_from(["", " ", "EUR", "tx-1", "a b", "x" * 129, "bet", "win", "p_demo_1", "é", "5", "r\ud800", "tx\x00"]),
+    st.sampled_from(
+        ["", " ", "EUR", "tx-1", "a b", "x" * 129, "bet", "win", "p_demo_1", "é", "5", "r\ud800", "tx\x00"]
+    ),
     st.text(max_size=5),
 )
 
