@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery bench-front clean
+.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery bench-front bench-pg clean
 
 help:
 	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
@@ -13,6 +13,7 @@ help:
 	@echo "make check  - lint + test"
 	@echo "make bench  - the wallet benchmark (BENCH_ARGS=\"--players 10000 --duration 15\"); see docs/performance.md"
 	@echo "make bench-front - CPU per debit in the platform's own code, without a web server"
+	@echo "make bench-pg - instructions per debit in PostgreSQL, counted under callgrind"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +52,10 @@ bench: venv
 bench-front: venv
 	@BIN=$(BIN) bash bin/ensure-services
 	$(BIN)/python bench/front_cpu.py $(BENCH_ARGS)
+
+bench-pg: venv
+	@BIN=$(BIN) bash bin/ensure-services
+	$(BIN)/python bench/pg_instructions.py $(BENCH_ARGS)
 
 bench-redelivery: venv
 	@BIN=$(BIN) bash bin/ensure-services
