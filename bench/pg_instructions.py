@@ -1,7 +1,7 @@
 """`make bench-pg`: the instructions a debit costs PostgreSQL, counted instead of timed.
 
-The debit's one statement (a call of `wallet_debit_v2`, prepared as the platform's
-connections prepare it) runs in a single-user PostgreSQL backend (`postgres --single`) under
+The debit's one statement (a call of the platform's debit function, or `--function`,
+prepared as the platform's connections prepare it) runs in a single-user PostgreSQL backend (`postgres --single`) under
 valgrind's callgrind, on a copy of a database seeded as `make bench-front` seeds it, one
 debit per transaction, each committed. The count is the backend's own work for the whole
 debit: the function's statements, the triggers and foreign-key checks at commit, index
@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ADMIN_DATABASE_URL, base_env, fresh_database_with_django, log
+from bench.common import ADMIN_DATABASE_URL, base_env, fresh_database_with_django, log, platform_debit_function
 
 
 def main() -> None:
@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=100, help="debits of the smaller run, which cancels start-up")
     parser.add_argument(
         "--warmup", type=int, default=5, help="debits per session taken before ANALYZE, so that tables have grown"
+    )
+    parser.add_argument(
+        "--function", help="the debit function to call (default: the platform's; any with the debit's parameters)"
     )
     parser.add_argument("--database", default="casino_bench_pg")
     parser.add_argument("--annotate", action="store_true", help="print PostgreSQL's costliest functions")
@@ -54,11 +57,14 @@ def main() -> None:
     from bench.seed import seed
 
     seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
-    calls = debit_calls(args.base + args.debits, prefix="pg")
+    args.function = args.function or platform_debit_function()
+    calls = debit_calls(args.base + args.debits, prefix="pg", function=args.function)
     warmup = [
         line
         for n in range(args.warmup)
-        for line in debit_calls(args.base + args.debits, prefix=f"pg-warmup{n}")[(1 if n else 0) :]
+        for line in debit_calls(args.base + args.debits, prefix=f"pg-warmup{n}", function=args.function)[
+            (1 if n else 0) :
+        ]
     ]
     bindir = server_bindir()
     scratch = Path(tempfile.mkdtemp(prefix="bench-pg-"))
@@ -76,7 +82,10 @@ def main() -> None:
             log("bench-pg", f"{n} debits in a single-user backend under callgrind")
             counts.append(count_run(bindir, template, scratch / f"run-{n}", args.database, script, n))
         per_debit = (counts[1] - counts[0]) / args.debits
-        log("bench-pg", f"instructions per debit in PostgreSQL: {per_debit:,.0f} ({args.debits} debits counted)")
+        log(
+            "bench-pg",
+            f"instructions per debit in PostgreSQL: {per_debit:,.0f} ({args.function}, {args.debits} debits counted)",
+        )
         if args.annotate:
             annotate(scratch / f"run-{args.base + args.debits}.callgrind")
     finally:
@@ -86,7 +95,7 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def debit_calls(count: int, *, prefix: str) -> list[str]:
+def debit_calls(count: int, *, prefix: str, function: str) -> list[str]:
     """PREPARE of the platform's debit statement, then `count` EXECUTEs: new transaction and
     round ids, one seeded session each, the clock a second after that session was last seen
     (so no session slides and none has expired), the clearing account known, as a warm
@@ -96,7 +105,8 @@ def debit_calls(count: int, *, prefix: str) -> list[str]:
     from ledger.models import Account
     from ledger.services import ledger_account_get_or_create, provider_clearing_key
     from provider.models import Provider
-    from wallet.services.debits import DEBIT_IN_DATABASE
+    from wallet.services.common import function_call_sql
+    from wallet.services.debits import DEBIT_PARAMETER_TYPES
 
     # The provider's clearing account, which its first debit ever creates; here it exists, as
     # in a platform that has taken bets.
@@ -106,7 +116,8 @@ def debit_calls(count: int, *, prefix: str) -> list[str]:
     clearing_id = ledger_account_get_or_create(key=clearing_key, kind=Account.Kind.PROVIDER_CLEARING, currency="EUR").pk
 
     numbered = iter(range(1, 100))
-    prepared = re.sub(r"%s", lambda _: f"${next(numbered)}", DEBIT_IN_DATABASE)
+    call = function_call_sql(function, *DEBIT_PARAMETER_TYPES)  # as wallet/services/debits.py calls it
+    prepared = re.sub(r"%s", lambda _: f"${next(numbered)}", call)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT s.token_hash, g.game_id, (s.last_seen_at + interval '1 second')::text"

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, base_env, celery_command, fresh_database_with_django, stop
+from bench.common import ROOT, base_env, celery_command, fresh_database_with_django, platform_debit_function, stop
 from bench.common import log as _log
 
 RESULTS = ROOT / "bench" / "results"
@@ -504,7 +504,7 @@ def check_run(prefix: str, accepted_new: int, in_flight: int) -> dict:
 
 PGBENCH_SCRIPT = """
 \\set pid random(0, :nplayers - 1)
-SELECT wallet_debit_v2('sandbox', :provider, 'pgb-' || md5(random()::text || clock_timestamp()::text), 'debit',
+SELECT {function}('sandbox', :provider, 'pgb-' || md5(random()::text || clock_timestamp()::text), 'debit',
   md5(random()::text), encode(sha256(('bench-token-' || :pid::text)::bytea), 'hex'), NULL,
   'pgb-' || md5(random()::text || clock_timestamp()::text), 'sandbox' || chr(58) || 'dice', 10, 'EUR', 'bet',
   false, '', now(), false, :clearing, 1800);
@@ -517,7 +517,7 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
     from provider.models import Provider
 
     script = workdir / "debit.sql"
-    script.write_text(PGBENCH_SCRIPT)
+    script.write_text(PGBENCH_SCRIPT.replace("{function}", platform_debit_function()))
     provider = Provider.objects.get(code="sandbox").pk
     clearing = Account.objects.get(key="provider:sandbox:EUR").pk
     from ledger.models import JournalTransaction

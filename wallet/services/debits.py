@@ -47,13 +47,13 @@ from .common import (
 )
 
 DEBIT_REASONS = ("bet", "buy_in", "tournament_entry")
-# wallet/sql/wallet_debit_v2.sql and v1, which v2 hands its refusals under the lock to: the
+# wallet/sql/wallet_debit_v3.sql and v1, which v3 hands its refusals under the lock to: the
 # same parameters, their types in order.
 DEBIT_PARAMETER_TYPES = (
     *("text", "bigint", "text", "text", "text", "text", "text", "text", "text", "bigint", "text", "text"),
     *("boolean", "text", "timestamptz", "boolean", "bigint", "integer"),
 )
-DEBIT_IN_DATABASE = function_call_sql("wallet_debit_v2", *DEBIT_PARAMETER_TYPES)
+DEBIT_IN_DATABASE = function_call_sql("wallet_debit_v3", *DEBIT_PARAMETER_TYPES)
 DEBIT_HANDED_BACK = function_call_sql("wallet_debit_v1", *DEBIT_PARAMETER_TYPES)
 # Ledger kinds that count towards a player's net loss for responsible-gambling limits.
 GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
@@ -226,8 +226,8 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
 
 
 def _debit_in_database(*, provider: Provider, request: DebitRequest, payload: dict) -> WalletResult:
-    """The same debit as `work()` above, run by PostgreSQL's wallet_debit_v2 in one round trip
-    (wallet/sql/wallet_debit_v2.sql): the provider's hot path. A refusal judged under the
+    """The same debit as `work()` above, run by PostgreSQL's wallet_debit_v3 in one round trip
+    (wallet/sql/wallet_debit_v3.sql): the provider's hot path. A refusal judged under the
     wallet lock takes a second, wallet_debit_v1, which stores it. A test holds them to the
     same answers, stored records and ledger as the Python path."""
     assert request.session_token is not None

@@ -226,13 +226,14 @@ def test_a_storm_of_every_movement_on_one_player_never_deadlocks(setup, make_deb
 
 
 def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
-    """wallet_debit_v2 writes the ledger before the wallet lock when the unlocked rows promise
-    an accepted debit. A withdrawal holding the lock empties the wallet meanwhile: the debit
-    must undo itself (SQLSTATE CW001) and wallet_debit_v1 must store the refusal."""
+    """wallet_debit_v3, finding the wallet lock held, writes the ledger before it waits for the
+    lock when the unlocked rows promise an accepted debit (v2's order). A withdrawal holding
+    the lock empties the wallet meanwhile: the debit must undo itself (SQLSTATE CW001) and
+    wallet_debit_v1 must store the refusal."""
     provider, wallet = setup
     game = Game.objects.get(provider=provider)
     token = session_create(provider=provider, player=wallet.player, game=game, currency=wallet.currency_id)[1]
-    # A first debit creates the provider's clearing account (v2 never creates it early).
+    # A first debit creates the provider's clearing account (v3 never creates it early).
     wallet_debit(provider=provider, request=debit_request(wallet, amount=10, round_id="first", session_token=token))
     request = debit_request(wallet, amount=10, round_id="raced", session_token=token)
     locked, debit_waits = threading.Event(), threading.Event()
@@ -268,7 +269,7 @@ def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                ["%wallet_debit_v2%"],
+                ["%wallet_debit_v3%"],
             )
             return bool(cursor.fetchone()[0])
 
@@ -286,10 +287,78 @@ def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
         withdrawal.result()
         (result, statements) = answer.result()
     assert isinstance(result, DomainError) and result.code == "INSUFFICIENT_FUNDS", result
-    assert ["wallet_debit_v2" in sql for sql in statements] == [True, False]
+    assert ["wallet_debit_v3" in sql for sql in statements] == [True, False]
     assert "wallet_debit_v1" in statements[1]
     record = IdempotencyRecord.objects.get(scope=provider.code, key=request.transaction_id)
     assert record.response_status == 402 and record.response_body["code"] == "INSUFFICIENT_FUNDS"
     assert not JournalTransaction.objects.filter(provider_transaction_id=request.transaction_id).exists()
     assert Wallet.objects.get(pk=wallet.pk).balance == 0
+    assert ledger_reconcile().ok
+
+
+def test_a_debit_whose_player_is_held_by_a_movement_in_another_currency_waits_for_it(setup):
+    """wallet_debit_v3 tries the lock without waiting: here it gets the EUR wallet but not the
+    player, whom a USD movement holds. It keeps the wallet, takes v2's order and waits for
+    the player (wallet then player, as every movement locks): accepted once the USD movement
+    commits, both movements booked, no deadlock."""
+    provider, wallet = setup
+    usd = funded_wallet(player=wallet.player, currency="USD", amount=1_000)
+    game = Game.objects.get(provider=provider)
+    token = session_create(provider=provider, player=wallet.player, game=game, currency=wallet.currency_id)[1]
+    # A first debit creates the provider's clearing account, so that the waiting debit may write early.
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=10, round_id="first", session_token=token))
+    request = debit_request(wallet, amount=25, round_id="held", session_token=token)
+    locked, debit_waits = threading.Event(), threading.Event()
+
+    def usd_withdrawal() -> None:
+        try:
+            with transaction.atomic():
+                _, held = wallet_lock(player_id=usd.player.player_id, currency="USD")
+                cash_out = ledger_account_get_or_create(key="cash_out:USD", kind="cash_out", currency="USD")
+                wallet_apply(wallet=held, delta=-100)
+                ledger_post(
+                    kind=JournalTransaction.Kind.WITHDRAWAL,
+                    legs=[Leg(held.account_id, -100, "USD"), Leg(cash_out.pk, 100, "USD")],
+                    created_by="test",
+                )
+                locked.set()
+                assert debit_waits.wait(10), "the debit never waited for the player's lock"
+        finally:
+            connection.close()
+
+    def debit() -> object:
+        assert locked.wait(10)
+        try:
+            return wallet_debit(provider=provider, request=request)
+        except DomainError as exc:
+            return exc
+        finally:
+            connection.close()
+
+    def debit_is_waiting_for_the_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ["%wallet_debit_v3%"],
+            )
+            return bool(cursor.fetchone()[0])
+
+    def watch() -> None:
+        assert locked.wait(10)
+        try:
+            wait_for(debit_is_waiting_for_the_lock, timeout=5, interval=0.01, message="the debit to wait for the lock")
+            debit_waits.set()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        withdrawal, answer, watcher = pool.submit(usd_withdrawal), pool.submit(debit), pool.submit(watch)
+        watcher.result()
+        withdrawal.result()
+        result = answer.result()
+    assert not isinstance(result, Exception), result
+    assert result.balance == 1_000 - 10 - 25
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1_000 - 10 - 25
+    assert Wallet.objects.get(pk=usd.pk).balance == 1_000 - 100
+    assert JournalTransaction.objects.filter(provider_transaction_id=request.transaction_id).count() == 1
     assert ledger_reconcile().ok

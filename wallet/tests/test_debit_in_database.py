@@ -29,7 +29,7 @@ class DebitInDatabaseTest(TestCase):
 
     def test_the_functions_store_the_status_of_each_code(self):
         """The SQL names each refusal's HTTP status itself: it must be the error class's."""
-        for version in ("v1", "v2"):
+        for version in ("v1", "v2", "v3"):
             sql = (django_settings.BASE_DIR / "wallet" / "sql" / f"wallet_debit_{version}.sql").read_text()
             pairs = set(re.findall(r"err_code := '([A-Z_]+)'; err_status := (\d+);", sql))
             assert len(pairs) >= 9, version
