@@ -5,7 +5,7 @@ rest of the request's Python."""
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from rest_framework import serializers
@@ -26,11 +26,8 @@ def _messages(field: serializers.Field) -> dict[str, str]:
 
 def _char(field: serializers.CharField) -> FieldCheck:
     # Compiled here: a validator's regex is a lazy object, whose every use goes through a proxy.
-    patterns = [
-        (re.compile(v.regex.pattern, v.regex.flags), str(v.message))
-        for v in field.validators
-        if isinstance(v, RegexValidator)
-    ]
+    lazy = [(cast(re.Pattern[str], v.regex), str(v.message)) for v in field.validators if isinstance(v, RegexValidator)]
+    patterns = [(re.compile(regex.pattern, regex.flags), message) for regex, message in lazy]
     max_length, min_length = field.max_length, field.min_length
     m = _messages(field)
 
