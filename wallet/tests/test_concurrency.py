@@ -225,6 +225,26 @@ def test_a_storm_of_every_movement_on_one_player_never_deadlocks(setup, make_deb
     assert ledger_reconcile().ok
 
 
+def signal_when_the_debit_waits(locked: threading.Event, debit_waits: threading.Event) -> None:
+    """Once a movement holds the lock (`locked`), wait until a call of the platform's debit
+    function is waiting for a lock in PostgreSQL, then set `debit_waits`."""
+
+    def debit_is_waiting_for_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ["%wallet_debit_v3%"],
+            )
+            return bool(cursor.fetchone()[0])
+
+    assert locked.wait(10)
+    try:
+        wait_for(debit_is_waiting_for_a_lock, timeout=5, interval=0.01, message="the debit to wait for the lock")
+        debit_waits.set()
+    finally:
+        connection.close()
+
+
 def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
     """wallet_debit_v3, finding the wallet lock held, writes the ledger before it waits for the
     lock when the unlocked rows promise an accepted debit (v2's order). A withdrawal holding
@@ -265,24 +285,9 @@ def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
         connection.close()
         return result, [q["sql"] for q in queries.captured_queries]
 
-    def debit_is_waiting_for_the_lock() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                ["%wallet_debit_v3%"],
-            )
-            return bool(cursor.fetchone()[0])
-
-    def watch() -> None:
-        assert locked.wait(10)
-        try:
-            wait_for(debit_is_waiting_for_the_lock, timeout=5, interval=0.01, message="the debit to wait for the lock")
-            debit_waits.set()
-        finally:
-            connection.close()
-
     with ThreadPoolExecutor(max_workers=3) as pool:
-        withdrawal, answer, watcher = pool.submit(withdraw_everything), pool.submit(debit), pool.submit(watch)
+        withdrawal, answer = pool.submit(withdraw_everything), pool.submit(debit)
+        watcher = pool.submit(signal_when_the_debit_waits, locked, debit_waits)
         watcher.result()
         withdrawal.result()
         (result, statements) = answer.result()
@@ -335,24 +340,9 @@ def test_a_debit_whose_player_is_held_by_a_movement_in_another_currency_waits_fo
         finally:
             connection.close()
 
-    def debit_is_waiting_for_the_lock() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                ["%wallet_debit_v3%"],
-            )
-            return bool(cursor.fetchone()[0])
-
-    def watch() -> None:
-        assert locked.wait(10)
-        try:
-            wait_for(debit_is_waiting_for_the_lock, timeout=5, interval=0.01, message="the debit to wait for the lock")
-            debit_waits.set()
-        finally:
-            connection.close()
-
     with ThreadPoolExecutor(max_workers=3) as pool:
-        withdrawal, answer, watcher = pool.submit(usd_withdrawal), pool.submit(debit), pool.submit(watch)
+        withdrawal, answer = pool.submit(usd_withdrawal), pool.submit(debit)
+        watcher = pool.submit(signal_when_the_debit_waits, locked, debit_waits)
         watcher.result()
         withdrawal.result()
         result = answer.result()
