@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--database", default="casino_bench_pg")
     parser.add_argument("--annotate", action="store_true", help="print PostgreSQL's costliest functions")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (callgrind files, scripts)")
+    parser.add_argument(
+        "--setup-sql", type=Path, help="an SQL file run on the copied database first: a change counted before it ships"
+    )
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         raise SystemExit("bench-pg needs valgrind: apt-get install valgrind")
@@ -74,7 +77,11 @@ def main() -> None:
         log("bench-pg", f"copying the database into a scratch cluster ({bindir})")
         warmup_script = scratch / "warmup.sql"
         warmup_script.write_text("\n".join(warmup) + "\n")
-        scratch_cluster(bindir, template, args.database, warmup_script)
+        setup = None
+        if args.setup_sql:
+            setup = scratch / "setup.sql"
+            shutil.copy(args.setup_sql, setup)
+        scratch_cluster(bindir, template, args.database, warmup_script, setup)
         counts = []
         for n in (args.base, args.base + args.debits):
             script = scratch / f"calls-{n}.sql"
@@ -176,7 +183,7 @@ def as_server_user(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
 
 
-def scratch_cluster(bindir: Path, datadir: Path, database: str, warmup: Path) -> None:
+def scratch_cluster(bindir: Path, datadir: Path, database: str, warmup: Path, setup: Path | None) -> None:
     """A new cluster in `datadir` holding a copy of `database` that has taken the debits of
     `warmup` and been analyzed after them, stopped. Analyzed on near-empty tables, the
     function's cached plans scan them sequentially as they grow (docs/performance.md,
@@ -196,6 +203,8 @@ def scratch_cluster(bindir: Path, datadir: Path, database: str, warmup: Path) ->
         psql = ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", socket_dir, "-U", "postgres"]
         as_server_user([*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{database}"'])
         as_server_user(["pg_restore", "-h", socket_dir, "-U", "postgres", "-d", database, str(dump)])
+        if setup is not None:
+            as_server_user([*psql, "-d", database, "-f", str(setup)])
         as_server_user([*psql, "-d", database, "-f", str(warmup)])
         # The statistics of tables in use, as bench/run.py's upkeep gives the web workers' plans.
         as_server_user([*psql, "-d", database, "-c", "VACUUM ANALYZE"])

@@ -30,7 +30,8 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
         """The first column of the first row of one statement, run on the cursor kept with
         this connection, in whatever transaction the connection is in."""
         self.close_if_health_check_failed()
-        self.ensure_connection()
+        if self.connection is None:
+            self.ensure_connection()
         self.validate_thread_sharing()
         cursor = self._kept_cursor
         if cursor is None or cursor.closed or cursor.connection is not self.connection:
@@ -40,11 +41,11 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
             # Django's wrapper (never closed: the cursor stays kept) logs and wraps as for any query.
             wrapped = self.make_debug_cursor(cursor) if self.queries_logged else self.make_cursor(cursor)
             wrapped.execute(sql, params)
-        else:
-            self.validate_no_broken_transaction()
             with self.wrap_database_errors:
-                cursor.execute(sql, params)
+                return cursor.fetchone()[0]
+        self.validate_no_broken_transaction()
         with self.wrap_database_errors:
+            cursor.execute(sql, params)
             return cursor.fetchone()[0]
 
     def close(self) -> None:
