@@ -1,9 +1,19 @@
 """Helpers for the few hand-written SQL statements of the hot path."""
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import overload
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils.dateparse import parse_datetime
+
+
+@cache
+def default_database_is_postgresql() -> bool:
+    """Whether the default database is PostgreSQL, which the process's settings fix for its
+    life. Asked on every wallet call; `connection.vendor` would look the thread's connection
+    up through an asgiref Local each time (about 16k instructions)."""
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
 @overload

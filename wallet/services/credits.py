@@ -1,9 +1,9 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
 
 from casino_platform import clock
+from casino_platform.db import default_database_is_postgresql
 from casino_platform.errors import ValidationFailed
 from ledger.idempotency import request_fingerprint
 from ledger.models import Account, JournalTransaction
@@ -74,7 +74,7 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
         "reason": request.reason,
         "round_closed": request.round_closed,
     }
-    if connection.vendor == "postgresql" and settings.WALLET_CREDIT_IN_DATABASE:
+    if default_database_is_postgresql() and settings.WALLET_CREDIT_IN_DATABASE:
         result = _credit_in_database(provider=provider, request=request, payload=payload)
         if result is not None:
             return result

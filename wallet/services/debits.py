@@ -2,10 +2,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q, Sum
 
 from casino_platform import clock
+from casino_platform.db import default_database_is_postgresql
 from casino_platform.errors import Maintenance, ValidationFailed
 from ledger.idempotency import request_fingerprint
 from ledger.models import Account, Entry, JournalTransaction
@@ -139,7 +139,7 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
     }
     if request.session_token is not None:
         payload["session_token_sha256"] = session_token_hash(request.session_token)
-        if connection.vendor == "postgresql" and settings.WALLET_DEBIT_IN_DATABASE:
+        if default_database_is_postgresql() and settings.WALLET_DEBIT_IN_DATABASE:
             return _debit_in_database(provider=provider, request=request, payload=payload)
 
     def work() -> WalletResult:

@@ -1,9 +1,10 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from casino_platform import clock
+from casino_platform.db import default_database_is_postgresql
 from casino_platform.errors import ServiceUnavailable
 from ledger.idempotency import request_fingerprint
 from ledger.models import Account, Entry, JournalTransaction
@@ -63,7 +64,7 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
         "player_id": request.player_id,
         "round_id": request.round_id,
     }
-    if connection.vendor == "postgresql" and settings.WALLET_ROLLBACK_IN_DATABASE:
+    if default_database_is_postgresql() and settings.WALLET_ROLLBACK_IN_DATABASE:
         result = call_in_database(
             sql=ROLLBACK_IN_DATABASE,
             params=[
