@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
-from django.db import connection
+from django.db import close_old_connections, connection, reset_queries
 from django.test import RequestFactory
 from prometheus_client import REGISTRY
 
@@ -183,9 +183,19 @@ def test_a_stale_database_connection_is_replaced_before_the_callback(seeded):
 def test_the_front_runs_what_djangos_request_signals_run():
     """A receiver added to either signal (by Django or an app) must be added to the front too.
     (Django's test client takes close_old_connections off and puts it back, so the order, and
-    for a moment the presence, of that one varies.)"""
+    for a moment the presence, of that one varies.) The start's two run as one loop,
+    request_started_housekeeping: a third one must be added there."""
     assert {r() for _, r, *_ in request_started.receivers} <= set(REQUEST_STARTED)
     assert {r() for _, r, *_ in request_finished.receivers} <= set(REQUEST_FINISHED)
+    assert REQUEST_STARTED == (reset_queries, close_old_connections)
+
+
+def test_the_query_log_is_reset_before_the_callback(seeded):
+    connection.ensure_connection()
+    connection.queries_log.append({"sql": "SELECT 'from an earlier request'", "time": "0.000"})
+    status, _, body = _call(WalletCallbackFront(application.application), _environ())
+    assert status.startswith("200 "), body
+    assert not any("earlier request" in query["sql"] for query in connection.queries_log)
 
 
 def test_a_callback_for_a_host_not_allowed_is_refused_and_moves_nothing(seeded, token, settings):
