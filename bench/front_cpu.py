@@ -143,7 +143,8 @@ def count_instructions(args: argparse.Namespace) -> None:
         out = scratch / f"callgrind-{n}.out"
         child = [
             *("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"),
-            *(sys.executable, __file__, "--counted-child", "--database", args.database, "--debits", str(args.debits)),
+            *(sys.executable, __file__, "--counted-child", "--database", args.database),
+            *("--players", str(args.players), "--debits", str(args.debits)),
         ]
         log("bench-front", f"round {n + 1}: {args.debits} debits under callgrind (a minute or more)")
         done = subprocess.run(child, capture_output=True, text=True)
