@@ -68,6 +68,15 @@ def _session(partner: PartnerCasino) -> requests.Session:
     return session
 
 
+def outbound_sessions_close() -> None:
+    """Close this thread's pooled connections to every partner: for a thread that is done
+    calling them, so that the partner is not left holding idle kept-alive connections (and,
+    when the partner is this platform, the database connections of the threads serving them)."""
+    for session in (getattr(_local, "sessions", None) or {}).values():
+        session.close()
+    _local.sessions = {}
+
+
 class WalletClient:
     def __init__(self, partner: PartnerCasino):
         self.partner = partner

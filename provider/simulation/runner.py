@@ -21,6 +21,7 @@ from wallet.services import wallet_deposit
 
 from ..games.rng import seeded_server_seed
 from ..games.services import game_round_play, partner_player_get_or_create
+from ..outbound.client import outbound_sessions_close
 from ..outbound.services import OUTBOX_KINDS, DebitRefused, outbound_deliver
 from .chaos import ChaosClient, MeasuredClient
 
@@ -190,6 +191,7 @@ def simulate(
                     on_round()
         finally:
             connection.close()
+            outbound_sessions_close()
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         list(pool.map(play_player, range(len(sim_players))))
@@ -217,6 +219,7 @@ def simulate(
                 "difference": (end - p.start_balance) - moved,
             }
         )
+    outbound_sessions_close()  # this thread is done with the partner too
     return report
 
 
