@@ -60,17 +60,6 @@ def fresh_database_with_django(env: dict[str, str], database: str, settings: dic
     call_command("migrate", verbosity=0)
 
 
-def platform_debit_function() -> str:
-    """The name of the PostgreSQL function a provider's debit calls (wallet/services/debits.py)."""
-    import re
-
-    from wallet.services.debits import DEBIT_IN_DATABASE
-
-    called = re.match(r"SELECT (\w+)\(", DEBIT_IN_DATABASE)
-    assert called is not None, DEBIT_IN_DATABASE
-    return called.group(1)
-
-
 def celery_command(role: str, *options: str) -> list[str]:
     """`celery -A casino_platform <role> …` with this interpreter, quiet."""
     return [sys.executable, "-m", "celery", "-A", "casino_platform", role, "--loglevel=WARNING", *options]

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ADMIN_DATABASE_URL, base_env, fresh_database_with_django, log, platform_debit_function
+from bench.common import ADMIN_DATABASE_URL, base_env, fresh_database_with_django, log
 
 
 def main() -> None:
@@ -60,19 +60,15 @@ def main() -> None:
     from bench.seed import seed
 
     seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
-    args.function = args.function or platform_debit_function()
-    calls = debit_calls(args.base + args.debits, prefix="pg", function=args.function)
-    warmup = [
-        line
-        for n in range(args.warmup)
-        for line in debit_calls(args.base + args.debits, prefix=f"pg-warmup{n}", function=args.function)[
-            (1 if n else 0) :
-        ]
-    ]
+    from wallet.services.debits import DEBIT_FUNCTION
+
+    debits = DebitCalls(args.function or DEBIT_FUNCTION, sessions=args.base + args.debits)
+    calls = [debits.prepare(), *debits.executions("pg")]
+    warmup = [debits.prepare()] + [line for n in range(args.warmup) for line in debits.executions(f"pg-warmup{n}")]
     bindir = server_bindir()
     scratch = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     try:
-        shutil.chown(scratch, user=server_user())
+        hand_to_server_user(scratch)
         template = scratch / "template"
         log("bench-pg", f"copying the database into a scratch cluster ({bindir})")
         warmup_script = scratch / "warmup.sql"
@@ -81,7 +77,7 @@ def main() -> None:
         if args.setup_sql:
             setup = scratch / "setup.sql"
             shutil.copy(args.setup_sql, setup)
-        scratch_cluster(bindir, template, args.database, warmup_script, setup)
+        scratch_cluster(bindir, template, env["DATABASE_URL"], args.database, warmup_script, setup)
         counts = []
         for n in (args.base, args.base + args.debits):
             script = scratch / f"calls-{n}.sql"
@@ -91,7 +87,7 @@ def main() -> None:
         per_debit = (counts[1] - counts[0]) / args.debits
         log(
             "bench-pg",
-            f"instructions per debit in PostgreSQL: {per_debit:,.0f} ({args.function}, {args.debits} debits counted)",
+            f"instructions per debit in PostgreSQL: {per_debit:,.0f} ({debits.function}, {args.debits} debits counted)",
         )
         if args.annotate:
             annotate(scratch / f"run-{args.base + args.debits}.callgrind")
@@ -102,49 +98,59 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def debit_calls(count: int, *, prefix: str, function: str) -> list[str]:
-    """PREPARE of the platform's debit statement, then `count` EXECUTEs: new transaction and
-    round ids, one seeded session each, the clock a second after that session was last seen
-    (so no session slides and none has expired), the clearing account known, as a warm
-    web worker passes it."""
-    from django.db import connection
+class DebitCalls:
+    """The debit's statement as SQL text: PREPARE of `function` with the platform's call, and
+    EXECUTEs of it, one per seeded session, with new transaction and round ids under each
+    prefix, the clock a second after that session was last seen (so no session slides and
+    none has expired), and the clearing account known, as a warm web worker passes it."""
 
-    from ledger.models import Account
-    from ledger.services import ledger_account_get_or_create, provider_clearing_key
-    from provider.models import Provider
-    from wallet.services.common import function_call_sql
-    from wallet.services.debits import DEBIT_PARAMETER_TYPES
+    def __init__(self, function: str, *, sessions: int):
+        from django.db import connection
 
-    # The provider's clearing account, which its first debit ever creates; here it exists, as
-    # in a platform that has taken bets.
-    provider = Provider.objects.order_by("id").first()
-    assert provider is not None, "the seed registers the provider"
-    clearing_key = provider_clearing_key(provider_code=provider.code, currency="EUR")
-    clearing_id = ledger_account_get_or_create(key=clearing_key, kind=Account.Kind.PROVIDER_CLEARING, currency="EUR").pk
+        from ledger.models import Account
+        from ledger.services import ledger_account_get_or_create, provider_clearing_key
+        from provider.models import Provider
 
-    numbered = iter(range(1, 100))
-    call = function_call_sql(function, *DEBIT_PARAMETER_TYPES)  # as wallet/services/debits.py calls it
-    prepared = re.sub(r"%s", lambda _: f"${next(numbered)}", call)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT s.token_hash, g.game_id, (s.last_seen_at + interval '1 second')::text"
-            " FROM game_sessions_gamesession s JOIN provider_game g ON g.id = s.game_id"
-            " WHERE s.provider_id = %s ORDER BY s.id LIMIT %s",
-            [provider.pk, count],
-        )
-        sessions = cursor.fetchall()
-    if len(sessions) < count:
-        raise SystemExit(f"only {len(sessions)} sessions seeded, {count} needed")
-    # One statement a line, each ended: the single-user backend ends a statement at the newline, psql at the ";".
-    lines = [f"PREPARE debit AS {prepared};"]
-    for n, (token_hash, game_id, now) in enumerate(sessions):
-        values = [
-            provider.code, provider.pk, f"{prefix}-tx-{n}", "debit", "f" * 64, token_hash, None,
-            f"{prefix}-round-{n}", game_id, 250, "EUR", "bet", False, f"{prefix}-{n:08d}", now, False, clearing_id,
-            1800,
-        ]  # fmt: skip
-        lines.append(f"EXECUTE debit({', '.join(sql_literal(v) for v in values)});")
-    return lines
+        self.function = function
+        self.provider = Provider.objects.order_by("id").first()
+        assert self.provider is not None, "the seed registers the provider"
+        # The provider's clearing account, which its first debit ever creates; here it
+        # exists, as in a platform that has taken bets.
+        clearing_key = provider_clearing_key(provider_code=self.provider.code, currency="EUR")
+        self.clearing_id = ledger_account_get_or_create(
+            key=clearing_key, kind=Account.Kind.PROVIDER_CLEARING, currency="EUR"
+        ).pk
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT s.token_hash, g.game_id, (s.last_seen_at + interval '1 second')::text"
+                " FROM game_sessions_gamesession s JOIN provider_game g ON g.id = s.game_id"
+                " WHERE s.provider_id = %s ORDER BY s.id LIMIT %s",
+                [self.provider.pk, sessions],
+            )
+            self.sessions = cursor.fetchall()
+        if len(self.sessions) < sessions:
+            raise SystemExit(f"only {len(self.sessions)} sessions seeded, {sessions} needed")
+
+    # One statement a line, each ended: the single-user backend ends a statement at the
+    # newline, psql at the ";".
+    def prepare(self) -> str:
+        from wallet.services.common import function_call_sql
+        from wallet.services.debits import DEBIT_PARAMETER_TYPES
+
+        numbered = iter(range(1, 100))
+        call = function_call_sql(self.function, *DEBIT_PARAMETER_TYPES)  # as wallet/services/debits.py calls it
+        return f"PREPARE debit AS {re.sub(r'%s', lambda _: f'${next(numbered)}', call)};"
+
+    def executions(self, prefix: str) -> list[str]:
+        lines = []
+        for n, (token_hash, game_id, now) in enumerate(self.sessions):
+            values = [
+                self.provider.code, self.provider.pk, f"{prefix}-tx-{n}", "debit", "f" * 64, token_hash, None,
+                f"{prefix}-round-{n}", game_id, 250, "EUR", "bet", False, f"{prefix}-{n:08d}", now, False,
+                self.clearing_id, 1800,
+            ]  # fmt: skip
+            lines.append(f"EXECUTE debit({', '.join(sql_literal(v) for v in values)});")
+        return lines
 
 
 def sql_literal(value: object) -> str:
@@ -172,8 +178,10 @@ def server_bindir() -> Path:
     raise SystemExit(f"no PostgreSQL {major} server binaries (postgres, initdb, pg_ctl) found")
 
 
-def server_user() -> str:
-    return "postgres" if os.geteuid() == 0 else os.environ.get("USER", "")
+def hand_to_server_user(path: Path) -> None:
+    """Run as root, the server runs as `postgres` (as_server_user), which must own this."""
+    if os.geteuid() == 0:
+        shutil.chown(path, user="postgres")
 
 
 def as_server_user(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -183,17 +191,17 @@ def as_server_user(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
 
 
-def scratch_cluster(bindir: Path, datadir: Path, database: str, warmup: Path, setup: Path | None) -> None:
+def scratch_cluster(
+    bindir: Path, datadir: Path, database_url: str, database: str, warmup: Path, setup: Path | None
+) -> None:
     """A new cluster in `datadir` holding a copy of `database` that has taken the debits of
     `warmup` and been analyzed after them, stopped. Analyzed on near-empty tables, the
     function's cached plans scan them sequentially as they grow (docs/performance.md,
     "statistics and vacuum"), and the count per debit grew with the run's length: 1.97M
     instructions over 100 debits, 2.55M over 500, where with tables grown first it is the same."""
     dump = datadir.parent / "seed.dump"
-    subprocess.run(
-        ["pg_dump", "-Fc", "-f", str(dump), ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + database], check=True
-    )
-    shutil.chown(dump, user=server_user())
+    subprocess.run(["pg_dump", "-Fc", "-f", str(dump), database_url], check=True)
+    hand_to_server_user(dump)
     as_server_user([str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust"])
     socket_dir = str(datadir.parent)
     options = f"-c listen_addresses='' -k {socket_dir} -c autovacuum=off"

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, base_env, celery_command, fresh_database_with_django, platform_debit_function, stop
+from bench.common import ROOT, base_env, celery_command, fresh_database_with_django, stop
 from bench.common import log as _log
 
 RESULTS = ROOT / "bench" / "results"
@@ -517,7 +517,9 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
     from provider.models import Provider
 
     script = workdir / "debit.sql"
-    script.write_text(PGBENCH_SCRIPT.replace("{function}", platform_debit_function()))
+    from wallet.services.debits import DEBIT_FUNCTION
+
+    script.write_text(PGBENCH_SCRIPT.replace("{function}", DEBIT_FUNCTION))
     provider = Provider.objects.get(code="sandbox").pk
     clearing = Account.objects.get(key="provider:sandbox:EUR").pk
     from ledger.models import JournalTransaction

@@ -53,7 +53,8 @@ DEBIT_PARAMETER_TYPES = (
     *("text", "bigint", "text", "text", "text", "text", "text", "text", "text", "bigint", "text", "text"),
     *("boolean", "text", "timestamptz", "boolean", "bigint", "integer"),
 )
-DEBIT_IN_DATABASE = function_call_sql("wallet_debit_v3", *DEBIT_PARAMETER_TYPES)
+DEBIT_FUNCTION = "wallet_debit_v3"  # the provider debit's function; bench/ calls the same
+DEBIT_IN_DATABASE = function_call_sql(DEBIT_FUNCTION, *DEBIT_PARAMETER_TYPES)
 DEBIT_HANDED_BACK = function_call_sql("wallet_debit_v1", *DEBIT_PARAMETER_TYPES)
 # Ledger kinds that count towards a player's net loss for responsible-gambling limits.
 GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
