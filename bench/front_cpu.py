@@ -84,7 +84,13 @@ def main() -> None:
                 path,
                 data=body,
                 content_type="application/json",
-                headers={"x-provider-id": "sandbox", "x-timestamp": timestamp, "x-signature": signature},
+                # Host as every HTTP/1.1 client sends it (wrk: the address it dials).
+                headers={
+                    "host": "127.0.0.1:8000",
+                    "x-provider-id": "sandbox",
+                    "x-timestamp": timestamp,
+                    "x-signature": signature,
+                },
             ).environ
             for _, path, timestamp, signature, body in calls
         ]

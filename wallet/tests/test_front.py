@@ -6,15 +6,19 @@ import time
 import orjson
 import pytest
 import requests
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection, reset_queries
+from django.db import close_old_connections, connection, connections, reset_queries
 from django.test import RequestFactory
+from django.urls import get_urlconf
 from prometheus_client import REGISTRY
 
 from casino_platform.wsgi import application
 from provider.signing import sign_request
-from wallet.api.front import REQUEST_FINISHED, REQUEST_STARTED, WalletCallbackFront
+from wallet.api import front as front_module
+from wallet.api.front import REQUEST_FINISHED, REQUEST_STARTED, WalletCallbackFront, initialized_connections
 from wallet.models import Wallet
 from wallet.tests.api_client import ProviderClient, debit_payload, launch
 
@@ -184,10 +188,65 @@ def test_the_front_runs_what_djangos_request_signals_run():
     """A receiver added to either signal (by Django or an app) must be added to the front too.
     (Django's test client takes close_old_connections off and puts it back, so the order, and
     for a moment the presence, of that one varies.) The start's two run as one loop,
-    request_started_housekeeping: a third one must be added there."""
+    request_started_housekeeping: a third one must be added there, and one at the end to
+    request_finished_housekeeping."""
     assert {r() for _, r, *_ in request_started.receivers} <= set(REQUEST_STARTED)
     assert {r() for _, r, *_ in request_finished.receivers} <= set(REQUEST_FINISHED)
     assert REQUEST_STARTED == (reset_queries, close_old_connections)
+
+
+def test_a_connection_that_grew_obsolete_during_the_callback_is_closed_after_it(seeded, monkeypatch):
+    """The end's close_old_connections: a connection past CONN_MAX_AGE is closed when the
+    callback ends, not left open until the thread's next request."""
+    front = WalletCallbackFront(application.application)
+    record = front_module.record_wallet_request
+
+    def age_the_connection(*args):
+        record(*args)
+        connection.close_at = time.monotonic() - 1
+
+    monkeypatch.setattr(front_module, "record_wallet_request", age_the_connection)
+    status, _, body = _call(front, _environ())
+    assert status.startswith("200 "), body
+    assert connection.connection is None
+
+
+def test_initialized_connections_are_djangos_listing():
+    connection.close()
+    del connections["default"]  # this thread has not touched the database yet
+    assert initialized_connections() == connections.all(initialized_only=True) == []
+    connections["default"]
+    assert initialized_connections() == connections.all(initialized_only=True) == [connections["default"]]
+
+
+class ClosingCache(LocMemCache):
+    closed = 0
+
+    def close(self, **kwargs):
+        type(self).closed += 1
+
+
+def test_caches_are_closed_only_when_a_backend_has_something_to_close(seeded, settings):
+    """close_caches runs for a backend with a close() of its own, and is skipped for those
+    without, such as production's Redis."""
+    front = WalletCallbackFront(application.application)
+    assert not front_module.caches_close_something()  # the test settings' cache
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}}
+    assert not front_module.caches_close_something()
+    settings.CACHES = {"default": {"BACKEND": f"{__name__}.ClosingCache"}}
+    assert front_module.caches_close_something()
+    caches["default"].get("front-test")  # close_caches closes the caches this thread has used
+    status, _, body = _call(front, _environ())
+    assert status.startswith("200 "), body
+    assert ClosingCache.closed == 1
+
+
+def test_a_callback_leaves_no_urlconf_behind(seeded):
+    """Why the front does not run reset_urlconf: only a request that set its own URLconf
+    (Django's handler does, for every request it serves) has one to reset."""
+    status, _, body = _call(WalletCallbackFront(application.application), _environ())
+    assert status.startswith("200 "), body
+    assert get_urlconf() is None
 
 
 def test_the_query_log_is_reset_before_the_callback(seeded):
