@@ -98,17 +98,23 @@ def _error_code(response: HttpResponse) -> str:
 
 def record_wallet_request(endpoint: str, response: HttpResponse, elapsed: float) -> None:
     status = response.status_code
-    child = _durations.get((endpoint, status))
-    if child is None:
-        child = _durations[(endpoint, status)] = REQUEST_DURATION.labels(endpoint, str(status))
-    child.observe(elapsed)
     if status != 200:
         code = _error_code(response)
         counter = _errors.get((endpoint, code))
         if counter is None:
             counter = _errors[(endpoint, code)] = ERRORS.labels(endpoint, code)
         counter.inc()
-    if response.get("Idempotent-Replayed") == "true":
+    record_wallet_answer(endpoint, status, replayed=response.get("Idempotent-Replayed") == "true", elapsed=elapsed)
+
+
+def record_wallet_answer(endpoint: str, status: int, *, replayed: bool, elapsed: float) -> None:
+    """The timing and the replay count of an answer; by itself, for an accepted callback the
+    wallet front answered without a response object (wallet/api/front.py)."""
+    child = _durations.get((endpoint, status))
+    if child is None:
+        child = _durations[(endpoint, status)] = REQUEST_DURATION.labels(endpoint, str(status))
+    child.observe(elapsed)
+    if replayed:
         replays = _replays.get(endpoint)
         if replays is None:
             replays = _replays[endpoint] = REPLAYS.labels(endpoint)

@@ -7,6 +7,7 @@ request was signed with."""
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -42,6 +43,23 @@ from wallet.services import (
 from . import serializers as s
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackAnswer:
+    status: int
+    content: bytes  # JSON
+    headers: dict[str, str]  # all but Content-Type
+    error_code: str | None  # the contract's code of a refusal, for the metrics
+
+    def as_response(self) -> HttpResponse:
+        response = HttpResponse(self.content, status=self.status, content_type=JSON, headers=self.headers)
+        if self.error_code is not None:
+            response.wallet_error_code = self.error_code  # type: ignore[attr-defined]  # for the metrics
+        return response
+
+
+JSON = "application/json"
+
+
 class WalletApiView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
@@ -58,6 +76,11 @@ class WalletApiView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """The lean path of every wallet callback: no DRF request wrapping, content
         negotiation or serializer instances, only what the contract asks for."""
+        return self.answer(request).as_response()
+
+    def answer(self, request: HttpRequest) -> "CallbackAnswer":
+        """The callback's answer, signed, before it becomes a response: the wallet front
+        writes an accepted one straight to the server (wallet/api/front.py)."""
         trace_id: str = request.trace_id  # type: ignore[attr-defined]
         auth: AuthenticatedProvider | None = None
         headers: dict[str, str] = {}
@@ -85,10 +108,7 @@ class WalletApiView(APIView):
         # Set here: CommonMiddleware, which would, is not on the callbacks' path (wallet/api/front.py),
         # and without it the server would fall back to chunked framing.
         headers["Content-Length"] = str(len(content))
-        response = HttpResponse(content, status=status, content_type="application/json", headers=headers)
-        if status != 200:
-            response.wallet_error_code = body.get("code")  # type: ignore[attr-defined]  # for the metrics
-        return response
+        return CallbackAnswer(status, content, headers, None if status == 200 else body.get("code"))
 
     def post(self, request: Request) -> Response:  # pragma: no cover - dispatch() answers; here for the schema
         raise MethodNotAllowed("POST")

@@ -11,6 +11,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection, connections, reset_queries
+from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import get_urlconf
 from prometheus_client import REGISTRY
@@ -90,7 +91,36 @@ def test_front_and_django_handler_give_the_same_answers(live, token, client):
         }
         for header in ("X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy", "Retry-After"):
             assert front.headers.get(header) == django.headers.get(header), header
+        # Every header the front writes, Django's handler writes alike (it adds its other
+        # middlewares' too); the live server adds Date and Server.
+        for header, value in front.headers.items():
+            if header.lower() in ("date", "server", "x-trace-id", "x-timestamp", "x-signature", "content-length"):
+                continue
+            assert django.headers.get(header) == value, (endpoint, header)
+        assert int(front.headers["Content-Length"]) == len(orjson.dumps(front.body))
         assert front.headers.get("X-Trace-Id") and django.headers.get("X-Trace-Id")
+
+
+def test_an_accepted_answer_over_tls_carries_hsts_as_djangos_does(seeded, settings):
+    """Accepted callbacks take SecurityMiddleware's headers as it computed them for a request
+    over TLS or not, without a response object: HSTS only over TLS, as Django's path."""
+    settings.SECURE_HSTS_SECONDS = 3600
+    front = WalletCallbackFront(application.application)  # the middleware reads its settings once
+    environ = _environ()
+    status, headers, body = _call(front, environ)
+    assert status == "200 OK", body
+    assert "Strict-Transport-Security" not in headers
+    environ = _environ()
+    environ["wsgi.url_scheme"] = "https"
+    status, headers, body = _call(front, environ)
+    assert status == "200 OK", body
+    assert headers["Strict-Transport-Security"] == "max-age=3600"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert int(headers["Content-Length"]) == len(body)
+    request = RequestFactory().get("/", secure=True)
+    django_headers = front.security.process_response(request, HttpResponse())
+    assert headers["Strict-Transport-Security"] == django_headers["Strict-Transport-Security"]
 
 
 def test_errors_are_counted_by_code(live, token):
@@ -165,12 +195,20 @@ def test_refusals_are_logged_with_their_trace_id(seeded, caplog):
 def test_a_metrics_fault_does_not_fail_the_answer(seeded, monkeypatch, caplog):
     from wallet.api import front as front_module
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise OSError("metrics directory gone")
 
     monkeypatch.setattr(front_module, "record_wallet_request", broken)
-    status, _, body = _call(WalletCallbackFront(application.application), _environ())
+    monkeypatch.setattr(front_module, "record_wallet_answer", broken)
+    front = WalletCallbackFront(application.application)
+    status, _, body = _call(front, _environ())
     assert status.startswith("200 ") and orjson.loads(body)["balance"] == 100_000
+    assert "wallet metrics could not be recorded" in caplog.text
+    caplog.clear()
+    unsigned = _environ()
+    unsigned["HTTP_X_SIGNATURE"] = "0" * 64
+    status, _, body = _call(front, unsigned)
+    assert status.startswith("401 ") and orjson.loads(body)["code"] == "INVALID_SIGNATURE"
     assert "wallet metrics could not be recorded" in caplog.text
 
 
@@ -199,13 +237,13 @@ def test_a_connection_that_grew_obsolete_during_the_callback_is_closed_after_it(
     """The end's close_old_connections: a connection past CONN_MAX_AGE is closed when the
     callback ends, not left open until the thread's next request."""
     front = WalletCallbackFront(application.application)
-    record = front_module.record_wallet_request
+    record = front_module.record_wallet_answer
 
-    def age_the_connection(*args):
-        record(*args)
+    def age_the_connection(*args, **kwargs):
+        record(*args, **kwargs)
         connection.close_at = time.monotonic() - 1
 
-    monkeypatch.setattr(front_module, "record_wallet_request", age_the_connection)
+    monkeypatch.setattr(front_module, "record_wallet_answer", age_the_connection)
     status, _, body = _call(front, _environ())
     assert status.startswith("200 "), body
     assert connection.connection is None
