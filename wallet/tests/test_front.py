@@ -287,6 +287,35 @@ def test_a_callback_leaves_no_urlconf_behind(seeded):
     assert get_urlconf() is None
 
 
+def test_a_host_once_allowed_is_refused_when_allowed_hosts_change(seeded, settings):
+    settings.DEBUG = False
+    front = WalletCallbackFront(application.application)
+    environ = _environ()
+    environ["HTTP_HOST"] = "wallet.example"
+    settings.ALLOWED_HOSTS = ["wallet.example"]
+    status, _, body = _call(front, dict(environ))
+    assert status.startswith("200 "), body
+    settings.ALLOWED_HOSTS = ["other.example"]
+    status, _, body = _call(front, dict(environ))
+    assert status.startswith("400 ") and orjson.loads(body)["code"] == "VALIDATION_ERROR"
+
+
+def test_only_allowed_hosts_are_remembered_and_at_most_64(seeded, settings):
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = [".example"]
+    front = WalletCallbackFront(application.application)
+    for n in range(80):
+        environ = _environ()
+        environ["HTTP_HOST"] = f"h{n}.example"
+        assert _call(front, environ)[0].startswith("200 ")
+    for _ in range(2):
+        environ = _environ()
+        environ["HTTP_HOST"] = "evil.test"
+        assert _call(front, environ)[0].startswith("400 ")
+    assert len(front_module.allowed_hosts_seen) == 64
+    assert "evil.test" not in front_module.allowed_hosts_seen
+
+
 def test_the_query_log_is_reset_before_the_callback(seeded):
     connection.ensure_connection()
     connection.queries_log.append({"sql": "SELECT 'from an earlier request'", "time": "0.000"})
