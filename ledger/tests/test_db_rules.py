@@ -1,7 +1,7 @@
 """The database itself refuses what the ledger forbids, even when Python is bypassed."""
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from ledger.models import Entry, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
@@ -82,6 +82,72 @@ def test_entry_added_later_to_a_committed_transaction_is_refused(journal):
             "VALUES (%s, %s, 1, 'EUR', now())",
             [journal.pk, account_id],
         )
+
+
+@pytest.fixture
+def eur_and_usd_accounts():
+    from ledger.models import Currency
+    from ledger.services import ledger_account_get_or_create
+
+    for code in ("EUR", "USD"):  # a transactional test's flush takes the seeded currencies away
+        Currency.objects.get_or_create(code=code, defaults={"name": code, "exponent": 2})
+    return {
+        currency: [
+            ledger_account_get_or_create(key=f"fx:{currency}:{n}", kind="adjustments", currency=currency).pk
+            for n in (1, 2)
+        ]
+        for currency in ("EUR", "USD")
+    }
+
+
+def _journal_with_entries(entries: list[tuple[int, int, str]]) -> None:
+    raw(
+        "INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason,"
+        " trace_id, created_at, created_by, memo) VALUES ('adjustment', '', '', '', '', '', now(), 'sql', '')"
+    )
+    for account_id, amount, currency in entries:
+        raw(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, %s, %s, now())",
+            [account_id, amount, currency],
+        )
+
+
+def test_a_journal_in_two_currencies_balances_each_on_its_own(eur_and_usd_accounts):
+    eur, usd = eur_and_usd_accounts["EUR"], eur_and_usd_accounts["USD"]
+    with transaction.atomic():
+        _journal_with_entries(
+            [(eur[0], 700, "EUR"), (usd[0], 800, "USD"), (eur[1], -700, "EUR"), (usd[1], -800, "USD")]
+        )
+    # Zero in all, but not in each currency: refused, whichever currency comes first.
+    for entries in (
+        [(eur[0], 5, "EUR"), (usd[0], -5, "USD")],
+        [(usd[0], -5, "USD"), (eur[0], 5, "EUR"), (eur[1], 3, "EUR"), (eur[1], -3, "EUR")],
+    ):
+        with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+            _journal_with_entries(entries)
+    assert ledger_reconcile().ok
+
+
+def test_an_entry_in_another_currency_added_later_is_refused(eur_and_usd_accounts):
+    eur, usd = eur_and_usd_accounts["EUR"], eur_and_usd_accounts["USD"]
+    with transaction.atomic():
+        _journal_with_entries([(eur[0], 700, "EUR"), (eur[1], -700, "EUR")])
+    journal_id = JournalTransaction.objects.order_by("-id").first().pk
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        raw(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
+            "VALUES (%s, %s, 1, 'USD', now())",
+            [journal_id, usd[0]],
+        )
+
+
+def test_sums_past_bigint_are_refused_not_wrapped(eur_and_usd_accounts):
+    eur = eur_and_usd_accounts["EUR"]
+    big = 2**62
+    with pytest.raises((IntegrityError, DataError)), transaction.atomic():
+        _journal_with_entries([(eur[0], big, "EUR"), (eur[0], big, "EUR"), (eur[1], big, "EUR"), (eur[1], big, "EUR")])
+    assert ledger_reconcile().ok
 
 
 def test_entry_currency_must_be_the_account_currency(journal):
