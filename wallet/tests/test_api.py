@@ -1,5 +1,6 @@
 """The wallet callbacks over HTTP: every rule and error code of the contract."""
 
+import re
 import time
 from datetime import timedelta
 
@@ -188,8 +189,10 @@ class TestAuthentication:
         assert JournalTransaction.objects.get(provider_transaction_id="d-1").trace_id == "trace-abc-123"
 
     def test_trace_id_generated_when_absent(self, api):
-        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"})
-        assert len(r.headers["X-Trace-Id"]) == 32
+        first = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}).headers["X-Trace-Id"]
+        second = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}).headers["X-Trace-Id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", first) and re.fullmatch(r"[0-9a-f]{32}", second)
+        assert first != second
 
 
 class TestValidation:
