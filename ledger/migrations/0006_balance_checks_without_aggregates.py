@@ -10,6 +10,9 @@ several currencies still has each currency's sum checked by the grouped query, w
 loop hands over to when it meets a second currency. The sums are bigint: an entry is at
 most 10^15 minor units, and an overflow raises, never wraps.
 
+The two functions repeat the loop on purpose: one function called from both checks
+counted 2.3% more per debit (a PL/pgSQL call for each of the three checks).
+
 PostgreSQL only; SQLite has none of these triggers.
 """
 
