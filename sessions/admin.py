@@ -1,6 +1,11 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from casino_platform.admin import ReadOnlyAdmin
+from ledger.models import Account
+from ledger.money import Money
+from ledger.selectors import round_journal
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
 
@@ -26,6 +31,38 @@ class RoundAdmin(ReadOnlyAdmin):
     search_fields = ("=round_id", "=player__player_id")
     list_select_related = ("provider", "player", "currency")
     show_full_result_count = False
+    readonly_fields = ("money_movements",)
+
+    @admin.display(description="Money movements")
+    def money_movements(self, obj: Round) -> str:
+        """The round's journal transactions, each with what it moved on the player's wallet,
+        linked to the journal: how support explains a round's money."""
+        journals = list(round_journal(provider_code=obj.provider.code, round_id=obj.round_id))
+        if not journals:
+            return "None booked."
+        exponent = obj.currency.exponent
+        rows = []
+        for journal in journals:
+            wallet_amount = sum(e.amount for e in journal.entries.all() if e.account.kind == Account.Kind.PLAYER_WALLET)
+            rows.append(
+                (
+                    reverse("admin:ledger_journaltransaction_change", args=[journal.pk]),
+                    journal.pk,
+                    journal.kind,
+                    journal.provider_transaction_id,
+                    Money(wallet_amount, obj.currency_id).format(exponent),
+                    journal.created_at.isoformat(timespec="milliseconds"),
+                )
+            )
+        return format_html(
+            "<table><thead><tr><th>journal</th><th>kind</th><th>provider transaction</th>"
+            "<th>player's wallet</th><th>at</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+                rows,
+            ),
+        )
 
 
 @admin.register(GameSession)

@@ -118,3 +118,44 @@ class TestQueries:
         with CaptureQueriesContext(connection) as many:
             admin_client.get(url)
         assert len(many) == len(few)
+
+
+class TestRoundMoneyMovements:
+    def test_a_rounds_page_lists_its_debit_and_credit_with_the_wallets_side(self, admin_client, sandbox):
+        from sessions.models import Round
+
+        game_round = Round.objects.get(round_id="ledger-r1")
+        r = admin_client.get(reverse("admin:game_sessions_round_change", args=[game_round.pk]))
+        assert r.status_code == 200
+        content = r.content.decode()
+        for tx, moved in (("ledger-d1", "-1.00 EUR"), ("ledger-c1", "0.40 EUR")):
+            journal = journal_of(tx)
+            assert reverse("admin:ledger_journaltransaction_change", args=[journal.pk]) in content
+            assert tx in content
+            assert moved in content
+        assert content.index("ledger-d1") < content.index("ledger-c1")
+
+    def test_a_round_with_nothing_booked_says_so(self, admin_client, sandbox):
+        from sessions.models import Round
+
+        game_round = Round.objects.get(round_id="ledger-r1")
+        other = Round.objects.create(
+            provider=game_round.provider,
+            round_id="ledger-empty",
+            player=game_round.player,
+            currency=game_round.currency,
+            game_id=game_round.game_id,
+            opened_at=game_round.opened_at,
+        )
+        r = admin_client.get(reverse("admin:game_sessions_round_change", args=[other.pk]))
+        assert r.status_code == 200
+        assert "None booked." in r.content.decode()
+
+    def test_the_movements_are_found_by_journal_round_idx(self, sandbox):
+        """The index every debit, credit and rollback pays for is what this page reads by."""
+        from ledger.selectors import round_journal
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # the test's tables are tiny
+        plan = round_journal(provider_code="sandbox", round_id="ledger-r1").explain()
+        assert "journal_round_idx" in plan
