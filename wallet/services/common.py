@@ -22,7 +22,7 @@ from players.services import player_lock
 from ..errors import InsufficientFunds
 from ..models import Wallet
 
-TRANSACTION_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+TRANSACTION_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")  # \Z: $ would let a trailing newline through
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,15 @@
 """The wallet callbacks' WSGI front (wallet/api/front.py): what production serves, over a
 socket, against what Django's whole handler answers for the same requests."""
 
+import re
 import time
 
 import orjson
 import pytest
 import requests
-from django.core.cache import caches
+from django.core.cache import caches, close_caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.handlers.base import reset_urlconf
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection, connections, reset_queries
@@ -231,6 +233,8 @@ def test_the_front_runs_what_djangos_request_signals_run():
     assert {r() for _, r, *_ in request_started.receivers} <= set(REQUEST_STARTED)
     assert {r() for _, r, *_ in request_finished.receivers} <= set(REQUEST_FINISHED)
     assert REQUEST_STARTED == (reset_queries, close_old_connections)
+    # What request_finished_housekeeping does, receiver by receiver (its docstring says how).
+    assert REQUEST_FINISHED == (close_old_connections, close_caches, reset_urlconf)
 
 
 def test_a_connection_that_grew_obsolete_during_the_callback_is_closed_after_it(seeded, monkeypatch):
@@ -314,6 +318,17 @@ def test_only_allowed_hosts_are_remembered_and_at_most_64(seeded, settings):
         assert _call(front, environ)[0].startswith("400 ")
     assert len(front_module.allowed_hosts_seen) == 64
     assert "evil.test" not in front_module.allowed_hosts_seen
+
+
+@pytest.mark.parametrize("given", ["abc\n", "abc\r\n", "a" * 65, "bad id", ""])
+def test_an_unusable_trace_id_is_replaced_never_echoed(seeded, given):
+    """A trace id with a line break (which the pattern's $ would have let through) or
+    anything else outside the pattern is replaced by a generated one."""
+    environ = _environ()
+    environ["HTTP_X_TRACE_ID"] = given
+    status, headers, body = _call(WalletCallbackFront(application.application), environ)
+    assert status.startswith("200 "), body
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Trace-Id"])
 
 
 def test_the_query_log_is_reset_before_the_callback(seeded):

@@ -283,3 +283,13 @@ def test_an_answer_body_holds_every_field_but_replayed_and_the_empty_ones():
         "currency": "EUR",
         "balance": 0,
     }
+
+
+@pytest.mark.parametrize("transaction_id", ["tx-1\n", "tx 1", "", "x" * 129, "tx-1\r"])
+def test_a_transaction_id_outside_the_contracts_characters_is_refused(transaction_id):
+    from casino_platform.errors import ValidationFailed
+    from wallet.services.common import validate_transaction_id
+
+    with pytest.raises(ValidationFailed):
+        validate_transaction_id(transaction_id)
+    assert validate_transaction_id("tx-1.a:b_c") == "tx-1.a:b_c"
