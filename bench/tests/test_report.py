@@ -1,0 +1,30 @@
+"""The report's platform ÷ lean figure over repeated lean:8,debit:8 pairs."""
+
+from bench.run import lean_note, lean_pairs
+
+
+def scenario(name, rps, connections=8):
+    return {"name": name, "rps": rps, "connections": connections}
+
+
+def test_each_lean_debit_pair_gives_a_ratio_and_the_note_their_median():
+    scenarios = [
+        scenario("debit", 400, connections=1),
+        scenario("lean", 2000),
+        scenario("debit", 1200),
+        scenario("lean", 2200),
+        scenario("debit", 1250),
+        scenario("mixed", 1300),
+        scenario("lean", 1000),  # no debit:8 after it: no pair
+    ]
+    assert lean_pairs(scenarios) == [0.6, 0.568]
+    note = lean_note({"platform_over_lean": 0.584, "platform_over_lean_pairs": [0.6, 0.568]})
+    assert note == "Platform ÷ lean reference debit at 8 clients: **58%** (median of 2 pairs: 60%, 57%). "
+
+
+def test_one_pair_reads_as_before():
+    assert lean_pairs([scenario("lean", 2000), scenario("debit", 1000)]) == [0.5]
+    assert lean_note({"platform_over_lean": 0.5, "platform_over_lean_pairs": [0.5]}) == (
+        "Platform ÷ lean reference debit at 8 clients: **50%**. "
+    )
+    assert lean_note({"platform_over_lean": None}) == ""
