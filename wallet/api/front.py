@@ -9,12 +9,14 @@ callback does need from that stack, by calling the same code:
 
 - the trace id (`casino_platform.tracing`), bound for the request's log lines and echoed;
 - the Prometheus timing and error counts (`casino_platform.metrics`);
-- the Host check against ALLOWED_HOSTS that CommonMiddleware makes, and Django's
-  SecurityMiddleware, request and response halves;
+- the Host check against ALLOWED_HOSTS that CommonMiddleware makes (judged once per Host
+  header), and Django's SecurityMiddleware, request and response halves (an accepted
+  answer takes the response half's headers as the middleware computed them, without a
+  response object);
 - the request_started / request_finished housekeeping: stale or broken database
-  connections are closed and query logs reset, at the start and at the end, and caches
-  closed where a configured backend has something to close (`test_front.py` fails if a new
-  receiver appears on those signals, so that it is not silently skipped here);
+  connections are closed at the start and at the end, query logs reset at the start, and
+  caches closed where a configured backend has something to close (`test_front.py` fails
+  if a new receiver appears on those signals, so that it is not silently skipped here);
 - Django's own answer to an exception that escapes (`response_for_exception`: logged, the
   contract's JSON 500 for API paths).
 
