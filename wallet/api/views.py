@@ -42,9 +42,14 @@ from wallet.services import (
 
 from . import serializers as s
 
+JSON = "application/json"
+
 
 @dataclass(frozen=True, slots=True)
 class CallbackAnswer:
+    """A callback's signed answer before it is a response: Django's path wraps it in an
+    HttpResponse (as_response), the wallet front writes an accepted one to the server."""
+
     status: int
     content: bytes  # JSON
     headers: dict[str, str]  # all but Content-Type
@@ -55,9 +60,6 @@ class CallbackAnswer:
         if self.error_code is not None:
             response.wallet_error_code = self.error_code  # type: ignore[attr-defined]  # for the metrics
         return response
-
-
-JSON = "application/json"
 
 
 class WalletApiView(APIView):
