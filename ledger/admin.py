@@ -5,6 +5,7 @@ from django.contrib import admin
 from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
+from .selectors import journal_search
 
 
 @admin.register(Currency)
@@ -36,10 +37,20 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
         "created_at",
     )
     list_filter = ("kind", "provider_code")
-    search_fields = ("=provider_transaction_id", "=round_id", "=trace_id", "=id")
+    # The search box; journal_search decides what each term is matched against.
+    search_fields = ("=provider_transaction_id", "=round_id", "=id")
+    search_help_text = (
+        "A provider transaction id, a round id or a journal number; trace:<id> for a trace id "
+        "(that one reads the whole journal)."
+    )
     date_hierarchy = "created_at"
     inlines = [EntryInline]
     show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        # Django's search ORs every field: trace_id and round_id alone have no index, so it read
+        # the whole journal (13 ms over 64k rows; seconds on a production ledger).
+        return journal_search(queryset, search_term), False
 
 
 @admin.register(Account)

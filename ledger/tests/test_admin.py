@@ -159,3 +159,37 @@ class TestRoundMoneyMovements:
             cursor.execute("SET LOCAL enable_seqscan = off")  # the test's tables are tiny
         plan = round_journal(provider_code="sandbox", round_id="ledger-r1").explain()
         assert "journal_round_idx" in plan
+
+
+class TestJournalSearch:
+    def search(self, admin_client, q):
+        r = admin_client.get(reverse("admin:ledger_journaltransaction_changelist"), {"q": q})
+        assert r.status_code == 200
+        return sorted(j.pk for j in r.context["cl"].result_list)
+
+    def test_by_round_id_journal_number_and_trace_id(self, admin_client, sandbox):
+        debit, credit = journal_of("ledger-d1"), journal_of("ledger-c1")
+        assert self.search(admin_client, " ledger-r1 ") == sorted([debit.pk, credit.pk])
+        assert self.search(admin_client, str(credit.pk)) == [credit.pk]
+        assert self.search(admin_client, f"#{credit.pk}") == [credit.pk]
+        assert self.search(admin_client, f"trace:{debit.trace_id}") == [
+            j.pk for j in JournalTransaction.objects.filter(trace_id=debit.trace_id).order_by("pk")
+        ]
+        assert self.search(admin_client, "no-such-id") == []
+        assert self.search(admin_client, "9" * 30) == []  # past bigint: no journal number
+
+    def test_every_provider_code_in_the_journal_is_searched(self, admin_client, sandbox):
+        from ledger.selectors import journal_provider_codes
+
+        assert journal_provider_codes() == sorted(
+            set(JournalTransaction.objects.values_list("provider_code", flat=True))
+        )
+
+    def test_the_search_reads_indexes_not_the_journal(self, sandbox):
+        """With sequential scans priced out, a plan that still has one has no index to use."""
+        from ledger.selectors import journal_search
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = journal_search(JournalTransaction.objects.all(), "ledger-r1").explain()
+        assert "Seq Scan" not in plan
