@@ -132,6 +132,8 @@ class WalletCallbackFront:
         # them, as it adds them, for a request over TLS and for one not: accepted callbacks
         # take them from here instead of through a response object (see __call__).
         self.security_headers = {secure: self._headers_security_adds(secure) for secure in (False, True)}
+        # Only HSTS tells the two apart; without it no accepted callback needs is_secure().
+        self.security_headers_need_tls_check = self.security_headers[True] != self.security_headers[False]
 
     def _headers_security_adds(self, secure: bool) -> list[tuple[str, str]]:
         plain = HttpResponse()
@@ -172,9 +174,7 @@ class WalletCallbackFront:
                     self._record(
                         lambda: record_wallet_answer(endpoint, 200, replayed=replayed, elapsed=perf_counter() - started)
                     )
-                    secure = (
-                        request.is_secure() if self.security_headers[True] != self.security_headers[False] else False
-                    )
+                    secure = self.security_headers_need_tls_check and request.is_secure()
                     headers = [("Content-Type", JSON), *answer.headers.items(), *self.security_headers[secure]]
                     return "200 OK", headers, answer.content
                 response = answer.as_response()

@@ -80,7 +80,7 @@ class WalletApiView(APIView):
         negotiation or serializer instances, only what the contract asks for."""
         return self.answer(request).as_response()
 
-    def answer(self, request: HttpRequest) -> "CallbackAnswer":
+    def answer(self, request: HttpRequest) -> CallbackAnswer:
         """The callback's answer, signed, before it becomes a response: the wallet front
         writes an accepted one straight to the server (wallet/api/front.py)."""
         trace_id: str = request.trace_id  # type: ignore[attr-defined]
