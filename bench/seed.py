@@ -59,8 +59,8 @@ def seed(*, players: int, balance: int, hot_balance: int, secret: str) -> None:
         )
         entries = []
         for journal, account, amount in zip(journals, accounts, amounts, strict=True):
-            entries.append(Entry(transaction=journal, account=account, amount=amount, currency_id="EUR"))
-            entries.append(Entry(transaction=journal, account=cash_in, amount=-amount, currency_id="EUR"))
+            entries.append(Entry(transaction=journal, leg=1, account=account, amount=amount, currency_id="EUR"))
+            entries.append(Entry(transaction=journal, leg=2, account=cash_in, amount=-amount, currency_id="EUR"))
         Entry.objects.bulk_create(entries)
         GameSession.objects.bulk_create(
             [

@@ -19,8 +19,9 @@ class CurrencyAdmin(admin.ModelAdmin):
 
 class EntryInline(ReadOnlyInline):
     model = Entry
-    fields = ("account", "amount", "currency", "created_at")
+    fields = ("leg", "account", "amount", "currency", "created_at")
     readonly_fields = fields
+    ordering = ("leg",)
 
 
 @admin.register(JournalTransaction)
@@ -62,7 +63,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "transaction", "account", "amount", "currency", "created_at")
+    list_display = ("id", "transaction", "leg", "account", "amount", "currency", "created_at")
     list_filter = ("currency",)
     search_fields = ("=transaction__id", "account__key")
     list_select_related = ("transaction", "account", "currency")

@@ -97,7 +97,16 @@ class JournalTransaction(models.Model):
 
 
 class Entry(models.Model):
-    transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="entries")
+    # Indexed by entry_transaction_leg_unique.
+    transaction = models.ForeignKey(
+        JournalTransaction, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    # On PostgreSQL a journal transaction's legs are 1, 2, ... n with no gap, checked at the
+    # commit that writes it, and unique: an entry added to a committed transaction later is
+    # either a leg it already has (refused by the key) or a third leg or more, which is
+    # checked at commit for balance. So a debit's two legs need no check of their own beyond
+    # their transaction's (migration 0007).
+    leg = models.SmallIntegerField(help_text="The entry's place in its journal transaction: 1, 2, ...")
     # Indexed by entry_account_time_idx. On PostgreSQL the composite foreign key
     # (account_id, currency) -> account (id, currency) of migration 0002 checks both the
     # account and that the entry is in its currency; the single-column foreign keys were the
@@ -112,6 +121,7 @@ class Entry(models.Model):
     class Meta:
         verbose_name_plural = "entries"
         indexes = [models.Index(fields=["account", "created_at"], name="entry_account_time_idx")]
+        constraints = [models.UniqueConstraint(fields=["transaction", "leg"], name="entry_transaction_leg_unique")]
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.amount:+d} {self.currency_id}"

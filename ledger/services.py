@@ -107,15 +107,15 @@ def ledger_post(
         return journal
     journal = JournalTransaction.objects.create(**fields)
     Entry.objects.bulk_create(
-        Entry(transaction=journal, account_id=leg.account_id, amount=leg.amount, currency_id=leg.currency)
-        for leg in legs
+        Entry(transaction=journal, leg=number, account_id=leg.account_id, amount=leg.amount, currency_id=leg.currency)
+        for number, leg in enumerate(legs, start=1)
     )
     return journal
 
 
 def _insert_journal_with_entries(journal: JournalTransaction, legs: Sequence[Leg]) -> int:
     journals, entries = JournalTransaction._meta.db_table, Entry._meta.db_table
-    values = ", ".join(["(%s::bigint, %s::bigint, %s::varchar)"] * len(legs))
+    values = ", ".join(["(%s::smallint, %s::bigint, %s::bigint, %s::varchar)"] * len(legs))
     params: list[Any] = [
         journal.kind,
         journal.provider_code,
@@ -129,15 +129,15 @@ def _insert_journal_with_entries(journal: JournalTransaction, legs: Sequence[Leg
         journal.memo,
         journal.created_at,
     ]
-    for leg in legs:
-        params += [leg.account_id, leg.amount, leg.currency]
+    for number, leg in enumerate(legs, start=1):
+        params += [number, leg.account_id, leg.amount, leg.currency]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH j AS (INSERT INTO {journals} (kind, provider_code, provider_transaction_id, round_id, reason,"
             " reverses_id, trace_id, created_at, created_by, memo) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            f" RETURNING id) INSERT INTO {entries} (transaction_id, account_id, amount, currency, created_at)"
-            f" SELECT j.id, e.account_id, e.amount, e.currency, %s FROM j, (VALUES {values})"
-            " AS e(account_id, amount, currency) RETURNING transaction_id",
+            f" RETURNING id) INSERT INTO {entries} (transaction_id, leg, account_id, amount, currency, created_at)"
+            f" SELECT j.id, e.leg, e.account_id, e.amount, e.currency, %s FROM j, (VALUES {values})"
+            " AS e(leg, account_id, amount, currency) RETURNING transaction_id",
             params,
         )
         return int(cursor.fetchone()[0])

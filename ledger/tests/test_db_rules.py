@@ -54,13 +54,13 @@ def test_unbalanced_transaction_is_refused_at_commit(journal):
             " trace_id, created_at, created_by, memo) VALUES ('adjustment', '', '', '', '', '', now(), 'sql', '')"
         )
         raw(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
-            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, 500, 'EUR', now())",
+            "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), 1, %s, 500, 'EUR', now())",
             [account_id],
         )
         raw(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
-            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, -499, 'EUR', now())",
+            "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), 2, %s, -499, 'EUR', now())",
             [account_id],
         )
     assert ledger_reconcile().ok
@@ -74,14 +74,64 @@ def test_single_entry_transaction_is_refused_at_commit(journal):
         )
 
 
-def test_entry_added_later_to_a_committed_transaction_is_refused(journal):
+def _add_entry(journal_id: int, leg: int, account_id: int, amount: int) -> None:
+    raw(
+        "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+        "VALUES (%s, %s, %s, %s, 'EUR', now())",
+        [journal_id, leg, account_id, amount],
+    )
+
+
+@pytest.mark.parametrize("leg", [3, 7])
+def test_entry_added_later_to_a_committed_transaction_is_refused(journal, leg):
     account_id = journal.entries.first().account_id
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        _add_entry(journal.pk, leg, account_id, 1)
+    assert ledger_reconcile().ok
+
+
+@pytest.mark.parametrize("leg", [1, 2])
+def test_entry_added_later_in_a_leg_taken_is_refused(journal, leg):
+    """Legs 1 and 2 of every committed transaction exist, so a late entry can't slip past the
+    per-entry check (which fires from leg 3 on) by taking one of them."""
+    account_id = journal.entries.first().account_id
+    with pytest.raises(IntegrityError, match="entry_transaction_leg_unique"), transaction.atomic():
+        _add_entry(journal.pk, leg, account_id, 1)
+    assert ledger_reconcile().ok
+
+
+@pytest.mark.parametrize("legs", [(1, 3), (2, 3), (0, 1), (-1, 2)])
+def test_legs_not_numbered_from_one_without_a_gap_are_refused(journal, legs):
+    account_id = journal.entries.first().account_id
+    with pytest.raises(IntegrityError, match="legs are numbered 1, 2"), transaction.atomic():
         raw(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
-            "VALUES (%s, %s, 1, 'EUR', now())",
-            [journal.pk, account_id],
+            "INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason,"
+            " trace_id, created_at, created_by, memo) VALUES ('adjustment', '', '', '', '', '', now(), 'sql', '')"
         )
+        for leg, amount in zip(legs, (5, -5), strict=True):
+            raw(
+                "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+                "VALUES (currval('ledger_journaltransaction_id_seq'), %s, %s, %s, 'EUR', now())",
+                [leg, account_id, amount],
+            )
+
+
+def test_three_legs_and_a_balanced_pair_added_later_are_accepted(eur_and_usd_accounts):
+    eur = eur_and_usd_accounts["EUR"]
+    with transaction.atomic():
+        _journal_with_entries([(eur[0], 700, "EUR"), (eur[1], -300, "EUR"), (eur[1], -400, "EUR")])
+    journal_id = JournalTransaction.objects.order_by("-id").first().pk
+    with transaction.atomic():  # still balanced: the same rule as before legs were numbered
+        _add_entry(journal_id, 4, eur[0], 9)
+        _add_entry(journal_id, 5, eur[1], -9)
+    assert list(Entry.objects.filter(transaction_id=journal_id).order_by("leg").values_list("leg", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    assert ledger_reconcile().ok
 
 
 @pytest.fixture
@@ -105,11 +155,11 @@ def _journal_with_entries(entries: list[tuple[int, int, str]]) -> None:
         "INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason,"
         " trace_id, created_at, created_by, memo) VALUES ('adjustment', '', '', '', '', '', now(), 'sql', '')"
     )
-    for account_id, amount, currency in entries:
+    for leg, (account_id, amount, currency) in enumerate(entries, start=1):
         raw(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
-            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, %s, %s, now())",
-            [account_id, amount, currency],
+            "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, %s, %s, %s, now())",
+            [leg, account_id, amount, currency],
         )
 
 
@@ -136,8 +186,8 @@ def test_an_entry_in_another_currency_added_later_is_refused(eur_and_usd_account
     journal_id = JournalTransaction.objects.order_by("-id").first().pk
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
         raw(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at) "
-            "VALUES (%s, %s, 1, 'USD', now())",
+            "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+            "VALUES (%s, 3, %s, 1, 'USD', now())",
             [journal_id, usd[0]],
         )
 
@@ -186,3 +236,14 @@ def test_wallet_balance_cannot_go_negative_even_in_sql(journal):
     wallet = Wallet.objects.get()
     with pytest.raises(IntegrityError), transaction.atomic():
         raw("UPDATE wallet_wallet SET balance = -1 WHERE id = %s", [wallet.pk])
+
+
+def test_ledger_post_numbers_the_legs_in_order(eur_and_usd_accounts):
+    eur = eur_and_usd_accounts["EUR"]
+    with transaction.atomic():
+        journal = ledger_post(
+            kind="adjustment",
+            legs=[Leg(eur[0], 5, "EUR"), Leg(eur[1], -2, "EUR"), Leg(eur[1], -3, "EUR")],
+            created_by="t",
+        )
+    assert list(journal.entries.order_by("leg").values_list("leg", "amount")) == [(1, 5), (2, -2), (3, -3)]

@@ -166,10 +166,10 @@ BEGIN
                         'provider:' || p_scope, '')
                 RETURNING id
         ), entries AS (
-            INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at)
-                SELECT j.id, e.account_id, e.amount, p_currency, p_now
-                    FROM j, (VALUES (wp.account_id, p_amount), (clearing_id, -p_amount))
-                         AS e(account_id, amount)
+            INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at)
+                SELECT j.id, e.leg, e.account_id, e.amount, p_currency, p_now
+                    FROM j, (VALUES (1, wp.account_id, p_amount), (2, clearing_id, -p_amount))
+                         AS e(leg, account_id, amount)
         )
         SELECT j.id INTO journal_id FROM j;
         body := jsonb_build_object('player_id', wp.player_id, 'currency', p_currency, 'balance', new_balance,

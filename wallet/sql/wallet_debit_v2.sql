@@ -159,10 +159,10 @@ BEGIN
                             'provider:' || p_scope, '')
                     RETURNING id
             ), entries AS (
-                INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at)
-                    SELECT j.id, e.account_id, e.amount, p_currency, p_now
-                        FROM j, (VALUES (ledger_account_id, -p_amount), (clearing_id, p_amount))
-                             AS e(account_id, amount)
+                INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at)
+                    SELECT j.id, e.leg, e.account_id, e.amount, p_currency, p_now
+                        FROM j, (VALUES (1, ledger_account_id, -p_amount), (2, clearing_id, p_amount))
+                             AS e(leg, account_id, amount)
             )
             SELECT j.id INTO journal_id FROM j;
             -- The journal's deferred checks (balanced, its keys) run now, not under the lock.
@@ -295,10 +295,10 @@ BEGIN
                             'provider:' || p_scope, '')
                     RETURNING id
             ), entries AS (
-                INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at)
-                    SELECT j.id, e.account_id, e.amount, p_currency, p_now
-                        FROM j, (VALUES (wp.account_id, -p_amount), (clearing_id, p_amount))
-                             AS e(account_id, amount)
+                INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at)
+                    SELECT j.id, e.leg, e.account_id, e.amount, p_currency, p_now
+                        FROM j, (VALUES (1, wp.account_id, -p_amount), (2, clearing_id, p_amount))
+                             AS e(leg, account_id, amount)
             )
             SELECT j.id INTO journal_id FROM j;
         END IF;

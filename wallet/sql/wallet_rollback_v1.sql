@@ -161,9 +161,9 @@ BEGIN
                         p_now, 'provider:' || p_scope, '')
                 RETURNING id
         ), entries AS (
-            INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, created_at)
-                SELECT j.id, e.account_id, e.amount, wp.currency, p_now
-                    FROM j, (VALUES (wp.account_id, amount), (clearing_id, -amount)) AS e(account_id, amount)
+            INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at)
+                SELECT j.id, e.leg, e.account_id, e.amount, wp.currency, p_now
+                    FROM j, (VALUES (1, wp.account_id, amount), (2, clearing_id, -amount)) AS e(leg, account_id, amount)
         )
         SELECT j.id INTO journal_id FROM j;
         body := jsonb_build_object('player_id', wp.player_id, 'currency', wp.currency, 'balance', new_balance,
