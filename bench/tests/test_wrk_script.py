@@ -60,3 +60,42 @@ def test_replays_in_lower_case_and_refusal_codes_are_counted(tmp_path):
     assert result["replayed"] > 0
     assert 0 <= sent["replayed"] - result["replayed"] <= 2
     assert 0 <= sent["refused"] - result["codes"]["INSUFFICIENT_FUNDS"] <= 2
+
+
+class RecordingWallet(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    lock = threading.Lock()
+    bodies: list[bytes] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.lock:
+            self.bodies.append(body)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_every_call_is_sent_once_the_first_of_each_thread_included(tmp_path):
+    """wrk asks the first thread's script for a request before the run, to check it; that one
+    must not be taken from the calls, or the run's first bet is never sent."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordingWallet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # More calls than the fake wallet answers in a second, so none is sent twice by wrapping.
+    lines = [(n % 2, "/api/v1/wallet/debit", "1", "sig", f'{{"n":{n}}}'.encode()) for n in range(50_000)]
+    try:
+        result, _ = run_wrk(
+            argparse.Namespace(), write_requests(tmp_path / "r.tsv", lines), 2, 1, port=server.server_port
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    sent = RecordingWallet.bodies
+    assert result["exhausted"] == 0
+    assert len(sent) == len(set(sent)) > 10
+    # Lane 0 goes to the first thread, lane 1 to the second: both threads' first calls arrived.
+    assert {b'{"n":0}', b'{"n":1}'} <= set(sent)
