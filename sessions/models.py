@@ -18,6 +18,8 @@ class Round(models.Model):
     # Indexed first in round_unique_per_provider; rounds are never looked up by currency.
     provider = models.ForeignKey("provider.Provider", on_delete=models.PROTECT, related_name="rounds", db_index=False)
     round_id = models.CharField(max_length=128)
+    # On PostgreSQL (player, currency) is one key to the player's wallet in that currency,
+    # which also proves the player and the currency exist (migration 0006).
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="rounds")
     currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency", db_index=False)
     game_id = models.CharField(max_length=128)

@@ -40,7 +40,7 @@ STARTS = [
     datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC),
 ]
 PLAYERS = ("ok", "poor", "blocked", "excluded", "timeout", "limited")
-SESSIONS = (*PLAYERS, "expired", "closed", "offgame", "usd", "stale", "unknown")
+SESSIONS = (*PLAYERS, "expired", "closed", "offgame", "usd", "usd-nowallet", "stale", "unknown")
 _worlds = itertools.count()
 
 debit_step = st.fixed_dictionaries(
@@ -186,6 +186,10 @@ class World:
         self._session("closed", ok, dice, now, closed_at=now)
         self._session("offgame", ok, off, now)
         self._session("usd", ok, dice, now, currency="USD")
+        self._session("usd-nowallet", self.players["poor"], dice, now, currency="USD")
+        # A round is in a wallet of its player's (the database's key on PostgreSQL): ok's USD
+        # wallet, empty, holds r-usd; poor has none in USD, for "no wallet in this currency".
+        funded_wallet(player=ok, currency="USD", amount=0)
         self._session("stale", ok, dice, now, last_seen_at=now - timedelta(minutes=5))
         Round.objects.create(
             provider=self.provider, round_id="r-closed", player=ok, currency_id="EUR", game_id=dice.game_id,
