@@ -14,17 +14,56 @@ copy of the connection's adapters map) and wraps it twice (docs/performance.md).
 `fetch_value()` keeps one psycopg cursor per connection and runs the statement on it with
 what Django's wrapper would do: the health check, the broken-transaction guard, the
 translation of psycopg's errors into Django's, and, when queries are logged or an execute
-wrapper is installed, Django's own wrapper around the kept cursor."""
+wrapper is installed, Django's own wrapper around the kept cursor.
+
+`fetch_text()` goes one step further for the wallet functions, whose answer is one jsonb
+value: the statement is prepared once per connection and run with libpq's own call
+(psycopg's `pgconn.exec_prepared`, which releases the interpreter lock while it waits), its
+parameters sent as text and its answer taken as PostgreSQL's text. psycopg's cursor spends
+more instructions choosing dumpers and loaders and stepping its wait generator than the
+call itself costs the client: 8% of a debit's Python instructions (docs/performance.md)."""
 
 import select
+from datetime import datetime
 from typing import Any
 
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
-from psycopg import pq
+from psycopg import DataError, pq
+from psycopg.errors import error_from_result
+
+
+def _as_text(value: Any) -> bytes | None:
+    """A parameter in PostgreSQL's text form, for the types the wallet functions take; the
+    statement's casts give them their types. Strings first: most parameters are."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            # libpq reads a text parameter up to its first NUL: the rest would be lost unseen.
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        return value.encode()
+    if value is None:
+        return None
+    if value is True or value is False:
+        return b"t" if value else b"f"
+    if isinstance(value, int):
+        return b"%d" % value
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    raise TypeError(f"fetch_text() sends no {type(value).__name__} parameters")
+
+
+def _numbered(sql: str) -> bytes:
+    """Django's %s placeholders as PostgreSQL's $1, $2, ..."""
+    parts = sql.split("%s")
+    if any("%" in part for part in parts):
+        raise ValueError("fetch_text() takes %s placeholders only")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)).encode() + parts[-1].encode()
 
 
 class DatabaseWrapper(PostgresDatabaseWrapper):
     _kept_cursor: Any = None
+    # (psycopg connection, {sql: prepared statement's name}): statements prepared on it.
+    _prepared: tuple[Any, dict[str, bytes]] | None = None
+    _statements_named = 0  # so that no name is ever reused on a connection
 
     def fetch_value(self, sql: str, params: list[Any]) -> Any:
         """The first column of the first row of one statement, run on the cursor kept with
@@ -48,8 +87,67 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
 
+    def fetch_text(self, sql: str, params: list[Any]) -> str | bytes | None:
+        """The first column of the first row of one statement, in PostgreSQL's text form (bytes),
+        in autocommit: the statement is its own transaction. Parameters: None, bool, int, str
+        and datetime. Inside a transaction, or with queries logged or an execute wrapper
+        installed, it runs as `fetch_value()` does, on psycopg's cursor, in that transaction
+        (and answers what psycopg loads: str for text and jsonb)."""
+        self.close_if_health_check_failed()
+        if self.connection is None:
+            self.ensure_connection()
+        self.validate_thread_sharing()
+        conn = self.connection
+        pgconn = conn.pgconn
+        if (
+            self.queries_logged
+            or self.execute_wrappers
+            or not conn.autocommit
+            or pgconn.transaction_status != pq.TransactionStatus.IDLE
+        ):
+            # Inside a transaction psycopg's cursor runs it: psycopg sends the BEGIN that
+            # Django's atomic block asked for before its first statement, which libpq's call
+            # would not; and a statement missing there could not be retried.
+            return self.fetch_value(sql, params)
+        self.validate_no_broken_transaction()
+        with self.wrap_database_errors:
+            values = [_as_text(value) for value in params]
+            if conn.prepare_threshold is None:
+                # Server-side statements are off (DATABASE_PREPARE_THRESHOLD): e.g. a pooler
+                # that hands each transaction to another server connection.
+                result = pgconn.exec_params(_numbered(sql), values)
+            else:
+                result = pgconn.exec_prepared(self._statement_name(sql), values)
+                if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":
+                    # Gone: psycopg deallocates all of a connection's statements when it drops
+                    # its own (after a ROLLBACK, DROP or ALTER it ran). Outside a transaction
+                    # the refused call did nothing: prepare it again and send it again.
+                    self._prepared = None
+                    result = pgconn.exec_prepared(self._statement_name(sql), values)
+            if result.status != pq.ExecStatus.TUPLES_OK:
+                raise error_from_result(result, encoding=conn.info.encoding)
+            return result.get_value(0, 0)
+
+    def _statement_name(self, sql: str) -> bytes:
+        """The name `sql` is prepared under on this connection, prepared now if it is not."""
+        conn = self.connection
+        prepared = self._prepared
+        if prepared is None or prepared[0] is not conn:
+            prepared = self._prepared = (conn, {})
+        name = prepared[1].get(sql)
+        if name is None:
+            # psycopg names its own statements _pg3_<n>: no clash.
+            self._statements_named += 1
+            name = b"casino_%d" % self._statements_named
+            done = conn.pgconn.prepare(name, _numbered(sql))
+            if done.status != pq.ExecStatus.COMMAND_OK:
+                raise error_from_result(done, encoding=conn.info.encoding)
+            prepared[1][sql] = name
+        return name
+
     def close(self) -> None:
         self._kept_cursor = None  # it belongs to the connection going away
+        self._prepared = None
         super().close()
 
     def is_usable(self) -> bool:

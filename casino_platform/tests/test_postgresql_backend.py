@@ -97,3 +97,93 @@ def test_fetch_value_is_logged_and_wrapped_like_any_query() -> None:
         assert connection.fetch_value("SELECT %s::int", [7]) == 7
     assert seen == ["SELECT %s::int"]
     assert [q["sql"] for q in queries.captured_queries] == ["SELECT 7::int"]
+
+
+def _prepared_here() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'casino%%' ORDER BY name")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_fetch_text_prepares_each_statement_once_per_connection() -> None:
+    assert connection.fetch_text("SELECT %s::int + 1", [41]) == b"42"
+    assert connection.fetch_text("SELECT %s::int + 1", [1]) == b"2"
+    assert _prepared_here() == ["SELECT $1::int + 1"]
+    connection.close()
+    assert connection.fetch_text("SELECT %s::int + 1", [2]) == b"3"
+    assert _prepared_here() == ["SELECT $1::int + 1"]
+
+
+def test_fetch_text_reconnects_after_a_server_side_close(monkeypatch) -> None:
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    old_pid = int(connection.fetch_text("SELECT pg_backend_pid() + %s", [0]))
+    _terminate_and_wait(old_pid)
+    close_old_connections()  # the start of the next request
+    assert int(connection.fetch_text("SELECT pg_backend_pid() + %s", [0])) != old_pid
+
+
+def test_fetch_text_prepares_again_what_psycopg_deallocated() -> None:
+    assert connection.fetch_text("SELECT %s::text", ["first"]) == b"first"
+    with connection.cursor() as cursor:
+        # What psycopg sends when it drops its own statements (after a ROLLBACK, DROP, ALTER).
+        cursor.execute("DEALLOCATE ALL")
+    assert _prepared_here() == []
+    assert connection.fetch_text("SELECT %s::text", ["again"]) == b"again"
+    assert _prepared_here() == ["SELECT $1::text"]
+
+
+def test_fetch_text_in_a_transaction_runs_in_it() -> None:
+    """Its first statement included: psycopg opens the transaction Django's block asked for."""
+    from django.db import transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE fetch_text_probe (n int)")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert connection.fetch_text("INSERT INTO fetch_text_probe VALUES (%s) RETURNING n::text", [5]) == "5"
+        raise RuntimeError("undo the block")
+    assert connection.fetch_text("SELECT count(*) FROM fetch_text_probe WHERE n = %s", [5]) == b"0"
+    with transaction.atomic():
+        assert connection.fetch_text("INSERT INTO fetch_text_probe VALUES (%s) RETURNING n::text", [6]) == "6"
+    assert connection.fetch_text("SELECT count(*) FROM fetch_text_probe WHERE n = %s", [6]) == b"1"
+    assert "INSERT" not in " ".join(_prepared_here())
+
+
+def test_fetch_text_without_server_side_statements_runs_unprepared(monkeypatch) -> None:
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
+    assert connection.fetch_text("SELECT %s::int * 3", [3]) == b"9"
+    assert _prepared_here() == []
+
+
+def test_fetch_text_sends_each_parameter_type_as_postgresql_reads_it() -> None:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 12, 3, 14, 5, 6, 789012, tzinfo=UTC)
+    sql = "SELECT concat_ws('|', %s::text, %s::boolean, %s::boolean, %s::bigint, %s::timestamptz, %s::text IS NULL)"
+    answer = connection.fetch_text(sql, ["zß€", True, False, -(2**62), at, None])
+    assert answer.decode() == "zß€|t|f|-4611686018427387904|2026-12-03 14:05:06.789012+00|t"
+
+
+def test_fetch_text_refuses_a_nul_that_libpq_would_cut_the_parameter_at() -> None:
+    from django.db import DataError
+
+    with pytest.raises(DataError, match="NUL"):
+        connection.fetch_text("SELECT %s::text", ["tx-1\x00tx-2"])
+
+
+def test_fetch_text_raises_django_errors_with_the_sqlstate_behind_them() -> None:
+    with pytest.raises(DatabaseError) as raised:
+        connection.fetch_text("SELECT %s::int FROM no_such_table", [0])
+    assert raised.value.__cause__.sqlstate == "42P01"  # undefined_table
+    assert connection.errors_occurred
+    with pytest.raises(DatabaseError) as raised:
+        connection.fetch_text("SELECT 1 / %s::int", [0])  # prepared, refused when run
+    assert raised.value.__cause__.sqlstate == "22012"  # division_by_zero
+    assert connection.fetch_text("SELECT 1 / %s::int", [1]) == b"1"
+
+
+def test_fetch_text_is_logged_and_wrapped_like_any_query() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        assert connection.fetch_text("SELECT %s::int", [7]) == 7  # as psycopg loads it
+    assert [q["sql"] for q in queries.captured_queries] == ["SELECT 7::int"]

@@ -157,10 +157,9 @@ def _call_function(sql: str, params: list[Any]) -> dict[str, Any]:
     db = connections[DEFAULT_DB_ALIAS]
     durable = transaction.atomic(durable=True) if db.in_atomic_block else nullcontext()
     with durable:
-        # On the cursor kept with the connection (casino_platform/postgresql/base.py says why).
-        answer = db.fetch_value(sql, params)  # type: ignore[attr-defined]
-    # Django's backend hands jsonb over as text (JSONField decodes its own).
-    return orjson.loads(answer) if isinstance(answer, str) else answer
+        # Prepared once per connection, through libpq (casino_platform/postgresql/base.py says why).
+        answer = db.fetch_text(sql, params)  # type: ignore[attr-defined]
+    return orjson.loads(answer)
 
 
 def wallet_lock(
