@@ -37,13 +37,13 @@ from django.core.handlers.base import reset_urlconf
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import setting_changed
-from django.db import close_old_connections, connections, reset_queries
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
+from casino_platform.db import initialized_connections
 from casino_platform.metrics import WALLET_PREFIX, record_wallet_answer, record_wallet_request
 from casino_platform.tracing import traced
 
@@ -59,14 +59,6 @@ WsgiApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]
 Housekeeping = Callable[..., None]
 REQUEST_STARTED: tuple[Housekeeping, ...] = (reset_queries, close_old_connections)
 REQUEST_FINISHED: tuple[Housekeeping, ...] = (close_old_connections, close_caches, reset_urlconf)
-
-
-def initialized_connections() -> list[BaseDatabaseWrapper]:
-    """`connections.all(initialized_only=True)` with one lookup of each alias in this thread's
-    storage instead of two (a test holds them equal): each lookup in that asgiref Local cost
-    about 10,000 instructions, more than the housekeeping it serves (docs/performance.md)."""
-    local = connections._connections  # type: ignore[attr-defined]  # as ConnectionHandler.all() and [] read it
-    return [conn for conn in (getattr(local, alias, None) for alias in connections) if conn is not None]
 
 
 def request_started_housekeeping() -> None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 
 from casino_platform import clock
-from casino_platform.db import aware_datetime
+from casino_platform.db import aware_datetime, thread_connection
 from casino_platform.errors import DomainError, ValidationFailed, error_class_for_code
 from ledger.idempotency import idempotency_claim, idempotency_store, request_fingerprint
 from ledger.models import Account, IdempotencyRecord
@@ -154,7 +154,7 @@ def _call_function(sql: str, params: list[Any]) -> dict[str, Any]:
     # never part of a caller's.
     # This thread's connection looked up once: each attribute read through the `connection`
     # proxy looks it up again, and that lookup costs more than the attribute.
-    db = connections[DEFAULT_DB_ALIAS]
+    db = thread_connection()
     durable = transaction.atomic(durable=True) if db.in_atomic_block else nullcontext()
     with durable:
         # Prepared once per connection, through libpq (casino_platform/postgresql/base.py says why).
