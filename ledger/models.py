@@ -101,11 +101,11 @@ class Entry(models.Model):
     transaction = models.ForeignKey(
         JournalTransaction, on_delete=models.PROTECT, related_name="entries", db_index=False
     )
-    # On PostgreSQL a journal transaction's legs are 1, 2, ... n with no gap, checked at the
-    # commit that writes it, and unique: an entry added to a committed transaction later is
-    # either a leg it already has (refused by the key) or a third leg or more, which is
-    # checked at commit for balance. So a debit's two legs need no check of their own beyond
-    # their transaction's (migration 0007).
+    # On PostgreSQL a journal transaction is written with legs 1, 2, ... n, checked at the
+    # commit that writes it, and legs are unique per transaction: an entry added later takes
+    # leg 1 or 2 again (refused by the key) or another leg, which is checked at its commit
+    # for balance. So a debit's two legs need no check of their own beyond their
+    # transaction's (migration 0007).
     leg = models.SmallIntegerField(help_text="The entry's place in its journal transaction: 1, 2, ...")
     # Indexed by entry_account_time_idx. On PostgreSQL the composite foreign key
     # (account_id, currency) -> account (id, currency) of migration 0002 checks both the

@@ -25,10 +25,10 @@ call itself costs the client: 8% of a debit's Python instructions (docs/performa
 
 import select
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
-from psycopg import DataError, pq
+from psycopg import DataError, OperationalError, pq
 from psycopg.errors import error_from_result
 
 
@@ -59,11 +59,49 @@ def _numbered(sql: str) -> bytes:
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)).encode() + parts[-1].encode()
 
 
+class _Statements:
+    """The statements fetch_text() prepared on one server session, kept with its psycopg
+    connection, which a connection pool may hand from one DatabaseWrapper to another. Names
+    are never reused on the session, even after its statements were deallocated."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, bytes] = {}
+        self.named = 0
+
+    def name_for(self, sql: str, conn: Any) -> bytes:
+        """The name `sql` is prepared under on `conn`'s session, prepared now if it is not."""
+        name = self.names.get(sql)
+        if name is None:
+            # psycopg names its own statements _pg3_<n>: no clash.
+            self.named += 1
+            name = b"casino_%d" % self.named
+            done = conn.pgconn.prepare(name, _numbered(sql))
+            if done.status != pq.ExecStatus.COMMAND_OK:
+                _raise_for(done, conn)
+            self.names[sql] = name
+        return name
+
+
+def _statements_of(conn: Any) -> _Statements:
+    statements = getattr(conn, "casino_statements", None)
+    if statements is None:
+        statements = conn.casino_statements = _Statements()
+    return statements
+
+
+def _raise_for(result: Any, conn: Any) -> NoReturn:
+    """psycopg's error for a failed result, as its cursor would raise it. A connection lost
+    without a word from the server (network, crash, failover) leaves a result with no
+    SQLSTATE, from which psycopg would make a bare DatabaseError: that is an
+    OperationalError, as the cursor raises it, and so a retryable answer (casino_platform/api.py)."""
+    if conn.pgconn.status == pq.ConnStatus.BAD or result.error_field(pq.DiagnosticField.SQLSTATE) is None:
+        message = result.error_message.decode(errors="replace").strip()
+        raise OperationalError(message or "the connection to the server was lost")
+    raise error_from_result(result, encoding=conn.info.encoding)
+
+
 class DatabaseWrapper(PostgresDatabaseWrapper):
     _kept_cursor: Any = None
-    # (psycopg connection, {sql: prepared statement's name}): statements prepared on it.
-    _prepared: tuple[Any, dict[str, bytes]] | None = None
-    _statements_named = 0  # so that no name is ever reused on a connection
 
     def fetch_value(self, sql: str, params: list[Any]) -> Any:
         """The first column of the first row of one statement, run on the cursor kept with
@@ -117,37 +155,20 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
                 # that hands each transaction to another server connection.
                 result = pgconn.exec_params(_numbered(sql), values)
             else:
-                result = pgconn.exec_prepared(self._statement_name(sql), values)
+                statements = _statements_of(conn)
+                result = pgconn.exec_prepared(statements.name_for(sql, conn), values)
                 if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000":
                     # Gone: psycopg deallocates all of a connection's statements when it drops
                     # its own (after a ROLLBACK, DROP or ALTER it ran). Outside a transaction
                     # the refused call did nothing: prepare it again and send it again.
-                    self._prepared = None
-                    result = pgconn.exec_prepared(self._statement_name(sql), values)
+                    statements.names.clear()
+                    result = pgconn.exec_prepared(statements.name_for(sql, conn), values)
             if result.status != pq.ExecStatus.TUPLES_OK:
-                raise error_from_result(result, encoding=conn.info.encoding)
+                _raise_for(result, conn)
             return result.get_value(0, 0)
-
-    def _statement_name(self, sql: str) -> bytes:
-        """The name `sql` is prepared under on this connection, prepared now if it is not."""
-        conn = self.connection
-        prepared = self._prepared
-        if prepared is None or prepared[0] is not conn:
-            prepared = self._prepared = (conn, {})
-        name = prepared[1].get(sql)
-        if name is None:
-            # psycopg names its own statements _pg3_<n>: no clash.
-            self._statements_named += 1
-            name = b"casino_%d" % self._statements_named
-            done = conn.pgconn.prepare(name, _numbered(sql))
-            if done.status != pq.ExecStatus.COMMAND_OK:
-                raise error_from_result(done, encoding=conn.info.encoding)
-            prepared[1][sql] = name
-        return name
 
     def close(self) -> None:
         self._kept_cursor = None  # it belongs to the connection going away
-        self._prepared = None
         super().close()
 
     def is_usable(self) -> bool:

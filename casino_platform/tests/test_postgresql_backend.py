@@ -1,11 +1,14 @@
 """The backend's health check (a polled socket instead of `SELECT 1` before every request) and
 the cursor it keeps for the wallet callbacks' one statement."""
 
+import os
+import socket
+import threading
 import time
 
 import psycopg
 import pytest
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, OperationalError, close_old_connections, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -187,3 +190,32 @@ def test_fetch_text_is_logged_and_wrapped_like_any_query() -> None:
     with CaptureQueriesContext(connection) as queries:
         assert connection.fetch_text("SELECT %s::int", [7]) == 7  # as psycopg loads it
     assert [q["sql"] for q in queries.captured_queries] == ["SELECT 7::int"]
+
+
+def test_fetch_text_answers_a_connection_lost_without_a_word_as_operational_error() -> None:
+    """A network drop, crash or failover: libpq's result carries no SQLSTATE, and the call's
+    outcome is unknown, so it is an OperationalError (a retryable answer), as psycopg's cursor
+    raises it."""
+    connection.ensure_connection()
+    link = socket.socket(fileno=os.dup(connection.connection.pgconn.socket))
+    cut = threading.Timer(0.3, link.shutdown, args=[socket.SHUT_RDWR])
+    cut.start()
+    try:
+        with pytest.raises(OperationalError):
+            connection.fetch_text("SELECT pg_sleep(%s::int)::text", [3])
+    finally:
+        cut.join()
+        link.close()
+    assert not connection.is_usable()
+
+
+def test_statements_live_with_the_server_session_a_pool_may_hand_on() -> None:
+    assert connection.fetch_text("SELECT %s::int + 1", [1]) == b"2"
+    other = connections.create_connection("default")
+    other.connection = connection.connection  # as a pool hands a session to another wrapper
+    try:
+        assert other.fetch_text("SELECT %s::int * 5", [2]) == b"10"
+        assert other.fetch_text("SELECT %s::int + 1", [2]) == b"3"
+    finally:
+        other.connection = None
+    assert _prepared_here() == ["SELECT $1::int + 1", "SELECT $1::int * 5"]

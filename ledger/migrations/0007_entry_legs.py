@@ -1,28 +1,33 @@
 """Each entry carries its leg, its place in its journal transaction (1, 2, ... n), unique per
-transaction; the per-entry balance check fires only for a third leg or more.
+transaction; the per-entry balance check fires only for an entry outside legs 1 and 2.
 
 Why: every debit, credit and rollback writes two entries, and each fired its own deferred
 balance check at COMMIT on top of its journal transaction's, reading the same two rows
 again: 7.7% of PostgreSQL's instructions per debit (`make bench-pg`, docs/performance.md).
-That check exists for one case, an entry added to a transaction committed earlier. The
-rules that now close that case without it:
+That check exists for one case, an entry added to a transaction after the transaction's own
+check ran (at an earlier commit, or at SET CONSTRAINTS ... IMMEDIATE). The rules that now
+close that case without it:
 
-- the journal transaction's own check (at the commit that writes it) also requires its legs
-  to be exactly 1..n, n >= 2;
-- (transaction_id, leg) is unique, so a later entry can't take leg 1..n of a committed
-  transaction, and with n >= 2 any other leg is above 2;
-- the per-entry check fires `WHEN (NEW.leg > 2)`, decided when the row is inserted: a
+- the journal transaction's own check also requires the legs it finds to be exactly 1..n,
+  n >= 2: every transaction is written with legs 1 and 2;
+- (transaction_id, leg) is unique, so a later entry can't take leg 1 or 2 again;
+- the per-entry check fires `WHEN (NEW.leg NOT IN (1, 2))`, decided when the row is
+  inserted: any later entry (leg 3 and up, or 0 and below) is checked for balance, and a
   transaction's first two legs queue nothing. (Its old condition, `pg_trigger_depth() = 0`,
   is gone: nothing inserts entries from a trigger, and one that did is now checked too. It
-  cost 1% of a debit's instructions.)
+  cost 1% of a debit's instructions.) Entries added later keep their transaction balanced,
+  not its legs without gaps.
 
 The unique key's index replaces the plain index on transaction_id (its leading column).
 Existing entries are numbered in id order; the append-only trigger is lifted for that one
-UPDATE inside this migration's transaction (on a large journal: a maintenance window, the
-table is rewritten under an exclusive lock). SQLite gets the column, the numbering and the
-unique index; it has no balance triggers.
+UPDATE inside this migration's transaction, which holds the table's exclusive lock until it
+commits (every row is written again: on a large journal, a maintenance window and a VACUUM
+afterwards). SQLite gets the column, the numbering and the unique index; it has no balance
+triggers.
 
-Not reversible past the wallet's functions, which write legs from migration wallet 0007 on.
+Deploy with the application stopped: from here on an entry without a leg is refused, and
+the wallet's functions write legs only from migration wallet 0007 on. Not reversible past
+those functions.
 """
 
 import importlib
@@ -92,7 +97,7 @@ ALTER TABLE ledger_entry ADD CONSTRAINT entry_transaction_leg_unique UNIQUE (tra
 DROP TRIGGER ledger_entry_balanced ON ledger_entry;
 CREATE CONSTRAINT TRIGGER ledger_entry_balanced AFTER INSERT ON ledger_entry
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN (NEW.leg > 2)
+    WHEN (NEW.leg NOT IN (1, 2))
     EXECUTE FUNCTION ledger_check_entry_balanced();
 {PG_CHECK_BALANCED}
 """

@@ -82,7 +82,7 @@ def _add_entry(journal_id: int, leg: int, account_id: int, amount: int) -> None:
     )
 
 
-@pytest.mark.parametrize("leg", [3, 7])
+@pytest.mark.parametrize("leg", [3, 7, 0, -1])
 def test_entry_added_later_to_a_committed_transaction_is_refused(journal, leg):
     account_id = journal.entries.first().account_id
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
@@ -93,10 +93,27 @@ def test_entry_added_later_to_a_committed_transaction_is_refused(journal, leg):
 @pytest.mark.parametrize("leg", [1, 2])
 def test_entry_added_later_in_a_leg_taken_is_refused(journal, leg):
     """Legs 1 and 2 of every committed transaction exist, so a late entry can't slip past the
-    per-entry check (which fires from leg 3 on) by taking one of them."""
+    per-entry check (which fires for any other leg) by taking one of them."""
     account_id = journal.entries.first().account_id
     with pytest.raises(IntegrityError, match="entry_transaction_leg_unique"), transaction.atomic():
         _add_entry(journal.pk, leg, account_id, 1)
+    assert ledger_reconcile().ok
+
+
+@pytest.mark.parametrize("leg", [3, 0, -1])
+def test_entry_added_after_an_early_check_in_the_same_transaction_is_checked(journal, leg):
+    """SET CONSTRAINTS ALL IMMEDIATE runs the transaction's own check before COMMIT (the debit
+    function does, before it waits for a busy wallet): an entry added after it is checked too."""
+    account_id = journal.entries.first().account_id
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        _journal_with_entries([(account_id, 5, "EUR"), (account_id, -5, "EUR")])
+        raw("SET CONSTRAINTS ALL IMMEDIATE")
+        raw("SET CONSTRAINTS ALL DEFERRED")
+        raw(
+            "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), %s, %s, 1, 'EUR', now())",
+            [leg, account_id],
+        )
     assert ledger_reconcile().ok
 
 

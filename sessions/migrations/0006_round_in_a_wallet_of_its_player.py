@@ -9,11 +9,12 @@ instructions per debit (`make bench-pg`, docs/performance.md). The key share loc
 check takes is on the wallet row the movement already holds locked.
 
 Django's state keeps both fields' keys (db_constraint), as for the entry's account in
-ledger/migrations/0004: SQLite keeps its single-column keys. Existing rounds are validated;
-a round in a currency its player has no wallet in stops the migration, named.
+ledger/migrations/0004: SQLite keeps its single-column keys. Existing rounds are validated
+after the swap, without blocking writes to wallets or rounds; a round in a currency its
+player has no wallet in stops the migration before it, named.
 """
 
-from django.db import migrations
+from django.db import migrations, transaction
 
 from casino_platform.db import pg_drop_redundant
 
@@ -36,11 +37,15 @@ def forward(apps, schema_editor):
             f"rounds in a currency their player has no wallet in (provider, round, player, currency): {strays}; "
             "create those wallets (zero balance) and migrate again"
         )
-    pg_drop_redundant(schema_editor, TABLE, foreign_keys=("player_id", "currency"))
-    schema_editor.execute(
-        f"ALTER TABLE {TABLE} ADD CONSTRAINT {CONSTRAINT} FOREIGN KEY (player_id, currency)"
-        " REFERENCES wallet_wallet (player_id, currency) DEFERRABLE INITIALLY DEFERRED NOT VALID"
-    )
+    # The swap in one short transaction (the new key NOT VALID: checked for new rows only),
+    # then the existing rows validated under a lock that lets wallets and rounds be written.
+    with transaction.atomic(using=schema_editor.connection.alias):
+        pg_drop_redundant(schema_editor, TABLE, foreign_keys=("player_id", "currency"))
+        schema_editor.execute("SET LOCAL lock_timeout = '5s'")
+        schema_editor.execute(
+            f"ALTER TABLE {TABLE} ADD CONSTRAINT {CONSTRAINT} FOREIGN KEY (player_id, currency)"
+            " REFERENCES wallet_wallet (player_id, currency) DEFERRABLE INITIALLY DEFERRED NOT VALID"
+        )
     schema_editor.execute(f"ALTER TABLE {TABLE} VALIDATE CONSTRAINT {CONSTRAINT}")
 
 
@@ -59,6 +64,8 @@ def reverse(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False  # the swap and the validation in transactions of their own
+
     dependencies = [
         ("game_sessions", "0005_round_counts_without_check"),
         ("wallet", "0001_initial"),
