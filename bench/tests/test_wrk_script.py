@@ -39,14 +39,10 @@ class FakeWallet(BaseHTTPRequestHandler):
         pass
 
 
-def test_replays_in_lower_case_and_refusal_codes_are_counted(tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeWallet)
+def _wrk_against(handler: type[BaseHTTPRequestHandler], lines: list, tmp_path) -> dict:
+    """The script's summary of one second of wrk, 2 connections, against `handler` on loopback."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    lines = [
-        (lane, "/api/v1/wallet/debit", "1", "sig", body)
-        for lane in range(4)
-        for body in (b'{"n":"new"}', b'{"n":"again"}', b'{"n":"refuse"}')
-    ]
     try:
         result, _ = run_wrk(
             argparse.Namespace(), write_requests(tmp_path / "r.tsv", lines), 2, 1, port=server.server_port
@@ -54,6 +50,16 @@ def test_replays_in_lower_case_and_refusal_codes_are_counted(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+    return result
+
+
+def test_replays_in_lower_case_and_refusal_codes_are_counted(tmp_path):
+    lines = [
+        (lane, "/api/v1/wallet/debit", "1", "sig", body)
+        for lane in range(4)
+        for body in (b'{"n":"new"}', b'{"n":"again"}', b'{"n":"refuse"}')
+    ]
+    result = _wrk_against(FakeWallet, lines, tmp_path)
     sent = FakeWallet.answered
     assert sent["all"] > 12
     # wrk counts the answers it read before it stopped; at most one per connection is cut off.
@@ -83,17 +89,9 @@ class RecordingWallet(BaseHTTPRequestHandler):
 def test_every_call_is_sent_once_the_first_of_each_thread_included(tmp_path):
     """wrk asks the first thread's script for a request before the run, to check it; that one
     must not be taken from the calls, or the run's first bet is never sent."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordingWallet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     # More calls than the fake wallet answers in a second, so none is sent twice by wrapping.
     lines = [(n % 2, "/api/v1/wallet/debit", "1", "sig", f'{{"n":{n}}}'.encode()) for n in range(50_000)]
-    try:
-        result, _ = run_wrk(
-            argparse.Namespace(), write_requests(tmp_path / "r.tsv", lines), 2, 1, port=server.server_port
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    result = _wrk_against(RecordingWallet, lines, tmp_path)
     sent = RecordingWallet.bodies
     assert result["exhausted"] == 0
     assert len(sent) == len(set(sent)) > 10
