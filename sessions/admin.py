@@ -33,21 +33,30 @@ class RoundAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     readonly_fields = ("money_movements",)
 
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            # Journal numbers are links only for staff who may open the journal (a 403 else).
+            obj.journal_linked = request.user.has_perm("ledger.view_journaltransaction")
+        return obj
+
     @admin.display(description="Money movements")
     def money_movements(self, obj: Round) -> str:
         """The round's journal transactions, each with what it moved on the player's wallet,
-        linked to the journal: how support explains a round's money."""
+        linked to the journal for staff who may read it: how support explains a round's money."""
         journals = list(round_journal(provider_code=obj.provider.code, round_id=obj.round_id))
         if not journals:
             return "None booked."
         exponent = obj.currency.exponent
+        linked = getattr(obj, "journal_linked", False)
         rows = []
         for journal in journals:
             wallet_amount = sum(e.amount for e in journal.entries.all() if e.account.kind == Account.Kind.PLAYER_WALLET)
+            href = reverse("admin:ledger_journaltransaction_change", args=[journal.pk])
+            number = format_html('<a href="{}">#{}</a>', href, journal.pk) if linked else format_html("#{}", journal.pk)
             rows.append(
                 (
-                    reverse("admin:ledger_journaltransaction_change", args=[journal.pk]),
-                    journal.pk,
+                    number,
                     journal.kind,
                     journal.provider_transaction_id,
                     Money(wallet_amount, obj.currency_id).format(exponent),
@@ -57,11 +66,7 @@ class RoundAdmin(ReadOnlyAdmin):
         return format_html(
             "<table><thead><tr><th>journal</th><th>kind</th><th>provider transaction</th>"
             "<th>player's wallet</th><th>at</th></tr></thead><tbody>{}</tbody></table>",
-            format_html_join(
-                "",
-                '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
-                rows,
-            ),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
         )
 
 

@@ -135,6 +135,27 @@ class TestRoundMoneyMovements:
             assert moved in content
         assert content.index("ledger-d1") < content.index("ledger-c1")
 
+    def test_staff_who_may_not_read_the_journal_see_its_numbers_without_links(self, client, sandbox):
+        from django.contrib.auth.models import Permission, User
+
+        from sessions.models import Round
+
+        support = User.objects.create_user("support", password="pw", is_staff=True)
+        support.user_permissions.add(Permission.objects.get(codename="view_round"))
+        client.force_login(support)
+        game_round = Round.objects.get(round_id="ledger-r1")
+        r = client.get(reverse("admin:game_sessions_round_change", args=[game_round.pk]))
+        assert r.status_code == 200
+        content = r.content.decode()
+        journal = journal_of("ledger-d1")
+        assert f"#{journal.pk}" in content and "ledger-d1" in content
+        assert reverse("admin:ledger_journaltransaction_change", args=[journal.pk]) not in content
+        support.user_permissions.add(Permission.objects.get(codename="view_journaltransaction"))
+        support = User.objects.get(pk=support.pk)  # permissions are cached on the user object
+        client.force_login(support)
+        r = client.get(reverse("admin:game_sessions_round_change", args=[game_round.pk]))
+        assert reverse("admin:ledger_journaltransaction_change", args=[journal.pk]) in r.content.decode()
+
     def test_a_round_with_nothing_booked_says_so(self, admin_client, sandbox):
         from sessions.models import Round
 
