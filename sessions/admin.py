@@ -52,8 +52,15 @@ class RoundAdmin(ReadOnlyAdmin):
         rows = []
         for journal in journals:
             wallet_amount = sum(e.amount for e in journal.entries.all() if e.account.kind == Account.Kind.PLAYER_WALLET)
-            href = reverse("admin:ledger_journaltransaction_change", args=[journal.pk])
-            number = format_html('<a href="{}">#{}</a>', href, journal.pk) if linked else format_html("#{}", journal.pk)
+            number = (
+                format_html(
+                    '<a href="{}">#{}</a>',
+                    reverse("admin:ledger_journaltransaction_change", args=[journal.pk]),
+                    journal.pk,
+                )
+                if linked
+                else format_html("#{}", journal.pk)
+            )
             rows.append(
                 (
                     number,

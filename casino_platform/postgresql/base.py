@@ -25,6 +25,7 @@ call itself costs the client: 8% of a debit's Python instructions (docs/performa
 
 import select
 from datetime import datetime
+from functools import cache
 from typing import Any, NoReturn
 
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
@@ -51,6 +52,7 @@ def _as_text(value: Any) -> bytes | None:
     raise TypeError(f"fetch_text() sends no {type(value).__name__} parameters")
 
 
+@cache  # the wallet's few statements, converted once (unprepared calls send the text each time)
 def _numbered(sql: str) -> bytes:
     """Django's %s placeholders as PostgreSQL's $1, $2, ..."""
     parts = sql.split("%s")
@@ -106,10 +108,17 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
     def fetch_value(self, sql: str, params: list[Any]) -> Any:
         """The first column of the first row of one statement, run on the cursor kept with
         this connection, in whatever transaction the connection is in."""
+        self._ready_for_a_statement()
+        return self._fetch_on_kept_cursor(sql, params)
+
+    def _ready_for_a_statement(self) -> None:
+        """What Django's cursor checks before a statement: health, a connection, its thread."""
         self.close_if_health_check_failed()
         if self.connection is None:
             self.ensure_connection()
         self.validate_thread_sharing()
+
+    def _fetch_on_kept_cursor(self, sql: str, params: list[Any]) -> Any:
         cursor = self._kept_cursor
         if cursor is None or cursor.closed or cursor.connection is not self.connection:
             with self.wrap_database_errors:
@@ -131,10 +140,7 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
         and datetime. Inside a transaction, or with queries logged or an execute wrapper
         installed, it runs as `fetch_value()` does, on psycopg's cursor, in that transaction
         (and answers what psycopg loads: str for text and jsonb)."""
-        self.close_if_health_check_failed()
-        if self.connection is None:
-            self.ensure_connection()
-        self.validate_thread_sharing()
+        self._ready_for_a_statement()
         conn = self.connection
         pgconn = conn.pgconn
         if (
@@ -146,7 +152,7 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
             # Inside a transaction psycopg's cursor runs it: psycopg sends the BEGIN that
             # Django's atomic block asked for before its first statement, which libpq's call
             # would not; and a statement missing there could not be retried.
-            return self.fetch_value(sql, params)
+            return self._fetch_on_kept_cursor(sql, params)
         self.validate_no_broken_transaction()
         with self.wrap_database_errors:
             values = [_as_text(value) for value in params]

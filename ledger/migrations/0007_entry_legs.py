@@ -34,7 +34,7 @@ import importlib
 
 from django.db import migrations, models
 
-from casino_platform.db import pg_single_column_constraints
+from casino_platform.db import pg_run_sql, pg_single_column_constraints
 
 TABLE = "ledger_entry"
 
@@ -128,9 +128,7 @@ SQLITE_FORWARD = [
 def forward(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            # No parameters: the '%' in RAISE formats must reach PostgreSQL untouched.
-            cursor.execute(PG_FORWARD)
+        pg_run_sql(schema_editor, PG_FORWARD)
     elif vendor == "sqlite":
         for statement in SQLITE_FORWARD:
             schema_editor.execute(statement)
@@ -144,8 +142,7 @@ def reverse(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         previous = importlib.import_module("ledger.migrations.0006_balance_checks_without_aggregates")
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(previous.FORWARD + PG_REVERSE)
+        pg_run_sql(schema_editor, previous.FORWARD + PG_REVERSE)
     elif vendor == "sqlite":
         schema_editor.execute("DROP INDEX entry_transaction_leg_unique")
         schema_editor.execute("CREATE INDEX ledger_entry_transaction_id_idx ON ledger_entry (transaction_id)")
