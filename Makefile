@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery bench-front bench-pg clean
+.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery bench-front bench-pg bench-round-trip clean
 
 help:
 	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench  - the wallet benchmark (BENCH_ARGS=\"--players 10000 --duration 15\"); see docs/performance.md"
 	@echo "make bench-front - CPU per debit in the platform's own code, without a web server"
 	@echo "make bench-pg - instructions per debit in PostgreSQL, counted under callgrind"
+	@echo "make bench-round-trip - CPU of one statement's round trip to PostgreSQL, TCP against its Unix socket"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +57,10 @@ bench-front: venv
 bench-pg: venv
 	@BIN=$(BIN) bash bin/ensure-services
 	$(BIN)/python bench/pg_instructions.py $(BENCH_ARGS)
+
+bench-round-trip: venv
+	@BIN=$(BIN) bash bin/ensure-services
+	$(BIN)/python bench/round_trip.py $(BENCH_ARGS)
 
 bench-redelivery: venv
 	@BIN=$(BIN) bash bin/ensure-services

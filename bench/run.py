@@ -667,6 +667,8 @@ def machine_info(args) -> dict:
             name: settings.DATABASES["default"].get("OPTIONS", {}).get(name)
             for name in ("server_side_binding", "prepare_threshold")
         },
+        # A directory: the server's Unix socket; else a TCP host (bench/common.py).
+        "database_host": settings.DATABASES["default"]["HOST"] or "localhost",
         # Which wallet calls ran as PostgreSQL functions (WALLET_*_IN_DATABASE).
         "in_database": {
             "debit": settings.WALLET_DEBIT_IN_DATABASE,
@@ -674,6 +676,13 @@ def machine_info(args) -> dict:
             "rollback": settings.WALLET_ROLLBACK_IN_DATABASE,
         },
     }
+
+
+def database_link(machine: dict) -> str:
+    host = machine.get("database_host")
+    if host is None:
+        return "over TCP"  # runs recorded before the bench chose the socket
+    return f"over the Unix socket in {host}" if host.startswith("/") else f"over TCP to {host}"
 
 
 def http_parser_in_use(args: argparse.Namespace) -> str:
@@ -745,6 +754,7 @@ def write_performance_doc(result: dict) -> None:
             f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']} "
             f"(shared_buffers {m.get('postgresql_settings', {}).get('shared_buffers', '?')}, "
             f"autovacuum {m.get('postgresql_settings', {}).get('autovacuum', '?')}), "
+            f"connected {database_link(m)}, "
             f"Python {m['python']}, {m['web_server']['server']} {m['web_server']['workers']} workers x "
             f"{m['web_server']['threads']} threads ({m['web_server']['worker_class']}"
             f"{http_parser_note(m['web_server'])}), "

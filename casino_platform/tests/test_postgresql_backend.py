@@ -3,8 +3,12 @@ the cursor it keeps for the wallet callbacks' one statement."""
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -219,3 +223,26 @@ def test_statements_live_with_the_server_session_a_pool_may_hand_on() -> None:
     finally:
         other.connection = None
     assert _prepared_here() == ["SELECT $1::int + 1", "SELECT $1::int * 5"]
+
+
+def test_a_database_url_can_name_the_servers_unix_socket(tmp_path) -> None:
+    """DATABASE_URL with the socket's directory percent-encoded as its host, as libpq's own URLs
+    write it, connects over that socket (django-environ alone keeps the host encoded)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW unix_socket_directories")
+        directories = [d.strip() for d in cursor.fetchone()[0].split(",") if d.strip()]
+    settings = connection.settings_dict
+    port = settings["PORT"] or 5432
+    directory = next((d for d in directories if Path(d, f".s.PGSQL.{port}").exists()), None)
+    if directory is None:
+        pytest.skip("the test server has no Unix socket on this machine")
+    url = f"postgres://{settings['USER']}@{quote(directory, safe='')}:{port}/{settings['NAME']}"
+    probe = (
+        "import django; django.setup(); from django.db import connection; "
+        "print(connection.settings_dict['HOST']); "
+        "print(connection.cursor().connection.info.host)"
+    )
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "casino_platform.settings", "DEBUG": "1"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [directory, directory]
