@@ -9,15 +9,30 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
-# The local server over its Unix socket where it has one (Debian's directory), as a platform
-# beside its database would connect: a statement's round trip costs less CPU on both ends
-# than over TCP on loopback (docs/performance.md). BENCH_ADMIN_DATABASE_URL chooses otherwise.
+# The local server over its Unix socket where it has one (Debian's directory) and lets us in
+# there, as a platform beside its database would connect: a statement's round trip costs less
+# CPU on both ends than over TCP on loopback (docs/performance.md). Else TCP on loopback.
+# BENCH_ADMIN_DATABASE_URL chooses otherwise.
 LOCAL_SOCKET_DIRECTORY = "/var/run/postgresql"
-ADMIN_DATABASE_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL") or (
-    f"postgres://postgres@{quote(LOCAL_SOCKET_DIRECTORY, safe='')}:5432/postgres"
-    if Path(LOCAL_SOCKET_DIRECTORY, ".s.PGSQL.5432").exists()
-    else "postgres://postgres@127.0.0.1:5432/postgres"
-)
+TCP_ADMIN_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def _local_admin_database_url() -> str:
+    socket_url = f"postgres://postgres@{quote(LOCAL_SOCKET_DIRECTORY, safe='')}:5432/postgres"
+    if not Path(LOCAL_SOCKET_DIRECTORY, ".s.PGSQL.5432").exists():
+        return TCP_ADMIN_DATABASE_URL
+    import psycopg
+
+    try:
+        # Debian's stock pg_hba.conf lets only the OS user postgres in as postgres over the
+        # socket (peer), where TCP may trust: the bench then stays on TCP.
+        psycopg.connect(socket_url, connect_timeout=3).close()
+    except psycopg.Error:
+        return TCP_ADMIN_DATABASE_URL
+    return socket_url
+
+
+ADMIN_DATABASE_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL") or _local_admin_database_url()
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

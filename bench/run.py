@@ -549,7 +549,7 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
             "-D",
             f"clearing={clearing}",
             "-h",
-            db["HOST"] or "127.0.0.1",
+            database_host(),
             "-p",
             str(db["PORT"] or 5432),
             "-U",
@@ -668,7 +668,7 @@ def machine_info(args) -> dict:
             for name in ("server_side_binding", "prepare_threshold")
         },
         # A directory: the server's Unix socket; else a TCP host (bench/common.py).
-        "database_host": settings.DATABASES["default"]["HOST"] or "localhost",
+        "database_host": database_host(),
         # Which wallet calls ran as PostgreSQL functions (WALLET_*_IN_DATABASE).
         "in_database": {
             "debit": settings.WALLET_DEBIT_IN_DATABASE,
@@ -676,6 +676,15 @@ def machine_info(args) -> dict:
             "rollback": settings.WALLET_ROLLBACK_IN_DATABASE,
         },
     }
+
+
+def database_host() -> str:
+    """Where this process's connection reached the server, as libpq resolved it (a socket's
+    directory, or a TCP host): the web workers and pgbench use the same."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    return connection.connection.info.host
 
 
 def database_link(machine: dict) -> str:

@@ -5,6 +5,7 @@ import threading
 from datetime import UTC, datetime
 from functools import cache
 from typing import overload
+from urllib.parse import quote
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -128,3 +129,14 @@ def pg_install_sql_file(path, *, drop: str):
         lambda apps, schema_editor: pg_run_sql(schema_editor, path.read_text()),
         lambda apps, schema_editor: pg_run_sql(schema_editor, drop),
     )
+
+
+def postgresql_url(settings_dict: dict, *, host: str | None = None) -> str:
+    """DATABASE_URL for another process on the same PostgreSQL database as `settings_dict`
+    (a connection's settings), which the settings read back to the same values: a Unix
+    socket's directory as host is percent-encoded, as are the user and the password."""
+    host = host if host is not None else (settings_dict["HOST"] or "127.0.0.1")
+    user = quote(settings_dict["USER"] or "", safe="")
+    password = settings_dict.get("PASSWORD") or ""
+    credentials = f"{user}:{quote(password, safe='')}" if password else user
+    return f"postgres://{credentials}@{quote(host, safe='')}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"

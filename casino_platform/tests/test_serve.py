@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from casino_platform.db import postgresql_url
 from casino_platform.tests.test_metrics import parse_samples, value
 from ledger.reconciliation import ledger_reconcile
 from provider.signing import sign_request
@@ -45,7 +46,7 @@ def served(tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": postgresql_url(db),
         "DEBUG": "0",
         "SECRET_KEY": "serve-test",
         "ALLOWED_HOSTS": "127.0.0.1",

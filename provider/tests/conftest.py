@@ -10,6 +10,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from casino_platform.db import postgresql_url
 from provider.crypto import encrypt_secret
 from provider.models import PartnerCasino
 from provider.tests.fake_partner import FakePartner
@@ -40,7 +41,7 @@ class Worker:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "casino_platform.settings_test",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "DATABASE_URL": postgresql_url(db),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "OUTBOUND_RETRY_BASE_SECONDS": "0.2",
             "OUTBOUND_RETRY_CAP_SECONDS": "1",
