@@ -5,8 +5,12 @@ from django.db import models
 
 
 class Wallet(models.Model):
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="wallets")
-    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
+    # No index of their own: (player, currency)'s unique key serves lookups by player, and a
+    # currency alone (the admin's filter) matches too large a share of all wallets for an
+    # index to help. Every UPDATE of a wallet opens each of its indexes, and every money
+    # movement updates one (docs/performance.md, 2026-12-03 evening).
+    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="wallets", db_index=False)
+    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency", db_index=False)
     balance = models.BigIntegerField(default=0)
     account = models.OneToOneField("ledger.Account", on_delete=models.PROTECT, related_name="wallet")
     created_at = models.DateTimeField(auto_now_add=True)
