@@ -4,28 +4,29 @@ wallets for an index to help. Every UPDATE of a wallet opens each index of the t
 every money movement updates one (docs/performance.md, 2026-12-03 evening: 0.6% of
 PostgreSQL's instructions per debit).
 
-Only the indexes are dropped. Django's own AlterField would also drop and re-add both foreign
-keys, validating them against every wallet while holding a lock that stops writes to wallets."""
+Only the indexes are dropped, concurrently, on PostgreSQL (as sessions/migrations/0003 does):
+Django's own AlterField would also drop and re-add both foreign keys, validating them against
+every wallet while holding a lock that stops writes to wallets."""
 
 import django.db.models.deletion
 from django.db import migrations, models
 
-INDEXES = ("wallet_wallet_player_id_925c298e", "wallet_wallet_currency_cd0921e8", "wallet_wallet_currency_cd0921e8_like")
+from casino_platform.db import pg_drop_redundant, pg_restore_indexes
+
+TABLE = "wallet_wallet"
 
 
-def drop_indexes(apps, schema_editor):
-    for name in INDEXES:
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+def drop(apps, schema_editor):
+    pg_drop_redundant(schema_editor, TABLE, indexes=("player_id", "currency"))
 
 
-def create_indexes(apps, schema_editor):
-    schema_editor.execute(f'CREATE INDEX "{INDEXES[0]}" ON "wallet_wallet" ("player_id")')
-    schema_editor.execute(f'CREATE INDEX "{INDEXES[1]}" ON "wallet_wallet" ("currency")')
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f'CREATE INDEX "{INDEXES[2]}" ON "wallet_wallet" ("currency" varchar_pattern_ops)')
+def restore(apps, schema_editor):
+    pg_restore_indexes(schema_editor, TABLE, ("player_id", "currency"))
 
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY
+
     dependencies = [
         ("ledger", "0007_entry_legs"),
         ("players", "0002_player_has_loss_limits"),
@@ -56,6 +57,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[migrations.RunPython(drop_indexes, create_indexes)],
+            database_operations=[migrations.RunPython(drop, restore)],
         ),
     ]
