@@ -705,6 +705,12 @@ def http_parser_note(web_server: dict) -> str:
     return f", HTTP parser {parser}" if parser in ("fast", "python") else ""
 
 
+def generator_cell(scenario: dict) -> str:
+    # Runs before 2026-12-03T18Z did not record it.
+    value = scenario.get("generator_cpu_ms_per_req")
+    return f"{value:.2f}" if value is not None else "-"
+
+
 def probe_cell(scenario: dict) -> str:
     probe = scenario.get("machine_probe")
     return f"{probe['python_ms']:.0f} / {probe['fdatasync_ms']:.2f}" if probe else "-"
@@ -743,8 +749,8 @@ def write_performance_doc(result: dict) -> None:
     m = result["machine"]
     rows = [
         "| scenario | clients / rate | req/s | p50 ms | p95 ms | p99 ms | max ms | errors by code | "
-        "web CPU ms/req | PG CPU ms/req | probe: python ms / fdatasync ms | checks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "web CPU ms/req | PG CPU ms/req | load generator CPU ms/req | probe: python ms / fdatasync ms | checks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["scenarios"]:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(s["codes"].items())) or "none"
@@ -753,7 +759,7 @@ def write_performance_doc(result: dict) -> None:
         rows.append(
             f"| {s['name']} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
             f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
-            f"{s['pg_cpu_ms_per_req']:.2f} | {probe_cell(s)} | {verdict}"
+            f"{s['pg_cpu_ms_per_req']:.2f} | {generator_cell(s)} | {probe_cell(s)} | {verdict}"
             f"{' (noisy)' if s['noisy'] else ''} |"
         )
     pg = result["pgbench"]
@@ -1032,6 +1038,8 @@ def main() -> None:
                 "exhausted": result["exhausted"],
                 "web_cpu_ms_per_req": round((web1 - web0) / TICK * 1000 / requests_done, 3),
                 "pg_cpu_ms_per_req": round((pg1 - pg0) / TICK * 1000 / requests_done, 3),
+                # The load generator's own CPU, on the same cores as the platform.
+                "generator_cpu_ms_per_req": round(gen_ticks / TICK * 1000 / requests_done, 3),
                 "idle_wait_s": idle_wait,
                 # Seconds of ANALYZE / VACUUM before it (database_upkeep), outside the measurement.
                 "upkeep_s": upkeep,
@@ -1044,7 +1052,9 @@ def main() -> None:
             scenarios.append(scenario)
             log(
                 f"{prefix}: {rps:.0f} req/s, p50 {scenario['p50_ms']:.2f} ms, p99 {scenario['p99_ms']:.2f} ms, "
-                f"errors {result['codes'] or 'none'}, checks {'ok' if check['ok'] else check['problems']}"
+                f"errors {result['codes'] or 'none'}, checks {'ok' if check['ok'] else check['problems']}, "
+                f"CPU ms/req web {scenario['web_cpu_ms_per_req']:.3f}, PostgreSQL {scenario['pg_cpu_ms_per_req']:.3f}, "
+                f"generator {scenario['generator_cpu_ms_per_req']:.3f}"
                 f"{', NOISY' if noisy else ''} (probe: python {probe['python_ms']} ms, "
                 f"fdatasync {probe['fdatasync_ms']} ms)"
             )

@@ -1,6 +1,6 @@
 """The report's platform ÷ lean figure over repeated lean:8,debit:8 pairs."""
 
-from bench.run import lean_note, lean_pairs
+from bench.run import generator_cell, lean_note, lean_pairs
 
 
 def scenario(name, rps, connections=8):
@@ -28,3 +28,8 @@ def test_one_pair_reads_as_before():
         "Platform ÷ lean reference debit at 8 clients: **50%**. "
     )
     assert lean_note({"platform_over_lean": None}) == ""
+
+
+def test_the_load_generator_cpu_cell_reads_dash_for_runs_that_did_not_record_it():
+    assert generator_cell({"generator_cpu_ms_per_req": 0.0712}) == "0.07"
+    assert generator_cell({}) == "-"
