@@ -1,6 +1,7 @@
 """An open-loop load generator: requests are sent at a fixed arrival rate whatever the
 server does, and latency is measured from each request's scheduled time (so a slow server
-cannot hide its queueing: no coordinated omission), or from its sending if that came first. Keep-alive HTTP/1.1 over asyncio.
+cannot hide its queueing: no coordinated omission), or from its sending if that came
+first. Keep-alive HTTP/1.1 over asyncio.
 
 It shares the cores with the platform it measures, so it is built to cost little per
 request: asyncio protocols instead of streams (no coroutine, future and reader per answer),
