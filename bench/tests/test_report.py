@@ -1,4 +1,4 @@
-"""The report's platform ÷ lean figure over repeated lean:8,debit:8 pairs."""
+"""The report's figures: platform ÷ lean over repeated lean:8,debit:8 pairs, and the load generator's CPU."""
 
 from bench.run import generator_cell, lean_note, lean_pairs
 
