@@ -36,6 +36,23 @@ ADMIN_DATABASE_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL") or _local_admin_
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+# Clock ticks per second: the unit of a process's CPU in /proc/<pid>/stat.
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_ticks(pids: list[int]) -> int:
+    """The CPU (user and system, in ticks) the processes `pids` have spent so far; one that
+    has gone counts nothing."""
+    total = 0
+    for pid in pids:
+        try:
+            parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(parts[11]) + int(parts[12])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total
+
+
 def log(tag: str, message: str) -> None:
     print(f"[{tag}] {message}", flush=True)
 

@@ -158,15 +158,13 @@ class _Generator:
     def lost(self, connection: _Connection) -> None:
         if self.all_answered.done():
             return  # the run is over: its connections are being closed
-        try:
-            self.free.remove(connection)
-            self.in_flight += 1  # it was idle: it is counted again until its successor is
-        except ValueError:
-            pass
-        if connection.scheduled is not None and connection.scheduled >= 0:
-            # A request in flight lost with its connection: counted, not answered.
-            self.result.socket_errors += 1
-        self.in_flight -= 1
+        if connection in self.free:
+            self.free.remove(connection)  # idle, so not counted in flight
+        else:
+            self.in_flight -= 1  # its request, or the close after its last answer
+            if connection.scheduled is not None and connection.scheduled >= 0:
+                # A request in flight lost with its connection: counted, not answered.
+                self.result.socket_errors += 1
         self.open()
 
     def _maybe_done(self) -> None:

@@ -7,21 +7,17 @@ spent meanwhile (getrusage, /proc/<backend>/stat): what the transport adds to ev
 call, which is one statement. Alternating rounds let the VM's changing speed fall on both."""
 
 import argparse
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import LOCAL_SOCKET_DIRECTORY, log
-
-TICK = os.sysconf("SC_CLK_TCK")
+from bench.common import LOCAL_SOCKET_DIRECTORY, TICK, log, process_ticks
 
 
 def backend_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return process_ticks([pid]) / TICK
 
 
 def one_round(host: str, args: argparse.Namespace) -> tuple[float, float]:

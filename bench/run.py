@@ -27,12 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, base_env, celery_command, fresh_database_with_django, stop
+from bench.common import ROOT, TICK, base_env, celery_command, fresh_database_with_django, process_ticks, stop
 from bench.common import log as _log
 
 RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret"  # noqa: S105 - the throwaway bench database's sandbox secret
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def log(message: str) -> None:
@@ -46,17 +45,6 @@ def machine_busy_ticks() -> tuple[int, int]:
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]
     return sum(fields) - idle, sum(fields)
-
-
-def process_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(parts[11]) + int(parts[12])
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-    return total
 
 
 def pids_of(pattern: str) -> list[int]:
