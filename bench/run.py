@@ -420,7 +420,15 @@ def settle_calls(name: str, prefix: str, players: int, rng: random.Random) -> li
     """The settling calls of scenario `prefix`: its own kind, with transaction ids of their own
     (`<prefix>settle-...`) that neither its checks nor the lean check count; the books'
     reconciliation covers them like every other movement."""
-    return scenario_calls("debit" if name == "rate" else name, 6_000 * SETTLE_S, players, f"{prefix}settle", rng)
+    return scenario_calls(
+        "debit" if name == "rate" else name, wrk_calls(name, SETTLE_S), players, f"{prefix}settle", rng
+    )
+
+
+def wrk_calls(name: str, seconds: int) -> int:
+    """Calls to give wrk for `seconds` of scenario `name`: more than it can send here, since wrk
+    sends the file again when it runs out, and a lean debit cannot be replayed."""
+    return (12_000 if name == "lean" else 6_000) * seconds
 
 
 # --- Profiling -----------------------------------------------------------------------------
@@ -961,9 +969,7 @@ def main() -> None:
                 lines = signed_lines(scenario_calls("debit", count, args.players, prefix, rng))
             else:
                 rate = 0
-                # More than any scenario can send here (wrk sends the file again when it runs out).
-                count = (12_000 if name == "lean" else 6_000) * args.duration
-                lines = signed_lines(scenario_calls(name, count, args.players, prefix, rng))
+                lines = signed_lines(scenario_calls(name, wrk_calls(name, args.duration), args.players, prefix, rng))
             requests_file = write_requests(workdir / f"{prefix}.tsv", lines)
             if not args.no_settle:
                 settle(args, server, workdir, name, prefix, rng)
