@@ -136,6 +136,24 @@ def signed_lines(calls: list[tuple[int, str, dict]]) -> list[tuple[int, str, str
     return lines
 
 
+# The open-loop generator's connections in a fixed-rate scenario: more than the server's 8
+# threads, so that a slow answer does not hold back the requests due after it.
+RATE_CONNECTIONS = 32
+
+
+def open_loop_requests(lines: list[tuple[int, str, str, str, bytes]]) -> list[bytes]:
+    """Signed lines as the raw HTTP/1.1 requests bench/loadgen.py sends."""
+    return [
+        (
+            f"POST {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"X-Provider-Id: sandbox\r\nX-Timestamp: {t}\r\nX-Signature: {s}\r\n"
+            f"Content-Length: {len(b)}\r\n\r\n"
+        ).encode()
+        + b
+        for _, p, t, s, b in lines
+    ]
+
+
 def debit_call(prefix: str, i: int, player: int, amount: int = 10) -> tuple[int, str, dict]:
     from bench.seed import token_for
 
@@ -402,26 +420,50 @@ def run_wrk(args, requests_file: Path, connections: int, duration: int, port: in
 
 
 SETTLE_S = 1
+# How long a fixed-rate scenario runs at its rate before its measured window (--rate-lead-in).
+RATE_LEAD_IN_S = 35
 
 
-def settle(args, server: "Platform", workdir: Path, name: str, prefix: str, rng: random.Random) -> None:
+def settle(args, server: "Platform", workdir: Path, name: str, prefix: str, rng: random.Random, rate: int = 0) -> None:
     """A second of the scenario's own kind of calls at 8 clients, just before its measured
     window and outside it. The upkeep's ANALYZE invalidates every plan that the web workers'
     connections cache, and the first calls after it plan them again, on every connection at
     once: measured from the first request, a scenario began with 100 ms in which a third to
     two thirds of the debits took over 5 ms (up to 40 ms), up to half of the 150 requests
     beyond the p99 of a 15,000-request scenario. Production analyzes a busy table when a tenth
-    of it has changed, hours apart, not every 15 s."""
+    of it has changed, hours apart, not every 15 s.
+
+    A fixed-rate scenario settles at its own rate, open loop, for `--rate-lead-in` seconds
+    (RATE_LEAD_IN_S): its p99 is the steady state of that rate. Without the lead-in its window
+    carried the kernel's writeback of what the scenario before it dirtied, at twice the rate,
+    and of the upkeep's VACUUM: Linux writes a file's dirty pages once they are 30 s old
+    (vm.dirty_expire_centisecs), so a 15 s window right after `debit:8` met bursts that the
+    same rate alone does not make (docs/performance.md, 2026-12-04, evening)."""
+    if name == "rate" and args.rate_lead_in > 0:
+        from bench.loadgen import run_open_loop
+
+        calls = settle_calls(name, prefix, args.players, rng, count=rate * args.rate_lead_in)
+        run_open_loop(
+            host="127.0.0.1",
+            port=server.port,
+            requests=open_loop_requests(signed_lines(calls)),
+            rate=rate,
+            connections=RATE_CONNECTIONS,
+        )
+        return
     calls = settle_calls(name, prefix, args.players, rng)
     run_wrk(args, write_requests(workdir / f"{prefix}-settle.tsv", signed_lines(calls)), 8, SETTLE_S, port=server.port)
 
 
-def settle_calls(name: str, prefix: str, players: int, rng: random.Random) -> list[tuple[int, str, dict]]:
+def settle_calls(
+    name: str, prefix: str, players: int, rng: random.Random, count: int = 0
+) -> list[tuple[int, str, dict]]:
     """The settling calls of scenario `prefix`: its own kind, with transaction ids of their own
     (`<prefix>settle-...`) that neither its checks nor the lean check count; the books'
-    reconciliation covers them like every other movement."""
+    reconciliation covers them like every other movement. `count` of them, or as many as wrk
+    gets for the settling second."""
     return scenario_calls(
-        "debit" if name == "rate" else name, wrk_calls(name, SETTLE_S), players, f"{prefix}settle", rng
+        "debit" if name == "rate" else name, count or wrk_calls(name, SETTLE_S), players, f"{prefix}settle", rng
     )
 
 
@@ -657,6 +699,7 @@ def machine_info(args) -> dict:
             "autovacuum",
             "commit_delay",
             "commit_siblings",
+            "wal_sync_method",
             "max_wal_size",
             "checkpoint_timeout",
         )
@@ -679,6 +722,9 @@ def machine_info(args) -> dict:
         "players": args.players,
         "duration_s": args.duration,
         "upkeep": not args.no_upkeep,
+        # Settled before each window (1 s at 8 clients), a fixed rate by running at it this long.
+        "settle": not args.no_settle,
+        "rate_lead_in_s": 0 if args.no_settle else args.rate_lead_in,
         # How the platform's connections send statements (DATABASE_SERVER_SIDE_BINDING,
         # DATABASE_PREPARE_THRESHOLD; the web workers read the same environment).
         "database_options": {
@@ -871,6 +917,14 @@ def main() -> None:
         help="a PostgreSQL setting for the bench database's connections (ALTER DATABASE ... SET; "
         "repeatable), e.g. commit_delay=200 (docs/performance.md); recorded with the run",
     )
+    parser.add_argument(
+        "--rate-lead-in",
+        type=int,
+        default=RATE_LEAD_IN_S,
+        metavar="SECONDS",
+        help="a fixed-rate scenario first runs this long at its rate, outside its window, so that its p99 is the "
+        "rate's steady state, not the writeback of the scenario before it (0: the 1 s settle at 8 clients)",
+    )
     parser.add_argument("--no-idle-wait", action="store_true")
     parser.add_argument(
         "--no-settle",
@@ -972,7 +1026,7 @@ def main() -> None:
                 lines = signed_lines(scenario_calls(name, wrk_calls(name, args.duration), args.players, prefix, rng))
             requests_file = write_requests(workdir / f"{prefix}.tsv", lines)
             if not args.no_settle:
-                settle(args, server, workdir, name, prefix, rng)
+                settle(args, server, workdir, name, prefix, rng, rate=rate)
             web0, pg0, (busy0, total0) = (
                 process_ticks(server.web_pids()),
                 process_ticks(pids_of("postgres")),
@@ -981,17 +1035,11 @@ def main() -> None:
             if name == "rate":
                 from bench.loadgen import run_open_loop
 
-                raw = [
-                    (
-                        f"POST {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        f"X-Provider-Id: sandbox\r\nX-Timestamp: {t}\r\nX-Signature: {s}\r\n"
-                        f"Content-Length: {len(b)}\r\n\r\n"
-                    ).encode()
-                    + b
-                    for _, p, t, s, b in lines
-                ]
+                raw = open_loop_requests(lines)
                 self_cpu0 = time.process_time()
-                r = run_open_loop(host="127.0.0.1", port=args.port, requests=raw, rate=rate, connections=32)
+                r = run_open_loop(
+                    host="127.0.0.1", port=args.port, requests=raw, rate=rate, connections=RATE_CONNECTIONS
+                )
                 gen_ticks = int((time.process_time() - self_cpu0) * TICK)
                 lat = sorted(r.latencies_us) or [0]
                 result = {
@@ -1008,7 +1056,7 @@ def main() -> None:
                     "exhausted": 0,
                     "late_starts": r.late_starts,
                 }
-                connections = 32
+                connections = RATE_CONNECTIONS
             else:
                 connections = int(clients)
                 profiler = (

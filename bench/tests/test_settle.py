@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from bench.run import SETTLE_S, settle_calls
+from bench.run import SETTLE_S, open_loop_requests, settle_calls, signed_lines
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,24 @@ def test_settling_calls_are_of_the_scenarios_kind_with_ids_its_checks_do_not_cou
     assert all(i.startswith(f"{prefix}settle-") for i in ids)
     if name == "hot":
         assert len({payload["session_token"] for _, _, payload in calls}) == 1
+
+
+def test_a_fixed_rate_leads_in_with_as_many_debits_as_it_was_asked_for():
+    # settle() asks for rate x --rate-lead-in of them, sent open loop at the scenario's rate.
+    calls = settle_calls("rate", "rater", 100, random.Random(1), count=1_234)
+    assert len(calls) == 1_234
+    assert {path for _, path, _ in calls} == {"/api/v1/wallet/debit"}
+    assert all(payload["transaction_id"].startswith("ratersettle-") for _, _, payload in calls)
+
+
+def test_open_loop_requests_are_the_signed_calls_as_http():
+    lines = signed_lines(settle_calls("rate", "rater", 10, random.Random(1), count=3))
+    raw = open_loop_requests(lines)
+    assert len(raw) == 3
+    for request, (_, path, timestamp, signature, body) in zip(raw, lines, strict=True):
+        head, _, sent_body = request.partition(b"\r\n\r\n")
+        assert head.startswith(f"POST {path} HTTP/1.1\r\n".encode())
+        assert f"X-Timestamp: {timestamp}\r\n".encode() in head + b"\r\n"
+        assert f"X-Signature: {signature}".encode() in head
+        assert f"Content-Length: {len(body)}".encode() in head
+        assert sent_body == body
