@@ -820,6 +820,8 @@ def write_performance_doc(result: dict) -> None:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(s["codes"].items())) or "none"
         verdict = "ok" if s["check"]["ok"] else "VOID: " + "; ".join(s["check"]["problems"])
         load = f"{s['rate']}/s open loop" if s.get("rate") else f"{s['connections']} clients"
+        if s.get("rate") and m.get("rate_lead_in_s"):
+            load += f" after {m['rate_lead_in_s']} s at it"
         rows.append(
             f"| {s['name']} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
             f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
