@@ -710,6 +710,9 @@ def machine_info(args) -> dict:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
+        # Which build of it: pyenv's default build has no profile-guided optimization, Debian's
+        # and the Docker image's have it (interpreter_note).
+        "python_prefix": sys.base_prefix,
         "postgresql": pg_version,
         "postgresql_settings": pg_settings,
         "web_server": {
@@ -806,6 +809,33 @@ def lean_note(result: dict) -> str:
     return f"Platform ÷ lean reference debit at 8 clients: **{ratio:.0%}**{each}. "
 
 
+def interpreter_note(config_args: str | None = None, prefix: str | None = None) -> str:
+    """A warning when the web workers' interpreter looks built without profile-guided
+    optimization, as pyenv builds it by default. The production image's CPython
+    (python:3.11-slim) has it, and Linux distributions build theirs with it too, though their
+    configure line does not say so. Here Debian's build ran an interpreter-bound loop 31%
+    faster than pyenv's, and a debit's own Python about 5% faster (docs/performance.md,
+    2026-12-04, evening)."""
+    import sysconfig
+
+    if config_args is None:
+        config_args = sysconfig.get_config_var("CONFIG_ARGS") or ""
+    if prefix is None:
+        prefix = sys.base_prefix
+    if "--enable-optimizations" in config_args or prefix == "/usr":
+        return ""
+    return (
+        f"this interpreter ({prefix}) was built without --enable-optimizations (no PGO), unlike production's image: "
+        "the web workers' Python measures a few per cent slower than it runs there. An optimized one, e.g.: "
+        "make bench VENV=.venv-system PYTHON=/usr/bin/python3.11 (docs/performance.md)"
+    )
+
+
+def python_prefix_note(machine: dict) -> str:
+    """Where the interpreter was installed, for runs that recorded it."""
+    return f" ({machine['python_prefix']})" if machine.get("python_prefix") else ""
+
+
 def write_performance_doc(result: dict) -> None:
     doc = ROOT / "docs" / "performance.md"
     text = doc.read_text() if doc.exists() else ""
@@ -836,7 +866,8 @@ def write_performance_doc(result: dict) -> None:
             f"(shared_buffers {m.get('postgresql_settings', {}).get('shared_buffers', '?')}, "
             f"autovacuum {m.get('postgresql_settings', {}).get('autovacuum', '?')}), "
             f"connected {database_link(m)}, "
-            f"Python {m['python']}, {m['web_server']['server']} {m['web_server']['workers']} workers x "
+            f"Python {m['python']}{python_prefix_note(m)}, "
+            f"{m['web_server']['server']} {m['web_server']['workers']} workers x "
             f"{m['web_server']['threads']} threads ({m['web_server']['worker_class']}"
             f"{http_parser_note(m['web_server'])}), "
             f"{m['players']} players, "
@@ -967,6 +998,9 @@ def main() -> None:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
+    note = interpreter_note()
+    if note:
+        log(note)
     log(f"creating database {args.database}")
     fresh_database_with_django(env, args.database, settings=pg_settings)
     from django.db import connection

@@ -1,6 +1,6 @@
 """The report's figures: platform ÷ lean over repeated lean:8,debit:8 pairs, and the load generator's CPU."""
 
-from bench.run import generator_cell, lean_note, lean_pairs
+from bench.run import generator_cell, interpreter_note, lean_note, lean_pairs, python_prefix_note
 
 
 def scenario(name, rps, connections=8):
@@ -33,3 +33,18 @@ def test_one_pair_reads_as_before():
 def test_the_load_generator_cpu_cell_reads_dash_for_runs_that_did_not_record_it():
     assert generator_cell({"generator_cpu_ms_per_req": 0.0712}) == "0.07"
     assert generator_cell({}) == "-"
+
+
+def test_the_report_names_the_interpreters_installation_where_the_run_recorded_it():
+    # The same version, built with or without profile-guided optimization, differs by a third.
+    assert python_prefix_note({"python_prefix": "/usr"}) == " (/usr)"
+    assert python_prefix_note({}) == ""
+
+
+def test_an_interpreter_built_without_pgo_is_named_before_the_run():
+    pyenv = "'--prefix=/root/.pyenv/versions/3.11.7' '--enable-shared'"
+    note = interpreter_note(config_args=pyenv, prefix="/root/.pyenv/versions/3.11.7")
+    assert "/root/.pyenv/versions/3.11.7" in note and "--enable-optimizations" in note
+    # python.org's and the Docker image's builds say so; a distribution's lives under /usr.
+    assert interpreter_note(config_args="'--enable-optimizations' '--with-lto'", prefix="/usr/local") == ""
+    assert interpreter_note(config_args="'--enable-shared' '--prefix=/usr'", prefix="/usr") == ""
