@@ -36,7 +36,7 @@ def test_the_load_generator_cpu_cell_reads_dash_for_runs_that_did_not_record_it(
 
 
 def test_the_report_names_the_interpreters_installation_where_the_run_recorded_it():
-    # The same version, built with or without profile-guided optimization, differs by a third.
+    # Two builds of one version can differ in speed (profile-guided optimization): say which ran.
     assert python_prefix_note({"python_prefix": "/usr"}) == " (/usr)"
     assert python_prefix_note({}) == ""
 
