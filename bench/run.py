@@ -52,6 +52,41 @@ def pids_of(pattern: str) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def wal_activity(cursor) -> dict[str, int]:
+    """The server's WAL position, full-page images and checkpoint counters. Their change over
+    a scenario's window says how much WAL it wrote per request, how much of that was full
+    pages (written for a page's first change after a checkpoint starts), and whether a
+    checkpoint started or wrote inside the window. With max_wal_size at its default 1 GB,
+    sustained debits start one every 2 to 3.5 minutes of benching here (2026-12-04, evening)."""
+    cursor.execute("SELECT pg_stat_clear_snapshot()")  # not the figures cached earlier in a transaction
+    cursor.execute(
+        "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req,"
+        " b.buffers_checkpoint FROM pg_stat_wal w, pg_stat_bgwriter b"
+    )
+    wal_bytes, fpi, checkpoints, buffers = cursor.fetchone()
+    return {
+        "wal_bytes": int(wal_bytes),
+        "wal_fpi": int(fpi),
+        "checkpoints": int(checkpoints),
+        "checkpoint_buffers": int(buffers),
+    }
+
+
+def wal_window(before: dict[str, int], after: dict[str, int], requests: int) -> dict[str, float | int]:
+    """What the server wrote during a window, per request where that is a rate."""
+    return {
+        "wal_kb_per_req": round((after["wal_bytes"] - before["wal_bytes"]) / 1024 / requests, 2),
+        "wal_fpi_per_req": round((after["wal_fpi"] - before["wal_fpi"]) / requests, 3),
+        "checkpoints_started": after["checkpoints"] - before["checkpoints"],
+        "checkpoint_buffers_written": after["checkpoint_buffers"] - before["checkpoint_buffers"],
+    }
+
+
+def checkpoint_in(scenario: dict) -> bool:
+    """Whether a checkpoint started or wrote during the scenario's window (runs that recorded it)."""
+    return bool(scenario.get("checkpoints_started") or scenario.get("checkpoint_buffers_written"))
+
+
 def machine_probe(directory: Path) -> dict[str, float]:
     """How fast this VM is right now, next to each scenario: the same interpreter work (dicts,
     strings, JSON: what a callback does; median of three) and the same disk flushes (50
@@ -442,14 +477,21 @@ def settle(args, server: "Platform", workdir: Path, name: str, prefix: str, rng:
     if name == "rate" and args.rate_lead_in > 0:
         from bench.loadgen import run_open_loop
 
+        assert rate > 0, "a fixed-rate scenario leads in at its own rate"
         calls = settle_calls(name, prefix, args.players, rng, count=rate * args.rate_lead_in)
-        run_open_loop(
+        lead_in = run_open_loop(
             host="127.0.0.1",
             port=server.port,
             requests=open_loop_requests(signed_lines(calls)),
             rate=rate,
             connections=RATE_CONNECTIONS,
         )
+        refused = sum(n for status, n in lead_in.statuses.items() if int(status) != 200)
+        if refused or lead_in.socket_errors:
+            log(
+                f"{prefix}: its lead-in had {refused} answers other than 200 ({dict(lead_in.codes)}) and "
+                f"{lead_in.socket_errors} socket errors; the window is measured all the same"
+            )
         return
     calls = settle_calls(name, prefix, args.players, rng)
     run_wrk(args, write_requests(workdir / f"{prefix}-settle.tsv", signed_lines(calls)), 8, SETTLE_S, port=server.port)
@@ -813,8 +855,8 @@ def interpreter_note(config_args: str | None = None, prefix: str | None = None) 
     """A warning when the web workers' interpreter looks built without profile-guided
     optimization, as pyenv builds it by default. The production image's CPython
     (python:3.11-slim) has it, and Linux distributions build theirs with it too, though their
-    configure line does not say so. Here Debian's build ran an interpreter-bound loop 31%
-    faster than pyenv's, and a debit's own Python about 5% faster (docs/performance.md,
+    configure line does not say so. Here Debian's build ran an interpreter-bound loop in 31%
+    less time than pyenv's, and a debit's own Python in about 5% less (docs/performance.md,
     2026-12-04, evening)."""
     import sysconfig
 
@@ -856,7 +898,7 @@ def write_performance_doc(result: dict) -> None:
             f"| {s['name']} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
             f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
             f"{s['pg_cpu_ms_per_req']:.2f} | {generator_cell(s)} | {probe_cell(s)} | {verdict}"
-            f"{' (noisy)' if s['noisy'] else ''} |"
+            f"{' (noisy)' if s['noisy'] else ''}{' (a checkpoint in the window)' if checkpoint_in(s) else ''} |"
         )
     pg = result["pgbench"]
     body = "\n".join(
@@ -956,7 +998,8 @@ def main() -> None:
         default=RATE_LEAD_IN_S,
         metavar="SECONDS",
         help="a fixed-rate scenario first runs this long at its rate, outside its window, so that its p99 is the "
-        "rate's steady state, not the writeback of the scenario before it (0: the 1 s settle at 8 clients)",
+        "rate's steady state, not the writeback of the scenario before it (0: the 1 s settle at 8 clients; "
+        "--no-settle: neither)",
     )
     parser.add_argument("--no-idle-wait", action="store_true")
     parser.add_argument(
@@ -977,6 +1020,12 @@ def main() -> None:
         "prints the busiest frames and keeps the collapsed stacks in bench/results/",
     )
     args = parser.parse_args()
+    if args.rate < 0 or args.rate_lead_in < 0:
+        parser.error("--rate and --rate-lead-in take 0 or more")
+    # A fixed rate's calls are signed before its window (its lead-in's before the lead-in);
+    # the platform refuses a signature older than WALLET_SIGNATURE_WINDOW_SECONDS (300 s).
+    if max(args.rate_lead_in, args.duration) > 240:
+        parser.error("--rate-lead-in and --duration take at most 240 s: a signed call is valid for 300 s")
     pg_settings = {}
     for setting in args.pg_setting:
         name, equals, value = (part.strip() for part in setting.partition("="))
@@ -1055,14 +1104,18 @@ def main() -> None:
             probe = machine_probe(workdir)
             if name == "rate":
                 rate = args.rate or max(50, int(debit8_rps / 2))
-                count = rate * args.duration
-                lines = signed_lines(scenario_calls("debit", count, args.players, prefix, rng))
+                if not args.no_settle:
+                    settle(args, server, workdir, name, prefix, rng, rate=rate)
+                # Signed after its lead-in, which lasts longer than most of a signature's validity.
+                lines = signed_lines(scenario_calls("debit", rate * args.duration, args.players, prefix, rng))
             else:
                 rate = 0
                 lines = signed_lines(scenario_calls(name, wrk_calls(name, args.duration), args.players, prefix, rng))
+                if not args.no_settle:
+                    settle(args, server, workdir, name, prefix, rng)
             requests_file = write_requests(workdir / f"{prefix}.tsv", lines)
-            if not args.no_settle:
-                settle(args, server, workdir, name, prefix, rng, rate=rate)
+            with connection.cursor() as cursor:
+                wal0 = wal_activity(cursor)
             web0, pg0, (busy0, total0) = (
                 process_ticks(server.web_pids()),
                 process_ticks(pids_of("postgres")),
@@ -1109,6 +1162,8 @@ def main() -> None:
                 process_ticks(pids_of("postgres")),
                 machine_busy_ticks(),
             )
+            with connection.cursor() as cursor:
+                wal1 = wal_activity(cursor)
             requests_done = max(1, result["requests"])
             accounted = (web1 - web0) + (pg1 - pg0) + gen_ticks
             other = (busy1 - busy0) - accounted
@@ -1153,6 +1208,8 @@ def main() -> None:
                 "machine_probe": probe,
                 "noisy": bool(noisy),
                 "check": check,
+                # The server's WAL and checkpoints during the window (wal_activity).
+                **wal_window(wal0, wal1, requests_done),
             }
             if "late_starts" in result:
                 scenario["generator_late_starts"] = result["late_starts"]
@@ -1161,7 +1218,9 @@ def main() -> None:
                 f"{prefix}: {rps:.0f} req/s, p50 {scenario['p50_ms']:.2f} ms, p99 {scenario['p99_ms']:.2f} ms, "
                 f"errors {result['codes'] or 'none'}, checks {'ok' if check['ok'] else check['problems']}, "
                 f"CPU ms/req web {scenario['web_cpu_ms_per_req']:.3f}, PostgreSQL {scenario['pg_cpu_ms_per_req']:.3f}, "
-                f"generator {scenario['generator_cpu_ms_per_req']:.3f}"
+                f"generator {scenario['generator_cpu_ms_per_req']:.3f}, "
+                f"WAL {scenario['wal_kb_per_req']:.1f} KB/req ({scenario['wal_fpi_per_req']:.2f} full pages)"
+                f"{', a checkpoint in the window' if checkpoint_in(scenario) else ''}"
                 f"{', NOISY' if noisy else ''} (probe: python {probe['python_ms']} ms, "
                 f"fdatasync {probe['fdatasync_ms']} ms)"
             )
