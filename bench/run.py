@@ -199,6 +199,14 @@ def open_loop_requests(lines: list[tuple[int, str, str, str, bytes]]) -> list[by
     ]
 
 
+def run_rate(port: int, requests: list[bytes], rate: int):
+    """Raw requests (open_loop_requests) sent open loop at `rate` over RATE_CONNECTIONS
+    connections (bench/loadgen.py): a fixed-rate scenario's window and its lead-in."""
+    from bench.loadgen import run_open_loop
+
+    return run_open_loop(host="127.0.0.1", port=port, requests=requests, rate=rate, connections=RATE_CONNECTIONS)
+
+
 def debit_call(prefix: str, i: int, player: int, amount: int = 10) -> tuple[int, str, dict]:
     from bench.seed import token_for
 
@@ -485,17 +493,9 @@ def settle(args, server: "Platform", workdir: Path, name: str, prefix: str, rng:
     (vm.dirty_expire_centisecs), so a 15 s window right after `debit:8` met bursts that the
     same rate alone does not make (docs/performance.md, 2026-12-04, evening)."""
     if name == "rate" and args.rate_lead_in > 0:
-        from bench.loadgen import run_open_loop
-
         assert rate > 0, "a fixed-rate scenario leads in at its own rate"
         calls = settle_calls(name, prefix, args.players, rng, count=rate * args.rate_lead_in)
-        lead_in = run_open_loop(
-            host="127.0.0.1",
-            port=server.port,
-            requests=open_loop_requests(signed_lines(calls)),
-            rate=rate,
-            connections=RATE_CONNECTIONS,
-        )
+        lead_in = run_rate(server.port, open_loop_requests(signed_lines(calls)), rate)
         refused = sum(n for status, n in lead_in.statuses.items() if int(status) != 200)
         if refused or lead_in.socket_errors:
             log(
@@ -1133,13 +1133,9 @@ def main() -> None:
                 machine_busy_ticks(),
             )
             if name == "rate":
-                from bench.loadgen import run_open_loop
-
                 raw = open_loop_requests(lines)
                 self_cpu0 = time.process_time()
-                r = run_open_loop(
-                    host="127.0.0.1", port=args.port, requests=raw, rate=rate, connections=RATE_CONNECTIONS
-                )
+                r = run_rate(server.port, raw, rate)
                 gen_ticks = int((time.process_time() - self_cpu0) * TICK)
                 lat = sorted(r.latencies_us) or [0]
                 result = {
