@@ -758,6 +758,7 @@ def machine_info(args) -> dict:
         for name in (*names, *(n for n in args.pg_setting if n not in names)):
             cursor.execute(f"SHOW {name}")
             pg_settings[name] = cursor.fetchone()[0]
+        huge_pages = postgresql_huge_pages(cursor)
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -767,6 +768,8 @@ def machine_info(args) -> dict:
         "python_prefix": sys.base_prefix,
         "postgresql": pg_version,
         "postgresql_settings": pg_settings,
+        # Its shared memory on huge pages or not (postgresql_huge_pages): its CPU per debit differs.
+        "postgresql_huge_pages": huge_pages,
         "web_server": {
             "server": args.server,
             "workers": args.workers,
@@ -797,6 +800,47 @@ def machine_info(args) -> dict:
     }
 
 
+def postgresql_huge_pages(cursor) -> dict:
+    """Whether the local server's shared memory is on huge pages. PostgreSQL 15 cannot say
+    (`huge_pages = try`, its default, falls back to 4 kB pages without a word when the kernel
+    has none reserved); the kernel can: a backend that has read shared buffers counts the
+    huge pages it maps in its `/proc/<pid>/status` (`HugetlbPages`). None where that process
+    is not this machine's PostgreSQL (a server elsewhere, or in another PID namespace)."""
+    cursor.execute(
+        "SELECT current_setting('huge_pages'), current_setting('shared_memory_size_in_huge_pages', true), "
+        "pg_backend_pid()"
+    )
+    setting, needed, pid = cursor.fetchone()
+    cursor.execute("SELECT count(*) FROM pg_class")  # some shared buffers mapped, if not already
+    mapped_kb = None
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+            found = re.search(r"^HugetlbPages:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+            mapped_kb = int(found.group(1)) if found else None
+    except OSError:
+        pass
+    return {
+        "setting": setting,
+        "needed": int(needed) if needed and int(needed) > 0 else None,  # -1: not computable
+        "mapped_kb": mapped_kb,
+    }
+
+
+def huge_pages_note(pages: dict) -> str:
+    """A warning when PostgreSQL's shared memory is on 4 kB pages, as on a stock Linux: on huge
+    pages pgbench's debits took 8 to 9% less CPU and ran 9 to 10% faster (docs/performance.md,
+    2026-12-04, night), and production should reserve them (README)."""
+    if pages.get("mapped_kb") != 0:
+        return ""  # on huge pages, or not this machine's to tell
+    needed = pages.get("needed")
+    reserve = f"sysctl -w vm.nr_hugepages={needed}" if needed else "reserve vm.nr_hugepages"
+    return (
+        f"PostgreSQL's shared memory is on 4 kB pages (huge_pages = {pages.get('setting')}, none reserved): "
+        "pgbench's debits took 8-9% less CPU on huge pages, which production should have. "
+        f"To measure as production runs: {reserve}, then restart PostgreSQL (README, docs/performance.md)"
+    )
+
+
 def database_host() -> str:
     """Where this process's connection reached the server, as libpq resolved it (a socket's
     directory, or a TCP host): the web workers and pgbench use the same."""
@@ -804,6 +848,14 @@ def database_host() -> str:
 
     connection.ensure_connection()
     return connection.connection.info.host
+
+
+def huge_pages_in_report(machine: dict) -> str:
+    """The shared memory's pages, for runs that recorded them and could tell."""
+    mapped = (machine.get("postgresql_huge_pages") or {}).get("mapped_kb")
+    if mapped is None:
+        return ""
+    return ", shared memory on huge pages" if mapped else ", shared memory on 4 kB pages"
 
 
 def database_link(machine: dict) -> str:
@@ -917,7 +969,7 @@ def write_performance_doc(result: dict) -> None:
             marker_start,
             f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']} "
             f"(shared_buffers {m.get('postgresql_settings', {}).get('shared_buffers', '?')}, "
-            f"autovacuum {m.get('postgresql_settings', {}).get('autovacuum', '?')}), "
+            f"autovacuum {m.get('postgresql_settings', {}).get('autovacuum', '?')}{huge_pages_in_report(m)}), "
             f"connected {database_link(m)}, "
             f"Python {m['python']}{python_prefix_note(m)}, "
             f"{m['web_server']['server']} {m['web_server']['workers']} workers x "
@@ -1069,6 +1121,10 @@ def main() -> None:
     from bench.seed import seed
     from ledger.checks import postgresql_autovacuum_running
 
+    with connection.cursor() as cursor:
+        note = huge_pages_note(postgresql_huge_pages(cursor))
+    if note:
+        log(note)
     log(f"seeding {args.players} players with sessions")
     seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
     with connection.cursor() as cursor:

@@ -1,6 +1,14 @@
 """The report's figures: platform ÷ lean over repeated lean:8,debit:8 pairs, and the load generator's CPU."""
 
-from bench.run import generator_cell, interpreter_note, lean_note, lean_pairs, python_prefix_note
+from bench.run import (
+    generator_cell,
+    huge_pages_in_report,
+    huge_pages_note,
+    interpreter_note,
+    lean_note,
+    lean_pairs,
+    python_prefix_note,
+)
 
 
 def scenario(name, rps, connections=8):
@@ -48,3 +56,19 @@ def test_an_interpreter_built_without_pgo_is_named_before_the_run():
     # python.org's and the Docker image's builds say so; a distribution's lives under /usr.
     assert interpreter_note(config_args="'--enable-optimizations' '--with-lto'", prefix="/usr/local") == ""
     assert interpreter_note(config_args="'--enable-shared' '--prefix=/usr'", prefix="/usr") == ""
+
+
+def test_shared_memory_on_4_kb_pages_is_named_before_the_run_with_the_reservation_it_needs():
+    note = huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": 0})
+    assert "sysctl -w vm.nr_hugepages=72" in note and "huge_pages = try" in note
+    # On huge pages, or a server this machine cannot look into: nothing to say.
+    assert huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": 65536}) == ""
+    assert huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": None}) == ""
+    assert "reserve vm.nr_hugepages" in huge_pages_note({"setting": "try", "needed": None, "mapped_kb": 0})
+
+
+def test_the_report_says_which_pages_the_shared_memory_was_on_where_the_run_could_tell():
+    assert huge_pages_in_report({"postgresql_huge_pages": {"mapped_kb": 65536}}) == ", shared memory on huge pages"
+    assert huge_pages_in_report({"postgresql_huge_pages": {"mapped_kb": 0}}) == ", shared memory on 4 kB pages"
+    assert huge_pages_in_report({"postgresql_huge_pages": {"mapped_kb": None}}) == ""
+    assert huge_pages_in_report({}) == ""  # runs recorded before it was
