@@ -800,44 +800,80 @@ def machine_info(args) -> dict:
     }
 
 
-def postgresql_huge_pages(cursor) -> dict:
-    """Whether the local server's shared memory is on huge pages. PostgreSQL 15 cannot say
-    (`huge_pages = try`, its default, falls back to 4 kB pages without a word when the kernel
-    has none reserved); the kernel can: a backend that has read shared buffers counts the
-    huge pages it maps in its `/proc/<pid>/status` (`HugetlbPages`). None where that process
-    is not this machine's PostgreSQL (a server elsewhere, or in another PID namespace)."""
+def postgresql_huge_pages(cursor, proc: Path = Path("/proc")) -> dict:
+    """Whether the server's shared memory is on huge pages. `huge_pages = try`, the default,
+    falls back to 4 kB pages without a word when the kernel has too few reserved, and
+    PostgreSQL before 17 cannot say which it got (17's `huge_pages_status` can). The kernel
+    can, for a server on this machine: a backend inherits the postmaster's mapping and
+    counts its huge pages in `/proc/<pid>/status` (`HugetlbPages`)."""
     cursor.execute(
-        "SELECT current_setting('huge_pages'), current_setting('shared_memory_size_in_huge_pages', true), "
-        "pg_backend_pid()"
+        "SELECT current_setting('huge_pages'), current_setting('huge_pages_status', true), "
+        "current_setting('shared_memory_size_in_huge_pages', true), pg_backend_pid(), "
+        "extract(epoch FROM backend_start) FROM pg_stat_activity WHERE pid = pg_backend_pid()"
     )
-    setting, needed, pid = cursor.fetchone()
-    cursor.execute("SELECT count(*) FROM pg_class")  # some shared buffers mapped, if not already
-    mapped_kb = None
-    try:
-        if Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
-            found = re.search(r"^HugetlbPages:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
-            mapped_kb = int(found.group(1)) if found else None
-    except OSError:
-        pass
+    setting, status, needed, pid, backend_start = cursor.fetchone()
     return {
         "setting": setting,
-        "needed": int(needed) if needed and int(needed) > 0 else None,  # -1: not computable
-        "mapped_kb": mapped_kb,
+        "status": status,  # on, off or unknown from PostgreSQL 17; None before
+        "needed": int(needed) if needed and int(needed) > 0 else None,  # NULL before 15, -1: not computable
+        "mapped_kb": huge_pages_mapped_kb(pid, float(backend_start), proc),
+        "free": reserved_huge_pages_free(proc),
     }
 
 
+def huge_pages_mapped_kb(pid: int, backend_start: float, proc: Path = Path("/proc")) -> int | None:
+    """The huge pages the backend `pid` maps, in kB; None where this machine's process of
+    that number is not that backend (a server elsewhere, or in a container's PID namespace,
+    where the number names another process or none): its start time must be the backend's."""
+    try:
+        boot = next(
+            float(line.split()[1]) for line in (proc / "stat").read_text().splitlines() if line.startswith("btime ")
+        )
+        # The fields after the command's closing parenthesis; the start time is the 22nd field.
+        fields = (proc / str(pid) / "stat").read_bytes().rsplit(b")", 1)[1].split()
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        if abs(started - backend_start) > 2:
+            return None
+        found = re.search(rb"^HugetlbPages:\s+(\d+) kB", (proc / str(pid) / "status").read_bytes(), re.M)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return int(found.group(1)) if found else None
+
+
+def reserved_huge_pages_free(proc: Path = Path("/proc")) -> int | None:
+    """The kernel's reserved huge pages that no one maps yet."""
+    try:
+        found = re.search(r"^HugePages_Free:\s+(\d+)", (proc / "meminfo").read_text(), re.M)
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
+def on_huge_pages(pages: dict) -> bool | None:
+    """True or False where the server or the kernel could tell, else None."""
+    if pages.get("status") in ("on", "off"):
+        return pages["status"] == "on"
+    mapped = pages.get("mapped_kb")
+    return None if mapped is None else mapped > 0
+
+
 def huge_pages_note(pages: dict) -> str:
-    """A warning when PostgreSQL's shared memory is on 4 kB pages, as on a stock Linux: on huge
-    pages pgbench's debits took 8 to 9% less CPU and ran 9 to 10% faster (docs/performance.md,
-    2026-12-04, night), and production should reserve them (README)."""
-    if pages.get("mapped_kb") != 0:
-        return ""  # on huge pages, or not this machine's to tell
-    needed = pages.get("needed")
-    reserve = f"sysctl -w vm.nr_hugepages={needed}" if needed else "reserve vm.nr_hugepages"
+    """A warning before a run on 4 kB pages, with what would put the shared memory on huge
+    pages: PostgreSQL's CPU per debit is lower there, as production should run it (README;
+    measured in docs/performance.md, 2026-12-04, night)."""
+    if on_huge_pages(pages) is not False:
+        return ""
+    needed, free = pages.get("needed"), pages.get("free")
+    if pages.get("setting") == "off":
+        fix = "set huge_pages = try (or on), reserve the pages the server needs, and restart it"
+    elif needed and free is not None and free >= needed:
+        fix = f"{free} huge pages are reserved and free ({needed} needed): restart PostgreSQL to take them"
+    else:
+        reserve = f"sysctl -w vm.nr_hugepages={needed}" if needed else "reserve huge pages (vm.nr_hugepages)"
+        fix = f"{reserve} ({free if free is not None else '?'} free now), then restart PostgreSQL"
     return (
-        f"PostgreSQL's shared memory is on 4 kB pages (huge_pages = {pages.get('setting')}, none reserved): "
-        "pgbench's debits took 8-9% less CPU on huge pages, which production should have. "
-        f"To measure as production runs: {reserve}, then restart PostgreSQL (README, docs/performance.md)"
+        f"PostgreSQL's shared memory is on 4 kB pages (huge_pages = {pages.get('setting')}); its CPU per debit "
+        f"is lower on huge pages, as production should run it. To measure that way: {fix} (README)"
     )
 
 
@@ -852,10 +888,10 @@ def database_host() -> str:
 
 def huge_pages_in_report(machine: dict) -> str:
     """The shared memory's pages, for runs that recorded them and could tell."""
-    mapped = (machine.get("postgresql_huge_pages") or {}).get("mapped_kb")
-    if mapped is None:
+    on = on_huge_pages(machine.get("postgresql_huge_pages") or {})
+    if on is None:
         return ""
-    return ", shared memory on huge pages" if mapped else ", shared memory on 4 kB pages"
+    return ", shared memory on huge pages" if on else ", shared memory on 4 kB pages"
 
 
 def database_link(machine: dict) -> str:

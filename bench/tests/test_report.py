@@ -1,4 +1,5 @@
-"""The report's figures: platform ÷ lean over repeated lean:8,debit:8 pairs, and the load generator's CPU."""
+"""The report's figures and notes: platform ÷ lean over repeated lean:8,debit:8 pairs, the load generator's
+CPU, the interpreter's build and the pages PostgreSQL's shared memory is on."""
 
 from bench.run import (
     generator_cell,
@@ -58,17 +59,24 @@ def test_an_interpreter_built_without_pgo_is_named_before_the_run():
     assert interpreter_note(config_args="'--enable-shared' '--prefix=/usr'", prefix="/usr") == ""
 
 
-def test_shared_memory_on_4_kb_pages_is_named_before_the_run_with_the_reservation_it_needs():
-    note = huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": 0})
-    assert "sysctl -w vm.nr_hugepages=72" in note and "huge_pages = try" in note
+def test_shared_memory_on_4_kb_pages_is_named_before_the_run_with_what_would_change_it():
+    none_reserved = huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": 0, "free": 0})
+    assert "sysctl -w vm.nr_hugepages=72" in none_reserved and "huge_pages = try" in none_reserved
+    not_restarted = huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": 0, "free": 80})
+    assert "restart PostgreSQL to take them" in not_restarted and "sysctl" not in not_restarted
+    assert "huge_pages = try (or on)" in huge_pages_note({"setting": "off", "needed": 72, "mapped_kb": 0, "free": 80})
+    assert "huge_pages = off" in huge_pages_note({"setting": "off", "status": "off", "needed": 72, "free": 0})
     # On huge pages, or a server this machine cannot look into: nothing to say.
-    assert huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": 65536}) == ""
-    assert huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": None}) == ""
-    assert "reserve vm.nr_hugepages" in huge_pages_note({"setting": "try", "needed": None, "mapped_kb": 0})
+    assert huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": 145408, "free": 8}) == ""
+    assert huge_pages_note({"setting": "try", "needed": 72, "mapped_kb": None, "free": 0}) == ""
+    assert huge_pages_note({"setting": "try", "status": "on", "mapped_kb": None, "free": 0}) == ""
 
 
 def test_the_report_says_which_pages_the_shared_memory_was_on_where_the_run_could_tell():
     assert huge_pages_in_report({"postgresql_huge_pages": {"mapped_kb": 65536}}) == ", shared memory on huge pages"
     assert huge_pages_in_report({"postgresql_huge_pages": {"mapped_kb": 0}}) == ", shared memory on 4 kB pages"
     assert huge_pages_in_report({"postgresql_huge_pages": {"mapped_kb": None}}) == ""
+    assert huge_pages_in_report({"postgresql_huge_pages": {"status": "on", "mapped_kb": None}}) == (
+        ", shared memory on huge pages"
+    )
     assert huge_pages_in_report({}) == ""  # runs recorded before it was
