@@ -1,0 +1,29 @@
+"""The counting-only debit variants are derived from the platform's function and still install."""
+
+import pytest
+from django.db import connection
+
+from bench.variants.journal_key_as_claim import V3, variant_sql
+
+
+def test_the_journal_claim_variant_is_v3_without_the_stored_answer_of_an_accepted_debit():
+    sql = variant_sql()
+    v3 = V3.read_text()
+    assert "FUNCTION wallet_debit_journal_claim(" in sql and "FUNCTION wallet_debit_v3(" not in sql
+    # The claim is gone; refusals still store their answer as v3 does.
+    assert "INSERT INTO ledger_idempotencyrecord" in v3 and "INSERT INTO ledger_idempotencyrecord" not in sql
+    assert "response_status = 200" in v3 and "response_status = 200" not in sql
+    assert "response_status = err_status" in sql
+    # The replay read repeats the partial unique index's condition (its generic plan needs it).
+    assert "j.provider_transaction_id <> ''" in sql
+    assert "'provider:' || p_scope, '', p_fingerprint, new_balance)" in sql
+
+
+@pytest.mark.django_db
+def test_the_journal_claim_variant_installs_on_the_schema():
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL function")
+    with connection.cursor() as cursor:
+        cursor.execute(variant_sql())  # rolled back with the test's transaction
+        cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = 'wallet_debit_journal_claim'")
+        assert cursor.fetchone()[0] == 1

@@ -1,0 +1,66 @@
+"""A debit function for counting only: `wallet_debit_v3` without the stored answer of an
+accepted debit, the journal's unique (provider_code, provider_transaction_id) key serving as
+its claim (docs/performance.md, 2026-12-04, night).
+
+Prints the `--setup-sql` for `make bench-pg`: two journal columns (the request's fingerprint
+and the balance after, which a replay would need) and `wallet_debit_journal_claim`, derived
+from the platform's own `wallet/sql/wallet_debit_v3.sql`, so that the count follows it:
+
+    .venv/bin/python bench/variants/journal_key_as_claim.py > /tmp/journal-claim.sql
+    make bench-pg BENCH_ARGS="--setup-sql /tmp/journal-claim.sql --function wallet_debit_journal_claim"
+
+Only an accepted debit of a free wallet (what `make bench-pg` books) is changed; refusals
+and the busy wallet's early ledger run as in v3. Never installed by a migration."""
+
+import sys
+from pathlib import Path
+
+V3 = Path(__file__).resolve().parents[2] / "wallet" / "sql" / "wallet_debit_v3.sql"
+
+REPLAY_READ = """    -- The journal's key as the claim: a booked debit is a replay. The partial index's condition
+    -- is repeated, or the statement's generic plan cannot use the index.
+    SELECT j.id, j.fingerprint, j.balance_after INTO existing FROM ledger_journaltransaction j
+        WHERE j.provider_code = p_scope AND j.provider_transaction_id = p_transaction_id
+          AND j.provider_transaction_id <> '';
+    IF FOUND THEN
+        RETURN jsonb_build_object('status', 200, 'replayed', true);
+    END IF;
+
+"""
+
+V1_ORDER_JOURNAL = """                INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason,
+                                                       reverses_id, trace_id, created_at, created_by, memo)
+                    VALUES ('debit', p_scope, p_transaction_id, p_round_id, p_reason, NULL, p_trace_id, p_now,
+                            'provider:' || p_scope, '')"""  # noqa: E501 (v3's own lines)
+
+V1_ORDER_JOURNAL_WITH_ANSWER = """                INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id, reason,
+                                                       reverses_id, trace_id, created_at, created_by, memo,
+                                                       fingerprint, balance_after)
+                    VALUES ('debit', p_scope, p_transaction_id, p_round_id, p_reason, NULL, p_trace_id, p_now,
+                            'provider:' || p_scope, '', p_fingerprint, new_balance)"""  # noqa: E501
+
+STORED_ANSWER = (
+    "        UPDATE ledger_idempotencyrecord SET response_status = 200, response_body = body WHERE id = claim_id;\n"
+)
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    if text.count(old) != 1:
+        raise SystemExit(f"{V3.name} changed: expected one of {old.strip().splitlines()[0]!r}")
+    return text.replace(old, new)
+
+
+def variant_sql() -> str:
+    sql = replace_once(V3.read_text(), "FUNCTION wallet_debit_v3(", "FUNCTION wallet_debit_journal_claim(")
+    start, end = sql.find("    -- 1. The idempotency key."), sql.find("    <<checks>>")
+    if start < 0 or end < start:
+        raise SystemExit(f"{V3.name} changed: its idempotency claim was not found")
+    sql = sql[:start] + REPLAY_READ + sql[end:]
+    sql = replace_once(sql, STORED_ANSWER, "")
+    sql = replace_once(sql, V1_ORDER_JOURNAL, V1_ORDER_JOURNAL_WITH_ANSWER)
+    columns = "ALTER TABLE ledger_journaltransaction ADD COLUMN fingerprint text, ADD COLUMN balance_after bigint;\n"
+    return columns + sql
+
+
+if __name__ == "__main__":
+    sys.stdout.write(variant_sql())
