@@ -831,7 +831,7 @@ def huge_pages_mapped_kb(pid: int, backend_start: float, proc: Path = Path("/pro
         )
         # The fields after the command's closing parenthesis; the start time is the 22nd field.
         fields = (proc / str(pid) / "stat").read_bytes().rsplit(b")", 1)[1].split()
-        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        started = boot + int(fields[19]) / TICK
         if abs(started - backend_start) > 2:
             return None
         found = re.search(rb"^HugetlbPages:\s+(\d+) kB", (proc / str(pid) / "status").read_bytes(), re.M)

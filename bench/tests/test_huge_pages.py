@@ -1,15 +1,13 @@
 """Whether PostgreSQL's shared memory is on huge pages, as the kernel counts them for a backend."""
 
-import os
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
+from bench.common import TICK
 from bench.run import huge_pages_mapped_kb, on_huge_pages, postgresql_huge_pages, reserved_huge_pages_free
 
 BOOT = 1_764_000_000  # btime: seconds since the epoch
-HZ = os.sysconf("SC_CLK_TCK")
 
 
 def fake_proc(tmp_path: Path, pid: int, *, started_after_boot_s: int, status: bytes, comm: bytes = b"postgres") -> Path:
@@ -18,7 +16,7 @@ def fake_proc(tmp_path: Path, pid: int, *, started_after_boot_s: int, status: by
     proc_dir = tmp_path / str(pid)
     proc_dir.mkdir()
     # Fields 3 to 21, then the start time (22nd) in clock ticks after boot, then the rest.
-    after = b" ".join([b"S", *[b"0"] * 18, str(started_after_boot_s * HZ).encode(), b"0", b"0"])
+    after = b" ".join([b"S", *[b"0"] * 18, str(started_after_boot_s * TICK).encode(), b"0", b"0"])
     (proc_dir / "stat").write_bytes(f"{pid} (".encode() + comm + b") " + after)
     (proc_dir / "status").write_bytes(status)
     return tmp_path
@@ -53,12 +51,8 @@ def test_postgresql_17_says_itself_and_older_servers_are_judged_by_the_kernels_c
     assert on_huge_pages({}) is None
 
 
-@pytest.mark.django_db
-def test_the_local_servers_pages_are_told_by_the_kernel():
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's shared memory")
-    with connection.cursor() as cursor:
-        pages = postgresql_huge_pages(cursor)
+def test_the_local_servers_pages_are_told_by_the_kernel(postgresql_cursor):
+    pages = postgresql_huge_pages(postgresql_cursor)
     assert pages["setting"] in ("on", "off", "try")
     if pages["mapped_kb"] is None:
         pytest.skip("the server is not a process of this machine's PID namespace")

@@ -1,8 +1,5 @@
 """The counting-only debit variants are derived from the platform's function and still install."""
 
-import pytest
-from django.db import connection
-
 from bench.variants.journal_key_as_claim import V3, variant_sql
 
 
@@ -19,11 +16,7 @@ def test_the_journal_claim_variant_is_v3_without_the_stored_answer_of_an_accepte
     assert "'provider:' || p_scope, '', p_fingerprint, new_balance)" in sql
 
 
-@pytest.mark.django_db
-def test_the_journal_claim_variant_installs_on_the_schema():
-    if connection.vendor != "postgresql":
-        pytest.skip("a PostgreSQL function")
-    with connection.cursor() as cursor:
-        cursor.execute(variant_sql())  # rolled back with the test's transaction
-        cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = 'wallet_debit_journal_claim'")
-        assert cursor.fetchone()[0] == 1
+def test_the_journal_claim_variant_installs_on_the_schema(postgresql_cursor):
+    postgresql_cursor.execute(variant_sql())  # rolled back with the test's transaction
+    postgresql_cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = 'wallet_debit_journal_claim'")
+    assert postgresql_cursor.fetchone()[0] == 1

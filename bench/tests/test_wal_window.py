@@ -1,21 +1,14 @@
 """What the server wrote during a scenario's window: WAL per request, full pages, checkpoints."""
 
-import pytest
-from django.db import connection
-
 from bench.run import checkpoint_in, wal_activity, wal_window
 
 
-@pytest.mark.django_db
-def test_the_window_sees_the_wal_written_and_a_checkpoint_started_in_it():
-    if connection.vendor != "postgresql":
-        pytest.skip("the WAL is PostgreSQL's")
-    with connection.cursor() as cursor:
-        before = wal_activity(cursor)
-        cursor.execute("CREATE TEMPORARY TABLE wal_window_probe (n int)")
-        cursor.execute("CREATE TABLE wal_window_logged AS SELECT generate_series(1, 1000) AS n")
-        cursor.execute("CHECKPOINT")
-        after = wal_activity(cursor)
+def test_the_window_sees_the_wal_written_and_a_checkpoint_started_in_it(postgresql_cursor):
+    before = wal_activity(postgresql_cursor)
+    postgresql_cursor.execute("CREATE TEMPORARY TABLE wal_window_probe (n int)")
+    postgresql_cursor.execute("CREATE TABLE wal_window_logged AS SELECT generate_series(1, 1000) AS n")
+    postgresql_cursor.execute("CHECKPOINT")
+    after = wal_activity(postgresql_cursor)
     window = wal_window(before, after, requests=10)
     assert window["wal_kb_per_req"] > 0
     assert window["checkpoints_started"] >= 1
