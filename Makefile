@@ -9,12 +9,15 @@ PORT ?= 8000
 help:
 	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
 	@echo "make test   - the whole suite against PostgreSQL and Redis"
+	@echo "make test-embedded - the embedded default of make run (SQLite, a filesystem broker, no servers), smoke-tested as .ci/run does"
 	@echo "make lint   - ruff and mypy";  echo "make fmt    - ruff format and fix"
 	@echo "make check  - lint + test"
 	@echo "make bench  - the wallet benchmark (BENCH_ARGS=\"--players 10000 --duration 15\"); see docs/performance.md"
 	@echo "make bench-front - CPU per debit in the platform's own code, without a web server"
 	@echo "make bench-pg - instructions per debit in PostgreSQL, counted under callgrind"
 	@echo "make bench-round-trip - CPU of one statement's round trip to PostgreSQL, TCP against its Unix socket"
+	@echo "make bench-redelivery - 10,000 credits queued while a partner is down: time until all are delivered"
+	@echo "make clean  - remove var/ and the tools' caches"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -28,6 +28,7 @@ class OpenLoopResult:
     statuses: Counter[int] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)
     replayed: int = 0
+    booking_nothing: int = 0  # rollbacks answered 200 that found nothing to undo (a tombstone, or undone before)
     socket_errors: int = 0
     late_starts: int = 0  # requests the generator itself could not send on time (> 1 ms late)
     duration_s: float = 0.0
@@ -150,7 +151,11 @@ class _Generator:
         result.statuses[answer.status] += 1
         if answer.replayed:
             result.replayed += 1
-        if answer.status != 200:
+        if answer.status == 200:
+            # As bench/wrk_wallet.lua counts them, for the run's money check.
+            if b'"status":"tombstone"' in body or b'"status":"already_rolled_back"' in body:
+                result.booking_nothing += 1
+        else:
             marker = body.find(b'"code":"')
             code = body[marker + 8 : body.find(b'"', marker + 8)].decode() if marker >= 0 else f"HTTP_{answer.status}"
             result.codes[code] += 1

@@ -127,16 +127,37 @@ def machine_probe(directory: Path) -> dict[str, float]:
     return {"python_ms": round(cpu_ms, 1), "fdatasync_ms": round(flush_ms, 3)}
 
 
-def wait_for_idle(max_wait: float = 60.0) -> float:
-    """Wait until the machine is idle (< 15% busy over a second); returns seconds waited."""
+IDLE_WAIT_S = 60
+
+
+def wait_for_idle(max_wait: float = IDLE_WAIT_S) -> tuple[float, bool]:
+    """Wait until the machine is idle (< 15% busy over a second), at most `max_wait` seconds;
+    returns the seconds waited and whether it was idle in the end."""
     started = time.monotonic()
     while time.monotonic() - started < max_wait:
         b0, t0 = machine_busy_ticks()
         time.sleep(1)
         b1, t1 = machine_busy_ticks()
         if (b1 - b0) / max(1, t1 - t0) < 0.15:
-            break
-    return round(time.monotonic() - started, 1)
+            return round(time.monotonic() - started, 1), True
+    return round(time.monotonic() - started, 1), False
+
+
+def idle_or_say(what: str, no_wait: bool) -> tuple[float, bool]:
+    """wait_for_idle before `what`, saying so when the machine stayed busy: what is measured
+    then is marked noisy."""
+    if no_wait:
+        return 0.0, True
+    waited, idle = wait_for_idle()
+    if not idle:
+        log(f"{what}: the machine was still busy after {waited:.0f} s; measured all the same, marked noisy")
+    return waited, idle
+
+
+def noisy_window(busy: int, total: int, accounted: int) -> bool:
+    """Whether CPU that nothing measured accounts for (`busy` ticks of the machine's, minus
+    `accounted`) took more than 15% of a core over a window of `total` ticks (all cores')."""
+    return busy - accounted > 0.15 * total / (os.cpu_count() or 1)
 
 
 # --- The database's upkeep ----------------------------------------------------------------
@@ -475,9 +496,20 @@ def run_wrk(args, requests_file: Path, connections: int, duration: int, port: in
 SETTLE_S = 1
 # How long a fixed-rate scenario runs at its rate before its measured window (--rate-lead-in).
 RATE_LEAD_IN_S = 35
+# What a fixed rate can send: rate (debits), rate:mixed, rate:hot.
+RATE_WORKLOADS = ("debit", "mixed", "hot")
 
 
-def settle(args, server: "Platform", workdir: Path, name: str, prefix: str, rng: random.Random, rate: int = 0) -> None:
+def settle(
+    args,
+    server: "Platform",
+    workdir: Path,
+    name: str,
+    prefix: str,
+    rng: random.Random,
+    rate: int = 0,
+    workload: str = "debit",
+) -> None:
     """A second of the scenario's own kind of calls at 8 clients, just before its measured
     window and outside it. The upkeep's ANALYZE invalidates every plan that the web workers'
     connections cache, and the first calls after it plan them again, on every connection at
@@ -491,10 +523,12 @@ def settle(args, server: "Platform", workdir: Path, name: str, prefix: str, rng:
     carried the kernel's writeback of what the scenario before it dirtied, at twice the rate,
     and of the upkeep's VACUUM: Linux writes a file's dirty pages once they are 30 s old
     (vm.dirty_expire_centisecs), so a 15 s window right after `debit:8` met bursts that the
-    same rate alone does not make (docs/performance.md, 2026-12-04, evening)."""
+    same rate alone does not make (docs/performance.md, 2026-12-04, evening). Its calls are of
+    its `workload`: debits, the mix or the hot wallet's."""
+    kind = workload if name == "rate" else name
     if name == "rate" and args.rate_lead_in > 0:
         assert rate > 0, "a fixed-rate scenario leads in at its own rate"
-        calls = settle_calls(name, prefix, args.players, rng, count=rate * args.rate_lead_in)
+        calls = settle_calls(kind, prefix, args.players, rng, count=rate * args.rate_lead_in)
         lead_in = run_rate(server.port, open_loop_requests(signed_lines(calls)), rate)
         refused = sum(n for status, n in lead_in.statuses.items() if int(status) != 200)
         if refused or lead_in.socket_errors:
@@ -503,16 +537,16 @@ def settle(args, server: "Platform", workdir: Path, name: str, prefix: str, rng:
                 f"{lead_in.socket_errors} socket errors; the window is measured all the same"
             )
         return
-    calls = settle_calls(name, prefix, args.players, rng)
+    calls = settle_calls(kind, prefix, args.players, rng)
     run_wrk(args, write_requests(workdir / f"{prefix}-settle.tsv", signed_lines(calls)), 8, SETTLE_S, port=server.port)
 
 
 def settle_calls(
     name: str, prefix: str, players: int, rng: random.Random, count: int = 0
 ) -> list[tuple[int, str, dict]]:
-    """The settling calls of scenario `prefix`: its own kind, with transaction ids of their own
-    (`<prefix>settle-...`) that neither its checks nor the lean check count; the books'
-    reconciliation covers them like every other movement. `count` of them, or as many as wrk
+    """The settling calls of scenario `prefix`: its own kind (`name`; "rate" is "debit"), with
+    transaction ids of their own (`<prefix>settle-...`) that neither its checks nor the lean
+    check count; the books' reconciliation covers them like every other movement. `count` of them, or as many as wrk
     gets for the settling second."""
     return scenario_calls(
         "debit" if name == "rate" else name, count or wrk_calls(name, SETTLE_S), players, f"{prefix}settle", rng
@@ -624,7 +658,7 @@ SELECT {function}('sandbox', :provider, 'pgb-' || md5(random()::text || clock_ti
 """
 
 
-def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
+def run_pgbench(args, db: dict, workdir: Path, players: int, postmaster: int | None) -> dict:
     """pgbench over `players` wallets (1: the hot wallet, as `hot:8`)."""
     from ledger.models import Account
     from provider.models import Provider
@@ -638,8 +672,10 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
     from ledger.models import JournalTransaction
 
     booked_before = JournalTransaction.objects.filter(provider_transaction_id__startswith="pgb-").count()
+    idle_wait, idle = idle_or_say(f"pgbench on {players} wallet{'s' if players > 1 else ''}", args.no_idle_wait)
     probe = machine_probe(workdir)
-    busy_before, _ = machine_busy_ticks()
+    busy_before, total_before = machine_busy_ticks()
+    pg_before = postgresql_ticks(postmaster)
     proc = subprocess.Popen(
         [
             "pgbench",
@@ -673,7 +709,8 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
         text=True,
     )
     _, _, usage = os.wait4(proc.pid, 0)
-    busy_after, _ = machine_busy_ticks()
+    busy_after, total_after = machine_busy_ticks()
+    pg_after = postgresql_ticks(postmaster)
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
     # PostgreSQL's backends come and go with pgbench: count the machine's busy time minus pgbench's own.
     pgbench_ticks = int((usage.ru_utime + usage.ru_stime) * TICK)
@@ -696,6 +733,11 @@ def run_pgbench(args, db: dict, workdir: Path, players: int) -> dict:
         "latency_avg_ms": float(latency.group(1)) if latency else None,
         "pg_cpu_ms_per_tx": round((busy_after - busy_before - pgbench_ticks) / TICK * 1000 / max(1, done), 3),
         "machine_probe": probe,
+        "idle_wait_s": idle_wait,
+        "idle_before": idle,
+        # CPU that neither pgbench nor PostgreSQL's processes (postgresql_ticks) spent, as a scenario's.
+        "noisy": not idle
+        or noisy_window(busy_after - busy_before, total_after - total_before, pgbench_ticks + pg_after - pg_before),
     }
 
 
@@ -821,23 +863,77 @@ def postgresql_huge_pages(cursor, proc: Path = Path("/proc")) -> dict:
     }
 
 
-def huge_pages_mapped_kb(pid: int, backend_start: float, proc: Path = Path("/proc")) -> int | None:
-    """The huge pages the backend `pid` maps, in kB; None where this machine's process of
-    that number is not that backend (a server elsewhere, or in a container's PID namespace,
-    where the number names another process or none): its start time must be the backend's."""
+def process_stat(pid: int, proc: Path = Path("/proc")) -> list[bytes]:
+    """The fields of `/proc/<pid>/stat` after the command's closing parenthesis (the state is
+    [0], the parent [1], user and system time [11] and [12], those of reaped children [13] and
+    [14], the start time [19])."""
+    return (proc / str(pid) / "stat").read_bytes().rsplit(b")", 1)[1].split()
+
+
+def is_process_started_at(pid: int, epoch: float, proc: Path = Path("/proc")) -> bool:
+    """Whether this machine's process `pid` started at `epoch` (within 2 s): the test that a
+    number PostgreSQL gives names the same process here, not another one (a server elsewhere,
+    or in a container's PID namespace, where the number names another process or none)."""
     try:
         boot = next(
             float(line.split()[1]) for line in (proc / "stat").read_text().splitlines() if line.startswith("btime ")
         )
-        # The fields after the command's closing parenthesis; the start time is the 22nd field.
-        fields = (proc / str(pid) / "stat").read_bytes().rsplit(b")", 1)[1].split()
-        started = boot + int(fields[19]) / TICK
-        if abs(started - backend_start) > 2:
-            return None
-        found = re.search(rb"^HugetlbPages:\s+(\d+) kB", (proc / str(pid) / "status").read_bytes(), re.M)
+        return abs(boot + int(process_stat(pid, proc)[19]) / TICK - epoch) <= 2
     except (OSError, ValueError, IndexError, StopIteration):
+        return False
+
+
+def huge_pages_mapped_kb(pid: int, backend_start: float, proc: Path = Path("/proc")) -> int | None:
+    """The huge pages the backend `pid` maps, in kB; None where this machine's process of
+    that number is not that backend (is_process_started_at)."""
+    if not is_process_started_at(pid, backend_start, proc):
+        return None
+    try:
+        found = re.search(rb"^HugetlbPages:\s+(\d+) kB", (proc / str(pid) / "status").read_bytes(), re.M)
+    except OSError:
         return None
     return int(found.group(1)) if found else None
+
+
+def postgresql_postmaster(cursor, proc: Path = Path("/proc")) -> int | None:
+    """The server's postmaster on this machine (the parent of this connection's backend, that
+    started when the server says it did); None for a server elsewhere."""
+    cursor.execute(
+        "SELECT pg_backend_pid(), extract(epoch FROM backend_start), extract(epoch FROM pg_postmaster_start_time()) "
+        "FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    )
+    pid, backend_start, postmaster_start = cursor.fetchone()
+    if not is_process_started_at(pid, float(backend_start), proc):
+        return None
+    try:
+        parent = int(process_stat(pid, proc)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return parent if is_process_started_at(parent, float(postmaster_start), proc) else None
+
+
+def postgresql_ticks(postmaster: int | None, proc: Path = Path("/proc")) -> int:
+    """The CPU (in ticks) PostgreSQL's processes have spent so far: the postmaster's, its
+    children's now running, and those of the children it has reaped, so that backends that
+    came and went in a window (pgbench's, autovacuum's workers) count too. Without a local
+    postmaster, the processes named postgres now running."""
+    if postmaster is None:
+        return process_ticks(pids_of("postgres"))
+    try:
+        fields = process_stat(postmaster, proc)
+    except OSError:
+        return process_ticks(pids_of("postgres"))
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = process_stat(int(entry.name), proc)
+        except OSError:
+            continue  # gone since the listing
+        if int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total
 
 
 def reserved_huge_pages_free(proc: Path = Path("/proc")) -> int | None:
@@ -976,6 +1072,12 @@ def python_prefix_note(machine: dict) -> str:
     return f" ({machine['python_prefix']})" if machine.get("python_prefix") else ""
 
 
+def scenario_label(scenario: dict) -> str:
+    """A scenario's name in the report: a fixed rate of the mix or the hot wallet says so."""
+    workload = scenario.get("workload", "debit")
+    return f"rate:{workload}" if scenario["name"] == "rate" and workload != "debit" else scenario["name"]
+
+
 def write_performance_doc(result: dict) -> None:
     doc = ROOT / "docs" / "performance.md"
     text = doc.read_text() if doc.exists() else ""
@@ -993,7 +1095,7 @@ def write_performance_doc(result: dict) -> None:
         if s.get("rate") and m.get("rate_lead_in_s"):
             load += f" after {m['rate_lead_in_s']} s at it"
         rows.append(
-            f"| {s['name']} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
+            f"| {scenario_label(s)} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
             f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
             f"{s['pg_cpu_ms_per_req']:.2f} | {generator_cell(s)} | {probe_cell(s)} | {verdict}"
             f"{' (noisy)' if s['noisy'] else ''}"
@@ -1019,10 +1121,11 @@ def write_performance_doc(result: dict) -> None:
             "",
             f"Database ceiling (pgbench, the debit's SQL, 8 clients): **{pg['tps']:.0f} tx/s**, "
             f"{pg['latency_avg_ms']} ms average, PG CPU {pg['pg_cpu_ms_per_tx']} ms/tx "
-            f"(probe {probe_cell(pg)}). "
+            f"(probe {probe_cell(pg)}){' (noisy)' if pg.get('noisy') else ''}. "
             f"HTTP ÷ database at 8 clients: **{result['http_over_db']:.0%}**. "
             f"{lean_note(result)}"
-            f"On one wallet (as `hot`): **{result['pgbench_hot']['tps']:.0f} tx/s**. "
+            f"On one wallet (as `hot`): **{result['pgbench_hot']['tps']:.0f} tx/s**"
+            f"{' (noisy)' if result['pgbench_hot'].get('noisy') else ''}. "
             f"Statements per debit: {result['queries_per_debit']} (asserted in `wallet/tests/test_queries.py`).",
             marker_end,
         ]
@@ -1052,7 +1155,7 @@ def report_profile(raw: Path, started_at: str, prefix: str) -> None:
     log(f"collapsed stacks: {kept.relative_to(ROOT)} (flamegraph.pl or speedscope.app read them)")
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, default=10_000)
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
@@ -1078,8 +1181,9 @@ def main() -> None:
         # rate right after debit:8, whose half it runs at: the tables grow through a run, and
         # later scenarios meet a bigger database than the one debit:8 was measured on. The
         # lean reference just before debit:8, so that the two are minutes apart.
-        default="debit:1,lean:8,debit:8,rate,debit:32,mixed:8,hot:8",
-        help="name:clients, comma-separated; 'rate' is the fixed arrival rate run (half of an earlier debit:8); "
+        default="debit:1,lean:8,debit:8,rate,debit:32,mixed:8,rate:mixed,hot:8,rate:hot",
+        help="name:clients, comma-separated; 'rate' is the fixed arrival rate run of debits (half of an earlier "
+        "debit:8), 'rate:mixed' and 'rate:hot' of the mix and of the hot wallet (half of an earlier mixed:8, hot:8); "
         "'lean' the lean reference debit (bench/lean.py); lean:8,debit:8 repeated gives the median ratio of the pairs",
     )
     parser.add_argument("--rate", type=int, default=0, help="fixed arrival rate (default: half the debit:8 rate)")
@@ -1118,7 +1222,7 @@ def main() -> None:
         help="sample the web workers with py-spy during this scenario (e.g. debit:8); "
         "prints the busiest frames and keeps the collapsed stacks in bench/results/",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.rate < 0 or args.rate_lead_in < 0:
         parser.error("--rate and --rate-lead-in take 0 or more")
     # A fixed rate's calls are signed before its window (its lead-in's before the lead-in);
@@ -1131,7 +1235,26 @@ def main() -> None:
         if not equals or not re.fullmatch(r"[a-z_][a-z0-9_.]*", name):
             parser.error(f"--pg-setting takes NAME=VALUE with a PostgreSQL setting's name, not {setting!r}")
         pg_settings[name] = value
-    args.pg_setting = list(pg_settings)
+    args.pg_setting, args.pg_settings = list(pg_settings), pg_settings
+    earlier: set[str] = set()
+    for spec in args.scenarios.split(","):
+        name, _, clients = spec.partition(":")
+        if name == "rate":
+            workload = clients or "debit"
+            if workload not in RATE_WORKLOADS:
+                parser.error(
+                    f"{spec!r}: a fixed rate runs one of {', '.join(RATE_WORKLOADS)} (rate, rate:mixed, rate:hot)"
+                )
+            if not args.rate and f"{workload}:8" not in earlier:
+                parser.error(f"{spec!r} runs at half of an earlier {workload}:8: put one before it, or give --rate")
+        elif name not in ("debit", "mixed", "hot", "lean") or not clients.isdigit() or int(clients) < 1:
+            parser.error(f"{spec!r}: a scenario is debit, mixed, hot or lean with its clients (debit:8), or a rate")
+        earlier.add(spec)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
 
     for tool in ("wrk", "pgbench"):
         if not shutil.which(tool):
@@ -1150,7 +1273,7 @@ def main() -> None:
     if note:
         log(note)
     log(f"creating database {args.database}")
-    fresh_database_with_django(env, args.database, settings=pg_settings)
+    fresh_database_with_django(env, args.database, settings=args.pg_settings)
     from django.db import connection
 
     from bench.lean import lean_check, lean_tables
@@ -1159,6 +1282,7 @@ def main() -> None:
 
     with connection.cursor() as cursor:
         note = huge_pages_note(postgresql_huge_pages(cursor))
+        postmaster = postgresql_postmaster(cursor)
     if note:
         log(note)
     log(f"seeding {args.players} players with sessions")
@@ -1187,9 +1311,10 @@ def main() -> None:
             if not autovacuum:
                 log("autovacuum is off on this server: the bench vacuums and analyzes before each scenario")
             upkeep = database_upkeep(vacuum=False)
-        debit8_rps = 0.0
+        rps_at_8: dict[str, float] = {}  # of each workload, for the fixed rates after it
         for spec in args.scenarios.split(","):
             name, _, clients = spec.partition(":")
+            workload = (clients or "debit") if name == "rate" else name
             prefix = f"{name}{clients or 'r'}"
             # A scenario named twice gets its own transaction ids (and so its own checks).
             prefix += f"n{len(used_prefixes)}" if prefix in used_prefixes else ""
@@ -1203,14 +1328,14 @@ def main() -> None:
                 server = lean_server(args, env, workdir, warm_lean, started=extra_servers)
             if scenarios:
                 upkeep = database_upkeep(vacuum=True) if not autovacuum and not args.no_upkeep else 0.0
-            idle_wait = 0.0 if args.no_idle_wait else wait_for_idle()
+            idle_wait, idle = idle_or_say(prefix, args.no_idle_wait)
             probe = machine_probe(workdir)
             if name == "rate":
-                rate = args.rate or max(50, int(debit8_rps / 2))
+                rate = args.rate or max(50, int(rps_at_8[workload] / 2))
                 if not args.no_settle:
-                    settle(args, server, workdir, name, prefix, rng, rate=rate)
+                    settle(args, server, workdir, name, prefix, rng, rate=rate, workload=workload)
                 # Signed after its lead-in, which lasts longer than most of a signature's validity.
-                lines = signed_lines(scenario_calls("debit", rate * args.duration, args.players, prefix, rng))
+                lines = signed_lines(scenario_calls(workload, rate * args.duration, args.players, prefix, rng))
             else:
                 rate = 0
                 lines = signed_lines(scenario_calls(name, wrk_calls(name, args.duration), args.players, prefix, rng))
@@ -1221,8 +1346,13 @@ def main() -> None:
                 wal0 = wal_activity(cursor)
             web0, pg0, (busy0, total0) = (
                 process_ticks(server.web_pids()),
-                process_ticks(pids_of("postgres")),
+                postgresql_ticks(postmaster),
                 machine_busy_ticks(),
+            )
+            profiler = (
+                start_profiler(server, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
+                if args.profile == spec
+                else None
             )
             if name == "rate":
                 raw = open_loop_requests(lines)
@@ -1241,32 +1371,26 @@ def main() -> None:
                     "statuses": dict(r.statuses),
                     "codes": dict(r.codes),
                     "replayed": r.replayed,
+                    "booking_nothing": r.booking_nothing,
                     "exhausted": 0,
                     "late_starts": r.late_starts,
                 }
                 connections = RATE_CONNECTIONS
             else:
                 connections = int(clients)
-                profiler = (
-                    start_profiler(server, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
-                    if args.profile == spec
-                    else None
-                )
                 result, gen_ticks = run_wrk(args, requests_file, connections, args.duration, port=server.port)
-                if profiler is not None:
-                    profiler.wait(timeout=60)
-                    report_profile(workdir / f"{prefix}.profile.txt", started_at, prefix)
+            if profiler is not None:
+                profiler.wait(timeout=60)
+                report_profile(workdir / f"{prefix}.profile.txt", started_at, prefix)
             web1, pg1, (busy1, total1) = (
                 process_ticks(server.web_pids()),
-                process_ticks(pids_of("postgres")),
+                postgresql_ticks(postmaster),
                 machine_busy_ticks(),
             )
             with connection.cursor() as cursor:
                 wal1 = wal_activity(cursor)
             requests_done = max(1, result["requests"])
-            accounted = (web1 - web0) + (pg1 - pg0) + gen_ticks
-            other = (busy1 - busy0) - accounted
-            noisy = other > 0.15 * (total1 - total0) / (os.cpu_count() or 1)
+            noisy = not idle or noisy_window(busy1 - busy0, total1 - total0, (web1 - web0) + (pg1 - pg0) + gen_ticks)
             accepted_new = (
                 int(result["statuses"].get("200", result["statuses"].get(200, 0)))
                 - result["replayed"]
@@ -1280,10 +1404,11 @@ def main() -> None:
                 with connection.cursor() as cursor:
                     check = lean_check(cursor, prefix, accepted_new, in_flight, resent=int(result["exhausted"]))
             rps = result["requests"] / (result["duration_us"] / 1e6)
-            if name == "debit" and clients == "8":
-                debit8_rps = rps
+            if name in RATE_WORKLOADS and clients == "8":
+                rps_at_8[name] = rps
             scenario = {
                 "name": name,
+                **({"workload": workload} if name == "rate" else {}),
                 "connections": connections,
                 "rate": rate,
                 "rps": round(rps, 1),
@@ -1302,6 +1427,7 @@ def main() -> None:
                 # The load generator's own CPU, on the same cores as the platform.
                 "generator_cpu_ms_per_req": round(gen_ticks / TICK * 1000 / requests_done, 3),
                 "idle_wait_s": idle_wait,
+                "idle_before": idle,  # False: still busy after IDLE_WAIT_S, and so noisy
                 # Seconds of ANALYZE / VACUUM before it (database_upkeep), outside the measurement.
                 "upkeep_s": upkeep,
                 "machine_probe": probe,
@@ -1328,9 +1454,12 @@ def main() -> None:
             server.stop()
 
     log("pgbench: the same debit SQL against the database alone")
-    pg = run_pgbench(args, connection.settings_dict, workdir, args.players)
-    pg_hot = run_pgbench(args, connection.settings_dict, workdir, 1)
-    log(f"pgbench: {pg['tps']:.0f} tx/s over {args.players} wallets, {pg_hot['tps']:.0f} tx/s on one")
+    pg = run_pgbench(args, connection.settings_dict, workdir, args.players, postmaster)
+    pg_hot = run_pgbench(args, connection.settings_dict, workdir, 1, postmaster)
+    log(
+        f"pgbench: {pg['tps']:.0f} tx/s over {args.players} wallets{', NOISY' if pg['noisy'] else ''}, "
+        f"{pg_hot['tps']:.0f} tx/s on one{', NOISY' if pg_hot['noisy'] else ''}"
+    )
     debit8 = next((s for s in scenarios if s["name"] == "debit" and s["connections"] == 8), None)
     lean8 = next((s for s in scenarios if s["name"] == "lean" and s["connections"] == 8), None)
     result = {

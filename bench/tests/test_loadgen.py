@@ -20,6 +20,9 @@ class FakeWallet(BaseHTTPRequestHandler):
             return
         refuse = b'"refuse"' in body
         answer = b'{"code":"INSUFFICIENT_FUNDS","message":"x"}' if refuse else b'{"balance":1}'
+        for kind in (b"tombstone", b"already_rolled_back"):
+            if b'"%s"' % kind in body:
+                answer = b'{"status":"%s","balance":1}' % kind
         self.send_response(402 if refuse else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
@@ -74,3 +77,11 @@ def test_a_connection_lost_under_a_request_is_a_socket_error_and_the_run_goes_on
     assert result.socket_errors == 3
     assert result.statuses == {200: 60}
     assert len(result.latencies_us) == 60
+
+
+def test_a_rollback_that_books_nothing_is_counted_apart_as_the_wrk_script_counts_it():
+    # The rate:mixed scenario's money check subtracts them from the accepted answers.
+    kinds = ["new"] * 20 + ["tombstone"] * 3 + ["already_rolled_back"] * 2
+    result = run_against_fake([raw(kind) for kind in kinds], rate=1000, connections=2)
+    assert result.statuses == {200: 25}
+    assert result.booking_nothing == 5

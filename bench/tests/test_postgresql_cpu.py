@@ -1,0 +1,64 @@
+"""PostgreSQL's CPU in a window counts the backends that came and went in it (pgbench's), and a
+window that something else took CPU in is noisy."""
+
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection
+
+from bench.common import TICK
+from bench.run import noisy_window, postgresql_postmaster, postgresql_ticks
+
+BOOT = 1_764_000_000
+
+
+def write_stat(proc: Path, pid: int, *, parent: int, times: tuple[int, int, int, int], started_s: int = 0) -> None:
+    """/proc/<pid>/stat with its parent, utime, stime, cutime, cstime and start time."""
+    (proc / str(pid)).mkdir()
+    fields = ["S", str(parent), *["0"] * 9, *map(str, times), "0", "0", "0", "0", str(started_s * TICK), "0"]
+    (proc / str(pid) / "stat").write_text(f"{pid} (postgres) " + " ".join(fields))
+
+
+def test_the_postmasters_reaped_children_count_and_other_processes_do_not(tmp_path):
+    (tmp_path / "stat").write_text(f"cpu  1 2 3 4\nbtime {BOOT}\n")
+    write_stat(tmp_path, 100, parent=1, times=(5, 6, 700, 80))  # the postmaster: own, then reaped children's
+    write_stat(tmp_path, 101, parent=100, times=(10, 1, 0, 0))  # a backend running
+    write_stat(tmp_path, 102, parent=100, times=(20, 2, 0, 0))
+    write_stat(tmp_path, 200, parent=1, times=(900, 900, 0, 0))  # pgbench, or anything else
+    (tmp_path / "self").mkdir()  # entries that are not processes
+    assert postgresql_ticks(100, tmp_path) == 5 + 6 + 700 + 80 + 11 + 22
+
+
+@pytest.mark.parametrize(
+    "busy, accounted, noisy",
+    [
+        (200, 200, False),  # everything busy was measured
+        (200, 160, True),  # 40 ticks of 200 per core's window: 20% of a core
+        (200, 175, False),  # 25 ticks: 12.5%
+    ],
+)
+def test_a_window_is_noisy_when_unmeasured_cpu_took_over_15_percent_of_a_core(busy, accounted, noisy, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert noisy_window(busy, 400, accounted) is noisy
+
+
+def test_the_local_servers_backends_that_exit_still_count(postgresql_cursor):
+    postmaster = postgresql_postmaster(postgresql_cursor)
+    if postmaster is None:
+        pytest.skip("the server is not a process of this machine's PID namespace")
+    before = postgresql_ticks(postmaster)
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"] or None, port=settings["PORT"] or None
+    ) as other:
+        backend = other.info.backend_pid
+        # About half a second of one backend's CPU, then the backend exits with its connection.
+        other.execute("SELECT count(*) FROM generate_series(1, 4000000) g WHERE g % 7 = 3").fetchone()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{backend}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not Path(f"/proc/{backend}").exists(), "the backend did not exit"
+    # Gone and reaped: only the postmaster's count of its reaped children still holds its CPU.
+    assert postgresql_ticks(postmaster) - before >= 0.1 * TICK

@@ -1,0 +1,54 @@
+"""Which scenarios a run accepts: a fixed rate of debits, of the mix or of the hot wallet, each at
+half of the same workload's 8-client rate measured before it, unless --rate fixes it."""
+
+import pytest
+
+from bench.run import RATE_WORKLOADS, parse_args, scenario_label
+
+
+def test_the_default_run_has_a_fixed_rate_of_each_workload_after_its_8_client_run():
+    scenarios = parse_args([]).scenarios.split(",")
+    for workload in RATE_WORKLOADS:
+        rate = "rate" if workload == "debit" else f"rate:{workload}"
+        assert scenarios.index(f"{workload}:8") < scenarios.index(rate)
+
+
+@pytest.mark.parametrize(
+    "scenarios, extra",
+    [
+        ("debit:8,rate", []),
+        ("mixed:8,rate:mixed,hot:8,rate:hot", []),
+        ("rate,rate,rate", ["--rate", "1000"]),
+        ("rate:hot", ["--rate", "500"]),
+        ("lean:8,debit:8,debit:32,debit:1", []),
+    ],
+)
+def test_accepted(scenarios, extra):
+    assert parse_args(["--scenarios", scenarios, *extra]).scenarios == scenarios
+
+
+@pytest.mark.parametrize(
+    "scenarios, extra, message",
+    [
+        ("rate", [], "runs at half of an earlier debit:8"),
+        ("debit:8,rate:mixed", [], "runs at half of an earlier mixed:8"),
+        ("rate:mixed,mixed:8", [], "runs at half of an earlier mixed:8"),
+        ("rate:lean", ["--rate", "100"], "a fixed rate runs one of debit, mixed, hot"),
+        ("debit", [], "a scenario is debit, mixed, hot or lean with its clients"),
+        ("debit:eight", [], "a scenario is debit, mixed, hot or lean with its clients"),
+        ("credit:8", [], "a scenario is debit, mixed, hot or lean with its clients"),
+    ],
+)
+def test_refused_before_anything_is_seeded(scenarios, extra, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--scenarios", scenarios, *extra])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_report_names_a_fixed_rates_workload_except_the_debits():
+    assert scenario_label({"name": "rate", "workload": "mixed"}) == "rate:mixed"
+    assert scenario_label({"name": "rate", "workload": "hot"}) == "rate:hot"
+    assert scenario_label({"name": "rate", "workload": "debit"}) == "rate"
+    assert scenario_label({"name": "rate"}) == "rate"  # runs recorded before the workload was
+    assert scenario_label({"name": "mixed"}) == "mixed"
