@@ -1,7 +1,6 @@
 """PostgreSQL's CPU in a window counts the backends that came and went in it (pgbench's), and a
 window that something else took CPU in is noisy."""
 
-import time
 from pathlib import Path
 
 import psycopg
@@ -9,7 +8,13 @@ import pytest
 from django.db import connection
 
 from bench.common import TICK
-from bench.run import noisy_window, postgresql_postmaster, postgresql_ticks
+from bench.run import (
+    noisy_window,
+    postgresql_children,
+    postgresql_postmaster,
+    postgresql_ticks,
+    wait_for_backends_gone,
+)
 
 BOOT = 1_764_000_000
 
@@ -48,17 +53,17 @@ def test_the_local_servers_backends_that_exit_still_count(postgresql_cursor):
     postmaster = postgresql_postmaster(postgresql_cursor)
     if postmaster is None:
         pytest.skip("the server is not a process of this machine's PID namespace")
+    running_before = set(postgresql_children(postmaster))
     before = postgresql_ticks(postmaster)
     settings = connection.settings_dict
     with psycopg.connect(
         dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"] or None, port=settings["PORT"] or None
     ) as other:
         backend = other.info.backend_pid
+        assert backend in postgresql_children(postmaster)
         # About half a second of one backend's CPU, then the backend exits with its connection.
         other.execute("SELECT count(*) FROM generate_series(1, 4000000) g WHERE g % 7 = 3").fetchone()
-    deadline = time.monotonic() + 5
-    while Path(f"/proc/{backend}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not Path(f"/proc/{backend}").exists(), "the backend did not exit"
+    wait_for_backends_gone(postmaster, running_before)
     # Gone and reaped: only the postmaster's count of its reaped children still holds its CPU.
+    assert not Path(f"/proc/{backend}").exists()
     assert postgresql_ticks(postmaster) - before >= 0.1 * TICK

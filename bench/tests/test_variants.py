@@ -20,3 +20,19 @@ def test_the_journal_claim_variant_installs_on_the_schema(postgresql_cursor):
     postgresql_cursor.execute(variant_sql())  # rolled back with the test's transaction
     postgresql_cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = 'wallet_debit_journal_claim'")
     assert postgresql_cursor.fetchone()[0] == 1
+
+
+def test_the_locked_variant_serializes_a_keys_deliveries_and_inserts_its_refusals():
+    sql = variant_sql(locked=True)
+    assert "FUNCTION wallet_debit_journal_claim_locked(" in sql
+    # The lock comes in a statement of its own, before the read that must see what it waited for.
+    lock, read = sql.find("pg_advisory_xact_lock("), sql.find("LEFT JOIN ledger_idempotencyrecord r")
+    assert 0 < lock < read
+    assert "response_status = 200" not in sql and "SET response_status = err_status" not in sql
+    assert "VALUES (p_scope, p_transaction_id, p_operation, p_fingerprint, p_now, err_status, body)" in sql
+
+
+def test_the_locked_variant_installs_on_the_schema(postgresql_cursor):
+    postgresql_cursor.execute(variant_sql(locked=True))
+    postgresql_cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = 'wallet_debit_journal_claim_locked'")
+    assert postgresql_cursor.fetchone()[0] == 1

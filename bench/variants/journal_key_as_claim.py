@@ -10,7 +10,19 @@ from the platform's own `wallet/sql/wallet_debit_v3.sql`, so that the count foll
     make bench-pg BENCH_ARGS="--setup-sql /tmp/journal-claim.sql --function wallet_debit_journal_claim"
 
 Only an accepted debit of a free wallet (what `make bench-pg` books) is changed; refusals
-and the busy wallet's early ledger run as in v3. Never installed by a migration."""
+and the busy wallet's early ledger run as in v3. Never installed by a migration.
+
+`--locked` prints the variant as it would have to ship, `wallet_debit_journal_claim_locked`
+(docs/performance.md, 2026-12-04, late night): an accepted debit and a refusal of the same key write to
+two tables, so no unique key stops both from committing when two deliveries of one debit run
+at once (one refused for funds while the other is accepted, say). The key is first locked
+(a transaction-level advisory lock on its hash), so duplicates run one after the other, and
+a new statement then reads the journal and the stored refusals; a refusal inserts its answer
+instead of updating a claim.
+
+    .venv/bin/python bench/variants/journal_key_as_claim.py --locked > /tmp/journal-claim-locked.sql
+    make bench-pg BENCH_ARGS="--setup-sql /tmp/journal-claim-locked.sql --function wallet_debit_journal_claim_locked"
+"""
 
 import sys
 from pathlib import Path
@@ -39,6 +51,36 @@ V1_ORDER_JOURNAL_WITH_ANSWER = """                INSERT INTO ledger_journaltran
                     VALUES ('debit', p_scope, p_transaction_id, p_round_id, p_reason, NULL, p_trace_id, p_now,
                             'provider:' || p_scope, '', p_fingerprint, new_balance)"""  # noqa: E501
 
+# Duplicates of one key one after the other, then the journal and the stored refusals read by
+# a statement that starts after the lock is held (READ COMMITTED: it sees what the holder before
+# committed).
+LOCKED_REPLAY_READ = """    PERFORM pg_advisory_xact_lock(hashtextextended(p_scope || ':' || p_transaction_id, 0));
+    SELECT j.id, r.operation, r.fingerprint, r.response_status, r.response_body INTO existing
+        FROM (SELECT 1) one
+        LEFT JOIN ledger_journaltransaction j
+            ON j.provider_code = p_scope AND j.provider_transaction_id = p_transaction_id
+           AND j.provider_transaction_id <> ''
+        LEFT JOIN ledger_idempotencyrecord r ON r.scope = p_scope AND r.key = p_transaction_id;
+    IF existing.id IS NOT NULL THEN
+        RETURN jsonb_build_object('status', 200, 'replayed', true);
+    END IF;
+    IF existing.operation IS NOT NULL THEN
+        RETURN jsonb_build_object('status', existing.response_status, 'replayed', true,
+                                  'body', existing.response_body);
+    END IF;
+
+"""
+
+STORED_REFUSAL = (
+    "        UPDATE ledger_idempotencyrecord SET response_status = err_status, response_body = body "
+    "WHERE id = claim_id;\n"
+)
+INSERTED_REFUSAL = (
+    "        INSERT INTO ledger_idempotencyrecord (scope, key, operation, fingerprint, created_at, response_status,\n"
+    "                                              response_body)\n"
+    "            VALUES (p_scope, p_transaction_id, p_operation, p_fingerprint, p_now, err_status, body);\n"
+)
+
 STORED_ANSWER = (
     "        UPDATE ledger_idempotencyrecord SET response_status = 200, response_body = body WHERE id = claim_id;\n"
 )
@@ -50,17 +92,20 @@ def replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def variant_sql() -> str:
-    sql = replace_once(V3.read_text(), "FUNCTION wallet_debit_v3(", "FUNCTION wallet_debit_journal_claim(")
+def variant_sql(*, locked: bool = False) -> str:
+    name = "wallet_debit_journal_claim_locked" if locked else "wallet_debit_journal_claim"
+    sql = replace_once(V3.read_text(), "FUNCTION wallet_debit_v3(", f"FUNCTION {name}(")
     start, end = sql.find("    -- 1. The idempotency key."), sql.find("    <<checks>>")
     if start < 0 or end < start:
         raise SystemExit(f"{V3.name} changed: its idempotency claim was not found")
-    sql = sql[:start] + REPLAY_READ + sql[end:]
+    sql = sql[:start] + (LOCKED_REPLAY_READ if locked else REPLAY_READ) + sql[end:]
     sql = replace_once(sql, STORED_ANSWER, "")
+    if locked:
+        sql = replace_once(sql, STORED_REFUSAL, INSERTED_REFUSAL)
     sql = replace_once(sql, V1_ORDER_JOURNAL, V1_ORDER_JOURNAL_WITH_ANSWER)
     columns = "ALTER TABLE ledger_journaltransaction ADD COLUMN fingerprint text, ADD COLUMN balance_after bigint;\n"
     return columns + sql
 
 
 if __name__ == "__main__":
-    sys.stdout.write(variant_sql())
+    sys.stdout.write(variant_sql(locked="--locked" in sys.argv[1:]))
