@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from django.db import connection
 
+from bench import run as bench_run
 from bench.common import TICK
 from bench.run import (
     noisy_window,
@@ -34,6 +35,33 @@ def test_the_postmasters_reaped_children_count_and_other_processes_do_not(tmp_pa
     write_stat(tmp_path, 200, parent=1, times=(900, 900, 0, 0))  # pgbench, or anything else
     (tmp_path / "self").mkdir()  # entries that are not processes
     assert postgresql_ticks(100, tmp_path) == 5 + 6 + 700 + 80 + 11 + 22
+
+
+def test_a_child_reaped_while_the_children_are_listed_is_counted_once(tmp_path, monkeypatch):
+    (tmp_path / "stat").write_text(f"cpu  1 2 3 4\nbtime {BOOT}\n")
+    write_stat(tmp_path, 100, parent=1, times=(5, 6, 700, 80))
+    write_stat(tmp_path, 101, parent=100, times=(10, 1, 0, 0))
+    write_stat(tmp_path, 102, parent=100, times=(20, 2, 0, 0))
+    listings = []
+
+    def listed_as_102_is_reaped(postmaster, proc):
+        children = real_children(postmaster, proc)
+        if not listings:
+            # 102 exits and is reaped after the postmaster's count was read and before the
+            # listing reached it: its time moves into the postmaster's reaped children's.
+            (proc / "102" / "stat").unlink()
+            (proc / "102").rmdir()
+            (proc / "100" / "stat").unlink()
+            (proc / "100").rmdir()
+            write_stat(proc, 100, parent=1, times=(5, 6, 720, 82))
+            children.pop(102, None)
+        listings.append(children)
+        return children
+
+    real_children = bench_run.postgresql_children
+    monkeypatch.setattr(bench_run, "postgresql_children", listed_as_102_is_reaped)
+    assert postgresql_ticks(100, tmp_path) == 5 + 6 + 720 + 82 + 11
+    assert len(listings) == 2  # the first reading was not trusted
 
 
 @pytest.mark.parametrize(

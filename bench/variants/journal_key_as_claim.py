@@ -12,13 +12,16 @@ from the platform's own `wallet/sql/wallet_debit_v3.sql`, so that the count foll
 Only an accepted debit of a free wallet (what `make bench-pg` books) is changed; refusals
 and the busy wallet's early ledger run as in v3. Never installed by a migration.
 
-`--locked` prints the variant as it would have to ship, `wallet_debit_journal_claim_locked`
-(docs/performance.md, 2026-12-04, late night): an accepted debit and a refusal of the same key write to
-two tables, so no unique key stops both from committing when two deliveries of one debit run
-at once (one refused for funds while the other is accepted, say). The key is first locked
-(a transaction-level advisory lock on its hash), so duplicates run one after the other, and
-a new statement then reads the journal and the stored refusals; a refusal inserts its answer
-instead of updating a claim.
+`--locked` prints the variant made safe for two deliveries of one debit in flight at once,
+`wallet_debit_journal_claim_locked` (docs/performance.md, 2026-12-04, late night). An
+accepted debit and a refusal of the same key write to two tables, so no unique key stops
+both from committing (bench/tests/test_variants.py races the unsafe one into an error on
+the journal's key). The key is first locked (a transaction-level advisory lock on its hash),
+so that its deliveries run one after the other; a new statement then reads the journal and
+the stored refusals (a different operation or fingerprint is IDEMPOTENCY_MISMATCH, as in
+v3), and a refusal inserts its answer instead of updating a claim. Still for counting: a
+replay of a booked debit answers only its journal id, and credit, rollback and the Python
+path know nothing of it.
 
     .venv/bin/python bench/variants/journal_key_as_claim.py --locked > /tmp/journal-claim-locked.sql
     make bench-pg BENCH_ARGS="--setup-sql /tmp/journal-claim-locked.sql --function wallet_debit_journal_claim_locked"
@@ -55,18 +58,33 @@ V1_ORDER_JOURNAL_WITH_ANSWER = """                INSERT INTO ledger_journaltran
 # a statement that starts after the lock is held (READ COMMITTED: it sees what the holder before
 # committed).
 LOCKED_REPLAY_READ = """    PERFORM pg_advisory_xact_lock(hashtextextended(p_scope || ':' || p_transaction_id, 0));
-    SELECT j.id, r.operation, r.fingerprint, r.response_status, r.response_body INTO existing
+    SELECT j.id, j.kind, j.fingerprint AS booked_fingerprint, r.operation, r.fingerprint, r.response_status,
+           r.response_body
+        INTO existing
         FROM (SELECT 1) one
         LEFT JOIN ledger_journaltransaction j
             ON j.provider_code = p_scope AND j.provider_transaction_id = p_transaction_id
            AND j.provider_transaction_id <> ''
         LEFT JOIN ledger_idempotencyrecord r ON r.scope = p_scope AND r.key = p_transaction_id;
-    IF existing.id IS NOT NULL THEN
-        RETURN jsonb_build_object('status', 200, 'replayed', true);
-    END IF;
-    IF existing.operation IS NOT NULL THEN
+    IF existing.id IS NOT NULL OR existing.operation IS NOT NULL THEN
+        IF COALESCE(existing.kind::text, existing.operation) <> p_operation
+           OR COALESCE(existing.booked_fingerprint, existing.fingerprint) IS DISTINCT FROM p_fingerprint THEN
+            RETURN jsonb_build_object('status', 409, 'replayed', false, 'body', jsonb_build_object(
+                'code', 'IDEMPOTENCY_MISMATCH',
+                'message', format('transaction_id ''%s'' was already used for a different %s request.',
+                                  p_transaction_id, COALESCE(existing.kind::text, existing.operation))));
+        END IF;
+        IF existing.id IS NOT NULL THEN
+            -- Shipped, the answer would be rebuilt from the journal row (its balance_after).
+            RETURN jsonb_build_object('status', 200, 'replayed', true,
+                                      'body', jsonb_build_object('platform_transaction_id', existing.id::text));
+        END IF;
         RETURN jsonb_build_object('status', existing.response_status, 'replayed', true,
                                   'body', existing.response_body);
+    END IF;
+    IF p_maintenance THEN
+        RETURN jsonb_build_object('status', 503, 'replayed', false, 'body', jsonb_build_object(
+            'code', 'MAINTENANCE', 'message', 'Debits are paused for maintenance; retry later.'));
     END IF;
 
 """
@@ -103,7 +121,10 @@ def variant_sql(*, locked: bool = False) -> str:
     if locked:
         sql = replace_once(sql, STORED_REFUSAL, INSERTED_REFUSAL)
     sql = replace_once(sql, V1_ORDER_JOURNAL, V1_ORDER_JOURNAL_WITH_ANSWER)
-    columns = "ALTER TABLE ledger_journaltransaction ADD COLUMN fingerprint text, ADD COLUMN balance_after bigint;\n"
+    columns = (
+        "ALTER TABLE ledger_journaltransaction ADD COLUMN IF NOT EXISTS fingerprint text, "
+        "ADD COLUMN IF NOT EXISTS balance_after bigint;\n"
+    )
     return columns + sql
 
 
