@@ -1,9 +1,11 @@
 """The calls that settle a scenario before its measured window stay out of its checks."""
 
 import random
+from types import SimpleNamespace
 
 import pytest
 
+from bench import run as bench_run
 from bench.run import SETTLE_S, open_loop_requests, settle_calls, signed_lines
 
 
@@ -49,3 +51,30 @@ def test_open_loop_requests_are_the_signed_calls_as_http():
         assert f"X-Signature: {signature}".encode() in head
         assert f"Content-Length: {len(body)}".encode() in head
         assert sent_body == body
+
+
+@pytest.mark.parametrize(
+    "workload, paths",
+    [
+        ("debit", {b"/api/v1/wallet/debit"}),
+        ("hot", {b"/api/v1/wallet/debit"}),
+        ("mixed", {b"/api/v1/wallet/debit", b"/api/v1/wallet/credit", b"/api/v1/wallet/rollback"}),
+    ],
+)
+def test_a_fixed_rate_leads_in_with_its_own_workloads_calls(workload, paths, monkeypatch, tmp_path):
+    sent = []
+
+    def fake_rate(port, requests, rate):
+        sent.append((rate, requests))
+        return SimpleNamespace(statuses={200: len(requests)}, codes={}, socket_errors=0)
+
+    monkeypatch.setattr(bench_run, "run_rate", fake_rate)
+    args = SimpleNamespace(rate_lead_in=3, players=50)
+    bench_run.settle(
+        args, SimpleNamespace(port=1), tmp_path, "rate", f"rate{workload}", random.Random(1), 400, workload
+    )
+    [(rate, requests)] = sent
+    assert rate == 400 and len(requests) == 400 * 3
+    assert {request.split(b" ", 2)[1] for request in requests} == paths
+    if workload == "hot":
+        assert len({request.split(b'"session_token":"')[1][:20] for request in requests}) == 1
