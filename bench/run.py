@@ -714,7 +714,6 @@ def run_pgbench(args, db: dict, workdir: Path, players: int, postmaster: int | N
     busy_after, total_after = machine_busy_ticks()
     pg_after = postgresql_ticks(postmaster)
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    # PostgreSQL's backends come and go with pgbench: count the machine's busy time minus pgbench's own.
     pgbench_ticks = int((usage.ru_utime + usage.ru_stime) * TICK)
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", stdout)
     failed = re.search(r"number of failed transactions: (\d+)", stdout)
@@ -1225,7 +1224,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "debit:8), 'rate:mixed' and 'rate:hot' of the mix and of the hot wallet (half of an earlier mixed:8, hot:8); "
         "'lean' the lean reference debit (bench/lean.py); lean:8,debit:8 repeated gives the median ratio of the pairs",
     )
-    parser.add_argument("--rate", type=int, default=0, help="fixed arrival rate (default: half the debit:8 rate)")
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=0,
+        help="fixed arrival rate of every rate scenario (default: half of its workload's 8-client rate)",
+    )
     parser.add_argument(
         "--pg-setting",
         metavar="NAME=VALUE",
@@ -1276,10 +1280,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         pg_settings[name] = value
     args.pg_setting, args.pg_settings = list(pg_settings), pg_settings
     earlier: set[str] = set()
+    # (spec, name, clients, workload): a fixed rate's workload is what follows its colon.
+    args.scenario_list = []
     for spec in args.scenarios.split(","):
         name, _, clients = spec.partition(":")
+        workload = (clients or "debit") if name == "rate" else name
+        args.scenario_list.append((spec, name, clients, workload))
         if name == "rate":
-            workload = clients or "debit"
             if workload not in RATE_WORKLOADS:
                 parser.error(
                     f"{spec!r}: a fixed rate runs one of {', '.join(RATE_WORKLOADS)} (rate, rate:mixed, rate:hot)"
@@ -1351,9 +1358,7 @@ def main() -> None:
                 log("autovacuum is off on this server: the bench vacuums and analyzes before each scenario")
             upkeep = database_upkeep(vacuum=False)
         rps_at_8: dict[str, float] = {}  # of each workload, for the fixed rates after it
-        for spec in args.scenarios.split(","):
-            name, _, clients = spec.partition(":")
-            workload = (clients or "debit") if name == "rate" else name
+        for spec, name, clients, workload in args.scenario_list:
             prefix = f"{name}{clients or 'r'}"
             # A scenario named twice gets its own transaction ids (and so its own checks).
             prefix += f"n{len(used_prefixes)}" if prefix in used_prefixes else ""
