@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv run test test-embedded lint fmt check bench bench-redelivery bench-front bench-pg bench-round-trip clean
+.PHONY: help venv run test test-embedded lint fmt check bench bench-summary bench-redelivery bench-front bench-pg bench-round-trip clean
 
 help:
 	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint   - ruff and mypy";  echo "make fmt    - ruff format and fix"
 	@echo "make check  - lint + test"
 	@echo "make bench  - the wallet benchmark (BENCH_ARGS=\"--players 10000 --duration 15\"); see docs/performance.md"
+	@echo "make bench-summary - the issue's five targets judged over the kept results (BENCH_ARGS=\"--since 2026-12-05\")"
 	@echo "make bench-front - CPU per debit in the platform's own code, without a web server"
 	@echo "make bench-pg - instructions per debit in PostgreSQL, counted under callgrind"
 	@echo "make bench-round-trip - CPU of one statement's round trip to PostgreSQL, TCP against its Unix socket"
@@ -52,6 +53,9 @@ bench: venv
 	@BIN=$(BIN) bash bin/ensure-services
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-summary: venv
+	$(BIN)/python bench/targets.py $(BENCH_ARGS)
 
 bench-front: venv
 	@BIN=$(BIN) bash bin/ensure-services

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, TICK, base_env, celery_command, fresh_database_with_django, process_ticks, stop
 from bench.common import log as _log
+from bench.targets import asserted_debit_queries, describe, judge, report_line
 
 RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret"  # noqa: S105 - the throwaway bench database's sandbox secret
@@ -1111,9 +1112,17 @@ def python_prefix_note(machine: dict) -> str:
 
 
 def scenario_label(scenario: dict) -> str:
-    """A scenario's name in the report: a fixed rate of the mix or the hot wallet says so."""
+    """A scenario's name in the report: a fixed rate of the mix or the hot wallet says so, and
+    one whose rate its spec fixed (rate@1000) says at what."""
     workload = scenario.get("workload", "debit")
-    return f"rate:{workload}" if scenario["name"] == "rate" and workload != "debit" else scenario["name"]
+    label = f"rate:{workload}" if scenario["name"] == "rate" and workload != "debit" else scenario["name"]
+    return f"{label}@{scenario['at']}" if scenario.get("at") else label
+
+
+def targets_in_report(result: dict) -> list[str]:
+    """The issue's targets as this run met them (bench/targets.py), under its table."""
+    line = report_line(result, judge(result))
+    return ["", line] if line else []
 
 
 def write_performance_doc(result: dict) -> None:
@@ -1165,6 +1174,7 @@ def write_performance_doc(result: dict) -> None:
             f"On one wallet (as `hot`): **{result['pgbench_hot']['tps']:.0f} tx/s**"
             f"{' (noisy)' if result['pgbench_hot'].get('noisy') else ''}. "
             f"Statements per debit: {result['queries_per_debit']} (asserted in `wallet/tests/test_queries.py`).",
+            *targets_in_report(result),
             marker_end,
         ]
     )
@@ -1219,9 +1229,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         # rate right after debit:8, whose half it runs at: the tables grow through a run, and
         # later scenarios meet a bigger database than the one debit:8 was measured on. The
         # lean reference just before debit:8, so that the two are minutes apart.
-        default="debit:1,lean:8,debit:8,rate,debit:32,mixed:8,rate:mixed,hot:8,rate:hot",
+        # rate@1000 after it: the issue's latency target is set at half of its 2,000 debits/s, whatever
+        # this machine's debit:8 gives (bench/targets.py).
+        default="debit:1,lean:8,debit:8,rate,rate@1000,debit:32,mixed:8,rate:mixed,hot:8,rate:hot",
         help="name:clients, comma-separated; 'rate' is the fixed arrival rate run of debits (half of an earlier "
         "debit:8), 'rate:mixed' and 'rate:hot' of the mix and of the hot wallet (half of an earlier mixed:8, hot:8); "
+        "'@N' fixes a rate at N/s (rate@1000, rate:mixed@800); "
         "'lean' the lean reference debit (bench/lean.py); lean:8,debit:8 repeated gives the median ratio of the pairs",
     )
     parser.add_argument(
@@ -1280,18 +1293,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         pg_settings[name] = value
     args.pg_setting, args.pg_settings = list(pg_settings), pg_settings
     earlier: set[str] = set()
-    # (spec, name, clients, workload): a fixed rate's workload is what follows its colon.
+    # (spec, name, clients, workload, at): a fixed rate's workload is what follows its colon, and
+    # its rate what follows an @ (0: --rate's, else half of its workload's 8-client rate).
     args.scenario_list = []
     for spec in args.scenarios.split(","):
-        name, _, clients = spec.partition(":")
+        base, has_at, at = spec.partition("@")
+        name, _, clients = base.partition(":")
         workload = (clients or "debit") if name == "rate" else name
-        args.scenario_list.append((spec, name, clients, workload))
+        if has_at and (name != "rate" or not at.isdigit() or int(at) < 1):
+            parser.error(f"{spec!r}: only a fixed rate takes @ and a rate per second (rate@1000, rate:mixed@800)")
+        args.scenario_list.append((spec, name, clients, workload, int(at or 0)))
         if name == "rate":
             if workload not in RATE_WORKLOADS:
                 parser.error(
                     f"{spec!r}: a fixed rate runs one of {', '.join(RATE_WORKLOADS)} (rate, rate:mixed, rate:hot)"
                 )
-            if not args.rate and f"{workload}:8" not in earlier:
+            if not has_at and not args.rate and f"{workload}:8" not in earlier:
                 parser.error(f"{spec!r} runs at half of an earlier {workload}:8: put one before it, or give --rate")
         elif name not in ("debit", "mixed", "hot", "lean") or not clients.isdigit() or int(clients) < 1:
             parser.error(f"{spec!r}: a scenario is debit, mixed, hot or lean with its clients (debit:8), or a rate")
@@ -1358,7 +1375,7 @@ def main() -> None:
                 log("autovacuum is off on this server: the bench vacuums and analyzes before each scenario")
             upkeep = database_upkeep(vacuum=False)
         rps_at_8: dict[str, float] = {}  # of each workload, for the fixed rates after it
-        for spec, name, clients, workload in args.scenario_list:
+        for spec, name, clients, workload, at in args.scenario_list:
             prefix = f"{name}{clients or 'r'}"
             # A scenario named twice gets its own transaction ids (and so its own checks).
             prefix += f"n{len(used_prefixes)}" if prefix in used_prefixes else ""
@@ -1375,7 +1392,7 @@ def main() -> None:
             idle_wait, idle = idle_or_say(prefix, args.no_idle_wait)
             probe = machine_probe(workdir)
             if name == "rate":
-                rate = args.rate or max(50, int(rps_at_8[workload] / 2))
+                rate = at or args.rate or max(50, int(rps_at_8[workload] / 2))
                 if not args.no_settle:
                     settle(args, server, workdir, name, prefix, rng, rate=rate, workload=workload)
                 # Signed after its lead-in, which lasts longer than most of a signature's validity.
@@ -1453,6 +1470,7 @@ def main() -> None:
             scenario = {
                 "name": name,
                 **({"workload": workload} if name == "rate" else {}),
+                **({"at": at} if at else {}),  # its rate fixed by its spec (rate@1000)
                 "connections": connections,
                 "rate": rate,
                 "rps": round(rps, 1),
@@ -1527,6 +1545,12 @@ def main() -> None:
         "platform_over_lean_pairs": pairs,
         "void": any(not s["check"]["ok"] for s in scenarios),
     }
+    # The issue's five targets (bench/targets.py), judged on this run and kept with it.
+    result["queries_per_debit_asserted"] = asserted_debit_queries()
+    verdicts = judge(result)
+    result["targets"] = [{"target": v.target, "met": v.met, "figure": v.figure} for v in verdicts]
+    for line in describe(result, verdicts):
+        log(f"target {line}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / result["file"]).write_text(json.dumps(result, indent=2, default=str))
     write_performance_doc(result)

@@ -52,3 +52,37 @@ def test_the_report_names_a_fixed_rates_workload_except_the_debits():
     assert scenario_label({"name": "rate", "workload": "debit"}) == "rate"
     assert scenario_label({"name": "rate"}) == "rate"  # runs recorded before the workload was
     assert scenario_label({"name": "mixed"}) == "mixed"
+
+
+def test_a_rate_fixed_by_its_spec_needs_no_earlier_run_and_says_its_rate():
+    args = parse_args(["--scenarios", "rate@1000,rate:mixed@800"])
+    assert [(name, workload, at) for _, name, _, workload, at in args.scenario_list] == [
+        ("rate", "debit", 1000),
+        ("rate", "mixed", 800),
+    ]
+    assert "rate@1000" in parse_args([]).scenarios.split(",")
+    assert scenario_label({"name": "rate", "workload": "debit", "at": 1000}) == "rate@1000"
+    assert scenario_label({"name": "rate", "workload": "hot", "at": 500}) == "rate:hot@500"
+
+
+@pytest.mark.parametrize("spec", ["rate@0", "rate@fast", "debit:8@100", "rate@"])
+def test_only_a_fixed_rate_takes_a_rate_per_second(spec, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--scenarios", spec])
+    assert "only a fixed rate takes @" in capsys.readouterr().err
+
+
+def test_every_make_bench_example_in_the_docs_is_accepted():
+    import re
+    import shlex
+
+    from bench.common import ROOT
+
+    examples = {
+        args
+        for doc in ("README.md", "docs/performance.md", "docs/decisions.md")
+        for args in re.findall(r'make bench BENCH_ARGS="([^"]*)"', (ROOT / doc).read_text())
+    }
+    assert len(examples) > 10
+    for args in examples:
+        parse_args(shlex.split(args))
