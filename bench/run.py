@@ -1298,13 +1298,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.scenario_list = []
     for spec in args.scenarios.split(","):
         base, has_at, at = spec.partition("@")
-        name, _, clients = base.partition(":")
+        name, colon, clients = base.partition(":")
         workload = (clients or "debit") if name == "rate" else name
-        if has_at and (name != "rate" or not at.isdigit() or int(at) < 1):
+        if has_at and (name != "rate" or not (at.isascii() and at.isdigit()) or int(at) < 1):
             parser.error(f"{spec!r}: only a fixed rate takes @ and a rate per second (rate@1000, rate:mixed@800)")
         args.scenario_list.append((spec, name, clients, workload, int(at or 0)))
         if name == "rate":
-            if workload not in RATE_WORKLOADS:
+            if workload not in RATE_WORKLOADS or (colon and not clients):
                 parser.error(
                     f"{spec!r}: a fixed rate runs one of {', '.join(RATE_WORKLOADS)} (rate, rate:mixed, rate:hot)"
                 )

@@ -34,6 +34,7 @@ def test_accepted(scenarios, extra):
         ("debit:8,rate:mixed", [], "runs at half of an earlier mixed:8"),
         ("rate:mixed,mixed:8", [], "runs at half of an earlier mixed:8"),
         ("rate:lean", ["--rate", "100"], "a fixed rate runs one of debit, mixed, hot"),
+        ("rate:@1000", [], "a fixed rate runs one of debit, mixed, hot"),
         ("debit", [], "a scenario is debit, mixed, hot or lean with its clients"),
         ("debit:eight", [], "a scenario is debit, mixed, hot or lean with its clients"),
         ("credit:8", [], "a scenario is debit, mixed, hot or lean with its clients"),
@@ -60,12 +61,13 @@ def test_a_rate_fixed_by_its_spec_needs_no_earlier_run_and_says_its_rate():
         ("rate", "debit", 1000),
         ("rate", "mixed", 800),
     ]
-    assert "rate@1000" in parse_args([]).scenarios.split(",")
+    default = parse_args([]).scenarios.split(",")
+    assert default.index("debit:8") < default.index("rate") < default.index("rate@1000") < default.index("debit:32")
     assert scenario_label({"name": "rate", "workload": "debit", "at": 1000}) == "rate@1000"
     assert scenario_label({"name": "rate", "workload": "hot", "at": 500}) == "rate:hot@500"
 
 
-@pytest.mark.parametrize("spec", ["rate@0", "rate@fast", "debit:8@100", "rate@"])
+@pytest.mark.parametrize("spec", ["rate@0", "rate@fast", "debit:8@100", "rate@", "rate@²"])
 def test_only_a_fixed_rate_takes_a_rate_per_second(spec, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--scenarios", spec])
