@@ -81,6 +81,14 @@ def _closed_loop(result: dict, name: str) -> list[dict]:
     return [s for s in result.get("scenarios", []) if s["name"] == name and s["connections"] == 8 and not s.get("rate")]
 
 
+def _throughput_verdict(target: str, windows: list[dict], floor: int) -> Verdict:
+    """At least `floor` requests a second in every 8-client window of the run, without an error."""
+    if not windows:
+        return Verdict(target, None, "")
+    met = all(s["rps"] >= floor and not _errors(s) for s in windows)
+    return Verdict(target, met, ", ".join(map(_rps, windows)) + _noisy(windows))
+
+
 def _rate_verdict(result: dict) -> Verdict:
     """p99 at the target's 1,000/s: judged on the windows run at exactly that rate (rate@1000).
     A run without one is judged on its windows above it (half of a quicker debit:8): if they
@@ -114,22 +122,9 @@ def judge(result: dict, asserted_queries: int | None = None) -> list[Verdict]:
     verdicts = []
 
     debit8 = _closed_loop(result, "debit")
-    verdicts.append(
-        Verdict(
-            "debit:8",
-            all(s["rps"] >= DEBITS_AT_8 and not _errors(s) for s in debit8) if debit8 else None,
-            ", ".join(map(_rps, debit8)) + _noisy(debit8) if debit8 else "",
-        )
-    )
+    verdicts.append(_throughput_verdict("debit:8", debit8, DEBITS_AT_8))
     verdicts.append(_rate_verdict(result))
-    hot = _closed_loop(result, "hot")
-    verdicts.append(
-        Verdict(
-            "hot:8",
-            all(s["rps"] >= HOT_WALLET and not _errors(s) for s in hot) if hot else None,
-            ", ".join(map(_rps, hot)) + _noisy(hot) if hot else "",
-        )
-    )
+    verdicts.append(_throughput_verdict("hot:8", _closed_loop(result, "hot"), HOT_WALLET))
 
     ratio = result.get("http_over_db")
     measured = bool(ratio) and bool(debit8) and bool((result.get("pgbench") or {}).get("tps"))
