@@ -961,6 +961,38 @@ def postgresql_ticks(postmaster: int | None, proc: Path = Path("/proc")) -> int:
     return sum(own) + sum(children.values())
 
 
+def postgresql_pids(postmaster: int | None, proc: Path = Path("/proc")) -> list[int]:
+    """PostgreSQL's processes now running: the postmaster and its children."""
+    if postmaster is None:
+        return pids_of("postgres")
+    try:
+        return [postmaster, *postgresql_children(postmaster, proc)]
+    except OSError:
+        return pids_of("postgres")
+
+
+def context_switches(pids: list[int], proc: Path = Path("/proc")) -> int:
+    """The context switches, voluntary and not, of every thread of the processes `pids` so
+    far; a thread or process that has gone counts nothing. Each is a thread leaving its vCPU:
+    to wait for a request, the database or the interpreter lock, or preempted. Per request,
+    they are the server's and the database's hand-offs (docs/performance.md, 2026-12-05)."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = list((proc / str(pid) / "task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                status = (task / "status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    total += int(line.split()[1])
+    return total
+
+
 def wait_for_backends_gone(postmaster: int | None, running_before: set[int], timeout: float = 5.0) -> None:
     """Wait until the postmaster has reaped every child that was not running before (the
     backends of a client that has just exited), so that what they spend on their way out
@@ -1053,6 +1085,13 @@ def generator_cell(scenario: dict) -> str:
     return f"{value:.2f}" if value is not None else "-"
 
 
+def switches_cell(scenario: dict) -> str:
+    # Runs before 2026-12-05T02Z did not record them.
+    if "web_switches_per_req" not in scenario:
+        return "-"
+    return f"{scenario['web_switches_per_req']:.1f} / {scenario['pg_switches_per_req']:.1f}"
+
+
 def probe_cell(scenario: dict) -> str:
     probe = scenario.get("machine_probe")
     return f"{probe['python_ms']:.0f} / {probe['fdatasync_ms']:.2f}" if probe else "-"
@@ -1132,8 +1171,9 @@ def write_performance_doc(result: dict) -> None:
     m = result["machine"]
     rows = [
         "| scenario | clients / rate | req/s | p50 ms | p95 ms | p99 ms | max ms | errors by code | "
-        "web CPU ms/req | PG CPU ms/req | load generator CPU ms/req | probe: python ms / fdatasync ms | checks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "web CPU ms/req | PG CPU ms/req | load generator CPU ms/req | switches/req: web / PG | "
+        "probe: python ms / fdatasync ms | checks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["scenarios"]:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(s["codes"].items())) or "none"
@@ -1144,7 +1184,7 @@ def write_performance_doc(result: dict) -> None:
         rows.append(
             f"| {scenario_label(s)} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
             f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
-            f"{s['pg_cpu_ms_per_req']:.2f} | {generator_cell(s)} | {probe_cell(s)} | {verdict}"
+            f"{s['pg_cpu_ms_per_req']:.2f} | {generator_cell(s)} | {switches_cell(s)} | {probe_cell(s)} | {verdict}"
             f"{' (noisy)' if s['noisy'] else ''}"
             f"{' (a checkpoint in or just before the window)' if checkpoint_in(s) else ''} |"
         )
@@ -1410,6 +1450,7 @@ def main() -> None:
                 postgresql_ticks(postmaster),
                 machine_busy_ticks(),
             )
+            switches0 = (context_switches(server.web_pids()), context_switches(postgresql_pids(postmaster)))
             profiler = (
                 start_profiler(server, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
                 if args.profile == spec
@@ -1448,6 +1489,7 @@ def main() -> None:
                 postgresql_ticks(postmaster),
                 machine_busy_ticks(),
             )
+            switches1 = (context_switches(server.web_pids()), context_switches(postgresql_pids(postmaster)))
             with connection.cursor() as cursor:
                 wal1 = wal_activity(cursor)
             requests_done = max(1, result["requests"])
@@ -1486,6 +1528,10 @@ def main() -> None:
                 "exhausted": result["exhausted"],
                 "web_cpu_ms_per_req": round((web1 - web0) / TICK * 1000 / requests_done, 3),
                 "pg_cpu_ms_per_req": round((pg1 - pg0) / TICK * 1000 / requests_done, 3),
+                # Threads leaving their vCPU per request (context_switches): a thread that ended
+                # in the window takes its count with it, hence never below zero.
+                "web_switches_per_req": round(max(0, switches1[0] - switches0[0]) / requests_done, 2),
+                "pg_switches_per_req": round(max(0, switches1[1] - switches0[1]) / requests_done, 2),
                 # The load generator's own CPU, on the same cores as the platform.
                 "generator_cpu_ms_per_req": round(gen_ticks / TICK * 1000 / requests_done, 3),
                 "idle_wait_s": idle_wait,
@@ -1506,6 +1552,8 @@ def main() -> None:
                 f"errors {result['codes'] or 'none'}, checks {'ok' if check['ok'] else check['problems']}, "
                 f"CPU ms/req web {scenario['web_cpu_ms_per_req']:.3f}, PostgreSQL {scenario['pg_cpu_ms_per_req']:.3f}, "
                 f"generator {scenario['generator_cpu_ms_per_req']:.3f}, "
+                f"switches/req web {scenario['web_switches_per_req']:.1f}, "
+                f"PostgreSQL {scenario['pg_switches_per_req']:.1f}, "
                 f"WAL {scenario['wal_kb_per_req']:.1f} KB/req ({scenario['wal_fpi_per_req']:.2f} full pages)"
                 f"{', a checkpoint in or just before the window' if checkpoint_in(scenario) else ''}"
                 f"{', NOISY' if noisy else ''} (probe: python {probe['python_ms']} ms, "
