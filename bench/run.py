@@ -971,12 +971,13 @@ def postgresql_pids(postmaster: int | None, proc: Path = Path("/proc")) -> list[
         return pids_of("postgres")
 
 
-def context_switches(pids: list[int], proc: Path = Path("/proc")) -> int:
-    """The context switches, voluntary and not, of every thread of the processes `pids` so
-    far; a thread or process that has gone counts nothing. Each is a thread leaving its vCPU:
-    to wait for a request, the database or the interpreter lock, or preempted. Per request,
-    they are the server's and the database's hand-offs (docs/performance.md, 2026-12-05)."""
-    total = 0
+def thread_switches(pids: list[int], proc: Path = Path("/proc")) -> dict[tuple[int, int, int], int]:
+    """The context switches so far, voluntary and not, of every thread of the processes `pids`,
+    keyed by (process, thread, start time) so that a reused id is another thread. Each is a
+    thread leaving its vCPU: to wait for a request, the database or the interpreter lock, or
+    preempted. Per request, they are the server's and the database's hand-offs
+    (docs/performance.md, 2026-12-05)."""
+    threads = {}
     for pid in pids:
         try:
             tasks = list((proc / str(pid) / "task").iterdir())
@@ -984,13 +985,27 @@ def context_switches(pids: list[int], proc: Path = Path("/proc")) -> int:
             continue
         for task in tasks:
             try:
+                started = int((task / "stat").read_text().rsplit(")", 1)[1].split()[19])
                 status = (task / "status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                    total += int(line.split()[1])
-    return total
+            except (OSError, IndexError, ValueError):
+                continue  # gone since the listing
+            count = sum(
+                int(line.split()[1])
+                for line in status.splitlines()
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"))
+            )
+            threads[(pid, int(task.name), started)] = count
+    return threads
+
+
+def switches_between(
+    before: dict[tuple[int, int, int], int], after: dict[tuple[int, int, int], int]
+) -> tuple[int, int]:
+    """The switches in a window, from `thread_switches` at its start and end: each thread's
+    growth, all of a thread's that started inside it; and how many threads of the start had
+    gone by the end, whose switches in the window are lost (a backend or thread that ended)."""
+    switches = sum(count - before.get(key, 0) for key, count in after.items())
+    return switches, sum(1 for key in before if key not in after)
 
 
 def wait_for_backends_gone(postmaster: int | None, running_before: set[int], timeout: float = 5.0) -> None:
@@ -1450,7 +1465,7 @@ def main() -> None:
                 postgresql_ticks(postmaster),
                 machine_busy_ticks(),
             )
-            switches0 = (context_switches(server.web_pids()), context_switches(postgresql_pids(postmaster)))
+            switches0 = (thread_switches(server.web_pids()), thread_switches(postgresql_pids(postmaster)))
             profiler = (
                 start_profiler(server, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
                 if args.profile == spec
@@ -1489,7 +1504,11 @@ def main() -> None:
                 postgresql_ticks(postmaster),
                 machine_busy_ticks(),
             )
-            switches1 = (context_switches(server.web_pids()), context_switches(postgresql_pids(postmaster)))
+            switches1 = (thread_switches(server.web_pids()), thread_switches(postgresql_pids(postmaster)))
+            (web_switches, web_gone), (pg_switches, pg_gone) = (
+                switches_between(switches0[0], switches1[0]),
+                switches_between(switches0[1], switches1[1]),
+            )
             with connection.cursor() as cursor:
                 wal1 = wal_activity(cursor)
             requests_done = max(1, result["requests"])
@@ -1528,10 +1547,11 @@ def main() -> None:
                 "exhausted": result["exhausted"],
                 "web_cpu_ms_per_req": round((web1 - web0) / TICK * 1000 / requests_done, 3),
                 "pg_cpu_ms_per_req": round((pg1 - pg0) / TICK * 1000 / requests_done, 3),
-                # Threads leaving their vCPU per request (context_switches): a thread that ended
-                # in the window takes its count with it, hence never below zero.
-                "web_switches_per_req": round(max(0, switches1[0] - switches0[0]) / requests_done, 2),
-                "pg_switches_per_req": round(max(0, switches1[1] - switches0[1]) / requests_done, 2),
+                # Threads leaving their vCPU per request (thread_switches); the threads that ended
+                # inside the window, whose switches in it are not counted.
+                "web_switches_per_req": round(web_switches / requests_done, 2),
+                "pg_switches_per_req": round(pg_switches / requests_done, 2),
+                "switch_threads_gone": {"web": web_gone, "postgresql": pg_gone},
                 # The load generator's own CPU, on the same cores as the platform.
                 "generator_cpu_ms_per_req": round(gen_ticks / TICK * 1000 / requests_done, 3),
                 "idle_wait_s": idle_wait,

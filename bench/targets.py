@@ -90,30 +90,21 @@ def _throughput_verdict(target: str, windows: list[dict], floor: int) -> Verdict
 
 
 def _rate_verdict(result: dict) -> Verdict:
-    """p99 at the target's 1,000/s: judged on the windows run at exactly that rate (rate@1000).
-    A run without one is judged on its windows above it (half of a quicker debit:8): if they
-    all hold, a stricter test held; if not, or if every window ran below 1,000/s, the run did
-    not measure the target, and its figures are quoted without a verdict."""
+    """p99 at the target's 1,000/s, judged on the windows run at exactly that rate (rate@1000).
+    A run without one has no verdict: at this VM's noise a p99 does not rise steadily with the
+    rate (9.05 ms at 1,068/s and 10.17 ms at 1,000/s in one run), so a window at another rate,
+    held or missed, says nothing certain of 1,000/s. Its figures are quoted all the same."""
     rates = [s for s in result.get("scenarios", []) if s["name"] == "rate" and s.get("workload", "debit") == "debit"]
     if not rates:
         return Verdict("rate", None, "")
-
-    def holds(window: dict) -> bool:
-        return window["p99_ms"] <= P99_MS and not _errors(window)
-
-    at_target = [s for s in rates if s["rate"] == HALF_RATE]
-    above = [s for s in rates if s["rate"] > HALF_RATE]
-    if at_target:
-        judged, met = at_target, all(map(holds, at_target))
-    elif above and all(map(holds, above)):
-        judged, met = above, True
-    else:
-        judged, met = [], None
+    judged = [s for s in rates if s["rate"] == HALF_RATE]
     others = [s for s in rates if s not in judged]
     figure = ", ".join(map(_p99_at, judged)) + _noisy(judged)
     if others:
         figure += ("; other windows: " if judged else f"not at {HALF_RATE:,}/s: ") + ", ".join(map(_p99_at, others))
-    return Verdict("rate", met, figure)
+    if not judged:
+        return Verdict("rate", None, figure)
+    return Verdict("rate", all(s["p99_ms"] <= P99_MS and not _errors(s) for s in judged), figure)
 
 
 def judge(result: dict, asserted_queries: int | None = None) -> list[Verdict]:

@@ -1,18 +1,21 @@
-"""Context switches per request (bench/run.py `context_switches`): every thread of the web
-workers and of PostgreSQL's processes counted, voluntary and not."""
+"""Context switches per request (bench/run.py `thread_switches`, `switches_between`): every
+thread of the web workers and of PostgreSQL's processes counted, voluntary and not, and a
+window's switches taken thread by thread."""
 
 import os
 import threading
 import time
 
-from bench.run import context_switches, postgresql_pids, switches_cell
+from bench.run import postgresql_pids, switches_between, switches_cell, thread_switches
 
 
-def write_task(proc, pid, tid, voluntary, involuntary):
+def write_task(proc, pid, tid, voluntary, involuntary, started=1000):
     task = proc / str(pid) / "task" / str(tid)
-    task.mkdir(parents=True)
+    task.mkdir(parents=True, exist_ok=True)
+    (task / "stat").write_text(f"{tid} (granian worker) S {pid} " + "0 " * 17 + f"{started} 0 0\n")
     (task / "status").write_text(
-        f"Name:\tgranian\nPid:\t{pid}\nvoluntary_ctxt_switches:\t{voluntary}\nnonvoluntary_ctxt_switches:\t{involuntary}\n"
+        f"Name:\tgranian\nPid:\t{pid}\nvoluntary_ctxt_switches:\t{voluntary}\n"
+        f"nonvoluntary_ctxt_switches:\t{involuntary}\n"
     )
 
 
@@ -20,21 +23,43 @@ def test_every_thread_of_every_process_counts(tmp_path):
     write_task(tmp_path, 100, 100, 10, 1)
     write_task(tmp_path, 100, 101, 200, 5)  # a worker thread, not only the process's main thread
     write_task(tmp_path, 200, 200, 30, 0)
-    assert context_switches([100, 200], proc=tmp_path) == 246
+    assert thread_switches([100, 200], proc=tmp_path) == {
+        (100, 100, 1000): 11,
+        (100, 101, 1000): 205,
+        (200, 200, 1000): 30,
+    }
     # A process gone since it was listed counts nothing.
-    assert context_switches([100, 300], proc=tmp_path) == 216
+    assert sum(thread_switches([100, 300], proc=tmp_path).values()) == 216
+
+
+def test_a_window_counts_each_threads_growth_and_the_threads_that_ended(tmp_path):
+    before = {(100, 100, 1000): 11, (100, 101, 1000): 205, (200, 200, 1000): 30}
+    after = {
+        (100, 100, 1000): 15,  # +4
+        (100, 101, 1000): 305,  # +100
+        # (200, 200) ended inside the window: what it did there is lost, and said so.
+        (300, 300, 5000): 7,  # started inside it: all its own
+        (100, 102, 6000): 3,  # a new thread of a process that was there: all its own too
+    }
+    assert switches_between(before, after) == (114, 1)
+    # A thread id reused after its first thread ended is not subtracted from the old count.
+    assert switches_between({(100, 101, 1000): 500}, {(100, 101, 7000): 20}) == (20, 1)
 
 
 def test_a_real_thread_that_waits_is_counted():
     stop = threading.Event()
+    before = thread_switches([os.getpid()])
     waiter = threading.Thread(target=lambda: [stop.wait(0.001) for _ in range(50)])
-    before = context_switches([os.getpid()])
     waiter.start()
+    while waiter.is_alive() and len(thread_switches([os.getpid()])) == len(before):
+        time.sleep(0.001)
+    during = thread_switches([os.getpid()])
     waiter.join()
-    time.sleep(0.01)
-    stop.set()
-    # The waiter has gone (its own count with it), but the main thread slept on join and sleep.
-    assert context_switches([os.getpid()]) > before
+    switches, gone = switches_between(before, during)
+    assert switches > 0 and gone == 0
+    assert len(during) == len(before) + 1  # the waiter, a thread of this process, is listed
+    switches, gone = switches_between(during, thread_switches([os.getpid()]))
+    assert gone == 1  # the waiter has ended
 
 
 def test_postgresql_pids_are_the_postmaster_and_its_children(tmp_path):
