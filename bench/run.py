@@ -853,6 +853,27 @@ def machine_info(args) -> dict:
             "credit": settings.WALLET_CREDIT_IN_DATABASE,
             "rollback": settings.WALLET_ROLLBACK_IN_DATABASE,
         },
+        # How an idle vCPU waits: it moved a fixed rate's CPU per request (2026-12-05).
+        "cpu_idle": cpu_idle(),
+    }
+
+
+def cpu_idle(sys_root: Path = Path("/sys")) -> dict[str, str | None]:
+    """The kernel's idle driver and governor and, on a KVM guest with the haltpoll driver, how
+    long an idle vCPU polls for work before it halts (0: it halts at once, and a wake-up goes
+    through the hypervisor). None where this kernel has no such file."""
+
+    def read(path: str) -> str | None:
+        try:
+            return (sys_root / path).read_text().strip()
+        except OSError:
+            return None
+
+    return {
+        "driver": read("devices/system/cpu/cpuidle/current_driver"),
+        "governor": read("devices/system/cpu/cpuidle/current_governor_ro")
+        or read("devices/system/cpu/cpuidle/current_governor"),
+        "guest_halt_poll_ns": read("module/haltpoll/parameters/guest_halt_poll_ns"),
     }
 
 

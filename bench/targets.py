@@ -198,7 +198,7 @@ def _cell(verdict: Verdict) -> str:
 
 def _set_up(result: dict) -> str:
     """What makes two runs comparable beside the machine: the players, the web server's shape,
-    the window, shared_buffers, the interpreter's installation."""
+    the window, a guest's halt polling, shared_buffers, the interpreter's installation."""
     machine = result.get("machine") or {}
     web = machine.get("web_server") or {}
     parts = [
@@ -206,6 +206,9 @@ def _set_up(result: dict) -> str:
         f"{web.get('server', '?')} {web.get('workers', '?')}x{web.get('threads', '?')}",
         f"{machine.get('duration_s', '?')} s",
     ]
+    halt_poll = (machine.get("cpu_idle") or {}).get("guest_halt_poll_ns")
+    if halt_poll not in (None, "0"):
+        parts.append(f"guest halt polling {halt_poll} ns")
     shared_buffers = (machine.get("postgresql_settings") or {}).get("shared_buffers")
     if shared_buffers and shared_buffers != "128MB":
         parts.append(f"shared_buffers {shared_buffers}")

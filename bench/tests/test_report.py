@@ -2,6 +2,7 @@
 CPU, the interpreter's build and the pages PostgreSQL's shared memory is on."""
 
 from bench.run import (
+    cpu_idle,
     generator_cell,
     huge_pages_in_report,
     huge_pages_note,
@@ -80,3 +81,17 @@ def test_the_report_says_which_pages_the_shared_memory_was_on_where_the_run_coul
         ", shared memory on huge pages"
     )
     assert huge_pages_in_report({}) == ""  # runs recorded before it was
+
+
+def test_the_run_records_how_an_idle_vcpu_waits(tmp_path):
+    # A fixed rate's CPU per request moved with the guest's halt polling (docs/performance.md, 2026-12-05).
+    cpuidle = tmp_path / "devices/system/cpu/cpuidle"
+    cpuidle.mkdir(parents=True)
+    (cpuidle / "current_driver").write_text("haltpoll\n")
+    (cpuidle / "current_governor_ro").write_text("haltpoll\n")
+    haltpoll = tmp_path / "module/haltpoll/parameters"
+    haltpoll.mkdir(parents=True)
+    (haltpoll / "guest_halt_poll_ns").write_text("0\n")
+    assert cpu_idle(tmp_path) == {"driver": "haltpoll", "governor": "haltpoll", "guest_halt_poll_ns": "0"}
+    # A kernel without the driver (bare metal, another hypervisor): said so, not guessed.
+    assert cpu_idle(tmp_path / "elsewhere") == {"driver": None, "governor": None, "guest_halt_poll_ns": None}

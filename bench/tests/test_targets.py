@@ -180,10 +180,13 @@ def test_the_summary_counts_each_target_over_the_runs_that_judged_it():
         "players": 10000,
         "web_server": {"server": "granian", "workers": 2, "threads": 4},
         "python_prefix": "/root/.pyenv/versions/3.11.7",
+        "cpu_idle": {"driver": "haltpoll", "guest_halt_poll_ns": "0"},
     }
+    runs[1]["machine"]["cpu_idle"] = {"driver": "haltpoll", "guest_halt_poll_ns": "200000"}
     table = summary([*runs, short, void, unjudged], asserted_queries=1)
     row = "| 2026-12-05T01-00-00Z | AMD EPYC | 10,000 players, granian 2x4, ? s, pyenv's Python | 2,300 req/s |"
     assert row in table
+    assert "| 2026-12-05T02-00-00Z | AMD EPYC | ? players, ? ?x?, ? s, guest halt polling 200000 ns |" in table
     assert "| 6.00 ms at 1,000/s; other windows: 7.50 ms at 1,150/s |" in table
     assert "| **12.00 ms at 1,000/s; other windows: 7.50 ms at 1,150/s** ✗ |" in table
     assert "| **1,900 req/s** ✗ | — | — | — |" in table
