@@ -1006,7 +1006,7 @@ def thread_switches(pids: list[int], proc: Path = Path("/proc")) -> dict[tuple[i
             continue
         for task in tasks:
             try:
-                started = int((task / "stat").read_text().rsplit(")", 1)[1].split()[19])
+                started = int(process_stat(int(task.name), proc / str(pid) / "task")[19])
                 status = (task / "status").read_text()
             except (OSError, IndexError, ValueError):
                 continue  # gone since the listing
@@ -1481,12 +1481,13 @@ def main() -> None:
             requests_file = write_requests(workdir / f"{prefix}.tsv", lines)
             with connection.cursor() as cursor:
                 wal0 = wal_activity(cursor)
+            web_pids = server.web_pids()
             web0, pg0, (busy0, total0) = (
-                process_ticks(server.web_pids()),
+                process_ticks(web_pids),
                 postgresql_ticks(postmaster),
                 machine_busy_ticks(),
             )
-            switches0 = (thread_switches(server.web_pids()), thread_switches(postgresql_pids(postmaster)))
+            switches0 = (thread_switches(web_pids), thread_switches(postgresql_pids(postmaster)))
             profiler = (
                 start_profiler(server, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
                 if args.profile == spec
@@ -1520,12 +1521,13 @@ def main() -> None:
             if profiler is not None:
                 profiler.wait(timeout=60)
                 report_profile(workdir / f"{prefix}.profile.txt", started_at, prefix)
+            web_pids = server.web_pids()
             web1, pg1, (busy1, total1) = (
-                process_ticks(server.web_pids()),
+                process_ticks(web_pids),
                 postgresql_ticks(postmaster),
                 machine_busy_ticks(),
             )
-            switches1 = (thread_switches(server.web_pids()), thread_switches(postgresql_pids(postmaster)))
+            switches1 = (thread_switches(web_pids), thread_switches(postgresql_pids(postmaster)))
             (web_switches, web_gone), (pg_switches, pg_gone) = (
                 switches_between(switches0[0], switches1[0]),
                 switches_between(switches0[1], switches1[1]),

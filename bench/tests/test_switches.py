@@ -47,9 +47,8 @@ def test_a_window_counts_each_threads_growth_and_the_threads_that_ended(tmp_path
 
 
 def test_a_real_thread_that_waits_is_counted():
-    stop = threading.Event()
     before = thread_switches([os.getpid()])
-    waiter = threading.Thread(target=lambda: [stop.wait(0.001) for _ in range(50)])
+    waiter = threading.Thread(target=lambda: [time.sleep(0.001) for _ in range(50)])
     waiter.start()
     while waiter.is_alive() and len(thread_switches([os.getpid()])) == len(before):
         time.sleep(0.001)
