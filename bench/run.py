@@ -25,6 +25,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, TICK, base_env, celery_command, fresh_database_with_django, process_ticks, stop
@@ -42,10 +43,29 @@ def log(message: str) -> None:
 # --- CPU accounting ------------------------------------------------------------------------
 
 
-def machine_busy_ticks() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+class MachineTicks(NamedTuple):
+    """The machine's vCPU time so far, all vCPUs together, in clock ticks (/proc/stat)."""
+
+    busy: int  # neither idle nor waiting for I/O; the host's steal included
+    total: int
+    # Time a vCPU wanted to run while the hypervisor ran something else (KVM and Xen guests
+    # report it; 0 on bare metal). Nothing in the guest accounts for it, so it counts as
+    # unmeasured CPU in noisy_window, and each window records its share (steal_pct).
+    steal: int
+
+
+def machine_ticks(proc: Path = Path("/proc")) -> MachineTicks:
+    # user nice system idle iowait irq softirq steal, then guest and guest_nice, which a
+    # host counts inside user and nice already.
+    fields = [int(x) for x in (proc / "stat").read_text().splitlines()[0].split()[1:9]]
+    fields += [0] * (8 - len(fields))
     idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    return MachineTicks(busy=sum(fields) - idle, total=sum(fields), steal=fields[7])
+
+
+def steal_pct(before: MachineTicks, after: MachineTicks) -> float:
+    """The share of the vCPUs' time in a window that the host took, in per cent."""
+    return round(100 * (after.steal - before.steal) / max(1, after.total - before.total), 1)
 
 
 def pids_of(pattern: str) -> list[int]:
@@ -136,10 +156,10 @@ def wait_for_idle(max_wait: float = IDLE_WAIT_S) -> tuple[float, bool]:
     returns the seconds waited and whether it was idle in the end."""
     started = time.monotonic()
     while time.monotonic() - started < max_wait:
-        b0, t0 = machine_busy_ticks()
+        t0 = machine_ticks()
         time.sleep(1)
-        b1, t1 = machine_busy_ticks()
-        if (b1 - b0) / max(1, t1 - t0) < 0.15:
+        t1 = machine_ticks()
+        if (t1.busy - t0.busy) / max(1, t1.total - t0.total) < 0.15:
             return round(time.monotonic() - started, 1), True
     return round(time.monotonic() - started, 1), False
 
@@ -676,7 +696,7 @@ def run_pgbench(args, db: dict, workdir: Path, players: int, postmaster: int | N
     idle_wait, idle = idle_or_say(f"pgbench on {players} wallet{'s' if players > 1 else ''}", args.no_idle_wait)
     probe = machine_probe(workdir)
     running_before = set(postgresql_children(postmaster)) if postmaster is not None else set()
-    busy_before, total_before = machine_busy_ticks()
+    machine_before = machine_ticks()
     pg_before = postgresql_ticks(postmaster)
     proc = subprocess.Popen(
         [
@@ -712,7 +732,7 @@ def run_pgbench(args, db: dict, workdir: Path, players: int, postmaster: int | N
     )
     _, _, usage = os.wait4(proc.pid, 0)
     wait_for_backends_gone(postmaster, running_before)
-    busy_after, total_after = machine_busy_ticks()
+    machine_after = machine_ticks()
     pg_after = postgresql_ticks(postmaster)
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
     pgbench_ticks = int((usage.ru_utime + usage.ru_stime) * TICK)
@@ -736,13 +756,18 @@ def run_pgbench(args, db: dict, workdir: Path, players: int, postmaster: int | N
         # PostgreSQL's processes (postgresql_ticks), as in the scenarios; before 2026-12-04, late
         # night, and without a local postmaster: the machine's busy time less pgbench's.
         "pg_cpu_ms_per_tx": round(
-            (pg_after - pg_before if postmaster is not None else busy_after - busy_before - pgbench_ticks)
+            (
+                pg_after - pg_before
+                if postmaster is not None
+                else machine_after.busy - machine_before.busy - pgbench_ticks
+            )
             / TICK
             * 1000
             / max(1, done),
             3,
         ),
         "machine_probe": probe,
+        "steal_pct": steal_pct(machine_before, machine_after),
         "idle_wait_s": idle_wait,
         "idle_before": idle,
         # CPU that neither pgbench nor PostgreSQL's processes (postgresql_ticks) spent, as a
@@ -750,7 +775,11 @@ def run_pgbench(args, db: dict, workdir: Path, players: int, postmaster: int | N
         "noisy": not idle
         or (
             postmaster is not None
-            and noisy_window(busy_after - busy_before, total_after - total_before, pgbench_ticks + pg_after - pg_before)
+            and noisy_window(
+                machine_after.busy - machine_before.busy,
+                machine_after.total - machine_before.total,
+                pgbench_ticks + pg_after - pg_before,
+            )
         ),
     }
 
@@ -1128,6 +1157,12 @@ def switches_cell(scenario: dict) -> str:
     return f"{scenario['web_switches_per_req']:.1f} / {scenario['pg_switches_per_req']:.1f}"
 
 
+def steal_cell(window: dict) -> str:
+    # Runs before 2026-12-05T04Z did not record it.
+    value = window.get("steal_pct")
+    return f"{value:.1f}%" if value is not None else "-"
+
+
 def probe_cell(scenario: dict) -> str:
     probe = scenario.get("machine_probe")
     return f"{probe['python_ms']:.0f} / {probe['fdatasync_ms']:.2f}" if probe else "-"
@@ -1208,8 +1243,8 @@ def write_performance_doc(result: dict) -> None:
     rows = [
         "| scenario | clients / rate | req/s | p50 ms | p95 ms | p99 ms | max ms | errors by code | "
         "web CPU ms/req | PG CPU ms/req | load generator CPU ms/req | switches/req: web / PG | "
-        "probe: python ms / fdatasync ms | checks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "vCPU time the host took | probe: python ms / fdatasync ms | checks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["scenarios"]:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(s["codes"].items())) or "none"
@@ -1220,7 +1255,8 @@ def write_performance_doc(result: dict) -> None:
         rows.append(
             f"| {scenario_label(s)} | {load} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | "
             f"{s['p99_ms']:.2f} | {s['max_ms']:.1f} | {errors} | {s['web_cpu_ms_per_req']:.2f} | "
-            f"{s['pg_cpu_ms_per_req']:.2f} | {generator_cell(s)} | {switches_cell(s)} | {probe_cell(s)} | {verdict}"
+            f"{s['pg_cpu_ms_per_req']:.2f} | {generator_cell(s)} | {switches_cell(s)} | {steal_cell(s)} | "
+            f"{probe_cell(s)} | {verdict}"
             f"{' (noisy)' if s['noisy'] else ''}"
             f"{' (a checkpoint in or just before the window)' if checkpoint_in(s) else ''} |"
         )
@@ -1244,7 +1280,7 @@ def write_performance_doc(result: dict) -> None:
             "",
             f"Database ceiling (pgbench, the debit's SQL, 8 clients): **{pg['tps']:.0f} tx/s**, "
             f"{pg['latency_avg_ms']} ms average, PG CPU {pg['pg_cpu_ms_per_tx']} ms/tx "
-            f"(probe {probe_cell(pg)}){' (noisy)' if pg.get('noisy') else ''}. "
+            f"(probe {probe_cell(pg)}, the host took {steal_cell(pg)}){' (noisy)' if pg.get('noisy') else ''}. "
             f"HTTP ÷ database at 8 clients: **{result['http_over_db']:.0%}**. "
             f"{lean_note(result)}"
             f"On one wallet (as `hot`): **{result['pgbench_hot']['tps']:.0f} tx/s**"
@@ -1482,10 +1518,10 @@ def main() -> None:
             with connection.cursor() as cursor:
                 wal0 = wal_activity(cursor)
             web_pids = server.web_pids()
-            web0, pg0, (busy0, total0) = (
+            web0, pg0, machine0 = (
                 process_ticks(web_pids),
                 postgresql_ticks(postmaster),
-                machine_busy_ticks(),
+                machine_ticks(),
             )
             switches0 = (thread_switches(web_pids), thread_switches(postgresql_pids(postmaster)))
             profiler = (
@@ -1522,10 +1558,10 @@ def main() -> None:
                 profiler.wait(timeout=60)
                 report_profile(workdir / f"{prefix}.profile.txt", started_at, prefix)
             web_pids = server.web_pids()
-            web1, pg1, (busy1, total1) = (
+            web1, pg1, machine1 = (
                 process_ticks(web_pids),
                 postgresql_ticks(postmaster),
-                machine_busy_ticks(),
+                machine_ticks(),
             )
             switches1 = (thread_switches(web_pids), thread_switches(postgresql_pids(postmaster)))
             (web_switches, web_gone), (pg_switches, pg_gone) = (
@@ -1535,7 +1571,9 @@ def main() -> None:
             with connection.cursor() as cursor:
                 wal1 = wal_activity(cursor)
             requests_done = max(1, result["requests"])
-            noisy = not idle or noisy_window(busy1 - busy0, total1 - total0, (web1 - web0) + (pg1 - pg0) + gen_ticks)
+            noisy = not idle or noisy_window(
+                machine1.busy - machine0.busy, machine1.total - machine0.total, (web1 - web0) + (pg1 - pg0) + gen_ticks
+            )
             accepted_new = (
                 int(result["statuses"].get("200", result["statuses"].get(200, 0)))
                 - result["replayed"]
@@ -1582,6 +1620,8 @@ def main() -> None:
                 # Seconds of ANALYZE / VACUUM before it (database_upkeep), outside the measurement.
                 "upkeep_s": upkeep,
                 "machine_probe": probe,
+                # The host's share of the vCPUs in the window (machine_ticks).
+                "steal_pct": steal_pct(machine0, machine1),
                 "noisy": bool(noisy),
                 "check": check,
                 # The server's WAL and checkpoints during the window (wal_activity).
@@ -1599,6 +1639,7 @@ def main() -> None:
                 f"PostgreSQL {scenario['pg_switches_per_req']:.1f}, "
                 f"WAL {scenario['wal_kb_per_req']:.1f} KB/req ({scenario['wal_fpi_per_req']:.2f} full pages)"
                 f"{', a checkpoint in or just before the window' if checkpoint_in(scenario) else ''}"
+                f", the host took {scenario['steal_pct']:.1f}% of the vCPUs"
                 f"{', NOISY' if noisy else ''} (probe: python {probe['python_ms']} ms, "
                 f"fdatasync {probe['fdatasync_ms']} ms)"
             )

@@ -60,8 +60,17 @@ def asserted_debit_queries(test_file: Path = QUERIES_TEST) -> int | None:
     return None
 
 
-def _noisy(windows: list[dict]) -> str:
-    return " (noisy)" if any(w.get("noisy") for w in windows) else ""
+# From this share of a window's vCPU time taken by the host (steal), a verdict quotes it: on
+# a VM, a rate or a p99 measured while the host ran something else on its cores.
+STEAL_QUOTED_PCT = 1.0
+
+
+def _noisy(windows: list[dict], noisy: str = "noisy") -> str:
+    notes = [noisy] if any(w.get("noisy") for w in windows) else []
+    steal = max((w.get("steal_pct") or 0.0 for w in windows), default=0.0)
+    if steal >= STEAL_QUOTED_PCT:
+        notes.append(f"the host took {'up to ' if len(windows) > 1 else ''}{steal:.1f}% of the vCPUs")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def _errors(window: dict) -> int:
@@ -119,7 +128,7 @@ def judge(result: dict, asserted_queries: int | None = None) -> list[Verdict]:
 
     ratio = result.get("http_over_db")
     measured = bool(ratio) and bool(debit8) and bool((result.get("pgbench") or {}).get("tps"))
-    pg_noisy = " (pgbench noisy)" if (result.get("pgbench") or {}).get("noisy") else ""
+    pg_noisy = _noisy([result.get("pgbench") or {}], noisy="pgbench noisy")
     verdicts.append(
         Verdict(
             "http÷db",
