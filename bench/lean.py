@@ -72,8 +72,14 @@ def debit(request: HttpRequest) -> HttpResponse:
         )
         row = cursor.fetchone()
     if row is None:
-        return HttpResponse(b'{"code":"INSUFFICIENT_FUNDS"}', status=402, content_type="application/json")
-    return HttpResponse(orjson.dumps({"balance": row[0]}), content_type="application/json")
+        content, status = b'{"code":"INSUFFICIENT_FUNDS"}', 402
+    else:
+        content, status = orjson.dumps({"balance": row[0]}), 200
+    # With its length, as the platform's answers: without it granian sends the answer chunked,
+    # which the open-loop generator (bench/loadgen.py) does not read.
+    return HttpResponse(
+        content, status=status, content_type="application/json", headers={"Content-Length": str(len(content))}
+    )
 
 
 def health(request: HttpRequest) -> HttpResponse:

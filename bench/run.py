@@ -517,8 +517,10 @@ def run_wrk(args, requests_file: Path, connections: int, duration: int, port: in
 SETTLE_S = 1
 # How long a fixed-rate scenario runs at its rate before its measured window (--rate-lead-in).
 RATE_LEAD_IN_S = 35
-# What a fixed rate can send: rate (debits), rate:mixed, rate:hot.
-RATE_WORKLOADS = ("debit", "mixed", "hot")
+# What a fixed rate can send: rate (debits), rate:mixed, rate:hot, and rate:lean, the lean
+# reference debit (bench/lean.py) on its own server: the p99 of a debit that is nothing but
+# itself, on the same machine, web server and disk, as rate@1000's control.
+RATE_WORKLOADS = ("debit", "mixed", "hot", "lean")
 
 
 def settle(
@@ -1342,10 +1344,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         # later scenarios meet a bigger database than the one debit:8 was measured on. The
         # lean reference just before debit:8, so that the two are minutes apart.
         # rate@1000 after it: the issue's latency target is set at half of its 2,000 debits/s, whatever
-        # this machine's debit:8 gives (bench/targets.py).
-        default="debit:1,lean:8,debit:8,rate,rate@1000,debit:32,mixed:8,rate:mixed,hot:8,rate:hot",
+        # this machine's debit:8 gives (bench/targets.py); then the lean debit at the same rate,
+        # what this machine's p99 is for a debit that is nothing but itself.
+        default="debit:1,lean:8,debit:8,rate,rate@1000,rate:lean@1000,debit:32,mixed:8,rate:mixed,hot:8,rate:hot",
         help="name:clients, comma-separated; 'rate' is the fixed arrival rate run of debits (half of an earlier "
-        "debit:8), 'rate:mixed' and 'rate:hot' of the mix and of the hot wallet (half of an earlier mixed:8, hot:8); "
+        "debit:8), 'rate:mixed', 'rate:hot' and 'rate:lean' of the mix, the hot wallet and the lean reference debit "
+        "(half of an earlier mixed:8, hot:8, lean:8); "
         "'@N' fixes a rate at N/s (rate@1000, rate:mixed@800); "
         "'lean' the lean reference debit (bench/lean.py); lean:8,debit:8 repeated gives the median ratio of the pairs",
     )
@@ -1418,7 +1422,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if name == "rate":
             if workload not in RATE_WORKLOADS or (colon and not clients):
                 parser.error(
-                    f"{spec!r}: a fixed rate runs one of {', '.join(RATE_WORKLOADS)} (rate, rate:mixed, rate:hot)"
+                    f"{spec!r}: a fixed rate runs one of {', '.join(RATE_WORKLOADS)} "
+                    "(rate, rate:mixed, rate:hot, rate:lean)"
                 )
             if not has_at and not args.rate and f"{workload}:8" not in earlier:
                 parser.error(f"{spec!r} runs at half of an earlier {workload}:8: put one before it, or give --rate")
@@ -1493,11 +1498,11 @@ def main() -> None:
             prefix += f"n{len(used_prefixes)}" if prefix in used_prefixes else ""
             used_prefixes.add(prefix)
             server = platform_
-            if name == "lean":
+            if workload == "lean":  # lean:8, or rate:lean
                 if args.server == "uwsgi":
-                    log("lean: not run on uwsgi (its ini names the platform's module); use gunicorn or granian")
+                    log(f"{spec}: not run on uwsgi (its ini names the platform's module); use gunicorn or granian")
                     continue
-                warm_lean = signed_lines(scenario_calls(name, 20_000, args.players, f"{prefix}warm", rng))
+                warm_lean = signed_lines(scenario_calls("lean", 20_000, args.players, f"{prefix}warm", rng))
                 server = lean_server(args, env, workdir, warm_lean, started=extra_servers)
             if scenarios:
                 upkeep = database_upkeep(vacuum=True) if not autovacuum and not args.no_upkeep else 0.0

@@ -111,6 +111,15 @@ def _rate_verdict(result: dict) -> Verdict:
     figure = ", ".join(map(_p99_at, judged)) + _noisy(judged)
     if others:
         figure += ("; other windows: " if judged else f"not at {HALF_RATE:,}/s: ") + ", ".join(map(_p99_at, others))
+    # rate:lean@1000, the lean reference debit at the same rate on the same machine: how far
+    # under the target a debit that is nothing but itself stays here, quoted, not judged.
+    lean = [
+        s
+        for s in result.get("scenarios", [])
+        if s["name"] == "rate" and s.get("workload") == "lean" and s["rate"] == HALF_RATE
+    ]
+    if lean:
+        figure += "; the lean debit: " + ", ".join(map(_p99_at, lean)) + _noisy(lean)
     if not judged:
         return Verdict("rate", None, figure)
     return Verdict("rate", all(s["p99_ms"] <= P99_MS and not _errors(s) for s in judged), figure)

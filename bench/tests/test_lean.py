@@ -22,9 +22,12 @@ def test_a_lean_debit_lowers_the_balance_and_records_the_bet_once():
     answer = lean_debit(1, 25, "t-1")
     assert answer.status_code == 200
     assert orjson.loads(answer.content) == {"balance": START_BALANCE - 25}
+    # Framed by its length, as the platform's answers are and the open-loop generator reads them.
+    assert answer["Content-Length"] == str(len(answer.content))
 
     refused = lean_debit(2, START_BALANCE + 1, "t-2")
     assert refused.status_code == 402
+    assert refused["Content-Length"] == str(len(refused.content))
     with connection.cursor() as cursor:
         verdict = lean_check(cursor, "t", accepted=1, in_flight=0)
         assert verdict == {"ok": True, "problems": [], "journal_transactions": 1}

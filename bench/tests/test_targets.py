@@ -69,6 +69,21 @@ def test_a_run_that_meets_all_five_says_so_with_its_figures():
     assert all_met(judge(result)) is True
 
 
+def test_the_lean_debit_at_the_same_rate_is_quoted_beside_the_latency_target_and_never_judged():
+    result = full_run()
+    result["scenarios"].append(
+        window("rate", 1000, connections=32, rate=1000, p99=12.5, workload="lean") | {"at": 1000}
+    )
+    result["scenarios"].append(window("rate", 1400, connections=32, rate=1400, p99=3.0, workload="lean"))
+    rate = by_target(judge(result))["rate"]
+    # Its 12.5 ms misses nothing: it is this machine's latency for a debit that is nothing but itself.
+    assert rate.met is True
+    assert rate.figure == "6.00 ms at 1,000/s; other windows: 7.50 ms at 1,150/s; the lean debit: 12.50 ms at 1,000/s"
+
+    result["scenarios"][-2]["noisy"] = True
+    assert by_target(judge(result))["rate"].figure.endswith("the lean debit: 12.50 ms at 1,000/s (noisy)")
+
+
 def test_each_target_missed_names_what_missed():
     result = full_run()
     result["scenarios"][2]["rps"] = 1935
