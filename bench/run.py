@@ -892,7 +892,9 @@ def machine_info(args) -> dict:
 def cpu_idle(sys_root: Path = Path("/sys")) -> dict[str, str | None]:
     """The kernel's idle driver and governor and, on a KVM guest with the haltpoll driver, how
     long an idle vCPU polls for work before it halts (0: it halts at once, and a wake-up goes
-    through the hypervisor). None where this kernel has no such file."""
+    through the hypervisor). The haltpoll module's parameter can be there with another driver
+    or none ("none": the vCPU halts at once), where it does nothing. None where this kernel
+    has no such file."""
 
     def read(path: str) -> str | None:
         try:

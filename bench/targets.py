@@ -224,9 +224,11 @@ def _set_up(result: dict) -> str:
         f"{web.get('server', '?')} {web.get('workers', '?')}x{web.get('threads', '?')}",
         f"{machine.get('duration_s', '?')} s",
     ]
-    halt_poll = (machine.get("cpu_idle") or {}).get("guest_halt_poll_ns")
-    if halt_poll not in (None, "0"):
-        parts.append(f"guest halt polling {halt_poll} ns")
+    # The setting acts only through the haltpoll idle driver: under another, or none (an idle
+    # vCPU halts at once), a value in /sys/module/haltpoll is inert and not worth a mention.
+    idle = machine.get("cpu_idle") or {}
+    if idle.get("driver") == "haltpoll" and idle.get("guest_halt_poll_ns") not in (None, "0"):
+        parts.append(f"guest halt polling {idle['guest_halt_poll_ns']} ns")
     shared_buffers = (machine.get("postgresql_settings") or {}).get("shared_buffers")
     if shared_buffers and shared_buffers != "128MB":
         parts.append(f"shared_buffers {shared_buffers}")

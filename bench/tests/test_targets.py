@@ -198,6 +198,8 @@ def test_the_summary_counts_each_target_over_the_runs_that_judged_it():
         "cpu_idle": {"driver": "haltpoll", "guest_halt_poll_ns": "0"},
     }
     runs[1]["machine"]["cpu_idle"] = {"driver": "haltpoll", "guest_halt_poll_ns": "200000"}
+    # No idle driver: the vCPU halts at once, whatever the haltpoll module's parameter says.
+    short["machine"]["cpu_idle"] = {"driver": "none", "guest_halt_poll_ns": "200000"}
     table = summary([*runs, short, void, unjudged], asserted_queries=1)
     row = "| 2026-12-05T01-00-00Z | AMD EPYC | 10,000 players, granian 2x4, ? s, pyenv's Python | 2,300 req/s |"
     assert row in table
@@ -205,6 +207,7 @@ def test_the_summary_counts_each_target_over_the_runs_that_judged_it():
     assert "| 6.00 ms at 1,000/s; other windows: 7.50 ms at 1,150/s |" in table
     assert "| **12.00 ms at 1,000/s; other windows: 7.50 ms at 1,150/s** ✗ |" in table
     assert "| **1,900 req/s** ✗ | — | — | — |" in table
+    assert "| 2026-12-05T03-00-00Z | AMD EPYC | ? players, ? ?x?, ? s | **1,900 req/s** ✗ |" in table
     assert "| **2,300 req/s** ✗ |" in table and table.count("| VOID |") == 1
     assert "| (not at 1,000/s: 7.50 ms at 1,150/s) |" in table
     assert "debit:8 met in 3 of 5, rate met in 1 of 3, hot:8 met in 3 of 4, http÷db met in 3 of 4" in table
