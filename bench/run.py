@@ -547,7 +547,7 @@ def settle(
     and of the upkeep's VACUUM: Linux writes a file's dirty pages once they are 30 s old
     (vm.dirty_expire_centisecs), so a 15 s window right after `debit:8` met bursts that the
     same rate alone does not make (docs/performance.md, 2026-12-04, evening). Its calls are of
-    its `workload`: debits, the mix or the hot wallet's."""
+    its `workload`: debits, the mix, the hot wallet's or the lean debit's."""
     kind = workload if name == "rate" else name
     if name == "rate" and args.rate_lead_in > 0:
         assert rate > 0, "a fixed-rate scenario leads in at its own rate"
@@ -1162,7 +1162,7 @@ def switches_cell(scenario: dict) -> str:
 
 
 def steal_cell(window: dict) -> str:
-    # Runs before 2026-12-05T04Z did not record it.
+    # Runs before 2026-12-05T03-42Z did not record it.
     value = window.get("steal_pct")
     return f"{value:.1f}%" if value is not None else "-"
 
@@ -1226,7 +1226,7 @@ def python_prefix_note(machine: dict) -> str:
 
 
 def scenario_label(scenario: dict) -> str:
-    """A scenario's name in the report: a fixed rate of the mix or the hot wallet says so, and
+    """A scenario's name in the report: a fixed rate of the mix, the hot wallet or the lean debit says so, and
     one whose rate its spec fixed (rate@1000) says at what."""
     workload = scenario.get("workload", "debit")
     label = f"rate:{workload}" if scenario["name"] == "rate" and workload != "debit" else scenario["name"]

@@ -103,23 +103,21 @@ def _rate_verdict(result: dict) -> Verdict:
     A run without one has no verdict: at this VM's noise a p99 does not rise steadily with the
     rate (9.05 ms at 1,068/s and 10.17 ms at 1,000/s in one run), so a window at another rate,
     held or missed, says nothing certain of 1,000/s. Its figures are quoted all the same."""
-    rates = [s for s in result.get("scenarios", []) if s["name"] == "rate" and s.get("workload", "debit") == "debit"]
+    scenarios = result.get("scenarios", [])
+    rates = [s for s in scenarios if s["name"] == "rate" and s.get("workload", "debit") == "debit"]
+    # rate:lean@1000, the lean reference debit at the same rate on the same machine: how far
+    # under the target a debit that is nothing but itself stays here, quoted, not judged.
+    lean = [s for s in scenarios if s["name"] == "rate" and s.get("workload") == "lean" and s["rate"] == HALF_RATE]
+    lean_figure = "the lean debit: " + ", ".join(map(_p99_at, lean)) + _noisy(lean) if lean else ""
     if not rates:
-        return Verdict("rate", None, "")
+        return Verdict("rate", None, lean_figure)
     judged = [s for s in rates if s["rate"] == HALF_RATE]
     others = [s for s in rates if s not in judged]
     figure = ", ".join(map(_p99_at, judged)) + _noisy(judged)
     if others:
         figure += ("; other windows: " if judged else f"not at {HALF_RATE:,}/s: ") + ", ".join(map(_p99_at, others))
-    # rate:lean@1000, the lean reference debit at the same rate on the same machine: how far
-    # under the target a debit that is nothing but itself stays here, quoted, not judged.
-    lean = [
-        s
-        for s in result.get("scenarios", [])
-        if s["name"] == "rate" and s.get("workload") == "lean" and s["rate"] == HALF_RATE
-    ]
-    if lean:
-        figure += "; the lean debit: " + ", ".join(map(_p99_at, lean)) + _noisy(lean)
+    if lean_figure:
+        figure += "; " + lean_figure
     if not judged:
         return Verdict("rate", None, figure)
     return Verdict("rate", all(s["p99_ms"] <= P99_MS and not _errors(s) for s in judged), figure)
@@ -137,6 +135,7 @@ def judge(result: dict, asserted_queries: int | None = None) -> list[Verdict]:
 
     ratio = result.get("http_over_db")
     measured = bool(ratio) and bool(debit8) and bool((result.get("pgbench") or {}).get("tps"))
+    # pgbench's own noise and steal; debit:8's are quoted with its own verdict above.
     pg_noisy = _noisy([result.get("pgbench") or {}], noisy="pgbench noisy")
     verdicts.append(
         Verdict(

@@ -37,11 +37,18 @@ def test_a_windows_steal_is_its_share_of_every_vcpus_time():
     assert steal_pct(before, before) == 0.0
 
 
-def test_steal_that_nothing_in_the_guest_accounts_for_makes_a_window_noisy(monkeypatch):
+@pytest.mark.parametrize("stolen, noisy", [(40, True), (20, False)])
+def test_steal_that_nothing_in_the_guest_accounts_for_makes_a_window_noisy(stolen, noisy, tmp_path, monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    # 2 vCPUs, 400 ticks: the platform's processes account for all busy time but the steal.
-    assert noisy_window(busy=300 + 40, total=400, accounted=300) is True
-    assert noisy_window(busy=300 + 20, total=400, accounted=300) is False
+    write_proc_stat(tmp_path, "cpu  1000 0 500 3000 0 0 0 10")
+    before = machine_ticks(tmp_path)
+    # 2 vCPUs, 400 ticks: the platform's processes (300 ticks) account for all busy time but the steal.
+    write_proc_stat(tmp_path, f"cpu  {1000 + 200} 0 {500 + 100} {3000 + 100 - stolen} 0 0 0 {10 + stolen}")
+    after = machine_ticks(tmp_path)
+    assert after.total - before.total == 400
+    # 40 ticks stolen are 20% of a core's window, over the 15% that nothing may take unmeasured.
+    assert noisy_window(after.busy - before.busy, after.total - before.total, accounted=300) is noisy
+    assert steal_pct(before, after) == stolen / 4
 
 
 def test_the_report_shows_each_windows_steal_in_a_column_of_its_own(tmp_path, monkeypatch):

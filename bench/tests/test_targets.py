@@ -83,6 +83,11 @@ def test_the_lean_debit_at_the_same_rate_is_quoted_beside_the_latency_target_and
     result["scenarios"][-2]["noisy"] = True
     assert by_target(judge(result))["rate"].figure.endswith("the lean debit: 12.50 ms at 1,000/s (noisy)")
 
+    # The lean debit alone: quoted, and still no verdict.
+    result["scenarios"] = [s for s in result["scenarios"] if s.get("workload") != "debit"]
+    alone = by_target(judge(result))["rate"]
+    assert (alone.met, alone.figure) == (None, "the lean debit: 12.50 ms at 1,000/s (noisy)")
+
 
 def test_each_target_missed_names_what_missed():
     result = full_run()
