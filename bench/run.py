@@ -1052,6 +1052,26 @@ def thread_switches(pids: list[int], proc: Path = Path("/proc")) -> dict[tuple[i
     return threads
 
 
+class WindowCounters(NamedTuple):
+    """What a scenario's window is measured by, read at its start and at its end."""
+
+    web_ticks: int  # the web workers' CPU (process_ticks)
+    pg_ticks: int  # PostgreSQL's (postgresql_ticks)
+    machine: MachineTicks
+    web_switches: dict[tuple[int, int, int], int]  # thread_switches
+    pg_switches: dict[tuple[int, int, int], int]
+
+
+def window_counters(web_pids: list[int], postmaster: int | None) -> WindowCounters:
+    return WindowCounters(
+        web_ticks=process_ticks(web_pids),
+        pg_ticks=postgresql_ticks(postmaster),
+        machine=machine_ticks(),
+        web_switches=thread_switches(web_pids),
+        pg_switches=thread_switches(postgresql_pids(postmaster)),
+    )
+
+
 def switches_between(
     before: dict[tuple[int, int, int], int], after: dict[tuple[int, int, int], int]
 ) -> tuple[int, int]:
@@ -1524,13 +1544,7 @@ def main() -> None:
             requests_file = write_requests(workdir / f"{prefix}.tsv", lines)
             with connection.cursor() as cursor:
                 wal0 = wal_activity(cursor)
-            web_pids = server.web_pids()
-            web0, pg0, machine0 = (
-                process_ticks(web_pids),
-                postgresql_ticks(postmaster),
-                machine_ticks(),
-            )
-            switches0 = (thread_switches(web_pids), thread_switches(postgresql_pids(postmaster)))
+            start = window_counters(server.web_pids(), postmaster)
             profiler = (
                 start_profiler(server, max(1, args.duration - 2), workdir / f"{prefix}.profile.txt")
                 if args.profile == spec
@@ -1564,22 +1578,19 @@ def main() -> None:
             if profiler is not None:
                 profiler.wait(timeout=60)
                 report_profile(workdir / f"{prefix}.profile.txt", started_at, prefix)
-            web_pids = server.web_pids()
-            web1, pg1, machine1 = (
-                process_ticks(web_pids),
-                postgresql_ticks(postmaster),
-                machine_ticks(),
-            )
-            switches1 = (thread_switches(web_pids), thread_switches(postgresql_pids(postmaster)))
+            end = window_counters(server.web_pids(), postmaster)
+            web_ticks, pg_ticks = end.web_ticks - start.web_ticks, end.pg_ticks - start.pg_ticks
             (web_switches, web_gone), (pg_switches, pg_gone) = (
-                switches_between(switches0[0], switches1[0]),
-                switches_between(switches0[1], switches1[1]),
+                switches_between(start.web_switches, end.web_switches),
+                switches_between(start.pg_switches, end.pg_switches),
             )
             with connection.cursor() as cursor:
                 wal1 = wal_activity(cursor)
             requests_done = max(1, result["requests"])
             noisy = not idle or noisy_window(
-                machine1.busy - machine0.busy, machine1.total - machine0.total, (web1 - web0) + (pg1 - pg0) + gen_ticks
+                end.machine.busy - start.machine.busy,
+                end.machine.total - start.machine.total,
+                web_ticks + pg_ticks + gen_ticks,
             )
             accepted_new = (
                 int(result["statuses"].get("200", result["statuses"].get(200, 0)))
@@ -1613,8 +1624,8 @@ def main() -> None:
                 "socket_errors": result["socket_errors"],
                 "replayed": result["replayed"],
                 "exhausted": result["exhausted"],
-                "web_cpu_ms_per_req": round((web1 - web0) / TICK * 1000 / requests_done, 3),
-                "pg_cpu_ms_per_req": round((pg1 - pg0) / TICK * 1000 / requests_done, 3),
+                "web_cpu_ms_per_req": round(web_ticks / TICK * 1000 / requests_done, 3),
+                "pg_cpu_ms_per_req": round(pg_ticks / TICK * 1000 / requests_done, 3),
                 # Threads leaving their vCPU per request (thread_switches); the threads that ended
                 # inside the window, whose switches in it are not counted.
                 "web_switches_per_req": round(web_switches / requests_done, 2),
@@ -1628,7 +1639,7 @@ def main() -> None:
                 "upkeep_s": upkeep,
                 "machine_probe": probe,
                 # The host's share of the vCPUs in the window (machine_ticks).
-                "steal_pct": steal_pct(machine0, machine1),
+                "steal_pct": steal_pct(start.machine, end.machine),
                 "noisy": bool(noisy),
                 "check": check,
                 # The server's WAL and checkpoints during the window (wal_activity).

@@ -48,11 +48,19 @@ def test_a_window_counts_each_threads_growth_and_the_threads_that_ended(tmp_path
 
 def test_a_real_thread_that_waits_is_counted():
     before = thread_switches([os.getpid()])
-    waiter = threading.Thread(target=lambda: [time.sleep(0.001) for _ in range(50)])
+    waited, release = threading.Event(), threading.Event()
+
+    def wait_then_hold():
+        for _ in range(5):
+            time.sleep(0.001)  # each sleep leaves the vCPU: what is counted
+        waited.set()
+        release.wait()  # still running while the test reads its count
+
+    waiter = threading.Thread(target=wait_then_hold)
     waiter.start()
-    while waiter.is_alive() and len(thread_switches([os.getpid()])) == len(before):
-        time.sleep(0.001)
+    assert waited.wait(timeout=10)
     during = thread_switches([os.getpid()])
+    release.set()
     waiter.join()
     switches, gone = switches_between(before, during)
     assert switches > 0 and gone == 0
