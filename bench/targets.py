@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,11 +238,55 @@ def _set_up(result: dict) -> str:
     return ", ".join(parts)
 
 
+def _lean_share(result: dict) -> str:
+    share = result.get("platform_over_lean")
+    return f"{share:.0%}" if share else "—"
+
+
+def _spread(values: list[float], fmt: str, unit: str) -> str:
+    """The median, and the range where it has one: "2,185 req/s (1,844 to 2,293 req/s)"."""
+    median, low, high = (fmt.format(v) for v in (statistics.median(values), min(values), max(values)))
+    return f"{median}{unit}" if low == high else f"{median}{unit} ({low} to {high}{unit})"
+
+
+def by_set_up(results: list[dict]) -> list[str]:
+    """One line per CPU and set-up, in the order they first ran: how many runs, and the median
+    and range of debit:8, of the platform's share of the lean debit beside it and of the p99
+    at 1,000/s. On a VM whose speed moves from minute to minute, two configurations tried in
+    alternating runs are compared here; the share of the lean debit, measured minutes apart
+    on the same machine, moves less with the VM than the rate does. Void runs are left out."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for result in results:
+        if not result.get("void"):
+            key = ((result.get("machine") or {}).get("cpu", "?"), _set_up(result))
+            groups.setdefault(key, []).append(result)
+    lines = []
+    for (cpu, set_up), runs in groups.items():
+        debit8 = [w["rps"] for r in runs for w in _closed_loop(r, "debit")]
+        shares = [r["platform_over_lean"] * 100 for r in runs if r.get("platform_over_lean")]
+        p99s = [
+            w["p99_ms"]
+            for r in runs
+            for w in r.get("scenarios", [])
+            if w["name"] == "rate" and w.get("workload", "debit") == "debit" and w["rate"] == HALF_RATE
+        ]
+        figures = [f"{len(runs)} run{'s' if len(runs) > 1 else ''}"]
+        if debit8:
+            figures.append(f"debit:8 {_spread(debit8, '{:,.0f}', ' req/s')}")
+        if shares:
+            figures.append(f"÷ lean {_spread(shares, '{:.0f}', '%')}")
+        if p99s:
+            figures.append(f"p99 at {HALF_RATE:,}/s {_spread(p99s, '{:.2f}', ' ms')}")
+        lines.append(f"- {cpu}, {set_up}: " + ", ".join(figures))
+    return lines
+
+
 def summary(results: list[dict], asserted_queries: int | None) -> str:
     """A table of the runs, each target's figure (missed ones marked, figures without a
-    verdict in brackets), and how many of the runs that measured each target met it."""
-    header = "| run | CPU | set-up | " + " | ".join(name for name, _ in TARGETS) + " | all five |"
-    rows = [header, "|" + "---|" * (len(TARGETS) + 4)]
+    verdict in brackets), the platform's share of the lean debit, and how many of the runs
+    that measured each target met it; where the runs differ in set-up, each set-up's figures."""
+    header = "| run | CPU | set-up | " + " | ".join(name for name, _ in TARGETS) + " | ÷ lean | all five |"
+    rows = [header, "|" + "---|" * (len(TARGETS) + 5)]
     met = {name: [0, 0] for name, _ in TARGETS}
     every = [0, 0]
     for result in results:
@@ -258,7 +303,7 @@ def summary(results: list[dict], asserted_queries: int | None) -> str:
         cpu = (result.get("machine") or {}).get("cpu", "?")
         verdict = "VOID" if result.get("void") else "—" if overall is None else "yes" if overall else "no"
         cells = " | ".join(map(_cell, verdicts))
-        rows.append(f"| {run} | {cpu} | {_set_up(result)} | {cells} | {verdict} |")
+        rows.append(f"| {run} | {cpu} | {_set_up(result)} | {cells} | {_lean_share(result)} | {verdict} |")
     totals = [f"{name} met in {n} of {of}" for name, (n, of) in met.items() if of]
     lines = [*rows, ""]
     if totals:
@@ -267,6 +312,9 @@ def summary(results: list[dict], asserted_queries: int | None) -> str:
         lines.append(f"All five in {every[0]} of the {every[1]} runs that judged all five or missed one.")
     else:
         lines.append("No run here judged all five (a full `make bench` does).")
+    set_ups = by_set_up(results)
+    if len(set_ups) > 1:
+        lines += ["", "By set-up (median, range):", *set_ups]
     return "\n".join(lines)
 
 
@@ -282,6 +330,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only runs started at or after this UTC time (e.g. 2026-12-04T23 or 2026-12-04T23:30)",
     )
     parser.add_argument(
+        "--until",
+        default="",
+        help="only runs started before this UTC time: with --since, the runs of one experiment",
+    )
+    parser.add_argument(
         "--cpu",
         default="",
         help="only runs on a CPU whose recorded name contains this (VMs of one CPU model can differ: add --since)",
@@ -291,14 +344,18 @@ def main(argv: list[str] | None = None) -> None:
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise SystemExit(f"no such result file: {', '.join(map(str, missing))}")
-    since = args.since.replace(":", "-")  # the file names write times with dashes
+    # The file names write times with dashes; a run is named by the time it started.
+    since, until = args.since.replace(":", "-"), args.until.replace(":", "-")
     results = [
         r
         for r in load(paths)
-        if r["file"] >= since and args.cpu.lower() in str((r.get("machine") or {}).get("cpu", "")).lower()
+        if r["file"] >= since
+        and (not until or r["file"] < until)
+        and args.cpu.lower() in str((r.get("machine") or {}).get("cpu", "")).lower()
     ]
     if not results:
-        raise SystemExit("no results to judge" + (f" since {args.since}" if args.since else ""))
+        window = (f" since {args.since}" if args.since else "") + (f" until {args.until}" if args.until else "")
+        raise SystemExit("no results to judge" + window)
     sys.stdout.write(summary(results, asserted_debit_queries()) + "\n")
 
 

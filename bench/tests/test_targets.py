@@ -7,7 +7,7 @@ import pytest
 
 from bench import targets
 from bench.run import targets_in_report
-from bench.targets import all_met, asserted_debit_queries, describe, judge, report_line, summary
+from bench.targets import all_met, asserted_debit_queries, by_set_up, describe, judge, report_line, summary
 
 
 def window(name, rps, connections=8, rate=0, p99=4.0, workload=None, codes=None, noisy=False, socket_errors=0):
@@ -217,7 +217,53 @@ def test_the_summary_counts_each_target_over_the_runs_that_judged_it():
     assert "| (not at 1,000/s: 7.50 ms at 1,150/s) |" in table
     assert "debit:8 met in 3 of 5, rate met in 1 of 3, hot:8 met in 3 of 4, http÷db met in 3 of 4" in table
     # Missing one target is enough to say no; a run that missed none but judged four says nothing.
-    assert table.endswith("All five in 1 of the 4 runs that judged all five or missed one.")
+    assert "\nAll five in 1 of the 4 runs that judged all five or missed one.\n" in table
+    # The runs differ in set-up, so each set-up's figures follow; the void run is not among them.
+    assert table.endswith(
+        "By set-up (median, range):\n"
+        "- AMD EPYC, 10,000 players, granian 2x4, ? s, pyenv's Python: 1 run, debit:8 2,300 req/s,"
+        " p99 at 1,000/s 6.00 ms\n"
+        "- AMD EPYC, ? players, ? ?x?, ? s, guest halt polling 200000 ns: 1 run, debit:8 2,300 req/s,"
+        " p99 at 1,000/s 12.00 ms\n"
+        "- AMD EPYC, ? players, ? ?x?, ? s: 2 runs, debit:8 2,100 req/s (1,900 to 2,300 req/s)"
+    )
+
+
+def test_the_summary_gives_each_run_its_share_of_the_lean_debit():
+    table = summary([full_run(platform_over_lean=0.657), full_run(platform_over_lean=None)], asserted_queries=1)
+    assert "| ÷ lean | all five |" in table
+    assert "| 1; the test asserts 1 | 66% | yes |" in table and "| 1; the test asserts 1 | — | yes |" in table
+    # One set-up: nothing to compare, no lines by set-up.
+    assert "By set-up" not in table
+
+
+def test_alternating_set_ups_are_compared_by_their_medians_and_ranges():
+    # Halt polling off and on in alternating runs, as on 2026-12-05's evening VM.
+    runs = []
+    for started, poll_ns, debit8, share, p99 in (
+        ("T21-38-05Z", "0", 2185, 0.589, 5.68),
+        ("T21-41-16Z", "200000", 2184, 0.621, 6.37),
+        ("T21-44-27Z", "0", 2293, 0.637, 6.69),
+        ("T21-47-37Z", "200000", 2358, 0.624, 6.79),
+        ("T21-50-49Z", "0", 1844, 0.648, 6.36),
+    ):
+        run = full_run(started_at=f"2026-12-05{started}", platform_over_lean=share)
+        run["machine"]["cpu_idle"] = {"driver": "haltpoll", "guest_halt_poll_ns": poll_ns}
+        run["scenarios"] = [
+            window("lean", debit8 / share),
+            window("debit", debit8),
+            window("rate", 1000, connections=32, rate=1000, p99=p99, workload="debit"),
+            # The lean debit at the same rate is not the platform's p99.
+            window("rate", 1000, connections=32, rate=1000, p99=3.0, workload="lean"),
+        ]
+        runs.append(run)
+    runs.append(full_run(void=True))
+    assert by_set_up(runs) == [
+        "- AMD EPYC, ? players, ? ?x?, ? s: 3 runs, debit:8 2,185 req/s (1,844 to 2,293 req/s),"
+        " ÷ lean 64% (59 to 65%), p99 at 1,000/s 6.36 ms (5.68 to 6.69 ms)",
+        "- AMD EPYC, ? players, ? ?x?, ? s, guest halt polling 200000 ns: 2 runs,"
+        " debit:8 2,271 req/s (2,184 to 2,358 req/s), ÷ lean 62%, p99 at 1,000/s 6.58 ms (6.37 to 6.79 ms)",
+    ]
 
 
 def test_the_summary_reads_every_kept_result_file():
@@ -235,6 +281,12 @@ def test_make_bench_summary_reads_result_files_and_filters_them(tmp_path, capsys
     out = capsys.readouterr().out
     assert "2026-12-05T01-00-00Z" in out and "2026-12-04T23-00-00Z" not in out and "redelivery" not in out
     assert "All five in 1 of the 1 runs that judged all five or missed one." in out
+    # --until ends the window before the runs started at or after it.
+    targets.main([*files, "--until", "2026-12-05T00:30"])
+    out = capsys.readouterr().out
+    assert "2026-12-04T23-00-00Z" in out and "2026-12-05T01-00-00Z" not in out
+    with pytest.raises(SystemExit, match="no results to judge since 2026-12-05T00:30 until 2026-12-05T01"):
+        targets.main([*files, "--since", "2026-12-05T00:30", "--until", "2026-12-05T01"])
     with pytest.raises(SystemExit, match="no results to judge"):
         targets.main([*files, "--cpu", "Xeon"])
     with pytest.raises(SystemExit, match="no such result file"):
