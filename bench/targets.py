@@ -87,6 +87,15 @@ def _rps(window: dict) -> str:
     return f"{window['rps']:,.0f} req/s" + (f" with {errors} errors" if errors else "")
 
 
+def _cpu(result: dict) -> str:
+    return (result.get("machine") or {}).get("cpu", "?")
+
+
+def _fixed_rate_debits(result: dict) -> list[dict]:
+    """The run's fixed-rate windows of the platform's debits (`rate`, `rate@N`), at any rate."""
+    return [s for s in result.get("scenarios", []) if s["name"] == "rate" and s.get("workload", "debit") == "debit"]
+
+
 def _closed_loop(result: dict, name: str) -> list[dict]:
     return [s for s in result.get("scenarios", []) if s["name"] == name and s["connections"] == 8 and not s.get("rate")]
 
@@ -105,7 +114,7 @@ def _rate_verdict(result: dict) -> Verdict:
     rate (9.05 ms at 1,068/s and 10.17 ms at 1,000/s in one run), so a window at another rate,
     held or missed, says nothing certain of 1,000/s. Its figures are quoted all the same."""
     scenarios = result.get("scenarios", [])
-    rates = [s for s in scenarios if s["name"] == "rate" and s.get("workload", "debit") == "debit"]
+    rates = _fixed_rate_debits(result)
     # rate:lean@1000, the lean reference debit at the same rate on the same machine: how far
     # under the target a debit that is nothing but itself stays here, quoted, not judged.
     lean = [s for s in scenarios if s["name"] == "rate" and s.get("workload") == "lean" and s["rate"] == HALF_RATE]
@@ -258,18 +267,13 @@ def by_set_up(results: list[dict]) -> list[str]:
     groups: dict[tuple[str, str], list[dict]] = {}
     for result in results:
         if not result.get("void"):
-            key = ((result.get("machine") or {}).get("cpu", "?"), _set_up(result))
+            key = (_cpu(result), _set_up(result))
             groups.setdefault(key, []).append(result)
     lines = []
     for (cpu, set_up), runs in groups.items():
         debit8 = [w["rps"] for r in runs for w in _closed_loop(r, "debit")]
         shares = [r["platform_over_lean"] * 100 for r in runs if r.get("platform_over_lean")]
-        p99s = [
-            w["p99_ms"]
-            for r in runs
-            for w in r.get("scenarios", [])
-            if w["name"] == "rate" and w.get("workload", "debit") == "debit" and w["rate"] == HALF_RATE
-        ]
+        p99s = [w["p99_ms"] for r in runs for w in _fixed_rate_debits(r) if w["rate"] == HALF_RATE]
         figures = [f"{len(runs)} run{'s' if len(runs) > 1 else ''}"]
         if debit8:
             figures.append(f"debit:8 {_spread(debit8, '{:,.0f}', ' req/s')}")
@@ -300,10 +304,9 @@ def summary(results: list[dict], asserted_queries: int | None) -> str:
             every[1] += 1
             every[0] += overall
         run = result.get("started_at") or result["file"].removesuffix(".json")
-        cpu = (result.get("machine") or {}).get("cpu", "?")
         verdict = "VOID" if result.get("void") else "—" if overall is None else "yes" if overall else "no"
         cells = " | ".join(map(_cell, verdicts))
-        rows.append(f"| {run} | {cpu} | {_set_up(result)} | {cells} | {_lean_share(result)} | {verdict} |")
+        rows.append(f"| {run} | {_cpu(result)} | {_set_up(result)} | {cells} | {_lean_share(result)} | {verdict} |")
     totals = [f"{name} met in {n} of {of}" for name, (n, of) in met.items() if of]
     lines = [*rows, ""]
     if totals:
@@ -349,9 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     results = [
         r
         for r in load(paths)
-        if r["file"] >= since
-        and (not until or r["file"] < until)
-        and args.cpu.lower() in str((r.get("machine") or {}).get("cpu", "")).lower()
+        if r["file"] >= since and (not until or r["file"] < until) and args.cpu.lower() in str(_cpu(r)).lower()
     ]
     if not results:
         window = (f" since {args.since}" if args.since else "") + (f" until {args.until}" if args.until else "")
