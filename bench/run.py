@@ -886,6 +886,8 @@ def machine_info(args) -> dict:
         },
         # How an idle vCPU waits: it moved a fixed rate's CPU per request (2026-12-05).
         "cpu_idle": cpu_idle(),
+        # How the kernel shares the two vCPUs between the web workers and PostgreSQL's backends.
+        "scheduler": scheduler(),
     }
 
 
@@ -908,6 +910,20 @@ def cpu_idle(sys_root: Path = Path("/sys")) -> dict[str, str | None]:
         or read("devices/system/cpu/cpuidle/current_governor"),
         "guest_halt_poll_ns": read("module/haltpoll/parameters/guest_halt_poll_ns"),
     }
+
+
+def scheduler(proc: Path = Path("/proc")) -> dict[str, str | None]:
+    """The kernel's automatic task groups (`kernel.sched_autogroup_enabled`). With them on,
+    the scheduler shares a busy CPU fairly between sessions before it shares it between their
+    threads, and every PostgreSQL backend starts a session of its own (the postmaster's
+    children call setsid()), while the web workers, Celery and the load generator share the
+    bench's: eight backends' groups against one group for the whole web tier. None where
+    this kernel has no such setting (built without CONFIG_SCHED_AUTOGROUP)."""
+    try:
+        autogroup = (proc / "sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        autogroup = None
+    return {"autogroup": autogroup}
 
 
 def postgresql_huge_pages(cursor, proc: Path = Path("/proc")) -> dict:

@@ -225,7 +225,8 @@ def _cell(verdict: Verdict) -> str:
 
 def _set_up(result: dict) -> str:
     """What makes two runs comparable beside the machine: the players, the web server's shape,
-    the window, a guest's halt polling, shared_buffers, the interpreter's installation."""
+    the window, a guest's halt polling, the kernel's task groups, shared_buffers, the
+    interpreter's installation."""
     machine = result.get("machine") or {}
     web = machine.get("web_server") or {}
     parts = [
@@ -238,6 +239,9 @@ def _set_up(result: dict) -> str:
     idle = machine.get("cpu_idle") or {}
     if idle.get("driver") == "haltpoll" and idle.get("guest_halt_poll_ns") not in (None, "0"):
         parts.append(f"guest halt polling {idle['guest_halt_poll_ns']} ns")
+    # Kernels enable automatic task groups by default; only a run without them is told apart.
+    if (machine.get("scheduler") or {}).get("autogroup") == "0":
+        parts.append("no autogroups")
     shared_buffers = (machine.get("postgresql_settings") or {}).get("shared_buffers")
     if shared_buffers and shared_buffers != "128MB":
         parts.append(f"shared_buffers {shared_buffers}")

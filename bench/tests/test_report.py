@@ -10,6 +10,7 @@ from bench.run import (
     lean_note,
     lean_pairs,
     python_prefix_note,
+    scheduler,
 )
 
 
@@ -95,3 +96,12 @@ def test_the_run_records_how_an_idle_vcpu_waits(tmp_path):
     assert cpu_idle(tmp_path) == {"driver": "haltpoll", "governor": "haltpoll", "guest_halt_poll_ns": "0"}
     # A kernel without the driver (bare metal, another hypervisor): said so, not guessed.
     assert cpu_idle(tmp_path / "elsewhere") == {"driver": None, "governor": None, "guest_halt_poll_ns": None}
+
+
+def test_the_run_records_whether_the_kernel_groups_tasks_by_session(tmp_path):
+    kernel = tmp_path / "sys/kernel"
+    kernel.mkdir(parents=True)
+    (kernel / "sched_autogroup_enabled").write_text("1\n")
+    assert scheduler(tmp_path) == {"autogroup": "1"}
+    # A kernel built without autogroups has no such file: said so, not guessed.
+    assert scheduler(tmp_path / "elsewhere") == {"autogroup": None}
