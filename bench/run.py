@@ -1166,6 +1166,12 @@ def huge_pages_in_report(machine: dict) -> str:
     return ", shared memory on huge pages" if on else ", shared memory on 4 kB pages"
 
 
+def task_groups_in_report(machine: dict) -> str:
+    """The kernel's automatic task groups, for runs that recorded them (scheduler())."""
+    autogroup = (machine.get("scheduler") or {}).get("autogroup")
+    return {"1": ", automatic task groups on", "0": ", automatic task groups off"}.get(autogroup, "")
+
+
 def database_link(machine: dict) -> str:
     host = machine.get("database_host")
     if host is None:
@@ -1304,7 +1310,8 @@ def write_performance_doc(result: dict) -> None:
     body = "\n".join(
         [
             marker_start,
-            f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores), PostgreSQL {m['postgresql']} "
+            f"Run {result['started_at']} on {m['cpu']} ({m['cores']} cores{task_groups_in_report(m)}), "
+            f"PostgreSQL {m['postgresql']} "
             f"(shared_buffers {m.get('postgresql_settings', {}).get('shared_buffers', '?')}, "
             f"autovacuum {m.get('postgresql_settings', {}).get('autovacuum', '?')}{huge_pages_in_report(m)}), "
             f"connected {database_link(m)}, "

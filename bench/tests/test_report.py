@@ -11,6 +11,7 @@ from bench.run import (
     lean_pairs,
     python_prefix_note,
     scheduler,
+    task_groups_in_report,
 )
 
 
@@ -105,3 +106,7 @@ def test_the_run_records_whether_the_kernel_groups_tasks_by_session(tmp_path):
     assert scheduler(tmp_path) == {"autogroup": "1"}
     # A kernel built without autogroups has no such file: said so, not guessed.
     assert scheduler(tmp_path / "elsewhere") == {"autogroup": None}
+    assert task_groups_in_report({"scheduler": {"autogroup": "0"}}) == ", automatic task groups off"
+    assert task_groups_in_report({"scheduler": {"autogroup": "1"}}) == ", automatic task groups on"
+    assert task_groups_in_report({"scheduler": {"autogroup": None}}) == ""
+    assert task_groups_in_report({}) == ""  # runs recorded before it was
