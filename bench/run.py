@@ -1149,6 +1149,20 @@ def huge_pages_note(pages: dict) -> str:
     )
 
 
+def task_groups_note(scheduling: dict, local_server: bool) -> str:
+    """A note before a run beside a local PostgreSQL with the kernel's automatic task groups
+    on: every backend is then a group of its own against one for the web tier, and the
+    closed loop's p99 measured higher that way (README; docs/performance.md, 2026-12-05,
+    late night). Not a fault of the run, which measures the host as it is."""
+    if not local_server or scheduling.get("autogroup") != "1":
+        return ""
+    return (
+        "the kernel's automatic task groups are on: each PostgreSQL backend is a scheduling group of its own, "
+        "the web tier one; without them the p99 at 8 clients measured about a fifth lower "
+        "(sysctl -w kernel.sched_autogroup_enabled=0; README)"
+    )
+
+
 def database_host() -> str:
     """Where this process's connection reached the server, as libpq resolved it (a socket's
     directory, or a TCP host): the web workers and pgbench use the same."""
@@ -1506,10 +1520,11 @@ def main() -> None:
     from ledger.checks import postgresql_autovacuum_running
 
     with connection.cursor() as cursor:
-        note = huge_pages_note(postgresql_huge_pages(cursor))
+        pages = postgresql_huge_pages(cursor)
         postmaster = postgresql_postmaster(cursor)
-    if note:
-        log(note)
+    for note in (huge_pages_note(pages), task_groups_note(scheduler(), local_server=postmaster is not None)):
+        if note:
+            log(note)
     log(f"seeding {args.players} players with sessions")
     seed(players=args.players, balance=10**9, hot_balance=10**13, secret=SECRET)
     with connection.cursor() as cursor:

@@ -12,6 +12,7 @@ from bench.run import (
     python_prefix_note,
     scheduler,
     task_groups_in_report,
+    task_groups_note,
 )
 
 
@@ -110,3 +111,11 @@ def test_the_run_records_whether_the_kernel_groups_tasks_by_session(tmp_path):
     assert task_groups_in_report({"scheduler": {"autogroup": "1"}}) == ", automatic task groups on"
     assert task_groups_in_report({"scheduler": {"autogroup": None}}) == ""
     assert task_groups_in_report({}) == ""  # runs recorded before it was
+
+
+def test_a_run_beside_a_local_server_notes_the_kernels_task_groups():
+    assert "sched_autogroup_enabled=0" in task_groups_note({"autogroup": "1"}, local_server=True)
+    # Off, unknown, or a server elsewhere (its backends are not on this kernel): nothing to say.
+    assert task_groups_note({"autogroup": "0"}, local_server=True) == ""
+    assert task_groups_note({"autogroup": None}, local_server=True) == ""
+    assert task_groups_note({"autogroup": "1"}, local_server=False) == ""
