@@ -886,7 +886,8 @@ def machine_info(args) -> dict:
         },
         # How an idle vCPU waits: it moved a fixed rate's CPU per request (2026-12-05).
         "cpu_idle": cpu_idle(),
-        # How the kernel shares the two vCPUs between the web workers and PostgreSQL's backends.
+        # Each local PostgreSQL backend a scheduling group of its own lengthened the closed
+        # loop's p99 (docs/performance.md, 2026-12-05, late night).
         "scheduler": scheduler(),
     }
 
@@ -897,19 +898,21 @@ def cpu_idle(sys_root: Path = Path("/sys")) -> dict[str, str | None]:
     through the hypervisor). The haltpoll module's parameter can be there with another driver
     or none ("none": the vCPU halts at once), where it does nothing. None where this kernel
     has no such file."""
-
-    def read(path: str) -> str | None:
-        try:
-            return (sys_root / path).read_text().strip()
-        except OSError:
-            return None
-
     return {
-        "driver": read("devices/system/cpu/cpuidle/current_driver"),
-        "governor": read("devices/system/cpu/cpuidle/current_governor_ro")
-        or read("devices/system/cpu/cpuidle/current_governor"),
-        "guest_halt_poll_ns": read("module/haltpoll/parameters/guest_halt_poll_ns"),
+        "driver": kernel_setting(sys_root, "devices/system/cpu/cpuidle/current_driver"),
+        "governor": kernel_setting(sys_root, "devices/system/cpu/cpuidle/current_governor_ro")
+        or kernel_setting(sys_root, "devices/system/cpu/cpuidle/current_governor"),
+        "guest_halt_poll_ns": kernel_setting(sys_root, "module/haltpoll/parameters/guest_halt_poll_ns"),
     }
+
+
+def kernel_setting(root: Path, path: str) -> str | None:
+    """One of the kernel's settings as it shows it under /sys or /proc; None where this kernel
+    has no such file."""
+    try:
+        return (root / path).read_text().strip()
+    except OSError:
+        return None
 
 
 def scheduler(proc: Path = Path("/proc")) -> dict[str, str | None]:
@@ -917,13 +920,11 @@ def scheduler(proc: Path = Path("/proc")) -> dict[str, str | None]:
     the scheduler shares a busy CPU fairly between sessions before it shares it between their
     threads, and every PostgreSQL backend starts a session of its own (the postmaster's
     children call setsid()), while the web workers, Celery and the load generator share the
-    bench's: eight backends' groups against one group for the whole web tier. None where
-    this kernel has no such setting (built without CONFIG_SCHED_AUTOGROUP)."""
-    try:
-        autogroup = (proc / "sys/kernel/sched_autogroup_enabled").read_text().strip()
-    except OSError:
-        autogroup = None
-    return {"autogroup": autogroup}
+    bench's: one group per busy backend against one for the whole web tier, where they all
+    sit in the root CPU control group (a process in a group of its own under the CPU
+    controller is not grouped by session). None where this kernel has no such setting
+    (built without CONFIG_SCHED_AUTOGROUP)."""
+    return {"autogroup": kernel_setting(proc, "sys/kernel/sched_autogroup_enabled")}
 
 
 def postgresql_huge_pages(cursor, proc: Path = Path("/proc")) -> dict:
@@ -1149,17 +1150,17 @@ def huge_pages_note(pages: dict) -> str:
     )
 
 
-def task_groups_note(scheduling: dict, local_server: bool) -> str:
+def task_groups_note(recorded: dict, local_server: bool) -> str:
     """A note before a run beside a local PostgreSQL with the kernel's automatic task groups
     on: every backend is then a group of its own against one for the web tier, and the
     closed loop's p99 measured higher that way (README; docs/performance.md, 2026-12-05,
     late night). Not a fault of the run, which measures the host as it is."""
-    if not local_server or scheduling.get("autogroup") != "1":
+    if not local_server or recorded.get("autogroup") != "1":
         return ""
     return (
-        "the kernel's automatic task groups are on: each PostgreSQL backend is a scheduling group of its own, "
-        "the web tier one; without them the p99 at 8 clients measured about a fifth lower "
-        "(sysctl -w kernel.sched_autogroup_enabled=0; README)"
+        "the kernel's automatic task groups are on: where PostgreSQL shares the root CPU control group, each "
+        "backend is a scheduling group of its own and the web tier one; without them the p99 at 8 clients "
+        "measured a tenth to a fifth lower on one VM (sysctl -w kernel.sched_autogroup_enabled=0; README)"
     )
 
 

@@ -239,9 +239,10 @@ def _set_up(result: dict) -> str:
     idle = machine.get("cpu_idle") or {}
     if idle.get("driver") == "haltpoll" and idle.get("guest_halt_poll_ns") not in (None, "0"):
         parts.append(f"guest halt polling {idle['guest_halt_poll_ns']} ns")
-    # Kernels enable automatic task groups by default; only a run without them is told apart.
+    # Kernels enable automatic task groups by default; only a run without them is told apart
+    # (None, not recorded or a kernel without the feature, is not named either).
     if (machine.get("scheduler") or {}).get("autogroup") == "0":
-        parts.append("no autogroups")
+        parts.append("no automatic task groups")
     shared_buffers = (machine.get("postgresql_settings") or {}).get("shared_buffers")
     if shared_buffers and shared_buffers != "128MB":
         parts.append(f"shared_buffers {shared_buffers}")

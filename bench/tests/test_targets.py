@@ -211,7 +211,10 @@ def test_the_summary_counts_each_target_over_the_runs_that_judged_it():
     table = summary([*runs, short, void, unjudged], asserted_queries=1)
     row = "| 2026-12-05T01-00-00Z | AMD EPYC | 10,000 players, granian 2x4, ? s, pyenv's Python | 2,300 req/s |"
     assert row in table
-    second = "| 2026-12-05T02-00-00Z | AMD EPYC | ? players, ? ?x?, ? s, guest halt polling 200000 ns, no autogroups |"
+    second = (
+        "| 2026-12-05T02-00-00Z | AMD EPYC | ? players, ? ?x?, ? s, guest halt polling 200000 ns,"
+        " no automatic task groups |"
+    )
     assert second in table
     assert "| 6.00 ms at 1,000/s; other windows: 7.50 ms at 1,150/s |" in table
     assert "| **12.00 ms at 1,000/s; other windows: 7.50 ms at 1,150/s** ✗ |" in table
@@ -227,7 +230,7 @@ def test_the_summary_counts_each_target_over_the_runs_that_judged_it():
         "By set-up (median, range):\n"
         "- AMD EPYC, 10,000 players, granian 2x4, ? s, pyenv's Python: 1 run, debit:8 2,300 req/s,"
         " p99 at 1,000/s 6.00 ms\n"
-        "- AMD EPYC, ? players, ? ?x?, ? s, guest halt polling 200000 ns, no autogroups: 1 run,"
+        "- AMD EPYC, ? players, ? ?x?, ? s, guest halt polling 200000 ns, no automatic task groups: 1 run,"
         " debit:8 2,300 req/s,"
         " p99 at 1,000/s 12.00 ms\n"
         "- AMD EPYC, ? players, ? ?x?, ? s: 2 runs, debit:8 2,100 req/s (1,900 to 2,300 req/s)"
