@@ -32,8 +32,7 @@ run: venv
 	@PORT=$(PORT) BIN=$(BIN) bash bin/run
 
 test: venv
-	@BIN=$(BIN) bash bin/ensure-services
-	$(BIN)/pytest $(PYTEST_ARGS)
+	BIN=$(BIN) bash bin/ensure-services $(BIN)/pytest $(PYTEST_ARGS)
 
 test-embedded: venv
 	@BIN=$(BIN) bash bin/smoke-embedded

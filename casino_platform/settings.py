@@ -262,5 +262,10 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # The partner casino whose wallet the sandbox game page and `simulate` play against by
 # default: this platform's own wallet API (seed_sandbox creates it).
 SANDBOX_PARTNER = env.str("SANDBOX_PARTNER", default="self")
+# The address seed_sandbox gives that partner: where the platform's own processes (the web
+# server's sandbox page, the Celery worker delivering wins) reach its wallet API. Empty:
+# PUBLIC_BASE_URL, which a player's browser uses; containers reach each other at another
+# address (docker-compose.yml: http://web:8000).
+SANDBOX_PARTNER_URL = env.str("SANDBOX_PARTNER_URL", default="")
 # How long a process may answer from its cached view of the operator switches.
 PLATFORM_SWITCH_CACHE_SECONDS = env.float("PLATFORM_SWITCH_CACHE_SECONDS", default=1.0)

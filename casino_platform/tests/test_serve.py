@@ -9,13 +9,16 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
 import requests
 from django.conf import settings
+from django.contrib import admin
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 
 from casino_platform.db import postgresql_url
 from casino_platform.tests.test_metrics import parse_samples, value
@@ -43,6 +46,10 @@ def served(tmp_path):
     db = connection.settings_dict
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
+    # The admin's files collected as the image collects them (Dockerfile), for granian to serve.
+    static_root = tmp_path / "static"
+    with override_settings(STATIC_ROOT=static_root):
+        call_command("collectstatic", interactive=False, verbosity=0)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
@@ -58,6 +65,7 @@ def served(tmp_path):
         "WEB_WORKERS": str(WORKERS),
         "WEB_THREADS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "STATIC_ROOT": str(static_root),
     }
     with (tmp_path / "serve.log").open("wb") as log:
         proc = subprocess.Popen(["sh", str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -158,6 +166,25 @@ def test_idle_keep_alive_connections_do_not_hold_the_workers(served):
     finally:
         for s in idle:
             s.close()
+
+
+def test_the_admins_static_files_are_served_with_debug_off(served):
+    base, port, _, _ = served
+    login = requests.get(base + "/admin/login/", timeout=10)
+    assert login.status_code == 200 and "/static/admin/css/base.css" in login.text
+    css = requests.get(base + "/static/admin/css/base.css", timeout=10)
+    assert css.status_code == 200
+    assert css.headers["Content-Type"].startswith("text/css")
+    assert css.content == (Path(admin.__file__).parent / "static" / "admin" / "css" / "base.css").read_bytes()
+    assert requests.get(base + "/static/admin/css/missing.css", timeout=10).status_code == 404
+    # Nothing outside the collected directory (serve.log lies beside it), however the path is
+    # spelled; sent as written, since requests would resolve the dots itself.
+    for path in ("/static/../serve.log", "/static/%2e%2e/serve.log", "/static/..%2fserve.log"):
+        http = HTTPConnection("127.0.0.1", port, timeout=10)
+        http.request("GET", path)
+        answer = http.getresponse()
+        assert answer.status == 404, (path, answer.read()[:200])
+        http.close()
 
 
 def test_sigterm_stops_the_server_cleanly(served):

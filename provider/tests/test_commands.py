@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from ledger.models import JournalTransaction
 from players.models import Player
 from provider.crypto import decrypt_secret
-from provider.models import Provider, ProviderSecret
+from provider.models import PartnerCasino, Provider, ProviderSecret
 from provider.selectors import provider_auth_info
 from provider.services import provider_active_secrets
 from provider.tests.factories import ProviderFactory
@@ -201,6 +201,16 @@ class TestSeedSandbox:
         excluded = Player.objects.get(player_id="p_blocked_rg")
         assert excluded.self_excluded_until is not None
         assert not Player.objects.exclude(player_id="p_blocked_rg").filter(self_excluded_until__isnull=False).exists()
+
+    def test_gives_the_partner_the_browsers_address_unless_told_another(self, settings):
+        settings.PUBLIC_BASE_URL = "http://127.0.0.1:8123"
+        settings.SANDBOX_PARTNER_URL = ""
+        assert "partner casino self: http://127.0.0.1:8123" in run("seed_sandbox")
+        assert PartnerCasino.objects.get(name="self").base_url == "http://127.0.0.1:8123"
+        # In containers the worker reaches the web server by its service name, not the browser's address.
+        settings.SANDBOX_PARTNER_URL = "http://web:8000"
+        assert "partner casino self: http://web:8000" in run("seed_sandbox")
+        assert PartnerCasino.objects.get(name="self").base_url == "http://web:8000"
 
     def test_is_safe_to_run_twice(self, sandbox):
         before = sandbox_counts()

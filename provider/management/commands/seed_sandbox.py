@@ -42,15 +42,16 @@ class Command(BaseCommand):
             provider_secret_ensure(provider=provider, secret=settings.SANDBOX_PROVIDER_SECRET)
             operator_api_key_ensure(name="sandbox", key=settings.SANDBOX_OPERATOR_TOKEN)
             # Our provider side plays against our own wallet API unless told otherwise.
+            partner_url = settings.SANDBOX_PARTNER_URL or settings.PUBLIC_BASE_URL
             PartnerCasino.objects.update_or_create(
                 name=settings.SANDBOX_PARTNER,
                 defaults={
-                    "base_url": settings.PUBLIC_BASE_URL,
+                    "base_url": partner_url,
                     "provider_code": "sandbox",
                     "secret_encrypted": encrypt_secret(settings.SANDBOX_PROVIDER_SECRET),
                 },
             )
-            self.stdout.write(f"partner casino {settings.SANDBOX_PARTNER}: {settings.PUBLIC_BASE_URL}")
+            self.stdout.write(f"partner casino {settings.SANDBOX_PARTNER}: {partner_url}")
             for game_id, name, game_type in GAMES:
                 Game.objects.update_or_create(
                     game_id=game_id, defaults={"provider": provider, "name": name, "game_type": game_type}
