@@ -1,0 +1,85 @@
+"""The files an operator deploys from say what the settings read: .env.example names every
+variable, and docker-compose.yml and the Dockerfile set only variables that exist, in the
+containers where they belong. No Docker engine runs in CI, so these are read, not started."""
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+# Read by prometheus_client and casino_platform.metrics, not through the settings' env.
+OUTSIDE_SETTINGS = {"PROMETHEUS_MULTIPROC_DIR"}
+
+
+def settings_variables() -> set[str]:
+    source = (ROOT / "casino_platform" / "settings.py").read_text()
+    return set(re.findall(r'\benv(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]*)"', source))
+
+
+def env_example_variables() -> set[str]:
+    text = (ROOT / ".env.example").read_text()
+    # Set (NAME=...) or shown commented out (# NAME=...).
+    return set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_the_settings_read_variables_at_all():
+    # Guards the pattern above: if the settings stop matching it, the tests below prove nothing.
+    assert {"DATABASE_URL", "SECRET_KEY", "SANDBOX_PARTNER_URL", "OUTBOUND_SWEEP_SECONDS"} <= settings_variables()
+
+
+def test_env_example_names_every_variable_the_settings_read():
+    assert settings_variables() - env_example_variables() == set()
+
+
+def test_env_example_names_no_variable_nothing_reads():
+    assert env_example_variables() - settings_variables() - OUTSIDE_SETTINGS == set()
+
+
+def test_env_example_sets_no_empty_directory():
+    # VAR_DIR= would put the SQLite database and the broker in whatever directory a command runs from.
+    text = (ROOT / ".env.example").read_text()
+    assert not re.search(r"^(VAR_DIR|STATIC_ROOT)=\s*$", text, flags=re.MULTILINE)
+
+
+def test_compose_sets_only_variables_that_exist():
+    known = settings_variables() | OUTSIDE_SETTINGS
+    for name, service in compose()["services"].items():
+        if name in ("postgres", "redis"):
+            continue
+        assert set(service["environment"]) - known == set(), name
+
+
+def test_only_the_web_server_runs_with_a_prometheus_directory():
+    # bin/serve creates and empties it; migrate, the worker and beat would refuse to start on
+    # a directory nobody made (casino_platform.metrics), so neither the image nor they set it.
+    assert not re.search(r"^ENV\b.*PROMETHEUS_MULTIPROC_DIR", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
+    services = compose()["services"]
+    assert services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    for name in ("migrate", "worker", "beat"):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in services[name]["environment"], name
+
+
+def test_the_containers_reach_the_sandbox_partner_at_an_allowed_host():
+    env = compose()["services"]["worker"]["environment"]
+    partner = re.fullmatch(r"\$\{SANDBOX_PARTNER_URL:-(.+)\}", env["SANDBOX_PARTNER_URL"]).group(1)
+    hosts = re.fullmatch(r"\$\{ALLOWED_HOSTS:-(.+)\}", env["ALLOWED_HOSTS"]).group(1).split(",")
+    assert urlsplit(partner).hostname in hosts
+    # The partner is the web service, at the port it listens on inside its container.
+    assert urlsplit(partner).hostname in compose()["services"]
+    assert urlsplit(partner).port == 8000 and compose()["services"]["web"]["command"] == "bin/serve"
+    # The migrate service seeds the sandbox, so it must see the same address.
+    assert compose()["services"]["migrate"]["environment"]["SANDBOX_PARTNER_URL"] == env["SANDBOX_PARTNER_URL"]
+
+
+def test_the_image_collects_the_static_files_and_keeps_local_state_out():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "collectstatic" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv*", "var", ".env"} <= set(ignored)
