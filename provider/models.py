@@ -131,6 +131,9 @@ class GameRound(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Beside the casino side's "Rounds" (game sessions and rounds), this is the other side.
+        verbose_name = "round played for a partner"
+        verbose_name_plural = "rounds played for partners"
 
     def __str__(self) -> str:
         return self.round_id
