@@ -1,11 +1,36 @@
-"""Read-only back office over the journal: the ledger is append-only, here too."""
+"""Read-only back office over the journal: the ledger is append-only, here too. Finance's
+reports are downloaded from the journal's Reports page."""
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import path
 
 from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline
 
+from .exports import REPORTS, Period, report_csv, report_filename
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
 from .selectors import journal_search
+
+
+class LedgerReportForm(forms.Form):
+    report = forms.ChoiceField(choices=[(r.name, r.title) for r in REPORTS.values()])
+    since = forms.DateField(label="From", help_text="First day, inclusive (UTC).")
+    until = forms.DateField(label="Until", help_text="Day after the last, exclusive (UTC).")
+    currency = forms.ModelChoiceField(
+        Currency.objects.all(), required=False, empty_label="All currencies", to_field_name="code"
+    )
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("since") and cleaned.get("until"):
+            try:
+                cleaned["period"] = Period.of_days(cleaned["since"], cleaned["until"])
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
 
 
 @admin.register(Currency)
@@ -52,6 +77,42 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
         # Django's search ORs every field: trace_id and round_id alone have no index, so it read
         # the whole journal (13 ms over 64k rows; seconds on a production ledger).
         return journal_search(queryset, search_term), False
+
+    def get_urls(self):
+        return [
+            path("reports/", self.admin_site.admin_view(self.reports_view), name="ledger_reports"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_export_reports": request.user.has_perm("ledger.export_reports")}
+        return super().changelist_view(request, extra_context)
+
+    def reports_view(self, request):
+        """A form, and with a valid one (GET, so a report's address can be bookmarked), the CSV,
+        streamed: the journal's export may be millions of rows."""
+        if not request.user.has_perm("ledger.export_reports"):
+            raise PermissionDenied
+        yesterday = Period.of_days()
+        form = LedgerReportForm(
+            request.GET or None, initial={"since": yesterday.since.date(), "until": yesterday.until.date()}
+        )
+        if form.is_valid():
+            report = REPORTS[form.cleaned_data["report"]]
+            currency = form.cleaned_data["currency"].code if form.cleaned_data["currency"] else None
+            period = form.cleaned_data["period"]
+            response = StreamingHttpResponse(
+                report_csv(report, period=period, currency=currency), content_type="text/csv; charset=utf-8"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{report_filename(report, period, currency)}"'
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Ledger reports",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/ledger/reports.html", context)
 
 
 @admin.register(Account)

@@ -82,6 +82,7 @@ class JournalTransaction(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("export_reports", "Can export ledger reports")]
         constraints = [
             # Money moves once per provider transaction id, whatever the Python above does.
             models.UniqueConstraint(

@@ -38,8 +38,12 @@ class Money:
 
     def format(self, exponent: int) -> str:
         """Render with the currency's exponent, e.g. 1050 EUR (exp 2) -> '10.50 EUR'."""
+        return f"{self.decimal(exponent)} {self.currency}"
+
+    def decimal(self, exponent: int) -> str:
+        """The amount in major units, exactly, without the code: 1050 (exp 2) -> '10.50'."""
         sign = "-" if self.amount < 0 else ""
         units, minor = divmod(abs(self.amount), 10**exponent) if exponent else (abs(self.amount), 0)
         if exponent:
-            return f"{sign}{units}.{minor:0{exponent}d} {self.currency}"
-        return f"{sign}{units} {self.currency}"
+            return f"{sign}{units}.{minor:0{exponent}d}"
+        return f"{sign}{units}"

@@ -1,9 +1,17 @@
-"""Reads of the ledger for the back office."""
+"""Reads of the ledger for the back office and finance's reports."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
 
-from .models import Entry, JournalTransaction
+from .models import Account, Entry, JournalTransaction
+
+# Rows fetched per round trip by the reports' iterators (a server-side cursor on PostgreSQL).
+REPORT_CHUNK_SIZE = 2000
 
 
 def round_journal(*, provider_code: str, round_id: str) -> QuerySet[JournalTransaction]:
@@ -54,3 +62,111 @@ def journal_search(queryset: QuerySet[JournalTransaction], term: str) -> QuerySe
     if digits.isascii() and digits.isdigit() and int(digits) <= MAX_JOURNAL_ID:
         match |= Q(pk=int(digits))
     return queryset.filter(match)
+
+
+def _entries_in(*, until: datetime, currency: str | None) -> QuerySet[Entry]:
+    entries = Entry.objects.filter(created_at__lt=until)
+    return entries.filter(currency_id=currency) if currency else entries
+
+
+def ledger_trial_balance(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every account with entries before `until`: its balance at `since` (opening), what its
+    entries in [since, until) added and took away, and its balance at `until` (closing).
+    Signed as the entries are: a wallet's closing balance is what the platform owes the
+    player. Each currency's accounts sum to zero at both ends, the journal's balance check."""
+    in_period = Q(created_at__gte=since)
+    rows = (
+        _entries_in(until=until, currency=currency)
+        .values(
+            "account_id",
+            account_key=F("account__key"),
+            account_kind=F("account__kind"),
+            account_currency=F("account__currency"),
+        )
+        .annotate(
+            opening=Coalesce(Sum("amount", filter=Q(created_at__lt=since)), Value(0)),
+            increases=Coalesce(Sum("amount", filter=in_period & Q(amount__gt=0)), Value(0)),
+            decreases=Coalesce(Sum("amount", filter=in_period & Q(amount__lt=0)), Value(0)),
+            entries=Count("id", filter=in_period),
+        )
+        .order_by("account_currency", "account_kind", "account_key")
+    )
+    for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
+        yield {
+            "account": row["account_key"],
+            "kind": row["account_kind"],
+            "currency": row["account_currency"],
+            "opening": row["opening"],
+            "increases": row["increases"],
+            "decreases": row["decreases"],
+            "closing": row["opening"] + row["increases"] + row["decreases"],
+            "entries": row["entries"],
+        }
+
+
+def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
+    """Gross gaming revenue per UTC day, provider and currency, from the players' wallet
+    entries of provider calls in [since, until): bets (debits), wins (credits), refunds
+    (rollbacks of debits), and GGR = bets - wins - refunds, what the casino kept."""
+    rows = (
+        _entries_in(until=until, currency=currency)
+        .filter(
+            created_at__gte=since,
+            account__kind=Account.Kind.PLAYER_WALLET,
+            transaction__kind__in=["debit", "credit", "rollback"],
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=UTC), provider=F("transaction__provider_code"))
+        .values("day", "provider", "currency_id")
+        .annotate(
+            bets=Coalesce(-Sum("amount", filter=Q(transaction__kind="debit")), Value(0)),
+            wins=Coalesce(Sum("amount", filter=Q(transaction__kind="credit")), Value(0)),
+            refunds=Coalesce(Sum("amount", filter=Q(transaction__kind="rollback")), Value(0)),
+            debits=Count("id", filter=Q(transaction__kind="debit")),
+            credits=Count("id", filter=Q(transaction__kind="credit")),
+            rollbacks=Count("id", filter=Q(transaction__kind="rollback")),
+        )
+        .order_by("day", "provider", "currency_id")
+    )
+    for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
+        yield {
+            "day": row["day"],
+            "provider": row["provider"],
+            "currency": row["currency_id"],
+            "bets": row["bets"],
+            "wins": row["wins"],
+            "refunds": row["refunds"],
+            "ggr": row["bets"] - row["wins"] - row["refunds"],
+            "debits": row["debits"],
+            "credits": row["credits"],
+            "rollbacks": row["rollbacks"],
+        }
+
+
+def ledger_journal_lines(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every entry of the journal transactions made in [since, until), in journal order, with
+    its transaction's particulars: the journal as finance's books import it."""
+    rows = (
+        _entries_in(until=until, currency=currency)
+        .filter(created_at__gte=since)
+        .order_by("transaction_id", "leg")
+        .values(
+            "transaction_id",
+            "leg",
+            "created_at",
+            "amount",
+            "currency_id",
+            account_key=F("account__key"),
+            account_kind=F("account__kind"),
+            kind=F("transaction__kind"),
+            provider_code=F("transaction__provider_code"),
+            provider_transaction_id=F("transaction__provider_transaction_id"),
+            round_id=F("transaction__round_id"),
+            reason=F("transaction__reason"),
+            reverses_id=F("transaction__reverses_id"),
+            created_by=F("transaction__created_by"),
+            trace_id=F("transaction__trace_id"),
+            memo=F("transaction__memo"),
+        )
+    )
+    for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
+        yield dict(row)

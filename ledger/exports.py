@@ -1,0 +1,136 @@
+"""Finance's ledger reports as CSV, for `manage.py ledger_report` and the admin's Reports
+page: a selector yields the rows, this formats them. Money leaves in major units with the
+currency's exponent (exact, never through a float); text that came from outside (provider
+ids, reasons, memos) is escaped so a spreadsheet never runs it as a formula."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from .models import Currency
+from .money import Money
+from .selectors import ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    rows: Callable[..., Iterator[dict[str, Any]]]
+    columns: tuple[str, ...]
+    money: frozenset[str]  # columns in minor units of the row's currency
+
+
+REPORTS = {
+    report.name: report
+    for report in (
+        Report(
+            "trial-balance",
+            "Trial balance: every account's opening and closing balance and its movements",
+            ledger_trial_balance,
+            ("account", "kind", "currency", "opening", "increases", "decreases", "closing", "entries"),
+            frozenset({"opening", "increases", "decreases", "closing"}),
+        ),
+        Report(
+            "ggr",
+            "Gross gaming revenue per day, provider and currency",
+            ledger_provider_ggr,
+            ("day", "provider", "currency", "bets", "wins", "refunds", "ggr", "debits", "credits", "rollbacks"),
+            frozenset({"bets", "wins", "refunds", "ggr"}),
+        ),
+        Report(
+            "journal",
+            "The journal: every entry with its transaction",
+            ledger_journal_lines,
+            (
+                "transaction_id",
+                "leg",
+                "created_at",
+                "kind",
+                "account_key",
+                "account_kind",
+                "amount",
+                "currency_id",
+                "provider_code",
+                "provider_transaction_id",
+                "round_id",
+                "reason",
+                "reverses_id",
+                "created_by",
+                "trace_id",
+                "memo",
+            ),
+            frozenset({"amount"}),
+        ),
+    )
+}
+
+# What a spreadsheet would read as the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Period:
+    """[since, until) in UTC."""
+
+    since: datetime
+    until: datetime
+
+    @classmethod
+    def of_days(cls, since: date | None = None, until: date | None = None, *, today: date | None = None) -> Period:
+        """Whole UTC days, `until` exclusive; yesterday unless told otherwise."""
+        today = today or datetime.now(UTC).date()
+        until = until or (since + timedelta(days=1) if since else today)
+        since = since or until - timedelta(days=1)
+        if since >= until:
+            raise ValueError(f"The period is empty: {since} is not before {until} (the end is exclusive).")
+        return cls(datetime.combine(since, time(), UTC), datetime.combine(until, time(), UTC))
+
+    def slug(self) -> str:
+        return f"{self.since:%Y-%m-%d}_{self.until:%Y-%m-%d}"
+
+
+def report_filename(report: Report, period: Period, currency: str | None) -> str:
+    return f"{report.name}_{period.slug()}{'_' + currency if currency else ''}.csv"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date | int):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def report_lines(report: Report, *, period: Period, currency: str | None = None) -> Iterator[list[str]]:
+    """The header, then one list of cells per row."""
+    exponents = dict(Currency.objects.values_list("code", "exponent"))
+    yield list(report.columns)
+    for row in report.rows(since=period.since, until=period.until, currency=currency):
+        row_currency = row.get("currency") or row["currency_id"]
+        yield [
+            Money(row[column], row_currency).decimal(exponents[row_currency])
+            if column in report.money
+            else _text(row[column])
+            for column in report.columns
+        ]
+
+
+class _Line:
+    """csv.writer's file: hands back each line it writes, for streaming."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def report_csv(report: Report, *, period: Period, currency: str | None = None) -> Iterator[str]:
+    writer = csv.writer(_Line(), lineterminator="\r\n")
+    for cells in report_lines(report, period=period, currency=currency):
+        yield writer.writerow(cells)

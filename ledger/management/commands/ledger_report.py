@@ -1,0 +1,73 @@
+import os
+import sys
+import time
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ledger.exports import REPORTS, Period, report_csv, report_filename
+from ledger.models import Currency
+
+PROGRESS_EVERY = 50_000
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"Not a date (YYYY-MM-DD): {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Export a ledger report as CSV for whole UTC days: trial-balance (every account's opening and closing "
+        "balance), ggr (gross gaming revenue per day, provider and currency) or journal (every entry). "
+        "Amounts in major units with the currency's exponent. Yesterday unless --since/--until say otherwise."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("report", choices=sorted(REPORTS))
+        parser.add_argument("--since", type=_day, help="First day, inclusive (YYYY-MM-DD, UTC).")
+        parser.add_argument("--until", type=_day, help="Day after the last, exclusive (YYYY-MM-DD, UTC).")
+        parser.add_argument("--currency", help="Only this currency (ISO 4217 code).")
+        parser.add_argument(
+            "--output", "-o", help="File to write; '-' for standard output. Default: <report>_<since>_<until>.csv."
+        )
+
+    def handle(self, *args, report: str, since, until, currency, output, **options):
+        try:
+            period = Period.of_days(since, until)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if currency:
+            currency = currency.upper()
+            if not Currency.objects.filter(code=currency).exists():
+                raise CommandError(f"Unknown currency {currency!r}: see the admin's Currencies.")
+        chosen = REPORTS[report]
+        output = output or report_filename(chosen, period, currency)
+        # Progress and the summary go to stderr, so that `-o -` leaves a clean CSV on stdout.
+        log = self.stderr if output == "-" else self.stdout
+        log.write(f"{chosen.title}, {period.since:%Y-%m-%d} to {period.until:%Y-%m-%d} (exclusive), UTC")
+        started = time.monotonic()
+        rows = -1  # the header is not a row
+        sink = None if output == "-" else open(output, "w", newline="", encoding="utf-8")
+        write = sink.write if sink else (lambda line: self.stdout.write(line, ending=""))
+        try:
+            for line in report_csv(chosen, period=period, currency=currency):
+                write(line)
+                rows += 1
+                if rows and rows % PROGRESS_EVERY == 0:
+                    log.write(f"  {rows:,} rows, {time.monotonic() - started:.1f} s")
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as a shell tool does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
+        finally:
+            if sink:
+                sink.close()
+        where = "standard output" if output == "-" else output
+        log.write(
+            self.style.SUCCESS(
+                f"{rows:,} row{'' if rows == 1 else 's'} to {where} in {time.monotonic() - started:.1f} s"
+            )
+        )

@@ -1,0 +1,274 @@
+"""Finance's ledger reports: the trial balance, gross gaming revenue and the journal, from
+the selectors through the CSV to `manage.py ledger_report` and the admin's Reports page."""
+
+import csv
+import io
+from datetime import UTC, date, datetime
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from casino_platform import clock
+from ledger.exports import REPORTS, Period, report_csv
+from ledger.models import JournalTransaction
+from ledger.selectors import ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
+from provider.tests.factories import GameFactory, ProviderFactory
+from wallet.models import Wallet
+from wallet.services import wallet_adjust, wallet_credit, wallet_debit, wallet_rollback
+from wallet.tests.conftest import credit_request, debit_request, rollback_request
+from wallet.tests.factories import funded_wallet
+
+pytestmark = pytest.mark.django_db
+
+DAY_1 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+DAY_2 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+BOTH_DAYS = Period.of_days(date(2026, 11, 30), date(2026, 12, 2))
+SECOND_DAY = Period.of_days(date(2026, 12, 1), date(2026, 12, 2))
+
+
+@pytest.fixture
+def at(monkeypatch):
+    """Move the platform's clock, which stamps journal transactions and their entries."""
+
+    def move(when: datetime) -> None:
+        monkeypatch.setattr(clock, "now", lambda: when)
+
+    return move
+
+
+@pytest.fixture
+def books(at):
+    """Day 1: EUR 100.00 deposited; bets of 3.00 and 2.00, a win of 5.00, the 2.00 bet rolled
+    back; JPY 5,000 deposited and a bet of 700. Day 2: a bet of 10.00, an adjustment of -0.50."""
+    at(DAY_1)
+    provider = ProviderFactory()
+    GameFactory(provider=provider)
+    eur = funded_wallet(amount=10_000)
+    wallet_debit(provider=provider, request=debit_request(eur, amount=300, round_id="r1", tx="bet-1"))
+    wallet_credit(provider=provider, request=credit_request(eur, amount=500, round_id="r1", tx="win-1"))
+    wallet_debit(provider=provider, request=debit_request(eur, amount=200, round_id="r2", tx="bet-2"))
+    wallet_rollback(provider=provider, request=rollback_request(eur, reference="bet-2", round_id="r2", tx="rb-2"))
+    jpy = funded_wallet(currency="JPY", amount=5_000)
+    wallet_debit(provider=provider, request=debit_request(jpy, amount=700, round_id="r-jpy", tx="bet-jpy"))
+    at(DAY_2)
+    wallet_debit(provider=provider, request=debit_request(eur, amount=1_000, round_id="r3", tx="bet-3"))
+    wallet_adjust(
+        player_id=eur.player.player_id, currency="EUR", amount=-50, created_by="staff:ann", reason="=HYPERLINK(1)"
+    )
+    return {"eur": Wallet.objects.get(pk=eur.pk), "jpy": Wallet.objects.get(pk=jpy.pk), "provider": provider}
+
+
+def csv_rows(report: str, period: Period, currency: str | None = None) -> list[dict[str, str]]:
+    text = "".join(report_csv(REPORTS[report], period=period, currency=currency))
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+class TestTrialBalance:
+    def test_each_currency_sums_to_zero_at_both_ends(self, books):
+        rows = list(ledger_trial_balance(since=SECOND_DAY.since, until=SECOND_DAY.until))
+        for currency in ("EUR", "JPY"):
+            assert sum(r["opening"] for r in rows if r["currency"] == currency) == 0
+            assert sum(r["closing"] for r in rows if r["currency"] == currency) == 0
+
+    def test_a_wallets_closing_balance_is_its_balance_and_its_opening_what_day_1_left(self, books):
+        eur = books["eur"]
+        rows = list(ledger_trial_balance(since=SECOND_DAY.since, until=SECOND_DAY.until, currency="EUR"))
+        wallet_row = next(r for r in rows if r["account"] == eur.account.key)
+        assert wallet_row == {
+            "account": eur.account.key,
+            "kind": "player_wallet",
+            "currency": "EUR",
+            "opening": 10_000 - 300 + 500 - 200 + 200,
+            "increases": 0,
+            "decreases": -1_050,
+            "closing": eur.balance,
+            "entries": 2,
+        }
+        assert eur.balance == 9_150
+        assert {r["currency"] for r in rows} == {"EUR"}
+
+    def test_an_account_with_nothing_before_the_end_is_not_listed(self, books):
+        day_before = Period.of_days(date(2026, 11, 29))
+        assert list(ledger_trial_balance(since=day_before.since, until=day_before.until)) == []
+
+
+class TestGrossGamingRevenue:
+    def test_bets_wins_refunds_per_day_provider_and_currency(self, books):
+        code = books["provider"].code
+        assert list(ledger_provider_ggr(since=BOTH_DAYS.since, until=BOTH_DAYS.until)) == [
+            {
+                "day": date(2026, 11, 30),
+                "provider": code,
+                "currency": "EUR",
+                "bets": 500,
+                "wins": 500,
+                "refunds": 200,
+                "ggr": -200,
+                "debits": 2,
+                "credits": 1,
+                "rollbacks": 1,
+            },
+            {
+                "day": date(2026, 11, 30),
+                "provider": code,
+                "currency": "JPY",
+                "bets": 700,
+                "wins": 0,
+                "refunds": 0,
+                "ggr": 700,
+                "debits": 1,
+                "credits": 0,
+                "rollbacks": 0,
+            },
+            {
+                "day": date(2026, 12, 1),
+                "provider": code,
+                "currency": "EUR",
+                "bets": 1_000,
+                "wins": 0,
+                "refunds": 0,
+                "ggr": 1_000,
+                "debits": 1,
+                "credits": 0,
+                "rollbacks": 0,
+            },
+        ]
+
+    def test_back_office_movements_are_not_gaming_revenue(self, books):
+        rows = list(ledger_provider_ggr(since=SECOND_DAY.since, until=SECOND_DAY.until, currency="EUR"))
+        assert [(r["bets"], r["ggr"]) for r in rows] == [(1_000, 1_000)]
+
+
+class TestJournal:
+    def test_every_entry_of_the_period_in_journal_order(self, books):
+        lines = list(ledger_journal_lines(since=SECOND_DAY.since, until=SECOND_DAY.until))
+        journals = JournalTransaction.objects.filter(created_at__gte=SECOND_DAY.since).order_by("id")
+        assert [(line["transaction_id"], line["leg"]) for line in lines] == [
+            (j.pk, leg) for j in journals for leg in (1, 2)
+        ]
+        assert sum(line["amount"] for line in lines) == 0
+        bet = next(line for line in lines if line["provider_transaction_id"] == "bet-3")
+        assert bet["kind"] == "debit" and bet["round_id"] == "r3" and bet["created_at"] == DAY_2
+
+
+class TestCsv:
+    def test_money_in_major_units_with_each_currencys_exponent(self, books):
+        rows = csv_rows("ggr", BOTH_DAYS)
+        assert [(r["currency"], r["bets"], r["ggr"]) for r in rows] == [
+            ("EUR", "5.00", "-2.00"),
+            ("JPY", "700", "700"),
+            ("EUR", "10.00", "10.00"),
+        ]
+        assert rows[0]["day"] == "2026-11-30" and rows[0]["debits"] == "2"
+
+    def test_text_a_spreadsheet_would_run_is_escaped_and_numbers_are_not(self, books):
+        rows = csv_rows("journal", SECOND_DAY)
+        adjustment = [r for r in rows if r["kind"] == "adjustment"]
+        assert {r["memo"] for r in adjustment} == {"'=HYPERLINK(1)"}
+        assert sorted(r["amount"] for r in adjustment) == ["-0.50", "0.50"]
+        assert rows[0]["created_at"] == "2026-12-01T09:00:00Z"
+
+    def test_the_trial_balance_csv_has_its_header_and_one_line_per_account(self, books):
+        text = "".join(report_csv(REPORTS["trial-balance"], period=SECOND_DAY, currency="JPY"))
+        lines = text.split("\r\n")
+        assert lines[0] == "account,kind,currency,opening,increases,decreases,closing,entries"
+        wallet = next(line for line in lines if line.startswith(books["jpy"].account.key + ","))
+        assert wallet.endswith(",player_wallet,JPY,4300,0,0,4300,0")
+
+
+class TestPeriod:
+    def test_yesterday_by_default_and_one_day_from_either_end(self):
+        today = date(2026, 12, 6)
+        assert Period.of_days(today=today) == Period(
+            datetime(2026, 12, 5, tzinfo=UTC), datetime(2026, 12, 6, tzinfo=UTC)
+        )
+        assert Period.of_days(date(2026, 11, 1)).until == datetime(2026, 11, 2, tzinfo=UTC)
+        assert Period.of_days(until=date(2026, 11, 1)).since == datetime(2026, 10, 31, tzinfo=UTC)
+
+    @pytest.mark.parametrize("until", [date(2026, 11, 1), date(2026, 10, 1)])
+    def test_an_empty_period_is_refused(self, until):
+        with pytest.raises(ValueError, match="empty"):
+            Period.of_days(date(2026, 11, 1), until)
+
+
+class TestCommand:
+    def test_writes_the_file_it_names_and_says_how_many_rows(self, books, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        out = io.StringIO()
+        call_command("ledger_report", "ggr", "--since", "2026-11-30", "--until", "2026-12-02", stdout=out)
+        written = tmp_path / "ggr_2026-11-30_2026-12-02.csv"
+        assert written.read_text().count("\n") == 4
+        assert "3 rows to ggr_2026-11-30_2026-12-02.csv" in out.getvalue()
+        assert "2026-11-30 to 2026-12-02 (exclusive)" in out.getvalue()
+
+    def test_standard_output_holds_only_the_csv(self, books):
+        out, err = io.StringIO(), io.StringIO()
+        call_command(
+            "ledger_report", "journal", "--since", "2026-12-01", "--currency", "eur", "-o", "-", stdout=out, stderr=err
+        )
+        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert len(rows) == 4 and {r["currency_id"] for r in rows} == {"EUR"}
+        assert "4 rows to standard output" in err.getvalue()
+
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            (["--since", "2026-12-01", "--until", "2026-12-01"], "The period is empty"),
+            (["--since", "1 Dec"], "Not a date"),
+            (["--currency", "XXX"], "Unknown currency 'XXX'"),
+        ],
+    )
+    def test_bad_arguments_are_explained(self, db, args, message):
+        with pytest.raises(CommandError, match=message):
+            call_command("ledger_report", "trial-balance", "-o", "-", *args, stdout=io.StringIO())
+
+
+@pytest.fixture
+def finance(client):
+    user = User.objects.create_user("fiona", password="x", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="export_reports"), Permission.objects.get(codename="view_journaltransaction")
+    )
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def support(client):
+    user = User.objects.create_user("sam", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_journaltransaction"))
+    client.force_login(user)
+    return client
+
+
+class TestAdmin:
+    url = reverse("admin:ledger_reports")
+
+    def test_needs_the_export_permission(self, support):
+        assert support.get(self.url).status_code == 403
+        changelist = support.get(reverse("admin:ledger_journaltransaction_changelist"))
+        assert changelist.status_code == 200 and self.url not in changelist.content.decode()
+
+    def test_the_journal_list_links_to_the_reports_for_finance(self, finance):
+        changelist = finance.get(reverse("admin:ledger_journaltransaction_changelist"))
+        assert self.url in changelist.content.decode()
+        page = finance.get(self.url)
+        assert page.status_code == 200 and "Download CSV" in page.content.decode()
+
+    def test_a_valid_form_downloads_the_report(self, finance, books, django_assert_max_num_queries):
+        params = {"report": "trial-balance", "since": "2026-12-01", "until": "2026-12-02", "currency": "EUR"}
+        with django_assert_max_num_queries(8):
+            response = finance.get(self.url, params)
+            body = b"".join(response.streaming_content).decode()
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+        assert response["Content-Disposition"] == 'attachment; filename="trial-balance_2026-12-01_2026-12-02_EUR.csv"'
+        rows = list(csv.DictReader(io.StringIO(body)))
+        assert sum(int(r["entries"]) for r in rows) == 4
+        assert next(r for r in rows if r["account"] == books["eur"].account.key)["closing"] == "91.50"
+
+    def test_an_empty_period_shows_the_form_again_with_the_reason(self, finance):
+        page = finance.get(self.url, {"report": "ggr", "since": "2026-12-02", "until": "2026-12-01"})
+        assert page.status_code == 200
+        assert "The period is empty" in page.content.decode()
