@@ -70,7 +70,8 @@ def provider_authenticate(request: HttpRequest) -> AuthenticatedProvider:
     if not _ip_allowed(request.META.get("REMOTE_ADDR", ""), provider.ip_allowlist):
         raise IpNotAllowed(f"{request.META.get('REMOTE_ADDR')} is not on the allow-list of {provider.code}.")
     timestamp = request.META.get("HTTP_X_TIMESTAMP", "")
-    if not timestamp.isdigit():
+    # ASCII digits only (str.isdigit() takes '²'), and few enough for int() and the clock.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise StaleTimestamp("X-Timestamp must be Unix time in whole seconds.")
     skew = abs(time.time() - int(timestamp))
     if skew > settings.WALLET_SIGNATURE_WINDOW_SECONDS:

@@ -3,6 +3,7 @@ does not decrypt secrets or reread the registry every time. Writes through the s
 clear this process's cache at once; other processes see them within PROVIDER_CACHE_SECONDS."""
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ class ProviderAuthInfo:
 
 
 _cache: dict[str, tuple[float, ProviderAuthInfo | None]] = {}
+# Unknown codes are cached too (a misconfigured caller repeats its mistake), so the cache is
+# bounded: anyone may send any X-Provider-Id.
+CACHE_MAX_ENTRIES = 1024
+# Provider.code is a SlugField: anything else names no provider, and is not asked of the
+# database (a NUL byte would not even reach it).
+_PROVIDER_CODE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 def provider_cache_clear() -> None:
@@ -46,6 +53,13 @@ def provider_auth_info(*, code: str) -> ProviderAuthInfo | None:
     hit = _cache.get(code)
     if hit is not None and hit[0] > now:
         return hit[1]
+    if not _PROVIDER_CODE.fullmatch(code):
+        return None
+    if len(_cache) >= CACHE_MAX_ENTRIES:
+        for stale in [key for key, (until, _) in _cache.items() if until <= now]:
+            del _cache[stale]
+        if len(_cache) >= CACHE_MAX_ENTRIES:
+            _cache.clear()
     provider = Provider.objects.filter(code=code).first()
     info = None
     if provider is not None:

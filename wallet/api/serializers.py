@@ -13,6 +13,8 @@ from wallet.services.debits import DEBIT_REASONS
 def transaction_id_field(**kwargs) -> serializers.Field:
     return StrictCharField(
         max_length=128,
+        # As sent: ' d-1' is not the key 'd-1' (trimming would make them one idempotency key).
+        trim_whitespace=False,
         validators=[RegexValidator(TRANSACTION_ID_RE, "1-128 characters of A-Za-z0-9._:-")],
         **kwargs,
     )

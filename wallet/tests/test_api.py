@@ -133,6 +133,21 @@ class TestAuthentication:
         r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=int(time.time()) + skew)
         assert_error(r, 401, "STALE_TIMESTAMP")
 
+    @pytest.mark.parametrize(
+        "timestamp",
+        ["\xb2", "9" * 400, "0" * 5000, "", "1e9", " 1", "-5"],
+        # '\xb2' is '²', legal in a header: str.isdigit() takes it and int() does not.
+        ids=["superscript-two", "400-digits", "5000-digits", "empty", "exponent", "space", "negative"],
+    )
+    def test_a_malformed_timestamp_is_stale_not_a_500(self, api, timestamp):
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, headers={"X-Timestamp": timestamp})
+        assert_error(r, 401, "STALE_TIMESTAMP")
+
+    @pytest.mark.parametrize("code", ["sand\x00box", "x" * 65, "sandbox ", "sändbox"])
+    def test_a_provider_id_that_is_no_providers_code_is_unknown(self, api, code):
+        api.provider = code
+        assert_error(api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}), 401, "UNKNOWN_PROVIDER")
+
     def test_timestamp_inside_the_window_is_accepted(self, api):
         r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=int(time.time()) - 290)
         assert r.status == 200
@@ -210,11 +225,13 @@ class TestValidation:
         assert_error(api.post("credit", credit(amount=-1)), 400, "VALIDATION_ERROR")
         assert api.post("credit", credit(amount=0)).status == 200
 
-    @pytest.mark.parametrize("tx", ["", "a b", "x" * 129, "é"])
+    # Whitespace around an id is not trimmed away: ' d-1' would otherwise be the key 'd-1'.
+    @pytest.mark.parametrize("tx", ["", "a b", "x" * 129, "é", " d-1", "d-1 ", "d-1\n", "\td-1"])
     def test_transaction_ids(self, api, tx):
         r = api.post("debit", debit(launch(), tx=tx))
         assert_error(r, 400, "VALIDATION_ERROR")
         assert "transaction_id" in r.body["details"]
+        assert balance_of() == 100_000
 
     def test_malformed_json_and_non_objects(self, api):
         assert_error(api.post("debit", raw=b"{not json"), 400, "VALIDATION_ERROR")
