@@ -38,6 +38,10 @@ class CurrencyAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "exponent", "is_enabled")
     list_editable = ("is_enabled",)
 
+    def get_readonly_fields(self, request, obj=None):
+        # Amounts are stored in minor units of the exponent they were booked with.
+        return ("code", "exponent") if obj is not None else ()
+
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -84,8 +84,11 @@ class Period:
     def of_days(cls, since: date | None = None, until: date | None = None, *, today: date | None = None) -> Period:
         """Whole UTC days, `until` exclusive; yesterday unless told otherwise."""
         today = today or datetime.now(UTC).date()
-        until = until or (since + timedelta(days=1) if since else today)
-        since = since or until - timedelta(days=1)
+        try:
+            until = until or (since + timedelta(days=1) if since else today)
+            since = since or until - timedelta(days=1)
+        except OverflowError:
+            raise ValueError("The period runs past the calendar's first or last day.") from None
         if since >= until:
             raise ValueError(f"The period is empty: {since} is not before {until} (the end is exclusive).")
         return cls(datetime.combine(since, time(), UTC), datetime.combine(until, time(), UTC))

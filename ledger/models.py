@@ -5,11 +5,17 @@ DELETE, and a deferred constraint trigger refuses, at commit, any transaction wh
 do not sum to zero per currency (see migrations/0002_ledger_db_rules.py).
 """
 
+from django.core.validators import RegexValidator
 from django.db import models
 
 
 class Currency(models.Model):
-    code = models.CharField(max_length=3, primary_key=True, help_text="ISO 4217 code.")
+    code = models.CharField(
+        max_length=3,
+        primary_key=True,
+        validators=[RegexValidator(r"^[A-Z]{3}\Z", "Three capital letters, as ISO 4217 writes them.")],
+        help_text="ISO 4217 code.",
+    )
     name = models.CharField(max_length=64, blank=True)
     exponent = models.PositiveSmallIntegerField(help_text="Digits after the decimal point.")
     is_enabled = models.BooleanField(default=True)

@@ -72,13 +72,13 @@ class PlayerAdmin(admin.ModelAdmin):
         except DomainError as exc:
             messages.error(request, exc.message)
 
-    @admin.action(description="Block selected players")
+    @admin.action(description="Block selected players", permissions=["change"])
     def block_players(self, request, queryset):
         for player in queryset:
             player_block(player=player, changed_by=request.user.get_username(), reason="blocked in back office")
         messages.success(request, f"Blocked {queryset.count()} player(s).")
 
-    @admin.action(description="Unblock selected players")
+    @admin.action(description="Unblock selected players", permissions=["change"])
     def unblock_players(self, request, queryset):
         for player in queryset:
             player_unblock(player=player, changed_by=request.user.get_username(), reason="unblocked in back office")

@@ -24,18 +24,24 @@ class ProviderAdmin(admin.ModelAdmin):
     inlines = [SecretInline]
     actions = ["rotate_secret", "disable", "enable"]
 
-    @admin.action(description="Rotate the signing secret (shown once)")
+    def get_readonly_fields(self, request, obj=None):
+        # The journal and the idempotency records name a provider by its code: fixed once created.
+        return ("code",) if obj is not None else ()
+
+    # Actions change what they act on: without permissions=["change"] Django offers them to
+    # anyone who may view the list.
+    @admin.action(description="Rotate the signing secret (shown once)", permissions=["change"])
     def rotate_secret(self, request, queryset):
         for provider in queryset:
             secret = provider_secret_rotate(provider=provider)
             messages.warning(request, f"New secret for {provider.code} (shown once, store it now): {secret}")
 
-    @admin.action(description="Disable selected providers")
+    @admin.action(description="Disable selected providers", permissions=["change"])
     def disable(self, request, queryset):
         for provider in queryset:
             provider_set_enabled(provider=provider, is_enabled=False)
 
-    @admin.action(description="Enable selected providers")
+    @admin.action(description="Enable selected providers", permissions=["change"])
     def enable(self, request, queryset):
         for provider in queryset:
             provider_set_enabled(provider=provider, is_enabled=True)
@@ -107,7 +113,7 @@ class OutboundTransactionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry delivery now")
+    @admin.action(description="Retry delivery now", permissions=["change"])
     def retry_now(self, request, queryset):
         ids = outbound_retry_now(ids=list(queryset.values_list("pk", flat=True)))
         messages.success(request, f"Queued {len(ids)} delivery(ies) for an immediate attempt.")
