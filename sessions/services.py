@@ -158,7 +158,7 @@ def round_record_credit(
             credit_count=1,
             total_credited=amount,
             status=Round.Status.CLOSED if close else Round.Status.OPEN,
-            # One instant for both, as wallet_credit_v1 writes them (a round is never closed before it opened).
+            # One instant for both, as wallet_credit_v2 writes them (a round is never closed before it opened).
             opened_at=now,
             closed_at=now if close else None,
         )

@@ -35,9 +35,9 @@ from .common import (
 CREDIT_REASONS = ("win", "cash_out", "prize", "bounty", "jackpot", "refund")
 # These settle a bet and need a round with an accepted debit; the rest may open a round.
 REASONS_NEEDING_DEBIT = ("win", "cash_out")
-# wallet/sql/wallet_credit_v1.sql, its parameters' types in order.
+# wallet/sql/wallet_credit_v2.sql, its parameters' types in order.
 CREDIT_IN_DATABASE = function_call_sql(
-    "wallet_credit_v1",
+    "wallet_credit_v2",
     *("text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "text"),
     *("text", "boolean", "text", "timestamptz", "bigint"),
 )
@@ -93,9 +93,13 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
         round_obj = round_get(provider=provider, round_id=request.round_id)
         if round_obj is not None and round_obj.player_id != player.pk:
             raise RoundNotFound(f"No round {request.round_id} for player {request.player_id}.")
-        if request.reason in REASONS_NEEDING_DEBIT and (round_obj is None or round_obj.debit_count == 0):
+        # A debit rolled back no longer stands: a win on it would pay a cancelled bet.
+        if request.reason in REASONS_NEEDING_DEBIT and (
+            round_obj is None or round_obj.debit_count <= round_obj.rollback_count
+        ):
             raise RoundNotFound(
-                f"A {request.reason} needs a round with an accepted debit; {request.round_id} has none."
+                f"A {request.reason} needs a round with an accepted debit that was not rolled back;"
+                f" {request.round_id} has none."
             )
         if round_obj is not None and round_obj.currency_id != request.currency:
             raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
@@ -147,8 +151,8 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
 
 
 def _credit_in_database(*, provider: Provider, request: CreditRequest, payload: dict) -> WalletResult | None:
-    """The same credit as `work()` above, run by PostgreSQL's wallet_credit_v1 in one round
-    trip (wallet/sql/wallet_credit_v1.sql); None when it hands the credit back because the
+    """The same credit as `work()` above, run by PostgreSQL's wallet_credit_v2 in one round
+    trip (wallet/sql/wallet_credit_v2.sql); None when it hands the credit back because the
     wallet must be created first. A test holds both paths to the same answers, stored records
     and ledger."""
     clearing_key = provider_clearing_key(provider_code=provider.code, currency=request.currency)

@@ -1,4 +1,4 @@
-"""The credit exists twice: PostgreSQL's wallet_credit_v1 (one round trip, the providers'
+"""The credit exists twice: PostgreSQL's wallet_credit_v2 (one round trip, the providers'
 path) and the Python path (SQLite; PostgreSQL too when the player has no wallet in the
 currency yet). Random sequences of credits, with debits among them, run against two
 identical worlds, one per path, must get the same answers and leave the same state."""
@@ -30,7 +30,7 @@ class CreditInDatabaseTest(TestCase):
 
     def test_the_function_stores_the_status_of_each_code(self):
         """The SQL names each refusal's HTTP status itself: it must be the error class's."""
-        sql = (django_settings.BASE_DIR / "wallet" / "sql" / "wallet_credit_v1.sql").read_text()
+        sql = (django_settings.BASE_DIR / "wallet" / "sql" / "wallet_credit_v2.sql").read_text()
         pairs = set(re.findall(r"err_code := '([A-Z_]+)'; err_status := (\d+);", sql))
         assert {code for code, _ in pairs} == {"PLAYER_NOT_FOUND", "CURRENCY_MISMATCH", "ROUND_NOT_FOUND"}
         for code, status in pairs:
@@ -50,8 +50,8 @@ class CreditHandedBackTest(TestCase):
         assert Wallet.objects.get(player=world.players["ok"], currency_id="USD").balance == 500
         # The function looked first, wrote nothing and handed the credit over.
         statements = _statements(queries)
-        assert "wallet_credit_v1" in statements[0] and len(statements) > 1
-        assert not any("wallet_credit_v1" in sql for sql in statements[1:])
+        assert "wallet_credit_v2" in statements[0] and len(statements) > 1
+        assert not any("wallet_credit_v2" in sql for sql in statements[1:])
         # The next credit in that currency is the function's alone.
         request = CreditRequest(
             transaction_id="t-usd-2", player_id=world.players["ok"].player_id, round_id="r-new",

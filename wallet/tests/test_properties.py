@@ -33,7 +33,6 @@ ops = st.lists(
 class Model:
     balance: int = START
     closed: set[str] = field(default_factory=set)
-    debited: set[str] = field(default_factory=set)
     credited: set[str] = field(default_factory=set)
     debits: dict[str, tuple[int, str]] = field(default_factory=dict)  # tx -> (amount, round)
     rolled_back: set[str] = field(default_factory=set)
@@ -60,14 +59,15 @@ class WalletModelTest(TestCase):
                 else:
                     expected = "ok"
                     model.balance -= amount
-                    model.debited.add(round_id)
                     model.debits[req.transaction_id] = (amount, round_id)
                     if flag:
                         model.closed.add(round_id)
             elif kind == "credit":
                 req = credit_request(wallet, amount=amount, round_id=round_id, reason=flag, tx=f"c{n}")
                 call = lambda req=req: wallet_credit(provider=provider, request=req)  # noqa: E731
-                if flag == "win" and round_id not in model.debited:
+                standing = [tx for tx, (_, r) in model.debits.items() if r == round_id and tx not in model.rolled_back]
+                if flag == "win" and not standing:
+                    # No debit, or every debit of the round rolled back.
                     expected = "ROUND_NOT_FOUND"
                 else:
                     expected = "ok"

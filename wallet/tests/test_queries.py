@@ -19,7 +19,7 @@ DEBIT_QUERIES = 1
 # idempotency claim, session, wallet+player lock, tombstone, round upsert, wallet update,
 # journal transaction with its entries, idempotency answer, COMMIT.
 DEBIT_QUERIES_PYTHON = 10
-# The credit too, as wallet_credit_v1, once the player has a wallet in the currency.
+# The credit too, as wallet_credit_v2, once the player has a wallet in the currency.
 CREDIT_QUERIES = 1
 
 

@@ -158,6 +158,33 @@ class TestCredit:
             wallet_credit(provider=provider, request=credit_request(wallet, round_id="none", reason="win"))
         assert balance(wallet) == 10_000
 
+    @pytest.mark.parametrize("in_database", [True, False], ids=["wallet_credit_v2", "python"])
+    @pytest.mark.parametrize("reason", ["win", "cash_out"])
+    def test_a_win_on_a_round_whose_debits_were_all_rolled_back_pays_nothing(
+        self, provider, wallet, settings, in_database, reason
+    ):
+        """The contract refuses a rollback after a credit; this is the same pair the other way
+        round: a win on a cancelled bet."""
+        settings.WALLET_CREDIT_IN_DATABASE = in_database
+        for n in (1, 2):
+            wallet_debit(provider=provider, request=debit_request(wallet, round_id="rb", tx=f"bet-{n}"))
+        wallet_rollback(provider=provider, request=rollback_request(wallet, reference="bet-1", round_id="rb"))
+        wallet_rollback(provider=provider, request=rollback_request(wallet, reference="bet-2", round_id="rb"))
+        with pytest.raises(RoundNotFound, match="not rolled back; rb has none") as refused:
+            wallet_credit(provider=provider, request=credit_request(wallet, round_id="rb", amount=5_000, reason=reason))
+        assert not refused.value.replayed
+        assert balance(wallet) == 10_000
+        # With one of its two debits rolled back, a round's win is paid.
+        for n in (3, 4):
+            wallet_debit(provider=provider, request=debit_request(wallet, round_id="rb2", tx=f"bet-{n}"))
+        wallet_rollback(provider=provider, request=rollback_request(wallet, reference="bet-3", round_id="rb2"))
+        wallet_credit(provider=provider, request=credit_request(wallet, round_id="rb2", amount=300, reason=reason))
+        assert balance(wallet) == 10_000 - 100 + 300
+        # Gifts still open or settle any round.
+        wallet_credit(provider=provider, request=credit_request(wallet, round_id="rb", amount=5, reason="refund"))
+        assert balance(wallet) == 10_205
+        assert_books_balance()
+
     def test_prize_may_open_a_round(self, provider, wallet):
         result = wallet_credit(
             provider=provider, request=credit_request(wallet, round_id="t1", reason="prize", amount=5)
