@@ -12,6 +12,7 @@ from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .exports import REPORTS, Period, report_csv, report_filename
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
+from .money import Money
 from .selectors import journal_search
 
 
@@ -128,11 +129,15 @@ class AccountAdmin(ReadOnlyAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "transaction", "leg", "account", "amount", "currency", "created_at")
+    list_display = ("id", "transaction", "leg", "account", "amount_display", "created_at")
     list_filter = ("currency",)
     search_fields = ("=transaction__id", "account__key")
     list_select_related = ("transaction", "account", "currency")
     show_full_result_count = False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: Entry) -> str:
+        return Money(obj.amount, obj.currency_id).format(obj.currency.exponent)
 
 
 @admin.register(IdempotencyRecord)

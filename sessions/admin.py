@@ -22,8 +22,8 @@ class RoundAdmin(ReadOnlyAdmin):
         "debit_count",
         "credit_count",
         "rollback_count",
-        "total_debited",
-        "total_credited",
+        "debited",
+        "credited",
         "opened_at",
         "closed_at",
     )
@@ -32,6 +32,14 @@ class RoundAdmin(ReadOnlyAdmin):
     list_select_related = ("provider", "player", "currency")
     show_full_result_count = False
     readonly_fields = ("money_movements",)
+
+    @admin.display(description="Total debited", ordering="total_debited")
+    def debited(self, obj: Round) -> str:
+        return Money(obj.total_debited, obj.currency_id).format(obj.currency.exponent)
+
+    @admin.display(description="Total credited", ordering="total_credited")
+    def credited(self, obj: Round) -> str:
+        return Money(obj.total_credited, obj.currency_id).format(obj.currency.exponent)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)

@@ -15,7 +15,7 @@ from .services import wallet_adjust, wallet_deposit, wallet_withdraw
 class MoneyMovementForm(forms.Form):
     KINDS = [("deposit", "Deposit"), ("withdraw", "Withdrawal"), ("adjust", "Adjustment (signed)")]
     kind = forms.ChoiceField(choices=KINDS)
-    amount = forms.IntegerField(help_text="Minor units (cents): 1050 EUR = 10.50 EUR. Adjustments may be negative.")
+    amount = forms.IntegerField(help_text="Minor units of the wallet's currency. Adjustments may be negative.")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the ledger memo.")
     reference = forms.CharField(
         required=False, max_length=128, help_text="Optional idempotency reference (e.g. a bank transfer id)."
@@ -56,6 +56,12 @@ class WalletAdmin(admin.ModelAdmin):
             messages.error(request, "You may not move money.")
             return redirect("admin:wallet_wallet_changelist")
         form = MoneyMovementForm(request.POST or None)
+        # Minor units are cents only at exponent 2: say what they are in this wallet's currency.
+        example = Money(1050, wallet.currency_id)
+        form.fields["amount"].help_text = (
+            f"Minor units of {wallet.currency_id}: 1050 = {example.format(wallet.currency.exponent)}. "
+            "Adjustments may be negative."
+        )
         if request.method == "POST" and form.is_valid():
             service = {"deposit": wallet_deposit, "withdraw": wallet_withdraw, "adjust": wallet_adjust}[
                 form.cleaned_data["kind"]

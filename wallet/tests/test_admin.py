@@ -137,6 +137,12 @@ class TestMoveMoney:
         journal = JournalTransaction.objects.get(kind=JournalTransaction.Kind.WITHDRAWAL)
         assert journal.created_by == f"staff:{admin_user.get_username()}"
 
+    @pytest.mark.parametrize("currency, example", [("EUR", "10.50 EUR"), ("JPY", "1050 JPY"), ("KWD", "1.050 KWD")])
+    def test_the_form_says_what_a_minor_unit_is_in_the_wallets_currency(self, admin_client, sandbox, currency, example):
+        wallet = funded_wallet(currency=currency, amount=0)
+        page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet.pk]))
+        assert f"Minor units of {currency}: 1050 = {example}." in page.content.decode()
+
     @pytest.mark.parametrize("amount", ["", "0", "-5", "1.5", "abc"])
     def test_bad_amounts_move_nothing(self, admin_client, sandbox, amount):
         wallet = demo_wallet()
@@ -164,6 +170,12 @@ class TestGameSidePages:
         r = admin_client.get(reverse(f"admin:{page}_changelist"))
         assert r.status_code == 200
         assert r.context["cl"].result_count >= 1
+
+    def test_money_is_shown_in_the_currencys_units(self, admin_client, sandbox):
+        rounds = admin_client.get(reverse("admin:game_sessions_round_changelist")).content.decode()
+        assert "1.00 EUR" in rounds and "0.40 EUR" in rounds
+        entries = admin_client.get(reverse("admin:ledger_entry_changelist"), {"q": "wallet:p_demo_1:EUR"})
+        assert "-1.00 EUR" in entries.content.decode() and "0.40 EUR" in entries.content.decode()
 
     def test_rows_are_shown(self, admin_client, sandbox):
         assert Round.objects.filter(round_id="admin-r1").exists() and GameSession.objects.exists()
