@@ -39,8 +39,8 @@ REPORTS = {
             "ggr",
             "Gross gaming revenue per day, provider and currency",
             ledger_provider_ggr,
-            ("day", "provider", "currency", "bets", "wins", "refunds", "ggr", "debits", "credits", "rollbacks"),
-            frozenset({"bets", "wins", "refunds", "ggr"}),
+            ("day", "provider", "currency", "bets", "payouts", "rolled_back", "ggr", "debits", "credits", "rollbacks"),
+            frozenset({"bets", "payouts", "rolled_back", "ggr"}),
         ),
         Report(
             "journal",
@@ -92,6 +92,13 @@ class Period:
         if since >= until:
             raise ValueError(f"The period is empty: {since} is not before {until} (the end is exclusive).")
         return cls(datetime.combine(since, time(), UTC), datetime.combine(until, time(), UTC))
+
+    def is_settled(self, *, now: datetime, margin: timedelta = timedelta(minutes=5)) -> bool:
+        """Whether every movement stamped inside the period has committed by now. A movement
+        is stamped before it waits for its lock and commits, so one stamped just before
+        `until` can commit just after it: a report of a period that ended less than `margin`
+        ago may miss it for good."""
+        return self.until <= now - margin
 
     def slug(self) -> str:
         return f"{self.since:%Y-%m-%d}_{self.until:%Y-%m-%d}"

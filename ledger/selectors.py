@@ -106,8 +106,9 @@ def ledger_trial_balance(*, since: datetime, until: datetime, currency: str | No
 
 def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
     """Gross gaming revenue per UTC day, provider and currency, from the players' wallet
-    entries of provider calls in [since, until): bets (debits), wins (credits), refunds
-    (rollbacks of debits), and GGR = bets - wins - refunds, what the casino kept."""
+    entries of provider calls in [since, until): bets (debits), payouts (credits of every
+    reason: wins, prizes, refunds, ...), rolled back (debits returned by rollbacks), and
+    GGR = bets - payouts - rolled back, what the casino kept."""
     rows = (
         _entries_in(until=until, currency=currency)
         .filter(
@@ -119,8 +120,8 @@ def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | Non
         .values("day", "provider", "currency_id")
         .annotate(
             bets=Coalesce(-Sum("amount", filter=Q(transaction__kind="debit")), Value(0)),
-            wins=Coalesce(Sum("amount", filter=Q(transaction__kind="credit")), Value(0)),
-            refunds=Coalesce(Sum("amount", filter=Q(transaction__kind="rollback")), Value(0)),
+            payouts=Coalesce(Sum("amount", filter=Q(transaction__kind="credit")), Value(0)),
+            rolled_back=Coalesce(Sum("amount", filter=Q(transaction__kind="rollback")), Value(0)),
             debits=Count("id", filter=Q(transaction__kind="debit")),
             credits=Count("id", filter=Q(transaction__kind="credit")),
             rollbacks=Count("id", filter=Q(transaction__kind="rollback")),
@@ -133,9 +134,9 @@ def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | Non
             "provider": row["provider"],
             "currency": row["currency_id"],
             "bets": row["bets"],
-            "wins": row["wins"],
-            "refunds": row["refunds"],
-            "ggr": row["bets"] - row["wins"] - row["refunds"],
+            "payouts": row["payouts"],
+            "rolled_back": row["rolled_back"],
+            "ggr": row["bets"] - row["payouts"] - row["rolled_back"],
             "debits": row["debits"],
             "credits": row["credits"],
             "rollbacks": row["rollbacks"],

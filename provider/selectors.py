@@ -27,9 +27,10 @@ _cache: dict[str, tuple[float, ProviderAuthInfo | None]] = {}
 # Unknown codes are cached too (a misconfigured caller repeats its mistake), so the cache is
 # bounded: anyone may send any X-Provider-Id.
 CACHE_MAX_ENTRIES = 1024
-# Provider.code is a SlugField: anything else names no provider, and is not asked of the
-# database (a NUL byte would not even reach it).
-_PROVIDER_CODE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
+# Provider.code holds at most 64 characters, and what a header can carry of them is visible
+# ASCII: anything else names no provider and is not asked of the database (a NUL byte would
+# not even reach it).
+_PROVIDER_CODE = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 def provider_cache_clear() -> None:
@@ -56,8 +57,9 @@ def provider_auth_info(*, code: str) -> ProviderAuthInfo | None:
     if not _PROVIDER_CODE.fullmatch(code):
         return None
     if len(_cache) >= CACHE_MAX_ENTRIES:
-        for stale in [key for key, (until, _) in _cache.items() if until <= now]:
-            del _cache[stale]
+        # Other threads of this process read and fill the cache meanwhile: copy, and pop.
+        for stale in [key for key, (until, _) in list(_cache.items()) if until <= now]:
+            _cache.pop(stale, None)
         if len(_cache) >= CACHE_MAX_ENTRIES:
             _cache.clear()
     provider = Provider.objects.filter(code=code).first()

@@ -95,7 +95,7 @@ class TestTrialBalance:
 
 
 class TestGrossGamingRevenue:
-    def test_bets_wins_refunds_per_day_provider_and_currency(self, books):
+    def test_bets_payouts_rollbacks_per_day_provider_and_currency(self, books):
         code = books["provider"].code
         assert list(ledger_provider_ggr(since=BOTH_DAYS.since, until=BOTH_DAYS.until)) == [
             {
@@ -103,8 +103,8 @@ class TestGrossGamingRevenue:
                 "provider": code,
                 "currency": "EUR",
                 "bets": 500,
-                "wins": 500,
-                "refunds": 200,
+                "payouts": 500,
+                "rolled_back": 200,
                 "ggr": -200,
                 "debits": 2,
                 "credits": 1,
@@ -115,8 +115,8 @@ class TestGrossGamingRevenue:
                 "provider": code,
                 "currency": "JPY",
                 "bets": 700,
-                "wins": 0,
-                "refunds": 0,
+                "payouts": 0,
+                "rolled_back": 0,
                 "ggr": 700,
                 "debits": 1,
                 "credits": 0,
@@ -127,8 +127,8 @@ class TestGrossGamingRevenue:
                 "provider": code,
                 "currency": "EUR",
                 "bets": 1_000,
-                "wins": 0,
-                "refunds": 0,
+                "payouts": 0,
+                "rolled_back": 0,
                 "ggr": 1_000,
                 "debits": 1,
                 "credits": 0,
@@ -202,6 +202,26 @@ class TestCommand:
         assert written.read_text().count("\n") == 4
         assert "3 rows to ggr_2026-11-30_2026-12-02.csv" in out.getvalue()
         assert "2026-11-30 to 2026-12-02 (exclusive)" in out.getvalue()
+
+    def test_a_period_that_has_not_settled_is_reported_with_a_warning(self, books, at, tmp_path):
+        at(datetime(2026, 12, 2, 0, 3, tzinfo=UTC))  # three minutes after the period's end
+        out = io.StringIO()
+        call_command("ledger_report", "ggr", "--since", "2026-12-01", "-o", str(tmp_path / "g.csv"), stdout=out)
+        assert "movements still committing may be missing" in out.getvalue()
+        at(datetime(2026, 12, 2, 0, 6, tzinfo=UTC))
+        out = io.StringIO()
+        call_command("ledger_report", "ggr", "--since", "2026-12-01", "-o", str(tmp_path / "g.csv"), stdout=out)
+        assert "may be missing" not in out.getvalue()
+
+    def test_a_run_that_fails_leaves_no_file(self, books, tmp_path, monkeypatch):
+        def broken(*args, **kwargs):
+            yield "header\r\n"
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr("ledger.management.commands.ledger_report.report_csv", broken)
+        with pytest.raises(RuntimeError):
+            call_command("ledger_report", "journal", "-o", str(tmp_path / "j.csv"), stdout=io.StringIO())
+        assert list(tmp_path.iterdir()) == []
 
     def test_standard_output_holds_only_the_csv(self, books):
         out, err = io.StringIO(), io.StringIO()

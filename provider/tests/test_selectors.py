@@ -20,11 +20,16 @@ def test_a_known_provider_is_read_once_then_served_from_the_cache():
 
 
 @pytest.mark.parametrize("code", ["sand\x00box", "x" * 65, "with space", "sändbox", ""])
-def test_what_is_no_slug_names_no_provider_and_asks_nothing_of_the_database(code):
+def test_what_no_code_can_be_names_no_provider_and_asks_nothing_of_the_database(code):
     with CaptureQueriesContext(connection) as queries:
         assert provider_auth_info(code=code) is None
     assert len(queries) == 0
     assert code not in selectors._cache
+
+
+def test_a_code_saved_before_codes_were_slugs_is_still_found():
+    provider = ProviderFactory(code="acme.eu")
+    assert provider_auth_info(code="acme.eu").provider == provider
 
 
 def test_unknown_codes_do_not_grow_the_cache_without_bound():

@@ -4,7 +4,9 @@ import time
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from casino_platform import clock
 from ledger.exports import REPORTS, Period, report_csv, report_filename
 from ledger.models import Currency
 
@@ -48,23 +50,39 @@ class Command(BaseCommand):
         # Progress and the summary go to stderr, so that `-o -` leaves a clean CSV on stdout.
         log = self.stderr if output == "-" else self.stdout
         log.write(f"{chosen.title}, {period.since:%Y-%m-%d} to {period.until:%Y-%m-%d} (exclusive), UTC")
+        if not period.is_settled(now=clock.now()):
+            log.write(
+                self.style.WARNING(
+                    "The period ended less than 5 minutes ago (or has not ended): movements still committing "
+                    "may be missing from it. Run the report again later for the final figures."
+                )
+            )
         started = time.monotonic()
         rows = -1  # the header is not a row
-        sink = None if output == "-" else open(output, "w", newline="", encoding="utf-8")
+        # Written beside the target and renamed at the end: a failed run leaves no half a report.
+        sink = None if output == "-" else open(output + ".part", "w", newline="", encoding="utf-8")
         write = sink.write if sink else (lambda line: self.stdout.write(line, ending=""))
         try:
-            for line in report_csv(chosen, period=period, currency=currency):
-                write(line)
-                rows += 1
-                if rows and rows % PROGRESS_EVERY == 0:
-                    log.write(f"  {rows:,} rows, {time.monotonic() - started:.1f} s")
+            # In a transaction the cursor streams (outside one Django declares it WITH HOLD, and
+            # PostgreSQL builds the whole result before the first row), and sees one snapshot.
+            with transaction.atomic():
+                for line in report_csv(chosen, period=period, currency=currency):
+                    write(line)
+                    rows += 1
+                    if rows and rows % PROGRESS_EVERY == 0:
+                        log.write(f"  {rows:,} rows, {time.monotonic() - started:.1f} s")
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, as a shell tool does.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
-        finally:
+        except BaseException:
             if sink:
                 sink.close()
+                os.unlink(sink.name)
+            raise
+        if sink:
+            sink.close()
+            os.replace(sink.name, output)
         where = "standard output" if output == "-" else output
         log.write(
             self.style.SUCCESS(
