@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from casino_platform import clock
+
 from .models import Currency
 from .money import Money
 from .selectors import ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
@@ -83,7 +85,7 @@ class Period:
     @classmethod
     def of_days(cls, since: date | None = None, until: date | None = None, *, today: date | None = None) -> Period:
         """Whole UTC days, `until` exclusive; yesterday unless told otherwise."""
-        today = today or datetime.now(UTC).date()
+        today = today or clock.now().astimezone(UTC).date()
         try:
             until = until or (since + timedelta(days=1) if since else today)
             since = since or until - timedelta(days=1)

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Value
@@ -169,5 +169,5 @@ def ledger_journal_lines(*, since: datetime, until: datetime, currency: str | No
             memo=F("transaction__memo"),
         )
     )
-    for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
-        yield dict(row)
+    # values() rows are dicts already; the cast only tells mypy so, without a copy per row.
+    yield from cast(Iterator[dict[str, Any]], rows.iterator(chunk_size=REPORT_CHUNK_SIZE))
