@@ -1,18 +1,59 @@
+from django import forms
 from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
+from ledger.models import Currency
+from ledger.money import Money
 
 from .models import LossLimit, Player, PlayerAuditLog
-from .services import AUDITED_FIELDS, player_block, player_create, player_unblock, player_update
+from .services import (
+    AUDITED_FIELDS,
+    MAX_LOSS_LIMIT,
+    player_block,
+    player_create,
+    player_set_loss_limit,
+    player_unblock,
+    player_update,
+)
+
+
+class LossLimitForm(forms.Form):
+    currency = forms.ModelChoiceField(queryset=Currency.objects.filter(is_enabled=True), to_field_name="code")
+    period = forms.ChoiceField(choices=LossLimit.Period.choices)
+    amount = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_LOSS_LIMIT,
+        help_text="Minor units of the currency (1050 = 10.50 EUR). Empty removes the limit.",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the player's audit log.")
 
 
 class LossLimitInline(admin.TabularInline):
     model = LossLimit
     extra = 0
-    fields = ("currency", "period", "amount", "updated_at")
+    fields = ("currency", "period", "amount_display", "pending_display", "updated_at")
     readonly_fields = fields
     can_delete = False
+
+    @admin.display(description="Limit in force")
+    def amount_display(self, obj: LossLimit) -> str:
+        return Money(obj.amount, obj.currency_id).format(obj.currency.exponent)
+
+    @admin.display(description="Waiting (cooling-off)")
+    def pending_display(self, obj: LossLimit) -> str:
+        if obj.pending_from is None:
+            return "-"
+        what = (
+            "removal"
+            if obj.pending_amount is None
+            else Money(obj.pending_amount, obj.currency_id).format(obj.currency.exponent)
+        )
+        return f"{what} from {obj.pending_from:%Y-%m-%d %H:%M} UTC"
 
     def has_add_permission(self, request, obj=None):
         return False  # set through the service, so every change is audited
@@ -39,7 +80,52 @@ class PlayerAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The operator's id is what providers know the player by: fixed once created.
-        return (*self.readonly_fields, "player_id") if obj is not None else self.readonly_fields
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "player_id", "loss_limits_link")
+
+    @admin.display(description="Loss limits")
+    def loss_limits_link(self, obj: Player) -> str:
+        return format_html(
+            '<a href="{}">Set a loss limit…</a>', reverse("admin:players_player_loss_limit", args=[obj.pk])
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.loss_limit_view)
+        return [path("<int:player_pk>/loss-limit/", view, name="players_player_loss_limit"), *super().get_urls()]
+
+    def loss_limit_view(self, request, player_pk: int):
+        player = get_object_or_404(Player, pk=player_pk)
+        if not request.user.has_perm("players.change_player"):
+            messages.error(request, "You may not change players' limits.")
+            return redirect("admin:players_player_change", player.pk)
+        form = LossLimitForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            currency: Currency = data["currency"]
+            try:
+                limit = player_set_loss_limit(
+                    player=player,
+                    currency=currency.code,
+                    period=data["period"],
+                    amount=data["amount"],
+                    changed_by=request.user.get_username(),
+                    reason=data["reason"],
+                )
+            except DomainError as exc:
+                messages.error(request, f"{exc.code}: {exc.message}")
+            else:
+                messages.success(request, _loss_limit_outcome(limit, currency, data["period"]))
+                return redirect("admin:players_player_change", player.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "player": player,
+            "limits": LossLimit.objects.filter(player=player).select_related("currency"),
+            "title": f"Set a loss limit: {player}",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/players/loss_limit.html", context)
 
     inlines = [LossLimitInline, AuditInline]
     actions = ["block_players", "unblock_players"]
@@ -91,3 +177,20 @@ class PlayerAuditLogAdmin(ReadOnlyAdmin):
     list_filter = ("field",)
     search_fields = ("=player__player_id", "changed_by")
     list_select_related = ("player",)
+
+
+def _loss_limit_outcome(limit: LossLimit | None, currency: Currency, period: str) -> str:
+    if limit is None:
+        return f"No {period} loss limit in {currency.code}."
+    in_force = Money(limit.amount, currency.code).format(currency.exponent)
+    if limit.pending_from is None:
+        return f"The {period} loss limit in {currency.code} is {in_force}, in force now."
+    waiting = (
+        "Its removal"
+        if limit.pending_amount is None
+        else Money(limit.pending_amount, currency.code).format(currency.exponent)
+    )
+    return (
+        f"The {period} loss limit in {currency.code} stays {in_force} until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
+        f"{waiting} takes effect then (cooling-off)."
+    )

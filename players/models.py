@@ -35,7 +35,13 @@ class Player(models.Model):
 
 
 class LossLimit(models.Model):
-    """The most a player may lose (debits minus credits) in one period, per currency."""
+    """The most a player may lose (debits minus credits) in one period, per currency.
+
+    `amount` is the limit in force, the one a debit reads. A stricter limit applies at once;
+    a looser one, or the limit's removal, waits for a cooling-off period
+    (RG_LIMIT_INCREASE_DELAY_SECONDS) as `pending_amount` (None: removal) from `pending_from`,
+    and the sweep (players.tasks) puts it in force then. A late sweep only keeps the
+    stricter limit longer."""
 
     class Period(models.TextChoices):
         DAY = "day", "Day"
@@ -45,17 +51,38 @@ class LossLimit(models.Model):
     player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="loss_limits")
     currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
     period = models.CharField(max_length=8, choices=Period.choices)
-    amount = models.BigIntegerField(help_text="Minor units.")
+    amount = models.BigIntegerField(help_text="Minor units; the limit in force.")
+    pending_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units; the looser limit asked for, in force from pending_from."
+    )
+    pending_from = models.DateTimeField(
+        null=True, blank=True, help_text="When the pending change takes effect; with no pending amount, removal."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["player", "currency", "period"], name="loss_limit_one_per_period"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="loss_limit_non_negative"),
+            # Only a looser limit waits: a pending amount is above the one in force and has its time.
+            models.CheckConstraint(
+                condition=models.Q(pending_amount__isnull=True)
+                | (models.Q(pending_amount__gt=models.F("amount")) & models.Q(pending_from__isnull=False)),
+                name="loss_limit_pending_is_looser",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["pending_from"], name="loss_limit_pending", condition=models.Q(pending_from__isnull=False)
+            )
         ]
 
     def __str__(self) -> str:
         return f"{self.player_id} {self.period} {self.amount} {self.currency_id}"
+
+    @property
+    def pending_removal(self) -> bool:
+        return self.pending_from is not None and self.pending_amount is None
 
 
 class PlayerAuditLog(models.Model):

@@ -1,8 +1,9 @@
 """Every write to a player. Each change of status or responsible-gambling state is audited."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from casino_platform import clock
@@ -10,6 +11,9 @@ from casino_platform.errors import ValidationFailed
 
 from .errors import PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
 from .models import LossLimit, Player, PlayerAuditLog
+
+# The contract's ceiling for an amount (wallet-api.md §2).
+MAX_LOSS_LIMIT = 10**15
 
 AUDITED_FIELDS = ("display_name", "country", "status", "self_excluded_until", "timed_out_until")
 
@@ -77,33 +81,128 @@ def player_time_out(*, player: Player, until: datetime, changed_by: str, reason:
     return player_update(player=player, changed_by=changed_by, reason=reason, timed_out_until=until)
 
 
+def player_extend_restriction(*, player: Player, field: str, until: datetime, changed_by: str, reason: str) -> Player:
+    """Self-exclusion or time-out as the player asks for it: it may start or grow, never
+    shrink. Staff edit these fields with player_update, which is audited but not bound."""
+    if field not in ("self_excluded_until", "timed_out_until"):
+        raise ValueError(field)
+    now = clock.now()
+    if until <= now:
+        raise ValidationFailed("The end must be in the future.", details={"until": ["must be in the future"]})
+    with transaction.atomic():
+        locked = Player.objects.select_for_update().get(pk=player.pk)
+        current = getattr(locked, field)
+        if current is not None and current > until:
+            raise ValidationFailed(
+                f"Already in force until {current.isoformat()}; it can be extended, not shortened.",
+                details={"until": [f"before the current end, {current.isoformat()}"]},
+            )
+        return player_update(player=locked, changed_by=changed_by, reason=reason, **{field: until})
+
+
+def _loss_limit_field(limit: LossLimit) -> str:
+    return f"loss_limit_{limit.period}_{limit.currency_id}"
+
+
+def _refresh_has_loss_limits(player_pk: int) -> None:
+    Player.objects.filter(pk=player_pk).update(has_loss_limits=LossLimit.objects.filter(player_id=player_pk).exists())
+
+
 @transaction.atomic
 def player_set_loss_limit(
     *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
 ) -> LossLimit | None:
-    """Set (or with amount=None remove) a loss limit; audited like every RG change."""
+    """Set (or with amount=None remove) a loss limit; audited like every RG change.
+
+    A new or stricter limit is in force at once and cancels a looser one still waiting. A
+    looser limit or a removal waits RG_LIMIT_INCREASE_DELAY_SECONDS (pending_amount,
+    pending_from), so that a player cannot lift a limit in the heat of a losing session;
+    asking for the same again does not restart the wait. Returns the row as it stands,
+    or None when there is no limit."""
     if period not in LossLimit.Period.values:
-        raise ValidationFailed(f"Unknown period {period!r}")
-    if amount is not None and (type(amount) is not int or amount < 0):
-        raise ValidationFailed("A loss limit is a non-negative integer in minor units.")
+        raise ValidationFailed(f"Unknown period {period!r}", details={"period": ["day, week or month"]})
+    if amount is not None and (type(amount) is not int or amount < 0 or amount > MAX_LOSS_LIMIT):
+        raise ValidationFailed(
+            "A loss limit is a non-negative integer in minor units, at most 10^15.", details={"amount": ["invalid"]}
+        )
     # The same lock a debit takes: a limit never changes halfway through a bet.
     Player.objects.select_for_update().filter(pk=player.pk).first()
     existing = LossLimit.objects.filter(player=player, currency_id=currency, period=period).first()
-    old = existing.amount if existing else None
+    now = clock.now()
+    delay = timedelta(seconds=settings.RG_LIMIT_INCREASE_DELAY_SECONDS)
     field = f"loss_limit_{period}_{currency}"
-    limit: LossLimit | None = None
-    if amount is None:
-        if existing:
+
+    def audit(field: str, old: Any, new: Any) -> None:
+        _audit(player=player, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
+
+    if existing is None:
+        if amount is None:
+            return None
+        limit = LossLimit.objects.create(player=player, currency_id=currency, period=period, amount=amount)
+        audit(field, None, amount)
+    elif amount is not None and amount <= existing.amount:
+        limit = existing
+        if existing.pending_from is not None:
+            audit(f"{field}_pending", _pending_text(existing), None)
+        if amount != existing.amount:
+            audit(field, existing.amount, amount)
+        limit.amount, limit.pending_amount, limit.pending_from = amount, None, None
+        limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
+    elif existing.pending_from is not None and existing.pending_amount == amount:
+        return existing  # asked again for what is already waiting
+    elif not delay:
+        limit = existing
+        audit(field, existing.amount, amount)
+        if amount is None:
             existing.delete()
-            _audit(player=player, field=field, old=old, new=None, changed_by=changed_by, reason=reason)
+            _refresh_has_loss_limits(player.pk)
+            return None
+        limit.amount, limit.pending_amount, limit.pending_from = amount, None, None
+        limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
     else:
-        limit, _ = LossLimit.objects.update_or_create(
-            player=player, currency_id=currency, period=period, defaults={"amount": amount}
-        )
-        if old != amount:
-            _audit(player=player, field=field, old=old, new=amount, changed_by=changed_by, reason=reason)
-    Player.objects.filter(pk=player.pk).update(has_loss_limits=LossLimit.objects.filter(player=player).exists())
+        limit = existing
+        old = _pending_text(existing) if existing.pending_from is not None else None
+        limit.pending_amount, limit.pending_from = amount, now + delay
+        limit.save(update_fields=["pending_amount", "pending_from", "updated_at"])
+        audit(f"{field}_pending", old, _pending_text(limit))
+    _refresh_has_loss_limits(player.pk)
     return limit
+
+
+def _pending_text(limit: LossLimit) -> str:
+    assert limit.pending_from is not None
+    what = "removal" if limit.pending_amount is None else str(limit.pending_amount)
+    return f"{what} from {limit.pending_from.isoformat()}"
+
+
+def loss_limits_apply_due(*, now: datetime | None = None) -> int:
+    """Put in force every looser limit (or removal) whose cooling-off has ended; one player's
+    lock and transaction at a time. Returns how many changed."""
+    now = now or clock.now()
+    applied = 0
+    due = LossLimit.objects.filter(pending_from__lte=now).order_by("pending_from").values_list("pk", "player_id")
+    for pk, player_pk in list(due):
+        with transaction.atomic():
+            player = Player.objects.select_for_update().get(pk=player_pk)
+            limit = LossLimit.objects.filter(pk=pk, pending_from__lte=now).first()
+            if limit is None:
+                continue  # changed or applied since it was listed
+            _audit(
+                player=player,
+                field=_loss_limit_field(limit),
+                old=limit.amount,
+                new=limit.pending_amount,
+                changed_by="system",
+                reason=f"cooling-off ended ({_pending_text(limit)})",
+            )
+            if limit.pending_amount is None:
+                limit.delete()
+            else:
+                limit.amount, limit.pending_amount, limit.pending_from = limit.pending_amount, None, None
+                limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
+            _refresh_has_loss_limits(player_pk)
+            applied += 1
+    return applied
 
 
 def player_lock(*, player_id: str | None = None, pk: int | None = None) -> Player:

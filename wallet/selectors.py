@@ -1,8 +1,12 @@
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
 from django.db import connection
+from django.db.models import Q, Sum
 
 from casino_platform.errors import ValidationFailed
-from ledger.models import Currency
-from players.models import Player
+from ledger.models import Currency, Entry, JournalTransaction
+from players.models import LossLimit, Player
 
 from .errors import CurrencyMismatch
 from .models import RollbackTombstone, Wallet
@@ -32,3 +36,47 @@ def tombstone_exists(*, provider_code: str, transaction_id: str) -> bool:
             [provider_code, transaction_id],
         )
         return cursor.fetchone() is not None
+
+
+GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
+
+
+def loss_period_starts(now: datetime) -> dict[str, datetime]:
+    """UTC calendar day, ISO week (from Monday) and calendar month."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        LossLimit.Period.DAY: day,
+        LossLimit.Period.WEEK: day - timedelta(days=day.weekday()),
+        LossLimit.Period.MONTH: day.replace(day=1),
+    }
+
+
+def wallet_net_losses(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
+    """Net loss (debits - credits - rollbacks, as the wallet's entries say) in each period so
+    far; what a loss limit is held against. One query over the longest period."""
+    starts = {p: s for p, s in loss_period_starts(now).items() if p in set(periods)}
+    if not starts:
+        return {}
+    sums = Entry.objects.filter(
+        account_id=wallet.account_id, created_at__gte=min(starts.values()), transaction__kind__in=GAMING_KINDS
+    ).aggregate(**{p: Sum("amount", filter=Q(created_at__gte=start)) for p, start in starts.items()})
+    return {p: -(sums[p] or 0) for p in starts}
+
+
+def player_loss_limit_usage(*, player: Player, now: datetime) -> list[tuple[LossLimit, int]]:
+    """Each of the player's loss limits with the net loss it is held against this period,
+    by currency, then day, week, month."""
+    order = {period: i for i, period in enumerate(LossLimit.Period.values)}
+    limits = sorted(LossLimit.objects.filter(player=player), key=lambda limit: (limit.currency_id, order[limit.period]))
+    wallets = {w.currency_id: w for w in Wallet.objects.filter(player=player)}
+    usage: list[tuple[LossLimit, int]] = []
+    for currency in sorted({limit.currency_id for limit in limits}):
+        wallet = wallets.get(currency)
+        of_currency = [limit for limit in limits if limit.currency_id == currency]
+        losses = (
+            wallet_net_losses(wallet=wallet, periods=[limit.period for limit in of_currency], now=now)
+            if wallet is not None
+            else {}
+        )
+        usage.extend((limit, losses.get(limit.period, 0)) for limit in of_currency)
+    return usage

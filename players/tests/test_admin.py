@@ -115,3 +115,56 @@ class TestEdits:
         admin_client.post(url, {"action": "unblock_players", "_selected_action": selected})
         assert set(Player.objects.filter(pk__in=selected).values_list("status", flat=True)) == {"active"}
         assert PlayerAuditLog.objects.filter(new_value="active", reason="unblocked in back office").count() == 2
+
+
+def last_message(response) -> str:
+    return str(list(response.wsgi_request._messages)[-1])
+
+
+class TestLossLimitPage:
+    def url(self, player):
+        return reverse("admin:players_player_loss_limit", args=[player.pk])
+
+    def post(self, client, player, **data):
+        return client.post(self.url(player), {"currency": "EUR", "period": "day", "reason": "asked", **data})
+
+    def test_linked_from_the_player_and_set_through_the_service(self, admin_client, admin_user, sandbox, settings):
+        settings.RG_LIMIT_INCREASE_DELAY_SECONDS = 3600
+        player = demo_player()
+        page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
+        assert self.url(player).encode() in page.content
+        assert admin_client.get(self.url(player)).status_code == 200
+        r = self.post(admin_client, player, amount="2000")
+        assert r.status_code == 302
+        assert last_message(r) == "The day loss limit in EUR is 20.00 EUR, in force now."
+        r = self.post(admin_client, player, amount="9000")
+        assert "stays 20.00 EUR until" in last_message(r)
+        assert "90.00 EUR takes effect then" in last_message(r)
+        limit = player.loss_limits.get()
+        assert (limit.amount, limit.pending_amount) == (2_000, 9_000)
+        page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
+        assert b"90.00 EUR from" in page.content  # the inline shows what is waiting
+        r = self.post(admin_client, player, amount="")
+        assert "Its removal takes effect then" in last_message(r)
+        audit = PlayerAuditLog.objects.filter(player=player, field__startswith="loss_limit").order_by("id")
+        assert [(row.field, row.changed_by) for row in audit] == [
+            ("loss_limit_day_EUR", admin_user.username),
+            ("loss_limit_day_EUR_pending", admin_user.username),
+            ("loss_limit_day_EUR_pending", admin_user.username),
+        ]
+
+    def test_a_bad_amount_is_shown_on_the_form_and_sets_nothing(self, admin_client, sandbox):
+        player = demo_player()
+        r = self.post(admin_client, player, amount="-5")
+        assert r.status_code == 200 and r.context["form"].errors["amount"]
+        assert not player.loss_limits.exists()
+
+    def test_staff_who_may_only_view_players_cannot_set_limits(self, client, sandbox, django_user_model):
+        from django.contrib.auth.models import Permission
+
+        viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+        viewer.user_permissions.add(Permission.objects.get(codename="view_player"))
+        client.force_login(viewer)
+        player = demo_player()
+        r = self.post(client, player, amount="100")
+        assert r.status_code == 302 and not player.loss_limits.exists()

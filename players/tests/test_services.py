@@ -44,7 +44,8 @@ def test_unknown_fields_and_statuses_are_refused():
         player_update(player=player, changed_by="x", reason="", status="vip")
 
 
-def test_loss_limits_are_set_changed_removed_and_audited():
+def test_loss_limits_are_set_changed_removed_and_audited(settings):
+    settings.RG_LIMIT_INCREASE_DELAY_SECONDS = 0  # the cooling-off: test_responsible_gambling.py
     CurrencyFactory(code="EUR")
     player = PlayerFactory()
     player_set_loss_limit(player=player, currency="EUR", period="week", amount=5_000, changed_by="p", reason="")

@@ -48,6 +48,7 @@ class Worker:
             "OUTBOUND_LEASE_SECONDS": "3",
             "OUTBOUND_SWEEP_SECONDS": "1",
             "OUTBOUND_FLAG_AFTER_ATTEMPTS": "5",
+            "RG_LIMIT_SWEEP_SECONDS": "1",
         }
         log = self.log_path.open("ab")
         celery = [sys.executable, "-m", "celery", "-A", "casino_platform"]

@@ -1,14 +1,13 @@
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Q, Sum
 
 from casino_platform import clock
 from casino_platform.db import default_database_is_postgresql
 from casino_platform.errors import Maintenance, ValidationFailed
 from ledger.idempotency import request_fingerprint
-from ledger.models import Account, Entry, JournalTransaction
+from ledger.models import Account, JournalTransaction
 from ledger.services import (
     Leg,
     ledger_account_id,
@@ -34,7 +33,7 @@ from sessions.services import (
 
 from ..errors import CurrencyMismatch, InsufficientFunds, TransactionRolledBack
 from ..models import Wallet
-from ..selectors import tombstone_exists
+from ..selectors import tombstone_exists, wallet_net_losses
 from .common import (
     WalletResult,
     call_in_database,
@@ -56,10 +55,9 @@ DEBIT_PARAMETER_TYPES = (
 DEBIT_FUNCTION = "wallet_debit_v3"  # the provider debit's function; bench/ calls the same
 DEBIT_IN_DATABASE = function_call_sql(DEBIT_FUNCTION, *DEBIT_PARAMETER_TYPES)
 DEBIT_HANDED_BACK = function_call_sql("wallet_debit_v1", *DEBIT_PARAMETER_TYPES)
+
+
 # Ledger kinds that count towards a player's net loss for responsible-gambling limits.
-GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
-
-
 @dataclass(frozen=True, slots=True)
 class DebitRequest:
     transaction_id: str
@@ -74,31 +72,17 @@ class DebitRequest:
     trace_id: str = ""
 
 
-def _period_starts(now: datetime) -> dict[str, datetime]:
-    """UTC calendar day, ISO week (from Monday) and calendar month."""
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {
-        LossLimit.Period.DAY: day,
-        LossLimit.Period.WEEK: day - timedelta(days=day.weekday()),
-        LossLimit.Period.MONTH: day.replace(day=1),
-    }
-
-
 def _check_loss_limits(*, player: Player, wallet: Wallet, amount: int, now: datetime) -> None:
-    """Net loss (debits - credits - rollbacks) in each limited period, plus this bet, must stay
-    within the limit. Runs under the player lock, so two sessions cannot cross it together."""
+    """Net loss in each limited period, plus this bet, must stay within the limit in force.
+    Runs under the player lock, so two sessions cannot cross it together."""
     rows = {lim.period: lim.amount for lim in LossLimit.objects.filter(player=player, currency_id=wallet.currency_id)}
     if not rows:
         return
     # Shortest period first, so the refusal names the same period every time.
     limits = {period: rows[period] for period in LossLimit.Period.values if period in rows}
-    starts = _period_starts(now)
-    earliest = min(starts[p] for p in limits)
-    sums = Entry.objects.filter(
-        account_id=wallet.account_id, created_at__gte=earliest, transaction__kind__in=GAMING_KINDS
-    ).aggregate(**{p: Sum("amount", filter=Q(created_at__gte=starts[p])) for p in limits})
+    net_losses = wallet_net_losses(wallet=wallet, periods=limits, now=now)
     for period, limit in limits.items():
-        net_loss = -(sums[period] or 0)
+        net_loss = net_losses[period]
         if net_loss + amount > limit:
             raise ResponsibleGamblingLimit(
                 f"This bet would take the {period} loss to {net_loss + amount}, over the limit of "

@@ -1,0 +1,40 @@
+from rest_framework import serializers
+
+from casino_platform.fields import StrictCharField, StrictIntegerField
+from players.services import MAX_LOSS_LIMIT
+
+
+class ReasonInput(serializers.Serializer):
+    reason = StrictCharField(
+        max_length=200, required=False, default="asked for by the player", help_text="Written to the audit log."
+    )
+
+
+class LossLimitSetInput(ReasonInput):
+    amount = StrictIntegerField(min_value=0, max_value=MAX_LOSS_LIMIT, help_text="Minor units of the currency.")
+
+
+class RestrictionInput(ReasonInput):
+    until = serializers.DateTimeField(help_text="RFC 3339; in the future, and not before an end already in force.")
+
+
+class PendingLossLimitOutput(serializers.Serializer):
+    amount = serializers.IntegerField(allow_null=True, help_text="The looser limit asked for; null: removal.")
+    effective_from = serializers.DateTimeField(help_text="When the cooling-off ends and it takes effect.")
+
+
+class LossLimitOutput(serializers.Serializer):
+    currency = serializers.CharField()
+    period = serializers.ChoiceField(choices=["day", "week", "month"])
+    amount = serializers.IntegerField(help_text="The limit in force, minor units.")
+    net_loss = serializers.IntegerField(help_text="Debits less credits and rollbacks so far this period (UTC).")
+    remaining = serializers.IntegerField(help_text="What the player may still lose this period.")
+    pending = PendingLossLimitOutput(allow_null=True, help_text="A looser limit or a removal waiting its turn.")
+
+
+class ResponsibleGamblingOutput(serializers.Serializer):
+    player_id = serializers.CharField()
+    status = serializers.CharField()
+    self_excluded_until = serializers.DateTimeField(allow_null=True)
+    timed_out_until = serializers.DateTimeField(allow_null=True)
+    loss_limits = LossLimitOutput(many=True)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+# Mounted at api/v1/players/ by casino_platform/urls.py.
+urlpatterns = [
+    path("<str:player_id>/responsible-gambling", views.ResponsibleGamblingApi.as_view(), name="player-rg"),
+    path(
+        "<str:player_id>/loss-limits/<str:currency>/<str:period>",
+        views.LossLimitApi.as_view(),
+        name="player-loss-limit",
+    ),
+    path("<str:player_id>/self-exclusion", views.SelfExclusionApi.as_view(), name="player-self-exclusion"),
+    path("<str:player_id>/time-out", views.TimeOutApi.as_view(), name="player-time-out"),
+]

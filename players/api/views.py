@@ -1,0 +1,167 @@
+"""The operator's responsible-gambling API: what the casino's front end calls when a player
+sets a loss limit, takes a time-out or excludes themselves, and reads back to show them."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from casino_platform import clock
+from casino_platform.errors import ValidationFailed
+from casino_platform.openapi import error_responses
+from players.models import LossLimit, Player
+from players.selectors import player_get
+from players.services import player_extend_restriction, player_set_loss_limit
+from sessions.api.views import OperatorApiView
+from wallet.selectors import currency_get, player_loss_limit_usage
+
+from .serializers import LossLimitSetInput, ReasonInput, ResponsibleGamblingOutput, RestrictionInput
+
+STATE_RESPONSES = {200: ResponsibleGamblingOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
+LIMIT_PARAMETERS = [
+    OpenApiParameter("currency", str, OpenApiParameter.PATH, description="ISO 4217 code enabled on the platform"),
+    OpenApiParameter("period", str, OpenApiParameter.PATH, enum=LossLimit.Period.values),
+]
+
+
+def _state(player: Player) -> dict[str, Any]:
+    player.refresh_from_db()
+    limits = []
+    for limit, net_loss in player_loss_limit_usage(player=player, now=clock.now()):
+        pending = None
+        if limit.pending_from is not None:
+            pending = {"amount": limit.pending_amount, "effective_from": limit.pending_from}
+        limits.append(
+            {
+                "currency": limit.currency_id,
+                "period": limit.period,
+                "amount": limit.amount,
+                "net_loss": net_loss,
+                "remaining": max(0, limit.amount - net_loss),
+                "pending": pending,
+            }
+        )
+    return ResponsibleGamblingOutput(
+        {
+            "player_id": player.player_id,
+            "status": player.status,
+            "self_excluded_until": player.self_excluded_until,
+            "timed_out_until": player.timed_out_until,
+            "loss_limits": limits,
+        }
+    ).data
+
+
+def _limit_key(currency: str, period: str) -> tuple[str, str]:
+    if period not in LossLimit.Period.values:
+        raise ValidationFailed(f"Unknown period {period!r}.", details={"period": ["day, week or month"]})
+    return currency_get(code=currency).code, period
+
+
+class ResponsibleGamblingApi(OperatorApiView):
+    @extend_schema(operation_id="player_responsible_gambling", tags=["operator"], responses=STATE_RESPONSES)
+    def get(self, request: Request, player_id: str) -> Response:
+        return Response(_state(player_get(player_id=player_id)))
+
+
+class LossLimitApi(OperatorApiView):
+    @extend_schema(
+        operation_id="player_loss_limit_set",
+        tags=["operator"],
+        parameters=LIMIT_PARAMETERS,
+        request=LossLimitSetInput,
+        responses=STATE_RESPONSES,
+        description=(
+            "A new or stricter limit is in force at once (and cancels a looser one still waiting); a looser "
+            "one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS, 24 hours by default) and is "
+            "shown under `pending` until then."
+        ),
+        examples=[OpenApiExample("daily limit of 50.00", request_only=True, value={"amount": 5000})],
+    )
+    def put(self, request: Request, player_id: str, currency: str, period: str) -> Response:
+        player = player_get(player_id=player_id)
+        currency, period = _limit_key(currency, period)
+        serializer = LossLimitSetInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player_set_loss_limit(
+            player=player,
+            currency=currency,
+            period=period,
+            amount=serializer.validated_data["amount"],
+            changed_by=request.user.get_username(),
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(_state(player))
+
+    @extend_schema(
+        operation_id="player_loss_limit_remove",
+        tags=["operator"],
+        parameters=LIMIT_PARAMETERS,
+        request=ReasonInput,
+        responses=STATE_RESPONSES,
+        description="The removal waits the cooling-off period, as a looser limit does.",
+    )
+    def delete(self, request: Request, player_id: str, currency: str, period: str) -> Response:
+        player = player_get(player_id=player_id)
+        currency, period = _limit_key(currency, period)
+        serializer = ReasonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player_set_loss_limit(
+            player=player,
+            currency=currency,
+            period=period,
+            amount=None,
+            changed_by=request.user.get_username(),
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(_state(player))
+
+
+class RestrictionApi(OperatorApiView):
+    """Self-exclusion or time-out: it starts or grows at the player's request, never shrinks."""
+
+    field = ""
+
+    def post(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        serializer = RestrictionInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player_extend_restriction(
+            player=player,
+            field=self.field,
+            until=serializer.validated_data["until"],
+            changed_by=request.user.get_username(),
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(_state(player))
+
+
+class SelfExclusionApi(RestrictionApi):
+    field = "self_excluded_until"
+
+    @extend_schema(
+        operation_id="player_self_exclude",
+        tags=["operator"],
+        request=RestrictionInput,
+        responses=STATE_RESPONSES,
+        description="Debits and launches are refused (RG_LIMIT) until then; owed credits are still paid.",
+        examples=[OpenApiExample("six months", request_only=True, value={"until": "2027-06-06T00:00:00Z"})],
+    )
+    def post(self, request: Request, player_id: str) -> Response:
+        return super().post(request, player_id)
+
+
+class TimeOutApi(RestrictionApi):
+    field = "timed_out_until"
+
+    @extend_schema(
+        operation_id="player_time_out",
+        tags=["operator"],
+        request=RestrictionInput,
+        responses=STATE_RESPONSES,
+        description="A short break: debits and launches are refused (RG_LIMIT) until then.",
+        examples=[OpenApiExample("a day", request_only=True, value={"until": "2026-12-07T12:00:00Z"})],
+    )
+    def post(self, request: Request, player_id: str) -> Response:
+        return super().post(request, player_id)

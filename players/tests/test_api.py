@@ -1,0 +1,162 @@
+"""The operator's responsible-gambling API, over Django's test client and over a socket."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.utils import timezone
+
+from players.models import LossLimit, Player, PlayerAuditLog
+from players.services import loss_limits_apply_due
+from wallet.tests.api_client import ProviderClient
+
+TOKEN = {"Authorization": "Token sandbox-operator-token"}
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+
+
+def json_call(client, method, path, body=None, headers=TOKEN):
+    return client.generic(
+        method, f"/api/v1/players/{path}", data=json.dumps(body or {}), content_type="application/json", headers=headers
+    )
+
+
+@pytest.mark.django_db
+class TestOperatorApi:
+    def test_state_of_a_player_without_limits(self, client, sandbox):
+        r = json_call(client, "GET", "p_demo_1/responsible-gambling")
+        assert r.status_code == 200, r.content
+        assert r.json() == {
+            "player_id": "p_demo_1",
+            "status": "active",
+            "self_excluded_until": None,
+            "timed_out_until": None,
+            "loss_limits": [],
+        }
+
+    def test_set_tighten_loosen_and_remove(self, client, sandbox):
+        r = json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 5_000})
+        assert r.status_code == 200, r.content
+        assert r.json()["loss_limits"] == [
+            {"currency": "EUR", "period": "day", "amount": 5_000, "net_loss": 0, "remaining": 5_000, "pending": None}
+        ]
+        r = json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 9_000, "reason": "payday"})
+        (limit,) = r.json()["loss_limits"]
+        assert limit["amount"] == 5_000 and limit["pending"]["amount"] == 9_000
+        waits = timezone.datetime.fromisoformat(limit["pending"]["effective_from"]) - timezone.now()
+        assert timedelta(hours=23, minutes=59) < waits <= timedelta(hours=24)
+        r = json_call(client, "DELETE", "p_demo_1/loss-limits/EUR/day")
+        (limit,) = r.json()["loss_limits"]
+        assert limit["amount"] == 5_000 and limit["pending"]["amount"] is None
+        audit = PlayerAuditLog.objects.filter(player__player_id="p_demo_1", field__startswith="loss_limit")
+        assert {row.changed_by for row in audit} == {"operator:sandbox"}
+        assert "payday" in {row.reason for row in audit}
+
+    def test_a_limit_counts_the_net_loss_so_far(self, client, sandbox):
+        from wallet.tests.test_api import debit, launch
+
+        token = launch()
+        assert ProviderClient(client).post("debit", debit(token, tx="rg-1", amount=1_200, round_id="rg")).status == 200
+        json_call(client, "PUT", "p_demo_1/loss-limits/EUR/week", {"amount": 5_000})
+        r = json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 1_000})
+        assert [(x["period"], x["net_loss"], x["remaining"]) for x in r.json()["loss_limits"]] == [
+            ("day", 1_200, 0),
+            ("week", 1_200, 3_800),
+        ]
+
+    def test_self_exclusion_and_time_out_only_grow(self, client, sandbox):
+        until = (timezone.now() + timedelta(days=180)).replace(microsecond=0)
+        r = json_call(client, "POST", "p_demo_1/self-exclusion", {"until": until.isoformat()})
+        assert r.status_code == 200, r.content
+        assert timezone.datetime.fromisoformat(r.json()["self_excluded_until"]) == until
+        shorter = until - timedelta(days=1)
+        r = json_call(client, "POST", "p_demo_1/self-exclusion", {"until": shorter.isoformat()})
+        assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR" and "until" in r.json()["details"]
+        r = json_call(client, "POST", "p_demo_1/time-out", {"until": (timezone.now() - timedelta(1)).isoformat()})
+        assert r.status_code == 400 and "until" in r.json()["details"]
+        r = json_call(client, "POST", "p_demo_1/time-out", {"until": (timezone.now() + timedelta(1)).isoformat()})
+        assert r.status_code == 200 and r.json()["timed_out_until"]
+        assert Player.objects.get(player_id="p_demo_1").self_excluded_until == until
+
+    @pytest.mark.parametrize(
+        "method, path, body, status, code, field",
+        [
+            ("PUT", "p_demo_1/loss-limits/EUR/year", {"amount": 1}, 400, "VALIDATION_ERROR", "period"),
+            ("PUT", "p_demo_1/loss-limits/XTS/day", {"amount": 1}, 400, "VALIDATION_ERROR", "currency"),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": "5"}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 5.0}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": -1}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "nobody/loss-limits/EUR/day", {"amount": 1}, 404, "PLAYER_NOT_FOUND", None),
+            ("GET", "nobody/responsible-gambling", None, 404, "PLAYER_NOT_FOUND", None),
+            ("POST", "p_demo_1/self-exclusion", {"until": "soon"}, 400, "VALIDATION_ERROR", "until"),
+            ("POST", "p_demo_1/time-out", {}, 400, "VALIDATION_ERROR", "until"),
+        ],
+    )
+    def test_bad_requests_get_the_contract_error_and_change_nothing(
+        self, client, sandbox, method, path, body, status, code, field
+    ):
+        r = json_call(client, method, path, body)
+        assert r.status_code == status, r.content
+        assert r.json()["code"] == code and r.json()["trace_id"]
+        if field:
+            assert field in r.json()["details"]
+        assert not LossLimit.objects.exists()
+        assert (
+            not PlayerAuditLog.objects.filter(field__in=["self_excluded_until", "timed_out_until"])
+            .exclude(player__player_id="p_blocked_rg")
+            .exists()
+        )
+
+    def test_needs_an_operator_key(self, client, sandbox):
+        r = json_call(client, "GET", "p_demo_1/responsible-gambling", headers={})
+        assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED"
+        r = json_call(
+            client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 1}, headers={"Authorization": "Token no"}
+        )
+        assert r.status_code == 401 and not LossLimit.objects.exists()
+
+    def test_in_the_schema(self, client):
+        paths = client.get("/api/schema/?format=json").json()["paths"]
+        assert set(paths["/api/v1/players/{player_id}/loss-limits/{currency}/{period}"]) >= {"put", "delete"}
+        assert "get" in paths["/api/v1/players/{player_id}/responsible-gambling"]
+        assert "post" in paths["/api/v1/players/{player_id}/self-exclusion"]
+        assert "post" in paths["/api/v1/players/{player_id}/time-out"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_limit_set_over_http_refuses_the_next_debit_and_a_looser_one_waits(live_server):
+    """The casino sets the limit, the provider's debit meets it: both over a socket."""
+    from wallet.tests.test_api import debit, launch
+
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    http = requests.Session()
+    http.headers.update(TOKEN)
+    base = f"{live_server.url}/api/v1/players/p_demo_1"
+    assert http.put(f"{base}/loss-limits/EUR/day", json={"amount": 1_000}, timeout=10).status_code == 200
+    wallet = ProviderClient(base_url=live_server.url, session=requests.Session())
+    token = launch()
+    assert wallet.post("debit", debit(token, tx="http-1", amount=800, round_id="h1")).status == 200
+    refused = wallet.post("debit", debit(token, tx="http-2", amount=300, round_id="h2"))
+    assert (refused.status, refused.body["code"]) == (403, "RG_LIMIT")
+    # Looser: the stricter limit holds through the cooling-off...
+    assert http.put(f"{base}/loss-limits/EUR/day", json={"amount": 5_000}, timeout=10).status_code == 200
+    again = wallet.post("debit", debit(token, tx="http-3", amount=300, round_id="h3"))
+    assert (again.status, again.body["code"]) == (403, "RG_LIMIT")
+    # ... and the looser one is in force once it has ended.
+    assert loss_limits_apply_due(now=timezone.now() + timedelta(days=1, seconds=1)) == 1
+    assert wallet.post("debit", debit(token, tx="http-4", amount=300, round_id="h4")).status == 200
+    state = http.get(f"{base}/responsible-gambling", timeout=10).json()
+    assert state["loss_limits"][0] == {
+        "currency": "EUR",
+        "period": "day",
+        "amount": 5_000,
+        "net_loss": 1_100,
+        "remaining": 3_900,
+        "pending": None,
+    }

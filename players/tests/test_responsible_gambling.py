@@ -1,0 +1,176 @@
+"""Loss limits with a cooling-off period for looser ones, and self-exclusion and time-out that
+a player can start or extend but not shorten: the services, the sweep, the operator API."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from casino_platform.errors import ValidationFailed
+from ledger.tests.factories import CurrencyFactory
+from players.models import LossLimit, Player, PlayerAuditLog
+from players.services import loss_limits_apply_due, player_extend_restriction, player_set_loss_limit
+from players.tests.factories import PlayerFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = timedelta(hours=24)
+
+
+@pytest.fixture
+def player():
+    CurrencyFactory(code="EUR")
+    return PlayerFactory()
+
+
+@pytest.fixture
+def now():
+    at = timezone.now().replace(microsecond=0)
+    with mock.patch("casino_platform.clock.now", return_value=at):
+        yield at
+
+
+def set_limit(player, amount, period="day"):
+    return player_set_loss_limit(
+        player=player, currency="EUR", period=period, amount=amount, changed_by="tester", reason="asked"
+    )
+
+
+def limit_of(player, period="day"):
+    return LossLimit.objects.filter(player=player, currency_id="EUR", period=period).first()
+
+
+def audit_rows(player):
+    return list(
+        PlayerAuditLog.objects.filter(player=player).order_by("id").values_list("field", "old_value", "new_value")
+    )
+
+
+class TestLossLimits:
+    def test_a_new_or_stricter_limit_is_in_force_at_once(self, player, now):
+        set_limit(player, 5_000)
+        set_limit(player, 2_000)
+        limit = limit_of(player)
+        assert (limit.amount, limit.pending_amount, limit.pending_from) == (2_000, None, None)
+        assert Player.objects.get(pk=player.pk).has_loss_limits
+
+    def test_a_looser_limit_waits_the_cooling_off_and_the_stricter_one_holds(self, player, now):
+        set_limit(player, 2_000)
+        returned = set_limit(player, 9_000)
+        limit = limit_of(player)
+        assert (limit.amount, limit.pending_amount, limit.pending_from) == (2_000, 9_000, now + DAY)
+        assert returned == limit
+        assert audit_rows(player)[-1] == (
+            "loss_limit_day_EUR_pending",
+            "",
+            f"9000 from {(now + DAY).isoformat()}",
+        )
+
+    def test_asking_again_for_the_same_does_not_restart_the_wait(self, player, now):
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        with mock.patch("casino_platform.clock.now", return_value=now + timedelta(hours=5)):
+            set_limit(player, 9_000)
+            assert limit_of(player).pending_from == now + DAY
+            set_limit(player, 8_000)  # another looser amount: a new request, a new wait
+            assert limit_of(player).pending_from == now + timedelta(hours=29)
+        assert [row[0] for row in audit_rows(player)].count("loss_limit_day_EUR_pending") == 2
+
+    def test_a_stricter_limit_cancels_a_looser_one_waiting(self, player, now):
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        set_limit(player, 1_500)
+        limit = limit_of(player)
+        assert (limit.amount, limit.pending_amount, limit.pending_from) == (1_500, None, None)
+        assert audit_rows(player)[-2:] == [
+            ("loss_limit_day_EUR_pending", f"9000 from {(now + DAY).isoformat()}", ""),
+            ("loss_limit_day_EUR", "2000", "1500"),
+        ]
+
+    def test_the_same_amount_again_cancels_the_wait_and_keeps_the_limit(self, player, now):
+        set_limit(player, 2_000)
+        set_limit(player, None)
+        set_limit(player, 2_000)
+        limit = limit_of(player)
+        assert (limit.amount, limit.pending_from) == (2_000, None)
+
+    def test_removal_waits_too(self, player, now):
+        set_limit(player, 2_000)
+        assert set_limit(player, None) == limit_of(player)
+        limit = limit_of(player)
+        assert limit.pending_removal and limit.amount == 2_000 and limit.pending_from == now + DAY
+        assert Player.objects.get(pk=player.pk).has_loss_limits
+
+    def test_removing_no_limit_is_nothing(self, player, now):
+        assert set_limit(player, None) is None
+        assert audit_rows(player) == []
+
+    def test_the_sweep_puts_due_changes_in_force_and_audits_them(self, player, now):
+        other = PlayerFactory()
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        set_limit(player, 1_000, period="week")
+        set_limit(player, None, period="week")
+        set_limit(other, 500)
+        set_limit(other, 700)
+        assert loss_limits_apply_due(now=now + DAY - timedelta(seconds=1)) == 0
+        assert limit_of(player).amount == 2_000
+        assert loss_limits_apply_due(now=now + DAY) == 3
+        assert (limit_of(player).amount, limit_of(player).pending_from) == (9_000, None)
+        assert limit_of(player, "week") is None
+        assert limit_of(other).amount == 700
+        assert ("loss_limit_day_EUR", "2000", "9000") in audit_rows(player)
+        assert ("loss_limit_week_EUR", "1000", "") in audit_rows(player)
+        assert PlayerAuditLog.objects.filter(player=player, changed_by="system").count() == 2
+        assert loss_limits_apply_due(now=now + 2 * DAY) == 0
+
+    def test_removal_in_force_clears_the_flag_the_debit_reads(self, player, now):
+        set_limit(player, 2_000)
+        set_limit(player, None)
+        loss_limits_apply_due(now=now + DAY)
+        assert not LossLimit.objects.filter(player=player).exists()
+        assert not Player.objects.get(pk=player.pk).has_loss_limits
+
+    def test_no_cooling_off_when_the_operator_sets_none(self, player, now, settings):
+        settings.RG_LIMIT_INCREASE_DELAY_SECONDS = 0
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        assert (limit_of(player).amount, limit_of(player).pending_from) == (9_000, None)
+        set_limit(player, None)
+        assert limit_of(player) is None and not Player.objects.get(pk=player.pk).has_loss_limits
+
+    @pytest.mark.parametrize("amount", [-1, 10**15 + 1, 5.0, "5", True])
+    def test_bad_amounts_are_refused(self, player, amount):
+        with pytest.raises(ValidationFailed):
+            set_limit(player, amount)
+        assert limit_of(player) is None
+
+    def test_the_database_keeps_a_waiting_limit_looser_and_dated(self, player, now):
+        from django.db import IntegrityError, transaction
+
+        set_limit(player, 2_000)
+        for bad in ({"pending_amount": 1_000, "pending_from": now}, {"pending_amount": 3_000, "pending_from": None}):
+            with pytest.raises(IntegrityError), transaction.atomic():
+                LossLimit.objects.filter(player=player).update(**bad)
+
+
+class TestRestrictions:
+    @pytest.mark.parametrize("field", ["self_excluded_until", "timed_out_until"])
+    def test_start_and_extend_but_never_shorten(self, player, now, field):
+        player_extend_restriction(player=player, field=field, until=now + DAY, changed_by="t", reason="r")
+        player_extend_restriction(player=player, field=field, until=now + 2 * DAY, changed_by="t", reason="r")
+        with pytest.raises(ValidationFailed) as refused:
+            player_extend_restriction(player=player, field=field, until=now + DAY, changed_by="t", reason="r")
+        assert "extended, not shortened" in refused.value.message
+        with pytest.raises(ValidationFailed):
+            player_extend_restriction(player=player, field=field, until=now, changed_by="t", reason="r")
+        assert getattr(Player.objects.get(pk=player.pk), field) == now + 2 * DAY
+        assert [row[0] for row in audit_rows(player)] == [field, field]
+
+    def test_an_ended_restriction_may_be_replaced_by_a_shorter_one(self, player, now):
+        Player.objects.filter(pk=player.pk).update(timed_out_until=now - DAY)
+        player_extend_restriction(
+            player=player, field="timed_out_until", until=now + timedelta(hours=1), changed_by="t", reason="r"
+        )
+        assert Player.objects.get(pk=player.pk).timed_out_until == now + timedelta(hours=1)
