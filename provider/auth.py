@@ -9,6 +9,8 @@ from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from casino_platform.errors import ValidationFailed
+
 from .errors import (
     InvalidSignature,
     IpNotAllowed,
@@ -42,11 +44,17 @@ def _ip_allowed(ip: str, allowlist: list[str]) -> bool:
 
 
 def request_body(request: HttpRequest) -> bytes:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    # The header is the client's: a length that is not one is a malformed request, not a big one.
+    if not (declared.isascii() and declared.isdigit()):
+        raise ValidationFailed(
+            "Content-Length is not a length in bytes.", details={"Content-Length": ["not a whole number"]}
+        )
+    if int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
     try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
-            raise PayloadTooLarge()
         body = request.body
-    except (RequestDataTooBig, ValueError):
+    except RequestDataTooBig:
         raise PayloadTooLarge() from None
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge()

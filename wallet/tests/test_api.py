@@ -182,6 +182,14 @@ class TestAuthentication:
         r = api.post("balance", raw=b'{"pad": "' + b"x" * (64 * 1024) + b'"}')
         assert_error(r, 413, "PAYLOAD_TOO_LARGE")
 
+    @pytest.mark.parametrize("declared", ["abc", "-1", "1e3", "²", " 12"])
+    def test_a_content_length_that_is_not_a_length_is_a_bad_request(self, api, declared):
+        """Not a big body: a malformed one (granian itself answers 400 before the platform
+        sees it; another WSGI server may pass it on)."""
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, headers={"Content-Length": declared})
+        assert_error(r, 400, "VALIDATION_ERROR")
+        assert "Content-Length" in r.body["details"]
+
     def test_rate_limit(self, api, sandbox):
         sandbox.rate_limit_per_second = 3
         sandbox.save()
