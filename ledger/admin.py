@@ -12,7 +12,6 @@ from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .exports import REPORTS, Period, report_csv, report_filename
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
-from .money import Money
 from .selectors import journal_search
 
 
@@ -137,7 +136,7 @@ class EntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: Entry) -> str:
-        return Money(obj.amount, obj.currency_id).format(obj.currency.exponent)
+        return obj.currency.format(obj.amount)
 
 
 @admin.register(IdempotencyRecord)

@@ -8,6 +8,8 @@ do not sum to zero per currency (see migrations/0002_ledger_db_rules.py).
 from django.core.validators import RegexValidator
 from django.db import models
 
+from .money import Money
+
 
 class Currency(models.Model):
     code = models.CharField(
@@ -29,6 +31,10 @@ class Currency(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def format(self, amount: int) -> str:
+        """Minor units as people read them in this currency: 1050 -> '10.50 EUR'."""
+        return Money(amount, self.code).format(self.exponent)
 
 
 class Account(models.Model):

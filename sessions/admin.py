@@ -4,7 +4,6 @@ from django.utils.html import format_html, format_html_join
 
 from casino_platform.admin import ReadOnlyAdmin
 from ledger.models import Account
-from ledger.money import Money
 from ledger.selectors import round_journal
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
@@ -35,11 +34,11 @@ class RoundAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Total debited", ordering="total_debited")
     def debited(self, obj: Round) -> str:
-        return Money(obj.total_debited, obj.currency_id).format(obj.currency.exponent)
+        return obj.currency.format(obj.total_debited)
 
     @admin.display(description="Total credited", ordering="total_credited")
     def credited(self, obj: Round) -> str:
-        return Money(obj.total_credited, obj.currency_id).format(obj.currency.exponent)
+        return obj.currency.format(obj.total_credited)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -55,7 +54,6 @@ class RoundAdmin(ReadOnlyAdmin):
         journals = list(round_journal(provider_code=obj.provider.code, round_id=obj.round_id))
         if not journals:
             return "None booked."
-        exponent = obj.currency.exponent
         linked = getattr(obj, "journal_linked", False)
         rows = []
         for journal in journals:
@@ -74,7 +72,7 @@ class RoundAdmin(ReadOnlyAdmin):
                     number,
                     journal.kind,
                     journal.provider_transaction_id,
-                    Money(wallet_amount, obj.currency_id).format(exponent),
+                    obj.currency.format(wallet_amount),
                     journal.created_at.isoformat(timespec="milliseconds"),
                 )
             )

@@ -6,7 +6,6 @@ from django.utils.html import format_html
 
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
-from ledger.money import Money
 
 from .models import RollbackTombstone, Wallet
 from .services import wallet_adjust, wallet_deposit, wallet_withdraw
@@ -38,7 +37,7 @@ class WalletAdmin(admin.ModelAdmin):
 
     @admin.display(description="Balance", ordering="balance")
     def balance_display(self, obj: Wallet) -> str:
-        return Money(obj.balance, obj.currency_id).format(obj.currency.exponent)
+        return obj.currency.format(obj.balance)
 
     @admin.display(description="")
     def move_money_link(self, obj: Wallet) -> str:
@@ -57,10 +56,8 @@ class WalletAdmin(admin.ModelAdmin):
             return redirect("admin:wallet_wallet_changelist")
         form = MoneyMovementForm(request.POST or None)
         # Minor units are cents only at exponent 2: say what they are in this wallet's currency.
-        example = Money(1050, wallet.currency_id)
         form.fields["amount"].help_text = (
-            f"Minor units of {wallet.currency_id}: 1050 = {example.format(wallet.currency.exponent)}. "
-            "Adjustments may be negative."
+            f"Minor units of {wallet.currency_id}: 1050 = {wallet.currency.format(1050)}. Adjustments may be negative."
         )
         if request.method == "POST" and form.is_valid():
             service = {"deposit": wallet_deposit, "withdraw": wallet_withdraw, "adjust": wallet_adjust}[
@@ -78,7 +75,7 @@ class WalletAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
             else:
-                new = Money(result.balance, wallet.currency_id).format(wallet.currency.exponent)
+                new = wallet.currency.format(result.balance)
                 messages.success(request, f"Done (ledger transaction {result.platform_transaction_id}); balance {new}.")
                 return redirect("admin:wallet_wallet_changelist")
         context = {
