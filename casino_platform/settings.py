@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -23,8 +24,6 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         # Refuse to run a production configuration with a guessable key.
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-only-for-debug"  # noqa: S105 - DEBUG only
 
@@ -227,6 +226,8 @@ SESSION_ABSOLUTE_TIMEOUT_SECONDS = env.int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", d
 # period; 0 puts it in force at once); a stricter one applies at once. The sweep that puts
 # waiting limits in force runs this often (a late sweep only keeps the stricter limit longer).
 RG_LIMIT_INCREASE_DELAY_SECONDS = env.int("RG_LIMIT_INCREASE_DELAY_SECONDS", default=24 * 3600)
+if not 0 <= RG_LIMIT_INCREASE_DELAY_SECONDS <= 366 * 24 * 3600:
+    raise ImproperlyConfigured("RG_LIMIT_INCREASE_DELAY_SECONDS must be between 0 and a year.")
 RG_LIMIT_SWEEP_SECONDS = env.float("RG_LIMIT_SWEEP_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE["players-loss-limit-sweep"] = {
     "task": "players.tasks.loss_limits_apply_due_task",

@@ -7,7 +7,6 @@ from django.utils.html import format_html
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
-from ledger.money import Money
 
 from .models import LossLimit, Player, PlayerAuditLog
 from .services import (
@@ -22,15 +21,24 @@ from .services import (
 
 
 class LossLimitForm(forms.Form):
-    currency = forms.ModelChoiceField(queryset=Currency.objects.filter(is_enabled=True), to_field_name="code")
+    # Every currency: a limit set before its currency was disabled can still be tightened or removed.
+    currency = forms.ModelChoiceField(queryset=Currency.objects.all(), to_field_name="code")
     period = forms.ChoiceField(choices=LossLimit.Period.choices)
     amount = forms.IntegerField(
         required=False,
         min_value=0,
         max_value=MAX_LOSS_LIMIT,
-        help_text="Minor units of the currency (1050 = 10.50 EUR). Empty removes the limit.",
+        help_text="Minor units of the currency (1050 = 10.50 EUR).",
     )
+    remove = forms.BooleanField(required=False, label="Remove the limit instead")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the player's audit log.")
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        # An empty amount is not a removal: that is asked for explicitly.
+        if data.get("remove") == (data.get("amount") is not None) and "amount" not in self.errors:
+            raise forms.ValidationError("Give an amount, or tick 'Remove the limit instead', not both.")
+        return data
 
 
 class LossLimitInline(admin.TabularInline):
@@ -42,17 +50,13 @@ class LossLimitInline(admin.TabularInline):
 
     @admin.display(description="Limit in force")
     def amount_display(self, obj: LossLimit) -> str:
-        return Money(obj.amount, obj.currency_id).format(obj.currency.exponent)
+        return obj.currency.format(obj.amount)
 
     @admin.display(description="Waiting (cooling-off)")
     def pending_display(self, obj: LossLimit) -> str:
         if obj.pending_from is None:
             return "-"
-        what = (
-            "removal"
-            if obj.pending_amount is None
-            else Money(obj.pending_amount, obj.currency_id).format(obj.currency.exponent)
-        )
+        what = "removal" if obj.pending_amount is None else obj.currency.format(obj.pending_amount)
         return f"{what} from {obj.pending_from:%Y-%m-%d %H:%M} UTC"
 
     def has_add_permission(self, request, obj=None):
@@ -95,10 +99,10 @@ class PlayerAdmin(admin.ModelAdmin):
         return [path("<int:player_pk>/loss-limit/", view, name="players_player_loss_limit"), *super().get_urls()]
 
     def loss_limit_view(self, request, player_pk: int):
+        if not request.user.has_perms(["players.change_player", "players.change_losslimit"]):
+            messages.error(request, "You may not change players' loss limits.")
+            return redirect("admin:players_player_changelist")
         player = get_object_or_404(Player, pk=player_pk)
-        if not request.user.has_perm("players.change_player"):
-            messages.error(request, "You may not change players' limits.")
-            return redirect("admin:players_player_change", player.pk)
         form = LossLimitForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -108,7 +112,7 @@ class PlayerAdmin(admin.ModelAdmin):
                     player=player,
                     currency=currency.code,
                     period=data["period"],
-                    amount=data["amount"],
+                    amount=None if data["remove"] else data["amount"],
                     changed_by=request.user.get_username(),
                     reason=data["reason"],
                 )
@@ -182,14 +186,10 @@ class PlayerAuditLogAdmin(ReadOnlyAdmin):
 def _loss_limit_outcome(limit: LossLimit | None, currency: Currency, period: str) -> str:
     if limit is None:
         return f"No {period} loss limit in {currency.code}."
-    in_force = Money(limit.amount, currency.code).format(currency.exponent)
+    in_force = currency.format(limit.amount)
     if limit.pending_from is None:
         return f"The {period} loss limit in {currency.code} is {in_force}, in force now."
-    waiting = (
-        "Its removal"
-        if limit.pending_amount is None
-        else Money(limit.pending_amount, currency.code).format(currency.exponent)
-    )
+    waiting = "Its removal" if limit.pending_amount is None else currency.format(limit.pending_amount)
     return (
         f"The {period} loss limit in {currency.code} stays {in_force} until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
         f"{waiting} takes effect then (cooling-off)."

@@ -5,6 +5,10 @@ from .models import LossLimit, Player
 
 
 def player_get(*, player_id: str) -> Player:
+    # No player has an id the column cannot hold (a NUL, which PostgreSQL's text refuses, or
+    # more than 64 characters): not found, without asking the database.
+    if len(player_id) > 64 or "\x00" in player_id:
+        raise PlayerNotFound(f"No player {player_id!r}.")
     try:
         return Player.objects.get(player_id=player_id)
     except Player.DoesNotExist:

@@ -1,5 +1,6 @@
 """Every write to a player. Each change of status or responsible-gambling state is audited."""
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -8,12 +9,16 @@ from django.db import transaction
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
+from ledger.models import Currency
+from ledger.money import MAX_AMOUNT
 
 from .errors import PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
 from .models import LossLimit, Player, PlayerAuditLog
 
 # The contract's ceiling for an amount (wallet-api.md §2).
-MAX_LOSS_LIMIT = 10**15
+MAX_LOSS_LIMIT = MAX_AMOUNT
+
+logger = logging.getLogger(__name__)
 
 AUDITED_FIELDS = ("display_name", "country", "status", "self_excluded_until", "timed_out_until")
 
@@ -125,10 +130,17 @@ def player_set_loss_limit(
         raise ValidationFailed(
             "A loss limit is a non-negative integer in minor units, at most 10^15.", details={"amount": ["invalid"]}
         )
+    # A disabled currency still takes limits: one set before it was disabled stays changeable.
+    if not Currency.objects.filter(code=currency).exists():
+        raise ValidationFailed(f"No currency {currency!r} on this platform.", details={"currency": ["unknown"]})
     # The same lock a debit takes: a limit never changes halfway through a bet.
     Player.objects.select_for_update().filter(pk=player.pk).first()
     existing = LossLimit.objects.filter(player=player, currency_id=currency, period=period).first()
     now = clock.now()
+    if existing is not None and existing.pending_from is not None and existing.pending_from <= now:
+        # Its wait is over, the sweep just has not come by yet: this request is judged
+        # against the limit that is in force by the rule, not the one the row still holds.
+        existing = _apply_pending(existing, changed_by="system", reason=_cooling_off_ended(existing))
     delay = timedelta(seconds=settings.RG_LIMIT_INCREASE_DELAY_SECONDS)
     field = f"loss_limit_{period}_{currency}"
 
@@ -140,25 +152,21 @@ def player_set_loss_limit(
             return None
         limit = LossLimit.objects.create(player=player, currency_id=currency, period=period, amount=amount)
         audit(field, None, amount)
-    elif amount is not None and amount <= existing.amount:
+    elif (amount is not None and amount <= existing.amount) or not delay:
+        # Stricter (or no cooling-off at all): in force now, and whatever waited is void.
         limit = existing
         if existing.pending_from is not None:
             audit(f"{field}_pending", _pending_text(existing), None)
         if amount != existing.amount:
             audit(field, existing.amount, amount)
-        limit.amount, limit.pending_amount, limit.pending_from = amount, None, None
-        limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
-    elif existing.pending_from is not None and existing.pending_amount == amount:
-        return existing  # asked again for what is already waiting
-    elif not delay:
-        limit = existing
-        audit(field, existing.amount, amount)
         if amount is None:
             existing.delete()
             _refresh_has_loss_limits(player.pk)
             return None
         limit.amount, limit.pending_amount, limit.pending_from = amount, None, None
         limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
+    elif existing.pending_from is not None and existing.pending_amount == amount:
+        return existing  # asked again for what is already waiting
     else:
         limit = existing
         old = _pending_text(existing) if existing.pending_from is not None else None
@@ -175,33 +183,48 @@ def _pending_text(limit: LossLimit) -> str:
     return f"{what} from {limit.pending_from.isoformat()}"
 
 
+def _cooling_off_ended(limit: LossLimit) -> str:
+    return f"cooling-off ended ({_pending_text(limit)})"
+
+
+def _apply_pending(limit: LossLimit, *, changed_by: str, reason: str) -> LossLimit | None:
+    """Put a waiting change in force, under the player's lock the caller holds; both audit
+    trails (the limit's and the waiting change's) get their row. Returns the limit in force."""
+    field = _loss_limit_field(limit)
+    for audited, old, new in (
+        (f"{field}_pending", _pending_text(limit), None),
+        (field, limit.amount, limit.pending_amount),
+    ):
+        _audit(player=limit.player, field=audited, old=old, new=new, changed_by=changed_by, reason=reason)
+    applied: LossLimit | None = limit
+    if limit.pending_amount is None:
+        limit.delete()
+        applied = None
+    else:
+        limit.amount, limit.pending_amount, limit.pending_from = limit.pending_amount, None, None
+        limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
+    _refresh_has_loss_limits(limit.player_id)
+    return applied
+
+
 def loss_limits_apply_due(*, now: datetime | None = None) -> int:
     """Put in force every looser limit (or removal) whose cooling-off has ended; one player's
-    lock and transaction at a time. Returns how many changed."""
+    lock and transaction at a time, so one row that fails does not hold up the others.
+    Returns how many changed."""
     now = now or clock.now()
     applied = 0
     due = LossLimit.objects.filter(pending_from__lte=now).order_by("pending_from").values_list("pk", "player_id")
     for pk, player_pk in list(due):
-        with transaction.atomic():
-            player = Player.objects.select_for_update().get(pk=player_pk)
-            limit = LossLimit.objects.filter(pk=pk, pending_from__lte=now).first()
-            if limit is None:
-                continue  # changed or applied since it was listed
-            _audit(
-                player=player,
-                field=_loss_limit_field(limit),
-                old=limit.amount,
-                new=limit.pending_amount,
-                changed_by="system",
-                reason=f"cooling-off ended ({_pending_text(limit)})",
-            )
-            if limit.pending_amount is None:
-                limit.delete()
-            else:
-                limit.amount, limit.pending_amount, limit.pending_from = limit.pending_amount, None, None
-                limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
-            _refresh_has_loss_limits(player_pk)
-            applied += 1
+        try:
+            with transaction.atomic():
+                Player.objects.select_for_update().filter(pk=player_pk).first()
+                limit = LossLimit.objects.select_related("player").filter(pk=pk, pending_from__lte=now).first()
+                if limit is None:
+                    continue  # changed or applied since it was listed
+                _apply_pending(limit, changed_by="system", reason=_cooling_off_ended(limit))
+                applied += 1
+        except Exception:
+            logger.exception("loss limit %s: the waiting change could not be put in force", pk)
     return applied
 
 

@@ -1,13 +1,15 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from .services import loss_limits_apply_due
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task
+# A sweep that waited longer than its period is overtaken by the next one: let it expire.
+@shared_task(ignore_result=True, expires=settings.RG_LIMIT_SWEEP_SECONDS)
 def loss_limits_apply_due_task() -> int:
     applied = loss_limits_apply_due()
     if applied:

@@ -1,5 +1,7 @@
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, Sum
@@ -11,6 +13,8 @@ from players.models import LossLimit, Player
 from .errors import CurrencyMismatch
 from .models import RollbackTombstone, Wallet
 
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
 
 def wallet_get(*, player: Player, currency: str) -> Wallet:
     wallet = Wallet.objects.filter(player=player, currency_id=currency).first()
@@ -20,7 +24,8 @@ def wallet_get(*, player: Player, currency: str) -> Wallet:
 
 
 def currency_get(*, code: str, enabled_only: bool = True) -> Currency:
-    currency = Currency.objects.filter(code=code).first()
+    # Only a code as ISO 4217 writes it is looked up (a NUL would fail in the driver).
+    currency = Currency.objects.filter(code=code).first() if CURRENCY_CODE.fullmatch(code) else None
     if currency is None or (enabled_only and not currency.is_enabled):
         raise ValidationFailed(
             f"Currency {code!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
@@ -54,7 +59,8 @@ def loss_period_starts(now: datetime) -> dict[str, datetime]:
 def wallet_net_losses(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
     """Net loss (debits - credits - rollbacks, as the wallet's entries say) in each period so
     far; what a loss limit is held against. One query over the longest period."""
-    starts = {p: s for p, s in loss_period_starts(now).items() if p in set(periods)}
+    wanted = set(periods)
+    starts = {p: s for p, s in loss_period_starts(now).items() if p in wanted}
     if not starts:
         return {}
     sums = Entry.objects.filter(
@@ -63,20 +69,33 @@ def wallet_net_losses(*, wallet: Wallet, periods: Iterable[str], now: datetime) 
     return {p: -(sums[p] or 0) for p in starts}
 
 
-def player_loss_limit_usage(*, player: Player, now: datetime) -> list[tuple[LossLimit, int]]:
-    """Each of the player's loss limits with the net loss it is held against this period,
-    by currency, then day, week, month."""
+def player_loss_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:
+    """Each of the player's loss limits (by currency, then day, week, month) with the net
+    loss it is held against this period, what remains of it, and a change waiting its
+    cooling-off. A waiting change whose time has passed is still shown waiting: the debit
+    holds the limit in force until the sweep (RG_LIMIT_SWEEP_SECONDS) or the next change
+    of that limit puts it in force."""
     order = {period: i for i, period in enumerate(LossLimit.Period.values)}
     limits = sorted(LossLimit.objects.filter(player=player), key=lambda limit: (limit.currency_id, order[limit.period]))
     wallets = {w.currency_id: w for w in Wallet.objects.filter(player=player)}
-    usage: list[tuple[LossLimit, int]] = []
-    for currency in sorted({limit.currency_id for limit in limits}):
-        wallet = wallets.get(currency)
-        of_currency = [limit for limit in limits if limit.currency_id == currency]
-        losses = (
-            wallet_net_losses(wallet=wallet, periods=[limit.period for limit in of_currency], now=now)
-            if wallet is not None
-            else {}
+    losses: dict[str, dict[str, int]] = {}
+    for currency in {limit.currency_id for limit in limits} & set(wallets):
+        periods = [limit.period for limit in limits if limit.currency_id == currency]
+        losses[currency] = wallet_net_losses(wallet=wallets[currency], periods=periods, now=now)
+    usage = []
+    for limit in limits:
+        net_loss = losses.get(limit.currency_id, {}).get(limit.period, 0)
+        pending = None
+        if limit.pending_from is not None:
+            pending = {"amount": limit.pending_amount, "effective_from": limit.pending_from}
+        usage.append(
+            {
+                "currency": limit.currency_id,
+                "period": limit.period,
+                "amount": limit.amount,
+                "net_loss": net_loss,
+                "remaining": max(0, limit.amount - net_loss),
+                "pending": pending,
+            }
         )
-        usage.extend((limit, losses.get(limit.period, 0)) for limit in of_currency)
     return usage

@@ -6,7 +6,7 @@ from players.services import MAX_LOSS_LIMIT
 
 class ReasonInput(serializers.Serializer):
     reason = StrictCharField(
-        max_length=200, required=False, default="asked for by the player", help_text="Written to the audit log."
+        max_length=200, required=False, default="through the operator API", help_text="Written to the audit log."
     )
 
 

@@ -4,6 +4,7 @@ sets a loss limit, takes a time-out or excludes themselves, and reads back to sh
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,35 +21,20 @@ from .serializers import LossLimitSetInput, ReasonInput, ResponsibleGamblingOutp
 
 STATE_RESPONSES = {200: ResponsibleGamblingOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
 LIMIT_PARAMETERS = [
-    OpenApiParameter("currency", str, OpenApiParameter.PATH, description="ISO 4217 code enabled on the platform"),
+    OpenApiParameter("currency", str, OpenApiParameter.PATH, description="ISO 4217 code, e.g. EUR"),
     OpenApiParameter("period", str, OpenApiParameter.PATH, enum=LossLimit.Period.values),
 ]
 
 
 def _state(player: Player) -> dict[str, Any]:
     player.refresh_from_db()
-    limits = []
-    for limit, net_loss in player_loss_limit_usage(player=player, now=clock.now()):
-        pending = None
-        if limit.pending_from is not None:
-            pending = {"amount": limit.pending_amount, "effective_from": limit.pending_from}
-        limits.append(
-            {
-                "currency": limit.currency_id,
-                "period": limit.period,
-                "amount": limit.amount,
-                "net_loss": net_loss,
-                "remaining": max(0, limit.amount - net_loss),
-                "pending": pending,
-            }
-        )
     return ResponsibleGamblingOutput(
         {
             "player_id": player.player_id,
             "status": player.status,
             "self_excluded_until": player.self_excluded_until,
             "timed_out_until": player.timed_out_until,
-            "loss_limits": limits,
+            "loss_limits": player_loss_limit_usage(player=player, now=clock.now()),
         }
     ).data
 
@@ -56,16 +42,26 @@ def _state(player: Player) -> dict[str, Any]:
 def _limit_key(currency: str, period: str) -> tuple[str, str]:
     if period not in LossLimit.Period.values:
         raise ValidationFailed(f"Unknown period {period!r}.", details={"period": ["day, week or month"]})
-    return currency_get(code=currency).code, period
+    # A disabled currency too: a limit set before it was disabled can still be tightened or removed.
+    return currency_get(code=currency, enabled_only=False).code, period
 
 
-class ResponsibleGamblingApi(OperatorApiView):
-    @extend_schema(operation_id="player_responsible_gambling", tags=["operator"], responses=STATE_RESPONSES)
+class PlayerRgApiView(OperatorApiView):
+    # JSON only: the strict fields refuse what a form would send anyway.
+    parser_classes = [JSONParser]
+
+
+class ResponsibleGamblingApi(PlayerRgApiView):
+    @extend_schema(
+        operation_id="player_responsible_gambling",
+        tags=["operator"],
+        responses={200: ResponsibleGamblingOutput, **error_responses("PLAYER_NOT_FOUND")},
+    )
     def get(self, request: Request, player_id: str) -> Response:
         return Response(_state(player_get(player_id=player_id)))
 
 
-class LossLimitApi(OperatorApiView):
+class LossLimitApi(PlayerRgApiView):
     @extend_schema(
         operation_id="player_loss_limit_set",
         tags=["operator"],
@@ -97,15 +93,19 @@ class LossLimitApi(OperatorApiView):
     @extend_schema(
         operation_id="player_loss_limit_remove",
         tags=["operator"],
-        parameters=LIMIT_PARAMETERS,
-        request=ReasonInput,
+        parameters=[
+            *LIMIT_PARAMETERS,
+            OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log."),
+        ],
+        request=None,
         responses=STATE_RESPONSES,
         description="The removal waits the cooling-off period, as a looser limit does.",
     )
     def delete(self, request: Request, player_id: str, currency: str, period: str) -> Response:
         player = player_get(player_id=player_id)
         currency, period = _limit_key(currency, period)
-        serializer = ReasonInput(data=request.data)
+        # Many clients and proxies drop a DELETE's body: the reason comes in the query.
+        serializer = ReasonInput(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         player_set_loss_limit(
             player=player,
@@ -118,7 +118,7 @@ class LossLimitApi(OperatorApiView):
         return Response(_state(player))
 
 
-class RestrictionApi(OperatorApiView):
+class RestrictionApi(PlayerRgApiView):
     """Self-exclusion or time-out: it starts or grows at the player's request, never shrinks."""
 
     field = ""

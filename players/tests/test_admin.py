@@ -145,6 +145,8 @@ class TestLossLimitPage:
         page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
         assert b"90.00 EUR from" in page.content  # the inline shows what is waiting
         r = self.post(admin_client, player, amount="")
+        assert r.status_code == 200 and r.context["form"].non_field_errors()  # empty is not a removal
+        r = self.post(admin_client, player, amount="", remove="on")
         assert "Its removal takes effect then" in last_message(r)
         audit = PlayerAuditLog.objects.filter(player=player, field__startswith="loss_limit").order_by("id")
         assert [(row.field, row.changed_by) for row in audit] == [
@@ -163,7 +165,8 @@ class TestLossLimitPage:
         from django.contrib.auth.models import Permission
 
         viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
-        viewer.user_permissions.add(Permission.objects.get(codename="view_player"))
+        # Changing a player is not enough: the limits need their own permission too.
+        viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_player", "change_player"]))
         client.force_login(viewer)
         player = demo_player()
         r = self.post(client, player, amount="100")

@@ -1,7 +1,7 @@
 """The operator's responsible-gambling API, over Django's test client and over a socket."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 import requests
@@ -45,14 +45,16 @@ class TestOperatorApi:
         assert r.json()["loss_limits"] == [
             {"currency": "EUR", "period": "day", "amount": 5_000, "net_loss": 0, "remaining": 5_000, "pending": None}
         ]
+        r = json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 3_000})
+        assert r.json()["loss_limits"][0]["amount"] == 3_000  # stricter: at once
         r = json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 9_000, "reason": "payday"})
         (limit,) = r.json()["loss_limits"]
-        assert limit["amount"] == 5_000 and limit["pending"]["amount"] == 9_000
+        assert limit["amount"] == 3_000 and limit["pending"]["amount"] == 9_000
         waits = timezone.datetime.fromisoformat(limit["pending"]["effective_from"]) - timezone.now()
         assert timedelta(hours=23, minutes=59) < waits <= timedelta(hours=24)
         r = json_call(client, "DELETE", "p_demo_1/loss-limits/EUR/day")
         (limit,) = r.json()["loss_limits"]
-        assert limit["amount"] == 5_000 and limit["pending"]["amount"] is None
+        assert limit["amount"] == 3_000 and limit["pending"]["amount"] is None
         audit = PlayerAuditLog.objects.filter(player__player_id="p_demo_1", field__startswith="loss_limit")
         assert {row.changed_by for row in audit} == {"operator:sandbox"}
         assert "payday" in {row.reason for row in audit}
@@ -96,6 +98,16 @@ class TestOperatorApi:
             ("GET", "nobody/responsible-gambling", None, 404, "PLAYER_NOT_FOUND", None),
             ("POST", "p_demo_1/self-exclusion", {"until": "soon"}, 400, "VALIDATION_ERROR", "until"),
             ("POST", "p_demo_1/time-out", {}, 400, "VALIDATION_ERROR", "until"),
+            ("PUT", "p_demo_1/loss-limits/eur/day", {"amount": 1}, 400, "VALIDATION_ERROR", "currency"),
+            ("PUT", "p_demo_1/loss-limits/E%00R/day", {"amount": 1}, 400, "VALIDATION_ERROR", "currency"),
+            ("PUT", "p%00x/loss-limits/EUR/day", {"amount": 1}, 404, "PLAYER_NOT_FOUND", None),
+            ("GET", "p%00x/responsible-gambling", None, 404, "PLAYER_NOT_FOUND", None),
+            ("GET", f"{'p' * 65}/responsible-gambling", None, 404, "PLAYER_NOT_FOUND", None),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 10**15 + 1}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": True}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": None}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", [1], 400, "VALIDATION_ERROR", None),
+            ("POST", "p_demo_1/self-exclusion", {"until": "99999-01-01T00:00:00Z"}, 400, "VALIDATION_ERROR", "until"),
         ],
     )
     def test_bad_requests_get_the_contract_error_and_change_nothing(
@@ -112,6 +124,43 @@ class TestOperatorApi:
             .exclude(player__player_id="p_blocked_rg")
             .exists()
         )
+
+    def test_a_naive_until_is_utc(self, client, sandbox):
+        until = (timezone.now() + timedelta(days=2)).replace(microsecond=0, tzinfo=None)
+        r = json_call(client, "POST", "p_demo_1/time-out", {"until": until.isoformat()})
+        assert r.status_code == 200, r.content
+        assert Player.objects.get(player_id="p_demo_1").timed_out_until == until.replace(tzinfo=UTC)
+
+    def test_removal_takes_its_reason_from_the_query_and_ignores_a_body(self, client, sandbox):
+        json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 5_000})
+        r = client.generic(
+            "DELETE",
+            "/api/v1/players/p_demo_1/loss-limits/EUR/day?reason=player%20asked",
+            data="not json",
+            content_type="text/plain",
+            headers=TOKEN,
+        )
+        assert r.status_code == 200, r.content
+        assert r.json()["loss_limits"][0]["pending"]["amount"] is None
+        assert PlayerAuditLog.objects.filter(field="loss_limit_day_EUR_pending", reason="player asked").exists()
+
+    def test_a_form_body_is_refused(self, client, sandbox):
+        r = client.put(
+            "/api/v1/players/p_demo_1/loss-limits/EUR/day",
+            "amount=5",
+            content_type="application/x-www-form-urlencoded",
+            headers=TOKEN,
+        )
+        assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR" and "media type" in r.json()["message"]
+        assert not LossLimit.objects.exists()
+
+    def test_a_limit_in_a_disabled_currency_can_still_be_tightened(self, client, sandbox):
+        from ledger.models import Currency
+
+        json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 5_000})
+        Currency.objects.filter(code="EUR").update(is_enabled=False)
+        r = json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 1_000})
+        assert r.status_code == 200 and r.json()["loss_limits"][0]["amount"] == 1_000
 
     def test_needs_an_operator_key(self, client, sandbox):
         r = json_call(client, "GET", "p_demo_1/responsible-gambling", headers={})

@@ -122,7 +122,8 @@ class TestLossLimits:
         assert limit_of(other).amount == 700
         assert ("loss_limit_day_EUR", "2000", "9000") in audit_rows(player)
         assert ("loss_limit_week_EUR", "1000", "") in audit_rows(player)
-        assert PlayerAuditLog.objects.filter(player=player, changed_by="system").count() == 2
+        # Each change closes two trails: the limit's, and the waiting change's.
+        assert PlayerAuditLog.objects.filter(player=player, changed_by="system").count() == 4
         assert loss_limits_apply_due(now=now + 2 * DAY) == 0
 
     def test_removal_in_force_clears_the_flag_the_debit_reads(self, player, now):
@@ -174,3 +175,99 @@ class TestRestrictions:
             player=player, field="timed_out_until", until=now + timedelta(hours=1), changed_by="t", reason="r"
         )
         assert Player.objects.get(pk=player.pk).timed_out_until == now + timedelta(hours=1)
+
+
+class TestWhatTheReviewFound:
+    def test_a_change_whose_wait_is_over_counts_before_the_sweep_comes(self, player, now):
+        """9,000 is due; the sweep is late; 5,000 is then stricter than the limit in force by
+        the rule (9,000), so it applies at once instead of waiting behind 2,000."""
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        with mock.patch("casino_platform.clock.now", return_value=now + DAY + timedelta(minutes=5)):
+            set_limit(player, 5_000)
+        limit = limit_of(player)
+        assert (limit.amount, limit.pending_from) == (5_000, None)
+        assert audit_rows(player)[-3:] == [
+            ("loss_limit_day_EUR_pending", f"9000 from {(now + DAY).isoformat()}", ""),
+            ("loss_limit_day_EUR", "2000", "9000"),
+            ("loss_limit_day_EUR", "9000", "5000"),
+        ]
+
+    def test_the_sweep_closes_the_waiting_changes_trail_too(self, player, now):
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        loss_limits_apply_due(now=now + DAY)
+        assert audit_rows(player)[-2:] == [
+            ("loss_limit_day_EUR_pending", f"9000 from {(now + DAY).isoformat()}", ""),
+            ("loss_limit_day_EUR", "2000", "9000"),
+        ]
+
+    def test_turning_the_cooling_off_off_puts_a_waiting_change_in_force_when_asked_again(self, player, now, settings):
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        settings.RG_LIMIT_INCREASE_DELAY_SECONDS = 0
+        set_limit(player, 9_000)
+        assert (limit_of(player).amount, limit_of(player).pending_from) == (9_000, None)
+        assert ("loss_limit_day_EUR_pending", f"9000 from {(now + DAY).isoformat()}", "") in audit_rows(player)
+
+    def test_an_unknown_currency_is_refused_by_the_service(self, player):
+        with pytest.raises(ValidationFailed):
+            player_set_loss_limit(player=player, currency="XTS", period="day", amount=1, changed_by="t", reason="")
+
+    def test_one_failing_row_does_not_hold_up_the_sweep(self, player, now):
+        other = PlayerFactory()
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        set_limit(other, 2_000)
+        set_limit(other, 9_000)
+        real = __import__("players.services", fromlist=["_apply_pending"])._apply_pending
+        calls = []
+
+        def first_fails(limit, **kw):
+            calls.append(limit.player_id)
+            if len(calls) == 1:
+                raise RuntimeError("boom")
+            return real(limit, **kw)
+
+        with mock.patch("players.services._apply_pending", side_effect=first_fails):
+            assert loss_limits_apply_due(now=now + DAY) == 1
+        assert sorted(limit.amount for limit in LossLimit.objects.all()) == [2_000, 9_000]
+
+    def test_a_change_made_between_the_listing_and_the_lock_is_respected(self, player, now):
+        """The sweep lists due rows, then locks each player: a stricter limit set in between
+        has voided the waiting change, and the sweep must not resurrect it."""
+        set_limit(player, 2_000)
+        set_limit(player, 9_000)
+        real_filter = LossLimit.objects.filter
+
+        def listing_then_a_change(*args, **kwargs):
+            result = real_filter(*args, **kwargs)
+            if "pending_from__lte" in kwargs and "pk" not in kwargs:
+                rows = list(result.values_list("pk", "player_id"))
+                set_limit(player, 1_000)
+                return mock.Mock(order_by=lambda *a: mock.Mock(values_list=lambda *a: rows))
+            return result
+
+        with mock.patch.object(LossLimit.objects, "filter", side_effect=listing_then_a_change):
+            assert loss_limits_apply_due(now=now + DAY) == 0
+        assert (limit_of(player).amount, limit_of(player).pending_from) == (1_000, None)
+
+
+def test_the_python_debit_path_holds_the_stricter_limit_while_a_looser_one_waits(settings, now):
+    from players.errors import ResponsibleGamblingLimit
+    from provider.tests.factories import GameFactory, ProviderFactory
+    from wallet.services import wallet_debit
+    from wallet.tests.conftest import debit_request
+    from wallet.tests.factories import funded_wallet
+
+    settings.WALLET_DEBIT_IN_DATABASE = False
+    provider = ProviderFactory()
+    GameFactory(provider=provider)
+    wallet = funded_wallet(amount=10_000)
+    set_limit(wallet.player, 500)
+    set_limit(wallet.player, 5_000)
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=400, round_id="a"))
+    with pytest.raises(ResponsibleGamblingLimit):
+        wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))
+    loss_limits_apply_due(now=now + DAY)
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))

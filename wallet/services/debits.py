@@ -57,7 +57,6 @@ DEBIT_IN_DATABASE = function_call_sql(DEBIT_FUNCTION, *DEBIT_PARAMETER_TYPES)
 DEBIT_HANDED_BACK = function_call_sql("wallet_debit_v1", *DEBIT_PARAMETER_TYPES)
 
 
-# Ledger kinds that count towards a player's net loss for responsible-gambling limits.
 @dataclass(frozen=True, slots=True)
 class DebitRequest:
     transaction_id: str
