@@ -56,9 +56,9 @@ class WalletAdmin(admin.ModelAdmin):
             return redirect("admin:wallet_wallet_changelist")
         form = MoneyMovementForm(request.POST or None)
         # Minor units are cents only at exponent 2: say what they are in this wallet's currency.
-        form.fields["amount"].help_text = (
-            f"Minor units of {wallet.currency_id}: 1050 = {wallet.currency.format(1050)}. Adjustments may be negative."
-        )
+        example = f"1050 = {wallet.currency.format(1050)}"
+        help_text = f"Minor units of {wallet.currency_id}: {example}. Adjustments may be negative."
+        form.fields["amount"].help_text = help_text
         if request.method == "POST" and form.is_valid():
             service = {"deposit": wallet_deposit, "withdraw": wallet_withdraw, "adjust": wallet_adjust}[
                 form.cleaned_data["kind"]
