@@ -3,7 +3,7 @@ sets a loss limit, takes a time-out or excludes themselves, and reads back to sh
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -137,31 +137,32 @@ class RestrictionApi(PlayerRgApiView):
         return Response(_state(player))
 
 
+def _restriction_schema(operation_id: str, description: str, example: OpenApiExample) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=operation_id,
+            tags=["operator"],
+            request=RestrictionInput,
+            responses=STATE_RESPONSES,
+            description=description,
+            examples=[example],
+        )
+    )
+
+
+@_restriction_schema(
+    "player_self_exclude",
+    "Debits and launches are refused (RG_LIMIT) until then; owed credits are still paid.",
+    OpenApiExample("six months", request_only=True, value={"until": "2027-06-06T00:00:00Z"}),
+)
 class SelfExclusionApi(RestrictionApi):
     field = "self_excluded_until"
 
-    @extend_schema(
-        operation_id="player_self_exclude",
-        tags=["operator"],
-        request=RestrictionInput,
-        responses=STATE_RESPONSES,
-        description="Debits and launches are refused (RG_LIMIT) until then; owed credits are still paid.",
-        examples=[OpenApiExample("six months", request_only=True, value={"until": "2027-06-06T00:00:00Z"})],
-    )
-    def post(self, request: Request, player_id: str) -> Response:
-        return super().post(request, player_id)
 
-
+@_restriction_schema(
+    "player_time_out",
+    "A short break: debits and launches are refused (RG_LIMIT) until then.",
+    OpenApiExample("a day", request_only=True, value={"until": "2026-12-07T12:00:00Z"}),
+)
 class TimeOutApi(RestrictionApi):
     field = "timed_out_until"
-
-    @extend_schema(
-        operation_id="player_time_out",
-        tags=["operator"],
-        request=RestrictionInput,
-        responses=STATE_RESPONSES,
-        description="A short break: debits and launches are refused (RG_LIMIT) until then.",
-        examples=[OpenApiExample("a day", request_only=True, value={"until": "2026-12-07T12:00:00Z"})],
-    )
-    def post(self, request: Request, player_id: str) -> Response:
-        return super().post(request, player_id)
