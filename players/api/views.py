@@ -76,19 +76,7 @@ class LossLimitApi(PlayerRgApiView):
         examples=[OpenApiExample("daily limit of 50.00", request_only=True, value={"amount": 5000})],
     )
     def put(self, request: Request, player_id: str, currency: str, period: str) -> Response:
-        player = player_get(player_id=player_id)
-        currency, period = _limit_key(currency, period)
-        serializer = LossLimitSetInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        player_set_loss_limit(
-            player=player,
-            currency=currency,
-            period=period,
-            amount=serializer.validated_data["amount"],
-            changed_by=request.user.get_username(),
-            reason=serializer.validated_data["reason"],
-        )
-        return Response(_state(player))
+        return self._set(request, player_id, currency, period, LossLimitSetInput(data=request.data))
 
     @extend_schema(
         operation_id="player_loss_limit_remove",
@@ -102,16 +90,18 @@ class LossLimitApi(PlayerRgApiView):
         description="The removal waits the cooling-off period, as a looser limit does.",
     )
     def delete(self, request: Request, player_id: str, currency: str, period: str) -> Response:
+        # Many clients and proxies drop a DELETE's body: the reason comes in the query.
+        return self._set(request, player_id, currency, period, ReasonInput(data=request.query_params))
+
+    def _set(self, request: Request, player_id: str, currency: str, period: str, serializer: ReasonInput) -> Response:
         player = player_get(player_id=player_id)
         currency, period = _limit_key(currency, period)
-        # Many clients and proxies drop a DELETE's body: the reason comes in the query.
-        serializer = ReasonInput(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         player_set_loss_limit(
             player=player,
             currency=currency,
             period=period,
-            amount=None,
+            amount=serializer.validated_data.get("amount"),  # none in a removal
             changed_by=request.user.get_username(),
             reason=serializer.validated_data["reason"],
         )
