@@ -5,10 +5,15 @@ DELETE, and a deferred constraint trigger refuses, at commit, any transaction wh
 do not sum to zero per currency (see migrations/0002_ledger_db_rules.py).
 """
 
+import re
+
 from django.core.validators import RegexValidator
 from django.db import models
 
 from .money import Money
+
+# A currency code as ISO 4217 writes it; the same rule as Currency.code's validator.
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
 class Currency(models.Model):

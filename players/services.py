@@ -9,7 +9,7 @@ from django.db import transaction
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
-from ledger.models import Currency
+from ledger.models import CURRENCY_CODE, Currency
 from ledger.money import MAX_AMOUNT
 
 from .errors import PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
@@ -131,7 +131,7 @@ def player_set_loss_limit(
             "A loss limit is a non-negative integer in minor units, at most 10^15.", details={"amount": ["invalid"]}
         )
     # A disabled currency still takes limits: one set before it was disabled stays changeable.
-    if not Currency.objects.filter(code=currency).exists():
+    if not (CURRENCY_CODE.fullmatch(currency) and Currency.objects.filter(code=currency).exists()):
         raise ValidationFailed(f"No currency {currency!r} on this platform.", details={"currency": ["unknown"]})
     # The same lock a debit takes: a limit never changes halfway through a bet.
     Player.objects.select_for_update().filter(pk=player.pk).first()

@@ -1,4 +1,3 @@
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -7,13 +6,11 @@ from django.db import connection
 from django.db.models import Q, Sum
 
 from casino_platform.errors import ValidationFailed
-from ledger.models import Currency, Entry, JournalTransaction
+from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
 from players.models import LossLimit, Player
 
 from .errors import CurrencyMismatch
 from .models import RollbackTombstone, Wallet
-
-CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
 def wallet_get(*, player: Player, currency: str) -> Wallet:

@@ -1,19 +1,12 @@
 """The ledger back office is read-only over an append-only journal, and its lists stay cheap."""
 
-import io
-
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
 from players.tests.factories import PlayerFactory
-from provider.models import Provider
-from wallet.models import Wallet
-from wallet.services import wallet_credit, wallet_debit
-from wallet.tests.conftest import credit_request, debit_request
 from wallet.tests.factories import funded_wallet
 
 pytestmark = pytest.mark.django_db
@@ -25,16 +18,6 @@ CHANGELISTS = [
     "ledger_currency",
     "ledger_idempotencyrecord",
 ]
-
-
-@pytest.fixture
-def sandbox(db):
-    """The seeded sandbox plus one round, so provider debits and credits are in the journal."""
-    call_command("seed_sandbox", stdout=io.StringIO())
-    provider = Provider.objects.get(code="sandbox")
-    wallet = Wallet.objects.select_related("player").get(player__player_id="p_demo_1", currency_id="EUR")
-    wallet_debit(provider=provider, request=debit_request(wallet, amount=100, round_id="ledger-r1", tx="ledger-d1"))
-    wallet_credit(provider=provider, request=credit_request(wallet, amount=40, round_id="ledger-r1", tx="ledger-c1"))
 
 
 def journal_of(tx: str) -> JournalTransaction:

@@ -11,23 +11,10 @@ from django.urls import reverse
 
 from ledger.models import Currency
 from players.models import Player
-from provider.models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer, Provider, ProviderSecret
+from provider.models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer, ProviderSecret
 from sessions.models import Round
-from wallet.models import Wallet
-from wallet.services import wallet_credit, wallet_debit
-from wallet.tests.conftest import credit_request, debit_request
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sandbox(db):
-    call_command("seed_sandbox", stdout=io.StringIO())
-    provider = Provider.objects.get(code="sandbox")
-    wallet = Wallet.objects.select_related("player").get(player__player_id="p_demo_1", currency_id="EUR")
-    wallet_debit(provider=provider, request=debit_request(wallet, amount=100, round_id="audit-r1", tx="audit-d1"))
-    wallet_credit(provider=provider, request=credit_request(wallet, amount=40, round_id="audit-r1", tx="audit-c1"))
-    return provider
 
 
 def staff_with(client, *codenames):
@@ -146,7 +133,7 @@ class TestProviderCodeIsFixed:
             "secrets-INITIAL_FORMS": "0",
         }
         admin_client.post(reverse("admin:provider_provider_change", args=[sandbox.pk]), data)
-        game_round = Round.objects.get(round_id="audit-r1")
+        game_round = Round.objects.get(round_id="ledger-r1")
         r = admin_client.get(reverse("admin:game_sessions_round_change", args=[game_round.pk]))
         assert "None booked." not in r.content.decode()
 

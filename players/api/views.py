@@ -9,13 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from casino_platform import clock
-from casino_platform.errors import ValidationFailed
 from casino_platform.openapi import error_responses
 from players.models import LossLimit, Player
 from players.selectors import player_get
 from players.services import player_extend_restriction, player_set_loss_limit
 from sessions.api.views import OperatorApiView
-from wallet.selectors import currency_get, player_loss_limit_usage
+from wallet.selectors import player_loss_limit_usage
 
 from .serializers import LossLimitSetInput, ReasonInput, ResponsibleGamblingOutput, RestrictionInput
 
@@ -27,7 +26,6 @@ LIMIT_PARAMETERS = [
 
 
 def _state(player: Player) -> dict[str, Any]:
-    player.refresh_from_db()
     return ResponsibleGamblingOutput(
         {
             "player_id": player.player_id,
@@ -37,13 +35,6 @@ def _state(player: Player) -> dict[str, Any]:
             "loss_limits": player_loss_limit_usage(player=player, now=clock.now()),
         }
     ).data
-
-
-def _limit_key(currency: str, period: str) -> tuple[str, str]:
-    if period not in LossLimit.Period.values:
-        raise ValidationFailed(f"Unknown period {period!r}.", details={"period": ["day, week or month"]})
-    # A disabled currency too: a limit set before it was disabled can still be tightened or removed.
-    return currency_get(code=currency, enabled_only=False).code, period
 
 
 class PlayerRgApiView(OperatorApiView):
@@ -94,8 +85,8 @@ class LossLimitApi(PlayerRgApiView):
         return self._set(request, player_id, currency, period, ReasonInput(data=request.query_params))
 
     def _set(self, request: Request, player_id: str, currency: str, period: str, serializer: ReasonInput) -> Response:
+        # The service judges the path's currency and period with the amount: one set of rules.
         player = player_get(player_id=player_id)
-        currency, period = _limit_key(currency, period)
         serializer.is_valid(raise_exception=True)
         player_set_loss_limit(
             player=player,
@@ -117,7 +108,7 @@ class RestrictionApi(PlayerRgApiView):
         player = player_get(player_id=player_id)
         serializer = RestrictionInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        player_extend_restriction(
+        player = player_extend_restriction(
             player=player,
             field=self.field,
             until=serializer.validated_data["until"],
