@@ -11,6 +11,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/v1/wallet/", include("wallet.api.urls")),
     path("api/v1/players/", include("players.api.urls")),
+    path("api/v1/players/", include("wallet.api.cashier_urls")),
     path("api/v1/", include("sessions.api.urls")),
     path("sandbox/", include("provider.sandbox.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,11 +1,12 @@
 """Every write to a player. Each change of status or responsible-gambling state is audited."""
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
@@ -19,6 +20,9 @@ from .models import LossLimit, Player, PlayerAuditLog
 MAX_LOSS_LIMIT = MAX_AMOUNT
 
 logger = logging.getLogger(__name__)
+
+# A new player's id: what the wallet API, URLs and CSV exports carry without escaping.
+PLAYER_ID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
 
 AUDITED_FIELDS = ("display_name", "country", "status", "self_excluded_until", "timed_out_until")
 
@@ -46,6 +50,34 @@ def player_create(
     player = Player.objects.create(player_id=player_id, display_name=display_name, country=country)
     _audit(player=player, field="created", old=None, new=player_id, changed_by=changed_by, reason=reason)
     return player
+
+
+def player_register(
+    *, player_id: str, display_name: str | None, country: str | None, changed_by: str, reason: str
+) -> tuple[Player, bool]:
+    """The casino's player, created if new (True) or with the given fields changed (False);
+    a field given as None is left as it is. Safe to call again and from racing requests: the
+    loser of a race to create the player finds the winner's row and updates it."""
+    if not PLAYER_ID_RE.fullmatch(player_id):
+        raise ValidationFailed(
+            "A player id is 1-64 characters of A-Za-z0-9._:@-", details={"player_id": ["1-64 of A-Za-z0-9._:@-"]}
+        )
+    try:
+        with transaction.atomic():
+            player = player_create(
+                player_id=player_id,
+                display_name=display_name or "",
+                country=country or "",
+                changed_by=changed_by,
+                reason=reason,
+            )
+        return player, True
+    except IntegrityError:
+        player = Player.objects.get(player_id=player_id)
+    changes = {
+        field: value for field, value in (("display_name", display_name), ("country", country)) if value is not None
+    }
+    return player_update(player=player, changed_by=changed_by, reason=reason, **changes), False
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
@@ -18,6 +18,28 @@ def wallet_get(*, player: Player, currency: str) -> Wallet:
     if wallet is None:
         raise CurrencyMismatch(f"Player {player.player_id} has no {currency} wallet.")
     return wallet
+
+
+def player_wallets(*, player: Player) -> QuerySet[Wallet]:
+    return Wallet.objects.filter(player=player).order_by("currency_id")
+
+
+def wallet_movements(
+    *, player: Player, currency: str, since: datetime | None = None, until: datetime | None = None
+) -> QuerySet[Entry]:
+    """The entries of the player's wallet in `currency` (none without one) with their journal
+    transactions, newest first; `until` exclusive. One account's entries in time order are
+    what entry_account_time_idx holds, so a page reads only its own rows however long the
+    history."""
+    wallet = Wallet.objects.filter(player=player, currency_id=currency).first()
+    if wallet is None:
+        return Entry.objects.none()
+    entries = Entry.objects.filter(account_id=wallet.account_id)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__lt=until)
+    return entries.select_related("transaction").order_by("-created_at", "-id")
 
 
 def currency_get(*, code: str, enabled_only: bool = True) -> Currency:

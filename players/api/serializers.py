@@ -1,3 +1,4 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictIntegerField
@@ -38,3 +39,27 @@ class ResponsibleGamblingOutput(serializers.Serializer):
     self_excluded_until = serializers.DateTimeField(allow_null=True)
     timed_out_until = serializers.DateTimeField(allow_null=True)
     loss_limits = LossLimitOutput(many=True)
+
+
+class PlayerInput(ReasonInput):
+    display_name = StrictCharField(max_length=120, required=False, allow_blank=True)
+    country = StrictCharField(
+        required=False,
+        allow_blank=True,
+        validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
+        help_text="ISO 3166-1 alpha-2, e.g. MT.",
+    )
+
+
+class WalletOutput(serializers.Serializer):
+    currency = serializers.CharField(source="currency_id")
+    balance = serializers.IntegerField(help_text="Minor units.")
+
+
+class PlayerOutput(serializers.Serializer):
+    player_id = serializers.CharField()
+    display_name = serializers.CharField()
+    country = serializers.CharField()
+    status = serializers.CharField(help_text="active or blocked (staff block and unblock in the admin).")
+    created_at = serializers.DateTimeField()
+    wallets = WalletOutput(many=True)

@@ -4,6 +4,7 @@ from . import views
 
 # Mounted at api/v1/players/ by casino_platform/urls.py.
 urlpatterns = [
+    path("<str:player_id>", views.PlayerApi.as_view(), name="player"),
     path("<str:player_id>/responsible-gambling", views.ResponsibleGamblingApi.as_view(), name="player-rg"),
     path(
         "<str:player_id>/loss-limits/<str:currency>/<str:period>",

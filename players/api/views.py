@@ -1,5 +1,6 @@
-"""The operator's responsible-gambling API: what the casino's front end calls when a player
-sets a loss limit, takes a time-out or excludes themselves, and reads back to show them."""
+"""The operator's player API: registering a player, and the responsible-gambling calls the
+casino's front end makes when a player sets a loss limit, takes a time-out or excludes
+themselves, and reads back to show them. The cashier's calls are in wallet/api/cashier.py."""
 
 from typing import Any
 
@@ -12,11 +13,18 @@ from casino_platform import clock
 from casino_platform.openapi import error_responses
 from players.models import LossLimit, Player
 from players.selectors import player_get
-from players.services import player_extend_restriction, player_set_loss_limit
+from players.services import player_extend_restriction, player_register, player_set_loss_limit
 from sessions.api.views import OperatorApiView
-from wallet.selectors import player_loss_limit_usage
+from wallet.selectors import player_loss_limit_usage, player_wallets
 
-from .serializers import LossLimitSetInput, ReasonInput, ResponsibleGamblingOutput, RestrictionInput
+from .serializers import (
+    LossLimitSetInput,
+    PlayerInput,
+    PlayerOutput,
+    ReasonInput,
+    ResponsibleGamblingOutput,
+    RestrictionInput,
+)
 
 STATE_RESPONSES = {200: ResponsibleGamblingOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
 LIMIT_PARAMETERS = [
@@ -37,12 +45,60 @@ def _state(player: Player) -> dict[str, Any]:
     ).data
 
 
-class PlayerRgApiView(OperatorApiView):
+class PlayerApiView(OperatorApiView):
     # JSON only: the strict fields refuse what a form would send anyway.
     parser_classes = [JSONParser]
 
 
-class ResponsibleGamblingApi(PlayerRgApiView):
+def _player(player: Player) -> dict[str, Any]:
+    return PlayerOutput(
+        {
+            "player_id": player.player_id,
+            "display_name": player.display_name,
+            "country": player.country,
+            "status": player.status,
+            "created_at": player.created_at,
+            "wallets": player_wallets(player=player),
+        }
+    ).data
+
+
+class PlayerApi(PlayerApiView):
+    @extend_schema(
+        operation_id="player_get",
+        tags=["operator"],
+        responses={200: PlayerOutput, **error_responses("PLAYER_NOT_FOUND")},
+    )
+    def get(self, request: Request, player_id: str) -> Response:
+        return Response(_player(player_get(player_id=player_id)))
+
+    @extend_schema(
+        operation_id="player_register",
+        tags=["operator"],
+        request=PlayerInput,
+        responses={200: PlayerOutput, 201: PlayerOutput, **error_responses("VALIDATION_ERROR")},
+        description=(
+            "Registers the player (201) or changes the fields given (200); safe to repeat. A player id is "
+            "1-64 characters of A-Za-z0-9._:@-. A wallet opens with the player's first deposit or win in "
+            "its currency."
+        ),
+        examples=[OpenApiExample("register", request_only=True, value={"display_name": "Maria B.", "country": "MT"})],
+    )
+    def put(self, request: Request, player_id: str) -> Response:
+        serializer = PlayerInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        player, created = player_register(
+            player_id=player_id,
+            display_name=data.get("display_name"),
+            country=data.get("country"),
+            changed_by=request.user.get_username(),
+            reason=data["reason"],
+        )
+        return Response(_player(player), status=201 if created else 200)
+
+
+class ResponsibleGamblingApi(PlayerApiView):
     @extend_schema(
         operation_id="player_responsible_gambling",
         tags=["operator"],
@@ -52,7 +108,7 @@ class ResponsibleGamblingApi(PlayerRgApiView):
         return Response(_state(player_get(player_id=player_id)))
 
 
-class LossLimitApi(PlayerRgApiView):
+class LossLimitApi(PlayerApiView):
     @extend_schema(
         operation_id="player_loss_limit_set",
         tags=["operator"],
@@ -99,7 +155,7 @@ class LossLimitApi(PlayerRgApiView):
         return Response(_state(player))
 
 
-class RestrictionApi(PlayerRgApiView):
+class RestrictionApi(PlayerApiView):
     """Self-exclusion or time-out: it starts or grows at the player's request, never shrinks."""
 
     field = ""

@@ -209,3 +209,84 @@ def test_a_limit_set_over_http_refuses_the_next_debit_and_a_looser_one_waits(liv
         "remaining": 3_900,
         "pending": None,
     }
+
+
+@pytest.mark.django_db
+class TestPlayerRegistration:
+    def test_register_then_change_then_repeat(self, client, sandbox):
+        r = json_call(client, "PUT", "p_new-1", {"display_name": "Maria B.", "country": "MT"})
+        assert r.status_code == 201, r.content
+        body = r.json()
+        assert {k: body[k] for k in ("player_id", "display_name", "country", "status", "wallets")} == {
+            "player_id": "p_new-1",
+            "display_name": "Maria B.",
+            "country": "MT",
+            "status": "active",
+            "wallets": [],
+        }
+        created = PlayerAuditLog.objects.get(player__player_id="p_new-1", field="created")
+        assert created.changed_by == "operator:sandbox"
+        r = json_call(client, "PUT", "p_new-1", {"country": "IE", "reason": "moved"})
+        assert (r.status_code, r.json()["country"], r.json()["display_name"]) == (200, "IE", "Maria B.")
+        change = PlayerAuditLog.objects.get(player__player_id="p_new-1", field="country")
+        assert (change.old_value, change.new_value, change.reason) == ("MT", "IE", "moved")
+        assert json_call(client, "PUT", "p_new-1", {"country": "IE"}).status_code == 200
+        assert PlayerAuditLog.objects.filter(player__player_id="p_new-1").count() == 2
+
+    def test_a_player_with_wallets(self, client, sandbox):
+        json_call(client, "POST", "p_demo_1/deposits", {"currency": "USD", "amount": 250, "reference": "w-1"})
+        r = json_call(client, "GET", "p_demo_1")
+        assert r.status_code == 200, r.content
+        assert r.json()["wallets"] == [{"currency": "EUR", "balance": 100_000}, {"currency": "USD", "balance": 250}]
+
+    @pytest.mark.parametrize(
+        "path, body, field",
+        [
+            ("has%20space", {}, "player_id"),
+            ("p" * 65, {}, "player_id"),
+            ("p%00x", {}, "player_id"),
+            ("p_ok", {"country": "mt"}, "country"),
+            ("p_ok", {"country": "MLT"}, "country"),
+            ("p_ok", {"display_name": 7}, "display_name"),
+            ("p_ok", {"display_name": "x" * 121}, "display_name"),
+        ],
+    )
+    def test_bad_registrations_are_refused(self, client, sandbox, path, body, field):
+        r = json_call(client, "PUT", path, body)
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.content
+        assert field in r.json()["details"]
+        assert Player.objects.count() == 4
+
+    def test_unknown_players_and_missing_keys(self, client, sandbox):
+        assert json_call(client, "GET", "nobody").json()["code"] == "PLAYER_NOT_FOUND"
+        assert json_call(client, "PUT", "p_new", {}, headers={}).status_code == 401
+        assert not Player.objects.filter(player_id="p_new").exists()
+
+    def test_in_the_schema(self, client):
+        paths = client.get("/api/schema/?format=json").json()["paths"]
+        assert set(paths["/api/v1/players/{player_id}"]) >= {"get", "put"}
+        assert "post" in paths["/api/v1/players/{player_id}/deposits"]
+        assert "post" in paths["/api/v1/players/{player_id}/withdrawals"]
+        assert "get" in paths["/api/v1/players/{player_id}/transactions"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_registrations_over_http_create_one_player(live_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+
+    def register(n):
+        with requests.Session() as http:
+            r = http.put(
+                f"{live_server.url}/api/v1/players/p_race",
+                json={"display_name": f"racer {n}"},
+                headers=TOKEN,
+                timeout=30,
+            )
+            return r.status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(register, range(6)))
+    assert statuses == [200] * 5 + [201]
+    assert PlayerAuditLog.objects.filter(player__player_id="p_race", field="created").count() == 1

@@ -2,6 +2,7 @@
 
 from .backoffice import wallet_adjust, wallet_deposit, wallet_withdraw
 from .balances import wallet_balance
+from .cashier import cashier_deposit, cashier_withdraw
 from .common import WalletResult, wallet_get_or_create_locked
 from .credits import CreditRequest, wallet_credit
 from .debits import DebitRequest, wallet_debit
@@ -12,6 +13,8 @@ __all__ = [
     "DebitRequest",
     "RollbackRequest",
     "WalletResult",
+    "cashier_deposit",
+    "cashier_withdraw",
     "wallet_adjust",
     "wallet_balance",
     "wallet_credit",

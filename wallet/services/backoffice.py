@@ -1,10 +1,14 @@
-"""Back-office money movements: deposits, withdrawals and adjustments by staff."""
+"""Back-office money movements: deposits, withdrawals and adjustments by staff, and the
+cashier's through the operator API (wallet/services/cashier.py adds the player's rules)."""
+
+from collections.abc import Callable
 
 from django.db import transaction
 
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post
+from players.models import Player
 
 from ..errors import InsufficientFunds
 from ..selectors import currency_get
@@ -14,7 +18,8 @@ from .common import (
     validate_amount,
     validate_transaction_id,
     wallet_apply,
-    wallet_lock_or_create,
+    wallet_get_or_create_locked,
+    wallet_lock,
 )
 
 BACKOFFICE_SCOPE = "backoffice"
@@ -36,6 +41,7 @@ def _move(
     reason: str,
     reference: str | None,
     trace_id: str,
+    check_player: Callable[[Player], None] | None,
 ) -> WalletResult:
     if not reason.strip():
         raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
@@ -44,9 +50,15 @@ def _move(
 
     def work() -> WalletResult:
         currency_get(code=currency)
-        player, wallet = wallet_lock_or_create(player_id=player_id, currency=currency)
-        if wallet.balance + delta < 0:
-            raise InsufficientFunds(f"Balance {wallet.balance} cannot absorb {delta}.")
+        # Every refusal comes before the first write (a missing wallet is created last), so a
+        # refused movement with a reference commits its refusal and nothing else.
+        player, wallet = wallet_lock(player_id=player_id, currency=currency)
+        if check_player is not None:
+            check_player(player)
+        balance = wallet.balance if wallet is not None else 0
+        if balance + delta < 0:
+            raise InsufficientFunds(f"Balance {balance} cannot absorb {delta}.")
+        wallet = wallet or wallet_get_or_create_locked(player=player, currency=currency)
         counter_kind = _COUNTER_ACCOUNT[kind]
         counter = ledger_account_get_or_create(key=f"{counter_kind}:{currency}", kind=counter_kind, currency=currency)
         balance = wallet_apply(wallet=wallet, delta=delta)
@@ -91,8 +103,10 @@ def wallet_deposit(
     reason: str,
     reference: str | None = None,
     trace_id: str = "",
+    check_player: Callable[[Player], None] | None = None,
 ) -> WalletResult:
-    """Put cash into a wallet (cash_in account -> wallet). Once per `reference` if given."""
+    """Put cash into a wallet (cash_in account -> wallet). Once per `reference` if given.
+    `check_player` may refuse the movement under the wallet's lock, before anything is written."""
     validate_amount(amount, minimum=1)
     return _move(
         kind=JournalTransaction.Kind.DEPOSIT,
@@ -103,6 +117,7 @@ def wallet_deposit(
         reason=reason,
         reference=reference,
         trace_id=trace_id,
+        check_player=check_player,
     )
 
 
@@ -115,6 +130,7 @@ def wallet_withdraw(
     reason: str,
     reference: str | None = None,
     trace_id: str = "",
+    check_player: Callable[[Player], None] | None = None,
 ) -> WalletResult:
     """Take cash out of a wallet (wallet -> cash_out account); never below zero."""
     validate_amount(amount, minimum=1)
@@ -127,6 +143,7 @@ def wallet_withdraw(
         reason=reason,
         reference=reference,
         trace_id=trace_id,
+        check_player=check_player,
     )
 
 
@@ -152,4 +169,5 @@ def wallet_adjust(
         reason=reason,
         reference=reference,
         trace_id=trace_id,
+        check_player=None,
     )

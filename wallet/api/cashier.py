@@ -1,0 +1,228 @@
+"""The operator's cashier API: deposits and withdrawals the casino's payment system confirms,
+and a wallet's history for the player's statement. `Authorization: Token ...`, JSON only."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from casino_platform.api import request_trace_id
+from casino_platform.errors import ValidationFailed
+from casino_platform.fields import StrictCharField, StrictIntegerField
+from casino_platform.openapi import error_responses
+from ledger.models import Entry
+from ledger.money import MAX_AMOUNT
+from players.selectors import player_get
+from sessions.api.views import OperatorApiView
+from wallet.selectors import currency_get, wallet_movements
+from wallet.services import WalletResult, cashier_deposit, cashier_withdraw
+from wallet.services.backoffice import BACKOFFICE_SCOPE
+
+from .serializers import currency_field, transaction_id_field
+
+
+class CashierInput(serializers.Serializer):
+    currency = currency_field()
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Minor units of the currency.")
+    reference = transaction_id_field(
+        help_text="The payment's id in the casino's payment system: money moves once per reference, and a "
+        "repeat with the same body answers the first answer again (Idempotent-Replayed: true)."
+    )
+    reason = StrictCharField(
+        max_length=200, required=False, default="through the operator API", help_text="Written to the journal."
+    )
+
+
+class CashierOutput(serializers.Serializer):
+    player_id = serializers.CharField()
+    currency = serializers.CharField()
+    balance = serializers.IntegerField(help_text="Minor units, after the movement.")
+    reference = serializers.CharField()
+    platform_transaction_id = serializers.CharField(help_text="The journal transaction's number.")
+
+
+class MovementOutput(serializers.Serializer):
+    platform_transaction_id = serializers.CharField(source="transaction_id")
+    created_at = serializers.DateTimeField()
+    kind = serializers.CharField(source="transaction.kind", help_text="debit, credit, rollback, deposit, ...")
+    amount = serializers.IntegerField(help_text="Signed minor units: what it did to the wallet.")
+    currency = serializers.CharField(source="currency_id")
+    provider = serializers.SerializerMethodField(help_text="The game provider; null for the cashier and staff.")
+    transaction_id = serializers.SerializerMethodField(
+        help_text="The provider's transaction id, or the cashier's reference."
+    )
+    round_id = serializers.SerializerMethodField()
+    reason = serializers.CharField(source="transaction.reason", help_text="win, bet, refund, deposit, ...")
+    reverses = serializers.SerializerMethodField(help_text="The journal number a rollback cancels.")
+
+    def get_provider(self, entry: Entry) -> str | None:
+        code = entry.transaction.provider_code
+        return None if code in ("", BACKOFFICE_SCOPE) else code
+
+    def get_transaction_id(self, entry: Entry) -> str | None:
+        return entry.transaction.provider_transaction_id or None
+
+    def get_round_id(self, entry: Entry) -> str | None:
+        return entry.transaction.round_id or None
+
+    def get_reverses(self, entry: Entry) -> str | None:
+        reverses = entry.transaction.reverses_id
+        return None if reverses is None else str(reverses)
+
+
+class MovementPageOutput(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the first movement.")
+    previous = serializers.URLField(allow_null=True)
+    results = MovementOutput(many=True)
+
+
+class MovementPagination(CursorPagination):
+    """Opaque cursors over (created_at, id), newest first: a page stays right while new
+    movements arrive, and costs the same on the thousandth page as on the first."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+        else:
+            # A well-formed cursor can still carry a position that is no time (made by hand).
+            if cursor is None or cursor.position is None or parse_datetime(str(cursor.position)) is not None:
+                return cursor
+        raise ValidationFailed("cursor is not one this API gave out.", details={"cursor": ["invalid"]})
+
+
+class MovementQuery(serializers.Serializer):
+    currency = currency_field()
+    since = serializers.DateTimeField(required=False, help_text="From this time (inclusive).")
+    until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive).")
+
+
+class CashierApiView(OperatorApiView):
+    parser_classes = [JSONParser]
+    move: Callable[..., WalletResult]
+
+    def post(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        serializer = CashierInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = self.move(
+            player_id=player.player_id,
+            currency=data["currency"],
+            amount=data["amount"],
+            reference=data["reference"],
+            operator=request.user.get_username(),
+            reason=data["reason"],
+            trace_id=request_trace_id(request),
+        )
+        body = {**result.as_body(), "reference": result.transaction_id}
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+        return Response(CashierOutput(body).data, headers=headers)
+
+
+CASHIER_PARAMETERS = [
+    OpenApiParameter(
+        "Idempotent-Replayed", str, OpenApiParameter.HEADER, response=True, description="`true` on a repeat."
+    )
+]
+
+
+class DepositApi(CashierApiView):
+    move = staticmethod(cashier_deposit)
+
+    @extend_schema(
+        operation_id="player_deposit",
+        tags=["operator"],
+        request=CashierInput,
+        responses={
+            200: CashierOutput,
+            **error_responses(
+                "VALIDATION_ERROR", "PLAYER_NOT_FOUND", "PLAYER_BLOCKED", "RG_LIMIT", "IDEMPOTENCY_MISMATCH"
+            ),
+        },
+        description=(
+            "Money the player paid in, once the payment system has it. Refused while the player is blocked "
+            "(PLAYER_BLOCKED), self-excluded or on a time-out (RG_LIMIT): the payment is then to be returned. "
+            "A refusal is final for its reference and is answered again on a repeat."
+        ),
+        examples=[
+            OpenApiExample(
+                "card deposit of 25.00",
+                request_only=True,
+                value={"currency": "EUR", "amount": 2500, "reference": "psp-7c1e2a"},
+            )
+        ],
+    )
+    def post(self, request: Request, player_id: str) -> Response:
+        return super().post(request, player_id)
+
+
+class WithdrawalApi(CashierApiView):
+    move = staticmethod(cashier_withdraw)
+
+    @extend_schema(
+        operation_id="player_withdraw",
+        tags=["operator"],
+        request=CashierInput,
+        responses={
+            200: CashierOutput,
+            **error_responses(
+                "VALIDATION_ERROR", "PLAYER_NOT_FOUND", "PLAYER_BLOCKED", "INSUFFICIENT_FUNDS", "IDEMPOTENCY_MISMATCH"
+            ),
+        },
+        description=(
+            "Money leaving for the player's payment method, taken from the wallet before the payout is sent. "
+            "Allowed while self-excluded or on a time-out; refused for a blocked player (staff can still pay "
+            "out in the admin) and beyond the balance (INSUFFICIENT_FUNDS, final for the reference)."
+        ),
+        examples=[
+            OpenApiExample(
+                "payout of 10.00", request_only=True, value={"currency": "EUR", "amount": 1000, "reference": "po-41"}
+            )
+        ],
+    )
+    def post(self, request: Request, player_id: str) -> Response:
+        return super().post(request, player_id)
+
+
+class WalletHistoryApi(OperatorApiView):
+    @extend_schema(
+        operation_id="player_wallet_history",
+        tags=["operator"],
+        parameters=[
+            MovementQuery,
+            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),
+            OpenApiParameter(
+                "limit", int, OpenApiParameter.QUERY, description="Per page: 50 unless given, at most 200."
+            ),
+        ],
+        responses={200: MovementPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        description="The wallet's movements in one currency, newest first: bets, wins, rollbacks, deposits, "
+        "withdrawals and staff adjustments, each with its signed amount.",
+    )
+    def get(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        query = MovementQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = wallet_movements(
+            player=player,
+            currency=currency_get(code=query.validated_data["currency"], enabled_only=False).code,
+            since=query.validated_data.get("since"),
+            until=query.validated_data.get("until"),
+        )
+        paginator = MovementPagination()
+        page = paginator.paginate_queryset(entries, request, view=self)
+        return paginator.get_paginated_response(MovementOutput(page, many=True).data)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import cashier
+
+# Mounted at api/v1/players/ by casino_platform/urls.py, beside the players app's own routes.
+urlpatterns = [
+    path("<str:player_id>/deposits", cashier.DepositApi.as_view(), name="player-deposit"),
+    path("<str:player_id>/withdrawals", cashier.WithdrawalApi.as_view(), name="player-withdrawal"),
+    path("<str:player_id>/transactions", cashier.WalletHistoryApi.as_view(), name="player-transactions"),
+]

@@ -1,0 +1,313 @@
+"""The operator's cashier API: deposits, withdrawals and a wallet's history; over Django's test
+client, and over a socket with parallel requests for the races."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.utils import timezone
+
+from ledger.models import IdempotencyRecord, JournalTransaction
+from ledger.reconciliation import ledger_reconcile
+from players.models import Player
+from wallet.models import Wallet
+from wallet.tests.api_client import ProviderClient
+from wallet.tests.test_api import credit, debit, launch
+
+TOKEN = {"Authorization": "Token sandbox-operator-token"}
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+
+
+def call(client, method, path, body=None, headers=TOKEN, **kw):
+    return client.generic(
+        method,
+        f"/api/v1/players/{path}",
+        data=json.dumps(body) if body is not None else "",
+        content_type="application/json",
+        headers=headers,
+        **kw,
+    )
+
+
+def balance(player_id="p_demo_1", currency="EUR") -> int:
+    return Wallet.objects.get(player__player_id=player_id, currency_id=currency).balance
+
+
+def journal_count(kind) -> int:
+    """Movements through this API (the sandbox's seed deposits too)."""
+    return JournalTransaction.objects.filter(kind=kind, created_by="operator:sandbox").count()
+
+
+@pytest.mark.django_db
+class TestDeposit:
+    def test_a_deposit_moves_money_once_per_reference(self, client, sandbox):
+        body = {"currency": "EUR", "amount": 2_500, "reference": "psp-1", "reason": "card"}
+        r = call(client, "POST", "p_demo_1/deposits", body)
+        assert r.status_code == 200, r.content
+        first = r.json()
+        assert first == {
+            "player_id": "p_demo_1",
+            "currency": "EUR",
+            "balance": 102_500,
+            "reference": "psp-1",
+            "platform_transaction_id": first["platform_transaction_id"],
+        }
+        assert "Idempotent-Replayed" not in r.headers
+        journal = JournalTransaction.objects.get(pk=first["platform_transaction_id"])
+        assert (journal.kind, journal.created_by, journal.memo, journal.provider_transaction_id) == (
+            "deposit",
+            "operator:sandbox",
+            "card",
+            "psp-1",
+        )
+        again = call(client, "POST", "p_demo_1/deposits", body)
+        assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (200, first, "true")
+        assert balance() == 102_500
+        assert journal_count("deposit") == 1
+        assert ledger_reconcile().ok
+
+    def test_the_same_reference_with_another_amount_is_a_mismatch(self, client, sandbox):
+        call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 100, "reference": "psp-2"})
+        r = call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 200, "reference": "psp-2"})
+        assert (r.status_code, r.json()["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+        r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 100, "reference": "psp-2"})
+        assert (r.status_code, r.json()["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+        assert balance() == 100_100
+
+    def test_a_reference_staff_used_in_the_admin_is_the_same_payment(self, client, sandbox):
+        from wallet.services import wallet_deposit
+
+        wallet_deposit(
+            player_id="p_demo_1", currency="EUR", amount=700, created_by="staff", reason="by phone", reference="psp-9"
+        )
+        r = call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 700, "reference": "psp-9"})
+        assert (r.status_code, r.headers["Idempotent-Replayed"]) == (200, "true")
+        assert balance() == 100_700
+
+    def test_a_self_excluded_player_cannot_deposit_and_the_refusal_is_final(self, client, sandbox):
+        body = {"currency": "EUR", "amount": 1_000, "reference": "psp-rg"}
+        r = call(client, "POST", "p_blocked_rg/deposits", body)
+        assert (r.status_code, r.json()["code"]) == (403, "RG_LIMIT")
+        Player.objects.filter(player_id="p_blocked_rg").update(self_excluded_until=None)
+        again = call(client, "POST", "p_blocked_rg/deposits", body)
+        assert (again.status_code, again.json()["code"], again.headers["Idempotent-Replayed"]) == (
+            403,
+            "RG_LIMIT",
+            "true",
+        )
+        assert balance("p_blocked_rg") == 10_000
+        assert journal_count("deposit") == 0
+
+    def test_time_out_and_block_refuse_a_deposit(self, client, sandbox):
+        Player.objects.filter(player_id="p_demo_1").update(timed_out_until=timezone.now() + timedelta(hours=1))
+        r = call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 1, "reference": "t-1"})
+        assert (r.status_code, r.json()["code"]) == (403, "RG_LIMIT")
+        Player.objects.filter(player_id="p_demo_1").update(timed_out_until=None, status="blocked")
+        r = call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 1, "reference": "t-2"})
+        assert (r.status_code, r.json()["code"]) == (403, "PLAYER_BLOCKED")
+        assert balance() == 100_000
+
+    def test_a_first_deposit_in_a_currency_opens_its_wallet_and_a_refused_one_does_not(self, client, sandbox):
+        r = call(client, "POST", "p_demo_1/deposits", {"currency": "USD", "amount": 5_000, "reference": "usd-1"})
+        assert r.json()["balance"] == 5_000
+        assert balance(currency="USD") == 5_000
+        r = call(client, "POST", "p_blocked_rg/deposits", {"currency": "USD", "amount": 5_000, "reference": "usd-2"})
+        assert r.status_code == 403
+        assert not Wallet.objects.filter(player__player_id="p_blocked_rg", currency_id="USD").exists()
+
+
+@pytest.mark.django_db
+class TestWithdrawal:
+    def test_within_the_balance(self, client, sandbox):
+        r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 40_000, "reference": "po-1"})
+        assert (r.status_code, r.json()["balance"]) == (200, 60_000)
+        assert JournalTransaction.objects.get(provider_transaction_id="po-1").kind == "withdrawal"
+        assert ledger_reconcile().ok
+
+    def test_beyond_the_balance_moves_nothing(self, client, sandbox):
+        r = call(client, "POST", "p_low_balance/withdrawals", {"currency": "EUR", "amount": 51, "reference": "po-2"})
+        assert (r.status_code, r.json()["code"]) == (402, "INSUFFICIENT_FUNDS")
+        assert balance("p_low_balance") == 50
+        r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "JPY", "amount": 1, "reference": "po-3"})
+        assert (r.status_code, r.json()["code"]) == (402, "INSUFFICIENT_FUNDS")
+        assert not Wallet.objects.filter(player__player_id="p_demo_1", currency_id="JPY").exists()
+
+    def test_a_self_excluded_player_may_withdraw_a_blocked_one_may_not(self, client, sandbox):
+        r = call(client, "POST", "p_blocked_rg/withdrawals", {"currency": "EUR", "amount": 10_000, "reference": "po-4"})
+        assert (r.status_code, r.json()["balance"]) == (200, 0)
+        Player.objects.filter(player_id="p_demo_1").update(status="blocked")
+        r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 1, "reference": "po-5"})
+        assert (r.status_code, r.json()["code"]) == (403, "PLAYER_BLOCKED")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"currency": "EUR", "amount": 10.5, "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": "100", "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": True, "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": 0, "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": -5, "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": 10**15 + 1, "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": 100}, "reference"),
+        ({"currency": "EUR", "amount": 100, "reference": "has space"}, "reference"),
+        ({"currency": "EUR", "amount": 100, "reference": "x" * 129}, "reference"),
+        ({"currency": "XXX", "amount": 100, "reference": "x"}, "currency"),
+        ({"currency": "eur", "amount": 100, "reference": "x"}, "currency"),
+        ({"amount": 100, "reference": "x"}, "currency"),
+        ({"currency": "EUR", "amount": 100, "reference": "x", "reason": 7}, "reason"),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["deposits", "withdrawals"])
+def test_bad_input_is_a_validation_error_and_moves_nothing(client, sandbox, endpoint, body, field):
+    r = call(client, "POST", f"p_demo_1/{endpoint}", body)
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.content
+    assert field in r.json().get("details", {}), r.json()
+    assert balance() == 100_000
+    assert not IdempotencyRecord.objects.filter(key="x").exists()
+
+
+@pytest.mark.django_db
+def test_who_and_how_are_checked_before_anything_else(client, sandbox):
+    body = {"currency": "EUR", "amount": 1, "reference": "x"}
+    assert call(client, "POST", "p_demo_1/deposits", body, headers={}).status_code == 401
+    r = call(client, "POST", "p_demo_1/deposits", body, headers={"Authorization": "Token wrong"})
+    assert r.status_code == 401
+    r = call(client, "POST", "nobody/deposits", body)
+    assert (r.status_code, r.json()["code"]) == (404, "PLAYER_NOT_FOUND")
+    r = client.post(
+        "/api/v1/players/p_demo_1/deposits",
+        data="currency=EUR&amount=1&reference=x",
+        headers=TOKEN,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")  # JSON only
+    assert call(client, "GET", "p_demo_1/deposits").status_code == 405
+    r = client.post("/api/v1/players/p_demo_1/deposits", data="{", content_type="application/json", headers=TOKEN)
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+    assert balance() == 100_000
+
+
+@pytest.mark.django_db
+class TestHistory:
+    @pytest.fixture
+    def played(self, client, sandbox):
+        """A deposit, a bet, a win, a rolled-back bet and a withdrawal, in that order."""
+        call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 5_000, "reference": "h-dep"})
+        token = launch()
+        wallet_api = ProviderClient(client)
+        assert wallet_api.post("debit", debit(token, tx="h-d1", amount=300, round_id="h-r1")).status == 200
+        assert wallet_api.post("credit", credit(tx="h-c1", amount=900, round_id="h-r1")).status == 200
+        assert wallet_api.post("debit", debit(token, tx="h-d2", amount=200, round_id="h-r2")).status == 200
+        rollback = {
+            "transaction_id": "h-rb",
+            "reference_transaction_id": "h-d2",
+            "player_id": "p_demo_1",
+            "round_id": "h-r2",
+        }
+        assert wallet_api.post("rollback", rollback).status == 200
+        call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 1_000, "reference": "h-wd"})
+
+    def test_newest_first_with_signed_amounts(self, client, played):
+        r = call(client, "GET", "p_demo_1/transactions?currency=EUR")
+        assert r.status_code == 200, r.content
+        page = r.json()
+        assert page["next"] is None and page["previous"] is None
+        rows = [(m["kind"], m["amount"], m["provider"], m["transaction_id"], m["round_id"]) for m in page["results"]]
+        assert rows == [
+            ("withdrawal", -1_000, None, "h-wd", None),
+            ("rollback", 200, "sandbox", "h-rb", "h-r2"),
+            ("debit", -200, "sandbox", "h-d2", "h-r2"),
+            ("credit", 900, "sandbox", "h-c1", "h-r1"),
+            ("debit", -300, "sandbox", "h-d1", "h-r1"),
+            ("deposit", 5_000, None, "h-dep", None),
+            ("deposit", 100_000, None, "seed-p_demo_1-EUR", None),  # the sandbox's seed
+        ]
+        rollback, bet = page["results"][1], page["results"][2]
+        assert rollback["reverses"] == bet["platform_transaction_id"]
+        assert sum(m["amount"] for m in page["results"]) == balance()
+
+    def test_pages_walk_the_whole_history_once(self, client, played):
+        seen, url = [], "/api/v1/players/p_demo_1/transactions?currency=EUR&limit=2"
+        while url:
+            page = client.get(url, headers=TOKEN).json()
+            assert len(page["results"]) <= 2
+            seen += [m["platform_transaction_id"] for m in page["results"]]
+            url = page["next"]
+        assert len(seen) == len(set(seen)) == 7
+
+    def test_a_page_is_not_moved_by_new_movements(self, client, played):
+        first = call(client, "GET", "p_demo_1/transactions?currency=EUR&limit=3").json()
+        call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 1, "reference": "h-late"})
+        second = client.get(first["next"], headers=TOKEN).json()
+        assert [m["kind"] for m in second["results"]] == ["credit", "debit", "deposit"]
+
+    def test_since_and_until(self, client, played):
+        now = timezone.now().isoformat()
+        later = call(client, "GET", "p_demo_1/transactions", QUERY_STRING=urlencode({"currency": "EUR", "since": now}))
+        assert later.json()["results"] == []
+        earlier = call(
+            client, "GET", "p_demo_1/transactions", QUERY_STRING=urlencode({"currency": "EUR", "until": now})
+        )
+        assert len(earlier.json()["results"]) == 7
+
+    def test_a_currency_without_a_wallet_has_no_history(self, client, sandbox):
+        r = call(client, "GET", "p_demo_1/transactions?currency=USD")
+        assert (r.status_code, r.json()["results"]) == (200, [])
+
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ("", "currency"),
+            ("currency=XXX", "currency"),
+            ("currency=EUR&since=yesterday", "since"),
+            ("currency=EUR&cursor=garbage", "cursor"),
+            # Well-formed, with a position that is no time: made by hand.
+            ("currency=EUR&cursor=cD1ub3QtYS10aW1l", "cursor"),
+        ],
+    )
+    def test_bad_queries_are_validation_errors(self, client, sandbox, query, field):
+        r = call(client, "GET", "p_demo_1/transactions", QUERY_STRING=query)
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.content
+        assert field in r.json()["details"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_over_http_move_money_once_and_never_below_zero(live_server):
+    """Eight deposits with one reference, then twelve withdrawals of 10,000 against 100,000,
+    each from its own thread and connection."""
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    base = f"{live_server.url}/api/v1/players/p_demo_1"
+
+    def post(path, body):
+        with requests.Session() as http:
+            r = http.post(f"{base}/{path}", json=body, headers=TOKEN, timeout=30)
+            return r.status_code, r.json(), r.headers.get("Idempotent-Replayed")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        deposits = list(
+            pool.map(lambda _: post("deposits", {"currency": "EUR", "amount": 10_000, "reference": "same"}), range(8))
+        )
+    assert {(status, body["balance"]) for status, body, _ in deposits} == {(200, 110_000)}
+    assert sorted(replayed or "" for *_, replayed in deposits) == [""] + ["true"] * 7
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        withdrawals = list(
+            pool.map(
+                lambda n: post("withdrawals", {"currency": "EUR", "amount": 10_000, "reference": f"po-{n}"}), range(12)
+            )
+        )
+    codes = sorted(body.get("code", "OK") for _, body, _ in withdrawals)
+    assert codes == ["INSUFFICIENT_FUNDS"] * 1 + ["OK"] * 11
+    assert balance() == 0
+    assert journal_count("deposit") == 1
+    assert journal_count("withdrawal") == 11
+    assert ledger_reconcile().ok
