@@ -23,3 +23,9 @@ class TransactionRolledBack(DomainError):
     code = "TRANSACTION_ROLLED_BACK"
     http_status = 409
     default_message = "A rollback for this transaction_id arrived first; the debit is refused."
+
+
+class WithdrawalNotFound(DomainError):
+    code = "WITHDRAWAL_NOT_FOUND"
+    http_status = 404
+    default_message = "No withdrawal of this player with this reference."

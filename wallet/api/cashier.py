@@ -22,7 +22,7 @@ from ledger.money import MAX_AMOUNT
 from players.selectors import player_get
 from sessions.api.views import OperatorApiView
 from wallet.selectors import currency_get, wallet_movements
-from wallet.services import WalletResult, cashier_deposit, cashier_withdraw
+from wallet.services import WalletResult, cashier_deposit, cashier_withdraw, wallet_withdrawal_return
 from wallet.services.backoffice import BACKOFFICE_SCOPE
 
 from .serializers import currency_field, transaction_id_field
@@ -128,9 +128,13 @@ class CashierApiView(OperatorApiView):
             reason=data["reason"],
             trace_id=request_trace_id(request),
         )
-        body = {**result.as_body(), "reference": result.transaction_id}
-        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-        return Response(CashierOutput(body).data, headers=headers)
+        return _cashier_answer(result)
+
+
+def _cashier_answer(result: WalletResult) -> Response:
+    body = {**result.as_body(), "reference": result.transaction_id}
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return Response(CashierOutput(body).data, headers=headers)
 
 
 CASHIER_PARAMETERS = [
@@ -196,6 +200,43 @@ class WithdrawalApi(CashierApiView):
     )
     def post(self, request: Request, player_id: str) -> Response:
         return super().post(request, player_id)
+
+
+class ReturnInput(serializers.Serializer):
+    reason = StrictCharField(
+        max_length=200, required=False, default="payout failed", help_text="Written to the journal."
+    )
+
+
+class WithdrawalReturnApi(OperatorApiView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="player_withdrawal_return",
+        tags=["operator"],
+        parameters=[OpenApiParameter("reference", str, OpenApiParameter.PATH, description="The withdrawal's.")],
+        request=ReturnInput,
+        responses={
+            200: CashierOutput,
+            **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND"),
+        },
+        description=(
+            "The payout of a withdrawal failed: its money goes back to the wallet, once, whatever the player's "
+            "state. A repeat answers the return already made (Idempotent-Replayed: true) with the balance now."
+        ),
+    )
+    def post(self, request: Request, player_id: str, reference: str) -> Response:
+        player = player_get(player_id=player_id)
+        serializer = ReturnInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = wallet_withdrawal_return(
+            player_id=player.player_id,
+            reference=reference,
+            created_by=request.user.get_username(),
+            reason=serializer.validated_data["reason"],
+            trace_id=request_trace_id(request),
+        )
+        return _cashier_answer(result)
 
 
 class WalletHistoryApi(OperatorApiView):

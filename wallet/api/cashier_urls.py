@@ -6,5 +6,10 @@ from . import cashier
 urlpatterns = [
     path("<str:player_id>/deposits", cashier.DepositApi.as_view(), name="player-deposit"),
     path("<str:player_id>/withdrawals", cashier.WithdrawalApi.as_view(), name="player-withdrawal"),
+    path(
+        "<str:player_id>/withdrawals/<str:reference>/return",
+        cashier.WithdrawalReturnApi.as_view(),
+        name="player-withdrawal-return",
+    ),
     path("<str:player_id>/transactions", cashier.WalletHistoryApi.as_view(), name="player-transactions"),
 ]

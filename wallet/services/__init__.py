@@ -1,6 +1,6 @@
 """Every write that moves a wallet. `grep -r "def wallet_"` lists them."""
 
-from .backoffice import wallet_adjust, wallet_deposit, wallet_withdraw
+from .backoffice import wallet_adjust, wallet_deposit, wallet_withdraw, wallet_withdrawal_return
 from .balances import wallet_balance
 from .cashier import cashier_deposit, cashier_withdraw
 from .common import WalletResult, wallet_get_or_create_locked
@@ -23,4 +23,5 @@ __all__ = [
     "wallet_get_or_create_locked",
     "wallet_rollback",
     "wallet_withdraw",
+    "wallet_withdrawal_return",
 ]

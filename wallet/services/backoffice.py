@@ -10,7 +10,8 @@ from ledger.models import Account, JournalTransaction
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post
 from players.models import Player
 
-from ..errors import InsufficientFunds
+from ..errors import InsufficientFunds, WithdrawalNotFound
+from ..models import Wallet
 from ..selectors import currency_get
 from .common import (
     WalletResult,
@@ -170,4 +171,66 @@ def wallet_adjust(
         reference=reference,
         trace_id=trace_id,
         check_player=None,
+    )
+
+
+def wallet_withdrawal_return(
+    *, player_id: str, reference: str, created_by: str, reason: str, trace_id: str = ""
+) -> WalletResult:
+    """A payout that failed after its withdrawal: the money goes back to the wallet, once.
+
+    Written as a `withdrawal` that reverses the first one (cash_out -> wallet; `reverses` is
+    unique, so the database allows one return), which keeps a period's withdrawals net of
+    returns in one kind. No player rule refuses it: it is the player's own money coming
+    back. A repeat answers the return already made, with the balance as it is now."""
+    validate_transaction_id(reference, "reference")
+    if not reason.strip():
+        raise ValidationFailed("Say why: a return needs a reason.", details={"reason": ["required"]})
+    with transaction.atomic(durable=True):
+        withdrawal = JournalTransaction.objects.filter(
+            kind=JournalTransaction.Kind.WITHDRAWAL,
+            provider_code=BACKOFFICE_SCOPE,
+            provider_transaction_id=reference,
+            reverses__isnull=True,
+        ).first()
+        legs = {entry.account_id: entry for entry in withdrawal.entries.all()} if withdrawal else {}
+        wallet = Wallet.objects.filter(account_id__in=legs, player__player_id=player_id).first()
+        if withdrawal is None or wallet is None:
+            raise WithdrawalNotFound(f"No withdrawal {reference!r} of player {player_id!r}.")
+        player, locked = wallet_lock(player_pk=wallet.player_id, currency=wallet.currency_id)
+        assert locked is not None  # the withdrawal's wallet exists
+        earlier = JournalTransaction.objects.filter(reverses=withdrawal).first()
+        if earlier is not None:
+            return WalletResult(
+                player_id=player.player_id,
+                currency=locked.currency_id,
+                balance=locked.balance,
+                transaction_id=reference,
+                platform_transaction_id=str(earlier.pk),
+                replayed=True,
+            )
+        paid_out = legs[locked.account_id].amount  # negative: the wallet's leg of the withdrawal
+        balance = wallet_apply(wallet=locked, delta=-paid_out)
+        journal = ledger_post(
+            kind=JournalTransaction.Kind.WITHDRAWAL,
+            legs=[
+                Leg(locked.account_id, -paid_out, locked.currency_id),
+                *(
+                    Leg(e.account_id, -e.amount, e.currency_id)
+                    for e in legs.values()
+                    if e.account_id != locked.account_id
+                ),
+            ],
+            created_by=created_by,
+            reason="returned",
+            reverses=withdrawal,
+            memo=reason,
+            trace_id=trace_id,
+        )
+    return WalletResult(
+        player_id=player.player_id,
+        currency=locked.currency_id,
+        balance=balance,
+        transaction_id=reference,
+        platform_transaction_id=str(journal.pk),
     )

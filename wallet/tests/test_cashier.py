@@ -311,3 +311,75 @@ def test_parallel_requests_over_http_move_money_once_and_never_below_zero(live_s
     assert journal_count("deposit") == 1
     assert journal_count("withdrawal") == 11
     assert ledger_reconcile().ok
+
+
+@pytest.mark.django_db
+class TestWithdrawalReturn:
+    def test_a_failed_payout_comes_back_once(self, client, sandbox):
+        call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 40_000, "reference": "po-r1"})
+        r = call(client, "POST", "p_demo_1/withdrawals/po-r1/return", {"reason": "bank refused"})
+        assert r.status_code == 200, r.content
+        first = r.json()
+        assert (first["balance"], first["reference"]) == (100_000, "po-r1")
+        withdrawal = JournalTransaction.objects.get(provider_transaction_id="po-r1")
+        returned = JournalTransaction.objects.get(pk=first["platform_transaction_id"])
+        assert (returned.kind, returned.reverses_id, returned.memo, returned.created_by) == (
+            "withdrawal",
+            withdrawal.pk,
+            "bank refused",
+            "operator:sandbox",
+        )
+        again = call(client, "POST", "p_demo_1/withdrawals/po-r1/return", {})
+        assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (200, first, "true")
+        assert balance() == 100_000
+        assert ledger_reconcile().ok
+        history = call(client, "GET", "p_demo_1/transactions?currency=EUR&limit=2").json()["results"]
+        assert [(m["kind"], m["amount"], m["reverses"]) for m in history] == [
+            ("withdrawal", 40_000, str(withdrawal.pk)),
+            ("withdrawal", -40_000, None),
+        ]
+
+    def test_a_self_excluded_player_gets_the_money_back(self, client, sandbox):
+        call(client, "POST", "p_blocked_rg/withdrawals", {"currency": "EUR", "amount": 6_000, "reference": "po-r2"})
+        r = call(client, "POST", "p_blocked_rg/withdrawals/po-r2/return", {})
+        assert (r.status_code, r.json()["balance"]) == (200, 10_000)
+        assert JournalTransaction.objects.get(pk=r.json()["platform_transaction_id"]).memo == "payout failed"
+
+    @pytest.mark.parametrize(
+        "path, status, code",
+        [
+            ("p_demo_1/withdrawals/nothing/return", 404, "WITHDRAWAL_NOT_FOUND"),
+            ("p_demo_2/withdrawals/po-r3/return", 404, "WITHDRAWAL_NOT_FOUND"),  # another player's
+            ("p_demo_1/withdrawals/dep-r3/return", 404, "WITHDRAWAL_NOT_FOUND"),  # a deposit's
+            ("p_demo_1/withdrawals/po%20r3/return", 400, "VALIDATION_ERROR"),
+            ("p_demo_1/withdrawals/po%00r3/return", 400, "VALIDATION_ERROR"),
+            ("nobody/withdrawals/po-r3/return", 404, "PLAYER_NOT_FOUND"),
+        ],
+    )
+    def test_what_is_no_withdrawal_of_the_player_moves_nothing(self, client, sandbox, path, status, code):
+        call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 1_000, "reference": "po-r3"})
+        call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 1_000, "reference": "dep-r3"})
+        r = call(client, "POST", path, {})
+        assert (r.status_code, r.json()["code"]) == (status, code), r.content
+        assert balance() == 100_000 and balance("p_demo_2", "USD") == 100_000
+        assert not JournalTransaction.objects.filter(reverses__isnull=False).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_returns_over_http_put_the_money_back_once(live_server):
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    base = f"{live_server.url}/api/v1/players/p_demo_1"
+    body = {"currency": "EUR", "amount": 25_000, "reference": "po-race"}
+    assert requests.post(f"{base}/withdrawals", json=body, headers=TOKEN, timeout=30).status_code == 200
+
+    def give_back(_):
+        with requests.Session() as http:
+            r = http.post(f"{base}/withdrawals/po-race/return", json={}, headers=TOKEN, timeout=30)
+            return r.status_code, r.json()["platform_transaction_id"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = set(pool.map(give_back, range(6)))
+    assert len(answers) == 1 and next(iter(answers))[0] == 200
+    assert balance() == 100_000
+    assert JournalTransaction.objects.filter(reverses__isnull=False).count() == 1
+    assert ledger_reconcile().ok
