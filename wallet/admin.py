@@ -8,17 +8,37 @@ from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 
 from .models import RollbackTombstone, Wallet
-from .services import wallet_adjust, wallet_deposit, wallet_withdraw
+from .services import wallet_adjust, wallet_deposit, wallet_withdraw, wallet_withdrawal_return
 
 
 class MoneyMovementForm(forms.Form):
-    KINDS = [("deposit", "Deposit"), ("withdraw", "Withdrawal"), ("adjust", "Adjustment (signed)")]
+    KINDS = [
+        ("deposit", "Deposit"),
+        ("withdraw", "Withdrawal"),
+        ("adjust", "Adjustment (signed)"),
+        ("return", "Return a failed payout (the withdrawal's reference; no amount)"),
+    ]
     kind = forms.ChoiceField(choices=KINDS)
-    amount = forms.IntegerField(help_text="Minor units of the wallet's currency. Adjustments may be negative.")
+    amount = forms.IntegerField(
+        required=False, help_text="Minor units of the wallet's currency. Adjustments may be negative."
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the ledger memo.")
     reference = forms.CharField(
-        required=False, max_length=128, help_text="Optional idempotency reference (e.g. a bank transfer id)."
+        required=False,
+        max_length=128,
+        help_text="Optional idempotency reference (e.g. a bank transfer id); for a return, the withdrawal's.",
     )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == "return":
+            if not data.get("reference"):
+                self.add_error("reference", "A return names the withdrawal by its reference.")
+            if data.get("amount") is not None:
+                self.add_error("amount", "A return gives back the whole withdrawal: leave the amount empty.")
+        elif data.get("amount") is None and "amount" not in self.errors:
+            self.add_error("amount", "This field is required.")
+        return data
 
 
 @admin.register(Wallet)
@@ -60,18 +80,27 @@ class WalletAdmin(admin.ModelAdmin):
         help_text = f"Minor units of {wallet.currency_id}: {example}. Adjustments may be negative."
         form.fields["amount"].help_text = help_text
         if request.method == "POST" and form.is_valid():
-            service = {"deposit": wallet_deposit, "withdraw": wallet_withdraw, "adjust": wallet_adjust}[
-                form.cleaned_data["kind"]
-            ]
+            data = form.cleaned_data
+            staff = f"staff:{request.user.get_username()}"
             try:
-                result = service(
-                    player_id=wallet.player.player_id,
-                    currency=wallet.currency_id,
-                    amount=form.cleaned_data["amount"],
-                    created_by=f"staff:{request.user.get_username()}",
-                    reason=form.cleaned_data["reason"],
-                    reference=form.cleaned_data["reference"] or None,
-                )
+                if data["kind"] == "return":
+                    result = wallet_withdrawal_return(
+                        player_id=wallet.player.player_id,
+                        reference=data["reference"],
+                        created_by=staff,
+                        reason=data["reason"],
+                        currency=wallet.currency_id,
+                    )
+                else:
+                    service = {"deposit": wallet_deposit, "withdraw": wallet_withdraw, "adjust": wallet_adjust}
+                    result = service[data["kind"]](
+                        player_id=wallet.player.player_id,
+                        currency=wallet.currency_id,
+                        amount=data["amount"],
+                        created_by=staff,
+                        reason=data["reason"],
+                        reference=data["reference"] or None,
+                    )
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
             else:

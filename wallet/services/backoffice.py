@@ -175,14 +175,21 @@ def wallet_adjust(
 
 
 def wallet_withdrawal_return(
-    *, player_id: str, reference: str, created_by: str, reason: str, trace_id: str = ""
+    *,
+    player_id: str,
+    reference: str,
+    created_by: str,
+    reason: str,
+    trace_id: str = "",
+    currency: str | None = None,
 ) -> WalletResult:
     """A payout that failed after its withdrawal: the money goes back to the wallet, once.
 
     Written as a `withdrawal` that reverses the first one (cash_out -> wallet; `reverses` is
     unique, so the database allows one return), which keeps a period's withdrawals net of
     returns in one kind. No player rule refuses it: it is the player's own money coming
-    back. A repeat answers the return already made, with the balance as it is now."""
+    back. A repeat answers the return already made, with the balance as it is now. With
+    `currency`, only a withdrawal from that wallet of the player is found."""
     validate_transaction_id(reference, "reference")
     if not reason.strip():
         raise ValidationFailed("Say why: a return needs a reason.", details={"reason": ["required"]})
@@ -194,7 +201,8 @@ def wallet_withdrawal_return(
             reverses__isnull=True,
         ).first()
         legs = {entry.account_id: entry for entry in withdrawal.entries.all()} if withdrawal else {}
-        wallet = Wallet.objects.filter(account_id__in=legs, player__player_id=player_id).first()
+        wallets = Wallet.objects.filter(account_id__in=legs, player__player_id=player_id)
+        wallet = (wallets.filter(currency_id=currency) if currency else wallets).first()
         if withdrawal is None or wallet is None:
             raise WithdrawalNotFound(f"No withdrawal {reference!r} of player {player_id!r}.")
         player, locked = wallet_lock(player_pk=wallet.player_id, currency=wallet.currency_id)

@@ -18,7 +18,7 @@ from provider.models import Game, Provider
 from sessions.models import GameSession, Round
 from sessions.services import platform_switch_set, session_create
 from wallet.models import Wallet
-from wallet.services import wallet_credit, wallet_debit
+from wallet.services import wallet_credit, wallet_debit, wallet_deposit
 from wallet.tests.conftest import credit_request, debit_request
 from wallet.tests.factories import funded_wallet
 
@@ -181,3 +181,47 @@ class TestGameSidePages:
         assert Round.objects.filter(round_id="admin-r1").exists() and GameSession.objects.exists()
         assert b"admin-r1" in admin_client.get(reverse("admin:game_sessions_round_changelist")).content
         assert b"sandbox:holdem" in admin_client.get(reverse("admin:provider_game_changelist")).content
+
+
+class TestReturnAFailedPayout:
+    def test_staff_return_a_withdrawal_once(self, admin_client, admin_user, sandbox):
+        wallet = demo_wallet()
+        before = wallet.balance
+        move(admin_client, wallet, kind="withdraw", amount="30000", reference="po-adm")
+        assert demo_wallet().balance == before - 30_000
+        for _ in range(2):
+            r = move(admin_client, wallet, kind="return", reference="po-adm", reason="IBAN closed")
+            assert r.status_code == 302, messages_of(r)
+        assert demo_wallet().balance == before
+        (returned,) = JournalTransaction.objects.filter(reverses__provider_transaction_id="po-adm")
+        assert (returned.kind, returned.memo, returned.created_by) == (
+            "withdrawal",
+            "IBAN closed",
+            f"staff:{admin_user.get_username()}",
+        )
+        assert ledger_reconcile().ok
+
+    def test_only_a_withdrawal_of_this_wallet(self, admin_client, sandbox):
+        before = demo_wallet().balance
+        move(admin_client, demo_wallet(), kind="withdraw", amount="100", reference="po-eur")
+        wallet_deposit(player_id="p_demo_1", currency="USD", amount=100, created_by="test", reason="a USD wallet")
+        usd = demo_wallet(currency="USD")
+        r = move(admin_client, usd, kind="return", reference="po-eur")
+        assert r.status_code == 200
+        assert any(m.startswith("WITHDRAWAL_NOT_FOUND") for m in messages_of(r))
+        assert demo_wallet().balance == before - 100
+
+    @pytest.mark.parametrize(
+        "data, field",
+        [
+            ({"kind": "return"}, "reference"),
+            ({"kind": "return", "reference": "po-x", "amount": "5"}, "amount"),
+            ({"kind": "deposit"}, "amount"),
+        ],
+    )
+    def test_the_form_says_what_is_missing(self, admin_client, sandbox, data, field):
+        journals = JournalTransaction.objects.count()
+        r = move(admin_client, demo_wallet(), **data)
+        assert r.status_code == 200
+        assert field in r.context["form"].errors
+        assert JournalTransaction.objects.count() == journals
