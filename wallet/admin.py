@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,8 +31,8 @@ class MoneyMovementForm(forms.Form):
         help_text="Optional idempotency reference (e.g. a bank transfer id); for a return, the withdrawal's.",
     )
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if data.get("kind") == "return":
             if not data.get("reference"):
                 self.add_error("reference", "A return names the withdrawal by its reference.")
