@@ -58,22 +58,25 @@ def player_register(
     """The casino's player, created if new (True) or with the given fields changed (False);
     a field given as None is left as it is. Safe to call again and from racing requests: the
     loser of a race to create the player finds the winner's row and updates it."""
-    if not PLAYER_ID_RE.fullmatch(player_id):
-        raise ValidationFailed(
-            "A player id is 1-64 characters of A-Za-z0-9._:@-", details={"player_id": ["1-64 of A-Za-z0-9._:@-"]}
-        )
-    try:
-        with transaction.atomic():
-            player = player_create(
-                player_id=player_id,
-                display_name=display_name or "",
-                country=country or "",
-                changed_by=changed_by,
-                reason=reason,
+    player = Player.objects.filter(player_id=player_id).first() if "\x00" not in player_id else None
+    if player is None:
+        # Only a new id is held to the pattern: staff may have created others in the admin.
+        if not PLAYER_ID_RE.fullmatch(player_id):
+            raise ValidationFailed(
+                "A player id is 1-64 characters of A-Za-z0-9._:@-", details={"player_id": ["1-64 of A-Za-z0-9._:@-"]}
             )
-        return player, True
-    except IntegrityError:
-        player = Player.objects.get(player_id=player_id)
+        try:
+            with transaction.atomic():
+                player = player_create(
+                    player_id=player_id,
+                    display_name=display_name or "",
+                    country=country or "",
+                    changed_by=changed_by,
+                    reason=reason,
+                )
+            return player, True
+        except IntegrityError:
+            player = Player.objects.get(player_id=player_id)
     changes = {
         field: value for field, value in (("display_name", display_name), ("country", country)) if value is not None
     }

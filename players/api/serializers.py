@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
@@ -49,6 +51,14 @@ class PlayerInput(ReasonInput):
         validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
         help_text="ISO 3166-1 alpha-2, e.g. MT.",
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A typo, or a status (staff's to set in the admin), would otherwise change nothing
+        # and still answer 200.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["not a field of a player the API may set"] for name in unknown})
+        return attrs
 
 
 class WalletOutput(serializers.Serializer):

@@ -233,6 +233,20 @@ class TestPlayerRegistration:
         assert json_call(client, "PUT", "p_new-1", {"country": "IE"}).status_code == 200
         assert PlayerAuditLog.objects.filter(player__player_id="p_new-1").count() == 2
 
+    def test_an_id_staff_gave_is_not_held_to_the_pattern(self, client, sandbox):
+        from players.services import player_create
+
+        player_create(player_id="john smith+1")
+        r = json_call(client, "PUT", "john%20smith+1", {"display_name": "John"})
+        assert (r.status_code, r.json()["display_name"]) == (200, "John")
+
+    @pytest.mark.parametrize("body", [{"status": "blocked"}, {"displayname": "Maria"}])
+    def test_a_field_the_api_may_not_set_is_refused(self, client, sandbox, body):
+        r = json_call(client, "PUT", "p_demo_1", body)
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+        assert set(r.json()["details"]) == set(body)
+        assert Player.objects.get(player_id="p_demo_1").status == "active"
+
     def test_a_player_with_wallets(self, client, sandbox):
         json_call(client, "POST", "p_demo_1/deposits", {"currency": "USD", "amount": 250, "reference": "w-1"})
         r = json_call(client, "GET", "p_demo_1")

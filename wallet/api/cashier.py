@@ -99,15 +99,47 @@ class MovementPagination(CursorPagination):
             cursor = None
         else:
             # A well-formed cursor can still carry a position that is no time (made by hand).
-            if cursor is None or cursor.position is None or parse_datetime(str(cursor.position)) is not None:
+            if cursor is None or cursor.position is None or _aware_time(str(cursor.position)):
                 return cursor
         raise ValidationFailed("cursor is not one this API gave out.", details={"cursor": ["invalid"]})
+
+    def get_page_size(self, request: Request) -> int:
+        given = request.query_params.get(self.page_size_query_param)
+        if given is None:
+            return self.page_size
+        if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= self.max_page_size:
+            raise ValidationFailed(
+                f"limit is a whole number from 1 to {self.max_page_size}.",
+                details={"limit": [f"1 to {self.max_page_size}"]},
+            )
+        return int(given)
+
+
+def _aware_time(text: str) -> bool:
+    try:
+        parsed = parse_datetime(text)
+    except ValueError:  # the shape of a time, and no such time (30 February)
+        return False
+    return parsed is not None and parsed.tzinfo is not None
 
 
 class MovementQuery(serializers.Serializer):
     currency = currency_field()
     since = serializers.DateTimeField(required=False, help_text="From this time (inclusive).")
     until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive).")
+
+
+def _cashier_answer(result: WalletResult) -> Response:
+    body = {**result.as_body(), "reference": result.transaction_id}
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return Response(CashierOutput(body).data, headers=headers)
+
+
+CASHIER_PARAMETERS = [
+    OpenApiParameter(
+        "Idempotent-Replayed", str, OpenApiParameter.HEADER, response=True, description="`true` on a repeat."
+    )
+]
 
 
 class CashierApiView(OperatorApiView):
@@ -131,19 +163,6 @@ class CashierApiView(OperatorApiView):
         return _cashier_answer(result)
 
 
-def _cashier_answer(result: WalletResult) -> Response:
-    body = {**result.as_body(), "reference": result.transaction_id}
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return Response(CashierOutput(body).data, headers=headers)
-
-
-CASHIER_PARAMETERS = [
-    OpenApiParameter(
-        "Idempotent-Replayed", str, OpenApiParameter.HEADER, response=True, description="`true` on a repeat."
-    )
-]
-
-
 class DepositApi(CashierApiView):
     move = staticmethod(cashier_deposit)
 
@@ -151,6 +170,7 @@ class DepositApi(CashierApiView):
         operation_id="player_deposit",
         tags=["operator"],
         request=CashierInput,
+        parameters=CASHIER_PARAMETERS,
         responses={
             200: CashierOutput,
             **error_responses(
@@ -181,6 +201,7 @@ class WithdrawalApi(CashierApiView):
         operation_id="player_withdraw",
         tags=["operator"],
         request=CashierInput,
+        parameters=CASHIER_PARAMETERS,
         responses={
             200: CashierOutput,
             **error_responses(
@@ -214,7 +235,10 @@ class WithdrawalReturnApi(OperatorApiView):
     @extend_schema(
         operation_id="player_withdrawal_return",
         tags=["operator"],
-        parameters=[OpenApiParameter("reference", str, OpenApiParameter.PATH, description="The withdrawal's.")],
+        parameters=[
+            OpenApiParameter("reference", str, OpenApiParameter.PATH, description="The withdrawal's."),
+            *CASHIER_PARAMETERS,
+        ],
         request=ReturnInput,
         responses={
             200: CashierOutput,

@@ -21,6 +21,7 @@ from .common import (
     wallet_apply,
     wallet_get_or_create_locked,
     wallet_lock,
+    wallet_lock_current,
 )
 
 BACKOFFICE_SCOPE = "backoffice"
@@ -50,10 +51,11 @@ def _move(
         raise ValidationFailed("created_by is required.")
 
     def work() -> WalletResult:
-        currency_get(code=currency)
+        # Money may always leave a wallet in a currency since disabled; none may come in.
+        currency_get(code=currency, enabled_only=delta > 0)
         # Every refusal comes before the first write (a missing wallet is created last), so a
         # refused movement with a reference commits its refusal and nothing else.
-        player, wallet = wallet_lock(player_id=player_id, currency=currency)
+        player, wallet = wallet_lock_current(player_id=player_id, currency=currency)
         if check_player is not None:
             check_player(player)
         balance = wallet.balance if wallet is not None else 0

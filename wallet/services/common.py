@@ -200,6 +200,21 @@ def wallet_lock(
     return player, wallet
 
 
+def wallet_lock_current(*, player_id: str, currency: str) -> tuple[Player, Wallet | None]:
+    """`wallet_lock` for a caller that decides on the wallet's absence (a withdrawal's funds
+    check). With no wallet, only the player's row is locked, and a wallet created while this
+    waited for that row would be missed: it is then locked again, in the usual order."""
+    savepoint = transaction.savepoint()
+    player, wallet = wallet_lock(player_id=player_id, currency=currency)
+    if wallet is None and Wallet.objects.filter(player=player, currency_id=currency).exists():
+        # Rolling back to the savepoint releases the player's row lock taken after it, so the
+        # second lock takes wallet then player like every other movement.
+        transaction.savepoint_rollback(savepoint)
+        return wallet_lock(player_id=player_id, currency=currency)
+    transaction.savepoint_commit(savepoint)
+    return player, wallet
+
+
 def wallet_account_key(*, player: Player, currency: str) -> str:
     return f"wallet:{player.player_id}:{currency}"
 

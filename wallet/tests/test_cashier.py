@@ -1,10 +1,13 @@
 """The operator's cashier API: deposits, withdrawals and a wallet's history; over Django's test
 client, and over a socket with parallel requests for the races."""
 
+import base64
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 import requests
@@ -35,6 +38,11 @@ def call(client, method, path, body=None, headers=TOKEN, **kw):
         headers=headers,
         **kw,
     )
+
+
+def made_cursor(position: str) -> str:
+    """A cursor as DRF encodes one, around a position of our choosing."""
+    return quote(base64.b64encode(urlencode({"p": position}).encode()).decode())
 
 
 def balance(player_id="p_demo_1", currency="EUR") -> int:
@@ -126,6 +134,38 @@ class TestDeposit:
 
 @pytest.mark.django_db
 class TestWithdrawal:
+    def test_money_may_leave_a_disabled_currency_but_not_come_in(self, client, sandbox):
+        from ledger.models import Currency
+
+        Currency.objects.filter(code="EUR").update(is_enabled=False)
+        r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 500, "reference": "po-off"})
+        assert (r.status_code, r.json()["balance"]) == (200, 99_500)
+        r = call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 500, "reference": "dep-off"})
+        assert (r.status_code, r.json()["details"]) == (400, {"currency": ["not enabled"]})
+
+    def test_the_reason_is_not_part_of_the_payment(self, client, sandbox):
+        body = {"currency": "EUR", "amount": 500, "reference": "po-why"}
+        call(client, "POST", "p_demo_1/withdrawals", {**body, "reason": "to card"})
+        r = call(client, "POST", "p_demo_1/withdrawals", {**body, "reason": "to bank"})
+        assert (r.status_code, r.headers["Idempotent-Replayed"], r.json()["balance"]) == (200, "true", 99_500)
+
+    def test_a_refused_reference_is_spent_in_the_admin_too(self, client, sandbox):
+        from players.errors import PlayerBlocked
+        from wallet.services import wallet_withdraw
+
+        Player.objects.filter(player_id="p_demo_1").update(status="blocked")
+        body = {"currency": "EUR", "amount": 500, "reference": "po-spent"}
+        assert call(client, "POST", "p_demo_1/withdrawals", body).status_code == 403
+        with pytest.raises(PlayerBlocked) as refused:
+            wallet_withdraw(
+                player_id="p_demo_1", currency="EUR", amount=500, created_by="staff:a", reason="x", reference="po-spent"
+            )
+        assert refused.value.replayed
+        wallet_withdraw(
+            player_id="p_demo_1", currency="EUR", amount=500, created_by="staff:a", reason="x", reference="po-new"
+        )
+        assert balance() == 99_500
+
     def test_within_the_balance(self, client, sandbox):
         r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 40_000, "reference": "po-1"})
         assert (r.status_code, r.json()["balance"]) == (200, 60_000)
@@ -260,6 +300,18 @@ class TestHistory:
         )
         assert len(earlier.json()["results"]) == 7
 
+    def test_since_is_inclusive_and_until_exclusive(self, client, played):
+        rows = call(client, "GET", "p_demo_1/transactions?currency=EUR").json()["results"]
+        cut = rows[3]["created_at"]  # the credit
+        since = call(client, "GET", "p_demo_1/transactions", QUERY_STRING=urlencode({"currency": "EUR", "since": cut}))
+        assert [m["kind"] for m in since.json()["results"]] == ["withdrawal", "rollback", "debit", "credit"]
+        until = call(client, "GET", "p_demo_1/transactions", QUERY_STRING=urlencode({"currency": "EUR", "until": cut}))
+        assert [m["kind"] for m in until.json()["results"]] == ["debit", "deposit", "deposit"]
+
+    def test_the_largest_page(self, client, played):
+        r = call(client, "GET", "p_demo_1/transactions?currency=EUR&limit=200")
+        assert (r.status_code, len(r.json()["results"])) == (200, 7)
+
     def test_a_currency_without_a_wallet_has_no_history(self, client, sandbox):
         r = call(client, "GET", "p_demo_1/transactions?currency=USD")
         assert (r.status_code, r.json()["results"]) == (200, [])
@@ -273,6 +325,15 @@ class TestHistory:
             ("currency=EUR&cursor=garbage", "cursor"),
             # Well-formed, with a position that is no time: made by hand.
             ("currency=EUR&cursor=cD1ub3QtYS10aW1l", "cursor"),
+            (f"currency=EUR&cursor={made_cursor('2026-02-30T00:00:00+00:00')}", "cursor"),
+            (f"currency=EUR&cursor={made_cursor('2026-01-01T25:00:00+00:00')}", "cursor"),
+            (f"currency=EUR&cursor={made_cursor('2026-01-01T00:00:00')}", "cursor"),  # no zone
+            ("currency=EUR&limit=0", "limit"),
+            ("currency=EUR&limit=-1", "limit"),
+            ("currency=EUR&limit=abc", "limit"),
+            ("currency=EUR&limit=201", "limit"),
+            ("currency=EUR&limit=%D9%A3", "limit"),  # an Arabic-Indic three
+            (f"currency=EUR&limit={'9' * 40}", "limit"),
         ],
     )
     def test_bad_queries_are_validation_errors(self, client, sandbox, query, field):
@@ -283,8 +344,8 @@ class TestHistory:
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_requests_over_http_move_money_once_and_never_below_zero(live_server):
-    """Eight deposits with one reference, then twelve withdrawals of 10,000 against 100,000,
-    each from its own thread and connection."""
+    """Eight deposits of 10,000 with one reference, then twelve withdrawals of 10,000 against
+    the 110,000 that leaves, each from its own thread and connection."""
     call_command("seed_sandbox", stdout=open("/dev/null", "w"))
     base = f"{live_server.url}/api/v1/players/p_demo_1"
 
@@ -382,4 +443,44 @@ def test_racing_returns_over_http_put_the_money_back_once(live_server):
     assert len(answers) == 1 and next(iter(answers))[0] == 200
     assert balance() == 100_000
     assert JournalTransaction.objects.filter(reverses__isnull=False).count() == 1
+    assert ledger_reconcile().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_withdrawal_sees_a_wallet_created_while_it_waited(sandbox):
+    """With no wallet in the currency, a withdrawal locks only the player's row; a first win
+    in that currency committing meanwhile must be seen, not refused as no money."""
+    from django.db import connection, transaction
+
+    from ledger.models import Account
+    from ledger.services import Leg, ledger_account_get_or_create, ledger_post
+    from players.services import player_lock
+    from wallet.services import cashier_withdraw
+    from wallet.services.common import wallet_apply, wallet_get_or_create_locked
+
+    holding = threading.Event()
+
+    def first_usd_money():
+        try:
+            with transaction.atomic():
+                player = player_lock(player_id="p_demo_1")
+                holding.set()
+                time.sleep(1)  # the withdrawal is waiting for the player's row by now
+                wallet = wallet_get_or_create_locked(player=player, currency="USD")
+                wallet_apply(wallet=wallet, delta=5_000)
+                cash_in = ledger_account_get_or_create(key="cash_in:USD", kind=Account.Kind.CASH_IN, currency="USD")
+                legs = [Leg(wallet.account_id, 5_000, "USD"), Leg(cash_in.pk, -5_000, "USD")]
+                ledger_post(kind="deposit", legs=legs, created_by="test")
+        finally:
+            connection.close()
+
+    creator = threading.Thread(target=first_usd_money)
+    creator.start()
+    assert holding.wait(10)
+    result = cashier_withdraw(
+        player_id="p_demo_1", currency="USD", amount=100, reference="race-1", operator="operator:t", reason="payout"
+    )
+    creator.join()
+    assert result.balance == 4_900
+    assert balance(currency="USD") == 4_900
     assert ledger_reconcile().ok
