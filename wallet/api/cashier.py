@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -163,64 +163,50 @@ class CashierApiView(OperatorApiView):
         return _cashier_answer(result)
 
 
+def _cashier_schema(operation_id: str, refusals: tuple[str, ...], description: str, example: OpenApiExample) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=operation_id,
+            tags=["operator"],
+            request=CashierInput,
+            parameters=CASHIER_PARAMETERS,
+            responses={
+                200: CashierOutput,
+                **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", *refusals, "IDEMPOTENCY_MISMATCH"),
+            },
+            description=description,
+            examples=[example],
+        )
+    )
+
+
+@_cashier_schema(
+    "player_deposit",
+    ("PLAYER_BLOCKED", "RG_LIMIT"),
+    "Money the player paid in, once the payment system has it. Refused while the player is blocked "
+    "(PLAYER_BLOCKED), self-excluded or on a time-out (RG_LIMIT): the payment is then to be returned. "
+    "A refusal is final for its reference and is answered again on a repeat.",
+    OpenApiExample(
+        "card deposit of 25.00", request_only=True, value={"currency": "EUR", "amount": 2500, "reference": "psp-7c1e2a"}
+    ),
+)
 class DepositApi(CashierApiView):
     move = staticmethod(cashier_deposit)
 
-    @extend_schema(
-        operation_id="player_deposit",
-        tags=["operator"],
-        request=CashierInput,
-        parameters=CASHIER_PARAMETERS,
-        responses={
-            200: CashierOutput,
-            **error_responses(
-                "VALIDATION_ERROR", "PLAYER_NOT_FOUND", "PLAYER_BLOCKED", "RG_LIMIT", "IDEMPOTENCY_MISMATCH"
-            ),
-        },
-        description=(
-            "Money the player paid in, once the payment system has it. Refused while the player is blocked "
-            "(PLAYER_BLOCKED), self-excluded or on a time-out (RG_LIMIT): the payment is then to be returned. "
-            "A refusal is final for its reference and is answered again on a repeat."
-        ),
-        examples=[
-            OpenApiExample(
-                "card deposit of 25.00",
-                request_only=True,
-                value={"currency": "EUR", "amount": 2500, "reference": "psp-7c1e2a"},
-            )
-        ],
-    )
-    def post(self, request: Request, player_id: str) -> Response:
-        return super().post(request, player_id)
 
-
+@_cashier_schema(
+    "player_withdraw",
+    ("PLAYER_BLOCKED", "INSUFFICIENT_FUNDS"),
+    "Money leaving for the player's payment method, taken from the wallet before the payout is sent. "
+    "Allowed while self-excluded or on a time-out; refused for a blocked player (staff can still pay out "
+    "in the admin, under a new reference) and beyond the balance (INSUFFICIENT_FUNDS). A refusal is final "
+    "for its reference.",
+    OpenApiExample(
+        "payout of 10.00", request_only=True, value={"currency": "EUR", "amount": 1000, "reference": "po-41"}
+    ),
+)
 class WithdrawalApi(CashierApiView):
     move = staticmethod(cashier_withdraw)
-
-    @extend_schema(
-        operation_id="player_withdraw",
-        tags=["operator"],
-        request=CashierInput,
-        parameters=CASHIER_PARAMETERS,
-        responses={
-            200: CashierOutput,
-            **error_responses(
-                "VALIDATION_ERROR", "PLAYER_NOT_FOUND", "PLAYER_BLOCKED", "INSUFFICIENT_FUNDS", "IDEMPOTENCY_MISMATCH"
-            ),
-        },
-        description=(
-            "Money leaving for the player's payment method, taken from the wallet before the payout is sent. "
-            "Allowed while self-excluded or on a time-out; refused for a blocked player (staff can still pay "
-            "out in the admin) and beyond the balance (INSUFFICIENT_FUNDS, final for the reference)."
-        ),
-        examples=[
-            OpenApiExample(
-                "payout of 10.00", request_only=True, value={"currency": "EUR", "amount": 1000, "reference": "po-41"}
-            )
-        ],
-    )
-    def post(self, request: Request, player_id: str) -> Response:
-        return super().post(request, player_id)
 
 
 class ReturnInput(serializers.Serializer):
