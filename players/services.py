@@ -15,6 +15,7 @@ from ledger.money import MAX_AMOUNT
 
 from .errors import PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
 from .models import LossLimit, Player, PlayerAuditLog
+from .selectors import player_get
 
 # The contract's ceiling for an amount (wallet-api.md §2).
 MAX_LOSS_LIMIT = MAX_AMOUNT
@@ -58,7 +59,10 @@ def player_register(
     """The casino's player, created if new (True) or with the given fields changed (False);
     a field given as None is left as it is. Safe to call again and from racing requests: the
     loser of a race to create the player finds the winner's row and updates it."""
-    player = Player.objects.filter(player_id=player_id).first() if "\x00" not in player_id else None
+    try:
+        player: Player | None = player_get(player_id=player_id)
+    except PlayerNotFound:
+        player = None
     if player is None:
         # Only a new id is held to the pattern: staff may have created others in the admin.
         if not PLAYER_ID_RE.fullmatch(player_id):

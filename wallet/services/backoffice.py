@@ -202,8 +202,8 @@ def wallet_withdrawal_return(
             provider_transaction_id=reference,
             reverses__isnull=True,
         ).first()
-        legs = {entry.account_id: entry for entry in withdrawal.entries.all()} if withdrawal else {}
-        wallets = Wallet.objects.filter(account_id__in=legs, player__player_id=player_id)
+        entries = list(withdrawal.entries.order_by("leg")) if withdrawal else []
+        wallets = Wallet.objects.filter(account_id__in=[e.account_id for e in entries], player__player_id=player_id)
         wallet = (wallets.filter(currency_id=currency) if currency else wallets).first()
         if withdrawal is None or wallet is None:
             raise WithdrawalNotFound(f"No withdrawal {reference!r} of player {player_id!r}.")
@@ -219,18 +219,11 @@ def wallet_withdrawal_return(
                 platform_transaction_id=str(earlier.pk),
                 replayed=True,
             )
-        paid_out = legs[locked.account_id].amount  # negative: the wallet's leg of the withdrawal
+        paid_out = next(e.amount for e in entries if e.account_id == locked.account_id)  # negative
         balance = wallet_apply(wallet=locked, delta=-paid_out)
         journal = ledger_post(
             kind=JournalTransaction.Kind.WITHDRAWAL,
-            legs=[
-                Leg(locked.account_id, -paid_out, locked.currency_id),
-                *(
-                    Leg(e.account_id, -e.amount, e.currency_id)
-                    for e in legs.values()
-                    if e.account_id != locked.account_id
-                ),
-            ],
+            legs=[Leg(e.account_id, -e.amount, e.currency_id) for e in entries],
             created_by=created_by,
             reason="returned",
             reverses=withdrawal,

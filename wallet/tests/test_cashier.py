@@ -4,7 +4,6 @@ client, and over a socket with parallel requests for the races."""
 import base64
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import quote, urlencode
@@ -455,17 +454,25 @@ def test_a_withdrawal_sees_a_wallet_created_while_it_waited(sandbox):
     from ledger.models import Account
     from ledger.services import Leg, ledger_account_get_or_create, ledger_post
     from players.services import player_lock
+    from provider.tests.conftest import wait_for
     from wallet.services import cashier_withdraw
     from wallet.services.common import wallet_apply, wallet_get_or_create_locked
 
     holding = threading.Event()
+
+    def withdrawal_waits_for_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0] > 0
 
     def first_usd_money():
         try:
             with transaction.atomic():
                 player = player_lock(player_id="p_demo_1")
                 holding.set()
-                time.sleep(1)  # the withdrawal is waiting for the player's row by now
+                wait_for(withdrawal_waits_for_a_lock, timeout=10, message="the withdrawal to wait for the player's row")
                 wallet = wallet_get_or_create_locked(player=player, currency="USD")
                 wallet_apply(wallet=wallet, delta=5_000)
                 cash_in = ledger_account_get_or_create(key="cash_in:USD", kind=Account.Kind.CASH_IN, currency="USD")
