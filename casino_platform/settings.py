@@ -222,15 +222,15 @@ LOGGING = {
 # Game sessions: sliding idle expiry with an absolute cap.
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT_SECONDS = env.int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", default=12 * 3600)
-# Responsible gambling: a looser loss limit, or its removal, waits this long (a cooling-off
+# Responsible gambling: a looser loss or deposit limit, or its removal, waits this long (a cooling-off
 # period; 0 puts it in force at once); a stricter one applies at once. The sweep that puts
 # waiting limits in force runs this often (a late sweep only keeps the stricter limit longer).
 RG_LIMIT_INCREASE_DELAY_SECONDS = env.int("RG_LIMIT_INCREASE_DELAY_SECONDS", default=24 * 3600)
 if not 0 <= RG_LIMIT_INCREASE_DELAY_SECONDS <= 366 * 24 * 3600:
     raise ImproperlyConfigured("RG_LIMIT_INCREASE_DELAY_SECONDS must be between 0 and a year.")
 RG_LIMIT_SWEEP_SECONDS = env.float("RG_LIMIT_SWEEP_SECONDS", default=60.0)
-CELERY_BEAT_SCHEDULE["players-loss-limit-sweep"] = {
-    "task": "players.tasks.loss_limits_apply_due_task",
+CELERY_BEAT_SCHEDULE["players-rg-limit-sweep"] = {
+    "task": "players.tasks.rg_limits_apply_due_task",
     "schedule": RG_LIMIT_SWEEP_SECONDS,
 }
 # On PostgreSQL a provider's debit, credit and rollback each run as one database function

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -8,26 +10,42 @@ from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
 
-from .models import LossLimit, Player, PlayerAuditLog
+from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
 from .services import (
     AUDITED_FIELDS,
-    MAX_LOSS_LIMIT,
+    MAX_LIMIT,
     player_block,
     player_create,
+    player_set_deposit_limit,
     player_set_loss_limit,
     player_unblock,
     player_update,
 )
 
+# What each kind of limit holds, for the page that sets it.
+_LIMIT_KINDS: dict[str, tuple[type[PeriodLimit], Callable[..., PeriodLimit | None], str]] = {
+    "loss": (
+        LossLimit,
+        player_set_loss_limit,
+        "A debit that would take the period's net loss (debits less credits and rollbacks) over the limit is refused.",
+    ),
+    "deposit": (
+        DepositLimit,
+        player_set_deposit_limit,
+        "A cashier deposit that would take the period's deposits over the limit is refused; withdrawals do not "
+        "make room again. Staff's deposits in 'Move money…' count towards it but are not refused.",
+    ),
+}
 
-class LossLimitForm(forms.Form):
+
+class PeriodLimitForm(forms.Form):
     # Every currency: a limit set before its currency was disabled can still be tightened or removed.
     currency = forms.ModelChoiceField(queryset=Currency.objects.all(), to_field_name="code")
-    period = forms.ChoiceField(choices=LossLimit.Period.choices)
+    period = forms.ChoiceField(choices=PeriodLimit.Period.choices)
     amount = forms.IntegerField(
         required=False,
         min_value=0,
-        max_value=MAX_LOSS_LIMIT,
+        max_value=MAX_LIMIT,
         help_text="Minor units of the currency (1050 = 10.50 EUR).",
     )
     remove = forms.BooleanField(required=False, label="Remove the limit instead")
@@ -41,19 +59,18 @@ class LossLimitForm(forms.Form):
         return data
 
 
-class LossLimitInline(admin.TabularInline):
-    model = LossLimit
+class PeriodLimitInline(admin.TabularInline):
     extra = 0
     fields = ("currency", "period", "amount_display", "pending_display", "updated_at")
     readonly_fields = fields
     can_delete = False
 
     @admin.display(description="Limit in force")
-    def amount_display(self, obj: LossLimit) -> str:
+    def amount_display(self, obj: PeriodLimit) -> str:
         return obj.currency.format(obj.amount)
 
     @admin.display(description="Waiting (cooling-off)")
-    def pending_display(self, obj: LossLimit) -> str:
+    def pending_display(self, obj: PeriodLimit) -> str:
         if obj.pending_from is None:
             return "-"
         what = "removal" if obj.pending_amount is None else obj.currency.format(obj.pending_amount)
@@ -61,6 +78,14 @@ class LossLimitInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False  # set through the service, so every change is audited
+
+
+class LossLimitInline(PeriodLimitInline):
+    model = LossLimit
+
+
+class DepositLimitInline(PeriodLimitInline):
+    model = DepositLimit
 
 
 class AuditInline(admin.TabularInline):
@@ -86,29 +111,35 @@ class PlayerAdmin(admin.ModelAdmin):
         # The operator's id is what providers know the player by: fixed once created.
         if obj is None:
             return self.readonly_fields
-        return (*self.readonly_fields, "player_id", "loss_limits_link")
+        return (*self.readonly_fields, "player_id", "limits_link")
 
-    @admin.display(description="Loss limits")
-    def loss_limits_link(self, obj: Player) -> str:
+    @admin.display(description="Limits")
+    def limits_link(self, obj: Player) -> str:
         return format_html(
-            '<a href="{}">Set a loss limit…</a>', reverse("admin:players_player_loss_limit", args=[obj.pk])
+            '<a href="{}">Set a loss limit…</a> · <a href="{}">Set a deposit limit…</a>',
+            reverse("admin:players_player_loss_limit", args=[obj.pk]),
+            reverse("admin:players_player_deposit_limit", args=[obj.pk]),
         )
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.loss_limit_view)
-        return [path("<int:player_pk>/loss-limit/", view, name="players_player_loss_limit"), *super().get_urls()]
+        view = self.admin_site.admin_view(self.limit_view)
+        return [
+            path(f"<int:player_pk>/{kind}-limit/", view, name=f"players_player_{kind}_limit", kwargs={"kind": kind})
+            for kind in _LIMIT_KINDS
+        ] + super().get_urls()
 
-    def loss_limit_view(self, request, player_pk: int):
-        if not request.user.has_perms(["players.change_player", "players.change_losslimit"]):
-            messages.error(request, "You may not change players' loss limits.")
+    def limit_view(self, request, player_pk: int, kind: str):
+        model, set_limit, holds = _LIMIT_KINDS[kind]
+        if not request.user.has_perms(["players.change_player", f"players.change_{model._meta.model_name}"]):
+            messages.error(request, f"You may not change players' {model.noun}s.")
             return redirect("admin:players_player_changelist")
         player = get_object_or_404(Player, pk=player_pk)
-        form = LossLimitForm(request.POST or None)
+        form = PeriodLimitForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             currency: Currency = data["currency"]
             try:
-                limit = player_set_loss_limit(
+                limit = set_limit(
                     player=player,
                     currency=currency.code,
                     period=data["period"],
@@ -119,19 +150,20 @@ class PlayerAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
             else:
-                messages.success(request, _loss_limit_outcome(limit, currency, data["period"]))
+                messages.success(request, _limit_outcome(model, limit, currency, data["period"]))
                 return redirect("admin:players_player_change", player.pk)
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "player": player,
-            "limits": LossLimit.objects.filter(player=player).select_related("currency"),
-            "title": f"Set a loss limit: {player}",
+            "holds": holds,
+            "limits": model.objects.filter(player=player).select_related("currency"),
+            "title": f"Set a {model.noun}: {player}",
             "opts": self.model._meta,
         }
-        return render(request, "admin/players/loss_limit.html", context)
+        return render(request, "admin/players/period_limit.html", context)
 
-    inlines = [LossLimitInline, AuditInline]
+    inlines = [LossLimitInline, DepositLimitInline, AuditInline]
     actions = ["block_players", "unblock_players"]
 
     def save_model(self, request, obj, form, change):
@@ -183,14 +215,14 @@ class PlayerAuditLogAdmin(ReadOnlyAdmin):
     list_select_related = ("player",)
 
 
-def _loss_limit_outcome(limit: LossLimit | None, currency: Currency, period: str) -> str:
+def _limit_outcome(model: type[PeriodLimit], limit: PeriodLimit | None, currency: Currency, period: str) -> str:
     if limit is None:
-        return f"No {period} loss limit in {currency.code}."
+        return f"No {period} {model.noun} in {currency.code}."
     in_force = currency.format(limit.amount)
     if limit.pending_from is None:
-        return f"The {period} loss limit in {currency.code} is {in_force}, in force now."
+        return f"The {period} {model.noun} in {currency.code} is {in_force}, in force now."
     waiting = "Its removal" if limit.pending_amount is None else currency.format(limit.pending_amount)
     return (
-        f"The {period} loss limit in {currency.code} stays {in_force} until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
+        f"The {period} {model.noun} in {currency.code} stays {in_force} until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
         f"{waiting} takes effect then (cooling-off)."
     )

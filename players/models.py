@@ -1,4 +1,6 @@
-"""Players and their responsible-gambling state. Loss limits are in minor units."""
+"""Players and their responsible-gambling state. Loss and deposit limits are in minor units."""
+
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from django.db import models
 
@@ -34,21 +36,30 @@ class Player(models.Model):
         return self.status == self.Status.ACTIVE
 
 
-class LossLimit(models.Model):
-    """The most a player may lose (debits minus credits) in one period, per currency.
+class PeriodLimit(models.Model):
+    """A responsible-gambling limit per currency and period (UTC day, ISO week, calendar month).
 
-    `amount` is the limit in force, the one a debit reads. A stricter limit applies at once;
-    a looser one, or the limit's removal, waits for a cooling-off period
+    `amount` is the limit in force, the one a movement is held against. A stricter limit
+    applies at once; a looser one, or the limit's removal, waits for a cooling-off period
     (RG_LIMIT_INCREASE_DELAY_SECONDS) as `pending_amount` (None: removal) from `pending_from`,
     and the sweep (players.tasks) puts it in force then. A late sweep only keeps the
     stricter limit longer."""
+
+    # What the audit log and messages call this kind of limit (e.g. loss_limit_day_EUR).
+    audit_name = ""
+    noun = ""
+
+    if TYPE_CHECKING:
+        objects: ClassVar[models.Manager[Self]]
+
+    # Each concrete limit declares its own, for its related_name.
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="+")
 
     class Period(models.TextChoices):
         DAY = "day", "Day"
         WEEK = "week", "Week"
         MONTH = "month", "Month"
 
-    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="loss_limits")
     currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
     period = models.CharField(max_length=8, choices=Period.choices)
     amount = models.BigIntegerField(help_text="Minor units; the limit in force.")
@@ -61,28 +72,63 @@ class LossLimit(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["player", "currency", "period"], name="loss_limit_one_per_period"),
-            models.CheckConstraint(condition=models.Q(amount__gte=0), name="loss_limit_non_negative"),
-            # Only a looser limit waits: a pending amount is above the one in force and has its time.
-            models.CheckConstraint(
-                condition=models.Q(pending_amount__isnull=True)
-                | (models.Q(pending_amount__gt=models.F("amount")) & models.Q(pending_from__isnull=False)),
-                name="loss_limit_pending_is_looser",
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["pending_from"], name="loss_limit_pending", condition=models.Q(pending_from__isnull=False)
-            )
-        ]
+        abstract = True
 
     def __str__(self) -> str:
-        return f"{self.player_id} {self.period} {self.amount} {self.currency_id}"
+        return f"{self.player_id} {self.period} {self.noun} {self.amount} {self.currency_id}"
 
     @property
     def pending_removal(self) -> bool:
         return self.pending_from is not None and self.pending_amount is None
+
+    @staticmethod
+    def rules(prefix: str) -> tuple[list[models.BaseConstraint], list[models.Index]]:
+        """Each concrete limit's constraints and index, named after its table."""
+        constraints: list[models.BaseConstraint] = [
+            models.UniqueConstraint(fields=["player", "currency", "period"], name=f"{prefix}_one_per_period"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name=f"{prefix}_non_negative"),
+            # Only a looser limit waits: a pending amount is above the one in force and has its time.
+            models.CheckConstraint(
+                condition=models.Q(pending_amount__isnull=True)
+                | (models.Q(pending_amount__gt=models.F("amount")) & models.Q(pending_from__isnull=False)),
+                name=f"{prefix}_pending_is_looser",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["pending_from"], name=f"{prefix}_pending", condition=models.Q(pending_from__isnull=False)
+            )
+        ]
+        return constraints, indexes
+
+
+_LOSS_LIMIT_RULES = PeriodLimit.rules("loss_limit")
+_DEPOSIT_LIMIT_RULES = PeriodLimit.rules("deposit_limit")
+
+
+class LossLimit(PeriodLimit):
+    """The most a player may lose (debits minus credits and rollbacks) in one period, per
+    currency; read by every debit (the debit's SQL function reads this table)."""
+
+    audit_name = "loss_limit"
+    noun = "loss limit"
+
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="loss_limits")
+
+    class Meta:
+        constraints, indexes = _LOSS_LIMIT_RULES
+
+
+class DepositLimit(PeriodLimit):
+    """The most a player may deposit through the cashier in one period, per currency."""
+
+    audit_name = "deposit_limit"
+    noun = "deposit limit"
+
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="deposit_limits")
+
+    class Meta:
+        constraints, indexes = _DEPOSIT_LIMIT_RULES
 
 
 class PlayerAuditLog(models.Model):

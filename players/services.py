@@ -3,7 +3,7 @@
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -14,11 +14,13 @@ from ledger.models import CURRENCY_CODE, Currency
 from ledger.money import MAX_AMOUNT
 
 from .errors import PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
-from .models import LossLimit, Player, PlayerAuditLog
+from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
 from .selectors import player_get
 
 # The contract's ceiling for an amount (wallet-api.md §2).
-MAX_LOSS_LIMIT = MAX_AMOUNT
+MAX_LIMIT = MAX_AMOUNT
+
+L = TypeVar("L", bound=PeriodLimit)
 
 logger = logging.getLogger(__name__)
 
@@ -144,44 +146,73 @@ def player_extend_restriction(*, player: Player, field: str, until: datetime, ch
         return player_update(player=locked, changed_by=changed_by, reason=reason, **{field: until})
 
 
-def _loss_limit_field(limit: LossLimit) -> str:
-    return f"loss_limit_{limit.period}_{limit.currency_id}"
+def _limit_field(limit: PeriodLimit) -> str:
+    return f"{limit.audit_name}_{limit.period}_{limit.currency_id}"
 
 
-def _refresh_has_loss_limits(player_pk: int) -> None:
-    Player.objects.filter(pk=player_pk).update(has_loss_limits=LossLimit.objects.filter(player_id=player_pk).exists())
+def _after_limit_change(model: type[PeriodLimit], player_pk: int) -> None:
+    # A debit reads loss limits only for a player flagged to have some (one round trip less).
+    if model is LossLimit:
+        Player.objects.filter(pk=player_pk).update(
+            has_loss_limits=LossLimit.objects.filter(player_id=player_pk).exists()
+        )
 
 
-@transaction.atomic
 def player_set_loss_limit(
     *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
 ) -> LossLimit | None:
-    """Set (or with amount=None remove) a loss limit; audited like every RG change.
+    """Set (or with amount=None remove) a loss limit: what a debit is held against."""
+    return _player_set_limit(
+        LossLimit, player=player, currency=currency, period=period, amount=amount, changed_by=changed_by, reason=reason
+    )
+
+
+def player_set_deposit_limit(
+    *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
+) -> DepositLimit | None:
+    """Set (or with amount=None remove) a deposit limit: what a cashier deposit is held against."""
+    return _player_set_limit(
+        DepositLimit,
+        player=player,
+        currency=currency,
+        period=period,
+        amount=amount,
+        changed_by=changed_by,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def _player_set_limit(
+    model: type[L], *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
+) -> L | None:
+    """Set (or with amount=None remove) a period limit; audited like every RG change.
 
     A new or stricter limit is in force at once and cancels a looser one still waiting. A
     looser limit or a removal waits RG_LIMIT_INCREASE_DELAY_SECONDS (pending_amount,
     pending_from), so that a player cannot lift a limit in the heat of a losing session;
     asking for the same again does not restart the wait. Returns the row as it stands,
     or None when there is no limit."""
-    if period not in LossLimit.Period.values:
+    if period not in PeriodLimit.Period.values:
         raise ValidationFailed(f"Unknown period {period!r}", details={"period": ["day, week or month"]})
-    if amount is not None and (type(amount) is not int or amount < 0 or amount > MAX_LOSS_LIMIT):
+    if amount is not None and (type(amount) is not int or amount < 0 or amount > MAX_LIMIT):
         raise ValidationFailed(
-            "A loss limit is a non-negative integer in minor units, at most 10^15.", details={"amount": ["invalid"]}
+            f"A {model.noun} is a non-negative integer in minor units, at most 10^15.",
+            details={"amount": ["invalid"]},
         )
     # A disabled currency still takes limits: one set before it was disabled stays changeable.
     if not (CURRENCY_CODE.fullmatch(currency) and Currency.objects.filter(code=currency).exists()):
         raise ValidationFailed(f"No currency {currency!r} on this platform.", details={"currency": ["unknown"]})
-    # The same lock a debit takes: a limit never changes halfway through a bet.
+    # The same lock a debit or a deposit takes: a limit never changes halfway through one.
     Player.objects.select_for_update().filter(pk=player.pk).first()
-    existing = LossLimit.objects.filter(player=player, currency_id=currency, period=period).first()
+    existing = model.objects.filter(player=player, currency_id=currency, period=period).first()
     now = clock.now()
     if existing is not None and existing.pending_from is not None and existing.pending_from <= now:
         # Its wait is over, the sweep just has not come by yet: this request is judged
         # against the limit that is in force by the rule, not the one the row still holds.
         existing = _apply_pending(existing, changed_by="system", reason=_cooling_off_ended(existing))
     delay = timedelta(seconds=settings.RG_LIMIT_INCREASE_DELAY_SECONDS)
-    field = f"loss_limit_{period}_{currency}"
+    field = f"{model.audit_name}_{period}_{currency}"
 
     def audit(field: str, old: Any, new: Any) -> None:
         _audit(player=player, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
@@ -189,7 +220,7 @@ def player_set_loss_limit(
     if existing is None:
         if amount is None:
             return None
-        limit = LossLimit.objects.create(player=player, currency_id=currency, period=period, amount=amount)
+        limit = model.objects.create(player=player, currency_id=currency, period=period, amount=amount)
         audit(field, None, amount)
     elif (amount is not None and amount <= existing.amount) or not delay:
         # Stricter (or no cooling-off at all): in force now, and whatever waited is void.
@@ -200,7 +231,7 @@ def player_set_loss_limit(
             audit(field, existing.amount, amount)
         if amount is None:
             existing.delete()
-            _refresh_has_loss_limits(player.pk)
+            _after_limit_change(model, player.pk)
             return None
         limit.amount, limit.pending_amount, limit.pending_from = amount, None, None
         limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
@@ -212,58 +243,59 @@ def player_set_loss_limit(
         limit.pending_amount, limit.pending_from = amount, now + delay
         limit.save(update_fields=["pending_amount", "pending_from", "updated_at"])
         audit(f"{field}_pending", old, _pending_text(limit))
-    _refresh_has_loss_limits(player.pk)
+    _after_limit_change(model, player.pk)
     return limit
 
 
-def _pending_text(limit: LossLimit) -> str:
+def _pending_text(limit: PeriodLimit) -> str:
     assert limit.pending_from is not None
     what = "removal" if limit.pending_amount is None else str(limit.pending_amount)
     return f"{what} from {limit.pending_from.isoformat()}"
 
 
-def _cooling_off_ended(limit: LossLimit) -> str:
+def _cooling_off_ended(limit: PeriodLimit) -> str:
     return f"cooling-off ended ({_pending_text(limit)})"
 
 
-def _apply_pending(limit: LossLimit, *, changed_by: str, reason: str) -> LossLimit | None:
+def _apply_pending(limit: L, *, changed_by: str, reason: str) -> L | None:
     """Put a waiting change in force, under the player's lock the caller holds; both audit
     trails (the limit's and the waiting change's) get their row. Returns the limit in force."""
-    field = _loss_limit_field(limit)
+    field = _limit_field(limit)
     for audited, old, new in (
         (f"{field}_pending", _pending_text(limit), None),
         (field, limit.amount, limit.pending_amount),
     ):
         _audit(player=limit.player, field=audited, old=old, new=new, changed_by=changed_by, reason=reason)
-    applied: LossLimit | None = limit
+    applied: L | None = limit
     if limit.pending_amount is None:
         limit.delete()
         applied = None
     else:
         limit.amount, limit.pending_amount, limit.pending_from = limit.pending_amount, None, None
         limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
-    _refresh_has_loss_limits(limit.player_id)
+    _after_limit_change(type(limit), limit.player_id)
     return applied
 
 
-def loss_limits_apply_due(*, now: datetime | None = None) -> int:
-    """Put in force every looser limit (or removal) whose cooling-off has ended; one player's
-    lock and transaction at a time, so one row that fails does not hold up the others.
-    Returns how many changed."""
+def rg_limits_apply_due(*, now: datetime | None = None) -> int:
+    """Put in force every looser loss or deposit limit (or removal) whose cooling-off has
+    ended; one player's lock and transaction at a time, so one row that fails does not hold
+    up the others. Returns how many changed."""
     now = now or clock.now()
     applied = 0
-    due = LossLimit.objects.filter(pending_from__lte=now).order_by("pending_from").values_list("pk", "player_id")
-    for pk, player_pk in list(due):
-        try:
-            with transaction.atomic():
-                Player.objects.select_for_update().filter(pk=player_pk).first()
-                limit = LossLimit.objects.select_related("player").filter(pk=pk, pending_from__lte=now).first()
-                if limit is None:
-                    continue  # changed or applied since it was listed
-                _apply_pending(limit, changed_by="system", reason=_cooling_off_ended(limit))
-                applied += 1
-        except Exception:
-            logger.exception("loss limit %s: the waiting change could not be put in force", pk)
+    for model in (LossLimit, DepositLimit):
+        due = model.objects.filter(pending_from__lte=now).order_by("pending_from").values_list("pk", "player_id")
+        for pk, player_pk in list(due):
+            try:
+                with transaction.atomic():
+                    Player.objects.select_for_update().filter(pk=player_pk).first()
+                    limit = model.objects.select_related("player").filter(pk=pk, pending_from__lte=now).first()
+                    if limit is None:
+                        continue  # changed or applied since it was listed
+                    _apply_pending(limit, changed_by="system", reason=_cooling_off_ended(limit))
+                    applied += 1
+            except Exception:
+                logger.exception("%s %s: the waiting change could not be put in force", model.noun, pk)
     return applied
 
 

@@ -1,4 +1,4 @@
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
-from players.models import LossLimit, Player
+from players.models import DepositLimit, LossLimit, PeriodLimit, Player
 
 from .errors import CurrencyMismatch
 from .models import RollbackTombstone, Wallet
@@ -65,45 +65,62 @@ def tombstone_exists(*, provider_code: str, transaction_id: str) -> bool:
 GAMING_KINDS = (JournalTransaction.Kind.DEBIT, JournalTransaction.Kind.CREDIT, JournalTransaction.Kind.ROLLBACK)
 
 
-def loss_period_starts(now: datetime) -> dict[str, datetime]:
+def limit_period_starts(now: datetime) -> dict[str, datetime]:
     """UTC calendar day, ISO week (from Monday) and calendar month."""
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return {
-        LossLimit.Period.DAY: day,
-        LossLimit.Period.WEEK: day - timedelta(days=day.weekday()),
-        LossLimit.Period.MONTH: day.replace(day=1),
+        PeriodLimit.Period.DAY: day,
+        PeriodLimit.Period.WEEK: day - timedelta(days=day.weekday()),
+        PeriodLimit.Period.MONTH: day.replace(day=1),
     }
+
+
+def _wallet_period_sums(
+    *, wallet: Wallet, periods: Iterable[str], now: datetime, kinds: Iterable[str]
+) -> dict[str, int]:
+    """The sum of the wallet's entries of these kinds in each period so far; one query over
+    the longest period."""
+    wanted = set(periods)
+    starts = {p: s for p, s in limit_period_starts(now).items() if p in wanted}
+    if not starts:
+        return {}
+    sums = Entry.objects.filter(
+        account_id=wallet.account_id, created_at__gte=min(starts.values()), transaction__kind__in=list(kinds)
+    ).aggregate(**{p: Sum("amount", filter=Q(created_at__gte=start)) for p, start in starts.items()})
+    return {p: sums[p] or 0 for p in starts}
 
 
 def wallet_net_losses(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
     """Net loss (debits - credits - rollbacks, as the wallet's entries say) in each period so
-    far; what a loss limit is held against. One query over the longest period."""
-    wanted = set(periods)
-    starts = {p: s for p, s in loss_period_starts(now).items() if p in wanted}
-    if not starts:
-        return {}
-    sums = Entry.objects.filter(
-        account_id=wallet.account_id, created_at__gte=min(starts.values()), transaction__kind__in=GAMING_KINDS
-    ).aggregate(**{p: Sum("amount", filter=Q(created_at__gte=start)) for p, start in starts.items()})
-    return {p: -(sums[p] or 0) for p in starts}
+    far; what a loss limit is held against."""
+    sums = _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=GAMING_KINDS)
+    return {p: -amount for p, amount in sums.items()}
 
 
-def player_loss_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:
-    """Each of the player's loss limits (by currency, then day, week, month) with the net
-    loss it is held against this period, what remains of it, and a change waiting its
-    cooling-off. A waiting change whose time has passed is still shown waiting: the debit
-    holds the limit in force until the sweep (RG_LIMIT_SWEEP_SECONDS) or the next change
-    of that limit puts it in force."""
-    order = {period: i for i, period in enumerate(LossLimit.Period.values)}
-    limits = sorted(LossLimit.objects.filter(player=player), key=lambda limit: (limit.currency_id, order[limit.period]))
+def wallet_deposits(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
+    """Deposits into the wallet in each period so far, from the cashier and the admin alike;
+    what a deposit limit is held against. Withdrawals do not make room again."""
+    return _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=[JournalTransaction.Kind.DEPOSIT])
+
+
+def _limit_usage(
+    *, model: type[PeriodLimit], player: Player, now: datetime, used: Callable[..., dict[str, int]], used_as: str
+) -> list[dict[str, Any]]:
+    """Each of the player's limits of this kind (by currency, then day, week, month) with what
+    it is held against this period (`used_as`), what remains of it, and a change waiting its
+    cooling-off. A waiting change whose time has passed is still shown waiting: the limit in
+    force holds until the sweep (RG_LIMIT_SWEEP_SECONDS) or the next change of that limit
+    puts it in force."""
+    order = {period: i for i, period in enumerate(PeriodLimit.Period.values)}
+    limits = sorted(model.objects.filter(player=player), key=lambda limit: (limit.currency_id, order[limit.period]))
     wallets = {w.currency_id: w for w in Wallet.objects.filter(player=player)}
-    losses: dict[str, dict[str, int]] = {}
+    sums: dict[str, dict[str, int]] = {}
     for currency in {limit.currency_id for limit in limits} & set(wallets):
         periods = [limit.period for limit in limits if limit.currency_id == currency]
-        losses[currency] = wallet_net_losses(wallet=wallets[currency], periods=periods, now=now)
+        sums[currency] = used(wallet=wallets[currency], periods=periods, now=now)
     usage = []
     for limit in limits:
-        net_loss = losses.get(limit.currency_id, {}).get(limit.period, 0)
+        so_far = sums.get(limit.currency_id, {}).get(limit.period, 0)
         pending = None
         if limit.pending_from is not None:
             pending = {"amount": limit.pending_amount, "effective_from": limit.pending_from}
@@ -112,9 +129,19 @@ def player_loss_limit_usage(*, player: Player, now: datetime) -> list[dict[str, 
                 "currency": limit.currency_id,
                 "period": limit.period,
                 "amount": limit.amount,
-                "net_loss": net_loss,
-                "remaining": max(0, limit.amount - net_loss),
+                used_as: so_far,
+                "remaining": max(0, limit.amount - so_far),
                 "pending": pending,
             }
         )
     return usage
+
+
+def player_loss_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:
+    """Each loss limit with the net loss it is held against this period (see _limit_usage)."""
+    return _limit_usage(model=LossLimit, player=player, now=now, used=wallet_net_losses, used_as="net_loss")
+
+
+def player_deposit_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:
+    """Each deposit limit with what has been deposited this period (see _limit_usage)."""
+    return _limit_usage(model=DepositLimit, player=player, now=now, used=wallet_deposits, used_as="deposited")

@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictIntegerField
-from players.services import MAX_LOSS_LIMIT
+from players.services import MAX_LIMIT
 
 
 class ReasonInput(serializers.Serializer):
@@ -13,15 +13,15 @@ class ReasonInput(serializers.Serializer):
     )
 
 
-class LossLimitSetInput(ReasonInput):
-    amount = StrictIntegerField(min_value=0, max_value=MAX_LOSS_LIMIT, help_text="Minor units of the currency.")
+class LimitSetInput(ReasonInput):
+    amount = StrictIntegerField(min_value=0, max_value=MAX_LIMIT, help_text="Minor units of the currency.")
 
 
 class RestrictionInput(ReasonInput):
     until = serializers.DateTimeField(help_text="RFC 3339; in the future, and not before an end already in force.")
 
 
-class PendingLossLimitOutput(serializers.Serializer):
+class PendingLimitOutput(serializers.Serializer):
     amount = serializers.IntegerField(allow_null=True, help_text="The looser limit asked for; null: removal.")
     effective_from = serializers.DateTimeField(help_text="When the cooling-off ends and it takes effect.")
 
@@ -32,7 +32,16 @@ class LossLimitOutput(serializers.Serializer):
     amount = serializers.IntegerField(help_text="The limit in force, minor units.")
     net_loss = serializers.IntegerField(help_text="Debits less credits and rollbacks so far this period (UTC).")
     remaining = serializers.IntegerField(help_text="What the player may still lose this period.")
-    pending = PendingLossLimitOutput(allow_null=True, help_text="A looser limit or a removal waiting its turn.")
+    pending = PendingLimitOutput(allow_null=True, help_text="A looser limit or a removal waiting its turn.")
+
+
+class DepositLimitOutput(serializers.Serializer):
+    currency = serializers.CharField()
+    period = serializers.ChoiceField(choices=["day", "week", "month"])
+    amount = serializers.IntegerField(help_text="The limit in force, minor units.")
+    deposited = serializers.IntegerField(help_text="Deposits so far this period (UTC), withdrawals not deducted.")
+    remaining = serializers.IntegerField(help_text="What the player may still deposit this period.")
+    pending = PendingLimitOutput(allow_null=True, help_text="A looser limit or a removal waiting its turn.")
 
 
 class ResponsibleGamblingOutput(serializers.Serializer):
@@ -41,6 +50,7 @@ class ResponsibleGamblingOutput(serializers.Serializer):
     self_excluded_until = serializers.DateTimeField(allow_null=True)
     timed_out_until = serializers.DateTimeField(allow_null=True)
     loss_limits = LossLimitOutput(many=True)
+    deposit_limits = DepositLimitOutput(many=True)
 
 
 class PlayerInput(ReasonInput):

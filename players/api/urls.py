@@ -11,6 +11,11 @@ urlpatterns = [
         views.LossLimitApi.as_view(),
         name="player-loss-limit",
     ),
+    path(
+        "<str:player_id>/deposit-limits/<str:currency>/<str:period>",
+        views.DepositLimitApi.as_view(),
+        name="player-deposit-limit",
+    ),
     path("<str:player_id>/self-exclusion", views.SelfExclusionApi.as_view(), name="player-self-exclusion"),
     path("<str:player_id>/time-out", views.TimeOutApi.as_view(), name="player-time-out"),
 ]

@@ -1,7 +1,8 @@
 """The operator's player API: registering a player, and the responsible-gambling calls the
-casino's front end makes when a player sets a loss limit, takes a time-out or excludes
-themselves, and reads back to show them. The cashier's calls are in wallet/api/cashier.py."""
+casino's front end makes when a player sets a loss or deposit limit, takes a time-out or
+excludes themselves, and reads back to show them. The cashier's calls are in wallet/api/cashier.py."""
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
@@ -11,14 +12,19 @@ from rest_framework.response import Response
 
 from casino_platform import clock
 from casino_platform.openapi import error_responses
-from players.models import LossLimit, Player
+from players.models import PeriodLimit, Player
 from players.selectors import player_get
-from players.services import player_extend_restriction, player_register, player_set_loss_limit
+from players.services import (
+    player_extend_restriction,
+    player_register,
+    player_set_deposit_limit,
+    player_set_loss_limit,
+)
 from sessions.api.views import OperatorApiView
-from wallet.selectors import player_loss_limit_usage, player_wallets
+from wallet.selectors import player_deposit_limit_usage, player_loss_limit_usage, player_wallets
 
 from .serializers import (
-    LossLimitSetInput,
+    LimitSetInput,
     PlayerInput,
     PlayerOutput,
     ReasonInput,
@@ -29,18 +35,20 @@ from .serializers import (
 STATE_RESPONSES = {200: ResponsibleGamblingOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
 LIMIT_PARAMETERS = [
     OpenApiParameter("currency", str, OpenApiParameter.PATH, description="ISO 4217 code, e.g. EUR"),
-    OpenApiParameter("period", str, OpenApiParameter.PATH, enum=LossLimit.Period.values),
+    OpenApiParameter("period", str, OpenApiParameter.PATH, enum=PeriodLimit.Period.values),
 ]
 
 
 def _state(player: Player) -> dict[str, Any]:
+    now = clock.now()
     return ResponsibleGamblingOutput(
         {
             "player_id": player.player_id,
             "status": player.status,
             "self_excluded_until": player.self_excluded_until,
             "timed_out_until": player.timed_out_until,
-            "loss_limits": player_loss_limit_usage(player=player, now=clock.now()),
+            "loss_limits": player_loss_limit_usage(player=player, now=now),
+            "deposit_limits": player_deposit_limit_usage(player=player, now=now),
         }
     ).data
 
@@ -108,34 +116,14 @@ class ResponsibleGamblingApi(PlayerApiView):
         return Response(_state(player_get(player_id=player_id)))
 
 
-class LossLimitApi(PlayerApiView):
-    @extend_schema(
-        operation_id="player_loss_limit_set",
-        tags=["operator"],
-        parameters=LIMIT_PARAMETERS,
-        request=LossLimitSetInput,
-        responses=STATE_RESPONSES,
-        description=(
-            "A new or stricter limit is in force at once (and cancels a looser one still waiting); a looser "
-            "one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS, 24 hours by default) and is "
-            "shown under `pending` until then."
-        ),
-        examples=[OpenApiExample("daily limit of 50.00", request_only=True, value={"amount": 5000})],
-    )
-    def put(self, request: Request, player_id: str, currency: str, period: str) -> Response:
-        return self._set(request, player_id, currency, period, LossLimitSetInput(data=request.data))
+class PeriodLimitApi(PlayerApiView):
+    """A loss or deposit limit of one currency and period: set (PUT) or removed (DELETE)."""
 
-    @extend_schema(
-        operation_id="player_loss_limit_remove",
-        tags=["operator"],
-        parameters=[
-            *LIMIT_PARAMETERS,
-            OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log."),
-        ],
-        request=None,
-        responses=STATE_RESPONSES,
-        description="The removal waits the cooling-off period, as a looser limit does.",
-    )
+    set_limit: Callable[..., PeriodLimit | None]
+
+    def put(self, request: Request, player_id: str, currency: str, period: str) -> Response:
+        return self._set(request, player_id, currency, period, LimitSetInput(data=request.data))
+
     def delete(self, request: Request, player_id: str, currency: str, period: str) -> Response:
         # Many clients and proxies drop a DELETE's body: the reason comes in the query.
         return self._set(request, player_id, currency, period, ReasonInput(data=request.query_params))
@@ -144,7 +132,7 @@ class LossLimitApi(PlayerApiView):
         # The service judges the path's currency and period with the amount: one set of rules.
         player = player_get(player_id=player_id)
         serializer.is_valid(raise_exception=True)
-        player_set_loss_limit(
+        type(self).set_limit(
             player=player,
             currency=currency,
             period=period,
@@ -153,6 +141,55 @@ class LossLimitApi(PlayerApiView):
             reason=serializer.validated_data["reason"],
         )
         return Response(_state(player))
+
+
+def _limit_schema(name: str, holds: str, example: OpenApiExample) -> Any:
+    return extend_schema_view(
+        put=extend_schema(
+            operation_id=f"player_{name}_set",
+            tags=["operator"],
+            parameters=LIMIT_PARAMETERS,
+            request=LimitSetInput,
+            responses=STATE_RESPONSES,
+            description=(
+                f"{holds} A new or stricter limit is in force at once (and cancels a looser one still waiting); a "
+                "looser one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS, 24 hours by default) "
+                "and is shown under `pending` until then."
+            ),
+            examples=[example],
+        ),
+        delete=extend_schema(
+            operation_id=f"player_{name}_remove",
+            tags=["operator"],
+            parameters=[
+                *LIMIT_PARAMETERS,
+                OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log."),
+            ],
+            request=None,
+            responses=STATE_RESPONSES,
+            description="The removal waits the cooling-off period, as a looser limit does.",
+        ),
+    )
+
+
+@_limit_schema(
+    "loss_limit",
+    "Debits that would take the net loss (debits less credits and rollbacks) of the period over it are "
+    "refused (RG_LIMIT).",
+    OpenApiExample("daily limit of 50.00", request_only=True, value={"amount": 5000}),
+)
+class LossLimitApi(PeriodLimitApi):
+    set_limit = staticmethod(player_set_loss_limit)
+
+
+@_limit_schema(
+    "deposit_limit",
+    "Cashier deposits that would take the period's deposits over it are refused (RG_LIMIT); withdrawals do "
+    "not make room again.",
+    OpenApiExample("weekly limit of 200.00", request_only=True, value={"amount": 20000}),
+)
+class DepositLimitApi(PeriodLimitApi):
+    set_limit = staticmethod(player_set_deposit_limit)
 
 
 class RestrictionApi(PlayerApiView):

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from players.models import LossLimit, Player, PlayerAuditLog
-from players.services import loss_limits_apply_due
+from players.services import rg_limits_apply_due
 from wallet.tests.api_client import ProviderClient
 
 TOKEN = {"Authorization": "Token sandbox-operator-token"}
@@ -37,6 +37,7 @@ class TestOperatorApi:
             "self_excluded_until": None,
             "timed_out_until": None,
             "loss_limits": [],
+            "deposit_limits": [],
         }
 
     def test_set_tighten_loosen_and_remove(self, client, sandbox):
@@ -198,7 +199,7 @@ def test_a_limit_set_over_http_refuses_the_next_debit_and_a_looser_one_waits(liv
     again = wallet.post("debit", debit(token, tx="http-3", amount=300, round_id="h3"))
     assert (again.status, again.body["code"]) == (403, "RG_LIMIT")
     # ... and the looser one is in force once it has ended.
-    assert loss_limits_apply_due(now=timezone.now() + timedelta(days=1, seconds=1)) == 1
+    assert rg_limits_apply_due(now=timezone.now() + timedelta(days=1, seconds=1)) == 1
     assert wallet.post("debit", debit(token, tx="http-4", amount=300, round_id="h4")).status == 200
     state = http.get(f"{base}/responsible-gambling", timeout=10).json()
     assert state["loss_limits"][0] == {

@@ -10,7 +10,7 @@ from django.utils import timezone
 from casino_platform.errors import ValidationFailed
 from ledger.tests.factories import CurrencyFactory
 from players.models import LossLimit, Player, PlayerAuditLog
-from players.services import loss_limits_apply_due, player_extend_restriction, player_set_loss_limit
+from players.services import player_extend_restriction, player_set_loss_limit, rg_limits_apply_due
 from players.tests.factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,9 +114,9 @@ class TestLossLimits:
         set_limit(player, None, period="week")
         set_limit(other, 500)
         set_limit(other, 700)
-        assert loss_limits_apply_due(now=now + DAY - timedelta(seconds=1)) == 0
+        assert rg_limits_apply_due(now=now + DAY - timedelta(seconds=1)) == 0
         assert limit_of(player).amount == 2_000
-        assert loss_limits_apply_due(now=now + DAY) == 3
+        assert rg_limits_apply_due(now=now + DAY) == 3
         assert (limit_of(player).amount, limit_of(player).pending_from) == (9_000, None)
         assert limit_of(player, "week") is None
         assert limit_of(other).amount == 700
@@ -124,12 +124,12 @@ class TestLossLimits:
         assert ("loss_limit_week_EUR", "1000", "") in audit_rows(player)
         # Each change closes two trails: the limit's, and the waiting change's.
         assert PlayerAuditLog.objects.filter(player=player, changed_by="system").count() == 4
-        assert loss_limits_apply_due(now=now + 2 * DAY) == 0
+        assert rg_limits_apply_due(now=now + 2 * DAY) == 0
 
     def test_removal_in_force_clears_the_flag_the_debit_reads(self, player, now):
         set_limit(player, 2_000)
         set_limit(player, None)
-        loss_limits_apply_due(now=now + DAY)
+        rg_limits_apply_due(now=now + DAY)
         assert not LossLimit.objects.filter(player=player).exists()
         assert not Player.objects.get(pk=player.pk).has_loss_limits
 
@@ -196,7 +196,7 @@ class TestWhatTheReviewFound:
     def test_the_sweep_closes_the_waiting_changes_trail_too(self, player, now):
         set_limit(player, 2_000)
         set_limit(player, 9_000)
-        loss_limits_apply_due(now=now + DAY)
+        rg_limits_apply_due(now=now + DAY)
         assert audit_rows(player)[-2:] == [
             ("loss_limit_day_EUR_pending", f"9000 from {(now + DAY).isoformat()}", ""),
             ("loss_limit_day_EUR", "2000", "9000"),
@@ -230,7 +230,7 @@ class TestWhatTheReviewFound:
             return real(limit, **kw)
 
         with mock.patch("players.services._apply_pending", side_effect=first_fails):
-            assert loss_limits_apply_due(now=now + DAY) == 1
+            assert rg_limits_apply_due(now=now + DAY) == 1
         assert sorted(limit.amount for limit in LossLimit.objects.all()) == [2_000, 9_000]
 
     def test_a_change_made_between_the_listing_and_the_lock_is_respected(self, player, now):
@@ -249,7 +249,7 @@ class TestWhatTheReviewFound:
             return result
 
         with mock.patch.object(LossLimit.objects, "filter", side_effect=listing_then_a_change):
-            assert loss_limits_apply_due(now=now + DAY) == 0
+            assert rg_limits_apply_due(now=now + DAY) == 0
         assert (limit_of(player).amount, limit_of(player).pending_from) == (1_000, None)
 
 
@@ -269,5 +269,5 @@ def test_the_python_debit_path_holds_the_stricter_limit_while_a_looser_one_waits
     wallet_debit(provider=provider, request=debit_request(wallet, amount=400, round_id="a"))
     with pytest.raises(ResponsibleGamblingLimit):
         wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))
-    loss_limits_apply_due(now=now + DAY)
+    rg_limits_apply_due(now=now + DAY)
     wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))

@@ -184,7 +184,9 @@ def _cashier_schema(operation_id: str, refusals: tuple[str, ...], description: s
     "player_deposit",
     ("PLAYER_BLOCKED", "RG_LIMIT"),
     "Money the player paid in, once the payment system has it. Refused while the player is blocked "
-    "(PLAYER_BLOCKED), self-excluded or on a time-out (RG_LIMIT): the payment is then to be returned. "
+    "(PLAYER_BLOCKED), self-excluded or on a time-out, or when it would take the period's deposits over "
+    "one of the player's deposit limits (RG_LIMIT; details.deposit_limit names the period, the limit and "
+    "what remains): the payment is then to be returned. "
     "A refusal is final for its reference and is answered again on a repeat.",
     OpenApiExample(
         "card deposit of 25.00", request_only=True, value={"currency": "EUR", "amount": 2500, "reference": "psp-7c1e2a"}

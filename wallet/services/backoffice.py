@@ -43,7 +43,7 @@ def _move(
     reason: str,
     reference: str | None,
     trace_id: str,
-    check_player: Callable[[Player], None] | None,
+    check_player: Callable[[Player, Wallet | None], None] | None,
 ) -> WalletResult:
     if not reason.strip():
         raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
@@ -57,7 +57,7 @@ def _move(
         # refused movement with a reference commits its refusal and nothing else.
         player, wallet = wallet_lock_current(player_id=player_id, currency=currency)
         if check_player is not None:
-            check_player(player)
+            check_player(player, wallet)
         balance = wallet.balance if wallet is not None else 0
         if balance + delta < 0:
             raise InsufficientFunds(f"Balance {balance} cannot absorb {delta}.")
@@ -106,10 +106,11 @@ def wallet_deposit(
     reason: str,
     reference: str | None = None,
     trace_id: str = "",
-    check_player: Callable[[Player], None] | None = None,
+    check_player: Callable[[Player, Wallet | None], None] | None = None,
 ) -> WalletResult:
     """Put cash into a wallet (cash_in account -> wallet). Once per `reference` if given.
-    `check_player` may refuse the movement under the wallet's lock, before anything is written."""
+    `check_player(player, wallet)` may refuse the movement under the player's and the wallet's
+    lock (the wallet is None until the first money in its currency), before anything is written."""
     validate_amount(amount, minimum=1)
     return _move(
         kind=JournalTransaction.Kind.DEPOSIT,
@@ -133,7 +134,7 @@ def wallet_withdraw(
     reason: str,
     reference: str | None = None,
     trace_id: str = "",
-    check_player: Callable[[Player], None] | None = None,
+    check_player: Callable[[Player, Wallet | None], None] | None = None,
 ) -> WalletResult:
     """Take cash out of a wallet (wallet -> cash_out account); never below zero."""
     validate_amount(amount, minimum=1)

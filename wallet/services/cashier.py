@@ -2,19 +2,37 @@
 send, through the operator API. Back-office movements, with a payment reference that moves
 money once, and the player's own rules on top, checked under the wallet's lock."""
 
-from players.errors import PlayerBlocked
-from players.models import Player
+from casino_platform import clock
+from players.errors import PlayerBlocked, ResponsibleGamblingLimit
+from players.models import DepositLimit, PeriodLimit, Player
 from players.services import player_assert_may_bet
 
+from ..models import Wallet
+from ..selectors import wallet_deposits
 from .backoffice import wallet_deposit, wallet_withdraw
 from .common import WalletResult
 
 
-def _assert_may_deposit(player: Player) -> None:
-    player_assert_may_bet(player=player)
+def _assert_within_deposit_limits(*, player: Player, wallet: Wallet | None, currency: str, amount: int) -> None:
+    """Deposits so far in each limited period, plus this one, must stay within the limit in
+    force. Runs under the player's lock, so two deposits cannot cross a limit together."""
+    rows = {limit.period: limit.amount for limit in DepositLimit.objects.filter(player=player, currency_id=currency)}
+    if not rows:
+        return
+    # Shortest period first, so the refusal names the same period every time.
+    limits = {period: rows[period] for period in PeriodLimit.Period.values if period in rows}
+    deposited = wallet_deposits(wallet=wallet, periods=limits, now=clock.now()) if wallet is not None else {}
+    for period, limit in limits.items():
+        so_far = deposited.get(period, 0)
+        if so_far + amount > limit:
+            raise ResponsibleGamblingLimit(
+                f"This deposit would take the {period}'s deposits to {so_far + amount}, over the limit of "
+                f"{limit} {currency}.",
+                details={"deposit_limit": {"period": period, "amount": limit, "remaining": max(0, limit - so_far)}},
+            )
 
 
-def _assert_may_withdraw(player: Player) -> None:
+def _assert_may_withdraw(player: Player, wallet: Wallet | None) -> None:
     # A self-excluded player or one on a time-out may always take their money out; a blocked
     # account is frozen until staff have looked at it (they can still pay out in the admin).
     if player.status != Player.Status.ACTIVE:
@@ -25,7 +43,13 @@ def cashier_deposit(
     *, player_id: str, currency: str, amount: int, reference: str, operator: str, reason: str, trace_id: str = ""
 ) -> WalletResult:
     """Money the player paid in. Refused (and the payment for the gateway to return) while the
-    player is blocked, self-excluded or on a time-out: the same rules as a bet."""
+    player is blocked, self-excluded or on a time-out, the same rules as a bet, or when it
+    would go over one of the player's deposit limits."""
+
+    def check(player: Player, wallet: Wallet | None) -> None:
+        player_assert_may_bet(player=player)
+        _assert_within_deposit_limits(player=player, wallet=wallet, currency=currency, amount=amount)
+
     return wallet_deposit(
         player_id=player_id,
         currency=currency,
@@ -34,7 +58,7 @@ def cashier_deposit(
         reason=reason,
         reference=reference,
         trace_id=trace_id,
-        check_player=_assert_may_deposit,
+        check_player=check,
     )
 
 
