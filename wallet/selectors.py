@@ -1,4 +1,5 @@
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +102,39 @@ def wallet_deposits(*, wallet: Wallet, periods: Iterable[str], now: datetime) ->
     """Deposits into the wallet in each period so far, from the cashier and the admin alike;
     what a deposit limit is held against. Withdrawals do not make room again."""
     return _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=[JournalTransaction.Kind.DEPOSIT])
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCrossed:
+    period: str
+    limit: int
+    so_far: int
+
+
+def period_limit_crossed(
+    *,
+    model: type[PeriodLimit],
+    player: Player,
+    currency: str,
+    wallet: Wallet | None,
+    amount: int,
+    now: datetime,
+    used: Callable[..., dict[str, int]],
+) -> LimitCrossed | None:
+    """The first of the player's limits of this kind in `currency` that `amount` would take
+    over, with what the period has used so far (`used`: wallet_net_losses or wallet_deposits);
+    None if it fits them all. Shortest period first, so a refusal names the same period every
+    time. The caller holds the player's lock, so nothing it counts moves meanwhile."""
+    rows = {limit.period: limit.amount for limit in model.objects.filter(player=player, currency_id=currency)}
+    if not rows:
+        return None
+    limits = {period: rows[period] for period in PeriodLimit.Period.values if period in rows}
+    sums = used(wallet=wallet, periods=limits, now=now) if wallet is not None else {}
+    for period, limit in limits.items():
+        so_far = sums.get(period, 0)
+        if so_far + amount > limit:
+            return LimitCrossed(period=period, limit=limit, so_far=so_far)
+    return None
 
 
 def _limit_usage(

@@ -4,6 +4,7 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictIntegerField
+from players.models import PeriodLimit
 from players.services import MAX_LIMIT
 
 
@@ -26,22 +27,20 @@ class PendingLimitOutput(serializers.Serializer):
     effective_from = serializers.DateTimeField(help_text="When the cooling-off ends and it takes effect.")
 
 
-class LossLimitOutput(serializers.Serializer):
+class PeriodLimitOutput(serializers.Serializer):
     currency = serializers.CharField()
-    period = serializers.ChoiceField(choices=["day", "week", "month"])
+    period = serializers.ChoiceField(choices=PeriodLimit.Period.values)
     amount = serializers.IntegerField(help_text="The limit in force, minor units.")
+    remaining = serializers.IntegerField(help_text="What is left of it this period.")
+    pending = PendingLimitOutput(allow_null=True, help_text="A looser limit or a removal waiting its turn.")
+
+
+class LossLimitOutput(PeriodLimitOutput):
     net_loss = serializers.IntegerField(help_text="Debits less credits and rollbacks so far this period (UTC).")
-    remaining = serializers.IntegerField(help_text="What the player may still lose this period.")
-    pending = PendingLimitOutput(allow_null=True, help_text="A looser limit or a removal waiting its turn.")
 
 
-class DepositLimitOutput(serializers.Serializer):
-    currency = serializers.CharField()
-    period = serializers.ChoiceField(choices=["day", "week", "month"])
-    amount = serializers.IntegerField(help_text="The limit in force, minor units.")
+class DepositLimitOutput(PeriodLimitOutput):
     deposited = serializers.IntegerField(help_text="Deposits so far this period (UTC), withdrawals not deducted.")
-    remaining = serializers.IntegerField(help_text="What the player may still deposit this period.")
-    pending = PendingLimitOutput(allow_null=True, help_text="A looser limit or a removal waiting its turn.")
 
 
 class ResponsibleGamblingOutput(serializers.Serializer):

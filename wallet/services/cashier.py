@@ -4,11 +4,11 @@ money once, and the player's own rules on top, checked under the wallet's lock."
 
 from casino_platform import clock
 from players.errors import PlayerBlocked, ResponsibleGamblingLimit
-from players.models import DepositLimit, PeriodLimit, Player
+from players.models import DepositLimit, Player
 from players.services import player_assert_may_bet
 
 from ..models import Wallet
-from ..selectors import wallet_deposits
+from ..selectors import period_limit_crossed, wallet_deposits
 from .backoffice import wallet_deposit, wallet_withdraw
 from .common import WalletResult
 
@@ -16,20 +16,27 @@ from .common import WalletResult
 def _assert_within_deposit_limits(*, player: Player, wallet: Wallet | None, currency: str, amount: int) -> None:
     """Deposits so far in each limited period, plus this one, must stay within the limit in
     force. Runs under the player's lock, so two deposits cannot cross a limit together."""
-    rows = {limit.period: limit.amount for limit in DepositLimit.objects.filter(player=player, currency_id=currency)}
-    if not rows:
-        return
-    # Shortest period first, so the refusal names the same period every time.
-    limits = {period: rows[period] for period in PeriodLimit.Period.values if period in rows}
-    deposited = wallet_deposits(wallet=wallet, periods=limits, now=clock.now()) if wallet is not None else {}
-    for period, limit in limits.items():
-        so_far = deposited.get(period, 0)
-        if so_far + amount > limit:
-            raise ResponsibleGamblingLimit(
-                f"This deposit would take the {period}'s deposits to {so_far + amount}, over the limit of "
-                f"{limit} {currency}.",
-                details={"deposit_limit": {"period": period, "amount": limit, "remaining": max(0, limit - so_far)}},
-            )
+    crossed = period_limit_crossed(
+        model=DepositLimit,
+        player=player,
+        currency=currency,
+        wallet=wallet,
+        amount=amount,
+        now=clock.now(),
+        used=wallet_deposits,
+    )
+    if crossed is not None:
+        raise ResponsibleGamblingLimit(
+            f"This deposit would take the {crossed.period}'s deposits to {crossed.so_far + amount}, over the "
+            f"limit of {crossed.limit} {currency}.",
+            details={
+                "deposit_limit": {
+                    "period": crossed.period,
+                    "amount": crossed.limit,
+                    "remaining": max(0, crossed.limit - crossed.so_far),
+                }
+            },
+        )
 
 
 def _assert_may_withdraw(player: Player, wallet: Wallet | None) -> None:

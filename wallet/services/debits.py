@@ -33,7 +33,7 @@ from sessions.services import (
 
 from ..errors import CurrencyMismatch, InsufficientFunds, TransactionRolledBack
 from ..models import Wallet
-from ..selectors import tombstone_exists, wallet_net_losses
+from ..selectors import period_limit_crossed, tombstone_exists, wallet_net_losses
 from .common import (
     WalletResult,
     call_in_database,
@@ -74,19 +74,20 @@ class DebitRequest:
 def _check_loss_limits(*, player: Player, wallet: Wallet, amount: int, now: datetime) -> None:
     """Net loss in each limited period, plus this bet, must stay within the limit in force.
     Runs under the player lock, so two sessions cannot cross it together."""
-    rows = {lim.period: lim.amount for lim in LossLimit.objects.filter(player=player, currency_id=wallet.currency_id)}
-    if not rows:
-        return
-    # Shortest period first, so the refusal names the same period every time.
-    limits = {period: rows[period] for period in LossLimit.Period.values if period in rows}
-    net_losses = wallet_net_losses(wallet=wallet, periods=limits, now=now)
-    for period, limit in limits.items():
-        net_loss = net_losses[period]
-        if net_loss + amount > limit:
-            raise ResponsibleGamblingLimit(
-                f"This bet would take the {period} loss to {net_loss + amount}, over the limit of "
-                f"{limit} {wallet.currency_id}."
-            )
+    crossed = period_limit_crossed(
+        model=LossLimit,
+        player=player,
+        currency=wallet.currency_id,
+        wallet=wallet,
+        amount=amount,
+        now=now,
+        used=wallet_net_losses,
+    )
+    if crossed is not None:
+        raise ResponsibleGamblingLimit(
+            f"This bet would take the {crossed.period} loss to {crossed.so_far + amount}, over the limit of "
+            f"{crossed.limit} {wallet.currency_id}."
+        )
 
 
 def _raise_if_round_refuses(*, provider: Provider, request: DebitRequest, player: Player) -> None:
