@@ -15,7 +15,7 @@ from casino_platform import clock
 
 from .models import Currency
 from .money import Money
-from .selectors import ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
+from .selectors import ledger_cashier, ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,26 @@ REPORTS = {
             ledger_provider_ggr,
             ("day", "provider", "currency", "bets", "payouts", "rolled_back", "ggr", "debits", "credits", "rollbacks"),
             frozenset({"bets", "payouts", "rolled_back", "ggr"}),
+        ),
+        Report(
+            "cashier",
+            "Cashier: deposits, withdrawals, returned payouts and adjustments per day, currency and channel",
+            ledger_cashier,
+            (
+                "day",
+                "currency",
+                "channel",
+                "deposits",
+                "withdrawals",
+                "returned",
+                "adjustments",
+                "net",
+                "deposit_count",
+                "withdrawal_count",
+                "return_count",
+                "adjustment_count",
+            ),
+            frozenset({"deposits", "withdrawals", "returned", "adjustments", "net"}),
         ),
         Report(
             "journal",

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import Case, CharField, Count, F, Prefetch, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
 from .models import Account, Entry, JournalTransaction
@@ -140,6 +140,62 @@ def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | Non
             "debits": row["debits"],
             "credits": row["credits"],
             "rollbacks": row["rollbacks"],
+        }
+
+
+# Who moved cash, by the journal's created_by: the operator API's keys and staff in the admin.
+# Anything else (the sandbox's seed, the simulator) is reported under its own name.
+_CASHIER_CHANNEL = Case(
+    When(transaction__created_by__startswith="operator:", then=Value("operator_api")),
+    When(transaction__created_by__startswith="staff:", then=Value("staff")),
+    default=F("transaction__created_by"),
+    output_field=CharField(),
+)
+
+
+def ledger_cashier(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
+    """Money into and out of the players' wallets other than by play, per UTC day, currency
+    and channel (the operator API, staff, or the name of another writer), from the wallet
+    entries of [since, until): deposits, withdrawals, withdrawals returned (a failed payout
+    put back), staff's adjustments (signed), and the net change of what the casino owes its
+    players. Withdrawals are gross: a return is listed beside them, on the day it was made."""
+    withdrawal = Q(transaction__kind="withdrawal")
+    is_return = Q(transaction__reverses__isnull=False)
+    rows = (
+        _entries_in(until=until, currency=currency)
+        .filter(
+            created_at__gte=since,
+            account__kind=Account.Kind.PLAYER_WALLET,
+            transaction__kind__in=["deposit", "withdrawal", "adjustment"],
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=UTC), channel=_CASHIER_CHANNEL)
+        .values("day", "currency_id", "channel")
+        .annotate(
+            deposited=Coalesce(Sum("amount", filter=Q(transaction__kind="deposit")), Value(0)),
+            withdrawn=Coalesce(-Sum("amount", filter=withdrawal & ~is_return), Value(0)),
+            returned=Coalesce(Sum("amount", filter=withdrawal & is_return), Value(0)),
+            adjusted=Coalesce(Sum("amount", filter=Q(transaction__kind="adjustment")), Value(0)),
+            deposit_count=Count("id", filter=Q(transaction__kind="deposit")),
+            withdrawal_count=Count("id", filter=withdrawal & ~is_return),
+            return_count=Count("id", filter=withdrawal & is_return),
+            adjustment_count=Count("id", filter=Q(transaction__kind="adjustment")),
+        )
+        .order_by("day", "currency_id", "channel")
+    )
+    for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
+        yield {
+            "day": row["day"],
+            "currency": row["currency_id"],
+            "channel": row["channel"],
+            "deposits": row["deposited"],
+            "withdrawals": row["withdrawn"],
+            "returned": row["returned"],
+            "adjustments": row["adjusted"],
+            "net": row["deposited"] - row["withdrawn"] + row["returned"] + row["adjusted"],
+            "deposit_count": row["deposit_count"],
+            "withdrawal_count": row["withdrawal_count"],
+            "return_count": row["return_count"],
+            "adjustment_count": row["adjustment_count"],
         }
 
 

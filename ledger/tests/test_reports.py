@@ -1,4 +1,4 @@
-"""Finance's ledger reports: the trial balance, gross gaming revenue and the journal, from
+"""Finance's ledger reports: the trial balance, gross gaming revenue, the cashier and the journal, from
 the selectors through the CSV to `manage.py ledger_report` and the admin's Reports page."""
 
 import csv
@@ -13,10 +13,19 @@ from django.urls import reverse
 from casino_platform import clock
 from ledger.exports import REPORTS, Period, report_csv
 from ledger.models import JournalTransaction
-from ledger.selectors import ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
+from ledger.selectors import ledger_cashier, ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
 from provider.tests.factories import GameFactory, ProviderFactory
 from wallet.models import Wallet
-from wallet.services import wallet_adjust, wallet_credit, wallet_debit, wallet_rollback
+from wallet.services import (
+    cashier_deposit,
+    cashier_withdraw,
+    wallet_adjust,
+    wallet_credit,
+    wallet_debit,
+    wallet_deposit,
+    wallet_rollback,
+    wallet_withdrawal_return,
+)
 from wallet.tests.conftest import credit_request, debit_request, rollback_request
 from wallet.tests.factories import funded_wallet
 
@@ -139,6 +148,88 @@ class TestGrossGamingRevenue:
     def test_back_office_movements_are_not_gaming_revenue(self, books):
         rows = list(ledger_provider_ggr(since=SECOND_DAY.since, until=SECOND_DAY.until, currency="EUR"))
         assert [(r["bets"], r["ggr"]) for r in rows] == [(1_000, 1_000)]
+
+
+@pytest.fixture
+def cashier_books(at):
+    """Day 1: a player pays in 100.00 through the operator API and staff record 20.00 by bank
+    transfer; a payout of 30.00 is asked for, and 1,000 JPY paid in by the sandbox's seed.
+    Day 2: the 30.00 payout comes back (failed), 10.00 is paid out, staff adjust by -0.50."""
+    at(DAY_1)
+    player = funded_wallet(amount=0).player
+    api = {"player_id": player.player_id, "operator": "operator:psp", "reason": "card"}
+    cashier_deposit(currency="EUR", amount=10_000, reference="dep-1", **api)
+    wallet_deposit(player_id=player.player_id, currency="EUR", amount=2_000, created_by="staff:ann", reason="bank")
+    cashier_withdraw(currency="EUR", amount=3_000, reference="po-1", **api)
+    funded_wallet(player=player, currency="JPY", amount=0)
+    wallet_deposit(player_id=player.player_id, currency="JPY", amount=1_000, created_by="seed_sandbox", reason="seed")
+    at(DAY_2)
+    wallet_withdrawal_return(player_id=player.player_id, reference="po-1", created_by="operator:psp", reason="bounced")
+    cashier_withdraw(currency="EUR", amount=1_000, reference="po-2", **api)
+    wallet_adjust(player_id=player.player_id, currency="EUR", amount=-50, created_by="staff:bob", reason="fee")
+    return player
+
+
+def cashier_row(day, currency, channel, **figures):
+    row = {
+        "day": day,
+        "currency": currency,
+        "channel": channel,
+        "deposits": 0,
+        "withdrawals": 0,
+        "returned": 0,
+        "adjustments": 0,
+        "deposit_count": 0,
+        "withdrawal_count": 0,
+        "return_count": 0,
+        "adjustment_count": 0,
+        **figures,
+    }
+    row["net"] = row["deposits"] - row["withdrawals"] + row["returned"] + row["adjustments"]
+    return row
+
+
+class TestCashier:
+    def test_cash_in_and_out_per_day_currency_and_channel(self, cashier_books):
+        day_1, day_2 = date(2026, 11, 30), date(2026, 12, 1)
+        assert list(ledger_cashier(since=BOTH_DAYS.since, until=BOTH_DAYS.until)) == [
+            cashier_row(
+                day_1, "EUR", "operator_api", deposits=10_000, deposit_count=1, withdrawals=3_000, withdrawal_count=1
+            ),
+            cashier_row(day_1, "EUR", "staff", deposits=2_000, deposit_count=1),
+            cashier_row(day_1, "JPY", "seed_sandbox", deposits=1_000, deposit_count=1),
+            cashier_row(
+                day_2, "EUR", "operator_api", returned=3_000, return_count=1, withdrawals=1_000, withdrawal_count=1
+            ),
+            cashier_row(day_2, "EUR", "staff", adjustments=-50, adjustment_count=1),
+        ]
+
+    def test_the_net_of_a_period_is_the_change_in_what_the_players_are_owed(self, cashier_books):
+        rows = list(ledger_cashier(since=BOTH_DAYS.since, until=BOTH_DAYS.until, currency="EUR"))
+        wallet = Wallet.objects.get(player=cashier_books, currency_id="EUR")
+        assert sum(row["net"] for row in rows) == wallet.balance == 10_000 + 2_000 - 1_000 - 50
+
+    def test_play_is_not_cash(self, books):
+        rows = list(ledger_cashier(since=SECOND_DAY.since, until=SECOND_DAY.until))
+        assert [(r["channel"], r["adjustments"], r["deposits"]) for r in rows] == [("staff", -50, 0)]
+
+    def test_from_the_command(self, cashier_books):
+        out, err = io.StringIO(), io.StringIO()
+        call_command("ledger_report", "cashier", "--since", "2026-11-30", "-o", "-", stdout=out, stderr=err)
+        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert [(r["channel"], r["deposits"], r["deposit_count"]) for r in rows] == [
+            ("operator_api", "100.00", "1"),
+            ("staff", "20.00", "1"),
+            ("seed_sandbox", "1000", "1"),
+        ]
+        assert "3 rows to standard output" in err.getvalue()
+
+    def test_as_csv_with_major_units(self, cashier_books):
+        rows = csv_rows("cashier", SECOND_DAY, currency="EUR")
+        assert [(r["channel"], r["withdrawals"], r["returned"], r["adjustments"], r["net"]) for r in rows] == [
+            ("operator_api", "10.00", "30.00", "0.00", "20.00"),
+            ("staff", "0.00", "0.00", "-0.50", "-0.50"),
+        ]
 
 
 class TestJournal:
@@ -287,6 +378,18 @@ class TestAdmin:
         rows = list(csv.DictReader(io.StringIO(body)))
         assert sum(int(r["entries"]) for r in rows) == 4
         assert next(r for r in rows if r["account"] == books["eur"].account.key)["closing"] == "91.50"
+
+    def test_finance_downloads_the_cashier_report(self, finance, cashier_books):
+        response = finance.get(self.url, {"report": "cashier", "since": "2026-11-30", "until": "2026-12-02"})
+        assert response["Content-Disposition"] == 'attachment; filename="cashier_2026-11-30_2026-12-02.csv"'
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert [(r["day"], r["currency"], r["channel"], r["net"]) for r in rows] == [
+            ("2026-11-30", "EUR", "operator_api", "70.00"),
+            ("2026-11-30", "EUR", "staff", "20.00"),
+            ("2026-11-30", "JPY", "seed_sandbox", "1000"),
+            ("2026-12-01", "EUR", "operator_api", "20.00"),
+            ("2026-12-01", "EUR", "staff", "-0.50"),
+        ]
 
     def test_an_empty_period_shows_the_form_again_with_the_reason(self, finance):
         page = finance.get(self.url, {"report": "ggr", "since": "2026-12-02", "until": "2026-12-01"})
