@@ -2,7 +2,6 @@
 held against the cashier's deposits under the player's lock; over Django's test client, and
 over a socket with parallel deposits for the race."""
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from unittest import mock
@@ -18,8 +17,8 @@ from players.models import DepositLimit, Player, PlayerAuditLog
 from players.services import player_set_deposit_limit, player_set_loss_limit, rg_limits_apply_due
 from wallet.models import Wallet
 from wallet.services import wallet_deposit
+from wallet.tests.test_cashier import TOKEN, call
 
-TOKEN = {"Authorization": "Token sandbox-operator-token"}
 DAY = timedelta(hours=24)
 # A Wednesday at noon: its day, its ISO week (from Monday 2026-12-14) and its month differ.
 WEDNESDAY = datetime(2026, 12, 16, 12, 0, tzinfo=UTC)
@@ -36,16 +35,6 @@ def player(client, sandbox):
     r = call(client, "PUT", "p_limits", {"display_name": "Limits"})
     assert r.status_code == 201, r.content
     return Player.objects.get(player_id="p_limits")
-
-
-def call(client, method, path, body=None):
-    return client.generic(
-        method,
-        f"/api/v1/players/{path}",
-        data=json.dumps(body) if body is not None else "",
-        content_type="application/json",
-        headers=TOKEN,
-    )
 
 
 def set_limit(client, amount, period="day", currency="EUR", player_id="p_limits"):
