@@ -6,9 +6,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from casino_platform import clock
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
+from wallet.models import Wallet
+from wallet.selectors import wallet_deposits, wallet_net_losses
 
 from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
 from .services import (
@@ -61,13 +64,22 @@ class PeriodLimitForm(forms.Form):
 
 class PeriodLimitInline(admin.TabularInline):
     extra = 0
-    fields = ("currency", "period", "amount_display", "pending_display", "updated_at")
+    fields = ("currency", "period", "amount_display", "used_display", "pending_display", "updated_at")
     readonly_fields = fields
     can_delete = False
+    # What the limit is held against so far this period (wallet.selectors).
+    used: Callable[..., dict[str, int]]
 
     @admin.display(description="Limit in force")
     def amount_display(self, obj: PeriodLimit) -> str:
         return obj.currency.format(obj.amount)
+
+    @admin.display(description="So far this period (UTC)")
+    def used_display(self, obj: PeriodLimit) -> str:
+        # Support's answer to "why was I refused?": the same sum the debit or deposit is held against.
+        wallet = Wallet.objects.filter(player_id=obj.player_id, currency_id=obj.currency_id).first()
+        so_far = type(self).used(wallet=wallet, periods=[obj.period], now=clock.now())[obj.period] if wallet else 0
+        return f"{obj.currency.format(so_far)} ({obj.currency.format(max(0, obj.amount - so_far))} left)"
 
     @admin.display(description="Waiting (cooling-off)")
     def pending_display(self, obj: PeriodLimit) -> str:
@@ -82,10 +94,12 @@ class PeriodLimitInline(admin.TabularInline):
 
 class LossLimitInline(PeriodLimitInline):
     model = LossLimit
+    used = staticmethod(wallet_net_losses)
 
 
 class DepositLimitInline(PeriodLimitInline):
     model = DepositLimit
+    used = staticmethod(wallet_deposits)
 
 
 class AuditInline(admin.TabularInline):

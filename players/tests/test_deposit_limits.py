@@ -262,8 +262,11 @@ class TestAdmin:
         limit = DepositLimit.objects.get(player=player)
         assert (limit.period, limit.amount) == ("week", 20_000)
         assert PlayerAuditLog.objects.filter(field="deposit_limit_week_EUR", changed_by=admin_user.username).exists()
-        page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
-        assert b"200.00 EUR" in page.content
+        assert deposit(admin_client, 5_000, "adm-1").status_code == 200
+        player_set_loss_limit(player=player, currency="EUR", period="day", amount=1_000, changed_by="s", reason="r")
+        page = admin_client.get(reverse("admin:players_player_change", args=[player.pk])).content.decode()
+        # What each limit has used: the deposit counts against the deposit limit, not the loss limit.
+        assert "50.00 EUR (150.00 EUR left)" in page and "0.00 EUR (10.00 EUR left)" in page
 
     def test_needs_the_permission_to_change_deposit_limits(self, client, player, django_user_model):
         from django.contrib.auth.models import Permission
