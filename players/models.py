@@ -77,6 +77,10 @@ class PeriodLimit(models.Model):
     def __str__(self) -> str:
         return f"{self.player_id} {self.period} {self.noun} {self.amount} {self.currency_id}"
 
+    @classmethod
+    def audit_field(cls, period: str, currency: str) -> str:
+        return f"{cls.audit_name}_{period}_{currency}"
+
     @property
     def pending_removal(self) -> bool:
         return self.pending_from is not None and self.pending_amount is None
@@ -102,10 +106,6 @@ class PeriodLimit(models.Model):
         return constraints, indexes
 
 
-_LOSS_LIMIT_RULES = PeriodLimit.rules("loss_limit")
-_DEPOSIT_LIMIT_RULES = PeriodLimit.rules("deposit_limit")
-
-
 class LossLimit(PeriodLimit):
     """The most a player may lose (debits minus credits and rollbacks) in one period, per
     currency; read by every debit (the debit's SQL function reads this table)."""
@@ -116,7 +116,7 @@ class LossLimit(PeriodLimit):
     player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="loss_limits")
 
     class Meta:
-        constraints, indexes = _LOSS_LIMIT_RULES
+        constraints, indexes = PeriodLimit.rules("loss_limit")
 
 
 class DepositLimit(PeriodLimit):
@@ -128,7 +128,7 @@ class DepositLimit(PeriodLimit):
     player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="deposit_limits")
 
     class Meta:
-        constraints, indexes = _DEPOSIT_LIMIT_RULES
+        constraints, indexes = PeriodLimit.rules("deposit_limit")
 
 
 class PlayerAuditLog(models.Model):

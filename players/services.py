@@ -146,10 +146,6 @@ def player_extend_restriction(*, player: Player, field: str, until: datetime, ch
         return player_update(player=locked, changed_by=changed_by, reason=reason, **{field: until})
 
 
-def _limit_field(limit: PeriodLimit) -> str:
-    return f"{limit.audit_name}_{limit.period}_{limit.currency_id}"
-
-
 def _after_limit_change(model: type[PeriodLimit], player_pk: int) -> None:
     # A debit reads loss limits only for a player flagged to have some (one round trip less).
     if model is LossLimit:
@@ -212,7 +208,7 @@ def _player_set_limit(
         # against the limit that is in force by the rule, not the one the row still holds.
         existing = _apply_pending(existing, changed_by="system", reason=_cooling_off_ended(existing))
     delay = timedelta(seconds=settings.RG_LIMIT_INCREASE_DELAY_SECONDS)
-    field = f"{model.audit_name}_{period}_{currency}"
+    field = model.audit_field(period, currency)
 
     def audit(field: str, old: Any, new: Any) -> None:
         _audit(player=player, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
@@ -260,7 +256,7 @@ def _cooling_off_ended(limit: PeriodLimit) -> str:
 def _apply_pending(limit: L, *, changed_by: str, reason: str) -> L | None:
     """Put a waiting change in force, under the player's lock the caller holds; both audit
     trails (the limit's and the waiting change's) get their row. Returns the limit in force."""
-    field = _limit_field(limit)
+    field = limit.audit_field(limit.period, limit.currency_id)
     for audited, old, new in (
         (f"{field}_pending", _pending_text(limit), None),
         (field, limit.amount, limit.pending_amount),
