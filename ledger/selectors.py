@@ -159,8 +159,11 @@ def ledger_cashier(*, since: datetime, until: datetime, currency: str | None = N
     entries of [since, until): deposits, withdrawals, withdrawals returned (a failed payout
     put back), staff's adjustments (signed), and the net change of what the casino owes its
     players. Withdrawals are gross: a return is listed beside them, on the day it was made."""
-    withdrawal = Q(transaction__kind="withdrawal")
+    deposit = Q(transaction__kind="deposit")
+    adjustment = Q(transaction__kind="adjustment")
     is_return = Q(transaction__reverses__isnull=False)
+    payout = Q(transaction__kind="withdrawal") & ~is_return
+    returned = Q(transaction__kind="withdrawal") & is_return
     rows = (
         _entries_in(until=until, currency=currency)
         .filter(
@@ -171,14 +174,14 @@ def ledger_cashier(*, since: datetime, until: datetime, currency: str | None = N
         .annotate(day=TruncDate("created_at", tzinfo=UTC), channel=_CASHIER_CHANNEL)
         .values("day", "currency_id", "channel")
         .annotate(
-            deposited=Coalesce(Sum("amount", filter=Q(transaction__kind="deposit")), Value(0)),
-            withdrawn=Coalesce(-Sum("amount", filter=withdrawal & ~is_return), Value(0)),
-            returned=Coalesce(Sum("amount", filter=withdrawal & is_return), Value(0)),
-            adjusted=Coalesce(Sum("amount", filter=Q(transaction__kind="adjustment")), Value(0)),
-            deposit_count=Count("id", filter=Q(transaction__kind="deposit")),
-            withdrawal_count=Count("id", filter=withdrawal & ~is_return),
-            return_count=Count("id", filter=withdrawal & is_return),
-            adjustment_count=Count("id", filter=Q(transaction__kind="adjustment")),
+            deposited=Coalesce(Sum("amount", filter=deposit), Value(0)),
+            withdrawn=Coalesce(-Sum("amount", filter=payout), Value(0)),
+            returned=Coalesce(Sum("amount", filter=returned), Value(0)),
+            adjusted=Coalesce(Sum("amount", filter=adjustment), Value(0)),
+            deposit_count=Count("id", filter=deposit),
+            withdrawal_count=Count("id", filter=payout),
+            return_count=Count("id", filter=returned),
+            adjustment_count=Count("id", filter=adjustment),
         )
         .order_by("day", "currency_id", "channel")
     )
