@@ -26,12 +26,21 @@ class Currency(models.Model):
     name = models.CharField(max_length=64, blank=True)
     exponent = models.PositiveSmallIntegerField(help_text="Digits after the decimal point.")
     is_enabled = models.BooleanField(default=True)
+    withdrawal_review_above = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Withdrawals through the operator API of more than this (minor units) wait for staff to "
+        "approve them; 0: every one waits; empty: none waits for its amount.",
+    )
 
     class Meta:
         verbose_name_plural = "currencies"
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(condition=models.Q(exponent__lte=4), name="currency_exponent_sane"),
+            models.CheckConstraint(
+                condition=models.Q(withdrawal_review_above__gte=0), name="currency_withdrawal_review_above_sane"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -52,6 +61,7 @@ class Account(models.Model):
         ADJUSTMENTS = "adjustments", "Adjustments"
         CASH_IN = "cash_in", "Cash in (deposits)"
         CASH_OUT = "cash_out", "Cash out (withdrawals)"
+        WITHDRAWALS_PENDING = "withdrawals_pending", "Withdrawals awaiting review"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)

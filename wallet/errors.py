@@ -29,3 +29,9 @@ class WithdrawalNotFound(DomainError):
     code = "WITHDRAWAL_NOT_FOUND"
     http_status = 404
     default_message = "No withdrawal of this player with this reference."
+
+
+class WithdrawalNotAllowed(DomainError):
+    code = "WITHDRAWAL_NOT_ALLOWED"
+    http_status = 409
+    default_message = "The withdrawal is not in a state that allows this."

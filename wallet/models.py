@@ -43,3 +43,74 @@ class RollbackTombstone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_code}:{self.transaction_id}"
+
+
+class Withdrawal(models.Model):
+    """A withdrawal with a payment reference, and where it stands. The money is in the journal:
+    a pending withdrawal's amount sits on the currency's `withdrawals_pending` account (still
+    owed to the player, no longer spendable) until staff approve it (on to `cash_out`) or it is
+    rejected or cancelled (back to the wallet). `status` is the only field that changes, always
+    under this row's lock and together with the journal transaction that moves the money."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved (to be paid)"
+        REJECTED = "rejected", "Rejected by staff"
+        CANCELLED = "cancelled", "Cancelled by the operator"
+        RETURNED = "returned", "Returned (payout failed)"
+
+    reference = models.CharField(max_length=128, unique=True, help_text="The payment system's reference.")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="withdrawals")
+    amount = models.BigIntegerField(help_text="Minor units of the wallet's currency.")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    review_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why it waited for staff: empty for one paid at once."
+    )
+    requested_by = models.CharField(max_length=150)
+    requested_at = models.DateTimeField()
+    request_journal = models.OneToOneField(
+        "ledger.JournalTransaction", on_delete=models.PROTECT, related_name="withdrawal_requested"
+    )
+    decided_by = models.CharField(max_length=150, blank=True, help_text="Who approved, rejected or cancelled it.")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_memo = models.CharField(max_length=200, blank=True)
+    approval_journal = models.OneToOneField(
+        "ledger.JournalTransaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="withdrawal_approved",
+        help_text="withdrawals_pending -> cash_out, when staff approved a withdrawal that waited.",
+    )
+    reversal_journal = models.OneToOneField(
+        "ledger.JournalTransaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="withdrawal_reversed",
+        help_text="The money back in the wallet: rejected, cancelled, or returned after a failed payout.",
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [("review_withdrawal", "Can approve or reject withdrawals")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="withdrawal_amount_positive"),
+            # Each state names the journal transactions that brought the money there.
+            models.CheckConstraint(
+                condition=models.Q(status="pending", approval_journal__isnull=True, reversal_journal__isnull=True)
+                | models.Q(status="approved", reversal_journal__isnull=True)
+                & (models.Q(review_reason="") | models.Q(approval_journal__isnull=False))
+                | models.Q(status__in=["rejected", "cancelled"], approval_journal__isnull=True)
+                & models.Q(reversal_journal__isnull=False)
+                | models.Q(status="returned", reversal_journal__isnull=False),
+                name="withdrawal_status_journals",
+            ),
+        ]
+        indexes = [
+            # The admin's review queue, oldest first.
+            models.Index(fields=["requested_at"], condition=models.Q(status="pending"), name="withdrawal_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference

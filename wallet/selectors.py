@@ -10,8 +10,8 @@ from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player
 
-from .errors import CurrencyMismatch
-from .models import RollbackTombstone, Wallet
+from .errors import CurrencyMismatch, WithdrawalNotFound
+from .models import RollbackTombstone, Wallet, Withdrawal
 
 
 def wallet_get(*, player: Player, currency: str) -> Wallet:
@@ -179,3 +179,12 @@ def player_loss_limit_usage(*, player: Player, now: datetime) -> list[dict[str, 
 def player_deposit_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:
     """Each deposit limit with what has been deposited this period (see _limit_usage)."""
     return _limit_usage(model=DepositLimit, player=player, now=now, used=wallet_deposits, used_as="deposited")
+
+
+def withdrawal_get(*, player: Player, reference: str) -> Withdrawal:
+    withdrawal = (
+        Withdrawal.objects.filter(reference=reference, wallet__player=player).select_related("wallet__player").first()
+    )
+    if withdrawal is None:
+        raise WithdrawalNotFound(f"No withdrawal {reference!r} of player {player.player_id!r}.")
+    return withdrawal

@@ -15,14 +15,21 @@ from rest_framework.response import Response
 
 from casino_platform.api import request_trace_id
 from casino_platform.errors import ValidationFailed
-from casino_platform.fields import StrictCharField, StrictIntegerField
+from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from casino_platform.openapi import error_responses
 from ledger.models import Entry
 from ledger.money import MAX_AMOUNT
 from players.selectors import player_get
 from sessions.api.views import OperatorApiView
-from wallet.selectors import currency_get, wallet_movements
-from wallet.services import WalletResult, cashier_deposit, cashier_withdraw, wallet_withdrawal_return
+from wallet.models import Withdrawal
+from wallet.selectors import currency_get, wallet_movements, withdrawal_get
+from wallet.services import (
+    WalletResult,
+    cashier_deposit,
+    cashier_withdraw,
+    wallet_withdrawal_return,
+    withdrawal_cancel,
+)
 from wallet.services.backoffice import BACKOFFICE_SCOPE
 
 from .serializers import currency_field, transaction_id_field
@@ -40,12 +47,46 @@ class CashierInput(serializers.Serializer):
     )
 
 
+class WithdrawalInput(CashierInput):
+    review = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Hold it for staff to approve whatever its amount (the operator's own risk rules). Above "
+        "the currency's review threshold it is held anyway.",
+    )
+
+
 class CashierOutput(serializers.Serializer):
     player_id = serializers.CharField()
     currency = serializers.CharField()
     balance = serializers.IntegerField(help_text="Minor units, after the movement.")
     reference = serializers.CharField()
     platform_transaction_id = serializers.CharField(help_text="The journal transaction's number.")
+
+
+WITHDRAWAL_STATUS_HELP = (
+    "pending: waiting for staff, do not send the payout yet; approved: send it; rejected (by staff) or "
+    "cancelled: the money is back in the wallet; returned: the payout failed and the money is back."
+)
+
+
+class WithdrawalOutput(CashierOutput):
+    status = serializers.ChoiceField(choices=Withdrawal.Status.choices, help_text=WITHDRAWAL_STATUS_HELP)
+    platform_transaction_id = serializers.CharField(
+        required=False, help_text="The journal transaction of this step (the request, a return, ...)."
+    )
+
+
+class WithdrawalStateOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    player_id = serializers.CharField(source="wallet.player.player_id")
+    currency = serializers.CharField(source="wallet.currency_id")
+    amount = serializers.IntegerField(help_text="Minor units.")
+    status = serializers.ChoiceField(choices=Withdrawal.Status.choices, help_text=WITHDRAWAL_STATUS_HELP)
+    review_reason = serializers.CharField(help_text="Why it waited for staff; empty for one approved at once.")
+    requested_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True, help_text="When staff decided or it was cancelled.")
+    decision_memo = serializers.CharField(help_text="The reason given with the decision.")
 
 
 class MovementOutput(serializers.Serializer):
@@ -129,10 +170,10 @@ class MovementQuery(serializers.Serializer):
     until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive).")
 
 
-def _cashier_answer(result: WalletResult) -> Response:
+def _cashier_answer(result: WalletResult, output: type[serializers.Serializer] = CashierOutput) -> Response:
     body = {**result.as_body(), "reference": result.transaction_id}
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return Response(CashierOutput(body).data, headers=headers)
+    return Response(output(body).data, headers=headers)
 
 
 CASHIER_PARAMETERS = [
@@ -145,33 +186,40 @@ CASHIER_PARAMETERS = [
 class CashierApiView(OperatorApiView):
     parser_classes = [JSONParser]
     move: Callable[..., WalletResult]
+    input: type[CashierInput] = CashierInput
+    output: type[serializers.Serializer] = CashierOutput
 
     def post(self, request: Request, player_id: str) -> Response:
         player = player_get(player_id=player_id)
-        serializer = CashierInput(data=request.data)
+        serializer = self.input(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        # Whatever the input adds to the common fields (a withdrawal's `review`) goes along as is.
+        data = dict(serializer.validated_data)
         result = self.move(
             player_id=player.player_id,
-            currency=data["currency"],
-            amount=data["amount"],
-            reference=data["reference"],
             operator=request.user.get_username(),
-            reason=data["reason"],
             trace_id=request_trace_id(request),
+            **data,
         )
-        return _cashier_answer(result)
+        return _cashier_answer(result, self.output)
 
 
-def _cashier_schema(operation_id: str, refusals: tuple[str, ...], description: str, example: OpenApiExample) -> Any:
+def _cashier_schema(
+    operation_id: str,
+    refusals: tuple[str, ...],
+    description: str,
+    example: OpenApiExample,
+    request: type[serializers.Serializer] = CashierInput,
+    response: type[serializers.Serializer] = CashierOutput,
+) -> Any:
     return extend_schema_view(
         post=extend_schema(
             operation_id=operation_id,
             tags=["operator"],
-            request=CashierInput,
+            request=request,
             parameters=CASHIER_PARAMETERS,
             responses={
-                200: CashierOutput,
+                200: response,
                 **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", *refusals, "IDEMPOTENCY_MISMATCH"),
             },
             description=description,
@@ -199,16 +247,43 @@ class DepositApi(CashierApiView):
 @_cashier_schema(
     "player_withdraw",
     ("PLAYER_BLOCKED", "INSUFFICIENT_FUNDS"),
-    "Money leaving for the player's payment method, taken from the wallet before the payout is sent. "
+    "Money leaving for the player's payment method, taken from the wallet at once. `status` says what to "
+    "do: `approved`, send the payout; `pending`, it waits for staff (over the currency's review threshold, "
+    "or `review: true`): poll GET .../withdrawals/{reference} and send it only once approved. "
     "Allowed while self-excluded or on a time-out; refused for a blocked player (staff can still pay out "
     "in the admin, under a new reference) and beyond the balance (INSUFFICIENT_FUNDS). A refusal is final "
     "for its reference.",
     OpenApiExample(
         "payout of 10.00", request_only=True, value={"currency": "EUR", "amount": 1000, "reference": "po-41"}
     ),
+    request=WithdrawalInput,
+    response=WithdrawalOutput,
 )
 class WithdrawalApi(CashierApiView):
     move = staticmethod(cashier_withdraw)
+    input = WithdrawalInput
+    output = WithdrawalOutput
+
+
+REFERENCE_PARAMETER = OpenApiParameter("reference", str, OpenApiParameter.PATH, description="The withdrawal's.")
+
+
+class WithdrawalStateApi(OperatorApiView):
+    @extend_schema(
+        operation_id="player_withdrawal",
+        tags=["operator"],
+        parameters=[REFERENCE_PARAMETER],
+        responses={
+            200: WithdrawalStateOutput,
+            **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND"),
+        },
+        description="Where a withdrawal stands: the payment system polls a pending one until staff approve "
+        "(send the payout) or reject it (the money is back in the wallet).",
+    )
+    def get(self, request: Request, player_id: str, reference: str) -> Response:
+        player = player_get(player_id=player_id)
+        withdrawal = withdrawal_get(player=player, reference=reference)
+        return Response(WithdrawalStateOutput(withdrawal).data)
 
 
 class ReturnInput(serializers.Serializer):
@@ -217,38 +292,71 @@ class ReturnInput(serializers.Serializer):
     )
 
 
-class WithdrawalReturnApi(OperatorApiView):
-    parser_classes = [JSONParser]
-
-    @extend_schema(
-        operation_id="player_withdrawal_return",
-        tags=["operator"],
-        parameters=[
-            OpenApiParameter("reference", str, OpenApiParameter.PATH, description="The withdrawal's."),
-            *CASHIER_PARAMETERS,
-        ],
-        request=ReturnInput,
-        responses={
-            200: CashierOutput,
-            **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND"),
-        },
-        description=(
-            "The payout of a withdrawal failed: its money goes back to the wallet, once, whatever the player's "
-            "state. A repeat answers the return already made (Idempotent-Replayed: true) with the balance now."
-        ),
+class CancelInput(serializers.Serializer):
+    reason = StrictCharField(
+        max_length=200, required=False, default="cancelled by the player", help_text="Written to the journal."
     )
+
+
+def _withdrawal_step_schema(operation_id: str, request: type[serializers.Serializer], description: str) -> Any:
+    return extend_schema(
+        operation_id=operation_id,
+        tags=["operator"],
+        parameters=[REFERENCE_PARAMETER, *CASHIER_PARAMETERS],
+        request=request,
+        responses={
+            200: WithdrawalOutput,
+            **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND", "WITHDRAWAL_NOT_ALLOWED"),
+        },
+        description=description,
+    )
+
+
+class WithdrawalStepApi(OperatorApiView):
+    parser_classes = [JSONParser]
+    step: Callable[..., WalletResult]
+    input: type[serializers.Serializer]
+
     def post(self, request: Request, player_id: str, reference: str) -> Response:
         player = player_get(player_id=player_id)
-        serializer = ReturnInput(data=request.data)
+        serializer = self.input(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = wallet_withdrawal_return(
+        result = self.step(
             player_id=player.player_id,
             reference=reference,
             created_by=request.user.get_username(),
             reason=serializer.validated_data["reason"],
             trace_id=request_trace_id(request),
         )
-        return _cashier_answer(result)
+        return _cashier_answer(result, WithdrawalOutput)
+
+
+@extend_schema_view(
+    post=_withdrawal_step_schema(
+        "player_withdrawal_return",
+        ReturnInput,
+        "The payout of an approved withdrawal failed: its money goes back to the wallet, once, whatever the "
+        "player's state. A repeat answers the return already made (Idempotent-Replayed: true) with the balance "
+        "now. A pending withdrawal is cancelled, not returned (WITHDRAWAL_NOT_ALLOWED, details.status).",
+    )
+)
+class WithdrawalReturnApi(WithdrawalStepApi):
+    step = staticmethod(wallet_withdrawal_return)
+    input = ReturnInput
+
+
+@extend_schema_view(
+    post=_withdrawal_step_schema(
+        "player_withdrawal_cancel",
+        CancelInput,
+        "The player takes back a withdrawal still waiting for review: its money goes back to the wallet, "
+        "once. A repeat answers the cancellation already made (Idempotent-Replayed: true). One already "
+        "approved, rejected or returned is WITHDRAWAL_NOT_ALLOWED (details.status says where it stands).",
+    )
+)
+class WithdrawalCancelApi(WithdrawalStepApi):
+    step = staticmethod(withdrawal_cancel)
+    input = CancelInput
 
 
 class WalletHistoryApi(OperatorApiView):

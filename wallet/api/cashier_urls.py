@@ -7,6 +7,16 @@ urlpatterns = [
     path("<str:player_id>/deposits", cashier.DepositApi.as_view(), name="player-deposit"),
     path("<str:player_id>/withdrawals", cashier.WithdrawalApi.as_view(), name="player-withdrawal"),
     path(
+        "<str:player_id>/withdrawals/<str:reference>",
+        cashier.WithdrawalStateApi.as_view(),
+        name="player-withdrawal-state",
+    ),
+    path(
+        "<str:player_id>/withdrawals/<str:reference>/cancel",
+        cashier.WithdrawalCancelApi.as_view(),
+        name="player-withdrawal-cancel",
+    ),
+    path(
         "<str:player_id>/withdrawals/<str:reference>/return",
         cashier.WithdrawalReturnApi.as_view(),
         name="player-withdrawal-return",

@@ -5,13 +5,14 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post
 from players.models import Player
 
-from ..errors import InsufficientFunds, WithdrawalNotFound
-from ..models import Wallet
+from ..errors import InsufficientFunds
+from ..models import Wallet, Withdrawal
 from ..selectors import currency_get
 from .common import (
     WalletResult,
@@ -20,7 +21,6 @@ from .common import (
     validate_transaction_id,
     wallet_apply,
     wallet_get_or_create_locked,
-    wallet_lock,
     wallet_lock_current,
 )
 
@@ -44,7 +44,12 @@ def _move(
     reference: str | None,
     trace_id: str,
     check_player: Callable[[Player, Wallet | None], None] | None,
+    counter_kind: str | None = None,
+    recorded: Callable[[Wallet, JournalTransaction], str] | None = None,
 ) -> WalletResult:
+    """`counter_kind` overrides the kind of the account on the other side (a withdrawal held
+    for review goes to `withdrawals_pending`); `recorded(wallet, journal)` runs after the
+    posting in the same transaction and returns the answer's `status`."""
     if not reason.strip():
         raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
     if not created_by:
@@ -62,8 +67,11 @@ def _move(
         if balance + delta < 0:
             raise InsufficientFunds(f"Balance {balance} cannot absorb {delta}.")
         wallet = wallet or wallet_get_or_create_locked(player=player, currency=currency)
-        counter_kind = _COUNTER_ACCOUNT[kind]
-        counter = ledger_account_get_or_create(key=f"{counter_kind}:{currency}", kind=counter_kind, currency=currency)
+        counter = ledger_account_get_or_create(
+            key=f"{counter_kind or _COUNTER_ACCOUNT[kind]}:{currency}",
+            kind=counter_kind or _COUNTER_ACCOUNT[kind],
+            currency=currency,
+        )
         balance = wallet_apply(wallet=wallet, delta=delta)
         journal = ledger_post(
             kind=kind,
@@ -81,6 +89,7 @@ def _move(
             balance=balance,
             transaction_id=reference,
             platform_transaction_id=str(journal.pk),
+            status=recorded(wallet, journal) if recorded is not None else None,
         )
 
     if reference is None:
@@ -135,9 +144,28 @@ def wallet_withdraw(
     reference: str | None = None,
     trace_id: str = "",
     check_player: Callable[[Player, Wallet | None], None] | None = None,
+    review_reason: str = "",
 ) -> WalletResult:
-    """Take cash out of a wallet (wallet -> cash_out account); never below zero."""
+    """Take cash out of a wallet; never below zero. With a `reference`, a Withdrawal records it
+    (the answer's `status`). With a `review_reason` it waits for staff (wallet ->
+    withdrawals_pending, status `pending`), otherwise it leaves at once (wallet -> cash_out,
+    status `approved`); wallet/services/withdrawals.py moves it on from there."""
     validate_amount(amount, minimum=1)
+
+    def recorded(wallet: Wallet, journal: JournalTransaction) -> str:
+        assert reference is not None
+        withdrawal = Withdrawal.objects.create(
+            reference=reference,
+            wallet=wallet,
+            amount=amount,
+            status=Withdrawal.Status.PENDING if review_reason else Withdrawal.Status.APPROVED,
+            review_reason=review_reason,
+            requested_by=created_by,
+            requested_at=journal.created_at or clock.now(),
+            request_journal=journal,
+        )
+        return withdrawal.status
+
     return _move(
         kind=JournalTransaction.Kind.WITHDRAWAL,
         player_id=player_id,
@@ -148,6 +176,8 @@ def wallet_withdraw(
         reference=reference,
         trace_id=trace_id,
         check_player=check_player,
+        counter_kind=Account.Kind.WITHDRAWALS_PENDING if review_reason else None,
+        recorded=recorded if reference is not None else None,
     )
 
 
@@ -174,67 +204,4 @@ def wallet_adjust(
         reference=reference,
         trace_id=trace_id,
         check_player=None,
-    )
-
-
-def wallet_withdrawal_return(
-    *,
-    player_id: str,
-    reference: str,
-    created_by: str,
-    reason: str,
-    trace_id: str = "",
-    currency: str | None = None,
-) -> WalletResult:
-    """A payout that failed after its withdrawal: the money goes back to the wallet, once.
-
-    Written as a `withdrawal` that reverses the first one (cash_out -> wallet; `reverses` is
-    unique, so the database allows one return), which keeps a period's withdrawals net of
-    returns in one kind. No player rule refuses it: it is the player's own money coming
-    back. A repeat answers the return already made, with the balance as it is now. With
-    `currency`, only a withdrawal from that wallet of the player is found."""
-    validate_transaction_id(reference, "reference")
-    if not reason.strip():
-        raise ValidationFailed("Say why: a return needs a reason.", details={"reason": ["required"]})
-    with transaction.atomic(durable=True):
-        withdrawal = JournalTransaction.objects.filter(
-            kind=JournalTransaction.Kind.WITHDRAWAL,
-            provider_code=BACKOFFICE_SCOPE,
-            provider_transaction_id=reference,
-            reverses__isnull=True,
-        ).first()
-        entries = list(withdrawal.entries.order_by("leg")) if withdrawal else []
-        wallets = Wallet.objects.filter(account_id__in=[e.account_id for e in entries], player__player_id=player_id)
-        wallet = (wallets.filter(currency_id=currency) if currency else wallets).first()
-        if withdrawal is None or wallet is None:
-            raise WithdrawalNotFound(f"No withdrawal {reference!r} of player {player_id!r}.")
-        player, locked = wallet_lock(player_pk=wallet.player_id, currency=wallet.currency_id)
-        assert locked is not None  # the withdrawal's wallet exists
-        earlier = JournalTransaction.objects.filter(reverses=withdrawal).first()
-        if earlier is not None:
-            return WalletResult(
-                player_id=player.player_id,
-                currency=locked.currency_id,
-                balance=locked.balance,
-                transaction_id=reference,
-                platform_transaction_id=str(earlier.pk),
-                replayed=True,
-            )
-        paid_out = next(e.amount for e in entries if e.account_id == locked.account_id)  # negative
-        balance = wallet_apply(wallet=locked, delta=-paid_out)
-        journal = ledger_post(
-            kind=JournalTransaction.Kind.WITHDRAWAL,
-            legs=[Leg(e.account_id, -e.amount, e.currency_id) for e in entries],
-            created_by=created_by,
-            reason="returned",
-            reverses=withdrawal,
-            memo=reason,
-            trace_id=trace_id,
-        )
-    return WalletResult(
-        player_id=player.player_id,
-        currency=locked.currency_id,
-        balance=balance,
-        transaction_id=reference,
-        platform_transaction_id=str(journal.pk),
     )

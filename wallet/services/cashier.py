@@ -8,7 +8,7 @@ from players.models import DepositLimit, Player
 from players.services import player_assert_may_bet
 
 from ..models import Wallet
-from ..selectors import period_limit_crossed, wallet_deposits
+from ..selectors import currency_get, period_limit_crossed, wallet_deposits
 from .backoffice import wallet_deposit, wallet_withdraw
 from .common import WalletResult
 
@@ -69,10 +69,32 @@ def cashier_deposit(
     )
 
 
+def withdrawal_review_reason(*, currency: str, amount: int, asked: bool) -> str:
+    """Why a withdrawal through the operator API waits for staff, or "" when it need not:
+    the operator asked (its own risk rules: a first withdrawal, documents still to check),
+    or the amount is over the currency's review threshold."""
+    if asked:
+        return "asked by the operator"
+    threshold = currency_get(code=currency, enabled_only=False).withdrawal_review_above
+    if threshold is not None and amount > threshold:
+        return f"over the review threshold of {threshold} {currency}"
+    return ""
+
+
 def cashier_withdraw(
-    *, player_id: str, currency: str, amount: int, reference: str, operator: str, reason: str, trace_id: str = ""
+    *,
+    player_id: str,
+    currency: str,
+    amount: int,
+    reference: str,
+    operator: str,
+    reason: str,
+    trace_id: str = "",
+    review: bool = False,
 ) -> WalletResult:
-    """Money leaving for the player's payment method; never below zero."""
+    """Money leaving for the player's payment method; never below zero. Taken from the wallet
+    at once either way; `status` says whether it may be sent now (`approved`) or waits for
+    staff (`pending`: on withdrawals_pending, still the player's, until approved or rejected)."""
     return wallet_withdraw(
         player_id=player_id,
         currency=currency,
@@ -82,4 +104,5 @@ def cashier_withdraw(
         reference=reference,
         trace_id=trace_id,
         check_player=_assert_may_withdraw,
+        review_reason=withdrawal_review_reason(currency=currency, amount=amount, asked=review),
     )

@@ -1,0 +1,181 @@
+"""A withdrawal after its request: approved by staff, rejected, cancelled by the operator, or
+returned when its payout failed. Each step moves the money on in the journal and changes the
+Withdrawal's status in one transaction, under the Withdrawal's row lock (and the wallet's
+first, when money comes back to it), so two steps on one withdrawal never both happen."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from casino_platform import clock
+from casino_platform.errors import ValidationFailed
+from ledger.models import Account, JournalTransaction
+from ledger.services import Leg, ledger_account_id, ledger_post
+
+from ..errors import WithdrawalNotAllowed, WithdrawalNotFound
+from ..models import Wallet, Withdrawal
+from .common import WalletResult, validate_transaction_id, wallet_apply, wallet_lock
+
+Status = Withdrawal.Status
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one step does: from which states, to which, and the account the money comes from
+    (None: it stays out of the wallet)."""
+
+    name: str
+    allowed_from: tuple[str, ...]
+    to: str
+    source: str | None
+
+
+_APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, None)
+_REJECT = _Step("reject", (Status.PENDING,), Status.REJECTED, Account.Kind.WITHDRAWALS_PENDING)
+_CANCEL = _Step("cancel", (Status.PENDING,), Status.CANCELLED, Account.Kind.WITHDRAWALS_PENDING)
+_RETURN = _Step("return", (Status.APPROVED,), Status.RETURNED, Account.Kind.CASH_OUT)
+
+
+def _find(*, reference: str, player_id: str | None, currency: str | None) -> Withdrawal:
+    validate_transaction_id(reference, "reference")
+    withdrawals = Withdrawal.objects.filter(reference=reference).select_related("wallet__player")
+    if player_id is not None:
+        withdrawals = withdrawals.filter(wallet__player__player_id=player_id)
+    if currency is not None:
+        withdrawals = withdrawals.filter(wallet__currency_id=currency)
+    withdrawal = withdrawals.first()
+    if withdrawal is None:
+        whose = f" of player {player_id!r}" if player_id is not None else ""
+        raise WithdrawalNotFound(f"No withdrawal {reference!r}{whose}.")
+    return withdrawal
+
+
+def _answer(withdrawal: Withdrawal, wallet: Wallet, journal: JournalTransaction | None, replayed: bool) -> WalletResult:
+    return WalletResult(
+        player_id=withdrawal.wallet.player.player_id,
+        currency=wallet.currency_id,
+        balance=wallet.balance,
+        transaction_id=withdrawal.reference,
+        platform_transaction_id=str(journal.pk) if journal is not None else None,
+        status=withdrawal.status,
+        replayed=replayed,
+    )
+
+
+def _step(
+    step: _Step,
+    *,
+    reference: str,
+    created_by: str,
+    reason: str,
+    player_id: str | None = None,
+    currency: str | None = None,
+    trace_id: str = "",
+) -> WalletResult:
+    if not reason.strip():
+        raise ValidationFailed(
+            f"Say why: to {step.name} a withdrawal needs a reason.", details={"reason": ["required"]}
+        )
+    found = _find(reference=reference, player_id=player_id, currency=currency)
+    with transaction.atomic(durable=True):
+        # Wallet (and player) first, then the withdrawal: the order every movement locks in.
+        _, wallet = wallet_lock(player_pk=found.wallet.player_id, currency=found.wallet.currency_id)
+        assert wallet is not None  # the withdrawal's wallet exists
+        withdrawal = Withdrawal.objects.select_for_update().select_related("wallet__player").get(pk=found.pk)
+        if withdrawal.status == step.to:
+            # The same step again (a retry): its answer, with the balance as it is now.
+            done = withdrawal.reversal_journal if step.source is not None else withdrawal.approval_journal
+            return _answer(withdrawal, wallet, done, replayed=True)
+        if withdrawal.status not in step.allowed_from:
+            raise WithdrawalNotAllowed(
+                f"Withdrawal {reference!r} is {withdrawal.status}: it cannot be {step.to}.",
+                details={"status": withdrawal.status},
+            )
+        currency_code = wallet.currency_id
+        if step.source is None:
+            pending = ledger_account_id(
+                key=f"{Account.Kind.WITHDRAWALS_PENDING}:{currency_code}",
+                kind=Account.Kind.WITHDRAWALS_PENDING,
+                currency=currency_code,
+            )
+            cash_out = ledger_account_id(
+                key=f"{Account.Kind.CASH_OUT}:{currency_code}", kind=Account.Kind.CASH_OUT, currency=currency_code
+            )
+            journal = ledger_post(
+                kind=JournalTransaction.Kind.WITHDRAWAL,
+                legs=[Leg(pending, -withdrawal.amount, currency_code), Leg(cash_out, withdrawal.amount, currency_code)],
+                created_by=created_by,
+                reason="approved",
+                memo=reason,
+                trace_id=trace_id,
+            )
+            withdrawal.approval_journal = journal
+        else:
+            source = ledger_account_id(key=f"{step.source}:{currency_code}", kind=step.source, currency=currency_code)
+            wallet_apply(wallet=wallet, delta=withdrawal.amount)
+            # It reverses the request: `reverses` is unique, so the database lets the request's
+            # money come back once, whichever step brings it.
+            journal = ledger_post(
+                kind=JournalTransaction.Kind.WITHDRAWAL,
+                legs=[
+                    Leg(wallet.account_id, withdrawal.amount, currency_code),
+                    Leg(source, -withdrawal.amount, currency_code),
+                ],
+                created_by=created_by,
+                reason=step.to,
+                reverses=withdrawal.request_journal,
+                memo=reason,
+                trace_id=trace_id,
+            )
+            withdrawal.reversal_journal = journal
+        withdrawal.status = step.to
+        update = ["status", "approval_journal", "reversal_journal"]
+        if step is not _RETURN:
+            withdrawal.decided_by, withdrawal.decided_at, withdrawal.decision_memo = created_by, clock.now(), reason
+            update += ["decided_by", "decided_at", "decision_memo"]
+        withdrawal.save(update_fields=update)
+    return _answer(withdrawal, wallet, journal, replayed=False)
+
+
+def withdrawal_approve(*, reference: str, staff: str, reason: str) -> WalletResult:
+    """Staff let a withdrawal that waited go: its money moves from withdrawals_pending to
+    cash_out, and the operator's payment system may now send it."""
+    return _step(_APPROVE, reference=reference, created_by=staff, reason=reason)
+
+
+def withdrawal_reject(*, reference: str, staff: str, reason: str) -> WalletResult:
+    """Staff refuse a withdrawal that waited: its money goes back to the wallet."""
+    return _step(_REJECT, reference=reference, created_by=staff, reason=reason)
+
+
+def withdrawal_cancel(
+    *, player_id: str, reference: str, created_by: str, reason: str, trace_id: str = ""
+) -> WalletResult:
+    """The player (through the operator) takes back a withdrawal still waiting for review."""
+    return _step(
+        _CANCEL, reference=reference, player_id=player_id, created_by=created_by, reason=reason, trace_id=trace_id
+    )
+
+
+def wallet_withdrawal_return(
+    *,
+    player_id: str,
+    reference: str,
+    created_by: str,
+    reason: str,
+    trace_id: str = "",
+    currency: str | None = None,
+) -> WalletResult:
+    """A payout that failed after its withdrawal was approved: the money goes back to the
+    wallet (cash_out -> wallet), once, whatever the player's state: it is the player's own
+    money coming back. A repeat answers the return already made, with the balance as it is
+    now. With `currency`, only a withdrawal from that wallet of the player is found."""
+    return _step(
+        _RETURN,
+        reference=reference,
+        player_id=player_id,
+        currency=currency,
+        created_by=created_by,
+        reason=reason,
+        trace_id=trace_id,
+    )
