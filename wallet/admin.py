@@ -9,8 +9,15 @@ from django.utils.html import format_html
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 
-from .models import RollbackTombstone, Wallet
-from .services import wallet_adjust, wallet_deposit, wallet_withdraw, wallet_withdrawal_return
+from .models import RollbackTombstone, Wallet, Withdrawal
+from .services import (
+    wallet_adjust,
+    wallet_deposit,
+    wallet_withdraw,
+    wallet_withdrawal_return,
+    withdrawal_approve,
+    withdrawal_reject,
+)
 
 
 class MoneyMovementForm(forms.Form):
@@ -123,3 +130,130 @@ class WalletAdmin(admin.ModelAdmin):
 class RollbackTombstoneAdmin(ReadOnlyAdmin):
     list_display = ("provider_code", "transaction_id", "rollback_transaction_id", "player_id_text", "created_at")
     search_fields = ("=transaction_id", "=player_id_text")
+
+
+class WithdrawalReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve: the payout may be sent"), ("reject", "Reject: the money goes back")],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        max_length=200, widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept with the decision and in the ledger."
+    )
+
+
+class PendingFirst(admin.SimpleListFilter):
+    """The review queue is what staff come here for: pending withdrawals unless asked otherwise."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*Withdrawal.Status.choices, ("all", "All")]
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            selected = self.value() == value or (self.value() is None and value == Withdrawal.Status.PENDING)
+            yield {
+                "selected": selected,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or Withdrawal.Status.PENDING
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReadOnlyAdmin):
+    list_display = (
+        "reference",
+        "player",
+        "amount_display",
+        "status",
+        "review_reason",
+        "requested_at",
+        "decided_by",
+        "review_link",
+    )
+    list_filter = (PendingFirst, "wallet__currency")
+    search_fields = ("=reference", "=wallet__player__player_id")
+    list_select_related = ("wallet__player", "wallet__currency")
+    fields = (
+        "reference",
+        "wallet",
+        "amount",
+        "status",
+        "review_reason",
+        "requested_by",
+        "requested_at",
+        "request_journal",
+        "decided_by",
+        "decided_at",
+        "decision_memo",
+        "approval_journal",
+        "reversal_journal",
+    )
+    readonly_fields = fields
+
+    def get_ordering(self, request):
+        # The queue oldest first, so the longest wait is at the top; everything else newest first.
+        return ["requested_at", "id"] if request.GET.get("status", "pending") == "pending" else ["-requested_at", "-id"]
+
+    @admin.display(description="Player", ordering="wallet__player__player_id")
+    def player(self, obj: Withdrawal) -> str:
+        return obj.wallet.player.player_id
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: Withdrawal) -> str:
+        return obj.wallet.currency.format(obj.amount)
+
+    @admin.display(description="")
+    def review_link(self, obj: Withdrawal) -> str:
+        if obj.status != Withdrawal.Status.PENDING:
+            return ""
+        return format_html('<a href="{}">Review…</a>', reverse("admin:wallet_withdrawal_review", args=[obj.pk]))
+
+    def get_urls(self):
+        review = self.admin_site.admin_view(self.review_view)
+        return [path("<int:withdrawal_id>/review/", review, name="wallet_withdrawal_review"), *super().get_urls()]
+
+    def review_view(self, request, withdrawal_id: int):
+        withdrawal = get_object_or_404(
+            Withdrawal.objects.select_related("wallet__player", "wallet__currency"), pk=withdrawal_id
+        )
+        if not request.user.has_perm("wallet.review_withdrawal"):
+            messages.error(request, "You may not approve or reject withdrawals.")
+            return redirect("admin:wallet_withdrawal_changelist")
+        form = WithdrawalReviewForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            decide = withdrawal_approve if form.cleaned_data["decision"] == "approve" else withdrawal_reject
+            try:
+                result = decide(
+                    reference=withdrawal.reference,
+                    staff=f"staff:{request.user.get_username()}",
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as exc:
+                messages.error(request, f"{exc.code}: {exc.message}")
+            else:
+                currency = withdrawal.wallet.currency
+                messages.success(
+                    request,
+                    f"Withdrawal {withdrawal.reference} {result.status} (ledger transaction "
+                    f"{result.platform_transaction_id}); the player's balance is {currency.format(result.balance)}.",
+                )
+                return redirect("admin:wallet_withdrawal_changelist")
+        wallet = withdrawal.wallet
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "withdrawal": withdrawal,
+            "amount": wallet.currency.format(withdrawal.amount),
+            "balance": wallet.currency.format(wallet.balance),
+            "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),
+            "title": f"Review withdrawal {withdrawal.reference}",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/wallet/withdrawal_review.html", context)

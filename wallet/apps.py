@@ -6,8 +6,18 @@ class WalletConfig(AppConfig):
     verbose_name = "Wallets"
 
     def ready(self) -> None:
-        from ledger.reconciliation import register_cached_balance
+        from django.db.models import Q
 
-        from .models import Wallet
+        from ledger.models import Account
+        from ledger.reconciliation import register_cached_balance, register_held_total
+
+        from .models import Wallet, Withdrawal
 
         register_cached_balance(Wallet, balance_field="balance", account_field="account")
+        register_held_total(
+            Withdrawal,
+            account_kind=Account.Kind.WITHDRAWALS_PENDING,
+            amount_field="amount",
+            currency_field="wallet__currency_id",
+            held=Q(status=Withdrawal.Status.PENDING),
+        )

@@ -182,6 +182,10 @@ def player_deposit_limit_usage(*, player: Player, now: datetime) -> list[dict[st
 
 
 def withdrawal_get(*, player: Player, reference: str) -> Withdrawal:
+    # Imported here: wallet.services imports this module.
+    from .services.common import validate_transaction_id
+
+    validate_transaction_id(reference, "reference")
     withdrawal = (
         Withdrawal.objects.filter(reference=reference, wallet__player=player).select_related("wallet__player").first()
     )

@@ -25,7 +25,7 @@ def sandbox(db):
 
 def test_succeeds_on_a_seeded_sandbox(sandbox):
     output = reconcile()
-    assert f"OK: {Wallet.objects.count()} wallets match their ledger accounts" in output
+    assert f"OK: {Wallet.objects.count()} wallets and holding accounts match their ledger accounts" in output
     assert "FAILED" not in output
 
 

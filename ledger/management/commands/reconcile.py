@@ -4,7 +4,10 @@ from ledger.reconciliation import ledger_reconcile
 
 
 class Command(BaseCommand):
-    help = "Prove the books: every journal transaction balances and every wallet equals its ledger."
+    help = (
+        "Prove the books: every journal transaction balances, every wallet equals its ledger, and the "
+        "withdrawals awaiting review are what their holding accounts hold."
+    )
 
     def handle(self, *args, **options):
         self.stdout.write("Reconciling the ledger ...")
@@ -33,7 +36,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             self.style.SUCCESS(
-                f"OK: {report.accounts_checked} wallets match their ledger accounts; "
+                f"OK: {report.accounts_checked} wallets and holding accounts match their ledger accounts; "
                 "every journal transaction balances."
             )
         )

@@ -1,0 +1,382 @@
+"""Withdrawals that wait for staff: held over the currency's threshold or when the operator
+asks, approved or rejected in the admin, cancelled through the operator API, returned after a
+failed payout; each step once, the money always in the journal, the books always reconciled."""
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from importlib import import_module
+
+import pytest
+import requests
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from ledger.models import Account, Currency, Entry, JournalTransaction
+from ledger.reconciliation import ledger_reconcile
+from ledger.selectors import ledger_cashier
+from wallet.errors import WithdrawalNotAllowed, WithdrawalNotFound
+from wallet.models import Withdrawal
+from wallet.services import wallet_withdraw, wallet_withdrawal_return, withdrawal_approve, withdrawal_reject
+from wallet.tests.test_admin import messages_of
+from wallet.tests.test_cashier import TOKEN, balance, call
+
+THRESHOLD = 10_000  # EUR minor units: 100.00
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(withdrawal_review_above=THRESHOLD)
+
+
+def withdraw(client, amount, reference, player="p_demo_1", **extra):
+    return call(
+        client, "POST", f"{player}/withdrawals", {"currency": "EUR", "amount": amount, "reference": reference, **extra}
+    )
+
+
+def held(currency="EUR") -> int:
+    """What the currency's withdrawals_pending account holds."""
+    entries = Entry.objects.filter(account__kind=Account.Kind.WITHDRAWALS_PENDING, currency_id=currency)
+    return sum(entries.values_list("amount", flat=True))
+
+
+def cash_out(currency="EUR") -> int:
+    return sum(
+        Entry.objects.filter(account__kind=Account.Kind.CASH_OUT, currency_id=currency).values_list("amount", flat=True)
+    )
+
+
+pytestmark = pytest.mark.django_db
+
+
+class TestRequest:
+    def test_up_to_the_threshold_it_is_approved_at_once(self, client, sandbox):
+        r = withdraw(client, THRESHOLD, "po-small")
+        assert r.status_code == 200, r.content
+        assert (r.json()["status"], r.json()["balance"]) == ("approved", 90_000)
+        assert (held(), cash_out()) == (0, THRESHOLD)
+        state = call(client, "GET", "p_demo_1/withdrawals/po-small").json()
+        assert {k: state[k] for k in ("status", "amount", "currency", "review_reason", "decided_at")} == {
+            "status": "approved",
+            "amount": THRESHOLD,
+            "currency": "EUR",
+            "review_reason": "",
+            "decided_at": None,
+        }
+
+    def test_over_the_threshold_it_waits_and_its_money_is_held(self, client, sandbox):
+        r = withdraw(client, THRESHOLD + 1, "po-big")
+        assert r.status_code == 200, r.content
+        body = r.json()
+        assert (body["status"], body["balance"]) == ("pending", 100_000 - THRESHOLD - 1)
+        request = JournalTransaction.objects.get(pk=body["platform_transaction_id"])
+        assert (request.kind, request.provider_transaction_id) == ("withdrawal", "po-big")
+        assert (held(), cash_out()) == (THRESHOLD + 1, 0)
+        state = call(client, "GET", "p_demo_1/withdrawals/po-big").json()
+        assert (state["status"], state["review_reason"]) == ("pending", f"over the review threshold of {THRESHOLD} EUR")
+        assert ledger_reconcile().ok
+        again = withdraw(client, THRESHOLD + 1, "po-big")
+        assert (again.json(), again.headers["Idempotent-Replayed"]) == (body, "true")
+        assert held() == THRESHOLD + 1
+
+    def test_the_operator_may_ask_for_review_whatever_the_amount(self, client, sandbox):
+        Currency.objects.filter(code="EUR").update(withdrawal_review_above=None)
+        assert withdraw(client, 1, "po-first", review=True).json()["status"] == "pending"
+        assert withdraw(client, 10**6 // 20, "po-any").json()["status"] == "approved"
+        withdrawal = Withdrawal.objects.get(reference="po-first")
+        assert withdrawal.review_reason == "asked by the operator"
+
+    def test_a_threshold_of_zero_holds_every_one(self, client, sandbox):
+        Currency.objects.filter(code="EUR").update(withdrawal_review_above=0)
+        assert withdraw(client, 1, "po-tiny").json()["status"] == "pending"
+
+    @pytest.mark.parametrize("review", ["yes", 1, None])
+    def test_review_is_a_json_boolean(self, client, sandbox, review):
+        r = withdraw(client, 1, "po-bad", review=review)
+        assert (r.status_code, r.json()["code"], list(r.json()["details"])) == (400, "VALIDATION_ERROR", ["review"])
+        assert balance() == 100_000 and not Withdrawal.objects.exists()
+
+    def test_a_staff_withdrawal_with_a_reference_is_recorded_approved(self, sandbox):
+        wallet_withdraw(
+            player_id="p_demo_1", currency="EUR", amount=50_000, created_by="staff:a", reason="x", reference="bank-9"
+        )
+        withdrawal = Withdrawal.objects.get(reference="bank-9")
+        assert (withdrawal.status, withdrawal.requested_by, withdrawal.amount) == ("approved", "staff:a", 50_000)
+
+
+class TestDecisions:
+    def test_approval_lets_it_go_to_cash_out(self, client, sandbox):
+        withdraw(client, 30_000, "po-ok")
+        result = withdrawal_approve(reference="po-ok", staff="staff:eve", reason="documents checked")
+        assert (result.status, result.balance, result.replayed) == ("approved", 70_000, False)
+        approval = JournalTransaction.objects.get(pk=result.platform_transaction_id)
+        assert (approval.reason, approval.memo, approval.created_by) == ("approved", "documents checked", "staff:eve")
+        assert sorted(approval.entries.values_list("account__kind", "amount")) == [
+            ("cash_out", 30_000),
+            ("withdrawals_pending", -30_000),
+        ]
+        assert (held(), cash_out(), balance()) == (0, 30_000, 70_000)
+        state = call(client, "GET", "p_demo_1/withdrawals/po-ok").json()
+        assert (state["status"], state["decision_memo"]) == ("approved", "documents checked")
+        assert withdrawal_approve(reference="po-ok", staff="staff:bob", reason="again").replayed
+        with pytest.raises(WithdrawalNotAllowed) as refused:
+            withdrawal_reject(reference="po-ok", staff="staff:bob", reason="changed my mind")
+        assert refused.value.details == {"status": "approved"}
+        assert Withdrawal.objects.get(reference="po-ok").decided_by == "staff:eve"
+        assert ledger_reconcile().ok
+
+    def test_an_approved_payout_that_fails_comes_back_from_cash_out(self, client, sandbox):
+        withdraw(client, 30_000, "po-fail")
+        withdrawal_approve(reference="po-fail", staff="staff:eve", reason="fine")
+        r = call(client, "POST", "p_demo_1/withdrawals/po-fail/return", {"reason": "card expired"})
+        assert (r.status_code, r.json()["status"], r.json()["balance"]) == (200, "returned", 100_000)
+        assert (held(), cash_out()) == (0, 0)
+        withdrawal = Withdrawal.objects.get(reference="po-fail")
+        assert withdrawal.reversal_journal.reverses_id == withdrawal.request_journal_id
+        assert ledger_reconcile().ok
+
+    def test_rejection_puts_the_money_back(self, client, sandbox):
+        withdraw(client, 30_000, "po-no")
+        result = withdrawal_reject(reference="po-no", staff="staff:eve", reason="bonus abuse under review")
+        assert (result.status, result.balance) == ("rejected", 100_000)
+        withdrawal = Withdrawal.objects.select_related("reversal_journal").get(reference="po-no")
+        assert (withdrawal.reversal_journal.reason, withdrawal.reversal_journal.reverses_id) == (
+            "rejected",
+            withdrawal.request_journal_id,
+        )
+        assert (held(), cash_out()) == (0, 0)
+        for step in ("cancel", "return"):
+            r = call(client, "POST", f"p_demo_1/withdrawals/po-no/{step}", {})
+            assert (r.status_code, r.json()["code"], r.json()["details"]) == (
+                409,
+                "WITHDRAWAL_NOT_ALLOWED",
+                {"status": "rejected"},
+            )
+        with pytest.raises(WithdrawalNotAllowed):
+            withdrawal_approve(reference="po-no", staff="staff:eve", reason="oops")
+        assert balance() == 100_000 and ledger_reconcile().ok
+
+    def test_the_operator_cancels_a_pending_one_once(self, client, sandbox):
+        withdraw(client, 30_000, "po-back")
+        r = call(client, "POST", "p_demo_1/withdrawals/po-back/cancel", {})
+        assert r.status_code == 200, r.content
+        first = r.json()
+        assert (first["status"], first["balance"], first["reference"]) == ("cancelled", 100_000, "po-back")
+        cancellation = JournalTransaction.objects.get(pk=first["platform_transaction_id"])
+        assert (cancellation.memo, cancellation.created_by) == ("cancelled by the player", "operator:sandbox")
+        again = call(client, "POST", "p_demo_1/withdrawals/po-back/cancel", {"reason": "twice"})
+        assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (200, first, "true")
+        with pytest.raises(WithdrawalNotAllowed):
+            withdrawal_approve(reference="po-back", staff="staff:eve", reason="late")
+        assert (balance(), held()) == (100_000, 0)
+        history = call(client, "GET", "p_demo_1/transactions?currency=EUR&limit=2").json()["results"]
+        assert [(m["kind"], m["amount"], m["reason"]) for m in history] == [
+            ("withdrawal", 30_000, "cancelled"),
+            ("withdrawal", -30_000, "withdrawal"),
+        ]
+
+    def test_a_pending_one_is_cancelled_not_returned_and_a_paid_one_not_cancelled(self, client, sandbox):
+        withdraw(client, 30_000, "po-wait")
+        withdraw(client, 5_000, "po-paid")
+        r = call(client, "POST", "p_demo_1/withdrawals/po-wait/return", {})
+        assert (r.status_code, r.json()["details"]) == (409, {"status": "pending"})
+        r = call(client, "POST", "p_demo_1/withdrawals/po-paid/cancel", {})
+        assert (r.status_code, r.json()["details"]) == (409, {"status": "approved"})
+        assert (balance(), held(), cash_out()) == (65_000, 30_000, 5_000)
+
+    @pytest.mark.parametrize(
+        "path, body, status, code",
+        [
+            ("p_demo_1/withdrawals/nothing/cancel", {}, 404, "WITHDRAWAL_NOT_FOUND"),
+            ("p_demo_2/withdrawals/po-c/cancel", {}, 404, "WITHDRAWAL_NOT_FOUND"),  # another player's
+            ("nobody/withdrawals/po-c/cancel", {}, 404, "PLAYER_NOT_FOUND"),
+            ("p_demo_1/withdrawals/po%20c/cancel", {}, 400, "VALIDATION_ERROR"),
+            ("p_demo_1/withdrawals/po-c/cancel", {"reason": ""}, 400, "VALIDATION_ERROR"),
+            ("p_demo_1/withdrawals/po-c/cancel", {"reason": 7}, 400, "VALIDATION_ERROR"),
+            ("p_demo_1/withdrawals/po-c/cancel", [1], 400, "VALIDATION_ERROR"),
+            ("p_demo_2/withdrawals/po-c", None, 404, "WITHDRAWAL_NOT_FOUND"),
+            ("p_demo_1/withdrawals/po%00c", None, 400, "VALIDATION_ERROR"),
+        ],
+    )
+    def test_bad_input_moves_nothing(self, client, sandbox, path, body, status, code):
+        withdraw(client, 30_000, "po-c")
+        r = call(client, "GET" if body is None else "POST", path, body)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.content
+        assert (balance(), held()) == (70_000, 30_000)
+        assert Withdrawal.objects.get().status == "pending"
+
+    def test_staff_decide_by_reference_and_must_say_why(self, sandbox):
+        with pytest.raises(WithdrawalNotFound):
+            withdrawal_approve(reference="nothing", staff="staff:eve", reason="x")
+        with pytest.raises(Exception, match="reason"):
+            withdrawal_reject(reference="nothing", staff="staff:eve", reason=" ")
+
+
+class TestBooks:
+    def test_reconciliation_finds_a_held_amount_that_is_not_the_pending_withdrawals(self, client, sandbox):
+        withdraw(client, 30_000, "po-h1")
+        withdraw(client, 20_000, "po-h2")
+        withdrawal_approve(reference="po-h2", staff="staff:eve", reason="fine")
+        assert ledger_reconcile().ok
+        Withdrawal.objects.filter(reference="po-h1").update(amount=29_999)
+        report = ledger_reconcile()
+        account = Account.objects.get(kind=Account.Kind.WITHDRAWALS_PENDING, currency_id="EUR")
+        assert [(m.table, m.account_id, m.cached, m.ledger) for m in report.mismatches] == [
+            ("wallet_withdrawal", account.pk, 29_999, 30_000)
+        ]
+        out = io.StringIO()
+        with pytest.raises(Exception, match="Reconciliation FAILED"):
+            call_command("reconcile", stdout=out)
+
+    def test_the_cashier_report_counts_a_request_and_what_came_back(self, client, sandbox):
+        withdraw(client, 30_000, "po-r1")
+        withdraw(client, 20_000, "po-r2")
+        withdraw(client, 1_000, "po-r3")
+        withdrawal_approve(reference="po-r1", staff="staff:eve", reason="fine")
+        withdrawal_reject(reference="po-r2", staff="staff:eve", reason="no")
+        now = timezone.now()
+        rows = ledger_cashier(since=now - timedelta(days=1), until=now + timedelta(days=1), currency="EUR")
+        withdrawals = {
+            r["channel"]: (r["withdrawals"], r["withdrawal_count"], r["returned"], r["return_count"])
+            for r in rows
+            if r["channel"] != "seed_sandbox"
+        }
+        # Asked for through the API; the rejection is staff's, and the approval moves no wallet.
+        assert withdrawals == {"operator_api": (51_000, 3, 0, 0), "staff": (0, 0, 20_000, 1)}
+
+
+def test_the_backfill_records_withdrawals_made_before_it(client, sandbox):
+    """Migration 0010's SQL: withdrawals with a reference from before the table are recorded,
+    returned when a return reverses them, approved otherwise."""
+    Currency.objects.filter(code="EUR").update(withdrawal_review_above=None)
+    withdraw(client, 1_000, "old-1")
+    withdraw(client, 2_000, "old-2")
+    call(client, "POST", "p_demo_1/withdrawals/old-2/return", {})
+    wallet_withdraw(player_id="p_demo_1", currency="EUR", amount=3, created_by="staff:a", reason="no reference")
+    expected = sorted(
+        Withdrawal.objects.values_list("reference", "amount", "status", "request_journal_id", "reversal_journal_id")
+    )
+    Withdrawal.objects.all().delete()
+    backfill = import_module("wallet.migrations.0010_withdrawal").Migration.operations[-1]
+    with connection.cursor() as cursor:
+        cursor.execute(backfill.sql)
+    assert (
+        sorted(
+            Withdrawal.objects.values_list("reference", "amount", "status", "request_journal_id", "reversal_journal_id")
+        )
+        == expected
+    )
+    assert [status for *_, status, _, _ in expected] == ["approved", "returned"]
+    assert wallet_withdrawal_return(player_id="p_demo_1", reference="old-1", created_by="t", reason="x").balance
+
+
+class TestAdmin:
+    def test_the_queue_shows_pending_withdrawals_oldest_first(self, client, admin_client, sandbox):
+        withdraw(client, 30_000, "po-q1")
+        withdraw(client, 5_000, "po-q2")
+        withdraw(client, 40_000, "po-q3")
+        r = admin_client.get(reverse("admin:wallet_withdrawal_changelist"))
+        content = r.content.decode()
+        assert r.status_code == 200
+        assert "po-q2" not in content
+        assert content.index("po-q1") < content.index("po-q3")
+        assert "Review…" in content
+        r = admin_client.get(reverse("admin:wallet_withdrawal_changelist") + "?status=all")
+        assert "po-q2" in r.content.decode()
+
+    def test_staff_approve_and_reject_on_the_review_page(self, client, admin_client, sandbox):
+        withdraw(client, 30_000, "po-a1")
+        withdraw(client, 20_000, "po-a2")
+        first, second = Withdrawal.objects.order_by("id")
+        page = admin_client.get(reverse("admin:wallet_withdrawal_review", args=[first.pk]))
+        assert page.status_code == 200 and "300.00 EUR" in page.content.decode()
+        r = admin_client.post(reverse("admin:wallet_withdrawal_review", args=[first.pk]), {"decision": "reject"})
+        assert r.status_code == 200 and "This field is required" in r.content.decode()
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawal_review", args=[first.pk]), {"decision": "approve", "reason": "KYC done"}
+        )
+        assert r.status_code == 302
+        assert messages_of(r)[0].startswith("Withdrawal po-a1 approved")
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawal_review", args=[second.pk]), {"decision": "reject", "reason": "duplicate"}
+        )
+        assert "the player's balance is 700.00 EUR" in messages_of(r)[-1]
+        first.refresh_from_db()
+        assert (first.status, first.decided_by, first.decision_memo) == ("approved", "staff:admin", "KYC done")
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawal_review", args=[second.pk]), {"decision": "approve", "reason": "late"}
+        )
+        assert messages_of(r)[-1] == "WITHDRAWAL_NOT_ALLOWED: Withdrawal 'po-a2' is rejected: it cannot be approved."
+        assert (
+            "Already decided"
+            in admin_client.get(reverse("admin:wallet_withdrawal_review", args=[second.pk])).content.decode()
+        )
+        assert (balance(), held(), cash_out()) == (70_000, 0, 30_000)
+        assert ledger_reconcile().ok
+
+    def test_only_staff_with_the_review_permission_decide(self, client, django_user_model, sandbox):
+        withdraw(client, 30_000, "po-p")
+        clerk = django_user_model.objects.create_user(username="clerk", password="x", is_staff=True)
+        clerk.user_permissions.add(Permission.objects.get(codename="view_withdrawal"))
+        client.force_login(clerk)
+        withdrawal = Withdrawal.objects.get()
+        assert client.get(reverse("admin:wallet_withdrawal_changelist")).status_code == 200
+        r = client.post(
+            reverse("admin:wallet_withdrawal_review", args=[withdrawal.pk]), {"decision": "approve", "reason": "x"}
+        )
+        assert messages_of(r) == ["You may not approve or reject withdrawals."]
+        assert Withdrawal.objects.get().status == "pending"
+        clerk.user_permissions.add(Permission.objects.get(codename="review_withdrawal"))
+        r = client.post(
+            reverse("admin:wallet_withdrawal_review", args=[withdrawal.pk]), {"decision": "approve", "reason": "x"}
+        )
+        assert Withdrawal.objects.get().status == "approved"
+
+    def test_the_threshold_is_set_on_the_currency(self, admin_client, sandbox):
+        r = admin_client.get(reverse("admin:ledger_currency_changelist"))
+        assert r.status_code == 200 and "withdrawal review above" in r.content.decode().lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_cancellations_and_approvals_decide_a_withdrawal_once(live_server):
+    """Six cancellations over HTTP race six staff approvals in threads: one kind wins, once;
+    the money is either back in the wallet or on cash_out, never both, never twice."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(withdrawal_review_above=0)
+    base = f"{live_server.url}/api/v1/players/p_demo_1"
+    body = {"currency": "EUR", "amount": 25_000, "reference": "po-race"}
+    assert requests.post(f"{base}/withdrawals", json=body, headers=TOKEN, timeout=30).json()["status"] == "pending"
+
+    def cancel(_):
+        with requests.Session() as http:
+            r = http.post(f"{base}/withdrawals/po-race/cancel", json={}, headers=TOKEN, timeout=30)
+            return "cancel", r.status_code
+
+    def approve(_):
+        try:
+            withdrawal_approve(reference="po-race", staff="staff:eve", reason="race")
+            return "approve", 200
+        except WithdrawalNotAllowed:
+            return "approve", 409
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        futures = [pool.submit(step, n) for n in range(6) for step in (cancel, approve)]
+        answers = [f.result() for f in futures]
+    winners = {kind for kind, status in answers if status == 200}
+    assert len(winners) == 1 and {status for _, status in answers} <= {200, 409}, answers
+    assert all(status == 409 for kind, status in answers if kind not in winners)
+    withdrawal = Withdrawal.objects.get()
+    if winners == {"cancel"}:
+        assert (withdrawal.status, balance(), cash_out()) == ("cancelled", 100_000, 0)
+    else:
+        assert (withdrawal.status, balance(), cash_out()) == ("approved", 75_000, 25_000)
+    assert held() == 0
+    assert JournalTransaction.objects.filter(reason__in=["approved", "cancelled"]).count() == 1
+    assert ledger_reconcile().ok
