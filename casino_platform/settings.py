@@ -195,6 +195,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Wallet API v1 for game providers and the operator API.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Two enums are named after a `status` field: the withdrawal's is named for what it is.
+    "ENUM_NAME_OVERRIDES": {"WithdrawalStatusEnum": "wallet.models.Withdrawal.Status"},
 }
 
 # --- Domain settings ----------------------------------------------------------------------

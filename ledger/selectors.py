@@ -156,9 +156,10 @@ _CASHIER_CHANNEL = Case(
 def ledger_cashier(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
     """Money into and out of the players' wallets other than by play, per UTC day, currency
     and channel (the operator API, staff, or the name of another writer), from the wallet
-    entries of [since, until): deposits, withdrawals, withdrawals returned (a failed payout
-    put back), staff's adjustments (signed), and the net change of what the casino owes its
-    players. Withdrawals are gross: a return is listed beside them, on the day it was made."""
+    entries of [since, until): deposits, withdrawals, withdrawals returned (a failed payout,
+    or a withdrawal rejected or cancelled while it waited for review, put back), staff's
+    adjustments (signed), and the net change of what the wallets hold. Withdrawals are gross,
+    counted when asked for: a return is listed beside them, on the day it was made."""
     deposit = Q(transaction__kind="deposit")
     adjustment = Q(transaction__kind="adjustment")
     is_return = Q(transaction__reverses__isnull=False)
