@@ -210,6 +210,15 @@ class TestDecisions:
         assert (balance(), held()) == (70_000, 30_000)
         assert Withdrawal.objects.get().status == "pending"
 
+    def test_in_the_schema(self, client):
+        schema = client.get("/api/schema/?format=json").json()
+        paths = schema["paths"]
+        base = "/api/v1/players/{player_id}/withdrawals"
+        assert "get" in paths[base + "/{reference}"]
+        for step in ("cancel", "return"):
+            assert "WITHDRAWAL_NOT_ALLOWED" in str(paths[f"{base}/{{reference}}/{step}"]["post"]["responses"]["409"])
+        assert "review" in schema["components"]["schemas"]["WithdrawalInput"]["properties"]
+
     def test_staff_decide_by_reference_and_must_say_why(self, sandbox):
         with pytest.raises(WithdrawalNotFound):
             withdrawal_approve(reference="nothing", staff="staff:eve", reason="x")
