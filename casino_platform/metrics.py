@@ -1,10 +1,12 @@
-"""Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue.
+"""Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue;
+the withdrawals waiting for staff.
 
 - `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
   buckets for single-digit-millisecond answers), counts error answers by their contract code
   and counts idempotent replays. It runs no query; its only per-request work beyond the
   timing is a lookup of the labelled children, which are cached in plain dicts.
-- `OutboundQueueCollector` reads the outbox at scrape time with one aggregate query.
+- `OutboundQueueCollector` reads the outbox at scrape time with one aggregate query, and
+  `WithdrawalQueueCollector` the withdrawals waiting for review with another.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -213,10 +215,57 @@ class OutboundQueueCollector(Collector):
         return [depth, age, flagged]
 
 
-OUTBOUND_COLLECTOR = OutboundQueueCollector()
+# --- Withdrawals waiting for staff ----------------------------------------------------------
+
+
+def _withdrawal_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "withdrawals_pending", "Withdrawals waiting for staff to approve or reject.", labels=["currency"]
+        ),
+        GaugeMetricFamily(
+            "withdrawals_pending_amount",
+            "Minor units held for the withdrawals waiting for staff.",
+            labels=["currency"],
+        ),
+        GaugeMetricFamily(
+            "withdrawals_pending_oldest_age_seconds",
+            "Age of the oldest withdrawal waiting for staff; 0 when none waits.",
+            labels=["currency"],
+        ),
+    )
+
+
+class WithdrawalQueueCollector(Collector):
+    """The review queue's gauges, read at scrape time (one query per scrape)."""
+
+    def describe(self) -> Iterable[Metric]:
+        return _withdrawal_families()
+
+    def collect(self) -> Iterable[Metric]:
+        from wallet.selectors import withdrawals_pending_summary
+
+        try:
+            summary = withdrawals_pending_summary()
+        except DatabaseError:
+            logger.warning("withdrawal queue metrics unavailable: the database query failed", exc_info=True)
+            return []
+        count, amount, age = _withdrawal_families()
+        now = clock.now()
+        for row in summary:
+            count.add_metric([row["currency"]], row["count"])
+            amount.add_metric([row["currency"]], row["amount"])
+            oldest = row["oldest"]
+            age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        return [count, amount, age]
+
+
+# Gauges read from the database when scraped.
+DATABASE_COLLECTORS = (OutboundQueueCollector(), WithdrawalQueueCollector())
 if not MULTIPROC_DIR:
-    # Multi-process mode serves a fresh registry per scrape and registers it there instead.
-    REGISTRY.register(OUTBOUND_COLLECTOR)
+    # Multi-process mode serves a fresh registry per scrape and registers them there instead.
+    for collector in DATABASE_COLLECTORS:
+        REGISTRY.register(collector)
 
 
 # --- GET /metrics -------------------------------------------------------------------------
@@ -235,7 +284,8 @@ def _registry() -> CollectorRegistry:
         return REGISTRY
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    registry.register(OUTBOUND_COLLECTOR)
+    for collector in DATABASE_COLLECTORS:
+        registry.register(collector)
     return registry
 
 

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
@@ -192,3 +192,19 @@ def withdrawal_get(*, player: Player, reference: str) -> Withdrawal:
     if withdrawal is None:
         raise WithdrawalNotFound(f"No withdrawal {reference!r} of player {player.player_id!r}.")
     return withdrawal
+
+
+def withdrawals_pending_summary() -> list[dict[str, Any]]:
+    """Per currency on the platform: how many withdrawals wait for staff, what they hold and
+    the oldest request (None when none waits), through the pending-only index."""
+    waiting = {
+        row["currency"]: row
+        for row in Withdrawal.objects.filter(status=Withdrawal.Status.PENDING)
+        .values(currency=F("wallet__currency_id"))
+        .annotate(count=Count("pk"), amount=Sum("amount"), oldest=Min("requested_at"))
+    }
+    empty = {"count": 0, "amount": 0, "oldest": None}
+    return [
+        {**empty, **waiting.get(code, {}), "currency": code}
+        for code in Currency.objects.order_by("code").values_list("code", flat=True)
+    ]

@@ -1,4 +1,5 @@
-"""GET /metrics: wallet latency, errors and replays; the outbound queue gauges; the token."""
+"""GET /metrics: wallet latency, errors and replays; the outbound queue and withdrawal review gauges;
+the token."""
 
 import os
 import subprocess
@@ -164,6 +165,28 @@ def test_outbound_gauges_read_the_queue(client, outbox, monkeypatch, django_asse
     assert 30 <= got["rollback_age"] < 40
 
 
+def test_withdrawal_gauges_read_the_review_queue(client, api, monkeypatch):
+    from ledger.models import Currency
+    from wallet.services import cashier_withdraw, withdrawal_approve
+
+    empty = scrape(client)
+    assert value(empty, "withdrawals_pending", currency="EUR") == 0.0
+    assert ("withdrawals_pending_oldest_age_seconds", frozenset({"currency": "EUR"}.items())) in empty
+    Currency.objects.filter(code="EUR").update(withdrawal_review_above=0)
+    for reference, amount in (("po-m1", 1_500), ("po-m2", 2_500), ("po-m3", 100)):
+        cashier_withdraw(
+            player_id="p_demo_1", currency="EUR", amount=amount, reference=reference, operator="t", reason="x"
+        )
+    withdrawal_approve(reference="po-m3", staff="staff:eve", reason="fine")
+    later = timezone.now() + timedelta(seconds=90)
+    monkeypatch.setattr("casino_platform.clock.now", lambda: later)
+    samples = scrape(client)
+    assert value(samples, "withdrawals_pending", currency="EUR") == 2
+    assert value(samples, "withdrawals_pending_amount", currency="EUR") == 4_000
+    assert 90 <= value(samples, "withdrawals_pending_oldest_age_seconds", currency="EUR") < 100
+    assert value(samples, "withdrawals_pending", currency="USD") == 0
+
+
 def test_the_token_guards_metrics_when_set(client, settings):
     assert client.get("/metrics").status_code == 200  # open by default
     settings.METRICS_TOKEN = "s3cret-metrics"
@@ -192,6 +215,10 @@ MULTIPROCESS_SCRIPT = textwrap.dedent(
     metrics.outbound_queue_snapshot = lambda: {
         "depth": {"credit": 3, "rollback": 0}, "oldest_age_seconds": {"credit": 7.5, "rollback": 0.0}, "flagged": 1
     }
+    import wallet.selectors
+    wallet.selectors.withdrawals_pending_summary = lambda: [
+        {"currency": "EUR", "count": 2, "amount": 4000, "oldest": None}
+    ]
     middleware = metrics.WalletMetricsMiddleware(
         lambda request: HttpResponse(b'{"code": "INSUFFICIENT_FUNDS"}', status=402)
     )
@@ -218,6 +245,7 @@ def test_multiprocess_mode_merges_worker_files_and_keeps_the_outbound_gauges(tmp
     assert 'wallet_errors_total{code="INSUFFICIENT_FUNDS",endpoint="debit"} 1.0' in text
     assert 'outbound_queue_depth{kind="credit"} 3.0' in text
     assert "outbound_flagged_total 1.0" in text
+    assert 'withdrawals_pending{currency="EUR"} 2.0' in text
 
 
 def test_a_missing_multiprocess_directory_stops_the_start(tmp_path: Path):
