@@ -1,3 +1,4 @@
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -10,6 +11,7 @@ from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 
 from .models import RollbackTombstone, Wallet, Withdrawal
+from .selectors import wallet_activity_since
 from .services import (
     wallet_adjust,
     wallet_deposit,
@@ -132,6 +134,10 @@ class RollbackTombstoneAdmin(ReadOnlyAdmin):
     search_fields = ("=transaction_id", "=player_id_text")
 
 
+# How far back the review page shows what went through the wallet before the request.
+REVIEW_LOOKBACK = timedelta(days=30)
+
+
 class WithdrawalReviewForm(forms.Form):
     decision = forms.ChoiceField(
         choices=[("approve", "Approve: the payout may be sent"), ("reject", "Reject: the money goes back")],
@@ -246,10 +252,14 @@ class WithdrawalAdmin(ReadOnlyAdmin):
                 )
                 return redirect("admin:wallet_withdrawal_changelist")
         wallet = withdrawal.wallet
+        since = withdrawal.requested_at - REVIEW_LOOKBACK
+        activity = wallet_activity_since(wallet=wallet, since=since)
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "withdrawal": withdrawal,
+            "lookback_days": REVIEW_LOOKBACK.days,
+            "activity": {name: wallet.currency.format(amount) for name, amount in activity.items()},
             "amount": wallet.currency.format(withdrawal.amount),
             "balance": wallet.currency.format(wallet.balance),
             "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),

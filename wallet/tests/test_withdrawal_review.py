@@ -284,6 +284,27 @@ def test_the_backfill_records_withdrawals_made_before_it(client, sandbox):
     assert wallet_withdrawal_return(player_id="p_demo_1", reference="old-1", created_by="t", reason="x").balance
 
 
+def test_a_reviewer_sees_what_went_through_the_wallet(provider, wallet):
+    """Funded with 10,000 by a deposit: bets, a rolled-back bet, a win, then a withdrawal."""
+    from wallet.selectors import wallet_activity_since
+    from wallet.services import wallet_credit, wallet_debit, wallet_rollback
+    from wallet.tests.conftest import credit_request, debit_request, rollback_request
+
+    start = timezone.now() - timedelta(seconds=5)
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=700, round_id="a"))
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=300, round_id="b", tx="bet-b"))
+    wallet_rollback(provider=provider, request=rollback_request(wallet, reference="bet-b", round_id="b"))
+    wallet_credit(provider=provider, request=credit_request(wallet, amount=250, round_id="a"))
+    wallet_withdraw(
+        player_id=wallet.player.player_id, currency=wallet.currency_id, amount=1_000, created_by="t", reason="x"
+    )
+    activity = wallet_activity_since(wallet=wallet, since=start - timedelta(days=1))
+    assert activity == {"deposited": 10_000, "wagered": 700, "won": 250, "withdrawn": 1_000}
+    assert wallet_activity_since(wallet=wallet, since=timezone.now() + timedelta(seconds=5)) == dict.fromkeys(
+        activity, 0
+    )
+
+
 class TestAdmin:
     def test_the_queue_shows_pending_withdrawals_oldest_first(self, client, admin_client, sandbox):
         withdraw(client, 30_000, "po-q1")
@@ -304,6 +325,9 @@ class TestAdmin:
         first, second = Withdrawal.objects.order_by("id")
         page = admin_client.get(reverse("admin:wallet_withdrawal_review", args=[first.pk]))
         assert page.status_code == 200 and "300.00 EUR" in page.content.decode()
+        # The sandbox's seed deposit and both requests, 30 days back.
+        assert "<th>Deposited</th><td>1000.00 EUR</td>" in page.content.decode()
+        assert "<th>Withdrawn</th><td>500.00 EUR</td>" in page.content.decode()
         r = admin_client.post(reverse("admin:wallet_withdrawal_review", args=[first.pk]), {"decision": "reject"})
         assert r.status_code == 200 and "This field is required" in r.content.decode()
         r = admin_client.post(
