@@ -62,6 +62,29 @@ class BalanceMismatch:
     cached: int
     ledger: int
 
+    def describe(self) -> str:
+        cached, account = f"cached balance {self.cached}", f"account {self.account_id}"
+        return f"{self.table} {self.row_id}: {cached} != ledger {self.ledger} ({account})"
+
+
+@dataclass(frozen=True)
+class HeldMismatch:
+    """An account holding money for records (withdrawals pending) that holds another sum."""
+
+    account_kind: str
+    currency: str
+    account_id: int | None
+    recorded: int
+    ledger: int
+    records: str
+
+    def describe(self) -> str:
+        account = f"account {self.account_id}" if self.account_id is not None else "no account"
+        return (
+            f"{self.account_kind} {self.currency} ({account}): the ledger holds {self.ledger}, "
+            f"the {self.records} add up to {self.recorded}"
+        )
+
 
 @dataclass(frozen=True)
 class UnbalancedJournal:
@@ -73,7 +96,7 @@ class UnbalancedJournal:
 @dataclass
 class ReconciliationReport:
     unbalanced: list[UnbalancedJournal] = field(default_factory=list)
-    mismatches: list[BalanceMismatch] = field(default_factory=list)
+    mismatches: list[BalanceMismatch | HeldMismatch] = field(default_factory=list)
     accounts_checked: int = 0
 
     @property
@@ -128,7 +151,7 @@ def _balance_mismatches(source: _CachedBalance) -> tuple[int, list[BalanceMismat
     return int(checked), bad
 
 
-def _held_mismatches(source: _HeldTotal) -> tuple[int, list[BalanceMismatch]]:
+def _held_mismatches(source: _HeldTotal) -> tuple[int, list[HeldMismatch]]:
     # Both sums in one snapshot, or a withdrawal decided between the two reads would show as
     # a mismatch that is not there. (Inside a caller's transaction, the caller chose its view.)
     fresh = not connection.in_atomic_block
@@ -149,17 +172,12 @@ def _held_mismatches(source: _HeldTotal) -> tuple[int, list[BalanceMismatch]]:
             .annotate(total=Sum(source.amount_field))
         }
     bad = []
+    records = f"{source.model._meta.verbose_name_plural} held"
     for currency in sorted(accounts.keys() | recorded.keys()):
-        account_id, held = accounts.get(currency, (0, 0))
+        account_id, held = accounts.get(currency, (None, 0))
         if held != recorded.get(currency, 0):
             bad.append(
-                BalanceMismatch(
-                    source.model._meta.db_table,
-                    account_id,
-                    account_id,
-                    recorded[currency] if currency in recorded else 0,
-                    held,
-                )
+                HeldMismatch(source.account_kind, currency, account_id, recorded.get(currency, 0), held, records)
             )
     return len(accounts), bad
 
@@ -172,7 +190,7 @@ def ledger_reconcile() -> ReconciliationReport:
         report.accounts_checked += checked
         report.mismatches.extend(bad)
     for held_total in _HELD_TOTALS:
-        checked, bad = _held_mismatches(held_total)
-        report.accounts_checked += checked
-        report.mismatches.extend(bad)
+        accounts, held_bad = _held_mismatches(held_total)
+        report.accounts_checked += accounts
+        report.mismatches.extend(held_bad)
     return report

@@ -59,6 +59,12 @@ def ledger_account_id_remember(*, key: str, account_id: int) -> None:
     transaction.on_commit(lambda: _account_ids.setdefault(key, account_id))
 
 
+def house_account_id(*, kind: str, currency: str) -> int:
+    """The id of the platform's own account of `kind` in `currency` (cash in, cash out,
+    adjustments, withdrawals pending): one per kind and currency, keyed `<kind>:<currency>`."""
+    return ledger_account_id(key=f"{kind}:{currency}", kind=kind, currency=currency)
+
+
 def provider_clearing_key(*, provider_code: str, currency: str) -> str:
     return f"provider:{provider_code}:{currency}"
 

@@ -96,14 +96,16 @@ class Withdrawal(models.Model):
         permissions = [("review_withdrawal", "Can approve or reject withdrawals")]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="withdrawal_amount_positive"),
-            # Each state names the journal transactions that brought the money there.
+            # Each state names the journal transactions that brought the money there; one that
+            # waited reaches cash-out (approved, then perhaps returned) only through an approval.
             models.CheckConstraint(
                 condition=models.Q(status="pending", approval_journal__isnull=True, reversal_journal__isnull=True)
                 | models.Q(status="approved", reversal_journal__isnull=True)
                 & (models.Q(review_reason="") | models.Q(approval_journal__isnull=False))
                 | models.Q(status__in=["rejected", "cancelled"], approval_journal__isnull=True)
                 & models.Q(reversal_journal__isnull=False)
-                | models.Q(status="returned", reversal_journal__isnull=False),
+                | models.Q(status="returned", reversal_journal__isnull=False)
+                & (models.Q(review_reason="") | models.Q(approval_journal__isnull=False)),
                 name="withdrawal_status_journals",
             ),
         ]

@@ -209,16 +209,22 @@ def player_deposit_limit_usage(*, player: Player, now: datetime) -> list[dict[st
     return _limit_usage(model=DepositLimit, player=player, now=now, used=wallet_deposits, used_as="deposited")
 
 
-def withdrawal_get(*, player: Player, reference: str) -> Withdrawal:
+def withdrawal_get(*, reference: str, player_id: str | None = None, currency: str | None = None) -> Withdrawal:
+    """The withdrawal with this reference; with `player_id` or `currency`, only one from that
+    player's wallet or in that currency is found."""
     # Imported here: wallet.services imports this module.
     from .services.common import validate_transaction_id
 
     validate_transaction_id(reference, "reference")
-    withdrawal = (
-        Withdrawal.objects.filter(reference=reference, wallet__player=player).select_related("wallet__player").first()
-    )
+    withdrawals = Withdrawal.objects.filter(reference=reference).select_related("wallet__player")
+    if player_id is not None:
+        withdrawals = withdrawals.filter(wallet__player__player_id=player_id)
+    if currency is not None:
+        withdrawals = withdrawals.filter(wallet__currency_id=currency)
+    withdrawal = withdrawals.first()
     if withdrawal is None:
-        raise WithdrawalNotFound(f"No withdrawal {reference!r} of player {player.player_id!r}.")
+        whose = f" of player {player_id!r}" if player_id is not None else ""
+        raise WithdrawalNotFound(f"No withdrawal {reference!r}{whose}.")
     return withdrawal
 
 

@@ -71,7 +71,13 @@ WITHDRAWAL_STATUS_HELP = (
 
 
 class WithdrawalOutput(CashierOutput):
-    status = serializers.ChoiceField(choices=Withdrawal.Status.choices, help_text=WITHDRAWAL_STATUS_HELP)
+    # Not required: a repeat of a withdrawal that no row records (one written by a version
+    # before withdrawal review, during its deploy) has no status to answer.
+    status = serializers.ChoiceField(
+        choices=Withdrawal.Status.choices,
+        required=False,
+        help_text=f"Where it stands now, on a repeat too. {WITHDRAWAL_STATUS_HELP}",
+    )
     platform_transaction_id = serializers.CharField(
         required=False, help_text="The journal transaction of this step (the request, a return, ...)."
     )
@@ -101,7 +107,10 @@ class MovementOutput(serializers.Serializer):
     )
     round_id = serializers.SerializerMethodField()
     reason = serializers.CharField(source="transaction.reason", help_text="win, bet, refund, deposit, ...")
-    reverses = serializers.SerializerMethodField(help_text="The journal number a rollback cancels.")
+    reverses = serializers.SerializerMethodField(
+        help_text="The journal number this movement cancels: a rollback's bet or win, or the withdrawal whose "
+        "money came back (rejected, cancelled or returned)."
+    )
 
     def get_provider(self, entry: Entry) -> str | None:
         code = entry.transaction.provider_code
@@ -282,7 +291,7 @@ class WithdrawalStateApi(OperatorApiView):
     )
     def get(self, request: Request, player_id: str, reference: str) -> Response:
         player = player_get(player_id=player_id)
-        withdrawal = withdrawal_get(player=player, reference=reference)
+        withdrawal = withdrawal_get(reference=reference, player_id=player.player_id)
         return Response(WithdrawalStateOutput(withdrawal).data)
 
 

@@ -1,14 +1,16 @@
 """Back-office money movements: deposits, withdrawals and adjustments by staff, and the
 cashier's through the operator API (wallet/services/cashier.py adds the player's rules)."""
 
+import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
-from ledger.services import Leg, ledger_account_get_or_create, ledger_post
+from ledger.services import Leg, house_account_id, ledger_post
 from players.models import Player
 
 from ..errors import InsufficientFunds
@@ -46,10 +48,12 @@ def _move(
     check_player: Callable[[Player, Wallet | None], None] | None,
     counter_kind: str | None = None,
     recorded: Callable[[Wallet, JournalTransaction], str] | None = None,
+    asked: dict[str, Any] | None = None,
 ) -> WalletResult:
     """`counter_kind` overrides the kind of the account on the other side (a withdrawal held
     for review goes to `withdrawals_pending`); `recorded(wallet, journal)` runs after the
-    posting in the same transaction and returns the answer's `status`."""
+    posting in the same transaction and returns the answer's `status`; `asked` is what else
+    of the request a repeat must match."""
     if not reason.strip():
         raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
     if not created_by:
@@ -67,15 +71,11 @@ def _move(
         if balance + delta < 0:
             raise InsufficientFunds(f"Balance {balance} cannot absorb {delta}.")
         wallet = wallet or wallet_get_or_create_locked(player=player, currency=currency)
-        counter = ledger_account_get_or_create(
-            key=f"{counter_kind or _COUNTER_ACCOUNT[kind]}:{currency}",
-            kind=counter_kind or _COUNTER_ACCOUNT[kind],
-            currency=currency,
-        )
+        counter_id = house_account_id(kind=counter_kind or _COUNTER_ACCOUNT[kind], currency=currency)
         balance = wallet_apply(wallet=wallet, delta=delta)
         journal = ledger_post(
             kind=kind,
-            legs=[Leg(wallet.account_id, delta, currency), Leg(counter.pk, -delta, currency)],
+            legs=[Leg(wallet.account_id, delta, currency), Leg(counter_id, -delta, currency)],
             created_by=created_by,
             provider_code=BACKOFFICE_SCOPE if reference else "",
             provider_transaction_id=reference or "",
@@ -100,7 +100,7 @@ def _move(
         scope=BACKOFFICE_SCOPE,
         key=reference,
         operation=kind,
-        payload={"player_id": player_id, "currency": currency, "delta": delta},
+        payload={"player_id": player_id, "currency": currency, "delta": delta, **(asked or {})},
         trace_id=trace_id,
         work=work,
     )
@@ -145,12 +145,19 @@ def wallet_withdraw(
     trace_id: str = "",
     check_player: Callable[[Player, Wallet | None], None] | None = None,
     review_reason: str = "",
+    review_asked: bool = False,
 ) -> WalletResult:
     """Take cash out of a wallet; never below zero. With a `reference`, a Withdrawal records it
     (the answer's `status`). With a `review_reason` it waits for staff (wallet ->
     withdrawals_pending, status `pending`), otherwise it leaves at once (wallet -> cash_out,
-    status `approved`); wallet/services/withdrawals.py moves it on from there."""
+    status `approved`); wallet/services/withdrawals.py moves it on from there. `review_asked`:
+    the request itself asked for review, which a repeat must ask too. A repeat answers the
+    withdrawal's status now, not the first answer's: a payment system retrying after a
+    rejection or a return must not read `approved` and pay."""
     validate_amount(amount, minimum=1)
+    if review_reason and reference is None:
+        # A held withdrawal is found again, decided and reconciled by its reference.
+        raise ValueError("A withdrawal held for review needs a reference.")
 
     def recorded(wallet: Wallet, journal: JournalTransaction) -> str:
         assert reference is not None
@@ -166,7 +173,7 @@ def wallet_withdraw(
         )
         return withdrawal.status
 
-    return _move(
+    result = _move(
         kind=JournalTransaction.Kind.WITHDRAWAL,
         player_id=player_id,
         currency=currency,
@@ -178,7 +185,13 @@ def wallet_withdraw(
         check_player=check_player,
         counter_kind=Account.Kind.WITHDRAWALS_PENDING if review_reason else None,
         recorded=recorded if reference is not None else None,
+        # Only when asked, so the fingerprints of every other reference stay what they were.
+        asked={"review": True} if review_asked else None,
     )
+    if result.replayed and reference is not None:
+        now = Withdrawal.objects.filter(reference=reference).values_list("status", flat=True).first()
+        result = dataclasses.replace(result, status=now or result.status)
+    return result
 
 
 def wallet_adjust(

@@ -105,4 +105,5 @@ def cashier_withdraw(
         trace_id=trace_id,
         check_player=_assert_may_withdraw,
         review_reason=withdrawal_review_reason(currency=currency, amount=amount, asked=review),
+        review_asked=review,
     )

@@ -10,11 +10,12 @@ from django.db import transaction
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
-from ledger.services import Leg, ledger_account_id, ledger_post
+from ledger.services import Leg, house_account_id, ledger_post
 
-from ..errors import WithdrawalNotAllowed, WithdrawalNotFound
+from ..errors import WithdrawalNotAllowed
 from ..models import Wallet, Withdrawal
-from .common import WalletResult, validate_transaction_id, wallet_apply, wallet_lock
+from ..selectors import withdrawal_get
+from .common import WalletResult, wallet_apply, wallet_lock
 
 Status = Withdrawal.Status
 
@@ -34,20 +35,6 @@ _APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, None)
 _REJECT = _Step("reject", (Status.PENDING,), Status.REJECTED, Account.Kind.WITHDRAWALS_PENDING)
 _CANCEL = _Step("cancel", (Status.PENDING,), Status.CANCELLED, Account.Kind.WITHDRAWALS_PENDING)
 _RETURN = _Step("return", (Status.APPROVED,), Status.RETURNED, Account.Kind.CASH_OUT)
-
-
-def _find(*, reference: str, player_id: str | None, currency: str | None) -> Withdrawal:
-    validate_transaction_id(reference, "reference")
-    withdrawals = Withdrawal.objects.filter(reference=reference).select_related("wallet__player")
-    if player_id is not None:
-        withdrawals = withdrawals.filter(wallet__player__player_id=player_id)
-    if currency is not None:
-        withdrawals = withdrawals.filter(wallet__currency_id=currency)
-    withdrawal = withdrawals.first()
-    if withdrawal is None:
-        whose = f" of player {player_id!r}" if player_id is not None else ""
-        raise WithdrawalNotFound(f"No withdrawal {reference!r}{whose}.")
-    return withdrawal
 
 
 def _answer(withdrawal: Withdrawal, wallet: Wallet, journal: JournalTransaction | None, replayed: bool) -> WalletResult:
@@ -76,7 +63,7 @@ def _step(
         raise ValidationFailed(
             f"Say why: to {step.name} a withdrawal needs a reason.", details={"reason": ["required"]}
         )
-    found = _find(reference=reference, player_id=player_id, currency=currency)
+    found = withdrawal_get(reference=reference, player_id=player_id, currency=currency)
     with transaction.atomic(durable=True):
         # Wallet (and player) first, then the withdrawal: the order every movement locks in.
         _, wallet = wallet_lock(player_pk=found.wallet.player_id, currency=found.wallet.currency_id)
@@ -85,6 +72,8 @@ def _step(
         if withdrawal.status == step.to:
             # The same step again (a retry): its answer, with the balance as it is now.
             done = withdrawal.reversal_journal if step.source is not None else withdrawal.approval_journal
+            # Approving one that never waited: its request took it to cash-out.
+            done = done or withdrawal.request_journal
             return _answer(withdrawal, wallet, done, replayed=True)
         if withdrawal.status not in step.allowed_from:
             raise WithdrawalNotAllowed(
@@ -93,14 +82,8 @@ def _step(
             )
         currency_code = wallet.currency_id
         if step.source is None:
-            pending = ledger_account_id(
-                key=f"{Account.Kind.WITHDRAWALS_PENDING}:{currency_code}",
-                kind=Account.Kind.WITHDRAWALS_PENDING,
-                currency=currency_code,
-            )
-            cash_out = ledger_account_id(
-                key=f"{Account.Kind.CASH_OUT}:{currency_code}", kind=Account.Kind.CASH_OUT, currency=currency_code
-            )
+            pending = house_account_id(kind=Account.Kind.WITHDRAWALS_PENDING, currency=currency_code)
+            cash_out = house_account_id(kind=Account.Kind.CASH_OUT, currency=currency_code)
             journal = ledger_post(
                 kind=JournalTransaction.Kind.WITHDRAWAL,
                 legs=[Leg(pending, -withdrawal.amount, currency_code), Leg(cash_out, withdrawal.amount, currency_code)],
@@ -111,7 +94,7 @@ def _step(
             )
             withdrawal.approval_journal = journal
         else:
-            source = ledger_account_id(key=f"{step.source}:{currency_code}", kind=step.source, currency=currency_code)
+            source = house_account_id(kind=step.source, currency=currency_code)
             wallet_apply(wallet=wallet, delta=withdrawal.amount)
             # It reverses the request: `reverses` is unique, so the database lets the request's
             # money come back once, whichever step brings it.

@@ -15,7 +15,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from ledger.models import Account, Currency, Entry, JournalTransaction
+from ledger.models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from ledger.selectors import ledger_cashier
 from wallet.errors import WithdrawalNotAllowed, WithdrawalNotFound
@@ -91,6 +91,30 @@ class TestRequest:
         withdrawal = Withdrawal.objects.get(reference="po-first")
         assert withdrawal.review_reason == "asked by the operator"
 
+    def test_a_repeat_answers_where_the_withdrawal_stands_now(self, client, sandbox):
+        first = withdraw(client, 30_000, "po-again").json()
+        withdrawal_reject(reference="po-again", staff="staff:eve", reason="no")
+        again = withdraw(client, 30_000, "po-again")
+        # Not the first answer's `pending`: a payment system must not pay a rejected withdrawal.
+        assert (again.status_code, again.headers["Idempotent-Replayed"]) == (200, "true")
+        assert again.json() == {**first, "status": "rejected"}
+        # One written by a version before this table, during its deploy: no row, no status stored.
+        Withdrawal.objects.all().delete()
+        record = IdempotencyRecord.objects.get(key="po-again")
+        record.response_body = {k: v for k, v in record.response_body.items() if k != "status"}
+        record.save()
+        old = withdraw(client, 30_000, "po-again")
+        assert old.status_code == 200 and "status" not in old.json()
+
+    def test_asking_for_review_is_part_of_what_a_repeat_must_match(self, client, sandbox):
+        assert withdraw(client, 500, "po-ask").json()["status"] == "approved"
+        r = withdraw(client, 500, "po-ask", review=True)
+        assert (r.status_code, r.json()["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+        assert withdraw(client, 500, "po-ask", review=False).json()["status"] == "approved"
+        assert withdraw(client, 700, "po-ask2", review=True).json()["status"] == "pending"
+        assert withdraw(client, 700, "po-ask2", review=True).headers["Idempotent-Replayed"] == "true"
+        assert balance() == 100_000 - 1_200
+
     def test_a_threshold_of_zero_holds_every_one(self, client, sandbox):
         Currency.objects.filter(code="EUR").update(withdrawal_review_above=0)
         assert withdraw(client, 1, "po-tiny").json()["status"] == "pending"
@@ -129,6 +153,30 @@ class TestDecisions:
         assert refused.value.details == {"status": "approved"}
         assert Withdrawal.objects.get(reference="po-ok").decided_by == "staff:eve"
         assert ledger_reconcile().ok
+
+    def test_approving_one_that_never_waited_answers_its_request(self, client, sandbox):
+        request = withdraw(client, 500, "po-now").json()
+        result = withdrawal_approve(reference="po-now", staff="staff:eve", reason="looks fine")
+        assert (result.replayed, result.platform_transaction_id, result.status) == (
+            True,
+            request["platform_transaction_id"],
+            "approved",
+        )
+        assert Withdrawal.objects.get().decided_by == ""
+
+    def test_the_database_refuses_a_state_its_journals_do_not_explain(self, client, sandbox):
+        from django.db import IntegrityError, transaction
+
+        withdraw(client, 30_000, "po-db")
+        withdrawal = Withdrawal.objects.get()
+        reversal = JournalTransaction.objects.exclude(pk=withdrawal.request_journal_id).first()
+        for change in (
+            {"status": "approved"},  # waited, and no approval moved it to cash-out
+            {"status": "returned", "reversal_journal": reversal},  # returned from cash-out it never reached
+            {"status": "rejected"},  # rejected with no money put back
+        ):
+            with pytest.raises(IntegrityError), transaction.atomic():
+                Withdrawal.objects.filter(pk=withdrawal.pk).update(**change)
 
     def test_an_approved_payout_that_fails_comes_back_from_cash_out(self, client, sandbox):
         withdraw(client, 30_000, "po-fail")
@@ -235,12 +283,16 @@ class TestBooks:
         Withdrawal.objects.filter(reference="po-h1").update(amount=29_999)
         report = ledger_reconcile()
         account = Account.objects.get(kind=Account.Kind.WITHDRAWALS_PENDING, currency_id="EUR")
-        assert [(m.table, m.account_id, m.cached, m.ledger) for m in report.mismatches] == [
-            ("wallet_withdrawal", account.pk, 29_999, 30_000)
+        assert [(m.account_kind, m.currency, m.account_id, m.recorded, m.ledger) for m in report.mismatches] == [
+            ("withdrawals_pending", "EUR", account.pk, 29_999, 30_000)
         ]
         out = io.StringIO()
         with pytest.raises(Exception, match="Reconciliation FAILED"):
             call_command("reconcile", stdout=out)
+        assert (
+            f"withdrawals_pending EUR (account {account.pk}): the ledger holds 30000, the withdrawals held add up to "
+            "29999" in out.getvalue()
+        )
 
     def test_the_cashier_report_counts_a_request_and_what_came_back(self, client, sandbox):
         withdraw(client, 30_000, "po-r1")

@@ -19,14 +19,10 @@ class Command(BaseCommand):
                 )
             )
         for m in report.mismatches:
-            self.stdout.write(
-                self.style.ERROR(
-                    f"  {m.table} {m.row_id}: cached balance {m.cached} != ledger {m.ledger} (account {m.account_id})"
-                )
-            )
+            self.stdout.write(self.style.ERROR(f"  {m.describe()}"))
         if not report.ok:
             first = (
-                f"{report.mismatches[0].table} {report.mismatches[0].row_id}"
+                report.mismatches[0].describe()
                 if report.mismatches
                 else f"journal transaction {report.unbalanced[0].transaction_id}"
             )
