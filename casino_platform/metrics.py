@@ -193,26 +193,46 @@ def _outbound_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMet
     )
 
 
-class OutboundQueueCollector(Collector):
-    """Outbox gauges, read from the database at scrape time (one query per scrape)."""
+class DatabaseGaugeCollector(Collector):
+    """Gauges read from the database at scrape time. A failed read leaves them out of that
+    scrape (and is logged) rather than failing /metrics as a whole."""
+
+    what: str
+
+    def families(self) -> tuple[GaugeMetricFamily, ...]:
+        raise NotImplementedError
+
+    def fill(self, *families: GaugeMetricFamily) -> None:
+        raise NotImplementedError
 
     def describe(self) -> Iterable[Metric]:
         # Lets a registry check names without running the query.
-        return _outbound_families()
+        return self.families()
 
     def collect(self) -> Iterable[Metric]:
+        families = self.families()
         try:
-            snapshot = outbound_queue_snapshot()
+            self.fill(*families)
         except DatabaseError:
-            logger.warning("outbound queue metrics unavailable: the database query failed", exc_info=True)
+            logger.warning("%s metrics unavailable: the database query failed", self.what, exc_info=True)
             return []
-        depth, age, flagged = _outbound_families()
+        return families
+
+
+class OutboundQueueCollector(DatabaseGaugeCollector):
+    """Outbox gauges (one query per scrape)."""
+
+    what = "outbound queue"
+    families = staticmethod(_outbound_families)
+
+    def fill(self, *families: GaugeMetricFamily) -> None:
+        depth, age, flagged = families
+        snapshot = outbound_queue_snapshot()
         for kind, value in snapshot["depth"].items():
             depth.add_metric([kind], value)
         for kind, value in snapshot["oldest_age_seconds"].items():
             age.add_metric([kind], value)
         flagged.add_metric([], snapshot["flagged"])
-        return [depth, age, flagged]
 
 
 # --- Withdrawals waiting for staff ----------------------------------------------------------
@@ -236,28 +256,22 @@ def _withdrawal_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeM
     )
 
 
-class WithdrawalQueueCollector(Collector):
-    """The review queue's gauges, read at scrape time (one query per scrape)."""
+class WithdrawalQueueCollector(DatabaseGaugeCollector):
+    """The review queue's gauges (two queries per scrape)."""
 
-    def describe(self) -> Iterable[Metric]:
-        return _withdrawal_families()
+    what = "withdrawal queue"
+    families = staticmethod(_withdrawal_families)
 
-    def collect(self) -> Iterable[Metric]:
+    def fill(self, *families: GaugeMetricFamily) -> None:
         from wallet.selectors import withdrawals_pending_summary
 
-        try:
-            summary = withdrawals_pending_summary()
-        except DatabaseError:
-            logger.warning("withdrawal queue metrics unavailable: the database query failed", exc_info=True)
-            return []
-        count, amount, age = _withdrawal_families()
+        count, amount, age = families
         now = clock.now()
-        for row in summary:
+        for row in withdrawals_pending_summary():
             count.add_metric([row["currency"]], row["count"])
             amount.add_metric([row["currency"]], row["amount"])
             oldest = row["oldest"]
             age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
-        return [count, amount, age]
 
 
 # Gauges read from the database when scraped.

@@ -187,6 +187,19 @@ def test_withdrawal_gauges_read_the_review_queue(client, api, monkeypatch):
     assert value(samples, "withdrawals_pending", currency="USD") == 0
 
 
+def test_a_failed_database_read_leaves_out_only_its_gauges(client, monkeypatch, caplog):
+    from django.db import DatabaseError
+
+    def fails():
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr("wallet.selectors.withdrawals_pending_summary", fails)
+    samples = scrape(client)
+    assert not any(name.startswith("withdrawals_pending") for name, _ in samples)
+    assert ("outbound_flagged_total", frozenset()) in samples
+    assert "withdrawal queue metrics unavailable" in caplog.text
+
+
 def test_the_token_guards_metrics_when_set(client, settings):
     assert client.get("/metrics").status_code == 200  # open by default
     settings.METRICS_TOKEN = "s3cret-metrics"
