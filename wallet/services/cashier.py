@@ -75,9 +75,10 @@ def withdrawal_review_reason(*, currency: str, amount: int, asked: bool) -> str:
     or the amount is over the currency's review threshold."""
     if asked:
         return "asked by the operator"
-    threshold = currency_get(code=currency, enabled_only=False).withdrawal_review_above
+    known = currency_get(code=currency, enabled_only=False)
+    threshold = known.withdrawal_review_above
     if threshold is not None and amount > threshold:
-        return f"over the review threshold of {threshold} {currency}"
+        return f"over the review threshold of {known.format(threshold)}"
     return ""
 
 

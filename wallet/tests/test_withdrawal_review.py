@@ -78,7 +78,7 @@ class TestRequest:
         assert (request.kind, request.provider_transaction_id) == ("withdrawal", "po-big")
         assert (held(), cash_out()) == (THRESHOLD + 1, 0)
         state = call(client, "GET", "p_demo_1/withdrawals/po-big").json()
-        assert (state["status"], state["review_reason"]) == ("pending", f"over the review threshold of {THRESHOLD} EUR")
+        assert (state["status"], state["review_reason"]) == ("pending", "over the review threshold of 100.00 EUR")
         assert ledger_reconcile().ok
         again = withdraw(client, THRESHOLD + 1, "po-big")
         assert (again.json(), again.headers["Idempotent-Replayed"]) == (body, "true")
