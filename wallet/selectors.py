@@ -228,6 +228,19 @@ def withdrawal_get(*, reference: str, player_id: str | None = None, currency: st
     return withdrawal
 
 
+def player_withdrawals(
+    *, player: Player, status: str | None = None, currency: str | None = None
+) -> QuerySet[Withdrawal]:
+    """The player's withdrawals with a reference, newest first; only those in `status` or in
+    `currency` when given."""
+    withdrawals = Withdrawal.objects.filter(wallet__player=player).select_related("wallet__player")
+    if status is not None:
+        withdrawals = withdrawals.filter(status=status)
+    if currency is not None:
+        withdrawals = withdrawals.filter(wallet__currency_id=currency)
+    return withdrawals.order_by("-requested_at", "-id")
+
+
 def withdrawals_pending_summary() -> list[dict[str, Any]]:
     """Per currency on the platform: how many withdrawals wait for staff, what they hold and
     the oldest request (None when none waits), through the pending-only index."""

@@ -22,7 +22,7 @@ from ledger.money import MAX_AMOUNT
 from players.selectors import player_get
 from sessions.api.views import OperatorApiView
 from wallet.models import Withdrawal
-from wallet.selectors import currency_get, wallet_movements, withdrawal_get
+from wallet.selectors import currency_get, player_withdrawals, wallet_movements, withdrawal_get
 from wallet.services import (
     WalletResult,
     cashier_deposit,
@@ -95,6 +95,19 @@ class WithdrawalStateOutput(serializers.Serializer):
     decision_memo = serializers.CharField(help_text="The reason given with the decision.")
 
 
+class WithdrawalPageOutput(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the first one.")
+    previous = serializers.URLField(allow_null=True)
+    results = WithdrawalStateOutput(many=True)
+
+
+class WithdrawalQuery(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=Withdrawal.Status.choices, required=False, help_text="Only those in this state (pending, ...)."
+    )
+    currency = currency_field(required=False)
+
+
 class MovementOutput(serializers.Serializer):
     platform_transaction_id = serializers.CharField(source="transaction_id")
     created_at = serializers.DateTimeField()
@@ -163,6 +176,10 @@ class MovementPagination(CursorPagination):
                 details={"limit": [f"1 to {self.max_page_size}"]},
             )
         return int(given)
+
+
+class WithdrawalPagination(MovementPagination):
+    ordering = ("-requested_at", "-id")
 
 
 def _aware_time(text: str) -> bool:
@@ -268,10 +285,40 @@ class DepositApi(CashierApiView):
     request=WithdrawalInput,
     response=WithdrawalOutput,
 )
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="player_withdrawals",
+        tags=["operator"],
+        parameters=[
+            WithdrawalQuery,
+            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),
+            OpenApiParameter(
+                "limit", int, OpenApiParameter.QUERY, description="Per page: 50 unless given, at most 200."
+            ),
+        ],
+        responses={200: WithdrawalPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        description="The player's withdrawals, newest first, each as GET .../withdrawals/{reference} shows it: "
+        "`?status=pending` lists those the player may still cancel.",
+    )
+)
 class WithdrawalApi(CashierApiView):
     move = staticmethod(cashier_withdraw)
     input = WithdrawalInput
     output = WithdrawalOutput
+
+    def get(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        query = WithdrawalQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        currency = query.validated_data.get("currency")
+        withdrawals = player_withdrawals(
+            player=player,
+            status=query.validated_data.get("status"),
+            currency=currency_get(code=currency, enabled_only=False).code if currency else None,
+        )
+        paginator = WithdrawalPagination()
+        page = paginator.paginate_queryset(withdrawals, request, view=self)
+        return paginator.get_paginated_response(WithdrawalStateOutput(page, many=True).data)
 
 
 REFERENCE_PARAMETER = OpenApiParameter("reference", str, OpenApiParameter.PATH, description="The withdrawal's.")

@@ -1,5 +1,7 @@
 """Request and response shapes of the wallet callbacks (contract section 4)."""
 
+from typing import Any
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
@@ -20,8 +22,8 @@ def transaction_id_field(**kwargs) -> serializers.Field:
     )
 
 
-def currency_field() -> serializers.Field:
-    return StrictCharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.")
+def currency_field(**kwargs: Any) -> serializers.Field:
+    return StrictCharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.", **kwargs)
 
 
 class AuthenticateInput(serializers.Serializer):

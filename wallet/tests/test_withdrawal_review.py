@@ -258,11 +258,40 @@ class TestDecisions:
         assert (balance(), held()) == (70_000, 30_000)
         assert Withdrawal.objects.get().status == "pending"
 
+    def test_the_player_s_withdrawals_newest_first_by_status(self, client, sandbox):
+        withdraw(client, 30_000, "po-l1")
+        withdraw(client, 500, "po-l2")
+        withdraw(client, 20_000, "po-l3")
+        call(client, "POST", "p_demo_1/withdrawals/po-l3/cancel", {})
+        withdraw(client, 100, "po-other", player="p_blocked_rg")
+        r = call(client, "GET", "p_demo_1/withdrawals")
+        assert r.status_code == 200, r.content
+        assert [(w["reference"], w["status"]) for w in r.json()["results"]] == [
+            ("po-l3", "cancelled"),
+            ("po-l2", "approved"),
+            ("po-l1", "pending"),
+        ]
+        pending = call(client, "GET", "p_demo_1/withdrawals?status=pending&currency=EUR").json()["results"]
+        assert [w["reference"] for w in pending] == ["po-l1"]
+        assert call(client, "GET", "p_demo_1/withdrawals?currency=USD").json()["results"] == []
+        first = call(client, "GET", "p_demo_1/withdrawals?limit=2").json()
+        assert [w["reference"] for w in first["results"]] == ["po-l3", "po-l2"]
+        rest = client.get(first["next"], headers=TOKEN).json()
+        assert ([w["reference"] for w in rest["results"]], rest["next"]) == (["po-l1"], None)
+
+    @pytest.mark.parametrize(
+        "query, field",
+        [("status=paid", "status"), ("currency=EU", "currency"), ("currency=XXX", "currency"), ("limit=0", "limit")],
+    )
+    def test_a_bad_listing_query_is_a_validation_error(self, client, sandbox, query, field):
+        r = call(client, "GET", f"p_demo_1/withdrawals?{query}")
+        assert (r.status_code, r.json()["code"], list(r.json()["details"])) == (400, "VALIDATION_ERROR", [field])
+
     def test_in_the_schema(self, client):
         schema = client.get("/api/schema/?format=json").json()
         paths = schema["paths"]
         base = "/api/v1/players/{player_id}/withdrawals"
-        assert "get" in paths[base + "/{reference}"]
+        assert "get" in paths[base + "/{reference}"] and "get" in paths[base]
         for step in ("cancel", "return"):
             assert "WITHDRAWAL_NOT_ALLOWED" in str(paths[f"{base}/{{reference}}/{step}"]["post"]["responses"]["409"])
         assert "review" in schema["components"]["schemas"]["WithdrawalInput"]["properties"]
