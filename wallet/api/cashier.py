@@ -178,6 +178,12 @@ class MovementPagination(CursorPagination):
         return int(given)
 
 
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),
+    OpenApiParameter("limit", int, OpenApiParameter.QUERY, description="Per page: 50 unless given, at most 200."),
+]
+
+
 class WithdrawalPagination(MovementPagination):
     ordering = ("-requested_at", "-id")
 
@@ -291,10 +297,7 @@ class DepositApi(CashierApiView):
         tags=["operator"],
         parameters=[
             WithdrawalQuery,
-            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),
-            OpenApiParameter(
-                "limit", int, OpenApiParameter.QUERY, description="Per page: 50 unless given, at most 200."
-            ),
+            *PAGE_PARAMETERS,
         ],
         responses={200: WithdrawalPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The player's withdrawals, newest first, each as GET .../withdrawals/{reference} shows it: "
@@ -421,10 +424,7 @@ class WalletHistoryApi(OperatorApiView):
         tags=["operator"],
         parameters=[
             MovementQuery,
-            OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),
-            OpenApiParameter(
-                "limit", int, OpenApiParameter.QUERY, description="Per page: 50 unless given, at most 200."
-            ),
+            *PAGE_PARAMETERS,
         ],
         responses={200: MovementPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The wallet's movements in one currency, newest first: bets, wins, rollbacks, deposits, "
