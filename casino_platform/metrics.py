@@ -5,8 +5,8 @@ the withdrawals waiting for staff.
   buckets for single-digit-millisecond answers), counts error answers by their contract code
   and counts idempotent replays. It runs no query; its only per-request work beyond the
   timing is a lookup of the labelled children, which are cached in plain dicts.
-- `OutboundQueueCollector` reads the outbox at scrape time with one aggregate query, and
-  `WithdrawalQueueCollector` the withdrawals waiting for review with another.
+- `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, and the
+  withdrawals waiting for review with two.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -194,16 +194,17 @@ def _outbound_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMet
 
 
 class DatabaseGaugeCollector(Collector):
-    """Gauges read from the database at scrape time. A failed read leaves them out of that
-    scrape (and is logged) rather than failing /metrics as a whole."""
+    """Gauges read from the database at scrape time: `families()` makes them empty, `fill`
+    reads the database into them. A failed read leaves them out of that scrape (and is
+    logged) rather than failing /metrics as a whole."""
 
-    what: str
-
-    def families(self) -> tuple[GaugeMetricFamily, ...]:
-        raise NotImplementedError
-
-    def fill(self, *families: GaugeMetricFamily) -> None:
-        raise NotImplementedError
+    def __init__(
+        self,
+        what: str,
+        families: Callable[[], tuple[GaugeMetricFamily, ...]],
+        fill: Callable[..., None],
+    ):
+        self.what, self.families, self.fill = what, families, fill
 
     def describe(self) -> Iterable[Metric]:
         # Lets a registry check names without running the query.
@@ -219,20 +220,14 @@ class DatabaseGaugeCollector(Collector):
         return families
 
 
-class OutboundQueueCollector(DatabaseGaugeCollector):
+def _fill_outbound(depth: GaugeMetricFamily, age: GaugeMetricFamily, flagged: GaugeMetricFamily) -> None:
     """Outbox gauges (one query per scrape)."""
-
-    what = "outbound queue"
-    families = staticmethod(_outbound_families)
-
-    def fill(self, *families: GaugeMetricFamily) -> None:
-        depth, age, flagged = families
-        snapshot = outbound_queue_snapshot()
-        for kind, value in snapshot["depth"].items():
-            depth.add_metric([kind], value)
-        for kind, value in snapshot["oldest_age_seconds"].items():
-            age.add_metric([kind], value)
-        flagged.add_metric([], snapshot["flagged"])
+    snapshot = outbound_queue_snapshot()
+    for kind, value in snapshot["depth"].items():
+        depth.add_metric([kind], value)
+    for kind, value in snapshot["oldest_age_seconds"].items():
+        age.add_metric([kind], value)
+    flagged.add_metric([], snapshot["flagged"])
 
 
 # --- Withdrawals waiting for staff ----------------------------------------------------------
@@ -256,26 +251,23 @@ def _withdrawal_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeM
     )
 
 
-class WithdrawalQueueCollector(DatabaseGaugeCollector):
+def _fill_withdrawals(count: GaugeMetricFamily, amount: GaugeMetricFamily, age: GaugeMetricFamily) -> None:
     """The review queue's gauges (two queries per scrape)."""
+    from wallet.selectors import withdrawals_pending_summary
 
-    what = "withdrawal queue"
-    families = staticmethod(_withdrawal_families)
-
-    def fill(self, *families: GaugeMetricFamily) -> None:
-        from wallet.selectors import withdrawals_pending_summary
-
-        count, amount, age = families
-        now = clock.now()
-        for row in withdrawals_pending_summary():
-            count.add_metric([row["currency"]], row["count"])
-            amount.add_metric([row["currency"]], row["amount"])
-            oldest = row["oldest"]
-            age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+    now = clock.now()
+    for row in withdrawals_pending_summary():
+        count.add_metric([row["currency"]], row["count"])
+        amount.add_metric([row["currency"]], row["amount"])
+        oldest = row["oldest"]
+        age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
 
 
 # Gauges read from the database when scraped.
-DATABASE_COLLECTORS = (OutboundQueueCollector(), WithdrawalQueueCollector())
+DATABASE_COLLECTORS = (
+    DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
+    DatabaseGaugeCollector("withdrawal queue", _withdrawal_families, _fill_withdrawals),
+)
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.
     for collector in DATABASE_COLLECTORS:

@@ -1,7 +1,7 @@
 """A withdrawal after its request: approved by staff, rejected, cancelled by the operator, or
 returned when its payout failed. Each step moves the money on in the journal and changes the
-Withdrawal's status in one transaction, under the Withdrawal's row lock (and the wallet's
-first, when money comes back to it), so two steps on one withdrawal never both happen."""
+Withdrawal's status in one transaction, under the wallet's lock and then the Withdrawal's
+row lock, so two steps on one withdrawal never both happen."""
 
 from dataclasses import dataclass
 
@@ -22,19 +22,21 @@ Status = Withdrawal.Status
 
 @dataclass(frozen=True)
 class _Step:
-    """What one step does: from which states, to which, and the account the money comes from
-    (None: it stays out of the wallet)."""
+    """What one step does: from which states, to which, and the house account the money
+    comes from and goes to (None: the player's wallet, as a reversal of the request)."""
 
     name: str
     allowed_from: tuple[str, ...]
     to: str
-    source: str | None
+    source: str
+    destination: str | None
 
 
-_APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, None)
-_REJECT = _Step("reject", (Status.PENDING,), Status.REJECTED, Account.Kind.WITHDRAWALS_PENDING)
-_CANCEL = _Step("cancel", (Status.PENDING,), Status.CANCELLED, Account.Kind.WITHDRAWALS_PENDING)
-_RETURN = _Step("return", (Status.APPROVED,), Status.RETURNED, Account.Kind.CASH_OUT)
+_PENDING, _CASH_OUT = Account.Kind.WITHDRAWALS_PENDING, Account.Kind.CASH_OUT
+_APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, _PENDING, _CASH_OUT)
+_REJECT = _Step("reject", (Status.PENDING,), Status.REJECTED, _PENDING, None)
+_CANCEL = _Step("cancel", (Status.PENDING,), Status.CANCELLED, _PENDING, None)
+_RETURN = _Step("return", (Status.APPROVED,), Status.RETURNED, _CASH_OUT, None)
 
 
 def _answer(withdrawal: Withdrawal, wallet: Wallet, journal: JournalTransaction | None, replayed: bool) -> WalletResult:
@@ -69,9 +71,10 @@ def _step(
         _, wallet = wallet_lock(player_pk=found.wallet.player_id, currency=found.wallet.currency_id)
         assert wallet is not None  # the withdrawal's wallet exists
         withdrawal = Withdrawal.objects.select_for_update().select_related("wallet__player").get(pk=found.pk)
+        back_to_wallet = step.destination is None
         if withdrawal.status == step.to:
             # The same step again (a retry): its answer, with the balance as it is now.
-            done = withdrawal.reversal_journal if step.source is not None else withdrawal.approval_journal
+            done = withdrawal.reversal_journal if back_to_wallet else withdrawal.approval_journal
             # Approving one that never waited: its request took it to cash-out.
             done = done or withdrawal.request_journal
             return _answer(withdrawal, wallet, done, replayed=True)
@@ -80,37 +83,30 @@ def _step(
                 f"Withdrawal {reference!r} is {withdrawal.status}: it cannot be {step.to}.",
                 details={"status": withdrawal.status},
             )
-        currency_code = wallet.currency_id
-        if step.source is None:
-            pending = house_account_id(kind=Account.Kind.WITHDRAWALS_PENDING, currency=currency_code)
-            cash_out = house_account_id(kind=Account.Kind.CASH_OUT, currency=currency_code)
-            journal = ledger_post(
-                kind=JournalTransaction.Kind.WITHDRAWAL,
-                legs=[Leg(pending, -withdrawal.amount, currency_code), Leg(cash_out, withdrawal.amount, currency_code)],
-                created_by=created_by,
-                reason="approved",
-                memo=reason,
-                trace_id=trace_id,
-            )
-            withdrawal.approval_journal = journal
+        currency_code, amount = wallet.currency_id, withdrawal.amount
+        if step.destination is None:
+            destination = wallet.account_id
+            wallet_apply(wallet=wallet, delta=amount)
         else:
-            source = house_account_id(kind=step.source, currency=currency_code)
-            wallet_apply(wallet=wallet, delta=withdrawal.amount)
-            # It reverses the request: `reverses` is unique, so the database lets the request's
-            # money come back once, whichever step brings it.
-            journal = ledger_post(
-                kind=JournalTransaction.Kind.WITHDRAWAL,
-                legs=[
-                    Leg(wallet.account_id, withdrawal.amount, currency_code),
-                    Leg(source, -withdrawal.amount, currency_code),
-                ],
-                created_by=created_by,
-                reason=step.to,
-                reverses=withdrawal.request_journal,
-                memo=reason,
-                trace_id=trace_id,
-            )
+            destination = house_account_id(kind=step.destination, currency=currency_code)
+        journal = ledger_post(
+            kind=JournalTransaction.Kind.WITHDRAWAL,
+            legs=[
+                Leg(destination, amount, currency_code),
+                Leg(house_account_id(kind=step.source, currency=currency_code), -amount, currency_code),
+            ],
+            created_by=created_by,
+            reason=step.to,
+            # Money back in the wallet reverses the request: `reverses` is unique, so the
+            # database lets it come back once, whichever step brings it.
+            reverses=withdrawal.request_journal if back_to_wallet else None,
+            memo=reason,
+            trace_id=trace_id,
+        )
+        if back_to_wallet:
             withdrawal.reversal_journal = journal
+        else:
+            withdrawal.approval_journal = journal
         withdrawal.status = step.to
         update = ["status", "approval_journal", "reversal_journal"]
         if step is not _RETURN:
