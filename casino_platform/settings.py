@@ -235,6 +235,11 @@ CELERY_BEAT_SCHEDULE["players-rg-limit-sweep"] = {
     "task": "players.tasks.rg_limits_apply_due_task",
     "schedule": RG_LIMIT_SWEEP_SECONDS,
 }
+# Anti-money-laundering: money leaves only for a player whose identity the casino has verified
+# (Player.kyc_status, set through the operator API or the admin). Off, the platform leaves the
+# check to the casino; a platform upgraded with players whose status is not loaded yet needs it
+# off until it is, or their withdrawals are refused.
+KYC_REQUIRED_FOR_WITHDRAWALS = env.bool("KYC_REQUIRED_FOR_WITHDRAWALS", default=True)
 # On PostgreSQL a provider's debit, credit and rollback each run as one database function
 # (one round trip); off, they run the Python path that SQLite uses. Both give the same
 # answers (wallet/tests/test_*_in_database.py).

@@ -116,8 +116,16 @@ class AuditInline(admin.TabularInline):
 
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
-    list_display = ("player_id", "display_name", "country", "status", "self_excluded_until", "timed_out_until")
-    list_filter = ("status", "country")
+    list_display = (
+        "player_id",
+        "display_name",
+        "country",
+        "status",
+        "kyc_status",
+        "self_excluded_until",
+        "timed_out_until",
+    )
+    list_filter = ("status", "kyc_status", "country")
     search_fields = ("=player_id", "display_name")
     readonly_fields = ("created_at", "updated_at")
 

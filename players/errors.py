@@ -17,3 +17,9 @@ class ResponsibleGamblingLimit(DomainError):
     code = "RG_LIMIT"
     http_status = 403
     default_message = "A responsible-gambling limit refuses this bet."
+
+
+class KycRequired(DomainError):
+    code = "KYC_REQUIRED"
+    http_status = 403
+    default_message = "The player's identity is not verified: no payout until it is."

@@ -10,6 +10,13 @@ class Player(models.Model):
         ACTIVE = "active", "Active"
         BLOCKED = "blocked", "Blocked"
 
+    class KycStatus(models.TextChoices):
+        # Where the casino's identity check (its KYC provider's answer) stands for this player.
+        UNVERIFIED = "unverified", "Not verified"
+        PENDING = "pending", "Being checked"
+        VERIFIED = "verified", "Verified"
+        REJECTED = "rejected", "Rejected"
+
     player_id = models.CharField(max_length=64, unique=True, help_text="The operator's player id, e.g. p_demo_1.")
     display_name = models.CharField(max_length=120, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2.")
@@ -19,6 +26,16 @@ class Player(models.Model):
     has_loss_limits = models.BooleanField(
         default=False, editable=False, help_text="Kept by the service: a debit reads loss limits only when set."
     )
+    kyc_status = models.CharField(
+        "KYC status",
+        max_length=16,
+        choices=KycStatus.choices,
+        default=KycStatus.UNVERIFIED,
+        help_text="The casino's identity check: with KYC_REQUIRED_FOR_WITHDRAWALS, only a verified player is paid.",
+    )
+    kyc_reference = models.CharField(
+        "KYC reference", max_length=120, blank=True, help_text="The KYC provider's id of the check, for support."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -26,6 +43,10 @@ class Player(models.Model):
         ordering = ["player_id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=["active", "blocked"]), name="player_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(kyc_status__in=["unverified", "pending", "verified", "rejected"]),
+                name="player_kyc_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency
 from ledger.money import MAX_AMOUNT
 
-from .errors import PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
+from .errors import KycRequired, PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
 from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
 from .selectors import player_get
 
@@ -27,7 +27,15 @@ logger = logging.getLogger(__name__)
 # A new player's id: what the wallet API, URLs and CSV exports carry without escaping.
 PLAYER_ID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
 
-AUDITED_FIELDS = ("display_name", "country", "status", "self_excluded_until", "timed_out_until")
+AUDITED_FIELDS = (
+    "display_name",
+    "country",
+    "status",
+    "self_excluded_until",
+    "timed_out_until",
+    "kyc_status",
+    "kyc_reference",
+)
 
 
 def _audit(*, player: Player, field: str, old: Any, new: Any, changed_by: str, reason: str) -> None:
@@ -55,12 +63,11 @@ def player_create(
     return player
 
 
-def player_register(
-    *, player_id: str, display_name: str | None, country: str | None, changed_by: str, reason: str
-) -> tuple[Player, bool]:
+def player_register(*, player_id: str, changed_by: str, reason: str, **fields: str | None) -> tuple[Player, bool]:
     """The casino's player, created if new (True) or with the given fields changed (False);
     a field given as None is left as it is. Safe to call again and from racing requests: the
     loser of a race to create the player finds the winner's row and updates it."""
+    changes = {field: value for field, value in fields.items() if value is not None}
     try:
         player: Player | None = player_get(player_id=player_id)
     except PlayerNotFound:
@@ -75,17 +82,18 @@ def player_register(
             with transaction.atomic():
                 player = player_create(
                     player_id=player_id,
-                    display_name=display_name or "",
-                    country=country or "",
+                    display_name=changes.get("display_name", ""),
+                    country=changes.get("country", ""),
                     changed_by=changed_by,
                     reason=reason,
                 )
+                rest = {field: value for field, value in changes.items() if field not in ("display_name", "country")}
+                if rest:
+                    # A player registered with a KYC status already known: audited like any change.
+                    player = player_update(player=player, changed_by=changed_by, reason=reason, **rest)
             return player, True
         except IntegrityError:
             player = Player.objects.get(player_id=player_id)
-    changes = {
-        field: value for field, value in (("display_name", display_name), ("country", country)) if value is not None
-    }
     return player_update(player=player, changed_by=changed_by, reason=reason, **changes), False
 
 
@@ -97,6 +105,8 @@ def player_update(*, player: Player, changed_by: str, reason: str, **changes: An
         raise ValidationFailed(f"Not a player field: {', '.join(sorted(unknown))}")
     if "status" in changes and changes["status"] not in Player.Status.values:
         raise ValidationFailed(f"Unknown status {changes['status']!r}")
+    if "kyc_status" in changes and changes["kyc_status"] not in Player.KycStatus.values:
+        raise ValidationFailed(f"Unknown KYC status {changes['kyc_status']!r}")
     locked = Player.objects.select_for_update().get(pk=player.pk)
     changed = []
     for field, new in changes.items():
@@ -319,4 +329,15 @@ def player_assert_may_bet(*, player: Player, now: datetime | None = None) -> Non
     if player.timed_out_until and player.timed_out_until > now:
         raise ResponsibleGamblingLimit(
             f"Player {player.player_id} is on a time-out until {player.timed_out_until.isoformat()}."
+        )
+
+
+def player_assert_may_be_paid(*, player: Player) -> None:
+    """Money may leave for the player only once the casino has verified who they are
+    (KYC_REQUIRED_FOR_WITHDRAWALS): a withdrawal's request and its approval both check it,
+    under the player's lock, so a status changed meanwhile is the one that counts."""
+    if settings.KYC_REQUIRED_FOR_WITHDRAWALS and player.kyc_status != Player.KycStatus.VERIFIED:
+        raise KycRequired(
+            f"Player {player.player_id}'s identity is not verified (KYC {player.kyc_status}): no payout until it is.",
+            details={"kyc_status": player.kyc_status},
         )

@@ -2,6 +2,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -9,6 +10,7 @@ from django.utils.html import format_html
 
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
+from players.models import Player
 
 from .models import RollbackTombstone, Wallet, Withdrawal
 from .selectors import wallet_activity_since
@@ -263,6 +265,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             "amount": wallet.currency.format(withdrawal.amount),
             "balance": wallet.currency.format(wallet.balance),
             "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),
+            "kyc_blocks_approval": settings.KYC_REQUIRED_FOR_WITHDRAWALS
+            and wallet.player.kyc_status != Player.KycStatus.VERIFIED,
             "title": f"Review withdrawal {withdrawal.reference}",
             "opts": self.model._meta,
         }

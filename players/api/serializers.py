@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictIntegerField
-from players.models import PeriodLimit
+from players.models import PeriodLimit, Player
 from players.services import MAX_LIMIT
 
 
@@ -60,6 +60,15 @@ class PlayerInput(ReasonInput):
         validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
         help_text="ISO 3166-1 alpha-2, e.g. MT.",
     )
+    kyc_status = serializers.ChoiceField(
+        choices=Player.KycStatus.values,
+        required=False,
+        help_text="Where the casino's identity check stands; only a verified player's withdrawals are paid "
+        "(KYC_REQUIRED_FOR_WITHDRAWALS).",
+    )
+    kyc_reference = StrictCharField(
+        max_length=120, required=False, allow_blank=True, help_text="The KYC provider's id of the check."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A typo, or a status (staff's to set in the admin), would otherwise change nothing
@@ -80,5 +89,7 @@ class PlayerOutput(serializers.Serializer):
     display_name = serializers.CharField()
     country = serializers.CharField()
     status = serializers.CharField(help_text="active or blocked (staff block and unblock in the admin).")
+    kyc_status = serializers.ChoiceField(choices=Player.KycStatus.values)
+    kyc_reference = serializers.CharField()
     created_at = serializers.DateTimeField()
     wallets = WalletOutput(many=True)

@@ -65,6 +65,8 @@ def _player(player: Player) -> dict[str, Any]:
             "display_name": player.display_name,
             "country": player.country,
             "status": player.status,
+            "kyc_status": player.kyc_status,
+            "kyc_reference": player.kyc_reference,
             "created_at": player.created_at,
             "wallets": player_wallets(player=player),
         }
@@ -88,9 +90,18 @@ class PlayerApi(PlayerApiView):
         description=(
             "Registers the player (201) or changes the fields given (200); safe to repeat. A player id is "
             "1-64 characters of A-Za-z0-9._:@-. A wallet opens with the player's first deposit or win in "
-            "its currency."
+            "its currency. `kyc_status` is the casino's identity check as its KYC provider answered it: "
+            "withdrawals are paid only for a verified player (KYC_REQUIRED_FOR_WITHDRAWALS). Each change is "
+            "in the player's audit log with `reason`."
         ),
-        examples=[OpenApiExample("register", request_only=True, value={"display_name": "Maria B.", "country": "MT"})],
+        examples=[
+            OpenApiExample("register", request_only=True, value={"display_name": "Maria B.", "country": "MT"}),
+            OpenApiExample(
+                "verified",
+                request_only=True,
+                value={"kyc_status": "verified", "kyc_reference": "idv-93ac1f", "reason": "documents checked"},
+            ),
+        ],
     )
     def put(self, request: Request, player_id: str) -> Response:
         serializer = PlayerInput(data=request.data)
@@ -100,6 +111,8 @@ class PlayerApi(PlayerApiView):
             player_id=player_id,
             display_name=data.get("display_name"),
             country=data.get("country"),
+            kyc_status=data.get("kyc_status"),
+            kyc_reference=data.get("kyc_reference"),
             changed_by=request.user.get_username(),
             reason=data["reason"],
         )

@@ -32,7 +32,7 @@ def sandbox(db):
 @pytest.fixture
 def player(client, sandbox):
     """A player of the casino's own, with no deposits yet (the sandbox's demo players have some)."""
-    r = call(client, "PUT", "p_limits", {"display_name": "Limits"})
+    r = call(client, "PUT", "p_limits", {"display_name": "Limits", "kyc_status": "verified"})
     assert r.status_code == 201, r.content
     return Player.objects.get(player_id="p_limits")
 

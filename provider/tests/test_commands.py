@@ -197,10 +197,15 @@ class TestSeedSandbox:
             ("p_demo_2", "USD"): 100_000,
             ("p_blocked_rg", "EUR"): 10_000,
             ("p_low_balance", "EUR"): 50,
+            ("p_kyc_pending", "EUR"): 10_000,
         }
         excluded = Player.objects.get(player_id="p_blocked_rg")
         assert excluded.self_excluded_until is not None
         assert not Player.objects.exclude(player_id="p_blocked_rg").filter(self_excluded_until__isnull=False).exists()
+        # One player for a casino to see its withdrawals refused until its identity is verified.
+        kyc = dict(Player.objects.values_list("player_id", "kyc_status"))
+        assert kyc.pop("p_kyc_pending") == Player.KycStatus.PENDING
+        assert set(kyc.values()) == {Player.KycStatus.VERIFIED}
 
     def test_gives_the_partner_the_browsers_address_unless_told_another(self, settings):
         settings.PUBLIC_BASE_URL = "http://127.0.0.1:8123"
@@ -217,11 +222,12 @@ class TestSeedSandbox:
         excluded_until = Player.objects.get(player_id="p_blocked_rg").self_excluded_until
         run("seed_sandbox")
         assert sandbox_counts() == before
-        assert before["players"] == 4 and before["wallets"] == 4 and before["journal"] == 4
+        assert before["players"] == 5 and before["wallets"] == 5 and before["journal"] == 5
         assert dict(Wallet.objects.values_list("player__player_id", "balance")) == {
             "p_demo_1": 100_000,
             "p_demo_2": 100_000,
             "p_blocked_rg": 10_000,
             "p_low_balance": 50,
+            "p_kyc_pending": 10_000,
         }
         assert Player.objects.get(player_id="p_blocked_rg").self_excluded_until == excluded_until

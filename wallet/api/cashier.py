@@ -278,13 +278,14 @@ class DepositApi(CashierApiView):
 
 @_cashier_schema(
     "player_withdraw",
-    ("PLAYER_BLOCKED", "INSUFFICIENT_FUNDS"),
+    ("PLAYER_BLOCKED", "KYC_REQUIRED", "INSUFFICIENT_FUNDS"),
     "Money leaving for the player's payment method, taken from the wallet at once. `status` says what to "
     "do: `approved`, send the payout; `pending`, it waits for staff (over the currency's review threshold, "
     "or `review: true`): poll GET .../withdrawals/{reference} and send it only once approved. "
     "Allowed while self-excluded or on a time-out; refused for a blocked player (staff can still pay out "
-    "in the admin, under a new reference) and beyond the balance (INSUFFICIENT_FUNDS). A refusal is final "
-    "for its reference.",
+    "in the admin, under a new reference), for a player whose identity is not verified (KYC_REQUIRED, "
+    "details.kyc_status; set `kyc_status` with PUT /api/v1/players/{player_id}) and beyond the balance "
+    "(INSUFFICIENT_FUNDS). A refusal is final for its reference: ask again under a new one.",
     OpenApiExample(
         "payout of 10.00", request_only=True, value={"currency": "EUR", "amount": 1000, "reference": "po-41"}
     ),

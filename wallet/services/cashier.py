@@ -5,7 +5,7 @@ money once, and the player's own rules on top, checked under the wallet's lock."
 from casino_platform import clock
 from players.errors import PlayerBlocked, ResponsibleGamblingLimit
 from players.models import DepositLimit, Player
-from players.services import player_assert_may_bet
+from players.services import player_assert_may_be_paid, player_assert_may_bet
 
 from ..models import Wallet
 from ..selectors import currency_get, period_limit_crossed, wallet_deposits
@@ -44,6 +44,7 @@ def _assert_may_withdraw(player: Player, wallet: Wallet | None) -> None:
     # account is frozen until staff have looked at it (they can still pay out in the admin).
     if player.status != Player.Status.ACTIVE:
         raise PlayerBlocked(f"Player {player.player_id} is blocked: withdrawals wait for staff.")
+    player_assert_may_be_paid(player=player)
 
 
 def cashier_deposit(

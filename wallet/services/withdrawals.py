@@ -11,6 +11,7 @@ from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
 from ledger.services import Leg, house_account_id, ledger_post
+from players.services import player_assert_may_be_paid
 
 from ..errors import WithdrawalNotAllowed
 from ..models import Wallet, Withdrawal
@@ -23,17 +24,19 @@ Status = Withdrawal.Status
 @dataclass(frozen=True)
 class _Step:
     """What one step does: from which states, to which, and the house account the money
-    comes from and goes to (None: the player's wallet, as a reversal of the request)."""
+    comes from and goes to (None: the player's wallet, as a reversal of the request).
+    `pays_out`: the step lets the money leave, so the player must be one who may be paid."""
 
     name: str
     allowed_from: tuple[str, ...]
     to: str
     source: str
     destination: str | None
+    pays_out: bool = False
 
 
 _PENDING, _CASH_OUT = Account.Kind.WITHDRAWALS_PENDING, Account.Kind.CASH_OUT
-_APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, _PENDING, _CASH_OUT)
+_APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, _PENDING, _CASH_OUT, pays_out=True)
 _REJECT = _Step("reject", (Status.PENDING,), Status.REJECTED, _PENDING, None)
 _CANCEL = _Step("cancel", (Status.PENDING,), Status.CANCELLED, _PENDING, None)
 _RETURN = _Step("return", (Status.APPROVED,), Status.RETURNED, _CASH_OUT, None)
@@ -68,7 +71,7 @@ def _step(
     found = withdrawal_get(reference=reference, player_id=player_id, currency=currency)
     with transaction.atomic(durable=True):
         # Wallet (and player) first, then the withdrawal: the order every movement locks in.
-        _, wallet = wallet_lock(player_pk=found.wallet.player_id, currency=found.wallet.currency_id)
+        player, wallet = wallet_lock(player_pk=found.wallet.player_id, currency=found.wallet.currency_id)
         assert wallet is not None  # the withdrawal's wallet exists
         withdrawal = Withdrawal.objects.select_for_update().select_related("wallet__player").get(pk=found.pk)
         back_to_wallet = step.destination is None
@@ -83,6 +86,9 @@ def _step(
                 f"Withdrawal {reference!r} is {withdrawal.status}: it cannot be {step.to}.",
                 details={"status": withdrawal.status},
             )
+        if step.pays_out:
+            # Verified when it was asked for is not enough: the KYC status now is what counts.
+            player_assert_may_be_paid(player=player)
         currency_code, amount = wallet.currency_id, withdrawal.amount
         if step.destination is None:
             destination = wallet.account_id

@@ -66,7 +66,7 @@ class TestWalletChangelist:
         r = admin_client.get(reverse("admin:wallet_wallet_changelist"))
         assert r.status_code == 200
         content = r.content.decode()
-        for player_id in ("p_demo_1", "p_demo_2", "p_blocked_rg", "p_low_balance"):
+        for player_id in ("p_demo_1", "p_demo_2", "p_blocked_rg", "p_low_balance", "p_kyc_pending"):
             assert player_id in content
         assert reverse("admin:wallet_wallet_move", args=[demo_wallet().pk]) in content
 
@@ -77,11 +77,11 @@ class TestWalletChangelist:
         for currency in ("EUR", "USD", "GBP"):
             for _ in range(5):
                 funded_wallet(player=PlayerFactory(), currency=currency, amount=1_000)
-        assert Wallet.objects.count() == 19
+        assert Wallet.objects.count() == 20
         # Session, user, currency filter, two counts, one page query: no query per row.
         with django_assert_max_num_queries(8):
             r = admin_client.get(url)
-        assert r.status_code == 200 and r.context["cl"].result_count == 19
+        assert r.status_code == 200 and r.context["cl"].result_count == 20
         with CaptureQueriesContext(connection) as many:
             admin_client.get(url)
         assert len(many) == len(few)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from ledger.services import currency_ensure_defaults
 from players.models import Player
-from players.services import player_create, player_self_exclude
+from players.services import player_create, player_self_exclude, player_update
 from provider.crypto import encrypt_secret
 from provider.models import Game, PartnerCasino, Provider
 from provider.services import provider_secret_ensure
@@ -22,12 +22,14 @@ GAMES = [
     ("sandbox:slot", "Sandbox Slot", Game.Type.SLOT),
     ("sandbox:holdem", "Sandbox Hold'em", Game.Type.POKER),
 ]
-# player_id, display name, country, currency, balance in minor units, self-excluded
+# player_id, display name, country, currency, balance in minor units, self-excluded, KYC status
 PLAYERS = [
-    ("p_demo_1", "Demo One", "MT", "EUR", 100_000, False),
-    ("p_demo_2", "Demo Two", "US", "USD", 100_000, False),
-    ("p_blocked_rg", "Excluded Player", "MT", "EUR", 10_000, True),
-    ("p_low_balance", "Low Balance", "MT", "EUR", 50, False),
+    ("p_demo_1", "Demo One", "MT", "EUR", 100_000, False, Player.KycStatus.VERIFIED),
+    ("p_demo_2", "Demo Two", "US", "USD", 100_000, False, Player.KycStatus.VERIFIED),
+    ("p_blocked_rg", "Excluded Player", "MT", "EUR", 10_000, True, Player.KycStatus.VERIFIED),
+    ("p_low_balance", "Low Balance", "MT", "EUR", 50, False, Player.KycStatus.VERIFIED),
+    # Plays, but its withdrawals are refused (KYC_REQUIRED) until its identity is verified.
+    ("p_kyc_pending", "Unverified Player", "MT", "EUR", 10_000, False, Player.KycStatus.PENDING),
 ]
 
 
@@ -57,7 +59,7 @@ class Command(BaseCommand):
                     game_id=game_id, defaults={"provider": provider, "name": name, "game_type": game_type}
                 )
                 self.stdout.write(f"game {game_id}")
-        for player_id, name, country, currency, amount, excluded in PLAYERS:
+        for player_id, name, country, currency, amount, excluded, kyc_status in PLAYERS:
             player = Player.objects.filter(player_id=player_id).first()
             if player is None:
                 player = player_create(
@@ -69,6 +71,11 @@ class Command(BaseCommand):
                     until=timezone.now() + timedelta(days=3650),
                     changed_by="seed_sandbox",
                     reason="sandbox self-excluded player",
+                )
+            if player.kyc_status == Player.KycStatus.UNVERIFIED != kyc_status:
+                # Only a player never checked: what staff set since is theirs.
+                player = player_update(
+                    player=player, changed_by="seed_sandbox", reason="sandbox KYC status", kyc_status=kyc_status
                 )
             result = wallet_deposit(
                 player_id=player_id,
