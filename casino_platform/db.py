@@ -2,12 +2,14 @@
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import overload
 from urllib.parse import quote
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils.dateparse import parse_datetime
 
@@ -140,3 +142,18 @@ def postgresql_url(settings_dict: dict, *, host: str | None = None) -> str:
     password = settings_dict.get("PASSWORD") or ""
     credentials = f"{user}:{quote(password, safe='')}" if password else user
     return f"postgres://{credentials}@{quote(host, safe='')}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+
+
+@contextmanager
+def read_snapshot() -> Iterator[None]:
+    """A transaction in which every read sees the same committed state, for figures read in
+    more than one query that must agree (a balance and the entries that explain it).
+    PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so it is asked for
+    REPEATABLE READ; SQLite's transactions read one state anyway. Inside a caller's
+    transaction the caller chose its view, and it is kept."""
+    fresh = not connection.in_atomic_block
+    with transaction.atomic():
+        if fresh and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield

@@ -12,8 +12,10 @@ held totals here.
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.db.models import Q, Sum
+
+from casino_platform.db import read_snapshot
 
 from .models import Account, Entry, JournalTransaction
 
@@ -153,12 +155,8 @@ def _balance_mismatches(source: _CachedBalance) -> tuple[int, list[BalanceMismat
 
 def _held_mismatches(source: _HeldTotal) -> tuple[int, list[HeldMismatch]]:
     # Both sums in one snapshot, or a withdrawal decided between the two reads would show as
-    # a mismatch that is not there. (Inside a caller's transaction, the caller chose its view.)
-    fresh = not connection.in_atomic_block
-    with transaction.atomic():
-        if fresh and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    # a mismatch that is not there.
+    with read_snapshot():
         accounts = {
             row["currency_id"]: (row["id"], int(row["total"] or 0))
             for row in Account.objects.filter(kind=source.account_kind)

@@ -13,7 +13,7 @@ from casino_platform.errors import DomainError
 from players.models import Player
 
 from .models import RollbackTombstone, Wallet, Withdrawal
-from .selectors import wallet_activity_since
+from .selectors import wallet_activity
 from .services import (
     wallet_adjust,
     wallet_deposit,
@@ -255,7 +255,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
                 return redirect("admin:wallet_withdrawal_changelist")
         wallet = withdrawal.wallet
         since = withdrawal.requested_at - REVIEW_LOOKBACK
-        activity = wallet_activity_since(wallet=wallet, since=since)
+        activity = wallet_activity(wallet=wallet, since=since)
         context = {
             **self.admin_site.each_context(request),
             "form": form,

@@ -6,6 +6,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
+from casino_platform.db import read_snapshot
 from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player
@@ -104,31 +105,80 @@ def wallet_deposits(*, wallet: Wallet, periods: Iterable[str], now: datetime) ->
     return _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=[JournalTransaction.Kind.DEPOSIT])
 
 
-def wallet_activity_since(*, wallet: Wallet, since: datetime) -> dict[str, int]:
-    """What went through the wallet since `since`, as a reviewer of a withdrawal reads it:
-    deposited, wagered (bets less those rolled back), won (less wins taken back), withdrawn
-    (gross, as asked for), one
-    query over the wallet's entries through their (account, time) index. Money that is
-    withdrawn soon after it was deposited, with little wagered, is what anti-money-laundering
-    reviews look for."""
+# What a statement says, in this order: wallet_activity's answer.
+STATEMENT_FIGURES = (
+    "opening_balance",
+    "deposited",
+    "withdrawn",
+    "returned",
+    "adjusted",
+    "wagered",
+    "won",
+    "net",
+    "closing_balance",
+)
+
+
+def player_statement(
+    *, player: Player, currency: str, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, int]:
+    """`wallet_activity` of the player's wallet in `currency`; all 0 without one."""
+    wallet = Wallet.objects.filter(player=player, currency_id=currency).first()
+    if wallet is None:
+        return dict.fromkeys(STATEMENT_FIGURES, 0)
+    return wallet_activity(wallet=wallet, since=since, until=until)
+
+
+def wallet_activity(*, wallet: Wallet, since: datetime | None = None, until: datetime | None = None) -> dict[str, int]:
+    """The wallet's statement from `since` (its first movement if None) until `until`
+    (exclusive; now if None): the balance at each end and what moved it in between, by what
+    it was: deposited, withdrawn (gross, as asked for), returned (withdrawals that came
+    back: rejected, cancelled, payouts that failed), adjusted by staff (signed), wagered
+    (bets less those rolled back), won (wins less those taken back), and `net` = won -
+    wagered, the player's result at play. opening + deposited - withdrawn + returned +
+    adjusted - wagered + won = closing, to the minor unit.
+
+    A reviewer of a withdrawal reads it (deposits withdrawn soon after, with little wagered,
+    are what anti-money-laundering reviews look for), and a casino's reality check shows
+    the player their result since they logged in. The balance and the entries are read in
+    one snapshot, and only the entries since `since`, through the (account, time) index:
+    the opening balance is the balance less what came after."""
     kind = JournalTransaction.Kind
 
     def of(*kinds: str) -> Q:
-        return Q(transaction__kind__in=kinds)
+        return in_period & Q(transaction__kind__in=kinds)
 
+    in_period = Q(created_at__lt=until) if until is not None else Q()
     # A rollback gives back a bet (money in) or takes back a win (money out).
     rollback_in, rollback_out = of(kind.ROLLBACK) & Q(amount__gt=0), of(kind.ROLLBACK) & Q(amount__lt=0)
-    sums = Entry.objects.filter(account_id=wallet.account_id, created_at__gte=since).aggregate(
-        deposited=Sum("amount", filter=of(kind.DEPOSIT)),
-        wagered=Sum("amount", filter=of(kind.DEBIT) | rollback_in),
-        won=Sum("amount", filter=of(kind.CREDIT) | rollback_out),
-        withdrawn=Sum("amount", filter=of(kind.WITHDRAWAL) & Q(amount__lt=0)),
-    )
+    entries = Entry.objects.filter(account_id=wallet.account_id)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
+    sums = {
+        "deposited": Sum("amount", filter=of(kind.DEPOSIT)),
+        "withdrawn": Sum("amount", filter=of(kind.WITHDRAWAL) & Q(amount__lt=0)),
+        "returned": Sum("amount", filter=of(kind.WITHDRAWAL) & Q(amount__gt=0)),
+        "adjusted": Sum("amount", filter=of(kind.ADJUSTMENT)),
+        "wagered": Sum("amount", filter=of(kind.DEBIT) | rollback_in),
+        "won": Sum("amount", filter=of(kind.CREDIT) | rollback_out),
+        "moved": Sum("amount", filter=in_period),
+    }
+    if until is not None:
+        sums["later"] = Sum("amount", filter=Q(created_at__gte=until))
+    with read_snapshot():
+        balance = Wallet.objects.filter(pk=wallet.pk).values_list("balance", flat=True).get()
+        totals = {name: total or 0 for name, total in entries.aggregate(**sums).items()}
+    closing = balance - totals.get("later", 0)
     return {
-        "deposited": sums["deposited"] or 0,
-        "wagered": -(sums["wagered"] or 0),
-        "won": sums["won"] or 0,
-        "withdrawn": -(sums["withdrawn"] or 0),
+        "opening_balance": closing - totals["moved"],
+        "deposited": totals["deposited"],
+        "withdrawn": -totals["withdrawn"],
+        "returned": totals["returned"],
+        "adjusted": totals["adjusted"],
+        "wagered": -totals["wagered"],
+        "won": totals["won"],
+        "net": totals["won"] + totals["wagered"],
+        "closing_balance": closing,
     }
 
 

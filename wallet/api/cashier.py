@@ -13,6 +13,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from casino_platform import clock
 from casino_platform.api import request_trace_id
 from casino_platform.errors import ValidationFailed
 from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField
@@ -22,7 +23,7 @@ from ledger.money import MAX_AMOUNT
 from players.selectors import player_get
 from sessions.api.views import OperatorApiView
 from wallet.models import Withdrawal
-from wallet.selectors import currency_get, player_withdrawals, wallet_movements, withdrawal_get
+from wallet.selectors import currency_get, player_statement, player_withdrawals, wallet_movements, withdrawal_get
 from wallet.services import (
     WalletResult,
     cashier_deposit,
@@ -200,6 +201,36 @@ class MovementQuery(serializers.Serializer):
     currency = currency_field()
     since = serializers.DateTimeField(required=False, help_text="From this time (inclusive).")
     until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive).")
+
+
+class StatementQuery(MovementQuery):
+    since = serializers.DateTimeField(
+        required=False, help_text="From this time (inclusive), e.g. the player's login; the wallet's start if absent."
+    )
+    until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive); now if absent.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["must be after since"]})
+        return attrs
+
+
+class StatementOutput(serializers.Serializer):
+    player_id = serializers.CharField()
+    currency = serializers.CharField()
+    since = serializers.DateTimeField(allow_null=True, help_text="As asked; null: from the wallet's first movement.")
+    until = serializers.DateTimeField(help_text="As asked, or the time of the answer.")
+    opening_balance = serializers.IntegerField(help_text="Minor units, at `since`.")
+    deposited = serializers.IntegerField()
+    withdrawn = serializers.IntegerField(help_text="Asked for, gross (those held for review too).")
+    returned = serializers.IntegerField(help_text="Withdrawals that came back: rejected, cancelled, failed payouts.")
+    adjusted = serializers.IntegerField(help_text="Staff's adjustments, signed.")
+    wagered = serializers.IntegerField(help_text="Bets, less those rolled back.")
+    won = serializers.IntegerField(help_text="Wins, less those taken back.")
+    net = serializers.IntegerField(help_text="won - wagered: the player's result at play (negative: a loss).")
+    closing_balance = serializers.IntegerField(
+        help_text="At `until`: opening + deposited - withdrawn + returned + adjusted - wagered + won."
+    )
 
 
 def _cashier_answer(result: WalletResult, output: type[serializers.Serializer] = CashierOutput) -> Response:
@@ -444,3 +475,25 @@ class WalletHistoryApi(OperatorApiView):
         paginator = MovementPagination()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(MovementOutput(page, many=True).data)
+
+
+class WalletStatementApi(OperatorApiView):
+    @extend_schema(
+        operation_id="player_wallet_statement",
+        tags=["operator"],
+        parameters=[StatementQuery],
+        responses={200: StatementOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        description="The wallet's statement for a period: its balance at each end and what moved it, by what it "
+        "was. For a reality check, `since` is the player's login: `net` is their result at play since, `wagered` "
+        "and `won` what it was made of. Without a wallet in that currency, every figure is 0. The balance and "
+        "the movements are read in one snapshot, so the figures always add up.",
+    )
+    def get(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        query = StatementQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        currency = currency_get(code=query.validated_data["currency"], enabled_only=False).code
+        since, until = query.validated_data.get("since"), query.validated_data.get("until")
+        figures = player_statement(player=player, currency=currency, since=since, until=until)
+        body = {"player_id": player.player_id, "currency": currency, "since": since, "until": until or clock.now()}
+        return Response(StatementOutput({**body, **figures}).data)

@@ -22,4 +22,5 @@ urlpatterns = [
         name="player-withdrawal-return",
     ),
     path("<str:player_id>/transactions", cashier.WalletHistoryApi.as_view(), name="player-transactions"),
+    path("<str:player_id>/statement", cashier.WalletStatementApi.as_view(), name="player-statement"),
 ]

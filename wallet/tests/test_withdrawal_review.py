@@ -367,7 +367,7 @@ def test_the_backfill_records_withdrawals_made_before_it(client, sandbox):
 
 def test_a_reviewer_sees_what_went_through_the_wallet(provider, wallet):
     """Funded with 10,000 by a deposit: bets, a rolled-back bet, a win, then a withdrawal."""
-    from wallet.selectors import wallet_activity_since
+    from wallet.selectors import wallet_activity
     from wallet.services import wallet_credit, wallet_debit, wallet_rollback
     from wallet.tests.conftest import credit_request, debit_request, rollback_request
 
@@ -379,11 +379,15 @@ def test_a_reviewer_sees_what_went_through_the_wallet(provider, wallet):
     wallet_withdraw(
         player_id=wallet.player.player_id, currency=wallet.currency_id, amount=1_000, created_by="t", reason="x"
     )
-    activity = wallet_activity_since(wallet=wallet, since=start - timedelta(days=1))
-    assert activity == {"deposited": 10_000, "wagered": 700, "won": 250, "withdrawn": 1_000}
-    assert wallet_activity_since(wallet=wallet, since=timezone.now() + timedelta(seconds=5)) == dict.fromkeys(
-        activity, 0
-    )
+    activity = wallet_activity(wallet=wallet, since=start - timedelta(days=1))
+    assert {k: activity[k] for k in ("deposited", "wagered", "won", "withdrawn")} == {
+        "deposited": 10_000,
+        "wagered": 700,
+        "won": 250,
+        "withdrawn": 1_000,
+    }
+    later = wallet_activity(wallet=wallet, since=timezone.now() + timedelta(seconds=5))
+    assert later == {**dict.fromkeys(activity, 0), "opening_balance": 8_550, "closing_balance": 8_550}
 
 
 class TestAdmin:
