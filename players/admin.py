@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,7 +12,7 @@ from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
 from wallet.models import Wallet
-from wallet.selectors import wallet_deposits, wallet_net_losses
+from wallet.selectors import wallet_activity, wallet_deposits, wallet_net_losses
 
 from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
 from .services import (
@@ -102,6 +103,44 @@ class DepositLimitInline(PeriodLimitInline):
     used = staticmethod(wallet_deposits)
 
 
+class WalletInline(admin.TabularInline):
+    """The player's money on their page: what support is asked about first."""
+
+    model = Wallet
+    extra = 0
+    fields = ("currency", "balance_display", "recent_display", "links")
+    readonly_fields = fields
+    can_delete = False
+    # A statement over this many days, as the withdrawal review page shows it.
+    RECENT_DAYS = 30
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("currency", "player")
+
+    @admin.display(description="Balance")
+    def balance_display(self, obj: Wallet) -> str:
+        return obj.currency.format(obj.balance)
+
+    @admin.display(description=f"Last {RECENT_DAYS} days")
+    def recent_display(self, obj: Wallet) -> str:
+        figures = wallet_activity(wallet=obj, since=clock.now() - timedelta(days=self.RECENT_DAYS))
+        shown = ("deposited", "withdrawn", "wagered", "won", "net")
+        return ", ".join(f"{name} {obj.currency.format(figures[name])}" for name in shown)
+
+    @admin.display(description="")
+    def links(self, obj: Wallet) -> str:
+        return format_html(
+            '<a href="{}">Ledger entries</a> · <a href="{}">Withdrawals</a> · <a href="{}">Move money…</a>',
+            reverse("admin:ledger_entry_changelist") + f"?account__id__exact={obj.account_id}",
+            reverse("admin:wallet_withdrawal_changelist")
+            + f"?status=all&wallet__currency__code__exact={obj.currency_id}&q={obj.player.player_id}",
+            reverse("admin:wallet_wallet_move", args=[obj.pk]),
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False  # a wallet opens with the player's first deposit or win in its currency
+
+
 class AuditInline(admin.TabularInline):
     model = PlayerAuditLog
     extra = 0
@@ -185,7 +224,7 @@ class PlayerAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/players/period_limit.html", context)
 
-    inlines = [LossLimitInline, DepositLimitInline, AuditInline]
+    inlines = [WalletInline, LossLimitInline, DepositLimitInline, AuditInline]
     actions = ["block_players", "unblock_players"]
 
     def save_model(self, request, obj, form, change):

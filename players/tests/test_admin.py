@@ -59,6 +59,29 @@ class TestPages:
         assert b"p_blocked_rg" in r.content
         assert b"sandbox self-excluded player" in r.content  # the audit inline
 
+    def test_the_player_s_money_is_on_the_page_with_where_to_look_next(self, client, admin_client, sandbox):
+        from wallet.models import Wallet
+        from wallet.tests.test_cashier import call
+
+        body = {"currency": "EUR", "amount": 2_500, "reference": "po-page"}
+        assert call(client, "POST", "p_demo_1/withdrawals", body).status_code == 200
+        wallet = Wallet.objects.get(player__player_id="p_demo_1", currency_id="EUR")
+        page = admin_client.get(reverse("admin:players_player_change", args=[demo_player().pk])).content.decode()
+        assert "975.00 EUR" in page
+        # The sandbox's opening deposit and the withdrawal, in the last 30 days.
+        assert "deposited 1000.00 EUR, withdrawn 25.00 EUR, wagered 0.00 EUR, won 0.00 EUR, net 0.00 EUR" in page
+        entries = reverse("admin:ledger_entry_changelist") + f"?account__id__exact={wallet.account_id}"
+        withdrawals = (
+            reverse("admin:wallet_withdrawal_changelist") + "?status=all&amp;wallet__currency__code__exact=EUR"
+        )
+        assert entries in page and withdrawals in page
+        listed = admin_client.get(entries.replace("&amp;", "&"))
+        assert listed.status_code == 200 and listed.context["cl"].result_count == 2
+        listed = admin_client.get(
+            reverse("admin:wallet_withdrawal_changelist") + "?status=all&wallet__currency__code__exact=EUR&q=p_demo_1"
+        )
+        assert listed.status_code == 200 and [w.reference for w in listed.context["cl"].result_list] == ["po-page"]
+
     def test_audit_log_is_read_only(self, admin_client, sandbox):
         entry = PlayerAuditLog.objects.filter(player__player_id="p_demo_1").first()
         assert admin_client.get(reverse("admin:players_playerauditlog_add")).status_code == 403

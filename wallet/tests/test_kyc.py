@@ -17,6 +17,7 @@ from ledger.reconciliation import ledger_reconcile
 from players.errors import KycRequired
 from players.models import Player, PlayerAuditLog
 from players.services import player_update
+from players.tests.test_admin import change_form_data
 from wallet.models import Withdrawal
 from wallet.services import withdrawal_approve, withdrawal_reject
 from wallet.tests.test_admin import messages_of
@@ -165,10 +166,7 @@ class TestAdmin:
     def test_staff_set_it_on_the_player_page_audited(self, admin_client, sandbox):
         player = Player.objects.get(player_id="p_kyc_pending")
         url = reverse("admin:players_player_change", args=[player.pk])
-        form = admin_client.get(url).context["adminform"].form
-        data = {name: form[name].value() or "" for name in form.fields if name not in ("player_id",)}
-        for prefix in ("loss_limits", "deposit_limits", "audit_log"):
-            data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+        data = change_form_data(admin_client.get(url))
         data.update(kyc_status="verified", kyc_reference="manual-7")
         r = admin_client.post(url, data)
         assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
