@@ -4,6 +4,9 @@ from typing import TYPE_CHECKING, ClassVar, Self
 
 from django.db import models
 
+# The KYC provider's id of a check, as long as the column holds.
+KYC_REFERENCE_LENGTH = 120
+
 
 class Player(models.Model):
     class Status(models.TextChoices):
@@ -34,7 +37,10 @@ class Player(models.Model):
         help_text="The casino's identity check: with KYC_REQUIRED_FOR_WITHDRAWALS, only a verified player is paid.",
     )
     kyc_reference = models.CharField(
-        "KYC reference", max_length=120, blank=True, help_text="The KYC provider's id of the check, for support."
+        "KYC reference",
+        max_length=KYC_REFERENCE_LENGTH,
+        blank=True,
+        help_text="The KYC provider's id of the check, for support.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictIntegerField
-from players.models import PeriodLimit, Player
+from players.models import KYC_REFERENCE_LENGTH, PeriodLimit, Player
 from players.services import MAX_LIMIT
 
 
@@ -67,7 +67,10 @@ class PlayerInput(ReasonInput):
         "(KYC_REQUIRED_FOR_WITHDRAWALS).",
     )
     kyc_reference = StrictCharField(
-        max_length=120, required=False, allow_blank=True, help_text="The KYC provider's id of the check."
+        max_length=KYC_REFERENCE_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="The KYC provider's id of the check.",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
