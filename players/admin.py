@@ -1,5 +1,6 @@
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -133,7 +134,8 @@ class WalletInline(admin.TabularInline):
             '<a href="{}">Ledger entries</a> · <a href="{}">Withdrawals</a> · <a href="{}">Move money…</a>',
             reverse("admin:ledger_entry_changelist") + f"?account__id__exact={obj.account_id}",
             reverse("admin:wallet_withdrawal_changelist")
-            + f"?status=all&wallet__currency__code__exact={obj.currency_id}&q={obj.player.player_id}",
+            + "?"
+            + urlencode({"status": "all", "wallet__currency__code__exact": obj.currency_id, "q": obj.player.player_id}),
             reverse("admin:wallet_wallet_move", args=[obj.pk]),
         )
 

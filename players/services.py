@@ -63,11 +63,27 @@ def player_create(
     return player
 
 
-def player_register(*, player_id: str, changed_by: str, reason: str, **fields: str | None) -> tuple[Player, bool]:
+def player_register(
+    *,
+    player_id: str,
+    changed_by: str,
+    reason: str,
+    display_name: str | None = None,
+    country: str | None = None,
+    kyc_status: str | None = None,
+    kyc_reference: str | None = None,
+) -> tuple[Player, bool]:
     """The casino's player, created if new (True) or with the given fields changed (False);
     a field given as None is left as it is. Safe to call again and from racing requests: the
-    loser of a race to create the player finds the winner's row and updates it."""
-    changes = {field: value for field, value in fields.items() if value is not None}
+    loser of a race to create the player finds the winner's row and updates it. The fields
+    are the casino's; status and restrictions are set by their own services."""
+    given = {
+        "display_name": display_name,
+        "country": country,
+        "kyc_status": kyc_status,
+        "kyc_reference": kyc_reference,
+    }
+    changes = {field: value for field, value in given.items() if value is not None}
     try:
         player: Player | None = player_get(player_id=player_id)
     except PlayerNotFound:

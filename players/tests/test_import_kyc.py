@@ -96,3 +96,42 @@ def test_a_file_it_cannot_read_is_refused_before_anything_changes(tmp_path, play
 def test_a_missing_file_is_a_clear_error(tmp_path, db):
     with pytest.raises(CommandError, match=r"Cannot read .*nothing\.csv: No such file or directory"):
         call_command("import_kyc", str(tmp_path / "nothing.csv"), "--reason", "x")
+
+
+def test_extra_cells_and_a_file_that_is_not_utf8(tmp_path, players):
+    _, err = run(tmp_path, "player_id,kyc_status\np_0,verified,oops\np_1,verified\n", "--reason", "x")
+    assert "line 2: more cells than the header names" in err
+    assert statuses()["p_1"] == "verified" and statuses()["p_0"] == "unverified"
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"player_id,kyc_status\np_2,verified\np_\xe9,verified\n")
+    with pytest.raises(CommandError, match=r"cannot be read .*a CSV in UTF-8 is expected"):
+        call_command("import_kyc", str(path), "--reason", "x", stdout=io.StringIO(), stderr=io.StringIO())
+    # Past the first block read, the rows before the bad one are applied.
+    path.write_bytes(b"player_id,kyc_status\np_2,verified\n" + b"p_x,verified\n" * 2000 + b"p_\xe9,verified\n")
+    with pytest.raises(CommandError, match="cannot be read after line"):
+        call_command("import_kyc", str(path), "--reason", "x", stdout=io.StringIO(), stderr=io.StringIO())
+    assert statuses()["p_2"] == "verified"
+
+
+def test_progress_every_must_be_positive(tmp_path, players):
+    with pytest.raises(CommandError, match="must be 1 or more"):
+        call_command("import_kyc", "-", "--reason", "x", "--progress-every", "0")
+
+
+def test_the_system_check_warns_while_unverified_players_hold_money(players, settings):
+    from django.core import checks
+
+    from players.checks import UNVERIFIED_WITH_MONEY
+    from wallet.tests.factories import funded_wallet
+
+    def warnings() -> list[str]:
+        return [m.msg for m in checks.run_checks(databases=["default"]) if m.id == UNVERIFIED_WITH_MONEY]
+
+    funded_wallet(player=players[1], amount=0)  # an empty wallet: nothing to take out
+    assert warnings() == []
+    funded_wallet(player=players[0], amount=500)
+    funded_wallet(player=players[0], currency="USD", amount=500)
+    [message] = warnings()
+    assert message.startswith("1 unverified player(s) hold money in database 'default'")
+    settings.KYC_REQUIRED_FOR_WITHDRAWALS = False
+    assert warnings() == []

@@ -494,6 +494,8 @@ class WalletStatementApi(OperatorApiView):
         query.is_valid(raise_exception=True)
         currency = currency_get(code=query.validated_data["currency"], enabled_only=False).code
         since, until = query.validated_data.get("since"), query.validated_data.get("until")
+        # Taken before the read, so the answer's `until` is never later than what it saw.
+        read_at = clock.now()
         figures = player_statement(player=player, currency=currency, since=since, until=until)
-        body = {"player_id": player.player_id, "currency": currency, "since": since, "until": until or clock.now()}
+        body = {"player_id": player.player_id, "currency": currency, "since": since, "until": until or read_at}
         return Response(StatementOutput({**body, **figures}).data)

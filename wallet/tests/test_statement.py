@@ -190,3 +190,11 @@ def test_the_figures_add_up_while_money_moves(live_server):
     assert final["closing_balance"] == 100_000 + sum(100 + n for n in range(0, 60, 2)) - sum(
         100 + n for n in range(1, 60, 2)
     )
+
+
+def test_every_kind_of_journal_transaction_has_its_line():
+    """The figures add up only if every movement is one of them: a new kind of journal
+    transaction needs its line in wallet_activity (and here)."""
+    from ledger.models import JournalTransaction
+
+    assert set(JournalTransaction.Kind.values) == {"debit", "credit", "rollback", "deposit", "withdrawal", "adjustment"}

@@ -1,4 +1,6 @@
+import argparse
 import csv
+import io
 import sys
 from typing import Any
 
@@ -18,7 +20,8 @@ OPTIONAL = ("kyc_reference",)
 class Command(BaseCommand):
     help = (
         "Load players' KYC statuses from a CSV file (columns player_id, kyc_status and optionally "
-        "kyc_reference; '-' reads standard input), each change audited with --reason. Safe to run again: "
+        "kyc_reference, which an empty cell clears; '-' reads standard input), each change audited with "
+        "--reason. Safe to run again: "
         "a status already held changes nothing. Rows it cannot apply are listed, and the command then "
         "fails, after applying the others."
     )
@@ -27,13 +30,14 @@ class Command(BaseCommand):
         parser.add_argument("file", help="CSV file with a header row, or '-' for standard input.")
         parser.add_argument("--reason", required=True, help="Kept in each player's audit log.")
         parser.add_argument("--dry-run", action="store_true", help="Check the file and count; change nothing.")
-        parser.add_argument("--progress-every", type=int, default=1000, metavar="N", help="A line every N rows.")
+        parser.add_argument("--progress-every", type=_positive, default=1000, metavar="N", help="A line every N rows.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["reason"].strip():
             raise CommandError("--reason may not be empty: it is what the audit log says.")
         if options["file"] == "-":
-            self._load(sys.stdin, **options)
+            # As a file is read: UTF-8, a spreadsheet's byte-order mark dropped, whatever the locale.
+            self._load(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline=""), **options)
             return
         try:
             with open(options["file"], newline="", encoding="utf-8-sig") as handle:
@@ -43,25 +47,38 @@ class Command(BaseCommand):
 
     def _load(self, handle: Any, *, reason: str, dry_run: bool, progress_every: int, **_: Any) -> None:
         reader = csv.DictReader(handle)
-        missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
+        try:
+            header = reader.fieldnames or []
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise CommandError(f"The file's header cannot be read ({exc}): a CSV in UTF-8 is expected.") from None
+        missing = [column for column in COLUMNS if column not in header]
         if missing:
             raise CommandError(f"The header must name {', '.join(COLUMNS)}; missing: {', '.join(missing)}.")
-        unknown = sorted(set(reader.fieldnames or []) - set(COLUMNS) - set(OPTIONAL))
+        unknown = sorted(set(header) - set(COLUMNS) - set(OPTIONAL))
         if unknown:
             raise CommandError(f"Unknown columns: {', '.join(unknown)} (known: {', '.join(COLUMNS + OPTIONAL)}).")
         counts = {"changed": 0, "unchanged": 0, "refused": 0}
         verb = "would change" if dry_run else "changed"
         rows = 0
-        for rows, row in enumerate(reader, start=1):
-            outcome = self._apply(row, line=reader.line_num, reason=reason, dry_run=dry_run)
-            counts[outcome] += 1
-            if rows % progress_every == 0:
-                self.stdout.write(f"{rows:,} rows: {self._summary(counts, verb)}")
+        try:
+            for rows, row in enumerate(reader, start=1):
+                outcome = self._apply(row, line=reader.line_num, reason=reason, dry_run=dry_run)
+                counts[outcome] += 1
+                if rows % progress_every == 0:
+                    self.stdout.write(f"{rows:,} rows: {self._summary(counts, verb)}")
+        except (UnicodeDecodeError, csv.Error) as exc:
+            # The rows before it are applied, and a run of the mended file finds them unchanged.
+            done = self._summary(counts, verb)
+            raise CommandError(
+                f"The file cannot be read after line {reader.line_num} ({exc}); before: {done}."
+            ) from None
         self.stdout.write(f"{rows:,} rows: {self._summary(counts, verb)}{' (dry run)' if dry_run else ''}")
         if counts["refused"]:
             raise CommandError(f"{counts['refused']} row(s) refused (listed above); the others were applied.")
 
     def _apply(self, row: dict[str, str | None], *, line: int, reason: str, dry_run: bool) -> str:
+        if row.get(None):  # type: ignore[call-overload]  # DictReader's key for cells beyond the header
+            return self._refuse(line, "more cells than the header names")
         player_id = (row.get("player_id") or "").strip()
         changes = {"kyc_status": (row.get("kyc_status") or "").strip()}
         if row.get("kyc_reference") is not None:
@@ -94,3 +111,10 @@ class Command(BaseCommand):
     @staticmethod
     def _summary(counts: dict[str, int], verb: str) -> str:
         return f"{counts['changed']:,} {verb}, {counts['unchanged']:,} unchanged, {counts['refused']:,} refused"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value

@@ -72,7 +72,7 @@ class Command(BaseCommand):
                     changed_by="seed_sandbox",
                     reason="sandbox self-excluded player",
                 )
-            if player.kyc_status == Player.KycStatus.UNVERIFIED != kyc_status:
+            if player.kyc_status == Player.KycStatus.UNVERIFIED and kyc_status != Player.KycStatus.UNVERIFIED:
                 # Only a player never checked: what staff set since is theirs.
                 player = player_update(
                     player=player, changed_by="seed_sandbox", reason="sandbox KYC status", kyc_status=kyc_status
