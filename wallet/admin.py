@@ -181,11 +181,12 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         "amount_display",
         "status",
         "review_reason",
+        "kyc",
         "requested_at",
         "decided_by",
         "review_link",
     )
-    list_filter = (PendingFirst, "wallet__currency")
+    list_filter = (PendingFirst, "wallet__currency", "wallet__player__kyc_status")
     search_fields = ("=reference", "=wallet__player__player_id")
     list_select_related = ("wallet__player", "wallet__currency")
     fields = (
@@ -212,6 +213,11 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     @admin.display(description="Player", ordering="wallet__player__player_id")
     def player(self, obj: Withdrawal) -> str:
         return obj.wallet.player.player_id
+
+    @admin.display(description="KYC", ordering="wallet__player__kyc_status")
+    def kyc(self, obj: Withdrawal) -> str:
+        # What approval will ask: a player who is not verified is not paid.
+        return obj.wallet.player.get_kyc_status_display()
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: Withdrawal) -> str:

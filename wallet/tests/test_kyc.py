@@ -163,6 +163,19 @@ class TestApproval:
 
 
 class TestAdmin:
+    def test_the_withdrawal_queue_shows_and_filters_by_it(self, client, admin_client, sandbox):
+        Currency.objects.filter(code="EUR").update(withdrawal_review_above=0)
+        withdraw(client, 1_000, "po-q-ok", player="p_demo_1")
+        set_kyc(client, "p_blocked_rg", kyc_status="verified")
+        withdraw(client, 1_000, "po-q-later", player="p_blocked_rg")
+        set_kyc(client, "p_blocked_rg", kyc_status="pending", reason="documents expired")
+        queue = reverse("admin:wallet_withdrawal_changelist")
+        page = admin_client.get(queue)
+        assert "column-kyc" in page.content.decode()
+        assert "Being checked" in page.content.decode()
+        r = admin_client.get(queue + "?wallet__player__kyc_status__exact=pending")
+        assert [w.reference for w in r.context["cl"].result_list] == ["po-q-later"]
+
     def test_staff_set_it_on_the_player_page_audited(self, admin_client, sandbox):
         player = Player.objects.get(player_id="p_kyc_pending")
         url = reverse("admin:players_player_change", args=[player.pk])
