@@ -1,5 +1,4 @@
 from collections.abc import Callable
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -13,7 +12,7 @@ from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
 from wallet.models import Wallet
-from wallet.selectors import wallet_activity, wallet_deposits, wallet_net_losses
+from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses
 
 from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
 from .services import (
@@ -112,8 +111,6 @@ class WalletInline(admin.TabularInline):
     fields = ("currency", "balance_display", "recent_display", "links")
     readonly_fields = fields
     can_delete = False
-    # A statement over this many days, as the withdrawal review page shows it.
-    RECENT_DAYS = 30
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("currency", "player")
@@ -122,9 +119,9 @@ class WalletInline(admin.TabularInline):
     def balance_display(self, obj: Wallet) -> str:
         return obj.currency.format(obj.balance)
 
-    @admin.display(description=f"Last {RECENT_DAYS} days")
+    @admin.display(description=f"Last {ACTIVITY_LOOKBACK.days} days")
     def recent_display(self, obj: Wallet) -> str:
-        figures = wallet_activity(wallet=obj, since=clock.now() - timedelta(days=self.RECENT_DAYS))
+        figures = wallet_activity(wallet=obj, since=clock.now() - ACTIVITY_LOOKBACK)
         shown = ("deposited", "withdrawn", "wagered", "won", "net")
         return ", ".join(f"{name} {obj.currency.format(figures[name])}" for name in shown)
 

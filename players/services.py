@@ -348,11 +348,16 @@ def player_assert_may_bet(*, player: Player, now: datetime | None = None) -> Non
         )
 
 
-def player_assert_may_be_paid(*, player: Player) -> None:
+def player_may_be_paid(*, player: Player) -> bool:
     """Money may leave for the player only once the casino has verified who they are
-    (KYC_REQUIRED_FOR_WITHDRAWALS): a withdrawal's request and its approval both check it,
-    under the player's lock, so a status changed meanwhile is the one that counts."""
-    if settings.KYC_REQUIRED_FOR_WITHDRAWALS and player.kyc_status != Player.KycStatus.VERIFIED:
+    (KYC_REQUIRED_FOR_WITHDRAWALS)."""
+    return not settings.KYC_REQUIRED_FOR_WITHDRAWALS or player.kyc_status == Player.KycStatus.VERIFIED
+
+
+def player_assert_may_be_paid(*, player: Player) -> None:
+    """`player_may_be_paid`, or KYC_REQUIRED: a withdrawal's request and its approval both
+    check it, under the player's lock, so a status changed meanwhile is the one that counts."""
+    if not player_may_be_paid(player=player):
         raise KycRequired(
             f"Player {player.player_id}'s identity is not verified (KYC {player.kyc_status}): no payout until it is.",
             details={"kyc_status": player.kyc_status},

@@ -1,8 +1,6 @@
-from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -10,10 +8,10 @@ from django.utils.html import format_html
 
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
-from players.models import Player
+from players.services import player_may_be_paid
 
 from .models import RollbackTombstone, Wallet, Withdrawal
-from .selectors import wallet_activity
+from .selectors import ACTIVITY_LOOKBACK, wallet_activity
 from .services import (
     wallet_adjust,
     wallet_deposit,
@@ -136,10 +134,6 @@ class RollbackTombstoneAdmin(ReadOnlyAdmin):
     search_fields = ("=transaction_id", "=player_id_text")
 
 
-# How far back the review page shows what went through the wallet before the request.
-REVIEW_LOOKBACK = timedelta(days=30)
-
-
 class WithdrawalReviewForm(forms.Form):
     decision = forms.ChoiceField(
         choices=[("approve", "Approve: the payout may be sent"), ("reject", "Reject: the money goes back")],
@@ -260,19 +254,18 @@ class WithdrawalAdmin(ReadOnlyAdmin):
                 )
                 return redirect("admin:wallet_withdrawal_changelist")
         wallet = withdrawal.wallet
-        since = withdrawal.requested_at - REVIEW_LOOKBACK
+        since = withdrawal.requested_at - ACTIVITY_LOOKBACK
         activity = wallet_activity(wallet=wallet, since=since)
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "withdrawal": withdrawal,
-            "lookback_days": REVIEW_LOOKBACK.days,
+            "lookback_days": ACTIVITY_LOOKBACK.days,
             "activity": {name: wallet.currency.format(amount) for name, amount in activity.items()},
             "amount": wallet.currency.format(withdrawal.amount),
             "balance": wallet.currency.format(wallet.balance),
             "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),
-            "kyc_blocks_approval": settings.KYC_REQUIRED_FOR_WITHDRAWALS
-            and wallet.player.kyc_status != Player.KycStatus.VERIFIED,
+            "kyc_blocks_approval": not player_may_be_paid(player=wallet.player),
             "title": f"Review withdrawal {withdrawal.reference}",
             "opts": self.model._meta,
         }

@@ -105,6 +105,10 @@ def wallet_deposits(*, wallet: Wallet, periods: Iterable[str], now: datetime) ->
     return _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=[JournalTransaction.Kind.DEPOSIT])
 
 
+# How far back staff look at a wallet's activity: the withdrawal review page (before the
+# request) and the player's page (before now).
+ACTIVITY_LOOKBACK = timedelta(days=30)
+
 # What a statement says, in this order: wallet_activity's answer.
 STATEMENT_FIGURES = (
     "opening_balance",

@@ -24,19 +24,17 @@ Status = Withdrawal.Status
 @dataclass(frozen=True)
 class _Step:
     """What one step does: from which states, to which, and the house account the money
-    comes from and goes to (None: the player's wallet, as a reversal of the request).
-    `pays_out`: the step lets the money leave, so the player must be one who may be paid."""
+    comes from and goes to (None: the player's wallet, as a reversal of the request)."""
 
     name: str
     allowed_from: tuple[str, ...]
     to: str
     source: str
     destination: str | None
-    pays_out: bool = False
 
 
 _PENDING, _CASH_OUT = Account.Kind.WITHDRAWALS_PENDING, Account.Kind.CASH_OUT
-_APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, _PENDING, _CASH_OUT, pays_out=True)
+_APPROVE = _Step("approve", (Status.PENDING,), Status.APPROVED, _PENDING, _CASH_OUT)
 _REJECT = _Step("reject", (Status.PENDING,), Status.REJECTED, _PENDING, None)
 _CANCEL = _Step("cancel", (Status.PENDING,), Status.CANCELLED, _PENDING, None)
 _RETURN = _Step("return", (Status.APPROVED,), Status.RETURNED, _CASH_OUT, None)
@@ -86,8 +84,9 @@ def _step(
                 f"Withdrawal {reference!r} is {withdrawal.status}: it cannot be {step.to}.",
                 details={"status": withdrawal.status},
             )
-        if step.pays_out:
-            # Verified when it was asked for is not enough: the KYC status now is what counts.
+        if step.destination == _CASH_OUT:
+            # Money on its way out to the player: verified when it was asked for is not
+            # enough, the KYC status now is what counts.
             player_assert_may_be_paid(player=player)
         currency_code, amount = wallet.currency_id, withdrawal.amount
         if step.destination is None:

@@ -5,9 +5,7 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from casino_platform.errors import DomainError
 from players.errors import PlayerNotFound
 from players.models import KYC_REFERENCE_LENGTH, Player
 from players.selectors import player_get
@@ -95,13 +93,9 @@ class Command(BaseCommand):
         if all(getattr(player, field) == value for field, value in changes.items()):
             return "unchanged"
         if not dry_run:
-            try:
-                # A row at a time: a long file holds no lock for long, and a re-run after a
-                # failure finds what was done unchanged.
-                with transaction.atomic():
-                    player_update(player=player, changed_by="import_kyc", reason=reason, **changes)
-            except DomainError as exc:
-                return self._refuse(line, exc.message)
+            # A row at a time (player_update is its own transaction): a long file holds no
+            # lock for long, and a re-run after a failure finds what was done unchanged.
+            player_update(player=player, changed_by="import_kyc", reason=reason, **changes)
         return "changed"
 
     def _refuse(self, line: int, why: str) -> str:
