@@ -69,7 +69,8 @@ class AuthenticatedProvider:
 
 def provider_authenticate(request: HttpRequest) -> AuthenticatedProvider:
     """Who is calling, proven: known provider, allowed address, fresh timestamp, a signature
-    over timestamp, method, path and the raw body under an active secret, enabled."""
+    over timestamp, method, path and the raw body under an active secret. Whether it may call
+    (enabled, within its rate) is asked next, once the answer can be signed."""
     code = request.META.get("HTTP_X_PROVIDER_ID", "")
     info = provider_auth_info(code=code) if code else None
     if info is None:
@@ -97,9 +98,14 @@ def provider_authenticate(request: HttpRequest) -> AuthenticatedProvider:
     )
     if not given or secret is None:
         raise InvalidSignature()
+    return AuthenticatedProvider(provider=provider, secret=secret)
+
+
+def provider_assert_enabled(provider: Provider) -> None:
+    """Apart from provider_authenticate so that the refusal is signed: a disabled provider is
+    told so only after it proved who it is, and can then verify the answer like any other."""
     if not provider.is_enabled:
         raise ProviderDisabled(f"Provider {provider.code} is disabled.")
-    return AuthenticatedProvider(provider=provider, secret=secret)
 
 
 def provider_rate_limit(provider: Provider) -> None:

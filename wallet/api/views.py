@@ -24,7 +24,13 @@ from casino_platform.errors import ValidationFailed
 from casino_platform.fastvalidate import compile_serializer
 from casino_platform.openapi import SIGNED_REQUEST_HEADERS, WALLET_COMMON_ERRORS, error_responses
 from casino_platform.renderers import OrjsonRenderer
-from provider.auth import AuthenticatedProvider, provider_authenticate, provider_rate_limit, request_body
+from provider.auth import (
+    AuthenticatedProvider,
+    provider_assert_enabled,
+    provider_authenticate,
+    provider_rate_limit,
+    request_body,
+)
 from provider.models import Provider
 from provider.signing import sign_response
 from sessions.services import session_resolve
@@ -90,6 +96,7 @@ class WalletApiView(APIView):
             if request.method != "POST":
                 raise MethodNotAllowed(f"{request.method} is not allowed; wallet calls are POST.")
             auth = provider_authenticate(request)
+            provider_assert_enabled(auth.provider)
             provider_rate_limit(auth.provider)
             data = self.validate_input(self._parse(request_body(request)))
             result = self.perform(auth.provider, data, trace_id)

@@ -164,7 +164,16 @@ class TestAuthentication:
 
     def test_disabled_provider(self, api, sandbox):
         provider_set_enabled(provider=sandbox, is_enabled=False)
-        assert_error(api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}), 403, "PROVIDER_DISABLED")
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"})
+        assert_error(r, 403, "PROVIDER_DISABLED")
+        # It proved who it is, so the refusal is signed like every answer (the client verifies it).
+        assert "X-Signature" in r.headers and "X-Timestamp" in r.headers
+
+    def test_disabled_provider_with_a_bad_signature_is_not_told_it_is_disabled(self, api, sandbox):
+        provider_set_enabled(provider=sandbox, is_enabled=False)
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, secret="not-the-secret")
+        assert_error(r, 401, "INVALID_SIGNATURE")
+        assert "X-Signature" not in r.headers
 
     def test_ip_allow_list(self, api, sandbox):
         sandbox.ip_allowlist = ["10.0.0.0/8"]
