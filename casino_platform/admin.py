@@ -25,3 +25,16 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    """Deliveries that kept failing (`flagged_at` set): what support looks at first."""
+
+    title = "needs attention"
+    parameter_name = "flagged"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Flagged for staff")]
+
+    def queryset(self, request: Any, queryset: Any) -> Any:
+        return queryset.filter(flagged_at__isnull=False) if self.value() == "yes" else queryset

@@ -1,12 +1,12 @@
 """Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue;
-the withdrawals waiting for staff.
+the withdrawals waiting for staff; the withdrawal events waiting for the payment system.
 
 - `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
   buckets for single-digit-millisecond answers), counts error answers by their contract code
   and counts idempotent replays. It runs no query; its only per-request work beyond the
   timing is a lookup of the labelled children, which are cached in plain dicts.
-- `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, and the
-  withdrawals waiting for review with two.
+- `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
+  withdrawals waiting for review with two, and the undelivered withdrawal events with one.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -263,10 +263,42 @@ def _fill_withdrawals(count: GaugeMetricFamily, amount: GaugeMetricFamily, age: 
         age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
 
 
+# --- Withdrawal events waiting for the payment system ---------------------------------------
+
+
+def _withdrawal_event_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "withdrawal_events_undelivered", "Withdrawal events not yet accepted by CASHIER_WEBHOOK_URL."
+        ),
+        GaugeMetricFamily(
+            "withdrawal_events_oldest_age_seconds",
+            "Age of the oldest undelivered withdrawal event; 0 when none waits.",
+        ),
+        GaugeMetricFamily(
+            "withdrawal_events_flagged", "Undelivered withdrawal events flagged for staff after repeated failures."
+        ),
+    )
+
+
+def _fill_withdrawal_events(count: GaugeMetricFamily, age: GaugeMetricFamily, flagged: GaugeMetricFamily) -> None:
+    """One aggregate query, over the undelivered events' partial index."""
+    from wallet.models import WithdrawalEvent
+
+    row = WithdrawalEvent.objects.filter(
+        delivery__in=[WithdrawalEvent.Delivery.PENDING, WithdrawalEvent.Delivery.SENDING]
+    ).aggregate(count=Count("pk"), oldest=Min("created_at"), flagged=Count("pk", filter=Q(flagged_at__isnull=False)))
+    oldest = row["oldest"]
+    count.add_metric([], row["count"])
+    age.add_metric([], max(0.0, (clock.now() - oldest).total_seconds()) if oldest else 0.0)
+    flagged.add_metric([], row["flagged"])
+
+
 # Gauges read from the database when scraped.
 DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
     DatabaseGaugeCollector("withdrawal queue", _withdrawal_families, _fill_withdrawals),
+    DatabaseGaugeCollector("withdrawal events", _withdrawal_event_families, _fill_withdrawal_events),
 )
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.

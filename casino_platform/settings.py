@@ -270,6 +270,19 @@ CELERY_BEAT_SCHEDULE["outbound-sweep"] = {
     "schedule": OUTBOUND_SWEEP_SECONDS,
 }
 
+# The casino's payment system hears of every change of a withdrawal's status (held, approved,
+# rejected, cancelled, returned) as a signed POST to this URL, instead of polling for it
+# (wallet/services/webhooks.py). Empty: no events are written. The secret signs each POST as
+# the contract signs a wallet call; a URL without one fails the system checks. Deliveries
+# retry with the OUTBOUND_* backoff, lease and sweep above.
+CASHIER_WEBHOOK_URL = env.str("CASHIER_WEBHOOK_URL", default="")
+CASHIER_WEBHOOK_SECRET = env.str("CASHIER_WEBHOOK_SECRET", default="")
+CASHIER_WEBHOOK_TIMEOUT_SECONDS = env.float("CASHIER_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["withdrawal-events-sweep"] = {
+    "task": "wallet.tasks.withdrawal_event_sweep_task",
+    "schedule": OUTBOUND_SWEEP_SECONDS,
+}
+
 # GET /metrics (Prometheus) is open unless this is set; then it needs
 # `Authorization: Bearer <METRICS_TOKEN>`. With several worker processes also set the
 # environment variable PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself): an

@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from casino_platform.admin import FlaggedFilter
+
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
 from .outbound.services import outbound_retry_now
 from .services import provider_secret_rotate, provider_set_enabled
@@ -70,17 +72,6 @@ class AttemptInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
-
-
-class FlaggedFilter(admin.SimpleListFilter):
-    title = "needs attention"
-    parameter_name = "flagged"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Flagged for staff")]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(flagged_at__isnull=False) if self.value() == "yes" else queryset
 
 
 @admin.register(OutboundTransaction)

@@ -6,11 +6,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from casino_platform.admin import ReadOnlyAdmin
+from casino_platform.admin import FlaggedFilter, ReadOnlyAdmin, ReadOnlyInline
 from casino_platform.errors import DomainError
 from players.services import player_may_be_paid
 
-from .models import RollbackTombstone, Wallet, Withdrawal
+from .models import RollbackTombstone, Wallet, Withdrawal, WithdrawalEvent
 from .selectors import ACTIVITY_LOOKBACK, wallet_activity
 from .services import (
     wallet_adjust,
@@ -20,6 +20,7 @@ from .services import (
     withdrawal_approve,
     withdrawal_reject,
 )
+from .services.webhooks import withdrawal_event_body, withdrawal_events_send_now
 
 
 class MoneyMovementForm(forms.Form):
@@ -167,6 +168,20 @@ class PendingFirst(admin.SimpleListFilter):
         return queryset if value == "all" else queryset.filter(status=value)
 
 
+class WithdrawalEventInline(ReadOnlyInline):
+    """What the payment system was told about this withdrawal (CASHIER_WEBHOOK_URL)."""
+
+    model = WithdrawalEvent
+    fields = ("event_link", "status", "delivery", "attempts", "last_http_status", "created_at", "delivered_at")
+    readonly_fields = fields
+    ordering = ("id",)
+    verbose_name_plural = "Events sent to the payment system"
+
+    @admin.display(description="Event")
+    def event_link(self, obj: WithdrawalEvent) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:wallet_withdrawalevent_change", args=[obj.pk]), obj.pk)
+
+
 @admin.register(Withdrawal)
 class WithdrawalAdmin(ReadOnlyAdmin):
     list_display = (
@@ -199,6 +214,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         "reversal_journal",
     )
     readonly_fields = fields
+    inlines = [WithdrawalEventInline]
 
     def get_ordering(self, request):
         # The queue oldest first, so the longest wait is at the top; everything else newest first.
@@ -270,3 +286,63 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/wallet/withdrawal_review.html", context)
+
+
+@admin.register(WithdrawalEvent)
+class WithdrawalEventAdmin(admin.ModelAdmin):
+    """The webhook's outbox: what was sent to the payment system, what is still trying, and
+    why. Written only by the services; staff can only send events again."""
+
+    list_display = (
+        "id",
+        "reference",
+        "status",
+        "delivery",
+        "attempts",
+        "last_http_status",
+        "next_attempt_at",
+        "flagged_at",
+        "created_at",
+        "delivered_at",
+    )
+    list_filter = (FlaggedFilter, "delivery", "status")
+    search_fields = ("=withdrawal__reference", "=withdrawal__wallet__player__player_id")
+    list_select_related = ("withdrawal",)
+    fields = (
+        "withdrawal",
+        "status",
+        "body",
+        "delivery",
+        "attempts",
+        "next_attempt_at",
+        "lease_until",
+        "last_http_status",
+        "last_error",
+        "created_at",
+        "delivered_at",
+        "flagged_at",
+    )
+    readonly_fields = fields
+    actions = ["send_now"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Withdrawal", ordering="withdrawal__reference")
+    def reference(self, obj: WithdrawalEvent) -> str:
+        return obj.withdrawal.reference
+
+    @admin.display(description="Body as sent")
+    def body(self, obj: WithdrawalEvent) -> str:
+        return format_html("<pre>{}</pre>", withdrawal_event_body(obj).decode())
+
+    @admin.action(description="Send now (delivered ones again)", permissions=["change"])
+    def send_now(self, request, queryset):
+        ids = withdrawal_events_send_now(ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - len(ids)
+        note = f"; {skipped} being sent right now left alone" if skipped else ""
+        messages.success(request, f"Queued {len(ids)} event(s) to be sent now{note}.")

@@ -11,6 +11,7 @@ class WalletConfig(AppConfig):
         from ledger.models import Account
         from ledger.reconciliation import register_cached_balance, register_held_total
 
+        from . import checks  # noqa: F401 - registers the webhook's settings check
         from .models import Wallet, Withdrawal
 
         register_cached_balance(Wallet, balance_field="balance", account_field="account")

@@ -116,3 +116,48 @@ class Withdrawal(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+class WithdrawalEvent(models.Model):
+    """A change of a withdrawal's status, for the casino's payment system: written in the
+    transaction that made the change, then POSTed to CASHIER_WEBHOOK_URL until it answers
+    2xx (wallet/services/webhooks.py). `withdrawal_state` is the withdrawal as it stood then,
+    frozen: a later change is another event, never an edit of this one."""
+
+    class Delivery(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        DELIVERED = "delivered", "Delivered"
+
+    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="events")
+    status = models.CharField(
+        max_length=16, choices=Withdrawal.Status.choices, help_text="The status the withdrawal changed to."
+    )
+    withdrawal_state = models.JSONField(help_text="The withdrawal as GET .../withdrawals/{reference} gave it then.")
+    created_at = models.DateTimeField()
+    delivery = models.CharField(max_length=16, choices=Delivery.choices, default=Delivery.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="Sending: the worker's lease. Pending: a task for it is queued until then."
+    )
+    last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=2000, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    flagged_at = models.DateTimeField(
+        null=True, blank=True, help_text="Still not delivered after OUTBOUND_FLAG_AFTER_ATTEMPTS attempts."
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The sweep and the metrics read only the undelivered, a sliver of all events.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(delivery__in=["pending", "sending"]),
+                name="withdrawal_event_undelivered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.pk}: {self.withdrawal_id} {self.status}"

@@ -25,6 +25,7 @@ from .common import (
     wallet_get_or_create_locked,
     wallet_lock_current,
 )
+from .webhooks import withdrawal_event_record
 
 BACKOFFICE_SCOPE = "backoffice"
 
@@ -171,6 +172,7 @@ def wallet_withdraw(
             requested_at=journal.created_at or clock.now(),
             request_journal=journal,
         )
+        withdrawal_event_record(withdrawal)
         return withdrawal.status
 
     result = _move(

@@ -17,6 +17,7 @@ from ..errors import WithdrawalNotAllowed
 from ..models import Wallet, Withdrawal
 from ..selectors import withdrawal_get
 from .common import WalletResult, wallet_apply, wallet_lock
+from .webhooks import withdrawal_event_record
 
 Status = Withdrawal.Status
 
@@ -118,6 +119,7 @@ def _step(
             withdrawal.decided_by, withdrawal.decided_at, withdrawal.decision_memo = created_by, clock.now(), reason
             update += ["decided_by", "decided_at", "decision_memo"]
         withdrawal.save(update_fields=update)
+        withdrawal_event_record(withdrawal)
     return _answer(withdrawal, wallet, journal, replayed=False)
 
 

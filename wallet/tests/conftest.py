@@ -2,6 +2,7 @@ import itertools
 
 import pytest
 
+from provider.tests.conftest import broker  # noqa: F401 - the Celery broker, emptied, for a real worker
 from provider.tests.factories import GameFactory, ProviderFactory
 from wallet.services import CreditRequest, DebitRequest, RollbackRequest
 from wallet.tests.factories import funded_wallet

@@ -1,0 +1,366 @@
+"""Withdrawal events (CASHIER_WEBHOOK_URL): one per change of a withdrawal's status, written in
+the transaction that made it, POSTed signed to a receiver on loopback until it answers 2xx,
+once per attempt however many workers try, and by a real Celery worker through an outage."""
+
+import io
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from ledger.models import Currency
+from players.errors import KycRequired
+from players.models import Player
+from provider.signing import sign_request
+from provider.tests.conftest import Worker, wait_for
+from wallet.errors import WithdrawalNotAllowed
+from wallet.models import Withdrawal, WithdrawalEvent
+from wallet.services import (
+    cashier_withdraw,
+    wallet_withdraw,
+    wallet_withdrawal_return,
+    withdrawal_approve,
+    withdrawal_cancel,
+    withdrawal_reject,
+)
+from wallet.services.webhooks import (
+    withdrawal_event_body,
+    withdrawal_event_deliver,
+    withdrawal_events_due_ids,
+    withdrawal_events_send_now,
+)
+from wallet.tests.test_cashier import call
+from wallet.tests.webhook_receiver import PATH, WebhookReceiver
+
+SECRET = "webhook-secret"
+Delivery = WithdrawalEvent.Delivery
+
+
+@pytest.fixture
+def receiver():
+    with WebhookReceiver(secret=SECRET) as r:
+        yield r
+
+
+@pytest.fixture
+def webhook(settings, receiver):
+    settings.CASHIER_WEBHOOK_URL = receiver.url
+    settings.CASHIER_WEBHOOK_SECRET = SECRET
+    settings.OUTBOUND_RETRY_BASE_SECONDS = 1.0
+    settings.OUTBOUND_RETRY_CAP_SECONDS = 8.0
+    return receiver
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(withdrawal_review_above=10_000)
+
+
+def withdraw(amount, reference, **kw):
+    return cashier_withdraw(
+        player_id="p_demo_1", currency="EUR", amount=amount, reference=reference, operator="psp", reason="x", **kw
+    )
+
+
+def events(reference=None):
+    found = WithdrawalEvent.objects.order_by("id")
+    if reference is not None:
+        found = found.filter(withdrawal__reference=reference)
+    return list(found)
+
+
+@pytest.mark.django_db
+class TestRecording:
+    def test_without_a_url_nothing_is_written(self, sandbox, settings):
+        settings.CASHIER_WEBHOOK_URL = ""
+        withdraw(20_000, "po-quiet")
+        withdrawal_approve(reference="po-quiet", staff="staff:eve", reason="ok")
+        assert WithdrawalEvent.objects.count() == 0
+
+    def test_one_event_per_change_with_the_withdrawal_as_it_stood(self, sandbox, webhook, client):
+        withdraw(20_000, "po-held")  # over the threshold: held
+        withdrawal_approve(reference="po-held", staff="staff:eve", reason="documents checked")
+        wallet_withdrawal_return(player_id="p_demo_1", reference="po-held", created_by="psp", reason="bank refused")
+        withdraw(500, "po-now")  # under it: approved at once
+        withdraw(600, "po-asked", review=True)
+        withdrawal_cancel(player_id="p_demo_1", reference="po-asked", created_by="psp", reason="changed mind")
+        withdraw(700, "po-no", review=True)
+        withdrawal_reject(reference="po-no", staff="staff:eve", reason="bonus abuse")
+
+        got = [(e.withdrawal.reference, e.status) for e in events()]
+        assert got == [
+            ("po-held", "pending"),
+            ("po-held", "approved"),
+            ("po-held", "returned"),
+            ("po-now", "approved"),
+            ("po-asked", "pending"),
+            ("po-asked", "cancelled"),
+            ("po-no", "pending"),
+            ("po-no", "rejected"),
+        ]
+        approval = events("po-held")[1].withdrawal_state
+        assert (approval["status"], approval["decision_memo"], approval["amount"]) == (
+            "approved",
+            "documents checked",
+            20_000,
+        )
+        # The last event of each withdrawal is what the operator API answers now.
+        for reference in ("po-held", "po-now", "po-asked", "po-no"):
+            state = call(client, "GET", f"p_demo_1/withdrawals/{reference}").json()
+            assert events(reference)[-1].withdrawal_state == state
+
+    def test_a_staff_withdrawal_with_a_reference_is_an_event_too(self, sandbox, webhook):
+        wallet_withdraw(
+            player_id="p_demo_1", currency="EUR", amount=300, created_by="staff:a", reason="x", reference="bank-1"
+        )
+        assert [(e.withdrawal.reference, e.status) for e in events()] == [("bank-1", "approved")]
+
+    def test_a_repeat_or_a_refused_step_writes_none(self, sandbox, webhook):
+        withdraw(20_000, "po-r")
+        withdrawal_approve(reference="po-r", staff="staff:eve", reason="ok")
+        withdraw(20_000, "po-r")  # the request repeated
+        assert withdrawal_approve(reference="po-r", staff="staff:bob", reason="again").replayed
+        with pytest.raises(WithdrawalNotAllowed):
+            withdrawal_reject(reference="po-r", staff="staff:bob", reason="no")
+        assert [e.status for e in events("po-r")] == ["pending", "approved"]
+
+    def test_a_step_that_rolls_back_leaves_no_event(self, sandbox, webhook):
+        """The KYC check fails after the row lock, inside the step's transaction."""
+        withdraw(20_000, "po-kyc")
+        Player.objects.filter(player_id="p_demo_1").update(kyc_status=Player.KycStatus.PENDING)
+        with pytest.raises(KycRequired):
+            withdrawal_approve(reference="po-kyc", staff="staff:eve", reason="ok")
+        assert [e.status for e in events("po-kyc")] == ["pending"]
+        assert Withdrawal.objects.get(reference="po-kyc").status == "pending"
+
+    def test_a_refused_request_has_no_withdrawal_and_no_event(self, sandbox, webhook):
+        with pytest.raises(KycRequired):
+            cashier_withdraw(
+                player_id="p_kyc_pending", currency="EUR", amount=100, reference="po-x", operator="psp", reason="x"
+            )
+        assert WithdrawalEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+class TestDelivery:
+    def test_delivered_signed_with_the_contracts_scheme(self, sandbox, webhook):
+        withdraw(500, "po-sig")
+        event = events()[0]
+        assert withdrawal_event_deliver(event_id=event.pk) == "delivered"
+        (got,) = webhook.received
+        assert got["signed"] and got["answered"] == 204
+        headers = {k.lower(): v for k, v in got["headers"].items()}
+        assert headers["x-event-id"] == str(event.pk)
+        # Checked here by hand too, as a receiver would: over timestamp, method, path and bytes.
+        assert headers["x-signature"] == sign_request(
+            secret=SECRET, timestamp=headers["x-timestamp"], method="POST", path=PATH, body=got["raw"]
+        )
+        assert got["raw"] == withdrawal_event_body(event)
+        body = got["body"]
+        assert (body["event_id"], body["type"]) == (event.pk, "withdrawal.status_changed")
+        assert body["withdrawal"]["reference"] == "po-sig" and body["withdrawal"]["status"] == "approved"
+        event.refresh_from_db()
+        assert (event.delivery, event.attempts, event.last_http_status) == ("delivered", 1, 204)
+        assert event.delivered_at is not None and event.lease_until is None
+        # Delivered is final: asked again, it sends nothing.
+        assert withdrawal_event_deliver(event_id=event.pk) == "delivered"
+        assert len(webhook.received) == 1
+
+    @pytest.mark.parametrize("status", [500, 404, 401])
+    def test_a_refusal_is_retried_later_with_backoff(self, sandbox, webhook, status):
+        withdraw(500, "po-fail")
+        event = events()[0]
+        webhook.fail_with = status
+        assert withdrawal_event_deliver(event_id=event.pk) == "retry"
+        event.refresh_from_db()
+        assert (event.delivery, event.attempts, event.last_http_status) == ("pending", 1, status)
+        wait = (event.next_attempt_at - timezone.now()).total_seconds()
+        assert 0.3 < wait <= 1.0  # base 1 s with jitter in [0.5, 1]
+        assert withdrawal_event_deliver(event_id=event.pk) == "not_due"
+        assert withdrawal_events_due_ids() == []
+        webhook.fail_with = None
+        WithdrawalEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+        assert withdrawal_events_due_ids() == [event.pk]
+        assert withdrawal_event_deliver(event_id=event.pk) == "delivered"
+        assert [r["answered"] for r in webhook.received] == [status, 204]
+
+    def test_an_unreachable_receiver_is_retried(self, sandbox, webhook, settings):
+        withdraw(500, "po-down")
+        event = events()[0]
+        settings.CASHIER_WEBHOOK_URL = "http://127.0.0.1:9/nobody-listens"
+        assert withdrawal_event_deliver(event_id=event.pk) == "retry"
+        event.refresh_from_db()
+        assert event.delivery == "pending" and event.last_http_status is None
+        assert "ConnectionError" in event.last_error
+
+    def test_flagged_after_repeated_failures_and_still_retried(self, sandbox, webhook, settings, caplog):
+        settings.OUTBOUND_FLAG_AFTER_ATTEMPTS = 3
+        withdraw(500, "po-flag")
+        event = events()[0]
+        webhook.fail_with = 503
+        for attempt in range(1, 5):
+            WithdrawalEvent.objects.filter(pk=event.pk).update(next_attempt_at=None)
+            assert withdrawal_event_deliver(event_id=event.pk) == "retry"
+            event.refresh_from_db()
+            assert (event.flagged_at is not None) == (attempt >= 3)
+        assert caplog.text.count("still not delivered after") == 1
+        backoff = (event.next_attempt_at - timezone.now()).total_seconds()
+        assert backoff <= 8.0  # capped
+
+    def test_one_being_sent_is_not_sent_again_until_its_lease_runs_out(self, sandbox, webhook):
+        withdraw(500, "po-lease")
+        event = events()[0]
+        WithdrawalEvent.objects.filter(pk=event.pk).update(
+            delivery=Delivery.SENDING, attempts=1, lease_until=timezone.now() + timedelta(seconds=30)
+        )
+        assert withdrawal_event_deliver(event_id=event.pk) == "sending"
+        assert withdrawal_events_due_ids() == []
+        # The sender died: once its lease has run out the sweep hands the event on.
+        WithdrawalEvent.objects.filter(pk=event.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        assert withdrawal_events_due_ids() == [event.pk]
+        assert withdrawal_event_deliver(event_id=event.pk) == "delivered"
+        event.refresh_from_db()
+        assert event.attempts == 2 and len(webhook.received) == 1
+
+    def test_the_sweep_marks_what_it_queued(self, sandbox, webhook):
+        withdraw(500, "po-s1")
+        withdraw(600, "po-s2")
+        first = withdrawal_events_due_ids()
+        assert first == [e.pk for e in events()]
+        assert withdrawal_events_due_ids() == []  # queued within the lease: not again
+
+    def test_send_now_sends_a_delivered_one_again(self, sandbox, webhook):
+        withdraw(500, "po-again")
+        event = events()[0]
+        withdrawal_event_deliver(event_id=event.pk)
+        assert withdrawal_events_send_now(ids=[event.pk]) == [event.pk]
+        assert withdrawal_event_deliver(event_id=event.pk) == "delivered"
+        bodies = [r["raw"] for r in webhook.received]
+        assert len(bodies) == 2 and bodies[0] == bodies[1]  # the same event, byte for byte
+
+
+@pytest.mark.concurrency
+def test_parallel_deliveries_of_one_event_send_it_once(transactional_db, webhook):
+    """Eight workers asked to send the same event at the same moment: one sends, the row lock
+    and the lease turn the others away (the receiver is slow, so they overlap)."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    withdraw(500, "po-race")
+    (event,) = events()
+    webhook.delay = 0.5
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        from django.db import connection
+
+        try:
+            barrier.wait()
+            outcomes.append(withdrawal_event_deliver(event_id=event.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes).count("delivered") >= 1
+    assert len(webhook.received) == 1
+    event.refresh_from_db()
+    assert (event.delivery, event.attempts) == ("delivered", 1)
+
+
+@pytest.mark.concurrency
+@pytest.mark.slow
+def test_a_real_worker_delivers_every_decision_through_an_outage(
+    transactional_db, webhook, broker, tmp_path, monkeypatch
+):
+    """Staff decide over HTTP's back office while the payment system is down; a Celery worker
+    (and beat) keeps trying and, once it is back, every event arrives, the latest of each
+    withdrawal being where it stands."""
+    monkeypatch.setenv("CASHIER_WEBHOOK_URL", webhook.url)
+    monkeypatch.setenv("CASHIER_WEBHOOK_SECRET", SECRET)
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(withdrawal_review_above=10_000)
+    worker = Worker(tmp_path / "worker.log").start()
+    try:
+        withdraw(20_000, "po-w1")
+        wait_for(lambda: len(webhook.accepted()) == 1, timeout=30, message="the first event")
+        webhook.fail_with = 503
+        withdrawal_approve(reference="po-w1", staff="staff:eve", reason="ok")
+        withdraw(20_000, "po-w2")
+        withdrawal_reject(reference="po-w2", staff="staff:eve", reason="no")
+        wait_for(
+            lambda: WithdrawalEvent.objects.filter(attempts__gte=2, delivery=Delivery.PENDING).count() == 3,
+            timeout=30,
+            message="each event refused at least twice",
+        )
+        webhook.fail_with = None
+        wait_for(
+            lambda: not WithdrawalEvent.objects.exclude(delivery=Delivery.DELIVERED).exists(),
+            timeout=60,
+            message="every event delivered after the outage",
+        )
+    finally:
+        worker.stop()
+    accepted = webhook.accepted()
+    assert sorted(r["body"]["event_id"] for r in accepted) == [e.pk for e in events()]  # each once
+    assert all(r["signed"] for r in webhook.received)
+    latest = webhook.latest_per_withdrawal()
+    assert {ref: body["withdrawal"]["status"] for ref, body in latest.items()} == {
+        "po-w1": "approved",
+        "po-w2": "rejected",
+    }
+
+
+class TestCheck:
+    def test_a_url_without_a_secret_is_an_error(self, settings):
+        settings.CASHIER_WEBHOOK_URL = "https://psp.example/hooks"
+        settings.CASHIER_WEBHOOK_SECRET = ""
+        assert "wallet.E001" in [m.id for m in run_checks()]
+        settings.CASHIER_WEBHOOK_SECRET = "s"
+        assert "wallet.E001" not in [m.id for m in run_checks()]
+
+
+@pytest.mark.django_db
+class TestAdmin:
+    def test_the_outbox_its_page_and_send_now(self, admin_client, sandbox, webhook):
+        withdraw(20_000, "po-adm")
+        withdrawal_approve(reference="po-adm", staff="staff:eve", reason="ok")
+        first, second = events()
+        withdrawal_event_deliver(event_id=first.pk)
+        r = admin_client.get(reverse("admin:wallet_withdrawalevent_changelist"))
+        assert r.status_code == 200 and b"po-adm" in r.content
+        r = admin_client.get(reverse("admin:wallet_withdrawalevent_changelist") + "?delivery=pending")
+        assert r.status_code == 200
+        page = admin_client.get(reverse("admin:wallet_withdrawalevent_change", args=[first.pk]))
+        assert page.status_code == 200 and b"withdrawal.status_changed" in page.content
+        withdrawal_page = admin_client.get(reverse("admin:wallet_withdrawal_change", args=[first.withdrawal_id]))
+        assert b"Events sent to the payment system" in withdrawal_page.content
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawalevent_changelist"),
+            {"action": "send_now", "_selected_action": [first.pk, second.pk]},
+            follow=True,
+        )
+        assert b"Queued 2 event(s)" in r.content
+        assert set(WithdrawalEvent.objects.values_list("delivery", flat=True)) == {"pending"}
+
+
+@pytest.mark.django_db
+def test_metrics_show_the_undelivered_events(client, sandbox, webhook, monkeypatch):
+    from casino_platform.tests.test_metrics import scrape, value
+
+    withdraw(500, "po-m1")
+    withdraw(600, "po-m2")
+    withdrawal_event_deliver(event_id=events()[0].pk)
+    later = timezone.now() + timedelta(seconds=120)
+    monkeypatch.setattr("casino_platform.clock.now", lambda: later)
+    samples = scrape(client)
+    assert value(samples, "withdrawal_events_undelivered") == 1
+    assert 120 <= value(samples, "withdrawal_events_oldest_age_seconds") < 130
+    assert value(samples, "withdrawal_events_flagged") == 0
