@@ -32,6 +32,14 @@ class Currency(models.Model):
         help_text="Withdrawals through the operator API of more than this (minor units) wait for staff to "
         "approve them; 0: every one waits; empty: none waits for its amount.",
     )
+    kyc_deposits_above = models.BigIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="KYC needed for deposits above",
+        help_text="A player whose identity is not verified may deposit this much in all (minor units) through "
+        "the operator API; a deposit that would take their deposits over it is refused (KYC_REQUIRED) until "
+        "they are verified. 0: no deposit before verification; empty: deposits never wait for it.",
+    )
 
     class Meta:
         verbose_name_plural = "currencies"
@@ -40,6 +48,9 @@ class Currency(models.Model):
             models.CheckConstraint(condition=models.Q(exponent__lte=4), name="currency_exponent_sane"),
             models.CheckConstraint(
                 condition=models.Q(withdrawal_review_above__gte=0), name="currency_withdrawal_review_above_sane"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kyc_deposits_above__gte=0), name="currency_kyc_deposits_above_sane"
             ),
         ]
 

@@ -105,6 +105,17 @@ def wallet_deposits(*, wallet: Wallet, periods: Iterable[str], now: datetime) ->
     return _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=[JournalTransaction.Kind.DEPOSIT])
 
 
+def wallet_deposited_total(*, wallet: Wallet | None) -> int:
+    """Everything ever deposited into the wallet (cashier and admin alike, gross: withdrawals do
+    not make room again); what the KYC deposit threshold is held against. It reads the
+    wallet's entries through their (account, time) index, so a long history costs more; it is
+    asked only of players who are not verified."""
+    if wallet is None:
+        return 0
+    total = Entry.objects.filter(account_id=wallet.account_id, transaction__kind=JournalTransaction.Kind.DEPOSIT)
+    return total.aggregate(total=Sum("amount"))["total"] or 0
+
+
 # How far back staff look at a wallet's activity: the withdrawal review page (before the
 # request) and the player's page (before now).
 ACTIVITY_LOOKBACK = timedelta(days=30)

@@ -293,11 +293,13 @@ def _cashier_schema(
 
 @_cashier_schema(
     "player_deposit",
-    ("PLAYER_BLOCKED", "RG_LIMIT"),
+    ("PLAYER_BLOCKED", "RG_LIMIT", "KYC_REQUIRED"),
     "Money the player paid in, once the payment system has it. Refused while the player is blocked "
-    "(PLAYER_BLOCKED), self-excluded or on a time-out, or when it would take the period's deposits over "
+    "(PLAYER_BLOCKED), self-excluded or on a time-out, when it would take the period's deposits over "
     "one of the player's deposit limits (RG_LIMIT; details.deposit_limit names the period, the limit and "
-    "what remains): the payment is then to be returned. "
+    "what remains), or, for a player whose identity is not verified, when it would take their deposits "
+    "in all over the currency's KYC deposit threshold (KYC_REQUIRED; details.kyc_deposits_above, "
+    "deposited, remaining): the payment is then to be returned. "
     "A refusal is final for its reference and is answered again on a repeat.",
     OpenApiExample(
         "card deposit of 25.00", request_only=True, value={"currency": "EUR", "amount": 2500, "reference": "psp-7c1e2a"}

@@ -3,12 +3,12 @@ send, through the operator API. Back-office movements, with a payment reference 
 money once, and the player's own rules on top, checked under the wallet's lock."""
 
 from casino_platform import clock
-from players.errors import PlayerBlocked, ResponsibleGamblingLimit
+from players.errors import KycRequired, PlayerBlocked, ResponsibleGamblingLimit
 from players.models import DepositLimit, Player
 from players.services import player_assert_may_be_paid, player_assert_may_bet
 
 from ..models import Wallet
-from ..selectors import currency_get, period_limit_crossed, wallet_deposits
+from ..selectors import currency_get, period_limit_crossed, wallet_deposited_total, wallet_deposits
 from .backoffice import wallet_deposit, wallet_withdraw
 from .common import WalletResult
 
@@ -39,6 +39,31 @@ def _assert_within_deposit_limits(*, player: Player, wallet: Wallet | None, curr
         )
 
 
+def _assert_kyc_allows_deposit(*, player: Player, wallet: Wallet | None, currency: str, amount: int) -> None:
+    """Anti-money-laundering: a player whose identity is not verified may deposit up to the
+    currency's `kyc_deposits_above` in all, and no more until verified. Under the player's
+    lock, like the deposit limits, so parallel deposits cannot cross it together."""
+    if player.kyc_status == Player.KycStatus.VERIFIED:
+        return
+    known = currency_get(code=currency, enabled_only=False)
+    threshold = known.kyc_deposits_above
+    if threshold is None:
+        return
+    deposited = wallet_deposited_total(wallet=wallet)
+    if deposited + amount > threshold:
+        raise KycRequired(
+            f"Player {player.player_id}'s identity is not verified (KYC {player.kyc_status}): deposits stop at "
+            f"{known.format(threshold)} in all until it is, and this one would take them to "
+            f"{known.format(deposited + amount)}.",
+            details={
+                "kyc_status": player.kyc_status,
+                "kyc_deposits_above": threshold,
+                "deposited": deposited,
+                "remaining": max(0, threshold - deposited),
+            },
+        )
+
+
 def _assert_may_withdraw(player: Player, wallet: Wallet | None) -> None:
     # A self-excluded player or one on a time-out may always take their money out; a blocked
     # account is frozen until staff have looked at it (they can still pay out in the admin).
@@ -51,12 +76,14 @@ def cashier_deposit(
     *, player_id: str, currency: str, amount: int, reference: str, operator: str, reason: str, trace_id: str = ""
 ) -> WalletResult:
     """Money the player paid in. Refused (and the payment for the gateway to return) while the
-    player is blocked, self-excluded or on a time-out, the same rules as a bet, or when it
-    would go over one of the player's deposit limits."""
+    player is blocked, self-excluded or on a time-out, the same rules as a bet, when it would
+    go over one of the player's deposit limits, or over the currency's KYC deposit threshold
+    for a player who is not verified."""
 
     def check(player: Player, wallet: Wallet | None) -> None:
         player_assert_may_bet(player=player)
         _assert_within_deposit_limits(player=player, wallet=wallet, currency=currency, amount=amount)
+        _assert_kyc_allows_deposit(player=player, wallet=wallet, currency=currency, amount=amount)
 
     return wallet_deposit(
         player_id=player_id,

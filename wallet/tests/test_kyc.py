@@ -5,6 +5,7 @@ audited; a withdrawal's request and its approval both check it under the player'
 import io
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -131,6 +132,98 @@ class TestWithdrawals:
         withdraw_op = schema["paths"]["/api/v1/players/{player_id}/withdrawals"]["post"]
         assert "KYC_REQUIRED" in str(withdraw_op["responses"]["403"])
         assert "kyc_status" in schema["components"]["schemas"]["PlayerInput"]["properties"]
+
+
+def deposit(client, amount, reference, player="p_kyc_pending"):
+    return call(client, "POST", f"{player}/deposits", {"currency": "EUR", "amount": amount, "reference": reference})
+
+
+class TestDepositThreshold:
+    """The currency's `kyc_deposits_above`: what a player who is not verified may deposit in all.
+    The sandbox's p_kyc_pending (pending) holds the 100.00 EUR it was seeded with, a deposit."""
+
+    @pytest.fixture
+    def threshold(self, sandbox):
+        Currency.objects.filter(code="EUR").update(kyc_deposits_above=15_000)
+
+    def test_up_to_it_deposits_go_in_and_over_it_nothing_moves(self, client, threshold):
+        assert deposit(client, 5_000, "d-k1").status_code == 200  # 15,000 in all: at the threshold
+        r = deposit(client, 1, "d-k2")
+        assert (r.status_code, r.json()["code"]) == (403, "KYC_REQUIRED"), r.content
+        assert r.json()["details"] == {
+            "kyc_status": "pending",
+            "kyc_deposits_above": 15_000,
+            "deposited": 15_000,
+            "remaining": 0,
+        }
+        assert "150.00 EUR" in r.json()["message"]
+        assert balance("p_kyc_pending") == 15_000
+        # Verified, the player deposits freely; the refused reference stays refused.
+        set_kyc(client, "p_kyc_pending", kyc_status="verified")
+        assert deposit(client, 1, "d-k2").headers["Idempotent-Replayed"] == "true"
+        assert deposit(client, 50_000, "d-k3").status_code == 200
+        assert ledger_reconcile().ok
+
+    def test_withdrawals_do_not_make_room_again(self, client, threshold, settings):
+        settings.KYC_REQUIRED_FOR_WITHDRAWALS = False  # so that the unverified player can take money out
+        assert withdraw(client, 10_000, "po-out").json()["status"] == "approved"
+        r = deposit(client, 5_001, "d-k4")
+        assert (r.status_code, r.json()["details"]["remaining"]) == (403, 5_000)
+
+    def test_staff_deposits_count_but_are_not_refused(self, client, admin_client, threshold):
+        from wallet.services import wallet_deposit
+
+        wallet_deposit(player_id="p_kyc_pending", currency="EUR", amount=20_000, created_by="staff:a", reason="bank")
+        assert balance("p_kyc_pending") == 30_000
+        assert deposit(client, 1, "d-k5").json()["details"]["deposited"] == 30_000
+
+    def test_zero_means_no_deposit_before_verification(self, client, sandbox):
+        Currency.objects.filter(code="EUR").update(kyc_deposits_above=0)
+        assert deposit(client, 1, "d-k6").json()["code"] == "KYC_REQUIRED"
+        assert deposit(client, 1, "d-k7", player="p_demo_1").status_code == 200  # verified
+
+    def test_empty_means_deposits_never_wait(self, client, sandbox):
+        assert Currency.objects.get(code="EUR").kyc_deposits_above is None
+        assert deposit(client, 10**9, "d-k8").status_code == 200
+
+    def test_another_currency_has_its_own(self, client, threshold):
+        r = call(client, "POST", "p_kyc_pending/deposits", {"currency": "USD", "amount": 50_000, "reference": "d-u"})
+        assert r.status_code == 200, r.content
+
+    def test_the_database_holds_it_to_zero_or_more(self, sandbox):
+        from django.db import IntegrityError
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Currency.objects.filter(code="EUR").update(kyc_deposits_above=-1)
+
+    def test_in_the_schema_and_the_admin(self, client, admin_client, sandbox):
+        schema = client.get("/api/schema/?format=json").json()
+        deposit_op = schema["paths"]["/api/v1/players/{player_id}/deposits"]["post"]
+        assert "KYC_REQUIRED" in str(deposit_op["responses"]["403"])
+        page = admin_client.get(reverse("admin:ledger_currency_change", args=["EUR"]))
+        assert b"KYC needed for deposits above" in page.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_deposits_cannot_cross_the_threshold_together(live_server):
+    """Eight deposits of 1,000 at once, each on its own connection, with room for five: the
+    player's lock makes them count one after another."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(kyc_deposits_above=15_000)
+    url = f"{live_server.url}/api/v1/players/p_kyc_pending/deposits"
+    barrier = threading.Barrier(8)
+
+    def post(n):
+        with requests.Session() as http:
+            barrier.wait()
+            body = {"currency": "EUR", "amount": 1_000, "reference": f"d-race-{n}"}
+            return http.post(url, json=body, headers=TOKEN, timeout=30).json().get("code", "OK")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = sorted(pool.map(post, range(8)))
+    assert codes == ["KYC_REQUIRED"] * 3 + ["OK"] * 5
+    assert balance("p_kyc_pending") == 15_000
+    assert ledger_reconcile().ok
 
 
 class TestApproval:
