@@ -19,6 +19,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ActionOnlyAdmin(admin.ModelAdmin):
+    """For service-written records that staff act on through list actions ("Send now",
+    "Retry now"), which need the change permission: the change page shows no save buttons and
+    saves nothing, so that it can never write back the row as it was read over a worker's
+    update."""
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: Any) -> None:
+        pass
+
+    def changeform_view(
+        self, request: Any, object_id: Any = None, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False

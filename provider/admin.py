@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from casino_platform.admin import FlaggedFilter
+from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter
 
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
 from .outbound.services import outbound_retry_now
@@ -75,7 +75,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(OutboundTransaction)
-class OutboundTransactionAdmin(admin.ModelAdmin):
+class OutboundTransactionAdmin(ActionOnlyAdmin):
     list_display = (
         "transaction_id",
         "kind",
@@ -97,12 +97,6 @@ class OutboundTransactionAdmin(admin.ModelAdmin):
     inlines = [AttemptInline]
     actions = ["retry_now"]
     show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Retry delivery now", permissions=["change"])
     def retry_now(self, request, queryset):

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from casino_platform.admin import FlaggedFilter, ReadOnlyAdmin, ReadOnlyInline
+from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin, ReadOnlyInline
 from casino_platform.errors import DomainError
 from players.services import player_may_be_paid
 
@@ -289,7 +289,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WithdrawalEvent)
-class WithdrawalEventAdmin(admin.ModelAdmin):
+class WithdrawalEventAdmin(ActionOnlyAdmin):
     """The webhook's outbox: what was sent to the payment system, what is still trying, and
     why. Written only by the services; staff can only send events again."""
 
@@ -325,12 +325,6 @@ class WithdrawalEventAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["send_now"]
     show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Withdrawal", ordering="withdrawal__reference")
     def reference(self, obj: WithdrawalEvent) -> str:

@@ -194,7 +194,9 @@ def _schedule_after_commit(outbound_id: int) -> None:
 def retry_delay_seconds(attempts: int) -> float:
     """Capped exponential backoff with full jitter in [delay/2, delay]."""
     base = settings.OUTBOUND_RETRY_BASE_SECONDS
-    delay = min(settings.OUTBOUND_RETRY_CAP_SECONDS, base * (2 ** max(0, attempts - 1)))
+    # The exponent stops growing long before the cap stops mattering: deliveries retry for
+    # ever, and 2.0 ** 1024 (about the 1,025th attempt) overflows a float.
+    delay = min(settings.OUTBOUND_RETRY_CAP_SECONDS, base * (2.0 ** min(max(0, attempts - 1), 64)))
     return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
 
 

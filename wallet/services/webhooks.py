@@ -168,6 +168,7 @@ def withdrawal_event_deliver(*, event_id: int) -> str:
             lease_until=None,
             last_http_status=answer.http_status,
             last_error="",
+            flagged_at=None,  # delivered: nothing left for staff to look at
         )
         return str(Delivery.DELIVERED)
     flag = event.attempts >= settings.OUTBOUND_FLAG_AFTER_ATTEMPTS and event.flagged_at is None
@@ -211,21 +212,25 @@ def withdrawal_events_due_ids(*, limit: int = 1000) -> list[int]:
             .order_by("id")
             .values_list("pk", flat=True)[:limit]
         )
-        WithdrawalEvent.objects.filter(pk__in=due, delivery=Delivery.PENDING).update(lease_until=now + lease)
+        # Marked queued, a dead sender's too (back to pending): the next sweeps leave them to
+        # their task instead of queueing another every few seconds while the workers are down.
+        WithdrawalEvent.objects.filter(pk__in=due).update(delivery=Delivery.PENDING, lease_until=now + lease)
     return due
 
 
 def withdrawal_events_send_now(*, ids: list[int]) -> list[int]:
-    """Staff: send these events now, delivered ones again (a receiver that lost them)."""
+    """Staff: send these events now, delivered ones again (a receiver that lost them); not one
+    a worker is sending right now (its lease still runs)."""
+    now = clock.now()
     with transaction.atomic():
         chosen = list(
             WithdrawalEvent.objects.select_for_update()
             .filter(pk__in=ids)
-            .exclude(delivery=Delivery.SENDING)
+            .exclude(delivery=Delivery.SENDING, lease_until__gt=now)
             .values_list("pk", flat=True)
         )
         WithdrawalEvent.objects.filter(pk__in=chosen).update(
-            delivery=Delivery.PENDING, next_attempt_at=clock.now(), lease_until=None
+            delivery=Delivery.PENDING, next_attempt_at=now, lease_until=None
         )
         for event_id in chosen:
             _schedule_after_commit(event_id)

@@ -187,7 +187,11 @@ class TestDepositThreshold:
         assert deposit(client, 10**9, "d-k8").status_code == 200
 
     def test_another_currency_has_its_own(self, client, threshold):
-        r = call(client, "POST", "p_kyc_pending/deposits", {"currency": "USD", "amount": 50_000, "reference": "d-u"})
+        Currency.objects.filter(code="USD").update(kyc_deposits_above=20_000)
+        # p_kyc_pending has no USD wallet yet: nothing deposited in USD so far.
+        over = call(client, "POST", "p_kyc_pending/deposits", {"currency": "USD", "amount": 20_001, "reference": "u1"})
+        assert (over.status_code, over.json()["details"]["deposited"]) == (403, 0)
+        r = call(client, "POST", "p_kyc_pending/deposits", {"currency": "USD", "amount": 20_000, "reference": "u2"})
         assert r.status_code == 200, r.content
 
     def test_the_database_holds_it_to_zero_or_more(self, sandbox):
