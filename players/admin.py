@@ -262,6 +262,8 @@ class PlayerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Unblock selected players", permissions=["change"])
     def unblock_players(self, request, queryset):
+        # Blocked ones only: a closed account is reopened on its page, with the field and its audit.
+        queryset = queryset.filter(status=Player.Status.BLOCKED)
         for player in queryset:
             player_unblock(player=player, changed_by=request.user.get_username(), reason="unblocked in back office")
         messages.success(request, f"Unblocked {queryset.count()} player(s).")

@@ -12,6 +12,8 @@ class Player(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         BLOCKED = "blocked", "Blocked"
+        # At the player's request: no play, no deposits; their money may still be withdrawn.
+        CLOSED = "closed", "Closed by the player"
 
     class KycStatus(models.TextChoices):
         # Where the casino's identity check (its KYC provider's answer) stands for this player.
@@ -48,7 +50,9 @@ class Player(models.Model):
     class Meta:
         ordering = ["player_id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=["active", "blocked"]), name="player_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["active", "blocked", "closed"]), name="player_status_valid"
+            ),
             models.CheckConstraint(
                 condition=models.Q(kyc_status__in=["unverified", "pending", "verified", "rejected"]),
                 name="player_kyc_status_valid",

@@ -134,6 +134,12 @@ def player_update(*, player: Player, changed_by: str, reason: str, **changes: An
         _audit(player=locked, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
+    if "status" in changed and locked.status == Player.Status.CLOSED:
+        # Play ends with the account, whoever closed it: the provider's next call on a session
+        # answers SESSION_EXPIRED (debits are refused by the status anyway).
+        from sessions.models import GameSession  # sessions' services import this module
+
+        GameSession.objects.filter(player=locked, closed_at__isnull=True).update(closed_at=clock.now())
     return locked
 
 
@@ -143,6 +149,18 @@ def player_block(*, player: Player, changed_by: str, reason: str) -> Player:
 
 def player_unblock(*, player: Player, changed_by: str, reason: str) -> Player:
     return player_update(player=player, changed_by=changed_by, reason=reason, status=Player.Status.ACTIVE)
+
+
+def player_close(*, player: Player, changed_by: str, reason: str) -> Player:
+    """The player closes their account (through the casino): no more play or deposits, game
+    sessions end, the money left stays theirs to withdraw and credits owed are still paid.
+    Closing a closed account changes nothing. A blocked account is frozen for staff to look
+    at, so the player cannot close it (which would let its money out); staff can."""
+    with transaction.atomic():
+        locked = Player.objects.select_for_update().get(pk=player.pk)
+        if locked.status == Player.Status.BLOCKED:
+            raise PlayerBlocked(f"Player {locked.player_id} is blocked: staff close a blocked account.")
+        return player_update(player=locked, changed_by=changed_by, reason=reason, status=Player.Status.CLOSED)
 
 
 def player_self_exclude(*, player: Player, until: datetime, changed_by: str, reason: str) -> Player:

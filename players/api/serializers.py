@@ -91,7 +91,11 @@ class PlayerOutput(serializers.Serializer):
     player_id = serializers.CharField()
     display_name = serializers.CharField()
     country = serializers.CharField()
-    status = serializers.CharField(help_text="active or blocked (staff block and unblock in the admin).")
+    status = serializers.ChoiceField(
+        choices=Player.Status.values,
+        help_text="active; blocked (staff block and unblock in the admin); closed (POST .../close at the "
+        "player's request; staff reopen it).",
+    )
     kyc_status = serializers.ChoiceField(choices=Player.KycStatus.values)
     kyc_reference = serializers.CharField()
     created_at = serializers.DateTimeField()

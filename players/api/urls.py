@@ -18,4 +18,5 @@ urlpatterns = [
     ),
     path("<str:player_id>/self-exclusion", views.SelfExclusionApi.as_view(), name="player-self-exclusion"),
     path("<str:player_id>/time-out", views.TimeOutApi.as_view(), name="player-time-out"),
+    path("<str:player_id>/close", views.PlayerCloseApi.as_view(), name="player-close"),
 ]

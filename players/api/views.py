@@ -15,6 +15,7 @@ from casino_platform.openapi import error_responses
 from players.models import PeriodLimit, Player
 from players.selectors import player_get
 from players.services import (
+    player_close,
     player_extend_restriction,
     player_register,
     player_set_deposit_limit,
@@ -253,3 +254,28 @@ class SelfExclusionApi(RestrictionApi):
 )
 class TimeOutApi(RestrictionApi):
     field = "timed_out_until"
+
+
+class PlayerCloseApi(PlayerApiView):
+    @extend_schema(
+        operation_id="player_close",
+        tags=["operator"],
+        request=ReasonInput,
+        responses={200: PlayerOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "PLAYER_BLOCKED")},
+        description=(
+            "The player closes their account. From then on launches, debits and deposits are refused "
+            "(PLAYER_BLOCKED) and the player's game sessions are ended; credits owed are still paid, and the "
+            "money left (each wallet's balance, in the answer) may still be withdrawn, KYC permitting. Safe to "
+            "repeat. A blocked account cannot be closed this way (PLAYER_BLOCKED): staff decide. Reopening is "
+            "for staff, on the player's admin page."
+        ),
+        examples=[OpenApiExample("closure", request_only=True, value={"reason": "player asked by e-mail"})],
+    )
+    def post(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        serializer = ReasonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player = player_close(
+            player=player, changed_by=request.user.get_username(), reason=serializer.validated_data["reason"]
+        )
+        return Response(_player(player))

@@ -65,9 +65,10 @@ def _assert_kyc_allows_deposit(*, player: Player, wallet: Wallet | None, currenc
 
 
 def _assert_may_withdraw(player: Player, wallet: Wallet | None) -> None:
-    # A self-excluded player or one on a time-out may always take their money out; a blocked
-    # account is frozen until staff have looked at it (they can still pay out in the admin).
-    if player.status != Player.Status.ACTIVE:
+    # A self-excluded player, one on a time-out or one who closed the account may always take
+    # their money out; a blocked account is frozen until staff have looked at it (they can
+    # still pay out in the admin).
+    if player.status == Player.Status.BLOCKED:
         raise PlayerBlocked(f"Player {player.player_id} is blocked: withdrawals wait for staff.")
     player_assert_may_be_paid(player=player)
 
