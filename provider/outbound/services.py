@@ -10,7 +10,6 @@
 """
 
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +19,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 
 from casino_platform import clock
+from casino_platform.outbox import delay_after_commit, retry_delay_seconds
 
 from ..models import GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, PartnerPlayer
 from .client import OutcomeUnknown, WalletAnswer, WalletClient
@@ -180,24 +180,9 @@ def outbound_rollback_enqueue(*, debit: OutboundTransaction) -> OutboundTransact
 
 
 def _schedule_after_commit(outbound_id: int) -> None:
-    def send() -> None:
-        from ..tasks import outbound_deliver_task
+    from ..tasks import outbound_deliver_task  # the tasks module imports this one
 
-        try:
-            outbound_deliver_task.delay(outbound_id)
-        except Exception:  # the broker is down: the beat sweep will find it in the table
-            logger.warning("could not queue outbound %s; the sweep will deliver it", outbound_id, exc_info=True)
-
-    transaction.on_commit(send)
-
-
-def retry_delay_seconds(attempts: int) -> float:
-    """Capped exponential backoff with full jitter in [delay/2, delay]."""
-    base = settings.OUTBOUND_RETRY_BASE_SECONDS
-    # The exponent stops growing long before the cap stops mattering: deliveries retry for
-    # ever, and 2.0 ** 1024 (about the 1,025th attempt) overflows a float.
-    delay = min(settings.OUTBOUND_RETRY_CAP_SECONDS, base * (2.0 ** min(max(0, attempts - 1), 64)))
-    return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+    delay_after_commit(outbound_deliver_task, outbound_id, what="outbound")
 
 
 def _earlier_undelivered_exists(outbound: OutboundTransaction) -> bool:

@@ -31,7 +31,7 @@ from django.db.models import Q
 from rest_framework.fields import DateTimeField
 
 from casino_platform import clock
-from provider.outbound.services import retry_delay_seconds
+from casino_platform.outbox import delay_after_commit, retry_delay_seconds
 from provider.signing import sign_request
 
 from ..models import Withdrawal, WithdrawalEvent
@@ -89,15 +89,9 @@ def withdrawal_event_body(event: WithdrawalEvent) -> bytes:
 
 
 def _schedule_after_commit(event_id: int) -> None:
-    def send() -> None:
-        from ..tasks import withdrawal_event_deliver_task
+    from ..tasks import withdrawal_event_deliver_task  # the tasks module imports this one
 
-        try:
-            withdrawal_event_deliver_task.delay(event_id)
-        except Exception:  # the broker is down: the beat sweep finds the event in the table
-            logger.warning("could not queue withdrawal event %s; the sweep will send it", event_id, exc_info=True)
-
-    transaction.on_commit(send)
+    delay_after_commit(withdrawal_event_deliver_task, event_id, what="withdrawal event")
 
 
 @dataclass(frozen=True)

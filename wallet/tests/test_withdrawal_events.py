@@ -169,7 +169,7 @@ class TestRecording:
         self, sandbox, webhook, django_capture_on_commit_callbacks
     ):
         def event_tasks(callbacks):
-            return [c for c in callbacks if c.__qualname__.startswith("_schedule_after_commit")]
+            return [c for c in callbacks if c.__qualname__.startswith("delay_after_commit")]
 
         with django_capture_on_commit_callbacks() as queued:
             withdraw(20_000, "po-q")
