@@ -1,12 +1,14 @@
 """Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue;
-the withdrawals waiting for staff; the withdrawal events waiting for the payment system.
+the withdrawals waiting for staff; the withdrawal events waiting for the payment system; the
+closed accounts still holding money.
 
 - `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
   buckets for single-digit-millisecond answers), counts error answers by their contract code
   and counts idempotent replays. It runs no query; its only per-request work beyond the
   timing is a lookup of the labelled children, which are cached in plain dicts.
 - `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
-  withdrawals waiting for review with two, and the undelivered withdrawal events with one.
+  withdrawals waiting for review with two, the undelivered withdrawal events with one and the
+  closed accounts holding money with two.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -294,11 +296,39 @@ def _fill_withdrawal_events(count: GaugeMetricFamily, age: GaugeMetricFamily, fl
     flagged.add_metric([], row["flagged"])
 
 
+# --- Closed accounts that still hold the player's money --------------------------------------
+
+
+def _closed_account_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "closed_accounts_holding_money",
+            "Wallets of closed accounts with a balance above zero, owed to their players.",
+            labels=["currency"],
+        ),
+        GaugeMetricFamily(
+            "closed_accounts_holding_money_amount",
+            "Minor units held in the wallets of closed accounts.",
+            labels=["currency"],
+        ),
+    )
+
+
+def _fill_closed_accounts(count: GaugeMetricFamily, amount: GaugeMetricFamily) -> None:
+    """Two queries per scrape, the closed players through their partial index."""
+    from wallet.selectors import closed_accounts_holding_money_summary
+
+    for row in closed_accounts_holding_money_summary():
+        count.add_metric([row["currency"]], row["count"])
+        amount.add_metric([row["currency"]], row["amount"])
+
+
 # Gauges read from the database when scraped.
 DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
     DatabaseGaugeCollector("withdrawal queue", _withdrawal_families, _fill_withdrawals),
     DatabaseGaugeCollector("withdrawal events", _withdrawal_event_families, _fill_withdrawal_events),
+    DatabaseGaugeCollector("closed accounts", _closed_account_families, _fill_closed_accounts),
 )
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.

@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -152,6 +153,22 @@ class AuditInline(admin.TabularInline):
         return False
 
 
+class HoldsMoneyFilter(admin.SimpleListFilter):
+    """With "Status: closed", the accounts whose money the operator still owes and must pay out."""
+
+    title = "money held"
+    parameter_name = "holds_money"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Holds money"), ("no", "Holds none")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        holding = Exists(Wallet.objects.filter(player=OuterRef("pk"), balance__gt=0))
+        return queryset.filter(holding if self.value() == "yes" else ~holding)
+
+
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
     list_display = (
@@ -163,7 +180,7 @@ class PlayerAdmin(admin.ModelAdmin):
         "self_excluded_until",
         "timed_out_until",
     )
-    list_filter = ("status", "kyc_status", "country")
+    list_filter = ("status", HoldsMoneyFilter, "kyc_status", "country")
     search_fields = ("=player_id", "display_name")
     readonly_fields = ("created_at", "updated_at")
 

@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -10,6 +11,7 @@ from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin,
 from casino_platform.errors import DomainError
 from players.services import player_may_be_paid
 
+from .errors import WithdrawalNotAllowed
 from .models import RollbackTombstone, Wallet, Withdrawal, WithdrawalEvent
 from .selectors import ACTIVITY_LOOKBACK, wallet_activity
 from .services import (
@@ -145,6 +147,19 @@ class WithdrawalReviewForm(forms.Form):
     )
 
 
+class BulkDecisionForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with each decision and in the ledger.",
+    )
+
+
+# A page of decisions is one request, one transaction per withdrawal; more than this is
+# better done in several pages than in one request a proxy may time out.
+BULK_DECISION_LIMIT = 500
+
+
 class PendingFirst(admin.SimpleListFilter):
     """The review queue is what staff come here for: pending withdrawals unless asked otherwise."""
 
@@ -215,6 +230,88 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = [WithdrawalEventInline]
+    actions = ["approve_selected", "reject_selected"]
+
+    def has_review_permission(self, request) -> bool:
+        return request.user.has_perm("wallet.review_withdrawal")
+
+    @admin.action(description="Approve selected withdrawals…", permissions=["review"])
+    def approve_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, "approve")
+
+    @admin.action(description="Reject selected withdrawals…", permissions=["review"])
+    def reject_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, "reject")
+
+    def _decide_selected(self, request, queryset, decision: str):
+        """A confirmation page with what was selected and a reason; then each pending one is
+        decided as on its review page, in its own transaction, and staff are told what was
+        decided and what was not (decided meanwhile, identity not verified)."""
+        selected = list(
+            queryset.select_related("wallet__player", "wallet__currency").order_by("requested_at", "id")[
+                : BULK_DECISION_LIMIT + 1
+            ]
+        )
+        if len(selected) > BULK_DECISION_LIMIT:
+            messages.error(request, f"Select at most {BULK_DECISION_LIMIT} withdrawals at a time.")
+            return None
+        pending = [w for w in selected if w.status == Withdrawal.Status.PENDING]
+        form = BulkDecisionForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            # The confirmation page posted only those it showed as pending: one that is not any
+            # more was decided by someone else meanwhile, and is named in the message.
+            self._message_decisions(request, selected, decision, form.cleaned_data["reason"])
+            return None
+        if not pending:
+            messages.warning(request, "None of the selected withdrawals is pending: nothing to decide.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{decision.capitalize()} {len(pending)} withdrawal(s)",
+            "opts": self.model._meta,
+            "form": form,
+            "decision": decision,
+            "action": request.POST.get("action", f"{decision}_selected"),
+            "rows": [
+                {
+                    "withdrawal": w,
+                    "amount": w.wallet.currency.format(w.amount),
+                    "kyc_blocks_approval": decision == "approve" and not player_may_be_paid(player=w.wallet.player),
+                }
+                for w in pending
+            ],
+            "totals": _totals(pending),
+            "not_pending": [w for w in selected if w.status != Withdrawal.Status.PENDING],
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return render(request, "admin/wallet/withdrawal_bulk_decision.html", context)
+
+    def _message_decisions(self, request, selected: list[Withdrawal], decision: str, reason: str) -> None:
+        decide = withdrawal_approve if decision == "approve" else withdrawal_reject
+        staff = f"staff:{request.user.get_username()}"
+        decided: list[Withdrawal] = []
+        refused: list[str] = []
+        for withdrawal in selected:
+            if withdrawal.status != Withdrawal.Status.PENDING:
+                refused.append(f"{withdrawal.reference} (now {withdrawal.status})")
+                continue
+            try:
+                result = decide(reference=withdrawal.reference, staff=staff, reason=reason)
+            except WithdrawalNotAllowed as exc:  # decided otherwise meanwhile
+                refused.append(f"{withdrawal.reference} (now {exc.details['status']})")
+            except DomainError as exc:
+                refused.append(f"{withdrawal.reference} ({exc.code})")
+            else:
+                if result.replayed:  # decided the same way meanwhile, by someone else
+                    refused.append(f"{withdrawal.reference} (now {result.status})")
+                else:
+                    decided.append(withdrawal)
+        done = "approved" if decision == "approve" else "rejected"
+        if decided:
+            total = ", ".join(_totals(decided))
+            messages.success(request, f"{len(decided)} withdrawal(s) {done} ({total}).")
+        if refused:
+            messages.error(request, f"{len(refused)} not {done}: {', '.join(refused)}.")
 
     def get_ordering(self, request):
         # The queue oldest first, so the longest wait is at the top; everything else newest first.
@@ -286,6 +383,16 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/wallet/withdrawal_review.html", context)
+
+
+def _totals(withdrawals: list[Withdrawal]) -> list[str]:
+    """The sum per currency, each in the currency's format, in currency order."""
+    sums: dict[str, int] = {}
+    currencies = {}
+    for w in withdrawals:
+        sums[w.wallet.currency_id] = sums.get(w.wallet.currency_id, 0) + w.amount
+        currencies[w.wallet.currency_id] = w.wallet.currency
+    return [currencies[code].format(sums[code]) for code in sorted(sums)]
 
 
 @admin.register(WithdrawalEvent)

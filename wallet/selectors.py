@@ -320,3 +320,19 @@ def withdrawals_pending_summary() -> list[dict[str, Any]]:
         {**empty, **waiting.get(code, {}), "currency": code}
         for code in Currency.objects.order_by("code").values_list("code", flat=True)
     ]
+
+
+def closed_accounts_holding_money_summary() -> list[dict[str, Any]]:
+    """Per currency: how many closed accounts still hold money and how much (minor units).
+    A closed account's balance is the player's, owed until the operator pays it out; the
+    closed players are read through their partial index."""
+    held = {
+        row["currency_id"]: {"count": row["count"], "amount": row["amount"]}
+        for row in Wallet.objects.filter(player__status=Player.Status.CLOSED, balance__gt=0)
+        .values("currency_id")
+        .annotate(count=Count("pk"), amount=Sum("balance"))
+    }
+    return [
+        {"count": 0, "amount": 0, **held.get(code, {}), "currency": code}
+        for code in Currency.objects.order_by("code").values_list("code", flat=True)
+    ]

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from casino_platform.tests.test_metrics import scrape, value
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player, PlayerAuditLog
 from players.services import player_block
@@ -111,6 +112,24 @@ class TestAfterClosure:
         Player.objects.filter(player_id="p_demo_1").update(kyc_status=Player.KycStatus.PENDING)
         r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 100, "reference": "po-k"})
         assert r.json()["code"] == "KYC_REQUIRED"
+
+    def test_what_closed_accounts_still_hold_is_found_until_paid_out(self, client, admin_client, closed):
+        """The operator owes a closed account its balance: /metrics counts them per currency and
+        the admin's player list finds them (status closed, holds money) until it is paid out."""
+        close(client, "p_demo_2", reason="leaving too")
+        close(client, "p_kyc_pending", reason="leaving as well")
+        call(client, "POST", "p_demo_2/withdrawals", {"currency": "USD", "amount": 100_000, "reference": "po-d2"})
+        samples = scrape(client)
+        assert value(samples, "closed_accounts_holding_money", currency="EUR") == 2
+        assert value(samples, "closed_accounts_holding_money_amount", currency="EUR") == 99_000 + 10_000
+        assert value(samples, "closed_accounts_holding_money", currency="USD") == 0  # p_demo_2 paid out
+        listing = reverse("admin:players_player_changelist") + "?status__exact=closed&holds_money="
+        owed = admin_client.get(listing + "yes").content.decode()
+        assert "p_demo_1" in owed and "p_kyc_pending" in owed and "p_demo_2" not in owed
+        settled = admin_client.get(listing + "no").content.decode()
+        assert "p_demo_2" in settled and "p_demo_1" not in settled
+        call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 99_000, "reference": "po-d1"})
+        assert value(scrape(client), "closed_accounts_holding_money", currency="EUR") == 1
 
     @pytest.mark.parametrize("in_database", [True, False])
     def test_a_debit_on_a_session_left_open_is_refused_on_both_paths(self, client, closed, settings, in_database):

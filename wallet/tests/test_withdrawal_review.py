@@ -3,6 +3,7 @@ asks, approved or rejected in the admin, cancelled through the operator API, ret
 failed payout; each step once, the money always in the journal, the books always reconciled."""
 
 import io
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from importlib import import_module
@@ -18,6 +19,7 @@ from django.utils import timezone
 from ledger.models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from ledger.selectors import ledger_cashier
+from players.models import Player
 from wallet.errors import WithdrawalNotAllowed, WithdrawalNotFound
 from wallet.models import Withdrawal
 from wallet.services import wallet_withdraw, wallet_withdrawal_return, withdrawal_approve, withdrawal_reject
@@ -453,6 +455,111 @@ class TestAdmin:
         r = client.post(
             reverse("admin:wallet_withdrawal_review", args=[withdrawal.pk]), {"decision": "approve", "reason": "x"}
         )
+        assert Withdrawal.objects.get().status == "approved"
+
+    def test_staff_approve_a_page_of_the_queue_at_once(self, client, admin_client, sandbox):
+        withdraw(client, 30_000, "po-b1")
+        withdraw(client, 20_000, "po-b2")
+        withdraw(client, 5_000, "po-b3")  # under the threshold: approved when asked for
+        Player.objects.filter(player_id="p_demo_2").update(kyc_status=Player.KycStatus.VERIFIED)
+        Currency.objects.filter(code="USD").update(withdrawal_review_above=0)
+        call(client, "POST", "p_demo_2/withdrawals", {"currency": "USD", "amount": 700, "reference": "po-b4"})
+        ids = list(Withdrawal.objects.order_by("id").values_list("pk", flat=True))
+        changelist = reverse("admin:wallet_withdrawal_changelist") + "?status=all"
+        selection = {"action": "approve_selected", "_selected_action": ids}
+        page = admin_client.post(changelist, selection)
+        content = page.content.decode()
+        assert page.status_code == 200, content
+        assert "Approve 3 withdrawal(s)" in content
+        assert "In all: 500.00 EUR, 7.00 USD." in content
+        assert "Not pending, left as they are: po-b3 (approved)." in content
+        assert Withdrawal.objects.filter(status="pending").count() == 3  # nothing decided by looking
+        # The page posts back the pending ones it showed, not the whole selection.
+        shown = re.findall(r'name="_selected_action" value="(\d+)"', content)
+        assert sorted(map(int, shown)) == sorted(
+            Withdrawal.objects.filter(status="pending").values_list("pk", flat=True)
+        )
+        confirmed = {"action": "approve_selected", "_selected_action": shown, "confirm": "yes"}
+        r = admin_client.post(changelist, {**confirmed, "reason": ""})
+        assert "This field is required" in r.content.decode()
+        assert Withdrawal.objects.filter(status="pending").count() == 3
+        r = admin_client.post(changelist, {**confirmed, "reason": "batch checked"})
+        assert r.status_code == 302
+        assert messages_of(r) == ["3 withdrawal(s) approved (500.00 EUR, 7.00 USD)."]
+        decided = Withdrawal.objects.exclude(reference="po-b3")
+        assert {(w.status, w.decided_by, w.decision_memo) for w in decided} == {
+            ("approved", "staff:admin", "batch checked")
+        }
+        assert (balance(), held(), cash_out()) == (45_000, 0, 55_000)
+        assert ledger_reconcile().ok
+
+    def test_a_bulk_decision_reports_what_it_did_not_decide(self, client, admin_client, sandbox):
+        withdraw(client, 30_000, "po-c1")
+        withdraw(client, 20_000, "po-c2")
+        withdraw(client, 25_000, "po-c3")
+        first, second, third = Withdrawal.objects.order_by("id")
+        ids = [first.pk, second.pk, third.pk]
+        selection = {"action": "approve_selected", "_selected_action": ids}
+        page = admin_client.post(reverse("admin:wallet_withdrawal_changelist"), selection).content.decode()
+        assert "will not be approved until verified" not in page
+        # The confirmation goes to the whole list, where the queue's pending filter cannot hide
+        # one decided meanwhile.
+        confirm_to = reverse("admin:wallet_withdrawal_changelist") + "?status=all"
+        assert f'action="{confirm_to}"' in page
+        # Between the confirmation page and the click a colleague rejects one and approves another.
+        withdrawal_reject(reference="po-c2", staff="staff:bob", reason="duplicate")
+        withdrawal_approve(reference="po-c3", staff="staff:bob", reason="ok")
+        r = admin_client.post(confirm_to, {**selection, "confirm": "yes", "reason": "batch"})
+        assert messages_of(r) == [
+            "1 withdrawal(s) approved (300.00 EUR).",
+            "2 not approved: po-c2 (now rejected), po-c3 (now approved).",
+        ]
+        assert [w.status for w in Withdrawal.objects.order_by("id")] == ["approved", "rejected", "approved"]
+        assert ledger_reconcile().ok
+
+    def test_a_bulk_approval_stops_at_an_unverified_player(self, client, admin_client, sandbox):
+        withdraw(client, 30_000, "po-k1")
+        withdraw(client, 20_000, "po-k2")
+        Player.objects.filter(player_id="p_demo_1").update(kyc_status=Player.KycStatus.PENDING)
+        ids = list(Withdrawal.objects.values_list("pk", flat=True))
+        selection = {"action": "approve_selected", "_selected_action": ids}
+        page = admin_client.post(reverse("admin:wallet_withdrawal_changelist"), selection).content.decode()
+        assert page.count("will not be approved until verified") == 2
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawal_changelist"), {**selection, "confirm": "yes", "reason": "batch"}
+        )
+        assert messages_of(r) == ["2 not approved: po-k1 (KYC_REQUIRED), po-k2 (KYC_REQUIRED)."]
+        assert Withdrawal.objects.filter(status="pending").count() == 2
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawal_changelist"),
+            {"action": "reject_selected", "_selected_action": ids, "confirm": "yes", "reason": "no documents"},
+        )
+        assert messages_of(r)[-1] == "2 withdrawal(s) rejected (500.00 EUR)."  # after the refusal's, unread
+        assert (balance(), held(), cash_out()) == (100_000, 0, 0)
+
+    def test_bulk_decisions_need_the_review_permission(self, client, django_user_model, sandbox):
+        withdraw(client, 30_000, "po-bp")
+        clerk = django_user_model.objects.create_user(username="clerk", password="x", is_staff=True)
+        clerk.user_permissions.add(Permission.objects.get(codename="view_withdrawal"))
+        client.force_login(clerk)
+        changelist = reverse("admin:wallet_withdrawal_changelist")
+        assert "approve_selected" not in client.get(changelist).content.decode()
+        ids = list(Withdrawal.objects.values_list("pk", flat=True))
+        client.post(
+            changelist, {"action": "approve_selected", "_selected_action": ids, "confirm": "yes", "reason": "x"}
+        )
+        assert Withdrawal.objects.get().status == "pending"
+        clerk.user_permissions.add(Permission.objects.get(codename="review_withdrawal"))
+        assert "approve_selected" in client.get(changelist).content.decode()
+
+    def test_nothing_pending_selected_decides_nothing(self, client, admin_client, sandbox):
+        withdraw(client, 5_000, "po-n1")
+        selection = {"action": "reject_selected", "_selected_action": Withdrawal.objects.values_list("pk", flat=True)}
+        changelist = reverse("admin:wallet_withdrawal_changelist") + "?status=all"
+        r = admin_client.post(changelist, selection)
+        assert messages_of(r) == ["None of the selected withdrawals is pending: nothing to decide."]
+        r = admin_client.post(changelist, {**selection, "confirm": "yes", "reason": "x"})
+        assert messages_of(r)[-1] == "1 not rejected: po-n1 (now approved)."
         assert Withdrawal.objects.get().status == "approved"
 
     def test_the_threshold_is_set_on_the_currency(self, admin_client, sandbox):
