@@ -65,3 +65,35 @@ class FlaggedFilter(admin.SimpleListFilter):
 
     def queryset(self, request: Any, queryset: Any) -> Any:
         return queryset.filter(flagged_at__isnull=False) if self.value() == "yes" else queryset
+
+
+class PendingFirst(admin.SimpleListFilter):
+    """A queue's list (withdrawals, staff movements): the model's pending rows unless asked
+    otherwise, since working the queue is what staff come there for. The model has a `Status`
+    with a "pending" choice."""
+
+    title = "status"
+    parameter_name = "status"
+    PENDING = "pending"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        return [*model_admin.model.Status.choices, ("all", "All")]
+
+    def choices(self, changelist: Any) -> Any:
+        for value, label in self.lookup_choices:
+            selected = self.value() == value or (self.value() is None and value == self.PENDING)
+            yield {
+                "selected": selected,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request: Any, queryset: Any) -> Any:
+        value = self.value() or self.PENDING
+        return queryset if value == "all" else queryset.filter(status=value)
+
+    @classmethod
+    def ordering(cls, request: Any) -> list[str]:
+        """The queue oldest first, so the longest wait is at the top; everything else newest first."""
+        pending = request.GET.get(cls.parameter_name, cls.PENDING) == cls.PENDING
+        return ["requested_at", "id"] if pending else ["-requested_at", "-id"]

@@ -35,7 +35,15 @@ class LedgerReportForm(forms.Form):
 
 @admin.register(Currency)
 class CurrencyAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "exponent", "is_enabled", "withdrawal_review_above", "kyc_deposits_above")
+    list_display = (
+        "code",
+        "name",
+        "exponent",
+        "is_enabled",
+        "withdrawal_review_above",
+        "kyc_deposits_above",
+        "staff_approval_above",
+    )
     list_editable = ("is_enabled",)
 
     def get_readonly_fields(self, request, obj=None):

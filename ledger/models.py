@@ -40,6 +40,14 @@ class Currency(models.Model):
         "the operator API; a deposit that would take their deposits over it is refused (KYC_REQUIRED) until "
         "they are verified. 0: no deposit before verification; empty: deposits never wait for it.",
     )
+    staff_approval_above = models.BigIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="second approval for staff movements above",
+        help_text="A deposit, withdrawal or adjustment that staff enter on a wallet's 'Move money…' page of more "
+        "than this (minor units, either sign) moves nothing until another member of staff approves it; "
+        "0: every one waits; empty: none waits.",
+    )
 
     class Meta:
         verbose_name_plural = "currencies"
@@ -51,6 +59,9 @@ class Currency(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(kyc_deposits_above__gte=0), name="currency_kyc_deposits_above_sane"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(staff_approval_above__gte=0), name="currency_staff_approval_above_sane"
             ),
         ]
 

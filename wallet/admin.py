@@ -7,17 +7,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin, ReadOnlyInline
+from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, PendingFirst, ReadOnlyAdmin, ReadOnlyInline
 from casino_platform.errors import DomainError
 from players.services import player_may_be_paid
 
 from .errors import WithdrawalNotAllowed
-from .models import RollbackTombstone, Wallet, Withdrawal, WithdrawalEvent
+from .models import RollbackTombstone, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
 from .selectors import ACTIVITY_LOOKBACK, wallet_activity
 from .services import (
-    wallet_adjust,
-    wallet_deposit,
-    wallet_withdraw,
+    staff_money_move,
+    staff_movement_approve,
+    staff_movement_reject,
     wallet_withdrawal_return,
     withdrawal_approve,
     withdrawal_reject,
@@ -106,15 +106,25 @@ class WalletAdmin(admin.ModelAdmin):
                         currency=wallet.currency_id,
                     )
                 else:
-                    service = {"deposit": wallet_deposit, "withdraw": wallet_withdraw, "adjust": wallet_adjust}
-                    result = service[data["kind"]](
-                        player_id=wallet.player.player_id,
-                        currency=wallet.currency_id,
+                    outcome = staff_money_move(
+                        wallet=wallet,
+                        kind=data["kind"],
                         amount=data["amount"],
-                        created_by=staff,
+                        staff=staff,
                         reason=data["reason"],
                         reference=data["reference"] or None,
                     )
+                    if outcome.waiting is not None:
+                        waiting = outcome.waiting
+                        threshold = wallet.currency.format(wallet.currency.staff_approval_above or 0)
+                        messages.warning(
+                            request,
+                            f"Nothing moved yet: over {threshold}, this movement waits for another member of "
+                            f"staff to approve it (staff movement {waiting.pk}).",
+                        )
+                        return redirect("admin:wallet_staffmovement_change", waiting.pk)
+                    assert outcome.result is not None
+                    result = outcome.result
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
             else:
@@ -125,6 +135,7 @@ class WalletAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "form": form,
             "wallet": wallet,
+            "approval_above": wallet.currency.format(wallet.currency.staff_approval_above or 0),
             "title": f"Move money: {wallet}",
             "opts": self.model._meta,
         }
@@ -158,29 +169,6 @@ class BulkDecisionForm(forms.Form):
 # A page of decisions is one request, one transaction per withdrawal; more than this is
 # better done in several pages than in one request a proxy may time out.
 BULK_DECISION_LIMIT = 500
-
-
-class PendingFirst(admin.SimpleListFilter):
-    """The review queue is what staff come here for: pending withdrawals unless asked otherwise."""
-
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [*Withdrawal.Status.choices, ("all", "All")]
-
-    def choices(self, changelist):
-        for value, label in self.lookup_choices:
-            selected = self.value() == value or (self.value() is None and value == Withdrawal.Status.PENDING)
-            yield {
-                "selected": selected,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or Withdrawal.Status.PENDING
-        return queryset if value == "all" else queryset.filter(status=value)
 
 
 class WithdrawalEventInline(ReadOnlyInline):
@@ -314,8 +302,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             messages.error(request, f"{len(refused)} not {done}: {', '.join(refused)}.")
 
     def get_ordering(self, request):
-        # The queue oldest first, so the longest wait is at the top; everything else newest first.
-        return ["requested_at", "id"] if request.GET.get("status", "pending") == "pending" else ["-requested_at", "-id"]
+        return PendingFirst.ordering(request)
 
     @admin.display(description="Player", ordering="wallet__player__player_id")
     def player(self, obj: Withdrawal) -> str:
@@ -447,3 +434,117 @@ class WithdrawalEventAdmin(ActionOnlyAdmin):
         skipped = queryset.count() - len(ids)
         note = f"; {skipped} being sent right now left alone" if skipped else ""
         messages.success(request, f"Queued {len(ids)} event(s) to be sent now{note}.")
+
+
+class StaffMovementReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve: the money moves"), ("reject", "Reject: nothing moves")],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        max_length=200, widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept with the decision."
+    )
+
+
+@admin.register(StaffMovement)
+class StaffMovementAdmin(ReadOnlyAdmin):
+    """Money movements staff entered over their currency's "second approval" threshold: the
+    queue a second member of staff works (permission "Can approve or reject staff money
+    movements")."""
+
+    list_display = (
+        "id",
+        "player",
+        "kind",
+        "amount_display",
+        "status",
+        "reason",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "review_link",
+    )
+    list_filter = (PendingFirst, "kind", "wallet__currency")
+    search_fields = ("=wallet__player__player_id", "=reference", "=requested_by")
+    list_select_related = ("wallet__player", "wallet__currency")
+    fields = (
+        "wallet",
+        "kind",
+        "amount",
+        "reference",
+        "reason",
+        "requested_by",
+        "requested_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_memo",
+        "journal",
+        "review_link",
+    )
+    readonly_fields = fields
+
+    def get_ordering(self, request):
+        return PendingFirst.ordering(request)
+
+    @admin.display(description="Player", ordering="wallet__player__player_id")
+    def player(self, obj: StaffMovement) -> str:
+        return obj.wallet.player.player_id
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: StaffMovement) -> str:
+        return obj.wallet.currency.format(obj.amount)
+
+    @admin.display(description="")
+    def review_link(self, obj: StaffMovement) -> str:
+        if obj.status not in (StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING):
+            return ""
+        return format_html('<a href="{}">Review…</a>', reverse("admin:wallet_staffmovement_review", args=[obj.pk]))
+
+    def get_urls(self):
+        review = self.admin_site.admin_view(self.review_view)
+        return [path("<int:movement_id>/review/", review, name="wallet_staffmovement_review"), *super().get_urls()]
+
+    def review_view(self, request, movement_id: int):
+        movement = get_object_or_404(
+            StaffMovement.objects.select_related("wallet__player", "wallet__currency"), pk=movement_id
+        )
+        staff = f"staff:{request.user.get_username()}"
+        if not request.user.has_perm("wallet.approve_staffmovement") and staff != movement.requested_by:
+            messages.error(request, "You may not approve or reject staff money movements.")
+            return redirect("admin:wallet_staffmovement_changelist")
+        form = StaffMovementReviewForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            approve = form.cleaned_data["decision"] == "approve"
+            try:
+                if approve and not request.user.has_perm("wallet.approve_staffmovement"):
+                    messages.error(request, "You may not approve staff money movements.")
+                    return redirect("admin:wallet_staffmovement_changelist")
+                if approve:
+                    result = staff_movement_approve(
+                        movement_id=movement.pk, staff=staff, reason=form.cleaned_data["reason"]
+                    )
+                    balance = movement.wallet.currency.format(result.balance)
+                    done = f"approved: moved (ledger transaction {result.platform_transaction_id}); balance {balance}"
+                else:
+                    staff_movement_reject(movement_id=movement.pk, staff=staff, reason=form.cleaned_data["reason"])
+                    done = "rejected: nothing moved"
+            except DomainError as exc:
+                messages.error(request, f"{exc.code}: {exc.message}")
+            else:
+                messages.success(request, f"Staff movement {movement.pk} {done}.")
+                return redirect("admin:wallet_staffmovement_changelist")
+        wallet = movement.wallet
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "movement": movement,
+            "amount": wallet.currency.format(movement.amount),
+            "balance": wallet.currency.format(wallet.balance),
+            "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),
+            "own": staff == movement.requested_by,
+            "open": movement.status in (StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING),
+            "title": f"Review staff movement {movement.pk}",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/wallet/staffmovement_review.html", context)

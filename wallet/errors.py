@@ -35,3 +35,15 @@ class WithdrawalNotAllowed(DomainError):
     code = "WITHDRAWAL_NOT_ALLOWED"
     http_status = 409
     default_message = "The withdrawal is not in a state that allows this."
+
+
+class FourEyesRequired(DomainError):
+    code = "FOUR_EYES_REQUIRED"
+    http_status = 403
+    default_message = "A movement waiting for a second approval is approved by someone other than who asked for it."
+
+
+class StaffMovementNotAllowed(DomainError):
+    code = "STAFF_MOVEMENT_NOT_ALLOWED"
+    http_status = 409
+    default_message = "The staff movement is not in a state that allows this."

@@ -161,3 +161,88 @@ class WithdrawalEvent(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.pk}: {self.withdrawal_id} {self.status}"
+
+
+class StaffMovement(models.Model):
+    """A deposit, withdrawal or adjustment entered by staff over their currency's
+    `staff_approval_above`: it moves nothing until another member of staff approves it
+    (four eyes), then moves once under `movement_reference` (wallet/services/staff_movements.py).
+    `amount` is in minor units: positive for a deposit or withdrawal, signed for an adjustment."""
+
+    class Kind(models.TextChoices):
+        DEPOSIT = "deposit", "Deposit"
+        WITHDRAW = "withdraw", "Withdrawal"
+        ADJUST = "adjust", "Adjustment"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second approval"
+        APPROVING = "approving", "Being approved"
+        APPROVED = "approved", "Approved (moved)"
+        REJECTED = "rejected", "Rejected (nothing moved)"
+        REFUSED = "refused", "Refused when approved (nothing moved)"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="staff_movements")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    reference = models.CharField(
+        max_length=128, blank=True, help_text="Staff's own reference (a bank transfer id, say), if they gave one."
+    )
+    reason = models.CharField(max_length=500)
+    requested_by = models.CharField(max_length=150)
+    requested_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.CharField(max_length=150, blank=True, help_text="Who approved or rejected it.")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_memo = models.CharField(max_length=500, blank=True, help_text="Why; for a refusal, the error.")
+    # Not one-to-one: two requests under the same reference of staff's are one movement.
+    journal = models.ForeignKey(
+        "ledger.JournalTransaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="staff_movements",
+        help_text="The movement, once approved.",
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [("approve_staffmovement", "Can approve or reject staff money movements")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="adjust", amount__lt=0) | models.Q(amount__gt=0),
+                name="staff_movement_amount_sane",
+            ),
+            # The point of it: nobody approves what they asked for (they may take it back).
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["approving", "approved"], decided_by=models.F("requested_by")),
+                name="staff_movement_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="pending", decided_by="", journal__isnull=True)
+                | models.Q(status="approving", journal__isnull=True) & ~models.Q(decided_by="")
+                | models.Q(status="approved", journal__isnull=False) & ~models.Q(decided_by="")
+                | models.Q(status__in=["rejected", "refused"], journal__isnull=True) & ~models.Q(decided_by=""),
+                name="staff_movement_status_journal",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["requested_at"],
+                condition=models.Q(status__in=["pending", "approving"]),
+                name="staff_movement_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.wallet_id} ({self.status})"
+
+    @property
+    def movement_reference(self) -> str:
+        """The idempotency reference the movement is made under: staff's own, or one of this
+        request's, so that however many approvals race it moves once."""
+        return self.reference or f"staff-movement:{self.pk}"
+
+    @property
+    def delta(self) -> int:
+        """What the movement does to the wallet's balance."""
+        return -self.amount if self.kind == self.Kind.WITHDRAW else self.amount

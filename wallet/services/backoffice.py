@@ -196,6 +196,12 @@ def wallet_withdraw(
     return result
 
 
+def validate_adjustment(amount: object) -> int:
+    if type(amount) is not int or amount == 0 or abs(amount) > 10**15:
+        raise ValidationFailed("An adjustment is a non-zero integer in minor units.", details={"amount": ["invalid"]})
+    return amount
+
+
 def wallet_adjust(
     *,
     player_id: str,
@@ -207,8 +213,7 @@ def wallet_adjust(
     trace_id: str = "",
 ) -> WalletResult:
     """A signed correction against the adjustments account; never below zero."""
-    if type(amount) is not int or amount == 0 or abs(amount) > 10**15:
-        raise ValidationFailed("An adjustment is a non-zero integer in minor units.", details={"amount": ["invalid"]})
+    validate_adjustment(amount)
     return _move(
         kind=JournalTransaction.Kind.ADJUSTMENT,
         player_id=player_id,

@@ -1,0 +1,158 @@
+"""Staff's money movements ("Move money…" in the admin) with four eyes: over the currency's
+`staff_approval_above` a deposit, withdrawal or adjustment is a StaffMovement that moves
+nothing until another member of staff approves it.
+
+An approval claims the request (pending -> approving, in its own short transaction, so a
+rejection can no longer overtake it), then makes the movement through the back-office service
+under the request's `movement_reference`, and records the outcome. The reference is what
+makes it move once: approvals that race, or one retried after a crash left the request
+`approving`, replay the first movement instead of making another. A refusal of the movement
+(INSUFFICIENT_FUNDS, say) is final for that reference, so the request is `refused`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from casino_platform import clock
+from casino_platform.errors import DomainError, ValidationFailed
+
+from ..errors import FourEyesRequired, StaffMovementNotAllowed
+from ..models import StaffMovement, Wallet
+from .backoffice import validate_adjustment, wallet_adjust, wallet_deposit, wallet_withdraw
+from .common import WalletResult, validate_amount, validate_transaction_id
+
+Status = StaffMovement.Status
+
+_SERVICES: dict[str, Callable[..., WalletResult]] = {
+    StaffMovement.Kind.DEPOSIT: wallet_deposit,
+    StaffMovement.Kind.WITHDRAW: wallet_withdraw,
+    StaffMovement.Kind.ADJUST: wallet_adjust,
+}
+
+
+@dataclass(frozen=True)
+class StaffMoveOutcome:
+    """Either the movement made (`result`) or the request waiting for a second approval."""
+
+    result: WalletResult | None = None
+    waiting: StaffMovement | None = None
+
+
+def staff_movement_needs_approval(*, wallet: Wallet, amount: int) -> bool:
+    threshold = wallet.currency.staff_approval_above
+    return threshold is not None and abs(amount) > threshold
+
+
+def staff_money_move(
+    *, wallet: Wallet, kind: str, amount: int, staff: str, reason: str, reference: str | None = None
+) -> StaffMoveOutcome:
+    """A deposit, withdrawal or adjustment entered by `staff` on `wallet`: made at once up to
+    the currency's `staff_approval_above`, recorded to wait for a second approval above it."""
+    if kind not in _SERVICES:
+        raise ValidationFailed(f"Unknown movement {kind!r}.", details={"kind": ["invalid"]})
+    if not staff_movement_needs_approval(wallet=wallet, amount=amount):
+        result = _SERVICES[kind](
+            player_id=wallet.player.player_id,
+            currency=wallet.currency_id,
+            amount=amount,
+            created_by=staff,
+            reason=reason,
+            reference=reference,
+        )
+        return StaffMoveOutcome(result=result)
+    # The checks the movement would make of its input, now rather than at approval.
+    if kind == StaffMovement.Kind.ADJUST:
+        validate_adjustment(amount)
+    else:
+        validate_amount(amount, minimum=1)
+    if not reason.strip():
+        raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
+    if reference:
+        validate_transaction_id(reference, "reference")
+    waiting = StaffMovement.objects.create(
+        wallet=wallet,
+        kind=kind,
+        amount=amount,
+        reference=reference or "",
+        reason=reason,
+        requested_by=staff,
+        requested_at=clock.now(),
+    )
+    return StaffMoveOutcome(waiting=waiting)
+
+
+def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> WalletResult:
+    """Another member of staff lets the movement go: it moves once, whoever else approves it."""
+    _require_reason(reason)
+    with transaction.atomic(durable=True):
+        movement = _locked(movement_id)
+        if movement.requested_by == staff:
+            raise FourEyesRequired(
+                f"{staff} asked for this movement: another member of staff approves it.",
+                details={"requested_by": movement.requested_by},
+            )
+        if movement.status not in (Status.PENDING, Status.APPROVING):
+            raise _not_allowed(movement, "approved")
+        if movement.status == Status.PENDING:
+            movement.status, movement.decided_by, movement.decided_at = Status.APPROVING, staff, clock.now()
+            movement.decision_memo = reason
+            movement.save(update_fields=["status", "decided_by", "decided_at", "decision_memo"])
+        # else: an approval that did not finish (a crash, a timeout); this one finishes it.
+    wallet = movement.wallet
+    try:
+        result = _SERVICES[movement.kind](
+            player_id=wallet.player.player_id,
+            currency=wallet.currency_id,
+            amount=movement.amount,
+            created_by=movement.requested_by,
+            reason=f"{movement.reason} (approved by {movement.decided_by})",
+            reference=movement.movement_reference,
+        )
+    except DomainError as exc:
+        if not exc.retryable and not isinstance(exc, ValidationFailed):
+            # The refusal is the reference's answer for good: the request is over.
+            StaffMovement.objects.filter(pk=movement.pk, status=Status.APPROVING).update(
+                status=Status.REFUSED, decision_memo=f"{exc.code}: {exc.message}"[:500]
+            )
+        raise
+    StaffMovement.objects.filter(pk=movement.pk, status=Status.APPROVING).update(
+        status=Status.APPROVED, journal_id=int(result.platform_transaction_id or 0) or None
+    )
+    return result
+
+
+def staff_movement_reject(*, movement_id: int, staff: str, reason: str) -> StaffMovement:
+    """Staff refuse a movement waiting for approval (its requester may take it back): nothing moves."""
+    _require_reason(reason)
+    with transaction.atomic(durable=True):
+        movement = _locked(movement_id)
+        if movement.status != Status.PENDING:
+            raise _not_allowed(movement, "rejected")
+        movement.status, movement.decided_by, movement.decided_at = Status.REJECTED, staff, clock.now()
+        movement.decision_memo = reason
+        movement.save(update_fields=["status", "decided_by", "decided_at", "decision_memo"])
+    return movement
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise ValidationFailed("Say why: a decision needs a reason.", details={"reason": ["required"]})
+
+
+def _locked(movement_id: int) -> StaffMovement:
+    try:
+        return (
+            StaffMovement.objects.select_for_update(of=("self",))
+            .select_related("wallet__player", "wallet__currency")
+            .get(pk=movement_id)
+        )
+    except StaffMovement.DoesNotExist:
+        raise StaffMovementNotAllowed(f"No staff movement {movement_id}.", details={"status": None}) from None
+
+
+def _not_allowed(movement: StaffMovement, verb: str) -> StaffMovementNotAllowed:
+    return StaffMovementNotAllowed(
+        f"Staff movement {movement.pk} is {movement.status}: it cannot be {verb}.", details={"status": movement.status}
+    )

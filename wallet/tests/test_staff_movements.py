@@ -1,0 +1,230 @@
+"""Four eyes on staff's money movements: over the currency's "second approval" threshold a
+deposit, withdrawal or adjustment entered on "Move money…" moves nothing until another member
+of staff approves it, and then moves once, however many approvals race."""
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+
+from casino_platform.errors import DomainError
+from ledger.models import Currency, JournalTransaction
+from ledger.reconciliation import ledger_reconcile
+from wallet.errors import FourEyesRequired, InsufficientFunds, StaffMovementNotAllowed
+from wallet.models import StaffMovement, Wallet
+from wallet.services import staff_money_move, staff_movement_approve, staff_movement_reject
+from wallet.tests.test_admin import messages_of, move
+from wallet.tests.test_cashier import balance, call
+
+pytestmark = pytest.mark.django_db
+
+ABOVE = 50_000  # EUR minor units: 500.00
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(staff_approval_above=ABOVE)
+
+
+def wallet(player_id="p_demo_1") -> Wallet:
+    return Wallet.objects.select_related("player", "currency").get(player__player_id=player_id, currency_id="EUR")
+
+
+def ask(kind="deposit", amount=ABOVE + 1, staff="staff:alice", **kw) -> StaffMovement:
+    outcome = staff_money_move(wallet=wallet(), kind=kind, amount=amount, staff=staff, reason="bank transfer", **kw)
+    assert outcome.result is None and outcome.waiting is not None
+    return outcome.waiting
+
+
+def staff_journals() -> int:
+    return JournalTransaction.objects.filter(created_by__startswith="staff:").count()
+
+
+class TestServices:
+    def test_up_to_the_threshold_it_moves_at_once(self, sandbox):
+        outcome = staff_money_move(wallet=wallet(), kind="adjust", amount=-ABOVE, staff="staff:alice", reason="fix")
+        assert outcome.waiting is None and outcome.result is not None
+        assert balance() == 100_000 - ABOVE
+
+    def test_over_it_nothing_moves_until_someone_else_approves(self, sandbox):
+        movement = ask()
+        assert (balance(), staff_journals(), movement.status) == (100_000, 0, "pending")
+        with pytest.raises(FourEyesRequired):
+            staff_movement_approve(movement_id=movement.pk, staff="staff:alice", reason="mine")
+        assert balance() == 100_000
+        result = staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="transfer seen")
+        assert (result.balance, balance()) == (150_001, 150_001)
+        movement.refresh_from_db()
+        assert (movement.status, movement.decided_by, movement.decision_memo) == (
+            "approved",
+            "staff:bob",
+            "transfer seen",
+        )
+        journal = movement.journal
+        assert (journal.kind, journal.created_by, journal.memo) == (
+            "deposit",
+            "staff:alice",
+            "bank transfer (approved by staff:bob)",
+        )
+        assert journal.provider_transaction_id == f"staff-movement:{movement.pk}"
+        with pytest.raises(StaffMovementNotAllowed):
+            staff_movement_approve(movement_id=movement.pk, staff="staff:carol", reason="again")
+        assert balance() == 150_001 and ledger_reconcile().ok
+
+    @pytest.mark.parametrize("kind, amount, after", [("withdraw", 60_000, 40_000), ("adjust", -60_000, 40_000)])
+    def test_money_out_and_negative_adjustments_wait_too(self, sandbox, kind, amount, after):
+        movement = ask(kind=kind, amount=amount)
+        assert balance() == 100_000
+        staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="ok")
+        assert balance() == after and ledger_reconcile().ok
+
+    def test_a_rejection_moves_nothing_and_the_requester_may_take_it_back(self, sandbox):
+        first, second = ask(), ask()
+        staff_movement_reject(movement_id=first.pk, staff="staff:bob", reason="no transfer arrived")
+        staff_movement_reject(movement_id=second.pk, staff="staff:alice", reason="typo in the amount")
+        with pytest.raises(StaffMovementNotAllowed) as refused:
+            staff_movement_approve(movement_id=first.pk, staff="staff:bob", reason="changed my mind")
+        assert refused.value.details == {"status": "rejected"}
+        assert (balance(), staff_journals()) == (100_000, 0)
+
+    def test_a_refusal_when_approved_closes_the_request(self, sandbox):
+        movement = ask(kind="withdraw", amount=ABOVE + 1)
+        # Meanwhile another payout takes half the balance: the first no longer fits.
+        staff_money_move(wallet=wallet(), kind="withdraw", amount=ABOVE, staff="staff:carol", reason="payout")
+        with pytest.raises(InsufficientFunds):
+            staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="ok")
+        movement.refresh_from_db()
+        assert (movement.status, movement.journal) == ("refused", None)
+        assert movement.decision_memo.startswith("INSUFFICIENT_FUNDS: ")
+        assert balance() == 100_000 - ABOVE
+
+    def test_an_approval_left_unfinished_is_finished_once(self, sandbox):
+        movement = ask()
+        StaffMovement.objects.filter(pk=movement.pk).update(status="approving", decided_by="staff:bob")
+        staff_movement_approve(movement_id=movement.pk, staff="staff:carol", reason="finishing")
+        movement.refresh_from_db()
+        assert (movement.status, movement.decided_by, balance()) == ("approved", "staff:bob", 150_001)
+        with pytest.raises(StaffMovementNotAllowed):
+            staff_movement_reject(movement_id=movement.pk, staff="staff:carol", reason="too late")
+
+    def test_staff_s_reference_moves_once_with_the_payment_system_s(self, client, sandbox):
+        """Staff enter a bank transfer the payment system then delivers too: one movement."""
+        movement = ask(reference="psp-991")
+        r = call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": ABOVE + 1, "reference": "psp-991"})
+        assert r.status_code == 200, r.content
+        result = staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="ok")
+        assert result.replayed and balance() == 150_001
+        movement.refresh_from_db()
+        assert (movement.status, str(movement.journal_id)) == ("approved", r.json()["platform_transaction_id"])
+
+    @pytest.mark.parametrize(
+        "kind, amount, reason, reference, field",
+        [
+            ("deposit", 0, "x", None, "amount"),
+            ("adjust", 0, "x", None, "amount"),
+            ("deposit", ABOVE + 1, " ", None, "reason"),
+            ("deposit", ABOVE + 1, "x", "has space", "reference"),
+            ("bonus", ABOVE + 1, "x", None, "kind"),
+        ],
+    )
+    def test_bad_input_is_refused_when_asked_not_when_approved(self, sandbox, kind, amount, reason, reference, field):
+        Currency.objects.filter(code="EUR").update(staff_approval_above=0)
+        with pytest.raises(DomainError) as refused:
+            staff_money_move(
+                wallet=wallet(), kind=kind, amount=amount, staff="staff:alice", reason=reason, reference=reference
+            )
+        assert field in refused.value.details
+        assert StaffMovement.objects.count() == 0
+
+    def test_the_database_holds_the_four_eyes(self, sandbox):
+        movement = ask()
+        with pytest.raises(IntegrityError), transaction.atomic():
+            StaffMovement.objects.filter(pk=movement.pk).update(status="approving", decided_by="staff:alice")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            StaffMovement.objects.filter(pk=movement.pk).update(status="approved", decided_by="staff:bob")  # no journal
+
+
+class TestAdmin:
+    def test_move_money_over_the_threshold_waits_then_a_colleague_approves(
+        self, admin_client, django_user_model, sandbox
+    ):
+        page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet().pk])).content.decode()
+        assert "more than 500.00 EUR waits for another member of staff" in page
+        r = move(admin_client, wallet(), kind="deposit", amount=str(ABOVE + 1), reason="bank transfer 77")
+        movement = StaffMovement.objects.get()
+        assert r.status_code == 302 and r["Location"] == reverse(
+            "admin:wallet_staffmovement_change", args=[movement.pk]
+        )
+        assert messages_of(r) == [
+            "Nothing moved yet: over 500.00 EUR, this movement waits for another member of staff to approve it "
+            f"(staff movement {movement.pk})."
+        ]
+        assert balance() == 100_000
+        review = reverse("admin:wallet_staffmovement_review", args=[movement.pk])
+        own = admin_client.get(review).content.decode()
+        assert "You asked for it" in own
+        r = admin_client.post(review, {"decision": "approve", "reason": "mine"})
+        assert messages_of(r)[-1].startswith("FOUR_EYES_REQUIRED: ")
+        assert balance() == 100_000
+        queue = admin_client.get(reverse("admin:wallet_staffmovement_changelist")).content.decode()
+        assert "500.01 EUR" in queue and "Review…" in queue
+
+        checker = django_user_model.objects.create_user(username="bob", password="x", is_staff=True)
+        checker.user_permissions.add(*Permission.objects.filter(codename__in=["view_staffmovement"]))
+        admin_client.force_login(checker)
+        r = admin_client.post(review, {"decision": "approve", "reason": "seen"})
+        assert messages_of(r) == ["You may not approve or reject staff money movements."]
+        checker.user_permissions.add(Permission.objects.get(codename="approve_staffmovement"))
+        r = admin_client.post(review, {"decision": "approve", "reason": "transfer seen"})
+        assert r.status_code == 302
+        assert messages_of(r)[-1].startswith(f"Staff movement {movement.pk} approved: moved (ledger transaction ")
+        assert balance() == 150_001 and ledger_reconcile().ok
+        assert "Already decided" in admin_client.get(review).content.decode()
+
+    def test_the_threshold_is_set_on_the_currency(self, admin_client, sandbox):
+        r = admin_client.get(reverse("admin:ledger_currency_changelist"))
+        assert "second approval for staff movements above" in r.content.decode().lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_approvals_and_rejections_move_the_money_once():
+    """Six approvals by different staff race six rejections in threads on real PostgreSQL:
+    either it is rejected and nothing moved, or it moved exactly once."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(staff_approval_above=0)
+    movement = ask(amount=7_000)
+
+    def approve(n):
+        try:
+            staff_movement_approve(movement_id=movement.pk, staff=f"staff:checker{n}", reason="race")
+            return "approve", "ok"
+        except StaffMovementNotAllowed:
+            return "approve", "refused"
+        finally:
+            connection.close()
+
+    def reject(n):
+        try:
+            staff_movement_reject(movement_id=movement.pk, staff=f"staff:rejecter{n}", reason="race")
+            return "reject", "ok"
+        except StaffMovementNotAllowed:
+            return "reject", "refused"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = [f.result() for f in [pool.submit(step, n) for n in range(6) for step in (approve, reject)]]
+    movement.refresh_from_db()
+    moved = JournalTransaction.objects.filter(provider_transaction_id=f"staff-movement:{movement.pk}").count()
+    if movement.status == "rejected":
+        assert (moved, balance()) == (0, 100_000), answers
+        assert ("reject", "ok") in answers
+    else:
+        assert (movement.status, moved, balance()) == ("approved", 1, 107_000), answers
+        assert ("reject", "ok") not in answers
+    assert ledger_reconcile().ok
