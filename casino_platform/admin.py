@@ -68,32 +68,34 @@ class FlaggedFilter(admin.SimpleListFilter):
 
 
 class PendingFirst(admin.SimpleListFilter):
-    """A queue's list (withdrawals, staff movements): the model's pending rows unless asked
-    otherwise, since working the queue is what staff come there for. The model has a `Status`
-    with a "pending" choice."""
+    """A queue's list (withdrawals, staff movements): its open rows unless asked otherwise,
+    since working the queue is what staff come there for. The model has a `Status`; `OPEN`
+    names the statuses still waiting for staff."""
 
     title = "status"
     parameter_name = "status"
-    PENDING = "pending"
+    QUEUE = "queue"
+    OPEN: tuple[str, ...] = ("pending",)
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-        return [*model_admin.model.Status.choices, ("all", "All")]
+        return [(self.QUEUE, "Waiting for staff"), *model_admin.model.Status.choices, ("all", "All")]
 
     def choices(self, changelist: Any) -> Any:
         for value, label in self.lookup_choices:
-            selected = self.value() == value or (self.value() is None and value == self.PENDING)
             yield {
-                "selected": selected,
+                "selected": (self.value() or self.QUEUE) == value,
                 "query_string": changelist.get_query_string({self.parameter_name: value}),
                 "display": label,
             }
 
     def queryset(self, request: Any, queryset: Any) -> Any:
-        value = self.value() or self.PENDING
+        value = self.value() or self.QUEUE
+        if value == self.QUEUE:
+            return queryset.filter(status__in=self.OPEN)
         return queryset if value == "all" else queryset.filter(status=value)
 
     @classmethod
     def ordering(cls, request: Any) -> list[str]:
         """The queue oldest first, so the longest wait is at the top; everything else newest first."""
-        pending = request.GET.get(cls.parameter_name, cls.PENDING) == cls.PENDING
-        return ["requested_at", "id"] if pending else ["-requested_at", "-id"]
+        queue = request.GET.get(cls.parameter_name, cls.QUEUE) in (cls.QUEUE, *cls.OPEN)
+        return ["requested_at", "id"] if queue else ["-requested_at", "-id"]

@@ -9,8 +9,10 @@ from functools import cache
 from typing import overload
 from urllib.parse import quote
 
+from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.migrations import AddIndex
 from django.utils.dateparse import parse_datetime
 
 
@@ -157,3 +159,19 @@ def read_snapshot() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
+
+
+class AddIndexConcurrentlyOnPostgreSQL(AddIndexConcurrently):
+    """AddIndexConcurrently where the database can (PostgreSQL: a big table keeps taking writes
+    while the index builds; the migration must be non-atomic), a plain AddIndex elsewhere (the
+    embedded database of `make test-embedded`)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)

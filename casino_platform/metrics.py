@@ -1,14 +1,14 @@
 """Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue;
 the withdrawals waiting for staff; the withdrawal events waiting for the payment system; the
-closed accounts still holding money.
+closed accounts still holding money; staff's movements waiting for a second approval.
 
 - `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
   buckets for single-digit-millisecond answers), counts error answers by their contract code
   and counts idempotent replays. It runs no query; its only per-request work beyond the
   timing is a lookup of the labelled children, which are cached in plain dicts.
 - `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
-  withdrawals waiting for review with two, the undelivered withdrawal events with one and the
-  closed accounts holding money with two.
+  withdrawals waiting for review with two, the undelivered withdrawal events with one, the
+  closed accounts holding money with two and the staff movements waiting with two.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -323,12 +323,42 @@ def _fill_closed_accounts(count: GaugeMetricFamily, amount: GaugeMetricFamily) -
         amount.add_metric([row["currency"]], row["amount"])
 
 
+# --- Staff movements waiting for a second member of staff --------------------------------
+
+
+def _staff_movement_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "staff_movements_waiting",
+            "Staff money movements waiting for a second member of staff to approve them.",
+            labels=["currency"],
+        ),
+        GaugeMetricFamily(
+            "staff_movements_waiting_oldest_age_seconds",
+            "Age of the oldest staff movement waiting for approval; 0 when none waits.",
+            labels=["currency"],
+        ),
+    )
+
+
+def _fill_staff_movements(count: GaugeMetricFamily, age: GaugeMetricFamily) -> None:
+    """Two queries per scrape, over the open movements' partial index."""
+    from wallet.selectors import staff_movements_waiting_summary
+
+    now = clock.now()
+    for row in staff_movements_waiting_summary():
+        count.add_metric([row["currency"]], row["count"])
+        oldest = row["oldest"]
+        age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+
+
 # Gauges read from the database when scraped.
 DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
     DatabaseGaugeCollector("withdrawal queue", _withdrawal_families, _fill_withdrawals),
     DatabaseGaugeCollector("withdrawal events", _withdrawal_event_families, _fill_withdrawal_events),
     DatabaseGaugeCollector("closed accounts", _closed_account_families, _fill_closed_accounts),
+    DatabaseGaugeCollector("staff movements", _staff_movement_families, _fill_staff_movements),
 )
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.

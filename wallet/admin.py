@@ -36,7 +36,9 @@ class MoneyMovementForm(forms.Form):
     amount = forms.IntegerField(
         required=False, help_text="Minor units of the wallet's currency. Adjustments may be negative."
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the ledger memo.")
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the ledger memo."
+    )
     reference = forms.CharField(
         required=False,
         max_length=128,
@@ -122,7 +124,8 @@ class WalletAdmin(admin.ModelAdmin):
                             f"Nothing moved yet: over {threshold}, this movement waits for another member of "
                             f"staff to approve it (staff movement {waiting.pk}).",
                         )
-                        return redirect("admin:wallet_staffmovement_change", waiting.pk)
+                        # Its review page, which the requester may open to see it or take it back.
+                        return redirect("admin:wallet_staffmovement_review", waiting.pk)
                     assert outcome.result is not None
                     result = outcome.result
             except DomainError as exc:
@@ -249,7 +252,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             # The confirmation page posted only those it showed as pending: one that is not any
             # more was decided by someone else meanwhile, and is named in the message.
             self._message_decisions(request, selected, decision, form.cleaned_data["reason"])
-            return None
+            return redirect("admin:wallet_withdrawal_changelist")  # the queue, not the list posted to
         if not pending:
             messages.warning(request, "None of the selected withdrawals is pending: nothing to decide.")
             return None
@@ -446,6 +449,11 @@ class StaffMovementReviewForm(forms.Form):
     )
 
 
+class StaffMovementQueue(PendingFirst):
+    # One whose approval did not finish waits for staff too: approving it again finishes it.
+    OPEN = (StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING)
+
+
 @admin.register(StaffMovement)
 class StaffMovementAdmin(ReadOnlyAdmin):
     """Money movements staff entered over their currency's "second approval" threshold: the
@@ -464,7 +472,7 @@ class StaffMovementAdmin(ReadOnlyAdmin):
         "decided_by",
         "review_link",
     )
-    list_filter = (PendingFirst, "kind", "wallet__currency")
+    list_filter = (StaffMovementQueue, "kind", "wallet__currency")
     search_fields = ("=wallet__player__player_id", "=reference", "=requested_by")
     list_select_related = ("wallet__player", "wallet__currency")
     fields = (
@@ -485,7 +493,7 @@ class StaffMovementAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     def get_ordering(self, request):
-        return PendingFirst.ordering(request)
+        return StaffMovementQueue.ordering(request)
 
     @admin.display(description="Player", ordering="wallet__player__player_id")
     def player(self, obj: StaffMovement) -> str:
@@ -525,12 +533,14 @@ class StaffMovementAdmin(ReadOnlyAdmin):
                         movement_id=movement.pk, staff=staff, reason=form.cleaned_data["reason"]
                     )
                     balance = movement.wallet.currency.format(result.balance)
-                    done = f"approved: moved (ledger transaction {result.platform_transaction_id}); balance {balance}"
+                    moved = "already moved" if result.replayed else "moved"
+                    done = f"approved: {moved} (ledger transaction {result.platform_transaction_id}); balance {balance}"
                 else:
                     staff_movement_reject(movement_id=movement.pk, staff=staff, reason=form.cleaned_data["reason"])
                     done = "rejected: nothing moved"
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
+                movement.refresh_from_db()  # a refusal closed it, or a colleague decided it
             else:
                 messages.success(request, f"Staff movement {movement.pk} {done}.")
                 return redirect("admin:wallet_staffmovement_changelist")

@@ -166,7 +166,7 @@ class WithdrawalEvent(models.Model):
 class StaffMovement(models.Model):
     """A deposit, withdrawal or adjustment entered by staff over their currency's
     `staff_approval_above`: it moves nothing until another member of staff approves it
-    (four eyes), then moves once under `movement_reference` (wallet/services/staff_movements.py).
+    (four eyes), then moves once under its reference (wallet/services/staff_movements.py).
     `amount` is in minor units: positive for a deposit or withdrawal, signed for an adjustment."""
 
     class Kind(models.TextChoices):
@@ -235,14 +235,3 @@ class StaffMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.wallet_id} ({self.status})"
-
-    @property
-    def movement_reference(self) -> str:
-        """The idempotency reference the movement is made under: staff's own, or one of this
-        request's, so that however many approvals race it moves once."""
-        return self.reference or f"staff-movement:{self.pk}"
-
-    @property
-    def delta(self) -> int:
-        """What the movement does to the wallet's balance."""
-        return -self.amount if self.kind == self.Kind.WITHDRAW else self.amount

@@ -12,7 +12,7 @@ from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player
 
 from .errors import CurrencyMismatch, WithdrawalNotFound
-from .models import RollbackTombstone, Wallet, Withdrawal
+from .models import RollbackTombstone, StaffMovement, Wallet, Withdrawal
 
 
 def wallet_get(*, player: Player, currency: str) -> Wallet:
@@ -334,5 +334,22 @@ def closed_accounts_holding_money_summary() -> list[dict[str, Any]]:
     }
     return [
         {"count": 0, "amount": 0, **held.get(code, {}), "currency": code}
+        for code in Currency.objects.order_by("code").values_list("code", flat=True)
+    ]
+
+
+def staff_movements_waiting_summary() -> list[dict[str, Any]]:
+    """Per currency: the staff movements waiting for a second member of staff (an approval
+    left unfinished included) and the oldest request, through the open-only index."""
+    waiting = {
+        row["currency_id"]: {"count": row["count"], "oldest": row["oldest"]}
+        for row in StaffMovement.objects.filter(
+            status__in=[StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING]
+        )
+        .values(currency_id=F("wallet__currency_id"))
+        .annotate(count=Count("pk"), oldest=Min("requested_at"))
+    }
+    return [
+        {"count": 0, "oldest": None, **waiting.get(code, {}), "currency": code}
         for code in Currency.objects.order_by("code").values_list("code", flat=True)
     ]

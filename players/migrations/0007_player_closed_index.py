@@ -2,8 +2,9 @@
 the closed accounts still owed money without reading every player. Built concurrently, so
 players keep registering and playing while it builds."""
 
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
+
+from casino_platform.db import AddIndexConcurrentlyOnPostgreSQL
 
 
 class Migration(migrations.Migration):
@@ -14,7 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgreSQL(
             model_name="player",
             index=models.Index(condition=models.Q(status="closed"), fields=["id"], name="player_closed_idx"),
         ),

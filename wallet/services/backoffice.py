@@ -28,6 +28,9 @@ from .common import (
 from .webhooks import withdrawal_event_record
 
 BACKOFFICE_SCOPE = "backoffice"
+# The references a staff movement waiting for four eyes moves under when staff gave none
+# (wallet/services/staff_movements.py): no payment may take one, or it would merge with it.
+STAFF_MOVEMENT_PREFIX = "staff-movement:"
 
 _COUNTER_ACCOUNT: dict[str, str] = {
     JournalTransaction.Kind.DEPOSIT: Account.Kind.CASH_IN,
@@ -147,6 +150,7 @@ def wallet_withdraw(
     check_player: Callable[[Player, Wallet | None], None] | None = None,
     review_reason: str = "",
     review_asked: bool = False,
+    record_withdrawal: bool = True,
 ) -> WalletResult:
     """Take cash out of a wallet; never below zero. With a `reference`, a Withdrawal records it
     (the answer's `status`). With a `review_reason` it waits for staff (wallet ->
@@ -154,9 +158,11 @@ def wallet_withdraw(
     status `approved`); wallet/services/withdrawals.py moves it on from there. `review_asked`:
     the request itself asked for review, which a repeat must ask too. A repeat answers the
     withdrawal's status now, not the first answer's: a payment system retrying after a
-    rejection or a return must not read `approved` and pay."""
+    rejection or a return must not read `approved` and pay. `record_withdrawal=False`: the
+    reference is only the movement's idempotency key (a staff movement's own), not a payout
+    for the payment system to send, so no Withdrawal records it."""
     validate_amount(amount, minimum=1)
-    if review_reason and reference is None:
+    if review_reason and (reference is None or not record_withdrawal):
         # A held withdrawal is found again, decided and reconciled by its reference.
         raise ValueError("A withdrawal held for review needs a reference.")
 
@@ -186,14 +192,26 @@ def wallet_withdraw(
         trace_id=trace_id,
         check_player=check_player,
         counter_kind=Account.Kind.WITHDRAWALS_PENDING if review_reason else None,
-        recorded=recorded if reference is not None else None,
+        recorded=recorded if reference is not None and record_withdrawal else None,
         # Only when asked, so the fingerprints of every other reference stay what they were.
         asked={"review": True} if review_asked else None,
     )
-    if result.replayed and reference is not None:
+    if result.replayed and reference is not None and record_withdrawal:
         now = Withdrawal.objects.filter(reference=reference).values_list("status", flat=True).first()
         result = dataclasses.replace(result, status=now or result.status)
     return result
+
+
+def validate_payment_reference(reference: object) -> str:
+    """A payment's reference from outside (the operator API, staff's "Move money…")."""
+    validate_transaction_id(reference, "reference")
+    assert isinstance(reference, str)
+    if reference.startswith(STAFF_MOVEMENT_PREFIX):
+        raise ValidationFailed(
+            f"References starting {STAFF_MOVEMENT_PREFIX!r} are the platform's own.",
+            details={"reference": [f"starts with the reserved {STAFF_MOVEMENT_PREFIX!r}"]},
+        )
+    return reference
 
 
 def validate_adjustment(amount: object) -> int:

@@ -9,7 +9,7 @@ from players.services import player_assert_may_be_paid, player_assert_may_bet
 
 from ..models import Wallet
 from ..selectors import currency_get, period_limit_crossed, wallet_deposited_total, wallet_deposits
-from .backoffice import wallet_deposit, wallet_withdraw
+from .backoffice import validate_payment_reference, wallet_deposit, wallet_withdraw
 from .common import WalletResult
 
 
@@ -86,6 +86,7 @@ def cashier_deposit(
         _assert_within_deposit_limits(player=player, wallet=wallet, currency=currency, amount=amount)
         _assert_kyc_allows_deposit(player=player, wallet=wallet, currency=currency, amount=amount)
 
+    validate_payment_reference(reference)
     return wallet_deposit(
         player_id=player_id,
         currency=currency,
@@ -125,6 +126,7 @@ def cashier_withdraw(
     """Money leaving for the player's payment method; never below zero. Taken from the wallet
     at once either way; `status` says whether it may be sent now (`approved`) or waits for
     staff (`pending`: on withdrawals_pending, still the player's, until approved or rejected)."""
+    validate_payment_reference(reference)
     return wallet_withdraw(
         player_id=player_id,
         currency=currency,

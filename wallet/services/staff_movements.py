@@ -20,10 +20,18 @@ from casino_platform.errors import DomainError, ValidationFailed
 
 from ..errors import FourEyesRequired, StaffMovementNotAllowed
 from ..models import StaffMovement, Wallet
-from .backoffice import validate_adjustment, wallet_adjust, wallet_deposit, wallet_withdraw
-from .common import WalletResult, validate_amount, validate_transaction_id
+from .backoffice import (
+    STAFF_MOVEMENT_PREFIX,
+    validate_adjustment,
+    validate_payment_reference,
+    wallet_adjust,
+    wallet_deposit,
+    wallet_withdraw,
+)
+from .common import WalletResult, validate_amount
 
 Status = StaffMovement.Status
+REASON_MAX = StaffMovement._meta.get_field("reason").max_length or 500
 
 _SERVICES: dict[str, Callable[..., WalletResult]] = {
     StaffMovement.Kind.DEPOSIT: wallet_deposit,
@@ -52,6 +60,8 @@ def staff_money_move(
     the currency's `staff_approval_above`, recorded to wait for a second approval above it."""
     if kind not in _SERVICES:
         raise ValidationFailed(f"Unknown movement {kind!r}.", details={"kind": ["invalid"]})
+    if reference is not None:
+        validate_payment_reference(reference)
     if not staff_movement_needs_approval(wallet=wallet, amount=amount):
         result = _SERVICES[kind](
             player_id=wallet.player.player_id,
@@ -69,8 +79,8 @@ def staff_money_move(
         validate_amount(amount, minimum=1)
     if not reason.strip():
         raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
-    if reference:
-        validate_transaction_id(reference, "reference")
+    if len(reason) > REASON_MAX:
+        raise ValidationFailed(f"A reason is at most {REASON_MAX} characters.", details={"reason": ["too long"]})
     waiting = StaffMovement.objects.create(
         wallet=wallet,
         kind=kind,
@@ -101,6 +111,11 @@ def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> Wall
             movement.save(update_fields=["status", "decided_by", "decided_at", "decision_memo"])
         # else: an approval that did not finish (a crash, a timeout); this one finishes it.
     wallet = movement.wallet
+    extra = {}
+    if movement.kind == StaffMovement.Kind.WITHDRAW and not movement.reference:
+        # Staff's withdrawal without a payment reference is no payout for the payment system
+        # to send (nor one to "return"): its own reference only makes it once.
+        extra["record_withdrawal"] = False
     try:
         result = _SERVICES[movement.kind](
             player_id=wallet.player.player_id,
@@ -108,7 +123,9 @@ def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> Wall
             amount=movement.amount,
             created_by=movement.requested_by,
             reason=f"{movement.reason} (approved by {movement.decided_by})",
-            reference=movement.movement_reference,
+            # Staff's own, or one of this request's: however many approvals race, it moves once.
+            reference=movement.reference or f"{STAFF_MOVEMENT_PREFIX}{movement.pk}",
+            **extra,
         )
     except DomainError as exc:
         if not exc.retryable and not isinstance(exc, ValidationFailed):

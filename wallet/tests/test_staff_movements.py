@@ -15,7 +15,7 @@ from casino_platform.errors import DomainError
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from wallet.errors import FourEyesRequired, InsufficientFunds, StaffMovementNotAllowed
-from wallet.models import StaffMovement, Wallet
+from wallet.models import StaffMovement, Wallet, Withdrawal
 from wallet.services import staff_money_move, staff_movement_approve, staff_movement_reject
 from wallet.tests.test_admin import messages_of, move
 from wallet.tests.test_cashier import balance, call
@@ -141,6 +141,37 @@ class TestServices:
         assert field in refused.value.details
         assert StaffMovement.objects.count() == 0
 
+    def test_a_staff_withdrawal_without_a_reference_is_no_payout(self, client, sandbox):
+        """Made under its own reference only to move once: no Withdrawal for the payment
+        system to send, and none to 'return' by that reference."""
+        Currency.objects.filter(code="EUR").update(staff_approval_above=1_000)
+        movement = ask(kind="withdraw", amount=2_000)
+        staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="cash handed over")
+        assert not Withdrawal.objects.exists()
+        r = call(client, "POST", f"p_demo_1/withdrawals/staff-movement:{movement.pk}/return", {"reason": "x"})
+        assert r.json()["code"] == "WITHDRAWAL_NOT_FOUND"
+        with_reference = ask(kind="withdraw", amount=2_000, reference="bank-out-1")
+        staff_movement_approve(movement_id=with_reference.pk, staff="staff:bob", reason="transfer sent")
+        assert Withdrawal.objects.get().reference == "bank-out-1"  # a payout with its payment's reference
+        assert balance() == 100_000 - 4_000 and ledger_reconcile().ok
+
+    def test_the_platform_s_own_references_are_refused_from_outside(self, client, sandbox):
+        with pytest.raises(DomainError) as refused:
+            staff_money_move(
+                wallet=wallet(),
+                kind="deposit",
+                amount=10,
+                staff="staff:alice",
+                reason="x",
+                reference="staff-movement:1",
+            )
+        assert "reference" in refused.value.details
+        for path in ("deposits", "withdrawals"):
+            body = {"currency": "EUR", "amount": 10, "reference": "staff-movement:1"}
+            r = call(client, "POST", f"p_demo_1/{path}", body)
+            assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+        assert balance() == 100_000
+
     def test_the_database_holds_the_four_eyes(self, sandbox):
         movement = ask()
         with pytest.raises(IntegrityError), transaction.atomic():
@@ -157,15 +188,13 @@ class TestAdmin:
         assert "more than 500.00 EUR waits for another member of staff" in page
         r = move(admin_client, wallet(), kind="deposit", amount=str(ABOVE + 1), reason="bank transfer 77")
         movement = StaffMovement.objects.get()
-        assert r.status_code == 302 and r["Location"] == reverse(
-            "admin:wallet_staffmovement_change", args=[movement.pk]
-        )
+        review = reverse("admin:wallet_staffmovement_review", args=[movement.pk])
+        assert r.status_code == 302 and r["Location"] == review  # which the requester may open
         assert messages_of(r) == [
             "Nothing moved yet: over 500.00 EUR, this movement waits for another member of staff to approve it "
             f"(staff movement {movement.pk})."
         ]
         assert balance() == 100_000
-        review = reverse("admin:wallet_staffmovement_review", args=[movement.pk])
         own = admin_client.get(review).content.decode()
         assert "You asked for it" in own
         r = admin_client.post(review, {"decision": "approve", "reason": "mine"})
@@ -185,6 +214,35 @@ class TestAdmin:
         assert messages_of(r)[-1].startswith(f"Staff movement {movement.pk} approved: moved (ledger transaction ")
         assert balance() == 150_001 and ledger_reconcile().ok
         assert "Already decided" in admin_client.get(review).content.decode()
+
+    def test_a_refusal_on_the_review_page_shows_the_request_closed(self, client, admin_client, sandbox):
+        movement = ask(kind="withdraw", amount=ABOVE + 1, staff="staff:alice")
+        call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": ABOVE, "reference": "po-x"})
+        review = reverse("admin:wallet_staffmovement_review", args=[movement.pk])
+        r = admin_client.post(review, {"decision": "approve", "reason": "ok"})
+        assert r.status_code == 200
+        assert messages_of(r)[-1].startswith("INSUFFICIENT_FUNDS: ")
+        page = r.content.decode()
+        assert "Refused when approved" in page and "Already decided" in page and 'name="decision"' not in page
+
+    def test_an_over_long_reason_is_a_form_error(self, admin_client, sandbox):
+        r = move(admin_client, wallet(), kind="deposit", amount=str(ABOVE + 1), reason="x" * 501)
+        assert r.status_code == 200 and "at most 500 characters" in r.content.decode()
+        assert StaffMovement.objects.count() == 0
+
+    def test_the_queue_shows_the_open_ones_and_metrics_count_them(self, client, admin_client, sandbox):
+        from casino_platform.tests.test_metrics import scrape, value
+
+        ask(), ask(amount=ABOVE + 2), ask(amount=ABOVE + 3)
+        unfinished, rejected = StaffMovement.objects.order_by("id")[1:]
+        StaffMovement.objects.filter(pk=unfinished.pk).update(status="approving", decided_by="staff:bob")
+        staff_movement_reject(movement_id=rejected.pk, staff="staff:bob", reason="no")
+        queue = admin_client.get(reverse("admin:wallet_staffmovement_changelist")).content.decode()
+        assert "500.01 EUR" in queue and "500.02 EUR" in queue and "500.03 EUR" not in queue
+        samples = scrape(client)
+        assert value(samples, "staff_movements_waiting", currency="EUR") == 2
+        assert value(samples, "staff_movements_waiting", currency="USD") == 0
+        assert value(samples, "staff_movements_waiting_oldest_age_seconds", currency="EUR") >= 0
 
     def test_the_threshold_is_set_on_the_currency(self, admin_client, sandbox):
         r = admin_client.get(reverse("admin:ledger_currency_changelist"))
