@@ -147,6 +147,11 @@ class WalletMetricsMiddleware:
 # --- The outbound queue -------------------------------------------------------------------
 
 
+def age_seconds(oldest: datetime | None, now: datetime) -> float:
+    """How long the oldest waiting row has waited; 0 when none waits (or the clocks disagree)."""
+    return max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+
+
 def outbound_queue_snapshot(now: datetime | None = None) -> dict[str, Any]:
     """Depth and oldest age of the undelivered credits and rollbacks, and the flagged count,
     in one aggregate query over the not-yet-succeeded rows (the status index finds them)."""
@@ -172,7 +177,7 @@ def outbound_queue_snapshot(now: datetime | None = None) -> dict[str, Any]:
     for kind in kinds:
         oldest = row[f"{kind}_oldest"]
         snapshot["depth"][kind] = row[f"{kind}_depth"] or 0
-        snapshot["oldest_age_seconds"][kind] = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        snapshot["oldest_age_seconds"][kind] = age_seconds(oldest, now)
     return snapshot
 
 
@@ -261,8 +266,7 @@ def _fill_withdrawals(count: GaugeMetricFamily, amount: GaugeMetricFamily, age: 
     for row in withdrawals_pending_summary():
         count.add_metric([row["currency"]], row["count"])
         amount.add_metric([row["currency"]], row["amount"])
-        oldest = row["oldest"]
-        age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        age.add_metric([row["currency"]], age_seconds(row["oldest"], now))
 
 
 # --- Withdrawal events waiting for the payment system ---------------------------------------
@@ -290,9 +294,8 @@ def _fill_withdrawal_events(count: GaugeMetricFamily, age: GaugeMetricFamily, fl
     row = WithdrawalEvent.objects.filter(
         delivery__in=[WithdrawalEvent.Delivery.PENDING, WithdrawalEvent.Delivery.SENDING]
     ).aggregate(count=Count("pk"), oldest=Min("created_at"), flagged=Count("pk", filter=Q(flagged_at__isnull=False)))
-    oldest = row["oldest"]
     count.add_metric([], row["count"])
-    age.add_metric([], max(0.0, (clock.now() - oldest).total_seconds()) if oldest else 0.0)
+    age.add_metric([], age_seconds(row["oldest"], clock.now()))
     flagged.add_metric([], row["flagged"])
 
 
@@ -348,8 +351,7 @@ def _fill_staff_movements(count: GaugeMetricFamily, age: GaugeMetricFamily) -> N
     now = clock.now()
     for row in staff_movements_waiting_summary():
         count.add_metric([row["currency"]], row["count"])
-        oldest = row["oldest"]
-        age.add_metric([row["currency"]], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        age.add_metric([row["currency"]], age_seconds(row["oldest"], now))
 
 
 # Gauges read from the database when scraped.

@@ -1,4 +1,4 @@
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -306,50 +306,45 @@ def player_withdrawals(
     return withdrawals.order_by("-requested_at", "-id")
 
 
+def _per_currency(rows: Iterable[Mapping[str, Any]], *, empty: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every currency on the platform in code order, each with its aggregate row of `rows`
+    (keyed by `currency_code`) or `empty`, so a gauge has its series at 0 when nothing counts."""
+    found = {row["currency_code"]: row for row in rows}
+    return [
+        {**empty, **{k: v for k, v in found.get(code, {}).items() if k != "currency_code"}, "currency": code}
+        for code in Currency.objects.order_by("code").values_list("code", flat=True)
+    ]
+
+
 def withdrawals_pending_summary() -> list[dict[str, Any]]:
     """Per currency on the platform: how many withdrawals wait for staff, what they hold and
     the oldest request (None when none waits), through the pending-only index."""
-    waiting = {
-        row["currency"]: row
-        for row in Withdrawal.objects.filter(status=Withdrawal.Status.PENDING)
-        .values(currency=F("wallet__currency_id"))
-        .annotate(count=Count("pk"), amount=Sum("amount"), oldest=Min("requested_at"))
-    }
-    empty = {"count": 0, "amount": 0, "oldest": None}
-    return [
-        {**empty, **waiting.get(code, {}), "currency": code}
-        for code in Currency.objects.order_by("code").values_list("code", flat=True)
-    ]
+    return _per_currency(
+        Withdrawal.objects.filter(status=Withdrawal.Status.PENDING)
+        .values(currency_code=F("wallet__currency_id"))
+        .annotate(count=Count("pk"), amount=Sum("amount"), oldest=Min("requested_at")),
+        empty={"count": 0, "amount": 0, "oldest": None},
+    )
 
 
 def closed_accounts_holding_money_summary() -> list[dict[str, Any]]:
     """Per currency: how many closed accounts still hold money and how much (minor units).
     A closed account's balance is the player's, owed until the operator pays it out; the
     closed players are read through their partial index."""
-    held = {
-        row["currency_id"]: {"count": row["count"], "amount": row["amount"]}
-        for row in Wallet.objects.filter(player__status=Player.Status.CLOSED, balance__gt=0)
-        .values("currency_id")
-        .annotate(count=Count("pk"), amount=Sum("balance"))
-    }
-    return [
-        {"count": 0, "amount": 0, **held.get(code, {}), "currency": code}
-        for code in Currency.objects.order_by("code").values_list("code", flat=True)
-    ]
+    return _per_currency(
+        Wallet.objects.filter(player__status=Player.Status.CLOSED, balance__gt=0)
+        .values(currency_code=F("currency_id"))
+        .annotate(count=Count("pk"), amount=Sum("balance")),
+        empty={"count": 0, "amount": 0},
+    )
 
 
 def staff_movements_waiting_summary() -> list[dict[str, Any]]:
     """Per currency: the staff movements waiting for a second member of staff (an approval
     left unfinished included) and the oldest request, through the open-only index."""
-    waiting = {
-        row["currency_id"]: {"count": row["count"], "oldest": row["oldest"]}
-        for row in StaffMovement.objects.filter(
-            status__in=[StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING]
-        )
-        .values(currency_id=F("wallet__currency_id"))
-        .annotate(count=Count("pk"), oldest=Min("requested_at"))
-    }
-    return [
-        {"count": 0, "oldest": None, **waiting.get(code, {}), "currency": code}
-        for code in Currency.objects.order_by("code").values_list("code", flat=True)
-    ]
+    return _per_currency(
+        StaffMovement.objects.filter(status__in=[StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING])
+        .values(currency_code=F("wallet__currency_id"))
+        .annotate(count=Count("pk"), oldest=Min("requested_at")),
+        empty={"count": 0, "oldest": None},
+    )

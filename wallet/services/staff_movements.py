@@ -28,7 +28,7 @@ from .backoffice import (
     wallet_deposit,
     wallet_withdraw,
 )
-from .common import WalletResult, validate_amount
+from .common import WalletResult, validate_amount, validate_transaction_id
 
 Status = StaffMovement.Status
 REASON_MAX = StaffMovement._meta.get_field("reason").max_length or 500
@@ -60,8 +60,7 @@ def staff_money_move(
     the currency's `staff_approval_above`, recorded to wait for a second approval above it."""
     if kind not in _SERVICES:
         raise ValidationFailed(f"Unknown movement {kind!r}.", details={"kind": ["invalid"]})
-    if reference is not None:
-        validate_payment_reference(reference)
+    validate_payment_reference(reference)
     if not staff_movement_needs_approval(wallet=wallet, amount=amount):
         result = _SERVICES[kind](
             player_id=wallet.player.player_id,
@@ -81,6 +80,8 @@ def staff_money_move(
         raise ValidationFailed("Say why: a back-office movement needs a reason.", details={"reason": ["required"]})
     if len(reason) > REASON_MAX:
         raise ValidationFailed(f"A reason is at most {REASON_MAX} characters.", details={"reason": ["too long"]})
+    if reference is not None:
+        validate_transaction_id(reference, "reference")  # made a key only at approval
     waiting = StaffMovement.objects.create(
         wallet=wallet,
         kind=kind,

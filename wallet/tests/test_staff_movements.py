@@ -257,26 +257,20 @@ def test_racing_approvals_and_rejections_move_the_money_once():
     Currency.objects.filter(code="EUR").update(staff_approval_above=0)
     movement = ask(amount=7_000)
 
-    def approve(n):
-        try:
-            staff_movement_approve(movement_id=movement.pk, staff=f"staff:checker{n}", reason="race")
-            return "approve", "ok"
-        except StaffMovementNotAllowed:
-            return "approve", "refused"
-        finally:
-            connection.close()
+    steps = {"approve": (staff_movement_approve, "checker"), "reject": (staff_movement_reject, "rejecter")}
 
-    def reject(n):
+    def decide(kind, n):
+        step, who = steps[kind]
         try:
-            staff_movement_reject(movement_id=movement.pk, staff=f"staff:rejecter{n}", reason="race")
-            return "reject", "ok"
+            step(movement_id=movement.pk, staff=f"staff:{who}{n}", reason="race")
+            return kind, "ok"
         except StaffMovementNotAllowed:
-            return "reject", "refused"
+            return kind, "refused"
         finally:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=12) as pool:
-        answers = [f.result() for f in [pool.submit(step, n) for n in range(6) for step in (approve, reject)]]
+        answers = [f.result() for f in [pool.submit(decide, kind, n) for n in range(6) for kind in steps]]
     movement.refresh_from_db()
     moved = JournalTransaction.objects.filter(provider_transaction_id=f"staff-movement:{movement.pk}").count()
     if movement.status == "rejected":
