@@ -43,6 +43,7 @@ class CurrencyAdmin(admin.ModelAdmin):
         "withdrawal_review_above",
         "kyc_deposits_above",
         "staff_approval_above",
+        "staff_daily_allowance",
     )
     list_editable = ("is_enabled",)
 

@@ -48,6 +48,14 @@ class Currency(models.Model):
         "than this (minor units, either sign) moves nothing until another member of staff approves it; "
         "0: every one waits; empty: none waits.",
     )
+    staff_daily_allowance = models.BigIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="staff may move alone per day",
+        help_text="What one member of staff may move in all on 'Move money…' without a second approval in a UTC "
+        "day (minor units, the sum of amounts of either sign). A movement that would take them over it waits for "
+        "another member of staff, like one over the threshold above; empty: no daily total.",
+    )
 
     class Meta:
         verbose_name_plural = "currencies"
@@ -62,6 +70,9 @@ class Currency(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(staff_approval_above__gte=0), name="currency_staff_approval_above_sane"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(staff_daily_allowance__gte=0), name="currency_staff_daily_allowance_sane"
             ),
         ]
 

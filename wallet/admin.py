@@ -12,8 +12,8 @@ from casino_platform.errors import DomainError
 from players.services import player_may_be_paid
 
 from .errors import WithdrawalNotAllowed
-from .models import RollbackTombstone, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
-from .selectors import ACTIVITY_LOOKBACK, wallet_activity
+from .models import RollbackTombstone, StaffDayTotal, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
+from .selectors import ACTIVITY_LOOKBACK, staff_moved_alone_today, wallet_activity
 from .services import (
     staff_money_move,
     staff_movement_approve,
@@ -118,10 +118,14 @@ class WalletAdmin(admin.ModelAdmin):
                     )
                     if outcome.waiting is not None:
                         waiting = outcome.waiting
-                        threshold = wallet.currency.format(wallet.currency.staff_approval_above or 0)
+                        if waiting.held_because == StaffMovement.HeldBecause.DAY_TOTAL:
+                            allowance = wallet.currency.format(wallet.currency.staff_daily_allowance or 0)
+                            why = f"it would take what you moved alone today over {allowance}"
+                        else:
+                            why = f"over {wallet.currency.format(wallet.currency.staff_approval_above or 0)}"
                         messages.warning(
                             request,
-                            f"Nothing moved yet: over {threshold}, this movement waits for another member of "
+                            f"Nothing moved yet: {why}, this movement waits for another member of "
                             f"staff to approve it (staff movement {waiting.pk}).",
                         )
                         # Its review page, which the requester may open to see it or take it back.
@@ -139,6 +143,10 @@ class WalletAdmin(admin.ModelAdmin):
             "form": form,
             "wallet": wallet,
             "approval_above": wallet.currency.format(wallet.currency.staff_approval_above or 0),
+            "daily_allowance": wallet.currency.format(wallet.currency.staff_daily_allowance or 0),
+            "moved_alone_today": wallet.currency.format(
+                staff_moved_alone_today(staff=f"staff:{request.user.get_username()}", currency=wallet.currency_id)
+            ),
             "title": f"Move money: {wallet}",
             "opts": self.model._meta,
         }
@@ -466,13 +474,14 @@ class StaffMovementAdmin(ReadOnlyAdmin):
         "kind",
         "amount_display",
         "status",
+        "held_because",
         "reason",
         "requested_by",
         "requested_at",
         "decided_by",
         "review_link",
     )
-    list_filter = (StaffMovementQueue, "kind", "wallet__currency")
+    list_filter = (StaffMovementQueue, "kind", "held_because", "wallet__currency")
     search_fields = ("=wallet__player__player_id", "=reference", "=requested_by")
     list_select_related = ("wallet__player", "wallet__currency")
     fields = (
@@ -483,6 +492,7 @@ class StaffMovementAdmin(ReadOnlyAdmin):
         "reason",
         "requested_by",
         "requested_at",
+        "held_because",
         "status",
         "decided_by",
         "decided_at",
@@ -558,3 +568,25 @@ class StaffMovementAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/wallet/staffmovement_review.html", context)
+
+
+@admin.register(StaffDayTotal)
+class StaffDayTotalAdmin(ReadOnlyAdmin):
+    """What each member of staff moved alone on "Move money…" per currency and UTC day, held
+    against the currency's "Staff may move alone per day"; movements approved by a second
+    member of staff are not in it."""
+
+    list_display = ("day", "staff", "currency", "moved_display", "allowance_display")
+    list_filter = ("currency", "day")
+    search_fields = ("=staff",)
+    list_select_related = ("currency",)
+    date_hierarchy = "day"
+
+    @admin.display(description="Moved alone", ordering="moved")
+    def moved_display(self, obj: StaffDayTotal) -> str:
+        return obj.currency.format(obj.moved)
+
+    @admin.display(description="Allowance now")
+    def allowance_display(self, obj: StaffDayTotal) -> str:
+        allowance = obj.currency.staff_daily_allowance
+        return "none" if allowance is None else obj.currency.format(allowance)

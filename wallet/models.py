@@ -165,7 +165,8 @@ class WithdrawalEvent(models.Model):
 
 class StaffMovement(models.Model):
     """A deposit, withdrawal or adjustment entered by staff over their currency's
-    `staff_approval_above`: it moves nothing until another member of staff approves it
+    `staff_approval_above`, or over what they may still move alone that day
+    (`staff_daily_allowance`): it moves nothing until another member of staff approves it
     (four eyes), then moves once under its reference (wallet/services/staff_movements.py).
     `amount` is in minor units: positive for a deposit or withdrawal, signed for an adjustment."""
 
@@ -181,6 +182,10 @@ class StaffMovement(models.Model):
         REJECTED = "rejected", "Rejected (nothing moved)"
         REFUSED = "refused", "Refused when approved (nothing moved)"
 
+    class HeldBecause(models.TextChoices):
+        AMOUNT = "amount", "Over the second-approval threshold"
+        DAY_TOTAL = "day_total", "Over what the requester may move alone today"
+
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="staff_movements")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.BigIntegerField()
@@ -190,6 +195,9 @@ class StaffMovement(models.Model):
     reason = models.CharField(max_length=500)
     requested_by = models.CharField(max_length=150)
     requested_at = models.DateTimeField()
+    held_because = models.CharField(
+        max_length=16, choices=HeldBecause.choices, default=HeldBecause.AMOUNT, help_text="Why it waits for four eyes."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     decided_by = models.CharField(max_length=150, blank=True, help_text="Who approved or rejected it.")
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -235,3 +243,27 @@ class StaffMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.wallet_id} ({self.status})"
+
+
+class StaffDayTotal(models.Model):
+    """What one member of staff moved alone (without a second approval) on "Move money…" in a
+    currency on a UTC day: the sum of the movements' amounts, whatever their sign. Held against
+    the currency's `staff_daily_allowance`, so a sum split into movements under the threshold
+    per movement is caught too. Taken before the movement and given back when it is refused
+    (wallet/services/staff_movements.py): a crash between the two leaves it counted, never
+    uncounted."""
+
+    staff = models.CharField(max_length=150)
+    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField(help_text="UTC.")
+    moved = models.BigIntegerField(default=0, help_text="Minor units, the sum of amounts of either sign.")
+
+    class Meta:
+        ordering = ["-day", "staff", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["staff", "currency", "day"], name="staff_day_total_once"),
+            models.CheckConstraint(condition=models.Q(moved__gte=0), name="staff_day_total_moved_sane"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.staff} {self.currency_id} {self.day}: {self.moved}"

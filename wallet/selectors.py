@@ -6,13 +6,14 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
+from casino_platform import clock
 from casino_platform.db import read_snapshot
 from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player
 
 from .errors import CurrencyMismatch, WithdrawalNotFound
-from .models import RollbackTombstone, StaffMovement, Wallet, Withdrawal
+from .models import RollbackTombstone, StaffDayTotal, StaffMovement, Wallet, Withdrawal
 
 
 def wallet_get(*, player: Player, currency: str) -> Wallet:
@@ -348,3 +349,11 @@ def staff_movements_waiting_summary() -> list[dict[str, Any]]:
         .annotate(count=Count("pk"), oldest=Min("requested_at")),
         empty={"count": 0, "oldest": None},
     )
+
+
+def staff_moved_alone_today(*, staff: str, currency: str) -> int:
+    """What `staff` moved alone today (UTC) in `currency` on "Move money…": minor units, the
+    sum of amounts of either sign, held against the currency's `staff_daily_allowance`."""
+    today = clock.now().date()
+    moved = StaffDayTotal.objects.filter(staff=staff, currency_id=currency, day=today).values_list("moved", flat=True)
+    return moved.first() or 0

@@ -8,18 +8,25 @@ under the request's `movement_reference`, and records the outcome. The reference
 makes it move once: approvals that race, or one retried after a crash left the request
 `approving`, replay the first movement instead of making another. A refusal of the movement
 (INSUFFICIENT_FUNDS, say) is final for that reference, so the request is `refused`.
+
+Under the threshold, a currency's `staff_daily_allowance` bounds what one member of staff
+moves alone in a UTC day, so a sum split into movements under the threshold waits too. The
+movement takes its share of the day's total (one conditional UPDATE, which serialises staff's
+parallel requests on the row) before it moves, and gives it back if it is refused or was
+already made: a crash between the two leaves it counted, the safe way round.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 
 from casino_platform import clock
 from casino_platform.errors import DomainError, ValidationFailed
 
 from ..errors import FourEyesRequired, StaffMovementNotAllowed
-from ..models import StaffMovement, Wallet
+from ..models import StaffDayTotal, StaffMovement, Wallet
 from .backoffice import (
     STAFF_MOVEMENT_PREFIX,
     validate_adjustment,
@@ -57,11 +64,18 @@ def staff_money_move(
     *, wallet: Wallet, kind: str, amount: int, staff: str, reason: str, reference: str | None = None
 ) -> StaffMoveOutcome:
     """A deposit, withdrawal or adjustment entered by `staff` on `wallet`: made at once up to
-    the currency's `staff_approval_above`, recorded to wait for a second approval above it."""
+    the currency's `staff_approval_above` and within what `staff` may still move alone today,
+    recorded to wait for a second approval otherwise."""
     if kind not in _SERVICES:
         raise ValidationFailed(f"Unknown movement {kind!r}.", details={"kind": ["invalid"]})
     validate_payment_reference(reference)
-    if not staff_movement_needs_approval(wallet=wallet, amount=amount):
+    held = StaffMovement.HeldBecause
+    if staff_movement_needs_approval(wallet=wallet, amount=amount):
+        return StaffMoveOutcome(waiting=_wait(wallet, kind, amount, staff, reason, reference, held.AMOUNT))
+    share = _day_total_take(wallet=wallet, staff=staff, amount=amount)
+    if share is None:
+        return StaffMoveOutcome(waiting=_wait(wallet, kind, amount, staff, reason, reference, held.DAY_TOTAL))
+    try:
         result = _SERVICES[kind](
             player_id=wallet.player.player_id,
             currency=wallet.currency_id,
@@ -70,7 +84,46 @@ def staff_money_move(
             reason=reason,
             reference=reference,
         )
-        return StaffMoveOutcome(result=result)
+    except DomainError:
+        # Refused (or bad input): nothing moved, so nothing counts. Any other error leaves
+        # the share taken: the movement may have been made.
+        _day_total_give_back(share)
+        raise
+    if result.replayed:
+        _day_total_give_back(share)  # counted when it was made
+    return StaffMoveOutcome(result=result)
+
+
+@dataclass(frozen=True)
+class _Share:
+    """What a movement counted into a staff day total (`pk`), to give back if it is refused."""
+
+    pk: int | None = None
+    size: int = 0
+
+
+def _day_total_take(*, wallet: Wallet, staff: str, amount: int) -> _Share | None:
+    """Counts `amount` into staff's total for today if it stays within the currency's
+    allowance (nothing to count without one); None when it would go over it."""
+    allowance = wallet.currency.staff_daily_allowance
+    if allowance is None:
+        return _Share()
+    size = abs(amount) if type(amount) is int else 0  # bad input is refused by the movement itself
+    row, _ = StaffDayTotal.objects.get_or_create(staff=staff, currency_id=wallet.currency_id, day=clock.now().date())
+    # Under READ COMMITTED a racing request waits for the row lock and re-reads `moved`:
+    # together they never pass the allowance.
+    took = StaffDayTotal.objects.filter(pk=row.pk, moved__lte=allowance - size).update(moved=F("moved") + size)
+    return _Share(row.pk, size) if took else None
+
+
+def _day_total_give_back(share: _Share) -> None:
+    if share.pk is not None and share.size:
+        StaffDayTotal.objects.filter(pk=share.pk).update(moved=F("moved") - share.size)
+
+
+def _wait(
+    wallet: Wallet, kind: str, amount: int, staff: str, reason: str, reference: str | None, held_because: str
+) -> StaffMovement:
     # The checks the movement would make of its input, now rather than at approval.
     if kind == StaffMovement.Kind.ADJUST:
         validate_adjustment(amount)
@@ -82,7 +135,7 @@ def staff_money_move(
         raise ValidationFailed(f"A reason is at most {REASON_MAX} characters.", details={"reason": ["too long"]})
     if reference is not None:
         validate_transaction_id(reference, "reference")  # made a key only at approval
-    waiting = StaffMovement.objects.create(
+    return StaffMovement.objects.create(
         wallet=wallet,
         kind=kind,
         amount=amount,
@@ -90,8 +143,8 @@ def staff_money_move(
         reason=reason,
         requested_by=staff,
         requested_at=clock.now(),
+        held_because=held_because,
     )
-    return StaffMoveOutcome(waiting=waiting)
 
 
 def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> WalletResult:

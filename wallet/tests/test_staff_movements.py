@@ -4,18 +4,21 @@ of staff approves it, and then moves once, however many approvals race."""
 
 import io
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from casino_platform.errors import DomainError
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from wallet.errors import FourEyesRequired, InsufficientFunds, StaffMovementNotAllowed
-from wallet.models import StaffMovement, Wallet, Withdrawal
+from wallet.models import StaffDayTotal, StaffMovement, Wallet, Withdrawal
+from wallet.selectors import staff_moved_alone_today
 from wallet.services import staff_money_move, staff_movement_approve, staff_movement_reject
 from wallet.tests.test_admin import messages_of, move
 from wallet.tests.test_cashier import balance, call
@@ -247,6 +250,124 @@ class TestAdmin:
     def test_the_threshold_is_set_on_the_currency(self, admin_client, sandbox):
         r = admin_client.get(reverse("admin:ledger_currency_changelist"))
         assert "second approval for staff movements above" in r.content.decode().lower()
+
+
+ALLOWANCE = 100_000  # EUR minor units: 1,000.00 a day alone
+
+
+@pytest.fixture
+def allowance(sandbox):
+    Currency.objects.filter(code="EUR").update(staff_daily_allowance=ALLOWANCE)
+
+
+def alone(kind="deposit", amount=40_000, staff="staff:alice", **kw):
+    return staff_money_move(wallet=wallet(), kind=kind, amount=amount, staff=staff, reason="bank transfer", **kw)
+
+
+def moved_today(staff="staff:alice") -> int:
+    return staff_moved_alone_today(staff=staff, currency="EUR")
+
+
+class TestDayTotal:
+    """Under the threshold per movement, what one member of staff moves alone in a day is
+    bounded too, so a sum split into small movements waits for four eyes."""
+
+    def test_movements_under_the_threshold_add_up_until_the_next_one_waits(self, allowance):
+        assert alone(amount=40_000).result is not None
+        assert alone(kind="adjust", amount=-40_000).result is not None  # either sign counts
+        assert moved_today() == 80_000 and balance() == 100_000
+        outcome = alone(amount=20_001)
+        assert outcome.result is None and outcome.waiting is not None
+        waiting = outcome.waiting
+        assert (waiting.held_because, waiting.status, waiting.amount) == ("day_total", "pending", 20_001)
+        assert (moved_today(), balance()) == (80_000, 100_000)  # nothing moved, nothing counted
+        assert alone(amount=20_000).result is not None  # exactly up to it still goes
+        assert moved_today() == ALLOWANCE
+        # Another member of staff has their own day; an approval is four eyes, so not counted.
+        assert alone(amount=1, staff="staff:bob").result is not None
+        staff_movement_approve(movement_id=waiting.pk, staff="staff:bob", reason="seen the transfer")
+        assert (moved_today(), moved_today("staff:bob")) == (ALLOWANCE, 1)
+        assert balance() == 100_000 + 20_000 + 1 + 20_001 and ledger_reconcile().ok
+
+    def test_a_refused_or_repeated_movement_is_not_counted(self, allowance):
+        Currency.objects.filter(code="EUR").update(staff_approval_above=None, staff_daily_allowance=10**9)
+        with pytest.raises(InsufficientFunds):
+            alone(kind="withdraw", amount=100_001)
+        assert moved_today() == 0
+        with pytest.raises(DomainError):
+            alone(kind="adjust", amount=0)  # bad input: refused by the movement
+        assert moved_today() == 0
+        first = alone(amount=30_000, reference="bank-991")
+        again = alone(amount=30_000, reference="bank-991")
+        assert (first.result.replayed, again.result.replayed) == (False, True)
+        assert (moved_today(), balance()) == (30_000, 130_000)
+
+    def test_a_new_utc_day_starts_from_nothing(self, allowance, monkeypatch):
+        alone(amount=ALLOWANCE // 2), alone(amount=ALLOWANCE // 2)
+        assert alone(amount=1).waiting is not None
+        tomorrow = timezone.now() + timedelta(days=1)
+        monkeypatch.setattr("casino_platform.clock.now", lambda: tomorrow)
+        assert moved_today() == 0
+        assert alone(amount=1).result is not None
+        assert list(StaffDayTotal.objects.order_by("day").values_list("moved", flat=True)) == [ALLOWANCE, 1]
+
+    def test_without_an_allowance_nothing_is_counted(self, sandbox):
+        alone(amount=ABOVE)
+        alone(amount=ABOVE)
+        assert StaffDayTotal.objects.count() == 0 and balance() == 200_000
+
+    def test_the_threshold_per_movement_is_checked_first(self, allowance):
+        assert ask(amount=ABOVE + 1).held_because == "amount"
+        assert moved_today() == 0
+
+
+class TestDayTotalAdmin:
+    def test_move_money_says_what_is_left_and_why_a_movement_waits(self, admin_client, allowance):
+        alone(amount=40_000, staff="staff:admin"), alone(kind="adjust", amount=-40_000, staff="staff:admin")
+        page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet().pk])).content.decode()
+        assert "You may move 1000.00 EUR in all alone today" in page and "you have moved\n   800.00 EUR" in page
+        r = move(admin_client, wallet(), kind="deposit", amount="20001", reason="split transfer")
+        movement = StaffMovement.objects.get()
+        assert messages_of(r) == [
+            "Nothing moved yet: it would take what you moved alone today over 1000.00 EUR, this movement waits "
+            f"for another member of staff to approve it (staff movement {movement.pk})."
+        ]
+        review = admin_client.get(r["Location"]).content.decode()
+        assert "Held for a second approval: over what the requester may move alone today." in review
+        queue = admin_client.get(reverse("admin:wallet_staffmovement_changelist")).content.decode()
+        assert "Over what the requester may move alone today" in queue
+
+    def test_staff_day_totals_are_listed_for_finance(self, admin_client, allowance):
+        alone(amount=40_000)
+        alone(amount=5_000, staff="staff:bob")
+        page = admin_client.get(reverse("admin:wallet_staffdaytotal_changelist")).content.decode()
+        assert "staff:alice" in page and "400.00 EUR" in page and "50.00 EUR" in page and "1000.00 EUR" in page
+        r = admin_client.get(reverse("admin:wallet_staffdaytotal_changelist"), {"q": "staff:bob"})
+        assert "staff:alice" not in r.content.decode()
+        currencies = admin_client.get(reverse("admin:ledger_currency_changelist")).content.decode().lower()
+        assert "staff may move alone per day" in currencies
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_s_parallel_movements_never_pass_the_day_s_allowance():
+    """Eight movements of 30.00 by one member of staff race in threads on real PostgreSQL
+    against an allowance of 100.00: three move, five wait, and the day's total is what moved."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(staff_daily_allowance=10_000)
+
+    def one(n):
+        try:
+            outcome = alone(amount=3_000, reference=f"split-{n}")
+            return "moved" if outcome.result is not None else "waits"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = sorted(pool.map(one, range(8)))
+    assert answers == ["moved"] * 3 + ["waits"] * 5
+    assert (moved_today(), balance()) == (9_000, 109_000)
+    assert StaffMovement.objects.filter(held_because="day_total", status="pending").count() == 5
+    assert ledger_reconcile().ok
 
 
 @pytest.mark.django_db(transaction=True)
