@@ -15,14 +15,16 @@ from ledger.models import Currency
 from wallet.models import Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses
 
-from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
+from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
 from .services import (
     AUDITED_FIELDS,
     MAX_LIMIT,
+    SESSION_TIME_LIMIT_MINUTES,
     player_block,
     player_create,
     player_set_deposit_limit,
     player_set_loss_limit,
+    player_set_session_time_limit,
     player_unblock,
     player_update,
 )
@@ -64,6 +66,23 @@ class PeriodLimitForm(forms.Form):
         return data
 
 
+class SessionTimeLimitForm(forms.Form):
+    minutes = forms.IntegerField(
+        required=False,
+        min_value=SESSION_TIME_LIMIT_MINUTES[0],
+        max_value=SESSION_TIME_LIMIT_MINUTES[1],
+        help_text="The longest a game session may last, whatever the activity in it.",
+    )
+    remove = forms.BooleanField(required=False, label="Remove the limit instead")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the player's audit log.")
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        if data.get("remove") == (data.get("minutes") is not None) and "minutes" not in self.errors:
+            raise forms.ValidationError("Give the minutes, or tick 'Remove the limit instead', not both.")
+        return data
+
+
 class PeriodLimitInline(admin.TabularInline):
     extra = 0
     fields = ("currency", "period", "amount_display", "used_display", "pending_display", "updated_at")
@@ -102,6 +121,28 @@ class LossLimitInline(PeriodLimitInline):
 class DepositLimitInline(PeriodLimitInline):
     model = DepositLimit
     used = staticmethod(wallet_deposits)
+
+
+class SessionTimeLimitInline(admin.TabularInline):
+    model = SessionTimeLimit
+    extra = 0
+    fields = ("amount_display", "pending_display", "updated_at")
+    readonly_fields = fields
+    can_delete = False
+
+    @admin.display(description="Session time limit in force")
+    def amount_display(self, obj: SessionTimeLimit) -> str:
+        return f"{obj.amount} minutes"
+
+    @admin.display(description="Waiting (cooling-off)")
+    def pending_display(self, obj: SessionTimeLimit) -> str:
+        if obj.pending_from is None:
+            return "-"
+        what = "removal" if obj.pending_amount is None else f"{obj.pending_amount} minutes"
+        return f"{what} from {obj.pending_from:%Y-%m-%d %H:%M} UTC"
+
+    def has_add_permission(self, request, obj=None):
+        return False  # set through the service, so every change is audited
 
 
 class WalletInline(admin.TabularInline):
@@ -193,17 +234,53 @@ class PlayerAdmin(admin.ModelAdmin):
     @admin.display(description="Limits")
     def limits_link(self, obj: Player) -> str:
         return format_html(
-            '<a href="{}">Set a loss limit…</a> · <a href="{}">Set a deposit limit…</a>',
+            '<a href="{}">Set a loss limit…</a> · <a href="{}">Set a deposit limit…</a> · '
+            '<a href="{}">Set a session time limit…</a>',
             reverse("admin:players_player_loss_limit", args=[obj.pk]),
             reverse("admin:players_player_deposit_limit", args=[obj.pk]),
+            reverse("admin:players_player_session_time_limit", args=[obj.pk]),
         )
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.limit_view)
+        session_view = self.admin_site.admin_view(self.session_time_limit_view)
         return [
             path(f"<int:player_pk>/{kind}-limit/", view, name=f"players_player_{kind}_limit", kwargs={"kind": kind})
             for kind in _LIMIT_KINDS
-        ] + super().get_urls()
+        ] + [
+            path("<int:player_pk>/session-time-limit/", session_view, name="players_player_session_time_limit"),
+            *super().get_urls(),
+        ]
+
+    def session_time_limit_view(self, request, player_pk: int):
+        if not request.user.has_perms(["players.change_player", "players.change_sessiontimelimit"]):
+            messages.error(request, "You may not change players' session time limits.")
+            return redirect("admin:players_player_changelist")
+        player = get_object_or_404(Player, pk=player_pk)
+        form = SessionTimeLimitForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                limit = player_set_session_time_limit(
+                    player=player,
+                    minutes=None if data["remove"] else data["minutes"],
+                    changed_by=request.user.get_username(),
+                    reason=data["reason"],
+                )
+            except DomainError as exc:
+                messages.error(request, f"{exc.code}: {exc.message}")
+            else:
+                messages.success(request, _session_time_limit_outcome(limit))
+                return redirect("admin:players_player_change", player.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "player": player,
+            "limit": SessionTimeLimit.objects.filter(player=player).first(),
+            "title": f"Set a session time limit: {player}",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/players/session_time_limit.html", context)
 
     def limit_view(self, request, player_pk: int, kind: str):
         model, set_limit, holds = _LIMIT_KINDS[kind]
@@ -240,7 +317,7 @@ class PlayerAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/players/period_limit.html", context)
 
-    inlines = [WalletInline, LossLimitInline, DepositLimitInline, AuditInline]
+    inlines = [WalletInline, LossLimitInline, DepositLimitInline, SessionTimeLimitInline, AuditInline]
     actions = ["block_players", "unblock_players"]
 
     def save_model(self, request, obj, form, change):
@@ -303,5 +380,17 @@ def _limit_outcome(model: type[PeriodLimit], limit: PeriodLimit | None, currency
     waiting = "Its removal" if limit.pending_amount is None else currency.format(limit.pending_amount)
     return (
         f"The {period} {model.noun} in {currency.code} stays {in_force} until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
+        f"{waiting} takes effect then (cooling-off)."
+    )
+
+
+def _session_time_limit_outcome(limit: SessionTimeLimit | None) -> str:
+    if limit is None:
+        return "No session time limit."
+    if limit.pending_from is None:
+        return f"The session time limit is {limit.amount} minutes, in force now; open sessions end within it."
+    waiting = "Its removal" if limit.pending_amount is None else f"{limit.pending_amount} minutes"
+    return (
+        f"The session time limit stays {limit.amount} minutes until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
         f"{waiting} takes effect then (cooling-off)."
     )

@@ -1,4 +1,5 @@
-"""Players and their responsible-gambling state. Loss and deposit limits are in minor units."""
+"""Players and their responsible-gambling state. Loss and deposit limits are in minor units,
+session time limits in minutes."""
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
@@ -72,14 +73,14 @@ class Player(models.Model):
         return self.status == self.Status.ACTIVE
 
 
-class PeriodLimit(models.Model):
-    """A responsible-gambling limit per currency and period (UTC day, ISO week, calendar month).
+class CoolingOffLimit(models.Model):
+    """A responsible-gambling limit a player sets on themselves.
 
-    `amount` is the limit in force, the one a movement is held against. A stricter limit
-    applies at once; a looser one, or the limit's removal, waits for a cooling-off period
+    `amount` is the limit in force, the one play is held against. A stricter limit applies at
+    once; a looser one, or the limit's removal, waits for a cooling-off period
     (RG_LIMIT_INCREASE_DELAY_SECONDS) as `pending_amount` (None: removal) from `pending_from`,
     and the sweep (players.tasks) puts it in force then. A late sweep only keeps the
-    stricter limit longer."""
+    stricter limit longer. players/services.py keeps these rules for every kind."""
 
     # What the audit log and messages call this kind of limit (e.g. loss_limit_day_EUR).
     audit_name = ""
@@ -90,14 +91,6 @@ class PeriodLimit(models.Model):
 
     # Each concrete limit declares its own, for its related_name.
     player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="+")
-
-    class Period(models.TextChoices):
-        DAY = "day", "Day"
-        WEEK = "week", "Week"
-        MONTH = "month", "Month"
-
-    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
-    period = models.CharField(max_length=8, choices=Period.choices)
     amount = models.BigIntegerField(help_text="Minor units; the limit in force.")
     pending_amount = models.BigIntegerField(
         null=True, blank=True, help_text="Minor units; the looser limit asked for, in force from pending_from."
@@ -110,22 +103,19 @@ class PeriodLimit(models.Model):
     class Meta:
         abstract = True
 
-    def __str__(self) -> str:
-        return f"{self.player_id} {self.period} {self.noun} {self.amount} {self.currency_id}"
-
-    @classmethod
-    def audit_field(cls, period: str, currency: str) -> str:
-        return f"{cls.audit_name}_{period}_{currency}"
+    def audit_key(self) -> str:
+        """This limit's name in the audit log."""
+        return self.audit_name
 
     @property
     def pending_removal(self) -> bool:
         return self.pending_from is not None and self.pending_amount is None
 
     @staticmethod
-    def rules(prefix: str) -> tuple[list[models.BaseConstraint], list[models.Index]]:
-        """Each concrete limit's constraints and index, named after its table."""
+    def rules(prefix: str, one_per: tuple[str, ...] = ()) -> tuple[list[models.BaseConstraint], list[models.Index]]:
+        """Each concrete limit's constraints and index, named after its table; `one_per`: the
+        fields of which a player has one limit (none when `player` is one-to-one)."""
         constraints: list[models.BaseConstraint] = [
-            models.UniqueConstraint(fields=["player", "currency", "period"], name=f"{prefix}_one_per_period"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name=f"{prefix}_non_negative"),
             # Only a looser limit waits: a pending amount is above the one in force and has its time.
             models.CheckConstraint(
@@ -134,12 +124,43 @@ class PeriodLimit(models.Model):
                 name=f"{prefix}_pending_is_looser",
             ),
         ]
+        if one_per:
+            constraints.insert(0, models.UniqueConstraint(fields=list(one_per), name=f"{prefix}_one_per_period"))
         indexes = [
             models.Index(
                 fields=["pending_from"], name=f"{prefix}_pending", condition=models.Q(pending_from__isnull=False)
             )
         ]
         return constraints, indexes
+
+
+class PeriodLimit(CoolingOffLimit):
+    """A limit per currency and period (UTC day, ISO week, calendar month), in minor units."""
+
+    class Period(models.TextChoices):
+        DAY = "day", "Day"
+        WEEK = "week", "Week"
+        MONTH = "month", "Month"
+
+    currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
+    period = models.CharField(max_length=8, choices=Period.choices)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.player_id} {self.period} {self.noun} {self.amount} {self.currency_id}"
+
+    @classmethod
+    def audit_field(cls, period: str, currency: str) -> str:
+        return f"{cls.audit_name}_{period}_{currency}"
+
+    def audit_key(self) -> str:
+        return self.audit_field(self.period, self.currency_id)
+
+    @staticmethod
+    def period_rules(prefix: str) -> tuple[list[models.BaseConstraint], list[models.Index]]:
+        return CoolingOffLimit.rules(prefix, one_per=("player", "currency", "period"))
 
 
 class LossLimit(PeriodLimit):
@@ -152,7 +173,7 @@ class LossLimit(PeriodLimit):
     player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="loss_limits")
 
     class Meta:
-        constraints, indexes = PeriodLimit.rules("loss_limit")
+        constraints, indexes = PeriodLimit.period_rules("loss_limit")
 
 
 class DepositLimit(PeriodLimit):
@@ -164,7 +185,29 @@ class DepositLimit(PeriodLimit):
     player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="deposit_limits")
 
     class Meta:
-        constraints, indexes = PeriodLimit.rules("deposit_limit")
+        constraints, indexes = PeriodLimit.period_rules("deposit_limit")
+
+
+class SessionTimeLimit(CoolingOffLimit):
+    """The longest a player's game session may last, in minutes, whatever the activity in it:
+    a launch ends its session that long after it starts (its `absolute_expires_at`), and a
+    stricter limit shortens the sessions already open. A debit after the end is refused
+    (SESSION_EXPIRED); owed credits are still paid."""
+
+    audit_name = "session_time_limit"
+    noun = "session time limit"
+
+    player = models.OneToOneField(Player, on_delete=models.CASCADE, related_name="session_time_limit")
+    amount = models.IntegerField(help_text="Minutes; the limit in force.")
+    pending_amount = models.IntegerField(
+        null=True, blank=True, help_text="Minutes; the longer limit asked for, in force from pending_from."
+    )
+
+    class Meta:
+        constraints, indexes = CoolingOffLimit.rules("session_time_limit")
+
+    def __str__(self) -> str:
+        return f"{self.player_id} {self.noun} {self.amount} min"
 
 
 class PlayerAuditLog(models.Model):

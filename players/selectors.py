@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 
 from .errors import PlayerNotFound
-from .models import LossLimit, Player
+from .models import LossLimit, Player, SessionTimeLimit
 
 
 def player_get(*, player_id: str) -> Player:
@@ -17,3 +17,7 @@ def player_get(*, player_id: str) -> Player:
 
 def player_loss_limits(*, player: Player, currency: str) -> QuerySet[LossLimit]:
     return LossLimit.objects.filter(player=player, currency_id=currency)
+
+
+def player_session_time_limit(*, player: Player) -> SessionTimeLimit | None:
+    return SessionTimeLimit.objects.filter(player=player).first()

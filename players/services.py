@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
@@ -14,13 +15,18 @@ from ledger.models import CURRENCY_CODE, Currency
 from ledger.money import MAX_AMOUNT
 
 from .errors import KycRequired, PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
-from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog
+from .models import CoolingOffLimit, DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
 from .selectors import player_get
 
 # The contract's ceiling for an amount (wallet-api.md §2).
 MAX_LIMIT = MAX_AMOUNT
 
-L = TypeVar("L", bound=PeriodLimit)
+# A session time limit in minutes: at least one, at most a day (a longer session is
+# the platform's own cap, SESSION_ABSOLUTE_TIMEOUT_SECONDS, anyway).
+SESSION_TIME_LIMIT_MINUTES = (1, 24 * 60)
+
+L = TypeVar("L", bound=CoolingOffLimit)
+P = TypeVar("P", bound=PeriodLimit)
 
 logger = logging.getLogger(__name__)
 
@@ -190,12 +196,35 @@ def player_extend_restriction(*, player: Player, field: str, until: datetime, ch
         return player_update(player=locked, changed_by=changed_by, reason=reason, **{field: until})
 
 
-def _after_limit_change(model: type[PeriodLimit], player_pk: int) -> None:
+def _after_limit_change(model: type[CoolingOffLimit], player_pk: int) -> None:
     # A debit reads loss limits only for a player flagged to have some (one round trip less).
     if model is LossLimit:
         Player.objects.filter(pk=player_pk).update(
             has_loss_limits=LossLimit.objects.filter(player_id=player_pk).exists()
         )
+    elif model is SessionTimeLimit:
+        _sessions_end_within_limit(player_pk)
+
+
+def _sessions_end_within_limit(player_pk: int) -> None:
+    """The player's open game sessions end no later than the session time limit in force
+    after their start: a stricter limit shortens them at once, a looser one lengthens none."""
+    from sessions.models import GameSession  # sessions build on players, not the other way round
+
+    minutes = SessionTimeLimit.objects.filter(player_id=player_pk).values_list("amount", flat=True).first()
+    if minutes is None:
+        return
+    end = F("created_at") + timedelta(minutes=minutes)
+    GameSession.objects.filter(player_id=player_pk, closed_at__isnull=True, absolute_expires_at__gt=clock.now()).filter(
+        absolute_expires_at__gt=end
+    ).update(absolute_expires_at=end)
+
+
+def player_session_end(*, player: Player, start: datetime, cap: timedelta) -> datetime:
+    """When a game session of `player` starting at `start` ends at the latest: the platform's
+    `cap`, or sooner under the player's session time limit."""
+    minutes = SessionTimeLimit.objects.filter(player=player).values_list("amount", flat=True).first()
+    return start + min(cap, timedelta(minutes=minutes)) if minutes is not None else start + cap
 
 
 def player_set_loss_limit(
@@ -224,15 +253,9 @@ def player_set_deposit_limit(
 
 @transaction.atomic
 def _player_set_limit(
-    model: type[L], *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
-) -> L | None:
-    """Set (or with amount=None remove) a period limit; audited like every RG change.
-
-    A new or stricter limit is in force at once and cancels a looser one still waiting. A
-    looser limit or a removal waits RG_LIMIT_INCREASE_DELAY_SECONDS (pending_amount,
-    pending_from), so that a player cannot lift a limit in the heat of a losing session;
-    asking for the same again does not restart the wait. Returns the row as it stands,
-    or None when there is no limit."""
+    model: type[P], *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
+) -> P | None:
+    """Set (or with amount=None remove) a loss or deposit limit of one currency and period."""
     if period not in PeriodLimit.Period.values:
         raise ValidationFailed(f"Unknown period {period!r}", details={"period": ["day, week or month"]})
     if amount is not None and (type(amount) is not int or amount < 0 or amount > MAX_LIMIT):
@@ -243,16 +266,60 @@ def _player_set_limit(
     # A disabled currency still takes limits: one set before it was disabled stays changeable.
     if not (CURRENCY_CODE.fullmatch(currency) and Currency.objects.filter(code=currency).exists()):
         raise ValidationFailed(f"No currency {currency!r} on this platform.", details={"currency": ["unknown"]})
+    return _limit_set(
+        model,
+        player=player,
+        key={"currency_id": currency, "period": period},
+        field=model.audit_field(period, currency),
+        amount=amount,
+        changed_by=changed_by,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def player_set_session_time_limit(
+    *, player: Player, minutes: int | None, changed_by: str, reason: str
+) -> SessionTimeLimit | None:
+    """Set (or with minutes=None remove) the longest a game session of the player may last.
+    Stricter, it shortens the sessions already open; looser, it waits the cooling-off."""
+    low, high = SESSION_TIME_LIMIT_MINUTES
+    if minutes is not None and (type(minutes) is not int or not low <= minutes <= high):
+        raise ValidationFailed(
+            f"A session time limit is a whole number of minutes from {low} to {high}.",
+            details={"minutes": ["invalid"]},
+        )
+    return _limit_set(
+        SessionTimeLimit,
+        player=player,
+        key={},
+        field=SessionTimeLimit.audit_name,
+        amount=minutes,
+        changed_by=changed_by,
+        reason=reason,
+    )
+
+
+def _limit_set(
+    model: type[L], *, player: Player, key: dict[str, Any], field: str, amount: int | None, changed_by: str, reason: str
+) -> L | None:
+    """Set (or with amount=None remove) the player's limit of `model` under `key`; audited
+    like every RG change. The caller has checked `amount` and holds a transaction.
+
+    A new or stricter limit is in force at once and cancels a looser one still waiting. A
+    looser limit or a removal waits RG_LIMIT_INCREASE_DELAY_SECONDS (pending_amount,
+    pending_from), so that a player cannot lift a limit in the heat of a losing session;
+    asking for the same again does not restart the wait. Returns the row as it stands,
+    or None when there is no limit."""
     # The same lock a debit or a deposit takes: a limit never changes halfway through one.
     Player.objects.select_for_update().filter(pk=player.pk).first()
-    existing = model.objects.filter(player=player, currency_id=currency, period=period).first()
+    existing = model.objects.filter(player=player, **key).first()
     now = clock.now()
     if existing is not None and existing.pending_from is not None and existing.pending_from <= now:
         # Its wait is over, the sweep just has not come by yet: this request is judged
         # against the limit that is in force by the rule, not the one the row still holds.
         existing = _apply_pending(existing, changed_by="system", reason=_cooling_off_ended(existing))
     delay = timedelta(seconds=settings.RG_LIMIT_INCREASE_DELAY_SECONDS)
-    field = model.audit_field(period, currency)
 
     def audit(field: str, old: Any, new: Any) -> None:
         _audit(player=player, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
@@ -260,7 +327,7 @@ def _player_set_limit(
     if existing is None:
         if amount is None:
             return None
-        limit = model.objects.create(player=player, currency_id=currency, period=period, amount=amount)
+        limit = model.objects.create(player=player, **key, amount=amount)
         audit(field, None, amount)
     elif (amount is not None and amount <= existing.amount) or not delay:
         # Stricter (or no cooling-off at all): in force now, and whatever waited is void.
@@ -287,20 +354,20 @@ def _player_set_limit(
     return limit
 
 
-def _pending_text(limit: PeriodLimit) -> str:
+def _pending_text(limit: CoolingOffLimit) -> str:
     assert limit.pending_from is not None
     what = "removal" if limit.pending_amount is None else str(limit.pending_amount)
     return f"{what} from {limit.pending_from.isoformat()}"
 
 
-def _cooling_off_ended(limit: PeriodLimit) -> str:
+def _cooling_off_ended(limit: CoolingOffLimit) -> str:
     return f"cooling-off ended ({_pending_text(limit)})"
 
 
 def _apply_pending(limit: L, *, changed_by: str, reason: str) -> L | None:
     """Put a waiting change in force, under the player's lock the caller holds; both audit
     trails (the limit's and the waiting change's) get their row. Returns the limit in force."""
-    field = limit.audit_field(limit.period, limit.currency_id)
+    field = limit.audit_key()
     for audited, old, new in (
         (f"{field}_pending", _pending_text(limit), None),
         (field, limit.amount, limit.pending_amount),
@@ -318,12 +385,13 @@ def _apply_pending(limit: L, *, changed_by: str, reason: str) -> L | None:
 
 
 def rg_limits_apply_due(*, now: datetime | None = None) -> int:
-    """Put in force every looser loss or deposit limit (or removal) whose cooling-off has
-    ended; one player's lock and transaction at a time, so one row that fails does not hold
-    up the others. Returns how many changed."""
+    """Put in force every looser limit (or removal) whose cooling-off has ended; one player's
+    lock and transaction at a time, so one row that fails does not hold up the others.
+    Returns how many changed."""
     now = now or clock.now()
     applied = 0
-    for model in (LossLimit, DepositLimit):
+    kinds: tuple[type[CoolingOffLimit], ...] = (LossLimit, DepositLimit, SessionTimeLimit)
+    for model in kinds:
         due = model.objects.filter(pending_from__lte=now).order_by("pending_from").values_list("pk", "player_id")
         for pk, player_pk in list(due):
             try:

@@ -13,7 +13,7 @@ from casino_platform import clock
 from casino_platform.db import aware_datetime
 from casino_platform.errors import Maintenance, ValidationFailed
 from players.models import Player
-from players.services import player_assert_may_bet
+from players.services import player_assert_may_bet, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider
 
@@ -203,6 +203,10 @@ def session_create(
         )
     token = secrets.token_urlsafe(32)
     now = clock.now()
+    # Under the player's session time limit, if they set one.
+    ends_at = player_session_end(
+        player=player, start=now, cap=timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS)
+    )
     session = GameSession.objects.create(
         token_hash=session_token_hash(token),
         provider=provider,
@@ -211,8 +215,8 @@ def session_create(
         currency_id=currency,
         locale=locale,
         last_seen_at=now,
-        expires_at=now + timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS),
-        absolute_expires_at=now + timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS),
+        expires_at=min(now + timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS), ends_at),
+        absolute_expires_at=ends_at,
     )
     return session, token
 

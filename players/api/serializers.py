@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictIntegerField
 from players.models import KYC_REFERENCE_LENGTH, PeriodLimit, Player
-from players.services import MAX_LIMIT
+from players.services import MAX_LIMIT, SESSION_TIME_LIMIT_MINUTES
 
 
 class ReasonInput(serializers.Serializer):
@@ -16,6 +16,14 @@ class ReasonInput(serializers.Serializer):
 
 class LimitSetInput(ReasonInput):
     amount = StrictIntegerField(min_value=0, max_value=MAX_LIMIT, help_text="Minor units of the currency.")
+
+
+class SessionTimeLimitInput(ReasonInput):
+    minutes = StrictIntegerField(
+        min_value=SESSION_TIME_LIMIT_MINUTES[0],
+        max_value=SESSION_TIME_LIMIT_MINUTES[1],
+        help_text="The longest a game session may last, whatever the activity in it.",
+    )
 
 
 class RestrictionInput(ReasonInput):
@@ -43,6 +51,16 @@ class DepositLimitOutput(PeriodLimitOutput):
     deposited = serializers.IntegerField(help_text="Deposits so far this period (UTC), withdrawals not deducted.")
 
 
+class PendingSessionTimeLimitOutput(serializers.Serializer):
+    minutes = serializers.IntegerField(allow_null=True, help_text="The longer limit asked for; null: removal.")
+    effective_from = serializers.DateTimeField(help_text="When the cooling-off ends and it takes effect.")
+
+
+class SessionTimeLimitOutput(serializers.Serializer):
+    minutes = serializers.IntegerField(help_text="The limit in force: a game session ends this long after it starts.")
+    pending = PendingSessionTimeLimitOutput(allow_null=True, help_text="A longer limit or a removal waiting its turn.")
+
+
 class ResponsibleGamblingOutput(serializers.Serializer):
     player_id = serializers.CharField()
     status = serializers.CharField()
@@ -50,6 +68,7 @@ class ResponsibleGamblingOutput(serializers.Serializer):
     timed_out_until = serializers.DateTimeField(allow_null=True)
     loss_limits = LossLimitOutput(many=True)
     deposit_limits = DepositLimitOutput(many=True)
+    session_time_limit = SessionTimeLimitOutput(allow_null=True)
 
 
 class PlayerInput(ReasonInput):

@@ -12,14 +12,15 @@ from rest_framework.response import Response
 
 from casino_platform import clock
 from casino_platform.openapi import error_responses
-from players.models import PeriodLimit, Player
-from players.selectors import player_get
+from players.models import PeriodLimit, Player, SessionTimeLimit
+from players.selectors import player_get, player_session_time_limit
 from players.services import (
     player_close,
     player_extend_restriction,
     player_register,
     player_set_deposit_limit,
     player_set_loss_limit,
+    player_set_session_time_limit,
 )
 from sessions.api.views import OperatorApiView
 from wallet.selectors import player_deposit_limit_usage, player_loss_limit_usage, player_wallets
@@ -31,6 +32,7 @@ from .serializers import (
     ReasonInput,
     ResponsibleGamblingOutput,
     RestrictionInput,
+    SessionTimeLimitInput,
 )
 
 STATE_RESPONSES = {200: ResponsibleGamblingOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
@@ -50,8 +52,18 @@ def _state(player: Player) -> dict[str, Any]:
             "timed_out_until": player.timed_out_until,
             "loss_limits": player_loss_limit_usage(player=player, now=now),
             "deposit_limits": player_deposit_limit_usage(player=player, now=now),
+            "session_time_limit": _session_time_limit(player_session_time_limit(player=player)),
         }
     ).data
+
+
+def _session_time_limit(limit: SessionTimeLimit | None) -> dict[str, Any] | None:
+    if limit is None:
+        return None
+    pending = None
+    if limit.pending_from is not None:
+        pending = {"minutes": limit.pending_amount, "effective_from": limit.pending_from}
+    return {"minutes": limit.amount, "pending": pending}
 
 
 class PlayerApiView(OperatorApiView):
@@ -204,6 +216,51 @@ class LossLimitApi(PeriodLimitApi):
 )
 class DepositLimitApi(PeriodLimitApi):
     set_limit = staticmethod(player_set_deposit_limit)
+
+
+@extend_schema_view(
+    put=extend_schema(
+        operation_id="player_session_time_limit_set",
+        tags=["operator"],
+        request=SessionTimeLimitInput,
+        responses=STATE_RESPONSES,
+        description=(
+            "The longest a game session of the player may last, in minutes, whatever the activity in it: a launch's "
+            "`ends_at` is at most that far off, and a debit after it is refused (SESSION_EXPIRED); owed credits are "
+            "still paid. A new or stricter limit is in force at once and brings forward the end of the sessions "
+            "already open; a longer one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS) and is shown "
+            "under `pending` until then."
+        ),
+        examples=[OpenApiExample("an hour", request_only=True, value={"minutes": 60, "reason": "player asked"})],
+    ),
+    delete=extend_schema(
+        operation_id="player_session_time_limit_remove",
+        tags=["operator"],
+        parameters=[OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log.")],
+        request=None,
+        responses=STATE_RESPONSES,
+        description="The removal waits the cooling-off period, as a longer limit does.",
+    ),
+)
+class SessionTimeLimitApi(PlayerApiView):
+    """The player's session time limit: set (PUT) or removed (DELETE)."""
+
+    def put(self, request: Request, player_id: str) -> Response:
+        return self._set(request, player_id, SessionTimeLimitInput(data=request.data))
+
+    def delete(self, request: Request, player_id: str) -> Response:
+        return self._set(request, player_id, ReasonInput(data=request.query_params))
+
+    def _set(self, request: Request, player_id: str, serializer: ReasonInput) -> Response:
+        player = player_get(player_id=player_id)
+        serializer.is_valid(raise_exception=True)
+        player_set_session_time_limit(
+            player=player,
+            minutes=serializer.validated_data.get("minutes"),  # none in a removal
+            changed_by=request.user.get_username(),
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(_state(player))
 
 
 class RestrictionApi(PlayerApiView):

@@ -38,6 +38,7 @@ class TestOperatorApi:
             "timed_out_until": None,
             "loss_limits": [],
             "deposit_limits": [],
+            "session_time_limit": None,
         }
 
     def test_set_tighten_loosen_and_remove(self, client, sandbox):

@@ -14,7 +14,11 @@ class SessionCreateOutput(serializers.Serializer):
     session_id = serializers.CharField()
     session_token = serializers.CharField(help_text="Shown once; give it to the game client.")
     launch_url = serializers.CharField()
-    expires_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text="Without activity the session ends then; play moves it on.")
+    ends_at = serializers.DateTimeField(
+        help_text="The session ends then whatever the activity: the platform's cap, or the player's session "
+        "time limit (a stricter limit set later brings it forward). Show the player the time left."
+    )
 
 
 class SessionCloseOutput(serializers.Serializer):

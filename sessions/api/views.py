@@ -59,6 +59,7 @@ class SessionCreateApi(OperatorApiView):
             "session_token": token,
             "launch_url": session_launch_url(session=session, token=token),
             "expires_at": session.expires_at,
+            "ends_at": session.absolute_expires_at,
         }
         return Response(SessionCreateOutput(body).data, status=status.HTTP_201_CREATED)
 

@@ -411,7 +411,7 @@ class TestOperatorApi:
         )
         assert r.status_code == 201, r.content
         body = r.json()
-        assert set(body) == {"session_id", "session_token", "launch_url", "expires_at"}
+        assert set(body) == {"session_id", "session_token", "launch_url", "expires_at", "ends_at"}
         assert body["session_token"] in body["launch_url"] or "token=" in body["launch_url"]
         session = GameSession.objects.get(pk=body["session_id"])
         assert session.token_hash != body["session_token"] and len(body["session_token"]) >= 32
