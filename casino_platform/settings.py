@@ -224,7 +224,7 @@ LOGGING = {
 # Game sessions: sliding idle expiry with an absolute cap.
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT_SECONDS = env.int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", default=12 * 3600)
-# Responsible gambling: a looser loss or deposit limit, or its removal, waits this long (a cooling-off
+# Responsible gambling: a looser loss, deposit or session time limit, or its removal, waits this long (a cooling-off
 # period; 0 puts it in force at once); a stricter one applies at once. The sweep that puts
 # waiting limits in force runs this often (a late sweep only keeps the stricter limit longer).
 RG_LIMIT_INCREASE_DELAY_SECONDS = env.int("RG_LIMIT_INCREASE_DELAY_SECONDS", default=24 * 3600)

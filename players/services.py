@@ -220,6 +220,18 @@ def _sessions_end_within_limit(player_pk: int) -> None:
     ).update(absolute_expires_at=end)
 
 
+def _open_sessions_lock(player_pk: int) -> None:
+    """Lock the player's open game sessions before the player: the order a debit takes them
+    in (it slides its session, then locks the wallet and the player), so that shortening
+    them under the player's lock cannot deadlock with the player's play."""
+    from sessions.models import GameSession
+
+    open_sessions = GameSession.objects.filter(
+        player_id=player_pk, closed_at__isnull=True, absolute_expires_at__gt=clock.now()
+    )
+    list(open_sessions.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
 def player_session_end(*, player: Player, start: datetime, cap: timedelta) -> datetime:
     """When a game session of `player` starting at `start` ends at the latest: the platform's
     `cap`, or sooner under the player's session time limit."""
@@ -289,6 +301,7 @@ def player_set_session_time_limit(
             f"A session time limit is a whole number of minutes from {low} to {high}.",
             details={"minutes": ["invalid"]},
         )
+    _open_sessions_lock(player.pk)
     return _limit_set(
         SessionTimeLimit,
         player=player,

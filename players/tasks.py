@@ -13,5 +13,5 @@ logger = logging.getLogger(__name__)
 def rg_limits_apply_due_task() -> int:
     applied = rg_limits_apply_due()
     if applied:
-        logger.info("put %d looser loss or deposit limit(s) in force after their cooling-off", applied)
+        logger.info("put %d looser responsible-gambling limit(s) in force after their cooling-off", applied)
     return applied

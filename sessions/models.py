@@ -3,9 +3,12 @@ from django.db import models
 from casino_platform import clock
 
 
-def round_opened_at():
+def platform_now():
     # Looked up on each call, so that a test moving the platform's clock moves this too.
     return clock.now()
+
+
+round_opened_at = platform_now  # the name migration 0004 knows it by
 
 
 class Round(models.Model):
@@ -33,7 +36,7 @@ class Round(models.Model):
     total_debited = models.BigIntegerField(default=0)
     total_credited = models.BigIntegerField(default=0)
     # The platform's clock, as the database functions' rounds take it (auto_now_add would not).
-    opened_at = models.DateTimeField(default=round_opened_at, editable=False)
+    opened_at = models.DateTimeField(default=platform_now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -59,7 +62,8 @@ class GameSession(models.Model):
     game = models.ForeignKey("provider.Game", on_delete=models.PROTECT, related_name="sessions")
     currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency")
     locale = models.CharField(max_length=16, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The platform's clock, which the session's end (a session time limit) is counted from.
+    created_at = models.DateTimeField(default=platform_now, editable=False)
     last_seen_at = models.DateTimeField()
     expires_at = models.DateTimeField(help_text="Slides forward on activity.")
     absolute_expires_at = models.DateTimeField(help_text="Never extended.")

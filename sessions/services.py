@@ -13,7 +13,7 @@ from casino_platform import clock
 from casino_platform.db import aware_datetime
 from casino_platform.errors import Maintenance, ValidationFailed
 from players.models import Player
-from players.services import player_assert_may_bet, player_session_end
+from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider
 
@@ -194,6 +194,9 @@ def session_create(
         PlatformSwitch.Name.NO_NEW_SESSIONS
     ):
         raise Maintenance("New game sessions are paused by the operator; retry later.")
+    # Under the player's lock, like a change of their limits: a launch racing a stricter
+    # session time limit either sees it or is there for it to shorten.
+    player = player_lock(pk=player.pk)
     player_assert_may_bet(player=player)
     if not game.is_enabled or game.provider_id != provider.pk:
         raise GameNotFound(f"Game {game.game_id} is not available.")

@@ -1,5 +1,5 @@
 """The operator's player API: registering a player, and the responsible-gambling calls the
-casino's front end makes when a player sets a loss or deposit limit, takes a time-out or
+casino's front end makes when a player sets a loss, deposit or session time limit, takes a time-out or
 excludes themselves, and reads back to show them. The cashier's calls are in wallet/api/cashier.py."""
 
 from collections.abc import Callable

@@ -3,12 +3,15 @@ the play in it. Stricter at once (open sessions end sooner), longer or removed o
 cooling-off, like the loss and deposit limits it shares its rules with."""
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
 import requests
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -195,3 +198,66 @@ class TestAdmin:
         r = client.post(url, {"minutes": "45", "reason": "x"})
         assert messages_of(r) == ["You may not change players' session time limits."]
         assert not SessionTimeLimit.objects.exists()
+
+
+def _in_threads(*calls):
+    """Run the calls at once, each in its own thread and database connection; their errors."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait()
+        try:
+            call()
+            return None
+        except Exception as exc:  # what the test asserts on
+            return exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [error for error in pool.map(run, calls) if error is not None]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_launches_racing_a_stricter_limit_all_end_within_it():
+    """Launches and a new limit race on real PostgreSQL: whichever commits first, every
+    session the player has afterwards ends within the limit."""
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    for attempt in range(5):
+        minutes = 60 - attempt
+        errors = _in_threads(*[launch] * 4, lambda minutes=minutes: set_limit(minutes))
+        assert errors == []
+        lengths = [session_length(s) for s in GameSession.objects.filter(closed_at__isnull=True)]
+        assert len(lengths) == 4 * (attempt + 1) and max(lengths) <= timedelta(minutes=minutes), lengths
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stricter_limit_while_the_player_bets_does_not_deadlock():
+    """A debit slides its session (a row lock on it) before it locks the player; a new limit
+    locks the player's open sessions before the player. Run together again and again on real
+    PostgreSQL, neither waits for the other in a cycle."""
+    from provider.models import Provider
+    from wallet.services import DebitRequest, wallet_debit
+
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    provider = Provider.objects.get(code="sandbox")
+    tokens = [launch(), launch()]
+    for n in range(12):
+        # Each debit slides its session (last seen over a minute ago), so it writes the row first.
+        GameSession.objects.update(last_seen_at=timezone.now() - timedelta(minutes=2))
+        bets = [
+            lambda token=token, i=i, n=n: wallet_debit(
+                provider=provider,
+                request=DebitRequest(
+                    transaction_id=f"dl-{n}-{i}",
+                    round_id=f"dl-{n}-{i}",
+                    game_id="sandbox:dice",
+                    amount=10,
+                    currency="EUR",
+                    session_token=token,
+                ),
+            )
+            for i, token in enumerate(tokens)
+        ]
+        assert _in_threads(*bets, lambda n=n: set_limit(600 - n)) == []
+    assert Player.objects.get(player_id="p_demo_1").wallets.get(currency_id="EUR").balance == 100_000 - 12 * 2 * 10
