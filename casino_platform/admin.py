@@ -4,6 +4,32 @@ from typing import Any
 
 from django.contrib import admin
 
+from ledger.settings_audit import setting_changes_record, setting_snapshot
+
+
+class SettingsAuditAdmin(admin.ModelAdmin):
+    """For operator settings (ledger.settings_audit.AUDITED_SETTINGS): each change saved here,
+    on the change page or in the list, and each deletion, is recorded as SettingChange rows
+    in the transaction the admin saves it in."""
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: Any) -> None:
+        before = setting_snapshot(obj) if change else None
+        super().save_model(request, obj, form, change)
+        setting_changes_record(obj=obj, before=before, changed_by=request.user.get_username(), reason=self.reason(obj))
+
+    def delete_model(self, request: Any, obj: Any) -> None:
+        before = setting_snapshot(obj)
+        super().delete_model(request, obj)
+        setting_changes_record(obj=obj, before=before, changed_by=request.user.get_username(), deleted=True)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for obj in queryset:  # one by one, so that each deletion is recorded
+            self.delete_model(request, obj)
+
+    def reason(self, obj: Any) -> str:
+        """Why, where the setting itself carries a reason."""
+        return ""
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """For records that are written only by services (ledger, audit, rounds, deliveries):

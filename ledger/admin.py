@@ -8,10 +8,10 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 
-from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline
+from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline, SettingsAuditAdmin
 
 from .exports import REPORTS, Period, report_csv, report_filename
-from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
+from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction, SettingChange
 from .selectors import journal_search
 
 
@@ -34,7 +34,7 @@ class LedgerReportForm(forms.Form):
 
 
 @admin.register(Currency)
-class CurrencyAdmin(admin.ModelAdmin):
+class CurrencyAdmin(SettingsAuditAdmin):
     list_display = (
         "code",
         "name",
@@ -154,3 +154,14 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_filter = ("scope", "operation", "response_status")
     search_fields = ("=key",)
     show_full_result_count = False
+
+
+@admin.register(SettingChange)
+class SettingChangeAdmin(ReadOnlyAdmin):
+    """Who changed which operator setting (a currency's thresholds, a provider's access, a
+    game, a partner casino, a switch, an API key), from what to what: kept like the journal."""
+
+    list_display = ("changed_at", "setting", "object_key", "field", "old_value", "new_value", "changed_by", "reason")
+    list_filter = ("setting", "field")
+    search_fields = ("=object_key", "=changed_by")
+    date_hierarchy = "changed_at"

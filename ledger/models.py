@@ -209,3 +209,28 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class SettingChange(models.Model):
+    """One change of an operator setting that decides how money may move: a currency's
+    thresholds, a provider's access, a game, a partner casino, an operator switch or API key.
+    Written by `ledger.settings_audit` in the change's own transaction, and, like the journal,
+    never updated or deleted: the database refuses it (migration 0014)."""
+
+    changed_at = models.DateTimeField()
+    changed_by = models.CharField(max_length=150)
+    setting = models.CharField(
+        max_length=64, help_text="What kind of setting: the model's label, e.g. ledger.currency."
+    )
+    object_key = models.CharField(max_length=128, help_text="Which one: its code, name or id.")
+    field = models.CharField(max_length=64)
+    old_value = models.TextField(blank=True, help_text="Empty when it was created.")
+    new_value = models.TextField(blank=True, help_text="Empty when it was deleted.")
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["setting", "object_key", "changed_at"], name="setting_change_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.setting} {self.object_key}.{self.field}: {self.old_value!r} -> {self.new_value!r}"

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter
+from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, SettingsAuditAdmin
 
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
 from .outbound.services import outbound_retry_now
@@ -19,7 +19,7 @@ class SecretInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(SettingsAuditAdmin):
     list_display = ("code", "name", "is_enabled", "rate_limit_per_second", "created_at")
     list_filter = ("is_enabled",)
     search_fields = ("code", "name")
@@ -35,29 +35,29 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate the signing secret (shown once)", permissions=["change"])
     def rotate_secret(self, request, queryset):
         for provider in queryset:
-            secret = provider_secret_rotate(provider=provider)
+            secret = provider_secret_rotate(provider=provider, changed_by=request.user.get_username())
             messages.warning(request, f"New secret for {provider.code} (shown once, store it now): {secret}")
 
     @admin.action(description="Disable selected providers", permissions=["change"])
     def disable(self, request, queryset):
         for provider in queryset:
-            provider_set_enabled(provider=provider, is_enabled=False)
+            provider_set_enabled(provider=provider, is_enabled=False, changed_by=request.user.get_username())
 
     @admin.action(description="Enable selected providers", permissions=["change"])
     def enable(self, request, queryset):
         for provider in queryset:
-            provider_set_enabled(provider=provider, is_enabled=True)
+            provider_set_enabled(provider=provider, is_enabled=True, changed_by=request.user.get_username())
 
 
 @admin.register(Game)
-class GameAdmin(admin.ModelAdmin):
+class GameAdmin(SettingsAuditAdmin):
     list_display = ("game_id", "name", "provider", "game_type", "is_enabled")
     list_filter = ("provider", "game_type", "is_enabled")
     search_fields = ("game_id", "name")
 
 
 @admin.register(PartnerCasino)
-class PartnerCasinoAdmin(admin.ModelAdmin):
+class PartnerCasinoAdmin(SettingsAuditAdmin):
     list_display = ("name", "base_url", "provider_code", "is_enabled", "connect_timeout_ms", "read_timeout_ms")
     list_filter = ("is_enabled",)
     exclude = ("secret_encrypted",)  # set with `manage.py create_partner`; never shown

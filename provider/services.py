@@ -7,6 +7,7 @@ from django.db import transaction
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
+from ledger.settings_audit import setting_changes_record, setting_event_record, setting_snapshot
 
 from .crypto import decrypt_secret, encrypt_secret
 from .models import Provider, ProviderSecret
@@ -38,7 +39,12 @@ def _add_secret(*, provider: Provider, secret: str) -> ProviderSecret:
 
 @transaction.atomic
 def provider_create(
-    *, code: str, name: str, ip_allowlist: list[str] | None = None, rate_limit_per_second: int = 0
+    *,
+    code: str,
+    name: str,
+    ip_allowlist: list[str] | None = None,
+    rate_limit_per_second: int = 0,
+    changed_by: str = "system",
 ) -> tuple[Provider, str]:
     """Register a provider and generate its first secret. Returns (provider, plaintext secret)."""
     if Provider.objects.filter(code=code).exists():
@@ -47,21 +53,24 @@ def provider_create(
         code=code, name=name, ip_allowlist=ip_allowlist or [], rate_limit_per_second=rate_limit_per_second
     )
     secret = _new_secret()
-    _add_secret(provider=provider, secret=secret)
+    added = _add_secret(provider=provider, secret=secret)
+    setting_changes_record(obj=provider, before=None, changed_by=changed_by)
+    setting_event_record(obj=provider, event="signing_secret", value=f"issued: {added.hint}…", changed_by=changed_by)
     return provider, secret
 
 
 @transaction.atomic
-def provider_secret_rotate(*, provider: Provider) -> str:
+def provider_secret_rotate(*, provider: Provider, changed_by: str = "system") -> str:
     """Generate a new secret. The previous one stays valid until the next rotation, so the
     provider can switch without downtime; older ones are revoked."""
     secret = _new_secret()
-    _add_secret(provider=provider, secret=secret)
+    added = _add_secret(provider=provider, secret=secret)
+    setting_event_record(obj=provider, event="signing_secret", value=f"rotated: {added.hint}…", changed_by=changed_by)
     return secret
 
 
 @transaction.atomic
-def provider_secret_revoke_all_but_newest(*, provider: Provider) -> int:
+def provider_secret_revoke_all_but_newest(*, provider: Provider, changed_by: str = "system") -> int:
     active = list(ProviderSecret.objects.select_for_update().filter(provider=provider, is_active=True))
     newest = max(active, key=lambda s: (s.created_at, s.pk), default=None)
     now = clock.now()
@@ -71,15 +80,26 @@ def provider_secret_revoke_all_but_newest(*, provider: Provider) -> int:
             s.is_active, s.revoked_at = False, now
             s.save(update_fields=["is_active", "revoked_at"])
             revoked += 1
+    if revoked and newest is not None:
+        setting_event_record(
+            obj=provider,
+            event="signing_secret",
+            value=f"older revoked ({revoked}), kept: {newest.hint}…",
+            changed_by=changed_by,
+        )
     provider_cache_clear()  # now for this process, and again once the change is visible to all
     transaction.on_commit(provider_cache_clear)
     return revoked
 
 
-def provider_set_enabled(*, provider: Provider, is_enabled: bool) -> Provider:
+@transaction.atomic
+def provider_set_enabled(*, provider: Provider, is_enabled: bool, changed_by: str = "system") -> Provider:
+    before = setting_snapshot(provider)
     provider.is_enabled = is_enabled
     provider.save(update_fields=["is_enabled"])
-    provider_cache_clear()
+    setting_changes_record(obj=provider, before=before, changed_by=changed_by)
+    provider_cache_clear()  # now for this process, and again once the change is visible to all
+    transaction.on_commit(provider_cache_clear)
     return provider
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from casino_platform.admin import ReadOnlyAdmin
+from casino_platform.admin import ReadOnlyAdmin, SettingsAuditAdmin
 from ledger.models import Account
 from ledger.selectors import round_journal
 
@@ -107,7 +107,7 @@ class GameSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlatformSwitch)
-class PlatformSwitchAdmin(admin.ModelAdmin):
+class PlatformSwitchAdmin(SettingsAuditAdmin):
     list_display = ("name", "is_on", "reason", "changed_by", "changed_at")
     list_editable = ("is_on",)
     readonly_fields = ("changed_by", "changed_at")
@@ -116,9 +116,12 @@ class PlatformSwitchAdmin(admin.ModelAdmin):
         obj.changed_by = request.user.get_username()
         super().save_model(request, obj, form, change)
 
+    def reason(self, obj: PlatformSwitch) -> str:
+        return obj.reason
+
 
 @admin.register(OperatorApiKey)
-class OperatorApiKeyAdmin(admin.ModelAdmin):
+class OperatorApiKeyAdmin(SettingsAuditAdmin):
     list_display = ("name", "prefix", "is_active", "created_at")
     fields = ("name", "prefix", "is_active", "created_at")
     readonly_fields = ("prefix", "created_at")

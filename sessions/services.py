@@ -12,6 +12,7 @@ from django.db.models import F
 from casino_platform import clock
 from casino_platform.db import aware_datetime
 from casino_platform.errors import Maintenance, ValidationFailed
+from ledger.settings_audit import setting_changes_record, setting_event_record, setting_snapshot
 from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
@@ -44,13 +45,18 @@ def platform_switch_is_on(name: str) -> bool:
     return is_on
 
 
+@transaction.atomic
 def platform_switch_set(*, name: str, is_on: bool, changed_by: str, reason: str = "") -> PlatformSwitch:
     if name not in PlatformSwitch.Name.values:
         raise ValidationFailed(f"Unknown switch {name!r}; known: {', '.join(PlatformSwitch.Name.values)}")
+    existing = PlatformSwitch.objects.select_for_update().filter(name=name).first()
+    before = setting_snapshot(existing) if existing is not None else None
     switch, _ = PlatformSwitch.objects.update_or_create(
         name=name, defaults={"is_on": is_on, "changed_by": changed_by, "reason": reason}
     )
+    setting_changes_record(obj=switch, before=before, changed_by=changed_by, reason=reason)
     platform_switch_cache_clear()
+    transaction.on_commit(platform_switch_cache_clear)
     return switch
 
 
@@ -239,9 +245,13 @@ def operator_api_key_ensure(*, name: str, key: str) -> OperatorApiKey:
     return api_key
 
 
-def operator_api_key_create(*, name: str) -> tuple[OperatorApiKey, str]:
+@transaction.atomic
+def operator_api_key_create(*, name: str, changed_by: str = "system") -> tuple[OperatorApiKey, str]:
     key = secrets.token_urlsafe(32)
-    return operator_api_key_ensure(name=name, key=key), key
+    api_key = operator_api_key_ensure(name=name, key=key)
+    setting_changes_record(obj=api_key, before=None, changed_by=changed_by)
+    setting_event_record(obj=api_key, event="key", value=f"issued: {api_key.prefix}…", changed_by=changed_by)
+    return api_key, key
 
 
 def session_launch_url(*, session: GameSession, token: str) -> str:

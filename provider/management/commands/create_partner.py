@@ -1,7 +1,9 @@
 import getpass
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from ledger.settings_audit import setting_changes_record, setting_event_record, setting_snapshot
 from provider.crypto import encrypt_secret
 from provider.models import PartnerCasino
 
@@ -26,14 +28,19 @@ class Command(BaseCommand):
         secret = os.environ.get(secret_env, "") if secret_env else getpass.getpass("Secret the partner issued us: ")
         if not secret:
             raise CommandError("No secret given." + (f" ${secret_env} is empty." if secret_env else ""))
-        partner, created = PartnerCasino.objects.update_or_create(
-            name=name,
-            defaults={
-                "base_url": base_url,
-                "provider_code": provider_code,
-                "secret_encrypted": encrypt_secret(secret),
-                "connect_timeout_ms": connect_timeout_ms,
-                "read_timeout_ms": read_timeout_ms,
-            },
-        )
+        with transaction.atomic():
+            existing = PartnerCasino.objects.select_for_update().filter(name=name).first()
+            before = setting_snapshot(existing) if existing is not None else None
+            partner, created = PartnerCasino.objects.update_or_create(
+                name=name,
+                defaults={
+                    "base_url": base_url,
+                    "provider_code": provider_code,
+                    "secret_encrypted": encrypt_secret(secret),
+                    "connect_timeout_ms": connect_timeout_ms,
+                    "read_timeout_ms": read_timeout_ms,
+                },
+            )
+            setting_changes_record(obj=partner, before=before, changed_by="manage.py")
+            setting_event_record(obj=partner, event="signing_secret", value="set", changed_by="manage.py")
         self.stdout.write(self.style.SUCCESS(f"Partner {partner.name} {'created' if created else 'updated'}."))

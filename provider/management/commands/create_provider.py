@@ -22,7 +22,11 @@ class Command(BaseCommand):
     def handle(self, *args, code, name, allow_ip, rate_limit, **options):
         try:
             provider, secret = provider_create(
-                code=code, name=name or code, ip_allowlist=allow_ip, rate_limit_per_second=rate_limit
+                code=code,
+                name=name or code,
+                ip_allowlist=allow_ip,
+                rate_limit_per_second=rate_limit,
+                changed_by="manage.py",
             )
         except DomainError as exc:
             raise CommandError(exc.message) from exc

@@ -15,5 +15,5 @@ class Command(BaseCommand):
         provider = Provider.objects.filter(code=code).first()
         if provider is None:
             raise CommandError(f"No provider {code!r}.")
-        provider_set_enabled(provider=provider, is_enabled=enable)
+        provider_set_enabled(provider=provider, is_enabled=enable, changed_by="manage.py")
         self.stdout.write(self.style.SUCCESS(f"Provider {code} {'enabled' if enable else 'disabled'}."))

@@ -21,9 +21,9 @@ class Command(BaseCommand):
         if provider is None:
             raise CommandError(f"No provider {code!r}.")
         if finish:
-            revoked = provider_secret_revoke_all_but_newest(provider=provider)
+            revoked = provider_secret_revoke_all_but_newest(provider=provider, changed_by="manage.py")
             self.stdout.write(self.style.SUCCESS(f"Revoked {revoked} older secret(s) of {code}."))
             return
-        secret = provider_secret_rotate(provider=provider)
+        secret = provider_secret_rotate(provider=provider, changed_by="manage.py")
         self.stdout.write(self.style.SUCCESS(f"New secret for {code}; the previous one still works until --finish."))
         self.stdout.write(f"Signing secret (store it now; it is not shown again):\n{secret}")

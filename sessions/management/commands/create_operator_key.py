@@ -13,6 +13,6 @@ class Command(BaseCommand):
     def handle(self, *args, name, **options):
         if OperatorApiKey.objects.filter(name=name).exists():
             raise CommandError(f"An operator key named {name!r} exists; deactivate it in the admin first.")
-        _, key = operator_api_key_create(name=name)
+        _, key = operator_api_key_create(name=name, changed_by="manage.py")
         self.stdout.write(self.style.SUCCESS(f"Operator key {name} created (store it now; it is not shown again):"))
         self.stdout.write(key)

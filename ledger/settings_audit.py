@@ -1,0 +1,101 @@
+"""The audit trail of operator settings (`SettingChange`): who changed which threshold, switch
+or access, from what to what, and when. `AUDITED_SETTINGS` names each audited model's fields;
+the admin (`casino_platform.admin.SettingsAuditAdmin`) and the services that change settings
+outside it record through `setting_changes_record`, inside the change's own transaction, so
+that a change and its record commit or roll back together."""
+
+import json
+from typing import Any
+
+from django.db import models, transaction
+
+from casino_platform import clock
+
+from .models import SettingChange
+
+# Model label -> (the field that names an object, the columns whose changes are recorded).
+AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ledger.currency": (
+        "code",
+        (
+            "name",
+            "is_enabled",
+            "withdrawal_review_above",
+            "kyc_deposits_above",
+            "staff_approval_above",
+            "staff_daily_allowance",
+        ),
+    ),
+    "provider.provider": (
+        "code",
+        ("name", "is_enabled", "ip_allowlist", "rate_limit_per_second", "launch_url_template"),
+    ),
+    "provider.game": ("game_id", ("name", "provider_id", "game_type", "is_enabled")),
+    "provider.partnercasino": (
+        "name",
+        ("base_url", "provider_code", "is_enabled", "connect_timeout_ms", "read_timeout_ms"),
+    ),
+    "game_sessions.platformswitch": ("name", ("is_on",)),
+    "game_sessions.operatorapikey": ("name", ("is_active",)),
+}
+
+
+def setting_snapshot(obj: models.Model) -> dict[str, str] | None:
+    """The audited fields of `obj` as the database holds them now; None when it holds none."""
+    if obj.pk is None:
+        return None
+    stored = type(obj)._default_manager.filter(pk=obj.pk).first()
+    return None if stored is None else _values(stored)
+
+
+def setting_changes_record(
+    *, obj: models.Model, before: dict[str, str] | None, changed_by: str, reason: str = "", deleted: bool = False
+) -> list[SettingChange]:
+    """Record each audited field of `obj` that differs from `before` (a `setting_snapshot`
+    taken before the change; None: `obj` was created; `deleted`: it is gone)."""
+    after = {} if deleted else _values(obj)
+    old = before or {}
+    changed = [field for field in _fields(obj) if old.get(field, "") != after.get(field, "")]
+    return [
+        _record(obj, field, old.get(field, ""), after.get(field, ""), changed_by=changed_by, reason=reason)
+        for field in changed
+    ]
+
+
+def setting_event_record(*, obj: models.Model, event: str, value: str, changed_by: str, reason: str = "") -> None:
+    """Record a change that no column shows as a before and after: a signing secret rotated."""
+    _record(obj, event, "", value, changed_by=changed_by, reason=reason)
+
+
+def _record(obj: models.Model, field: str, old: str, new: str, *, changed_by: str, reason: str) -> SettingChange:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("a setting's change is recorded in the transaction that makes it")
+    key_field, _ = AUDITED_SETTINGS[obj._meta.label_lower]
+    return SettingChange.objects.create(
+        changed_at=clock.now(),
+        changed_by=changed_by,
+        setting=obj._meta.label_lower,
+        object_key=str(getattr(obj, key_field))[:128],
+        field=field,
+        old_value=old,
+        new_value=new,
+        reason=reason,
+    )
+
+
+def _fields(obj: models.Model) -> tuple[str, ...]:
+    return AUDITED_SETTINGS[obj._meta.label_lower][1]
+
+
+def _values(obj: models.Model) -> dict[str, str]:
+    return {field: _text(getattr(obj, field)) for field in _fields(obj)}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)

@@ -1,0 +1,190 @@
+"""The audit trail of operator settings: every change of a currency's thresholds, a provider's
+access, a game, a partner casino, a switch or an API key, made in the admin, by a command or a
+service, is a SettingChange row written with it and kept like the journal."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from ledger.models import Currency, SettingChange
+from ledger.settings_audit import setting_changes_record, setting_snapshot
+from provider.models import Game, Provider, ProviderSecret
+from sessions.models import OperatorApiKey
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=io.StringIO())
+
+
+def changes(**filters) -> list[tuple[str, str, str, str, str]]:
+    rows = SettingChange.objects.filter(**filters).order_by("id")
+    return [(r.object_key, r.field, r.old_value, r.new_value, r.changed_by) for r in rows]
+
+
+def currency_form(currency: Currency, **changes) -> dict:
+    fields = ("name", "is_enabled", "withdrawal_review_above", "kyc_deposits_above", "staff_approval_above")
+    form = {f: getattr(currency, f) for f in (*fields, "staff_daily_allowance")}
+    form = {k: ("" if v is None else v) for k, v in form.items()}
+    form["is_enabled"] = "on" if currency.is_enabled else ""
+    form.update(changes)
+    return {k: v for k, v in form.items() if v != "" or k != "is_enabled"}
+
+
+class TestAdmin:
+    def test_a_currency_s_thresholds_changed_on_its_page(self, admin_client, sandbox):
+        start = SettingChange.objects.count()
+        eur = Currency.objects.get(code="EUR")
+        url = reverse("admin:ledger_currency_change", args=["EUR"])
+        r = admin_client.post(url, currency_form(eur, staff_approval_above=50_000, withdrawal_review_above=100_000))
+        assert r.status_code == 302, r.content.decode()[-2000:]
+        assert changes(setting="ledger.currency")[-2:] == [
+            ("EUR", "withdrawal_review_above", "", "100000", "admin"),
+            ("EUR", "staff_approval_above", "", "50000", "admin"),
+        ]
+        # Saved again unchanged: nothing to record.
+        eur.refresh_from_db()
+        admin_client.post(url, currency_form(eur))
+        assert SettingChange.objects.count() == start + 2
+
+    def test_a_currency_disabled_in_the_list(self, admin_client, sandbox):
+        url = reverse("admin:ledger_currency_changelist")
+        codes = list(Currency.objects.order_by("code").values_list("code", flat=True))
+        form = {"form-TOTAL_FORMS": len(codes), "form-INITIAL_FORMS": len(codes), "_save": "Save"}
+        for i, code in enumerate(codes):
+            form[f"form-{i}-code"] = code
+            if code != "USD":
+                form[f"form-{i}-is_enabled"] = "on"
+        r = admin_client.post(url, form)
+        assert r.status_code == 302
+        assert changes(setting="ledger.currency")[-1:] == [("USD", "is_enabled", "yes", "no", "admin")]
+
+    def test_provider_actions_and_a_new_provider(self, admin_client, sandbox):
+        url = reverse("admin:provider_provider_changelist")
+        sandbox_pk = Provider.objects.get(code="sandbox").pk
+        admin_client.post(url, {"action": "disable", "_selected_action": [sandbox_pk]})
+        admin_client.post(url, {"action": "enable", "_selected_action": [sandbox_pk]})
+        admin_client.post(url, {"action": "rotate_secret", "_selected_action": [sandbox_pk]})
+        hint = ProviderSecret.objects.filter(provider_id=sandbox_pk).latest("id").hint
+        assert changes(setting="provider.provider", object_key="sandbox") == [
+            ("sandbox", "is_enabled", "yes", "no", "admin"),
+            ("sandbox", "is_enabled", "no", "yes", "admin"),
+            ("sandbox", "signing_secret", "", f"rotated: {hint}…", "admin"),
+        ]
+        add = reverse("admin:provider_provider_add")
+        form = {
+            "code": "acme",
+            "name": "Acme Games",
+            "is_enabled": "on",
+            "ip_allowlist": '["10.0.0.0/8"]',
+            "rate_limit_per_second": "50",
+            "launch_url_template": "",
+            "secrets-TOTAL_FORMS": "0",
+            "secrets-INITIAL_FORMS": "0",
+        }
+        r = admin_client.post(add, form)
+        assert r.status_code == 302, r.content.decode()[-3000:]
+        assert changes(object_key="acme") == [
+            ("acme", "name", "", "Acme Games", "admin"),
+            ("acme", "is_enabled", "", "yes", "admin"),
+            ("acme", "ip_allowlist", "", '["10.0.0.0/8"]', "admin"),
+            ("acme", "rate_limit_per_second", "", "50", "admin"),
+        ]
+
+    def test_a_game_deleted_and_a_key_revoked(self, admin_client, sandbox):
+        game = Game.objects.create(
+            game_id="sandbox:unused", provider=Provider.objects.get(code="sandbox"), name="Unused", game_type="slot"
+        )
+        r = admin_client.post(reverse("admin:provider_game_delete", args=[game.pk]), {"post": "yes"})
+        assert r.status_code == 302
+        assert ("sandbox:unused", "is_enabled", "yes", "", "admin") in changes(setting="provider.game")
+        key = OperatorApiKey.objects.get()
+        r = admin_client.post(reverse("admin:game_sessions_operatorapikey_change", args=[key.pk]), {"name": key.name})
+        assert r.status_code == 302
+        assert changes(setting="game_sessions.operatorapikey")[-1] == (key.name, "is_active", "yes", "no", "admin")
+
+    def test_the_trail_is_listed_for_staff(self, admin_client, sandbox):
+        call_command("platform_switch", "maintenance", "on", "--reason", "db upgrade", stdout=io.StringIO())
+        page = admin_client.get(reverse("admin:ledger_settingchange_changelist")).content.decode()
+        assert "game_sessions.platformswitch" in page and "db upgrade" in page and "manage.py" in page
+        assert "Add setting change" not in page
+
+
+class TestOutsideTheAdmin:
+    def test_commands_record_who_and_why(self, sandbox):
+        call_command("platform_switch", "no_new_sessions", "on", "--reason", "incident 41", stdout=io.StringIO())
+        call_command("platform_switch", "no_new_sessions", "off", stdout=io.StringIO())
+        call_command("disable_provider", "sandbox", stdout=io.StringIO())
+        call_command("rotate_provider_secret", "sandbox", stdout=io.StringIO())
+        call_command("rotate_provider_secret", "sandbox", "--finish", stdout=io.StringIO())
+        rows = SettingChange.objects.order_by("id")
+        switch = [(r.field, r.old_value, r.new_value, r.reason) for r in rows.filter(object_key="no_new_sessions")]
+        assert switch == [("is_on", "", "yes", "incident 41"), ("is_on", "yes", "no", "")]
+        provider = [(r.field, r.new_value.split(":")[0]) for r in rows.filter(setting="provider.provider")]
+        assert provider == [
+            ("is_enabled", "no"),
+            ("signing_secret", "rotated"),
+            ("signing_secret", "older revoked (1), kept"),
+        ]
+        assert {r.changed_by for r in rows} == {"manage.py"}
+
+    def test_what_the_creating_commands_make_is_on_record(self, sandbox, monkeypatch):
+        call_command("create_provider", "acme", "--allow-ip", "10.0.0.1", stdout=io.StringIO())
+        monkeypatch.setenv("PARTNER_SECRET", "s3cret-from-partner")
+        partner = ["create_partner", "bigcasino", "--base-url", "https://casino.example", "--provider-code", "us"]
+        call_command(*partner, "--secret-env", "PARTNER_SECRET", stdout=io.StringIO())
+        call_command(*partner, "--secret-env", "PARTNER_SECRET", "--read-timeout-ms", "2000", stdout=io.StringIO())
+        call_command("create_operator_key", "cashier", stdout=io.StringIO())
+        acme = [(f, new.split(":")[0]) for _, f, _, new, _ in changes(object_key="acme")]
+        assert acme == [
+            ("name", "acme"),
+            ("is_enabled", "yes"),
+            ("ip_allowlist", '["10.0.0.1"]'),
+            ("rate_limit_per_second", "0"),
+            ("signing_secret", "issued"),
+        ]
+        assert [(f, old, new) for _, f, old, new, _ in changes(object_key="bigcasino")] == [
+            ("base_url", "", "https://casino.example"),
+            ("provider_code", "", "us"),
+            ("is_enabled", "", "yes"),
+            ("connect_timeout_ms", "", "1000"),
+            ("read_timeout_ms", "", "5000"),
+            ("signing_secret", "", "set"),
+            ("read_timeout_ms", "5000", "2000"),
+            ("signing_secret", "", "set"),
+        ]
+        prefix = OperatorApiKey.objects.get(name="cashier").prefix
+        assert changes(object_key="cashier") == [
+            ("cashier", "is_active", "", "yes", "manage.py"),
+            ("cashier", "key", "", f"issued: {prefix}…", "manage.py"),
+        ]
+        assert "s3cret" not in " ".join(SettingChange.objects.values_list("new_value", flat=True))
+
+    def test_a_change_rolled_back_leaves_no_record(self, sandbox):
+        eur = Currency.objects.get(code="EUR")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            before = setting_snapshot(eur)
+            Currency.objects.filter(code="EUR").update(kyc_deposits_above=1)
+            eur.refresh_from_db()
+            setting_changes_record(obj=eur, before=before, changed_by="alice")
+            raise RuntimeError("the change fails after its record")
+        assert not SettingChange.objects.filter(setting="ledger.currency").exists()
+
+    @pytest.mark.django_db(transaction=True)
+    def test_recording_outside_the_change_s_transaction_is_a_bug(self):
+        eur = Currency.objects.create(code="XTS", exponent=2)
+        with pytest.raises(RuntimeError):
+            setting_changes_record(obj=eur, before={"name": "Old"}, changed_by="alice")
+
+    def test_the_trail_is_append_only_in_the_database(self, sandbox):
+        call_command("platform_switch", "maintenance", "on", stdout=io.StringIO())
+        with pytest.raises(IntegrityError), transaction.atomic():
+            SettingChange.objects.update(new_value="no")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            SettingChange.objects.all().delete()
+        assert SettingChange.objects.filter(new_value="yes").exists()
