@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db import router, transaction
 
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 
@@ -15,7 +16,8 @@ class SettingsAuditAdmin(admin.ModelAdmin):
     def save_model(self, request: Any, obj: Any, form: Any, change: Any) -> None:
         before = setting_snapshot(obj) if change else None
         super().save_model(request, obj, form, change)
-        setting_changes_record(obj=obj, before=before, changed_by=request.user.get_username(), reason=self.reason(obj))
+        reason = self.reason(obj, form)
+        setting_changes_record(obj=obj, before=before, changed_by=request.user.get_username(), reason=reason)
 
     def delete_model(self, request: Any, obj: Any) -> None:
         before = setting_snapshot(obj)
@@ -23,11 +25,13 @@ class SettingsAuditAdmin(admin.ModelAdmin):
         setting_changes_record(obj=obj, before=before, changed_by=request.user.get_username(), deleted=True)
 
     def delete_queryset(self, request: Any, queryset: Any) -> None:
-        for obj in queryset:  # one by one, so that each deletion is recorded
-            self.delete_model(request, obj)
+        # Admin actions run outside a transaction: the deletions and their records are one.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            for obj in queryset:  # one by one, so that each deletion is recorded
+                self.delete_model(request, obj)
 
-    def reason(self, obj: Any) -> str:
-        """Why, where the setting itself carries a reason."""
+    def reason(self, obj: Any, form: Any) -> str:
+        """Why, where the setting itself carries a reason and this save gave one."""
         return ""
 
 

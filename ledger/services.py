@@ -11,6 +11,7 @@ from casino_platform import clock
 
 from .errors import UnbalancedTransaction
 from .models import Account, Currency, Entry, JournalTransaction
+from .settings_audit import setting_changes_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +167,14 @@ DEFAULT_CURRENCIES = {
 }
 
 
-def currency_ensure_defaults() -> int:
-    """Create the default currencies that are missing; returns how many were created."""
+@transaction.atomic
+def currency_ensure_defaults(*, changed_by: str = "system") -> int:
+    """Create the default currencies that are missing (on the settings' trail); returns how
+    many were created."""
     created = 0
     for code, (name, exponent) in DEFAULT_CURRENCIES.items():
-        _, was_created = Currency.objects.get_or_create(code=code, defaults={"name": name, "exponent": exponent})
-        created += was_created
+        if not Currency.objects.filter(code=code).exists():
+            currency = Currency.objects.create(code=code, name=name, exponent=exponent)
+            setting_changes_record(obj=currency, before=None, changed_by=changed_by)
+            created += 1
     return created

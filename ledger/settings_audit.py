@@ -5,7 +5,7 @@ outside it record through `setting_changes_record`, inside the change's own tran
 that a change and its record commit or roll back together."""
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 
@@ -19,6 +19,7 @@ AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "code",
         (
             "name",
+            "exponent",
             "is_enabled",
             "withdrawal_review_above",
             "kyc_deposits_above",
@@ -30,22 +31,46 @@ AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "code",
         ("name", "is_enabled", "ip_allowlist", "rate_limit_per_second", "launch_url_template"),
     ),
-    "provider.game": ("game_id", ("name", "provider_id", "game_type", "is_enabled")),
+    # Where staff may rename the object, its name is audited too: a rename is on record.
+    "provider.game": ("game_id", ("game_id", "name", "provider_id", "game_type", "is_enabled")),
     "provider.partnercasino": (
         "name",
-        ("base_url", "provider_code", "is_enabled", "connect_timeout_ms", "read_timeout_ms"),
+        ("name", "base_url", "provider_code", "is_enabled", "connect_timeout_ms", "read_timeout_ms"),
     ),
     "game_sessions.platformswitch": ("name", ("is_on",)),
-    "game_sessions.operatorapikey": ("name", ("is_active",)),
+    "game_sessions.operatorapikey": ("name", ("name", "is_active")),
 }
 
 
 def setting_snapshot(obj: models.Model) -> dict[str, str] | None:
-    """The audited fields of `obj` as the database holds them now; None when it holds none."""
+    """The audited fields of `obj` as the database holds them now, locked until the change
+    commits, so that a colleague's change in between is not recorded as overwritten; None
+    when the database holds none."""
     if obj.pk is None:
         return None
-    stored = type(obj)._default_manager.filter(pk=obj.pk).first()
+    stored = type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
     return None if stored is None else _values(stored)
+
+
+M = TypeVar("M", bound=models.Model)
+
+
+@transaction.atomic
+def setting_update_or_create(
+    model: type[M], *, changed_by: str, defaults: dict[str, Any], reason: str = "", **lookup: Any
+) -> tuple[M, bool]:
+    """`update_or_create` for an audited setting (a seed, a command): what it changes is recorded."""
+    existing = model._default_manager.select_for_update().filter(**lookup).first()
+    before = _values(existing) if existing is not None else None
+    if existing is None:
+        obj = model._default_manager.create(**lookup, **defaults)
+    else:
+        obj = existing
+        for field, value in defaults.items():
+            setattr(obj, field, value)
+        obj.save(update_fields=list(defaults))
+    setting_changes_record(obj=obj, before=before, changed_by=changed_by, reason=reason)
+    return obj, existing is None
 
 
 def setting_changes_record(

@@ -20,8 +20,9 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _add_secret(*, provider: Provider, secret: str) -> ProviderSecret:
-    """Add an active secret; the oldest active one is revoked if that would make three."""
+def _add_secret(*, provider: Provider, secret: str, changed_by: str, event: str) -> ProviderSecret:
+    """Add an active secret; the oldest active one is revoked if that would make three. The
+    trail records both by their hints: `event` ("issued", "rotated", "added") and "revoked"."""
     active = list(
         ProviderSecret.objects.select_for_update()
         .filter(provider=provider, is_active=True)
@@ -31,7 +32,9 @@ def _add_secret(*, provider: Provider, secret: str) -> ProviderSecret:
         old.is_active = False
         old.revoked_at = clock.now()
         old.save(update_fields=["is_active", "revoked_at"])
+        setting_event_record(obj=provider, event="signing_secret", value=f"revoked: {old.hint}…", changed_by=changed_by)
     created = ProviderSecret.objects.create(provider=provider, secret_encrypted=encrypt_secret(secret), hint=secret[:6])
+    setting_event_record(obj=provider, event="signing_secret", value=f"{event}: {created.hint}…", changed_by=changed_by)
     provider_cache_clear()  # now for this process, and again once the change is visible to all
     transaction.on_commit(provider_cache_clear)
     return created
@@ -52,10 +55,9 @@ def provider_create(
     provider = Provider.objects.create(
         code=code, name=name, ip_allowlist=ip_allowlist or [], rate_limit_per_second=rate_limit_per_second
     )
-    secret = _new_secret()
-    added = _add_secret(provider=provider, secret=secret)
     setting_changes_record(obj=provider, before=None, changed_by=changed_by)
-    setting_event_record(obj=provider, event="signing_secret", value=f"issued: {added.hint}…", changed_by=changed_by)
+    secret = _new_secret()
+    _add_secret(provider=provider, secret=secret, changed_by=changed_by, event="issued")
     return provider, secret
 
 
@@ -64,8 +66,7 @@ def provider_secret_rotate(*, provider: Provider, changed_by: str = "system") ->
     """Generate a new secret. The previous one stays valid until the next rotation, so the
     provider can switch without downtime; older ones are revoked."""
     secret = _new_secret()
-    added = _add_secret(provider=provider, secret=secret)
-    setting_event_record(obj=provider, event="signing_secret", value=f"rotated: {added.hint}…", changed_by=changed_by)
+    _add_secret(provider=provider, secret=secret, changed_by=changed_by, event="rotated")
     return secret
 
 
@@ -104,12 +105,12 @@ def provider_set_enabled(*, provider: Provider, is_enabled: bool, changed_by: st
 
 
 @transaction.atomic
-def provider_secret_ensure(*, provider: Provider, secret: str) -> bool:
+def provider_secret_ensure(*, provider: Provider, secret: str, changed_by: str = "system") -> bool:
     """Make `secret` an active secret of `provider` (the sandbox's is configured). True if added."""
     for existing in ProviderSecret.objects.filter(provider=provider, is_active=True):
         if secrets.compare_digest(decrypt_secret(existing.secret_encrypted), secret):
             return False
-    _add_secret(provider=provider, secret=secret)
+    _add_secret(provider=provider, secret=secret, changed_by=changed_by, event="added")
     return True
 
 

@@ -116,8 +116,9 @@ class PlatformSwitchAdmin(SettingsAuditAdmin):
         obj.changed_by = request.user.get_username()
         super().save_model(request, obj, form, change)
 
-    def reason(self, obj: PlatformSwitch) -> str:
-        return obj.reason
+    def reason(self, obj: PlatformSwitch, form) -> str:
+        # A toggle in the list, or a save that left the reason as it was, gives none.
+        return obj.reason if "reason" in form.changed_data else ""
 
 
 @admin.register(OperatorApiKey)

@@ -12,7 +12,12 @@ from django.db.models import F
 from casino_platform import clock
 from casino_platform.db import aware_datetime
 from casino_platform.errors import Maintenance, ValidationFailed
-from ledger.settings_audit import setting_changes_record, setting_event_record, setting_snapshot
+from ledger.settings_audit import (
+    setting_changes_record,
+    setting_event_record,
+    setting_snapshot,
+    setting_update_or_create,
+)
 from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
@@ -237,18 +242,29 @@ def session_close(*, session: GameSession) -> GameSession:
     return session
 
 
-def operator_api_key_ensure(*, name: str, key: str) -> OperatorApiKey:
-    """Create or re-key the named operator API key (used by seed_sandbox)."""
-    api_key, _ = OperatorApiKey.objects.update_or_create(
-        name=name, defaults={"key_hash": session_token_hash(key), "prefix": key[:6], "is_active": True}
+@transaction.atomic
+def operator_api_key_ensure(*, name: str, key: str, changed_by: str = "system") -> OperatorApiKey:
+    """Create or re-key (and re-activate) the named operator API key (used by seed_sandbox)."""
+    key_hash = session_token_hash(key)
+    old_hash = OperatorApiKey.objects.filter(name=name).values_list("key_hash", flat=True).first()
+    api_key, _ = setting_update_or_create(
+        OperatorApiKey,
+        changed_by=changed_by,
+        defaults={"key_hash": key_hash, "prefix": key[:6], "is_active": True},
+        name=name,
     )
+    if old_hash != key_hash:
+        setting_event_record(obj=api_key, event="key", value=f"set: {api_key.prefix}…", changed_by=changed_by)
     return api_key
 
 
 @transaction.atomic
 def operator_api_key_create(*, name: str, changed_by: str = "system") -> tuple[OperatorApiKey, str]:
+    """A new key under a new name; only its hash is stored, the key is returned once."""
+    if OperatorApiKey.objects.filter(name=name).exists():
+        raise ValidationFailed(f"An operator key named {name!r} exists.", details={"name": ["exists"]})
     key = secrets.token_urlsafe(32)
-    api_key = operator_api_key_ensure(name=name, key=key)
+    api_key = OperatorApiKey.objects.create(name=name, key_hash=session_token_hash(key), prefix=key[:6])
     setting_changes_record(obj=api_key, before=None, changed_by=changed_by)
     setting_event_record(obj=api_key, event="key", value=f"issued: {api_key.prefix}…", changed_by=changed_by)
     return api_key, key

@@ -12,7 +12,7 @@ from django.urls import reverse
 from ledger.models import Currency, SettingChange
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 from provider.models import Game, Provider, ProviderSecret
-from sessions.models import OperatorApiKey
+from sessions.models import OperatorApiKey, PlatformSwitch
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,8 @@ def sandbox(db):
 
 
 def changes(**filters) -> list[tuple[str, str, str, str, str]]:
-    rows = SettingChange.objects.filter(**filters).order_by("id")
+    """What was changed after the sandbox was seeded (the seed's own records are tested apart)."""
+    rows = SettingChange.objects.filter(**filters).exclude(changed_by="seed_sandbox").order_by("id")
     return [(r.object_key, r.field, r.old_value, r.new_value, r.changed_by) for r in rows]
 
 
@@ -108,6 +109,26 @@ class TestAdmin:
         assert r.status_code == 302
         assert changes(setting="game_sessions.operatorapikey")[-1] == (key.name, "is_active", "yes", "no", "admin")
 
+    def test_a_rename_and_a_switch_toggled_in_the_list(self, admin_client, sandbox):
+        game = Game.objects.get(game_id="sandbox:slot")
+        form = {"game_id": "sandbox:slots", "provider": game.provider_id, "name": game.name, "game_type": "slot"}
+        r = admin_client.post(reverse("admin:provider_game_change", args=[game.pk]), {**form, "is_enabled": "on"})
+        assert r.status_code == 302
+        assert changes(setting="provider.game")[-1] == (
+            "sandbox:slots",
+            "game_id",
+            "sandbox:slot",
+            "sandbox:slots",
+            "admin",
+        )
+        call_command("platform_switch", "maintenance", "on", "--reason", "db upgrade", stdout=io.StringIO())
+        switch = PlatformSwitch.objects.get(name="maintenance")
+        form = {"form-TOTAL_FORMS": 1, "form-INITIAL_FORMS": 1, "form-0-id": switch.pk, "_save": "Save"}
+        r = admin_client.post(reverse("admin:game_sessions_platformswitch_changelist"), form)  # is_on unticked
+        assert r.status_code == 302
+        last = SettingChange.objects.filter(object_key="maintenance").latest("id")
+        assert (last.old_value, last.new_value, last.changed_by, last.reason) == ("yes", "no", "admin", "")
+
     def test_the_trail_is_listed_for_staff(self, admin_client, sandbox):
         call_command("platform_switch", "maintenance", "on", "--reason", "db upgrade", stdout=io.StringIO())
         page = admin_client.get(reverse("admin:ledger_settingchange_changelist")).content.decode()
@@ -122,7 +143,7 @@ class TestOutsideTheAdmin:
         call_command("disable_provider", "sandbox", stdout=io.StringIO())
         call_command("rotate_provider_secret", "sandbox", stdout=io.StringIO())
         call_command("rotate_provider_secret", "sandbox", "--finish", stdout=io.StringIO())
-        rows = SettingChange.objects.order_by("id")
+        rows = SettingChange.objects.exclude(changed_by="seed_sandbox").order_by("id")
         switch = [(r.field, r.old_value, r.new_value, r.reason) for r in rows.filter(object_key="no_new_sessions")]
         assert switch == [("is_on", "", "yes", "incident 41"), ("is_on", "yes", "no", "")]
         provider = [(r.field, r.new_value.split(":")[0]) for r in rows.filter(setting="provider.provider")]
@@ -149,6 +170,7 @@ class TestOutsideTheAdmin:
             ("signing_secret", "issued"),
         ]
         assert [(f, old, new) for _, f, old, new, _ in changes(object_key="bigcasino")] == [
+            ("name", "", "bigcasino"),
             ("base_url", "", "https://casino.example"),
             ("provider_code", "", "us"),
             ("is_enabled", "", "yes"),
@@ -160,6 +182,7 @@ class TestOutsideTheAdmin:
         ]
         prefix = OperatorApiKey.objects.get(name="cashier").prefix
         assert changes(object_key="cashier") == [
+            ("cashier", "name", "", "cashier", "manage.py"),
             ("cashier", "is_active", "", "yes", "manage.py"),
             ("cashier", "key", "", f"issued: {prefix}…", "manage.py"),
         ]
@@ -188,3 +211,55 @@ class TestOutsideTheAdmin:
         with pytest.raises(IntegrityError), transaction.atomic():
             SettingChange.objects.all().delete()
         assert SettingChange.objects.filter(new_value="yes").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_selected_in_the_admin_records_each_deletion(admin_client):
+    """Admin actions run outside a transaction: the deletions and their records commit together."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    provider = Provider.objects.get(code="sandbox")
+    for n in (1, 2):
+        Game.objects.create(game_id=f"sandbox:old{n}", provider=provider, name=f"Old {n}", game_type="slot")
+    pks = list(Game.objects.filter(game_id__startswith="sandbox:old").values_list("pk", flat=True))
+    url = reverse("admin:provider_game_changelist")
+    r = admin_client.post(url, {"action": "delete_selected", "_selected_action": pks, "post": "yes"})
+    assert r.status_code == 302
+    assert not Game.objects.filter(pk__in=pks).exists()
+    gone = SettingChange.objects.filter(setting="provider.game", field="game_id", new_value="")
+    assert sorted(gone.values_list("object_key", flat=True)) == ["sandbox:old1", "sandbox:old2"]
+
+
+@pytest.mark.django_db
+def test_the_seed_is_on_the_trail_and_puts_back_what_it_owns():
+    call_command("seed_sandbox", stdout=io.StringIO())
+    seeded = SettingChange.objects.filter(changed_by="seed_sandbox")
+    # The currencies come with the migrations; the seed creates the rest.
+    assert {"provider.provider", "provider.game", "provider.partnercasino"} <= set(
+        seeded.values_list("setting", flat=True)
+    )
+    assert seeded.filter(object_key="sandbox", field="key", new_value__startswith="set: ").exists()
+    first = SettingChange.objects.count()
+    call_command("seed_sandbox", stdout=io.StringIO())
+    assert SettingChange.objects.count() == first  # nothing changed, nothing recorded
+    OperatorApiKey.objects.filter(name="sandbox").update(is_active=False)  # revoked (outside the admin)
+    call_command("seed_sandbox", stdout=io.StringIO())
+    last = SettingChange.objects.latest("id")
+    assert (last.object_key, last.field, last.old_value, last.new_value, last.changed_by) == (
+        "sandbox",
+        "is_active",
+        "no",
+        "yes",
+        "seed_sandbox",
+    )
+
+
+@pytest.mark.django_db
+def test_a_third_secret_revokes_the_oldest_on_record():
+    call_command("seed_sandbox", stdout=io.StringIO())
+    provider = Provider.objects.get(code="sandbox")
+    call_command("rotate_provider_secret", "sandbox", stdout=io.StringIO())
+    call_command("rotate_provider_secret", "sandbox", stdout=io.StringIO())
+    oldest = ProviderSecret.objects.filter(provider=provider).earliest("id").hint
+    events = SettingChange.objects.filter(object_key="sandbox", field="signing_secret").order_by("id")
+    assert [e.new_value.split(":")[0] for e in events] == ["added", "rotated", "revoked", "rotated"]
+    assert events[2].new_value == f"revoked: {oldest}…"

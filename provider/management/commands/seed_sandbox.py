@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger.services import currency_ensure_defaults
+from ledger.settings_audit import setting_update_or_create
 from players.models import Player
 from players.services import player_create, player_self_exclude, player_update
 from provider.crypto import encrypt_secret
@@ -17,6 +18,7 @@ from provider.services import provider_secret_ensure
 from sessions.services import operator_api_key_ensure
 from wallet.services import wallet_deposit
 
+SEED = "seed_sandbox"
 GAMES = [
     ("sandbox:dice", "Sandbox Dice", Game.Type.TABLE),
     ("sandbox:slot", "Sandbox Slot", Game.Type.SLOT),
@@ -38,25 +40,36 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         with transaction.atomic():
-            currency_ensure_defaults()
-            provider, created = Provider.objects.get_or_create(code="sandbox", defaults={"name": "Sandbox Provider"})
+            # What the seed creates or puts back is on the settings' trail like any change.
+            currency_ensure_defaults(changed_by=SEED)
+            provider = Provider.objects.filter(code="sandbox").first()
+            created = provider is None
+            if provider is None:
+                provider, _ = setting_update_or_create(
+                    Provider, changed_by=SEED, defaults={"name": "Sandbox Provider"}, code="sandbox"
+                )
             self.stdout.write(f"provider sandbox: {'created' if created else 'exists'}")
-            provider_secret_ensure(provider=provider, secret=settings.SANDBOX_PROVIDER_SECRET)
-            operator_api_key_ensure(name="sandbox", key=settings.SANDBOX_OPERATOR_TOKEN)
+            provider_secret_ensure(provider=provider, secret=settings.SANDBOX_PROVIDER_SECRET, changed_by=SEED)
+            operator_api_key_ensure(name="sandbox", key=settings.SANDBOX_OPERATOR_TOKEN, changed_by=SEED)
             # Our provider side plays against our own wallet API unless told otherwise.
             partner_url = settings.SANDBOX_PARTNER_URL or settings.PUBLIC_BASE_URL
-            PartnerCasino.objects.update_or_create(
-                name=settings.SANDBOX_PARTNER,
+            setting_update_or_create(
+                PartnerCasino,
+                changed_by=SEED,
                 defaults={
                     "base_url": partner_url,
                     "provider_code": "sandbox",
                     "secret_encrypted": encrypt_secret(settings.SANDBOX_PROVIDER_SECRET),
                 },
+                name=settings.SANDBOX_PARTNER,
             )
             self.stdout.write(f"partner casino {settings.SANDBOX_PARTNER}: {partner_url}")
             for game_id, name, game_type in GAMES:
-                Game.objects.update_or_create(
-                    game_id=game_id, defaults={"provider": provider, "name": name, "game_type": game_type}
+                setting_update_or_create(
+                    Game,
+                    changed_by=SEED,
+                    defaults={"provider": provider, "name": name, "game_type": game_type},
+                    game_id=game_id,
                 )
                 self.stdout.write(f"game {game_id}")
         for player_id, name, country, currency, amount, excluded, kyc_status in PLAYERS:
