@@ -45,7 +45,25 @@ _LIMIT_KINDS: dict[str, tuple[type[PeriodLimit], Callable[..., PeriodLimit | Non
 }
 
 
-class PeriodLimitForm(forms.Form):
+class LimitChangeForm(forms.Form):
+    """A limit's new value (the field named `value_field`) or its removal, and why."""
+
+    value_field = ""
+    value_noun = ""
+    remove = forms.BooleanField(required=False, label="Remove the limit instead")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the player's audit log.")
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        # An empty value is not a removal: that is asked for explicitly.
+        given = data.get(self.value_field) is not None
+        if data.get("remove") == given and self.value_field not in self.errors:
+            raise forms.ValidationError(f"Give {self.value_noun}, or tick 'Remove the limit instead', not both.")
+        return data
+
+
+class PeriodLimitForm(LimitChangeForm):
+    value_field, value_noun = "amount", "an amount"
     # Every currency: a limit set before its currency was disabled can still be tightened or removed.
     currency = forms.ModelChoiceField(queryset=Currency.objects.all(), to_field_name="code")
     period = forms.ChoiceField(choices=PeriodLimit.Period.choices)
@@ -55,32 +73,18 @@ class PeriodLimitForm(forms.Form):
         max_value=MAX_LIMIT,
         help_text="Minor units of the currency (1050 = 10.50 EUR).",
     )
-    remove = forms.BooleanField(required=False, label="Remove the limit instead")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the player's audit log.")
-
-    def clean(self) -> dict:
-        data = super().clean() or {}
-        # An empty amount is not a removal: that is asked for explicitly.
-        if data.get("remove") == (data.get("amount") is not None) and "amount" not in self.errors:
-            raise forms.ValidationError("Give an amount, or tick 'Remove the limit instead', not both.")
-        return data
+    field_order = ["currency", "period", "amount", "remove", "reason"]
 
 
-class SessionTimeLimitForm(forms.Form):
+class SessionTimeLimitForm(LimitChangeForm):
+    value_field, value_noun = "minutes", "the minutes"
     minutes = forms.IntegerField(
         required=False,
         min_value=SESSION_TIME_LIMIT_MINUTES[0],
         max_value=SESSION_TIME_LIMIT_MINUTES[1],
         help_text="The longest a game session may last, whatever the activity in it.",
     )
-    remove = forms.BooleanField(required=False, label="Remove the limit instead")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the player's audit log.")
-
-    def clean(self) -> dict:
-        data = super().clean() or {}
-        if data.get("remove") == (data.get("minutes") is not None) and "minutes" not in self.errors:
-            raise forms.ValidationError("Give the minutes, or tick 'Remove the limit instead', not both.")
-        return data
+    field_order = ["minutes", "remove", "reason"]
 
 
 class PeriodLimitInline(admin.TabularInline):
