@@ -15,7 +15,8 @@ from ledger.models import Currency
 from wallet.models import Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses
 
-from .models import DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
+from .models import CoolingOffLimit, DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
+from .selectors import player_session_time_limit
 from .services import (
     AUDITED_FIELDS,
     MAX_LIMIT,
@@ -87,6 +88,14 @@ class SessionTimeLimitForm(LimitChangeForm):
     field_order = ["minutes", "remove", "reason"]
 
 
+def _pending(limit: CoolingOffLimit, shown: Callable[[int], str]) -> str:
+    """A limit's change waiting out its cooling-off, or '-'."""
+    if limit.pending_from is None:
+        return "-"
+    what = "removal" if limit.pending_amount is None else shown(limit.pending_amount)
+    return f"{what} from {limit.pending_from:%Y-%m-%d %H:%M} UTC"
+
+
 class PeriodLimitInline(admin.TabularInline):
     extra = 0
     fields = ("currency", "period", "amount_display", "used_display", "pending_display", "updated_at")
@@ -108,10 +117,7 @@ class PeriodLimitInline(admin.TabularInline):
 
     @admin.display(description="Waiting (cooling-off)")
     def pending_display(self, obj: PeriodLimit) -> str:
-        if obj.pending_from is None:
-            return "-"
-        what = "removal" if obj.pending_amount is None else obj.currency.format(obj.pending_amount)
-        return f"{what} from {obj.pending_from:%Y-%m-%d %H:%M} UTC"
+        return _pending(obj, obj.currency.format)
 
     def has_add_permission(self, request, obj=None):
         return False  # set through the service, so every change is audited
@@ -140,10 +146,7 @@ class SessionTimeLimitInline(admin.TabularInline):
 
     @admin.display(description="Waiting (cooling-off)")
     def pending_display(self, obj: SessionTimeLimit) -> str:
-        if obj.pending_from is None:
-            return "-"
-        what = "removal" if obj.pending_amount is None else f"{obj.pending_amount} minutes"
-        return f"{what} from {obj.pending_from:%Y-%m-%d %H:%M} UTC"
+        return _pending(obj, lambda minutes: f"{minutes} minutes")
 
     def has_add_permission(self, request, obj=None):
         return False  # set through the service, so every change is audited
@@ -280,7 +283,7 @@ class PlayerAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "form": form,
             "player": player,
-            "limit": SessionTimeLimit.objects.filter(player=player).first(),
+            "limit": player_session_time_limit(player_pk=player.pk),
             "title": f"Set a session time limit: {player}",
             "opts": self.model._meta,
         }

@@ -19,5 +19,5 @@ def player_loss_limits(*, player: Player, currency: str) -> QuerySet[LossLimit]:
     return LossLimit.objects.filter(player=player, currency_id=currency)
 
 
-def player_session_time_limit(*, player: Player) -> SessionTimeLimit | None:
-    return SessionTimeLimit.objects.filter(player=player).first()
+def player_session_time_limit(*, player_pk: int) -> SessionTimeLimit | None:
+    return SessionTimeLimit.objects.filter(player_id=player_pk).first()

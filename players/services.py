@@ -3,11 +3,11 @@
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
@@ -16,7 +16,10 @@ from ledger.money import MAX_AMOUNT
 
 from .errors import KycRequired, PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
 from .models import CoolingOffLimit, DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
-from .selectors import player_get
+from .selectors import player_get, player_session_time_limit
+
+if TYPE_CHECKING:
+    from sessions.models import GameSession
 
 # The contract's ceiling for an amount (wallet-api.md §2).
 MAX_LIMIT = MAX_AMOUNT
@@ -209,34 +212,31 @@ def _after_limit_change(model: type[CoolingOffLimit], player_pk: int) -> None:
 def _sessions_end_within_limit(player_pk: int) -> None:
     """The player's open game sessions end no later than the session time limit in force
     after their start: a stricter limit shortens them at once, a looser one lengthens none."""
+    limit = player_session_time_limit(player_pk=player_pk)
+    if limit is None:
+        return
+    end = F("created_at") + timedelta(minutes=limit.amount)
+    _open_sessions(player_pk).filter(absolute_expires_at__gt=end).update(absolute_expires_at=end)
+
+
+def _open_sessions(player_pk: int) -> "QuerySet[GameSession]":
     from sessions.models import GameSession  # sessions build on players, not the other way round
 
-    minutes = SessionTimeLimit.objects.filter(player_id=player_pk).values_list("amount", flat=True).first()
-    if minutes is None:
-        return
-    end = F("created_at") + timedelta(minutes=minutes)
-    GameSession.objects.filter(player_id=player_pk, closed_at__isnull=True, absolute_expires_at__gt=clock.now()).filter(
-        absolute_expires_at__gt=end
-    ).update(absolute_expires_at=end)
+    return GameSession.objects.filter(player_id=player_pk, closed_at__isnull=True, absolute_expires_at__gt=clock.now())
 
 
 def _open_sessions_lock(player_pk: int) -> None:
     """Lock the player's open game sessions before the player: the order a debit takes them
     in (it slides its session, then locks the wallet and the player), so that shortening
     them under the player's lock cannot deadlock with the player's play."""
-    from sessions.models import GameSession
-
-    open_sessions = GameSession.objects.filter(
-        player_id=player_pk, closed_at__isnull=True, absolute_expires_at__gt=clock.now()
-    )
-    list(open_sessions.select_for_update().order_by("pk").values_list("pk", flat=True))
+    list(_open_sessions(player_pk).select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 def player_session_end(*, player: Player, start: datetime, cap: timedelta) -> datetime:
     """When a game session of `player` starting at `start` ends at the latest: the platform's
     `cap`, or sooner under the player's session time limit."""
-    minutes = SessionTimeLimit.objects.filter(player=player).values_list("amount", flat=True).first()
-    return start + min(cap, timedelta(minutes=minutes)) if minutes is not None else start + cap
+    limit = player_session_time_limit(player_pk=player.pk)
+    return start + min(cap, timedelta(minutes=limit.amount)) if limit is not None else start + cap
 
 
 def player_set_loss_limit(

@@ -15,7 +15,6 @@ from casino_platform.errors import Maintenance, ValidationFailed
 from ledger.settings_audit import (
     setting_changes_record,
     setting_event_record,
-    setting_snapshot,
     setting_update_or_create,
 )
 from players.models import Player
@@ -54,12 +53,13 @@ def platform_switch_is_on(name: str) -> bool:
 def platform_switch_set(*, name: str, is_on: bool, changed_by: str, reason: str = "") -> PlatformSwitch:
     if name not in PlatformSwitch.Name.values:
         raise ValidationFailed(f"Unknown switch {name!r}; known: {', '.join(PlatformSwitch.Name.values)}")
-    existing = PlatformSwitch.objects.select_for_update().filter(name=name).first()
-    before = setting_snapshot(existing) if existing is not None else None
-    switch, _ = PlatformSwitch.objects.update_or_create(
-        name=name, defaults={"is_on": is_on, "changed_by": changed_by, "reason": reason}
+    switch, _ = setting_update_or_create(
+        PlatformSwitch,
+        changed_by=changed_by,
+        reason=reason,
+        defaults={"is_on": is_on, "changed_by": changed_by, "reason": reason},
+        name=name,
     )
-    setting_changes_record(obj=switch, before=before, changed_by=changed_by, reason=reason)
     platform_switch_cache_clear()
     transaction.on_commit(platform_switch_cache_clear)
     return switch

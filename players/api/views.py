@@ -52,7 +52,7 @@ def _state(player: Player) -> dict[str, Any]:
             "timed_out_until": player.timed_out_until,
             "loss_limits": player_loss_limit_usage(player=player, now=now),
             "deposit_limits": player_deposit_limit_usage(player=player, now=now),
-            "session_time_limit": _session_time_limit(player_session_time_limit(player=player)),
+            "session_time_limit": _session_time_limit(player_session_time_limit(player_pk=player.pk)),
         }
     ).data
 

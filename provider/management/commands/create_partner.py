@@ -3,7 +3,7 @@ import getpass
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from ledger.settings_audit import setting_changes_record, setting_event_record, setting_snapshot
+from ledger.settings_audit import setting_event_record, setting_update_or_create
 from provider.crypto import encrypt_secret
 from provider.models import PartnerCasino
 
@@ -29,9 +29,9 @@ class Command(BaseCommand):
         if not secret:
             raise CommandError("No secret given." + (f" ${secret_env} is empty." if secret_env else ""))
         with transaction.atomic():
-            existing = PartnerCasino.objects.select_for_update().filter(name=name).first()
-            before = setting_snapshot(existing) if existing is not None else None
-            partner, created = PartnerCasino.objects.update_or_create(
+            partner, created = setting_update_or_create(
+                PartnerCasino,
+                changed_by="manage.py",
                 name=name,
                 defaults={
                     "base_url": base_url,
@@ -41,6 +41,5 @@ class Command(BaseCommand):
                     "read_timeout_ms": read_timeout_ms,
                 },
             )
-            setting_changes_record(obj=partner, before=before, changed_by="manage.py")
             setting_event_record(obj=partner, event="signing_secret", value="set", changed_by="manage.py")
         self.stdout.write(self.style.SUCCESS(f"Partner {partner.name} {'created' if created else 'updated'}."))
