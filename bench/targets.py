@@ -223,10 +223,24 @@ def _cell(verdict: Verdict) -> str:
     return verdict.figure if verdict.met else f"**{verdict.figure}** ✗"
 
 
+# The PostgreSQL settings a run records, as runs have them unless an experiment changed them;
+# None: whatever the machine has, not telling runs apart.
+POSTGRESQL_AS_USUAL = {
+    "shared_buffers": "128MB",
+    "synchronous_commit": "on",
+    "autovacuum": None,
+    "commit_delay": "0",
+    "commit_siblings": "5",
+    "wal_sync_method": None,
+    "max_wal_size": "1GB",
+    "checkpoint_timeout": "5min",
+}
+
+
 def _set_up(result: dict) -> str:
     """What makes two runs comparable beside the machine: the players, the web server's shape,
-    the window, a guest's halt polling, the kernel's task groups, shared_buffers, the
-    interpreter's installation."""
+    the window, a guest's halt polling, the kernel's task groups, PostgreSQL's settings other
+    than the usual ones, the interpreter's installation."""
     machine = result.get("machine") or {}
     web = machine.get("web_server") or {}
     parts = [
@@ -243,9 +257,13 @@ def _set_up(result: dict) -> str:
     # (None, not recorded or a kernel without the feature, is not named either).
     if (machine.get("scheduler") or {}).get("autogroup") == "0":
         parts.append("no automatic task groups")
-    shared_buffers = (machine.get("postgresql_settings") or {}).get("shared_buffers")
-    if shared_buffers and shared_buffers != "128MB":
-        parts.append(f"shared_buffers {shared_buffers}")
+    postgresql = machine.get("postgresql_settings") or {}
+    for name, value in postgresql.items():
+        # A setting the run recorded that is not PostgreSQL's default (or this bench's, for
+        # autovacuum and the flush method, which follow the machine) tells the run apart: one
+        # asked for with --pg-setting, or the server's own changed for an experiment.
+        if name not in POSTGRESQL_AS_USUAL or POSTGRESQL_AS_USUAL[name] not in (None, value):
+            parts.append(f"{name} {value}")
     prefix = machine.get("python_prefix") or ""
     if prefix:
         parts.append("Debian's Python" if prefix == "/usr" else "pyenv's Python" if "/.pyenv/" in prefix else prefix)

@@ -106,6 +106,7 @@ class PendingFirst(admin.SimpleListFilter):
     parameter_name = "status"
     QUEUE = "queue"
     OPEN: tuple[str, ...] = ("pending",)
+    WAITING_SINCE = "requested_at"  # the field the queue is ordered by
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
         return [(self.QUEUE, "Waiting for staff"), *model_admin.model.Status.choices, ("all", "All")]
@@ -128,4 +129,4 @@ class PendingFirst(admin.SimpleListFilter):
     def ordering(cls, request: Any) -> list[str]:
         """The queue oldest first, so the longest wait is at the top; everything else newest first."""
         queue = request.GET.get(cls.parameter_name, cls.QUEUE) in (cls.QUEUE, *cls.OPEN)
-        return ["requested_at", "id"] if queue else ["-requested_at", "-id"]
+        return [cls.WAITING_SINCE, "id"] if queue else [f"-{cls.WAITING_SINCE}", "-id"]

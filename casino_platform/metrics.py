@@ -1,6 +1,7 @@
 """Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue;
 the withdrawals waiting for staff; the withdrawal events waiting for the payment system; the
-closed accounts still holding money; staff's movements waiting for a second approval.
+closed accounts still holding money; staff's movements waiting for a second approval; the
+monitoring alerts waiting for staff and how far behind the monitoring sweep is.
 
 - `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
   buckets for single-digit-millisecond answers), counts error answers by their contract code
@@ -8,7 +9,8 @@ closed accounts still holding money; staff's movements waiting for a second appr
   timing is a lookup of the labelled children, which are cached in plain dicts.
 - `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
   withdrawals waiting for review with two, the undelivered withdrawal events with one, the
-  closed accounts holding money with two and the staff movements waiting with two.
+  closed accounts holding money with two, the staff movements waiting with two and the
+  monitoring alerts and sweep with three.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -354,6 +356,42 @@ def _fill_staff_movements(count: GaugeMetricFamily, age: GaugeMetricFamily) -> N
         age.add_metric([row["currency"]], age_seconds(row["oldest"], now))
 
 
+# --- Anti-money-laundering monitoring alerts waiting for staff ----------------------------
+
+
+def _monitoring_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "monitoring_alerts_pending",
+            "Monitoring alerts (large wins, deposits in 24 hours) waiting for staff to clear or report them.",
+            labels=["currency", "rule"],
+        ),
+        GaugeMetricFamily(
+            "monitoring_alerts_pending_oldest_age_seconds",
+            "Age of the oldest movement with a monitoring alert waiting for staff; 0 when none waits.",
+            labels=["currency", "rule"],
+        ),
+        GaugeMetricFamily(
+            "monitoring_sweep_lag_seconds",
+            "How far behind now the monitoring sweep has read the journal; absent before its first sweep.",
+        ),
+    )
+
+
+def _fill_monitoring(count: GaugeMetricFamily, age: GaugeMetricFamily, lag: GaugeMetricFamily) -> None:
+    """Three queries per scrape: the pending alerts through their partial index, the
+    currencies, the sweep's cursor."""
+    from wallet.selectors import monitoring_alerts_pending_summary, monitoring_scanned_until
+
+    now = clock.now()
+    for row in monitoring_alerts_pending_summary():
+        count.add_metric([row["currency"], row["rule"]], row["count"])
+        age.add_metric([row["currency"], row["rule"]], age_seconds(row["oldest"], now))
+    scanned_until = monitoring_scanned_until()
+    if scanned_until is not None:
+        lag.add_metric([], age_seconds(scanned_until, now))
+
+
 # Gauges read from the database when scraped.
 DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
@@ -361,6 +399,7 @@ DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("withdrawal events", _withdrawal_event_families, _fill_withdrawal_events),
     DatabaseGaugeCollector("closed accounts", _closed_account_families, _fill_closed_accounts),
     DatabaseGaugeCollector("staff movements", _staff_movement_families, _fill_staff_movements),
+    DatabaseGaugeCollector("monitoring alerts", _monitoring_families, _fill_monitoring),
 )
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.

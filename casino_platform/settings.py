@@ -240,6 +240,18 @@ CELERY_BEAT_SCHEDULE["players-rg-limit-sweep"] = {
 # check to the casino; a platform upgraded with players whose status is not loaded yet needs it
 # off until it is, or their withdrawals are refused.
 KYC_REQUIRED_FOR_WITHDRAWALS = env.bool("KYC_REQUIRED_FOR_WITHDRAWALS", default=True)
+# Anti-money-laundering monitoring (wallet/services/monitoring.py): a beat sweep reads the
+# journal for the currencies' "flag wins above" and "flag deposits in 24 hours above". Each
+# sweep reads again the settle time before where the last one ended, for movements stamped
+# before they committed (a debit waiting on its wallet's lock, say).
+MONITORING_SWEEP_SECONDS = env.float("MONITORING_SWEEP_SECONDS", default=60.0)
+MONITORING_SETTLE_SECONDS = env.int("MONITORING_SETTLE_SECONDS", default=600)
+if MONITORING_SETTLE_SECONDS < 0:
+    raise ImproperlyConfigured("MONITORING_SETTLE_SECONDS must be 0 or more.")
+CELERY_BEAT_SCHEDULE["wallet-monitoring-sweep"] = {
+    "task": "wallet.tasks.monitoring_sweep_task",
+    "schedule": MONITORING_SWEEP_SECONDS,
+}
 # On PostgreSQL a provider's debit, credit and rollback each run as one database function
 # (one round trip); off, they run the Python path that SQLite uses. Both give the same
 # answers (wallet/tests/test_*_in_database.py).

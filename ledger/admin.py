@@ -44,6 +44,8 @@ class CurrencyAdmin(SettingsAuditAdmin):
         "kyc_deposits_above",
         "staff_approval_above",
         "staff_daily_allowance",
+        "large_win_above",
+        "deposits_24h_above",
     )
     list_editable = ("is_enabled",)
 

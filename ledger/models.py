@@ -56,6 +56,22 @@ class Currency(models.Model):
         "day (minor units, the sum of amounts of either sign). A movement that would take them over it waits for "
         "another member of staff, like one over the threshold above; empty: no daily total.",
     )
+    # Anti-money-laundering monitoring (wallet.services.monitoring): movements listed for staff
+    # to look at, after they are made; nothing is refused by them.
+    large_win_above = models.BigIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="flag wins above",
+        help_text="A single win (a provider's credit of any reason) of more than this (minor units) to a player's "
+        "wallet is listed under Wallets → Monitoring alerts for staff to clear or report; empty: none is.",
+    )
+    deposits_24h_above = models.BigIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="flag deposits in 24 hours above",
+        help_text="A deposit that takes a player's deposits in the 24 hours up to it over this (minor units, gross, "
+        "the cashier's and staff's alike) is listed under Wallets → Monitoring alerts; empty: none is.",
+    )
 
     class Meta:
         verbose_name_plural = "currencies"
@@ -73,6 +89,10 @@ class Currency(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(staff_daily_allowance__gte=0), name="currency_staff_daily_allowance_sane"
+            ),
+            models.CheckConstraint(condition=models.Q(large_win_above__gte=0), name="currency_large_win_above_sane"),
+            models.CheckConstraint(
+                condition=models.Q(deposits_24h_above__gte=0), name="currency_deposits_24h_above_sane"
             ),
         ]
 

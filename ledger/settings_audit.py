@@ -25,6 +25,8 @@ AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
             "kyc_deposits_above",
             "staff_approval_above",
             "staff_daily_allowance",
+            "large_win_above",
+            "deposits_24h_above",
         ),
     ),
     "provider.provider": (

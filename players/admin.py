@@ -12,7 +12,7 @@ from casino_platform import clock
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
-from wallet.models import Wallet
+from wallet.models import MonitoringAlert, Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses
 
 from .models import CoolingOffLimit, DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
@@ -176,12 +176,15 @@ class WalletInline(admin.TabularInline):
 
     @admin.display(description="")
     def links(self, obj: Wallet) -> str:
+        this_wallet = {"wallet__currency__code__exact": obj.currency_id, "q": obj.player.player_id}
+        waiting = obj.monitoring_alerts.filter(status=MonitoringAlert.Status.PENDING).count()
         return format_html(
-            '<a href="{}">Ledger entries</a> · <a href="{}">Withdrawals</a> · <a href="{}">Move money…</a>',
+            '<a href="{}">Ledger entries</a> · <a href="{}">Withdrawals</a> · <a href="{}">Monitoring alerts{}</a>'
+            ' · <a href="{}">Move money…</a>',
             reverse("admin:ledger_entry_changelist") + f"?account__id__exact={obj.account_id}",
-            reverse("admin:wallet_withdrawal_changelist")
-            + "?"
-            + urlencode({"status": "all", "wallet__currency__code__exact": obj.currency_id, "q": obj.player.player_id}),
+            reverse("admin:wallet_withdrawal_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
+            reverse("admin:wallet_monitoringalert_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
+            f" ({waiting} waiting)" if waiting else "",
             reverse("admin:wallet_wallet_move", args=[obj.pk]),
         )
 

@@ -12,8 +12,16 @@ from casino_platform.errors import DomainError
 from players.services import player_may_be_paid
 
 from .errors import WithdrawalNotAllowed
-from .models import RollbackTombstone, StaffDayTotal, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
-from .selectors import ACTIVITY_LOOKBACK, staff_moved_alone_today, wallet_activity
+from .models import (
+    MonitoringAlert,
+    RollbackTombstone,
+    StaffDayTotal,
+    StaffMovement,
+    Wallet,
+    Withdrawal,
+    WithdrawalEvent,
+)
+from .selectors import ACTIVITY_LOOKBACK, monitoring_alert_deposits, staff_moved_alone_today, wallet_activity
 from .services import (
     staff_money_move,
     staff_movement_approve,
@@ -22,6 +30,7 @@ from .services import (
     withdrawal_approve,
     withdrawal_reject,
 )
+from .services.monitoring import monitoring_alert_decide
 from .services.webhooks import withdrawal_event_body, withdrawal_events_send_now
 
 
@@ -590,3 +599,159 @@ class StaffDayTotalAdmin(ReadOnlyAdmin):
     def allowance_display(self, obj: StaffDayTotal) -> str:
         allowance = obj.currency.staff_daily_allowance
         return "none" if allowance is None else obj.currency.format(allowance)
+
+
+class MonitoringAlertReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[
+            ("clear", "Clear: nothing suspicious"),
+            ("report", "Report: a suspicious activity report has been filed"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    memo = forms.CharField(
+        label="Reason",
+        max_length=MonitoringAlert._meta.get_field("decision_memo").max_length,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What you looked at and what you found; kept with the decision.",
+    )
+    report_reference = forms.CharField(
+        label="Report reference",
+        required=False,
+        max_length=MonitoringAlert._meta.get_field("report_reference").max_length,
+        help_text="When reporting: the reference the authority gave the report.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        reporting = cleaned.get("decision") == "report"
+        if reporting and not cleaned.get("report_reference", "").strip():
+            self.add_error("report_reference", "A report needs the reference the authority gave it.")
+        if not reporting and cleaned.get("report_reference", "").strip():
+            self.add_error("report_reference", "Leave it empty when clearing: a cleared alert has no report.")
+        return cleaned
+
+
+class MonitoringAlertQueue(PendingFirst):
+    WAITING_SINCE = "occurred_at"
+
+
+@admin.register(MonitoringAlert)
+class MonitoringAlertAdmin(ReadOnlyAdmin):
+    """Movements the currencies' anti-money-laundering rules ("flag wins above", "flag deposits
+    in 24 hours above") list for staff: the queue those with "Can clear or report monitoring
+    alerts" work, oldest first."""
+
+    list_display = (
+        "id",
+        "occurred_at",
+        "player",
+        "rule",
+        "amount_display",
+        "total_display",
+        "threshold_display",
+        "status",
+        "decided_by",
+        "review_link",
+    )
+    list_filter = (MonitoringAlertQueue, "rule", "wallet__currency")
+    search_fields = ("=wallet__player__player_id", "=journal__id", "=report_reference")
+    list_select_related = ("wallet__player", "wallet__currency")
+    fields = (
+        "rule",
+        "wallet",
+        "journal",
+        "amount",
+        "total",
+        "threshold",
+        "occurred_at",
+        "raised_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_memo",
+        "report_reference",
+        "review_link",
+    )
+    readonly_fields = fields
+
+    def get_ordering(self, request):
+        return MonitoringAlertQueue.ordering(request)
+
+    @admin.display(description="Player", ordering="wallet__player__player_id")
+    def player(self, obj: MonitoringAlert) -> str:
+        return obj.wallet.player.player_id
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: MonitoringAlert) -> str:
+        return obj.wallet.currency.format(obj.amount)
+
+    @admin.display(description="Deposits in 24 hours")
+    def total_display(self, obj: MonitoringAlert) -> str:
+        return "" if obj.total is None else obj.wallet.currency.format(obj.total)
+
+    @admin.display(description="Over")
+    def threshold_display(self, obj: MonitoringAlert) -> str:
+        return obj.wallet.currency.format(obj.threshold)
+
+    @admin.display(description="")
+    def review_link(self, obj: MonitoringAlert) -> str:
+        url = reverse("admin:wallet_monitoringalert_review", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, "Review…" if obj.status == obj.Status.PENDING else "Details")
+
+    def get_urls(self):
+        review = self.admin_site.admin_view(self.review_view)
+        return [path("<int:alert_id>/review/", review, name="wallet_monitoringalert_review"), *super().get_urls()]
+
+    def review_view(self, request, alert_id: int):
+        alert = get_object_or_404(
+            MonitoringAlert.objects.select_related("wallet__player", "wallet__currency", "journal"), pk=alert_id
+        )
+        may_decide = request.user.has_perm("wallet.review_monitoringalert")
+        form = MonitoringAlertReviewForm(request.POST or None)
+        if request.method == "POST":
+            if not may_decide:
+                messages.error(request, "You may not clear or report monitoring alerts.")
+                return redirect("admin:wallet_monitoringalert_changelist")
+            if form.is_valid():
+                try:
+                    alert = monitoring_alert_decide(
+                        alert_id=alert.pk,
+                        staff=f"staff:{request.user.get_username()}",
+                        decision=form.cleaned_data["decision"],
+                        memo=form.cleaned_data["memo"],
+                        report_reference=form.cleaned_data["report_reference"],
+                    )
+                except DomainError as exc:
+                    messages.error(request, f"{exc.code}: {exc.message}")
+                    alert.refresh_from_db()  # a colleague decided it meanwhile
+                else:
+                    messages.success(request, f"Monitoring alert {alert.pk} {alert.status}.")
+                    return redirect("admin:wallet_monitoringalert_changelist")
+        wallet = alert.wallet
+        currency = wallet.currency
+        activity = wallet_activity(wallet=wallet, since=alert.occurred_at - ACTIVITY_LOOKBACK)
+        deposits = []
+        if alert.rule == MonitoringAlert.Rule.DEPOSITS_24H:
+            deposits = [
+                {"entry": entry, "amount": currency.format(entry.amount)}
+                for entry in monitoring_alert_deposits(alert=alert)
+            ]
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "alert": alert,
+            "may_decide": may_decide,
+            "amount": currency.format(alert.amount),
+            "total": None if alert.total is None else currency.format(alert.total),
+            "threshold": currency.format(alert.threshold),
+            "balance": currency.format(wallet.balance),
+            "deposits": deposits,
+            "lookback_days": ACTIVITY_LOOKBACK.days,
+            "activity": {name: currency.format(amount) for name, amount in activity.items()},
+            "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),
+            "journal_url": reverse("admin:ledger_journaltransaction_change", args=[alert.journal_id]),
+            "title": f"Review monitoring alert {alert.pk}",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/wallet/monitoringalert_review.html", context)

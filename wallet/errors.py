@@ -47,3 +47,9 @@ class StaffMovementNotAllowed(DomainError):
     code = "STAFF_MOVEMENT_NOT_ALLOWED"
     http_status = 409
     default_message = "The staff movement is not in a state that allows this."
+
+
+class AlertAlreadyDecided(DomainError):
+    code = "ALERT_ALREADY_DECIDED"
+    http_status = 409
+    default_message = "The monitoring alert has been cleared or reported already."

@@ -267,3 +267,78 @@ class StaffDayTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.staff} {self.currency_id} {self.day}: {self.moved}"
+
+
+class MonitoringAlert(models.Model):
+    """A movement that the currency's anti-money-laundering rules ask staff to look at: a large
+    win, or a deposit that took the player's deposits in 24 hours over the currency's figure.
+    Raised after the movement, by the sweep in wallet/services/monitoring.py that reads the
+    journal; it refuses nothing. Staff clear it (nothing suspicious) or report it (a suspicious
+    activity report filed with the authority, its reference kept); the decision is made once."""
+
+    class Rule(models.TextChoices):
+        LARGE_WIN = "large_win", "Large win"
+        DEPOSITS_24H = "deposits_24h", "Deposits in 24 hours"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        CLEARED = "cleared", "Cleared"
+        REPORTED = "reported", "Reported"
+
+    rule = models.CharField(max_length=16, choices=Rule.choices)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="monitoring_alerts")
+    journal = models.ForeignKey(
+        "ledger.JournalTransaction",
+        on_delete=models.PROTECT,
+        related_name="monitoring_alerts",
+        help_text="The movement that raised it.",
+    )
+    amount = models.BigIntegerField(help_text="The movement's amount, minor units.")
+    total = models.BigIntegerField(
+        null=True, blank=True, help_text="Deposits in 24 hours: the player's deposits in the 24 hours up to it."
+    )
+    threshold = models.BigIntegerField(help_text="The currency's figure it went over, when it was raised.")
+    occurred_at = models.DateTimeField(help_text="When the movement was made.")
+    raised_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_memo = models.CharField(max_length=500, blank=True)
+    report_reference = models.CharField(
+        max_length=128, blank=True, help_text="The authority's reference of the report filed, when reported."
+    )
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        permissions = [("review_monitoringalert", "Can clear or report monitoring alerts")]
+        constraints = [
+            # The sweep reads a stretch of the journal again (movements stamped before they
+            # commit); a movement raises each rule's alert once however often it is read.
+            models.UniqueConstraint(fields=["rule", "journal"], name="monitoring_alert_once"),
+            models.CheckConstraint(
+                condition=models.Q(status="pending", decided_by="")
+                | models.Q(status="cleared", report_reference="") & ~models.Q(decided_by="")
+                | models.Q(status="reported") & ~models.Q(decided_by="") & ~models.Q(report_reference=""),
+                name="monitoring_alert_decision",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["occurred_at"], condition=models.Q(status="pending"), name="monitoring_alert_open_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_rule_display()} {self.amount} {self.wallet_id} ({self.status})"
+
+
+class MonitoringCursor(models.Model):
+    """How far the monitoring sweep has read the journal: one row, locked by the sweep that runs,
+    so two sweeps never read the same stretch at once."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    scanned_until = models.DateTimeField()
+    swept_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.scanned_until.isoformat()}"

@@ -13,7 +13,15 @@ from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player
 
 from .errors import CurrencyMismatch, WithdrawalNotFound
-from .models import RollbackTombstone, StaffDayTotal, StaffMovement, Wallet, Withdrawal
+from .models import (
+    MonitoringAlert,
+    MonitoringCursor,
+    RollbackTombstone,
+    StaffDayTotal,
+    StaffMovement,
+    Wallet,
+    Withdrawal,
+)
 
 
 def wallet_get(*, player: Player, currency: str) -> Wallet:
@@ -357,3 +365,50 @@ def staff_moved_alone_today(*, staff: str, currency: str) -> int:
     today = clock.now().date()
     moved = StaffDayTotal.objects.filter(staff=staff, currency_id=currency, day=today).values_list("moved", flat=True)
     return moved.first() or 0
+
+
+def monitoring_alerts_pending_summary() -> list[dict[str, Any]]:
+    """Per currency on the platform and rule: the monitoring alerts waiting for staff and the
+    oldest movement among them (0 and None when none waits), through the pending-only index."""
+    rows = (
+        MonitoringAlert.objects.filter(status=MonitoringAlert.Status.PENDING)
+        .values("rule", currency_code=F("wallet__currency_id"))
+        .annotate(count=Count("pk"), oldest=Min("occurred_at"))
+    )
+    found: dict[tuple[str, str], dict[str, Any]] = {(row["currency_code"], row["rule"]): dict(row) for row in rows}
+    none_waiting = {"count": 0, "oldest": None}
+    return [
+        {
+            "currency": code,
+            "rule": rule,
+            "count": found.get((code, rule), none_waiting)["count"],
+            "oldest": found.get((code, rule), none_waiting)["oldest"],
+        }
+        for code in Currency.objects.order_by("code").values_list("code", flat=True)
+        for rule in MonitoringAlert.Rule.values
+    ]
+
+
+def monitoring_scanned_until() -> datetime | None:
+    """How far the monitoring sweep has read the journal; None before its first sweep."""
+    return MonitoringCursor.objects.values_list("scanned_until", flat=True).first()
+
+
+def monitoring_alert_deposits(*, alert: MonitoringAlert) -> QuerySet[Entry]:
+    """The deposits to the alert's wallet in the 24 hours up to the one that raised it (a
+    `deposits_24h` alert's total), oldest first, with their journal transactions."""
+    from .services.monitoring import DEPOSIT_WINDOW
+
+    return (
+        Entry.objects.filter(
+            account_id=alert.wallet.account_id,
+            transaction__kind=JournalTransaction.Kind.DEPOSIT,
+            amount__gt=0,
+            created_at__gt=alert.occurred_at - DEPOSIT_WINDOW,
+        )
+        .filter(
+            Q(created_at__lt=alert.occurred_at) | Q(created_at=alert.occurred_at, transaction_id__lte=alert.journal_id)
+        )
+        .select_related("transaction")
+        .order_by("created_at", "id")
+    )

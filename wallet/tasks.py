@@ -1,5 +1,9 @@
-from celery import shared_task
+import logging
 
+from celery import shared_task
+from django.conf import settings
+
+from .services.monitoring import monitoring_sweep
 from .services.webhooks import withdrawal_event_deliver, withdrawal_events_due_ids
 
 
@@ -17,3 +21,20 @@ def withdrawal_event_sweep_task() -> int:
     for event_id in due:
         withdrawal_event_deliver_task.delay(event_id)
     return len(due)
+
+
+logger = logging.getLogger(__name__)
+
+
+# A sweep that waited longer than its period is overtaken by the next one: let it expire.
+@shared_task(ignore_result=True, expires=settings.MONITORING_SWEEP_SECONDS)
+def monitoring_sweep_task() -> int:
+    """Beat: raise the monitoring alerts of what the journal recorded since the last sweep."""
+    result = monitoring_sweep()
+    if result.total:
+        logger.warning(
+            "monitoring raised %d alert(s) for staff to review: %s",
+            result.total,
+            ", ".join(f"{count} {rule}" for rule, count in result.raised.items() if count),
+        )
+    return result.total

@@ -274,6 +274,25 @@ def test_alternating_set_ups_are_compared_by_their_medians_and_ranges():
     ]
 
 
+def test_runs_under_changed_postgresql_settings_are_told_apart():
+    """2026-12-06: checkpoints forced every 30 s, wal_compression off against lz4."""
+    usual = {"shared_buffers": "128MB", "autovacuum": "off", "wal_sync_method": "fdatasync", "max_wal_size": "1GB"}
+    runs = []
+    for compression in ("off", "lz4", None):
+        run = full_run()
+        settings = {**usual, "checkpoint_timeout": "5min" if compression is None else "30s"}
+        if compression is not None:
+            settings["wal_compression"] = compression
+        run["machine"]["postgresql_settings"] = settings
+        runs.append(run)
+    lines = by_set_up(runs)
+    assert sorted(line.split(":")[0] for line in lines) == [
+        "- AMD EPYC, ? players, ? ?x?, ? s",
+        "- AMD EPYC, ? players, ? ?x?, ? s, checkpoint_timeout 30s, wal_compression lz4",
+        "- AMD EPYC, ? players, ? ?x?, ? s, checkpoint_timeout 30s, wal_compression off",
+    ]
+
+
 def test_the_summary_reads_every_kept_result_file():
     results = targets.load(list(targets.RESULTS.glob("*.json")))
     assert len(results) > 200

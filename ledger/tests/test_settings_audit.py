@@ -30,7 +30,8 @@ def changes(**filters) -> list[tuple[str, str, str, str, str]]:
 
 def currency_form(currency: Currency, **changes) -> dict:
     fields = ("name", "is_enabled", "withdrawal_review_above", "kyc_deposits_above", "staff_approval_above")
-    form = {f: getattr(currency, f) for f in (*fields, "staff_daily_allowance")}
+    optional = ("staff_daily_allowance", "large_win_above", "deposits_24h_above")
+    form = {f: getattr(currency, f) for f in (*fields, *optional)}
     form = {k: ("" if v is None else v) for k, v in form.items()}
     form["is_enabled"] = "on" if currency.is_enabled else ""
     form.update(changes)
@@ -48,6 +49,14 @@ class TestAdmin:
             ("EUR", "withdrawal_review_above", "", "100000", "admin"),
             ("EUR", "staff_approval_above", "", "50000", "admin"),
         ]
+        # The monitoring figures too: whoever may change a currency may turn monitoring off.
+        eur.refresh_from_db()
+        admin_client.post(url, currency_form(eur, large_win_above=500_000, deposits_24h_above=200_000))
+        assert changes(setting="ledger.currency")[-2:] == [
+            ("EUR", "large_win_above", "", "500000", "admin"),
+            ("EUR", "deposits_24h_above", "", "200000", "admin"),
+        ]
+        start += 2
         # Saved again unchanged: nothing to record.
         eur.refresh_from_db()
         admin_client.post(url, currency_form(eur))

@@ -49,6 +49,7 @@ class Worker:
             "OUTBOUND_SWEEP_SECONDS": "1",
             "OUTBOUND_FLAG_AFTER_ATTEMPTS": "5",
             "RG_LIMIT_SWEEP_SECONDS": "1",
+            "MONITORING_SWEEP_SECONDS": "1",
             "CASHIER_WEBHOOK_TIMEOUT_SECONDS": "1",
         }
         log = self.log_path.open("ab")

@@ -13,7 +13,8 @@ from ledger.models import Currency
 PROGRESS_EVERY = 50_000
 
 
-def _day(value: str) -> date:
+def day_argument(value: str) -> date:
+    """A command's --since or --until: a UTC day, YYYY-MM-DD."""
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -29,8 +30,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("report", choices=sorted(REPORTS))
-        parser.add_argument("--since", type=_day, help="First day, inclusive (YYYY-MM-DD, UTC).")
-        parser.add_argument("--until", type=_day, help="Day after the last, exclusive (YYYY-MM-DD, UTC).")
+        parser.add_argument("--since", type=day_argument, help="First day, inclusive (YYYY-MM-DD, UTC).")
+        parser.add_argument("--until", type=day_argument, help="Day after the last, exclusive (YYYY-MM-DD, UTC).")
         parser.add_argument("--currency", help="Only this currency (ISO 4217 code).")
         parser.add_argument(
             "--output", "-o", help="File to write; '-' for standard output. Default: <report>_<since>_<until>.csv."

@@ -1,0 +1,219 @@
+"""Anti-money-laundering monitoring: movements a currency's rules ask staff to look at.
+
+- `large_win`: a single win (a provider's credit, of any reason) to a player's wallet of more
+  than the currency's `large_win_above`.
+- `deposits_24h`: the deposit that takes a player's deposits in the 24 hours up to it over the
+  currency's `deposits_24h_above` (gross, the cashier's and staff's alike; later deposits in
+  the same 24 hours raise nothing more, one that crosses it again after older ones have left
+  the 24 hours does).
+
+The rules read the journal after the fact, in a Celery beat sweep, and never touch the wallet
+calls: a debit or credit pays no query for them, and nothing is refused by them (the rules that
+refuse are the responsible-gambling limits and KYC). A journal transaction is stamped before
+it waits for its locks and commits, so one stamped just before a sweep's end may commit after
+the sweep read that stretch; each sweep therefore starts `MONITORING_SETTLE_SECONDS` before
+where the last one ended, and an alert is raised once per rule and movement however often its
+stretch is read (the `monitoring_alert_once` key). The sweep's cursor is one row it locks, so
+sweeps never run side by side; a sweep that finds it locked skips its turn.
+
+Staff clear an alert (nothing suspicious, say why) or report it (a suspicious activity report
+filed with the authority, its reference kept): once, under the alert's lock.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+
+from casino_platform import clock
+from casino_platform.errors import ValidationFailed
+from ledger.models import Account, Entry, JournalTransaction
+
+from ..errors import AlertAlreadyDecided
+from ..models import MonitoringAlert, MonitoringCursor
+
+Rule = MonitoringAlert.Rule
+Status = MonitoringAlert.Status
+CURSOR = "journal"
+DEPOSIT_WINDOW = timedelta(hours=24)
+# With no sweep before it, the first one reads the last day: a platform that turns monitoring
+# on is not flooded with its whole history (`manage.py monitoring_sweep --since` reads that).
+FIRST_LOOK_BACK = timedelta(hours=24)
+MEMO_MAX = MonitoringAlert._meta.get_field("decision_memo").max_length or 500
+REFERENCE_MAX = MonitoringAlert._meta.get_field("report_reference").max_length or 128
+
+
+@dataclass
+class SweepResult:
+    since: datetime
+    until: datetime
+    raised: dict[str, int] = field(default_factory=lambda: {rule: 0 for rule in Rule.values})
+    skipped: bool = False  # another sweep held the cursor
+
+    @property
+    def total(self) -> int:
+        return sum(self.raised.values())
+
+
+def _settle() -> timedelta:
+    return timedelta(seconds=settings.MONITORING_SETTLE_SECONDS)
+
+
+def _wallet_entries(kind: str, since: datetime, until: datetime) -> QuerySet[Entry]:
+    """Entries on players' wallets of the journal transactions of `kind` stamped in [since, until)."""
+    return Entry.objects.filter(
+        transaction__kind=kind,
+        transaction__created_at__gte=since,
+        transaction__created_at__lt=until,
+        account__kind=Account.Kind.PLAYER_WALLET,
+        amount__gt=0,
+    )
+
+
+def _large_wins(since: datetime, until: datetime) -> QuerySet[Entry]:
+    return (
+        _wallet_entries(JournalTransaction.Kind.CREDIT, since, until)
+        .filter(currency__large_win_above__isnull=False, amount__gt=F("currency__large_win_above"))
+        .exclude(transaction__monitoring_alerts__rule=Rule.LARGE_WIN)
+        .annotate(total=Value(None, output_field=BigIntegerField()), threshold=F("currency__large_win_above"))
+    )
+
+
+def _deposits_over_24h(since: datetime, until: datetime) -> QuerySet[Entry]:
+    # The wallet's deposits in the 24 hours up to and including this one; entries stamped at the
+    # same instant count up to this one's journal transaction, so of two that cross together only one raises.
+    up_to_it = (
+        Entry.objects.filter(
+            account=OuterRef("account"),
+            transaction__kind=JournalTransaction.Kind.DEPOSIT,
+            amount__gt=0,
+            created_at__gt=OuterRef("created_at") - DEPOSIT_WINDOW,
+        )
+        .filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), transaction_id__lte=OuterRef("transaction_id"))
+        )
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        _wallet_entries(JournalTransaction.Kind.DEPOSIT, since, until)
+        .filter(currency__deposits_24h_above__isnull=False)
+        .exclude(transaction__monitoring_alerts__rule=Rule.DEPOSITS_24H)
+        .annotate(total=Subquery(up_to_it), threshold=F("currency__deposits_24h_above"))
+        .filter(total__gt=F("threshold"), total__lte=F("threshold") + F("amount"))
+    )
+
+
+# Each rule's matches are entries annotated with `total` and `threshold`.
+_RULES: dict[str, Callable[[datetime, datetime], QuerySet[Any]]] = {
+    Rule.LARGE_WIN: _large_wins,
+    Rule.DEPOSITS_24H: _deposits_over_24h,
+}
+
+
+def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) -> dict[str, int]:
+    """Raises every rule's alerts for the journal transactions stamped in [since, until) that
+    have none yet; how many it raised, per rule. Inside the caller's transaction."""
+    raised = {}
+    for rule, matches in _RULES.items():
+        raised[rule] = 0
+        rows = matches(since, until).values_list(
+            "transaction_id", "account__wallet", "amount", "total", "threshold", "transaction__created_at"
+        )
+        for journal_id, wallet_id, amount, total, threshold, occurred_at in rows.order_by("transaction_id"):
+            _, created = MonitoringAlert.objects.get_or_create(
+                rule=rule,
+                journal_id=journal_id,
+                defaults={
+                    "wallet_id": wallet_id,
+                    "amount": amount,
+                    "total": total,
+                    "threshold": threshold,
+                    "occurred_at": occurred_at,
+                    "raised_at": raised_at,
+                },
+            )
+            raised[rule] += created
+    return raised
+
+
+def monitoring_sweep() -> SweepResult:
+    """The scheduled sweep: the journal from where the last sweep ended (less the settle time)
+    to now. Skips its turn when another sweep is running."""
+    now = clock.now()
+    MonitoringCursor.objects.bulk_create(
+        [MonitoringCursor(name=CURSOR, scanned_until=now - FIRST_LOOK_BACK, swept_at=now)], ignore_conflicts=True
+    )
+    with transaction.atomic(durable=True):
+        cursor = MonitoringCursor.objects.select_for_update(skip_locked=True).filter(name=CURSOR).first()
+        if cursor is None:
+            return SweepResult(since=now, until=now, skipped=True)
+        result = SweepResult(since=cursor.scanned_until - _settle(), until=now)
+        result.raised = monitoring_scan(since=result.since, until=result.until, raised_at=now)
+        cursor.scanned_until, cursor.swept_at = result.until, now
+        cursor.save(update_fields=["scanned_until", "swept_at"])
+    return result
+
+
+def monitoring_backfill(
+    *, since: datetime, until: datetime, progress: Callable[[SweepResult], None] | None = None
+) -> SweepResult:
+    """Reads [since, until) of the journal a day at a time, each day in its own transaction,
+    as the sweep would have: for a platform that turns a rule on and wants its history read,
+    or a sweep that was off longer than the first look-back. Leaves the sweep's cursor alone."""
+    if since >= until:
+        raise ValidationFailed("The start must be before the end.", details={"since": ["after_until"]})
+    result = SweepResult(since=since, until=until)
+    day_start = since
+    while day_start < until:
+        day_end = min(day_start + timedelta(days=1), until)
+        with transaction.atomic(durable=True):
+            raised = monitoring_scan(since=day_start, until=day_end, raised_at=clock.now())
+        for rule, count in raised.items():
+            result.raised[rule] += count
+        if progress is not None:
+            progress(SweepResult(since=day_start, until=day_end, raised=raised))
+        day_start = day_end
+    return result
+
+
+def monitoring_alert_decide(
+    *, alert_id: int, staff: str, decision: str, memo: str, report_reference: str = ""
+) -> MonitoringAlert:
+    """Staff clear an alert ('clear', nothing suspicious) or report it ('report', with the
+    reference of the report filed): once, under the alert's lock."""
+    memo, report_reference = memo.strip(), report_reference.strip()
+    if decision not in ("clear", "report"):
+        raise ValidationFailed(f"Unknown decision {decision!r}.", details={"decision": ["invalid"]})
+    if not memo:
+        raise ValidationFailed("Say why: a decision needs a reason.", details={"memo": ["required"]})
+    if len(memo) > MEMO_MAX:
+        raise ValidationFailed(f"At most {MEMO_MAX} characters.", details={"memo": ["too_long"]})
+    if decision == "report" and not report_reference:
+        raise ValidationFailed(
+            "A report needs the reference the authority gave it.", details={"report_reference": ["required"]}
+        )
+    if decision == "clear" and report_reference:
+        raise ValidationFailed("A cleared alert has no report.", details={"report_reference": ["not_allowed"]})
+    if len(report_reference) > REFERENCE_MAX:
+        raise ValidationFailed(f"At most {REFERENCE_MAX} characters.", details={"report_reference": ["too_long"]})
+    with transaction.atomic(durable=True):
+        alert = MonitoringAlert.objects.select_for_update().filter(pk=alert_id).first()
+        if alert is None:
+            raise AlertAlreadyDecided(f"No monitoring alert {alert_id}.", details={"status": None})
+        if alert.status != Status.PENDING:
+            raise AlertAlreadyDecided(
+                f"Monitoring alert {alert.pk} is {alert.status} already.", details={"status": alert.status}
+            )
+        alert.status = Status.CLEARED if decision == "clear" else Status.REPORTED
+        alert.decided_by, alert.decided_at, alert.decision_memo = staff, clock.now(), memo
+        alert.report_reference = report_reference
+        alert.save(update_fields=["status", "decided_by", "decided_at", "decision_memo", "report_reference"])
+    return alert

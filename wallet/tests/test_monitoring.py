@@ -1,0 +1,394 @@
+"""Anti-money-laundering monitoring: large wins and deposits over a figure in 24 hours are listed
+for staff after the fact by a sweep that reads the journal, once per movement and rule, and
+staff clear or report each once."""
+
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+import pytest
+import requests
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+
+from casino_platform import clock
+from casino_platform.errors import ValidationFailed
+from ledger.models import Currency
+from ledger.reconciliation import ledger_reconcile
+from provider.tests.conftest import worker  # noqa: F401 - a real Celery worker and beat (a fixture)
+from wallet.errors import AlertAlreadyDecided
+from wallet.models import MonitoringAlert, MonitoringCursor, Wallet
+from wallet.services import wallet_credit, wallet_debit, wallet_deposit
+from wallet.services.monitoring import monitoring_alert_decide, monitoring_backfill, monitoring_sweep
+from wallet.tests.api_client import ProviderClient, debit_payload, launch
+from wallet.tests.conftest import credit_request, debit_request
+from wallet.tests.factories import funded_wallet
+from wallet.tests.test_admin import messages_of
+
+WIN_ABOVE = 50_000
+DEPOSITS_ABOVE = 100_000
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def at(moment: datetime):
+    return mock.patch("casino_platform.clock.now", return_value=moment)
+
+
+def thresholds(**values):
+    Currency.objects.filter(code="EUR").update(**values)
+
+
+def win(wallet: Wallet, provider, amount: int, *, round_id: str) -> int:
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=100, round_id=round_id))
+    result = wallet_credit(provider=provider, request=credit_request(wallet, amount=amount, round_id=round_id))
+    return int(result.platform_transaction_id)
+
+
+def deposit(wallet: Wallet, amount: int, *, when: datetime | None = None) -> int:
+    with at(when or clock.now()):
+        result = wallet_deposit(
+            player_id=wallet.player.player_id, currency="EUR", amount=amount, created_by="operator:psp", reason="card"
+        )
+    return int(result.platform_transaction_id)
+
+
+def sweep_at(moment: datetime):
+    with at(moment):
+        return monitoring_sweep()
+
+
+def alerts(rule: str | None = None) -> list[MonitoringAlert]:
+    queryset = MonitoringAlert.objects.order_by("id")
+    return list(queryset.filter(rule=rule) if rule else queryset)
+
+
+@pytest.fixture
+def player_wallet(db, game):
+    # funded_wallet's own deposit is a deposit too: keep it out of the 24 hours under test.
+    with at(T0 - timedelta(days=30)):
+        return funded_wallet(amount=10_000)
+
+
+@pytest.mark.django_db
+class TestLargeWins:
+    def test_a_win_over_the_figure_raises_one_alert_and_one_at_it_none(self, player_wallet, provider):
+        thresholds(large_win_above=WIN_ABOVE)
+        big = win(player_wallet, provider, WIN_ABOVE + 1, round_id="r-big")
+        win(player_wallet, provider, WIN_ABOVE, round_id="r-at")
+        result = monitoring_sweep()
+        assert result.raised == {"large_win": 1, "deposits_24h": 0}
+        (alert,) = alerts()
+        assert (alert.rule, alert.journal_id, alert.wallet_id) == ("large_win", big, player_wallet.pk)
+        assert (alert.amount, alert.total, alert.threshold, alert.status) == (WIN_ABOVE + 1, None, WIN_ABOVE, "pending")
+        assert alert.occurred_at == alert.journal.created_at
+        # Read again (the next sweep's settle time covers it): raised once.
+        assert monitoring_sweep().total == 0 and len(alerts()) == 1
+
+    def test_no_figure_set_raises_nothing_and_an_alert_moves_no_money(self, player_wallet, provider):
+        win(player_wallet, provider, 10_000_000, round_id="r-huge")
+        assert monitoring_sweep().total == 0
+        thresholds(large_win_above=WIN_ABOVE)
+        balance = Wallet.objects.get(pk=player_wallet.pk).balance
+        assert monitoring_sweep().raised["large_win"] == 1  # the figure applies to what is read after it is set
+        assert Wallet.objects.get(pk=player_wallet.pk).balance == balance
+        assert ledger_reconcile().ok
+
+
+@pytest.mark.django_db
+class TestDepositsIn24Hours:
+    def test_the_deposit_that_crosses_the_figure_raises_and_later_ones_do_not(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        deposit(player_wallet, 60_000, when=T0)
+        crossing = deposit(player_wallet, 50_000, when=T0 + timedelta(hours=23))
+        deposit(player_wallet, 10_000, when=T0 + timedelta(hours=23, minutes=30))
+        assert sweep_at(T0 + timedelta(hours=24)).raised == {"large_win": 0, "deposits_24h": 1}
+        (alert,) = alerts()
+        assert (alert.journal_id, alert.amount, alert.total, alert.threshold) == (
+            crossing,
+            50_000,
+            110_000,
+            DEPOSITS_ABOVE,
+        )
+
+    def test_crossing_again_once_older_deposits_leave_the_24_hours(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        deposit(player_wallet, 60_000, when=T0)
+        first = deposit(player_wallet, 50_000, when=T0 + timedelta(hours=23))
+        deposit(player_wallet, 20_000, when=T0 + timedelta(hours=25))  # 50,000 + 20,000 in its 24 hours
+        second = deposit(player_wallet, 40_000, when=T0 + timedelta(hours=26))  # 110,000 again
+        sweep_at(T0 + timedelta(hours=27))
+        assert [(a.journal_id, a.total) for a in alerts()] == [(first, 110_000), (second, 110_000)]
+
+    def test_exactly_the_figure_is_not_over_it_and_other_players_do_not_add_up(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        other = funded_wallet(amount=0)
+        deposit(player_wallet, 60_000, when=T0)
+        deposit(player_wallet, 40_000, when=T0 + timedelta(hours=1))
+        deposit(other, 60_000, when=T0 + timedelta(hours=2))
+        sweep_at(T0 + timedelta(hours=3))
+        assert alerts() == []
+
+    def test_two_deposits_stamped_at_the_same_instant_raise_once(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        deposit(player_wallet, 60_000, when=T0)
+        second = deposit(player_wallet, 60_000, when=T0)
+        sweep_at(T0 + timedelta(minutes=1))
+        assert [(a.journal_id, a.total) for a in alerts()] == [(second, 120_000)]
+
+
+@pytest.mark.django_db
+class TestSweep:
+    def test_the_first_sweep_reads_the_last_day_and_the_command_reads_older_days(self, player_wallet, provider):
+        thresholds(large_win_above=WIN_ABOVE)
+        with at(T0 - timedelta(days=3)):
+            old = win(player_wallet, provider, WIN_ABOVE + 1, round_id="r-old")
+        with at(T0 - timedelta(hours=2)):
+            recent = win(player_wallet, provider, WIN_ABOVE + 2, round_id="r-recent")
+        result = sweep_at(T0)
+        assert (result.since, result.until) == (T0 - timedelta(hours=24) - timedelta(seconds=600), T0)
+        assert [a.journal_id for a in alerts()] == [recent]
+
+        out = io.StringIO()
+        with at(T0):
+            call_command("monitoring_sweep", "--since", "2026-11-27", stdout=out)
+        lines = out.getvalue().splitlines()
+        # One line per UTC day read, today included, then the totals.
+        assert lines[0] == "2026-11-27: raised 0 large_win, 0 deposits_24h"
+        assert lines[1] == "2026-11-28: raised 1 large_win, 0 deposits_24h"
+        assert (
+            len(lines) == 6
+            and lines[-1] == "Read 2026-11-27 to 2026-12-02 (exclusive): raised 1 large_win, 0 deposits_24h."
+        )
+        assert sorted(a.journal_id for a in alerts()) == sorted([old, recent])
+        # The backfill leaves the sweep's cursor where the sweep left it; run again, it raises nothing.
+        assert MonitoringCursor.objects.get().scanned_until == T0
+        out = io.StringIO()
+        with at(T0):
+            call_command("monitoring_sweep", "--since", "2026-11-27", stdout=out)
+        assert out.getvalue().splitlines()[-1].endswith("raised 0 large_win, 0 deposits_24h.")
+
+    def test_a_movement_stamped_before_a_sweep_and_committed_after_it_is_read_by_the_next(self, player_wallet):
+        """A journal transaction is stamped before it waits for its lock: one stamped a minute
+        before a sweep's end can commit after that sweep read its stretch."""
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        sweep_at(T0)
+        late = deposit(player_wallet, DEPOSITS_ABOVE + 1, when=T0 - timedelta(minutes=1))
+        result = sweep_at(T0 + timedelta(minutes=1))
+        assert result.since == T0 - timedelta(seconds=600)
+        assert [a.journal_id for a in alerts()] == [late]
+
+    def test_without_the_settle_time_it_would_be_missed(self, player_wallet, settings):
+        settings.MONITORING_SETTLE_SECONDS = 0
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        sweep_at(T0)
+        deposit(player_wallet, DEPOSITS_ABOVE + 1, when=T0 - timedelta(minutes=1))
+        assert sweep_at(T0 + timedelta(minutes=1)).total == 0
+
+    def test_the_command_refuses_an_empty_period(self, db):
+        from django.core.management.base import CommandError
+
+        with pytest.raises(CommandError, match="empty"):
+            call_command("monitoring_sweep", "--since", "2026-12-02", "--until", "2026-12-01")
+        with pytest.raises(CommandError, match="--until needs --since"):
+            call_command("monitoring_sweep", "--until", "2026-12-01")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_skips_its_turn_while_another_holds_the_cursor():
+    monitoring_sweep()  # the cursor row exists from here on
+    holder_ready, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                MonitoringCursor.objects.select_for_update().get()
+                holder_ready.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(hold)
+        assert holder_ready.wait(10)
+        try:
+            assert monitoring_sweep().skipped
+        finally:
+            release.set()
+        held.result()
+    assert not monitoring_sweep().skipped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_sweeps_and_backfills_raise_each_alert_once(game, provider):
+    """Four sweeps and four backfills of the same day race in threads on real PostgreSQL: each
+    movement has one alert per rule, and nothing fails."""
+    with at(T0 - timedelta(days=30)):
+        player_wallet = funded_wallet(amount=10_000)
+    thresholds(large_win_above=WIN_ABOVE, deposits_24h_above=DEPOSITS_ABOVE)
+    with at(T0 - timedelta(hours=1)):
+        wins = [win(player_wallet, provider, WIN_ABOVE + n, round_id=f"r-{n}") for n in range(1, 6)]
+    crossing = [deposit(player_wallet, DEPOSITS_ABOVE + 1, when=T0 - timedelta(hours=30 - 25 * n)) for n in range(2)]
+    start = threading.Barrier(8)
+
+    def one(n: int):
+        try:
+            start.wait(10)
+            if n % 2:
+                return monitoring_sweep().total
+            return monitoring_backfill(since=T0 - timedelta(days=2), until=T0).total
+        finally:
+            connection.close()
+
+    # Patched once for all threads: patches entered and left in parallel restore each other.
+    with at(T0), ThreadPoolExecutor(max_workers=8) as pool:
+        raised = list(pool.map(one, range(8)))
+    assert sum(raised) == len(wins) + len(crossing)
+    assert sorted(a.journal_id for a in alerts("large_win")) == sorted(wins)
+    assert sorted(a.journal_id for a in alerts("deposits_24h")) == sorted(crossing)
+
+
+@pytest.mark.django_db
+class TestDecisions:
+    @pytest.fixture
+    def alert(self, player_wallet, provider):
+        thresholds(large_win_above=WIN_ABOVE)
+        win(player_wallet, provider, WIN_ABOVE + 1, round_id="r-big")
+        monitoring_sweep()
+        return MonitoringAlert.objects.get()
+
+    def test_cleared_once_with_a_reason(self, alert):
+        done = monitoring_alert_decide(
+            alert_id=alert.pk, staff="staff:ana", decision="clear", memo="jackpot, known player"
+        )
+        assert (done.status, done.decided_by, done.decision_memo, done.report_reference) == (
+            "cleared",
+            "staff:ana",
+            "jackpot, known player",
+            "",
+        )
+        with pytest.raises(AlertAlreadyDecided) as refused:
+            monitoring_alert_decide(
+                alert_id=alert.pk, staff="staff:bo", decision="report", memo="x", report_reference="S1"
+            )
+        assert refused.value.details == {"status": "cleared"}
+        assert MonitoringAlert.objects.get().decided_by == "staff:ana"
+
+    def test_a_report_needs_its_reference_and_a_clearance_none(self, alert):
+        with pytest.raises(ValidationFailed, match="reference"):
+            monitoring_alert_decide(alert_id=alert.pk, staff="staff:ana", decision="report", memo="odd pattern")
+        with pytest.raises(ValidationFailed, match="no report"):
+            monitoring_alert_decide(
+                alert_id=alert.pk, staff="staff:ana", decision="clear", memo="fine", report_reference="S1"
+            )
+        with pytest.raises(ValidationFailed, match="reason"):
+            monitoring_alert_decide(alert_id=alert.pk, staff="staff:ana", decision="clear", memo="  ")
+        assert MonitoringAlert.objects.get().status == "pending"
+        done = monitoring_alert_decide(
+            alert_id=alert.pk, staff="staff:ana", decision="report", memo="odd pattern", report_reference="SAR-2026-17"
+        )
+        assert (done.status, done.report_reference) == ("reported", "SAR-2026-17")
+
+    def test_the_database_refuses_a_report_without_its_reference(self, alert):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            MonitoringAlert.objects.filter(pk=alert.pk).update(status="reported", decided_by="staff:ana")
+
+
+@pytest.mark.django_db
+class TestAdmin:
+    @pytest.fixture
+    def crossing_alert(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        deposit(player_wallet, 60_000, when=T0)
+        deposit(player_wallet, 50_000, when=T0 + timedelta(hours=2))
+        sweep_at(T0 + timedelta(hours=3))
+        return MonitoringAlert.objects.get()
+
+    def reviewer(self, client, *, may_decide: bool) -> None:
+        user = User.objects.create_user("mo", password="x", is_staff=True)
+        user.user_permissions.add(Permission.objects.get(codename="view_monitoringalert"))
+        if may_decide:
+            user.user_permissions.add(Permission.objects.get(codename="review_monitoringalert"))
+        client.force_login(user)
+
+    def test_the_queue_and_the_review_page_show_the_deposits_behind_it(self, admin_client, crossing_alert):
+        listing = admin_client.get(reverse("admin:wallet_monitoringalert_changelist")).content.decode()
+        assert ("Deposits in 24 hours" in listing and "1,100.00 EUR" in listing) or "1100.00 EUR" in listing
+        page = admin_client.get(reverse("admin:wallet_monitoringalert_review", args=[crossing_alert.pk]))
+        content = page.content.decode()
+        assert page.status_code == 200
+        assert "600.00 EUR" in content and "500.00 EUR" in content and "1100.00 EUR" in content
+        assert "operator:psp" in content
+
+    def test_staff_with_the_permission_clear_or_report_it(self, client, crossing_alert):
+        self.reviewer(client, may_decide=True)
+        url = reverse("admin:wallet_monitoringalert_review", args=[crossing_alert.pk])
+        missing = client.post(url, {"decision": "report", "memo": "structuring"})
+        assert missing.status_code == 200 and "A report needs the reference" in missing.content.decode()
+        done = client.post(url, {"decision": "report", "memo": "structuring", "report_reference": "SAR-9"})
+        assert done.status_code == 302
+        assert messages_of(done) == [f"Monitoring alert {crossing_alert.pk} reported."]
+        alert = MonitoringAlert.objects.get()
+        assert (alert.status, alert.decided_by, alert.report_reference) == ("reported", "staff:mo", "SAR-9")
+        again = client.post(url, {"decision": "clear", "memo": "fine"}, follow=True)
+        assert "ALERT_ALREADY_DECIDED" in " ".join(messages_of(again))
+
+    def test_staff_without_it_see_it_and_decide_nothing(self, client, crossing_alert):
+        self.reviewer(client, may_decide=False)
+        url = reverse("admin:wallet_monitoringalert_review", args=[crossing_alert.pk])
+        assert "Can clear or report monitoring alerts" in client.get(url).content.decode()
+        refused = client.post(url, {"decision": "clear", "memo": "fine"})
+        assert refused.status_code == 302
+        assert messages_of(refused) == ["You may not clear or report monitoring alerts."]
+        assert MonitoringAlert.objects.get().status == "pending"
+
+    def test_the_player_s_page_links_the_waiting_alerts(self, admin_client, crossing_alert):
+        page = admin_client.get(reverse("admin:players_player_change", args=[crossing_alert.wallet.player_id]))
+        assert "Monitoring alerts (1 waiting)" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_metrics_show_the_waiting_alerts_and_the_sweep_s_lag(client, player_wallet, provider):
+    from casino_platform.tests.test_metrics import scrape, value
+
+    thresholds(large_win_above=WIN_ABOVE)
+    win(player_wallet, provider, WIN_ABOVE + 1, round_id="r-big")
+    assert ("monitoring_sweep_lag_seconds", frozenset()) not in scrape(client)  # no sweep yet
+    monitoring_sweep()
+    with at(clock.now() + timedelta(seconds=30)):
+        samples = scrape(client)
+    assert value(samples, "monitoring_alerts_pending", currency="EUR", rule="large_win") == 1
+    assert value(samples, "monitoring_alerts_pending", currency="EUR", rule="deposits_24h") == 0
+    assert value(samples, "monitoring_alerts_pending_oldest_age_seconds", currency="EUR", rule="large_win") >= 30
+    assert 30 <= value(samples, "monitoring_sweep_lag_seconds") < 120
+
+
+@pytest.mark.django_db(transaction=True)
+def test_celery_beat_raises_the_alert_of_a_win_paid_over_http(worker, live_server):  # noqa: F811
+    """The sandbox's provider pays a large win over a socket; the real worker's beat sweep
+    (MONITORING_SWEEP_SECONDS=1 in the test worker) lists it within seconds."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    thresholds(large_win_above=WIN_ABOVE)
+    api = ProviderClient(base_url=live_server.url, session=requests.Session())
+    assert api.post("debit", debit_payload(launch("p_demo_1"), "beat-d1")).status == 200
+    win_call = {
+        "transaction_id": "beat-c1",
+        "player_id": "p_demo_1",
+        "round_id": "r-beat-d1",
+        "game_id": "sandbox:dice",
+        "amount": WIN_ABOVE + 1,
+        "currency": "EUR",
+        "reason": "win",
+    }
+    paid = api.post("credit", win_call)
+    assert paid.status == 200, paid.body
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not MonitoringAlert.objects.exists():
+        time.sleep(0.2)
+    (alert,) = alerts()
+    expected = ("large_win", WIN_ABOVE + 1, int(paid.body["platform_transaction_id"]))
+    assert (alert.rule, alert.amount, alert.journal_id) == expected
