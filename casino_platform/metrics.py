@@ -368,7 +368,7 @@ def _monitoring_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeM
         ),
         GaugeMetricFamily(
             "monitoring_alerts_pending_oldest_age_seconds",
-            "Age of the oldest movement with a monitoring alert waiting for staff; 0 when none waits.",
+            "How long the longest-waiting monitoring alert has waited since it was raised; 0 when none waits.",
             labels=["currency", "rule"],
         ),
         GaugeMetricFamily(

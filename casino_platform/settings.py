@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -251,6 +252,11 @@ if MONITORING_SETTLE_SECONDS < 0:
 CELERY_BEAT_SCHEDULE["wallet-monitoring-sweep"] = {
     "task": "wallet.tasks.monitoring_sweep_task",
     "schedule": MONITORING_SWEEP_SECONDS,
+}
+# Yesterday read again at 01:00 UTC: for a movement that took longer than the settle time to commit.
+CELERY_BEAT_SCHEDULE["wallet-monitoring-reread"] = {
+    "task": "wallet.tasks.monitoring_reread_task",
+    "schedule": crontab(hour=1, minute=0),
 }
 # On PostgreSQL a provider's debit, credit and rollback each run as one database function
 # (one round trip); off, they run the Python path that SQLite uses. Both give the same

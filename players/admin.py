@@ -3,7 +3,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -162,7 +162,12 @@ class WalletInline(admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("currency", "player")
+        wallets = super().get_queryset(request).select_related("currency", "player")
+        if request.user.has_perm("wallet.view_monitoringalert"):
+            # Only staff who may see monitoring alerts learn that a wallet has some.
+            waiting = Count("monitoring_alerts", filter=Q(monitoring_alerts__status=MonitoringAlert.Status.PENDING))
+            wallets = wallets.annotate(alerts_waiting=waiting)
+        return wallets
 
     @admin.display(description="Balance")
     def balance_display(self, obj: Wallet) -> str:
@@ -177,14 +182,18 @@ class WalletInline(admin.TabularInline):
     @admin.display(description="")
     def links(self, obj: Wallet) -> str:
         this_wallet = {"wallet__currency__code__exact": obj.currency_id, "q": obj.player.player_id}
-        waiting = obj.monitoring_alerts.filter(status=MonitoringAlert.Status.PENDING).count()
+        alerts = format_html("")
+        if hasattr(obj, "alerts_waiting"):
+            alerts = format_html(
+                ' · <a href="{}">Monitoring alerts{}</a>',
+                reverse("admin:wallet_monitoringalert_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
+                f" ({obj.alerts_waiting} waiting)" if obj.alerts_waiting else "",
+            )
         return format_html(
-            '<a href="{}">Ledger entries</a> · <a href="{}">Withdrawals</a> · <a href="{}">Monitoring alerts{}</a>'
-            ' · <a href="{}">Move money…</a>',
+            '<a href="{}">Ledger entries</a> · <a href="{}">Withdrawals</a>{} · <a href="{}">Move money…</a>',
             reverse("admin:ledger_entry_changelist") + f"?account__id__exact={obj.account_id}",
             reverse("admin:wallet_withdrawal_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
-            reverse("admin:wallet_monitoringalert_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
-            f" ({waiting} waiting)" if waiting else "",
+            alerts,
             reverse("admin:wallet_wallet_move", args=[obj.pk]),
         )
 

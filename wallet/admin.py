@@ -3,6 +3,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -708,6 +709,9 @@ class MonitoringAlertAdmin(ReadOnlyAdmin):
             MonitoringAlert.objects.select_related("wallet__player", "wallet__currency", "journal"), pk=alert_id
         )
         may_decide = request.user.has_perm("wallet.review_monitoringalert")
+        if not (may_decide or self.has_view_permission(request, alert)):
+            # What was reported, and to whom, is not for every member of staff (tipping off).
+            raise PermissionDenied
         form = MonitoringAlertReviewForm(request.POST or None)
         if request.method == "POST":
             if not may_decide:

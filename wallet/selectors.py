@@ -368,12 +368,12 @@ def staff_moved_alone_today(*, staff: str, currency: str) -> int:
 
 
 def monitoring_alerts_pending_summary() -> list[dict[str, Any]]:
-    """Per currency on the platform and rule: the monitoring alerts waiting for staff and the
-    oldest movement among them (0 and None when none waits), through the pending-only index."""
+    """Per currency on the platform and rule: the monitoring alerts waiting for staff and when
+    the longest-waiting was raised (0 and None when none waits), through the pending-only index."""
     rows = (
         MonitoringAlert.objects.filter(status=MonitoringAlert.Status.PENDING)
         .values("rule", currency_code=F("wallet__currency_id"))
-        .annotate(count=Count("pk"), oldest=Min("occurred_at"))
+        .annotate(count=Count("pk"), oldest=Min("raised_at"))
     )
     found: dict[tuple[str, str], dict[str, Any]] = {(row["currency_code"], row["rule"]): dict(row) for row in rows}
     none_waiting = {"count": 0, "oldest": None}
@@ -397,18 +397,11 @@ def monitoring_scanned_until() -> datetime | None:
 def monitoring_alert_deposits(*, alert: MonitoringAlert) -> QuerySet[Entry]:
     """The deposits to the alert's wallet in the 24 hours up to the one that raised it (a
     `deposits_24h` alert's total), oldest first, with their journal transactions."""
-    from .services.monitoring import DEPOSIT_WINDOW
+    from .services.monitoring import deposits_within_24h_of
 
     return (
-        Entry.objects.filter(
-            account_id=alert.wallet.account_id,
-            transaction__kind=JournalTransaction.Kind.DEPOSIT,
-            amount__gt=0,
-            created_at__gt=alert.occurred_at - DEPOSIT_WINDOW,
-        )
-        .filter(
-            Q(created_at__lt=alert.occurred_at) | Q(created_at=alert.occurred_at, transaction_id__lte=alert.journal_id)
-        )
+        Entry.objects.filter(deposits_within_24h_of(alert.occurred_at, alert.journal_id))
+        .filter(account_id=alert.wallet.account_id)
         .select_related("transaction")
-        .order_by("created_at", "id")
+        .order_by("transaction__created_at", "transaction_id")
     )

@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from .services.monitoring import monitoring_sweep
+from .services.monitoring import SweepResult, monitoring_reread_yesterday, monitoring_sweep
 from .services.webhooks import withdrawal_event_deliver, withdrawal_events_due_ids
 
 
@@ -30,7 +30,16 @@ logger = logging.getLogger(__name__)
 @shared_task(ignore_result=True, expires=settings.MONITORING_SWEEP_SECONDS)
 def monitoring_sweep_task() -> int:
     """Beat: raise the monitoring alerts of what the journal recorded since the last sweep."""
-    result = monitoring_sweep()
+    return _logged(monitoring_sweep())
+
+
+@shared_task(ignore_result=True)
+def monitoring_reread_task() -> int:
+    """Beat, nightly: yesterday's journal read again, for movements slower to commit than the settle time."""
+    return _logged(monitoring_reread_yesterday())
+
+
+def _logged(result: SweepResult) -> int:
     if result.total:
         logger.warning(
             "monitoring raised %d alert(s) for staff to review: %s",

@@ -14,7 +14,8 @@ it waits for its locks and commits, so one stamped just before a sweep's end may
 the sweep read that stretch; each sweep therefore starts `MONITORING_SETTLE_SECONDS` before
 where the last one ended, and an alert is raised once per rule and movement however often its
 stretch is read (the `monitoring_alert_once` key). The sweep's cursor is one row it locks, so
-sweeps never run side by side; a sweep that finds it locked skips its turn.
+sweeps never run side by side; a sweep that finds it locked skips its turn. Once a night
+yesterday is read again whole, for a movement slower than the settle time to commit.
 
 Staff clear an alert (nothing suspicious, say why) or report it (a suspicious activity report
 filed with the authority, its reference kept): once, under the alert's lock.
@@ -22,12 +23,12 @@ filed with the authority, its reference kept): once, under the alert's lock.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import BigIntegerField, F, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
@@ -43,6 +44,8 @@ DEPOSIT_WINDOW = timedelta(hours=24)
 # With no sweep before it, the first one reads the last day: a platform that turns monitoring
 # on is not flooded with its whole history (`manage.py monitoring_sweep --since` reads that).
 FIRST_LOOK_BACK = timedelta(hours=24)
+# The most one sweep reads past its cursor.
+MAX_SWEEP = timedelta(days=1)
 MEMO_MAX = MonitoringAlert._meta.get_field("decision_memo").max_length or 500
 REFERENCE_MAX = MonitoringAlert._meta.get_field("report_reference").max_length or 128
 
@@ -84,19 +87,12 @@ def _large_wins(since: datetime, until: datetime) -> QuerySet[Entry]:
 
 
 def _deposits_over_24h(since: datetime, until: datetime) -> QuerySet[Entry]:
-    # The wallet's deposits in the 24 hours up to and including this one; entries stamped at the
-    # same instant count up to this one's journal transaction, so of two that cross together only one raises.
+    # The wallet's deposits in the 24 hours up to and including this one, by their journal
+    # transactions' stamps; those stamped at the same instant count up to this one's journal
+    # transaction, so of two that cross together only one raises.
     up_to_it = (
-        Entry.objects.filter(
-            account=OuterRef("account"),
-            transaction__kind=JournalTransaction.Kind.DEPOSIT,
-            amount__gt=0,
-            created_at__gt=OuterRef("created_at") - DEPOSIT_WINDOW,
-        )
-        .filter(
-            Q(created_at__lt=OuterRef("created_at"))
-            | Q(created_at=OuterRef("created_at"), transaction_id__lte=OuterRef("transaction_id"))
-        )
+        Entry.objects.filter(deposits_within_24h_of(OuterRef("transaction__created_at"), OuterRef("transaction_id")))
+        .filter(account=OuterRef("account"))
         .order_by()
         .values("account")
         .annotate(total=Sum("amount"))
@@ -112,6 +108,19 @@ def _deposits_over_24h(since: datetime, until: datetime) -> QuerySet[Entry]:
 
 
 # Each rule's matches are entries annotated with `total` and `threshold`.
+def deposits_within_24h_of(stamp: Any, journal_id: Any) -> Q:
+    """Deposit entries whose journal transaction is stamped in the 24 hours up to `stamp`, and
+    at `stamp` itself up to journal transaction `journal_id`. An entry is never stamped before
+    its journal transaction (the same instant on PostgreSQL, an instant later on SQLite), so
+    the bound on the entry's own stamp only lets the (account, time) index find them."""
+    since = stamp - DEPOSIT_WINDOW
+    return (
+        Q(transaction__kind=JournalTransaction.Kind.DEPOSIT, amount__gt=0)
+        & Q(created_at__gt=since, transaction__created_at__gt=since)
+        & (Q(transaction__created_at__lt=stamp) | Q(transaction__created_at=stamp, transaction_id__lte=journal_id))
+    )
+
+
 _RULES: dict[str, Callable[[datetime, datetime], QuerySet[Any]]] = {
     Rule.LARGE_WIN: _large_wins,
     Rule.DEPOSITS_24H: _deposits_over_24h,
@@ -146,20 +155,31 @@ def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) ->
 
 def monitoring_sweep() -> SweepResult:
     """The scheduled sweep: the journal from where the last sweep ended (less the settle time)
-    to now. Skips its turn when another sweep is running."""
-    now = clock.now()
+    to now, or a day of it when it is further behind (after an outage it catches up a day per
+    sweep, each in a transaction of its size). Skips its turn when another sweep is running."""
+    start = clock.now()
     MonitoringCursor.objects.bulk_create(
-        [MonitoringCursor(name=CURSOR, scanned_until=now - FIRST_LOOK_BACK, swept_at=now)], ignore_conflicts=True
+        [MonitoringCursor(name=CURSOR, scanned_until=start - FIRST_LOOK_BACK, swept_at=start)], ignore_conflicts=True
     )
     with transaction.atomic(durable=True):
         cursor = MonitoringCursor.objects.select_for_update(skip_locked=True).filter(name=CURSOR).first()
         if cursor is None:
-            return SweepResult(since=now, until=now, skipped=True)
-        result = SweepResult(since=cursor.scanned_until - _settle(), until=now)
+            return SweepResult(since=start, until=start, skipped=True)
+        now = clock.now()  # after the lock: a sweep that waited for it does not read less than the last one did
+        until = max(cursor.scanned_until, min(now, cursor.scanned_until + MAX_SWEEP))
+        result = SweepResult(since=cursor.scanned_until - _settle(), until=until)
         result.raised = monitoring_scan(since=result.since, until=result.until, raised_at=now)
-        cursor.scanned_until, cursor.swept_at = result.until, now
+        cursor.scanned_until, cursor.swept_at = until, now
         cursor.save(update_fields=["scanned_until", "swept_at"])
     return result
+
+
+def monitoring_reread_yesterday() -> SweepResult:
+    """Yesterday's journal (UTC) read again, once a night: the sweep reads the settle time again
+    and no further, so this is what catches a movement that took longer than that from its stamp
+    to its commit (nothing in the wallet calls bounds their lock waits)."""
+    today = datetime.combine(clock.now().date(), time(), UTC)
+    return monitoring_backfill(since=today - timedelta(days=1), until=today)
 
 
 def monitoring_backfill(
@@ -172,6 +192,12 @@ def monitoring_backfill(
         raise ValidationFailed("The start must be before the end.", details={"since": ["after_until"]})
     result = SweepResult(since=since, until=until)
     day_start = since
+    # Days before the journal's first movement hold nothing: skip them whole, keeping to days.
+    oldest = JournalTransaction.objects.aggregate(oldest=Min("created_at"))["oldest"]
+    if oldest is None or oldest >= until:
+        return result
+    if oldest > since:
+        day_start = since + (oldest - since) // timedelta(days=1) * timedelta(days=1)
     while day_start < until:
         day_end = min(day_start + timedelta(days=1), until)
         with transaction.atomic(durable=True):

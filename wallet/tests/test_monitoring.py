@@ -23,8 +23,13 @@ from ledger.reconciliation import ledger_reconcile
 from provider.tests.conftest import worker  # noqa: F401 - a real Celery worker and beat (a fixture)
 from wallet.errors import AlertAlreadyDecided
 from wallet.models import MonitoringAlert, MonitoringCursor, Wallet
-from wallet.services import wallet_credit, wallet_debit, wallet_deposit
-from wallet.services.monitoring import monitoring_alert_decide, monitoring_backfill, monitoring_sweep
+from wallet.services import staff_money_move, wallet_credit, wallet_debit, wallet_deposit, wallet_withdraw
+from wallet.services.monitoring import (
+    monitoring_alert_decide,
+    monitoring_backfill,
+    monitoring_reread_yesterday,
+    monitoring_sweep,
+)
 from wallet.tests.api_client import ProviderClient, debit_payload, launch
 from wallet.tests.conftest import credit_request, debit_request
 from wallet.tests.factories import funded_wallet
@@ -133,6 +138,24 @@ class TestDepositsIn24Hours:
         sweep_at(T0 + timedelta(hours=3))
         assert alerts() == []
 
+    def test_staff_s_deposits_count_and_withdrawals_do_not_make_room(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        deposit(player_wallet, 60_000, when=T0)
+        with at(T0 + timedelta(hours=1)):
+            wallet_withdraw(
+                player_id=player_wallet.player.player_id, currency="EUR", amount=60_000, created_by="t", reason="out"
+            )
+            outcome = staff_money_move(
+                wallet=Wallet.objects.select_related("player", "currency").get(pk=player_wallet.pk),
+                kind="deposit",
+                amount=50_000,
+                staff="staff:alice",
+                reason="bank transfer",
+            )
+        sweep_at(T0 + timedelta(hours=2))
+        (alert,) = alerts()
+        assert (alert.journal_id, alert.total) == (int(outcome.result.platform_transaction_id), 110_000)
+
     def test_two_deposits_stamped_at_the_same_instant_raise_once(self, player_wallet):
         thresholds(deposits_24h_above=DEPOSITS_ABOVE)
         deposit(player_wallet, 60_000, when=T0)
@@ -188,6 +211,38 @@ class TestSweep:
         sweep_at(T0)
         deposit(player_wallet, DEPOSITS_ABOVE + 1, when=T0 - timedelta(minutes=1))
         assert sweep_at(T0 + timedelta(minutes=1)).total == 0
+
+    def test_after_an_outage_each_sweep_catches_up_a_day(self, player_wallet, provider):
+        thresholds(large_win_above=WIN_ABOVE)
+        sweep_at(T0)
+        with at(T0 + timedelta(days=2, hours=12)):
+            late = win(player_wallet, provider, WIN_ABOVE + 1, round_id="r-late")
+        first = sweep_at(T0 + timedelta(days=3))
+        assert (first.since, first.until, first.total) == (T0 - timedelta(seconds=600), T0 + timedelta(days=1), 0)
+        second = sweep_at(T0 + timedelta(days=3, minutes=1))
+        assert second.until == T0 + timedelta(days=2) and second.total == 0
+        third = sweep_at(T0 + timedelta(days=3, minutes=2))
+        assert third.until == T0 + timedelta(days=3)
+        assert [a.journal_id for a in alerts()] == [late]
+
+    def test_the_nightly_re_read_catches_a_movement_slower_than_the_settle_time(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        sweep_at(T0)
+        slow = deposit(player_wallet, DEPOSITS_ABOVE + 1, when=T0 - timedelta(hours=1))  # committed an hour late
+        assert sweep_at(T0 + timedelta(minutes=1)).total == 0
+        with at(datetime(2026, 12, 2, 1, 0, tzinfo=UTC)):
+            result = monitoring_reread_yesterday()
+        assert (result.since, result.until) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
+        assert [a.journal_id for a in alerts()] == [slow]
+
+    def test_a_backfill_starts_at_the_journal_s_first_day(self, player_wallet):
+        out = io.StringIO()
+        with at(T0):
+            call_command("monitoring_sweep", "--since", "2000-01-01", stdout=out)
+        lines = out.getvalue().splitlines()
+        # funded_wallet's deposit, 30 days before T0, is the journal's first movement.
+        assert lines[0].startswith("2026-11-01: raised") and len(lines) == 32
+        assert lines[-1] == "Read 2000-01-01 to 2026-12-02 (exclusive): raised 0 large_win, 0 deposits_24h."
 
     def test_the_command_refuses_an_empty_period(self, db):
         from django.core.management.base import CommandError
@@ -349,6 +404,20 @@ class TestAdmin:
     def test_the_player_s_page_links_the_waiting_alerts(self, admin_client, crossing_alert):
         page = admin_client.get(reverse("admin:players_player_change", args=[crossing_alert.wallet.player_id]))
         assert "Monitoring alerts (1 waiting)" in page.content.decode()
+
+    def test_staff_who_may_not_see_alerts_see_neither_them_nor_their_count(self, client, crossing_alert):
+        user = User.objects.create_user("sam", password="x", is_staff=True)
+        user.user_permissions.add(*Permission.objects.filter(codename__in=["view_player", "change_player"]))
+        client.force_login(user)
+        review = client.get(reverse("admin:wallet_monitoringalert_review", args=[crossing_alert.pk]))
+        assert review.status_code == 403
+        posted = client.post(
+            reverse("admin:wallet_monitoringalert_review", args=[crossing_alert.pk]),
+            {"decision": "clear", "memo": "fine"},
+        )
+        assert posted.status_code == 403 and MonitoringAlert.objects.get().status == "pending"
+        page = client.get(reverse("admin:players_player_change", args=[crossing_alert.wallet.player_id]))
+        assert page.status_code == 200 and "Monitoring alerts" not in page.content.decode()
 
 
 @pytest.mark.django_db
