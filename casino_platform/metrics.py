@@ -363,7 +363,7 @@ def _monitoring_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeM
     return (
         GaugeMetricFamily(
             "monitoring_alerts_pending",
-            "Monitoring alerts (large wins, deposits in 24 hours) waiting for staff to clear or report them.",
+            "Monitoring alerts (large wins, deposits in 24 hours, withdrawals with little play) waiting for staff.",
             labels=["currency", "rule"],
         ),
         GaugeMetricFamily(

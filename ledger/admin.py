@@ -46,6 +46,7 @@ class CurrencyAdmin(SettingsAuditAdmin):
         "staff_daily_allowance",
         "large_win_above",
         "deposits_24h_above",
+        "low_play_withdrawal_percent",
     )
     list_editable = ("is_enabled",)
 

@@ -72,6 +72,14 @@ class Currency(models.Model):
         help_text="A deposit that takes a player's deposits in the 24 hours up to it over this (minor units, gross, "
         "the cashier's and staff's alike) is listed under Wallets → Monitoring alerts; empty: none is.",
     )
+    low_play_withdrawal_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="flag withdrawals after wagering below (% of deposits)",
+        help_text="A withdrawal by a player who wagered less than this percentage of what they deposited in the "
+        "30 days before it (money in and out with little play) is listed under Wallets → Monitoring alerts; "
+        "0 to 100; empty: none is.",
+    )
 
     class Meta:
         verbose_name_plural = "currencies"
@@ -93,6 +101,9 @@ class Currency(models.Model):
             models.CheckConstraint(condition=models.Q(large_win_above__gte=0), name="currency_large_win_above_sane"),
             models.CheckConstraint(
                 condition=models.Q(deposits_24h_above__gte=0), name="currency_deposits_24h_above_sane"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(low_play_withdrawal_percent__lte=100), name="currency_low_play_withdrawal_sane"
             ),
         ]
 

@@ -27,6 +27,7 @@ AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
             "staff_daily_allowance",
             "large_win_above",
             "deposits_24h_above",
+            "low_play_withdrawal_percent",
         ),
     ),
     "provider.provider": (

@@ -664,6 +664,7 @@ class MonitoringAlertAdmin(ReadOnlyAdmin):
         "journal",
         "amount",
         "total",
+        "wagered",
         "threshold",
         "occurred_at",
         "raised_at",
@@ -687,13 +688,13 @@ class MonitoringAlertAdmin(ReadOnlyAdmin):
     def amount_display(self, obj: MonitoringAlert) -> str:
         return obj.wallet.currency.format(obj.amount)
 
-    @admin.display(description="Deposits in 24 hours")
+    @admin.display(description="Deposited (24 hours or 30 days)")
     def total_display(self, obj: MonitoringAlert) -> str:
         return "" if obj.total is None else obj.wallet.currency.format(obj.total)
 
-    @admin.display(description="Over")
+    @admin.display(description="Figure")
     def threshold_display(self, obj: MonitoringAlert) -> str:
-        return obj.wallet.currency.format(obj.threshold)
+        return _alert_figure(obj)
 
     @admin.display(description="")
     def review_link(self, obj: MonitoringAlert) -> str:
@@ -748,7 +749,8 @@ class MonitoringAlertAdmin(ReadOnlyAdmin):
             "may_decide": may_decide,
             "amount": currency.format(alert.amount),
             "total": None if alert.total is None else currency.format(alert.total),
-            "threshold": currency.format(alert.threshold),
+            "wagered": None if alert.wagered is None else currency.format(alert.wagered),
+            "threshold": _alert_figure(alert),
             "balance": currency.format(wallet.balance),
             "deposits": deposits,
             "lookback_days": ACTIVITY_LOOKBACK.days,
@@ -759,3 +761,10 @@ class MonitoringAlertAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/wallet/monitoringalert_review.html", context)
+
+
+def _alert_figure(alert: MonitoringAlert) -> str:
+    """The currency's figure the alert was raised against, as staff read it."""
+    if alert.rule == MonitoringAlert.Rule.LOW_PLAY_WITHDRAWAL:
+        return f"wagered under {alert.threshold}% of deposits"
+    return f"over {alert.wallet.currency.format(alert.threshold)}"

@@ -271,7 +271,8 @@ class StaffDayTotal(models.Model):
 
 class MonitoringAlert(models.Model):
     """A movement that the currency's anti-money-laundering rules ask staff to look at: a large
-    win, or a deposit that took the player's deposits in 24 hours over the currency's figure.
+    win, a deposit that took the player's deposits in 24 hours over the currency's figure, or a
+    withdrawal by a player who wagered little of what they deposited in the 30 days before it.
     Raised after the movement, by the sweep in wallet/services/monitoring.py that reads the
     journal; it refuses nothing. Staff clear it (nothing suspicious) or report it (a suspicious
     activity report filed with the authority, its reference kept); the decision is made once."""
@@ -279,13 +280,14 @@ class MonitoringAlert(models.Model):
     class Rule(models.TextChoices):
         LARGE_WIN = "large_win", "Large win"
         DEPOSITS_24H = "deposits_24h", "Deposits in 24 hours"
+        LOW_PLAY_WITHDRAWAL = "low_play_withdrawal", "Withdrawal with little play"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for review"
         CLEARED = "cleared", "Cleared"
         REPORTED = "reported", "Reported"
 
-    rule = models.CharField(max_length=16, choices=Rule.choices)
+    rule = models.CharField(max_length=24, choices=Rule.choices)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="monitoring_alerts")
     journal = models.ForeignKey(
         "ledger.JournalTransaction",
@@ -295,9 +297,20 @@ class MonitoringAlert(models.Model):
     )
     amount = models.BigIntegerField(help_text="The movement's amount, minor units.")
     total = models.BigIntegerField(
-        null=True, blank=True, help_text="Deposits in 24 hours: the player's deposits in the 24 hours up to it."
+        null=True,
+        blank=True,
+        help_text="What the player deposited: in the 24 hours up to it (deposits in 24 hours), in the 30 days "
+        "before it (withdrawal with little play).",
     )
-    threshold = models.BigIntegerField(help_text="The currency's figure it went over, when it was raised.")
+    wagered = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Withdrawal with little play: what the player wagered in the 30 days before it.",
+    )
+    threshold = models.BigIntegerField(
+        help_text="The currency's figure when it was raised: the amount it went over, or for a withdrawal with "
+        "little play the percentage of deposits wagered it fell under."
+    )
     occurred_at = models.DateTimeField(help_text="When the movement was made.")
     raised_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

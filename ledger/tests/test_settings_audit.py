@@ -30,7 +30,7 @@ def changes(**filters) -> list[tuple[str, str, str, str, str]]:
 
 def currency_form(currency: Currency, **changes) -> dict:
     fields = ("name", "is_enabled", "withdrawal_review_above", "kyc_deposits_above", "staff_approval_above")
-    optional = ("staff_daily_allowance", "large_win_above", "deposits_24h_above")
+    optional = ("staff_daily_allowance", "large_win_above", "deposits_24h_above", "low_play_withdrawal_percent")
     form = {f: getattr(currency, f) for f in (*fields, *optional)}
     form = {k: ("" if v is None else v) for k, v in form.items()}
     form["is_enabled"] = "on" if currency.is_enabled else ""

@@ -6,6 +6,9 @@
   currency's `deposits_24h_above` (gross, the cashier's and staff's alike; later deposits in
   the same 24 hours raise nothing more, one that crosses it again after older ones have left
   the 24 hours does).
+- `low_play_withdrawal`: a withdrawal by a player who wagered (bets less those rolled back)
+  less than the currency's `low_play_withdrawal_percent` of what they deposited in the 30 days
+  before it: money in and out with little play, the pattern of laundering through a wallet.
 
 The rules read the journal after the fact, in a Celery beat sweep, and never touch the wallet
 calls: a debit or credit pays no query for them, and nothing is refused by them (the rules that
@@ -29,6 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import BigIntegerField, F, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
@@ -41,6 +45,7 @@ Rule = MonitoringAlert.Rule
 Status = MonitoringAlert.Status
 CURSOR = "journal"
 DEPOSIT_WINDOW = timedelta(hours=24)
+PLAY_WINDOW = timedelta(days=30)
 # With no sweep before it, the first one reads the last day: a platform that turns monitoring
 # on is not flooded with its whole history (`manage.py monitoring_sweep --since` reads that).
 FIRST_LOOK_BACK = timedelta(hours=24)
@@ -66,14 +71,15 @@ def _settle() -> timedelta:
     return timedelta(seconds=settings.MONITORING_SETTLE_SECONDS)
 
 
-def _wallet_entries(kind: str, since: datetime, until: datetime) -> QuerySet[Entry]:
-    """Entries on players' wallets of the journal transactions of `kind` stamped in [since, until)."""
+def _wallet_entries(kind: str, since: datetime, until: datetime, *, money_in: bool = True) -> QuerySet[Entry]:
+    """Entries on players' wallets of the journal transactions of `kind` stamped in [since,
+    until): money into the wallet, or out of it (`money_in` False)."""
     return Entry.objects.filter(
         transaction__kind=kind,
         transaction__created_at__gte=since,
         transaction__created_at__lt=until,
         account__kind=Account.Kind.PLAYER_WALLET,
-        amount__gt=0,
+        **({"amount__gt": 0} if money_in else {"amount__lt": 0}),
     )
 
 
@@ -82,7 +88,12 @@ def _large_wins(since: datetime, until: datetime) -> QuerySet[Entry]:
         _wallet_entries(JournalTransaction.Kind.CREDIT, since, until)
         .filter(currency__large_win_above__isnull=False, amount__gt=F("currency__large_win_above"))
         .exclude(transaction__monitoring_alerts__rule=Rule.LARGE_WIN)
-        .annotate(total=Value(None, output_field=BigIntegerField()), threshold=F("currency__large_win_above"))
+        .annotate(
+            moved=F("amount"),
+            total=Value(None, output_field=BigIntegerField()),
+            wagered=Value(None, output_field=BigIntegerField()),
+            threshold=F("currency__large_win_above"),
+        )
     )
 
 
@@ -102,28 +113,76 @@ def _deposits_over_24h(since: datetime, until: datetime) -> QuerySet[Entry]:
         _wallet_entries(JournalTransaction.Kind.DEPOSIT, since, until)
         .filter(currency__deposits_24h_above__isnull=False)
         .exclude(transaction__monitoring_alerts__rule=Rule.DEPOSITS_24H)
-        .annotate(total=Subquery(up_to_it), threshold=F("currency__deposits_24h_above"))
+        .annotate(
+            moved=F("amount"),
+            total=Subquery(up_to_it),
+            wagered=Value(None, output_field=BigIntegerField()),
+            threshold=F("currency__deposits_24h_above"),
+        )
         .filter(total__gt=F("threshold"), total__lte=F("threshold") + F("amount"))
     )
 
 
-# Each rule's matches are entries annotated with `total` and `threshold`.
-def deposits_within_24h_of(stamp: Any, journal_id: Any) -> Q:
-    """Deposit entries whose journal transaction is stamped in the 24 hours up to `stamp`, and
-    at `stamp` itself up to journal transaction `journal_id`. An entry is never stamped before
-    its journal transaction (the same instant on PostgreSQL, an instant later on SQLite), so
-    the bound on the entry's own stamp only lets the (account, time) index find them."""
-    since = stamp - DEPOSIT_WINDOW
-    return (
-        Q(transaction__kind=JournalTransaction.Kind.DEPOSIT, amount__gt=0)
-        & Q(created_at__gt=since, transaction__created_at__gt=since)
-        & (Q(transaction__created_at__lt=stamp) | Q(transaction__created_at=stamp, transaction_id__lte=journal_id))
+def stamped_within(window: timedelta, stamp: Any, journal_id: Any) -> Q:
+    """Entries whose journal transaction is stamped in the `window` up to `stamp`, and at `stamp`
+    itself up to journal transaction `journal_id`. An entry is never stamped before its journal
+    transaction (the same instant on PostgreSQL, an instant later on SQLite), so the bound on
+    the entry's own stamp only lets the (account, time) index find them."""
+    since = stamp - window
+    return Q(created_at__gt=since, transaction__created_at__gt=since) & (
+        Q(transaction__created_at__lt=stamp) | Q(transaction__created_at=stamp, transaction_id__lte=journal_id)
     )
 
 
+def deposits_within_24h_of(stamp: Any, journal_id: Any) -> Q:
+    """Deposit entries stamped in the 24 hours up to `stamp` (`stamped_within`)."""
+    return Q(transaction__kind=JournalTransaction.Kind.DEPOSIT, amount__gt=0) & stamped_within(
+        DEPOSIT_WINDOW, stamp, journal_id
+    )
+
+
+def _wallet_sum(entries: Q, window: timedelta) -> Subquery:
+    """The sum of the outer entry's wallet's `entries` in the `window` up to it (0 for none)."""
+    return Subquery(
+        Entry.objects.filter(
+            entries, stamped_within(window, OuterRef("transaction__created_at"), OuterRef("transaction_id"))
+        )
+        .filter(account=OuterRef("account"))
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total"),
+        output_field=BigIntegerField(),
+    )
+
+
+def _low_play_withdrawals(since: datetime, until: datetime) -> QuerySet[Entry]:
+    # Wagered as the statement counts it: bets, less those a rollback gave back.
+    kind = JournalTransaction.Kind
+    deposited = Q(transaction__kind=kind.DEPOSIT, amount__gt=0)
+    bets = Q(transaction__kind=kind.DEBIT) | Q(transaction__kind=kind.ROLLBACK, amount__gt=0)
+    return (
+        _wallet_entries(kind.WITHDRAWAL, since, until, money_in=False)
+        .filter(currency__low_play_withdrawal_percent__isnull=False)
+        .exclude(transaction__monitoring_alerts__rule=Rule.LOW_PLAY_WITHDRAWAL)
+        .annotate(
+            moved=-F("amount"),
+            total=Coalesce(_wallet_sum(deposited, PLAY_WINDOW), 0),
+            wagered=-Coalesce(_wallet_sum(bets, PLAY_WINDOW), 0),
+            threshold=F("currency__low_play_withdrawal_percent"),
+        )
+        .annotate(wagered_x100=F("wagered") * 100)
+        # In whole minor units: wagered / deposited < percent / 100.
+        .filter(total__gt=0, wagered_x100__lt=F("threshold") * F("total"))
+    )
+
+
+# Each rule's matches are entries annotated with `moved` (the alert's amount), `total`,
+# `wagered` and `threshold`.
 _RULES: dict[str, Callable[[datetime, datetime], QuerySet[Any]]] = {
     Rule.LARGE_WIN: _large_wins,
     Rule.DEPOSITS_24H: _deposits_over_24h,
+    Rule.LOW_PLAY_WITHDRAWAL: _low_play_withdrawals,
 }
 
 
@@ -134,9 +193,9 @@ def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) ->
     for rule, matches in _RULES.items():
         raised[rule] = 0
         rows = matches(since, until).values_list(
-            "transaction_id", "account__wallet", "amount", "total", "threshold", "transaction__created_at"
+            "transaction_id", "account__wallet", "moved", "total", "wagered", "threshold", "transaction__created_at"
         )
-        for journal_id, wallet_id, amount, total, threshold, occurred_at in rows.order_by("transaction_id"):
+        for journal_id, wallet_id, amount, total, wagered, threshold, occurred_at in rows.order_by("transaction_id"):
             _, created = MonitoringAlert.objects.get_or_create(
                 rule=rule,
                 journal_id=journal_id,
@@ -144,6 +203,7 @@ def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) ->
                     "wallet_id": wallet_id,
                     "amount": amount,
                     "total": total,
+                    "wagered": wagered,
                     "threshold": threshold,
                     "occurred_at": occurred_at,
                     "raised_at": raised_at,

@@ -23,7 +23,14 @@ from ledger.reconciliation import ledger_reconcile
 from provider.tests.conftest import worker  # noqa: F401 - a real Celery worker and beat (a fixture)
 from wallet.errors import AlertAlreadyDecided
 from wallet.models import MonitoringAlert, MonitoringCursor, Wallet
-from wallet.services import staff_money_move, wallet_credit, wallet_debit, wallet_deposit, wallet_withdraw
+from wallet.services import (
+    staff_money_move,
+    wallet_credit,
+    wallet_debit,
+    wallet_deposit,
+    wallet_rollback,
+    wallet_withdraw,
+)
 from wallet.services.monitoring import (
     monitoring_alert_decide,
     monitoring_backfill,
@@ -31,7 +38,7 @@ from wallet.services.monitoring import (
     monitoring_sweep,
 )
 from wallet.tests.api_client import ProviderClient, debit_payload, launch
-from wallet.tests.conftest import credit_request, debit_request
+from wallet.tests.conftest import credit_request, debit_request, rollback_request
 from wallet.tests.factories import funded_wallet
 from wallet.tests.test_admin import messages_of
 
@@ -86,7 +93,7 @@ class TestLargeWins:
         big = win(player_wallet, provider, WIN_ABOVE + 1, round_id="r-big")
         win(player_wallet, provider, WIN_ABOVE, round_id="r-at")
         result = monitoring_sweep()
-        assert result.raised == {"large_win": 1, "deposits_24h": 0}
+        assert result.raised == {"large_win": 1, "deposits_24h": 0, "low_play_withdrawal": 0}
         (alert,) = alerts()
         assert (alert.rule, alert.journal_id, alert.wallet_id) == ("large_win", big, player_wallet.pk)
         assert (alert.amount, alert.total, alert.threshold, alert.status) == (WIN_ABOVE + 1, None, WIN_ABOVE, "pending")
@@ -111,7 +118,11 @@ class TestDepositsIn24Hours:
         deposit(player_wallet, 60_000, when=T0)
         crossing = deposit(player_wallet, 50_000, when=T0 + timedelta(hours=23))
         deposit(player_wallet, 10_000, when=T0 + timedelta(hours=23, minutes=30))
-        assert sweep_at(T0 + timedelta(hours=24)).raised == {"large_win": 0, "deposits_24h": 1}
+        assert sweep_at(T0 + timedelta(hours=24)).raised == {
+            "large_win": 0,
+            "deposits_24h": 1,
+            "low_play_withdrawal": 0,
+        }
         (alert,) = alerts()
         assert (alert.journal_id, alert.amount, alert.total, alert.threshold) == (
             crossing,
@@ -165,6 +176,61 @@ class TestDepositsIn24Hours:
 
 
 @pytest.mark.django_db
+class TestWithdrawalsWithLittlePlay:
+    def withdraw(self, wallet: Wallet, amount: int, when: datetime) -> int:
+        with at(when):
+            result = wallet_withdraw(
+                player_id=wallet.player.player_id,
+                currency="EUR",
+                amount=amount,
+                created_by="operator:psp",
+                reason="out",
+            )
+        return int(result.platform_transaction_id)
+
+    def test_money_in_and_out_with_little_play_raises_and_enough_play_does_not(self, player_wallet, provider):
+        thresholds(low_play_withdrawal_percent=50)
+        deposit(player_wallet, 40_000, when=T0)
+        with at(T0 + timedelta(hours=1)):
+            wallet_debit(provider=provider, request=debit_request(player_wallet, amount=19_999, round_id="r-1"))
+        little = self.withdraw(player_wallet, 20_000, T0 + timedelta(hours=2))
+        with at(T0 + timedelta(hours=3)):
+            wallet_debit(provider=provider, request=debit_request(player_wallet, amount=1, round_id="r-2"))
+        self.withdraw(player_wallet, 1_000, T0 + timedelta(hours=4))  # 20,000 of 40,000 wagered: half, not under
+        assert sweep_at(T0 + timedelta(hours=5)).raised["low_play_withdrawal"] == 1
+        (alert,) = alerts()
+        assert (alert.journal_id, alert.amount, alert.total, alert.wagered, alert.threshold) == (
+            little,
+            20_000,
+            40_000,
+            19_999,
+            50,
+        )
+
+    def test_bets_rolled_back_are_not_play_and_deposits_over_30_days_ago_do_not_count(self, player_wallet, provider):
+        thresholds(low_play_withdrawal_percent=10)
+        deposit(player_wallet, 50_000, when=T0 - timedelta(days=31))
+        deposit(player_wallet, 10_000, when=T0)
+        with at(T0 + timedelta(hours=1)):
+            bet = debit_request(player_wallet, amount=5_000, round_id="r-rb")
+            wallet_debit(provider=provider, request=bet)
+            wallet_rollback(
+                provider=provider,
+                request=rollback_request(player_wallet, reference=bet.transaction_id, round_id="r-rb"),
+            )
+        out = self.withdraw(player_wallet, 5_000, T0 + timedelta(hours=2))
+        sweep_at(T0 + timedelta(hours=3))
+        (alert,) = alerts()
+        assert (alert.journal_id, alert.total, alert.wagered) == (out, 10_000, 0)
+
+    def test_winnings_withdrawn_without_deposits_raise_nothing(self, player_wallet, provider):
+        thresholds(low_play_withdrawal_percent=100)
+        win(player_wallet, provider, 30_000, round_id="r-w")
+        self.withdraw(player_wallet, 30_000, clock.now())
+        assert monitoring_sweep().total == 0
+
+
+@pytest.mark.django_db
 class TestSweep:
     def test_the_first_sweep_reads_the_last_day_and_the_command_reads_older_days(self, player_wallet, provider):
         thresholds(large_win_above=WIN_ABOVE)
@@ -181,11 +247,12 @@ class TestSweep:
             call_command("monitoring_sweep", "--since", "2026-11-27", stdout=out)
         lines = out.getvalue().splitlines()
         # One line per UTC day read, today included, then the totals.
-        assert lines[0] == "2026-11-27: raised 0 large_win, 0 deposits_24h"
-        assert lines[1] == "2026-11-28: raised 1 large_win, 0 deposits_24h"
+        assert lines[0] == "2026-11-27: raised 0 large_win, 0 deposits_24h, 0 low_play_withdrawal"
+        assert lines[1] == "2026-11-28: raised 1 large_win, 0 deposits_24h, 0 low_play_withdrawal"
         assert (
             len(lines) == 6
-            and lines[-1] == "Read 2026-11-27 to 2026-12-02 (exclusive): raised 1 large_win, 0 deposits_24h."
+            and lines[-1]
+            == "Read 2026-11-27 to 2026-12-02 (exclusive): raised 1 large_win, 0 deposits_24h, 0 low_play_withdrawal."
         )
         assert sorted(a.journal_id for a in alerts()) == sorted([old, recent])
         # The backfill leaves the sweep's cursor where the sweep left it; run again, it raises nothing.
@@ -193,7 +260,7 @@ class TestSweep:
         out = io.StringIO()
         with at(T0):
             call_command("monitoring_sweep", "--since", "2026-11-27", stdout=out)
-        assert out.getvalue().splitlines()[-1].endswith("raised 0 large_win, 0 deposits_24h.")
+        assert out.getvalue().splitlines()[-1].endswith("raised 0 large_win, 0 deposits_24h, 0 low_play_withdrawal.")
 
     def test_a_movement_stamped_before_a_sweep_and_committed_after_it_is_read_by_the_next(self, player_wallet):
         """A journal transaction is stamped before it waits for its lock: one stamped a minute
@@ -242,7 +309,10 @@ class TestSweep:
         lines = out.getvalue().splitlines()
         # funded_wallet's deposit, 30 days before T0, is the journal's first movement.
         assert lines[0].startswith("2026-11-01: raised") and len(lines) == 32
-        assert lines[-1] == "Read 2000-01-01 to 2026-12-02 (exclusive): raised 0 large_win, 0 deposits_24h."
+        assert (
+            lines[-1]
+            == "Read 2000-01-01 to 2026-12-02 (exclusive): raised 0 large_win, 0 deposits_24h, 0 low_play_withdrawal."
+        )
 
     def test_the_command_refuses_an_empty_period(self, db):
         from django.core.management.base import CommandError
