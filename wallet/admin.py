@@ -206,8 +206,27 @@ class WithdrawalEventInline(ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', reverse("admin:wallet_withdrawalevent_change", args=[obj.pk]), obj.pk)
 
 
+class WalletQueueAdmin(ReadOnlyAdmin):
+    """A queue staff work of rows on a wallet (withdrawals, staff movements, monitoring alerts):
+    its `queue` filter's open rows oldest first, each with its player and its amount in the
+    wallet's currency."""
+
+    queue: type[PendingFirst] = PendingFirst
+
+    def get_ordering(self, request):
+        return self.queue.ordering(request)
+
+    @admin.display(description="Player", ordering="wallet__player__player_id")
+    def player(self, obj: Any) -> str:
+        return obj.wallet.player.player_id
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: Any) -> str:
+        return obj.wallet.currency.format(obj.amount)
+
+
 @admin.register(Withdrawal)
-class WithdrawalAdmin(ReadOnlyAdmin):
+class WithdrawalAdmin(WalletQueueAdmin):
     list_display = (
         "reference",
         "player",
@@ -322,21 +341,10 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         if refused:
             messages.error(request, f"{len(refused)} not {done}: {', '.join(refused)}.")
 
-    def get_ordering(self, request):
-        return PendingFirst.ordering(request)
-
-    @admin.display(description="Player", ordering="wallet__player__player_id")
-    def player(self, obj: Withdrawal) -> str:
-        return obj.wallet.player.player_id
-
     @admin.display(description="KYC", ordering="wallet__player__kyc_status")
     def kyc(self, obj: Withdrawal) -> str:
         # What approval will ask: a player who is not verified is not paid.
         return obj.wallet.player.get_kyc_status_display()
-
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj: Withdrawal) -> str:
-        return obj.wallet.currency.format(obj.amount)
 
     @admin.display(description="")
     def review_link(self, obj: Withdrawal) -> str:
@@ -473,7 +481,7 @@ class StaffMovementQueue(PendingFirst):
 
 
 @admin.register(StaffMovement)
-class StaffMovementAdmin(ReadOnlyAdmin):
+class StaffMovementAdmin(WalletQueueAdmin):
     """Money movements staff entered over their currency's "second approval" threshold: the
     queue a second member of staff works (permission "Can approve or reject staff money
     movements")."""
@@ -491,6 +499,7 @@ class StaffMovementAdmin(ReadOnlyAdmin):
         "decided_by",
         "review_link",
     )
+    queue = StaffMovementQueue
     list_filter = (StaffMovementQueue, "kind", "held_because", "wallet__currency")
     search_fields = ("=wallet__player__player_id", "=reference", "=requested_by")
     list_select_related = ("wallet__player", "wallet__currency")
@@ -511,17 +520,6 @@ class StaffMovementAdmin(ReadOnlyAdmin):
         "review_link",
     )
     readonly_fields = fields
-
-    def get_ordering(self, request):
-        return StaffMovementQueue.ordering(request)
-
-    @admin.display(description="Player", ordering="wallet__player__player_id")
-    def player(self, obj: StaffMovement) -> str:
-        return obj.wallet.player.player_id
-
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj: StaffMovement) -> str:
-        return obj.wallet.currency.format(obj.amount)
 
     @admin.display(description="")
     def review_link(self, obj: StaffMovement) -> str:
@@ -638,7 +636,7 @@ class MonitoringAlertQueue(PendingFirst):
 
 
 @admin.register(MonitoringAlert)
-class MonitoringAlertAdmin(ReadOnlyAdmin):
+class MonitoringAlertAdmin(WalletQueueAdmin):
     """Movements the currencies' anti-money-laundering rules ("flag wins above", "flag deposits
     in 24 hours above") list for staff: the queue those with "Can clear or report monitoring
     alerts" work, oldest first."""
@@ -655,6 +653,7 @@ class MonitoringAlertAdmin(ReadOnlyAdmin):
         "decided_by",
         "review_link",
     )
+    queue = MonitoringAlertQueue
     list_filter = (MonitoringAlertQueue, "rule", "wallet__currency")
     search_fields = ("=wallet__player__player_id", "=journal__id", "=report_reference")
     list_select_related = ("wallet__player", "wallet__currency")
@@ -676,17 +675,6 @@ class MonitoringAlertAdmin(ReadOnlyAdmin):
         "review_link",
     )
     readonly_fields = fields
-
-    def get_ordering(self, request):
-        return MonitoringAlertQueue.ordering(request)
-
-    @admin.display(description="Player", ordering="wallet__player__player_id")
-    def player(self, obj: MonitoringAlert) -> str:
-        return obj.wallet.player.player_id
-
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj: MonitoringAlert) -> str:
-        return obj.wallet.currency.format(obj.amount)
 
     @admin.display(description="Deposited (24 hours or 30 days)")
     def total_display(self, obj: MonitoringAlert) -> str:

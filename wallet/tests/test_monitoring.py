@@ -448,6 +448,7 @@ class TestAdmin:
         assert page.status_code == 200
         assert "600.00 EUR" in content and "500.00 EUR" in content and "1100.00 EUR" in content
         assert "operator:psp" in content
+        assert "The wallet from 30 days before it until now</caption>" in content
 
     def test_staff_with_the_permission_clear_or_report_it(self, client, crossing_alert):
         self.reviewer(client, may_decide=True)

@@ -414,6 +414,7 @@ class TestAdmin:
         assert page.status_code == 200 and "300.00 EUR" in page.content.decode()
         # The sandbox's seed deposit and both requests, 30 days back.
         assert "<th>Deposited</th><td>1000.00 EUR</td>" in page.content.decode()
+        assert "30 days before the request until now (this withdrawal included)</caption>" in page.content.decode()
         assert "<th>Withdrawn</th><td>500.00 EUR</td>" in page.content.decode()
         r = admin_client.post(reverse("admin:wallet_withdrawal_review", args=[first.pk]), {"decision": "reject"})
         assert r.status_code == 200 and "This field is required" in r.content.decode()
