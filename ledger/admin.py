@@ -13,6 +13,7 @@ from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline, SettingsAuditAd
 from .exports import REPORTS, Period, report_csv, report_filename
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction, SettingChange
 from .selectors import journal_search
+from .settings_audit import AUDITED_SETTINGS
 
 
 class LedgerReportForm(forms.Form):
@@ -35,19 +36,8 @@ class LedgerReportForm(forms.Form):
 
 @admin.register(Currency)
 class CurrencyAdmin(SettingsAuditAdmin):
-    list_display = (
-        "code",
-        "name",
-        "exponent",
-        "is_enabled",
-        "withdrawal_review_above",
-        "kyc_deposits_above",
-        "staff_approval_above",
-        "staff_daily_allowance",
-        "large_win_above",
-        "deposits_24h_above",
-        "low_play_withdrawal_percent",
-    )
+    # Every setting of a currency is audited: the list shows them all, in the trail's order.
+    list_display = ("code", *AUDITED_SETTINGS["ledger.currency"][1])
     list_editable = ("is_enabled",)
 
     def get_readonly_fields(self, request, obj=None):

@@ -1,9 +1,11 @@
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -212,6 +214,8 @@ class WalletQueueAdmin(ReadOnlyAdmin):
     wallet's currency."""
 
     queue: type[PendingFirst] = PendingFirst
+    # Each queue's page where staff decide one row, at <id>/review/ (get_urls).
+    review_view: Callable[[HttpRequest, int], HttpResponse]
 
     def get_ordering(self, request):
         return self.queue.ordering(request)
@@ -223,6 +227,12 @@ class WalletQueueAdmin(ReadOnlyAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: Any) -> str:
         return obj.wallet.currency.format(obj.amount)
+
+    def get_urls(self):
+        opts = self.model._meta
+        review = self.admin_site.admin_view(self.review_view)
+        name = f"{opts.app_label}_{opts.model_name}_review"
+        return [path("<int:object_id>/review/", review, name=name), *super().get_urls()]
 
 
 @admin.register(Withdrawal)
@@ -352,13 +362,9 @@ class WithdrawalAdmin(WalletQueueAdmin):
             return ""
         return format_html('<a href="{}">Review…</a>', reverse("admin:wallet_withdrawal_review", args=[obj.pk]))
 
-    def get_urls(self):
-        review = self.admin_site.admin_view(self.review_view)
-        return [path("<int:withdrawal_id>/review/", review, name="wallet_withdrawal_review"), *super().get_urls()]
-
-    def review_view(self, request, withdrawal_id: int):
+    def review_view(self, request, object_id: int):
         withdrawal = get_object_or_404(
-            Withdrawal.objects.select_related("wallet__player", "wallet__currency"), pk=withdrawal_id
+            Withdrawal.objects.select_related("wallet__player", "wallet__currency"), pk=object_id
         )
         if not request.user.has_perm("wallet.review_withdrawal"):
             messages.error(request, "You may not approve or reject withdrawals.")
@@ -527,13 +533,9 @@ class StaffMovementAdmin(WalletQueueAdmin):
             return ""
         return format_html('<a href="{}">Review…</a>', reverse("admin:wallet_staffmovement_review", args=[obj.pk]))
 
-    def get_urls(self):
-        review = self.admin_site.admin_view(self.review_view)
-        return [path("<int:movement_id>/review/", review, name="wallet_staffmovement_review"), *super().get_urls()]
-
-    def review_view(self, request, movement_id: int):
+    def review_view(self, request, object_id: int):
         movement = get_object_or_404(
-            StaffMovement.objects.select_related("wallet__player", "wallet__currency"), pk=movement_id
+            StaffMovement.objects.select_related("wallet__player", "wallet__currency"), pk=object_id
         )
         staff = f"staff:{request.user.get_username()}"
         if not request.user.has_perm("wallet.approve_staffmovement") and staff != movement.requested_by:
@@ -689,13 +691,9 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
         url = reverse("admin:wallet_monitoringalert_review", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, "Review…" if obj.status == obj.Status.PENDING else "Details")
 
-    def get_urls(self):
-        review = self.admin_site.admin_view(self.review_view)
-        return [path("<int:alert_id>/review/", review, name="wallet_monitoringalert_review"), *super().get_urls()]
-
-    def review_view(self, request, alert_id: int):
+    def review_view(self, request, object_id: int):
         alert = get_object_or_404(
-            MonitoringAlert.objects.select_related("wallet__player", "wallet__currency", "journal"), pk=alert_id
+            MonitoringAlert.objects.select_related("wallet__player", "wallet__currency", "journal"), pk=object_id
         )
         may_decide = request.user.has_perm("wallet.review_monitoringalert")
         if not (may_decide or self.has_view_permission(request, alert)):

@@ -46,6 +46,7 @@ Status = MonitoringAlert.Status
 CURSOR = "journal"
 DEPOSIT_WINDOW = timedelta(hours=24)
 PLAY_WINDOW = timedelta(days=30)
+DEPOSITED = Q(transaction__kind=JournalTransaction.Kind.DEPOSIT, amount__gt=0)
 # With no sweep before it, the first one reads the last day: a platform that turns monitoring
 # on is not flooded with its whole history (`manage.py monitoring_sweep --since` reads that).
 FIRST_LOOK_BACK = timedelta(hours=24)
@@ -87,7 +88,6 @@ def _large_wins(since: datetime, until: datetime) -> QuerySet[Entry]:
     return (
         _wallet_entries(JournalTransaction.Kind.CREDIT, since, until)
         .filter(currency__large_win_above__isnull=False, amount__gt=F("currency__large_win_above"))
-        .exclude(transaction__monitoring_alerts__rule=Rule.LARGE_WIN)
         .annotate(
             moved=F("amount"),
             total=Value(None, output_field=BigIntegerField()),
@@ -101,21 +101,12 @@ def _deposits_over_24h(since: datetime, until: datetime) -> QuerySet[Entry]:
     # The wallet's deposits in the 24 hours up to and including this one, by their journal
     # transactions' stamps; those stamped at the same instant count up to this one's journal
     # transaction, so of two that cross together only one raises.
-    up_to_it = (
-        Entry.objects.filter(deposits_within_24h_of(OuterRef("transaction__created_at"), OuterRef("transaction_id")))
-        .filter(account=OuterRef("account"))
-        .order_by()
-        .values("account")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
     return (
         _wallet_entries(JournalTransaction.Kind.DEPOSIT, since, until)
         .filter(currency__deposits_24h_above__isnull=False)
-        .exclude(transaction__monitoring_alerts__rule=Rule.DEPOSITS_24H)
         .annotate(
             moved=F("amount"),
-            total=Subquery(up_to_it),
+            total=_wallet_sum(DEPOSITED, DEPOSIT_WINDOW),
             wagered=Value(None, output_field=BigIntegerField()),
             threshold=F("currency__deposits_24h_above"),
         )
@@ -136,9 +127,7 @@ def stamped_within(window: timedelta, stamp: Any, journal_id: Any) -> Q:
 
 def deposits_within_24h_of(stamp: Any, journal_id: Any) -> Q:
     """Deposit entries stamped in the 24 hours up to `stamp` (`stamped_within`)."""
-    return Q(transaction__kind=JournalTransaction.Kind.DEPOSIT, amount__gt=0) & stamped_within(
-        DEPOSIT_WINDOW, stamp, journal_id
-    )
+    return DEPOSITED & stamped_within(DEPOSIT_WINDOW, stamp, journal_id)
 
 
 def _wallet_sum(entries: Q, window: timedelta) -> Subquery:
@@ -159,15 +148,13 @@ def _wallet_sum(entries: Q, window: timedelta) -> Subquery:
 def _low_play_withdrawals(since: datetime, until: datetime) -> QuerySet[Entry]:
     # Wagered as the statement counts it: bets, less those a rollback gave back.
     kind = JournalTransaction.Kind
-    deposited = Q(transaction__kind=kind.DEPOSIT, amount__gt=0)
     bets = Q(transaction__kind=kind.DEBIT) | Q(transaction__kind=kind.ROLLBACK, amount__gt=0)
     return (
         _wallet_entries(kind.WITHDRAWAL, since, until, money_in=False)
         .filter(currency__low_play_withdrawal_percent__isnull=False)
-        .exclude(transaction__monitoring_alerts__rule=Rule.LOW_PLAY_WITHDRAWAL)
         .annotate(
             moved=-F("amount"),
-            total=Coalesce(_wallet_sum(deposited, PLAY_WINDOW), 0),
+            total=Coalesce(_wallet_sum(DEPOSITED, PLAY_WINDOW), 0),
             wagered=-Coalesce(_wallet_sum(bets, PLAY_WINDOW), 0),
             threshold=F("currency__low_play_withdrawal_percent"),
         )
@@ -178,7 +165,7 @@ def _low_play_withdrawals(since: datetime, until: datetime) -> QuerySet[Entry]:
 
 
 # Each rule's matches are entries annotated with `moved` (the alert's amount), `total`,
-# `wagered` and `threshold`.
+# `wagered` and `threshold`, whether or not they have an alert already.
 _RULES: dict[str, Callable[[datetime, datetime], QuerySet[Any]]] = {
     Rule.LARGE_WIN: _large_wins,
     Rule.DEPOSITS_24H: _deposits_over_24h,
@@ -192,8 +179,14 @@ def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) ->
     raised = {}
     for rule, matches in _RULES.items():
         raised[rule] = 0
-        rows = matches(since, until).values_list(
-            "transaction_id", "account__wallet", "moved", "total", "wagered", "threshold", "transaction__created_at"
+        # Movements with this rule's alert are left out here; one raised meanwhile by a racing
+        # backfill is left out by the key (get_or_create below).
+        rows = (
+            matches(since, until)
+            .exclude(transaction__monitoring_alerts__rule=rule)
+            .values_list(
+                "transaction_id", "account__wallet", "moved", "total", "wagered", "threshold", "transaction__created_at"
+            )
         )
         for journal_id, wallet_id, amount, total, wagered, threshold, occurred_at in rows.order_by("transaction_id"):
             _, created = MonitoringAlert.objects.get_or_create(

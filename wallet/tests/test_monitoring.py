@@ -4,7 +4,6 @@ staff clear or report each once."""
 
 import io
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from unittest import mock
@@ -20,7 +19,7 @@ from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from ledger.models import Currency
 from ledger.reconciliation import ledger_reconcile
-from provider.tests.conftest import worker  # noqa: F401 - a real Celery worker and beat (a fixture)
+from provider.tests.conftest import wait_for, worker  # noqa: F401 - worker: a real Celery worker and beat
 from wallet.errors import AlertAlreadyDecided
 from wallet.models import MonitoringAlert, MonitoringCursor, Wallet
 from wallet.services import (
@@ -526,9 +525,7 @@ def test_celery_beat_raises_the_alert_of_a_win_paid_over_http(worker, live_serve
     }
     paid = api.post("credit", win_call)
     assert paid.status == 200, paid.body
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not MonitoringAlert.objects.exists():
-        time.sleep(0.2)
+    wait_for(MonitoringAlert.objects.exists, timeout=30, message="the beat sweep's alert")
     (alert,) = alerts()
     expected = ("large_win", WIN_ABOVE + 1, int(paid.body["platform_transaction_id"]))
     assert (alert.rule, alert.amount, alert.journal_id) == expected
