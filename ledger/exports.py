@@ -6,7 +6,7 @@ ids, reasons, memos) is escaped so a spreadsheet never runs it as a formula."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -143,15 +143,24 @@ def _text(value: Any) -> str:
 
 def report_lines(report: Report, *, period: Period, currency: str | None = None) -> Iterator[list[str]]:
     """The header, then one list of cells per row."""
+    rows = report.rows(since=period.since, until=period.until, currency=currency)
+    return table_lines(rows, columns=report.columns, money=report.money)
+
+
+def table_lines(
+    rows: Iterable[dict[str, Any]], *, columns: tuple[str, ...], money: frozenset[str]
+) -> Iterator[list[str]]:
+    """The header, then each row's cells: `money` columns (minor units of the row's `currency`
+    or `currency_id`, or None) in major units, the rest as text a spreadsheet will not run."""
     exponents = dict(Currency.objects.values_list("code", "exponent"))
-    yield list(report.columns)
-    for row in report.rows(since=period.since, until=period.until, currency=currency):
+    yield list(columns)
+    for row in rows:
         row_currency = row.get("currency") or row["currency_id"]
         yield [
             Money(row[column], row_currency).decimal(exponents[row_currency])
-            if column in report.money
+            if column in money and row[column] is not None
             else _text(row[column])
-            for column in report.columns
+            for column in columns
         ]
 
 
@@ -163,6 +172,11 @@ class _Line:
 
 
 def report_csv(report: Report, *, period: Period, currency: str | None = None) -> Iterator[str]:
+    return csv_lines(report_lines(report, period=period, currency=currency))
+
+
+def csv_lines(lines: Iterable[list[str]]) -> Iterator[str]:
+    """Each list of cells as one CSV line, for a streaming response."""
     writer = csv.writer(_Line(), lineterminator="\r\n")
-    for cells in report_lines(report, period=period, currency=currency):
+    for cells in lines:
         yield writer.writerow(cells)

@@ -182,7 +182,7 @@ class WalletInline(admin.TabularInline):
     @admin.display(description="")
     def links(self, obj: Wallet) -> str:
         this_wallet = {"wallet__currency__code__exact": obj.currency_id, "q": obj.player.player_id}
-        alerts = format_html("")
+        alerts = ""
         if hasattr(obj, "alerts_waiting"):
             alerts = format_html(
                 ' · <a href="{}">Monitoring alerts{}</a>',

@@ -5,13 +5,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from casino_platform import clock
 from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, PendingFirst, ReadOnlyAdmin, ReadOnlyInline
 from casino_platform.errors import DomainError
+from ledger.exports import csv_lines, table_lines
 from players.services import player_may_be_paid
 
 from .errors import WithdrawalNotAllowed
@@ -24,7 +26,15 @@ from .models import (
     Withdrawal,
     WithdrawalEvent,
 )
-from .selectors import ACTIVITY_LOOKBACK, monitoring_alert_deposits, staff_moved_alone_today, wallet_activity
+from .selectors import (
+    ACTIVITY_LOOKBACK,
+    MONITORING_ALERT_COLUMNS,
+    MONITORING_ALERT_MONEY,
+    monitoring_alert_deposits,
+    monitoring_alert_lines,
+    staff_moved_alone_today,
+    wallet_activity,
+)
 from .services import (
     staff_money_move,
     staff_movement_approve,
@@ -228,6 +238,18 @@ class WalletQueueAdmin(ReadOnlyAdmin):
     def amount_display(self, obj: Any) -> str:
         return obj.wallet.currency.format(obj.amount)
 
+    def bulk_selection(self, request, queryset, *order: str) -> list[Any] | None:
+        """The rows a bulk action was asked for, in `order`, with their wallets; None, with a
+        message, when they are more than one request should decide."""
+        selected = list(
+            queryset.select_related("wallet__player", "wallet__currency").order_by(*order)[: BULK_DECISION_LIMIT + 1]
+        )
+        if len(selected) > BULK_DECISION_LIMIT:
+            noun = self.model._meta.verbose_name_plural
+            messages.error(request, f"Select at most {BULK_DECISION_LIMIT} {noun} at a time.")
+            return None
+        return selected
+
     def get_urls(self):
         opts = self.model._meta
         review = self.admin_site.admin_view(self.review_view)
@@ -285,13 +307,8 @@ class WithdrawalAdmin(WalletQueueAdmin):
         """A confirmation page with what was selected and a reason; then each pending one is
         decided as on its review page, in its own transaction, and staff are told what was
         decided and what was not (decided meanwhile, identity not verified)."""
-        selected = list(
-            queryset.select_related("wallet__player", "wallet__currency").order_by("requested_at", "id")[
-                : BULK_DECISION_LIMIT + 1
-            ]
-        )
-        if len(selected) > BULK_DECISION_LIMIT:
-            messages.error(request, f"Select at most {BULK_DECISION_LIMIT} withdrawals at a time.")
+        selected = self.bulk_selection(request, queryset, "requested_at", "id")
+        if selected is None:
             return None
         pending = [w for w in selected if w.status == Withdrawal.Status.PENDING]
         form = BulkDecisionForm(request.POST if "confirm" in request.POST else None)
@@ -633,6 +650,15 @@ class MonitoringAlertReviewForm(forms.Form):
         return cleaned
 
 
+class BulkClearForm(forms.Form):
+    memo = forms.CharField(
+        label="Reason",
+        max_length=MonitoringAlert._meta.get_field("decision_memo").max_length,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What you looked at and what you found; kept with each alert's decision.",
+    )
+
+
 class MonitoringAlertQueue(PendingFirst):
     WAITING_SINCE = "occurred_at"
 
@@ -677,6 +703,73 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
         "review_link",
     )
     readonly_fields = fields
+    date_hierarchy = "occurred_at"
+    actions = ["clear_selected", "export_csv"]
+
+    def has_review_permission(self, request) -> bool:
+        return request.user.has_perm("wallet.review_monitoringalert")
+
+    @admin.action(description="Clear selected alerts…", permissions=["review"])
+    def clear_selected(self, request, queryset):
+        """A confirmation page with the pending alerts selected and one reason; then each is
+        cleared as on its review page, once, under its lock. Reporting stays one alert at a
+        time: each report has its own reference."""
+        selected = self.bulk_selection(request, queryset, "occurred_at", "id")
+        if selected is None:
+            return None
+        pending = [alert for alert in selected if alert.status == MonitoringAlert.Status.PENDING]
+        form = BulkClearForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._message_cleared(request, selected, form.cleaned_data["memo"])
+            return redirect("admin:wallet_monitoringalert_changelist")
+        if not pending:
+            messages.warning(request, "None of the selected alerts is waiting for review: nothing to clear.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Clear {len(pending)} monitoring alert(s)",
+            "opts": self.model._meta,
+            "form": form,
+            "action": request.POST.get("action", "clear_selected"),
+            "rows": [
+                {"alert": alert, "amount": alert.wallet.currency.format(alert.amount), "figure": _alert_figure(alert)}
+                for alert in pending
+            ],
+            "not_pending": [alert for alert in selected if alert.status != MonitoringAlert.Status.PENDING],
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return render(request, "admin/wallet/monitoringalert_bulk_clear.html", context)
+
+    def _message_cleared(self, request, selected: list[MonitoringAlert], memo: str) -> None:
+        staff = f"staff:{request.user.get_username()}"
+        cleared = 0
+        refused: list[str] = []
+        for alert in selected:
+            if alert.status != MonitoringAlert.Status.PENDING:
+                refused.append(f"{alert.pk} (now {alert.status})")
+                continue
+            try:
+                monitoring_alert_decide(alert_id=alert.pk, staff=staff, decision="clear", memo=memo)
+            except DomainError as exc:  # decided by a colleague meanwhile
+                refused.append(f"{alert.pk} (now {exc.details.get('status') or exc.code})")
+            else:
+                cleared += 1
+        if cleared:
+            messages.success(request, f"{cleared} monitoring alert(s) cleared.")
+        if refused:
+            messages.error(request, f"{len(refused)} not cleared: {', '.join(refused)}.")
+
+    @admin.action(description="Export selected alerts as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        """The selected alerts (all those filtered, with "select all") and their decisions, for
+        the money laundering reporting officer's records; streamed, as the ledger's reports."""
+        lines = table_lines(
+            monitoring_alert_lines(queryset), columns=MONITORING_ALERT_COLUMNS, money=MONITORING_ALERT_MONEY
+        )
+        response = StreamingHttpResponse(csv_lines(lines), content_type="text/csv; charset=utf-8")
+        filename = f"monitoring-alerts_{clock.now():%Y-%m-%dT%H-%M-%SZ}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     @admin.display(description="Deposited (24 hours or 30 days)")
     def total_display(self, obj: MonitoringAlert) -> str:

@@ -1,4 +1,4 @@
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -405,3 +405,58 @@ def monitoring_alert_deposits(*, alert: MonitoringAlert) -> QuerySet[Entry]:
         .select_related("transaction")
         .order_by("transaction__created_at", "transaction_id")
     )
+
+
+# An export of monitoring alerts: its columns, and those in minor units of the row's currency.
+MONITORING_ALERT_COLUMNS = (
+    "alert_id",
+    "rule",
+    "status",
+    "player_id",
+    "currency",
+    "amount",
+    "deposited",
+    "wagered",
+    "figure_amount",
+    "figure_percent",
+    "occurred_at",
+    "raised_at",
+    "journal_transaction_id",
+    "decided_by",
+    "decided_at",
+    "decision_memo",
+    "report_reference",
+)
+MONITORING_ALERT_MONEY = frozenset({"amount", "deposited", "wagered", "figure_amount"})
+
+
+def monitoring_alert_lines(alerts: QuerySet[MonitoringAlert]) -> Iterator[dict[str, Any]]:
+    """The alerts as an export's rows, oldest movement first: `deposited` is the alert's total
+    (24 hours or 30 days by rule), and the currency's figure is an amount (`figure_amount`) or,
+    for a withdrawal with little play, a percentage of deposits (`figure_percent`)."""
+    rows = alerts.order_by("occurred_at", "id").values(
+        "rule",
+        "status",
+        "amount",
+        "wagered",
+        "threshold",
+        "occurred_at",
+        "raised_at",
+        "decided_by",
+        "decided_at",
+        "decision_memo",
+        "report_reference",
+        alert_id=F("id"),
+        player_id=F("wallet__player__player_id"),
+        currency=F("wallet__currency_id"),
+        deposited=F("total"),
+        journal_transaction_id=F("journal_id"),
+    )
+    for row in rows.iterator(chunk_size=2000):
+        in_percent = row["rule"] == MonitoringAlert.Rule.LOW_PLAY_WITHDRAWAL
+        threshold = row.pop("threshold")
+        yield {
+            **row,
+            "figure_amount": None if in_percent else threshold,
+            "figure_percent": threshold if in_percent else None,
+        }

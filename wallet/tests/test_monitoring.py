@@ -2,6 +2,7 @@
 for staff after the fact by a sweep that reads the journal, once per movement and rule, and
 staff clear or report each once."""
 
+import csv
 import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from unittest import mock
 
 import pytest
 import requests
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
@@ -64,6 +66,14 @@ def deposit(wallet: Wallet, amount: int, *, when: datetime | None = None) -> int
     with at(when or clock.now()):
         result = wallet_deposit(
             player_id=wallet.player.player_id, currency="EUR", amount=amount, created_by="operator:psp", reason="card"
+        )
+    return int(result.platform_transaction_id)
+
+
+def withdraw(wallet: Wallet, amount: int, when: datetime) -> int:
+    with at(when):
+        result = wallet_withdraw(
+            player_id=wallet.player.player_id, currency="EUR", amount=amount, created_by="operator:psp", reason="out"
         )
     return int(result.platform_transaction_id)
 
@@ -176,26 +186,15 @@ class TestDepositsIn24Hours:
 
 @pytest.mark.django_db
 class TestWithdrawalsWithLittlePlay:
-    def withdraw(self, wallet: Wallet, amount: int, when: datetime) -> int:
-        with at(when):
-            result = wallet_withdraw(
-                player_id=wallet.player.player_id,
-                currency="EUR",
-                amount=amount,
-                created_by="operator:psp",
-                reason="out",
-            )
-        return int(result.platform_transaction_id)
-
     def test_money_in_and_out_with_little_play_raises_and_enough_play_does_not(self, player_wallet, provider):
         thresholds(low_play_withdrawal_percent=50)
         deposit(player_wallet, 40_000, when=T0)
         with at(T0 + timedelta(hours=1)):
             wallet_debit(provider=provider, request=debit_request(player_wallet, amount=19_999, round_id="r-1"))
-        little = self.withdraw(player_wallet, 20_000, T0 + timedelta(hours=2))
+        little = withdraw(player_wallet, 20_000, T0 + timedelta(hours=2))
         with at(T0 + timedelta(hours=3)):
             wallet_debit(provider=provider, request=debit_request(player_wallet, amount=1, round_id="r-2"))
-        self.withdraw(player_wallet, 1_000, T0 + timedelta(hours=4))  # 20,000 of 40,000 wagered: half, not under
+        withdraw(player_wallet, 1_000, T0 + timedelta(hours=4))  # 20,000 of 40,000 wagered: half, not under
         assert sweep_at(T0 + timedelta(hours=5)).raised["low_play_withdrawal"] == 1
         (alert,) = alerts()
         assert (alert.journal_id, alert.amount, alert.total, alert.wagered, alert.threshold) == (
@@ -217,7 +216,7 @@ class TestWithdrawalsWithLittlePlay:
                 provider=provider,
                 request=rollback_request(player_wallet, reference=bet.transaction_id, round_id="r-rb"),
             )
-        out = self.withdraw(player_wallet, 5_000, T0 + timedelta(hours=2))
+        out = withdraw(player_wallet, 5_000, T0 + timedelta(hours=2))
         sweep_at(T0 + timedelta(hours=3))
         (alert,) = alerts()
         assert (alert.journal_id, alert.total, alert.wagered) == (out, 10_000, 0)
@@ -225,7 +224,7 @@ class TestWithdrawalsWithLittlePlay:
     def test_winnings_withdrawn_without_deposits_raise_nothing(self, player_wallet, provider):
         thresholds(low_play_withdrawal_percent=100)
         win(player_wallet, provider, 30_000, round_id="r-w")
-        self.withdraw(player_wallet, 30_000, clock.now())
+        withdraw(player_wallet, 30_000, clock.now())
         assert monitoring_sweep().total == 0
 
 
@@ -488,6 +487,103 @@ class TestAdmin:
         assert posted.status_code == 403 and MonitoringAlert.objects.get().status == "pending"
         page = client.get(reverse("admin:players_player_change", args=[crossing_alert.wallet.player_id]))
         assert page.status_code == 200 and "Monitoring alerts" not in page.content.decode()
+
+    def test_staff_clear_several_with_one_reason_and_are_told_of_one_decided_meanwhile(
+        self, client, player_wallet, provider
+    ):
+        thresholds(large_win_above=WIN_ABOVE)
+        for n in range(3):
+            win(player_wallet, provider, WIN_ABOVE + 1 + n, round_id=f"r-big-{n}")
+        monitoring_sweep()
+        first, second, third = alerts()
+        self.reviewer(client, may_decide=True)
+        url = reverse("admin:wallet_monitoringalert_changelist")
+        chosen = {"action": "clear_selected", ACTION_CHECKBOX_NAME: [first.pk, second.pk, third.pk]}
+        confirm = client.post(url, chosen)
+        assert confirm.status_code == 200
+        assert "Clear 3 alert(s)" in confirm.content.decode() and "over 500.00 EUR" in confirm.content.decode()
+        without_reason = client.post(url, {**chosen, "confirm": "yes", "memo": " "})
+        assert without_reason.status_code == 200 and MonitoringAlert.objects.filter(status="pending").count() == 3
+        monitoring_alert_decide(
+            alert_id=second.pk, staff="staff:bo", decision="report", memo="odd", report_reference="SAR-1"
+        )
+        done = client.post(f"{url}?status=all", {**chosen, "confirm": "yes", "memo": "known high roller"})
+        assert done.status_code == 302
+        assert messages_of(done) == ["2 monitoring alert(s) cleared.", f"1 not cleared: {second.pk} (now reported)."]
+        assert [(a.status, a.decided_by, a.decision_memo) for a in alerts()] == [
+            ("cleared", "staff:mo", "known high roller"),
+            ("reported", "staff:bo", "odd"),
+            ("cleared", "staff:mo", "known high roller"),
+        ]
+
+    def test_clearing_in_bulk_needs_the_permission(self, client, crossing_alert):
+        self.reviewer(client, may_decide=False)
+        url = reverse("admin:wallet_monitoringalert_changelist")
+        assert "clear_selected" not in client.get(url).content.decode()
+        refused = client.post(
+            url,
+            {"action": "clear_selected", ACTION_CHECKBOX_NAME: [crossing_alert.pk], "confirm": "yes", "memo": "fine"},
+        )
+        assert refused.status_code in (200, 302) and MonitoringAlert.objects.get().status == "pending"
+
+    def test_the_alerts_export_as_csv_with_their_decisions(self, client, player_wallet, crossing_alert):
+        thresholds(low_play_withdrawal_percent=50)
+        withdraw(player_wallet, 20_000, T0 + timedelta(hours=4))
+        sweep_at(T0 + timedelta(hours=5))
+        low_play = MonitoringAlert.objects.get(rule="low_play_withdrawal")
+        monitoring_alert_decide(
+            alert_id=crossing_alert.pk,
+            staff="staff:ana",
+            decision="report",
+            memo="=structuring",
+            report_reference="S-1",
+        )
+        self.reviewer(client, may_decide=False)
+        response = client.post(
+            reverse("admin:wallet_monitoringalert_changelist") + "?status=all",
+            {"action": "export_csv", ACTION_CHECKBOX_NAME: [low_play.pk, crossing_alert.pk]},
+        )
+        assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+        assert response["Content-Disposition"].startswith('attachment; filename="monitoring-alerts_')
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        player = player_wallet.player.player_id
+        assert [{k: v for k, v in row.items() if k not in ("raised_at", "decided_at")} for row in rows] == [
+            {
+                "alert_id": str(crossing_alert.pk),
+                "rule": "deposits_24h",
+                "status": "reported",
+                "player_id": player,
+                "currency": "EUR",
+                "amount": "500.00",
+                "deposited": "1100.00",
+                "wagered": "",
+                "figure_amount": "1000.00",
+                "figure_percent": "",
+                "occurred_at": "2026-12-01T14:00:00Z",
+                "journal_transaction_id": str(crossing_alert.journal_id),
+                "decided_by": "staff:ana",
+                "decision_memo": "'=structuring",
+                "report_reference": "S-1",
+            },
+            {
+                "alert_id": str(low_play.pk),
+                "rule": "low_play_withdrawal",
+                "status": "pending",
+                "player_id": player,
+                "currency": "EUR",
+                "amount": "200.00",
+                "deposited": "1100.00",
+                "wagered": "0.00",
+                "figure_amount": "",
+                "figure_percent": "50",
+                "occurred_at": "2026-12-01T16:00:00Z",
+                "journal_transaction_id": str(low_play.journal_id),
+                "decided_by": "",
+                "decision_memo": "",
+                "report_reference": "",
+            },
+        ]
+        assert rows[0]["decided_at"] and rows[1]["decided_at"] == ""
 
 
 @pytest.mark.django_db
