@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -15,14 +16,25 @@ from ledger.models import Currency
 from wallet.models import MonitoringAlert, Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses
 
-from .models import CoolingOffLimit, DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
-from .selectors import player_session_time_limit
+from .models import (
+    CoolingOffLimit,
+    DailyPlayTimeLimit,
+    DepositLimit,
+    LossLimit,
+    PeriodLimit,
+    Player,
+    PlayerAuditLog,
+    PlayTimeLimit,
+    SessionTimeLimit,
+)
+from .selectors import player_daily_play_time
 from .services import (
     AUDITED_FIELDS,
     MAX_LIMIT,
     SESSION_TIME_LIMIT_MINUTES,
     player_block,
     player_create,
+    player_set_daily_play_time_limit,
     player_set_deposit_limit,
     player_set_loss_limit,
     player_set_session_time_limit,
@@ -42,6 +54,22 @@ _LIMIT_KINDS: dict[str, tuple[type[PeriodLimit], Callable[..., PeriodLimit | Non
         player_set_deposit_limit,
         "A cashier deposit that would take the period's deposits over the limit is refused; withdrawals do not "
         "make room again. Staff's deposits in 'Move money…' count towards it but are not refused.",
+    ),
+}
+
+# The same for the limits in minutes, each with what it ends.
+_PLAY_TIME_KINDS: dict[str, tuple[type[PlayTimeLimit], Callable[..., PlayTimeLimit | None], str]] = {
+    "session-time": (
+        SessionTimeLimit,
+        player_set_session_time_limit,
+        "A game session ends this many minutes after its launch, whatever the play in it.",
+    ),
+    "daily-play-time": (
+        DailyPlayTimeLimit,
+        player_set_daily_play_time_limit,
+        "The player's game sessions in a UTC day last this many minutes in all (sessions open side by side count "
+        "once): a session ends when what is left of the day runs out, and a launch with nothing left is refused "
+        "until midnight UTC.",
     ),
 }
 
@@ -77,13 +105,10 @@ class PeriodLimitForm(LimitChangeForm):
     field_order = ["currency", "period", "amount", "remove", "reason"]
 
 
-class SessionTimeLimitForm(LimitChangeForm):
+class PlayTimeLimitForm(LimitChangeForm):
     value_field, value_noun = "minutes", "the minutes"
     minutes = forms.IntegerField(
-        required=False,
-        min_value=SESSION_TIME_LIMIT_MINUTES[0],
-        max_value=SESSION_TIME_LIMIT_MINUTES[1],
-        help_text="The longest a game session may last, whatever the activity in it.",
+        required=False, min_value=SESSION_TIME_LIMIT_MINUTES[0], max_value=SESSION_TIME_LIMIT_MINUTES[1]
     )
     field_order = ["minutes", "remove", "reason"]
 
@@ -134,22 +159,41 @@ class DepositLimitInline(PeriodLimitInline):
 
 
 class SessionTimeLimitInline(admin.TabularInline):
-    model = SessionTimeLimit
+    model: type[PlayTimeLimit] = SessionTimeLimit
     extra = 0
     fields = ("amount_display", "pending_display", "updated_at")
     readonly_fields = fields
     can_delete = False
 
-    @admin.display(description="Session time limit in force")
-    def amount_display(self, obj: SessionTimeLimit) -> str:
+    @admin.display(description="Limit in force")
+    def amount_display(self, obj: PlayTimeLimit) -> str:
         return f"{obj.amount} minutes"
 
     @admin.display(description="Waiting (cooling-off)")
-    def pending_display(self, obj: SessionTimeLimit) -> str:
+    def pending_display(self, obj: PlayTimeLimit) -> str:
         return _pending(obj, lambda minutes: f"{minutes} minutes")
 
     def has_add_permission(self, request, obj=None):
         return False  # set through the service, so every change is audited
+
+
+class DailyPlayTimeLimitInline(SessionTimeLimitInline):
+    model = DailyPlayTimeLimit
+    fields = ("amount_display", "played_display", "pending_display", "updated_at")  # type: ignore[assignment]
+    readonly_fields = fields  # type: ignore[assignment]
+
+    @admin.display(description="So far today (UTC)")
+    def played_display(self, obj: DailyPlayTimeLimit) -> str:
+        # Support's answer to "why can't I play?": the same time the launch is held against.
+        daily = player_daily_play_time(player_pk=obj.player_id, now=clock.now())
+        if daily is None:
+            return "-"
+        return f"{_minutes(daily.played)} ({_minutes(daily.left)} left)"
+
+
+def _minutes(span: timedelta) -> str:
+    whole = int(span.total_seconds()) // 60
+    return f"{whole // 60} h {whole % 60:02d} min" if whole >= 60 else f"{whole} min"
 
 
 class WalletInline(admin.TabularInline):
@@ -254,33 +298,44 @@ class PlayerAdmin(admin.ModelAdmin):
     def limits_link(self, obj: Player) -> str:
         return format_html(
             '<a href="{}">Set a loss limit…</a> · <a href="{}">Set a deposit limit…</a> · '
-            '<a href="{}">Set a session time limit…</a>',
+            '<a href="{}">Set a session time limit…</a> · <a href="{}">Set a daily play-time limit…</a>',
             reverse("admin:players_player_loss_limit", args=[obj.pk]),
             reverse("admin:players_player_deposit_limit", args=[obj.pk]),
             reverse("admin:players_player_session_time_limit", args=[obj.pk]),
+            reverse("admin:players_player_daily_play_time_limit", args=[obj.pk]),
         )
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.limit_view)
-        session_view = self.admin_site.admin_view(self.session_time_limit_view)
-        return [
-            path(f"<int:player_pk>/{kind}-limit/", view, name=f"players_player_{kind}_limit", kwargs={"kind": kind})
-            for kind in _LIMIT_KINDS
-        ] + [
-            path("<int:player_pk>/session-time-limit/", session_view, name="players_player_session_time_limit"),
-            *super().get_urls(),
-        ]
+        play_time_view = self.admin_site.admin_view(self.play_time_limit_view)
+        return (
+            [
+                path(f"<int:player_pk>/{kind}-limit/", view, name=f"players_player_{kind}_limit", kwargs={"kind": kind})
+                for kind in _LIMIT_KINDS
+            ]
+            + [
+                path(
+                    f"<int:player_pk>/{kind}-limit/",
+                    play_time_view,
+                    name=f"players_player_{kind.replace('-', '_')}_limit",
+                    kwargs={"kind": kind},
+                )
+                for kind in _PLAY_TIME_KINDS
+            ]
+            + super().get_urls()
+        )
 
-    def session_time_limit_view(self, request, player_pk: int):
-        if not request.user.has_perms(["players.change_player", "players.change_sessiontimelimit"]):
-            messages.error(request, "You may not change players' session time limits.")
+    def play_time_limit_view(self, request, player_pk: int, kind: str):
+        model, set_limit, ends = _PLAY_TIME_KINDS[kind]
+        if not request.user.has_perms(["players.change_player", f"players.change_{model._meta.model_name}"]):
+            messages.error(request, f"You may not change players' {model.noun}s.")
             return redirect("admin:players_player_changelist")
         player = get_object_or_404(Player, pk=player_pk)
-        form = SessionTimeLimitForm(request.POST or None)
+        form = PlayTimeLimitForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                limit = player_set_session_time_limit(
+                limit = set_limit(
                     player=player,
                     minutes=None if data["remove"] else data["minutes"],
                     changed_by=request.user.get_username(),
@@ -289,17 +344,19 @@ class PlayerAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
             else:
-                messages.success(request, _session_time_limit_outcome(limit))
+                messages.success(request, _play_time_limit_outcome(model, limit))
                 return redirect("admin:players_player_change", player.pk)
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "player": player,
-            "limit": player_session_time_limit(player_pk=player.pk),
-            "title": f"Set a session time limit: {player}",
+            "ends": ends,
+            "noun": model.noun,
+            "limit": model.objects.filter(player=player).first(),
+            "title": f"Set a {model.noun}: {player}",
             "opts": self.model._meta,
         }
-        return render(request, "admin/players/session_time_limit.html", context)
+        return render(request, "admin/players/play_time_limit.html", context)
 
     def limit_view(self, request, player_pk: int, kind: str):
         model, set_limit, holds = _LIMIT_KINDS[kind]
@@ -336,7 +393,14 @@ class PlayerAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/players/period_limit.html", context)
 
-    inlines = [WalletInline, LossLimitInline, DepositLimitInline, SessionTimeLimitInline, AuditInline]
+    inlines = [
+        WalletInline,
+        LossLimitInline,
+        DepositLimitInline,
+        SessionTimeLimitInline,
+        DailyPlayTimeLimitInline,
+        AuditInline,
+    ]
     actions = ["block_players", "unblock_players"]
 
     def save_model(self, request, obj, form, change):
@@ -403,13 +467,13 @@ def _limit_outcome(model: type[PeriodLimit], limit: PeriodLimit | None, currency
     )
 
 
-def _session_time_limit_outcome(limit: SessionTimeLimit | None) -> str:
+def _play_time_limit_outcome(model: type[PlayTimeLimit], limit: PlayTimeLimit | None) -> str:
     if limit is None:
-        return "No session time limit."
+        return f"No {model.noun}."
     if limit.pending_from is None:
-        return f"The session time limit is {limit.amount} minutes, in force now; open sessions end within it."
+        return f"The {model.noun} is {limit.amount} minutes, in force now; open sessions end within it."
     waiting = "Its removal" if limit.pending_amount is None else f"{limit.pending_amount} minutes"
     return (
-        f"The session time limit stays {limit.amount} minutes until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
+        f"The {model.noun} stays {limit.amount} minutes until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
         f"{waiting} takes effect then (cooling-off)."
     )

@@ -188,26 +188,50 @@ class DepositLimit(PeriodLimit):
         constraints, indexes = PeriodLimit.period_rules("deposit_limit")
 
 
-class SessionTimeLimit(CoolingOffLimit):
-    """The longest a player's game session may last, in minutes, whatever the activity in it:
-    a launch ends its session that long after it starts (its `absolute_expires_at`), and a
-    stricter limit shortens the sessions already open. A debit after the end is refused
-    (SESSION_EXPIRED); owed credits are still paid."""
+class PlayTimeLimit(CoolingOffLimit):
+    """A limit on time in game sessions, in minutes, one per player: it is held by each game
+    session's end (`absolute_expires_at`), so a debit after it is refused (SESSION_EXPIRED)
+    and owed credits are still paid."""
 
-    audit_name = "session_time_limit"
-    noun = "session time limit"
-
-    player = models.OneToOneField(Player, on_delete=models.CASCADE, related_name="session_time_limit")
     amount = models.IntegerField(help_text="Minutes; the limit in force.")
     pending_amount = models.IntegerField(
         null=True, blank=True, help_text="Minutes; the longer limit asked for, in force from pending_from."
     )
 
     class Meta:
-        constraints, indexes = CoolingOffLimit.rules("session_time_limit")
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.player_id} {self.noun} {self.amount} min"
+
+
+class SessionTimeLimit(PlayTimeLimit):
+    """The longest a player's game session may last, whatever the activity in it: a launch
+    ends its session that long after it starts, and a stricter limit shortens the sessions
+    already open."""
+
+    audit_name = "session_time_limit"
+    noun = "session time limit"
+
+    player = models.OneToOneField(Player, on_delete=models.CASCADE, related_name="session_time_limit")
+
+    class Meta:
+        constraints, indexes = CoolingOffLimit.rules("session_time_limit")
+
+
+class DailyPlayTimeLimit(PlayTimeLimit):
+    """The most time a player may spend in game sessions in a UTC day, sessions open side by
+    side counted once: a launch's session ends when what is left of the day's allowance runs
+    out, a launch with nothing left is refused (RG_LIMIT), and a stricter limit shortens the
+    sessions already open (players.selectors.player_play_time says what counts)."""
+
+    audit_name = "daily_play_time_limit"
+    noun = "daily play-time limit"
+
+    player = models.OneToOneField(Player, on_delete=models.CASCADE, related_name="daily_play_time_limit")
+
+    class Meta:
+        constraints, indexes = CoolingOffLimit.rules("daily_play_time_limit")
 
 
 class PlayerAuditLog(models.Model):

@@ -15,8 +15,18 @@ from ledger.models import CURRENCY_CODE, Currency
 from ledger.money import MAX_AMOUNT
 
 from .errors import KycRequired, PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
-from .models import CoolingOffLimit, DepositLimit, LossLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
-from .selectors import player_get, player_session_time_limit
+from .models import (
+    CoolingOffLimit,
+    DailyPlayTimeLimit,
+    DepositLimit,
+    LossLimit,
+    PeriodLimit,
+    Player,
+    PlayerAuditLog,
+    PlayTimeLimit,
+    SessionTimeLimit,
+)
+from .selectors import player_daily_play_time, player_get, player_session_time_limit, utc_day_start
 
 if TYPE_CHECKING:
     from sessions.models import GameSession
@@ -24,12 +34,13 @@ if TYPE_CHECKING:
 # The contract's ceiling for an amount (wallet-api.md §2).
 MAX_LIMIT = MAX_AMOUNT
 
-# A session time limit in minutes: at least one, at most a day (a longer session is
-# the platform's own cap, SESSION_ABSOLUTE_TIMEOUT_SECONDS, anyway).
+# A session or daily play-time limit in minutes: at least one, at most a day (a longer
+# session is the platform's own cap, SESSION_ABSOLUTE_TIMEOUT_SECONDS, anyway).
 SESSION_TIME_LIMIT_MINUTES = (1, 24 * 60)
 
 L = TypeVar("L", bound=CoolingOffLimit)
 P = TypeVar("P", bound=PeriodLimit)
+T = TypeVar("T", bound=PlayTimeLimit)
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +218,8 @@ def _after_limit_change(model: type[CoolingOffLimit], player_pk: int) -> None:
         )
     elif model is SessionTimeLimit:
         _sessions_end_within_limit(player_pk)
+    elif model is DailyPlayTimeLimit:
+        _sessions_end_within_day(player_pk)
 
 
 def _sessions_end_within_limit(player_pk: int) -> None:
@@ -216,6 +229,17 @@ def _sessions_end_within_limit(player_pk: int) -> None:
     if limit is None:
         return
     end = F("created_at") + timedelta(minutes=limit.amount)
+    _open_sessions(player_pk).filter(absolute_expires_at__gt=end).update(absolute_expires_at=end)
+
+
+def _sessions_end_within_day(player_pk: int) -> None:
+    """The player's open game sessions end when what the daily play-time limit leaves of
+    today runs out (at once when nothing is left); a looser limit lengthens none."""
+    now = clock.now()
+    daily = player_daily_play_time(player_pk=player_pk, now=now)
+    if daily is None:
+        return
+    end = now + daily.left
     _open_sessions(player_pk).filter(absolute_expires_at__gt=end).update(absolute_expires_at=end)
 
 
@@ -233,10 +257,31 @@ def _open_sessions_lock(player_pk: int) -> None:
 
 
 def player_session_end(*, player: Player, start: datetime, cap: timedelta) -> datetime:
-    """When a game session of `player` starting at `start` ends at the latest: the platform's
-    `cap`, or sooner under the player's session time limit."""
+    """When a game session of `player` launched at `start` ends at the latest: the platform's
+    `cap`, or sooner under the player's session time limit or when their daily play-time
+    limit's allowance for today runs out. With none of it left the launch is refused
+    (RG_LIMIT) until the next UTC day.
+
+    The sessions already open need no shortening: each ends when the allowance left at its
+    own launch ran out, and while one is open the time left falls as fast as the clock
+    moves, so none ends later than this launch's session (past midnight, a new day's
+    allowance, it ends sooner). A limit set while they are open shortens them itself."""
+    length = cap
     limit = player_session_time_limit(player_pk=player.pk)
-    return start + min(cap, timedelta(minutes=limit.amount)) if limit is not None else start + cap
+    if limit is not None:
+        length = min(length, timedelta(minutes=limit.amount))
+    daily = player_daily_play_time(player_pk=player.pk, now=start)
+    if daily is not None:
+        if daily.left <= timedelta():
+            resumes = utc_day_start(start) + timedelta(days=1)
+            minutes = daily.limit.amount
+            raise ResponsibleGamblingLimit(
+                f"Player {player.player_id} has played the {minutes} minutes of their daily play-time limit today; "
+                f"play resumes at {resumes.isoformat()}.",
+                details={"daily_play_time_limit": {"minutes": minutes, "resumes_at": resumes.isoformat()}},
+            )
+        length = min(length, daily.left)
+    return start + length
 
 
 def player_set_loss_limit(
@@ -289,27 +334,38 @@ def _player_set_limit(
     )
 
 
-@transaction.atomic
 def player_set_session_time_limit(
     *, player: Player, minutes: int | None, changed_by: str, reason: str
 ) -> SessionTimeLimit | None:
     """Set (or with minutes=None remove) the longest a game session of the player may last.
     Stricter, it shortens the sessions already open; looser, it waits the cooling-off."""
+    return _set_play_time_limit(SessionTimeLimit, player=player, minutes=minutes, changed_by=changed_by, reason=reason)
+
+
+def player_set_daily_play_time_limit(
+    *, player: Player, minutes: int | None, changed_by: str, reason: str
+) -> DailyPlayTimeLimit | None:
+    """Set (or with minutes=None remove) the most time the player may spend in game sessions
+    in a UTC day. Stricter, it shortens the sessions already open to what is left of today
+    (ends them when nothing is); looser, it waits the cooling-off."""
+    return _set_play_time_limit(
+        DailyPlayTimeLimit, player=player, minutes=minutes, changed_by=changed_by, reason=reason
+    )
+
+
+@transaction.atomic
+def _set_play_time_limit(
+    model: type[T], *, player: Player, minutes: int | None, changed_by: str, reason: str
+) -> T | None:
     low, high = SESSION_TIME_LIMIT_MINUTES
     if minutes is not None and (type(minutes) is not int or not low <= minutes <= high):
         raise ValidationFailed(
-            f"A session time limit is a whole number of minutes from {low} to {high}.",
+            f"A {model.noun} is a whole number of minutes from {low} to {high}.",
             details={"minutes": ["invalid"]},
         )
     _open_sessions_lock(player.pk)
     return _limit_set(
-        SessionTimeLimit,
-        player=player,
-        key={},
-        field=SessionTimeLimit.audit_name,
-        amount=minutes,
-        changed_by=changed_by,
-        reason=reason,
+        model, player=player, key={}, field=model.audit_name, amount=minutes, changed_by=changed_by, reason=reason
     )
 
 
@@ -403,7 +459,7 @@ def rg_limits_apply_due(*, now: datetime | None = None) -> int:
     Returns how many changed."""
     now = now or clock.now()
     applied = 0
-    kinds: tuple[type[CoolingOffLimit], ...] = (LossLimit, DepositLimit, SessionTimeLimit)
+    kinds: tuple[type[CoolingOffLimit], ...] = (LossLimit, DepositLimit, SessionTimeLimit, DailyPlayTimeLimit)
     for model in kinds:
         due = model.objects.filter(pending_from__lte=now).order_by("pending_from").values_list("pk", "player_id")
         for pk, player_pk in list(due):

@@ -228,6 +228,8 @@ def session_create(
         game=game,
         currency_id=currency,
         locale=locale,
+        # The instant its end was counted from: its span is exactly what the limits allowed.
+        created_at=now,
         last_seen_at=now,
         expires_at=min(now + timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS), ends_at),
         absolute_expires_at=ends_at,

@@ -453,10 +453,11 @@ def monitoring_alert_lines(alerts: QuerySet[MonitoringAlert]) -> Iterator[dict[s
         journal_transaction_id=F("journal_id"),
     )
     for row in rows.iterator(chunk_size=2000):
-        in_percent = row["rule"] == MonitoringAlert.Rule.LOW_PLAY_WITHDRAWAL
-        threshold = row.pop("threshold")
+        fields: dict[str, Any] = dict(row)
+        in_percent = fields["rule"] == MonitoringAlert.Rule.LOW_PLAY_WITHDRAWAL
+        threshold = fields.pop("threshold")
         yield {
-            **row,
+            **fields,
             "figure_amount": None if in_percent else threshold,
             "figure_percent": threshold if in_percent else None,
         }

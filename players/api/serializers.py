@@ -26,6 +26,14 @@ class SessionTimeLimitInput(ReasonInput):
     )
 
 
+class DailyPlayTimeLimitInput(ReasonInput):
+    minutes = StrictIntegerField(
+        min_value=SESSION_TIME_LIMIT_MINUTES[0],
+        max_value=SESSION_TIME_LIMIT_MINUTES[1],
+        help_text="The most time in game sessions in a UTC day; sessions open side by side count once.",
+    )
+
+
 class RestrictionInput(ReasonInput):
     until = serializers.DateTimeField(help_text="RFC 3339; in the future, and not before an end already in force.")
 
@@ -61,6 +69,15 @@ class SessionTimeLimitOutput(serializers.Serializer):
     pending = PendingSessionTimeLimitOutput(allow_null=True, help_text="A longer limit or a removal waiting its turn.")
 
 
+class DailyPlayTimeLimitOutput(serializers.Serializer):
+    minutes = serializers.IntegerField(help_text="The limit in force: time in game sessions per UTC day.")
+    played_seconds = serializers.IntegerField(help_text="Time in game sessions so far today (UTC).")
+    remaining_seconds = serializers.IntegerField(
+        help_text="What is left of it today; at 0 launches are refused (RG_LIMIT) until midnight UTC."
+    )
+    pending = PendingSessionTimeLimitOutput(allow_null=True, help_text="A longer limit or a removal waiting its turn.")
+
+
 class ResponsibleGamblingOutput(serializers.Serializer):
     player_id = serializers.CharField()
     status = serializers.CharField()
@@ -69,6 +86,7 @@ class ResponsibleGamblingOutput(serializers.Serializer):
     loss_limits = LossLimitOutput(many=True)
     deposit_limits = DepositLimitOutput(many=True)
     session_time_limit = SessionTimeLimitOutput(allow_null=True)
+    daily_play_time_limit = DailyPlayTimeLimitOutput(allow_null=True)
 
 
 class PlayerInput(ReasonInput):

@@ -17,6 +17,11 @@ urlpatterns = [
         name="player-deposit-limit",
     ),
     path("<str:player_id>/session-time-limit", views.SessionTimeLimitApi.as_view(), name="player-session-time-limit"),
+    path(
+        "<str:player_id>/daily-play-time-limit",
+        views.DailyPlayTimeLimitApi.as_view(),
+        name="player-daily-play-time-limit",
+    ),
     path("<str:player_id>/self-exclusion", views.SelfExclusionApi.as_view(), name="player-self-exclusion"),
     path("<str:player_id>/time-out", views.TimeOutApi.as_view(), name="player-time-out"),
     path("<str:player_id>/close", views.PlayerCloseApi.as_view(), name="player-close"),

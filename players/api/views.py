@@ -1,8 +1,10 @@
 """The operator's player API: registering a player, and the responsible-gambling calls the
-casino's front end makes when a player sets a loss, deposit or session time limit, takes a time-out or
-excludes themselves, and reads back to show them. The cashier's calls are in wallet/api/cashier.py."""
+casino's front end makes when a player sets a loss, deposit, session time or daily play-time limit,
+takes a time-out or excludes themselves, and reads back to show them. The cashier's calls are in wallet/api/cashier.py."""
 
+import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
@@ -12,12 +14,13 @@ from rest_framework.response import Response
 
 from casino_platform import clock
 from casino_platform.openapi import error_responses
-from players.models import PeriodLimit, Player, SessionTimeLimit
-from players.selectors import player_get, player_session_time_limit
+from players.models import PeriodLimit, Player, PlayTimeLimit
+from players.selectors import player_daily_play_time, player_get, player_session_time_limit
 from players.services import (
     player_close,
     player_extend_restriction,
     player_register,
+    player_set_daily_play_time_limit,
     player_set_deposit_limit,
     player_set_loss_limit,
     player_set_session_time_limit,
@@ -26,6 +29,7 @@ from sessions.api.views import OperatorApiView
 from wallet.selectors import player_deposit_limit_usage, player_loss_limit_usage, player_wallets
 
 from .serializers import (
+    DailyPlayTimeLimitInput,
     LimitSetInput,
     PlayerInput,
     PlayerOutput,
@@ -52,18 +56,30 @@ def _state(player: Player) -> dict[str, Any]:
             "timed_out_until": player.timed_out_until,
             "loss_limits": player_loss_limit_usage(player=player, now=now),
             "deposit_limits": player_deposit_limit_usage(player=player, now=now),
-            "session_time_limit": _session_time_limit(player_session_time_limit(player_pk=player.pk)),
+            "session_time_limit": _play_time_limit(player_session_time_limit(player_pk=player.pk)),
+            "daily_play_time_limit": _daily_play_time_limit(player, now),
         }
     ).data
 
 
-def _session_time_limit(limit: SessionTimeLimit | None) -> dict[str, Any] | None:
+def _play_time_limit(limit: PlayTimeLimit | None) -> dict[str, Any] | None:
     if limit is None:
         return None
     pending = None
     if limit.pending_from is not None:
         pending = {"minutes": limit.pending_amount, "effective_from": limit.pending_from}
     return {"minutes": limit.amount, "pending": pending}
+
+
+def _daily_play_time_limit(player: Player, now: datetime) -> dict[str, Any] | None:
+    daily = player_daily_play_time(player_pk=player.pk, now=now)
+    if daily is None:
+        return None
+    return {
+        **(_play_time_limit(daily.limit) or {}),
+        "played_seconds": int(daily.played.total_seconds()),
+        "remaining_seconds": math.ceil(daily.left.total_seconds()),
+    }
 
 
 class PlayerApiView(OperatorApiView):
@@ -245,8 +261,11 @@ class DepositLimitApi(PeriodLimitApi):
 class SessionTimeLimitApi(PlayerApiView):
     """The player's session time limit: set (PUT) or removed (DELETE)."""
 
+    input_serializer: type[ReasonInput] = SessionTimeLimitInput
+    set_limit: Callable[..., PlayTimeLimit | None] = staticmethod(player_set_session_time_limit)
+
     def put(self, request: Request, player_id: str) -> Response:
-        return self._set(request, player_id, SessionTimeLimitInput(data=request.data))
+        return self._set(request, player_id, self.input_serializer(data=request.data))
 
     def delete(self, request: Request, player_id: str) -> Response:
         return self._set(request, player_id, ReasonInput(data=request.query_params))
@@ -254,13 +273,46 @@ class SessionTimeLimitApi(PlayerApiView):
     def _set(self, request: Request, player_id: str, serializer: ReasonInput) -> Response:
         player = player_get(player_id=player_id)
         serializer.is_valid(raise_exception=True)
-        player_set_session_time_limit(
+        self.set_limit(
             player=player,
             minutes=serializer.validated_data.get("minutes"),  # none in a removal
             changed_by=request.user.get_username(),
             reason=serializer.validated_data["reason"],
         )
         return Response(_state(player))
+
+
+@extend_schema_view(
+    put=extend_schema(
+        operation_id="player_daily_play_time_limit_set",
+        tags=["operator"],
+        request=DailyPlayTimeLimitInput,
+        responses=STATE_RESPONSES,
+        description=(
+            "The most time the player may spend in game sessions in a UTC day, in minutes; sessions open side by side "
+            "count once, each from its launch to its close or expiry. A launch's `ends_at` is at most what is left of "
+            "today, a launch with nothing left is refused (RG_LIMIT, `details.daily_play_time_limit.resumes_at`), and "
+            "a debit after a session's end is refused (SESSION_EXPIRED); owed credits are still paid. A new or "
+            "stricter limit is in force at once and brings forward the end of the sessions already open; a longer "
+            "one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS) and is shown under `pending` until "
+            "then."
+        ),
+        examples=[OpenApiExample("two hours", request_only=True, value={"minutes": 120, "reason": "player asked"})],
+    ),
+    delete=extend_schema(
+        operation_id="player_daily_play_time_limit_remove",
+        tags=["operator"],
+        parameters=[OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log.")],
+        request=None,
+        responses=STATE_RESPONSES,
+        description="The removal waits the cooling-off period, as a longer limit does.",
+    ),
+)
+class DailyPlayTimeLimitApi(SessionTimeLimitApi):
+    """The player's daily play-time limit: set (PUT) or removed (DELETE)."""
+
+    input_serializer = DailyPlayTimeLimitInput
+    set_limit = staticmethod(player_set_daily_play_time_limit)
 
 
 class RestrictionApi(PlayerApiView):

@@ -39,6 +39,7 @@ class TestOperatorApi:
             "loss_limits": [],
             "deposit_limits": [],
             "session_time_limit": None,
+            "daily_play_time_limit": None,
         }
 
     def test_set_tighten_loosen_and_remove(self, client, sandbox):
