@@ -42,9 +42,10 @@ def player_play_time(*, player_pk: int, since: datetime, until: datetime) -> tim
     Sessions open side by side count once: the union of their spans."""
     from sessions.models import GameSession  # sessions build on players, not the other way round
 
-    # No session outlives the platform's cap from its launch: the bound lets the (player,
-    # created_at) index skip the player's older history.
-    launched_since = since - timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS)
+    # No session outlives the platform's cap from its launch, nor a day under a daily limit:
+    # the bound lets the (player, created_at) index skip the player's older history. At least
+    # a day, so that sessions launched under a longer cap before it was lowered still count.
+    launched_since = since - max(timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS), timedelta(days=1))
     spans = (
         GameSession.objects.filter(
             player_id=player_pk,

@@ -37,6 +37,9 @@ MAX_LIMIT = MAX_AMOUNT
 # A session or daily play-time limit in minutes: at least one, at most a day (a longer
 # session is the platform's own cap, SESSION_ABSOLUTE_TIMEOUT_SECONDS, anyway).
 SESSION_TIME_LIMIT_MINUTES = (1, 24 * 60)
+# Less of the day's play time than this left, a launch is refused: a session that ends before
+# the game has loaded is no use to the player, and RG_LIMIT tells them when play resumes.
+MIN_DAILY_PLAY_LEFT = timedelta(minutes=1)
 
 L = TypeVar("L", bound=CoolingOffLimit)
 P = TypeVar("P", bound=PeriodLimit)
@@ -210,12 +213,16 @@ def player_extend_restriction(*, player: Player, field: str, until: datetime, ch
         return player_update(player=locked, changed_by=changed_by, reason=reason, **{field: until})
 
 
-def _after_limit_change(model: type[CoolingOffLimit], player_pk: int) -> None:
+def _after_limit_change(model: type[CoolingOffLimit], player_pk: int, *, looser: bool = False) -> None:
     # A debit reads loss limits only for a player flagged to have some (one round trip less).
     if model is LossLimit:
         Player.objects.filter(pk=player_pk).update(
             has_loss_limits=LossLimit.objects.filter(player_id=player_pk).exists()
         )
+    elif looser:
+        # A looser play-time limit lengthens no open session, so there is nothing to shorten;
+        # and the sweep that puts it in force holds the player's lock without their sessions'.
+        return
     elif model is SessionTimeLimit:
         _sessions_end_within_limit(player_pk)
     elif model is DailyPlayTimeLimit:
@@ -262,8 +269,8 @@ def player_session_end(*, player: Player, start: datetime, cap: timedelta) -> da
     limit's allowance for today runs out. With none of it left the launch is refused
     (RG_LIMIT) until the next UTC day.
 
-    The sessions already open need no shortening: each ends when the allowance left at its
-    own launch ran out, and while one is open the time left falls as fast as the clock
+    The sessions already open need no shortening: each ends, at the latest, when the
+    allowance left at its own launch ran out, and while one is open the time left falls as fast as the clock
     moves, so none ends later than this launch's session (past midnight, a new day's
     allowance, it ends sooner). A limit set while they are open shortens them itself."""
     length = cap
@@ -272,7 +279,7 @@ def player_session_end(*, player: Player, start: datetime, cap: timedelta) -> da
         length = min(length, timedelta(minutes=limit.amount))
     daily = player_daily_play_time(player_pk=player.pk, now=start)
     if daily is not None:
-        if daily.left <= timedelta():
+        if daily.left < MIN_DAILY_PLAY_LEFT:
             resumes = utc_day_start(start) + timedelta(days=1)
             minutes = daily.limit.amount
             raise ResponsibleGamblingLimit(
@@ -449,7 +456,7 @@ def _apply_pending(limit: L, *, changed_by: str, reason: str) -> L | None:
     else:
         limit.amount, limit.pending_amount, limit.pending_from = limit.pending_amount, None, None
         limit.save(update_fields=["amount", "pending_amount", "pending_from", "updated_at"])
-    _after_limit_change(type(limit), limit.player_id)
+    _after_limit_change(type(limit), limit.player_id, looser=True)
     return applied
 
 

@@ -250,6 +250,50 @@ class WalletQueueAdmin(ReadOnlyAdmin):
             return None
         return selected
 
+    def bulk_confirm(
+        self,
+        request,
+        queryset,
+        *,
+        action: str,
+        order: tuple[str, ...],
+        form_class: type[forms.Form],
+        decide: Callable[[list[Any], dict[str, Any]], None],
+        nothing: str,
+        template: str,
+        page: Callable[[list[Any]], dict[str, Any]],
+    ):
+        """A bulk decision's two steps: a confirmation page (`template`, with `page`'s context
+        for the pending rows) whose form asks for the reason; then `decide` with every row
+        selected, each decided on its own, and back to the queue. The page posts only the rows
+        it showed as pending: one that is not any more was decided by someone else meanwhile,
+        and `decide` names it."""
+        selected = self.bulk_selection(request, queryset, *order)
+        if selected is None:
+            return None
+        pending = [row for row in selected if row.status == self.model.Status.PENDING]
+        form = form_class(request.POST if "confirm" in request.POST else None)
+        opts = self.model._meta
+        changelist = f"admin:{opts.app_label}_{opts.model_name}_changelist"
+        if form.is_bound and form.is_valid():
+            decide(selected, form.cleaned_data)
+            return redirect(changelist)  # the queue, not the list posted to
+        if not pending:
+            messages.warning(request, nothing)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": opts,
+            "form": form,
+            "action": action,
+            "ids": [row.pk for row in pending],
+            "not_pending": [row for row in selected if row.status != self.model.Status.PENDING],
+            "changelist_url": reverse(changelist),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            **page(pending),
+        }
+        return render(request, template, context)
+
     def get_urls(self):
         opts = self.model._meta
         review = self.admin_site.admin_view(self.review_view)
@@ -307,39 +351,30 @@ class WithdrawalAdmin(WalletQueueAdmin):
         """A confirmation page with what was selected and a reason; then each pending one is
         decided as on its review page, in its own transaction, and staff are told what was
         decided and what was not (decided meanwhile, identity not verified)."""
-        selected = self.bulk_selection(request, queryset, "requested_at", "id")
-        if selected is None:
-            return None
-        pending = [w for w in selected if w.status == Withdrawal.Status.PENDING]
-        form = BulkDecisionForm(request.POST if "confirm" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            # The confirmation page posted only those it showed as pending: one that is not any
-            # more was decided by someone else meanwhile, and is named in the message.
-            self._message_decisions(request, selected, decision, form.cleaned_data["reason"])
-            return redirect("admin:wallet_withdrawal_changelist")  # the queue, not the list posted to
-        if not pending:
-            messages.warning(request, "None of the selected withdrawals is pending: nothing to decide.")
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{decision.capitalize()} {len(pending)} withdrawal(s)",
-            "opts": self.model._meta,
-            "form": form,
-            "decision": decision,
-            "action": request.POST.get("action", f"{decision}_selected"),
-            "rows": [
-                {
-                    "withdrawal": w,
-                    "amount": w.wallet.currency.format(w.amount),
-                    "kyc_blocks_approval": decision == "approve" and not player_may_be_paid(player=w.wallet.player),
-                }
-                for w in pending
-            ],
-            "totals": _totals(pending),
-            "not_pending": [w for w in selected if w.status != Withdrawal.Status.PENDING],
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return render(request, "admin/wallet/withdrawal_bulk_decision.html", context)
+        return self.bulk_confirm(
+            request,
+            queryset,
+            action=f"{decision}_selected",
+            order=("requested_at", "id"),
+            form_class=BulkDecisionForm,
+            decide=lambda selected, data: self._message_decisions(request, selected, decision, data["reason"]),
+            nothing="None of the selected withdrawals is pending: nothing to decide.",
+            template="admin/wallet/withdrawal_bulk_decision.html",
+            page=lambda pending: {
+                "title": f"{decision.capitalize()} {len(pending)} withdrawal(s)",
+                "submit": f"{decision.capitalize()} {len(pending)} withdrawal(s)",
+                "decision": decision,
+                "rows": [
+                    {
+                        "withdrawal": w,
+                        "amount": w.wallet.currency.format(w.amount),
+                        "kyc_blocks_approval": decision == "approve" and not player_may_be_paid(player=w.wallet.player),
+                    }
+                    for w in pending
+                ],
+                "totals": _totals(pending),
+            },
+        )
 
     def _message_decisions(self, request, selected: list[Withdrawal], decision: str, reason: str) -> None:
         decide = withdrawal_approve if decision == "approve" else withdrawal_reject
@@ -714,31 +749,28 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
         """A confirmation page with the pending alerts selected and one reason; then each is
         cleared as on its review page, once, under its lock. Reporting stays one alert at a
         time: each report has its own reference."""
-        selected = self.bulk_selection(request, queryset, "occurred_at", "id")
-        if selected is None:
-            return None
-        pending = [alert for alert in selected if alert.status == MonitoringAlert.Status.PENDING]
-        form = BulkClearForm(request.POST if "confirm" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            self._message_cleared(request, selected, form.cleaned_data["memo"])
-            return redirect("admin:wallet_monitoringalert_changelist")
-        if not pending:
-            messages.warning(request, "None of the selected alerts is waiting for review: nothing to clear.")
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Clear {len(pending)} monitoring alert(s)",
-            "opts": self.model._meta,
-            "form": form,
-            "action": request.POST.get("action", "clear_selected"),
-            "rows": [
-                {"alert": alert, "amount": alert.wallet.currency.format(alert.amount), "figure": _alert_figure(alert)}
-                for alert in pending
-            ],
-            "not_pending": [alert for alert in selected if alert.status != MonitoringAlert.Status.PENDING],
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return render(request, "admin/wallet/monitoringalert_bulk_clear.html", context)
+        return self.bulk_confirm(
+            request,
+            queryset,
+            action="clear_selected",
+            order=("occurred_at", "id"),
+            form_class=BulkClearForm,
+            decide=lambda selected, data: self._message_cleared(request, selected, data["memo"]),
+            nothing="None of the selected alerts is waiting for review: nothing to clear.",
+            template="admin/wallet/monitoringalert_bulk_clear.html",
+            page=lambda pending: {
+                "title": f"Clear {len(pending)} monitoring alert(s)",
+                "submit": f"Clear {len(pending)} alert(s)",
+                "rows": [
+                    {
+                        "alert": alert,
+                        "amount": alert.wallet.currency.format(alert.amount),
+                        "figure": _alert_figure(alert),
+                    }
+                    for alert in pending
+                ],
+            },
+        )
 
     def _message_cleared(self, request, selected: list[MonitoringAlert], memo: str) -> None:
         staff = f"staff:{request.user.get_username()}"

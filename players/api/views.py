@@ -1,6 +1,7 @@
 """The operator's player API: registering a player, and the responsible-gambling calls the
 casino's front end makes when a player sets a loss, deposit, session time or daily play-time limit,
-takes a time-out or excludes themselves, and reads back to show them. The cashier's calls are in wallet/api/cashier.py."""
+takes a time-out or excludes themselves, and reads back to show them. The cashier's calls are in
+wallet/api/cashier.py."""
 
 import math
 from collections.abc import Callable
@@ -234,29 +235,40 @@ class DepositLimitApi(PeriodLimitApi):
     set_limit = staticmethod(player_set_deposit_limit)
 
 
-@extend_schema_view(
-    put=extend_schema(
-        operation_id="player_session_time_limit_set",
-        tags=["operator"],
-        request=SessionTimeLimitInput,
-        responses=STATE_RESPONSES,
-        description=(
-            "The longest a game session of the player may last, in minutes, whatever the activity in it: a launch's "
-            "`ends_at` is at most that far off, and a debit after it is refused (SESSION_EXPIRED); owed credits are "
-            "still paid. A new or stricter limit is in force at once and brings forward the end of the sessions "
-            "already open; a longer one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS) and is shown "
-            "under `pending` until then."
+def _play_time_schema(name: str, holds: str, serializer: type[ReasonInput], example: OpenApiExample) -> Any:
+    return extend_schema_view(
+        put=extend_schema(
+            operation_id=f"player_{name}_set",
+            tags=["operator"],
+            request=serializer,
+            responses=STATE_RESPONSES,
+            description=(
+                f"{holds} A debit after a session's end is refused (SESSION_EXPIRED); owed credits are still paid. A "
+                "new or stricter limit is in force at once and brings forward the end of the sessions already open; "
+                "a longer one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS) and is shown under "
+                "`pending` until then."
+            ),
+            examples=[example],
         ),
-        examples=[OpenApiExample("an hour", request_only=True, value={"minutes": 60, "reason": "player asked"})],
-    ),
-    delete=extend_schema(
-        operation_id="player_session_time_limit_remove",
-        tags=["operator"],
-        parameters=[OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log.")],
-        request=None,
-        responses=STATE_RESPONSES,
-        description="The removal waits the cooling-off period, as a longer limit does.",
-    ),
+        delete=extend_schema(
+            operation_id=f"player_{name}_remove",
+            tags=["operator"],
+            parameters=[
+                OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log.")
+            ],
+            request=None,
+            responses=STATE_RESPONSES,
+            description="The removal waits the cooling-off period, as a longer limit does.",
+        ),
+    )
+
+
+@_play_time_schema(
+    "session_time_limit",
+    "The longest a game session of the player may last, in minutes, whatever the activity in it: a launch's "
+    "`ends_at` is at most that far off.",
+    SessionTimeLimitInput,
+    OpenApiExample("an hour", request_only=True, value={"minutes": 60, "reason": "player asked"}),
 )
 class SessionTimeLimitApi(PlayerApiView):
     """The player's session time limit: set (PUT) or removed (DELETE)."""
@@ -282,31 +294,13 @@ class SessionTimeLimitApi(PlayerApiView):
         return Response(_state(player))
 
 
-@extend_schema_view(
-    put=extend_schema(
-        operation_id="player_daily_play_time_limit_set",
-        tags=["operator"],
-        request=DailyPlayTimeLimitInput,
-        responses=STATE_RESPONSES,
-        description=(
-            "The most time the player may spend in game sessions in a UTC day, in minutes; sessions open side by side "
-            "count once, each from its launch to its close or expiry. A launch's `ends_at` is at most what is left of "
-            "today, a launch with nothing left is refused (RG_LIMIT, `details.daily_play_time_limit.resumes_at`), and "
-            "a debit after a session's end is refused (SESSION_EXPIRED); owed credits are still paid. A new or "
-            "stricter limit is in force at once and brings forward the end of the sessions already open; a longer "
-            "one waits the cooling-off period (RG_LIMIT_INCREASE_DELAY_SECONDS) and is shown under `pending` until "
-            "then."
-        ),
-        examples=[OpenApiExample("two hours", request_only=True, value={"minutes": 120, "reason": "player asked"})],
-    ),
-    delete=extend_schema(
-        operation_id="player_daily_play_time_limit_remove",
-        tags=["operator"],
-        parameters=[OpenApiParameter("reason", str, OpenApiParameter.QUERY, description="Written to the audit log.")],
-        request=None,
-        responses=STATE_RESPONSES,
-        description="The removal waits the cooling-off period, as a longer limit does.",
-    ),
+@_play_time_schema(
+    "daily_play_time_limit",
+    "The most time the player may spend in game sessions in a UTC day, in minutes; sessions open side by side "
+    "count once, each from its launch to its close or expiry. A launch's `ends_at` is at most what is left of "
+    "today, and a launch with nothing left is refused (RG_LIMIT, `details.daily_play_time_limit.resumes_at`).",
+    DailyPlayTimeLimitInput,
+    OpenApiExample("two hours", request_only=True, value={"minutes": 120, "reason": "player asked"}),
 )
 class DailyPlayTimeLimitApi(SessionTimeLimitApi):
     """The player's daily play-time limit: set (PUT) or removed (DELETE)."""

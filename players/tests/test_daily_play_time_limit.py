@@ -120,23 +120,34 @@ class TestChanges:
             set_limit(30)  # 70 minutes played already
         assert ends_at(first) == ends_at(second) == DAY + timedelta(hours=11, minutes=10)
 
-    def test_a_longer_limit_and_a_removal_wait_the_cooling_off_and_are_audited(self, sandbox):
-        open_one = session_at(DAY + timedelta(hours=10))
+    def test_a_longer_limit_and_a_removal_wait_the_cooling_off_and_are_audited(self, sandbox, settings):
+        settings.RG_LIMIT_INCREASE_DELAY_SECONDS = 60
+        open_one = session_at(DAY + timedelta(hours=10), idle_until=DAY + timedelta(hours=13))
         with at(DAY + timedelta(hours=10)):
             set_limit(60)
             longer = set_limit(240, reason="holiday")
         assert (longer.amount, longer.pending_amount) == (60, 240)
         assert ends_at(open_one) == DAY + timedelta(hours=11)
-        assert rg_limits_apply_due(now=longer.pending_from + timedelta(seconds=1)) == 1
-        assert DailyPlayTimeLimit.objects.get().amount == 240
-        assert ends_at(open_one) == DAY + timedelta(hours=11)  # a longer limit lengthens no open session
-        removal = set_limit(None, reason="no longer")
+        with at(DAY + timedelta(hours=10, minutes=2)):  # the session still open and in play
+            assert rg_limits_apply_due() == 1
+            assert DailyPlayTimeLimit.objects.get().amount == 240
+            assert ends_at(open_one) == DAY + timedelta(hours=11)  # a longer limit lengthens no open session
+            assert session_at(DAY + timedelta(hours=10, minutes=3)).absolute_expires_at == DAY + timedelta(
+                hours=14, minutes=0
+            )  # a new launch has the longer day: 240 minutes from 10:00
+            removal = set_limit(None, reason="no longer")
         assert removal is not None and removal.pending_removal
         rows = PlayerAuditLog.objects.filter(field__startswith="daily_play_time_limit").order_by("id")
         assert [(row.field, row.old_value, row.new_value) for row in rows][:2] == [
             ("daily_play_time_limit", "", "60"),
             ("daily_play_time_limit_pending", "", f"240 from {longer.pending_from.isoformat()}"),
         ]
+
+    def test_with_less_than_a_minute_left_a_launch_is_refused(self, sandbox):
+        set_limit(30)
+        session_at(DAY + timedelta(hours=8), closed=DAY + timedelta(hours=8, minutes=29, seconds=30))
+        with at(DAY + timedelta(hours=9)), pytest.raises(ResponsibleGamblingLimit):
+            launch()
 
     @pytest.mark.parametrize("minutes", [0, 1441, 30.5, "60", True])
     def test_out_of_range_minutes_are_refused(self, sandbox, minutes):
