@@ -1,5 +1,6 @@
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
@@ -27,7 +28,7 @@ from .models import (
     PlayTimeLimit,
     SessionTimeLimit,
 )
-from .selectors import player_daily_play_time
+from .selectors import DailyPlayTime, player_play_time, utc_day_start
 from .services import (
     AUDITED_FIELDS,
     MAX_LIMIT,
@@ -185,9 +186,8 @@ class DailyPlayTimeLimitInline(SessionTimeLimitInline):
     @admin.display(description="So far today (UTC)")
     def played_display(self, obj: DailyPlayTimeLimit) -> str:
         # Support's answer to "why can't I play?": the same time the launch is held against.
-        daily = player_daily_play_time(player_pk=obj.player_id, now=clock.now())
-        if daily is None:
-            return "-"
+        now = clock.now()
+        daily = DailyPlayTime(obj, player_play_time(player_pk=obj.player_id, since=utc_day_start(now), until=now))
         return f"{_minutes(daily.played)} ({_minutes(daily.left)} left)"
 
 
@@ -327,71 +327,89 @@ class PlayerAdmin(admin.ModelAdmin):
 
     def play_time_limit_view(self, request, player_pk: int, kind: str):
         model, set_limit, ends = _PLAY_TIME_KINDS[kind]
-        if not request.user.has_perms(["players.change_player", f"players.change_{model._meta.model_name}"]):
-            messages.error(request, f"You may not change players' {model.noun}s.")
-            return redirect("admin:players_player_changelist")
-        player = get_object_or_404(Player, pk=player_pk)
-        form = PlayTimeLimitForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                limit = set_limit(
-                    player=player,
-                    minutes=None if data["remove"] else data["minutes"],
-                    changed_by=request.user.get_username(),
-                    reason=data["reason"],
-                )
-            except DomainError as exc:
-                messages.error(request, f"{exc.code}: {exc.message}")
-            else:
-                messages.success(request, _play_time_limit_outcome(model, limit))
-                return redirect("admin:players_player_change", player.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "player": player,
-            "ends": ends,
-            "noun": model.noun,
-            "limit": model.objects.filter(player=player).first(),
-            "title": f"Set a {model.noun}: {player}",
-            "opts": self.model._meta,
-        }
-        return render(request, "admin/players/play_time_limit.html", context)
+
+        def change(player: Player, data: dict[str, Any], staff: str) -> str:
+            minutes = None if data["remove"] else data["minutes"]
+            limit = set_limit(player=player, minutes=minutes, changed_by=staff, reason=data["reason"])
+            return _play_time_limit_outcome(model, limit)
+
+        return self._limit_page(
+            request,
+            player_pk,
+            model,
+            PlayTimeLimitForm,
+            change,
+            "admin/players/play_time_limit.html",
+            lambda player: {
+                "ends": ends,
+                "noun": model.noun,
+                "limit": model.objects.filter(player=player).first(),
+            },
+        )
 
     def limit_view(self, request, player_pk: int, kind: str):
         model, set_limit, holds = _LIMIT_KINDS[kind]
+
+        def change(player: Player, data: dict[str, Any], staff: str) -> str:
+            currency: Currency = data["currency"]
+            limit = set_limit(
+                player=player,
+                currency=currency.code,
+                period=data["period"],
+                amount=None if data["remove"] else data["amount"],
+                changed_by=staff,
+                reason=data["reason"],
+            )
+            return _limit_outcome(model, limit, currency, data["period"])
+
+        return self._limit_page(
+            request,
+            player_pk,
+            model,
+            PeriodLimitForm,
+            change,
+            "admin/players/period_limit.html",
+            lambda player: {
+                "holds": holds,
+                "limits": model.objects.filter(player=player).select_related("currency"),
+            },
+        )
+
+    def _limit_page(
+        self,
+        request,
+        player_pk: int,
+        model: type[CoolingOffLimit],
+        form_class: type[LimitChangeForm],
+        change: Callable[[Player, dict[str, Any], str], str],
+        template: str,
+        page: Callable[[Player], dict[str, Any]],
+    ):
+        """The page that sets one kind of limit: for staff who may change players and that kind;
+        a valid form is `change`d (by the service, audited) and its outcome told on the
+        player's page, a refusal told on this one."""
         if not request.user.has_perms(["players.change_player", f"players.change_{model._meta.model_name}"]):
             messages.error(request, f"You may not change players' {model.noun}s.")
             return redirect("admin:players_player_changelist")
         player = get_object_or_404(Player, pk=player_pk)
-        form = PeriodLimitForm(request.POST or None)
+        form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            currency: Currency = data["currency"]
             try:
-                limit = set_limit(
-                    player=player,
-                    currency=currency.code,
-                    period=data["period"],
-                    amount=None if data["remove"] else data["amount"],
-                    changed_by=request.user.get_username(),
-                    reason=data["reason"],
-                )
+                outcome = change(player, form.cleaned_data, request.user.get_username())
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
             else:
-                messages.success(request, _limit_outcome(model, limit, currency, data["period"]))
+                messages.success(request, outcome)
                 return redirect("admin:players_player_change", player.pk)
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "player": player,
-            "holds": holds,
-            "limits": model.objects.filter(player=player).select_related("currency"),
             "title": f"Set a {model.noun}: {player}",
             "opts": self.model._meta,
+            **page(player),
         }
-        return render(request, "admin/players/period_limit.html", context)
+        return render(request, template, context)
 
     inlines = [
         WalletInline,

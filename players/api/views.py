@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from casino_platform import clock
 from casino_platform.openapi import error_responses
-from players.models import PeriodLimit, Player, PlayTimeLimit
+from players.models import PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
 from players.selectors import player_daily_play_time, player_get, player_session_time_limit
 from players.services import (
     player_close,
@@ -57,19 +57,21 @@ def _state(player: Player) -> dict[str, Any]:
             "timed_out_until": player.timed_out_until,
             "loss_limits": player_loss_limit_usage(player=player, now=now),
             "deposit_limits": player_deposit_limit_usage(player=player, now=now),
-            "session_time_limit": _play_time_limit(player_session_time_limit(player_pk=player.pk)),
+            "session_time_limit": _session_time_limit(player_session_time_limit(player_pk=player.pk)),
             "daily_play_time_limit": _daily_play_time_limit(player, now),
         }
     ).data
 
 
-def _play_time_limit(limit: PlayTimeLimit | None) -> dict[str, Any] | None:
-    if limit is None:
-        return None
+def _play_time_limit(limit: PlayTimeLimit) -> dict[str, Any]:
     pending = None
     if limit.pending_from is not None:
         pending = {"minutes": limit.pending_amount, "effective_from": limit.pending_from}
     return {"minutes": limit.amount, "pending": pending}
+
+
+def _session_time_limit(limit: SessionTimeLimit | None) -> dict[str, Any] | None:
+    return None if limit is None else _play_time_limit(limit)
 
 
 def _daily_play_time_limit(player: Player, now: datetime) -> dict[str, Any] | None:
@@ -77,7 +79,7 @@ def _daily_play_time_limit(player: Player, now: datetime) -> dict[str, Any] | No
     if daily is None:
         return None
     return {
-        **(_play_time_limit(daily.limit) or {}),
+        **_play_time_limit(daily.limit),
         "played_seconds": int(daily.played.total_seconds()),
         "remaining_seconds": math.ceil(daily.left.total_seconds()),
     }
