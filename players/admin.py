@@ -15,7 +15,7 @@ from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
 from wallet.models import MonitoringAlert, Wallet
-from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses
+from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses, wallet_wagers
 
 from .models import (
     CoolingOffLimit,
@@ -27,6 +27,7 @@ from .models import (
     PlayerAuditLog,
     PlayTimeLimit,
     SessionTimeLimit,
+    WagerLimit,
 )
 from .selectors import DailyPlayTime, player_play_time, utc_day_start
 from .services import (
@@ -39,6 +40,7 @@ from .services import (
     player_set_deposit_limit,
     player_set_loss_limit,
     player_set_session_time_limit,
+    player_set_wager_limit,
     player_unblock,
     player_update,
 )
@@ -49,6 +51,12 @@ _LIMIT_KINDS: dict[str, tuple[type[PeriodLimit], Callable[..., PeriodLimit | Non
         LossLimit,
         player_set_loss_limit,
         "A debit that would take the period's net loss (debits less credits and rollbacks) over the limit is refused.",
+    ),
+    "wager": (
+        WagerLimit,
+        player_set_wager_limit,
+        "A debit that would take what the period has wagered (bets less those rolled back; wins are not deducted) "
+        "over the limit is refused.",
     ),
     "deposit": (
         DepositLimit,
@@ -152,6 +160,11 @@ class PeriodLimitInline(admin.TabularInline):
 class LossLimitInline(PeriodLimitInline):
     model = LossLimit
     used = staticmethod(wallet_net_losses)
+
+
+class WagerLimitInline(PeriodLimitInline):
+    model = WagerLimit
+    used = staticmethod(wallet_wagers)
 
 
 class DepositLimitInline(PeriodLimitInline):
@@ -297,9 +310,11 @@ class PlayerAdmin(admin.ModelAdmin):
     @admin.display(description="Limits")
     def limits_link(self, obj: Player) -> str:
         return format_html(
-            '<a href="{}">Set a loss limit…</a> · <a href="{}">Set a deposit limit…</a> · '
+            '<a href="{}">Set a loss limit…</a> · <a href="{}">Set a wager limit…</a> · '
+            '<a href="{}">Set a deposit limit…</a> · '
             '<a href="{}">Set a session time limit…</a> · <a href="{}">Set a daily play-time limit…</a>',
             reverse("admin:players_player_loss_limit", args=[obj.pk]),
+            reverse("admin:players_player_wager_limit", args=[obj.pk]),
             reverse("admin:players_player_deposit_limit", args=[obj.pk]),
             reverse("admin:players_player_session_time_limit", args=[obj.pk]),
             reverse("admin:players_player_daily_play_time_limit", args=[obj.pk]),
@@ -414,6 +429,7 @@ class PlayerAdmin(admin.ModelAdmin):
     inlines = [
         WalletInline,
         LossLimitInline,
+        WagerLimitInline,
         DepositLimitInline,
         SessionTimeLimitInline,
         DailyPlayTimeLimitInline,

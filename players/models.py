@@ -1,5 +1,5 @@
-"""Players and their responsible-gambling state. Loss and deposit limits are in minor units,
-session time limits in minutes."""
+"""Players and their responsible-gambling state. Loss, wager and deposit limits are in minor
+units, session and daily play-time limits in minutes."""
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
@@ -29,8 +29,10 @@ class Player(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     self_excluded_until = models.DateTimeField(null=True, blank=True)
     timed_out_until = models.DateTimeField(null=True, blank=True)
-    has_loss_limits = models.BooleanField(
-        default=False, editable=False, help_text="Kept by the service: a debit reads loss limits only when set."
+    has_bet_limits = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Kept by the service: a debit reads the player's loss and wager limits only when there are some.",
     )
     kyc_status = models.CharField(
         "KYC status",
@@ -174,6 +176,19 @@ class LossLimit(PeriodLimit):
 
     class Meta:
         constraints, indexes = PeriodLimit.period_rules("loss_limit")
+
+
+class WagerLimit(PeriodLimit):
+    """The most a player may wager (bets less those rolled back) in one period, per currency,
+    whatever they win back; read by every debit of a player who has one, as loss limits are."""
+
+    audit_name = "wager_limit"
+    noun = "wager limit"
+
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="wager_limits")
+
+    class Meta:
+        constraints, indexes = PeriodLimit.period_rules("wager_limit")
 
 
 class DepositLimit(PeriodLimit):

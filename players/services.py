@@ -25,6 +25,7 @@ from .models import (
     PlayerAuditLog,
     PlayTimeLimit,
     SessionTimeLimit,
+    WagerLimit,
 )
 from .selectors import player_daily_play_time, player_get, player_session_time_limit, utc_day_start
 
@@ -40,6 +41,10 @@ SESSION_TIME_LIMIT_MINUTES = (1, 24 * 60)
 # Less of the day's play time than this left, a launch is refused: a session that ends before
 # the game has loaded is no use to the player, and RG_LIMIT tells them when play resumes.
 MIN_DAILY_PLAY_LEFT = timedelta(minutes=1)
+
+# The limits every debit of the player is held against (Player.has_bet_limits), in the order
+# a debit checks them.
+BET_LIMITS: tuple[type[PeriodLimit], ...] = (LossLimit, WagerLimit)
 
 L = TypeVar("L", bound=CoolingOffLimit)
 P = TypeVar("P", bound=PeriodLimit)
@@ -214,10 +219,11 @@ def player_extend_restriction(*, player: Player, field: str, until: datetime, ch
 
 
 def _after_limit_change(model: type[CoolingOffLimit], player_pk: int, *, looser: bool = False) -> None:
-    # A debit reads loss limits only for a player flagged to have some (one round trip less).
-    if model is LossLimit:
+    # A debit reads loss and wager limits only for a player flagged to have some: the others'
+    # debits skip those reads.
+    if model in BET_LIMITS:
         Player.objects.filter(pk=player_pk).update(
-            has_loss_limits=LossLimit.objects.filter(player_id=player_pk).exists()
+            has_bet_limits=any(kind.objects.filter(player_id=player_pk).exists() for kind in BET_LIMITS)
         )
     elif looser:
         # A looser play-time limit lengthens no open session, so there is nothing to shorten;
@@ -300,6 +306,16 @@ def player_set_loss_limit(
     )
 
 
+def player_set_wager_limit(
+    *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
+) -> WagerLimit | None:
+    """Set (or with amount=None remove) a wager limit: the bets of a period, less those rolled
+    back, that a debit is held against."""
+    return _player_set_limit(
+        WagerLimit, player=player, currency=currency, period=period, amount=amount, changed_by=changed_by, reason=reason
+    )
+
+
 def player_set_deposit_limit(
     *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
 ) -> DepositLimit | None:
@@ -319,7 +335,7 @@ def player_set_deposit_limit(
 def _player_set_limit(
     model: type[P], *, player: Player, currency: str, period: str, amount: int | None, changed_by: str, reason: str
 ) -> P | None:
-    """Set (or with amount=None remove) a loss or deposit limit of one currency and period."""
+    """Set (or with amount=None remove) a loss, wager or deposit limit of one currency and period."""
     if period not in PeriodLimit.Period.values:
         raise ValidationFailed(f"Unknown period {period!r}", details={"period": ["day, week or month"]})
     if amount is not None and (type(amount) is not int or amount < 0 or amount > MAX_LIMIT):
@@ -466,7 +482,7 @@ def rg_limits_apply_due(*, now: datetime | None = None) -> int:
     Returns how many changed."""
     now = now or clock.now()
     applied = 0
-    kinds: tuple[type[CoolingOffLimit], ...] = (LossLimit, DepositLimit, SessionTimeLimit, DailyPlayTimeLimit)
+    kinds: tuple[type[CoolingOffLimit], ...] = (*BET_LIMITS, DepositLimit, SessionTimeLimit, DailyPlayTimeLimit)
     for model in kinds:
         due = model.objects.filter(pending_from__lte=now).order_by("pending_from").values_list("pk", "player_id")
         for pk, player_pk in list(due):
@@ -496,7 +512,8 @@ def player_lock(*, player_id: str | None = None, pk: int | None = None) -> Playe
 
 
 def player_assert_may_bet(*, player: Player, now: datetime | None = None) -> None:
-    """Status, self-exclusion and time-out, in that order. Loss limits are checked by the wallet."""
+    """Status, self-exclusion and time-out, in that order. Loss and wager limits are checked by
+    the wallet."""
     now = now or clock.now()
     if player.status != Player.Status.ACTIVE:
         raise PlayerBlocked(f"Player {player.player_id} is blocked.")

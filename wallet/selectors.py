@@ -10,7 +10,7 @@ from casino_platform import clock
 from casino_platform.db import read_snapshot
 from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
-from players.models import DepositLimit, LossLimit, PeriodLimit, Player
+from players.models import DepositLimit, LossLimit, PeriodLimit, Player, WagerLimit
 
 from .errors import CurrencyMismatch, WithdrawalNotFound
 from .models import (
@@ -86,32 +86,49 @@ def limit_period_starts(now: datetime) -> dict[str, datetime]:
     }
 
 
-def _wallet_period_sums(
-    *, wallet: Wallet, periods: Iterable[str], now: datetime, kinds: Iterable[str]
-) -> dict[str, int]:
-    """The sum of the wallet's entries of these kinds in each period so far; one query over
-    the longest period."""
+# The wallet's entries that are bets less those rolled back: a debit takes money out, and a
+# rollback that gives it back (money in; one that takes back a win is money out) undoes it.
+# wallet_activity's `wagered`, and the debit's SQL function's wager limit, read the same.
+WAGER_ENTRIES = Q(transaction__kind=JournalTransaction.Kind.DEBIT) | Q(
+    transaction__kind=JournalTransaction.Kind.ROLLBACK, amount__gt=0
+)
+
+
+def _wallet_period_sums(*, wallet: Wallet, periods: Iterable[str], now: datetime, entries: Q) -> dict[str, int]:
+    """The sum of the wallet's `entries` in each period so far; one query over the longest
+    period."""
     wanted = set(periods)
     starts = {p: s for p, s in limit_period_starts(now).items() if p in wanted}
     if not starts:
         return {}
-    sums = Entry.objects.filter(
-        account_id=wallet.account_id, created_at__gte=min(starts.values()), transaction__kind__in=list(kinds)
-    ).aggregate(**{p: Sum("amount", filter=Q(created_at__gte=start)) for p, start in starts.items()})
+    sums = (
+        Entry.objects.filter(account_id=wallet.account_id, created_at__gte=min(starts.values()))
+        .filter(entries)
+        .aggregate(**{p: Sum("amount", filter=Q(created_at__gte=start)) for p, start in starts.items()})
+    )
     return {p: sums[p] or 0 for p in starts}
 
 
 def wallet_net_losses(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
     """Net loss (debits - credits - rollbacks, as the wallet's entries say) in each period so
     far; what a loss limit is held against."""
-    sums = _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=GAMING_KINDS)
+    sums = _wallet_period_sums(wallet=wallet, periods=periods, now=now, entries=Q(transaction__kind__in=GAMING_KINDS))
+    return {p: -amount for p, amount in sums.items()}
+
+
+def wallet_wagers(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
+    """What was wagered (bets less those rolled back, wins not deducted) in each period so far;
+    what a wager limit is held against."""
+    sums = _wallet_period_sums(wallet=wallet, periods=periods, now=now, entries=WAGER_ENTRIES)
     return {p: -amount for p, amount in sums.items()}
 
 
 def wallet_deposits(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
     """Deposits into the wallet in each period so far, from the cashier and the admin alike;
     what a deposit limit is held against. Withdrawals do not make room again."""
-    return _wallet_period_sums(wallet=wallet, periods=periods, now=now, kinds=[JournalTransaction.Kind.DEPOSIT])
+    return _wallet_period_sums(
+        wallet=wallet, periods=periods, now=now, entries=Q(transaction__kind=JournalTransaction.Kind.DEPOSIT)
+    )
 
 
 def wallet_deposited_total(*, wallet: Wallet | None) -> int:
@@ -173,8 +190,8 @@ def wallet_activity(*, wallet: Wallet, since: datetime | None = None, until: dat
         return in_period & Q(transaction__kind__in=kinds)
 
     in_period = Q(created_at__lt=until) if until is not None else Q()
-    # A rollback gives back a bet (money in) or takes back a win (money out).
-    rollback_in, rollback_out = of(kind.ROLLBACK) & Q(amount__gt=0), of(kind.ROLLBACK) & Q(amount__lt=0)
+    # A rollback gives back a bet (money in: WAGER_ENTRIES) or takes back a win (money out).
+    rollback_out = of(kind.ROLLBACK) & Q(amount__lt=0)
     entries = Entry.objects.filter(account_id=wallet.account_id)
     if since is not None:
         entries = entries.filter(created_at__gte=since)
@@ -183,7 +200,7 @@ def wallet_activity(*, wallet: Wallet, since: datetime | None = None, until: dat
         "withdrawn": Sum("amount", filter=of(kind.WITHDRAWAL) & Q(amount__lt=0)),
         "returned": Sum("amount", filter=of(kind.WITHDRAWAL) & Q(amount__gt=0)),
         "adjusted": Sum("amount", filter=of(kind.ADJUSTMENT)),
-        "wagered": Sum("amount", filter=of(kind.DEBIT) | rollback_in),
+        "wagered": Sum("amount", filter=in_period & WAGER_ENTRIES),
         "won": Sum("amount", filter=of(kind.CREDIT) | rollback_out),
         "moved": Sum("amount", filter=in_period),
     }
@@ -224,7 +241,8 @@ def period_limit_crossed(
     used: Callable[..., dict[str, int]],
 ) -> LimitCrossed | None:
     """The first of the player's limits of this kind in `currency` that `amount` would take
-    over, with what the period has used so far (`used`: wallet_net_losses or wallet_deposits);
+    over, with what the period has used so far (`used`: wallet_net_losses, wallet_wagers or
+    wallet_deposits);
     None if it fits them all. Shortest period first, so a refusal names the same period every
     time. The caller holds the player's lock, so nothing it counts moves meanwhile."""
     rows = {limit.period: limit.amount for limit in model.objects.filter(player=player, currency_id=currency)}
@@ -276,6 +294,11 @@ def _limit_usage(
 def player_loss_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:
     """Each loss limit with the net loss it is held against this period (see _limit_usage)."""
     return _limit_usage(model=LossLimit, player=player, now=now, used=wallet_net_losses, used_as="net_loss")
+
+
+def player_wager_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:
+    """Each wager limit with what has been wagered this period (see _limit_usage)."""
+    return _limit_usage(model=WagerLimit, player=player, now=now, used=wallet_wagers, used_as="wagered")
 
 
 def player_deposit_limit_usage(*, player: Player, now: datetime) -> list[dict[str, Any]]:

@@ -55,6 +55,12 @@ class LossLimitOutput(PeriodLimitOutput):
     net_loss = serializers.IntegerField(help_text="Debits less credits and rollbacks so far this period (UTC).")
 
 
+class WagerLimitOutput(PeriodLimitOutput):
+    wagered = serializers.IntegerField(
+        help_text="Bets less those rolled back so far this period (UTC); wins are not deducted."
+    )
+
+
 class DepositLimitOutput(PeriodLimitOutput):
     deposited = serializers.IntegerField(help_text="Deposits so far this period (UTC), withdrawals not deducted.")
 
@@ -84,6 +90,7 @@ class ResponsibleGamblingOutput(serializers.Serializer):
     self_excluded_until = serializers.DateTimeField(allow_null=True)
     timed_out_until = serializers.DateTimeField(allow_null=True)
     loss_limits = LossLimitOutput(many=True)
+    wager_limits = WagerLimitOutput(many=True)
     deposit_limits = DepositLimitOutput(many=True)
     session_time_limit = SessionTimeLimitOutput(allow_null=True)
     daily_play_time_limit = DailyPlayTimeLimitOutput(allow_null=True)

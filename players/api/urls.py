@@ -12,6 +12,11 @@ urlpatterns = [
         name="player-loss-limit",
     ),
     path(
+        "<str:player_id>/wager-limits/<str:currency>/<str:period>",
+        views.WagerLimitApi.as_view(),
+        name="player-wager-limit",
+    ),
+    path(
         "<str:player_id>/deposit-limits/<str:currency>/<str:period>",
         views.DepositLimitApi.as_view(),
         name="player-deposit-limit",

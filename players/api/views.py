@@ -1,5 +1,5 @@
 """The operator's player API: registering a player, and the responsible-gambling calls the
-casino's front end makes when a player sets a loss, deposit, session time or daily play-time limit,
+casino's front end makes when a player sets a loss, wager, deposit, session time or daily play-time limit,
 takes a time-out or excludes themselves, and reads back to show them. The cashier's calls are in
 wallet/api/cashier.py."""
 
@@ -25,9 +25,15 @@ from players.services import (
     player_set_deposit_limit,
     player_set_loss_limit,
     player_set_session_time_limit,
+    player_set_wager_limit,
 )
 from sessions.api.views import OperatorApiView
-from wallet.selectors import player_deposit_limit_usage, player_loss_limit_usage, player_wallets
+from wallet.selectors import (
+    player_deposit_limit_usage,
+    player_loss_limit_usage,
+    player_wager_limit_usage,
+    player_wallets,
+)
 
 from .serializers import (
     DailyPlayTimeLimitInput,
@@ -56,6 +62,7 @@ def _state(player: Player) -> dict[str, Any]:
             "self_excluded_until": player.self_excluded_until,
             "timed_out_until": player.timed_out_until,
             "loss_limits": player_loss_limit_usage(player=player, now=now),
+            "wager_limits": player_wager_limit_usage(player=player, now=now),
             "deposit_limits": player_deposit_limit_usage(player=player, now=now),
             "session_time_limit": _session_time_limit(player_session_time_limit(player_pk=player.pk)),
             "daily_play_time_limit": _daily_play_time_limit(player, now),
@@ -162,7 +169,7 @@ class ResponsibleGamblingApi(PlayerApiView):
 
 
 class PeriodLimitApi(PlayerApiView):
-    """A loss or deposit limit of one currency and period: set (PUT) or removed (DELETE)."""
+    """A loss, wager or deposit limit of one currency and period: set (PUT) or removed (DELETE)."""
 
     set_limit: Callable[..., PeriodLimit | None]
 
@@ -225,6 +232,16 @@ def _limit_schema(name: str, holds: str, example: OpenApiExample) -> Any:
 )
 class LossLimitApi(PeriodLimitApi):
     set_limit = staticmethod(player_set_loss_limit)
+
+
+@_limit_schema(
+    "wager_limit",
+    "Debits that would take what the period has wagered (bets less those rolled back; wins are not deducted) "
+    "over it are refused (RG_LIMIT).",
+    OpenApiExample("weekly limit of 500.00", request_only=True, value={"amount": 50000}),
+)
+class WagerLimitApi(PeriodLimitApi):
+    set_limit = staticmethod(player_set_wager_limit)
 
 
 @_limit_schema(

@@ -37,6 +37,7 @@ class TestOperatorApi:
             "self_excluded_until": None,
             "timed_out_until": None,
             "loss_limits": [],
+            "wager_limits": [],
             "deposit_limits": [],
             "session_time_limit": None,
             "daily_play_time_limit": None,

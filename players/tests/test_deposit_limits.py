@@ -83,7 +83,7 @@ class TestSettingALimit:
             ("deposit_limit_week_EUR_pending", "", f"90000 from {(WEDNESDAY + DAY).isoformat()}"),
         ]
         # A deposit limit is no loss limit: the debit's flag stays off.
-        assert not Player.objects.get(pk=player.pk).has_loss_limits
+        assert not Player.objects.get(pk=player.pk).has_bet_limits
 
     def test_the_sweep_puts_both_kinds_in_force(self, player):
         with at(WEDNESDAY):

@@ -53,7 +53,7 @@ class TestLossLimits:
         set_limit(player, 2_000)
         limit = limit_of(player)
         assert (limit.amount, limit.pending_amount, limit.pending_from) == (2_000, None, None)
-        assert Player.objects.get(pk=player.pk).has_loss_limits
+        assert Player.objects.get(pk=player.pk).has_bet_limits
 
     def test_a_looser_limit_waits_the_cooling_off_and_the_stricter_one_holds(self, player, now):
         set_limit(player, 2_000)
@@ -100,7 +100,7 @@ class TestLossLimits:
         assert set_limit(player, None) == limit_of(player)
         limit = limit_of(player)
         assert limit.pending_removal and limit.amount == 2_000 and limit.pending_from == now + DAY
-        assert Player.objects.get(pk=player.pk).has_loss_limits
+        assert Player.objects.get(pk=player.pk).has_bet_limits
 
     def test_removing_no_limit_is_nothing(self, player, now):
         assert set_limit(player, None) is None
@@ -131,7 +131,7 @@ class TestLossLimits:
         set_limit(player, None)
         rg_limits_apply_due(now=now + DAY)
         assert not LossLimit.objects.filter(player=player).exists()
-        assert not Player.objects.get(pk=player.pk).has_loss_limits
+        assert not Player.objects.get(pk=player.pk).has_bet_limits
 
     def test_no_cooling_off_when_the_operator_sets_none(self, player, now, settings):
         settings.RG_LIMIT_INCREASE_DELAY_SECONDS = 0
@@ -139,7 +139,7 @@ class TestLossLimits:
         set_limit(player, 9_000)
         assert (limit_of(player).amount, limit_of(player).pending_from) == (9_000, None)
         set_limit(player, None)
-        assert limit_of(player) is None and not Player.objects.get(pk=player.pk).has_loss_limits
+        assert limit_of(player) is None and not Player.objects.get(pk=player.pk).has_bet_limits
 
     @pytest.mark.parametrize("amount", [-1, 10**15 + 1, 5.0, "5", True])
     def test_bad_amounts_are_refused(self, player, amount):

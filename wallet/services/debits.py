@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,8 +17,8 @@ from ledger.services import (
     provider_clearing_key,
 )
 from players.errors import ResponsibleGamblingLimit
-from players.models import LossLimit, Player
-from players.services import player_assert_may_bet
+from players.models import LossLimit, PeriodLimit, Player, WagerLimit
+from players.services import BET_LIMITS, player_assert_may_bet
 from provider.errors import GameNotFound
 from provider.models import Provider
 from sessions.errors import RoundClosed, SessionNotFound
@@ -33,7 +34,7 @@ from sessions.services import (
 
 from ..errors import CurrencyMismatch, InsufficientFunds, TransactionRolledBack
 from ..models import Wallet
-from ..selectors import period_limit_crossed, tombstone_exists, wallet_net_losses
+from ..selectors import period_limit_crossed, tombstone_exists, wallet_net_losses, wallet_wagers
 from .common import (
     WalletResult,
     call_in_database,
@@ -71,23 +72,28 @@ class DebitRequest:
     trace_id: str = ""
 
 
-def _check_loss_limits(*, player: Player, wallet: Wallet, amount: int, now: datetime) -> None:
-    """Net loss in each limited period, plus this bet, must stay within the limit in force.
-    Runs under the player lock, so two sessions cannot cross it together."""
-    crossed = period_limit_crossed(
-        model=LossLimit,
-        player=player,
-        currency=wallet.currency_id,
-        wallet=wallet,
-        amount=amount,
-        now=now,
-        used=wallet_net_losses,
-    )
-    if crossed is not None:
-        raise ResponsibleGamblingLimit(
-            f"This bet would take the {crossed.period} loss to {crossed.so_far + amount}, over the limit of "
-            f"{crossed.limit} {wallet.currency_id}."
+# What each limit a debit is held against counts, and what its refusal calls that sum (the
+# debit's SQL function words it the same).
+_BET_LIMIT_SUMS: dict[type[PeriodLimit], tuple[Callable[..., dict[str, int]], str]] = {
+    LossLimit: (wallet_net_losses, "the {period} loss"),
+    WagerLimit: (wallet_wagers, "the {period}'s wagers"),
+}
+
+
+def _check_bet_limits(*, player: Player, wallet: Wallet, amount: int, now: datetime) -> None:
+    """What each limited period has lost (loss limits), then wagered (wager limits), plus this
+    bet, must stay within the limit in force. Runs under the player lock, so two sessions
+    cannot cross it together."""
+    for model in BET_LIMITS:
+        used, sum_named = _BET_LIMIT_SUMS[model]
+        crossed = period_limit_crossed(
+            model=model, player=player, currency=wallet.currency_id, wallet=wallet, amount=amount, now=now, used=used
         )
+        if crossed is not None:
+            raise ResponsibleGamblingLimit(
+                f"This bet would take {sum_named.format(period=crossed.period)} to {crossed.so_far + amount}, "
+                f"over the limit of {crossed.limit} {wallet.currency_id}."
+            )
 
 
 def _raise_if_round_refuses(*, provider: Provider, request: DebitRequest, player: Player) -> None:
@@ -155,8 +161,8 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
         player_assert_may_bet(player=player, now=now)
         if wallet is None:
             raise CurrencyMismatch(f"Player {player_id} has no {request.currency} wallet.")
-        if player.has_loss_limits:
-            _check_loss_limits(player=player, wallet=wallet, amount=request.amount, now=now)
+        if player.has_bet_limits:
+            _check_bet_limits(player=player, wallet=wallet, amount=request.amount, now=now)
         if wallet.balance < request.amount:
             # The contract puts "round open" before "funds": say why the round refuses, if it does.
             _raise_if_round_refuses(provider=provider, request=request, player=player)

@@ -40,6 +40,7 @@ from ledger.models import Account, Entry, JournalTransaction
 
 from ..errors import AlertAlreadyDecided
 from ..models import MonitoringAlert, MonitoringCursor
+from ..selectors import WAGER_ENTRIES
 
 Rule = MonitoringAlert.Rule
 Status = MonitoringAlert.Status
@@ -146,16 +147,15 @@ def _wallet_sum(entries: Q, window: timedelta) -> Subquery:
 
 
 def _low_play_withdrawals(since: datetime, until: datetime) -> QuerySet[Entry]:
-    # Wagered as the statement counts it: bets, less those a rollback gave back.
+    # Wagered as the statement and the wager limits count it: bets, less those a rollback gave back.
     kind = JournalTransaction.Kind
-    bets = Q(transaction__kind=kind.DEBIT) | Q(transaction__kind=kind.ROLLBACK, amount__gt=0)
     return (
         _wallet_entries(kind.WITHDRAWAL, since, until, money_in=False)
         .filter(currency__low_play_withdrawal_percent__isnull=False)
         .annotate(
             moved=-F("amount"),
             total=Coalesce(_wallet_sum(DEPOSITED, PLAY_WINDOW), 0),
-            wagered=-Coalesce(_wallet_sum(bets, PLAY_WINDOW), 0),
+            wagered=-Coalesce(_wallet_sum(WAGER_ENTRIES, PLAY_WINDOW), 0),
             threshold=F("currency__low_play_withdrawal_percent"),
         )
         .annotate(wagered_x100=F("wagered") * 100)

@@ -1,3 +1,6 @@
+-- Retired: wallet_debit_v3 took its place, and migration wallet/0016 drops the function. The
+-- file stays for the migrations that installed it (0004, 0007); it knows no wager limits.
+--
 -- A provider's debit, version 2: wallet_debit_v1's rules, answers and ledger, with the
 -- journal transaction and its entries written, and their constraints checked, *before* the
 -- player's wallet lock is taken instead of under it. Only one debit of a player holds that

@@ -46,6 +46,7 @@ DECLARE
     lim record;
     starts jsonb;
     net_loss bigint;
+    wagered bigint;
     new_balance bigint;
     journal_id bigint;
     err_code text;
@@ -132,7 +133,7 @@ BEGIN
         -- 3. The lock every movement of this player's money takes first, wallet then player,
         -- if no one holds it: then v1's order follows, the ledger written under the lock.
         SELECT w.id AS wallet_id, w.balance, w.account_id, p.id AS player_pk, p.player_id, p.status,
-               p.self_excluded_until, p.timed_out_until, p.has_loss_limits
+               p.self_excluded_until, p.timed_out_until, p.has_bet_limits
             INTO wp
             FROM wallet_wallet w JOIN players_player p ON p.id = w.player_id
             WHERE p.id = sess.player_id AND w.currency = p_currency
@@ -153,7 +154,7 @@ BEGIN
             SELECT w.account_id INTO ledger_account_id
                 FROM wallet_wallet w JOIN players_player p ON p.id = w.player_id
                 WHERE w.player_id = sess.player_id AND w.currency = p_currency
-                  AND w.balance >= p_amount AND p.status = 'active' AND NOT p.has_loss_limits
+                  AND w.balance >= p_amount AND p.status = 'active' AND NOT p.has_bet_limits
                   AND (p.self_excluded_until IS NULL OR p.self_excluded_until <= p_now)
                   AND (p.timed_out_until IS NULL OR p.timed_out_until <= p_now)
                   AND (p_player_id IS NULL OR p.player_id = p_player_id)
@@ -183,7 +184,7 @@ BEGIN
 
             -- The same lock, waited for.
             SELECT w.id AS wallet_id, w.balance, w.account_id, p.id AS player_pk, p.player_id, p.status,
-                   p.self_excluded_until, p.timed_out_until, p.has_loss_limits
+                   p.self_excluded_until, p.timed_out_until, p.has_bet_limits
                 INTO wp
                 FROM wallet_wallet w JOIN players_player p ON p.id = w.player_id
                 WHERE p.id = sess.player_id AND w.currency = p_currency
@@ -191,7 +192,7 @@ BEGIN
             IF NOT FOUND THEN
                 SELECT NULL::bigint AS wallet_id, NULL::bigint AS balance, NULL::bigint AS account_id,
                        p.id AS player_pk, p.player_id, p.status, p.self_excluded_until, p.timed_out_until,
-                       p.has_loss_limits
+                       p.has_bet_limits
                     INTO wp
                     FROM players_player p WHERE p.id = sess.player_id FOR UPDATE;
             END IF;
@@ -209,7 +210,7 @@ BEGIN
             EXIT checks;
         END IF;
 
-        -- 4. Responsible gambling: status, self-exclusion, time-out, loss limits.
+        -- 4. Responsible gambling: status, self-exclusion, time-out, loss and wager limits.
         IF wp.status <> 'active' THEN
             err_code := 'PLAYER_BLOCKED'; err_status := 403;
             err_message := format('Player %s is blocked.', wp.player_id);
@@ -232,14 +233,9 @@ BEGIN
             err_message := format('Player %s has no %s wallet.', wp.player_id, p_currency);
             EXIT checks;
         END IF;
-        IF wp.has_loss_limits THEN
+        IF wp.has_bet_limits THEN
             FOR lim IN
-                SELECT l.period, l.amount,
-                       CASE l.period
-                           WHEN 'day' THEN date_trunc('day', p_now AT TIME ZONE 'UTC')
-                           WHEN 'week' THEN date_trunc('week', p_now AT TIME ZONE 'UTC')
-                           ELSE date_trunc('month', p_now AT TIME ZONE 'UTC')
-                       END AT TIME ZONE 'UTC' AS since
+                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since
                     FROM players_losslimit l
                     WHERE l.player_id = wp.player_pk AND l.currency = p_currency
                     ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
@@ -253,6 +249,25 @@ BEGIN
                     err_code := 'RG_LIMIT'; err_status := 403;
                     err_message := format('This bet would take the %s loss to %s, over the limit of %s %s.',
                                           lim.period, net_loss + p_amount, lim.amount, p_currency);
+                    EXIT checks;
+                END IF;
+            END LOOP;
+            FOR lim IN
+                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since
+                    FROM players_wagerlimit l
+                    WHERE l.player_id = wp.player_pk AND l.currency = p_currency
+                    ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
+            LOOP
+                -- Wagered: bets less those rolled back (a rollback that pays money back), wins
+                -- not deducted (wallet.selectors.WAGER_ENTRIES).
+                SELECT -COALESCE(SUM(e.amount), 0) INTO wagered
+                    FROM ledger_entry e JOIN ledger_journaltransaction j ON j.id = e.transaction_id
+                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since
+                      AND (j.kind = 'debit' OR (j.kind = 'rollback' AND e.amount > 0));
+                IF wagered + p_amount > lim.amount THEN
+                    err_code := 'RG_LIMIT'; err_status := 403;
+                    err_message := format('This bet would take the %s''s wagers to %s, over the limit of %s %s.',
+                                          lim.period, wagered + p_amount, lim.amount, p_currency);
                     EXIT checks;
                 END IF;
             END LOOP;

@@ -15,7 +15,7 @@ from casino_platform import clock
 from casino_platform.errors import DomainError
 from ledger.models import Account, Entry, IdempotencyRecord, JournalTransaction
 from ledger.tests.factories import CurrencyFactory
-from players.models import LossLimit, Player
+from players.models import LossLimit, Player, WagerLimit
 from players.tests.factories import PlayerFactory
 from provider.tests.factories import GameFactory, ProviderFactory
 from sessions.models import GameSession, Round
@@ -32,14 +32,14 @@ from wallet.services import (
 )
 from wallet.tests.factories import funded_wallet
 
-# A minute before the end of a day, of an ISO week (Sunday) and of a month: the loss limits'
-# periods roll over while a sequence runs.
+# A minute before the end of a day, of an ISO week (Sunday) and of a month: the loss and
+# wager limits' periods roll over while a sequence runs.
 STARTS = [
     datetime(2026, 11, 20, 23, 59, 0, tzinfo=UTC),
     datetime(2026, 11, 22, 23, 59, 0, tzinfo=UTC),
     datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC),
 ]
-PLAYERS = ("ok", "poor", "blocked", "excluded", "timeout", "limited")
+PLAYERS = ("ok", "poor", "blocked", "excluded", "timeout", "limited", "wagering")
 SESSIONS = (*PLAYERS, "expired", "closed", "offgame", "usd", "usd-nowallet", "stale", "unknown")
 _worlds = itertools.count()
 
@@ -177,7 +177,12 @@ class World:
         limited = self.players["limited"]
         for period, amount in (("day", 300), ("week", 500), ("month", 1_000)):
             LossLimit.objects.create(player=limited, currency_id="EUR", period=period, amount=amount)
-        Player.objects.filter(pk=limited.pk).update(has_loss_limits=True)
+        # Wager limits under a looser loss limit: with wins back, the wagers bind first.
+        wagering = self.players["wagering"]
+        for period, amount in (("day", 250), ("week", 450), ("month", 900)):
+            WagerLimit.objects.create(player=wagering, currency_id="EUR", period=period, amount=amount)
+        LossLimit.objects.create(player=wagering, currency_id="EUR", period="week", amount=400)
+        Player.objects.filter(pk__in=[limited.pk, wagering.pk]).update(has_bet_limits=True)
         self.tokens: dict[str, str] = {"unknown": f"no-such-token-{self.tag}"}
         for name in PLAYERS:
             self._session(name, self.players[name], dice, now)

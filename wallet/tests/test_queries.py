@@ -102,7 +102,7 @@ def test_a_credit_costs_one_round_trip(api_and_token, django_assert_num_queries)
 
 
 def test_a_refusal_costs_one_round_trip(api_and_token, django_assert_num_queries):
-    """wallet_debit_v2 answers a refusal the rows already show itself, stored, in its one call
+    """wallet_debit_v3 answers a refusal the rows already show itself, stored, in its one call
     (only a refusal that raced a movement holding the lock takes a second call, to v1:
     test_concurrency.py)."""
     api, token = api_and_token
