@@ -88,14 +88,27 @@ def limit_period_starts(now: datetime) -> dict[str, datetime]:
 
 # The wallet's entries that are bets less those rolled back: a debit takes money out, and a
 # rollback that gives it back (money in; one that takes back a win is money out) undoes it.
-# wallet_activity's `wagered`, and the debit's SQL function's wager limit, read the same.
+# wallet_activity's `wagered` and the low-play monitoring rule read these; a wager limit reads
+# them with its period's rule (wallet_wagers).
 WAGER_ENTRIES = Q(transaction__kind=JournalTransaction.Kind.DEBIT) | Q(
     transaction__kind=JournalTransaction.Kind.ROLLBACK, amount__gt=0
 )
 
 
-def _wallet_period_sums(*, wallet: Wallet, periods: Iterable[str], now: datetime, entries: Q) -> dict[str, int]:
-    """The sum of the wallet's `entries` in each period so far; one query over the longest
+def _stamped_since(start: datetime) -> Q:
+    return Q(created_at__gte=start)
+
+
+def _wallet_period_sums(
+    *,
+    wallet: Wallet,
+    periods: Iterable[str],
+    now: datetime,
+    entries: Q,
+    counted: Callable[[datetime], Q] = _stamped_since,
+) -> dict[str, int]:
+    """The sum of the wallet's `entries` in each period so far (those `counted` from its
+    start: stamped in it, unless the caller says otherwise); one query over the longest
     period."""
     wanted = set(periods)
     starts = {p: s for p, s in limit_period_starts(now).items() if p in wanted}
@@ -104,22 +117,35 @@ def _wallet_period_sums(*, wallet: Wallet, periods: Iterable[str], now: datetime
     sums = (
         Entry.objects.filter(account_id=wallet.account_id, created_at__gte=min(starts.values()))
         .filter(entries)
-        .aggregate(**{p: Sum("amount", filter=Q(created_at__gte=start)) for p, start in starts.items()})
+        .aggregate(**{p: Sum("amount", filter=counted(start)) for p, start in starts.items()})
     )
     return {p: sums[p] or 0 for p in starts}
 
 
 def wallet_net_losses(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
     """Net loss (debits - credits - rollbacks, as the wallet's entries say) in each period so
-    far; what a loss limit is held against."""
+    far; what a loss limit is held against. A rollback counts when it is made: a bet lost
+    yesterday and paid back today is yesterday's loss and today's gain, which over the two
+    days nets out."""
     sums = _wallet_period_sums(wallet=wallet, periods=periods, now=now, entries=Q(transaction__kind__in=GAMING_KINDS))
     return {p: -amount for p, amount in sums.items()}
 
 
+def _bets_of_the_period(start: datetime) -> Q:
+    # A rollback gives room back only for a bet of the same period: a bet of yesterday paid
+    # back today was never today's wager, so it makes no room today.
+    return _stamped_since(start) & (
+        Q(transaction__kind=JournalTransaction.Kind.DEBIT) | Q(transaction__reverses__created_at__gte=start)
+    )
+
+
 def wallet_wagers(*, wallet: Wallet, periods: Iterable[str], now: datetime) -> dict[str, int]:
-    """What was wagered (bets less those rolled back, wins not deducted) in each period so far;
-    what a wager limit is held against."""
-    sums = _wallet_period_sums(wallet=wallet, periods=periods, now=now, entries=WAGER_ENTRIES)
+    """What was wagered in each period so far: the period's bets less those of them rolled
+    back, wins not deducted; what a wager limit is held against (the debit's SQL function
+    counts the same)."""
+    sums = _wallet_period_sums(
+        wallet=wallet, periods=periods, now=now, entries=WAGER_ENTRIES, counted=_bets_of_the_period
+    )
     return {p: -amount for p, amount in sums.items()}
 
 

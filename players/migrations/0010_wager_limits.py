@@ -7,8 +7,10 @@ from django.db import migrations, models
 
 
 def flag_bet_limits(apps, schema_editor):
+    # From the limits themselves, not the old flag: what a debit must read is what exists.
     Player = apps.get_model("players", "Player")
-    Player.objects.filter(has_loss_limits=True).update(has_bet_limits=True)
+    LossLimit = apps.get_model("players", "LossLimit")
+    Player.objects.filter(pk__in=LossLimit.objects.values("player_id")).update(has_bet_limits=True)
 
 
 class Migration(migrations.Migration):

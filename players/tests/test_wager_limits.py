@@ -263,6 +263,29 @@ class TestABetAgainstTheLimit:
         with at(WEDNESDAY + 5 * DAY):  # the next Monday: a new week, the same month
             assert bet(api, launch(player), "w-next", 900).status == 200
 
+    def test_a_bet_rolled_back_in_a_later_period_makes_no_room_in_it(self, client, api, player):
+        set_limit(client, 1_000)
+        evening = datetime(2026, 12, 16, 23, 59, tzinfo=UTC)
+        with at(evening):
+            assert bet(api, launch(player), "w-late", 1_000, round_id="late").status == 200
+        with at(evening + timedelta(minutes=2)):  # the next UTC day
+            cancel = {
+                "transaction_id": "rb-late",
+                "reference_transaction_id": "w-late",
+                "player_id": "p_wagers",
+                "round_id": "late",
+            }
+            assert api.post("rollback", cancel).body["status"] == "rolled_back"
+            token = launch(player)
+            assert bet(api, token, "w-next", 1_000).status == 200  # the day's limit, not twice it
+            assert refused(
+                bet(api, token, "w-more", 1),
+                "This bet would take the day's wagers to 1001, over the limit of 1000 EUR.",
+            )
+            state = call(client, "GET", "p_wagers/responsible-gambling").json()
+        assert [(x["wagered"], x["remaining"]) for x in state["wager_limits"]] == [(1_000, 0)]
+        assert balance() == 99_000
+
     def test_a_loss_limit_crossed_too_is_named_first(self, client, api, player):
         set_limit(client, 100)
         player_set_loss_limit(player=player, currency="EUR", period="week", amount=100, changed_by="s", reason="r")
@@ -291,9 +314,11 @@ class TestABetAgainstTheLimit:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_debits_over_http_never_cross_the_limit(live_server):
+@pytest.mark.parametrize("in_database", [True, False], ids=["in_database", "python"])
+def test_parallel_debits_over_http_never_cross_the_limit(live_server, settings, in_database):
     """Eight bets of 3,000 against a daily wager limit of 10,000, each from its own thread and
     connection: three are taken, five refused, and the ledger holds exactly the three."""
+    settings.WALLET_DEBIT_IN_DATABASE = in_database
     call_command("seed_sandbox", stdout=open("/dev/null", "w"))
     casino = requests.Session()
     casino.headers.update(TOKEN)

@@ -1,8 +1,10 @@
 """The provider debit as one PostgreSQL function (wallet/sql/wallet_debit_v1.sql): one round
 trip instead of ten. SQLite keeps the Python path only.
 
-The SQL is read from its versioned file; a change of rules ships as wallet_debit_v2.sql in a
-new migration, so this migration keeps meaning what it meant."""
+The SQL is read from its versioned file when the migration runs: a new order ships as
+wallet_debit_v2.sql (and on) in a new migration, and a change within this signature is made
+in the file and installed again by a later migration (0007, 0016), so on a new database this
+migration installs the current body (docs/decisions.md)."""
 
 from pathlib import Path
 

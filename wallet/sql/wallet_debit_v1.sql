@@ -212,12 +212,14 @@ BEGIN
                     WHERE l.player_id = wp.player_pk AND l.currency = p_currency
                     ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
             LOOP
-                -- Wagered: bets less those rolled back (a rollback that pays money back), wins
-                -- not deducted (wallet.selectors.WAGER_ENTRIES).
+                -- Wagered: the period's bets less those of them rolled back (a rollback that
+                -- pays a bet of an earlier period back makes no room in this one), wins not
+                -- deducted (wallet.selectors.wallet_wagers).
                 SELECT -COALESCE(SUM(e.amount), 0) INTO wagered
                     FROM ledger_entry e JOIN ledger_journaltransaction j ON j.id = e.transaction_id
+                    LEFT JOIN ledger_journaltransaction bet ON bet.id = j.reverses_id
                     WHERE e.account_id = wp.account_id AND e.created_at >= lim.since
-                      AND (j.kind = 'debit' OR (j.kind = 'rollback' AND e.amount > 0));
+                      AND (j.kind = 'debit' OR (j.kind = 'rollback' AND e.amount > 0 AND bet.created_at >= lim.since));
                 IF wagered + p_amount > lim.amount THEN
                     err_code := 'RG_LIMIT'; err_status := 403;
                     err_message := format('This bet would take the %s''s wagers to %s, over the limit of %s %s.',

@@ -1,16 +1,17 @@
--- A provider's debit, version 3: wallet_debit_v2 when the player's wallet is busy, v1's order
--- when it is free. v2 writes the journal transaction and its entries before it waits for the
--- wallet lock, so that what runs under the lock is short when debits of one wallet queue for
--- it (one hot wallet); that costs a read of the wallet, player, tombstone and round before
--- the lock, which over many wallets, where the lock is free, buys nothing: v1 cost 8.5% fewer
--- of PostgreSQL's instructions per debit than v2 there (`make bench-pg`). v3 first tries the
+-- A provider's debit, version 3: wallet_debit_v2's order (v2 itself was dropped by migration
+-- wallet/0016) when the player's wallet is busy, v1's order when it is free. v2's order
+-- writes the journal transaction and its entries before it waits for the wallet lock, so
+-- that what runs under the lock is short when debits of one wallet queue for it (one hot
+-- wallet); that costs a read of the wallet, player, tombstone and round before the lock,
+-- which over many wallets, where the lock is free, buys nothing: v1 cost 8.5% fewer of
+-- PostgreSQL's instructions per debit than v2 there (`make bench-pg`). v3 first tries the
 -- lock without waiting (SKIP LOCKED): taken, it runs v1's order under it; held by another
 -- movement of the player, it runs v2's (the early ledger, then waiting for the lock).
 --
 -- Either way the rows are judged again under the lock, by a statement that starts after the
 -- lock is held, so it sees what the lock's previous holder committed (a tombstone above
 -- all). A refusal that finds the ledger written early hands the call back to v1 (SQLSTATE
--- CW001), as v2 does. SKIP LOCKED that locked the wallet but skipped the player (held by a
+-- CW001), as v2 did. SKIP LOCKED that locked the wallet but skipped the player (held by a
 -- movement in another currency) keeps the wallet locked and waits for the player next:
 -- wallet then player, the order every movement takes.
 --
@@ -258,12 +259,14 @@ BEGIN
                     WHERE l.player_id = wp.player_pk AND l.currency = p_currency
                     ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
             LOOP
-                -- Wagered: bets less those rolled back (a rollback that pays money back), wins
-                -- not deducted (wallet.selectors.WAGER_ENTRIES).
+                -- Wagered: the period's bets less those of them rolled back (a rollback that
+                -- pays a bet of an earlier period back makes no room in this one), wins not
+                -- deducted (wallet.selectors.wallet_wagers).
                 SELECT -COALESCE(SUM(e.amount), 0) INTO wagered
                     FROM ledger_entry e JOIN ledger_journaltransaction j ON j.id = e.transaction_id
+                    LEFT JOIN ledger_journaltransaction bet ON bet.id = j.reverses_id
                     WHERE e.account_id = wp.account_id AND e.created_at >= lim.since
-                      AND (j.kind = 'debit' OR (j.kind = 'rollback' AND e.amount > 0));
+                      AND (j.kind = 'debit' OR (j.kind = 'rollback' AND e.amount > 0 AND bet.created_at >= lim.since));
                 IF wagered + p_amount > lim.amount THEN
                     err_code := 'RG_LIMIT'; err_status := 403;
                     err_message := format('This bet would take the %s''s wagers to %s, over the limit of %s %s.',

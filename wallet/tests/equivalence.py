@@ -90,7 +90,7 @@ credit_step = st.one_of(
         {
             "op": st.just("credit"),
             # ghost is no player of the platform's; a USD credit creates the player's USD wallet.
-            "player": st.sampled_from(["ok", "ok", "poor", "blocked", "excluded", "ghost"]),
+            "player": st.sampled_from(["ok", "ok", "poor", "blocked", "excluded", "wagering", "ghost"]),
             "round": st.sampled_from(["r1", "r1", "r2", "r-bet", "r-closed", "r-other", "r-usd"]),
             "reason": st.sampled_from(["win", "win", "win", "cash_out", "prize", "refund", "jackpot"]),
             "amount": st.sampled_from([0, 0, 20, 500]),
@@ -177,11 +177,12 @@ class World:
         limited = self.players["limited"]
         for period, amount in (("day", 300), ("week", 500), ("month", 1_000)):
             LossLimit.objects.create(player=limited, currency_id="EUR", period=period, amount=amount)
-        # Wager limits under a looser loss limit: with wins back, the wagers bind first.
+        # Wager limits beside a looser loss limit: the wagers bind first, and the loss limit,
+        # read before them, still has its say.
         wagering = self.players["wagering"]
         for period, amount in (("day", 250), ("week", 450), ("month", 900)):
             WagerLimit.objects.create(player=wagering, currency_id="EUR", period=period, amount=amount)
-        LossLimit.objects.create(player=wagering, currency_id="EUR", period="week", amount=400)
+        LossLimit.objects.create(player=wagering, currency_id="EUR", period="week", amount=1_000)
         Player.objects.filter(pk__in=[limited.pk, wagering.pk]).update(has_bet_limits=True)
         self.tokens: dict[str, str] = {"unknown": f"no-such-token-{self.tag}"}
         for name in PLAYERS:
