@@ -15,7 +15,13 @@ from casino_platform import clock
 
 from .models import Currency
 from .money import Money
-from .selectors import ledger_cashier, ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
+from .selectors import (
+    ledger_cashier,
+    ledger_game_ggr,
+    ledger_journal_lines,
+    ledger_provider_ggr,
+    ledger_trial_balance,
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,25 @@ REPORTS = {
             "Gross gaming revenue per day, provider and currency",
             ledger_provider_ggr,
             ("day", "provider", "currency", "bets", "payouts", "rolled_back", "ggr", "debits", "credits", "rollbacks"),
+            frozenset({"bets", "payouts", "rolled_back", "ggr"}),
+        ),
+        Report(
+            "game-ggr",
+            "Gross gaming revenue per day, provider, game and currency",
+            ledger_game_ggr,
+            (
+                "day",
+                "provider",
+                "game",
+                "currency",
+                "bets",
+                "payouts",
+                "rolled_back",
+                "ggr",
+                "debits",
+                "credits",
+                "rollbacks",
+            ),
             frozenset({"bets", "payouts", "rolled_back", "ggr"}),
         ),
         Report(

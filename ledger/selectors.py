@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Case, CharField, Count, F, Prefetch, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
 from .models import Account, Entry, JournalTransaction
@@ -109,7 +109,24 @@ def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | Non
     entries of provider calls in [since, until): bets (debits), payouts (credits of every
     reason: wins, prizes, refunds, ...), rolled back (debits returned by rollbacks), and
     GGR = bets - payouts - rolled back, what the casino kept."""
-    rows = (
+    return _gaming_revenue(since=since, until=until, currency=currency, by_game=False)
+
+
+def ledger_game_ggr(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
+    """`ledger_provider_ggr` per game as well: each movement counts for the game of its round
+    (the game the round's first bet was placed in), so the games' rows add up to their
+    provider's. A movement whose round the platform does not hold (none is accepted so) would
+    be listed with no game."""
+    return _gaming_revenue(since=since, until=until, currency=currency, by_game=True)
+
+
+def _gaming_revenue(
+    *, since: datetime, until: datetime, currency: str | None, by_game: bool
+) -> Iterator[dict[str, Any]]:
+    from sessions.models import Round  # the rounds build on the ledger, not the other way round
+
+    keys = ["day", "provider", *(["game"] if by_game else []), "currency_id"]
+    entries = (
         _entries_in(until=until, currency=currency)
         .filter(
             created_at__gte=since,
@@ -117,7 +134,18 @@ def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | Non
             transaction__kind__in=["debit", "credit", "rollback"],
         )
         .annotate(day=TruncDate("created_at", tzinfo=UTC), provider=F("transaction__provider_code"))
-        .values("day", "provider", "currency_id")
+    )
+    if by_game:
+        # One probe of the rounds' (provider, round id) key per entry.
+        entries = entries.annotate(
+            game=Subquery(
+                Round.objects.filter(
+                    provider__code=OuterRef("transaction__provider_code"), round_id=OuterRef("transaction__round_id")
+                ).values("game_id")[:1]
+            )
+        )
+    rows = (
+        entries.values(*keys)
         .annotate(
             bets=Coalesce(-Sum("amount", filter=Q(transaction__kind="debit")), Value(0)),
             payouts=Coalesce(Sum("amount", filter=Q(transaction__kind="credit")), Value(0)),
@@ -126,12 +154,13 @@ def ledger_provider_ggr(*, since: datetime, until: datetime, currency: str | Non
             credits=Count("id", filter=Q(transaction__kind="credit")),
             rollbacks=Count("id", filter=Q(transaction__kind="rollback")),
         )
-        .order_by("day", "provider", "currency_id")
+        .order_by(*keys)
     )
     for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
         yield {
             "day": row["day"],
             "provider": row["provider"],
+            **({"game": row["game"] or ""} if by_game else {}),
             "currency": row["currency_id"],
             "bets": row["bets"],
             "payouts": row["payouts"],

@@ -1,5 +1,6 @@
-"""Finance's ledger reports: the trial balance, gross gaming revenue, the cashier and the journal, from
-the selectors through the CSV to `manage.py ledger_report` and the admin's Reports page."""
+"""Finance's ledger reports: the trial balance, gross gaming revenue (per provider and per game),
+the cashier and the journal, from the selectors through the CSV to `manage.py ledger_report`
+and the admin's Reports page."""
 
 import csv
 import io
@@ -13,7 +14,13 @@ from django.urls import reverse
 from casino_platform import clock
 from ledger.exports import REPORTS, Period, report_csv
 from ledger.models import JournalTransaction
-from ledger.selectors import ledger_cashier, ledger_journal_lines, ledger_provider_ggr, ledger_trial_balance
+from ledger.selectors import (
+    ledger_cashier,
+    ledger_game_ggr,
+    ledger_journal_lines,
+    ledger_provider_ggr,
+    ledger_trial_balance,
+)
 from provider.tests.factories import GameFactory, ProviderFactory
 from wallet.models import Wallet
 from wallet.services import (
@@ -143,6 +150,30 @@ class TestGrossGamingRevenue:
                 "credits": 0,
                 "rollbacks": 0,
             },
+        ]
+
+    def test_per_game_each_movement_counts_for_its_rounds_game_and_the_games_add_up(self, books, at):
+        provider = books["provider"]
+        slot = GameFactory(provider=provider, game_id=f"{provider.code}:slot")
+        at(DAY_2)
+        eur = books["eur"]
+        wallet_debit(provider=provider, request=debit_request(eur, amount=400, round_id="s1", game_id=slot.game_id))
+        wallet_credit(provider=provider, request=credit_request(eur, amount=100, round_id="s1", game_id=slot.game_id))
+        by_game = list(ledger_game_ggr(since=BOTH_DAYS.since, until=BOTH_DAYS.until, currency="EUR"))
+        assert [(r["day"], r["game"], r["bets"], r["payouts"], r["rolled_back"], r["ggr"]) for r in by_game] == [
+            (date(2026, 11, 30), "sandbox:dice", 500, 500, 200, -200),
+            (date(2026, 12, 1), "sandbox:dice", 1_000, 0, 0, 1_000),
+            (date(2026, 12, 1), "sandbox:slot", 400, 100, 0, 300),
+        ]
+        by_provider = list(ledger_provider_ggr(since=BOTH_DAYS.since, until=BOTH_DAYS.until, currency="EUR"))
+        for row in by_provider:
+            games = [r for r in by_game if (r["day"], r["provider"]) == (row["day"], row["provider"])]
+            for column in ("bets", "payouts", "rolled_back", "ggr", "debits", "credits", "rollbacks"):
+                assert sum(r[column] for r in games) == row[column], column
+        rows = csv_rows("game-ggr", SECOND_DAY, currency="EUR")
+        assert [(r["game"], r["bets"], r["payouts"], r["ggr"]) for r in rows] == [
+            ("sandbox:dice", "10.00", "0.00", "10.00"),
+            ("sandbox:slot", "4.00", "1.00", "3.00"),
         ]
 
     def test_back_office_movements_are_not_gaming_revenue(self, books):
