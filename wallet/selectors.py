@@ -268,9 +268,9 @@ def period_limit_crossed(
 ) -> LimitCrossed | None:
     """The first of the player's limits of this kind in `currency` that `amount` would take
     over, with what the period has used so far (`used`: wallet_net_losses, wallet_wagers or
-    wallet_deposits);
-    None if it fits them all. Shortest period first, so a refusal names the same period every
-    time. The caller holds the player's lock, so nothing it counts moves meanwhile."""
+    wallet_deposits); None if it fits them all. Shortest period first, so a refusal names the
+    same period every time. The caller holds the player's lock, so nothing it counts moves
+    meanwhile."""
     rows = {limit.period: limit.amount for limit in model.objects.filter(player=player, currency_id=currency)}
     if not rows:
         return None

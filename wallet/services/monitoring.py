@@ -147,7 +147,7 @@ def _wallet_sum(entries: Q, window: timedelta) -> Subquery:
 
 
 def _low_play_withdrawals(since: datetime, until: datetime) -> QuerySet[Entry]:
-    # Wagered as the statement and the wager limits count it: bets, less those a rollback gave back.
+    # Wagered as the statement counts it (WAGER_ENTRIES): bets, less those a rollback gave back.
     kind = JournalTransaction.Kind
     return (
         _wallet_entries(kind.WITHDRAWAL, since, until, money_in=False)
