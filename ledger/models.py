@@ -138,6 +138,20 @@ class Account(models.Model):
         constraints = [
             # Target of the (account, currency) foreign key from entries.
             models.UniqueConstraint(fields=["id", "currency"], name="account_id_currency_unique"),
+            # Reports and reconciliation group by kind: one they do not know is money unseen.
+            models.CheckConstraint(
+                condition=models.Q(
+                    kind__in=[
+                        "player_wallet",
+                        "provider_clearing",
+                        "adjustments",
+                        "cash_in",
+                        "cash_out",
+                        "withdrawals_pending",
+                    ]
+                ),
+                name="account_kind_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -175,6 +189,11 @@ class JournalTransaction(models.Model):
         ordering = ["-id"]
         permissions = [("export_reports", "Can export ledger reports")]
         constraints = [
+            # The journal is never corrected afterwards, so its kinds are held when written.
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["debit", "credit", "rollback", "deposit", "withdrawal", "adjustment"]),
+                name="journal_kind_valid",
+            ),
             # Money moves once per provider transaction id, whatever the Python above does.
             models.UniqueConstraint(
                 fields=["provider_code", "provider_transaction_id"],
