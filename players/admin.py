@@ -1,6 +1,6 @@
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -33,6 +33,7 @@ from .selectors import DailyPlayTime, player_play_time, utc_day_start
 from .services import (
     AUDITED_FIELDS,
     MAX_LIMIT,
+    RESTRICTION_FIELDS,
     SESSION_TIME_LIMIT_MINUTES,
     player_block,
     player_create,
@@ -43,6 +44,8 @@ from .services import (
     player_set_wager_limit,
     player_unblock,
     player_update,
+    player_update_by_staff,
+    restriction_ends_early,
 )
 
 # What each kind of limit holds, for the page that sets it.
@@ -286,8 +289,49 @@ class HoldsMoneyFilter(admin.SimpleListFilter):
         return queryset.filter(holding if self.value() == "yes" else ~holding)
 
 
+class PlayerForm(forms.ModelForm):
+    """The player's change form, with the reason its changes are audited under. Ending a
+    self-exclusion or time-out early is refused here, before the service refuses it under the
+    player's lock, so that staff see why on the field."""
+
+    change_reason = forms.CharField(
+        label="Reason for the change",
+        required=False,
+        max_length=200,
+        help_text="Kept in the player's audit log. Needed to end a self-exclusion or time-out early.",
+    )
+    # Set by PlayerAdmin.get_form for the staff member editing.
+    may_lift_restrictions = False
+
+    class Meta:
+        model = Player
+        fields = ("player_id", "display_name", "country", "status", *RESTRICTION_FIELDS, "kyc_status", "kyc_reference")
+
+    def clean(self):
+        cleaned = super().clean() or self.cleaned_data
+        if self.instance.pk is None:
+            return cleaned
+        now = clock.now()
+        for field, noun in RESTRICTION_FIELDS.items():
+            if field not in self.changed_data or field not in cleaned:
+                continue
+            current = getattr(self.instance, field)
+            if not restriction_ends_early(current=current, new=cleaned[field], now=now):
+                continue
+            if not self.may_lift_restrictions:
+                self.add_error(
+                    field,
+                    f"The {noun} is in force until {current:%Y-%m-%d %H:%M} UTC: it can be extended, not ended "
+                    f'early, except by staff with the permission "Can end a self-exclusion or time-out early".',
+                )
+            elif not cleaned.get("change_reason", "").strip():
+                self.add_error("change_reason", f"Say why the {noun} ends early: it is kept in the audit log.")
+        return cleaned
+
+
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
+    form = PlayerForm
     list_display = (
         "player_id",
         "display_name",
@@ -300,6 +344,12 @@ class PlayerAdmin(admin.ModelAdmin):
     list_filter = ("status", HoldsMoneyFilter, "kyc_status", "country")
     search_fields = ("=player_id", "display_name")
     readonly_fields = ("created_at", "updated_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The form class is made from PlayerForm, which the admin's `form` names.
+        form = cast(type[PlayerForm], super().get_form(request, obj, change=change, **kwargs))
+        form.may_lift_restrictions = request.user.has_perm("players.lift_restriction")
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         # The operator's id is what providers know the player by: fixed once created.
@@ -460,8 +510,16 @@ class PlayerAdmin(admin.ModelAdmin):
             return
         # Route edits through the service so that each changed field is audited.
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in AUDITED_FIELDS}
+        reason = form.cleaned_data.get("change_reason", "").strip()
         try:
-            player_update(player=obj, changed_by=request.user.get_username(), reason="back office edit", **changes)
+            player_update_by_staff(
+                player=obj,
+                changed_by=request.user.get_username(),
+                reason=reason or "back office edit",
+                changes=changes,
+                # Only with a reason of their own: the default one explains no lifting.
+                lift_early=bool(reason) and request.user.has_perm("players.lift_restriction"),
+            )
         except DomainError as exc:
             messages.error(request, exc.message)
 

@@ -52,6 +52,11 @@ class Player(models.Model):
 
     class Meta:
         ordering = ["player_id"]
+        permissions = [
+            # Whether staff may lift what a player asked for is the operator's policy, with its
+            # regulator: it gives this to whom it chooses (compliance), or to nobody.
+            ("lift_restriction", "Can end a self-exclusion or time-out early"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=["active", "blocked", "closed"]), name="player_status_valid"

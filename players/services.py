@@ -141,9 +141,29 @@ def player_register(
     return player_update(player=player, changed_by=changed_by, reason=reason, **changes), False
 
 
-@transaction.atomic
+# A self-exclusion or time-out: what the player asked for, bound to hold until its end.
+RESTRICTION_FIELDS = {"self_excluded_until": "self-exclusion", "timed_out_until": "time-out"}
+
+
+def restriction_ends_early(*, current: datetime | None, new: datetime | None, now: datetime) -> bool:
+    """Whether setting a restriction's end to `new` ends one in force before its time: lifting
+    it or bringing its end forward. Starting, extending or replacing a past one does not."""
+    return current is not None and current > now and (new is None or new < current)
+
+
 def player_update(*, player: Player, changed_by: str, reason: str, **changes: Any) -> Player:
-    """Change audited fields of a player under its row lock; one audit row per changed field."""
+    """Change audited fields of a player under its row lock; one audit row per changed field.
+    A self-exclusion or time-out in force may start or grow, not end early."""
+    return player_update_by_staff(player=player, changed_by=changed_by, reason=reason, changes=changes)
+
+
+@transaction.atomic
+def player_update_by_staff(
+    *, player: Player, changed_by: str, reason: str, changes: dict[str, Any], lift_early: bool = False
+) -> Player:
+    """player_update for staff's edits: a self-exclusion or time-out in force is ended or
+    shortened only with `lift_early` (staff whom the operator allows to, the permission
+    `players.lift_restriction`) and a reason for the audit log."""
     unknown = set(changes) - set(AUDITED_FIELDS)
     if unknown:
         raise ValidationFailed(f"Not a player field: {', '.join(sorted(unknown))}")
@@ -152,11 +172,14 @@ def player_update(*, player: Player, changed_by: str, reason: str, **changes: An
     if "kyc_status" in changes and changes["kyc_status"] not in Player.KycStatus.values:
         raise ValidationFailed(f"Unknown KYC status {changes['kyc_status']!r}")
     locked = Player.objects.select_for_update().get(pk=player.pk)
+    now = clock.now()
     changed = []
     for field, new in changes.items():
         old = getattr(locked, field)
         if old == new:
             continue
+        if field in RESTRICTION_FIELDS and restriction_ends_early(current=old, new=new, now=now):
+            _check_lift_early(field=field, current=old, lift_early=lift_early, reason=reason)
         setattr(locked, field, new)
         changed.append(field)
         _audit(player=locked, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
@@ -169,6 +192,20 @@ def player_update(*, player: Player, changed_by: str, reason: str, **changes: An
 
         GameSession.objects.filter(player=locked, closed_at__isnull=True).update(closed_at=clock.now())
     return locked
+
+
+def _check_lift_early(*, field: str, current: datetime, lift_early: bool, reason: str) -> None:
+    noun = RESTRICTION_FIELDS[field]
+    if not lift_early:
+        raise ValidationFailed(
+            f"The {noun} is in force until {current.isoformat()}; it can be extended, not ended early"
+            " (staff with the permission to end restrictions early can, with a reason).",
+            details={field: [f"before the current end, {current.isoformat()}"]},
+        )
+    if not reason.strip():
+        raise ValidationFailed(
+            f"Ending a {noun} early needs a reason for the audit log.", details={"reason": ["required"]}
+        )
 
 
 def player_block(*, player: Player, changed_by: str, reason: str) -> Player:
@@ -201,7 +238,7 @@ def player_time_out(*, player: Player, until: datetime, changed_by: str, reason:
 
 def player_extend_restriction(*, player: Player, field: str, until: datetime, changed_by: str, reason: str) -> Player:
     """Self-exclusion or time-out as the player asks for it: it may start or grow, never
-    shrink. Staff edit these fields with player_update, which is audited but not bound."""
+    shrink. Only staff allowed to end one early can, through player_update (`lift_early`)."""
     if field not in ("self_excluded_until", "timed_out_until"):
         raise ValueError(field)
     now = clock.now()
@@ -511,12 +548,20 @@ def player_lock(*, player_id: str | None = None, pk: int | None = None) -> Playe
         raise PlayerNotFound(f"No player {player_id!r}.") from None
 
 
+def player_not_active_message(player: Player) -> str:
+    """Why a player who is not active may not play or deposit (PLAYER_BLOCKED either way, as
+    the contract has one code for both): support reads it in the provider's logs."""
+    if player.status == Player.Status.CLOSED:
+        return f"Player {player.player_id} has closed their account."
+    return f"Player {player.player_id} is blocked."
+
+
 def player_assert_may_bet(*, player: Player, now: datetime | None = None) -> None:
     """Status, self-exclusion and time-out, in that order. Loss and wager limits are checked by
     the wallet."""
     now = now or clock.now()
     if player.status != Player.Status.ACTIVE:
-        raise PlayerBlocked(f"Player {player.player_id} is blocked.")
+        raise PlayerBlocked(player_not_active_message(player))
     if player.self_excluded_until and player.self_excluded_until > now:
         raise ResponsibleGamblingLimit(
             f"Player {player.player_id} is self-excluded until {player.self_excluded_until.isoformat()}."

@@ -9,7 +9,13 @@ from ledger.errors import IdempotencyMismatch
 from ledger.models import JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.errors import PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
-from players.services import player_block, player_self_exclude, player_set_loss_limit, player_time_out
+from players.services import (
+    player_block,
+    player_self_exclude,
+    player_set_loss_limit,
+    player_time_out,
+    player_update_by_staff,
+)
 from sessions.errors import RoundClosed, RoundNotFound
 from sessions.models import Round
 from sessions.services import platform_switch_set
@@ -101,7 +107,13 @@ class TestDebit:
         player_self_exclude(player=wallet.player, until=timezone.now() + timedelta(days=1), changed_by="p", reason="")
         with pytest.raises(ResponsibleGamblingLimit):
             wallet_debit(provider=provider, request=debit_request(wallet))
-        player_self_exclude(player=wallet.player, until=timezone.now() - timedelta(days=1), changed_by="p", reason="")
+        player_update_by_staff(
+            player=wallet.player,
+            changed_by="compliance",
+            reason="lifted",
+            lift_early=True,
+            changes={"self_excluded_until": None},
+        )
         player_time_out(player=wallet.player, until=timezone.now() + timedelta(hours=1), changed_by="p", reason="")
         with pytest.raises(ResponsibleGamblingLimit):
             wallet_debit(provider=provider, request=debit_request(wallet))

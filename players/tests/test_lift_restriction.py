@@ -1,0 +1,172 @@
+"""A self-exclusion or time-out in force holds until its end: the player cannot shorten it, and
+staff can only with the permission the operator gives for it and a reason in the audit log.
+The service holds it under the player's lock; the admin's form tells staff why first."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from casino_platform.errors import ValidationFailed
+from players.models import Player, PlayerAuditLog
+from players.services import player_extend_restriction, player_update, player_update_by_staff
+from players.tests.factories import PlayerFactory
+from players.tests.test_admin import change_form_data
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = ["self_excluded_until", "timed_out_until"]
+
+
+def restricted(field: str, until) -> Player:
+    player = PlayerFactory()
+    player_extend_restriction(player=player, field=field, until=until, changed_by="player", reason="asked")
+    return Player.objects.get(pk=player.pk)
+
+
+def audit(player: Player, field: str) -> list[tuple[str, str, str]]:
+    return list(
+        PlayerAuditLog.objects.filter(player=player, field=field)
+        .order_by("id")
+        .values_list("new_value", "changed_by", "reason")
+    )
+
+
+class TestService:
+    @pytest.mark.parametrize("field", FIELDS)
+    @pytest.mark.parametrize("ends", ["lifted", "sooner"])
+    def test_ending_one_in_force_early_is_refused_without_leave(self, field, ends):
+        until = timezone.now() + timedelta(days=30)
+        player = restricted(field, until)
+        new = None if ends == "lifted" else until - timedelta(days=29)
+        with pytest.raises(ValidationFailed) as refused:
+            player_update(player=player, changed_by="support", reason="asked to", **{field: new})
+        assert "can be extended, not ended early" in refused.value.message
+        assert refused.value.details == {field: [f"before the current end, {until.isoformat()}"]}
+        assert getattr(Player.objects.get(pk=player.pk), field) == until
+        assert len(audit(player, field)) == 1  # only the player's own
+
+    @pytest.mark.parametrize("field", FIELDS)
+    def test_with_leave_it_still_needs_a_reason(self, field):
+        until = timezone.now() + timedelta(days=30)
+        player = restricted(field, until)
+        with pytest.raises(ValidationFailed) as refused:
+            player_update_by_staff(
+                player=player, changed_by="compliance", reason="  ", lift_early=True, changes={field: None}
+            )
+        assert refused.value.details == {"reason": ["required"]}
+        assert getattr(Player.objects.get(pk=player.pk), field) == until
+
+    @pytest.mark.parametrize("field", FIELDS)
+    def test_with_leave_and_a_reason_it_ends_and_the_audit_log_says_why(self, field):
+        player = restricted(field, timezone.now() + timedelta(days=30))
+        player_update_by_staff(
+            player=player,
+            changed_by="compliance",
+            reason="entered on the wrong account",
+            lift_early=True,
+            changes={field: None},
+        )
+        assert getattr(Player.objects.get(pk=player.pk), field) is None
+        assert audit(player, field)[-1] == ("", "compliance", "entered on the wrong account")
+
+    @pytest.mark.parametrize("field", FIELDS)
+    def test_starting_extending_or_replacing_a_past_one_needs_no_leave(self, field):
+        now = timezone.now()
+        player = PlayerFactory()
+        player_update(player=player, changed_by="support", reason="on the phone", **{field: now + timedelta(days=1)})
+        player_update(player=player, changed_by="support", reason="on the phone", **{field: now + timedelta(days=9)})
+        Player.objects.filter(pk=player.pk).update(**{field: now - timedelta(seconds=1)})
+        player_update(player=player, changed_by="support", reason="over", **{field: None})
+        assert getattr(Player.objects.get(pk=player.pk), field) is None
+
+    def test_other_fields_changed_with_a_refused_lift_are_not_kept(self):
+        player = restricted("self_excluded_until", timezone.now() + timedelta(days=30))
+        with pytest.raises(ValidationFailed):
+            player_update(
+                player=player, changed_by="support", reason="edit", display_name="Renamed", self_excluded_until=None
+            )
+        assert Player.objects.get(pk=player.pk).display_name == player.display_name
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    """A staff member who may change players (not lift restrictions unless given it)."""
+    user = django_user_model.objects.create_user("support", password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_player", "change_player"]))
+    client.force_login(user)
+    return user
+
+
+def allow_lifting(user) -> None:
+    user.user_permissions.add(Permission.objects.get(codename="lift_restriction"))
+
+
+class TestAdmin:
+    def post(self, client, player: Player, **changes):
+        url = reverse("admin:players_player_change", args=[player.pk])
+        data = change_form_data(client.get(url))
+        for field, value in changes.items():
+            if field in FIELDS:  # the split date and time inputs
+                data[f"{field}_0"], data[f"{field}_1"] = (
+                    ("", "") if value is None else (value.strftime("%Y-%m-%d"), value.strftime("%H:%M:%S"))
+                )
+            else:
+                data[field] = value
+        return client.post(url, data)
+
+    @pytest.mark.parametrize("field", FIELDS)
+    def test_staff_without_leave_are_told_on_the_field_and_nothing_changes(self, client, staff, field):
+        until = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+        player = restricted(field, until)
+        r = self.post(client, player, **{field: None, "change_reason": "player called", "display_name": "Renamed"})
+        assert r.status_code == 200
+        errors = r.context["adminform"].form.errors
+        assert "it can be extended, not ended early" in errors[field][0]
+        assert '"Can end a self-exclusion or time-out early"' in errors[field][0]
+        player.refresh_from_db()
+        assert getattr(player, field) == until and player.display_name != "Renamed"
+
+    def test_staff_without_leave_may_extend_and_the_reason_given_is_audited(self, client, staff):
+        until = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+        player = restricted("self_excluded_until", until)
+        longer = until + timedelta(days=150)
+        r = self.post(client, player, self_excluded_until=longer, change_reason="player asked for six months")
+        assert r.status_code == 302
+        assert Player.objects.get(pk=player.pk).self_excluded_until == longer
+        assert audit(player, "self_excluded_until")[-1] == (str(longer), "support", "player asked for six months")
+
+    def test_staff_with_leave_must_say_why(self, client, staff):
+        allow_lifting(staff)
+        until = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+        player = restricted("timed_out_until", until)
+        r = self.post(client, player, timed_out_until=None)
+        assert r.status_code == 200
+        assert r.context["adminform"].form.errors["change_reason"] == [
+            "Say why the time-out ends early: it is kept in the audit log."
+        ]
+        assert Player.objects.get(pk=player.pk).timed_out_until == until
+
+        r = self.post(client, player, timed_out_until=None, change_reason="set on the wrong account, ticket 4411")
+        assert r.status_code == 302
+        assert Player.objects.get(pk=player.pk).timed_out_until is None
+        assert audit(player, "timed_out_until")[-1] == ("", "support", "set on the wrong account, ticket 4411")
+
+    def test_a_form_opened_before_the_player_self_excluded_cannot_undo_it(self, client, staff):
+        """Staff open the page of a player whose exclusion has ended; the player excludes
+        themselves again; staff post the page with the old end. The form compares with the
+        exclusion now in force, not the one on the page."""
+        player = PlayerFactory()
+        old_end = (timezone.now() - timedelta(days=1)).replace(microsecond=0)
+        Player.objects.filter(pk=player.pk).update(self_excluded_until=old_end)
+        url = reverse("admin:players_player_change", args=[player.pk])
+        stale = change_form_data(client.get(url))
+        new_end = (timezone.now() + timedelta(days=180)).replace(microsecond=0)
+        player_extend_restriction(
+            player=player, field="self_excluded_until", until=new_end, changed_by="player", reason="asked"
+        )
+        r = client.post(url, stale)
+        assert r.status_code == 200 and r.context["adminform"].form.errors["self_excluded_until"]
+        assert Player.objects.get(pk=player.pk).self_excluded_until == new_end
