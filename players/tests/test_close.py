@@ -97,8 +97,10 @@ class TestAfterClosure:
             headers=TOKEN,
         )
         assert (r.status_code, r.json()["code"]) == (403, "PLAYER_BLOCKED")
+        assert r.json()["message"] == "Player p_demo_1 has closed their account."
         r = call(client, "POST", "p_demo_1/deposits", {"currency": "EUR", "amount": 500, "reference": "d-c"})
         assert (r.status_code, r.json()["code"]) == (403, "PLAYER_BLOCKED")
+        assert r.json()["message"] == "Player p_demo_1 has closed their account."
         assert balance() == 99_000
 
     def test_a_win_owed_is_paid_and_the_money_can_leave(self, client, closed):
@@ -139,6 +141,7 @@ class TestAfterClosure:
         token = launch_ignoring_status("p_demo_1")
         r = self.api.post("debit", debit_payload(token, f"d-open-{in_database}"))
         assert (r.status, r.body["code"]) == (403, "PLAYER_BLOCKED")
+        assert r.body["message"] == "Player p_demo_1 has closed their account."
         assert balance() == 99_000
 
 

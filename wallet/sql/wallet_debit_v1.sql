@@ -167,7 +167,10 @@ BEGIN
         -- 4. Responsible gambling: status, self-exclusion, time-out, loss and wager limits.
         IF wp.status <> 'active' THEN
             err_code := 'PLAYER_BLOCKED'; err_status := 403;
-            err_message := format('Player %s is blocked.', wp.player_id);
+            -- As players.services.player_not_active_message words it.
+            err_message := CASE wp.status WHEN 'closed'
+                THEN format('Player %s has closed their account.', wp.player_id)
+                ELSE format('Player %s is blocked.', wp.player_id) END;
             EXIT checks;
         END IF;
         IF wp.self_excluded_until IS NOT NULL AND wp.self_excluded_until > p_now THEN
