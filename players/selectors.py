@@ -2,10 +2,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from .errors import PlayerNotFound
-from .models import DailyPlayTimeLimit, LossLimit, Player, SessionTimeLimit
+from .models import DailyPlayTimeLimit, Player, SessionTimeLimit
 
 
 def player_get(*, player_id: str) -> Player:
@@ -17,10 +17,6 @@ def player_get(*, player_id: str) -> Player:
         return Player.objects.get(player_id=player_id)
     except Player.DoesNotExist:
         raise PlayerNotFound(f"No player {player_id!r}.") from None
-
-
-def player_loss_limits(*, player: Player, currency: str) -> QuerySet[LossLimit]:
-    return LossLimit.objects.filter(player=player, currency_id=currency)
 
 
 def player_session_time_limit(*, player_pk: int) -> SessionTimeLimit | None:
