@@ -32,10 +32,10 @@ AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "provider.provider": (
         "code",
-        ("name", "is_enabled", "ip_allowlist", "rate_limit_per_second", "launch_url_template"),
+        ("name", "is_enabled", "ip_allowlist", "rate_limit_per_second", "restricted_countries", "launch_url_template"),
     ),
     # Where staff may rename the object, its name is audited too: a rename is on record.
-    "provider.game": ("game_id", ("game_id", "name", "provider_id", "game_type", "is_enabled")),
+    "provider.game": ("game_id", ("game_id", "name", "provider_id", "game_type", "is_enabled", "restricted_countries")),
     "provider.partnercasino": (
         "name",
         ("name", "base_url", "provider_code", "is_enabled", "connect_timeout_ms", "read_timeout_ms"),

@@ -1,10 +1,45 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.forms import SimpleArrayField
 
 from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, SettingsAuditAdmin
 
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
 from .outbound.services import outbound_retry_now
 from .services import provider_secret_rotate, provider_set_enabled
+
+
+def _restricted_countries(model) -> SimpleArrayField:
+    """The country list typed as "GB,US" rather than as JSON."""
+    return SimpleArrayField(
+        forms.CharField(max_length=2),
+        required=False,
+        help_text=model._meta.get_field("restricted_countries").help_text + " Comma-separated, e.g. GB,US.",
+    )
+
+
+class ProviderForm(forms.ModelForm):
+    restricted_countries = _restricted_countries(Provider)
+
+    class Meta:
+        model = Provider
+        fields = (
+            "code",
+            "name",
+            "is_enabled",
+            "ip_allowlist",
+            "rate_limit_per_second",
+            "restricted_countries",
+            "launch_url_template",
+        )
+
+
+class GameForm(forms.ModelForm):
+    restricted_countries = _restricted_countries(Game)
+
+    class Meta:
+        model = Game
+        fields = ("game_id", "provider", "name", "game_type", "is_enabled", "restricted_countries")
 
 
 class SecretInline(admin.TabularInline):
@@ -20,7 +55,8 @@ class SecretInline(admin.TabularInline):
 
 @admin.register(Provider)
 class ProviderAdmin(SettingsAuditAdmin):
-    list_display = ("code", "name", "is_enabled", "rate_limit_per_second", "created_at")
+    form = ProviderForm
+    list_display = ("code", "name", "is_enabled", "restricted_countries", "rate_limit_per_second", "created_at")
     list_filter = ("is_enabled",)
     search_fields = ("code", "name")
     inlines = [SecretInline]
@@ -51,7 +87,8 @@ class ProviderAdmin(SettingsAuditAdmin):
 
 @admin.register(Game)
 class GameAdmin(SettingsAuditAdmin):
-    list_display = ("game_id", "name", "provider", "game_type", "is_enabled")
+    form = GameForm
+    list_display = ("game_id", "name", "provider", "game_type", "is_enabled", "restricted_countries")
     list_filter = ("provider", "game_type", "is_enabled")
     search_fields = ("game_id", "name")
 

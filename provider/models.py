@@ -1,4 +1,28 @@
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
+
+COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+
+def validate_country_codes(value: object) -> None:
+    """A list of ISO 3166-1 alpha-2 codes in capitals, each once: what a player's country is
+    compared with."""
+    if not isinstance(value, list) or not all(isinstance(code, str) and COUNTRY_CODE.fullmatch(code) for code in value):
+        raise ValidationError("A list of ISO 3166-1 alpha-2 country codes in capitals, e.g. GB, US.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each country once.")
+
+
+def restricted_countries_field(of: str) -> models.JSONField:
+    return models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_country_codes],
+        help_text=f"Countries (ISO 3166-1 alpha-2) where {of} not offered: players of them see none of it in "
+        "the catalogue and cannot launch it. Sessions already open run to their end.",
+    )
 
 
 class Provider(models.Model):
@@ -13,6 +37,7 @@ class Provider(models.Model):
     rate_limit_per_second = models.PositiveIntegerField(
         default=0, help_text="Wallet calls per second; 0 means unlimited."
     )
+    restricted_countries = restricted_countries_field("this provider's games are")
     launch_url_template = models.CharField(
         max_length=500,
         blank=True,
@@ -39,6 +64,7 @@ class Game(models.Model):
     name = models.CharField(max_length=120)
     game_type = models.CharField(max_length=16, choices=Type.choices)
     is_enabled = models.BooleanField(default=True)
+    restricted_countries = restricted_countries_field("this game is")
 
     class Meta:
         ordering = ["game_id"]

@@ -1,6 +1,7 @@
 """Provider lookups on the hot path, cached in-process for a few seconds so a wallet call
 does not decrypt secrets or reread the registry every time. Writes through the services
-clear this process's cache at once; other processes see them within PROVIDER_CACHE_SECONDS."""
+clear this process's cache at once; other processes see them within PROVIDER_CACHE_SECONDS.
+And the game catalogue: which games a player of a country is offered."""
 
 import logging
 import re
@@ -12,7 +13,7 @@ from cryptography.fernet import InvalidToken
 from django.conf import settings
 
 from .crypto import decrypt_secret
-from .models import Provider, ProviderSecret
+from .models import Game, Provider, ProviderSecret
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +70,23 @@ def provider_auth_info(*, code: str) -> ProviderAuthInfo | None:
         info = ProviderAuthInfo(provider, tuple(_readable(secrets)))
     _cache[code] = (now + settings.PROVIDER_CACHE_SECONDS, info)
     return info
+
+
+def game_offered_in(*, game: Game, provider: Provider, country: str) -> bool:
+    """Whether a game may be played by a player of `country`: not restricted there by the game
+    or its provider. Where either restricts any country, a player whose country is not recorded
+    (``""``) is not offered it, since they may be in one of them."""
+    restricted = (*game.restricted_countries, *provider.restricted_countries)
+    if not country:
+        return not restricted
+    return country not in restricted
+
+
+def game_catalogue(*, country: str | None = None) -> list[Game]:
+    """The enabled games of enabled providers, by game id; with `country`, only those offered
+    to its players (game_offered_in). Filtered here rather than in SQL: a catalogue is a few
+    thousand rows at most, and the lists are JSON, which SQLite cannot search."""
+    games = Game.objects.filter(is_enabled=True, provider__is_enabled=True).select_related("provider")
+    if country is None:
+        return list(games)
+    return [game for game in games if game_offered_in(game=game, provider=game.provider, country=country)]

@@ -21,6 +21,7 @@ from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider
+from provider.selectors import game_offered_in
 
 from .errors import SessionExpired, SessionNotFound
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
@@ -209,8 +210,11 @@ def session_create(
     # session time limit either sees it or is there for it to shorten.
     player = player_lock(pk=player.pk)
     player_assert_may_bet(player=player)
-    if not game.is_enabled or game.provider_id != provider.pk:
+    if not game.is_enabled or game.provider_id != provider.pk or not provider.is_enabled:
         raise GameNotFound(f"Game {game.game_id} is not available.")
+    if not game_offered_in(game=game, provider=provider, country=player.country):
+        where = f"in {player.country}" if player.country else "to a player whose country is not recorded"
+        raise GameNotFound(f"Game {game.game_id} is not offered {where}.")
     if not player.wallets.filter(currency_id=currency).exists():
         raise ValidationFailed(
             f"Player {player.player_id} has no {currency} wallet.", details={"currency": ["no wallet"]}

@@ -93,6 +93,7 @@ class TestAdmin:
             "is_enabled": "on",
             "ip_allowlist": '["10.0.0.0/8"]',
             "rate_limit_per_second": "50",
+            "restricted_countries": "GB, US",
             "launch_url_template": "",
             "secrets-TOTAL_FORMS": "0",
             "secrets-INITIAL_FORMS": "0",
@@ -104,6 +105,7 @@ class TestAdmin:
             ("acme", "is_enabled", "", "yes", "admin"),
             ("acme", "ip_allowlist", "", '["10.0.0.0/8"]', "admin"),
             ("acme", "rate_limit_per_second", "", "50", "admin"),
+            ("acme", "restricted_countries", "", '["GB", "US"]', "admin"),
         ]
 
     def test_a_game_deleted_and_a_key_revoked(self, admin_client, sandbox):
@@ -176,6 +178,7 @@ class TestOutsideTheAdmin:
             ("is_enabled", "yes"),
             ("ip_allowlist", '["10.0.0.1"]'),
             ("rate_limit_per_second", "0"),
+            ("restricted_countries", "[]"),
             ("signing_secret", "issued"),
         ]
         assert [(f, old, new) for _, f, old, new, _ in changes(object_key="bigcasino")] == [

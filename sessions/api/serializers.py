@@ -1,3 +1,4 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField
@@ -24,3 +25,41 @@ class SessionCreateOutput(serializers.Serializer):
 class SessionCloseOutput(serializers.Serializer):
     session_id = serializers.CharField()
     closed_at = serializers.DateTimeField()
+
+
+class GameCatalogueInput(serializers.Serializer):
+    player_id = StrictCharField(
+        max_length=64, required=False, help_text="The games offered to this player, by their recorded country."
+    )
+    country = StrictCharField(
+        required=False,
+        validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
+        help_text="The games offered to players of this country (ISO 3166-1 alpha-2).",
+    )
+
+    def validate(self, attrs):
+        if "player_id" in attrs and "country" in attrs:
+            raise serializers.ValidationError({"country": ["Give player_id or country, not both."]})
+        return attrs
+
+
+class GameOutput(serializers.Serializer):
+    game_id = serializers.CharField(help_text="What POST /api/v1/sessions launches.")
+    name = serializers.CharField()
+    game_type = serializers.CharField()
+    provider = serializers.CharField(source="provider.code")
+    restricted_countries = serializers.SerializerMethodField(
+        help_text="Where it is not offered, by the game or its provider."
+    )
+
+    def get_restricted_countries(self, game) -> list[str]:
+        return sorted({*game.restricted_countries, *game.provider.restricted_countries})
+
+
+class GameCatalogueOutput(serializers.Serializer):
+    country = serializers.CharField(
+        allow_null=True,
+        help_text="The country the list is for: the one asked, or the player's (empty when not recorded: only "
+        "games restricted nowhere); null for the whole catalogue.",
+    )
+    games = GameOutput(many=True)

@@ -6,4 +6,5 @@ from . import views
 urlpatterns = [
     path("sessions", views.SessionCreateApi.as_view(), name="session-create"),
     path("sessions/<int:session_id>/close", views.SessionCloseApi.as_view(), name="session-close"),
+    path("games", views.GameCatalogueApi.as_view(), name="game-catalogue"),
 ]

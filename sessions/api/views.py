@@ -11,11 +11,18 @@ from casino_platform.renderers import OrjsonRenderer
 from players.selectors import player_get
 from provider.errors import GameNotFound
 from provider.models import Game
+from provider.selectors import game_catalogue
 from sessions.models import GameSession
 from sessions.services import session_close, session_create, session_launch_url
 
 from .auth import OperatorApiKeyAuthentication
-from .serializers import SessionCloseOutput, SessionCreateInput, SessionCreateOutput
+from .serializers import (
+    GameCatalogueInput,
+    GameCatalogueOutput,
+    SessionCloseOutput,
+    SessionCreateInput,
+    SessionCreateOutput,
+)
 
 
 class OperatorApiView(APIView):
@@ -74,3 +81,22 @@ class SessionCloseApi(OperatorApiView):
     def post(self, request: Request, session_id: int) -> Response:
         session = session_close(session=get_object_or_404(GameSession, pk=session_id))
         return Response(SessionCloseOutput({"session_id": str(session.pk), "closed_at": session.closed_at}).data)
+
+
+class GameCatalogueApi(OperatorApiView):
+    @extend_schema(
+        operation_id="game_catalogue",
+        tags=["operator"],
+        parameters=[GameCatalogueInput],
+        responses={200: GameCatalogueOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        description="The enabled games of enabled providers, for the casino's lobby. With `player_id` or "
+        "`country`, only those offered there: a game or provider restricted in a country is neither listed "
+        "nor launched for its players (`GAME_NOT_FOUND`).",
+    )
+    def get(self, request: Request) -> Response:
+        serializer = GameCatalogueInput(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        country = player_get(player_id=data["player_id"]).country if "player_id" in data else data.get("country")
+        games = game_catalogue(country=country)
+        return Response(GameCatalogueOutput({"country": country, "games": games}).data)

@@ -1,0 +1,179 @@
+"""The game catalogue for the casino's lobby (GET /api/v1/games) and the countries a game or
+its provider is not offered in: neither listed nor launched for players of them."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from ledger.models import SettingChange
+from players.models import Player
+from provider.models import Game, Provider
+from sessions.models import GameSession
+from wallet.tests.api_client import ProviderClient, debit_payload, launch
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = {"Authorization": "Token sandbox-operator-token"}
+SANDBOX_GAMES = ["sandbox:dice", "sandbox:holdem", "sandbox:slot"]
+
+
+@pytest.fixture
+def sandbox(db):
+    call_command("seed_sandbox", stdout=io.StringIO())
+
+
+def catalogue(client, **query):
+    return client.get("/api/v1/games", query, headers=TOKEN)
+
+
+def listed(client, **query) -> list[str]:
+    r = catalogue(client, **query)
+    assert r.status_code == 200, r.content
+    return [game["game_id"] for game in r.json()["games"]]
+
+
+def start(client, player_id: str, game_id: str = "sandbox:dice", currency: str = "EUR"):
+    return client.post(
+        "/api/v1/sessions",
+        {"player_id": player_id, "game_id": game_id, "currency": currency},
+        content_type="application/json",
+        headers=TOKEN,
+    )
+
+
+def restrict(model, key: str, *countries: str) -> None:
+    field = "game_id" if model is Game else "code"
+    model.objects.filter(**{field: key}).update(restricted_countries=list(countries))
+
+
+class TestCatalogue:
+    def test_every_enabled_game_with_where_it_is_not_offered(self, client, sandbox):
+        restrict(Game, "sandbox:slot", "GB")
+        restrict(Provider, "sandbox", "US")
+        r = catalogue(client)
+        assert r.status_code == 200
+        body = r.json()
+        assert body["country"] is None
+        assert body["games"][-1] == {
+            "game_id": "sandbox:slot",
+            "name": "Sandbox Slot",
+            "game_type": "slot",
+            "provider": "sandbox",
+            "restricted_countries": ["GB", "US"],
+        }
+        assert [game["game_id"] for game in body["games"]] == SANDBOX_GAMES
+
+    def test_a_country_s_players_see_what_they_are_offered(self, client, sandbox):
+        restrict(Game, "sandbox:slot", "GB", "US")
+        assert listed(client, country="GB") == ["sandbox:dice", "sandbox:holdem"]
+        assert listed(client, country="MT") == SANDBOX_GAMES
+        assert listed(client, player_id="p_demo_2") == ["sandbox:dice", "sandbox:holdem"]  # in the US
+        assert catalogue(client, player_id="p_demo_2").json()["country"] == "US"
+        restrict(Provider, "sandbox", "US")
+        assert listed(client, player_id="p_demo_2") == []
+        assert listed(client, player_id="p_demo_1") == SANDBOX_GAMES  # in Malta
+
+    def test_a_player_whose_country_is_not_recorded_sees_only_games_restricted_nowhere(self, client, sandbox):
+        Player.objects.filter(player_id="p_demo_1").update(country="")
+        assert listed(client, player_id="p_demo_1") == SANDBOX_GAMES
+        restrict(Game, "sandbox:holdem", "FR")
+        assert listed(client, player_id="p_demo_1") == ["sandbox:dice", "sandbox:slot"]
+        assert catalogue(client, player_id="p_demo_1").json()["country"] == ""
+
+    def test_disabled_games_and_providers_are_not_listed(self, client, sandbox):
+        Game.objects.filter(game_id="sandbox:dice").update(is_enabled=False)
+        assert listed(client) == ["sandbox:holdem", "sandbox:slot"]
+        Provider.objects.filter(code="sandbox").update(is_enabled=False)
+        assert listed(client) == []
+
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ({"country": "gb"}, "country"),
+            ({"country": "GBR"}, "country"),
+            ({"country": "MT", "player_id": "p_demo_1"}, "country"),
+            ({"player_id": "x" * 65}, "player_id"),
+        ],
+    )
+    def test_bad_queries_are_validation_errors(self, client, sandbox, query, field):
+        r = catalogue(client, **query)
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+        assert field in r.json()["details"]
+
+    def test_an_unknown_player_is_not_found_and_the_token_is_required(self, client, sandbox):
+        r = catalogue(client, player_id="p_nobody")
+        assert (r.status_code, r.json()["code"]) == (404, "PLAYER_NOT_FOUND")
+        assert client.get("/api/v1/games").status_code in (401, 403)
+
+    def test_in_the_schema(self, client, sandbox):
+        schema = client.get("/api/schema/", headers={"Accept": "application/json"}).json()
+        operation = schema["paths"]["/api/v1/games"]["get"]
+        assert operation["operationId"] == "game_catalogue"
+        assert {p["name"] for p in operation["parameters"]} >= {"player_id", "country"}
+
+
+class TestLaunch:
+    @pytest.mark.parametrize("model, key", [(Game, "sandbox:dice"), (Provider, "sandbox")])
+    def test_a_game_restricted_in_the_player_s_country_is_not_launched(self, client, sandbox, model, key):
+        restrict(model, key, "US", "MT")
+        r = start(client, "p_demo_1")
+        assert (r.status_code, r.json()["code"]) == (404, "GAME_NOT_FOUND")
+        assert r.json()["message"] == "Game sandbox:dice is not offered in MT."
+        assert not GameSession.objects.filter(player__player_id="p_demo_1").exists()
+        if model is Game:
+            assert start(client, "p_demo_1", "sandbox:slot").status_code == 201
+
+    def test_nor_to_a_player_whose_country_is_not_recorded(self, client, sandbox):
+        Player.objects.filter(player_id="p_demo_1").update(country="")
+        assert start(client, "p_demo_1").status_code == 201  # restricted nowhere
+        restrict(Game, "sandbox:dice", "GB")
+        r = start(client, "p_demo_1")
+        assert (r.status_code, r.json()["code"]) == (404, "GAME_NOT_FOUND")
+        assert r.json()["message"] == "Game sandbox:dice is not offered to a player whose country is not recorded."
+
+    def test_a_disabled_provider_s_games_are_not_launched(self, client, sandbox):
+        Provider.objects.filter(code="sandbox").update(is_enabled=False)
+        r = start(client, "p_demo_1")
+        assert (r.status_code, r.json()["code"]) == (404, "GAME_NOT_FOUND")
+        assert not GameSession.objects.exists()
+
+    def test_a_session_open_before_the_restriction_runs_to_its_end(self, client, sandbox):
+        token = launch("p_demo_1")
+        restrict(Game, "sandbox:dice", "MT")
+        r = ProviderClient(client).post("debit", debit_payload(token, "d-after-restriction"))
+        assert r.status == 200, r.body
+
+
+class TestAdmin:
+    def test_staff_type_the_countries_and_the_change_is_on_record(self, admin_client, sandbox):
+        game = Game.objects.get(game_id="sandbox:slot")
+        url = reverse("admin:provider_game_change", args=[game.pk])
+        page = admin_client.get(url)
+        assert page.status_code == 200 and b"restricted_countries" in page.content
+        form = {
+            "game_id": game.game_id,
+            "provider": game.provider_id,
+            "name": game.name,
+            "game_type": game.game_type,
+            "is_enabled": "on",
+        }
+        r = admin_client.post(url, {**form, "restricted_countries": "gb,US"})
+        assert r.status_code == 200 and r.context["adminform"].form.errors["restricted_countries"]
+        r = admin_client.post(url, {**form, "restricted_countries": "US,US"})
+        assert r.status_code == 200 and r.context["adminform"].form.errors["restricted_countries"]
+        assert Game.objects.get(pk=game.pk).restricted_countries == []
+
+        r = admin_client.post(url, {**form, "restricted_countries": "GB, US"})
+        assert r.status_code == 302
+        assert Game.objects.get(pk=game.pk).restricted_countries == ["GB", "US"]
+        change = SettingChange.objects.filter(setting="provider.game", object_key="sandbox:slot").latest("id")
+        assert (change.field, change.old_value, change.new_value, change.changed_by) == (
+            "restricted_countries",
+            "[]",
+            '["GB", "US"]',
+            "admin",
+        )
+        listing = admin_client.get(reverse("admin:provider_game_changelist")).content.decode()
+        assert "GB" in listing
