@@ -189,11 +189,6 @@ class JournalTransaction(models.Model):
         ordering = ["-id"]
         permissions = [("export_reports", "Can export ledger reports")]
         constraints = [
-            # The journal is never corrected afterwards, so its kinds are held when written.
-            models.CheckConstraint(
-                condition=models.Q(kind__in=["debit", "credit", "rollback", "deposit", "withdrawal", "adjustment"]),
-                name="journal_kind_valid",
-            ),
             # Money moves once per provider transaction id, whatever the Python above does.
             models.UniqueConstraint(
                 fields=["provider_code", "provider_transaction_id"],

@@ -1,10 +1,11 @@
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -45,6 +46,7 @@ from .services import (
     player_unblock,
     player_update,
     player_update_by_staff,
+    restriction_as_seen,
     restriction_ends_early,
 )
 
@@ -290,9 +292,11 @@ class HoldsMoneyFilter(admin.SimpleListFilter):
 
 
 class PlayerForm(forms.ModelForm):
-    """The player's change form, with the reason its changes are audited under. Ending a
-    self-exclusion or time-out early is refused here, before the service refuses it under the
-    player's lock, so that staff see why on the field."""
+    """The player's change form, with the reason its changes are audited under. A page carries
+    the self-exclusion and time-out its staff member saw: one the player changed since is
+    neither changed by a save of the page nor counted as changed. Ending one early is refused
+    here, before the service refuses it under the player's lock, so that staff see why on the
+    field."""
 
     change_reason = forms.CharField(
         label="Reason for the change",
@@ -307,6 +311,20 @@ class PlayerForm(forms.ModelForm):
         model = Player
         fields = ("player_id", "display_name", "country", "status", *RESTRICTION_FIELDS, "kyc_status", "kyc_reference")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # What staff saw, posted back beside what they typed: changed_data compares the two.
+        for field in RESTRICTION_FIELDS:
+            if field in self.fields:
+                self.fields[field].show_hidden_initial = True
+        # The restrictions this save changes, as the page showed them (for the service).
+        self.restrictions_seen: dict[str, datetime | None] = {}
+
+    def _seen(self, field: str) -> datetime | None:
+        bound = self[field]
+        posted = bound.field.hidden_widget().value_from_datadict(self.data, self.files, bound.html_initial_name)
+        return bound.field.clean(posted)
+
     def clean(self):
         cleaned = super().clean() or self.cleaned_data
         if self.instance.pk is None:
@@ -316,6 +334,19 @@ class PlayerForm(forms.ModelForm):
             if field not in self.changed_data or field not in cleaned:
                 continue
             current = getattr(self.instance, field)
+            try:
+                seen = self._seen(field)
+            except ValidationError:  # not a time: not what the page showed
+                seen, current_shown = None, False
+            else:
+                current_shown = restriction_as_seen(current=current, seen=seen)
+            if not current_shown:
+                until = f"until {current:%Y-%m-%d %H:%M:%S} UTC" if current else "not set"
+                self.add_error(
+                    field, f"The {noun} has changed since this page was opened: it is now {until}. Open the page again."
+                )
+                continue
+            self.restrictions_seen[field] = seen
             if not restriction_ends_early(current=current, new=cleaned[field], now=now):
                 continue
             if not self.may_lift_restrictions:
@@ -324,7 +355,7 @@ class PlayerForm(forms.ModelForm):
                     f"The {noun} is in force until {current:%Y-%m-%d %H:%M} UTC: it can be extended, not ended "
                     f'early, except by staff with the permission "Can end a self-exclusion or time-out early".',
                 )
-            elif not cleaned.get("change_reason", "").strip():
+            elif not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:
                 self.add_error("change_reason", f"Say why the {noun} ends early: it is kept in the audit log.")
         return cleaned
 
@@ -517,11 +548,25 @@ class PlayerAdmin(admin.ModelAdmin):
                 changed_by=request.user.get_username(),
                 reason=reason or "back office edit",
                 changes=changes,
+                seen=form.restrictions_seen,
                 # Only with a reason of their own: the default one explains no lifting.
                 lift_early=bool(reason) and request.user.has_perm("players.lift_restriction"),
             )
         except DomainError as exc:
+            # Refused under the player's lock (a change made since the form was checked):
+            # nothing was saved, so neither the history nor the answer says it was.
+            request.player_change_refused = True
             messages.error(request, exc.message)
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "player_change_refused", False):
+            return None
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        if getattr(request, "player_change_refused", False):
+            return redirect("admin:players_player_change", obj.pk)
+        return super().response_change(request, obj)
 
     @admin.action(description="Block selected players", permissions=["change"])
     def block_players(self, request, queryset):

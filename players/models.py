@@ -3,6 +3,7 @@ units, session and daily play-time limits in minutes."""
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
+from django.core.validators import RegexValidator
 from django.db import models
 
 # The KYC provider's id of a check, as long as the column holds.
@@ -25,7 +26,13 @@ class Player(models.Model):
 
     player_id = models.CharField(max_length=64, unique=True, help_text="The operator's player id, e.g. p_demo_1.")
     display_name = models.CharField(max_length=120, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2.")
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        # Compared with the countries games are not offered in, which are written so.
+        validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
+        help_text="ISO 3166-1 alpha-2, in capitals.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     self_excluded_until = models.DateTimeField(null=True, blank=True)
     timed_out_until = models.DateTimeField(null=True, blank=True)

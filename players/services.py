@@ -145,6 +145,13 @@ def player_register(
 RESTRICTION_FIELDS = {"self_excluded_until": "self-exclusion", "timed_out_until": "time-out"}
 
 
+def restriction_as_seen(*, current: datetime | None, seen: datetime | None) -> bool:
+    """Whether a restriction's end is still what a page showed (to the second, as pages show it)."""
+    if current is None or seen is None:
+        return current is seen
+    return current.replace(microsecond=0) == seen.replace(microsecond=0)
+
+
 def restriction_ends_early(*, current: datetime | None, new: datetime | None, now: datetime) -> bool:
     """Whether setting a restriction's end to `new` ends one in force before its time: lifting
     it or bringing its end forward. Starting, extending or replacing a past one does not."""
@@ -159,11 +166,18 @@ def player_update(*, player: Player, changed_by: str, reason: str, **changes: An
 
 @transaction.atomic
 def player_update_by_staff(
-    *, player: Player, changed_by: str, reason: str, changes: dict[str, Any], lift_early: bool = False
+    *,
+    player: Player,
+    changed_by: str,
+    reason: str,
+    changes: dict[str, Any],
+    seen: dict[str, datetime | None] | None = None,
+    lift_early: bool = False,
 ) -> Player:
     """player_update for staff's edits: a self-exclusion or time-out in force is ended or
     shortened only with `lift_early` (staff whom the operator allows to, the permission
-    `players.lift_restriction`) and a reason for the audit log."""
+    `players.lift_restriction`) and a reason for the audit log. `seen` holds the restrictions
+    as staff's page showed them: one the player has changed since is not changed."""
     unknown = set(changes) - set(AUDITED_FIELDS)
     if unknown:
         raise ValidationFailed(f"Not a player field: {', '.join(sorted(unknown))}")
@@ -178,6 +192,13 @@ def player_update_by_staff(
         old = getattr(locked, field)
         if old == new:
             continue
+        if field in RESTRICTION_FIELDS and seen is not None and field in seen:
+            if not restriction_as_seen(current=old, seen=seen[field]):
+                raise ValidationFailed(
+                    f"The {RESTRICTION_FIELDS[field]} has changed since it was read: it is now "
+                    f"{old.isoformat() if old else 'not set'}. Nothing was changed.",
+                    details={field: ["changed since it was read"]},
+                )
         if field in RESTRICTION_FIELDS and restriction_ends_early(current=old, new=new, now=now):
             _check_lift_early(field=field, current=old, lift_early=lift_early, reason=reason)
         setattr(locked, field, new)
@@ -238,7 +259,7 @@ def player_time_out(*, player: Player, until: datetime, changed_by: str, reason:
 
 def player_extend_restriction(*, player: Player, field: str, until: datetime, changed_by: str, reason: str) -> Player:
     """Self-exclusion or time-out as the player asks for it: it may start or grow, never
-    shrink. Only staff allowed to end one early can, through player_update (`lift_early`)."""
+    shrink. Only staff allowed to end one early can (player_update_by_staff's `lift_early`)."""
     if field not in ("self_excluded_until", "timed_out_until"):
         raise ValueError(field)
     now = clock.now()
@@ -548,7 +569,7 @@ def player_lock(*, player_id: str | None = None, pk: int | None = None) -> Playe
         raise PlayerNotFound(f"No player {player_id!r}.") from None
 
 
-def player_not_active_message(player: Player) -> str:
+def player_not_active_message(*, player: Player) -> str:
     """Why a player who is not active may not play or deposit (PLAYER_BLOCKED either way, as
     the contract has one code for both): support reads it in the provider's logs."""
     if player.status == Player.Status.CLOSED:
@@ -561,7 +582,7 @@ def player_assert_may_bet(*, player: Player, now: datetime | None = None) -> Non
     the wallet."""
     now = now or clock.now()
     if player.status != Player.Status.ACTIVE:
-        raise PlayerBlocked(player_not_active_message(player))
+        raise PlayerBlocked(player_not_active_message(player=player))
     if player.self_excluded_until and player.self_excluded_until > now:
         raise ResponsibleGamblingLimit(
             f"Player {player.player_id} is self-excluded until {player.self_excluded_until.isoformat()}."

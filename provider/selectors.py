@@ -72,14 +72,26 @@ def provider_auth_info(*, code: str) -> ProviderAuthInfo | None:
     return info
 
 
-def game_offered_in(*, game: Game, provider: Provider, country: str) -> bool:
+def game_restricted_countries(*, game: Game) -> frozenset[str] | None:
+    """The countries the game is not offered in, by itself or its provider; None when either
+    list is not a list of codes (written around the admin's checks): then it is offered nowhere,
+    rather than everywhere."""
+    lists = (game.restricted_countries, game.provider.restricted_countries)
+    if not all(isinstance(codes, list) and all(isinstance(code, str) for code in codes) for codes in lists):
+        return None
+    return frozenset(code.upper() for codes in lists for code in codes)
+
+
+def game_offered_in(*, game: Game, country: str) -> bool:
     """Whether a game may be played by a player of `country`: not restricted there by the game
     or its provider. Where either restricts any country, a player whose country is not recorded
     (``""``) is not offered it, since they may be in one of them."""
-    restricted = (*game.restricted_countries, *provider.restricted_countries)
+    restricted = game_restricted_countries(game=game)
+    if restricted is None:
+        return False
     if not country:
         return not restricted
-    return country not in restricted
+    return country.upper() not in restricted
 
 
 def game_catalogue(*, country: str | None = None) -> list[Game]:
@@ -88,5 +100,5 @@ def game_catalogue(*, country: str | None = None) -> list[Game]:
     thousand rows at most, and the lists are JSON, which SQLite cannot search."""
     games = Game.objects.filter(is_enabled=True, provider__is_enabled=True).select_related("provider")
     if country is None:
-        return list(games)
-    return [game for game in games if game_offered_in(game=game, provider=game.provider, country=country)]
+        return [game for game in games if game_restricted_countries(game=game) is not None]
+    return [game for game in games if game_offered_in(game=game, country=country)]

@@ -212,7 +212,7 @@ def session_create(
     player_assert_may_bet(player=player)
     if not game.is_enabled or game.provider_id != provider.pk or not provider.is_enabled:
         raise GameNotFound(f"Game {game.game_id} is not available.")
-    if not game_offered_in(game=game, provider=provider, country=player.country):
+    if not game_offered_in(game=game, country=player.country):
         where = f"in {player.country}" if player.country else "to a player whose country is not recorded"
         raise GameNotFound(f"Game {game.game_id} is not offered {where}.")
     if not player.wallets.filter(currency_id=currency).exists():

@@ -24,16 +24,20 @@ def change_form_data(response) -> dict[str, str]:
     """What a browser would post back unchanged: the main form and every inline formset."""
     data: dict[str, str] = {}
 
+    def put(field, key: str, value) -> None:
+        widgets = getattr(field.widget, "widgets", None)
+        if widgets:  # split date/time: one input per sub-widget
+            parts = field.widget.decompress(value) if value else [None] * len(widgets)
+            for i, part in enumerate(parts):
+                data[f"{key}_{i}"] = "" if part is None else str(part)
+        else:
+            data[key] = "" if value is None else str(value)
+
     def add(form) -> None:
         for name, field in form.fields.items():
-            value = form[name].value()
-            widgets = getattr(field.widget, "widgets", None)
-            if widgets:  # split date/time: one input per sub-widget
-                parts = field.widget.decompress(value) if value else [None] * len(widgets)
-                for i, part in enumerate(parts):
-                    data[f"{form.add_prefix(name)}_{i}"] = "" if part is None else str(part)
-            else:
-                data[form.add_prefix(name)] = "" if value is None else str(value)
+            put(field, form.add_prefix(name), form[name].value())
+            if field.show_hidden_initial:  # what the page showed, posted back beside it
+                put(field, form.add_initial_prefix(name), form[name].initial)
 
     add(response.context["adminform"].form)
     for inline in response.context["inline_admin_formsets"]:
@@ -112,6 +116,14 @@ class TestEdits:
             ("display_name", "Demo One", "Demo Renamed", admin_user.get_username(), "back office edit"),
             ("status", "active", "blocked", admin_user.get_username(), "back office edit"),
         }
+
+    def test_a_country_is_taken_in_capitals_only(self, admin_client, sandbox):
+        """Games' restricted countries are compared with it, and are written so."""
+        player = demo_player()
+        url = reverse("admin:players_player_change", args=[player.pk])
+        r = admin_client.post(url, {**change_form_data(admin_client.get(url)), "country": "gb"})
+        assert r.status_code == 200 and r.context["adminform"].form.errors["country"]
+        assert Player.objects.get(pk=player.pk).country == "MT"
 
     def test_unchanged_form_writes_no_audit_rows(self, admin_client, sandbox):
         player = demo_player("p_blocked_rg")

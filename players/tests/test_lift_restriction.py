@@ -2,10 +2,13 @@
 staff can only with the permission the operator gives for it and a reason in the audit log.
 The service holds it under the player's lock; the admin's form tells staff why first."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -154,10 +157,13 @@ class TestAdmin:
         assert Player.objects.get(pk=player.pk).timed_out_until is None
         assert audit(player, "timed_out_until")[-1] == ("", "support", "set on the wrong account, ticket 4411")
 
-    def test_a_form_opened_before_the_player_self_excluded_cannot_undo_it(self, client, staff):
+    @pytest.mark.parametrize("may_lift", [False, True])
+    def test_a_page_opened_before_the_player_self_excluded_leaves_it_alone(self, client, staff, may_lift):
         """Staff open the page of a player whose exclusion has ended; the player excludes
-        themselves again; staff post the page with the old end. The form compares with the
-        exclusion now in force, not the one on the page."""
+        themselves again; staff save the page to correct another field, with a reason. The
+        page showed the old end and staff did not touch it: the new exclusion stands."""
+        if may_lift:
+            allow_lifting(staff)
         player = PlayerFactory()
         old_end = (timezone.now() - timedelta(days=1)).replace(microsecond=0)
         Player.objects.filter(pk=player.pk).update(self_excluded_until=old_end)
@@ -167,6 +173,91 @@ class TestAdmin:
         player_extend_restriction(
             player=player, field="self_excluded_until", until=new_end, changed_by="player", reason="asked"
         )
+        r = client.post(url, {**stale, "kyc_reference": "KYC-2", "change_reason": "typo in the reference"})
+        assert r.status_code == 302
+        player.refresh_from_db()
+        assert (player.self_excluded_until, player.kyc_reference) == (new_end, "KYC-2")
+
+    def test_a_change_to_a_restriction_the_player_changed_since_is_refused(self, client, staff):
+        """The same stale page, but staff clear the exclusion they saw as over: they did not
+        see the one in force, so even with leave and a reason it is not lifted."""
+        allow_lifting(staff)
+        player = PlayerFactory()
+        Player.objects.filter(pk=player.pk).update(self_excluded_until=timezone.now() - timedelta(days=1))
+        url = reverse("admin:players_player_change", args=[player.pk])
+        stale = change_form_data(client.get(url))
+        new_end = (timezone.now() + timedelta(days=180)).replace(microsecond=0)
+        player_extend_restriction(
+            player=player, field="self_excluded_until", until=new_end, changed_by="player", reason="asked"
+        )
+        stale.update(self_excluded_until_0="", self_excluded_until_1="", change_reason="clearing an old one")
         r = client.post(url, stale)
-        assert r.status_code == 200 and r.context["adminform"].form.errors["self_excluded_until"]
+        assert r.status_code == 200
+        [error] = r.context["adminform"].form.errors["self_excluded_until"]
+        assert error.startswith("The self-exclusion has changed since this page was opened: it is now until ")
         assert Player.objects.get(pk=player.pk).self_excluded_until == new_end
+
+    def test_the_service_refuses_a_restriction_changed_since_it_was_read(self):
+        player = restricted("timed_out_until", timezone.now() + timedelta(hours=2))
+        with pytest.raises(ValidationFailed) as refused:
+            player_update_by_staff(
+                player=player,
+                changed_by="support",
+                reason="longer break",
+                changes={"timed_out_until": timezone.now() + timedelta(days=3)},
+                seen={"timed_out_until": None},
+            )
+        assert refused.value.details == {"timed_out_until": ["changed since it was read"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_player_s_exclusion_committed_while_staff_save_is_not_overwritten(client, staff):
+    """The form is checked against the player as read; the player's own exclusion commits
+    while the save waits for their lock; the service, under the lock, refuses staff's change
+    to it. The admin then says so and records no change in its history."""
+    from django.contrib.admin.models import LogEntry
+
+    player = PlayerFactory()
+    url = reverse("admin:players_player_change", args=[player.pk])
+    data = change_form_data(client.get(url))
+    staff_end = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    data.update(
+        self_excluded_until_0=staff_end.strftime("%Y-%m-%d"),
+        self_excluded_until_1=staff_end.strftime("%H:%M:%S"),
+        change_reason="player asked on the phone",
+    )
+    answer: dict = {}
+
+    def save_page() -> None:
+        try:
+            answer["response"] = client.post(url, data)
+        finally:
+            connection.close()  # this thread's own
+
+    player_end = timezone.now() + timedelta(days=365)
+    with transaction.atomic():
+        player_extend_restriction(
+            player=player, field="self_excluded_until", until=player_end, changed_by="player", reason="a year"
+        )
+        save = threading.Thread(target=save_page)
+        save.start()
+        deadline = time.monotonic() + 20
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.02)
+            else:
+                save.join(30)
+                pytest.fail(f"staff's save never waited for the player's lock: {answer}")
+    save.join(30)
+    r = answer["response"]
+    assert (r.status_code, r["Location"]) == (302, url)
+    shown = [str(m) for m in r.wsgi_request._messages]
+    assert len(shown) == 1 and shown[0].startswith("The self-exclusion has changed since it was read")
+    assert Player.objects.get(pk=player.pk).self_excluded_until == player_end
+    assert not LogEntry.objects.filter(object_id=str(player.pk)).exists()

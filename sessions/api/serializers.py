@@ -2,6 +2,7 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField
+from provider.selectors import game_restricted_countries
 
 
 class SessionCreateInput(serializers.Serializer):
@@ -53,7 +54,7 @@ class GameOutput(serializers.Serializer):
     )
 
     def get_restricted_countries(self, game) -> list[str]:
-        return sorted({*game.restricted_countries, *game.provider.restricted_countries})
+        return sorted(game_restricted_countries(game=game) or ())
 
 
 class GameCatalogueOutput(serializers.Serializer):

@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.db.models import JSONField, Value
 from django.urls import reverse
 
 from ledger.models import SettingChange
@@ -132,6 +133,25 @@ class TestLaunch:
         r = start(client, "p_demo_1")
         assert (r.status_code, r.json()["code"]) == (404, "GAME_NOT_FOUND")
         assert r.json()["message"] == "Game sandbox:dice is not offered to a player whose country is not recorded."
+
+    def test_a_country_recorded_in_small_letters_is_still_that_country(self, client, sandbox):
+        """Written around the checks (the operator API and the admin take capitals only)."""
+        Player.objects.filter(player_id="p_demo_1").update(country="mt")
+        restrict(Game, "sandbox:dice", "MT")
+        assert start(client, "p_demo_1").status_code == 404
+        assert listed(client, player_id="p_demo_1") == ["sandbox:holdem", "sandbox:slot"]
+
+    @pytest.mark.parametrize("malformed", ["GB", {"GB": True}, None, [1]])
+    def test_a_restriction_that_is_not_a_list_of_codes_offers_the_game_nowhere(self, client, sandbox, malformed):
+        """Written around the admin's checks: the game is neither listed nor launched, and
+        nothing answers 500."""
+        # JSON's null, which the column (NOT NULL) takes as a value.
+        value = Value(None, JSONField()) if malformed is None else malformed
+        Game.objects.filter(game_id="sandbox:dice").update(restricted_countries=value)
+        for query in ({}, {"country": "MT"}, {"player_id": "p_demo_1"}):
+            assert listed(client, **query) == ["sandbox:holdem", "sandbox:slot"]
+        r = start(client, "p_demo_1")
+        assert (r.status_code, r.json()["code"]) == (404, "GAME_NOT_FOUND")
 
     def test_a_disabled_provider_s_games_are_not_launched(self, client, sandbox):
         Provider.objects.filter(code="sandbox").update(is_enabled=False)
