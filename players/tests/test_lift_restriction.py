@@ -3,7 +3,6 @@ staff can only with the permission the operator gives for it and a reason in the
 The service holds it under the player's lock; the admin's form tells staff why first."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from casino_platform.errors import ValidationFailed
+from casino_platform.tests.locks import until_another_waits_for_a_lock
 from players.models import Player, PlayerAuditLog
 from players.services import player_extend_restriction, player_update, player_update_by_staff
 from players.tests.factories import PlayerFactory
@@ -241,19 +241,7 @@ def test_a_player_s_exclusion_committed_while_staff_save_is_not_overwritten(clie
         )
         save = threading.Thread(target=save_page)
         save.start()
-        deadline = time.monotonic() + 20
-        with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-                if cursor.fetchone()[0]:
-                    break
-                time.sleep(0.02)
-            else:
-                save.join(30)
-                pytest.fail(f"staff's save never waited for the player's lock: {answer}")
+        until_another_waits_for_a_lock(save, "staff's save")
     save.join(30)
     r = answer["response"]
     assert (r.status_code, r["Location"]) == (302, url)

@@ -4,15 +4,15 @@ audited; a withdrawal's request and its approval both check it under the player'
 
 import io
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 
+from casino_platform.tests.locks import until_another_waits_for_a_lock
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.errors import KycRequired
@@ -313,20 +313,7 @@ def test_a_revocation_committed_while_a_withdrawal_waits_decides_it(live_server)
         request = threading.Thread(target=withdraw_over_http)
         request.start()
         # Commit only once the request is waiting for the row this transaction holds.
-        deadline = time.monotonic() + 20
-        with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
-                # The statistics views keep one snapshot per transaction unless told to drop it.
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-                if cursor.fetchone()[0]:
-                    break
-                time.sleep(0.02)
-            else:
-                request.join(30)
-                pytest.fail(f"the withdrawal never waited for the player's lock: {answer}")
+        until_another_waits_for_a_lock(request, "the withdrawal")
     request.join(30)
     r = answer["response"]
     assert (r.status_code, r.json()["code"], r.json()["details"]) == (403, "KYC_REQUIRED", {"kyc_status": "rejected"})
