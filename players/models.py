@@ -3,8 +3,9 @@ units, session and daily play-time limits in minutes."""
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from django.core.validators import RegexValidator
 from django.db import models
+
+from casino_platform.validators import country_code
 
 # The KYC provider's id of a check, as long as the column holds.
 KYC_REFERENCE_LENGTH = 120
@@ -29,8 +30,7 @@ class Player(models.Model):
     country = models.CharField(
         max_length=2,
         blank=True,
-        # Compared with the countries games are not offered in, which are written so.
-        validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
+        validators=[country_code],
         help_text="ISO 3166-1 alpha-2, in capitals.",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)

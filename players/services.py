@@ -260,7 +260,7 @@ def player_time_out(*, player: Player, until: datetime, changed_by: str, reason:
 def player_extend_restriction(*, player: Player, field: str, until: datetime, changed_by: str, reason: str) -> Player:
     """Self-exclusion or time-out as the player asks for it: it may start or grow, never
     shrink. Only staff allowed to end one early can (player_update_by_staff's `lift_early`)."""
-    if field not in ("self_excluded_until", "timed_out_until"):
+    if field not in RESTRICTION_FIELDS:
         raise ValueError(field)
     now = clock.now()
     if until <= now:

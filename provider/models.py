@@ -1,16 +1,20 @@
-import re
-
 from django.core.exceptions import ValidationError
 from django.db import models
 
-COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+from casino_platform.validators import country_code
 
 
 def validate_country_codes(value: object) -> None:
     """A list of ISO 3166-1 alpha-2 codes in capitals, each once: what a player's country is
     compared with."""
-    if not isinstance(value, list) or not all(isinstance(code, str) and COUNTRY_CODE.fullmatch(code) for code in value):
-        raise ValidationError("A list of ISO 3166-1 alpha-2 country codes in capitals, e.g. GB, US.")
+    message = "A list of ISO 3166-1 alpha-2 country codes in capitals, e.g. GB, US."
+    if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
+        raise ValidationError(message)
+    try:
+        for code in value:
+            country_code(code)
+    except ValidationError:
+        raise ValidationError(message) from None
     if len(set(value)) != len(value):
         raise ValidationError("Each country once.")
 

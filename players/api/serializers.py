@@ -1,9 +1,9 @@
 from typing import Any
 
-from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictIntegerField
+from casino_platform.validators import country_code
 from players.models import KYC_REFERENCE_LENGTH, PeriodLimit, Player
 from players.services import MAX_LIMIT, SESSION_TIME_LIMIT_MINUTES
 
@@ -101,7 +101,7 @@ class PlayerInput(ReasonInput):
     country = StrictCharField(
         required=False,
         allow_blank=True,
-        validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
+        validators=[country_code],
         help_text="ISO 3166-1 alpha-2, e.g. MT.",
     )
     kyc_status = serializers.ChoiceField(

@@ -1,7 +1,7 @@
-from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField
+from casino_platform.validators import country_code
 from provider.selectors import game_restricted_countries
 
 
@@ -34,7 +34,7 @@ class GameCatalogueInput(serializers.Serializer):
     )
     country = StrictCharField(
         required=False,
-        validators=[RegexValidator(r"^[A-Z]{2}\Z", "ISO 3166-1 alpha-2, in capitals")],
+        validators=[country_code],
         help_text="The games offered to players of this country (ISO 3166-1 alpha-2).",
     )
 
