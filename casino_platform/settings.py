@@ -242,9 +242,10 @@ CELERY_BEAT_SCHEDULE["players-rg-limit-sweep"] = {
 # off until it is, or their withdrawals are refused.
 KYC_REQUIRED_FOR_WITHDRAWALS = env.bool("KYC_REQUIRED_FOR_WITHDRAWALS", default=True)
 # Anti-money-laundering monitoring (wallet/services/monitoring.py): a beat sweep reads the
-# journal for the currencies' "flag wins above" and "flag deposits in 24 hours above". Each
-# sweep reads again the settle time before where the last one ended, for movements stamped
-# before they committed (a debit waiting on its wallet's lock, say).
+# journal for the currencies' "flag wins above", "flag deposits in 24 hours above" and "flag
+# withdrawals after wagering below". Each sweep reads again the settle time before where the
+# last one ended, for movements stamped before they committed (a debit waiting on its
+# wallet's lock, say).
 MONITORING_SWEEP_SECONDS = env.float("MONITORING_SWEEP_SECONDS", default=60.0)
 MONITORING_SETTLE_SECONDS = env.int("MONITORING_SETTLE_SECONDS", default=600)
 if MONITORING_SETTLE_SECONDS < 0:

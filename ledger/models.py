@@ -62,8 +62,9 @@ class Currency(models.Model):
         null=True,
         blank=True,
         verbose_name="flag wins above",
-        help_text="A single win (a provider's credit of any reason) of more than this (minor units) to a player's "
-        "wallet is listed under Wallets → Monitoring alerts for staff to clear or report; empty: none is.",
+        help_text="A win (a provider's credit of any reason) of more than this (minor units) to a player's wallet, "
+        "or the win that takes its round's wins over it, is listed under Wallets → Monitoring alerts for staff to "
+        "clear or report; empty: none is.",
     )
     deposits_24h_above = models.BigIntegerField(
         null=True,

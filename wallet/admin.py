@@ -32,6 +32,7 @@ from .selectors import (
     MONITORING_ALERT_MONEY,
     monitoring_alert_deposits,
     monitoring_alert_lines,
+    monitoring_alert_round,
     staff_moved_alone_today,
     wallet_activity,
 )
@@ -803,7 +804,7 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
-    @admin.display(description="Deposited (24 hours or 30 days)")
+    @admin.display(description="Round's wins or deposits (24 hours, 30 days)")
     def total_display(self, obj: MonitoringAlert) -> str:
         return "" if obj.total is None else obj.wallet.currency.format(obj.total)
 
@@ -853,6 +854,12 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
                 {"entry": entry, "amount": currency.format(entry.amount)}
                 for entry in monitoring_alert_deposits(alert=alert)
             ]
+        round_movements = []
+        if alert.rule == MonitoringAlert.Rule.LARGE_WIN:
+            round_movements = [
+                {"entry": entry, "amount": currency.format(entry.amount)}
+                for entry in monitoring_alert_round(alert=alert)
+            ]
         context = {
             **self.admin_site.each_context(request),
             "form": form,
@@ -864,6 +871,7 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
             "threshold": _alert_figure(alert),
             "balance": currency.format(wallet.balance),
             "deposits": deposits,
+            "round_movements": round_movements,
             "lookback_days": ACTIVITY_LOOKBACK.days,
             "activity": {name: currency.format(amount) for name, amount in activity.items()},
             "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),

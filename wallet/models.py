@@ -271,8 +271,9 @@ class StaffDayTotal(models.Model):
 
 class MonitoringAlert(models.Model):
     """A movement that the currency's anti-money-laundering rules ask staff to look at: a large
-    win, a deposit that took the player's deposits in 24 hours over the currency's figure, or a
-    withdrawal by a player who wagered little of what they deposited in the 30 days before it.
+    win (or the win that took its round's wins over the figure), a deposit that took the
+    player's deposits in 24 hours over the currency's figure, or a withdrawal by a player who
+    wagered little of what they deposited in the 30 days before it.
     Raised after the movement, by the sweep in wallet/services/monitoring.py that reads the
     journal; it refuses nothing. Staff clear it (nothing suspicious) or report it (a suspicious
     activity report filed with the authority, its reference kept); the decision is made once."""
@@ -299,8 +300,9 @@ class MonitoringAlert(models.Model):
     total = models.BigIntegerField(
         null=True,
         blank=True,
-        help_text="What the player deposited: in the 24 hours up to it (deposits in 24 hours), in the 30 days "
-        "before it (withdrawal with little play).",
+        help_text="Large win: what the round had won up to and including it. Deposits in 24 hours: what the player "
+        "deposited in the 24 hours up to it. Withdrawal with little play: what the player deposited in the 30 days "
+        "before it.",
     )
     wagered = models.BigIntegerField(
         null=True,

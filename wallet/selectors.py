@@ -456,6 +456,21 @@ def monitoring_alert_deposits(*, alert: MonitoringAlert) -> QuerySet[Entry]:
     )
 
 
+def monitoring_alert_round(*, alert: MonitoringAlert) -> QuerySet[Entry]:
+    """The movements of the round of a `large_win` alert's credit on the alert's wallet (bets,
+    wins, rollbacks, those after it too), in journal order, with their journal transactions."""
+    journal = alert.journal
+    return (
+        Entry.objects.filter(
+            account_id=alert.wallet.account_id,
+            transaction__provider_code=journal.provider_code,
+            transaction__round_id=journal.round_id,
+        )
+        .select_related("transaction")
+        .order_by("transaction_id")
+    )
+
+
 # An export of monitoring alerts: its columns, and those in minor units of the row's currency.
 MONITORING_ALERT_COLUMNS = (
     "alert_id",
@@ -464,6 +479,7 @@ MONITORING_ALERT_COLUMNS = (
     "player_id",
     "currency",
     "amount",
+    "round_won",
     "deposited",
     "wagered",
     "figure_amount",
@@ -476,17 +492,19 @@ MONITORING_ALERT_COLUMNS = (
     "decision_memo",
     "report_reference",
 )
-MONITORING_ALERT_MONEY = frozenset({"amount", "deposited", "wagered", "figure_amount"})
+MONITORING_ALERT_MONEY = frozenset({"amount", "round_won", "deposited", "wagered", "figure_amount"})
 
 
 def monitoring_alert_lines(alerts: QuerySet[MonitoringAlert]) -> Iterator[dict[str, Any]]:
-    """The alerts as an export's rows, oldest movement first: `deposited` is the alert's total
-    (24 hours or 30 days by rule), and the currency's figure is an amount (`figure_amount`) or,
-    for a withdrawal with little play, a percentage of deposits (`figure_percent`)."""
+    """The alerts as an export's rows, oldest movement first: the alert's total is `round_won`
+    for a large win (the round's wins up to it) and `deposited` for the others (24 hours or 30
+    days by rule), and the currency's figure is an amount (`figure_amount`) or, for a
+    withdrawal with little play, a percentage of deposits (`figure_percent`)."""
     rows = alerts.order_by("occurred_at", "id").values(
         "rule",
         "status",
         "amount",
+        "total",
         "wagered",
         "threshold",
         "occurred_at",
@@ -498,15 +516,18 @@ def monitoring_alert_lines(alerts: QuerySet[MonitoringAlert]) -> Iterator[dict[s
         alert_id=F("id"),
         player_id=F("wallet__player__player_id"),
         currency=F("wallet__currency_id"),
-        deposited=F("total"),
         journal_transaction_id=F("journal_id"),
     )
     for row in rows.iterator(chunk_size=2000):
         fields: dict[str, Any] = dict(row)
         in_percent = fields["rule"] == MonitoringAlert.Rule.LOW_PLAY_WITHDRAWAL
+        of_round = fields["rule"] == MonitoringAlert.Rule.LARGE_WIN
         threshold = fields.pop("threshold")
+        total = fields.pop("total")
         yield {
             **fields,
+            "round_won": total if of_round else None,
+            "deposited": None if of_round else total,
             "figure_amount": None if in_percent else threshold,
             "figure_percent": threshold if in_percent else None,
         }

@@ -1,7 +1,9 @@
 """Anti-money-laundering monitoring: movements a currency's rules ask staff to look at.
 
-- `large_win`: a single win (a provider's credit, of any reason) to a player's wallet of more
-  than the currency's `large_win_above`.
+- `large_win`: a win (a provider's credit, of any reason) to a player's wallet of more than the
+  currency's `large_win_above`, or the win that takes its round's wins to the wallet over it
+  (free spins or a tournament paid in many credits, each under the figure); the round's wins
+  after that raise nothing more unless one is over the figure on its own.
 - `deposits_24h`: the deposit that takes a player's deposits in the 24 hours up to it over the
   currency's `deposits_24h_above` (gross, the cashier's and staff's alike; later deposits in
   the same 24 hours raise nothing more, one that crosses it again after older ones have left
@@ -86,15 +88,36 @@ def _wallet_entries(kind: str, since: datetime, until: datetime, *, money_in: bo
 
 
 def _large_wins(since: datetime, until: datetime) -> QuerySet[Entry]:
+    # The wins to the wallet in the credit's round up to and including it, in journal order (a
+    # round is the provider's: provider and round id both match), looked up through the
+    # journal's (provider, round) index per credit read; the credit itself pays nothing for it.
+    round_won = Subquery(
+        Entry.objects.filter(
+            transaction__kind=JournalTransaction.Kind.CREDIT,
+            amount__gt=0,
+            transaction_id__lte=OuterRef("transaction_id"),
+            account=OuterRef("account"),
+            transaction__provider_code=OuterRef("transaction__provider_code"),
+            transaction__round_id=OuterRef("transaction__round_id"),
+        )
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total"),
+        output_field=BigIntegerField(),
+    )
+    over = F("currency__large_win_above")
     return (
         _wallet_entries(JournalTransaction.Kind.CREDIT, since, until)
-        .filter(currency__large_win_above__isnull=False, amount__gt=F("currency__large_win_above"))
+        .filter(currency__large_win_above__isnull=False)
         .annotate(
             moved=F("amount"),
-            total=Value(None, output_field=BigIntegerField()),
+            total=round_won,
             wagered=Value(None, output_field=BigIntegerField()),
-            threshold=F("currency__large_win_above"),
+            threshold=over,
         )
+        # Over the figure on its own, or the one that takes the round's wins over it.
+        .filter(Q(amount__gt=over) | Q(total__gt=over, total__lte=over + F("amount")))
     )
 
 

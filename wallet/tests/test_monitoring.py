@@ -22,6 +22,7 @@ from casino_platform.errors import ValidationFailed
 from ledger.models import Currency
 from ledger.reconciliation import ledger_reconcile
 from provider.tests.conftest import wait_for, worker  # noqa: F401 - worker: a real Celery worker and beat
+from provider.tests.factories import GameFactory, ProviderFactory
 from wallet.errors import AlertAlreadyDecided
 from wallet.models import MonitoringAlert, MonitoringCursor, Wallet
 from wallet.services import (
@@ -105,10 +106,86 @@ class TestLargeWins:
         assert result.raised == {"large_win": 1, "deposits_24h": 0, "low_play_withdrawal": 0}
         (alert,) = alerts()
         assert (alert.rule, alert.journal_id, alert.wallet_id) == ("large_win", big, player_wallet.pk)
-        assert (alert.amount, alert.total, alert.threshold, alert.status) == (WIN_ABOVE + 1, None, WIN_ABOVE, "pending")
+        # The round's wins up to it: this win alone.
+        assert (alert.amount, alert.total, alert.threshold, alert.status) == (
+            WIN_ABOVE + 1,
+            WIN_ABOVE + 1,
+            WIN_ABOVE,
+            "pending",
+        )
         assert alert.occurred_at == alert.journal.created_at
         # Read again (the next sweep's settle time covers it): raised once.
         assert monitoring_sweep().total == 0 and len(alerts()) == 1
+
+    def test_the_win_that_takes_its_round_s_wins_over_the_figure_raises_and_later_ones_do_not(
+        self, player_wallet, provider
+    ):
+        thresholds(large_win_above=WIN_ABOVE)
+        wallet_debit(provider=provider, request=debit_request(player_wallet, amount=100, round_id="r-spins"))
+        spin = WIN_ABOVE * 2 // 5
+
+        def pay(amount: int, *, round_id: str = "r-spins") -> int:
+            request = credit_request(player_wallet, amount=amount, round_id=round_id, round_closed=False)
+            return int(wallet_credit(provider=provider, request=request).platform_transaction_id)
+
+        pay(spin)
+        pay(spin)
+        crossing = pay(spin)  # three of 2/5 of the figure: over it
+        pay(spin)
+        pay(0)
+        jackpot = pay(WIN_ABOVE + 1)  # over it on its own: raises although the round already crossed
+        wallet_debit(provider=provider, request=debit_request(player_wallet, amount=100, round_id="r-other"))
+        pay(spin, round_id="r-other")  # another round's wins do not add up with these
+        assert monitoring_sweep().raised["large_win"] == 2
+        assert [(a.journal_id, a.amount, a.total, a.threshold) for a in alerts()] == [
+            (crossing, spin, 3 * spin, WIN_ABOVE),
+            (jackpot, WIN_ABOVE + 1, 4 * spin + WIN_ABOVE + 1, WIN_ABOVE),
+        ]
+        assert monitoring_sweep().total == 0
+
+    def test_a_round_is_the_provider_s(self, player_wallet, provider):
+        thresholds(large_win_above=WIN_ABOVE)
+        other_provider = ProviderFactory(code="other")
+        other_game = GameFactory(provider=other_provider)
+        half = WIN_ABOVE // 2 + 1
+        for owner, game_id in ((provider, "sandbox:dice"), (other_provider, other_game.game_id)):
+            wallet_debit(provider=owner, request=debit_request(player_wallet, round_id="r-same", game_id=game_id))
+            wallet_credit(
+                provider=owner,
+                request=credit_request(player_wallet, amount=half, round_id="r-same", game_id=game_id),
+            )
+        # Together over the figure, but two providers' rounds of the same id.
+        assert monitoring_sweep().raised["large_win"] == 0
+
+    def test_the_review_page_shows_the_round_and_the_export_its_wins(self, admin_client, player_wallet, provider):
+        thresholds(large_win_above=WIN_ABOVE)
+        wallet_debit(provider=provider, request=debit_request(player_wallet, amount=250, round_id="r-tour"))
+        for amount in (30_000, 30_000):
+            wallet_credit(
+                provider=provider,
+                request=credit_request(player_wallet, amount=amount, round_id="r-tour", reason="prize"),
+            )
+        monitoring_sweep()
+        (alert,) = alerts()
+        page = admin_client.get(reverse("admin:wallet_monitoringalert_review", args=[alert.pk]))
+        content = page.content.decode()
+        assert page.status_code == 200
+        assert "It took the wins\n   of round r-tour to <strong>600.00 EUR</strong>, over 500.00 EUR." in content
+        assert "The round's movements on this wallet" in content
+        assert content.count("300.00 EUR") == 3 and "-2.50 EUR" in content  # the alert's, the round's two; the bet
+        listing = admin_client.get(reverse("admin:wallet_monitoringalert_changelist")).content.decode()
+        assert "Round&#x27;s wins or deposits" in listing and "600.00 EUR" in listing
+        response = admin_client.post(
+            reverse("admin:wallet_monitoringalert_changelist"),
+            {"action": "export_csv", ACTION_CHECKBOX_NAME: [alert.pk]},
+        )
+        (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+        assert (row["amount"], row["round_won"], row["deposited"], row["figure_amount"]) == (
+            "300.00",
+            "600.00",
+            "",
+            "500.00",
+        )
 
     def test_no_figure_set_raises_nothing_and_an_alert_moves_no_money(self, player_wallet, provider):
         win(player_wallet, provider, 10_000_000, round_id="r-huge")
@@ -555,6 +632,7 @@ class TestAdmin:
                 "player_id": player,
                 "currency": "EUR",
                 "amount": "500.00",
+                "round_won": "",
                 "deposited": "1100.00",
                 "wagered": "",
                 "figure_amount": "1000.00",
@@ -572,6 +650,7 @@ class TestAdmin:
                 "player_id": player,
                 "currency": "EUR",
                 "amount": "200.00",
+                "round_won": "",
                 "deposited": "1100.00",
                 "wagered": "0.00",
                 "figure_amount": "",

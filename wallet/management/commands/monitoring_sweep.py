@@ -16,10 +16,11 @@ def _counts(result: SweepResult) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Raise the anti-money-laundering monitoring alerts (the currencies' 'flag wins above' and 'flag deposits "
-        "in 24 hours above') for staff to review under Wallets → Monitoring alerts. Without --since: one sweep "
-        "from where the last ended, as Celery beat runs it. With --since: read those whole UTC days of the journal "
-        "(a line per day), for history from before the rules were set; safe to run again, an alert is raised once."
+        "Raise the anti-money-laundering monitoring alerts (the currencies' 'flag wins above', 'flag deposits "
+        "in 24 hours above' and 'flag withdrawals after wagering below') for staff to review under Wallets → "
+        "Monitoring alerts. Without --since: one sweep from where the last ended, as Celery beat runs it. With "
+        "--since: read those whole UTC days of the journal (a line per day), for history from before the rules "
+        "were set; safe to run again, an alert is raised once."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
