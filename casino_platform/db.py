@@ -13,6 +13,7 @@ from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import AddIndex
+from django.db.models import BigIntegerField, Func
 from django.utils.dateparse import parse_datetime
 
 
@@ -175,3 +176,29 @@ class AddIndexConcurrentlyOnPostgreSQL(AddIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class WritingTransactionId(Func):
+    """The id of the writing transaction (`pg_current_xact_id()`) as a bigint, for a column's
+    database default: rows ordered by it and read only below `FinishedTransactionsBelow` come
+    out in an order no later commit can add to the middle of, which `id` order does not give
+    (ids are taken at insert, not commit). SQLite takes one writer at a time, so there `id`
+    order is commit order already and the column is 0."""
+
+    template = "0"
+    output_field = BigIntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
+class FinishedTransactionsBelow(Func):
+    """The oldest transaction id still running (`pg_snapshot_xmin` of the current snapshot):
+    every writing transaction below it has committed or rolled back. On SQLite, 1: above the 0
+    there of every row."""
+
+    template = "1"
+    output_field = BigIntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)", []

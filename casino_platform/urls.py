@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from wallet.api.cashier_urls import feed_urlpatterns
+
 from .health import health
 from .metrics import metrics
 
@@ -13,6 +15,7 @@ urlpatterns = [
     path("api/v1/players/", include("players.api.urls")),
     path("api/v1/players/", include("wallet.api.cashier_urls")),
     path("api/v1/", include("sessions.api.urls")),
+    path("api/v1/", include(feed_urlpatterns)),
     path("sandbox/", include("provider.sandbox.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -3,6 +3,8 @@ sum of the wallet's ledger account entries (reconciliation proves they agree).""
 
 from django.db import models
 
+from casino_platform.db import WritingTransactionId
+
 
 class Wallet(models.Model):
     # No index of their own: (player, currency)'s unique key serves lookups by player, and a
@@ -147,10 +149,14 @@ class WithdrawalEvent(models.Model):
     flagged_at = models.DateTimeField(
         null=True, blank=True, help_text="Still not delivered after OUTBOUND_FLAG_AFTER_ATTEMPTS attempts."
     )
+    # The feed's order (wallet.selectors.withdrawal_events_after): the writing transaction's id,
+    # set by the database.
+    txid = models.BigIntegerField(db_default=WritingTransactionId(), editable=False)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
+            models.Index(fields=["txid", "id"], name="withdrawal_event_feed"),
             # The sweep and the metrics read only the undelivered, a sliver of all events.
             models.Index(
                 fields=["id"],

@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from casino_platform import clock
-from casino_platform.db import read_snapshot
+from casino_platform.db import FinishedTransactionsBelow, read_snapshot
 from casino_platform.errors import ValidationFailed
 from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player, WagerLimit
@@ -21,6 +21,7 @@ from .models import (
     StaffMovement,
     Wallet,
     Withdrawal,
+    WithdrawalEvent,
 )
 
 
@@ -362,6 +363,20 @@ def player_withdrawals(
     if currency is not None:
         withdrawals = withdrawals.filter(wallet__currency_id=currency)
     return withdrawals.order_by("-requested_at", "-id")
+
+
+def withdrawal_events_after(*, after: tuple[int, int] | None, limit: int) -> list[WithdrawalEvent]:
+    """The withdrawal events after the feed position `after` ((txid, id) of the last one read;
+    None: from the first), at most `limit`, in the feed's order: by the writing transaction,
+    and only those of transactions that have finished, so an event that commits later always
+    comes after every one given out now and a reader that goes on from its last position
+    misses none (`WithdrawalEvent.txid`). An open transaction holds back the events of those
+    that began after it until it ends."""
+    events = WithdrawalEvent.objects.filter(txid__lt=FinishedTransactionsBelow())
+    if after is not None:
+        txid, event_id = after
+        events = events.filter(Q(txid__gt=txid) | Q(txid=txid, id__gt=event_id))
+    return list(events.order_by("txid", "id")[:limit])
 
 
 def _per_currency(rows: Iterable[Mapping[str, Any]], *, empty: dict[str, Any]) -> list[dict[str, Any]]:

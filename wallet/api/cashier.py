@@ -1,8 +1,10 @@
 """The operator's cashier API: deposits and withdrawals the casino's payment system confirms,
 and a wallet's history for the player's statement. `Authorization: Token ...`, JSON only."""
 
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
@@ -23,7 +25,14 @@ from ledger.money import MAX_AMOUNT
 from players.selectors import player_get
 from sessions.api.views import OperatorApiView
 from wallet.models import Withdrawal
-from wallet.selectors import currency_get, player_statement, player_withdrawals, wallet_movements, withdrawal_get
+from wallet.selectors import (
+    currency_get,
+    player_statement,
+    player_withdrawals,
+    wallet_movements,
+    withdrawal_events_after,
+    withdrawal_get,
+)
 from wallet.services import (
     WalletResult,
     cashier_deposit,
@@ -32,6 +41,7 @@ from wallet.services import (
     withdrawal_cancel,
 )
 from wallet.services.backoffice import BACKOFFICE_SCOPE
+from wallet.services.webhooks import withdrawal_event_message
 
 from .serializers import currency_field, transaction_id_field
 
@@ -501,3 +511,79 @@ class WalletStatementApi(OperatorApiView):
         figures = player_statement(player=player, currency=currency, since=since, until=until)
         body = {"player_id": player.player_id, "currency": currency, "since": since, "until": until or read_at}
         return Response(StatementOutput({**body, **figures}).data)
+
+
+class WithdrawalEventOutput(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    type = serializers.CharField(help_text="withdrawal.status_changed")
+    created_at = serializers.DateTimeField()
+    withdrawal = WithdrawalStateOutput(help_text="The withdrawal as GET .../withdrawals/{reference} gave it then.")
+
+
+class WithdrawalEventFeedOutput(serializers.Serializer):
+    results = WithdrawalEventOutput(many=True)
+    after = serializers.CharField(
+        help_text="The position after the last event given (the one asked for when none was): keep it, and ask "
+        "with it next time."
+    )
+    next = serializers.URLField(help_text="The same request with `after`: the events since this answer.")
+
+
+FEED_LIMIT = 200
+
+
+class WithdrawalEventFeedQuery(serializers.Serializer):
+    after = serializers.CharField(
+        required=False, help_text="`after` from the last answer; from the first event without it."
+    )
+    limit = serializers.RegexField(
+        r"^[0-9]{1,3}\Z",
+        required=False,
+        help_text=f"At most this many events: 100 unless given, 1 to {FEED_LIMIT}.",
+        error_messages={"invalid": f"a whole number from 1 to {FEED_LIMIT}"},
+    )
+
+    def validate_after(self, value: str) -> tuple[int, int]:
+        try:
+            txid, event_id = (int(part) for part in urlsafe_b64decode(value + "=" * (-len(value) % 4)).split(b"."))
+        except ValueError:
+            raise serializers.ValidationError("not a position this API gave out") from None
+        if not (0 <= txid < 2**63 and 0 <= event_id < 2**63):
+            raise serializers.ValidationError("not a position this API gave out")
+        return txid, event_id
+
+    def validate_limit(self, value: str) -> int:
+        if not 1 <= int(value) <= FEED_LIMIT:
+            raise serializers.ValidationError(f"a whole number from 1 to {FEED_LIMIT}")
+        return int(value)
+
+
+def _feed_position(txid: int, event_id: int) -> str:
+    return urlsafe_b64encode(f"{txid}.{event_id}".encode()).decode().rstrip("=")
+
+
+class WithdrawalEventFeedApi(OperatorApiView):
+    @extend_schema(
+        operation_id="withdrawal_events",
+        tags=["operator"],
+        parameters=[WithdrawalEventFeedQuery],
+        responses={200: WithdrawalEventFeedOutput, **error_responses("VALIDATION_ERROR")},
+        description="The withdrawal events the webhook sends (CASHIER_WEBHOOK_URL), as a feed to read from where "
+        "the reader left off: after an outage of the payment system, or to check that none was missed. Each "
+        "event comes once, in an order to which a later commit never adds in the middle, so asking again with "
+        "`after` misses none. Events are recorded while the webhook is configured.",
+    )
+    def get(self, request: Request) -> Response:
+        query = WithdrawalEventFeedQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        after = query.validated_data.get("after")
+        events = withdrawal_events_after(after=after, limit=query.validated_data.get("limit", 100))
+        if events:
+            after = (events[-1].txid, events[-1].pk)
+        position = _feed_position(*after) if after is not None else ""
+        next_url = request.build_absolute_uri(
+            f"{request.path}?{urlencode({'after': position}) if position else ''}".rstrip("?")
+        )
+        return Response(
+            {"results": [withdrawal_event_message(event) for event in events], "after": position, "next": next_url}
+        )

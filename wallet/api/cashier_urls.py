@@ -24,3 +24,8 @@ urlpatterns = [
     path("<str:player_id>/transactions", cashier.WalletHistoryApi.as_view(), name="player-transactions"),
     path("<str:player_id>/statement", cashier.WalletStatementApi.as_view(), name="player-statement"),
 ]
+
+# Mounted at api/v1/ by casino_platform/urls.py: the payment system's, not one player's.
+feed_urlpatterns = [
+    path("withdrawal-events", cashier.WithdrawalEventFeedApi.as_view(), name="withdrawal-events"),
+]

@@ -13,6 +13,8 @@ instead of polling GET .../withdrawals/{reference} for it.
   `event_id` per withdrawal reference and ignores the rest (a redelivery, an older change
   arriving late). The event carries the withdrawal as it stood, so the receiver needs no call
   back; GET .../withdrawals/{reference} stays the truth.
+- GET /api/v1/withdrawal-events gives the same events as a feed to catch up from
+  (wallet.selectors.withdrawal_events_after).
 """
 
 import logging
@@ -75,17 +77,19 @@ def withdrawal_event_record(withdrawal: Withdrawal) -> WithdrawalEvent | None:
     return event
 
 
+def withdrawal_event_message(event: WithdrawalEvent) -> dict[str, Any]:
+    """The event as the webhook sends it and the feed (GET /api/v1/withdrawal-events) gives it."""
+    return {
+        "event_id": event.pk,
+        "type": EVENT_TYPE,
+        "created_at": _datetime.to_representation(event.created_at),
+        "withdrawal": event.withdrawal_state,
+    }
+
+
 def withdrawal_event_body(event: WithdrawalEvent) -> bytes:
     """What is POSTed: the same bytes on every attempt (sorted keys; jsonb keeps no order)."""
-    return orjson.dumps(
-        {
-            "event_id": event.pk,
-            "type": EVENT_TYPE,
-            "created_at": _datetime.to_representation(event.created_at),
-            "withdrawal": event.withdrawal_state,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    return orjson.dumps(withdrawal_event_message(event), option=orjson.OPT_SORT_KEYS)
 
 
 def _schedule_after_commit(event_id: int) -> None:

@@ -1,0 +1,153 @@
+"""GET /api/v1/withdrawal-events: the webhook's events as a feed the payment system reads from
+where it left off, in an order to which no later commit adds in the middle."""
+
+import io
+import json
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from casino_platform import clock
+from ledger.models import Currency
+from wallet.models import Withdrawal, WithdrawalEvent
+from wallet.services import withdrawal_approve
+from wallet.services.webhooks import withdrawal_event_body, withdrawal_state
+from wallet.tests.test_cashier import TOKEN
+from wallet.tests.test_withdrawal_events import SECRET, withdraw
+from wallet.tests.webhook_receiver import WebhookReceiver
+
+FEED = "/api/v1/withdrawal-events"
+
+
+@pytest.fixture
+def webhook(settings):
+    with WebhookReceiver(secret=SECRET) as receiver:
+        settings.CASHIER_WEBHOOK_URL = receiver.url
+        settings.CASHIER_WEBHOOK_SECRET = SECRET
+        yield receiver
+
+
+def seed() -> None:
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(withdrawal_review_above=10_000)
+
+
+def read(client, **query):
+    response = client.get(FEED, query, headers=TOKEN)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def refs(page) -> list[tuple[str, str]]:
+    return [(event["withdrawal"]["reference"], event["withdrawal"]["status"]) for event in page["results"]]
+
+
+# Committed for real: the feed gives only events of finished transactions, and a test wrapped in
+# one transaction would never finish its own.
+@pytest.mark.django_db(transaction=True)
+class TestFeed:
+    def test_pages_from_the_start_then_from_where_the_reader_left_off(self, client, webhook):
+        seed()
+        withdraw(20_000, "po-1")  # held: pending
+        withdraw(500, "po-2")  # approved at once
+        withdrawal_approve(reference="po-1", staff="staff:eve", reason="ok")
+
+        first = read(client, limit="2")
+        assert refs(first) == [("po-1", "pending"), ("po-2", "approved")]
+        assert first["next"] == f"http://testserver{FEED}?after={first['after']}"
+        second = read(client, after=first["after"], limit="2")
+        assert refs(second) == [("po-1", "approved")]
+        # Nothing new: the same position again, for the next poll.
+        idle = read(client, after=second["after"])
+        assert (idle["results"], idle["after"]) == ([], second["after"])
+        withdraw(600, "po-3")
+        assert refs(read(client, after=idle["after"])) == [("po-3", "approved")]
+
+    def test_each_event_is_the_webhook_s_body(self, client, webhook):
+        seed()
+        withdraw(20_000, "po-body")
+        (event,) = WithdrawalEvent.objects.all()
+        (given,) = read(client)["results"]
+        assert given == json.loads(withdrawal_event_body(event))
+        assert given["event_id"] == event.pk and given["type"] == "withdrawal.status_changed"
+
+    def test_nothing_recorded_is_an_empty_feed(self, client):
+        seed()
+        page = read(client)
+        assert page == {"results": [], "after": "", "next": f"http://testserver{FEED}"}
+
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ({"after": "not-a-position"}, "after"),
+            ({"after": "MTIz"}, "after"),  # "123": no event id
+            ({"after": "LTEuMg"}, "after"),  # "-1.2"
+            ({"after": "OTk5OTk5OTk5OTk5OTk5OTk5OTkuMQ"}, "after"),  # beyond a bigint
+            ({"after": "é"}, "after"),
+            ({"limit": "0"}, "limit"),
+            ({"limit": "201"}, "limit"),
+            ({"limit": "5.0"}, "limit"),
+            ({"limit": "-1"}, "limit"),
+        ],
+    )
+    def test_a_bad_position_or_limit_is_a_validation_error(self, client, query, field):
+        seed()
+        response = client.get(FEED, query, headers=TOKEN)
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "VALIDATION_ERROR" and field in body["details"]
+
+    def test_it_needs_the_operator_token(self, client):
+        seed()
+        response = client.get(FEED)
+        assert response.status_code == 401
+
+
+@pytest.mark.concurrency
+def test_an_event_committed_late_is_not_skipped(transactional_db, client, webhook):
+    """A transaction writes an event and stays open while a withdrawal's commits after it. Read
+    by id, the reader would take the second, move past the first and never see it. The feed
+    holds the second back until the first has committed, then gives both, the first first.
+    (The withdrawal services commit their own transactions; the slow one is written as they
+    write it, in a transaction held open.)"""
+    seed()
+    withdraw(20_000, "po-slow")
+    start = read(client)["after"]
+    pending = Withdrawal.objects.get(reference="po-slow")
+    written, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                WithdrawalEvent.objects.create(
+                    withdrawal=pending,
+                    status=pending.status,
+                    withdrawal_state=withdrawal_state(pending),
+                    created_at=clock.now(),
+                )
+                written.set()
+                release.wait(timeout=30)
+        except BaseException as exc:  # the assertions below name it
+            failures.append(exc)
+            written.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    try:
+        assert written.wait(timeout=30)
+        withdraw(800, "po-quick")  # committed, its event's id after the open one's
+        held = read(client, after=start)
+        assert failures == [] and held["results"] == [] and held["after"] == start
+    finally:
+        release.set()
+        thread.join()
+    assert failures == []
+    both = read(client, after=start)
+    assert refs(both) == [("po-slow", "pending"), ("po-quick", "approved")]
+    slow, quick = (event["event_id"] for event in both["results"])
+    assert slow < quick
