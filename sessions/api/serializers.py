@@ -23,6 +23,28 @@ class SessionCreateOutput(serializers.Serializer):
     )
 
 
+class SessionStateOutput(serializers.Serializer):
+    session_id = serializers.CharField()
+    player_id = serializers.CharField()
+    game_id = serializers.CharField()
+    currency = serializers.CharField()
+    state = serializers.ChoiceField(
+        choices=["open", "closed", "expired", "ended"],
+        help_text="open; closed (by the casino, or the player's account closing); expired (no play for the idle "
+        "timeout); ended (its end reached: the platform's cap or the player's session time or daily play time "
+        "limit).",
+    )
+    started_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField(help_text="The last call that moved its idle expiry on.")
+    expires_at = serializers.DateTimeField(help_text="Without activity the session ends then; play moves it on.")
+    ends_at = serializers.DateTimeField(
+        help_text="The session ends then whatever the activity; a stricter limit set since the launch brings it "
+        "forward, so read it again rather than keeping the launch's."
+    )
+    ended_at = serializers.DateTimeField(allow_null=True, help_text="When it stopped taking bets; null while open.")
+    seconds_left = serializers.IntegerField(help_text="Whole seconds until `ends_at` while open, else 0.")
+
+
 class SessionCloseOutput(serializers.Serializer):
     session_id = serializers.CharField()
     closed_at = serializers.DateTimeField()

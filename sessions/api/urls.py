@@ -5,6 +5,7 @@ from . import views
 # Mounted at api/v1/ by casino_platform/urls.py.
 urlpatterns = [
     path("sessions", views.SessionCreateApi.as_view(), name="session-create"),
+    path("sessions/<int:session_id>", views.SessionStateApi.as_view(), name="session-state"),
     path("sessions/<int:session_id>/close", views.SessionCloseApi.as_view(), name="session-close"),
     path("games", views.GameCatalogueApi.as_view(), name="game-catalogue"),
 ]

@@ -1,4 +1,3 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -12,7 +11,7 @@ from players.selectors import player_get
 from provider.errors import GameNotFound
 from provider.models import Game
 from provider.selectors import game_catalogue
-from sessions.models import GameSession
+from sessions.selectors import session_get, session_state
 from sessions.services import session_close, session_create, session_launch_url
 
 from .auth import OperatorApiKeyAuthentication
@@ -22,6 +21,7 @@ from .serializers import (
     SessionCloseOutput,
     SessionCreateInput,
     SessionCreateOutput,
+    SessionStateOutput,
 )
 
 
@@ -71,6 +71,19 @@ class SessionCreateApi(OperatorApiView):
         return Response(SessionCreateOutput(body).data, status=status.HTTP_201_CREATED)
 
 
+class SessionStateApi(OperatorApiView):
+    @extend_schema(
+        operation_id="session_state",
+        tags=["operator"],
+        responses={200: SessionStateOutput, **error_responses("VALIDATION_ERROR")},
+        description="Where a game session stands, for the front end's clock: its state, when it ends whatever "
+        "the play (`ends_at`, brought forward by a stricter limit set since the launch) and the seconds left. "
+        "404 `NOT_FOUND` for no such session.",
+    )
+    def get(self, request: Request, session_id: int) -> Response:
+        return Response(SessionStateOutput(session_state(session=session_get(session_id=session_id))).data)
+
+
 class SessionCloseApi(OperatorApiView):
     @extend_schema(
         operation_id="session_close",
@@ -79,7 +92,7 @@ class SessionCloseApi(OperatorApiView):
         responses={200: SessionCloseOutput, **error_responses("VALIDATION_ERROR")},
     )
     def post(self, request: Request, session_id: int) -> Response:
-        session = session_close(session=get_object_or_404(GameSession, pk=session_id))
+        session = session_close(session=session_get(session_id=session_id))
         return Response(SessionCloseOutput({"session_id": str(session.pk), "closed_at": session.closed_at}).data)
 
 
