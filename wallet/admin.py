@@ -15,6 +15,7 @@ from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, PendingFirst, 
 from casino_platform.errors import DomainError
 from ledger.exports import csv_lines, table_lines
 from players.services import player_may_be_paid
+from sessions.models import Round
 
 from .errors import WithdrawalNotAllowed
 from .models import (
@@ -32,7 +33,6 @@ from .selectors import (
     MONITORING_ALERT_MONEY,
     monitoring_alert_deposits,
     monitoring_alert_lines,
-    monitoring_alert_round,
     staff_moved_alone_today,
     wallet_activity,
 )
@@ -854,12 +854,14 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
                 {"entry": entry, "amount": currency.format(entry.amount)}
                 for entry in monitoring_alert_deposits(alert=alert)
             ]
-        round_movements = []
+        round_url = None
         if alert.rule == MonitoringAlert.Rule.LARGE_WIN:
-            round_movements = [
-                {"entry": entry, "amount": currency.format(entry.amount)}
-                for entry in monitoring_alert_round(alert=alert)
-            ]
+            # The round's page lists its bets and wins (sessions' Round admin).
+            game_round = Round.objects.filter(
+                provider__code=alert.journal.provider_code, round_id=alert.journal.round_id
+            ).first()
+            if game_round is not None and request.user.has_perm("game_sessions.view_round"):
+                round_url = reverse("admin:game_sessions_round_change", args=[game_round.pk])
         context = {
             **self.admin_site.each_context(request),
             "form": form,
@@ -871,7 +873,9 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
             "threshold": _alert_figure(alert),
             "balance": currency.format(wallet.balance),
             "deposits": deposits,
-            "round_movements": round_movements,
+            "round_link": format_html(
+                '<a href="{}">round {}</a>' if round_url else "round {1}", round_url, alert.journal.round_id
+            ),
             "lookback_days": ACTIVITY_LOOKBACK.days,
             "activity": {name: currency.format(amount) for name, amount in activity.items()},
             "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),

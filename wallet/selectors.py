@@ -375,7 +375,8 @@ def withdrawal_events_after(*, after: tuple[int, int] | None, limit: int) -> lis
     events = WithdrawalEvent.objects.filter(txid__lt=FinishedTransactionsBelow())
     if after is not None:
         txid, event_id = after
-        events = events.filter(Q(txid__gt=txid) | Q(txid=txid, id__gt=event_id))
+        # The first condition bounds the index scan; the second is the row comparison.
+        events = events.filter(txid__gte=txid).filter(Q(txid__gt=txid) | Q(id__gt=event_id))
     return list(events.order_by("txid", "id")[:limit])
 
 
@@ -471,21 +472,6 @@ def monitoring_alert_deposits(*, alert: MonitoringAlert) -> QuerySet[Entry]:
     )
 
 
-def monitoring_alert_round(*, alert: MonitoringAlert) -> QuerySet[Entry]:
-    """The movements of the round of a `large_win` alert's credit on the alert's wallet (bets,
-    wins, rollbacks, those after it too), in journal order, with their journal transactions."""
-    journal = alert.journal
-    return (
-        Entry.objects.filter(
-            account_id=alert.wallet.account_id,
-            transaction__provider_code=journal.provider_code,
-            transaction__round_id=journal.round_id,
-        )
-        .select_related("transaction")
-        .order_by("transaction_id")
-    )
-
-
 # An export of monitoring alerts: its columns, and those in minor units of the row's currency.
 MONITORING_ALERT_COLUMNS = (
     "alert_id",
@@ -494,7 +480,6 @@ MONITORING_ALERT_COLUMNS = (
     "player_id",
     "currency",
     "amount",
-    "round_won",
     "deposited",
     "wagered",
     "figure_amount",
@@ -506,6 +491,8 @@ MONITORING_ALERT_COLUMNS = (
     "decided_at",
     "decision_memo",
     "report_reference",
+    # Added after the others, so an import that reads the columns by place keeps working.
+    "round_won",
 )
 MONITORING_ALERT_MONEY = frozenset({"amount", "round_won", "deposited", "wagered", "figure_amount"})
 

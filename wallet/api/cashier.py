@@ -1,6 +1,7 @@
 """The operator's cashier API: deposits and withdrawals the casino's payment system confirms,
 and a wallet's history for the player's statement. `Authorization: Token ...`, JSON only."""
 
+import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable
 from typing import Any
@@ -178,15 +179,20 @@ class MovementPagination(CursorPagination):
         raise ValidationFailed("cursor is not one this API gave out.", details={"cursor": ["invalid"]})
 
     def get_page_size(self, request: Request) -> int:
-        given = request.query_params.get(self.page_size_query_param)
-        if given is None:
-            return self.page_size
-        if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= self.max_page_size:
-            raise ValidationFailed(
-                f"limit is a whole number from 1 to {self.max_page_size}.",
-                details={"limit": [f"1 to {self.max_page_size}"]},
-            )
-        return int(given)
+        return page_limit(request, default=self.page_size, maximum=self.max_page_size)
+
+
+def page_limit(request: Request, *, default: int = 50, maximum: int = 200) -> int:
+    """`?limit=`: how many a page holds, a whole number from 1 to `maximum` (`default` without it)."""
+    given = request.query_params.get("limit")
+    if given is None:
+        return default
+    if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= maximum:
+        raise ValidationFailed(
+            f"limit is a whole number from 1 to {maximum}.",
+            details={"limit": [f"1 to {maximum}"]},
+        )
+    return int(given)
 
 
 PAGE_PARAMETERS = [
@@ -526,47 +532,45 @@ class WithdrawalEventFeedOutput(serializers.Serializer):
         help_text="The position after the last event given (the one asked for when none was): keep it, and ask "
         "with it next time."
     )
-    next = serializers.URLField(help_text="The same request with `after`: the events since this answer.")
+    next = serializers.URLField(help_text="This request again with the answer's `after`: the events after these.")
 
 
-FEED_LIMIT = 200
-
-
-class WithdrawalEventFeedQuery(serializers.Serializer):
-    after = serializers.CharField(
-        required=False, help_text="`after` from the last answer; from the first event without it."
-    )
-    limit = serializers.RegexField(
-        r"^[0-9]{1,3}\Z",
-        required=False,
-        help_text=f"At most this many events: 100 unless given, 1 to {FEED_LIMIT}.",
-        error_messages={"invalid": f"a whole number from 1 to {FEED_LIMIT}"},
-    )
-
-    def validate_after(self, value: str) -> tuple[int, int]:
-        try:
-            txid, event_id = (int(part) for part in urlsafe_b64decode(value + "=" * (-len(value) % 4)).split(b"."))
-        except ValueError:
-            raise serializers.ValidationError("not a position this API gave out") from None
-        if not (0 <= txid < 2**63 and 0 <= event_id < 2**63):
-            raise serializers.ValidationError("not a position this API gave out")
-        return txid, event_id
-
-    def validate_limit(self, value: str) -> int:
-        if not 1 <= int(value) <= FEED_LIMIT:
-            raise serializers.ValidationError(f"a whole number from 1 to {FEED_LIMIT}")
-        return int(value)
+FEED_POSITION = re.compile(rb"(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})")
 
 
 def _feed_position(txid: int, event_id: int) -> str:
     return urlsafe_b64encode(f"{txid}.{event_id}".encode()).decode().rstrip("=")
 
 
+def _feed_after(given: str | None) -> tuple[int, int] | None:
+    """The position `after` names: None from the start (none given, or the empty one an answer
+    gives before any event); only a position this API gave out, else a validation error."""
+    if not given:
+        return None
+    try:
+        decoded = urlsafe_b64decode(given + "=" * (-len(given) % 4))
+    except ValueError:
+        decoded = b""
+    found = FEED_POSITION.fullmatch(decoded)
+    position = (int(found[1]), int(found[2])) if found else None
+    if position is None or position[0] >= 2**63 or position[1] >= 2**63 or _feed_position(*position) != given:
+        raise ValidationFailed("after is not a position this API gave out.", details={"after": ["invalid"]})
+    return position
+
+
 class WithdrawalEventFeedApi(OperatorApiView):
     @extend_schema(
         operation_id="withdrawal_events",
         tags=["operator"],
-        parameters=[WithdrawalEventFeedQuery],
+        parameters=[
+            OpenApiParameter(
+                "after",
+                str,
+                OpenApiParameter.QUERY,
+                description="`after` of the last answer; from the first without it.",
+            ),
+            PAGE_PARAMETERS[1],
+        ],
         responses={200: WithdrawalEventFeedOutput, **error_responses("VALIDATION_ERROR")},
         description="The withdrawal events the webhook sends (CASHIER_WEBHOOK_URL), as a feed to read from where "
         "the reader left off: after an outage of the payment system, or to check that none was missed. Each "
@@ -574,16 +578,16 @@ class WithdrawalEventFeedApi(OperatorApiView):
         "`after` misses none. Events are recorded while the webhook is configured.",
     )
     def get(self, request: Request) -> Response:
-        query = WithdrawalEventFeedQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        after = query.validated_data.get("after")
-        events = withdrawal_events_after(after=after, limit=query.validated_data.get("limit", 100))
+        after = _feed_after(request.query_params.get("after"))
+        limit = page_limit(request)
+        events = withdrawal_events_after(after=after, limit=limit)
         if events:
             after = (events[-1].txid, events[-1].pk)
         position = _feed_position(*after) if after is not None else ""
-        next_url = request.build_absolute_uri(
-            f"{request.path}?{urlencode({'after': position}) if position else ''}".rstrip("?")
-        )
+        query = {"after": position} if position else {}
+        if "limit" in request.query_params:
+            query["limit"] = str(limit)
+        next_url = request.build_absolute_uri(f"{request.path}?{urlencode(query)}" if query else request.path)
         return Response(
             {"results": [withdrawal_event_message(event) for event in events], "after": position, "next": next_url}
         )

@@ -16,8 +16,4 @@ class Migration(migrations.Migration):
             name='txid',
             field=models.BigIntegerField(db_default=casino_platform.db.WritingTransactionId(), editable=False),
         ),
-        migrations.AddIndex(
-            model_name='withdrawalevent',
-            index=models.Index(fields=['txid', 'id'], name='withdrawal_event_feed'),
-        ),
     ]

@@ -33,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, F, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Case, F, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from casino_platform import clock
@@ -112,12 +112,15 @@ def _large_wins(since: datetime, until: datetime) -> QuerySet[Entry]:
         .filter(currency__large_win_above__isnull=False)
         .annotate(
             moved=F("amount"),
-            total=round_won,
+            # A credit without a round id (the API requires one) is a round of its own.
+            total=Case(When(transaction__round_id="", then=F("amount")), default=round_won),
             wagered=Value(None, output_field=BigIntegerField()),
             threshold=over,
         )
-        # Over the figure on its own, or the one that takes the round's wins over it.
-        .filter(Q(amount__gt=over) | Q(total__gt=over, total__lte=over + F("amount")))
+        .annotate(total_before=F("total") - F("amount"))
+        # Over the figure on its own, or the one that takes the round's wins over it (the
+        # wins before it at most the figure; a difference, so no figure can overflow it).
+        .filter(Q(amount__gt=over) | Q(total__gt=over, total_before__lte=over))
     )
 
 
@@ -134,7 +137,8 @@ def _deposits_over_24h(since: datetime, until: datetime) -> QuerySet[Entry]:
             wagered=Value(None, output_field=BigIntegerField()),
             threshold=F("currency__deposits_24h_above"),
         )
-        .filter(total__gt=F("threshold"), total__lte=F("threshold") + F("amount"))
+        .annotate(total_before=F("total") - F("amount"))
+        .filter(total__gt=F("threshold"), total_before__lte=F("threshold"))
     )
 
 

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from casino_platform import clock
 from ledger.models import Currency
+from provider.tests.conftest import wait_for
 from wallet.models import Withdrawal, WithdrawalEvent
 from wallet.services import withdrawal_approve
 from wallet.services.webhooks import withdrawal_event_body, withdrawal_state
@@ -40,6 +41,14 @@ def read(client, **query):
     return response.json()
 
 
+def read_until(client, count: int, **query):
+    """The feed once it gives `count` events: a writing transaction anywhere on the server (in
+    another database too) holds later events back until it ends."""
+    pages: list[dict] = []
+    wait_for(lambda: pages.append(read(client, **query)) or len(pages[-1]["results"]) >= count, message="the feed")
+    return pages[-1]
+
+
 def refs(page) -> list[tuple[str, str]]:
     return [(event["withdrawal"]["reference"], event["withdrawal"]["status"]) for event in page["results"]]
 
@@ -54,22 +63,25 @@ class TestFeed:
         withdraw(500, "po-2")  # approved at once
         withdrawal_approve(reference="po-1", staff="staff:eve", reason="ok")
 
-        first = read(client, limit="2")
+        first = read_until(client, 2, limit="2")
         assert refs(first) == [("po-1", "pending"), ("po-2", "approved")]
-        assert first["next"] == f"http://testserver{FEED}?after={first['after']}"
-        second = read(client, after=first["after"], limit="2")
+        assert first["next"] == f"http://testserver{FEED}?after={first['after']}&limit=2"
+        second = read_until(client, 1, after=first["after"], limit="2")
         assert refs(second) == [("po-1", "approved")]
         # Nothing new: the same position again, for the next poll.
         idle = read(client, after=second["after"])
         assert (idle["results"], idle["after"]) == ([], second["after"])
+        assert idle["next"] == f"http://testserver{FEED}?after={second['after']}"
         withdraw(600, "po-3")
-        assert refs(read(client, after=idle["after"])) == [("po-3", "approved")]
+        assert refs(read_until(client, 1, after=idle["after"])) == [("po-3", "approved")]
+        # The empty position an answer gives before any event reads from the start.
+        assert len(read_until(client, 4, after="")["results"]) == 4
 
     def test_each_event_is_the_webhook_s_body(self, client, webhook):
         seed()
         withdraw(20_000, "po-body")
         (event,) = WithdrawalEvent.objects.all()
-        (given,) = read(client)["results"]
+        (given,) = read_until(client, 1)["results"]
         assert given == json.loads(withdrawal_event_body(event))
         assert given["event_id"] == event.pk and given["type"] == "withdrawal.status_changed"
 
@@ -86,6 +98,11 @@ class TestFeed:
             ({"after": "LTEuMg"}, "after"),  # "-1.2"
             ({"after": "OTk5OTk5OTk5OTk5OTk5OTk5OTkuMQ"}, "after"),  # beyond a bigint
             ({"after": "é"}, "after"),
+            ({"after": "ICAxLjI"}, "after"),  # "  1.2": not as this API writes one
+            ({"after": "KzEuMg"}, "after"),  # "+1.2"
+            ({"after": "MV8wLjI"}, "after"),  # "1_0.2"
+            ({"after": "MS4y="}, "after"),  # "1.2" padded, as this API does not
+            ({"after": " "}, "after"),
             ({"limit": "0"}, "limit"),
             ({"limit": "201"}, "limit"),
             ({"limit": "5.0"}, "limit"),
@@ -114,7 +131,7 @@ def test_an_event_committed_late_is_not_skipped(transactional_db, client, webhoo
     write it, in a transaction held open.)"""
     seed()
     withdraw(20_000, "po-slow")
-    start = read(client)["after"]
+    start = read_until(client, 1)["after"]
     pending = Withdrawal.objects.get(reference="po-slow")
     written, release = threading.Event(), threading.Event()
     failures: list[BaseException] = []
@@ -147,7 +164,7 @@ def test_an_event_committed_late_is_not_skipped(transactional_db, client, webhoo
         release.set()
         thread.join()
     assert failures == []
-    both = read(client, after=start)
+    both = read_until(client, 2, after=start)
     assert refs(both) == [("po-slow", "pending"), ("po-quick", "approved")]
     slow, quick = (event["event_id"] for event in both["results"])
     assert slow < quick
