@@ -42,6 +42,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from . import clock
+from .db import FinishedTransactionsBelow
 from .tracing import current_trace_id
 
 logger = logging.getLogger(__name__)
@@ -274,7 +275,7 @@ def _fill_withdrawals(count: GaugeMetricFamily, amount: GaugeMetricFamily, age: 
 # --- Withdrawal events waiting for the payment system ---------------------------------------
 
 
-def _withdrawal_event_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+def _withdrawal_event_families() -> tuple[GaugeMetricFamily, ...]:
     return (
         GaugeMetricFamily(
             "withdrawal_events_undelivered", "Withdrawal events not yet accepted by CASHIER_WEBHOOK_URL."
@@ -286,19 +287,40 @@ def _withdrawal_event_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, 
         GaugeMetricFamily(
             "withdrawal_events_flagged", "Undelivered withdrawal events flagged for staff after repeated failures."
         ),
+        GaugeMetricFamily(
+            "withdrawal_events_feed_held",
+            "Committed withdrawal events GET /api/v1/withdrawal-events does not give yet: an older transaction that "
+            "writes is still open on the database server.",
+        ),
+        GaugeMetricFamily(
+            "withdrawal_events_feed_held_oldest_age_seconds",
+            "Age of the oldest withdrawal event the feed holds back; 0 when it holds none.",
+        ),
     )
 
 
-def _fill_withdrawal_events(count: GaugeMetricFamily, age: GaugeMetricFamily, flagged: GaugeMetricFamily) -> None:
-    """One aggregate query, over the undelivered events' partial index."""
+def _fill_withdrawal_events(
+    count: GaugeMetricFamily,
+    age: GaugeMetricFamily,
+    flagged: GaugeMetricFamily,
+    held: GaugeMetricFamily,
+    held_age: GaugeMetricFamily,
+) -> None:
+    """One aggregate query over the undelivered events' partial index, one over the feed's."""
     from wallet.models import WithdrawalEvent
 
     row = WithdrawalEvent.objects.filter(
         delivery__in=[WithdrawalEvent.Delivery.PENDING, WithdrawalEvent.Delivery.SENDING]
     ).aggregate(count=Count("pk"), oldest=Min("created_at"), flagged=Count("pk", filter=Q(flagged_at__isnull=False)))
+    now = clock.now()
     count.add_metric([], row["count"])
-    age.add_metric([], age_seconds(row["oldest"], clock.now()))
+    age.add_metric([], age_seconds(row["oldest"], now))
     flagged.add_metric([], row["flagged"])
+    waiting = WithdrawalEvent.objects.filter(txid__gte=FinishedTransactionsBelow()).aggregate(
+        count=Count("pk"), oldest=Min("created_at")
+    )
+    held.add_metric([], waiting["count"])
+    held_age.add_metric([], age_seconds(waiting["oldest"], now))
 
 
 # --- Closed accounts that still hold the player's money --------------------------------------

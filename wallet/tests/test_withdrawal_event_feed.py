@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from casino_platform import clock
+from casino_platform.tests.test_metrics import scrape, value
 from ledger.models import Currency
 from provider.tests.conftest import wait_for
 from wallet.models import Withdrawal, WithdrawalEvent
@@ -160,6 +161,8 @@ def test_an_event_committed_late_is_not_skipped(transactional_db, client, webhoo
         withdraw(800, "po-quick")  # committed, its event's id after the open one's
         held = read(client, after=start)
         assert failures == [] and held["results"] == [] and held["after"] == start
+        # /metrics says so: one committed event held back (the open one is not committed).
+        assert value(scrape(client), "withdrawal_events_feed_held") == 1
     finally:
         release.set()
         thread.join()
@@ -168,3 +171,4 @@ def test_an_event_committed_late_is_not_skipped(transactional_db, client, webhoo
     assert refs(both) == [("po-slow", "pending"), ("po-quick", "approved")]
     slow, quick = (event["event_id"] for event in both["results"])
     assert slow < quick
+    wait_for(lambda: value(scrape(client), "withdrawal_events_feed_held") == 0, message="the feed to hold none")
