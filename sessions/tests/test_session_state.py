@@ -14,11 +14,10 @@ from players.models import Player
 from players.services import player_set_session_time_limit
 from sessions.models import GameSession
 from sessions.selectors import session_state
+from sessions.tests.test_game_catalogue import TOKEN, start
 from wallet.tests.api_client import launch as launch_service
 
 pytestmark = pytest.mark.django_db
-
-TOKEN = {"Authorization": "Token sandbox-operator-token"}
 
 
 @pytest.fixture
@@ -29,12 +28,7 @@ def sandbox(db, settings):
 
 
 def launch(client) -> str:
-    r = client.post(
-        "/api/v1/sessions",
-        {"player_id": "p_demo_1", "game_id": "sandbox:dice", "currency": "EUR"},
-        content_type="application/json",
-        headers=TOKEN,
-    )
+    r = start(client, "p_demo_1")
     assert r.status_code == 201, r.content
     return r.json()["session_id"]
 
