@@ -158,14 +158,19 @@ class MovementPageOutput(serializers.Serializer):
     results = MovementOutput(many=True)
 
 
+# Every page of the operator API: how many it holds unless `?limit=` says, and at most.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
 class MovementPagination(CursorPagination):
     """Opaque cursors over (created_at, id), newest first: a page stays right while new
     movements arrive, and costs the same on the thousandth page as on the first."""
 
     ordering = ("-created_at", "-id")
-    page_size = 50
+    page_size = PAGE_SIZE
     page_size_query_param = "limit"
-    max_page_size = 200
+    max_page_size = MAX_PAGE_SIZE
 
     def decode_cursor(self, request: Request) -> Any:
         try:
@@ -182,7 +187,7 @@ class MovementPagination(CursorPagination):
         return page_limit(request, default=self.page_size, maximum=self.max_page_size)
 
 
-def page_limit(request: Request, *, default: int = 50, maximum: int = 200) -> int:
+def page_limit(request: Request, *, default: int = PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     """`?limit=`: how many a page holds, a whole number from 1 to `maximum` (`default` without it)."""
     given = request.query_params.get("limit")
     if given is None:
@@ -195,9 +200,12 @@ def page_limit(request: Request, *, default: int = 50, maximum: int = 200) -> in
     return int(given)
 
 
+LIMIT_PARAMETER = OpenApiParameter(
+    "limit", int, OpenApiParameter.QUERY, description=f"Per page: {PAGE_SIZE} unless given, at most {MAX_PAGE_SIZE}."
+)
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),
-    OpenApiParameter("limit", int, OpenApiParameter.QUERY, description="Per page: 50 unless given, at most 200."),
+    LIMIT_PARAMETER,
 ]
 
 
@@ -569,7 +577,7 @@ class WithdrawalEventFeedApi(OperatorApiView):
                 OpenApiParameter.QUERY,
                 description="`after` of the last answer; from the first without it.",
             ),
-            PAGE_PARAMETERS[1],
+            LIMIT_PARAMETER,
         ],
         responses={200: WithdrawalEventFeedOutput, **error_responses("VALIDATION_ERROR")},
         description="The withdrawal events the webhook sends (CASHIER_WEBHOOK_URL), as a feed to read from where "
