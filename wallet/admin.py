@@ -45,7 +45,7 @@ from .services import (
     withdrawal_reject,
 )
 from .services.monitoring import monitoring_alert_decide
-from .services.webhooks import withdrawal_event_body, withdrawal_events_send_now
+from .services.webhooks import WebhookNotSet, withdrawal_event_body, withdrawal_events_send_now
 
 
 class MoneyMovementForm(forms.Form):
@@ -212,7 +212,7 @@ class WithdrawalEventInline(ReadOnlyInline):
     fields = ("event_link", "status", "delivery", "attempts", "last_http_status", "created_at", "delivered_at")
     readonly_fields = fields
     ordering = ("id",)
-    verbose_name_plural = "Events sent to the payment system"
+    verbose_name_plural = "Events for the payment system (webhook and feed)"
 
     @admin.display(description="Event")
     def event_link(self, obj: WithdrawalEvent) -> str:
@@ -516,9 +516,13 @@ class WithdrawalEventAdmin(ActionOnlyAdmin):
     def body(self, obj: WithdrawalEvent) -> str:
         return format_html("<pre>{}</pre>", withdrawal_event_body(obj).decode())
 
-    @admin.action(description="Send now (delivered ones again)", permissions=["change"])
+    @admin.action(description="Send now (delivered and not sent ones too)", permissions=["change"])
     def send_now(self, request, queryset):
-        ids = withdrawal_events_send_now(ids=list(queryset.values_list("pk", flat=True)))
+        try:
+            ids = withdrawal_events_send_now(ids=list(queryset.values_list("pk", flat=True)))
+        except WebhookNotSet as exc:
+            messages.error(request, str(exc))
+            return
         skipped = queryset.count() - len(ids)
         note = f"; {skipped} being sent right now left alone" if skipped else ""
         messages.success(request, f"Queued {len(ids)} event(s) to be sent now{note}.")

@@ -123,13 +123,16 @@ class Withdrawal(models.Model):
 class WithdrawalEvent(models.Model):
     """A change of a withdrawal's status, for the casino's payment system: written in the
     transaction that made the change, then POSTed to CASHIER_WEBHOOK_URL until it answers
-    2xx (wallet/services/webhooks.py). `withdrawal_state` is the withdrawal as it stood then,
+    2xx (wallet/services/webhooks.py), and given by the feed (GET /api/v1/withdrawal-events)
+    whether or not a webhook is set. `withdrawal_state` is the withdrawal as it stood then,
     frozen: a later change is another event, never an edit of this one."""
 
     class Delivery(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
         SENDING = "sending", "Being sent"
         DELIVERED = "delivered", "Delivered"
+        # Written while CASHIER_WEBHOOK_URL was empty: for the feed only, until staff send it.
+        UNSENT = "unsent", "Not sent (no webhook set)"
 
     withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="events")
     status = models.CharField(

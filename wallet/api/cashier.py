@@ -581,9 +581,9 @@ class WithdrawalEventFeedApi(OperatorApiView):
         ],
         responses={200: WithdrawalEventFeedOutput, **error_responses("VALIDATION_ERROR")},
         description="The withdrawal events the webhook sends (CASHIER_WEBHOOK_URL), as a feed to read from where "
-        "the reader left off: after an outage of the payment system, or to check that none was missed. Each "
-        "event comes once, in an order to which a later commit never adds in the middle, so asking again with "
-        "`after` misses none. Events are recorded while the webhook is configured.",
+        "the reader left off: after an outage of the payment system, to check that none was missed, or instead "
+        "of the webhook (events are recorded whether or not it is set). Each event comes once, in an order to "
+        "which a later commit never adds in the middle, so asking again with `after` misses none.",
     )
     def get(self, request: Request) -> Response:
         after = _feed_after(request.query_params.get("after"))

@@ -2,8 +2,9 @@
 instead of polling GET .../withdrawals/{reference} for it.
 
 - `withdrawal_event_record` writes the event in the transaction that changes the status (a
-  change that rolls back leaves no event; one that commits always has one), when
-  CASHIER_WEBHOOK_URL is set.
+  change that rolls back leaves no event; one that commits always has one), webhook or not:
+  the feed gives it either way. Written while CASHIER_WEBHOOK_URL is empty, it is `unsent`
+  and nothing sends it unless staff choose "Send now" once the URL is set.
 - `withdrawal_event_deliver` POSTs it, signed with CASHIER_WEBHOOK_SECRET exactly as a
   provider signs a wallet call (contract section 1), until the receiver answers 2xx: capped
   exponential backoff with jitter, flagged for staff after OUTBOUND_FLAG_AFTER_ATTEMPTS, never
@@ -62,18 +63,19 @@ def withdrawal_state(withdrawal: Withdrawal) -> dict[str, Any]:
     }
 
 
-def withdrawal_event_record(withdrawal: Withdrawal) -> WithdrawalEvent | None:
-    """Inside the transaction that changed `withdrawal.status`: its event, queued for delivery
-    once that transaction commits. None when no webhook is configured."""
-    if not settings.CASHIER_WEBHOOK_URL:
-        return None
+def withdrawal_event_record(withdrawal: Withdrawal) -> WithdrawalEvent:
+    """Inside the transaction that changed `withdrawal.status`: its event, for the feed, and
+    queued for delivery once that transaction commits when a webhook is set."""
+    webhook = bool(settings.CASHIER_WEBHOOK_URL)
     event = WithdrawalEvent.objects.create(
         withdrawal=withdrawal,
         status=withdrawal.status,
         withdrawal_state=withdrawal_state(withdrawal),
         created_at=clock.now(),
+        delivery=Delivery.PENDING if webhook else Delivery.UNSENT,
     )
-    _schedule_after_commit(event.pk)
+    if webhook:
+        _schedule_after_commit(event.pk)
     return event
 
 
@@ -216,15 +218,24 @@ def withdrawal_events_due_ids(*, limit: int = 1000) -> list[int]:
     return due
 
 
+class WebhookNotSet(Exception):
+    """There is nowhere to send an event: CASHIER_WEBHOOK_URL is empty."""
+
+
 def withdrawal_events_send_now(*, ids: list[int]) -> list[int]:
-    """Staff: send these events now, delivered ones again (a receiver that lost them); not one
-    a worker is sending right now (its lease still runs)."""
+    """Staff: send these events now, delivered ones again (a receiver that lost them) and
+    those written before the webhook was set; not one a worker is sending right now (its
+    lease still runs)."""
+    if not settings.CASHIER_WEBHOOK_URL:
+        # Queued, they would fail every attempt and be flagged: nothing for staff to act on.
+        raise WebhookNotSet("CASHIER_WEBHOOK_URL is not set: there is nowhere to send withdrawal events.")
     now = clock.now()
     with transaction.atomic():
         chosen = list(
             WithdrawalEvent.objects.select_for_update()
             .filter(pk__in=ids)
             .exclude(delivery=Delivery.SENDING, lease_until__gt=now)
+            .order_by("id")
             .values_list("pk", flat=True)
         )
         WithdrawalEvent.objects.filter(pk__in=chosen).update(

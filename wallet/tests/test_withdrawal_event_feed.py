@@ -86,6 +86,13 @@ class TestFeed:
         assert given == json.loads(withdrawal_event_body(event))
         assert given["event_id"] == event.pk and given["type"] == "withdrawal.status_changed"
 
+    def test_without_a_webhook_the_feed_still_gives_them(self, client, settings):
+        settings.CASHIER_WEBHOOK_URL = ""
+        seed()
+        withdraw(500, "po-pull")
+        withdraw(20_000, "po-pull-held")
+        assert refs(read_until(client, 2)) == [("po-pull", "approved"), ("po-pull-held", "pending")]
+
     def test_nothing_recorded_is_an_empty_feed(self, client):
         seed()
         page = read(client)

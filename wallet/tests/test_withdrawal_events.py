@@ -28,6 +28,7 @@ from wallet.services import (
     withdrawal_reject,
 )
 from wallet.services.webhooks import (
+    WebhookNotSet,
     withdrawal_event_body,
     withdrawal_event_deliver,
     withdrawal_events_due_ids,
@@ -76,11 +77,27 @@ def events(reference=None):
 
 @pytest.mark.django_db
 class TestRecording:
-    def test_without_a_url_nothing_is_written(self, sandbox, settings):
+    def test_without_a_url_they_are_kept_unsent_until_staff_send_them(
+        self, sandbox, settings, receiver, django_capture_on_commit_callbacks
+    ):
         settings.CASHIER_WEBHOOK_URL = ""
-        withdraw(20_000, "po-quiet")
-        withdrawal_approve(reference="po-quiet", staff="staff:eve", reason="ok")
-        assert WithdrawalEvent.objects.count() == 0
+        with django_capture_on_commit_callbacks() as queued:
+            withdraw(20_000, "po-quiet")
+            withdrawal_approve(reference="po-quiet", staff="staff:eve", reason="ok")
+        assert [c for c in queued if c.__qualname__.startswith("delay_after_commit")] == []  # no delivery task
+        assert [(e.status, e.delivery) for e in events()] == [("pending", "unsent"), ("approved", "unsent")]
+        assert withdrawal_events_due_ids() == []  # the sweep leaves them alone
+        ids = [e.pk for e in events()]
+        with pytest.raises(WebhookNotSet):
+            withdrawal_events_send_now(ids=ids)
+        assert {e.delivery for e in events()} == {"unsent"}
+
+        # The webhook set later: the past is not sent by itself, staff send what they choose.
+        settings.CASHIER_WEBHOOK_URL, settings.CASHIER_WEBHOOK_SECRET = receiver.url, SECRET
+        assert withdrawal_events_due_ids() == []
+        assert withdrawal_events_send_now(ids=ids) == ids
+        assert [withdrawal_event_deliver(event_id=pk) for pk in ids] == ["delivered", "delivered"]
+        assert [r["body"]["withdrawal"]["status"] for r in receiver.accepted()] == ["pending", "approved"]
 
     def test_one_event_per_change_with_the_withdrawal_as_it_stood(self, sandbox, webhook, client):
         withdraw(20_000, "po-held")  # over the threshold: held
@@ -413,7 +430,7 @@ class TestAdmin:
         admin_client.post(reverse("admin:wallet_withdrawalevent_change", args=[second.pk]), {})
         assert WithdrawalEvent.objects.get(pk=second.pk).attempts == 0
         withdrawal_page = admin_client.get(reverse("admin:wallet_withdrawal_change", args=[first.withdrawal_id]))
-        assert b"Events sent to the payment system" in withdrawal_page.content
+        assert b"Events for the payment system (webhook and feed)" in withdrawal_page.content
         r = admin_client.post(
             reverse("admin:wallet_withdrawalevent_changelist"),
             {"action": "send_now", "_selected_action": [first.pk, second.pk]},
@@ -421,6 +438,21 @@ class TestAdmin:
         )
         assert b"Queued 2 event(s)" in r.content
         assert set(WithdrawalEvent.objects.values_list("delivery", flat=True)) == {"pending"}
+
+    def test_send_now_without_a_url_says_so_and_queues_nothing(self, admin_client, sandbox, settings):
+        settings.CASHIER_WEBHOOK_URL = ""
+        withdraw(500, "po-adm-quiet")
+        (event,) = events()
+        r = admin_client.get(reverse("admin:wallet_withdrawalevent_changelist") + "?delivery=unsent")
+        assert r.status_code == 200 and b"po-adm-quiet" in r.content
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawalevent_changelist"),
+            {"action": "send_now", "_selected_action": [event.pk]},
+            follow=True,
+        )
+        assert b"CASHIER_WEBHOOK_URL is not set" in r.content
+        event.refresh_from_db()
+        assert (event.delivery, event.attempts) == ("unsent", 0)
 
 
 @pytest.mark.django_db
