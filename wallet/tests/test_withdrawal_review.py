@@ -21,7 +21,7 @@ from ledger.reconciliation import ledger_reconcile
 from ledger.selectors import ledger_cashier
 from players.models import Player
 from wallet.errors import WithdrawalNotAllowed, WithdrawalNotFound
-from wallet.models import Withdrawal
+from wallet.models import Withdrawal, WithdrawalEvent
 from wallet.services import wallet_withdraw, wallet_withdrawal_return, withdrawal_approve, withdrawal_reject
 from wallet.tests.test_admin import messages_of
 from wallet.tests.test_cashier import TOKEN, balance, call
@@ -101,6 +101,7 @@ class TestRequest:
         assert (again.status_code, again.headers["Idempotent-Replayed"]) == (200, "true")
         assert again.json() == {**first, "status": "rejected"}
         # One written by a version before this table, during its deploy: no row, no status stored.
+        WithdrawalEvent.objects.all().delete()
         Withdrawal.objects.all().delete()
         record = IdempotencyRecord.objects.get(key="po-again")
         record.response_body = {k: v for k, v in record.response_body.items() if k != "status"}
@@ -353,6 +354,7 @@ def test_the_backfill_records_withdrawals_made_before_it(client, sandbox):
     expected = sorted(
         Withdrawal.objects.values_list("reference", "amount", "status", "request_journal_id", "reversal_journal_id")
     )
+    WithdrawalEvent.objects.all().delete()  # the table came after the backfill's, as did its events
     Withdrawal.objects.all().delete()
     backfill = import_module("wallet.migrations.0010_withdrawal").Migration.operations[-1]
     with connection.cursor() as cursor:
