@@ -251,9 +251,12 @@ class WalletInline(admin.TabularInline):
                 reverse("admin:wallet_monitoringalert_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
                 f" ({obj.alerts_waiting} waiting)" if obj.alerts_waiting else "",
             )
+        rounds = {"currency__code__exact": obj.currency_id, "q": obj.player.player_id}
         return format_html(
-            '<a href="{}">Ledger entries</a> · <a href="{}">Withdrawals</a>{} · <a href="{}">Move money…</a>',
+            '<a href="{}">Ledger entries</a> · <a href="{}">Rounds</a> · <a href="{}">Withdrawals</a>{}'
+            ' · <a href="{}">Move money…</a>',
             reverse("admin:ledger_entry_changelist") + f"?account__id__exact={obj.account_id}",
+            reverse("admin:game_sessions_round_changelist") + "?" + urlencode(rounds),
             reverse("admin:wallet_withdrawal_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
             alerts,
             reverse("admin:wallet_wallet_move", args=[obj.pk]),

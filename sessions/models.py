@@ -23,7 +23,8 @@ class Round(models.Model):
     round_id = models.CharField(max_length=128)
     # On PostgreSQL (player, currency) is one key to the player's wallet in that currency,
     # which also proves the player and the currency exist (migration 0006).
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="rounds")
+    # Indexed first in round_player_history.
+    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="rounds", db_index=False)
     currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, db_column="currency", db_index=False)
     game_id = models.CharField(max_length=128)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
@@ -43,6 +44,11 @@ class Round(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "round_id"], name="round_unique_per_provider"),
+        ]
+        indexes = [
+            # A player's game history, newest first (GET /api/v1/players/{player_id}/rounds): a
+            # page reads its own rows however many rounds the player has played.
+            models.Index(fields=["player", "opened_at", "id"], name="round_player_history"),
         ]
 
     def __str__(self) -> str:

@@ -1,13 +1,16 @@
-"""Reads of game sessions for the operator API."""
+"""Reads of game sessions and rounds for the operator API."""
 
 from datetime import datetime
 from typing import Any
 
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from casino_platform import clock
+from players.models import Player
+from provider.models import Game
 
-from .models import GameSession
+from .models import GameSession, Round
 
 
 def session_get(*, session_id: int) -> GameSession:
@@ -50,3 +53,30 @@ def session_state(*, session: GameSession, now: datetime | None = None) -> dict[
         "ended_at": ended_at,
         "seconds_left": int((end - now).total_seconds()) if state == "open" else 0,
     }
+
+
+def player_rounds(
+    *,
+    player: Player,
+    currency: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Round]:
+    """The player's game rounds, newest first by when each opened (`until` exclusive), each
+    with its provider's code and its game's name (None for a game no longer in the catalogue).
+    round_player_history holds a player's rounds in that order, so a page reads only its own
+    rows however long the history; the filters on currency and status are read off those rows."""
+    rounds = Round.objects.filter(player=player)
+    if currency is not None:
+        rounds = rounds.filter(currency_id=currency)
+    if status is not None:
+        rounds = rounds.filter(status=status)
+    if since is not None:
+        rounds = rounds.filter(opened_at__gte=since)
+    if until is not None:
+        rounds = rounds.filter(opened_at__lt=until)
+    game_name = Game.objects.filter(game_id=OuterRef("game_id")).values("name")[:1]
+    return rounds.annotate(provider_code=F("provider__code"), game_name=Subquery(game_name)).order_by(
+        "-opened_at", "-id"
+    )

@@ -1,8 +1,12 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField
 from casino_platform.validators import country_code
 from provider.selectors import game_restricted_countries
+from sessions.models import Round
+from wallet.api.serializers import currency_field
 
 
 class SessionCreateInput(serializers.Serializer):
@@ -86,3 +90,43 @@ class GameCatalogueOutput(serializers.Serializer):
         "games restricted nowhere); null for the whole catalogue.",
     )
     games = GameOutput(many=True)
+
+
+class RoundQuery(serializers.Serializer):
+    currency = currency_field(required=False)
+    status = serializers.ChoiceField(choices=Round.Status.choices, required=False, help_text="Both if absent.")
+    since = serializers.DateTimeField(required=False, help_text="Rounds opened from this time (inclusive).")
+    until = serializers.DateTimeField(required=False, help_text="Rounds opened before this time (exclusive).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["must be after since"]})
+        return attrs
+
+
+class RoundOutput(serializers.Serializer):
+    provider = serializers.CharField(source="provider_code")
+    round_id = serializers.CharField()
+    game_id = serializers.CharField()
+    game_name = serializers.CharField(allow_null=True, help_text="Null for a game no longer in the catalogue.")
+    currency = serializers.CharField(source="currency_id")
+    status = serializers.ChoiceField(choices=Round.Status.choices, help_text="closed once the provider closed it.")
+    opened_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    wagered = serializers.IntegerField(
+        source="total_debited", help_text="Minor units: the round's bets, less those rolled back."
+    )
+    won = serializers.IntegerField(source="total_credited", help_text="Minor units: what the round paid, any reason.")
+    net = serializers.SerializerMethodField(help_text="Minor units: won - wagered, the player's result.")
+    debits = serializers.IntegerField(source="debit_count", help_text="Bets taken, rolled back ones included.")
+    credits = serializers.IntegerField(source="credit_count")
+    rollbacks = serializers.IntegerField(source="rollback_count", help_text="Bets rolled back.")
+
+    def get_net(self, obj: Round) -> int:
+        return obj.total_credited - obj.total_debited
+
+
+class RoundPageOutput(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the first round.")
+    previous = serializers.URLField(allow_null=True)
+    results = RoundOutput(many=True)

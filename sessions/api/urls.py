@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import rounds, views
 
 # Mounted at api/v1/ by casino_platform/urls.py.
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     path("sessions/<int:session_id>", views.SessionStateApi.as_view(), name="session-state"),
     path("sessions/<int:session_id>/close", views.SessionCloseApi.as_view(), name="session-close"),
     path("games", views.GameCatalogueApi.as_view(), name="game-catalogue"),
+    path("players/<str:player_id>/rounds", rounds.PlayerRoundsApi.as_view(), name="player-rounds"),
 ]
