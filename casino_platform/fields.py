@@ -31,3 +31,7 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def currency_field(**kwargs: Any) -> serializers.Field:
+    return StrictCharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.", **kwargs)

@@ -278,7 +278,8 @@ def _fill_withdrawals(count: GaugeMetricFamily, amount: GaugeMetricFamily, age: 
 def _withdrawal_event_families() -> tuple[GaugeMetricFamily, ...]:
     return (
         GaugeMetricFamily(
-            "withdrawal_events_undelivered", "Withdrawal events not yet accepted by CASHIER_WEBHOOK_URL."
+            "withdrawal_events_undelivered",
+            "Withdrawal events not yet accepted by CASHIER_WEBHOOK_URL (those left to the feed are not waiting).",
         ),
         GaugeMetricFamily(
             "withdrawal_events_oldest_age_seconds",

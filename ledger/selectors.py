@@ -8,7 +8,20 @@ from django.db import connection
 from django.db.models import Case, CharField, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
-from .models import Account, Entry, JournalTransaction
+from casino_platform.errors import ValidationFailed
+
+from .models import CURRENCY_CODE, Account, Currency, Entry, JournalTransaction
+
+
+def currency_get(*, code: str, enabled_only: bool = True) -> Currency:
+    # Only a code as ISO 4217 writes it is looked up (a NUL would fail in the driver).
+    currency = Currency.objects.filter(code=code).first() if CURRENCY_CODE.fullmatch(code) else None
+    if currency is None or (enabled_only and not currency.is_enabled):
+        raise ValidationFailed(
+            f"Currency {code!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
+        )
+    return currency
+
 
 # Rows fetched per round trip by the reports' iterators (a server-side cursor on PostgreSQL).
 REPORT_CHUNK_SIZE = 2000

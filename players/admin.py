@@ -251,7 +251,8 @@ class WalletInline(admin.TabularInline):
                 reverse("admin:wallet_monitoringalert_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
                 f" ({obj.alerts_waiting} waiting)" if obj.alerts_waiting else "",
             )
-        rounds = {"currency__code__exact": obj.currency_id, "q": obj.player.player_id}
+        # By the player's key, not a search: round_player_history serves it, newest first.
+        rounds = {"player__id__exact": obj.player_id, "currency__code__exact": obj.currency_id}
         return format_html(
             '<a href="{}">Ledger entries</a> · <a href="{}">Rounds</a> · <a href="{}">Withdrawals</a>{}'
             ' · <a href="{}">Move money…</a>',

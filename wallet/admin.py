@@ -45,7 +45,11 @@ from .services import (
     withdrawal_reject,
 )
 from .services.monitoring import monitoring_alert_decide
-from .services.webhooks import WebhookNotSet, withdrawal_event_body, withdrawal_events_send_now
+from .services.webhooks import (
+    withdrawal_event_body,
+    withdrawal_events_send_now,
+    withdrawal_events_stop_sending,
+)
 
 
 class MoneyMovementForm(forms.Form):
@@ -206,7 +210,7 @@ BULK_DECISION_LIMIT = 500
 
 
 class WithdrawalEventInline(ReadOnlyInline):
-    """What the payment system was told about this withdrawal (CASHIER_WEBHOOK_URL)."""
+    """This withdrawal's events for the payment system: sent to CASHIER_WEBHOOK_URL, or left to the feed."""
 
     model = WithdrawalEvent
     fields = ("event_link", "status", "delivery", "attempts", "last_http_status", "created_at", "delivered_at")
@@ -472,8 +476,9 @@ def _totals(withdrawals: list[Withdrawal]) -> list[str]:
 
 @admin.register(WithdrawalEvent)
 class WithdrawalEventAdmin(ActionOnlyAdmin):
-    """The webhook's outbox: what was sent to the payment system, what is still trying, and
-    why. Written only by the services; staff can only send events again."""
+    """The withdrawal events: what was sent to the payment system, what is still trying and
+    why, and what was left to the feed. Written only by the services; staff can only send
+    events (again), or stop sending them."""
 
     list_display = (
         "id",
@@ -505,7 +510,7 @@ class WithdrawalEventAdmin(ActionOnlyAdmin):
         "flagged_at",
     )
     readonly_fields = fields
-    actions = ["send_now"]
+    actions = ["send_now", "stop_sending"]
     show_full_result_count = False
 
     @admin.display(description="Withdrawal", ordering="withdrawal__reference")
@@ -520,12 +525,19 @@ class WithdrawalEventAdmin(ActionOnlyAdmin):
     def send_now(self, request, queryset):
         try:
             ids = withdrawal_events_send_now(ids=list(queryset.values_list("pk", flat=True)))
-        except WebhookNotSet as exc:
-            messages.error(request, str(exc))
+        except DomainError as exc:  # WEBHOOK_NOT_SET
+            messages.error(request, exc.message)
             return
         skipped = queryset.count() - len(ids)
         note = f"; {skipped} being sent right now left alone" if skipped else ""
         messages.success(request, f"Queued {len(ids)} event(s) to be sent now{note}.")
+
+    @admin.action(description="Stop sending (leave them to the feed)", permissions=["change"])
+    def stop_sending(self, request, queryset):
+        ids = withdrawal_events_stop_sending(ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - len(ids)
+        note = f"; {skipped} delivered, already unsent or being sent right now left alone" if skipped else ""
+        messages.success(request, f"Stopped sending {len(ids)} event(s): the feed still gives them{note}.")
 
 
 class StaffMovementReviewForm(forms.Form):

@@ -53,3 +53,12 @@ class AlertAlreadyDecided(DomainError):
     code = "ALERT_ALREADY_DECIDED"
     http_status = 409
     default_message = "The monitoring alert has been cleared or reported already."
+
+
+class WebhookNotSet(DomainError):
+    """Staff asked to send withdrawal events with CASHIER_WEBHOOK_URL empty (the admin only):
+    queued, they would fail every attempt and be flagged."""
+
+    code = "WEBHOOK_NOT_SET"
+    http_status = 409
+    default_message = "CASHIER_WEBHOOK_URL is not set: there is nowhere to send withdrawal events."

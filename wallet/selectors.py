@@ -8,8 +8,7 @@ from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from casino_platform import clock
 from casino_platform.db import FinishedTransactionsBelow, read_snapshot
-from casino_platform.errors import ValidationFailed
-from ledger.models import CURRENCY_CODE, Currency, Entry, JournalTransaction
+from ledger.models import Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player, WagerLimit
 
 from .errors import CurrencyMismatch, WithdrawalNotFound
@@ -52,16 +51,6 @@ def wallet_movements(
     if until is not None:
         entries = entries.filter(created_at__lt=until)
     return entries.select_related("transaction").order_by("-created_at", "-id")
-
-
-def currency_get(*, code: str, enabled_only: bool = True) -> Currency:
-    # Only a code as ISO 4217 writes it is looked up (a NUL would fail in the driver).
-    currency = Currency.objects.filter(code=code).first() if CURRENCY_CODE.fullmatch(code) else None
-    if currency is None or (enabled_only and not currency.is_enabled):
-        raise ValidationFailed(
-            f"Currency {code!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
-        )
-    return currency
 
 
 def tombstone_exists(*, provider_code: str, transaction_id: str) -> bool:

@@ -5,16 +5,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from casino_platform.openapi import error_responses
+from casino_platform.pagination import PAGE_PARAMETERS, TimeCursorPagination
+from ledger.selectors import currency_get
 from players.selectors import player_get
 from sessions.selectors import player_rounds
-from wallet.api.cashier import PAGE_PARAMETERS, MovementPagination
-from wallet.selectors import currency_get
 
 from .serializers import RoundOutput, RoundPageOutput, RoundQuery
 from .views import OperatorApiView
 
 
-class RoundPagination(MovementPagination):
+class RoundPagination(TimeCursorPagination):
     ordering = ("-opened_at", "-id")
 
 

@@ -2,11 +2,10 @@ from typing import Any
 
 from rest_framework import serializers
 
-from casino_platform.fields import StrictCharField
+from casino_platform.fields import StrictCharField, currency_field
 from casino_platform.validators import country_code
 from provider.selectors import game_restricted_countries
 from sessions.models import Round
-from wallet.api.serializers import currency_field
 
 
 class SessionCreateInput(serializers.Serializer):
@@ -116,7 +115,9 @@ class RoundOutput(serializers.Serializer):
     wagered = serializers.IntegerField(
         source="total_debited", help_text="Minor units: the round's bets, less those rolled back."
     )
-    won = serializers.IntegerField(source="total_credited", help_text="Minor units: what the round paid, any reason.")
+    won = serializers.IntegerField(
+        source="total_credited", help_text="Minor units: what the round paid, any reason (a refund too)."
+    )
     net = serializers.SerializerMethodField(help_text="Minor units: won - wagered, the player's result.")
     debits = serializers.IntegerField(source="debit_count", help_text="Bets taken, rolled back ones included.")
     credits = serializers.IntegerField(source="credit_count")

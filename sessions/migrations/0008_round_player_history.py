@@ -1,7 +1,10 @@
 """A player's rounds by time (round_player_history, for the game history), in place of the
 player's single-column index, which it covers: a new round still writes two indexes besides
 its key. Built and dropped concurrently on PostgreSQL, so rounds keep opening meanwhile; SQLite
-keeps its old index too (see ledger/migrations/0004)."""
+keeps its old index too (see ledger/migrations/0004).
+
+An interrupted concurrent build leaves round_player_history INVALID and the player's index in
+place: `DROP INDEX CONCURRENTLY round_player_history;` and migrate again."""
 
 import django.db.models.deletion
 from django.db import migrations, models

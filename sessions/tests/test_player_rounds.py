@@ -107,6 +107,35 @@ class TestHistory:
         assert ids(second.json()) == ["won"] and second.json()["next"] is None
         assert ids(rounds(client, player_id, limit=2)) == ["newer", "open"]
 
+    def test_rounds_opened_at_the_same_moment_page_one_by_one_both_ways(self, client, played, provider):
+        for round_id in ("tie-1", "tie-2", "tie-3"):
+            wallet_debit(provider=provider, request=debit_request(played, amount=1, round_id=round_id))
+        Round.objects.filter(player=played.player).update(opened_at=timezone.now())  # every round: one time
+        player_id = played.player.player_id
+        newest_first = ["tie-3", "tie-2", "tie-1", "open", "void", "won"]  # by id, newest first
+        seen, page = [], rounds(client, player_id, limit=1)
+        while True:
+            seen += ids(page)
+            if not page["next"]:
+                break
+            page = client.get(page["next"], headers=TOKEN).json()
+        assert seen == newest_first
+        back = []
+        while page["previous"]:
+            page = client.get(page["previous"], headers=TOKEN).json()
+            back += ids(page)
+        assert back == newest_first[-2::-1]
+
+    def test_a_page_costs_the_same_few_queries_however_many_rounds(
+        self, client, played, provider, django_assert_num_queries
+    ):
+        with django_assert_num_queries(3):  # the token, the player, the page with its games' names
+            assert len(rounds(client, played.player.player_id)["results"]) == 3
+        for n in range(20):
+            wallet_debit(provider=provider, request=debit_request(played, amount=1, round_id=f"more-{n}"))
+        with django_assert_num_queries(3):
+            assert len(rounds(client, played.player.player_id)["results"]) == 23
+
     def test_a_player_without_rounds_has_an_empty_history(self, client, sandbox):
         assert rounds(client, "p_demo_2") == {"next": None, "previous": None, "results": []}
 
@@ -159,8 +188,13 @@ def test_the_player_s_page_links_their_rounds(admin_client, sandbox, provider):
     other = funded_wallet(amount=1_000)
     wallet_debit(provider=provider, request=debit_request(other, amount=10, round_id="other-round"))
     page = admin_client.get(reverse("admin:players_player_change", args=[demo.pk])).content.decode()
-    link = reverse("admin:game_sessions_round_changelist") + "?currency__code__exact=EUR&amp;q=p_demo_1"
+    query = f"?player__id__exact={demo.pk}&amp;currency__code__exact=EUR"
+    link = reverse("admin:game_sessions_round_changelist") + query
     assert link in page
     listed = admin_client.get(link.replace("&amp;", "&"))
     assert listed.status_code == 200
+    assert [r.round_id for r in listed.context["cl"].result_list] == ["demo-round"]
+    # Another player's round named like this player is not theirs (a search would list it).
+    wallet_debit(provider=provider, request=debit_request(other, amount=10, round_id="p_demo_1"))
+    listed = admin_client.get(link.replace("&amp;", "&"))
     assert [r.round_id for r in listed.context["cl"].result_list] == ["demo-round"]

@@ -7,11 +7,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,13 +18,14 @@ from casino_platform.api import request_trace_id
 from casino_platform.errors import ValidationFailed
 from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from casino_platform.openapi import error_responses
+from casino_platform.pagination import LIMIT_PARAMETER, PAGE_PARAMETERS, TimeCursorPagination, page_limit
 from ledger.models import Entry
 from ledger.money import MAX_AMOUNT
+from ledger.selectors import currency_get
 from players.selectors import player_get
 from sessions.api.views import OperatorApiView
 from wallet.models import Withdrawal
 from wallet.selectors import (
-    currency_get,
     player_statement,
     player_withdrawals,
     wallet_movements,
@@ -158,67 +156,12 @@ class MovementPageOutput(serializers.Serializer):
     results = MovementOutput(many=True)
 
 
-# Every page of the operator API: how many it holds unless `?limit=` says, and at most.
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
-
-
-class MovementPagination(CursorPagination):
-    """Opaque cursors over (created_at, id), newest first: a page stays right while new
-    movements arrive, and costs the same on the thousandth page as on the first."""
-
+class MovementPagination(TimeCursorPagination):
     ordering = ("-created_at", "-id")
-    page_size = PAGE_SIZE
-    page_size_query_param = "limit"
-    max_page_size = MAX_PAGE_SIZE
-
-    def decode_cursor(self, request: Request) -> Any:
-        try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            cursor = None
-        else:
-            # A well-formed cursor can still carry a position that is no time (made by hand).
-            if cursor is None or cursor.position is None or _aware_time(str(cursor.position)):
-                return cursor
-        raise ValidationFailed("cursor is not one this API gave out.", details={"cursor": ["invalid"]})
-
-    def get_page_size(self, request: Request) -> int:
-        return page_limit(request, default=self.page_size, maximum=self.max_page_size)
 
 
-def page_limit(request: Request, *, default: int = PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
-    """`?limit=`: how many a page holds, a whole number from 1 to `maximum` (`default` without it)."""
-    given = request.query_params.get("limit")
-    if given is None:
-        return default
-    if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= maximum:
-        raise ValidationFailed(
-            f"limit is a whole number from 1 to {maximum}.",
-            details={"limit": [f"1 to {maximum}"]},
-        )
-    return int(given)
-
-
-LIMIT_PARAMETER = OpenApiParameter(
-    "limit", int, OpenApiParameter.QUERY, description=f"Per page: {PAGE_SIZE} unless given, at most {MAX_PAGE_SIZE}."
-)
-PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),
-    LIMIT_PARAMETER,
-]
-
-
-class WithdrawalPagination(MovementPagination):
+class WithdrawalPagination(TimeCursorPagination):
     ordering = ("-requested_at", "-id")
-
-
-def _aware_time(text: str) -> bool:
-    try:
-        parsed = parse_datetime(text)
-    except ValueError:  # the shape of a time, and no such time (30 February)
-        return False
-    return parsed is not None and parsed.tzinfo is not None
 
 
 class MovementQuery(serializers.Serializer):
@@ -580,10 +523,10 @@ class WithdrawalEventFeedApi(OperatorApiView):
             LIMIT_PARAMETER,
         ],
         responses={200: WithdrawalEventFeedOutput, **error_responses("VALIDATION_ERROR")},
-        description="The withdrawal events the webhook sends (CASHIER_WEBHOOK_URL), as a feed to read from where "
-        "the reader left off: after an outage of the payment system, to check that none was missed, or instead "
-        "of the webhook (events are recorded whether or not it is set). Each event comes once, in an order to "
-        "which a later commit never adds in the middle, so asking again with `after` misses none.",
+        description="The withdrawal events, in the webhook's (CASHIER_WEBHOOK_URL) shape, as a feed to read from "
+        "where the reader left off: after an outage of the payment system, to check that none was missed, or "
+        "instead of the webhook (events are recorded whether or not it is set). Each event comes once, in an "
+        "order to which a later commit never adds in the middle, so asking again with `after` misses none.",
     )
     def get(self, request: Request) -> Response:
         after = _feed_after(request.query_params.get("after"))

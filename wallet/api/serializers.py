@@ -1,11 +1,9 @@
 """Request and response shapes of the wallet callbacks (contract section 4)."""
 
-from typing import Any
-
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField, currency_field
 from ledger.money import MAX_AMOUNT
 from wallet.services.common import TRANSACTION_ID_RE
 from wallet.services.credits import CREDIT_REASONS
@@ -20,10 +18,6 @@ def transaction_id_field(**kwargs) -> serializers.Field:
         validators=[RegexValidator(TRANSACTION_ID_RE, "1-128 characters of A-Za-z0-9._:-")],
         **kwargs,
     )
-
-
-def currency_field(**kwargs: Any) -> serializers.Field:
-    return StrictCharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.", **kwargs)
 
 
 class AuthenticateInput(serializers.Serializer):

@@ -10,12 +10,12 @@ from django.db import transaction
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
+from ledger.selectors import currency_get
 from ledger.services import Leg, house_account_id, ledger_post
 from players.models import Player
 
 from ..errors import InsufficientFunds
 from ..models import Wallet, Withdrawal
-from ..selectors import currency_get
 from .common import (
     WalletResult,
     run_idempotent,

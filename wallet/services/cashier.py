@@ -3,12 +3,13 @@ send, through the operator API. Back-office movements, with a payment reference 
 money once, and the player's own rules on top, checked under the wallet's lock."""
 
 from casino_platform import clock
+from ledger.selectors import currency_get
 from players.errors import KycRequired, PlayerBlocked, ResponsibleGamblingLimit
 from players.models import DepositLimit, Player
 from players.services import player_assert_may_be_paid, player_assert_may_bet
 
 from ..models import Wallet
-from ..selectors import currency_get, period_limit_crossed, wallet_deposited_total, wallet_deposits
+from ..selectors import period_limit_crossed, wallet_deposited_total, wallet_deposits
 from .backoffice import validate_payment_reference, wallet_deposit, wallet_withdraw
 from .common import WalletResult
 

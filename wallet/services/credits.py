@@ -7,6 +7,7 @@ from casino_platform.db import default_database_is_postgresql
 from casino_platform.errors import ValidationFailed
 from ledger.idempotency import request_fingerprint
 from ledger.models import Account, JournalTransaction
+from ledger.selectors import currency_get
 from ledger.services import (
     Leg,
     ledger_account_get_or_create,
@@ -20,7 +21,6 @@ from sessions.models import GameSession
 from sessions.services import round_get, round_record_credit, session_token_hash
 
 from ..errors import CurrencyMismatch
-from ..selectors import currency_get
 from .common import (
     WalletResult,
     call_in_database,

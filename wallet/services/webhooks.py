@@ -37,6 +37,7 @@ from casino_platform import clock
 from casino_platform.outbox import delay_after_commit, retry_delay_seconds
 from provider.signing import sign_request
 
+from ..errors import WebhookNotSet
 from ..models import Withdrawal, WithdrawalEvent
 
 logger = logging.getLogger(__name__)
@@ -142,13 +143,14 @@ def _post(body: bytes, event_id: int) -> _Answer:
 
 def withdrawal_event_deliver(*, event_id: int) -> str:
     """Send one event if it is due and nobody else is sending it; what happened ("delivered",
-    "retry", "not_due", "sending", "busy"). Safe to run twice and concurrently."""
+    "retry", "not_due", "sending", "unsent", "busy"). Safe to run twice and concurrently."""
     now = clock.now()
     with transaction.atomic():
         event = WithdrawalEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
         if event is None:
             return "busy"
-        if event.delivery == Delivery.DELIVERED:
+        if event.delivery in (Delivery.DELIVERED, Delivery.UNSENT):
+            # Unsent: left to the feed; only staff's "Send now" puts it back in line.
             return str(event.delivery)
         if event.delivery == Delivery.SENDING and event.lease_until and event.lease_until > now:
             return str(event.delivery)
@@ -218,17 +220,12 @@ def withdrawal_events_due_ids(*, limit: int = 1000) -> list[int]:
     return due
 
 
-class WebhookNotSet(Exception):
-    """There is nowhere to send an event: CASHIER_WEBHOOK_URL is empty."""
-
-
 def withdrawal_events_send_now(*, ids: list[int]) -> list[int]:
     """Staff: send these events now, delivered ones again (a receiver that lost them) and
     those written before the webhook was set; not one a worker is sending right now (its
     lease still runs)."""
     if not settings.CASHIER_WEBHOOK_URL:
-        # Queued, they would fail every attempt and be flagged: nothing for staff to act on.
-        raise WebhookNotSet("CASHIER_WEBHOOK_URL is not set: there is nowhere to send withdrawal events.")
+        raise WebhookNotSet()
     now = clock.now()
     with transaction.atomic():
         chosen = list(
@@ -243,4 +240,24 @@ def withdrawal_events_send_now(*, ids: list[int]) -> list[int]:
         )
         for event_id in chosen:
             _schedule_after_commit(event_id)
+    return chosen
+
+
+def withdrawal_events_stop_sending(*, ids: list[int]) -> list[int]:
+    """Staff: stop sending these events and leave them to the feed (`unsent`): those still
+    waiting after the webhook was turned off, or a receiver gone for good, which would be
+    retried and flagged for ever. Not one delivered, or one a worker is sending right now."""
+    now = clock.now()
+    with transaction.atomic():
+        chosen = list(
+            WithdrawalEvent.objects.select_for_update()
+            .filter(pk__in=ids, delivery__in=_UNDELIVERED)
+            .exclude(delivery=Delivery.SENDING, lease_until__gt=now)
+            .order_by("id")
+            .values_list("pk", flat=True)
+        )
+        # Attempts and the last error stay, for the record; nothing is left for staff to watch.
+        WithdrawalEvent.objects.filter(pk__in=chosen).update(
+            delivery=Delivery.UNSENT, next_attempt_at=None, lease_until=None, flagged_at=None
+        )
     return chosen

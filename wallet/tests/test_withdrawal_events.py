@@ -17,7 +17,7 @@ from players.errors import KycRequired
 from players.models import Player
 from provider.signing import sign_request
 from provider.tests.conftest import Worker, wait_for
-from wallet.errors import WithdrawalNotAllowed
+from wallet.errors import WebhookNotSet, WithdrawalNotAllowed
 from wallet.models import Withdrawal, WithdrawalEvent
 from wallet.services import (
     cashier_withdraw,
@@ -28,11 +28,11 @@ from wallet.services import (
     withdrawal_reject,
 )
 from wallet.services.webhooks import (
-    WebhookNotSet,
     withdrawal_event_body,
     withdrawal_event_deliver,
     withdrawal_events_due_ids,
     withdrawal_events_send_now,
+    withdrawal_events_stop_sending,
 )
 from wallet.tests.test_cashier import call
 from wallet.tests.webhook_receiver import PATH, WebhookReceiver
@@ -95,6 +95,8 @@ class TestRecording:
         # The webhook set later: the past is not sent by itself, staff send what they choose.
         settings.CASHIER_WEBHOOK_URL, settings.CASHIER_WEBHOOK_SECRET = receiver.url, SECRET
         assert withdrawal_events_due_ids() == []
+        assert withdrawal_event_deliver(event_id=ids[0]) == "unsent"  # a stray task sends nothing
+        assert receiver.received == [] and events()[0].attempts == 0
         assert withdrawal_events_send_now(ids=ids) == ids
         assert [withdrawal_event_deliver(event_id=pk) for pk in ids] == ["delivered", "delivered"]
         assert [r["body"]["withdrawal"]["status"] for r in receiver.accepted()] == ["pending", "approved"]
@@ -313,6 +315,32 @@ class TestDelivery:
         assert first == [e.pk for e in events()]
         assert withdrawal_events_due_ids() == []  # queued within the lease: not again
 
+    def test_stop_sending_leaves_them_to_the_feed(self, sandbox, webhook):
+        withdraw(500, "po-gone")
+        withdraw(600, "po-gone-2")
+        withdraw(700, "po-gone-3")
+        waiting, delivered, sending = events()
+        webhook.fail_with = 410  # the receiver is gone for good
+        assert withdrawal_event_deliver(event_id=waiting.pk) == "retry"
+        WithdrawalEvent.objects.filter(pk=waiting.pk).update(flagged_at=timezone.now())
+        webhook.fail_with = None
+        assert withdrawal_event_deliver(event_id=delivered.pk) == "delivered"
+        WithdrawalEvent.objects.filter(pk=sending.pk).update(
+            delivery=Delivery.SENDING, lease_until=timezone.now() + timedelta(minutes=1)
+        )
+        assert withdrawal_events_stop_sending(ids=[waiting.pk, delivered.pk, sending.pk]) == [waiting.pk]
+        waiting.refresh_from_db()
+        assert (waiting.delivery, waiting.flagged_at, waiting.next_attempt_at, waiting.attempts) == (
+            "unsent",
+            None,
+            None,
+            1,
+        )
+        assert waiting.last_http_status == 410  # the record of what happened stays
+        WithdrawalEvent.objects.filter(pk=sending.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        assert withdrawal_events_due_ids() == [sending.pk]  # the unsent one is not retried
+        assert withdrawal_event_deliver(event_id=waiting.pk) == "unsent"
+
     def test_send_now_sends_a_delivered_one_again(self, sandbox, webhook):
         withdraw(500, "po-again")
         event = events()[0]
@@ -453,6 +481,18 @@ class TestAdmin:
         assert b"CASHIER_WEBHOOK_URL is not set" in r.content
         event.refresh_from_db()
         assert (event.delivery, event.attempts) == ("unsent", 0)
+
+    def test_stop_sending_from_the_list(self, admin_client, sandbox, webhook):
+        withdraw(500, "po-adm-stop")
+        (event,) = events()
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawalevent_changelist"),
+            {"action": "stop_sending", "_selected_action": [event.pk]},
+            follow=True,
+        )
+        assert b"Stopped sending 1 event(s)" in r.content
+        event.refresh_from_db()
+        assert event.delivery == "unsent"
 
 
 @pytest.mark.django_db
