@@ -35,3 +35,10 @@ class StrictCharField(serializers.CharField):
 
 def currency_field(**kwargs: Any) -> serializers.Field:
     return StrictCharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.", **kwargs)
+
+
+def period_in_order(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A query's `since` and `until`, where both are given, in that order."""
+    if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+        raise serializers.ValidationError({"until": ["must be after since"]})
+    return attrs

@@ -2,7 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from casino_platform.fields import StrictCharField, currency_field
+from casino_platform.fields import StrictCharField, currency_field, period_in_order
 from casino_platform.validators import country_code
 from provider.selectors import game_restricted_countries
 from sessions.models import Round
@@ -98,9 +98,7 @@ class RoundQuery(serializers.Serializer):
     until = serializers.DateTimeField(required=False, help_text="Rounds opened before this time (exclusive).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
-            raise serializers.ValidationError({"until": ["must be after since"]})
-        return attrs
+        return period_in_order(attrs)
 
 
 class RoundOutput(serializers.Serializer):

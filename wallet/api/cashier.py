@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from casino_platform import clock
 from casino_platform.api import request_trace_id
 from casino_platform.errors import ValidationFailed
-from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField, period_in_order
 from casino_platform.openapi import error_responses
 from casino_platform.pagination import LIMIT_PARAMETER, PAGE_PARAMETERS, TimeCursorPagination, page_limit
 from ledger.models import Entry
@@ -177,9 +177,7 @@ class StatementQuery(MovementQuery):
     until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive); now if absent.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
-            raise serializers.ValidationError({"until": ["must be after since"]})
-        return attrs
+        return period_in_order(attrs)
 
 
 class StatementOutput(serializers.Serializer):
