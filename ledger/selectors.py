@@ -1,6 +1,7 @@
 """Reads of the ledger for the back office and finance's reports."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -36,6 +37,24 @@ def round_journal(*, provider_code: str, round_id: str) -> QuerySet[JournalTrans
         .prefetch_related(Prefetch("entries", queryset=entries))
         .order_by("id")
     )
+
+
+@dataclass(frozen=True)
+class RoundMovement:
+    journal: JournalTransaction
+    wallet_amount: int  # what it did to the player's wallet, signed minor units (a bet negative)
+
+
+def round_movements(*, provider_code: str, round_id: str) -> list[RoundMovement]:
+    """A game round's money movements, oldest first, each with what it moved on the player's
+    wallet: how support, and the player's game history, explain a round's money."""
+    return [
+        RoundMovement(
+            journal,
+            sum(e.amount for e in journal.entries.all() if e.account.kind == Account.Kind.PLAYER_WALLET),
+        )
+        for journal in round_journal(provider_code=provider_code, round_id=round_id)
+    ]
 
 
 # A bigint primary key: a longer run of digits is no journal number.

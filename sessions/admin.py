@@ -3,8 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from casino_platform.admin import ReadOnlyAdmin, SettingsAuditAdmin
-from ledger.models import Account
-from ledger.selectors import round_journal
+from ledger.selectors import round_movements
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
 
@@ -51,13 +50,13 @@ class RoundAdmin(ReadOnlyAdmin):
     def money_movements(self, obj: Round) -> str:
         """The round's journal transactions, each with what it moved on the player's wallet,
         linked to the journal for staff who may read it: how support explains a round's money."""
-        journals = list(round_journal(provider_code=obj.provider.code, round_id=obj.round_id))
-        if not journals:
+        movements = round_movements(provider_code=obj.provider.code, round_id=obj.round_id)
+        if not movements:
             return "None booked."
         linked = getattr(obj, "journal_linked", False)
         rows = []
-        for journal in journals:
-            wallet_amount = sum(e.amount for e in journal.entries.all() if e.account.kind == Account.Kind.PLAYER_WALLET)
+        for movement in movements:
+            journal = movement.journal
             number = (
                 format_html(
                     '<a href="{}">#{}</a>',
@@ -72,7 +71,7 @@ class RoundAdmin(ReadOnlyAdmin):
                     number,
                     journal.kind,
                     journal.provider_transaction_id,
-                    obj.currency.format(wallet_amount),
+                    obj.currency.format(movement.wallet_amount),
                     journal.created_at.isoformat(timespec="milliseconds"),
                 )
             )

@@ -10,6 +10,7 @@ from casino_platform import clock
 from players.models import Player
 from provider.models import Game
 
+from .errors import RoundNotFound
 from .models import GameSession, Round
 
 
@@ -80,3 +81,12 @@ def player_rounds(
     return rounds.annotate(provider_code=F("provider__code"), game_name=Subquery(game_name)).order_by(
         "-opened_at", "-id"
     )
+
+
+def player_round(*, player: Player, provider_code: str, round_id: str) -> Round:
+    """One of the player's rounds, as `player_rounds` gives it; ROUND_NOT_FOUND when the
+    provider has no such round, or it is another player's."""
+    found = player_rounds(player=player).filter(provider__code=provider_code, round_id=round_id).first()
+    if found is None:
+        raise RoundNotFound(f"Player {player.player_id} has no round {round_id!r} of provider {provider_code!r}.")
+    return found

@@ -1,4 +1,5 @@
-"""A player's game history for the casino's front end: GET /api/v1/players/{player_id}/rounds."""
+"""A player's game history for the casino's front end: GET /api/v1/players/{player_id}/rounds,
+and a round with its movements, GET .../rounds/{provider}/{round_id}."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -6,11 +7,11 @@ from rest_framework.response import Response
 
 from casino_platform.openapi import error_responses
 from casino_platform.pagination import PAGE_PARAMETERS, TimeCursorPagination
-from ledger.selectors import currency_get
+from ledger.selectors import currency_get, round_movements
 from players.selectors import player_get
-from sessions.selectors import player_rounds
+from sessions.selectors import player_round, player_rounds
 
-from .serializers import RoundOutput, RoundPageOutput, RoundQuery
+from .serializers import RoundDetailOutput, RoundMovementOutput, RoundOutput, RoundPageOutput, RoundQuery
 from .views import OperatorApiView
 
 
@@ -43,3 +44,17 @@ class PlayerRoundsApi(OperatorApiView):
         paginator = RoundPagination()
         page = paginator.paginate_queryset(rounds, request, view=self)
         return paginator.get_paginated_response(RoundOutput(page, many=True).data)
+
+
+class PlayerRoundApi(OperatorApiView):
+    @extend_schema(
+        operation_id="player_round",
+        tags=["operator"],
+        responses={200: RoundDetailOutput, **error_responses("PLAYER_NOT_FOUND", "ROUND_NOT_FOUND")},
+        description="One of the player's rounds, as the history lists it, with its bets, wins and rollbacks: "
+        "what each did to the player's wallet, oldest first. Another player's round is ROUND_NOT_FOUND.",
+    )
+    def get(self, request: Request, player_id: str, provider: str, round_id: str) -> Response:
+        found = player_round(player=player_get(player_id=player_id), provider_code=provider, round_id=round_id)
+        movements = round_movements(provider_code=provider, round_id=round_id)
+        return Response({**RoundOutput(found).data, "movements": RoundMovementOutput(movements, many=True).data})

@@ -125,6 +125,23 @@ class RoundOutput(serializers.Serializer):
         return obj.total_credited - obj.total_debited
 
 
+class RoundMovementOutput(serializers.Serializer):
+    platform_transaction_id = serializers.CharField(source="journal.pk", help_text="The journal number.")
+    created_at = serializers.DateTimeField(source="journal.created_at")
+    kind = serializers.CharField(source="journal.kind", help_text="debit, credit or rollback.")
+    transaction_id = serializers.CharField(source="journal.provider_transaction_id", help_text="The provider's.")
+    reason = serializers.CharField(source="journal.reason", help_text="bet, win, refund, rollback, ...")
+    amount = serializers.IntegerField(
+        source="wallet_amount", help_text="Signed minor units: what it did to the player's wallet (a bet negative)."
+    )
+
+
+class RoundDetailOutput(RoundOutput):
+    movements = RoundMovementOutput(
+        many=True, help_text="The round's bets, wins and rollbacks, oldest first, as they moved the wallet."
+    )
+
+
 class RoundPageOutput(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the first round.")
     previous = serializers.URLField(allow_null=True)

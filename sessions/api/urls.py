@@ -9,4 +9,9 @@ urlpatterns = [
     path("sessions/<int:session_id>/close", views.SessionCloseApi.as_view(), name="session-close"),
     path("games", views.GameCatalogueApi.as_view(), name="game-catalogue"),
     path("players/<str:player_id>/rounds", rounds.PlayerRoundsApi.as_view(), name="player-rounds"),
+    path(
+        "players/<str:player_id>/rounds/<str:provider>/<str:round_id>",
+        rounds.PlayerRoundApi.as_view(),
+        name="player-round",
+    ),
 ]

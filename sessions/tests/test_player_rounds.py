@@ -136,6 +136,34 @@ class TestHistory:
         with django_assert_num_queries(3):
             assert len(rounds(client, played.player.player_id)["results"]) == 23
 
+    def test_a_round_with_its_movements_as_they_moved_the_wallet(self, client, played):
+        player_id = played.player.player_id
+        listed = {line["round_id"]: line for line in rounds(client, player_id)["results"]}
+        provider = listed["won"]["provider"]
+        r = call(client, "GET", f"{player_id}/rounds/{provider}/won")
+        assert r.status_code == 200, r.content
+        body = r.json()
+        assert {k: v for k, v in body.items() if k != "movements"} == listed["won"]
+        moves = [(m["kind"], m["reason"], m["amount"]) for m in body["movements"]]
+        assert moves == [("debit", "bet", -700), ("debit", "bet", -200), ("credit", "win", 1_250)]
+        assert sum(m["amount"] for m in body["movements"]) == body["net"]
+        assert all(m["transaction_id"] and m["platform_transaction_id"] for m in body["movements"])
+        void = call(client, "GET", f"{player_id}/rounds/{provider}/void").json()
+        assert [(m["kind"], m["amount"]) for m in void["movements"]] == [("debit", -300), ("rollback", 300)]
+        assert sum(m["amount"] for m in void["movements"]) == void["net"] == 0
+
+    def test_another_player_s_or_no_such_round_is_round_not_found(self, client, played, provider):
+        other = funded_wallet(amount=1_000)
+        wallet_debit(provider=provider, request=debit_request(other, amount=10, round_id="theirs"))
+        player_id = played.player.player_id
+        for path in (f"rounds/{provider.code}/theirs", f"rounds/{provider.code}/nothing", "rounds/nobody/won"):
+            r = call(client, "GET", f"{player_id}/{path}")
+            assert (r.status_code, r.json()["code"]) == (404, "ROUND_NOT_FOUND"), r.content
+        assert call(client, "GET", f"{other.player.player_id}/rounds/{provider.code}/theirs").status_code == 200
+        r = call(client, "GET", f"p_nobody/rounds/{provider.code}/won")
+        assert (r.status_code, r.json()["code"]) == (404, "PLAYER_NOT_FOUND")
+        assert call(client, "GET", f"{player_id}/rounds/{provider.code}/won", headers={}).status_code == 401
+
     def test_a_player_without_rounds_has_an_empty_history(self, client, sandbox):
         assert rounds(client, "p_demo_2") == {"next": None, "previous": None, "results": []}
 
@@ -168,6 +196,8 @@ class TestHistory:
         operation = schema["paths"]["/api/v1/players/{player_id}/rounds"]["get"]
         assert operation["operationId"] == "player_rounds"
         assert {p["name"] for p in operation["parameters"]} >= {"currency", "status", "since", "until", "limit"}
+        detail = schema["paths"]["/api/v1/players/{player_id}/rounds/{provider}/{round_id}"]["get"]
+        assert detail["operationId"] == "player_round" and "404" in detail["responses"]
 
     @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan")
     def test_a_page_is_read_by_the_player_s_index(self, played):
