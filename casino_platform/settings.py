@@ -197,7 +197,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Two enums are named after a `status` field: the withdrawal's is named for what it is.
-    "ENUM_NAME_OVERRIDES": {"WithdrawalStatusEnum": "wallet.models.Withdrawal.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "WithdrawalStatusEnum": "wallet.models.Withdrawal.Status",
+        "RoundStatusEnum": "sessions.models.Round.Status",
+    },
 }
 
 # --- Domain settings ----------------------------------------------------------------------
