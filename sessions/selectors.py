@@ -86,7 +86,11 @@ def player_rounds(
 def player_round(*, player: Player, provider_code: str, round_id: str) -> Round:
     """One of the player's rounds, as `player_rounds` gives it; ROUND_NOT_FOUND when the
     provider has no such round, or it is another player's."""
-    found = player_rounds(player=player).filter(provider__code=provider_code, round_id=round_id).first()
+    # No round has ids its columns cannot hold (a NUL, which PostgreSQL's text refuses, or
+    # longer than the column): not found, without asking the database.
+    held = "\x00" not in provider_code + round_id and len(provider_code) <= 64 and len(round_id) <= 128
+    rounds = player_rounds(player=player).filter(provider__code=provider_code, round_id=round_id)
+    found = rounds.first() if held else None
     if found is None:
         raise RoundNotFound(f"Player {player.player_id} has no round {round_id!r} of provider {provider_code!r}.")
     return found

@@ -26,8 +26,8 @@ class PlayerRoundsApi(OperatorApiView):
         parameters=[RoundQuery, *PAGE_PARAMETERS],
         responses={200: RoundPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The player's game rounds, newest first: each round's game, what was wagered and won in it "
-        "and whether the provider has closed it, for the player's game history. Each bet and win of a round is "
-        "in GET .../transactions, with its round_id.",
+        "and whether the provider has closed it, for the player's game history. A round's bets, wins and "
+        "rollbacks: GET .../rounds/{provider}/{round_id}.",
     )
     def get(self, request: Request, player_id: str) -> Response:
         player = player_get(player_id=player_id)

@@ -156,7 +156,14 @@ class TestHistory:
         other = funded_wallet(amount=1_000)
         wallet_debit(provider=provider, request=debit_request(other, amount=10, round_id="theirs"))
         player_id = played.player.player_id
-        for path in (f"rounds/{provider.code}/theirs", f"rounds/{provider.code}/nothing", "rounds/nobody/won"):
+        for path in (
+            f"rounds/{provider.code}/theirs",
+            f"rounds/{provider.code}/nothing",
+            "rounds/nobody/won",
+            f"rounds/{provider.code}/w%00n",
+            f"rounds/{provider.code}/{'r' * 129}",
+            "rounds/x%00y/won",
+        ):
             r = call(client, "GET", f"{player_id}/{path}")
             assert (r.status_code, r.json()["code"]) == (404, "ROUND_NOT_FOUND"), r.content
         assert call(client, "GET", f"{other.player.player_id}/rounds/{provider.code}/theirs").status_code == 200
