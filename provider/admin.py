@@ -3,10 +3,26 @@ from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 
 from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, SettingsAuditAdmin
+from sessions.services import sessions_end_where_not_offered
 
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
 from .outbound.services import outbound_retry_now
 from .services import provider_secret_rotate, provider_set_enabled
+
+
+class OfferedWhereAdmin(SettingsAuditAdmin):
+    """A provider's or a game's page: a save that restricts where its games are offered closes
+    the open sessions of players they are no longer offered to, in the same transaction."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "restricted_countries" in form.changed_data:
+            games = obj.games.select_related("provider") if isinstance(obj, Provider) else [obj]
+            ended = sessions_end_where_not_offered(games=games)
+            if ended:
+                messages.warning(
+                    request, f"Closed {ended} open game session(s) of players the change no longer offers it to."
+                )
 
 
 def _restricted_countries(model) -> SimpleArrayField:
@@ -54,7 +70,7 @@ class SecretInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(SettingsAuditAdmin):
+class ProviderAdmin(OfferedWhereAdmin):
     form = ProviderForm
     list_display = ("code", "name", "is_enabled", "restricted_countries", "rate_limit_per_second", "created_at")
     list_filter = ("is_enabled",)
@@ -86,7 +102,7 @@ class ProviderAdmin(SettingsAuditAdmin):
 
 
 @admin.register(Game)
-class GameAdmin(SettingsAuditAdmin):
+class GameAdmin(OfferedWhereAdmin):
     form = GameForm
     list_display = ("game_id", "name", "provider", "game_type", "is_enabled", "restricted_countries")
     list_filter = ("provider", "game_type", "is_enabled")

@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -239,6 +240,22 @@ def session_create(
         absolute_expires_at=ends_at,
     )
     return session, token
+
+
+def sessions_end_where_not_offered(*, games: Iterable[Game]) -> int:
+    """After a change of where these games are offered (their own or their provider's
+    restricted countries): close their open sessions whose players the launch would now
+    refuse (game_offered_in), so a restriction stops play already going on, not only the next
+    launch; the debit, which does not read the lists, then finds the session closed. Credits
+    owed are still paid. How many were closed."""
+    now = clock.now()
+    ended = []
+    for game in games:
+        open_sessions = GameSession.objects.filter(
+            game=game, closed_at__isnull=True, expires_at__gt=now, absolute_expires_at__gt=now
+        ).select_related("player")
+        ended += [s.pk for s in open_sessions if not game_offered_in(game=game, country=s.player.country)]
+    return GameSession.objects.filter(pk__in=ended, closed_at__isnull=True).update(closed_at=now)
 
 
 def session_close(*, session: GameSession) -> GameSession:

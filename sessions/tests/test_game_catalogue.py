@@ -159,7 +159,9 @@ class TestLaunch:
         assert (r.status_code, r.json()["code"]) == (404, "GAME_NOT_FOUND")
         assert not GameSession.objects.exists()
 
-    def test_a_session_open_before_the_restriction_runs_to_its_end(self, client, sandbox):
+    def test_the_debit_does_not_read_the_lists(self, client, sandbox):
+        """A restriction written around the admin (which closes the sessions it excludes,
+        TestRestrictionOfOpenSessions) leaves open sessions playing: the session stands."""
         token = launch("p_demo_1")
         restrict(Game, "sandbox:dice", "MT")
         r = ProviderClient(client).post("debit", debit_payload(token, "d-after-restriction"))
@@ -197,3 +199,65 @@ class TestAdmin:
         )
         listing = admin_client.get(reverse("admin:provider_game_changelist")).content.decode()
         assert "GB" in listing
+
+
+class TestRestrictionOfOpenSessions:
+    """A restriction saved by staff closes the sessions it no longer allows, in the same
+    transaction; the rest play on."""
+
+    @pytest.fixture
+    def playing(self, sandbox):
+        Player.objects.filter(player_id="p_kyc_pending").update(country="US")
+        Player.objects.filter(player_id="p_low_balance").update(country="")
+        return {
+            "us_dice": launch("p_kyc_pending"),
+            "mt_dice": launch("p_demo_1"),  # MT
+            "unknown_dice": launch("p_low_balance"),
+            "us_slot": launch("p_kyc_pending", "sandbox:slot"),
+        }
+
+    @staticmethod
+    def debit(client, token: str, tx: str, game_id: str = "sandbox:dice") -> int:
+        return ProviderClient(client).post("debit", {**debit_payload(token, tx), "game_id": game_id}).status
+
+    @staticmethod
+    def open_ones(playing) -> set[str]:
+        from sessions.services import session_token_hash
+
+        open_hashes = set(GameSession.objects.filter(closed_at__isnull=True).values_list("token_hash", flat=True))
+        return {name for name, token in playing.items() if session_token_hash(token) in open_hashes}
+
+    def test_a_game_s_restriction(self, admin_client, client, playing):
+        game = Game.objects.get(game_id="sandbox:dice")
+        url = reverse("admin:provider_game_change", args=[game.pk])
+        form = {"game_id": game.game_id, "provider": game.provider_id, "name": game.name, "game_type": game.game_type}
+        r = admin_client.post(url, {**form, "is_enabled": "on", "restricted_countries": "US"}, follow=True)
+        assert r.status_code == 200
+        assert "Closed 2 open game session(s)" in r.content.decode()  # the US player's and the unknown country's
+        assert self.open_ones(playing) == {"mt_dice", "us_slot"}
+        assert self.debit(client, playing["us_dice"], "d-us-after") == 401
+        assert self.debit(client, playing["mt_dice"], "d-mt-after") == 200
+        assert self.debit(client, playing["us_slot"], "d-slot-after", "sandbox:slot") == 200
+        # Saved again without a change of countries: nothing more is closed.
+        r = admin_client.post(
+            url, {**form, "name": "Dice", "is_enabled": "on", "restricted_countries": "US"}, follow=True
+        )
+        assert "Closed" not in r.content.decode()
+
+    def test_a_provider_s_restriction_closes_its_games_sessions(self, admin_client, playing):
+        provider = Provider.objects.get(code="sandbox")
+        url = reverse("admin:provider_provider_change", args=[provider.pk])
+        form = {
+            "name": provider.name,
+            "is_enabled": "on",
+            "ip_allowlist": "[]",
+            "rate_limit_per_second": provider.rate_limit_per_second,
+            "launch_url_template": provider.launch_url_template,
+            "restricted_countries": "MT",
+        }
+        secrets = {f"secrets-{k}": v for k, v in {"TOTAL_FORMS": 0, "INITIAL_FORMS": 0}.items()}
+        r = admin_client.post(url, {**form, **secrets}, follow=True)
+        assert r.status_code == 200 and "Closed 2 open game session(s)" in r.content.decode(), r.context[
+            "adminform"
+        ].form.errors
+        assert self.open_ones(playing) == {"us_dice", "us_slot"}
