@@ -196,7 +196,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Wallet API v1 for game providers and the operator API.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Two enums are named after a `status` field: the withdrawal's is named for what it is.
+    # Several enums are named after a `status` field: the withdrawal's and the round's are
+    # named for what they are.
     "ENUM_NAME_OVERRIDES": {
         "WithdrawalStatusEnum": "wallet.models.Withdrawal.Status",
         "RoundStatusEnum": "sessions.models.Round.Status",

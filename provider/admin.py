@@ -11,18 +11,17 @@ from .services import provider_secret_rotate, provider_set_enabled
 
 
 class OfferedWhereAdmin(SettingsAuditAdmin):
-    """A provider's or a game's page: a save that restricts where its games are offered closes
-    the open sessions of players they are no longer offered to, in the same transaction."""
+    """A provider's or a game's page: a save that changes where its games are offered (its
+    countries, or a game's provider) closes the open sessions of players they are not offered
+    to, in the same transaction."""
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if change and "restricted_countries" in form.changed_data:
+        if change and {"restricted_countries", "provider"} & set(form.changed_data):
             games = obj.games.select_related("provider") if isinstance(obj, Provider) else [obj]
             ended = sessions_end_where_not_offered(games=games)
             if ended:
-                messages.warning(
-                    request, f"Closed {ended} open game session(s) of players the change no longer offers it to."
-                )
+                messages.warning(request, f"Closed {ended} open game session(s) of players it is not offered to.")
 
 
 def _restricted_countries(model) -> SimpleArrayField:

@@ -25,7 +25,7 @@ def restricted_countries_field(of: str) -> models.JSONField:
         blank=True,
         validators=[validate_country_codes],
         help_text=f"Countries (ISO 3166-1 alpha-2) where {of} not offered: players of them see none of it in "
-        "the catalogue and cannot launch it. Sessions already open run to their end.",
+        "the catalogue and cannot launch it. Saved here, a restriction also closes their open sessions.",
     )
 
 

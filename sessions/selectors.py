@@ -23,10 +23,11 @@ def session_get(*, session_id: int) -> GameSession:
 
 def session_state(*, session: GameSession, now: datetime | None = None) -> dict[str, Any]:
     """Where a session stands, as the casino's front end shows it: `open`, `closed` (by the
-    casino, or by the player's account closing), `expired` (no play for the idle timeout) or
-    `ended` (its end reached: the platform's cap, or the player's session time or daily play
-    time limit, which may have brought it forward since the launch). `ended_at` is when it
-    stopped taking bets; `seconds_left` the whole seconds to its end while open, else 0."""
+    casino, by the player's account closing, or by a country restriction staff saved),
+    `expired` (no play for the idle timeout) or `ended` (its end reached: the platform's cap,
+    or the player's session time or daily play time limit, which may have brought it forward
+    since the launch). `ended_at` is when it stopped taking bets; `seconds_left` the whole
+    seconds to its end while open, else 0."""
     now = now or clock.now()
     end = session.absolute_expires_at
     # A stricter limit brings `end` forward without touching the idle expiry, which may then

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 
 from casino_platform import clock
 from casino_platform.db import aware_datetime
@@ -22,7 +23,7 @@ from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider
-from provider.selectors import game_offered_in
+from provider.selectors import game_offered_in, game_restricted_countries
 
 from .errors import SessionExpired, SessionNotFound
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
@@ -242,20 +243,49 @@ def session_create(
     return session, token
 
 
-def sessions_end_where_not_offered(*, games: Iterable[Game]) -> int:
+def sessions_end_where_not_offered(*, games: Iterable[Game], again_after_commit: bool = True) -> int:
     """After a change of where these games are offered (their own or their provider's
     restricted countries): close their open sessions whose players the launch would now
-    refuse (game_offered_in), so a restriction stops play already going on, not only the next
-    launch; the debit, which does not read the lists, then finds the session closed. Credits
-    owed are still paid. How many were closed."""
+    refuse (game_offered_in's rule), so a restriction stops play already going on, not only
+    the next launch; the debit, which does not read the lists, then finds the session closed.
+    Credits owed are still paid. How many were closed.
+
+    Reads only sessions that may still be live (session_game_live), one query per distinct
+    list rather than per game, and locks them in id order, the order the player's services
+    lock a player's sessions in. Once the caller's transaction commits it runs once more: a
+    launch that read the lists before the change and committed after this pass is closed then."""
+    games = list(games)
     now = clock.now()
-    ended = []
+    by_list: dict[frozenset[str] | None, list[int]] = {}
     for game in games:
-        open_sessions = GameSession.objects.filter(
-            game=game, closed_at__isnull=True, expires_at__gt=now, absolute_expires_at__gt=now
-        ).select_related("player")
-        ended += [s.pk for s in open_sessions if not game_offered_in(game=game, country=s.player.country)]
-    return GameSession.objects.filter(pk__in=ended, closed_at__isnull=True).update(closed_at=now)
+        by_list.setdefault(game_restricted_countries(game=game), []).append(game.pk)
+    not_offered = Q()
+    for restricted, game_ids in by_list.items():
+        if restricted is None:  # a list the admin's checks would refuse: offered nowhere
+            not_offered |= Q(game_id__in=game_ids)
+        elif restricted:  # an unknown country may be one of them (game_offered_in)
+            not_offered |= Q(game_id__in=game_ids) & (Q(country="") | Q(country__in=sorted(restricted)))
+    closed = 0
+    if not_offered:
+        live = GameSession.objects.filter(closed_at__isnull=True, absolute_expires_at__gt=now, expires_at__gt=now)
+        with transaction.atomic():
+            ids = list(
+                live.alias(country=Upper("player__country"))
+                .filter(not_offered)
+                .select_for_update(of=("self",))
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            for start in range(0, len(ids), 5000):  # within PostgreSQL's bound on a statement's parameters
+                closed += GameSession.objects.filter(pk__in=ids[start : start + 5000]).update(closed_at=now)
+    if again_after_commit:
+        game_ids = [game.pk for game in games]
+        transaction.on_commit(
+            lambda: sessions_end_where_not_offered(
+                games=Game.objects.filter(pk__in=game_ids).select_related("provider"), again_after_commit=False
+            )
+        )
+    return closed
 
 
 def session_close(*, session: GameSession) -> GameSession:

@@ -11,7 +11,7 @@ from ledger.selectors import currency_get, round_movements
 from players.selectors import player_get
 from sessions.selectors import player_round, player_rounds
 
-from .serializers import RoundDetailOutput, RoundMovementOutput, RoundOutput, RoundPageOutput, RoundQuery
+from .serializers import RoundDetailOutput, RoundOutput, RoundPageOutput, RoundQuery
 from .views import OperatorApiView
 
 
@@ -56,5 +56,5 @@ class PlayerRoundApi(OperatorApiView):
     )
     def get(self, request: Request, player_id: str, provider: str, round_id: str) -> Response:
         found = player_round(player=player_get(player_id=player_id), provider_code=provider, round_id=round_id)
-        movements = round_movements(provider_code=provider, round_id=round_id)
-        return Response({**RoundOutput(found).data, "movements": RoundMovementOutput(movements, many=True).data})
+        movements = round_movements(provider_code=provider, round_id=found.round_id)  # the code it was found by
+        return Response(RoundDetailOutput(found, context={"movements": movements}).data)

@@ -1,5 +1,6 @@
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, currency_field, period_in_order
@@ -33,7 +34,8 @@ class SessionStateOutput(serializers.Serializer):
     currency = serializers.CharField()
     state = serializers.ChoiceField(
         choices=["open", "closed", "expired", "ended"],
-        help_text="open; closed (by the casino, or the player's account closing); expired (no play for the idle "
+        help_text="open; closed (by the casino, the player's account closing, or a country restriction of its "
+        "game saved by staff); expired (no play for the idle "
         "timeout); ended (its end reached: the platform's cap or the player's session time or daily play time "
         "limit).",
     )
@@ -137,9 +139,15 @@ class RoundMovementOutput(serializers.Serializer):
 
 
 class RoundDetailOutput(RoundOutput):
-    movements = RoundMovementOutput(
-        many=True, help_text="The round's bets, wins and rollbacks, oldest first, as they moved the wallet."
+    """A round as the history lists it, with `context["movements"]` (ledger.selectors.round_movements)."""
+
+    movements = serializers.SerializerMethodField(
+        help_text="The round's bets, wins and rollbacks, oldest first, as they moved the wallet."
     )
+
+    @extend_schema_field(RoundMovementOutput(many=True))
+    def get_movements(self, obj: Round) -> Any:
+        return RoundMovementOutput(self.context["movements"], many=True).data
 
 
 class RoundPageOutput(serializers.Serializer):

@@ -10,7 +10,8 @@ urlpatterns = [
     path("games", views.GameCatalogueApi.as_view(), name="game-catalogue"),
     path("players/<str:player_id>/rounds", rounds.PlayerRoundsApi.as_view(), name="player-rounds"),
     path(
-        "players/<str:player_id>/rounds/<str:provider>/<str:round_id>",
+        # A round id is the provider's, any characters: a "/" in it too.
+        "players/<str:player_id>/rounds/<str:provider>/<path:round_id>",
         rounds.PlayerRoundApi.as_view(),
         name="player-round",
     ),

@@ -238,11 +238,19 @@ class TestRestrictionOfOpenSessions:
         assert self.debit(client, playing["us_dice"], "d-us-after") == 401
         assert self.debit(client, playing["mt_dice"], "d-mt-after") == 200
         assert self.debit(client, playing["us_slot"], "d-slot-after", "sandbox:slot") == 200
-        # Saved again without a change of countries: nothing more is closed.
-        r = admin_client.post(
-            url, {**form, "name": "Dice", "is_enabled": "on", "restricted_countries": "US"}, follow=True
-        )
-        assert "Closed" not in r.content.decode()
+        # A session the lists exclude, opened around them: a save that leaves the countries as
+        # they are closes nothing.
+        restrict(Game, "sandbox:dice")
+        mt_again = launch("p_demo_1")
+        restrict(Game, "sandbox:dice", "MT", "US")
+        same = {**form, "name": "Dice", "is_enabled": "on", "restricted_countries": "MT,US"}
+        assert "Closed" not in admin_client.post(url, same, follow=True).content.decode()
+        assert self.open_ones({"mt_again": mt_again}) == {"mt_again"}
+        # A change of the countries sweeps them all (the launch's rule), loosening or not.
+        loosened = {**same, "restricted_countries": "MT"}
+        r = admin_client.post(url, loosened, follow=True)
+        assert "Closed 2 open game session(s)" in r.content.decode(), [str(m) for m in r.context["messages"]]
+        assert self.open_ones({"mt_again": mt_again}) == set()
 
     def test_a_provider_s_restriction_closes_its_games_sessions(self, admin_client, playing):
         provider = Provider.objects.get(code="sandbox")
@@ -261,3 +269,34 @@ class TestRestrictionOfOpenSessions:
             "adminform"
         ].form.errors
         assert self.open_ones(playing) == {"us_dice", "us_slot"}
+
+
+class TestClosingSweep:
+    def test_a_launch_that_read_the_old_lists_is_closed_once_the_change_commits(
+        self, sandbox, django_capture_on_commit_callbacks
+    ):
+        from sessions.services import sessions_end_where_not_offered
+
+        restrict(Game, "sandbox:dice", "MT")
+        dice = Game.objects.select_related("provider").get(game_id="sandbox:dice")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sessions_end_where_not_offered(games=[dice]) == 0  # nobody playing yet
+            restrict(Game, "sandbox:dice")  # the launch reads the lists as they were...
+            late = launch("p_demo_1")
+            restrict(Game, "sandbox:dice", "MT")  # ...and commits after the sweep
+        assert not GameSession.objects.filter(closed_at__isnull=True).exists(), late
+
+    def test_its_queries_do_not_grow_with_the_games(self, sandbox, django_assert_num_queries):
+        from provider.tests.factories import GameFactory
+        from sessions.services import sessions_end_where_not_offered
+
+        provider = Provider.objects.get(code="sandbox")
+        for n in range(5):
+            GameFactory(provider=provider, game_id=f"sandbox:extra-{n}")
+        for game_id in ("sandbox:dice", "sandbox:extra-0", "sandbox:extra-4"):
+            launch("p_demo_1", game_id)
+        restrict(Provider, "sandbox", "MT")
+        games = list(provider.games.select_related("provider"))
+        assert len(games) == 8
+        with django_assert_num_queries(4):  # savepoint, the live sessions locked in id order, the update, release
+            assert sessions_end_where_not_offered(games=games, again_after_commit=False) == 3

@@ -152,6 +152,12 @@ class TestHistory:
         assert [(m["kind"], m["amount"]) for m in void["movements"]] == [("debit", -300), ("rollback", 300)]
         assert sum(m["amount"] for m in void["movements"]) == void["net"] == 0
 
+    def test_a_round_id_with_a_slash(self, client, played, provider):
+        wallet_debit(provider=provider, request=debit_request(played, amount=10, round_id="table-7/hand-12"))
+        r = call(client, "GET", f"{played.player.player_id}/rounds/{provider.code}/table-7/hand-12")
+        assert r.status_code == 200, r.content
+        assert r.json()["round_id"] == "table-7/hand-12" and r.json()["wagered"] == 10
+
     def test_another_player_s_or_no_such_round_is_round_not_found(self, client, played, provider):
         other = funded_wallet(amount=1_000)
         wallet_debit(provider=provider, request=debit_request(other, amount=10, round_id="theirs"))
