@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
+from django.db.models import Q
 
 from .crypto import decrypt_secret
 from .models import Game, Provider, ProviderSecret
@@ -92,6 +93,16 @@ def game_offered_in(*, game: Game, country: str) -> bool:
     if not country:
         return not restricted
     return country.upper() not in restricted
+
+
+def players_not_offered(*, restricted: frozenset[str] | None, country: str) -> Q | None:
+    """game_offered_in's rule as a filter on players' `country` (an expression in capitals):
+    those a game with these `restricted` countries is not offered to; None for nobody."""
+    if restricted is None:
+        return Q()  # offered nowhere: everyone
+    if not restricted:
+        return None
+    return Q(**{country: ""}) | Q(**{f"{country}__in": sorted(restricted)})
 
 
 def game_catalogue(*, country: str | None = None) -> list[Game]:

@@ -23,7 +23,7 @@ from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider
-from provider.selectors import game_offered_in, game_restricted_countries
+from provider.selectors import game_offered_in, game_restricted_countries, players_not_offered
 
 from .errors import SessionExpired, SessionNotFound
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
@@ -261,10 +261,9 @@ def sessions_end_where_not_offered(*, games: Iterable[Game], again_after_commit:
         by_list.setdefault(game_restricted_countries(game=game), []).append(game.pk)
     not_offered = Q()
     for restricted, game_ids in by_list.items():
-        if restricted is None:  # a list the admin's checks would refuse: offered nowhere
-            not_offered |= Q(game_id__in=game_ids)
-        elif restricted:  # an unknown country may be one of them (game_offered_in)
-            not_offered |= Q(game_id__in=game_ids) & (Q(country="") | Q(country__in=sorted(restricted)))
+        players = players_not_offered(restricted=restricted, country="country")
+        if players is not None:
+            not_offered |= Q(game_id__in=game_ids) & players
     closed = 0
     if not_offered:
         live = GameSession.objects.filter(closed_at__isnull=True, absolute_expires_at__gt=now, expires_at__gt=now)

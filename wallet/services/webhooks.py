@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -228,13 +228,7 @@ def withdrawal_events_send_now(*, ids: list[int]) -> list[int]:
         raise WebhookNotSet()
     now = clock.now()
     with transaction.atomic():
-        chosen = list(
-            WithdrawalEvent.objects.select_for_update()
-            .filter(pk__in=ids)
-            .exclude(delivery=Delivery.SENDING, lease_until__gt=now)
-            .order_by("id")
-            .values_list("pk", flat=True)
-        )
+        chosen = _lock_not_being_sent(ids=ids, now=now)
         WithdrawalEvent.objects.filter(pk__in=chosen).update(
             delivery=Delivery.PENDING, next_attempt_at=now, lease_until=None
         )
@@ -249,15 +243,21 @@ def withdrawal_events_stop_sending(*, ids: list[int]) -> list[int]:
     retried and flagged for ever. Not one delivered, or one a worker is sending right now."""
     now = clock.now()
     with transaction.atomic():
-        chosen = list(
-            WithdrawalEvent.objects.select_for_update()
-            .filter(pk__in=ids, delivery__in=_UNDELIVERED)
-            .exclude(delivery=Delivery.SENDING, lease_until__gt=now)
-            .order_by("id")
-            .values_list("pk", flat=True)
-        )
+        chosen = _lock_not_being_sent(ids=ids, now=now, delivery__in=_UNDELIVERED)
         # Attempts and the last error stay, for the record; nothing is left for staff to watch.
         WithdrawalEvent.objects.filter(pk__in=chosen).update(
             delivery=Delivery.UNSENT, next_attempt_at=None, lease_until=None, flagged_at=None
         )
     return chosen
+
+
+def _lock_not_being_sent(*, ids: list[int], now: datetime, **where: Any) -> list[int]:
+    """Staff's choice of events, locked in id order, less any a worker is sending right now
+    (its lease still runs): staff's actions never undo an attempt in flight."""
+    return list(
+        WithdrawalEvent.objects.select_for_update()
+        .filter(pk__in=ids, **where)
+        .exclude(delivery=Delivery.SENDING, lease_until__gt=now)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
