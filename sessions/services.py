@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Upper
@@ -17,12 +18,13 @@ from casino_platform.errors import Maintenance, ValidationFailed
 from ledger.settings_audit import (
     setting_changes_record,
     setting_event_record,
+    setting_snapshot,
     setting_update_or_create,
 )
 from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
-from provider.models import Game, Provider
+from provider.models import Game, Provider, validate_country_codes
 from provider.selectors import game_offered_in, game_restricted_countries, players_not_offered
 
 from .errors import SessionExpired, SessionNotFound
@@ -285,6 +287,43 @@ def sessions_end_where_not_offered(*, games: Iterable[Game], again_after_commit:
             )
         )
     return closed
+
+
+@transaction.atomic
+def restricted_countries_change(
+    *,
+    target: Provider | Game,
+    changed_by: str,
+    replace: Iterable[str] | None = None,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    reason: str = "",
+) -> tuple[list[str], int]:
+    """Change where a provider's or a game's games are not offered, as the admin's page does:
+    the change in the settings trail and the open sessions it no longer allows closed
+    (sessions_end_where_not_offered), all in one transaction. `replace` sets the list, then
+    `add` and `remove` apply, read under the row's lock so a colleague's change in between
+    is kept. Codes are taken in any case. Returns the list before and how many sessions were
+    closed; a change that leaves the list as it was records and closes nothing."""
+    locked = type(target)._default_manager.select_for_update().get(pk=target.pk)
+    before = list(locked.restricted_countries)
+    after = list(before if replace is None else replace)
+    after += add
+    dropped = {code.strip().upper() for code in remove}
+    after = [code for code in dict.fromkeys(c.strip().upper() for c in after if c.strip()) if code not in dropped]
+    try:
+        validate_country_codes(after)
+    except DjangoValidationError as e:
+        raise ValidationFailed(e.messages[0], details={"restricted_countries": e.messages}) from None
+    if after == before:
+        return before, 0
+    snapshot = setting_snapshot(locked)
+    locked.restricted_countries = after
+    locked.save(update_fields=["restricted_countries"])
+    setting_changes_record(obj=locked, before=snapshot, changed_by=changed_by, reason=reason)
+    target.restricted_countries = after
+    games = locked.games.select_related("provider") if isinstance(locked, Provider) else [locked]
+    return before, sessions_end_where_not_offered(games=games)
 
 
 def session_close(*, session: GameSession) -> GameSession:

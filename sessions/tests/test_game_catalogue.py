@@ -270,6 +270,110 @@ class TestRestrictionOfOpenSessions:
         ].form.errors
         assert self.open_ones(playing) == {"us_dice", "us_slot"}
 
+    def test_the_command_does_what_the_admin_does(self, client, playing):
+        out = io.StringIO()
+        call_command("restrict_countries", "--game", "sandbox:dice", "--add", "us", "--reason", "licence", stdout=out)
+        assert out.getvalue().splitlines() == [
+            "Game sandbox:dice: not offered in US (before: nowhere).",
+            "Closed 2 open game session(s) of players it is not offered to.",
+        ]
+        assert self.open_ones(playing) == {"mt_dice", "us_slot"}
+        assert self.debit(client, playing["us_dice"], "d-us-cmd") == 401
+        change = SettingChange.objects.get(field="restricted_countries", changed_by="manage.py")
+        assert (change.object_key, change.old_value, change.new_value) == ("sandbox:dice", "[]", '["US"]')
+        assert (change.changed_by, change.reason) == ("manage.py", "licence")
+        # Asked again, nothing changes: no second record, nothing swept.
+        out = io.StringIO()
+        call_command("restrict_countries", "--game", "sandbox:dice", "--add", "US", stdout=out)
+        assert out.getvalue() == "Game sandbox:dice: not offered in US, unchanged.\n"
+        assert SettingChange.objects.filter(field="restricted_countries", changed_by="manage.py").count() == 1
+
+    def test_a_provider_s_list_set_added_to_taken_from_and_cleared(self, playing):
+        def run(*args: str) -> list[str]:
+            out = io.StringIO()
+            call_command("restrict_countries", "--provider", "sandbox", *args, stdout=out)
+            return out.getvalue().splitlines()
+
+        assert run("--set", "MT, gb") == [
+            "Provider sandbox's games: not offered in MT, GB (before: nowhere).",
+            "Closed 2 open game session(s) of players it is not offered to.",  # MT's and the unknown country's
+        ]
+        assert self.open_ones(playing) == {"us_dice", "us_slot"}
+        assert run("--remove", "MT", "--add", "FR,GB")[0] == (
+            "Provider sandbox's games: not offered in GB, FR (before: MT, GB)."
+        )
+        assert run() == [
+            "Provider sandbox: not offered in GB, FR",
+            "  sandbox:dice: nothing of its own",
+            "  sandbox:holdem: nothing of its own",
+            "  sandbox:slot: nothing of its own",
+        ]
+        assert run("--clear")[0] == "Provider sandbox's games: not offered in nowhere (before: GB, FR)."
+        assert Provider.objects.get(code="sandbox").restricted_countries == []
+        trail = SettingChange.objects.filter(field="restricted_countries", changed_by="manage.py").order_by("id")
+        assert [c.new_value for c in trail] == ['["MT", "GB"]', '["GB", "FR"]', "[]"]
+
+    def test_a_game_s_own_list_is_shown_with_its_provider_s(self, sandbox):
+        restrict(Game, "sandbox:slot", "GB")
+        restrict(Provider, "sandbox", "US")
+        out = io.StringIO()
+        call_command("restrict_countries", "--game", "sandbox:slot", stdout=out)
+        assert out.getvalue() == "Game sandbox:slot: not offered in GB, nor where its provider sandbox is not: US\n"
+
+    @pytest.mark.parametrize(
+        ("args", "error"),
+        [
+            (["--provider", "nobody", "--add", "GB"], "No provider 'nobody'."),
+            (["--game", "sandbox:nothing", "--add", "GB"], "No game 'sandbox:nothing'."),
+            (["--game", "sandbox:dice", "--add", "GBR"], "A list of ISO 3166-1 alpha-2 country codes"),
+            (["--game", "sandbox:dice", "--add", "G1"], "A list of ISO 3166-1 alpha-2 country codes"),
+            (["--game", "sandbox:dice", "--set", "GB", "--clear"], "--clear and --set both"),
+            (["--add", "GB"], "one of the arguments --provider --game is required"),
+        ],
+    )
+    def test_bad_arguments_change_nothing(self, playing, args, error):
+        from django.core.management.base import CommandError
+
+        with pytest.raises(CommandError, match=error):
+            call_command("restrict_countries", *args, stdout=io.StringIO())
+        assert not SettingChange.objects.filter(field="restricted_countries", changed_by="manage.py").exists()
+        assert Game.objects.get(game_id="sandbox:dice").restricted_countries == []
+        assert len(self.open_ones(playing)) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_colleague_s_change_made_meanwhile_is_kept():
+    """The additions are applied to the list as it is once the row's lock is held: a change
+    committed while the command waited for it is not overwritten (real PostgreSQL)."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from casino_platform.tests.locks import until_another_waits_for_a_lock
+    from sessions.services import restricted_countries_change
+
+    call_command("seed_sandbox", stdout=io.StringIO())
+    dice = Game.objects.get(game_id="sandbox:dice")
+    errors: list[Exception] = []
+
+    def command_adds_us():
+        try:
+            restricted_countries_change(target=dice, add=["US"], changed_by="manage.py")
+        except Exception as exc:  # what the test asserts on
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=command_adds_us)
+    with transaction.atomic():
+        Game.objects.select_for_update().get(pk=dice.pk)  # staff's save, in progress
+        other.start()
+        until_another_waits_for_a_lock(other, "the command")
+        Game.objects.filter(pk=dice.pk).update(restricted_countries=["GB"])
+    other.join(timeout=20)
+    assert errors == []
+    assert Game.objects.get(pk=dice.pk).restricted_countries == ["GB", "US"]
+
 
 class TestClosingSweep:
     def test_a_launch_that_read_the_old_lists_is_closed_once_the_change_commits(
