@@ -15,6 +15,7 @@ from casino_platform import clock
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
+from sessions.services import player_sessions_close
 from wallet.models import MonitoringAlert, Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses, wallet_wagers
 
@@ -520,7 +521,7 @@ class PlayerAdmin(admin.ModelAdmin):
         DailyPlayTimeLimitInline,
         AuditInline,
     ]
-    actions = ["block_players", "unblock_players"]
+    actions = ["block_players", "unblock_players", "close_game_sessions"]
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -577,6 +578,14 @@ class PlayerAdmin(admin.ModelAdmin):
         for player in queryset:
             player_block(player=player, changed_by=request.user.get_username(), reason="blocked in back office")
         messages.success(request, f"Blocked {queryset.count()} player(s).")
+
+    @admin.action(description="Close their open game sessions (bets refused, wins still paid)", permissions=["change"])
+    def close_game_sessions(self, request, queryset):
+        closed = sum(
+            player_sessions_close(player=player, changed_by=request.user.get_username(), reason="closed in back office")
+            for player in queryset.order_by("pk")
+        )
+        messages.success(request, f"Closed {closed} open game session(s) of {queryset.count()} player(s).")
 
     @admin.action(description="Unblock selected players", permissions=["change"])
     def unblock_players(self, request, queryset):

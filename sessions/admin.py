@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from casino_platform import clock
 from casino_platform.admin import ReadOnlyAdmin, SettingsAuditAdmin
 from ledger.selectors import round_movements
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
+from .selectors import SESSION_STATES, session_state, sessions_in_state
 
 
 @admin.register(Round)
@@ -82,10 +84,34 @@ class RoundAdmin(ReadOnlyAdmin):
         )
 
 
+class GameSessionStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(state, state.capitalize()) for state in SESSION_STATES]
+
+    def queryset(self, request, queryset):
+        state = self.value()
+        if state in SESSION_STATES:
+            return sessions_in_state(queryset, state=state, now=clock.now())
+        return queryset
+
+
 @admin.register(GameSession)
 class GameSessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "player", "game", "currency", "created_at", "expires_at", "absolute_expires_at", "closed_at")
-    list_filter = ("provider", "currency")
+    list_display = (
+        "id",
+        "player",
+        "game",
+        "currency",
+        "state",
+        "created_at",
+        "expires_at",
+        "absolute_expires_at",
+        "closed_at",
+    )
+    list_filter = (GameSessionStateFilter, "provider", "currency")
     search_fields = ("=player__player_id", "=id")
     list_select_related = ("player", "game", "currency")
     exclude = ("token_hash",)
@@ -100,6 +126,10 @@ class GameSessionAdmin(admin.ModelAdmin):
         "expires_at",
         "absolute_expires_at",
     )
+
+    @admin.display(description="state")
+    def state(self, obj: GameSession) -> str:
+        return session_state(session=obj)["state"]
 
     def has_add_permission(self, request, obj=None):
         return False

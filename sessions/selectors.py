@@ -1,9 +1,11 @@
 """Reads of game sessions and rounds for the operator API."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Least
 from django.http import Http404
 
 from casino_platform import clock
@@ -55,6 +57,33 @@ def session_state(*, session: GameSession, now: datetime | None = None) -> dict[
         "ended_at": ended_at,
         "seconds_left": int((end - now).total_seconds()) if state == "open" else 0,
     }
+
+
+SESSION_STATES = ("open", "closed", "expired", "ended")
+
+
+def sessions_in_state(sessions: QuerySet[GameSession], *, state: str, now: datetime) -> QuerySet[GameSession]:
+    """Those of `sessions` that session_state would give `state` at `now`, decided in the
+    query by the same rules. An open session began within the platform's cap, which bounds
+    a read by the player's or the game's index to that stretch of it."""
+    sessions = sessions.alias(natural_end=Least("expires_at", "absolute_expires_at"))
+    closed = Q(closed_at__isnull=False) & (Q(closed_at__lt=F("natural_end")) | Q(natural_end__gt=now))
+    if state == "open":
+        cap = timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS)
+        return sessions.filter(closed_at__isnull=True, natural_end__gt=now, created_at__gt=now - cap)
+    if state == "closed":
+        return sessions.filter(closed)
+    ran_out = Q(expires_at__lt=F("absolute_expires_at"))  # else its end came first: ended
+    return sessions.filter(~closed, natural_end__lte=now).filter(ran_out if state == "expired" else ~ran_out)
+
+
+def player_sessions(*, player: Player, state: str | None = None, now: datetime | None = None) -> QuerySet[GameSession]:
+    """The player's game sessions, newest first (session_player_idx), with their game; only
+    those in `state` now when given."""
+    sessions = GameSession.objects.filter(player=player).select_related("player", "game")
+    if state is not None:
+        sessions = sessions_in_state(sessions, state=state, now=now or clock.now())
+    return sessions.order_by("-created_at", "-id")
 
 
 def player_rounds(

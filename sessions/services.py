@@ -21,7 +21,7 @@ from ledger.settings_audit import (
     setting_snapshot,
     setting_update_or_create,
 )
-from players.models import Player
+from players.models import Player, PlayerAuditLog
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider, validate_country_codes
@@ -29,6 +29,7 @@ from provider.selectors import game_offered_in, game_restricted_countries, playe
 
 from .errors import SessionExpired, SessionNotFound
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
+from .selectors import sessions_in_state
 
 
 def session_token_hash(token: str) -> str:
@@ -324,6 +325,32 @@ def restricted_countries_change(
     target.restricted_countries = after
     games = locked.games.select_related("provider") if isinstance(locked, Provider) else [locked]
     return before, sessions_end_where_not_offered(games=games)
+
+
+@transaction.atomic
+def player_sessions_close(*, player: Player, changed_by: str = "", reason: str = "") -> int:
+    """Close every open game session of the player (the casino's logout, or a suspected
+    account takeover): the provider's next debit on any of them is SESSION_EXPIRED; wins owed
+    are still paid. Locked in id order, the order the player's services lock them in, so a
+    close racing the player's play or a limit cannot deadlock. Staff's close (`changed_by`)
+    goes to the player's audit log; the casino's logouts, as many as its players' logins, do
+    not. How many were closed."""
+    now = clock.now()
+    open_ones = sessions_in_state(GameSession.objects.filter(player=player), state="open", now=now)
+    ids = list(open_ones.select_for_update().order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        return 0
+    closed = GameSession.objects.filter(pk__in=ids).update(closed_at=now)
+    if changed_by:
+        PlayerAuditLog.objects.create(
+            player=player,
+            field="game_sessions",
+            old_value=f"{closed} open",
+            new_value="closed",
+            changed_by=changed_by,
+            reason=reason,
+        )
+    return closed
 
 
 def session_close(*, session: GameSession) -> GameSession:

@@ -7,6 +7,7 @@ from casino_platform.fields import StrictCharField, currency_field, period_in_or
 from casino_platform.validators import country_code
 from provider.selectors import game_restricted_countries
 from sessions.models import Round
+from sessions.selectors import SESSION_STATES
 
 
 class SessionCreateInput(serializers.Serializer):
@@ -33,9 +34,9 @@ class SessionStateOutput(serializers.Serializer):
     game_id = serializers.CharField()
     currency = serializers.CharField()
     state = serializers.ChoiceField(
-        choices=["open", "closed", "expired", "ended"],
-        help_text="open; closed (by the casino, the player's account closing, or a country restriction of its "
-        "game saved by staff); expired (no play for the idle "
+        choices=SESSION_STATES,
+        help_text="open; closed (by the casino, one session or all of the player's, the player's account closing, "
+        "or a country restriction of its game changed by staff); expired (no play for the idle "
         "timeout); ended (its end reached: the platform's cap or the player's session time or daily play time "
         "limit).",
     )
@@ -48,6 +49,25 @@ class SessionStateOutput(serializers.Serializer):
     )
     ended_at = serializers.DateTimeField(allow_null=True, help_text="When it stopped taking bets; null while open.")
     seconds_left = serializers.IntegerField(help_text="Whole seconds until `ends_at` while open, else 0.")
+
+
+class PlayerSessionQuery(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=SESSION_STATES,
+        required=False,
+        help_text="Only sessions in this state now, as `state` gives it: `open` for the ones a logout closes.",
+    )
+
+
+class PlayerSessionPageOutput(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the first session.")
+    previous = serializers.URLField(allow_null=True)
+    results = SessionStateOutput(many=True)
+
+
+class PlayerSessionsCloseOutput(serializers.Serializer):
+    player_id = serializers.CharField()
+    closed = serializers.IntegerField(help_text="How many open sessions this call closed (0 when none was open).")
 
 
 class SessionCloseOutput(serializers.Serializer):

@@ -8,6 +8,10 @@ urlpatterns = [
     path("sessions/<int:session_id>", views.SessionStateApi.as_view(), name="session-state"),
     path("sessions/<int:session_id>/close", views.SessionCloseApi.as_view(), name="session-close"),
     path("games", views.GameCatalogueApi.as_view(), name="game-catalogue"),
+    path("players/<str:player_id>/sessions", views.PlayerSessionsApi.as_view(), name="player-sessions"),
+    path(
+        "players/<str:player_id>/sessions/close", views.PlayerSessionsCloseApi.as_view(), name="player-sessions-close"
+    ),
     path("players/<str:player_id>/rounds", rounds.PlayerRoundsApi.as_view(), name="player-rounds"),
     path(
         # A round id is the provider's, any characters: a "/" in it too.

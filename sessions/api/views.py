@@ -5,19 +5,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from casino_platform import clock
 from casino_platform.openapi import error_responses
+from casino_platform.pagination import PAGE_PARAMETERS, TimeCursorPagination
 from casino_platform.renderers import OrjsonRenderer
 from players.selectors import player_get
 from provider.errors import GameNotFound
 from provider.models import Game
 from provider.selectors import game_catalogue
-from sessions.selectors import session_get, session_state
-from sessions.services import session_close, session_create, session_launch_url
+from sessions.selectors import player_sessions, session_get, session_state
+from sessions.services import player_sessions_close, session_close, session_create, session_launch_url
 
 from .auth import OperatorApiKeyAuthentication
 from .serializers import (
     GameCatalogueInput,
     GameCatalogueOutput,
+    PlayerSessionPageOutput,
+    PlayerSessionQuery,
+    PlayerSessionsCloseOutput,
     SessionCloseOutput,
     SessionCreateInput,
     SessionCreateOutput,
@@ -94,6 +99,43 @@ class SessionCloseApi(OperatorApiView):
     def post(self, request: Request, session_id: int) -> Response:
         session = session_close(session=session_get(session_id=session_id))
         return Response(SessionCloseOutput({"session_id": str(session.pk), "closed_at": session.closed_at}).data)
+
+
+class PlayerSessionsApi(OperatorApiView):
+    @extend_schema(
+        operation_id="player_sessions",
+        tags=["operator"],
+        parameters=[PlayerSessionQuery, *PAGE_PARAMETERS],
+        responses={200: PlayerSessionPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        description="The player's game sessions, newest first, each as GET /api/v1/sessions/{id} gives it; "
+        '`?state=open` for those still taking bets (a lobby\'s "resume", or what a logout closes).',
+    )
+    def get(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        query = PlayerSessionQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = clock.now()
+        sessions = player_sessions(player=player, state=query.validated_data.get("state"), now=now)
+        paginator = TimeCursorPagination()
+        page = paginator.paginate_queryset(sessions, request, view=self)
+        states = [session_state(session=session, now=now) for session in page or []]
+        return paginator.get_paginated_response(SessionStateOutput(states, many=True).data)
+
+
+class PlayerSessionsCloseApi(OperatorApiView):
+    @extend_schema(
+        operation_id="player_sessions_close",
+        tags=["operator"],
+        request=None,
+        responses={200: PlayerSessionsCloseOutput, **error_responses("PLAYER_NOT_FOUND")},
+        description="Close every open game session of the player, for the casino's logout or a suspected "
+        "account takeover: the provider's next debit on any of them is SESSION_EXPIRED; wins owed are still "
+        "paid. Safe to repeat: a second call closes nothing more and answers `closed: 0`.",
+    )
+    def post(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        closed = player_sessions_close(player=player)
+        return Response(PlayerSessionsCloseOutput({"player_id": player.player_id, "closed": closed}).data)
 
 
 class GameCatalogueApi(OperatorApiView):
