@@ -15,7 +15,6 @@ from casino_platform import clock
 from casino_platform.admin import ReadOnlyAdmin
 from casino_platform.errors import DomainError
 from ledger.models import Currency
-from sessions.services import player_sessions_close
 from wallet.models import MonitoringAlert, Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses, wallet_wagers
 
@@ -39,6 +38,7 @@ from .services import (
     SESSION_TIME_LIMIT_MINUTES,
     player_block,
     player_create,
+    player_sessions_close,
     player_set_daily_play_time_limit,
     player_set_deposit_limit,
     player_set_loss_limit,

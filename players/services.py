@@ -185,6 +185,9 @@ def player_update_by_staff(
         raise ValidationFailed(f"Unknown status {changes['status']!r}")
     if "kyc_status" in changes and changes["kyc_status"] not in Player.KycStatus.values:
         raise ValidationFailed(f"Unknown KYC status {changes['kyc_status']!r}")
+    if changes.get("status") == Player.Status.CLOSED:
+        # Its sessions, closed below, before the player: the order a debit locks them in.
+        _open_sessions_lock(player.pk)
     locked = Player.objects.select_for_update().get(pk=player.pk)
     now = clock.now()
     changed = []
@@ -209,9 +212,7 @@ def player_update_by_staff(
     if "status" in changed and locked.status == Player.Status.CLOSED:
         # Play ends with the account, whoever closed it: the provider's next call on a session
         # answers SESSION_EXPIRED (debits are refused by the status anyway).
-        from sessions.models import GameSession  # sessions' services import this module
-
-        GameSession.objects.filter(player=locked, closed_at__isnull=True).update(closed_at=clock.now())
+        _open_sessions(locked.pk).update(closed_at=clock.now())
     return locked
 
 
@@ -243,6 +244,7 @@ def player_close(*, player: Player, changed_by: str, reason: str) -> Player:
     Closing a closed account changes nothing. A blocked account is frozen for staff to look
     at, so the player cannot close it (which would let its money out); staff can."""
     with transaction.atomic():
+        _open_sessions_lock(player.pk)  # before the player, as player_update_by_staff takes them
         locked = Player.objects.select_for_update().get(pk=player.pk)
         if locked.status == Player.Status.BLOCKED:
             raise PlayerBlocked(f"Player {locked.player_id} is blocked: staff close a blocked account.")
@@ -312,6 +314,27 @@ def _sessions_end_within_day(player_pk: int) -> None:
         return
     end = now + daily.left
     _open_sessions(player_pk).filter(absolute_expires_at__gt=end).update(absolute_expires_at=end)
+
+
+@transaction.atomic
+def player_sessions_close(*, player: Player, changed_by: str = "", reason: str = "") -> int:
+    """Close every open game session of the player (the casino's logout, or a suspected
+    account takeover): the provider's next debit on any of them is SESSION_EXPIRED; wins owed
+    are still paid. Staff's close (`changed_by`) goes to the player's audit log; the casino's
+    logouts, as many as its players' logins, do not. How many were closed."""
+    _open_sessions_lock(player.pk)
+    now = clock.now()  # after the locks: a bet the close waited for came before it
+    closed = _open_sessions(player.pk).filter(expires_at__gt=now).update(closed_at=now)
+    if closed and changed_by:
+        _audit(
+            player=player,
+            field="game_sessions",
+            old=f"{closed} open",
+            new="closed",
+            changed_by=changed_by,
+            reason=reason,
+        )
+    return closed
 
 
 def _open_sessions(player_pk: int) -> "QuerySet[GameSession]":

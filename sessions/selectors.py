@@ -1,9 +1,8 @@
 """Reads of game sessions and rounds for the operator API."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Least
 from django.http import Http404
@@ -64,13 +63,12 @@ SESSION_STATES = ("open", "closed", "expired", "ended")
 
 def sessions_in_state(sessions: QuerySet[GameSession], *, state: str, now: datetime) -> QuerySet[GameSession]:
     """Those of `sessions` that session_state would give `state` at `now`, decided in the
-    query by the same rules. An open session began within the platform's cap, which bounds
-    a read by the player's or the game's index to that stretch of it."""
+    query by the same rules. Not bounded by the launch time: a cap lowered since leaves
+    sessions launched under the longer one open, later than the cap says."""
     sessions = sessions.alias(natural_end=Least("expires_at", "absolute_expires_at"))
     closed = Q(closed_at__isnull=False) & (Q(closed_at__lt=F("natural_end")) | Q(natural_end__gt=now))
     if state == "open":
-        cap = timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS)
-        return sessions.filter(closed_at__isnull=True, natural_end__gt=now, created_at__gt=now - cap)
+        return sessions.filter(closed_at__isnull=True, natural_end__gt=now)
     if state == "closed":
         return sessions.filter(closed)
     ran_out = Q(expires_at__lt=F("absolute_expires_at"))  # else its end came first: ended

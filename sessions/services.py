@@ -21,7 +21,7 @@ from ledger.settings_audit import (
     setting_snapshot,
     setting_update_or_create,
 )
-from players.models import Player, PlayerAuditLog
+from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider, validate_country_codes
@@ -29,7 +29,6 @@ from provider.selectors import game_offered_in, game_restricted_countries, playe
 
 from .errors import SessionExpired, SessionNotFound
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
-from .selectors import sessions_in_state
 
 
 def session_token_hash(token: str) -> str:
@@ -299,58 +298,45 @@ def restricted_countries_change(
     add: Iterable[str] = (),
     remove: Iterable[str] = (),
     reason: str = "",
-) -> tuple[list[str], int]:
+) -> tuple[list[str], list[str], int]:
     """Change where a provider's or a game's games are not offered, as the admin's page does:
     the change in the settings trail and the open sessions it no longer allows closed
     (sessions_end_where_not_offered), all in one transaction. `replace` sets the list, then
-    `add` and `remove` apply, read under the row's lock so a colleague's change in between
-    is kept. Codes are taken in any case. Returns the list before and how many sessions were
-    closed; a change that leaves the list as it was records and closes nothing."""
+    `add` and `remove` apply, to the list read under the row's lock so that a change
+    committed meanwhile is kept. Codes are taken in any case. Returns the list before, the
+    list after and how many sessions were closed; a change that leaves the list as it was
+    records and closes nothing."""
     locked = type(target)._default_manager.select_for_update().get(pk=target.pk)
-    before = list(locked.restricted_countries)
-    after = list(before if replace is None else replace)
-    after += add
-    dropped = {code.strip().upper() for code in remove}
-    after = [code for code in dict.fromkeys(c.strip().upper() for c in after if c.strip()) if code not in dropped]
-    try:
-        validate_country_codes(after)
-    except DjangoValidationError as e:
-        raise ValidationFailed(e.messages[0], details={"restricted_countries": e.messages}) from None
+    before = locked.restricted_countries
+    if replace is None and not (isinstance(before, list) and all(isinstance(code, str) for code in before)):
+        # Written around the admin; the launch offers such a game nowhere.
+        raise ValidationFailed(
+            f"The stored list is not a list of country codes ({before!r}): give the whole list.",
+            details={"restricted_countries": ["not a list of codes"]},
+        )
+    after = _country_codes(before if replace is None else replace) + _country_codes(add)
+    dropped = _country_codes(remove)
+    after = [code for code in dict.fromkeys(after) if code not in dropped]
     if after == before:
-        return before, 0
+        return before, after, 0
     snapshot = setting_snapshot(locked)
     locked.restricted_countries = after
     locked.save(update_fields=["restricted_countries"])
     setting_changes_record(obj=locked, before=snapshot, changed_by=changed_by, reason=reason)
     target.restricted_countries = after
     games = locked.games.select_related("provider") if isinstance(locked, Provider) else [locked]
-    return before, sessions_end_where_not_offered(games=games)
+    return before, after, sessions_end_where_not_offered(games=games)
 
 
-@transaction.atomic
-def player_sessions_close(*, player: Player, changed_by: str = "", reason: str = "") -> int:
-    """Close every open game session of the player (the casino's logout, or a suspected
-    account takeover): the provider's next debit on any of them is SESSION_EXPIRED; wins owed
-    are still paid. Locked in id order, the order the player's services lock them in, so a
-    close racing the player's play or a limit cannot deadlock. Staff's close (`changed_by`)
-    goes to the player's audit log; the casino's logouts, as many as its players' logins, do
-    not. How many were closed."""
-    now = clock.now()
-    open_ones = sessions_in_state(GameSession.objects.filter(player=player), state="open", now=now)
-    ids = list(open_ones.select_for_update().order_by("pk").values_list("pk", flat=True))
-    if not ids:
-        return 0
-    closed = GameSession.objects.filter(pk__in=ids).update(closed_at=now)
-    if changed_by:
-        PlayerAuditLog.objects.create(
-            player=player,
-            field="game_sessions",
-            old_value=f"{closed} open",
-            new_value="closed",
-            changed_by=changed_by,
-            reason=reason,
-        )
-    return closed
+def _country_codes(codes: Iterable[str]) -> list[str]:
+    """Country codes as given, in capitals (blanks left out); VALIDATION_ERROR unless each is
+    an ISO 3166-1 alpha-2 code."""
+    upper = [code.strip().upper() for code in codes if code.strip()]
+    try:
+        validate_country_codes(list(dict.fromkeys(upper)))
+    except DjangoValidationError as e:
+        raise ValidationFailed(e.messages[0], details={"restricted_countries": e.messages}) from None
+    return upper
 
 
 def session_close(*, session: GameSession) -> GameSession:

@@ -10,11 +10,12 @@ from casino_platform.openapi import error_responses
 from casino_platform.pagination import PAGE_PARAMETERS, TimeCursorPagination
 from casino_platform.renderers import OrjsonRenderer
 from players.selectors import player_get
+from players.services import player_sessions_close
 from provider.errors import GameNotFound
 from provider.models import Game
 from provider.selectors import game_catalogue
 from sessions.selectors import player_sessions, session_get, session_state
-from sessions.services import player_sessions_close, session_close, session_create, session_launch_url
+from sessions.services import session_close, session_create, session_launch_url
 
 from .auth import OperatorApiKeyAuthentication
 from .serializers import (

@@ -327,6 +327,7 @@ class TestRestrictionOfOpenSessions:
             (["--game", "sandbox:nothing", "--add", "GB"], "No game 'sandbox:nothing'."),
             (["--game", "sandbox:dice", "--add", "GBR"], "A list of ISO 3166-1 alpha-2 country codes"),
             (["--game", "sandbox:dice", "--add", "G1"], "A list of ISO 3166-1 alpha-2 country codes"),
+            (["--game", "sandbox:dice", "--remove", "GBR"], "A list of ISO 3166-1 alpha-2 country codes"),
             (["--game", "sandbox:dice", "--set", "GB", "--clear"], "--clear and --set both"),
             (["--add", "GB"], "one of the arguments --provider --game is required"),
         ],
@@ -339,6 +340,15 @@ class TestRestrictionOfOpenSessions:
         assert not SettingChange.objects.filter(field="restricted_countries", changed_by="manage.py").exists()
         assert Game.objects.get(game_id="sandbox:dice").restricted_countries == []
         assert len(self.open_ones(playing)) == 4
+
+    def test_a_list_written_around_both_is_replaced_whole_not_added_to(self, sandbox):
+        from django.core.management.base import CommandError
+
+        Game.objects.filter(game_id="sandbox:dice").update(restricted_countries=Value({"GB": 1}, JSONField()))
+        with pytest.raises(CommandError, match="not a list of country codes"):
+            call_command("restrict_countries", "--game", "sandbox:dice", "--add", "US", stdout=io.StringIO())
+        call_command("restrict_countries", "--game", "sandbox:dice", "--set", "GB,US", stdout=io.StringIO())
+        assert Game.objects.get(game_id="sandbox:dice").restricted_countries == ["GB", "US"]
 
 
 @pytest.mark.django_db(transaction=True)

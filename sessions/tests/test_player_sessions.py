@@ -16,6 +16,7 @@ from django.test import Client
 from casino_platform import clock
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player
+from players.services import player_update
 from sessions.models import GameSession
 from sessions.selectors import SESSION_STATES, player_sessions, session_state
 from sessions.services import session_token_hash
@@ -162,6 +163,24 @@ class TestLogout:
         # Again: nothing more to close.
         assert call(client, "POST", "p_demo_1/sessions/close").json() == {"player_id": "p_demo_1", "closed": 0}
 
+    def test_a_session_launched_under_a_longer_cap_is_listed_and_closed(self, client, sandbox, settings):
+        """The cap lowered since a launch: the session keeps its own end, and is still open."""
+        long_ago = launch("p_demo_1")
+        earlier = clock.now() - timedelta(hours=20)
+        GameSession.objects.filter(pk=session_of(long_ago).pk).update(created_at=earlier)
+        settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS = 4 * 3600
+        listed = sessions_of(client, "p_demo_1", state="open")["results"]
+        assert [s["session_id"] for s in listed] == [str(session_of(long_ago).pk)]
+        assert call(client, "POST", "p_demo_1/sessions/close").json()["closed"] == 1
+
+    def test_the_casino_s_logouts_are_not_in_the_player_s_audit_log(self, client, sandbox):
+        from players.models import PlayerAuditLog
+
+        launch("p_demo_1")
+        before = PlayerAuditLog.objects.count()
+        assert call(client, "POST", "p_demo_1/sessions/close").json()["closed"] == 1
+        assert PlayerAuditLog.objects.count() == before
+
     def test_sessions_already_over_keep_their_state(self, client, sandbox):
         expired = launch("p_demo_1")
         GameSession.objects.filter(pk=session_of(expired).pk).update(expires_at=clock.now() - timedelta(seconds=1))
@@ -177,9 +196,9 @@ class TestLogout:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_logout_racing_the_player_s_bets_on_real_postgresql():
-    """Bets on the player's sessions and the logout, at once, five times: each bet is taken or
-    refused SESSION_EXPIRED, never a 500 or a deadlock; the wallet lost exactly what was
-    taken; no session is left open."""
+    """Bets on the player's sessions (each sliding it), the logout and a second logout or the
+    account's close, at once, five times: each bet is taken or refused, never a 500 or a
+    deadlock; the wallet lost exactly what was taken; no session is left open."""
     call_command("seed_sandbox", stdout=io.StringIO())
     wallet = Wallet.objects.get(player__player_id="p_demo_1", currency_id="EUR")
     start = wallet.balance
@@ -187,7 +206,11 @@ def test_a_logout_racing_the_player_s_bets_on_real_postgresql():
     taken = 0
     for attempt in range(5):
         tokens = [launch("p_demo_1") for _ in range(3)]
-        barrier = threading.Barrier(7)
+        # Last seen two minutes ago: each bet slides its session, under the session's lock.
+        GameSession.objects.filter(player__player_id="p_demo_1", closed_at__isnull=True).update(
+            last_seen_at=clock.now() - timedelta(minutes=2)
+        )
+        barrier = threading.Barrier(8)
 
         def bet(n: int, tokens=tokens, attempt=attempt, barrier=barrier):
             try:
@@ -204,13 +227,25 @@ def test_a_logout_racing_the_player_s_bets_on_real_postgresql():
             finally:
                 connection.close()
 
-        with ThreadPoolExecutor(max_workers=7) as pool:
-            results = list(pool.map(lambda f: f(), [*(lambda n=n: bet(n) for n in range(6)), logout]))
+        def account_close(barrier=barrier, attempt=attempt):
+            try:
+                barrier.wait()
+                if attempt % 2:  # every other time the account closes too, which ends its sessions
+                    return call(Client(), "POST", "p_demo_1/close", {"reason": "race"}).status_code, "logout"
+                return call(Client(), "POST", "p_demo_1/sessions/close").status_code, "logout"
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda f: f(), [*(lambda n=n: bet(n) for n in range(6)), logout, account_close]))
         outcomes.update(results)
+        if attempt % 2:
+            player_update(player=Player.objects.get(player_id="p_demo_1"), changed_by="t", reason="t", status="active")
         taken += 100 * sum(1 for status, code in results if status == 200 and code is None)
         assert not GameSession.objects.filter(player__player_id="p_demo_1", closed_at__isnull=True).exists()
-    assert set(outcomes) <= {(200, None), (401, "SESSION_EXPIRED"), (200, "logout")}, outcomes
-    assert outcomes[(200, "logout")] == 5
+    allowed = {(200, None), (401, "SESSION_EXPIRED"), (403, "PLAYER_BLOCKED"), (200, "logout")}
+    assert set(outcomes) <= allowed, outcomes
+    assert outcomes[(200, "logout")] == 10
     wallet.refresh_from_db()
     assert wallet.balance == start - taken
     assert ledger_reconcile().ok

@@ -40,7 +40,7 @@ class Command(BaseCommand):
             self._show(target)
             return
         try:
-            before, closed = restricted_countries_change(
+            before, after, closed = restricted_countries_change(
                 target=target,
                 replace=replace,
                 add=_codes(add),
@@ -51,7 +51,6 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         name = f"Provider {target.code}'s games" if isinstance(target, Provider) else f"Game {target.game_id}"
-        after = target.restricted_countries
         if after == before:
             self.stdout.write(f"{name}: not offered in {_listed(after)}, unchanged.")
             return
