@@ -35,6 +35,12 @@ class ValidationFailed(DomainError):
     default_message = "The request is not valid."
 
 
+class ScopeNotGranted(DomainError):
+    code = "SCOPE_NOT_GRANTED"
+    http_status = 403
+    default_message = "This operator API key may not use this endpoint."
+
+
 class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
     http_status = 503

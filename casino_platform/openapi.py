@@ -61,3 +61,9 @@ def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
             ErrorOutput, description="Error codes: " + ", ".join(c.code for c in classes), examples=examples
         )
     return responses
+
+
+def operator_error_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """error_responses for an operator API endpoint: its own codes, and the refusal of a key
+    without the endpoint's scope."""
+    return error_responses("SCOPE_NOT_GRANTED", *codes)

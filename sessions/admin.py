@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -150,10 +151,23 @@ class PlatformSwitchAdmin(SettingsAuditAdmin):
         return obj.reason if "reason" in form.changed_data else ""
 
 
+class OperatorApiKeyForm(forms.ModelForm):
+    scopes = forms.TypedMultipleChoiceField(
+        choices=OperatorApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=OperatorApiKey._meta.get_field("scopes").help_text,
+    )
+
+    class Meta:
+        model = OperatorApiKey
+        fields = ("name", "is_active", "scopes")
+
+
 @admin.register(OperatorApiKey)
 class OperatorApiKeyAdmin(SettingsAuditAdmin):
-    list_display = ("name", "prefix", "is_active", "created_at")
-    fields = ("name", "prefix", "is_active", "created_at")
+    form = OperatorApiKeyForm
+    list_display = ("name", "prefix", "is_active", "scopes", "created_at")
+    fields = ("name", "prefix", "is_active", "scopes", "created_at")
     readonly_fields = ("prefix", "created_at")
 
     def has_add_permission(self, request, obj=None):

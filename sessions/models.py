@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from casino_platform import clock
@@ -107,13 +108,37 @@ class PlatformSwitch(models.Model):
         return f"{self.name}={'on' if self.is_on else 'off'}"
 
 
+def operator_scopes_all() -> list[str]:
+    return list(OperatorApiKey.Scope.values)
+
+
+def validate_operator_scopes(value: object) -> None:
+    if not isinstance(value, list) or not value or not set(value) <= set(OperatorApiKey.Scope.values):
+        raise ValidationError(f"One or more of: {', '.join(OperatorApiKey.Scope.values)}.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each scope once.")
+
+
 class OperatorApiKey(models.Model):
-    """A key for the operator's services (`Authorization: Token ...`); only its SHA-256 is stored."""
+    """A key for the operator's services (`Authorization: Token ...`); only its SHA-256 is stored.
+    Its scopes say which part of the operator API it may call, so that a key kept in the
+    casino's front end cannot move money."""
+
+    class Scope(models.TextChoices):
+        LOBBY = "lobby", "Lobby: the game catalogue, launching and closing game sessions"
+        PLAYERS = "players", "Players: registration, responsible gambling, account close, history"
+        CASHIER = "cashier", "Cashier: deposits, withdrawals and their events"
 
     name = models.CharField(max_length=64, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
     is_active = models.BooleanField(default=True)
+    scopes = models.JSONField(
+        default=operator_scopes_all,
+        validators=[validate_operator_scopes],
+        help_text="What the key may call: lobby, players, cashier (one or more). "
+        "Any other endpoint answers 403 SCOPE_NOT_GRANTED.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

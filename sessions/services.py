@@ -28,7 +28,7 @@ from provider.models import Game, Provider, validate_country_codes
 from provider.selectors import game_offered_in, game_restricted_countries, players_not_offered
 
 from .errors import SessionExpired, SessionNotFound
-from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
+from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, validate_operator_scopes
 
 
 def session_token_hash(token: str) -> str:
@@ -363,12 +363,20 @@ def operator_api_key_ensure(*, name: str, key: str, changed_by: str = "system") 
 
 
 @transaction.atomic
-def operator_api_key_create(*, name: str, changed_by: str = "system") -> tuple[OperatorApiKey, str]:
-    """A new key under a new name; only its hash is stored, the key is returned once."""
+def operator_api_key_create(
+    *, name: str, scopes: Iterable[str] | None = None, changed_by: str = "system"
+) -> tuple[OperatorApiKey, str]:
+    """A new key under a new name, with `scopes` (every scope when not given); only its hash
+    is stored, the key is returned once."""
     if OperatorApiKey.objects.filter(name=name).exists():
         raise ValidationFailed(f"An operator key named {name!r} exists.", details={"name": ["exists"]})
+    granted = list(dict.fromkeys(OperatorApiKey.Scope.values if scopes is None else scopes))
+    try:
+        validate_operator_scopes(granted)
+    except DjangoValidationError as e:
+        raise ValidationFailed(f"Scopes: {e.messages[0]}", details={"scopes": e.messages}) from None
     key = secrets.token_urlsafe(32)
-    api_key = OperatorApiKey.objects.create(name=name, key_hash=session_token_hash(key), prefix=key[:6])
+    api_key = OperatorApiKey.objects.create(name=name, key_hash=session_token_hash(key), prefix=key[:6], scopes=granted)
     setting_changes_record(obj=api_key, before=None, changed_by=changed_by)
     setting_event_record(obj=api_key, event="key", value=f"issued: {api_key.prefix}…", changed_by=changed_by)
     return api_key, key

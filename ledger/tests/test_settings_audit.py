@@ -116,7 +116,10 @@ class TestAdmin:
         assert r.status_code == 302
         assert ("sandbox:unused", "is_enabled", "yes", "", "admin") in changes(setting="provider.game")
         key = OperatorApiKey.objects.get()
-        r = admin_client.post(reverse("admin:game_sessions_operatorapikey_change", args=[key.pk]), {"name": key.name})
+        r = admin_client.post(
+            reverse("admin:game_sessions_operatorapikey_change", args=[key.pk]),
+            {"name": key.name, "scopes": key.scopes},
+        )
         assert r.status_code == 302
         assert changes(setting="game_sessions.operatorapikey")[-1] == (key.name, "is_active", "yes", "no", "admin")
 
@@ -196,6 +199,7 @@ class TestOutsideTheAdmin:
         assert changes(object_key="cashier") == [
             ("cashier", "name", "", "cashier", "manage.py"),
             ("cashier", "is_active", "", "yes", "manage.py"),
+            ("cashier", "scopes", "", '["lobby", "players", "cashier"]', "manage.py"),
             ("cashier", "key", "", f"issued: {prefix}…", "manage.py"),
         ]
         assert "s3cret" not in " ".join(SettingChange.objects.values_list("new_value", flat=True))

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from casino_platform import clock
-from casino_platform.openapi import error_responses
+from casino_platform.openapi import operator_error_responses
 from players.models import PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
 from players.selectors import player_daily_play_time, player_get, player_session_time_limit
 from players.services import (
@@ -28,6 +28,7 @@ from players.services import (
     player_set_wager_limit,
 )
 from sessions.api.views import OperatorApiView
+from sessions.models import OperatorApiKey
 from wallet.selectors import (
     player_deposit_limit_usage,
     player_loss_limit_usage,
@@ -46,7 +47,7 @@ from .serializers import (
     SessionTimeLimitInput,
 )
 
-STATE_RESPONSES = {200: ResponsibleGamblingOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
+STATE_RESPONSES = {200: ResponsibleGamblingOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
 LIMIT_PARAMETERS = [
     OpenApiParameter("currency", str, OpenApiParameter.PATH, description="ISO 4217 code, e.g. EUR"),
     OpenApiParameter("period", str, OpenApiParameter.PATH, enum=PeriodLimit.Period.values),
@@ -93,6 +94,7 @@ def _daily_play_time_limit(player: Player, now: datetime) -> dict[str, Any] | No
 
 
 class PlayerApiView(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.PLAYERS
     # JSON only: the strict fields refuse what a form would send anyway.
     parser_classes = [JSONParser]
 
@@ -116,7 +118,7 @@ class PlayerApi(PlayerApiView):
     @extend_schema(
         operation_id="player_get",
         tags=["operator"],
-        responses={200: PlayerOutput, **error_responses("PLAYER_NOT_FOUND")},
+        responses={200: PlayerOutput, **operator_error_responses("PLAYER_NOT_FOUND")},
     )
     def get(self, request: Request, player_id: str) -> Response:
         return Response(_player(player_get(player_id=player_id)))
@@ -125,7 +127,7 @@ class PlayerApi(PlayerApiView):
         operation_id="player_register",
         tags=["operator"],
         request=PlayerInput,
-        responses={200: PlayerOutput, 201: PlayerOutput, **error_responses("VALIDATION_ERROR")},
+        responses={200: PlayerOutput, 201: PlayerOutput, **operator_error_responses("VALIDATION_ERROR")},
         description=(
             "Registers the player (201) or changes the fields given (200); safe to repeat. A player id is "
             "1-64 characters of A-Za-z0-9._:@-. A wallet opens with the player's first deposit or win in "
@@ -162,7 +164,7 @@ class ResponsibleGamblingApi(PlayerApiView):
     @extend_schema(
         operation_id="player_responsible_gambling",
         tags=["operator"],
-        responses={200: ResponsibleGamblingOutput, **error_responses("PLAYER_NOT_FOUND")},
+        responses={200: ResponsibleGamblingOutput, **operator_error_responses("PLAYER_NOT_FOUND")},
     )
     def get(self, request: Request, player_id: str) -> Response:
         return Response(_state(player_get(player_id=player_id)))
@@ -383,7 +385,10 @@ class PlayerCloseApi(PlayerApiView):
         operation_id="player_close",
         tags=["operator"],
         request=ReasonInput,
-        responses={200: PlayerOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "PLAYER_BLOCKED")},
+        responses={
+            200: PlayerOutput,
+            **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "PLAYER_BLOCKED"),
+        },
         description=(
             "The player closes their account. From then on launches, debits and deposits are refused "
             "(PLAYER_BLOCKED) and the player's game sessions are ended; credits owed are still paid, and the "

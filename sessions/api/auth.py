@@ -1,9 +1,10 @@
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from casino_platform.errors import ScopeNotGranted
 from sessions.models import OperatorApiKey
 from sessions.services import session_token_hash
 
@@ -43,9 +44,33 @@ class OperatorApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+class HasOperatorScope(permissions.BasePermission):
+    """The key holds the view's `operator_scope`. A view that names none is refused to every
+    key: a new endpoint is closed until it says which part of the API it belongs to."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        scope = getattr(view, "operator_scope", None)
+        api_key = request.auth
+        if not isinstance(api_key, OperatorApiKey):
+            return False
+        if scope is None or scope not in api_key.scopes:
+            held = ", ".join(api_key.scopes) or "none"
+            raise ScopeNotGranted(
+                f"Operator key {api_key.name!r} may not use the {scope or 'unscoped'} endpoints; its scopes: {held}.",
+                details={"required_scope": scope, "key_scopes": list(api_key.scopes)},
+            )
+        return True
+
+
 class OperatorApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "sessions.api.auth.OperatorApiKeyAuthentication"
     name = "OperatorToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Token <operator API key>`"}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <operator API key>`. A key holds one or more scopes (lobby, players, cashier); "
+            "an endpoint outside them answers 403 SCOPE_NOT_GRANTED.",
+        }

@@ -5,10 +5,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from casino_platform.openapi import error_responses
+from casino_platform.openapi import operator_error_responses
 from casino_platform.pagination import PAGE_PARAMETERS, TimeCursorPagination
 from ledger.selectors import currency_get, round_movements
 from players.selectors import player_get
+from sessions.models import OperatorApiKey
 from sessions.selectors import player_round, player_rounds
 
 from .serializers import RoundDetailOutput, RoundOutput, RoundPageOutput, RoundQuery
@@ -20,11 +21,13 @@ class RoundPagination(TimeCursorPagination):
 
 
 class PlayerRoundsApi(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.PLAYERS
+
     @extend_schema(
         operation_id="player_rounds",
         tags=["operator"],
         parameters=[RoundQuery, *PAGE_PARAMETERS],
-        responses={200: RoundPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        responses={200: RoundPageOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The player's game rounds, newest first: each round's game, what was wagered and won in it "
         "and whether the provider has closed it, for the player's game history. A round's bets, wins and "
         "rollbacks: GET .../rounds/{provider}/{round_id}.",
@@ -47,10 +50,12 @@ class PlayerRoundsApi(OperatorApiView):
 
 
 class PlayerRoundApi(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.PLAYERS
+
     @extend_schema(
         operation_id="player_round",
         tags=["operator"],
-        responses={200: RoundDetailOutput, **error_responses("PLAYER_NOT_FOUND", "ROUND_NOT_FOUND")},
+        responses={200: RoundDetailOutput, **operator_error_responses("PLAYER_NOT_FOUND", "ROUND_NOT_FOUND")},
         description="One of the player's rounds, as the history lists it, with its bets, wins and rollbacks: "
         "what each did to the player's wallet, oldest first. Another player's round is ROUND_NOT_FOUND.",
     )

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from casino_platform import clock
-from casino_platform.openapi import error_responses
+from casino_platform.openapi import operator_error_responses
 from casino_platform.pagination import PAGE_PARAMETERS, TimeCursorPagination
 from casino_platform.renderers import OrjsonRenderer
 from players.selectors import player_get
@@ -14,10 +14,11 @@ from players.services import player_sessions_close
 from provider.errors import GameNotFound
 from provider.models import Game
 from provider.selectors import game_catalogue
+from sessions.models import OperatorApiKey
 from sessions.selectors import player_sessions, session_get, session_state
 from sessions.services import session_close, session_create, session_launch_url
 
-from .auth import OperatorApiKeyAuthentication
+from .auth import HasOperatorScope, OperatorApiKeyAuthentication
 from .serializers import (
     GameCatalogueInput,
     GameCatalogueOutput,
@@ -33,18 +34,23 @@ from .serializers import (
 
 class OperatorApiView(APIView):
     authentication_classes = [OperatorApiKeyAuthentication]
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, HasOperatorScope]
     renderer_classes = [OrjsonRenderer]
+    operator_scope: str  # an OperatorApiKey.Scope; a view without one is refused to every key
 
 
-class SessionCreateApi(OperatorApiView):
+class LobbyApiView(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.LOBBY
+
+
+class SessionCreateApi(LobbyApiView):
     @extend_schema(
         operation_id="session_create",
         tags=["operator"],
         request=SessionCreateInput,
         responses={
             201: SessionCreateOutput,
-            **error_responses(
+            **operator_error_responses(
                 "VALIDATION_ERROR", "PLAYER_BLOCKED", "RG_LIMIT", "PLAYER_NOT_FOUND", "GAME_NOT_FOUND", "MAINTENANCE"
             ),
         },
@@ -77,11 +83,11 @@ class SessionCreateApi(OperatorApiView):
         return Response(SessionCreateOutput(body).data, status=status.HTTP_201_CREATED)
 
 
-class SessionStateApi(OperatorApiView):
+class SessionStateApi(LobbyApiView):
     @extend_schema(
         operation_id="session_state",
         tags=["operator"],
-        responses={200: SessionStateOutput, **error_responses("VALIDATION_ERROR")},
+        responses={200: SessionStateOutput, **operator_error_responses("VALIDATION_ERROR")},
         description="Where a game session stands, for the front end's clock: its state, when it ends whatever "
         "the play (`ends_at`, brought forward by a stricter limit set since the launch) and the seconds left. "
         "404 `NOT_FOUND` for no such session.",
@@ -90,24 +96,24 @@ class SessionStateApi(OperatorApiView):
         return Response(SessionStateOutput(session_state(session=session_get(session_id=session_id))).data)
 
 
-class SessionCloseApi(OperatorApiView):
+class SessionCloseApi(LobbyApiView):
     @extend_schema(
         operation_id="session_close",
         tags=["operator"],
         request=None,
-        responses={200: SessionCloseOutput, **error_responses("VALIDATION_ERROR")},
+        responses={200: SessionCloseOutput, **operator_error_responses("VALIDATION_ERROR")},
     )
     def post(self, request: Request, session_id: int) -> Response:
         session = session_close(session=session_get(session_id=session_id))
         return Response(SessionCloseOutput({"session_id": str(session.pk), "closed_at": session.closed_at}).data)
 
 
-class PlayerSessionsApi(OperatorApiView):
+class PlayerSessionsApi(LobbyApiView):
     @extend_schema(
         operation_id="player_sessions",
         tags=["operator"],
         parameters=[PlayerSessionQuery, *PAGE_PARAMETERS],
-        responses={200: PlayerSessionPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        responses={200: PlayerSessionPageOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The player's game sessions, newest first, each as GET /api/v1/sessions/{id} gives it; "
         '`?state=open` for those still taking bets (a lobby\'s "resume", or what a logout closes).',
     )
@@ -123,12 +129,12 @@ class PlayerSessionsApi(OperatorApiView):
         return paginator.get_paginated_response(SessionStateOutput(states, many=True).data)
 
 
-class PlayerSessionsCloseApi(OperatorApiView):
+class PlayerSessionsCloseApi(LobbyApiView):
     @extend_schema(
         operation_id="player_sessions_close",
         tags=["operator"],
         request=None,
-        responses={200: PlayerSessionsCloseOutput, **error_responses("PLAYER_NOT_FOUND")},
+        responses={200: PlayerSessionsCloseOutput, **operator_error_responses("PLAYER_NOT_FOUND")},
         description="Close every open game session of the player, for the casino's logout or a suspected "
         "account takeover: the provider's next debit on any of them is SESSION_EXPIRED; wins owed are still "
         "paid. Safe to repeat: a second call closes nothing more and answers `closed: 0`.",
@@ -139,12 +145,12 @@ class PlayerSessionsCloseApi(OperatorApiView):
         return Response(PlayerSessionsCloseOutput({"player_id": player.player_id, "closed": closed}).data)
 
 
-class GameCatalogueApi(OperatorApiView):
+class GameCatalogueApi(LobbyApiView):
     @extend_schema(
         operation_id="game_catalogue",
         tags=["operator"],
         parameters=[GameCatalogueInput],
-        responses={200: GameCatalogueOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        responses={200: GameCatalogueOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The enabled games of enabled providers, for the casino's lobby. With `player_id` or "
         "`country`, only those offered there: a game or provider restricted in a country is neither listed "
         "nor launched for its players (`GAME_NOT_FOUND`).",

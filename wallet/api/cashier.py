@@ -17,13 +17,14 @@ from casino_platform import clock
 from casino_platform.api import request_trace_id
 from casino_platform.errors import ValidationFailed
 from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField, period_in_order
-from casino_platform.openapi import error_responses
+from casino_platform.openapi import operator_error_responses
 from casino_platform.pagination import LIMIT_PARAMETER, PAGE_PARAMETERS, TimeCursorPagination, page_limit
 from ledger.models import Entry
 from ledger.money import MAX_AMOUNT
 from ledger.selectors import currency_get
 from players.selectors import player_get
 from sessions.api.views import OperatorApiView
+from sessions.models import OperatorApiKey
 from wallet.models import Withdrawal
 from wallet.selectors import (
     player_statement,
@@ -212,6 +213,7 @@ CASHIER_PARAMETERS = [
 
 
 class CashierApiView(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.CASHIER
     parser_classes = [JSONParser]
     move: Callable[..., WalletResult]
     input: type[CashierInput] = CashierInput
@@ -248,7 +250,7 @@ def _cashier_schema(
             parameters=CASHIER_PARAMETERS,
             responses={
                 200: response,
-                **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", *refusals, "IDEMPOTENCY_MISMATCH"),
+                **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", *refusals, "IDEMPOTENCY_MISMATCH"),
             },
             description=description,
             examples=[example],
@@ -298,7 +300,7 @@ class DepositApi(CashierApiView):
             WithdrawalQuery,
             *PAGE_PARAMETERS,
         ],
-        responses={200: WithdrawalPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        responses={200: WithdrawalPageOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The player's withdrawals, newest first, each as GET .../withdrawals/{reference} shows it: "
         "`?status=pending` lists those the player may still cancel.",
     )
@@ -327,13 +329,15 @@ REFERENCE_PARAMETER = OpenApiParameter("reference", str, OpenApiParameter.PATH, 
 
 
 class WithdrawalStateApi(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.CASHIER
+
     @extend_schema(
         operation_id="player_withdrawal",
         tags=["operator"],
         parameters=[REFERENCE_PARAMETER],
         responses={
             200: WithdrawalStateOutput,
-            **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND"),
+            **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND"),
         },
         description="Where a withdrawal stands: the payment system polls a pending one until staff approve "
         "(send the payout) or reject it (the money is back in the wallet).",
@@ -364,13 +368,16 @@ def _withdrawal_step_schema(operation_id: str, request: type[serializers.Seriali
         request=request,
         responses={
             200: WithdrawalOutput,
-            **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND", "WITHDRAWAL_NOT_ALLOWED"),
+            **operator_error_responses(
+                "VALIDATION_ERROR", "PLAYER_NOT_FOUND", "WITHDRAWAL_NOT_FOUND", "WITHDRAWAL_NOT_ALLOWED"
+            ),
         },
         description=description,
     )
 
 
 class WithdrawalStepApi(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.CASHIER
     parser_classes = [JSONParser]
     step: Callable[..., WalletResult]
     input: type[serializers.Serializer]
@@ -418,6 +425,8 @@ class WithdrawalCancelApi(WithdrawalStepApi):
 
 
 class WalletHistoryApi(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.PLAYERS
+
     @extend_schema(
         operation_id="player_wallet_history",
         tags=["operator"],
@@ -425,7 +434,7 @@ class WalletHistoryApi(OperatorApiView):
             MovementQuery,
             *PAGE_PARAMETERS,
         ],
-        responses={200: MovementPageOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        responses={200: MovementPageOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The wallet's movements in one currency, newest first: bets, wins, rollbacks, deposits, "
         "withdrawals and staff adjustments, each with its signed amount.",
     )
@@ -445,11 +454,13 @@ class WalletHistoryApi(OperatorApiView):
 
 
 class WalletStatementApi(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.PLAYERS
+
     @extend_schema(
         operation_id="player_wallet_statement",
         tags=["operator"],
         parameters=[StatementQuery],
-        responses={200: StatementOutput, **error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
+        responses={200: StatementOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
         description="The wallet's statement for a period: its balance at each end and what moved it, by what it "
         "was. For a reality check, `since` is the player's login: `net` is their result at play since, `wagered` "
         "and `won` what it was made of. Without a wallet in that currency, every figure is 0. The balance and "
@@ -508,6 +519,8 @@ def _feed_after(given: str | None) -> tuple[int, int] | None:
 
 
 class WithdrawalEventFeedApi(OperatorApiView):
+    operator_scope = OperatorApiKey.Scope.CASHIER
+
     @extend_schema(
         operation_id="withdrawal_events",
         tags=["operator"],
@@ -520,7 +533,7 @@ class WithdrawalEventFeedApi(OperatorApiView):
             ),
             LIMIT_PARAMETER,
         ],
-        responses={200: WithdrawalEventFeedOutput, **error_responses("VALIDATION_ERROR")},
+        responses={200: WithdrawalEventFeedOutput, **operator_error_responses("VALIDATION_ERROR")},
         description="The withdrawal events, in the webhook's (CASHIER_WEBHOOK_URL) shape, as a feed to read from "
         "where the reader left off: after an outage of the payment system, to check that none was missed, or "
         "instead of the webhook (events are recorded whether or not it is set). Each event comes once, in an "
