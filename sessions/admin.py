@@ -7,7 +7,7 @@ from casino_platform import clock
 from casino_platform.admin import ReadOnlyAdmin, SettingsAuditAdmin
 from ledger.selectors import round_movements
 
-from .models import GameSession, OperatorApiKey, PlatformSwitch, Round
+from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held
 from .selectors import SESSION_STATES, session_state, sessions_in_state
 
 
@@ -152,7 +152,7 @@ class PlatformSwitchAdmin(SettingsAuditAdmin):
 
 
 class OperatorApiKeyForm(forms.ModelForm):
-    scopes = forms.TypedMultipleChoiceField(
+    scopes = forms.MultipleChoiceField(
         choices=OperatorApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
         help_text=OperatorApiKey._meta.get_field("scopes").help_text,
@@ -162,13 +162,21 @@ class OperatorApiKeyForm(forms.ModelForm):
         model = OperatorApiKey
         fields = ("name", "is_active", "scopes")
 
+    def clean_scopes(self) -> list[str]:
+        # One order whatever the ticking, so the trail records a change of scopes, not of order.
+        return [scope for scope in OperatorApiKey.Scope.values if scope in self.cleaned_data["scopes"]]
+
 
 @admin.register(OperatorApiKey)
 class OperatorApiKeyAdmin(SettingsAuditAdmin):
     form = OperatorApiKeyForm
-    list_display = ("name", "prefix", "is_active", "scopes", "created_at")
+    list_display = ("name", "prefix", "is_active", "scopes_held", "created_at")
     fields = ("name", "prefix", "is_active", "scopes", "created_at")
     readonly_fields = ("prefix", "created_at")
+
+    @admin.display(description="scopes")
+    def scopes_held(self, obj: OperatorApiKey) -> str:
+        return ", ".join(operator_scopes_held(obj.scopes)) or "none"
 
     def has_add_permission(self, request, obj=None):
         return False  # created with `manage.py create_operator_key`, which shows the key once

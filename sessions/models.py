@@ -108,35 +108,44 @@ class PlatformSwitch(models.Model):
         return f"{self.name}={'on' if self.is_on else 'off'}"
 
 
-def operator_scopes_all() -> list[str]:
-    return list(OperatorApiKey.Scope.values)
-
-
 def validate_operator_scopes(value: object) -> None:
-    if not isinstance(value, list) or not value or not set(value) <= set(OperatorApiKey.Scope.values):
-        raise ValidationError(f"One or more of: {', '.join(OperatorApiKey.Scope.values)}.")
+    """One or more scopes, each once (a stored value is checked again where it is read)."""
+    choices = OperatorApiKey.Scope.values
+    if not isinstance(value, list) or not value or not all(isinstance(scope, str) for scope in value):
+        raise ValidationError(f"One or more of: {', '.join(choices)}.")
+    if not set(value) <= set(choices):
+        raise ValidationError(f"One or more of: {', '.join(choices)}.")
     if len(set(value)) != len(value):
         raise ValidationError("Each scope once.")
+
+
+def operator_scopes_held(value: object) -> list[str]:
+    """The scopes a stored value grants: none unless it is a list of known scopes, so that a
+    value written around the admin grants nothing it does not name."""
+    if not isinstance(value, list):
+        return []
+    return [scope for scope in OperatorApiKey.Scope.values if scope in {s for s in value if isinstance(s, str)}]
 
 
 class OperatorApiKey(models.Model):
     """A key for the operator's services (`Authorization: Token ...`); only its SHA-256 is stored.
     Its scopes say which part of the operator API it may call, so that a key kept in the
-    casino's front end cannot move money."""
+    casino's front end can neither pay money in or out nor mark a player's identity checked."""
 
     class Scope(models.TextChoices):
         LOBBY = "lobby", "Lobby: the game catalogue, launching and closing game sessions"
         PLAYERS = "players", "Players: registration, responsible gambling, account close, history"
         CASHIER = "cashier", "Cashier: deposits, withdrawals and their events"
+        KYC = "kyc", "KYC: a player's identity-check status, which withdrawals wait for"
 
     name = models.CharField(max_length=64, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
     is_active = models.BooleanField(default=True)
     scopes = models.JSONField(
-        default=operator_scopes_all,
+        default=list,  # none: a key says what it may call
         validators=[validate_operator_scopes],
-        help_text="What the key may call: lobby, players, cashier (one or more). "
+        help_text="What the key may call: lobby, players, cashier, kyc (one or more). "
         "Any other endpoint answers 403 SCOPE_NOT_GRANTED.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -348,13 +348,14 @@ def session_close(*, session: GameSession) -> GameSession:
 
 @transaction.atomic
 def operator_api_key_ensure(*, name: str, key: str, changed_by: str = "system") -> OperatorApiKey:
-    """Create or re-key (and re-activate) the named operator API key (used by seed_sandbox)."""
+    """Create or re-key (and re-activate, with every scope) the named operator API key (used
+    by seed_sandbox)."""
     key_hash = session_token_hash(key)
     old_hash = OperatorApiKey.objects.filter(name=name).values_list("key_hash", flat=True).first()
     api_key, _ = setting_update_or_create(
         OperatorApiKey,
         changed_by=changed_by,
-        defaults={"key_hash": key_hash, "prefix": key[:6], "is_active": True},
+        defaults={"key_hash": key_hash, "prefix": key[:6], "is_active": True, "scopes": OperatorApiKey.Scope.values},
         name=name,
     )
     if old_hash != key_hash:
@@ -364,17 +365,18 @@ def operator_api_key_ensure(*, name: str, key: str, changed_by: str = "system") 
 
 @transaction.atomic
 def operator_api_key_create(
-    *, name: str, scopes: Iterable[str] | None = None, changed_by: str = "system"
+    *, name: str, scopes: Iterable[str], changed_by: str = "system"
 ) -> tuple[OperatorApiKey, str]:
-    """A new key under a new name, with `scopes` (every scope when not given); only its hash
-    is stored, the key is returned once."""
+    """A new key under a new name, holding `scopes`; only its hash is stored, the key is
+    returned once."""
     if OperatorApiKey.objects.filter(name=name).exists():
         raise ValidationFailed(f"An operator key named {name!r} exists.", details={"name": ["exists"]})
-    granted = list(dict.fromkeys(OperatorApiKey.Scope.values if scopes is None else scopes))
+    given = list(scopes)
     try:
-        validate_operator_scopes(granted)
+        validate_operator_scopes(list(dict.fromkeys(given)) if all(isinstance(s, str) for s in given) else given)
     except DjangoValidationError as e:
         raise ValidationFailed(f"Scopes: {e.messages[0]}", details={"scopes": e.messages}) from None
+    granted = [scope for scope in OperatorApiKey.Scope.values if scope in given]  # in one order, for the trail
     key = secrets.token_urlsafe(32)
     api_key = OperatorApiKey.objects.create(name=name, key_hash=session_token_hash(key), prefix=key[:6], scopes=granted)
     setting_changes_record(obj=api_key, before=None, changed_by=changed_by)

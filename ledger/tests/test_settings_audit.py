@@ -174,7 +174,7 @@ class TestOutsideTheAdmin:
         partner = ["create_partner", "bigcasino", "--base-url", "https://casino.example", "--provider-code", "us"]
         call_command(*partner, "--secret-env", "PARTNER_SECRET", stdout=io.StringIO())
         call_command(*partner, "--secret-env", "PARTNER_SECRET", "--read-timeout-ms", "2000", stdout=io.StringIO())
-        call_command("create_operator_key", "cashier", stdout=io.StringIO())
+        call_command("create_operator_key", "cashier", "--scope", "cashier", stdout=io.StringIO())
         acme = [(f, new.split(":")[0]) for _, f, _, new, _ in changes(object_key="acme")]
         assert acme == [
             ("name", "acme"),
@@ -199,7 +199,7 @@ class TestOutsideTheAdmin:
         assert changes(object_key="cashier") == [
             ("cashier", "name", "", "cashier", "manage.py"),
             ("cashier", "is_active", "", "yes", "manage.py"),
-            ("cashier", "scopes", "", '["lobby", "players", "cashier"]', "manage.py"),
+            ("cashier", "scopes", "", '["cashier"]', "manage.py"),
             ("cashier", "key", "", f"issued: {prefix}…", "manage.py"),
         ]
         assert "s3cret" not in " ".join(SettingChange.objects.values_list("new_value", flat=True))

@@ -27,6 +27,7 @@ from players.services import (
     player_set_session_time_limit,
     player_set_wager_limit,
 )
+from sessions.api.auth import operator_scope_require
 from sessions.api.views import OperatorApiView
 from sessions.models import OperatorApiKey
 from wallet.selectors import (
@@ -132,7 +133,8 @@ class PlayerApi(PlayerApiView):
             "Registers the player (201) or changes the fields given (200); safe to repeat. A player id is "
             "1-64 characters of A-Za-z0-9._:@-. A wallet opens with the player's first deposit or win in "
             "its currency. `kyc_status` is the casino's identity check as its KYC provider answered it: "
-            "withdrawals are paid only for a verified player (KYC_REQUIRED_FOR_WITHDRAWALS). Each change is "
+            "withdrawals are paid only for a verified player (KYC_REQUIRED_FOR_WITHDRAWALS); setting it or "
+            "`kyc_reference` needs a key with the `kyc` scope as well. Each change is "
             "in the player's audit log with `reason`."
         ),
         examples=[
@@ -148,6 +150,9 @@ class PlayerApi(PlayerApiView):
         serializer = PlayerInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if {"kyc_status", "kyc_reference"} & set(data):
+            # Verified unlocks payouts: not for a key the front end keeps.
+            operator_scope_require(request, OperatorApiKey.Scope.KYC, what="set a player's KYC status")
         player, created = player_register(
             player_id=player_id,
             display_name=data.get("display_name"),

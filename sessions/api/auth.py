@@ -5,7 +5,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from casino_platform.errors import ScopeNotGranted
-from sessions.models import OperatorApiKey
+from sessions.models import OperatorApiKey, operator_scopes_held
 from sessions.services import session_token_hash
 
 
@@ -44,21 +44,27 @@ class OperatorApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+def operator_scope_require(request: Request, scope: str | None, *, what: str = "") -> None:
+    """SCOPE_NOT_GRANTED unless the request's key holds `scope` (None: no scope, refused)."""
+    api_key = request.auth
+    held = operator_scopes_held(api_key.scopes) if isinstance(api_key, OperatorApiKey) else []
+    if scope is None or scope not in held:
+        name = api_key.name if isinstance(api_key, OperatorApiKey) else "?"
+        what = what or f"use the {scope or 'unscoped'} endpoints"
+        raise ScopeNotGranted(
+            f"Operator key {name!r} may not {what}; its scopes: {', '.join(held) or 'none'}.",
+            details={"required_scope": scope, "key_scopes": held},
+        )
+
+
 class HasOperatorScope(permissions.BasePermission):
     """The key holds the view's `operator_scope`. A view that names none is refused to every
     key: a new endpoint is closed until it says which part of the API it belongs to."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        scope = getattr(view, "operator_scope", None)
-        api_key = request.auth
-        if not isinstance(api_key, OperatorApiKey):
+        if not isinstance(request.auth, OperatorApiKey):
             return False
-        if scope is None or scope not in api_key.scopes:
-            held = ", ".join(api_key.scopes) or "none"
-            raise ScopeNotGranted(
-                f"Operator key {api_key.name!r} may not use the {scope or 'unscoped'} endpoints; its scopes: {held}.",
-                details={"required_scope": scope, "key_scopes": list(api_key.scopes)},
-            )
+        operator_scope_require(request, getattr(view, "operator_scope", None))
         return True
 
 
@@ -71,6 +77,6 @@ class OperatorApiKeyScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Token <operator API key>`. A key holds one or more scopes (lobby, players, cashier); "
+            "description": "`Token <operator API key>`. A key holds one or more scopes (lobby, players, cashier, kyc); "
             "an endpoint outside them answers 403 SCOPE_NOT_GRANTED.",
         }

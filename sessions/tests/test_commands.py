@@ -26,7 +26,7 @@ def printed_key(output: str) -> str:
 
 
 def new_key(name: str) -> str:
-    return printed_key(run("create_operator_key", name))
+    return printed_key(run("create_operator_key", name, "--all-scopes"))
 
 
 def launch(client, token: str):
@@ -86,7 +86,7 @@ class TestPlatformSwitch:
 
 class TestCreateOperatorKey:
     def test_prints_a_key_and_stores_only_its_hash(self):
-        output = run("create_operator_key", "lobby")
+        output = run("create_operator_key", "lobby", "--scope", "lobby")
         assert "not shown again" in output
         key = printed_key(output)
         assert output.count(key) == 1
@@ -114,7 +114,7 @@ class TestCreateOperatorKey:
     def test_duplicate_name_is_a_command_error(self):
         first = new_key("lobby")
         with pytest.raises(CommandError, match="lobby"):
-            run("create_operator_key", "lobby")
+            run("create_operator_key", "lobby", "--scope", "lobby")
         assert OperatorApiKey.objects.filter(name="lobby").count() == 1
         assert OperatorApiKey.objects.get(name="lobby").key_hash == hashlib.sha256(first.encode()).hexdigest()
 

@@ -1,16 +1,19 @@
 """Operator API keys hold scopes: lobby (the catalogue, game sessions), players (registration,
-limits, history) and cashier (deposits, withdrawals): a key kept in the casino's front end
-need not be able to move money."""
+limits, history), cashier (deposits, withdrawals) and kyc (a player's identity-check status):
+a key kept in the casino's front end need not be able to pay money in or out."""
 
 import io
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import JSONField, Value
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIRequestFactory
 
 from ledger.models import SettingChange
+from players.models import Player
+from sessions.api.auth import OperatorApiKeyAuthentication
 from sessions.api.views import OperatorApiView
 from sessions.models import OperatorApiKey
 from sessions.services import operator_api_key_create
@@ -30,8 +33,49 @@ def key_with(*scopes: str) -> dict[str, str]:
     return {"Authorization": f"Token {key}"}
 
 
-def operator_views() -> list[tuple[str, type]]:
-    found = []
+# Which scope each operator endpoint is in, by URL name: a move of one is a decision, made here too.
+SCOPE_OF = {
+    "game-catalogue": "lobby",
+    "session-create": "lobby",
+    "session-state": "lobby",
+    "session-close": "lobby",
+    "player-sessions": "lobby",
+    "player-sessions-close": "lobby",
+    "player": "players",
+    "player-rg": "players",
+    "player-loss-limit": "players",
+    "player-wager-limit": "players",
+    "player-deposit-limit": "players",
+    "player-session-time-limit": "players",
+    "player-daily-play-time-limit": "players",
+    "player-self-exclusion": "players",
+    "player-time-out": "players",
+    "player-close": "players",
+    "player-transactions": "players",
+    "player-statement": "players",
+    "player-rounds": "players",
+    "player-round": "players",
+    "player-deposit": "cashier",
+    "player-withdrawal": "cashier",
+    "player-withdrawal-state": "cashier",
+    "player-withdrawal-cancel": "cashier",
+    "player-withdrawal-return": "cashier",
+    "withdrawal-events": "cashier",
+}
+ARGS = {
+    "player_id": "p_demo_1",
+    "currency": "EUR",
+    "period": "day",
+    "reference": "po-1",
+    "session_id": 1,
+    "provider": "sandbox",
+    "round_id": "r-1",
+}
+
+
+def operator_views() -> dict[str, tuple[str, type]]:
+    """Every view that takes an operator key, by URL name: (path, view class)."""
+    found = {}
 
     def walk(patterns, prefix=""):
         for pattern in patterns:
@@ -39,20 +83,41 @@ def operator_views() -> list[tuple[str, type]]:
                 walk(pattern.url_patterns, prefix + str(pattern.pattern))
             elif isinstance(pattern, URLPattern):
                 view_class = getattr(pattern.callback, "view_class", None)
-                if view_class is not None and issubclass(view_class, OperatorApiView):
-                    found.append((prefix + str(pattern.pattern), view_class))
+                if OperatorApiKeyAuthentication in getattr(view_class, "authentication_classes", ()):
+                    found[pattern.name] = (prefix + str(pattern.pattern), view_class)
 
     walk(get_resolver().url_patterns)
     return found
 
 
-def test_every_operator_endpoint_belongs_to_a_scope():
+def test_every_operator_endpoint_is_in_the_scope_the_table_says():
     views = operator_views()
-    assert len(views) >= 20
-    unscoped = [
-        path for path, view in views if getattr(view, "operator_scope", None) not in OperatorApiKey.Scope.values
-    ]
-    assert unscoped == []
+    assert {name: getattr(view, "operator_scope", None) for name, (_, view) in views.items()} == SCOPE_OF
+    assert all(issubclass(view, OperatorApiView) for _, view in views.values())
+
+
+@pytest.mark.parametrize("name", sorted(SCOPE_OF))
+def test_a_key_of_every_other_scope_is_refused_and_nothing_moves(client, sandbox, name):
+    from ledger.models import JournalTransaction
+    from players.models import PlayerAuditLog
+
+    path, view = operator_views()[name]
+    url = reverse(name, kwargs={arg: ARGS[arg] for arg in view_kwargs(path)})
+    others = [scope for scope in OperatorApiKey.Scope.values if scope != SCOPE_OF[name]]
+    headers = key_with(*others)
+    before = (JournalTransaction.objects.count(), PlayerAuditLog.objects.count(), SettingChange.objects.count())
+    for method in ("get", "post", "put", "delete"):
+        if hasattr(view, method):
+            r = client.generic(method.upper(), url, data="{}", content_type="application/json", headers=headers)
+            assert (r.status_code, r.json()["code"]) == (403, "SCOPE_NOT_GRANTED"), (method, url)
+            assert r.json()["details"]["required_scope"] == SCOPE_OF[name]
+    assert (JournalTransaction.objects.count(), PlayerAuditLog.objects.count(), SettingChange.objects.count()) == before
+
+
+def view_kwargs(path: str) -> list[str]:
+    import re
+
+    return re.findall(r"<(?:\w+:)?(\w+)>", path)
 
 
 class TestRefusals:
@@ -124,7 +189,39 @@ class TestRefusals:
         assert r.status_code == 403 and r.data["code"] == "SCOPE_NOT_GRANTED"
 
     def test_the_seeded_sandbox_key_holds_every_scope(self, sandbox):
-        assert OperatorApiKey.objects.get(name="sandbox").scopes == ["lobby", "players", "cashier"]
+        assert OperatorApiKey.objects.get(name="sandbox").scopes == ["lobby", "players", "cashier", "kyc"]
+        # Narrowed by staff, it is whole again when the sandbox is seeded again.
+        OperatorApiKey.objects.filter(name="sandbox").update(scopes=["lobby"])
+        call_command("seed_sandbox", stdout=io.StringIO())
+        assert OperatorApiKey.objects.get(name="sandbox").scopes == ["lobby", "players", "cashier", "kyc"]
+
+    def test_kyc_status_needs_the_kyc_scope(self, client, sandbox):
+        players = key_with("players")
+        body = {"kyc_status": "verified", "kyc_reference": "idv-1", "reason": "documents checked"}
+        r = call(client, "PUT", "p_kyc_pending", body, headers=players)
+        assert (r.status_code, r.json()["code"]) == (403, "SCOPE_NOT_GRANTED")
+        assert r.json()["message"] == ("Operator key 'players' may not set a player's KYC status; its scopes: players.")
+        assert (
+            call(client, "PUT", "p_kyc_pending", {"kyc_reference": "idv-2", "reason": "x"}, headers=players).status_code
+            == 403
+        )
+        assert Player.objects.get(player_id="p_kyc_pending").kyc_status == "pending"
+        # The rest of the player stays the players scope's.
+        assert (
+            call(client, "PUT", "p_kyc_pending", {"display_name": "K. P.", "reason": "x"}, headers=players).status_code
+            == 200
+        )
+        both = key_with("players", "kyc")
+        assert call(client, "PUT", "p_kyc_pending", body, headers=both).status_code == 200
+        assert Player.objects.get(player_id="p_kyc_pending").kyc_status == "verified"
+
+    @pytest.mark.parametrize("stored", ["cashier", {"cashier": True}, 7, None, [["cashier"]], ["CASHIER"]])
+    def test_a_stored_value_that_is_no_list_of_scopes_grants_nothing(self, client, sandbox, stored):
+        headers = key_with("cashier")
+        OperatorApiKey.objects.filter(name="cashier").update(scopes=Value(stored, JSONField()))
+        r = call(client, "GET", "p_demo_1/withdrawals", headers=headers)
+        assert (r.status_code, r.json()["code"]) == (403, "SCOPE_NOT_GRANTED")
+        assert r.json()["details"]["key_scopes"] == []
 
 
 class TestCommand:
@@ -142,11 +239,14 @@ class TestCommand:
         trail = SettingChange.objects.get(object_key="front-end", field="scopes")
         assert (trail.new_value, trail.changed_by) == ('["lobby", "players"]', "manage.py")
 
-    def test_without_scopes_every_one_and_a_word_on_it(self, sandbox):
-        out = io.StringIO()
-        call_command("create_operator_key", "back-office", stdout=out)
-        assert OperatorApiKey.objects.get(name="back-office").scopes == ["lobby", "players", "cashier"]
-        assert "money movements included" in out.getvalue()
+    def test_scopes_must_be_said(self, sandbox):
+        with pytest.raises(CommandError, match="one of the arguments --scope --all-scopes is required"):
+            call_command("create_operator_key", "back-office", stdout=io.StringIO())
+        call_command("create_operator_key", "back-office", "--all-scopes", stdout=io.StringIO())
+        assert OperatorApiKey.objects.get(name="back-office").scopes == ["lobby", "players", "cashier", "kyc"]
+        # Given in any order, kept in one.
+        call_command("create_operator_key", "b", "--scope", "cashier", "--scope", "lobby", stdout=io.StringIO())
+        assert OperatorApiKey.objects.get(name="b").scopes == ["lobby", "cashier"]
 
     def test_an_unknown_scope_is_refused(self, sandbox):
         with pytest.raises(CommandError, match="invalid choice: 'admin'"):
@@ -166,20 +266,30 @@ class TestAdmin:
         assert key.scopes == ["lobby"]
         change = SettingChange.objects.filter(object_key="sandbox", field="scopes").latest("id")
         assert (change.old_value, change.new_value, change.changed_by) == (
-            '["lobby", "players", "cashier"]',
+            '["lobby", "players", "cashier", "kyc"]',
             '["lobby"]',
             "admin",
         )
         token = {"Authorization": "Token sandbox-operator-token"}
         assert call(client, "GET", "p_demo_1", headers=token).json()["code"] == "SCOPE_NOT_GRANTED"
 
-    def test_a_key_with_no_scope_is_refused(self, admin_client, sandbox):
+    @pytest.mark.parametrize("scopes", [[], ["admin"], ["lobby", "lobby"]])
+    def test_no_scope_or_an_unknown_one_is_refused(self, admin_client, sandbox, scopes):
         key = OperatorApiKey.objects.get(name="sandbox")
         url = reverse("admin:game_sessions_operatorapikey_change", args=[key.pk])
-        r = admin_client.post(url, {"name": "sandbox", "is_active": "on"})
+        r = admin_client.post(url, {"name": "sandbox", "is_active": "on", "scopes": scopes})
+        if scopes == ["lobby", "lobby"]:  # a checkbox ticked twice is one scope
+            key.refresh_from_db()
+            assert r.status_code == 302 and key.scopes == ["lobby"]
+            return
         assert r.status_code == 200 and r.context["adminform"].form.errors["scopes"]
         key.refresh_from_db()
-        assert key.scopes == ["lobby", "players", "cashier"]
+        assert key.scopes == ["lobby", "players", "cashier", "kyc"]
+
+    def test_the_list_shows_what_each_key_holds(self, admin_client, sandbox):
+        key_with("lobby", "players")
+        page = admin_client.get(reverse("admin:game_sessions_operatorapikey_changelist")).content.decode()
+        assert '<td class="field-scopes_held">lobby, players</td>' in page
 
 
 def test_every_operator_operation_in_the_schema_names_the_refusal(client):
@@ -198,3 +308,28 @@ def test_every_operator_operation_in_the_schema_names_the_refusal(client):
 
     missing = [f"{method} {path}" for path, method, op in operator_ops if "SCOPE_NOT_GRANTED" not in refusals(op)]
     assert missing == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keys_made_before_keep_what_they_could_call():
+    """Through the migrations: a key made before scopes holds all four; a key given scopes
+    before `kyc` existed gets `kyc` where it held `players` (which could set KYC), not else."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    def migrate(target):
+        executor = MigrationExecutor(connection)
+        executor.migrate(target)
+        return executor.loader.project_state(target).apps
+
+    old = migrate([("game_sessions", "0009_session_game_live")])
+    old.get_model("game_sessions", "OperatorApiKey").objects.create(name="old", key_hash="a" * 64, prefix="a")
+    scoped = migrate([("game_sessions", "0010_operator_key_scopes")]).get_model("game_sessions", "OperatorApiKey")
+    scoped.objects.create(name="front", key_hash="b" * 64, prefix="b", scopes=["lobby"])
+    scoped.objects.create(name="back", key_hash="c" * 64, prefix="c", scopes=["players", "cashier"])
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert dict(OperatorApiKey.objects.values_list("name", "scopes")) == {
+        "old": ["lobby", "players", "cashier", "kyc"],
+        "front": ["lobby"],
+        "back": ["players", "cashier", "kyc"],
+    }
