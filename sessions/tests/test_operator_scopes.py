@@ -8,15 +8,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import JSONField, Value
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from rest_framework.test import APIRequestFactory
 
 from ledger.models import SettingChange
 from players.models import Player
-from sessions.api.auth import OperatorApiKeyAuthentication
 from sessions.api.views import OperatorApiView
 from sessions.models import OperatorApiKey
 from sessions.services import operator_api_key_create
+from sessions.tests.operator_api import METHODS, operator_views, route_parameters
 from wallet.models import Wallet
 from wallet.tests.test_cashier import call
 
@@ -73,23 +73,6 @@ ARGS = {
 }
 
 
-def operator_views() -> dict[str, tuple[str, type]]:
-    """Every view that takes an operator key, by URL name: (path, view class)."""
-    found = {}
-
-    def walk(patterns, prefix=""):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                view_class = getattr(pattern.callback, "view_class", None)
-                if OperatorApiKeyAuthentication in getattr(view_class, "authentication_classes", ()):
-                    found[pattern.name] = (prefix + str(pattern.pattern), view_class)
-
-    walk(get_resolver().url_patterns)
-    return found
-
-
 def test_every_operator_endpoint_is_in_the_scope_the_table_says():
     views = operator_views()
     assert {name: getattr(view, "operator_scope", None) for name, (_, view) in views.items()} == SCOPE_OF
@@ -102,22 +85,16 @@ def test_a_key_of_every_other_scope_is_refused_and_nothing_moves(client, sandbox
     from players.models import PlayerAuditLog
 
     path, view = operator_views()[name]
-    url = reverse(name, kwargs={arg: ARGS[arg] for arg in view_kwargs(path)})
+    url = reverse(name, kwargs={arg: ARGS[arg] for _, arg in route_parameters(path)})
     others = [scope for scope in OperatorApiKey.Scope.values if scope != SCOPE_OF[name]]
     headers = key_with(*others)
     before = (JournalTransaction.objects.count(), PlayerAuditLog.objects.count(), SettingChange.objects.count())
-    for method in ("get", "post", "put", "delete"):
+    for method in METHODS:
         if hasattr(view, method):
             r = client.generic(method.upper(), url, data="{}", content_type="application/json", headers=headers)
             assert (r.status_code, r.json()["code"]) == (403, "SCOPE_NOT_GRANTED"), (method, url)
             assert r.json()["details"]["required_scope"] == SCOPE_OF[name]
     assert (JournalTransaction.objects.count(), PlayerAuditLog.objects.count(), SettingChange.objects.count()) == before
-
-
-def view_kwargs(path: str) -> list[str]:
-    import re
-
-    return re.findall(r"<(?:\w+:)?(\w+)>", path)
 
 
 class TestRefusals:
