@@ -41,7 +41,7 @@ AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("name", "base_url", "provider_code", "is_enabled", "connect_timeout_ms", "read_timeout_ms"),
     ),
     "game_sessions.platformswitch": ("name", ("is_on",)),
-    "game_sessions.operatorapikey": ("name", ("name", "is_active", "scopes")),
+    "game_sessions.operatorapikey": ("name", ("name", "is_active", "scopes", "rate_limit_per_second")),
 }
 
 

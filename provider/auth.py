@@ -5,11 +5,11 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from casino_platform.errors import ValidationFailed
+from casino_platform.ratelimit import calls_this_second
 
 from .errors import (
     InvalidSignature,
@@ -111,18 +111,5 @@ def provider_assert_enabled(provider: Provider) -> None:
 def provider_rate_limit(provider: Provider) -> None:
     """A fixed one-second window per provider, counted in the shared cache (Redis)."""
     limit = provider.rate_limit_per_second
-    if not limit:
-        return
-    now = time.time()
-    key = f"ratelimit:{provider.code}:{int(now)}"
-    if cache.add(key, 1, timeout=2):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: this is the window's first call
-            cache.add(key, 1, timeout=2)
-            count = 1
-    if count > limit:
-        retry_after = 1
-        raise RateLimited(f"Over {limit} calls per second for {provider.code}.", details={"retry_after": retry_after})
+    if limit and calls_this_second(provider.code) > limit:
+        raise RateLimited(f"Over {limit} calls per second for {provider.code}.", details={"retry_after": 1})

@@ -160,7 +160,7 @@ class OperatorApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = OperatorApiKey
-        fields = ("name", "is_active", "scopes")
+        fields = ("name", "is_active", "scopes", "rate_limit_per_second")
 
     def clean_scopes(self) -> list[str]:
         # One order whatever the ticking, so the trail records a change of scopes, not of order.
@@ -170,9 +170,9 @@ class OperatorApiKeyForm(forms.ModelForm):
 @admin.register(OperatorApiKey)
 class OperatorApiKeyAdmin(SettingsAuditAdmin):
     form = OperatorApiKeyForm
-    list_display = ("name", "prefix", "is_active", "scopes_held", "created_at")
-    fields = ("name", "prefix", "is_active", "scopes", "created_at")
-    readonly_fields = ("prefix", "created_at")
+    list_display = ("name", "prefix", "is_active", "scopes_held", "rate_limit_per_second", "last_used_at", "created_at")
+    fields = ("name", "prefix", "is_active", "scopes", "rate_limit_per_second", "last_used_at", "created_at")
+    readonly_fields = ("prefix", "last_used_at", "created_at")
 
     @admin.display(description="scopes")
     def scopes_held(self, obj: OperatorApiKey) -> str:

@@ -148,6 +148,14 @@ class OperatorApiKey(models.Model):
         help_text="What the key may call: lobby, players, cashier, kyc (one or more). "
         "Any other endpoint answers 403 SCOPE_NOT_GRANTED.",
     )
+    rate_limit_per_second = models.PositiveIntegerField(
+        default=0,
+        help_text="Calls per second the key may make, counted across workers; 0 means unlimited. "
+        "Over it a call answers 429 RATE_LIMITED with Retry-After.",
+    )
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a call last authenticated with it (to the minute)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -365,7 +365,7 @@ def operator_api_key_ensure(*, name: str, key: str, changed_by: str = "system") 
 
 @transaction.atomic
 def operator_api_key_create(
-    *, name: str, scopes: Iterable[str], changed_by: str = "system"
+    *, name: str, scopes: Iterable[str], rate_limit_per_second: int = 0, changed_by: str = "system"
 ) -> tuple[OperatorApiKey, str]:
     """A new key under a new name, holding `scopes`; only its hash is stored, the key is
     returned once."""
@@ -378,10 +378,28 @@ def operator_api_key_create(
         raise ValidationFailed(f"Scopes: {e.messages[0]}", details={"scopes": e.messages}) from None
     granted = [scope for scope in OperatorApiKey.Scope.values if scope in given]  # in one order, for the trail
     key = secrets.token_urlsafe(32)
-    api_key = OperatorApiKey.objects.create(name=name, key_hash=session_token_hash(key), prefix=key[:6], scopes=granted)
+    if rate_limit_per_second < 0:
+        raise ValidationFailed("The rate limit is 0 (none) or more.", details={"rate_limit_per_second": ["negative"]})
+    api_key = OperatorApiKey.objects.create(
+        name=name,
+        key_hash=session_token_hash(key),
+        prefix=key[:6],
+        scopes=granted,
+        rate_limit_per_second=rate_limit_per_second,
+    )
     setting_changes_record(obj=api_key, before=None, changed_by=changed_by)
     setting_event_record(obj=api_key, event="key", value=f"issued: {api_key.prefix}…", changed_by=changed_by)
     return api_key, key
+
+
+def operator_api_key_mark_used(*, api_key: OperatorApiKey) -> None:
+    """Stamp the key's last use, at most once a minute: staff see which keys are still in use
+    before they narrow or deactivate one, and a busy key costs one write a minute, not one a
+    call. The stamp is written outside the call's transaction and survives its refusal."""
+    now = clock.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at >= timedelta(minutes=1):
+        api_key.last_used_at = now
+        OperatorApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
 
 
 def session_launch_url(*, session: GameSession, token: str) -> str:

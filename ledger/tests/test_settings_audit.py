@@ -118,7 +118,7 @@ class TestAdmin:
         key = OperatorApiKey.objects.get()
         r = admin_client.post(
             reverse("admin:game_sessions_operatorapikey_change", args=[key.pk]),
-            {"name": key.name, "scopes": key.scopes},
+            {"name": key.name, "scopes": key.scopes, "rate_limit_per_second": "0"},
         )
         assert r.status_code == 302
         assert changes(setting="game_sessions.operatorapikey")[-1] == (key.name, "is_active", "yes", "no", "admin")
@@ -200,6 +200,7 @@ class TestOutsideTheAdmin:
             ("cashier", "name", "", "cashier", "manage.py"),
             ("cashier", "is_active", "", "yes", "manage.py"),
             ("cashier", "scopes", "", '["cashier"]', "manage.py"),
+            ("cashier", "rate_limit_per_second", "", "0", "manage.py"),
             ("cashier", "key", "", f"issued: {prefix}…", "manage.py"),
         ]
         assert "s3cret" not in " ".join(SettingChange.objects.values_list("new_value", flat=True))

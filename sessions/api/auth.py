@@ -1,12 +1,14 @@
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
 from casino_platform.errors import ScopeNotGranted
+from casino_platform.ratelimit import calls_this_second
+from provider.errors import RateLimited
 from sessions.models import OperatorApiKey, operator_scopes_held
-from sessions.services import session_token_hash
+from sessions.services import operator_api_key_mark_used, session_token_hash
 
 
 class OperatorPrincipal:
@@ -38,6 +40,7 @@ class OperatorApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = OperatorApiKey.objects.filter(key_hash=session_token_hash(key), is_active=True).first()
         if api_key is None:
             raise exceptions.AuthenticationFailed("Unknown or inactive operator API key.")
+        operator_api_key_mark_used(api_key=api_key)
         return OperatorPrincipal(api_key), api_key
 
     def authenticate_header(self, request: Any) -> str:
@@ -55,6 +58,20 @@ def operator_scope_require(request: Request, scope: str | None, *, what: str = "
             f"Operator key {name!r} may not {what}; its scopes: {', '.join(held) or 'none'}.",
             details={"required_scope": scope, "key_scopes": held},
         )
+
+
+class OperatorKeyRateThrottle(throttling.BaseThrottle):
+    """The key's `rate_limit_per_second`, in the same one-second windows as the providers'."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        api_key = request.auth
+        if isinstance(api_key, OperatorApiKey) and api_key.rate_limit_per_second:
+            if calls_this_second(f"operator:{api_key.name}") > api_key.rate_limit_per_second:
+                raise RateLimited(
+                    f"Over {api_key.rate_limit_per_second} calls per second for operator key {api_key.name!r}.",
+                    details={"retry_after": 1},
+                )
+        return True
 
 
 class HasOperatorScope(permissions.BasePermission):

@@ -237,7 +237,9 @@ class TestAdmin:
         url = reverse("admin:game_sessions_operatorapikey_change", args=[key.pk])
         page = admin_client.get(url).content.decode()
         assert 'type="checkbox" name="scopes" value="cashier"' in page
-        r = admin_client.post(url, {"name": "sandbox", "is_active": "on", "scopes": ["lobby"]}, follow=True)
+        r = admin_client.post(
+            url, {"name": "sandbox", "is_active": "on", "scopes": ["lobby"], "rate_limit_per_second": "0"}, follow=True
+        )
         assert r.status_code == 200
         key.refresh_from_db()
         assert key.scopes == ["lobby"]
@@ -254,7 +256,9 @@ class TestAdmin:
     def test_no_scope_or_an_unknown_one_is_refused(self, admin_client, sandbox, scopes):
         key = OperatorApiKey.objects.get(name="sandbox")
         url = reverse("admin:game_sessions_operatorapikey_change", args=[key.pk])
-        r = admin_client.post(url, {"name": "sandbox", "is_active": "on", "scopes": scopes})
+        r = admin_client.post(
+            url, {"name": "sandbox", "is_active": "on", "scopes": scopes, "rate_limit_per_second": "0"}
+        )
         if scopes == ["lobby", "lobby"]:  # a checkbox ticked twice is one scope
             key.refresh_from_db()
             assert r.status_code == 302 and key.scopes == ["lobby"]
@@ -310,3 +314,59 @@ def test_keys_made_before_keep_what_they_could_call():
         "front": ["lobby"],
         "back": ["players", "cashier", "kyc"],
     }
+
+
+class TestRateLimitAndLastUse:
+    def test_a_key_over_its_rate_is_refused_and_others_are_not(self, client, sandbox):
+        from django.core.cache import cache
+
+        _, key = operator_api_key_create(name="busy", scopes=["lobby"], rate_limit_per_second=3)
+        busy = {"Authorization": f"Token {key}"}
+        cache.clear()
+        answers = [client.get("/api/v1/games", headers=busy) for _ in range(8)]
+        limited = [r for r in answers if r.status_code == 429]
+        assert len(limited) >= 2, [r.status_code for r in answers]  # a window boundary lets at most 6 through
+        body = limited[0].json()
+        assert (body["code"], body["retryable"]) == ("RATE_LIMITED", True)
+        assert body["message"] == "Over 3 calls per second for operator key 'busy'."
+        assert int(limited[0].headers["Retry-After"]) >= 1
+        assert client.get("/api/v1/games", headers={"Authorization": "Token sandbox-operator-token"}).status_code == 200
+
+    def test_the_last_use_is_stamped_once_a_minute(self, client, sandbox):
+        from datetime import timedelta
+
+        from casino_platform import clock
+
+        headers = key_with("lobby")
+        key = OperatorApiKey.objects.get(name="lobby")
+        assert key.last_used_at is None
+        client.get("/api/v1/games", headers=headers)
+        key.refresh_from_db()
+        first = key.last_used_at
+        assert first is not None and clock.now() - first < timedelta(seconds=30)
+        half_a_minute_ago = clock.now() - timedelta(seconds=30)
+        OperatorApiKey.objects.filter(pk=key.pk).update(last_used_at=half_a_minute_ago)
+        client.get("/api/v1/games", headers=headers)
+        key.refresh_from_db()
+        assert key.last_used_at == half_a_minute_ago  # not written again within the minute
+        OperatorApiKey.objects.filter(pk=key.pk).update(last_used_at=clock.now() - timedelta(minutes=2))
+        r = call(client, "POST", "p_demo_1/deposits", {}, headers=headers)  # refused: still a use
+        assert r.status_code == 403
+        key.refresh_from_db()
+        assert clock.now() - key.last_used_at < timedelta(seconds=30)
+
+    def test_command_and_admin(self, admin_client, sandbox):
+        out = io.StringIO()
+        call_command("create_operator_key", "psp", "--scope", "cashier", "--rate-limit", "50", stdout=out)
+        assert "at most 50 calls a second" in out.getvalue().splitlines()[0]
+        key = OperatorApiKey.objects.get(name="psp")
+        assert key.rate_limit_per_second == 50
+        with pytest.raises(CommandError, match="0 \\(none\\) or more"):
+            call_command("create_operator_key", "bad", "--scope", "cashier", "--rate-limit", "-1", stdout=io.StringIO())
+        url = reverse("admin:game_sessions_operatorapikey_change", args=[key.pk])
+        form = {"name": "psp", "is_active": "on", "scopes": ["cashier"], "rate_limit_per_second": "20"}
+        assert admin_client.post(url, form).status_code == 302
+        change = SettingChange.objects.filter(object_key="psp", field="rate_limit_per_second").latest("id")
+        assert (change.old_value, change.new_value, change.changed_by) == ("50", "20", "admin")
+        page = admin_client.get(reverse("admin:game_sessions_operatorapikey_changelist")).content.decode()
+        assert "field-last_used_at" in page

@@ -23,19 +23,29 @@ class Command(BaseCommand):
             "cashier: deposits and withdrawals; kyc: setting a player's identity-check status. Repeat for more.",
         )
         granted.add_argument("--all-scopes", action="store_true", help="Every scope: money movements and KYC included.")
+        parser.add_argument(
+            "--rate-limit",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Calls per second it may make (0, the default: no limit).",
+        )
 
-    def handle(self, *args, name, scopes, all_scopes, **options):
+    def handle(self, *args, name, scopes, all_scopes, rate_limit, **options):
         if OperatorApiKey.objects.filter(name=name).exists():
             raise CommandError(f"An operator key named {name!r} exists; deactivate it in the admin first.")
         scopes = OperatorApiKey.Scope.values if all_scopes else scopes
         try:
-            api_key, key = operator_api_key_create(name=name, scopes=scopes, changed_by="manage.py")
+            api_key, key = operator_api_key_create(
+                name=name, scopes=scopes, rate_limit_per_second=rate_limit, changed_by="manage.py"
+            )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
             self.style.SUCCESS(
-                f"Operator key {name} created with scopes {', '.join(api_key.scopes)} "
-                "(store it now; it is not shown again):"
+                f"Operator key {name} created with scopes {', '.join(api_key.scopes)}"
+                + (f", at most {rate_limit} calls a second" if rate_limit else "")
+                + " (store it now; it is not shown again):"
             )
         )
         self.stdout.write(key)  # last, alone on its line, for scripts
