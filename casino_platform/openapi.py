@@ -64,6 +64,6 @@ def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
 
 
 def operator_error_responses(*codes: str) -> dict[int, OpenApiResponse]:
-    """error_responses for an operator API endpoint: its own codes, and the refusal of a key
-    without the endpoint's scope."""
-    return error_responses("SCOPE_NOT_GRANTED", *codes)
+    """error_responses for an operator API endpoint: its own codes, the refusal of a key
+    without the endpoint's scope, and of one over its rate limit."""
+    return error_responses("SCOPE_NOT_GRANTED", "RATE_LIMITED", *codes)

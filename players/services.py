@@ -185,7 +185,7 @@ def player_update_by_staff(
         raise ValidationFailed(f"Unknown status {changes['status']!r}")
     if "kyc_status" in changes and changes["kyc_status"] not in Player.KycStatus.values:
         raise ValidationFailed(f"Unknown KYC status {changes['kyc_status']!r}")
-    if changes.get("status") == Player.Status.CLOSED:
+    if changes.get("status") == Player.Status.CLOSED or "country" in changes:
         # Its sessions, closed below, before the player: the order a debit locks them in.
         _open_sessions_lock(player.pk)
     locked = Player.objects.select_for_update().get(pk=player.pk)
@@ -213,6 +213,8 @@ def player_update_by_staff(
         # Play ends with the account, whoever closed it: the provider's next call on a session
         # answers SESSION_EXPIRED (debits are refused by the status anyway).
         _open_sessions(locked.pk).update(closed_at=clock.now())
+    elif "country" in changed:
+        _sessions_end_where_not_offered(player=locked)
     return locked
 
 
@@ -335,6 +337,21 @@ def player_sessions_close(*, player: Player, changed_by: str = "", reason: str =
             reason=reason,
         )
     return closed
+
+
+def _sessions_end_where_not_offered(*, player: Player) -> int:
+    """After the player's country changed: close their open sessions of games not offered in
+    the new country (the launch's rule, game_offered_in), as a restriction saved by staff
+    closes the sessions it no longer allows. The caller holds the sessions' locks."""
+    from provider.selectors import game_offered_in  # the catalogue's rule, one definition
+
+    now = clock.now()
+    not_offered = [
+        session.pk
+        for session in _open_sessions(player.pk).filter(expires_at__gt=now).select_related("game__provider")
+        if not game_offered_in(game=session.game, country=player.country)
+    ]
+    return _open_sessions(player.pk).filter(pk__in=not_offered).update(closed_at=now) if not_offered else 0
 
 
 def _open_sessions(player_pk: int) -> "QuerySet[GameSession]":

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 
 TOKEN = {"Authorization": "Token sandbox-operator-token"}
 SANDBOX_GAMES = ["sandbox:dice", "sandbox:holdem", "sandbox:slot"]
+JSON = {"content_type": "application/json", "headers": TOKEN}
 
 
 @pytest.fixture
@@ -269,6 +270,27 @@ class TestRestrictionOfOpenSessions:
             "adminform"
         ].form.errors
         assert self.open_ones(playing) == {"us_dice", "us_slot"}
+
+    def test_a_player_whose_country_changes_leaves_the_games_not_offered_there(self, client, playing):
+        restrict(Game, "sandbox:dice", "DE")
+        put = {"country": "DE", "reason": "moved"}
+        r = client.put("/api/v1/players/p_demo_1", put, content_type="application/json", headers=TOKEN)
+        assert r.status_code == 200, r.content
+        assert self.open_ones(playing) == {"us_dice", "unknown_dice", "us_slot"}
+        assert self.debit(client, playing["mt_dice"], "d-moved") == 401
+        # A move to a country the games are offered in closes nothing; nor does a repeat.
+        r = client.put("/api/v1/players/p_kyc_pending", {"country": "FR", "reason": "moved"}, **JSON)
+        assert r.status_code == 200
+        assert self.open_ones(playing) == {"us_dice", "unknown_dice", "us_slot"}
+        # Recorded for a player of no country, who is offered only games restricted nowhere.
+        assert (
+            client.put("/api/v1/players/p_low_balance", {"country": "MT", "reason": "recorded"}, **JSON).status_code
+            == 200
+        )
+        assert self.open_ones(playing) == {"us_dice", "unknown_dice", "us_slot"}
+        slot = launch("p_demo_1", "sandbox:slot")  # restricted nowhere: stays open whatever the country
+        assert client.put("/api/v1/players/p_demo_1", {"country": "US", "reason": "moved"}, **JSON).status_code == 200
+        assert self.open_ones({"slot": slot}) == {"slot"}
 
     def test_the_command_does_what_the_admin_does(self, client, playing):
         out = io.StringIO()
