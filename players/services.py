@@ -185,7 +185,8 @@ def player_update_by_staff(
         raise ValidationFailed(f"Unknown status {changes['status']!r}")
     if "kyc_status" in changes and changes["kyc_status"] not in Player.KycStatus.values:
         raise ValidationFailed(f"Unknown KYC status {changes['kyc_status']!r}")
-    if changes.get("status") == Player.Status.CLOSED or "country" in changes:
+    moves = "country" in changes and changes["country"] != player.country  # as read: a repeat locks nothing
+    if changes.get("status") == Player.Status.CLOSED or moves:
         # Its sessions, closed below, before the player: the order a debit locks them in.
         _open_sessions_lock(player.pk)
     locked = Player.objects.select_for_update().get(pk=player.pk)
@@ -215,6 +216,8 @@ def player_update_by_staff(
         _open_sessions(locked.pk).update(closed_at=clock.now())
     elif "country" in changed:
         _sessions_end_where_not_offered(player=locked)
+        # Once more when this commits: a restriction saved meanwhile swept by the old country.
+        transaction.on_commit(lambda: _sessions_end_where_not_offered_again(player_pk=locked.pk))
     return locked
 
 
@@ -342,7 +345,8 @@ def player_sessions_close(*, player: Player, changed_by: str = "", reason: str =
 def _sessions_end_where_not_offered(*, player: Player) -> int:
     """After the player's country changed: close their open sessions of games not offered in
     the new country (the launch's rule, game_offered_in), as a restriction saved by staff
-    closes the sessions it no longer allows. The caller holds the sessions' locks."""
+    closes the sessions it no longer allows. The caller holds the sessions' locks; a session
+    launched since it took them is left to the pass after the commit."""
     from provider.selectors import game_offered_in  # the catalogue's rule, one definition
 
     now = clock.now()
@@ -352,6 +356,12 @@ def _sessions_end_where_not_offered(*, player: Player) -> int:
         if not game_offered_in(game=session.game, country=player.country)
     ]
     return _open_sessions(player.pk).filter(pk__in=not_offered).update(closed_at=now) if not_offered else 0
+
+
+@transaction.atomic
+def _sessions_end_where_not_offered_again(*, player_pk: int) -> int:
+    _open_sessions_lock(player_pk)
+    return _sessions_end_where_not_offered(player=Player.objects.get(pk=player_pk))
 
 
 def _open_sessions(player_pk: int) -> "QuerySet[GameSession]":

@@ -154,7 +154,7 @@ class OperatorApiKey(models.Model):
         "Over it a call answers 429 RATE_LIMITED with Retry-After.",
     )
     last_used_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a call last authenticated with it (to the minute)."
+        null=True, blank=True, help_text="When a call last authenticated with it (stamped at most once a minute)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

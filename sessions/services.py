@@ -397,9 +397,12 @@ def operator_api_key_mark_used(*, api_key: OperatorApiKey) -> None:
     before they narrow or deactivate one, and a busy key costs one write a minute, not one a
     call. The stamp is written outside the call's transaction and survives its refusal."""
     now = clock.now()
-    if api_key.last_used_at is None or now - api_key.last_used_at >= timedelta(minutes=1):
+    a_minute_ago = now - timedelta(minutes=1)
+    if api_key.last_used_at is None or api_key.last_used_at <= a_minute_ago:
         api_key.last_used_at = now
-        OperatorApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        # Of calls racing at the minute's turn, one writes.
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=a_minute_ago)
+        OperatorApiKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now)
 
 
 def session_launch_url(*, session: GameSession, token: str) -> str:

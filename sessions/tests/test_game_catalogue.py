@@ -279,9 +279,10 @@ class TestRestrictionOfOpenSessions:
         assert self.open_ones(playing) == {"us_dice", "unknown_dice", "us_slot"}
         assert self.debit(client, playing["mt_dice"], "d-moved") == 401
         # A move to a country the games are offered in closes nothing; nor does a repeat.
-        r = client.put("/api/v1/players/p_kyc_pending", {"country": "FR", "reason": "moved"}, **JSON)
-        assert r.status_code == 200
-        assert self.open_ones(playing) == {"us_dice", "unknown_dice", "us_slot"}
+        for _ in range(2):
+            r = client.put("/api/v1/players/p_kyc_pending", {"country": "FR", "reason": "moved"}, **JSON)
+            assert r.status_code == 200
+            assert self.open_ones(playing) == {"us_dice", "unknown_dice", "us_slot"}
         # Recorded for a player of no country, who is offered only games restricted nowhere.
         assert (
             client.put("/api/v1/players/p_low_balance", {"country": "MT", "reason": "recorded"}, **JSON).status_code
@@ -291,6 +292,18 @@ class TestRestrictionOfOpenSessions:
         slot = launch("p_demo_1", "sandbox:slot")  # restricted nowhere: stays open whatever the country
         assert client.put("/api/v1/players/p_demo_1", {"country": "US", "reason": "moved"}, **JSON).status_code == 200
         assert self.open_ones({"slot": slot}) == {"slot"}
+
+    def test_a_restriction_saved_while_the_player_moved_is_caught_when_the_move_commits(
+        self, playing, django_capture_on_commit_callbacks
+    ):
+        from players.services import player_update
+
+        with django_capture_on_commit_callbacks(execute=True):
+            player = Player.objects.get(player_id="p_demo_1")
+            player_update(player=player, changed_by="t", reason="moved", country="DE")  # dice offered in DE yet
+            assert self.open_ones(playing) == set(playing)
+            restrict(Game, "sandbox:dice", "DE")  # swept by the player's old country, MT
+        assert "mt_dice" not in self.open_ones(playing)
 
     def test_the_command_does_what_the_admin_does(self, client, playing):
         out = io.StringIO()
