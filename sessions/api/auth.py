@@ -2,7 +2,7 @@ import logging
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from casino_platform.errors import ScopeNotGranted
@@ -63,12 +63,14 @@ def operator_scope_require(request: Request, scope: str | None, *, what: str = "
         )
 
 
-class OperatorKeyRateThrottle(throttling.BaseThrottle):
+class OperatorKeyRateLimit(permissions.BasePermission):
     """The key's `rate_limit_per_second`, in the same one-second windows as the providers'.
-    Without the cache it lets calls through (and logs it): the limit guards the platform
-    against a runaway caller, and is not worth refusing a cashier's payments over."""
+    A permission placed before the scope's, not a DRF throttle (which runs after every
+    permission), so that calls refused for their scope count too. Without the cache it lets
+    calls through (and logs it): the limit guards the platform against a runaway caller, and
+    is not worth refusing a cashier's payments over."""
 
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: Any) -> bool:
         api_key = request.auth
         if isinstance(api_key, OperatorApiKey) and api_key.rate_limit_per_second:
             try:

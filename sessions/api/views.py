@@ -18,7 +18,7 @@ from sessions.models import OperatorApiKey
 from sessions.selectors import player_sessions, session_get, session_state
 from sessions.services import session_close, session_create, session_launch_url
 
-from .auth import HasOperatorScope, OperatorApiKeyAuthentication, OperatorKeyRateThrottle
+from .auth import HasOperatorScope, OperatorApiKeyAuthentication, OperatorKeyRateLimit
 from .serializers import (
     GameCatalogueInput,
     GameCatalogueOutput,
@@ -34,8 +34,7 @@ from .serializers import (
 
 class OperatorApiView(APIView):
     authentication_classes = [OperatorApiKeyAuthentication]
-    permission_classes = [IsAuthenticated, HasOperatorScope]
-    throttle_classes = [OperatorKeyRateThrottle]
+    permission_classes = [IsAuthenticated, OperatorKeyRateLimit, HasOperatorScope]
     renderer_classes = [OrjsonRenderer]
     operator_scope: str  # an OperatorApiKey.Scope; a view without one is refused to every key
 

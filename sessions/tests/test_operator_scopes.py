@@ -338,6 +338,10 @@ class TestRateLimitAndLastUse:
         assert body["message"] == "Over 3 calls per second for operator key 'busy'."
         assert int(limited[0].headers["Retry-After"]) >= 1
         assert client.get("/api/v1/games", headers={"Authorization": "Token sandbox-operator-token"}).status_code == 200
+        # Calls outside its scope count too: refused for their scope, then for their rate.
+        cache.clear()
+        outside = [call(client, "GET", "p_demo_1/withdrawals", headers=busy).status_code for _ in range(5)]
+        assert outside == [403] * 3 + [429] * 2
 
     def test_without_the_cache_a_limited_key_is_let_through(self, client, sandbox, monkeypatch):
         import sessions.api.auth
