@@ -329,7 +329,7 @@ def player_sessions_close(*, player: Player, changed_by: str = "", reason: str =
     logouts, as many as its players' logins, do not. How many were closed."""
     _open_sessions_lock(player.pk)
     now = clock.now()  # after the locks: a bet the close waited for came before it
-    closed = _open_sessions(player.pk).filter(expires_at__gt=now).update(closed_at=now)
+    closed = _sessions_taking_bets(player.pk, now=now).update(closed_at=now)
     if closed and changed_by:
         _audit(
             player=player,
@@ -352,7 +352,7 @@ def _sessions_end_where_not_offered(*, player: Player) -> int:
     now = clock.now()
     not_offered = [
         session.pk
-        for session in _open_sessions(player.pk).filter(expires_at__gt=now).select_related("game__provider")
+        for session in _sessions_taking_bets(player.pk, now=now).select_related("game__provider")
         if not game_offered_in(game=session.game, country=player.country)
     ]
     return _open_sessions(player.pk).filter(pk__in=not_offered).update(closed_at=now) if not_offered else 0
@@ -368,6 +368,12 @@ def _open_sessions(player_pk: int) -> "QuerySet[GameSession]":
     from sessions.models import GameSession  # sessions build on players, not the other way round
 
     return GameSession.objects.filter(player_id=player_pk, closed_at__isnull=True, absolute_expires_at__gt=clock.now())
+
+
+def _sessions_taking_bets(player_pk: int, *, now: datetime) -> "QuerySet[GameSession]":
+    """Of the open sessions, those not idle past their expiry either: what a close ends (an
+    idle one can take no bet again, and keeps its state, expired)."""
+    return _open_sessions(player_pk).filter(expires_at__gt=now)
 
 
 def _open_sessions_lock(player_pk: int) -> None:

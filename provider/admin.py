@@ -7,6 +7,7 @@ from sessions.services import sessions_end_where_not_offered
 
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
 from .outbound.services import outbound_retry_now
+from .selectors import games_offered_by
 from .services import provider_secret_rotate, provider_set_enabled
 
 
@@ -18,8 +19,7 @@ class OfferedWhereAdmin(SettingsAuditAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and {"restricted_countries", "provider"} & set(form.changed_data):
-            games = obj.games.select_related("provider") if isinstance(obj, Provider) else [obj]
-            ended = sessions_end_where_not_offered(games=games)
+            ended = sessions_end_where_not_offered(games=games_offered_by(obj))
             if ended:
                 messages.warning(request, f"Closed {ended} open game session(s) of players it is not offered to.")
 

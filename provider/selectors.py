@@ -83,6 +83,12 @@ def game_restricted_countries(*, game: Game) -> frozenset[str] | None:
     return frozenset(code.upper() for codes in lists for code in codes)
 
 
+def games_offered_by(target: Provider | Game) -> Iterable[Game]:
+    """The games whose offer follows `target`'s countries: a provider's games, or the game
+    itself; each with its provider, whose list game_offered_in reads too."""
+    return target.games.select_related("provider") if isinstance(target, Provider) else [target]
+
+
 def game_offered_in(*, game: Game, country: str) -> bool:
     """Whether a game may be played by a player of `country`: not restricted there by the game
     or its provider. Where either restricts any country, a player whose country is not recorded

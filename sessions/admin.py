@@ -164,7 +164,7 @@ class OperatorApiKeyForm(forms.ModelForm):
 
     def clean_scopes(self) -> list[str]:
         # One order whatever the ticking, so the trail records a change of scopes, not of order.
-        return [scope for scope in OperatorApiKey.Scope.values if scope in self.cleaned_data["scopes"]]
+        return operator_scopes_held(self.cleaned_data["scopes"])
 
 
 @admin.register(OperatorApiKey)

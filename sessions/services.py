@@ -25,10 +25,10 @@ from players.models import Player
 from players.services import player_assert_may_bet, player_lock, player_session_end
 from provider.errors import GameNotFound
 from provider.models import Game, Provider, validate_country_codes
-from provider.selectors import game_offered_in, game_restricted_countries, players_not_offered
+from provider.selectors import game_offered_in, game_restricted_countries, games_offered_by, players_not_offered
 
 from .errors import SessionExpired, SessionNotFound
-from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, validate_operator_scopes
+from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held, validate_operator_scopes
 
 
 def session_token_hash(token: str) -> str:
@@ -324,8 +324,7 @@ def restricted_countries_change(
     locked.save(update_fields=["restricted_countries"])
     setting_changes_record(obj=locked, before=snapshot, changed_by=changed_by, reason=reason)
     target.restricted_countries = after
-    games = locked.games.select_related("provider") if isinstance(locked, Provider) else [locked]
-    return before, after, sessions_end_where_not_offered(games=games)
+    return before, after, sessions_end_where_not_offered(games=games_offered_by(locked))
 
 
 def _country_codes(codes: Iterable[str]) -> list[str]:
@@ -376,7 +375,7 @@ def operator_api_key_create(
         validate_operator_scopes(list(dict.fromkeys(given)) if all(isinstance(s, str) for s in given) else given)
     except DjangoValidationError as e:
         raise ValidationFailed(f"Scopes: {e.messages[0]}", details={"scopes": e.messages}) from None
-    granted = [scope for scope in OperatorApiKey.Scope.values if scope in given]  # in one order, for the trail
+    granted = operator_scopes_held(given)  # in one order, for the trail
     key = secrets.token_urlsafe(32)
     if rate_limit_per_second < 0:
         raise ValidationFailed("The rate limit is 0 (none) or more.", details={"rate_limit_per_second": ["negative"]})
