@@ -39,13 +39,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path):
-    """bin/serve on a free port, 2 processes x 2 threads, on the test database; stopped with
-    SIGTERM as a container stop does, and asked to stop cleanly."""
+def serve(tmp_path: Path, **env: str) -> tuple[int, subprocess.Popen]:
+    """bin/serve on a free port, 2 processes x 2 threads, on the test database, as production
+    starts it; env overrides the environment."""
     db = connection.settings_dict
     port = free_port()
-    metrics_dir = tmp_path / "prometheus"
     # The admin's files collected as the image collects them (Dockerfile), for granian to serve.
     static_root = tmp_path / "static"
     with override_settings(STATIC_ROOT=static_root):
@@ -64,11 +62,29 @@ def served(tmp_path):
         "BIND": f"127.0.0.1:{port}",
         "WEB_WORKERS": str(WORKERS),
         "WEB_THREADS": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "STATIC_ROOT": str(static_root),
+        **env,
     }
     with (tmp_path / "serve.log").open("wb") as log:
         proc = subprocess.Popen(["sh", str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=log)
+    return port, proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """bin/serve answering; stopped with SIGTERM as a container stop does."""
+    port, proc = serve(tmp_path)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -79,14 +95,8 @@ def served(tmp_path):
         except requests.ConnectionError:
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.2)
-    yield base, port, metrics_dir, proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield base, port, tmp_path / "prometheus", proc
+    stop(proc)
 
 
 @pytest.fixture
@@ -202,4 +212,25 @@ def test_the_admins_static_files_are_served_with_debug_off(served):
 def test_sigterm_stops_the_server_cleanly(served):
     _, _, _, proc = served
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=20) == 0
+
+
+def test_sigterm_while_the_workers_still_load_the_app_stops_the_server_at_once(tmp_path):
+    """A container stopped just after it started: granian's workers lost a stop sent before
+    they had loaded the app, and the server waited out its 30 s kill timeout for them (CI
+    failed on it once). casino_platform/wsgi.py ends such a worker at once."""
+    marks = tmp_path / "loaded"
+    marks.mkdir()
+    _, proc = serve(tmp_path, WSGI_APP="casino_platform.tests.slow_wsgi:application", SLOW_WSGI_MARKS=str(marks))
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(marks.iterdir())) < WORKERS:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, (tmp_path / "serve.log").read_text()
+        assert time.monotonic() - started < 5, (tmp_path / "serve.log").read_text()
+        assert "refused to gracefully stop" not in (tmp_path / "serve.log").read_text()
+    finally:
+        stop(proc)
