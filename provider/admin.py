@@ -150,7 +150,7 @@ class OutboundTransactionAdmin(ActionOnlyAdmin):
     actions = ["retry_now"]
     show_full_result_count = False
 
-    @admin.action(description="Retry delivery now", permissions=["change"])
+    @admin.action(description="Retry delivery now (a refused one goes back in line)", permissions=["change"])
     def retry_now(self, request, queryset):
         ids = outbound_retry_now(ids=list(queryset.values_list("pk", flat=True)))
         messages.success(request, f"Queued {len(ids)} delivery(ies) for an immediate attempt.")

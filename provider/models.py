@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from casino_platform.validators import country_code
@@ -98,6 +99,9 @@ class ProviderSecret(models.Model):
 # --- The platform as a game provider: partner casinos and what we send them -----------------
 
 
+TIMEOUT_MAX_MS = 60_000
+
+
 class PartnerCasino(models.Model):
     """A casino whose wallet speaks our contract, which our games call as a provider."""
 
@@ -105,8 +109,13 @@ class PartnerCasino(models.Model):
     base_url = models.URLField(help_text="e.g. https://casino.example; /api/v1/wallet/... is appended.")
     provider_code = models.CharField(max_length=64, help_text="Our X-Provider-Id at the partner.")
     secret_encrypted = models.TextField(help_text="Our signing secret there, encrypted at rest.")
-    connect_timeout_ms = models.PositiveIntegerField(default=1_000)
-    read_timeout_ms = models.PositiveIntegerField(default=5_000)
+    # requests refuses a zero timeout; a minute is already far past what a bet can wait.
+    connect_timeout_ms = models.PositiveIntegerField(
+        default=1_000, validators=[MinValueValidator(1), MaxValueValidator(TIMEOUT_MAX_MS)]
+    )
+    read_timeout_ms = models.PositiveIntegerField(
+        default=5_000, validators=[MinValueValidator(1), MaxValueValidator(TIMEOUT_MAX_MS)]
+    )
     is_enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -203,7 +212,7 @@ class OutboundTransaction(models.Model):
     last_error = models.TextField(blank=True)
     flagged_at = models.DateTimeField(null=True, blank=True, help_text="Still failing: staff should look.")
     partner_balance = models.BigIntegerField(null=True, blank=True)
-    partner_transaction_id = models.CharField(max_length=64, blank=True)
+    partner_transaction_id = models.CharField(max_length=128, blank=True)
     partner_status = models.CharField(
         max_length=32, blank=True, help_text="A rollback's answer: rolled_back, already_rolled_back or tombstone."
     )

@@ -191,9 +191,7 @@ def _holdem_round_with_debit(
 @transaction.atomic
 def poker_table_leave(*, round_obj: GameRound, chips: int) -> OutboundTransaction:
     """Stand up with `chips`: the `cash_out` credit is queued with the table's settlement."""
-    locked = GameRound.objects.select_for_update().get(pk=round_obj.pk)
-    if locked.status != GameRound.Status.OPEN:
-        raise ValueError(f"round {locked.round_id} is {locked.status}")
+    locked = _open_round_locked(round_obj)
     locked.status, locked.payout, locked.settled_at = GameRound.Status.SETTLED, chips, clock.now()
     locked.outcome = {"game": "holdem", "chips": chips}
     locked.save(update_fields=["status", "payout", "settled_at", "outcome"])
@@ -224,15 +222,27 @@ def tournament_register(
 @transaction.atomic
 def tournament_unregister(*, round_obj: GameRound) -> OutboundTransaction:
     """Leave before it starts: the entry fee comes back through a queued rollback."""
-    locked = GameRound.objects.select_for_update().get(pk=round_obj.pk)
+    locked = _open_round_locked(round_obj)
     entry = locked.transactions.get(kind=OutboundTransaction.Kind.DEBIT, status=OutboundTransaction.Status.SUCCEEDED)
+    # Ended now, not when the partner accepts the rollback: a prize can no longer be paid.
+    locked.status, locked.settled_at = GameRound.Status.ROLLED_BACK, clock.now()
+    locked.save(update_fields=["status", "settled_at"])
     return outbound_rollback_enqueue(debit=entry)
+
+
+def _open_round_locked(round_obj: GameRound) -> GameRound:
+    """The round, locked, if it is still open: settling it twice would pay twice (each
+    credit has its own transaction_id), and a round refunded is not paid."""
+    locked = GameRound.objects.select_for_update().get(pk=round_obj.pk)
+    if locked.status != GameRound.Status.OPEN:
+        raise ValueError(f"round {locked.round_id} is {locked.status}")
+    return locked
 
 
 @transaction.atomic
 def tournament_pay(*, round_obj: GameRound, prize: int = 0, bounty: int = 0) -> list[OutboundTransaction]:
     """Pay a finished tournament's prize and bounties, queued together with its settlement."""
-    locked = GameRound.objects.select_for_update().get(pk=round_obj.pk)
+    locked = _open_round_locked(round_obj)
     locked.status, locked.payout, locked.settled_at = GameRound.Status.SETTLED, prize + bounty, clock.now()
     locked.outcome = {"game": "tournament", "prize": prize, "bounty": bounty}
     locked.save(update_fields=["status", "payout", "settled_at", "outcome"])

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import requests
+from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from provider.crypto import decrypt_secret
@@ -133,7 +134,26 @@ class WalletClient:
             raise OutcomeUnknown(
                 f"HTTP {response.status_code}: {data}", duration_ms=duration, http_status=response.status_code
             )
+        if response.status_code == 200:
+            _accepted_answer_check(endpoint, payload, data, response_ts, duration)
         return WalletAnswer(response.status_code, data, duration, trace_id, content)
+
+
+def _accepted_answer_check(endpoint: str, payload: dict[str, Any], data: dict, timestamp: str, duration: int) -> None:
+    """A signed 200 is taken as the partner's acceptance only if it is an answer to this
+    request: signed within the contract's window (an old answer replayed by whoever sits on
+    the path would otherwise mark a credit paid), naming our transaction_id where the contract
+    echoes it (debit, credit), with an integer balance. Otherwise the outcome is unknown: a
+    debit is rolled back, a credit or rollback sent again under the same id."""
+    problem = ""
+    if not timestamp.isdigit() or abs(int(timestamp) - time.time()) > settings.WALLET_SIGNATURE_WINDOW_SECONDS:
+        problem = f"an accepted answer signed at X-Timestamp {timestamp[:32]!r}, outside the window"
+    elif endpoint in ("debit", "credit") and data.get("transaction_id") != payload.get("transaction_id"):
+        problem = f"an accepted answer for transaction {str(data.get('transaction_id'))[:128]!r}, not ours"
+    elif type(data.get("balance")) is not int:  # every success carries one (contract section 4)
+        problem = "an accepted answer without an integer balance"
+    if problem:
+        raise OutcomeUnknown(f"HTTP 200: {problem}", duration_ms=duration, http_status=200)
 
 
 def _ms(started: float) -> int:

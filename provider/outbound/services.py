@@ -28,6 +28,15 @@ logger = logging.getLogger(__name__)
 
 OUTBOX_KINDS = (OutboundTransaction.Kind.CREDIT, OutboundTransaction.Kind.ROLLBACK)
 
+# Refusals of a call the partner did not process: our signature, identity or address, or the
+# partner's switch for us. A credit or rollback so refused stays in its player's line and is
+# sent again, same transaction_id, with the backoff and flag of any failure, as
+# docs/provider-guide.md section 5 tells providers to do: otherwise money owed would wait for
+# staff, with no way to send it again once the partner is fixed.
+NOT_PROCESSED_CODES = frozenset(
+    {"INVALID_SIGNATURE", "UNKNOWN_PROVIDER", "STALE_TIMESTAMP", "IP_NOT_ALLOWED", "PROVIDER_DISABLED"}
+)
+
 
 def new_transaction_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
@@ -48,16 +57,30 @@ class DebitAccepted:
 
 
 def _record_attempt(
-    outbound: OutboundTransaction, *, answer: WalletAnswer | None = None, unknown: OutcomeUnknown | None = None
+    outbound: OutboundTransaction, *, answer: WalletAnswer | None = None, error: Exception | None = None
 ) -> None:
+    """An attempt and what came of it: the partner's answer, or no trustworthy answer
+    (OutcomeUnknown), or an error of ours around the call."""
+    unknown = error if isinstance(error, OutcomeUnknown) else None
     OutboundAttempt.objects.create(
         transaction=outbound,
         duration_ms=answer.duration_ms if answer else (unknown.duration_ms if unknown else 0),
         http_status=answer.http_status if answer else (unknown.http_status if unknown else None),
-        error_code=answer.code if answer else "OUTCOME_UNKNOWN",
+        error_code=answer.code if answer else _error_code(error),
         response_body=answer.raw.decode(errors="replace")[:4000] if answer else "",
-        error=str(unknown)[:2000] if unknown else "",
+        error=_error_text(error) if error else "",
     )
+
+
+def _error_code(error: Exception | None) -> str:
+    """OUTCOME_UNKNOWN: the partner gave no trustworthy answer; CLIENT_ERROR: ours failed
+    around the call (a secret that no longer decrypts, timeouts requests refuses, a write)."""
+    return "OUTCOME_UNKNOWN" if error is None or isinstance(error, OutcomeUnknown) else "CLIENT_ERROR"
+
+
+def _error_text(error: Exception) -> str:
+    text = str(error) if isinstance(error, OutcomeUnknown) else f"{type(error).__name__}: {error}"
+    return text[:2000]
 
 
 def _payload(outbound: OutboundTransaction, session_token: str = "") -> tuple[str, dict]:
@@ -114,29 +137,97 @@ def outbound_debit(
     endpoint, payload = _payload(outbound, session_token)
     try:
         answer = (client or WalletClient(partner)).call(endpoint, payload)
-    except OutcomeUnknown as exc:
-        _record_attempt(outbound, unknown=exc)
-        with transaction.atomic():
-            outbound.status = OutboundTransaction.Status.UNKNOWN
-            outbound.last_error_code, outbound.last_error = "OUTCOME_UNKNOWN", str(exc)[:2000]
-            outbound.completed_at = clock.now()
-            outbound.save(update_fields=["status", "last_error_code", "last_error", "completed_at"])
-            outbound_rollback_enqueue(debit=outbound)
+    except Exception as exc:
+        # Not only OutcomeUnknown: whatever failed may have failed after the request left.
+        _debit_outcome_unknown(outbound, exc)
         raise DebitRefused(
             "OUTCOME_UNKNOWN", "The casino did not answer in time; the bet was cancelled.", retryable=True
         ) from exc
     _record_attempt(outbound, answer=answer)
-    outbound.completed_at = clock.now()
     if answer.accepted:
+        taken = _debit_settle(
+            outbound,
+            status=OutboundTransaction.Status.SUCCEEDED,
+            partner_balance=answer.body["balance"],
+            partner_transaction_id=str(answer.body.get("platform_transaction_id", ""))[:128],
+        )
+        if not taken:
+            raise DebitRefused(
+                "OUTCOME_UNKNOWN", "The casino answered too late; the bet was cancelled.", retryable=True
+            )
         outbound.status = OutboundTransaction.Status.SUCCEEDED
-        outbound.partner_balance = answer.body.get("balance")
-        outbound.partner_transaction_id = str(answer.body.get("platform_transaction_id", ""))
-        outbound.save(update_fields=["status", "partner_balance", "partner_transaction_id", "completed_at"])
-        return DebitAccepted(outbound, int(answer.body["balance"]))
-    outbound.status = OutboundTransaction.Status.FAILED
-    outbound.last_error_code, outbound.last_error = answer.code, str(answer.body.get("message", ""))[:2000]
-    outbound.save(update_fields=["status", "last_error_code", "last_error", "completed_at"])
+        return DebitAccepted(outbound, answer.body["balance"])
+    _debit_settle(
+        outbound,
+        status=OutboundTransaction.Status.FAILED,
+        last_error_code=answer.code[:64],
+        last_error=str(answer.body.get("message", ""))[:2000],
+    )
     raise DebitRefused(answer.code, str(answer.body.get("message", "")), retryable=answer.retryable)
+
+
+def _debit_settle(outbound: OutboundTransaction, **fields) -> bool:
+    """The debit's answer, written only while it is still being sent: a debit whose sender
+    took too long was meanwhile declared unknown and its rollback queued
+    (outbound_debits_stranded_roll_back), and that stands. False then."""
+    return bool(
+        OutboundTransaction.objects.filter(pk=outbound.pk, status=OutboundTransaction.Status.SENDING).update(
+            completed_at=clock.now(), **fields
+        )
+    )
+
+
+def _debit_outcome_unknown(outbound: OutboundTransaction, error: Exception) -> None:
+    """The partner may or may not have taken the stake: roll it back (a `tombstone` answer
+    means it never arrived, and the partner will refuse it if it does)."""
+    _record_attempt(outbound, error=error)
+    with transaction.atomic():
+        if _debit_settle(
+            outbound,
+            status=OutboundTransaction.Status.UNKNOWN,
+            last_error_code=_error_code(error),
+            last_error=_error_text(error),
+        ):
+            outbound_rollback_enqueue(debit=outbound)
+    if not isinstance(error, OutcomeUnknown):
+        logger.error("outbound debit %s failed around the call", outbound.transaction_id, exc_info=error)
+
+
+def outbound_debits_stranded_roll_back(*, limit: int = 100) -> int:
+    """For the beat sweep: debits still marked as being sent well after their partner's
+    timeouts, whose sender died mid-call (a worker killed or respawned) or failed before it
+    could write the answer. Their outcome is unknown, so they are rolled back as an unknown
+    outcome is at once, and their round ends refused. Returns how many."""
+    now = clock.now()
+    lease = timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
+    with transaction.atomic():
+        candidates = list(
+            OutboundTransaction.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("partner")
+            .filter(kind=OutboundTransaction.Kind.DEBIT, status=OutboundTransaction.Status.SENDING)
+            .filter(created_at__lt=now - lease)
+            .order_by("id")[:limit]
+        )
+        stranded = [
+            debit
+            for debit in candidates
+            if debit.created_at
+            + lease
+            + timedelta(milliseconds=debit.partner.connect_timeout_ms + debit.partner.read_timeout_ms)
+            < now
+        ]
+        for debit in stranded:
+            debit.status, debit.completed_at = OutboundTransaction.Status.UNKNOWN, now
+            debit.last_error_code = "OUTCOME_UNKNOWN"
+            debit.last_error = "No answer was recorded: the sender stopped during the call."
+            debit.save(update_fields=["status", "completed_at", "last_error_code", "last_error"])
+            outbound_rollback_enqueue(debit=debit)
+            GameRound.objects.filter(pk=debit.round_id, status=GameRound.Status.OPEN).update(
+                status=GameRound.Status.REFUSED, settled_at=now
+            )
+    for debit in stranded:
+        logger.error("outbound debit %s stranded while being sent: rolled back", debit.transaction_id)
+    return len(stranded)
 
 
 def outbound_credit_enqueue(
@@ -236,29 +327,48 @@ def outbound_deliver(*, outbound_id: int, client: WalletClient | None = None) ->
     endpoint, payload = _payload(outbound)
     try:
         answer = (client or WalletClient(outbound.partner)).call(endpoint, payload)
-    except OutcomeUnknown as exc:
-        _record_attempt(outbound, unknown=exc)
-        return _schedule_retry(outbound, "OUTCOME_UNKNOWN", str(exc))
+    except Exception as exc:
+        # Not only OutcomeUnknown: an error of ours (a secret that no longer decrypts, a
+        # timeout requests refuses) is retried and flagged like the partner's, rather than
+        # leaving the row to be re-sent by the sweep, unflagged, forever.
+        _record_attempt(outbound, error=exc)
+        if not isinstance(exc, OutcomeUnknown):
+            logger.error("outbound %s %s failed around the call", outbound.kind, outbound.transaction_id, exc_info=exc)
+        return _schedule_retry(outbound, _error_code(exc), _error_text(exc))
     _record_attempt(outbound, answer=answer)
     if answer.accepted:
         return _succeeded(outbound, answer)
-    if answer.retryable or answer.http_status >= 500:
+    if answer.retryable or answer.http_status >= 500 or answer.code in NOT_PROCESSED_CODES:
         return _schedule_retry(outbound, answer.code, str(answer.body.get("message", "")))
     return _failed(outbound, answer)
 
 
+def _held(outbound: OutboundTransaction):
+    """The row while this sender still holds it. A sender that outlived its lease (a partner
+    trickling its answer past the read timeout, which requests applies per read) was replaced
+    by another; what the replacement writes stands, not what the late one learns."""
+    return OutboundTransaction.objects.filter(
+        pk=outbound.pk, status=OutboundTransaction.Status.SENDING, lease_until=outbound.lease_until
+    )
+
+
 def _succeeded(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryResult:
     with transaction.atomic():
-        OutboundTransaction.objects.filter(pk=outbound.pk).update(
+        written = _held(
+            outbound
+        ).update(
             status=OutboundTransaction.Status.SUCCEEDED,
             completed_at=clock.now(),
             lease_until=None,
-            partner_balance=answer.body.get("balance"),
+            partner_balance=answer.body["balance"],
             last_error_code="",
             last_error="",
-            partner_transaction_id=str(answer.body.get("platform_transaction_id", "")),
-            partner_status=str(answer.body.get("status", "")),
+            flagged_at=None,  # delivered: nothing left for staff to look at
+            partner_transaction_id=str(answer.body.get("platform_transaction_id", ""))[:128],
+            partner_status=str(answer.body.get("status", ""))[:32],
         )
+        if not written:
+            return DeliveryResult(outbound.pk, "superseded")
         if outbound.kind == OutboundTransaction.Kind.ROLLBACK:
             GameRound.objects.filter(pk=outbound.round_id, status=GameRound.Status.OPEN).update(
                 status=GameRound.Status.ROLLED_BACK, settled_at=clock.now()
@@ -287,7 +397,7 @@ def _schedule_retry(outbound: OutboundTransaction, code: str, message: str) -> D
         "status": OutboundTransaction.Status.PENDING,
         "lease_until": None,
         "next_attempt_at": clock.now() + timedelta(seconds=delay),
-        "last_error_code": code,
+        "last_error_code": code[:64],
         "last_error": message[:2000],
     }
     if flag:
@@ -295,7 +405,8 @@ def _schedule_retry(outbound: OutboundTransaction, code: str, message: str) -> D
     # No countdown task: the beat sweep sends it once due. Thousands of delayed (ETA)
     # tasks would sit in the worker's memory and take the prefetch slots that the next
     # credits in line need (measured: bench/redelivery.py, docs/performance.md).
-    OutboundTransaction.objects.filter(pk=outbound.pk).update(**updates)
+    if not _held(outbound).update(**updates):
+        return DeliveryResult(outbound.pk, "superseded")
     if flag:
         logger.error(
             "outbound %s %s still failing after %d attempts: %s",
@@ -309,15 +420,18 @@ def _schedule_retry(outbound: OutboundTransaction, code: str, message: str) -> D
 
 def _failed(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryResult:
     # A rollback answered "tombstone" is a 200 and never lands here; a refusal of a credit
-    # or rollback is money the partner would not move: staff must look.
-    OutboundTransaction.objects.filter(pk=outbound.pk).update(
+    # or rollback is money the partner would not move: staff must look (and may send it
+    # again, same transaction_id, once the cause is fixed: outbound_retry_now).
+    written = _held(outbound).update(
         status=OutboundTransaction.Status.FAILED,
         completed_at=clock.now(),
         lease_until=None,
-        last_error_code=answer.code,
+        last_error_code=answer.code[:64],
         last_error=str(answer.body.get("message", ""))[:2000],
         flagged_at=clock.now(),
     )
+    if not written:
+        return DeliveryResult(outbound.pk, "superseded")
     logger.error(
         "outbound %s %s refused by %s: %s", outbound.kind, outbound.transaction_id, outbound.partner.name, answer.code
     )
@@ -358,16 +472,23 @@ def outbound_due_ids(*, limit: int = 1000) -> list[int]:
 
 
 def outbound_retry_now(*, ids: list[int]) -> list[int]:
-    """Staff: attempt these pending (or flagged) deliveries now instead of at their next slot."""
-    due = list(
-        OutboundTransaction.objects.filter(
-            pk__in=ids,
-            kind__in=OUTBOX_KINDS,
-            status=OutboundTransaction.Status.PENDING,
-        ).values_list("pk", flat=True)
-    )
+    """Staff: attempt these credits and rollbacks now instead of at their next slot; a
+    refused one (failed) goes back into its player's line, under the same transaction_id and
+    payload, for when the cause at the partner is fixed. Its earlier refusal stays in the
+    attempt log; a partner that stored it answers the same again, and nothing moves twice."""
     with transaction.atomic():
-        OutboundTransaction.objects.filter(pk__in=due).update(next_attempt_at=clock.now())
+        due = list(
+            OutboundTransaction.objects.select_for_update()
+            .filter(
+                pk__in=ids,
+                kind__in=OUTBOX_KINDS,
+                status__in=[OutboundTransaction.Status.PENDING, OutboundTransaction.Status.FAILED],
+            )
+            .values_list("pk", flat=True)
+        )
+        OutboundTransaction.objects.filter(pk__in=due).update(
+            status=OutboundTransaction.Status.PENDING, next_attempt_at=clock.now(), completed_at=None
+        )
         for outbound_id in due:
             _schedule_after_commit(outbound_id)
     return due

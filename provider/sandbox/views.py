@@ -15,6 +15,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from ledger.money import MAX_AMOUNT
+
 from ..games.engine import DICE_MAX_TARGET, DICE_MIN_TARGET
 from ..games.services import game_round_play, partner_player_get_or_create
 from ..models import PartnerCasino
@@ -93,8 +95,10 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
         return _error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
     data = _json_body(request)
     token, game, stake, target = data.get("token", ""), data.get("game"), data.get("stake"), data.get("target", 50)
-    if game not in ("dice", "slot") or type(stake) is not int or stake <= 0 or type(target) is not int:
-        return _error("VALIDATION_ERROR", "game is dice or slot; stake and target are integers; stake > 0.", 400)
+    if game not in ("dice", "slot") or type(stake) is not int or not 0 < stake <= MAX_AMOUNT or type(target) is not int:
+        return _error(
+            "VALIDATION_ERROR", f"game is dice or slot; stake and target are integers; 0 < stake <= {MAX_AMOUNT}.", 400
+        )
     if game == "dice" and not DICE_MIN_TARGET <= target <= DICE_MAX_TARGET:
         return _error("VALIDATION_ERROR", f"target is {DICE_MIN_TARGET}..{DICE_MAX_TARGET}.", 400)
     client = WalletClient(partner)  # one per request: building one decrypts the partner's secret

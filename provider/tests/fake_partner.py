@@ -26,6 +26,15 @@ class FakePartner:
         self.down_endpoints = {"authenticate", "balance", "debit", "credit", "rollback"}
         self.delay = 0.0
         self.drop_after_processing = False
+        # The operator switched us off: these endpoints answer a signed 403 PROVIDER_DISABLED.
+        self.disabled_endpoints: set[str] = set()
+        # Credits refused with a final code that is not stored (a later resend is judged anew).
+        self.refuse_credits_with: str | None = None
+        # What a broken or replayed answer looks like: another transaction_id, an old
+        # timestamp, a balance that is not an integer.
+        self.answer_transaction_id: str | None = None
+        self.answer_age_seconds = 0
+        self.answer_balance: object = None
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -106,6 +115,10 @@ class FakePartner:
                 if not hmac.compare_digest(expected, self.headers.get("X-Signature", "")):
                     return self._send(401, {"code": "INVALID_SIGNATURE", "message": "", "retryable": False})
                 endpoint = self.path.rsplit("/", 1)[-1]
+                if endpoint in partner.disabled_endpoints:
+                    return self._send(403, {"code": "PROVIDER_DISABLED", "message": "off", "retryable": False})
+                if endpoint == "credit" and partner.refuse_credits_with:
+                    return self._send(400, {"code": partner.refuse_credits_with, "message": "", "retryable": False})
                 if time.time() < partner.down_until and endpoint in partner.down_endpoints:
                     return self._send(503, {"code": "SERVICE_UNAVAILABLE", "message": "down", "retryable": True})
                 with partner.lock:
@@ -115,11 +128,15 @@ class FakePartner:
                 if partner.drop_after_processing:
                     self.connection.close()
                     return None
+                if partner.answer_transaction_id is not None:
+                    body = {**body, "transaction_id": partner.answer_transaction_id}
+                if partner.answer_balance is not None:
+                    body = {**body, "balance": partner.answer_balance}
                 return self._send(status, body)
 
             def _send(self, status, body):
                 content = json.dumps(body).encode()
-                ts = str(int(time.time()))
+                ts = str(int(time.time()) - partner.answer_age_seconds)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(content)))

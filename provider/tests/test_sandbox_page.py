@@ -75,3 +75,15 @@ def test_a_refused_bet_is_shown_and_moves_nothing(live_server, launched):
     assert r.status_code == 402 and r.json()["code"] == "INSUFFICIENT_FUNDS"
     assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000
     assert GameRound.objects.get().status == "refused"
+
+
+def test_a_stake_beyond_the_contracts_amounts_is_refused_before_any_round(live_server, launched):
+    for stake in (10**15 + 1, 2**63, 2**64 - 1):
+        r = requests.post(
+            f"{live_server.url}/sandbox/api/bet",
+            json={"token": launched["session_token"], "game": "dice", "stake": stake},
+            timeout=20,
+        )
+        assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR", (stake, r.text)
+    assert not GameRound.objects.exists()
+    assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000

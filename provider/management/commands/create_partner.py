@@ -5,7 +5,7 @@ from django.db import transaction
 
 from ledger.settings_audit import setting_event_record, setting_update_or_create
 from provider.crypto import encrypt_secret
-from provider.models import PartnerCasino
+from provider.models import TIMEOUT_MAX_MS, PartnerCasino
 
 
 class Command(BaseCommand):
@@ -25,6 +25,9 @@ class Command(BaseCommand):
     def handle(self, *args, name, base_url, provider_code, secret_env, connect_timeout_ms, read_timeout_ms, **opts):
         import os
 
+        for option, value in (("--connect-timeout-ms", connect_timeout_ms), ("--read-timeout-ms", read_timeout_ms)):
+            if not 1 <= value <= TIMEOUT_MAX_MS:
+                raise CommandError(f"{option} is 1..{TIMEOUT_MAX_MS} (milliseconds), not {value}.")
         secret = os.environ.get(secret_env, "") if secret_env else getpass.getpass("Secret the partner issued us: ")
         if not secret:
             raise CommandError("No secret given." + (f" ${secret_env} is empty." if secret_env else ""))

@@ -1,0 +1,332 @@
+"""What our games owe a partner is never stranded: credits and rollbacks refused by a call the
+partner did not process stay in line, a refused one can be sent again by staff, a debit whose
+sender died mid-call is rolled back, an error of ours around a call is retried and flagged,
+an answer that is not an answer to our request is not taken, and a late sender writes
+nothing over its replacement. Against the fake partner over loopback; deliveries run in the
+test (the Celery worker's part is covered in test_outbound_delivery) except where marked."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from casino_platform import clock
+from provider.crypto import encrypt_secret
+from provider.games.services import (
+    game_round_play,
+    partner_player_get_or_create,
+    tournament_pay,
+    tournament_register,
+    tournament_unregister,
+)
+from provider.models import GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino
+from provider.outbound.client import WalletClient
+from provider.outbound.services import (
+    DebitRefused,
+    outbound_debits_stranded_roll_back,
+    outbound_deliver,
+    outbound_retry_now,
+)
+from provider.tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def play_one(partner_casino, *, game="slot", stake=100, client=None):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    return game_round_play(
+        partner=partner_casino,
+        player=player,
+        session_token="tok",
+        game=game,
+        stake=stake,
+        currency="EUR",
+        server_seed="seed-1",
+        client=client,
+    )
+
+
+def due_now(outbound: OutboundTransaction) -> None:
+    """Its retry's slot reached, without waiting out the backoff."""
+    OutboundTransaction.objects.filter(pk=outbound.pk).update(next_attempt_at=clock.now())
+
+
+def deliver(outbound: OutboundTransaction) -> str:
+    due_now(outbound)
+    return outbound_deliver(outbound_id=outbound.pk).status
+
+
+def test_a_credit_refused_while_the_partner_has_us_disabled_stays_queued_and_is_paid_once_reenabled(
+    fake_partner, partner_casino, settings
+):
+    settings.OUTBOUND_FLAG_AFTER_ATTEMPTS = 3
+    played = play_one(partner_casino)
+    credit = played.credit
+    fake_partner.disabled_endpoints = {"debit", "credit", "rollback"}
+    assert [deliver(credit) for _ in range(3)] == ["retry"] * 3
+    credit.refresh_from_db()
+    assert (credit.status, credit.last_error_code, credit.attempts) == ("pending", "PROVIDER_DISABLED", 3)
+    assert credit.flagged_at is not None  # staff see it waiting
+    assert fake_partner.applied[credit.transaction_id] == 0
+    fake_partner.disabled_endpoints = set()
+    assert deliver(credit) == "succeeded"
+    credit.refresh_from_db()
+    assert credit.status == "succeeded" and credit.flagged_at is None
+    assert fake_partner.applied[credit.transaction_id] == 1
+    assert fake_partner.balances["p1"] == 100_000 - 100 + played.payout
+    codes = list(OutboundAttempt.objects.filter(transaction=credit).values_list("error_code", flat=True))
+    assert codes == ["PROVIDER_DISABLED"] * 3 + [""]
+
+
+def test_a_credit_refused_for_our_signature_waits_until_our_secret_is_fixed(fake_partner, partner_casino):
+    played = play_one(partner_casino)
+    credit = played.credit
+    fake_partner.secret = "rotated-at-the-partner"  # they rotated it; we still sign with the old one
+    assert deliver(credit) == "retry"
+    credit.refresh_from_db()
+    assert (credit.status, credit.last_error_code) == ("pending", "INVALID_SIGNATURE")
+    PartnerCasino.objects.filter(pk=partner_casino.pk).update(secret_encrypted=encrypt_secret("rotated-at-the-partner"))
+    assert deliver(credit) == "succeeded"
+    assert fake_partner.applied[credit.transaction_id] == 1
+
+
+def test_a_refused_credit_is_sent_again_by_staff_under_the_same_transaction_id(
+    fake_partner, partner_casino, admin_client
+):
+    played = play_one(partner_casino)
+    credit = played.credit
+    fake_partner.refuse_credits_with = "VALIDATION_ERROR"
+    assert deliver(credit) == "failed"
+    credit.refresh_from_db()
+    assert credit.status == "failed" and credit.flagged_at is not None
+    fake_partner.refuse_credits_with = None
+    # The admin's "Retry delivery now" on it: back in line, then delivered.
+    answer = admin_client.post(
+        reverse("admin:provider_outboundtransaction_changelist"),
+        {"action": "retry_now", "_selected_action": [credit.pk]},
+        follow=True,
+    )
+    assert "Queued 1 delivery(ies)" in answer.content.decode()
+    credit.refresh_from_db()
+    assert (credit.status, credit.completed_at) == ("pending", None)
+    assert outbound_deliver(outbound_id=credit.pk).status == "succeeded"
+    credit.refresh_from_db()
+    assert credit.status == "succeeded" and credit.flagged_at is None
+    assert fake_partner.applied[credit.transaction_id] == 1
+    assert fake_partner.balances["p1"] == 100_000 - 100 + played.payout
+    # A delivered one is not sent again.
+    assert outbound_retry_now(ids=[credit.pk]) == []
+
+
+class ProcessDied(BaseException):
+    """What a SIGKILL looks like from inside: nothing after it runs, no handler sees it."""
+
+
+class DiesAfterTheCall(WalletClient):
+    def call(self, endpoint, payload, **kwargs):
+        super().call(endpoint, payload, **kwargs)
+        raise ProcessDied
+
+
+def backdate(outbound: OutboundTransaction, seconds: float) -> None:
+    OutboundTransaction.objects.filter(pk=outbound.pk).update(created_at=clock.now() - timedelta(seconds=seconds))
+
+
+def test_a_debit_whose_sender_died_mid_call_is_rolled_back_by_the_sweep(fake_partner, partner_casino, settings):
+    with pytest.raises(ProcessDied):
+        play_one(partner_casino, stake=2_500, client=DiesAfterTheCall(partner_casino))
+    debit = OutboundTransaction.objects.get(kind="debit")
+    assert debit.status == "sending"
+    assert fake_partner.balances["p1"] == 97_500  # the partner took the stake
+    # Not while it may still be in flight: the partner's timeouts and the lease not yet past.
+    assert outbound_debits_stranded_roll_back() == 0
+    timeouts = (partner_casino.connect_timeout_ms + partner_casino.read_timeout_ms) / 1000
+    backdate(debit, settings.OUTBOUND_LEASE_SECONDS + timeouts - 1)
+    assert outbound_debits_stranded_roll_back() == 0
+    backdate(debit, settings.OUTBOUND_LEASE_SECONDS + timeouts + 1)
+    assert outbound_debits_stranded_roll_back() == 1
+    assert outbound_debits_stranded_roll_back() == 0  # once
+    debit.refresh_from_db()
+    assert (debit.status, debit.last_error_code) == ("unknown", "OUTCOME_UNKNOWN")
+    assert GameRound.objects.get().status == "refused"
+    rollback = OutboundTransaction.objects.get(kind="rollback")
+    assert rollback.reference_transaction_id == debit.transaction_id
+    assert deliver(rollback) == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000
+    assert not OutboundTransaction.objects.filter(kind="credit").exists()
+
+
+class SweptDuringTheCall(WalletClient):
+    """The sender outlives the partner's timeouts and the lease: the sweep declares its debit
+    unknown while the answer is on its way."""
+
+    def call(self, endpoint, payload, **kwargs):
+        answer = super().call(endpoint, payload, **kwargs)
+        debit = OutboundTransaction.objects.get(transaction_id=payload["transaction_id"])
+        backdate(debit, 3_600)
+        assert outbound_debits_stranded_roll_back() == 1
+        return answer
+
+
+def test_a_debit_answered_after_the_sweep_rolled_it_back_stays_rolled_back(fake_partner, partner_casino):
+    with pytest.raises(DebitRefused) as refused:
+        play_one(partner_casino, stake=2_500, client=SweptDuringTheCall(partner_casino))
+    assert refused.value.code == "OUTCOME_UNKNOWN"
+    debit = OutboundTransaction.objects.get(kind="debit")
+    assert debit.status == "unknown"  # the late answer did not write over it
+    assert GameRound.objects.get().status == "refused"
+    assert not OutboundTransaction.objects.filter(kind="credit").exists()
+    (rollback,) = OutboundTransaction.objects.filter(kind="rollback")
+    assert deliver(rollback) == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000
+
+
+def test_an_error_of_ours_around_a_call_is_retried_and_flagged_not_left_sending(fake_partner, partner_casino, settings):
+    settings.OUTBOUND_FLAG_AFTER_ATTEMPTS = 2
+    played = play_one(partner_casino)
+    credit = played.credit
+    # Written around the model's validators: requests refuses a zero timeout (ValueError).
+    PartnerCasino.objects.filter(pk=partner_casino.pk).update(read_timeout_ms=0)
+    assert [deliver(credit) for _ in range(2)] == ["retry", "retry"]
+    credit.refresh_from_db()
+    assert (credit.status, credit.last_error_code, credit.attempts) == ("pending", "CLIENT_ERROR", 2)
+    assert credit.flagged_at is not None
+    assert "ValueError" in credit.last_error
+    assert OutboundAttempt.objects.filter(transaction=credit, error_code="CLIENT_ERROR").count() == 2
+    PartnerCasino.objects.filter(pk=partner_casino.pk).update(read_timeout_ms=1_000)
+    assert deliver(credit) == "succeeded"
+    assert fake_partner.applied[credit.transaction_id] == 1
+
+
+def test_a_debit_that_fails_on_our_side_is_refused_and_rolled_back(fake_partner, partner_casino):
+    PartnerCasino.objects.filter(pk=partner_casino.pk).update(read_timeout_ms=0)
+    partner_casino.refresh_from_db()
+    with pytest.raises(DebitRefused) as refused:
+        play_one(partner_casino)
+    assert refused.value.code == "OUTCOME_UNKNOWN"
+    debit = OutboundTransaction.objects.get(kind="debit")
+    assert (debit.status, debit.last_error_code) == ("unknown", "CLIENT_ERROR")
+    assert GameRound.objects.get().status == "refused"
+    PartnerCasino.objects.filter(pk=partner_casino.pk).update(read_timeout_ms=1_000)
+    rollback = OutboundTransaction.objects.get(kind="rollback")
+    assert deliver(rollback) == "succeeded"
+    rollback.refresh_from_db()
+    assert rollback.partner_status == "tombstone"  # the debit never left
+    assert fake_partner.balances["p1"] == 100_000
+
+
+@pytest.mark.parametrize(
+    "broken, value",
+    [
+        ("answer_transaction_id", "c-someone-elses"),
+        ("answer_age_seconds", 301),
+        ("answer_balance", "99999"),
+    ],
+)
+def test_an_accepted_answer_that_is_not_an_answer_to_our_credit_is_not_taken(
+    fake_partner, partner_casino, broken, value
+):
+    played = play_one(partner_casino)
+    credit = played.credit
+    setattr(fake_partner, broken, value)
+    assert deliver(credit) == "retry"
+    credit.refresh_from_db()
+    assert (credit.status, credit.last_error_code) == ("pending", "OUTCOME_UNKNOWN")
+    setattr(fake_partner, broken, None if broken != "answer_age_seconds" else 0)
+    assert deliver(credit) == "succeeded"  # the same id again: the partner's replay, paid once
+    assert fake_partner.applied[credit.transaction_id] == 1
+
+
+def test_a_debit_answered_for_another_transaction_is_rolled_back(fake_partner, partner_casino):
+    fake_partner.answer_transaction_id = "d-someone-elses"
+    with pytest.raises(DebitRefused) as refused:
+        play_one(partner_casino, stake=700)
+    assert refused.value.code == "OUTCOME_UNKNOWN"
+    fake_partner.answer_transaction_id = None
+    rollback = OutboundTransaction.objects.get(kind="rollback")
+    assert deliver(rollback) == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000
+
+
+class LeaseTakenOver(WalletClient):
+    """Another sender took the row over while this one waited for its answer."""
+
+    def call(self, endpoint, payload, **kwargs):
+        answer = super().call(endpoint, payload, **kwargs)
+        OutboundTransaction.objects.filter(transaction_id=payload["transaction_id"]).update(
+            lease_until=clock.now() + timedelta(seconds=30)
+        )
+        return answer
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_a_sender_that_outlived_its_lease_writes_nothing_over_its_replacement(fake_partner, partner_casino, refuse):
+    credit = play_one(partner_casino).credit
+    fake_partner.refuse_credits_with = "VALIDATION_ERROR" if refuse else None
+    due_now(credit)
+    result = outbound_deliver(outbound_id=credit.pk, client=LeaseTakenOver(partner_casino))
+    assert result.status == "superseded"
+    credit.refresh_from_db()
+    assert credit.status == "sending" and credit.flagged_at is None
+
+
+def test_a_tournament_is_paid_once_and_not_after_its_entry_is_refunded(fake_partner, partner_casino):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+
+    def register():
+        return tournament_register(partner=partner_casino, player=player, session_token="t", fee=1_000, currency="EUR")
+
+    paid = register()
+    tournament_pay(round_obj=paid, prize=5_000)
+    with pytest.raises(ValueError, match="is settled"):
+        tournament_pay(round_obj=paid, prize=5_000)
+    with pytest.raises(ValueError, match="is settled"):
+        tournament_unregister(round_obj=paid)
+    refunded = register()
+    tournament_unregister(round_obj=refunded)
+    assert GameRound.objects.get(pk=refunded.pk).status == "rolled_back"
+    with pytest.raises(ValueError, match="is rolled_back"):
+        tournament_pay(round_obj=refunded, prize=5_000)
+    with pytest.raises(ValueError, match="is rolled_back"):
+        tournament_unregister(round_obj=refunded)
+    assert OutboundTransaction.objects.filter(kind="credit").count() == 1
+    assert OutboundTransaction.objects.filter(kind="rollback").count() == 1
+    for outbound in OutboundTransaction.objects.filter(kind__in=["credit", "rollback"]):
+        assert deliver(outbound) == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000 - 2_000 + 5_000 + 1_000
+
+
+def test_create_partner_refuses_timeouts_out_of_range(monkeypatch):
+    monkeypatch.setenv("PARTNER_SECRET", "s")
+    for option in ("--connect-timeout-ms", "--read-timeout-ms"):
+        for value in ("0", "60001"):
+            with pytest.raises(CommandError, match=f"{option} is 1..60000"):
+                call_command(
+                    "create_partner",
+                    "p",
+                    "--base-url=http://127.0.0.1:1",
+                    "--provider-code=x",
+                    "--secret-env=PARTNER_SECRET",
+                    f"{option}={value}",
+                )
+    assert not PartnerCasino.objects.exists()
+
+
+@pytest.mark.concurrency
+@pytest.mark.slow
+def test_the_worker_delivers_a_credit_held_while_the_partner_had_us_disabled(worker, fake_partner, partner_casino):
+    fake_partner.disabled_endpoints = {"credit"}  # switched off just after the bet
+    played = play_one(partner_casino)
+    wait_for(
+        lambda: OutboundAttempt.objects.filter(transaction=played.credit, error_code="PROVIDER_DISABLED").count() >= 2,
+        timeout=60,
+        message="the credit retried while disabled",
+    )
+    fake_partner.disabled_endpoints = set()
+    wait_for(
+        lambda: OutboundTransaction.objects.get(pk=played.credit.pk).status == "succeeded",
+        timeout=60,
+        message="the credit delivered once re-enabled",
+    )
+    assert fake_partner.applied[played.credit.transaction_id] == 1
