@@ -170,6 +170,11 @@ class GameRound(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # The beat sweep's look for instant rounds left unsettled, every few seconds: open
+            # rounds are few (tables, tournaments, bets in flight) among all ever played.
+            models.Index(fields=["created_at"], condition=models.Q(status="open"), name="round_open_idx"),
+        ]
         # Beside the casino side's "Rounds" (game sessions and rounds), this is the other side.
         verbose_name = "round played for a partner"
         verbose_name_plural = "rounds played for partners"

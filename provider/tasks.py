@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from .games.services import game_rounds_unsettled_void
 from .outbound.services import outbound_debits_stranded_roll_back, outbound_deliver, outbound_due_ids
 
 
@@ -11,10 +12,11 @@ def outbound_deliver_task(outbound_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def outbound_sweep_task() -> int:
-    """Beat: re-queue what is due or was left by a dead worker, and roll back the debits a dead
-    sender left unanswered. A lost task, a dead worker or a restarted broker delays a credit;
-    it never loses it."""
+    """Beat: re-queue what is due or was left by a dead worker; roll back what a dead sender
+    left unanswered (a debit) or unsettled (an instant round's stake). A lost task, a dead
+    worker or a restarted broker delays a credit; it never loses it."""
     outbound_debits_stranded_roll_back()
+    game_rounds_unsettled_void()
     due = outbound_due_ids()
     for outbound_id in due:
         outbound_deliver_task.delay(outbound_id)

@@ -4,18 +4,33 @@ Each round: open it with the RNG inputs fixed, debit the partner in real time (a
 ends the round as refused), decide the outcome, then settle it and queue the credit in one
 transaction (the outbox), so a settled round's payout is never lost."""
 
+import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from casino_platform import clock
 
 from ..models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
 from ..outbound.client import WalletClient
-from ..outbound.services import DebitAccepted, outbound_credit_enqueue, outbound_debit, outbound_rollback_enqueue
+from ..outbound.services import (
+    DebitAccepted,
+    DebitRefused,
+    outbound_credit_enqueue,
+    outbound_debit,
+    outbound_rollback_enqueue,
+)
 from . import engine
 from .rng import new_server_seed
+
+logger = logging.getLogger(__name__)
+
+# Settled in the request that takes their stake (tables and tournaments stay open for a while).
+INSTANT_GAMES = ("dice", "slot")
 
 
 @dataclass(frozen=True)
@@ -78,7 +93,7 @@ def game_round_play(
     client: WalletClient | None = None,
 ) -> RoundPlayed:
     """Play one dice or slot round. Raises DebitRefused when the partner refuses the bet."""
-    if game not in ("dice", "slot"):
+    if game not in INSTANT_GAMES:
         raise ValueError(f"unknown game {game!r}")
     if game == "dice" and not engine.DICE_MIN_TARGET <= target <= engine.DICE_MAX_TARGET:
         raise ValueError(f"target must be {engine.DICE_MIN_TARGET}..{engine.DICE_MAX_TARGET}")
@@ -107,10 +122,51 @@ def game_round_play(
     with transaction.atomic():
         round_obj.status, round_obj.payout, round_obj.outcome = GameRound.Status.SETTLED, outcome.payout, outcome.detail
         round_obj.settled_at = clock.now()
-        round_obj.save(update_fields=["status", "payout", "outcome", "settled_at"])
+        settled = GameRound.objects.filter(pk=round_obj.pk, status=GameRound.Status.OPEN).update(
+            status=round_obj.status, payout=round_obj.payout, outcome=round_obj.outcome, settled_at=round_obj.settled_at
+        )
+        if not settled:
+            # Voided by the sweep while this request stalled (game_rounds_unsettled_void): its
+            # rollback returns the stake, and a win paid as well would pay the round twice.
+            raise DebitRefused("ROUND_VOIDED", "The round took too long to settle; the bet was refunded.")
         # A lost round is closed with a zero credit, the contract's usual way.
         credit = outbound_credit_enqueue(round_obj=round_obj, amount=outcome.payout, reason="win")
     return RoundPlayed(round_obj, accepted.balance, outcome.payout, credit)
+
+
+def game_rounds_unsettled_void(*, limit: int = 100) -> int:
+    """For the beat sweep: dice and slot rounds settle in the request that took their stake,
+    so one still open well after its debit was accepted lost that request (its process died
+    between the debit and the settlement). The round is void: it ends rolled back now and the
+    stake goes back through a queued rollback. Returns how many. Table and tournament rounds
+    stay open by design and are left alone."""
+    now = clock.now()
+    lease = timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
+    instant = Q()
+    for game in INSTANT_GAMES:
+        instant |= Q(game_id__endswith=f":{game}")
+    with transaction.atomic():
+        candidates = list(
+            GameRound.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("partner")
+            .filter(instant, status=GameRound.Status.OPEN, created_at__lt=now - lease)
+            .order_by("id")[:limit]
+        )
+        voided = 0
+        for round_obj in candidates:
+            timeouts = timedelta(milliseconds=round_obj.partner.connect_timeout_ms + round_obj.partner.read_timeout_ms)
+            debit = round_obj.transactions.filter(
+                kind=OutboundTransaction.Kind.DEBIT, status=OutboundTransaction.Status.SUCCEEDED
+            ).first()
+            if round_obj.created_at + lease + timeouts >= now or debit is None:
+                continue  # maybe still in play; or a debit still being sent (outbound_debits_stranded_roll_back)
+            round_obj.status, round_obj.settled_at = GameRound.Status.ROLLED_BACK, now
+            round_obj.outcome = {"void": "not settled in the request that took the stake"}
+            round_obj.save(update_fields=["status", "settled_at", "outcome"])
+            outbound_rollback_enqueue(debit=debit)
+            logger.error("round %s left unsettled after its debit: voided, stake rolled back", round_obj.round_id)
+            voided += 1
+    return voided
 
 
 # --- Poker table and tournament ----------------------------------------------------------

@@ -13,9 +13,12 @@ from django.urls import reverse
 
 from casino_platform import clock
 from provider.crypto import encrypt_secret
+from provider.games import engine
 from provider.games.services import (
     game_round_play,
+    game_rounds_unsettled_void,
     partner_player_get_or_create,
+    poker_table_join,
     tournament_pay,
     tournament_register,
     tournament_unregister,
@@ -330,3 +333,63 @@ def test_the_worker_delivers_a_credit_held_while_the_partner_had_us_disabled(wor
         message="the credit delivered once re-enabled",
     )
     assert fake_partner.applied[played.credit.transaction_id] == 1
+
+
+def backdate_round(round_id: int, seconds: float) -> None:
+    GameRound.objects.filter(pk=round_id).update(created_at=clock.now() - timedelta(seconds=seconds))
+
+
+def test_an_instant_round_left_unsettled_after_its_debit_is_voided_and_its_stake_returned(
+    fake_partner, partner_casino, monkeypatch
+):
+    def dies(**kwargs):
+        raise ProcessDied
+
+    # The process dies between the partner's acceptance of the stake and the settlement.
+    monkeypatch.setattr(engine, "replay", dies)
+    with pytest.raises(ProcessDied):
+        play_one(partner_casino, stake=3_000)
+    monkeypatch.undo()
+    round_obj = GameRound.objects.get()
+    assert round_obj.status == "open"
+    assert OutboundTransaction.objects.get(kind="debit").status == "succeeded"
+    assert fake_partner.balances["p1"] == 97_000
+    assert game_rounds_unsettled_void() == 0  # maybe still in play
+    backdate_round(round_obj.pk, 3_600)
+    assert game_rounds_unsettled_void() == 1
+    assert game_rounds_unsettled_void() == 0  # once
+    round_obj.refresh_from_db()
+    assert round_obj.status == "rolled_back" and "void" in round_obj.outcome
+    rollback = OutboundTransaction.objects.get(kind="rollback")
+    assert deliver(rollback) == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000
+    assert not OutboundTransaction.objects.filter(kind="credit").exists()
+
+
+def test_a_round_voided_while_its_request_stalled_is_not_settled_as_well(fake_partner, partner_casino, monkeypatch):
+    replay = engine.replay
+
+    def stalls_past_the_sweep(**kwargs):
+        round_obj = GameRound.objects.get()
+        backdate_round(round_obj.pk, 3_600)
+        assert game_rounds_unsettled_void() == 1
+        return replay(**kwargs)
+
+    monkeypatch.setattr(engine, "replay", stalls_past_the_sweep)
+    with pytest.raises(DebitRefused) as refused:
+        play_one(partner_casino, stake=3_000)
+    assert refused.value.code == "ROUND_VOIDED"
+    assert GameRound.objects.get().status == "rolled_back"
+    assert not OutboundTransaction.objects.filter(kind="credit").exists()
+    assert deliver(OutboundTransaction.objects.get(kind="rollback")) == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000
+
+
+def test_tables_and_tournaments_stay_open_for_the_sweep(fake_partner, partner_casino):
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    seat = poker_table_join(partner=partner_casino, player=player, session_token="t", buy_in=1_000, currency="EUR")
+    entry = tournament_register(partner=partner_casino, player=player, session_token="t", fee=1_000, currency="EUR")
+    for round_obj in (seat, entry):
+        backdate_round(round_obj.pk, 86_400)
+    assert game_rounds_unsettled_void() == 0
+    assert set(GameRound.objects.values_list("status", flat=True)) == {"open"}
