@@ -1,9 +1,12 @@
 """Read-only back office over the journal: the ledger is append-only, here too. Finance's
 reports are downloaded from the journal's Reports page."""
 
+from collections.abc import Iterator
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -108,7 +111,8 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
             currency = form.cleaned_data["currency"].code if form.cleaned_data["currency"] else None
             period = form.cleaned_data["period"]
             response = StreamingHttpResponse(
-                report_csv(report, period=period, currency=currency), content_type="text/csv; charset=utf-8"
+                _in_one_snapshot(report_csv(report, period=period, currency=currency)),
+                content_type="text/csv; charset=utf-8",
             )
             response["Content-Disposition"] = f'attachment; filename="{report_filename(report, period, currency)}"'
             return response
@@ -119,6 +123,16 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/ledger/reports.html", context)
+
+
+def _in_one_snapshot(lines: Iterator[str]) -> Iterator[str]:
+    """The download's rows read in a transaction, as the command reads them: outside one,
+    Django declares the server-side cursor WITH HOLD and PostgreSQL builds the whole result
+    before the first row, so a large journal sent nothing but its header for the whole query
+    (and a proxy's read timeout could cut it). Ended, and rolled back, when the response is
+    closed, also by a client that went away."""
+    with transaction.atomic():
+        yield from lines
 
 
 @admin.register(Account)

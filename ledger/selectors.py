@@ -91,7 +91,8 @@ def journal_search(queryset: QuerySet[JournalTransaction], term: str) -> QuerySe
     codes = journal_provider_codes()
     match = Q(provider_code__in=codes, provider_transaction_id=term) | Q(provider_code__in=codes, round_id=term)
     digits = term.removeprefix("#")
-    if digits.isascii() and digits.isdigit() and int(digits) <= MAX_JOURNAL_ID:
+    # Length first: int() refuses more than 4,300 digits (a ValueError, the admin's 500).
+    if digits.isascii() and digits.isdigit() and len(digits) <= 19 and int(digits) <= MAX_JOURNAL_ID:
         match |= Q(pk=int(digits))
     return queryset.filter(match)
 

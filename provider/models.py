@@ -30,10 +30,22 @@ def restricted_countries_field(of: str) -> models.JSONField:
     )
 
 
+# The back office's cashier movements are journalled and made idempotent under this code, as
+# a provider's are under theirs: a provider by that name would share their references.
+BACKOFFICE_CODE = "backoffice"
+
+
+def provider_code_not_reserved(code: str) -> None:
+    if code.lower() == BACKOFFICE_CODE:
+        raise ValidationError(f"{code!r} is reserved: the back office's movements are journalled under it.")
+
+
 class Provider(models.Model):
     """A game provider (studio, poker network, aggregator) allowed to call the wallet API."""
 
-    code = models.SlugField(max_length=64, unique=True, help_text="Sent as X-Provider-Id.")
+    code = models.SlugField(
+        max_length=64, unique=True, validators=[provider_code_not_reserved], help_text="Sent as X-Provider-Id."
+    )
     name = models.CharField(max_length=120)
     is_enabled = models.BooleanField(default=True)
     ip_allowlist = models.JSONField(

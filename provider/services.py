@@ -3,6 +3,7 @@ once, to the caller that created them, and never logged."""
 
 import secrets
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
 from casino_platform import clock
@@ -10,7 +11,7 @@ from casino_platform.errors import ValidationFailed
 from ledger.settings_audit import setting_changes_record, setting_event_record, setting_snapshot
 
 from .crypto import decrypt_secret, encrypt_secret
-from .models import Provider, ProviderSecret
+from .models import Provider, ProviderSecret, provider_code_not_reserved
 from .selectors import provider_cache_clear
 
 MAX_ACTIVE_SECRETS = 2
@@ -50,6 +51,10 @@ def provider_create(
     changed_by: str = "system",
 ) -> tuple[Provider, str]:
     """Register a provider and generate its first secret. Returns (provider, plaintext secret)."""
+    try:
+        provider_code_not_reserved(code)
+    except DjangoValidationError as e:
+        raise ValidationFailed(e.messages[0], details={"code": e.messages}) from None
     if Provider.objects.filter(code=code).exists():
         raise ValidationFailed(f"Provider {code!r} already exists.", details={"code": ["exists"]})
     provider = Provider.objects.create(

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from casino_platform import clock
@@ -366,6 +368,22 @@ class TestCommand:
         with pytest.raises(CommandError, match=message):
             call_command("ledger_report", "trial-balance", "-o", "-", *args, stdout=io.StringIO())
 
+    def test_an_output_that_cannot_be_written_is_refused_before_the_report_runs(self, db, tmp_path):
+        (tmp_path / "folder").mkdir()
+        for output, message in (
+            (tmp_path / "folder", "is a directory"),
+            (tmp_path / "missing" / "r.csv", "there is no directory"),
+        ):
+            with pytest.raises(CommandError, match=message):
+                call_command("ledger_report", "journal", "-o", str(output), stdout=io.StringIO())
+        assert [p.name for p in tmp_path.iterdir()] == ["folder"]  # and no .part left
+        assert list((tmp_path / "folder").iterdir()) == []
+
+    def test_the_help_names_every_report(self):
+        from ledger.management.commands.ledger_report import Command
+
+        assert all(name in Command.help for name in REPORTS)
+
 
 @pytest.fixture
 def finance(client):
@@ -401,7 +419,7 @@ class TestAdmin:
 
     def test_a_valid_form_downloads_the_report(self, finance, books, django_assert_max_num_queries):
         params = {"report": "trial-balance", "since": "2026-12-01", "until": "2026-12-02", "currency": "EUR"}
-        with django_assert_max_num_queries(8):
+        with django_assert_max_num_queries(10):  # 8, and the rows' transaction: its savepoint here
             response = finance.get(self.url, params)
             body = b"".join(response.streaming_content).decode()
         assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -409,6 +427,20 @@ class TestAdmin:
         rows = list(csv.DictReader(io.StringIO(body)))
         assert sum(int(r["entries"]) for r in rows) == 4
         assert next(r for r in rows if r["account"] == books["eur"].account.key)["closing"] == "91.50"
+
+    def test_the_download_reads_its_rows_in_a_transaction(self, finance, books):
+        """Outside one, the cursor is declared WITH HOLD and PostgreSQL builds the whole
+        result before the first row. (The test's own transaction makes it a savepoint.)"""
+        params = {"report": "journal", "since": "2026-12-01", "until": "2026-12-02"}
+        with CaptureQueriesContext(connection) as queries:
+            response = finance.get(self.url, params)
+            body = b"".join(response.streaming_content).decode()
+        assert len(list(csv.DictReader(io.StringIO(body)))) == 4
+        sql = [q["sql"] for q in queries.captured_queries]
+        opened = next(i for i, q in enumerate(sql) if q.startswith("SAVEPOINT"))
+        released = next(i for i, q in enumerate(sql) if q.startswith("RELEASE SAVEPOINT"))
+        report = next(i for i, q in enumerate(sql) if "ledger_entry" in q and i > opened)
+        assert opened < report < released
 
     def test_finance_downloads_the_cashier_report(self, finance, cashier_books):
         response = finance.get(self.url, {"report": "cashier", "since": "2026-11-30", "until": "2026-12-02"})

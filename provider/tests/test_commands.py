@@ -72,6 +72,14 @@ class TestCreateProvider:
         assert decrypt_secret(stored.secret_encrypted) == secret
         assert stored.hint == secret[:6]
 
+    def test_the_back_offices_code_is_reserved(self):
+        """The cashier's movements are journalled and made idempotent under it: a provider of
+        that name would share their references."""
+        for code in ("backoffice", "BackOffice"):
+            with pytest.raises(CommandError, match="is reserved"):
+                run("create_provider", code)
+        assert not Provider.objects.exists()
+
     def test_name_defaults_to_the_code(self):
         run("create_provider", "acme")
         assert Provider.objects.get(code="acme").name == "acme"

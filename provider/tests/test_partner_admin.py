@@ -79,3 +79,33 @@ def test_create_partner_keeps_the_secret_encrypted(monkeypatch):
         and decrypt_secret(partner.secret_encrypted) == "s3cr3t-from-acme"
     )
     assert "s3cr3t" not in out.getvalue()
+
+
+def test_the_admin_refuses_a_provider_under_the_back_offices_code(admin_client):
+    from provider.models import Provider
+
+    page = admin_client.post(
+        reverse("admin:provider_provider_add"),
+        {"code": "backoffice", "name": "x", "is_enabled": "on", "ip_allowlist": "[]", "rate_limit_per_second": "0"},
+    )
+    assert page.status_code == 200  # the form again
+    assert "is reserved" in page.content.decode()
+    assert not Provider.objects.exists()
+
+
+def test_a_partners_timeouts_are_bounded_in_the_admin(admin_client):
+    page = admin_client.post(
+        reverse("admin:provider_partnercasino_add"),
+        {
+            "name": "p",
+            "base_url": "http://127.0.0.1:9",
+            "provider_code": "us",
+            "connect_timeout_ms": "0",
+            "read_timeout_ms": "60001",
+            "is_enabled": "on",
+        },
+    )
+    assert page.status_code == 200
+    errors = page.context["adminform"].form.errors
+    assert set(errors) == {"connect_timeout_ms", "read_timeout_ms"}
+    assert not PartnerCasino.objects.exists()

@@ -13,6 +13,7 @@ from ledger.models import Account, JournalTransaction
 from ledger.selectors import currency_get
 from ledger.services import Leg, house_account_id, ledger_post
 from players.models import Player
+from provider.models import BACKOFFICE_CODE
 
 from ..errors import InsufficientFunds
 from ..models import Wallet, Withdrawal
@@ -27,7 +28,7 @@ from .common import (
 )
 from .webhooks import withdrawal_event_record
 
-BACKOFFICE_SCOPE = "backoffice"
+BACKOFFICE_SCOPE = BACKOFFICE_CODE  # no provider may be registered under it
 # The references a staff movement waiting for four eyes moves under when staff gave none
 # (wallet/services/staff_movements.py): no payment may take one, or it would merge with it.
 STAFF_MOVEMENT_PREFIX = "staff-movement:"

@@ -24,7 +24,8 @@ def day_argument(value: str) -> date:
 class Command(BaseCommand):
     help = (
         "Export a ledger report as CSV for whole UTC days: trial-balance (every account's opening and closing "
-        "balance), ggr (gross gaming revenue per day, provider and currency) or journal (every entry). "
+        "balance), ggr (gross gaming revenue per day, provider and currency), game-ggr (the same per game), "
+        "cashier (deposits, withdrawals and their returns per day and currency) or journal (every entry). "
         "Amounts in major units with the currency's exponent. Yesterday unless --since/--until say otherwise."
     )
 
@@ -48,6 +49,16 @@ class Command(BaseCommand):
                 raise CommandError(f"Unknown currency {currency!r}: see the admin's Currencies.")
         chosen = REPORTS[report]
         output = output or report_filename(chosen, period, currency)
+        if output != "-":
+            # Refused before the report runs, not after it was written (a directory) or with a
+            # traceback (a folder that does not exist).
+            folder = os.path.dirname(os.path.abspath(output))
+            if os.path.isdir(output):
+                raise CommandError(f"--output {output!r} is a directory; name a file in it.")
+            if not os.path.isdir(folder):
+                raise CommandError(f"--output {output!r}: there is no directory {folder!r}.")
+            if not os.access(folder, os.W_OK):
+                raise CommandError(f"--output {output!r}: the directory {folder!r} is not writable.")
         # Progress and the summary go to stderr, so that `-o -` leaves a clean CSV on stdout.
         log = self.stderr if output == "-" else self.stdout
         log.write(f"{chosen.title}, {period.since:%Y-%m-%d} to {period.until:%Y-%m-%d} (exclusive), UTC")
