@@ -286,6 +286,9 @@ OUTBOUND_RETRY_CAP_SECONDS = env.float("OUTBOUND_RETRY_CAP_SECONDS", default=300
 OUTBOUND_FLAG_AFTER_ATTEMPTS = env.int("OUTBOUND_FLAG_AFTER_ATTEMPTS", default=10)
 # A worker that dies mid-delivery leaves a lease; the sweep retries after it runs out.
 OUTBOUND_LEASE_SECONDS = env.float("OUTBOUND_LEASE_SECONDS", default=30.0)
+# A debit to a partner still being sent, or a dice or slot round still open, this long past
+# the partner's own timeouts lost the request that sent it: the sweep rolls the stake back.
+OUTBOUND_STRANDED_AFTER_SECONDS = env.float("OUTBOUND_STRANDED_AFTER_SECONDS", default=60.0)
 # The sweep also sends every retry that has come due, so it is the retries' clock too.
 OUTBOUND_SWEEP_SECONDS = env.float("OUTBOUND_SWEEP_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE["outbound-sweep"] = {

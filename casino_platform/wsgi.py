@@ -1,16 +1,5 @@
 import gc
-import multiprocessing
 import os
-import signal
-
-# A granian worker is forked with its server's signal handlers, which only set a flag in the
-# forked copy, and installs its own only once the app is loaded: a stop sent while a worker
-# is still loading (a deploy that ends a container just started) was lost, and the server
-# waited out its 30 s kill timeout. Until granian installs its own, a stop ends the worker at
-# once: it has taken no request yet. Other servers (gunicorn, runserver) keep their handlers.
-if multiprocessing.current_process().name == "granian-worker":
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda signum, frame: os._exit(0))
 
 from django.core.wsgi import get_wsgi_application
 

@@ -419,7 +419,8 @@ class TestAdmin:
 
     def test_a_valid_form_downloads_the_report(self, finance, books, django_assert_max_num_queries):
         params = {"report": "trial-balance", "since": "2026-12-01", "until": "2026-12-02", "currency": "EUR"}
-        with django_assert_max_num_queries(10):  # 8, and the rows' transaction: its savepoint here
+        # 8, and the rows' transaction (a savepoint in the test's) with its idle timeout
+        with django_assert_max_num_queries(11):
             response = finance.get(self.url, params)
             body = b"".join(response.streaming_content).decode()
         assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -430,7 +431,8 @@ class TestAdmin:
 
     def test_the_download_reads_its_rows_in_a_transaction(self, finance, books):
         """Outside one, the cursor is declared WITH HOLD and PostgreSQL builds the whole
-        result before the first row. (The test's own transaction makes it a savepoint.)"""
+        result before the first row. (The test's own transaction makes it a savepoint.) A
+        reader that stops reading does not hold the snapshot past the idle timeout."""
         params = {"report": "journal", "since": "2026-12-01", "until": "2026-12-02"}
         with CaptureQueriesContext(connection) as queries:
             response = finance.get(self.url, params)
@@ -439,8 +441,9 @@ class TestAdmin:
         sql = [q["sql"] for q in queries.captured_queries]
         opened = next(i for i, q in enumerate(sql) if q.startswith("SAVEPOINT"))
         released = next(i for i, q in enumerate(sql) if q.startswith("RELEASE SAVEPOINT"))
+        timeout = next(i for i, q in enumerate(sql) if "idle_in_transaction_session_timeout" in q)
         report = next(i for i, q in enumerate(sql) if "ledger_entry" in q and i > opened)
-        assert opened < report < released
+        assert opened < timeout < report < released
 
     def test_finance_downloads_the_cashier_report(self, finance, cashier_books):
         response = finance.get(self.url, {"report": "cashier", "since": "2026-11-30", "until": "2026-12-02"})

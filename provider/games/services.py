@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from casino_platform import clock
 
@@ -23,6 +23,7 @@ from ..outbound.services import (
     outbound_credit_enqueue,
     outbound_debit,
     outbound_rollback_enqueue,
+    stranded_since,
 )
 from . import engine
 from .rng import new_server_seed
@@ -136,31 +137,39 @@ def game_round_play(
 
 def game_rounds_unsettled_void(*, limit: int = 100) -> int:
     """For the beat sweep: dice and slot rounds settle in the request that took their stake,
-    so one still open well after its debit was accepted lost that request (its process died
-    between the debit and the settlement). The round is void: it ends rolled back now and the
-    stake goes back through a queued rollback. Returns how many. Table and tournament rounds
-    stay open by design and are left alone."""
+    so one still open well after it began lost that request (its process died between the
+    debit and the settlement). With its stake taken, the round is void: it ends rolled back
+    now and the stake goes back through a queued rollback. Without (the debit refused, or of
+    unknown outcome and already being rolled back, or never written) it ends refused. A debit
+    still being sent is left to outbound_debits_stranded_roll_back. Returns how many were
+    voided. Table and tournament rounds stay open by design and are left alone."""
     now = clock.now()
-    lease = timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
     instant = Q()
     for game in INSTANT_GAMES:
         instant |= Q(game_id__endswith=f":{game}")
+    debits = OutboundTransaction.objects.filter(round=OuterRef("pk"), kind=OutboundTransaction.Kind.DEBIT)
+    voided = 0
     with transaction.atomic():
-        candidates = list(
+        candidates = (
             GameRound.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("partner")
-            .filter(instant, status=GameRound.Status.OPEN, created_at__lt=now - lease)
+            .filter(instant, status=GameRound.Status.OPEN)
+            .filter(created_at__lt=now - timedelta(seconds=settings.OUTBOUND_STRANDED_AFTER_SECONDS))
+            .exclude(Exists(debits.filter(status=OutboundTransaction.Status.SENDING)))
             .order_by("id")[:limit]
         )
-        voided = 0
         for round_obj in candidates:
-            timeouts = timedelta(milliseconds=round_obj.partner.connect_timeout_ms + round_obj.partner.read_timeout_ms)
+            if stranded_since(round_obj.partner, round_obj.created_at) >= now:
+                break  # this one and the later ones may still be in play
             debit = round_obj.transactions.filter(
                 kind=OutboundTransaction.Kind.DEBIT, status=OutboundTransaction.Status.SUCCEEDED
             ).first()
-            if round_obj.created_at + lease + timeouts >= now or debit is None:
-                continue  # maybe still in play; or a debit still being sent (outbound_debits_stranded_roll_back)
-            round_obj.status, round_obj.settled_at = GameRound.Status.ROLLED_BACK, now
+            round_obj.settled_at = now
+            if debit is None:
+                round_obj.status = GameRound.Status.REFUSED
+                round_obj.save(update_fields=["status", "settled_at"])
+                continue
+            round_obj.status = GameRound.Status.ROLLED_BACK
             round_obj.outcome = {"void": "not settled in the request that took the stake"}
             round_obj.save(update_fields=["status", "settled_at", "outcome"])
             outbound_rollback_enqueue(debit=debit)

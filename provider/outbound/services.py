@@ -12,7 +12,7 @@
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -193,29 +193,31 @@ def _debit_outcome_unknown(outbound: OutboundTransaction, error: Exception) -> N
         logger.error("outbound debit %s failed around the call", outbound.transaction_id, exc_info=error)
 
 
+def stranded_since(partner: PartnerCasino, began: datetime) -> datetime:
+    """When a call to `partner` begun at `began` can no longer be in flight: past its
+    timeouts, and OUTBOUND_STRANDED_AFTER_SECONDS more for a partner trickling its answer
+    (requests' read timeout is per read)."""
+    return began + timedelta(
+        seconds=settings.OUTBOUND_STRANDED_AFTER_SECONDS,
+        milliseconds=partner.connect_timeout_ms + partner.read_timeout_ms,
+    )
+
+
 def outbound_debits_stranded_roll_back(*, limit: int = 100) -> int:
     """For the beat sweep: debits still marked as being sent well after their partner's
     timeouts, whose sender died mid-call (a worker killed or respawned) or failed before it
     could write the answer. Their outcome is unknown, so they are rolled back as an unknown
     outcome is at once, and their round ends refused. Returns how many."""
     now = clock.now()
-    lease = timedelta(seconds=settings.OUTBOUND_LEASE_SECONDS)
     with transaction.atomic():
         candidates = list(
             OutboundTransaction.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("partner")
             .filter(kind=OutboundTransaction.Kind.DEBIT, status=OutboundTransaction.Status.SENDING)
-            .filter(created_at__lt=now - lease)
+            .filter(created_at__lt=now - timedelta(seconds=settings.OUTBOUND_STRANDED_AFTER_SECONDS))
             .order_by("id")[:limit]
         )
-        stranded = [
-            debit
-            for debit in candidates
-            if debit.created_at
-            + lease
-            + timedelta(milliseconds=debit.partner.connect_timeout_ms + debit.partner.read_timeout_ms)
-            < now
-        ]
+        stranded = [debit for debit in candidates if stranded_since(debit.partner, debit.created_at) < now]
         for debit in stranded:
             debit.status, debit.completed_at = OutboundTransaction.Status.UNKNOWN, now
             debit.last_error_code = "OUTCOME_UNKNOWN"

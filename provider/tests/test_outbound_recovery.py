@@ -145,9 +145,9 @@ def test_a_debit_whose_sender_died_mid_call_is_rolled_back_by_the_sweep(fake_par
     # Not while it may still be in flight: the partner's timeouts and the lease not yet past.
     assert outbound_debits_stranded_roll_back() == 0
     timeouts = (partner_casino.connect_timeout_ms + partner_casino.read_timeout_ms) / 1000
-    backdate(debit, settings.OUTBOUND_LEASE_SECONDS + timeouts - 1)
+    backdate(debit, settings.OUTBOUND_STRANDED_AFTER_SECONDS + timeouts - 1)
     assert outbound_debits_stranded_roll_back() == 0
-    backdate(debit, settings.OUTBOUND_LEASE_SECONDS + timeouts + 1)
+    backdate(debit, settings.OUTBOUND_STRANDED_AFTER_SECONDS + timeouts + 1)
     assert outbound_debits_stranded_roll_back() == 1
     assert outbound_debits_stranded_roll_back() == 0  # once
     debit.refresh_from_db()
@@ -393,3 +393,41 @@ def test_tables_and_tournaments_stay_open_for_the_sweep(fake_partner, partner_ca
         backdate_round(round_obj.pk, 86_400)
     assert game_rounds_unsettled_void() == 0
     assert set(GameRound.objects.values_list("status", flat=True)) == {"open"}
+
+
+def test_rounds_left_open_without_a_stake_taken_end_refused_and_hold_up_no_others(fake_partner, partner_casino):
+    """Each sweep takes the oldest first: rounds it could not end would, a hundred of them,
+    stop it from ever voiding another."""
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+
+    def open_round(n, *, debit=None):
+        round_obj = GameRound.objects.create(
+            partner=partner_casino, player=player, round_id=f"r{n}", game_id="ourgames:dice", currency="EUR", stake=10
+        )
+        if debit:
+            OutboundTransaction.objects.create(
+                partner=partner_casino,
+                player=player,
+                round=round_obj,
+                transaction_id=f"d-{n}",
+                kind="debit",
+                reason="bet",
+                amount=10,
+                currency="EUR",
+                status=debit,
+            )
+        backdate_round(round_obj.pk, 3_600)
+        return round_obj
+
+    # Died before the refusal was written; before the debit was; after the stake was taken;
+    # and one whose debit is still being sent (the stranded-debit sweep's).
+    open_round(1, debit="failed")
+    open_round(2)
+    open_round(3, debit="succeeded")
+    open_round(4, debit="sending")
+    assert [game_rounds_unsettled_void(limit=1) for _ in range(4)] == [0, 0, 1, 0]
+    statuses = dict(GameRound.objects.values_list("round_id", "status"))
+    assert statuses == {"r1": "refused", "r2": "refused", "r3": "rolled_back", "r4": "open"}
+    assert list(
+        OutboundTransaction.objects.filter(kind="rollback").values_list("reference_transaction_id", flat=True)
+    ) == ["d-3"]
