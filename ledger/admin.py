@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 
 from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline, SettingsAuditAdmin
 
-from .exports import REPORTS, Period, report_csv, report_filename
+from .exports import REPORTS, Period, report_csv, report_filename, report_snapshot
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction, SettingChange
 from .selectors import journal_search
 from .settings_audit import AUDITED_SETTINGS
@@ -130,21 +129,10 @@ REPORT_DOWNLOAD_IDLE_TIMEOUT = "5min"
 
 
 def _in_one_snapshot(lines: Iterator[str]) -> Iterator[str]:
-    """The download's rows read in a transaction, as the command reads them: outside one,
-    Django declares the server-side cursor WITH HOLD and PostgreSQL builds the whole result
-    before the first row, so a large journal sent nothing but its header for the whole query
-    (and a proxy's read timeout could cut it). Ended, and rolled back, when the response is
-    closed, also by a client that went away; a client that stops reading for
-    REPORT_DOWNLOAD_IDLE_TIMEOUT loses the download. On SQLite (the embedded run) there is
-    no such cursor, and a transaction would take the database's write lock for the download."""
-    if connection.vendor != "postgresql":
-        yield from lines
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config(%s, %s, true)", ["idle_in_transaction_session_timeout", REPORT_DOWNLOAD_IDLE_TIMEOUT]
-            )
+    """The download's rows read as the command reads them (report_snapshot). Ended, and
+    rolled back, when the response is closed, also by a client that went away; a client
+    that stops reading for REPORT_DOWNLOAD_IDLE_TIMEOUT loses the download."""
+    with report_snapshot(idle_timeout=REPORT_DOWNLOAD_IDLE_TIMEOUT):
         yield from lines
 
 

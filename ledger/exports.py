@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+from django.db import connection, transaction
 
 from casino_platform import clock
 
@@ -194,6 +197,24 @@ class _Line:
 
     def write(self, line: str) -> str:
         return line
+
+
+@contextmanager
+def report_snapshot(*, idle_timeout: str | None = None) -> Iterator[None]:
+    """Where a report's rows are read. On PostgreSQL, a transaction: its server-side cursor
+    streams (outside one, Django declares it WITH HOLD and PostgreSQL builds the whole result
+    before the first row), and the report sees one snapshot. `idle_timeout` ends it if the
+    reader stops reading that long, so that a stalled download does not hold vacuum's
+    horizon. On SQLite (the embedded run) none: its transactions begin IMMEDIATE, taking the
+    write lock, and every bet would wait on the export."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        if idle_timeout:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config(%s, %s, true)", ["idle_in_transaction_session_timeout", idle_timeout])
+        yield
 
 
 def report_csv(report: Report, *, period: Period, currency: str | None = None) -> Iterator[str]:

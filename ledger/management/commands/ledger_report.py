@@ -4,10 +4,9 @@ import time
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from casino_platform import clock
-from ledger.exports import REPORTS, Period, report_csv, report_filename
+from ledger.exports import REPORTS, Period, report_csv, report_filename, report_snapshot
 from ledger.models import Currency
 
 PROGRESS_EVERY = 50_000
@@ -75,9 +74,7 @@ class Command(BaseCommand):
         sink = None if output == "-" else open(output + ".part", "w", newline="", encoding="utf-8")
         write = sink.write if sink else (lambda line: self.stdout.write(line, ending=""))
         try:
-            # In a transaction the cursor streams (outside one Django declares it WITH HOLD, and
-            # PostgreSQL builds the whole result before the first row), and sees one snapshot.
-            with transaction.atomic():
+            with report_snapshot():
                 for line in report_csv(chosen, period=period, currency=currency):
                     write(line)
                     rows += 1
