@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 
 from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, SettingsAuditAdmin
-from sessions.services import sessions_end_where_not_offered
+from sessions.services import restricted_countries_change, sessions_end_where_not_offered
 
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
 from .outbound.services import outbound_retry_now
@@ -14,21 +14,69 @@ from .services import provider_secret_rotate, provider_set_enabled
 class OfferedWhereAdmin(SettingsAuditAdmin):
     """A provider's or a game's page: a save that changes where its games are offered (its
     countries, or a game's provider) closes the open sessions of players they are not offered
-    to, in the same transaction."""
+    to, in the same transaction.
+
+    The countries are saved as the change the page made to the list it showed (sent back in
+    the form's hidden initial value), applied to the list as stored now, as
+    `manage.py restrict_countries` does: a country added or removed by a colleague or a
+    script after the page was opened is kept, where saving the whole list shown would undo
+    it. A post without the hidden value (a script) sets the list it sends."""
 
     def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        wanted = list(obj.restricted_countries)
+        # The list is left as stored by the page's own save; the service changes it below.
+        stored = type(obj)._default_manager.select_for_update().get(pk=obj.pk).restricted_countries
+        obj.restricted_countries = stored
         super().save_model(request, obj, form, change)
-        if change and {"restricted_countries", "provider"} & set(form.changed_data):
+        shown = self.countries_shown(form)
+        well_formed = isinstance(stored, list) and all(isinstance(code, str) for code in stored)
+        if shown is None or not well_formed:
+            change_made: dict = {"replace": wanted}
+        else:
+            change_made = {
+                "add": [code for code in wanted if code not in shown],
+                "remove": [code for code in shown if code not in wanted],
+            }
+        before, after, ended = restricted_countries_change(
+            target=obj, changed_by=request.user.get_username(), reason=self.reason(obj, form), **change_made
+        )
+        if after == before and "provider" in form.changed_data:
             ended = sessions_end_where_not_offered(games=games_offered_by(obj))
-            if ended:
-                messages.warning(request, f"Closed {ended} open game session(s) of players it is not offered to.")
+        if after != wanted:
+            messages.info(
+                request,
+                "Restricted countries were changed after this page was opened; both changes are kept: "
+                f"{', '.join(after) or 'none'}.",
+            )
+        if ended:
+            messages.warning(request, f"Closed {ended} open game session(s) of players it is not offered to.")
+        return None
+
+    @staticmethod
+    def countries_shown(form) -> list[str] | None:
+        """The list the page showed, from the form's hidden initial value; None if the post
+        has none or it is not a list."""
+        field = form.fields["restricted_countries"]
+        raw = field.hidden_widget().value_from_datadict(
+            form.data, form.files, form["restricted_countries"].html_initial_name
+        )
+        if raw is None:
+            return None
+        try:
+            return [code.strip().upper() for code in field.to_python(raw)]
+        except forms.ValidationError:
+            return None
 
 
 def _restricted_countries(model) -> SimpleArrayField:
-    """The country list typed as "GB,US" rather than as JSON."""
+    """The country list typed as "GB,US" rather than as JSON; the list shown goes back with
+    the form (show_hidden_initial), so that a save applies only what was changed on it."""
     return SimpleArrayField(
         forms.CharField(max_length=2),
         required=False,
+        show_hidden_initial=True,
         help_text=model._meta.get_field("restricted_countries").help_text + " Comma-separated, e.g. GB,US.",
     )
 

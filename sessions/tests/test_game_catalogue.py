@@ -2,6 +2,7 @@
 its provider is not offered in: neither listed nor launched for players of them."""
 
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -200,6 +201,63 @@ class TestAdmin:
         )
         listing = admin_client.get(reverse("admin:provider_game_changelist")).content.decode()
         assert "GB" in listing
+
+
+class TestAdminSaveOfAListChangedMeanwhile:
+    """The page sends back the list it showed; its save applies what staff changed on it to
+    the list as stored, so that a change made after the page was opened is kept."""
+
+    @staticmethod
+    def opened(admin_client, game):
+        """The change page as a browser has it: its fields, with the hidden copy of the list
+        it showed."""
+        url = reverse("admin:provider_game_change", args=[game.pk])
+        page = admin_client.get(url).content.decode()
+        shown = re.search(r'name="initial-restricted_countries" value="([^"]*)"', page)
+        assert shown is not None, "the page sends back the list it showed"
+        form = {
+            "game_id": game.game_id,
+            "provider": game.provider_id,
+            "name": game.name,
+            "game_type": game.game_type,
+            "is_enabled": "on",
+            "initial-restricted_countries": shown.group(1),
+        }
+        return url, form
+
+    def test_a_country_added_meanwhile_is_kept_beside_the_one_staff_add(self, admin_client, sandbox):
+        restrict(Game, "sandbox:slot", "GB")
+        game = Game.objects.get(game_id="sandbox:slot")
+        url, form = self.opened(admin_client, game)
+        assert form["initial-restricted_countries"] == "GB"
+        call_command("restrict_countries", "--game", "sandbox:slot", "--add", "US", stdout=io.StringIO())
+        r = admin_client.post(url, {**form, "restricted_countries": "GB,FR"}, follow=True)
+        assert r.status_code == 200
+        assert Game.objects.get(pk=game.pk).restricted_countries == ["GB", "US", "FR"]
+        assert "both changes are kept: GB, US, FR" in r.content.decode()
+        trail = SettingChange.objects.filter(object_key="sandbox:slot", field="restricted_countries").order_by("id")
+        assert [(c.old_value, c.new_value, c.changed_by) for c in trail][-2:] == [
+            ('["GB"]', '["GB", "US"]', "manage.py"),
+            ('["GB", "US"]', '["GB", "US", "FR"]', "admin"),
+        ]
+
+    def test_a_country_removed_by_staff_stays_removed_and_one_added_meanwhile_stays(self, admin_client, sandbox):
+        restrict(Game, "sandbox:slot", "GB", "US")
+        game = Game.objects.get(game_id="sandbox:slot")
+        url, form = self.opened(admin_client, game)
+        call_command("restrict_countries", "--game", "sandbox:slot", "--add", "DE", stdout=io.StringIO())
+        admin_client.post(url, {**form, "restricted_countries": "GB"})
+        assert Game.objects.get(pk=game.pk).restricted_countries == ["GB", "DE"]
+
+    def test_a_save_that_changes_no_country_leaves_a_change_made_meanwhile(self, admin_client, sandbox):
+        restrict(Game, "sandbox:slot", "GB")
+        game = Game.objects.get(game_id="sandbox:slot")
+        url, form = self.opened(admin_client, game)
+        call_command("restrict_countries", "--game", "sandbox:slot", "--clear", stdout=io.StringIO())
+        r = admin_client.post(url, {**form, "name": "Slot, renamed", "restricted_countries": "GB"})
+        assert r.status_code == 302
+        game.refresh_from_db()
+        assert (game.name, game.restricted_countries) == ("Slot, renamed", [])
 
 
 class TestRestrictionOfOpenSessions:
