@@ -13,6 +13,7 @@ from django.db import connection
 from casino_platform.db import postgresql_url
 from provider.crypto import encrypt_secret
 from provider.models import PartnerCasino
+from provider.outbound.client import WalletClient
 from provider.tests.fake_partner import FakePartner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,19 @@ def wait_for(predicate, *, timeout=30.0, interval=0.1, message="condition"):
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class ProcessDied(BaseException):
+    """What a SIGKILL looks like from inside: nothing after it runs, no handler sees it."""
+
+
+class DiesAfterTheCall(WalletClient):
+    """A client whose process dies the moment the partner has answered: the call was made,
+    nothing of ours after it ran."""
+
+    def call(self, endpoint, payload, **kwargs):
+        super().call(endpoint, payload, **kwargs)
+        raise ProcessDied
 
 
 class Worker:

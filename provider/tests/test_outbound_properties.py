@@ -15,7 +15,6 @@ from casino_platform import clock
 from provider.crypto import encrypt_secret
 from provider.games.services import game_round_play, game_rounds_unsettled_void, partner_player_get_or_create
 from provider.models import GameRound, OutboundTransaction, PartnerCasino
-from provider.outbound.client import WalletClient
 from provider.outbound.services import (
     OUTBOX_KINDS,
     DebitRefused,
@@ -23,21 +22,12 @@ from provider.outbound.services import (
     outbound_deliver,
     outbound_retry_now,
 )
+from provider.tests.conftest import DiesAfterTheCall, ProcessDied
 from provider.tests.fake_partner import FakePartner
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 START = 1_000_000
-
-
-class ProcessDied(BaseException):
-    """A SIGKILL as seen from inside: nothing after it runs."""
-
-
-class DiesAfterTheCall(WalletClient):
-    def call(self, endpoint, payload, **kwargs):
-        super().call(endpoint, payload, **kwargs)
-        raise ProcessDied
 
 
 def partner_mode(fake: FakePartner, mode: str) -> None:

@@ -31,7 +31,7 @@ from provider.outbound.services import (
     outbound_deliver,
     outbound_retry_now,
 )
-from provider.tests.conftest import wait_for
+from provider.tests.conftest import DiesAfterTheCall, ProcessDied, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,16 +120,6 @@ def test_a_refused_credit_is_sent_again_by_staff_under_the_same_transaction_id(
     assert fake_partner.balances["p1"] == 100_000 - 100 + played.payout
     # A delivered one is not sent again.
     assert outbound_retry_now(ids=[credit.pk]) == []
-
-
-class ProcessDied(BaseException):
-    """What a SIGKILL looks like from inside: nothing after it runs, no handler sees it."""
-
-
-class DiesAfterTheCall(WalletClient):
-    def call(self, endpoint, payload, **kwargs):
-        super().call(endpoint, payload, **kwargs)
-        raise ProcessDied
 
 
 def backdate(outbound: OutboundTransaction, seconds: float) -> None:

@@ -170,19 +170,24 @@ class TestLaunch:
         assert r.status == 200, r.body
 
 
+def game_form(game) -> dict[str, str]:
+    """A game's admin page fields but its countries, as the page shows them."""
+    return {
+        "game_id": game.game_id,
+        "provider": str(game.provider_id),
+        "name": game.name,
+        "game_type": game.game_type,
+        "is_enabled": "on",
+    }
+
+
 class TestAdmin:
     def test_staff_type_the_countries_and_the_change_is_on_record(self, admin_client, sandbox):
         game = Game.objects.get(game_id="sandbox:slot")
         url = reverse("admin:provider_game_change", args=[game.pk])
         page = admin_client.get(url)
         assert page.status_code == 200 and b"restricted_countries" in page.content
-        form = {
-            "game_id": game.game_id,
-            "provider": game.provider_id,
-            "name": game.name,
-            "game_type": game.game_type,
-            "is_enabled": "on",
-        }
+        form = game_form(game)
         r = admin_client.post(url, {**form, "restricted_countries": "gb,US"})
         assert r.status_code == 200 and r.context["adminform"].form.errors["restricted_countries"]
         r = admin_client.post(url, {**form, "restricted_countries": "US,US"})
@@ -215,15 +220,7 @@ class TestAdminSaveOfAListChangedMeanwhile:
         page = admin_client.get(url).content.decode()
         shown = re.search(r'name="initial-restricted_countries" value="([^"]*)"', page)
         assert shown is not None, "the page sends back the list it showed"
-        form = {
-            "game_id": game.game_id,
-            "provider": game.provider_id,
-            "name": game.name,
-            "game_type": game.game_type,
-            "is_enabled": "on",
-            "initial-restricted_countries": shown.group(1),
-        }
-        return url, form
+        return url, {**game_form(game), "initial-restricted_countries": shown.group(1)}
 
     def test_a_country_added_meanwhile_is_kept_beside_the_one_staff_add(self, admin_client, sandbox):
         restrict(Game, "sandbox:slot", "GB")
