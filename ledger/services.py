@@ -3,6 +3,7 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -82,9 +83,12 @@ def ledger_post(
     reverses: JournalTransaction | None = None,
     trace_id: str = "",
     memo: str = "",
+    created_at: datetime | None = None,
 ) -> JournalTransaction:
     """Write one balanced journal transaction. Must run inside the caller's transaction, so the
-    entries commit together with the balance change they explain."""
+    entries commit together with the balance change they explain. Stamped `created_at` (now
+    unless given: a debit gives the time its limits were judged at, so that it is booked in
+    the period it was judged in), the transaction and every leg alike."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger_post() must run inside a transaction")
     if len(legs) < 2:
@@ -107,16 +111,23 @@ def ledger_post(
         "created_by": created_by,
         "memo": memo,
     }
+    journal = JournalTransaction(**fields, created_at=created_at or clock.now())
     if connection.vendor == "postgresql":
         # The hot path of every bet: the transaction and its entries in one round trip.
-        journal = JournalTransaction(**fields, created_at=clock.now())
         journal.pk = _insert_journal_with_entries(journal, legs)
         return journal
-    journal = JournalTransaction.objects.create(**fields)
-    Entry.objects.bulk_create(
-        Entry(transaction=journal, leg=number, account_id=leg.account_id, amount=leg.amount, currency_id=leg.currency)
-        for number, leg in enumerate(legs, start=1)
-    )
+    # Raw saves write the stamp as given: auto_now_add stamped each row as it was written,
+    # so a transaction posted at midnight could have its legs on two days.
+    journal.save_base(raw=True, force_insert=True)
+    for number, leg in enumerate(legs, start=1):
+        Entry(
+            transaction=journal,
+            leg=number,
+            account_id=leg.account_id,
+            amount=leg.amount,
+            currency_id=leg.currency,
+            created_at=journal.created_at,
+        ).save_base(raw=True, force_insert=True)
     return journal
 
 

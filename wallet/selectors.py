@@ -76,6 +76,16 @@ def limit_period_starts(now: datetime) -> dict[str, datetime]:
     }
 
 
+def limit_period_end(period: str, start: datetime) -> datetime:
+    """Where the period that starts at `start` ends (the next one's start), as
+    casino_limit_period_end reckons it in the database."""
+    if period == PeriodLimit.Period.DAY:
+        return start + timedelta(days=1)
+    if period == PeriodLimit.Period.WEEK:
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 # The wallet's entries that are bets less those rolled back: a debit takes money out, and a
 # rollback that gives it back (money in; one that takes back a win is money out) undoes it.
 # wallet_activity's `wagered` and the low-play monitoring rule read these; a wager limit reads
@@ -99,15 +109,22 @@ def _wallet_period_sums(
 ) -> dict[str, int]:
     """The sum of the wallet's `entries` in each period so far (those `counted` from its
     start: stamped in it, unless the caller says otherwise); one query over the longest
-    period."""
+    period. Up to the period's end: a movement judged in the next period but committed
+    first (a win at midnight, while this bet waited for the wallet's lock) is not this
+    period's."""
     wanted = set(periods)
     starts = {p: s for p, s in limit_period_starts(now).items() if p in wanted}
     if not starts:
         return {}
+    ends = {p: limit_period_end(p, start) for p, start in starts.items()}
     sums = (
-        Entry.objects.filter(account_id=wallet.account_id, created_at__gte=min(starts.values()))
+        Entry.objects.filter(
+            account_id=wallet.account_id, created_at__gte=min(starts.values()), created_at__lt=max(ends.values())
+        )
         .filter(entries)
-        .aggregate(**{p: Sum("amount", filter=counted(start)) for p, start in starts.items()})
+        .aggregate(
+            **{p: Sum("amount", filter=counted(start) & Q(created_at__lt=ends[p])) for p, start in starts.items()}
+        )
     )
     return {p: sums[p] or 0 for p in starts}
 

@@ -1,5 +1,7 @@
 """The database itself refuses what the ledger forbids, even when Python is bypassed."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 
@@ -264,6 +266,21 @@ def test_ledger_post_numbers_the_legs_in_order(eur_and_usd_accounts):
             created_by="t",
         )
     assert list(journal.entries.order_by("leg").values_list("leg", "amount")) == [(1, 5), (2, -2), (3, -3)]
+
+
+def test_ledger_post_stamps_the_transaction_and_every_leg_alike(eur_and_usd_accounts):
+    """At the time given (a debit gives the time its limits were judged at, so that it is
+    booked in that period), or now; never a leg on another day than its transaction."""
+    eur = eur_and_usd_accounts["EUR"]
+    judged = datetime(2026, 12, 16, 23, 59, 59, 995_000, tzinfo=UTC)
+    with transaction.atomic():
+        given = ledger_post(
+            kind="adjustment", legs=[Leg(eur[0], 5, "EUR"), Leg(eur[1], -5, "EUR")], created_by="t", created_at=judged
+        )
+        unstamped = ledger_post(kind="adjustment", legs=[Leg(eur[0], 1, "EUR"), Leg(eur[1], -1, "EUR")], created_by="t")
+    for journal, at in ((given, judged), (unstamped, JournalTransaction.objects.get(pk=unstamped.pk).created_at)):
+        assert JournalTransaction.objects.get(pk=journal.pk).created_at == at
+        assert set(journal.entries.values_list("created_at", flat=True)) == {at}
 
 
 def test_an_account_of_an_unknown_kind_is_refused(journal):

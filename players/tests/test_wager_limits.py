@@ -313,6 +313,63 @@ class TestABetAgainstTheLimit:
         assert bet(api, launch(player), "w-1", 1_000).status == 200
 
 
+@pytest.mark.django_db
+class TestTheLastMomentsOfADay:
+    """A bet judged in the last moments of a day, while a movement judged just after midnight
+    committed first (it held the wallet's lock while the bet waited): the day's limits count
+    only what is booked in the day, up to its end, on both debit paths."""
+
+    EVE = datetime(2026, 12, 16, 23, 59, 59, 995_000, tzinfo=UTC)
+    AFTER = datetime(2026, 12, 17, 0, 0, 0, 1_000, tzinfo=UTC)
+
+    def prize(self, api, tx, amount):
+        body = {
+            "transaction_id": tx,
+            "player_id": "p_wagers",
+            "round_id": f"r-{tx}",
+            "game_id": "sandbox:dice",
+            "amount": amount,
+            "currency": "EUR",
+            "reason": "prize",
+        }
+        assert api.post("credit", body).status == 200
+
+    def test_a_win_booked_after_midnight_makes_no_room_under_the_days_loss_limit(self, client, api, player):
+        with at(self.EVE - timedelta(minutes=5)):
+            r = call(client, "PUT", "p_wagers/loss-limits/EUR/day", {"amount": 1_000, "reason": "asked"})
+            assert r.status_code == 200, r.content
+            token = launch(player)
+            assert bet(api, token, "l-1", 1_000).status == 200
+        with at(self.AFTER):
+            self.prize(api, "p-1", 5_000)
+        with at(self.EVE):
+            assert refused(
+                bet(api, token, "l-2", 500),
+                "This bet would take the day loss to 1500, over the limit of 1000 EUR.",
+            )
+        with at(self.AFTER):  # the next day has the whole limit, and the win besides
+            assert bet(api, token, "l-3", 1_000).status == 200
+
+    def test_a_rollback_booked_after_midnight_makes_no_room_under_the_days_wager_limit(self, client, api, player):
+        set_limit(client, 1_000)
+        with at(self.EVE - timedelta(minutes=5)):
+            token = launch(player)
+            assert bet(api, token, "w-1", 1_000, round_id="a").status == 200
+        with at(self.AFTER):
+            cancel = {
+                "transaction_id": "rb-1",
+                "reference_transaction_id": "w-1",
+                "player_id": "p_wagers",
+                "round_id": "a",
+            }
+            assert api.post("rollback", cancel).body["status"] == "rolled_back"
+        with at(self.EVE):
+            assert refused(
+                bet(api, token, "w-2", 500, round_id="b"),
+                "This bet would take the day's wagers to 1500, over the limit of 1000 EUR.",
+            )
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("in_database", [True, False], ids=["in_database", "python"])
 def test_parallel_debits_over_http_never_cross_the_limit(live_server, settings, in_database):

@@ -197,6 +197,8 @@ def wallet_debit(*, provider: Provider, request: DebitRequest) -> WalletResult:
             round_id=request.round_id,
             reason=request.reason,
             trace_id=request.trace_id,
+            # Booked in the period its limits were judged in, as the database's debit does.
+            created_at=now,
         )
         return WalletResult(
             player_id=player_id,

@@ -24,6 +24,17 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                       p_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
 $$;
 
+CREATE OR REPLACE FUNCTION casino_limit_period_end(p_period text, p_ts timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    -- Where that period ends, the next one's start (wallet.selectors.limit_period_end): a
+    -- movement stamped after it (judged after midnight, committed while this debit waited
+    -- for the wallet's lock) is not this period's.
+    SELECT (date_trunc(CASE p_period WHEN 'day' THEN 'day' WHEN 'week' THEN 'week' ELSE 'month' END,
+                       p_ts AT TIME ZONE 'UTC')
+            + CASE p_period WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days'
+                            ELSE interval '1 month' END) AT TIME ZONE 'UTC'
+$$;
+
 CREATE OR REPLACE FUNCTION wallet_debit_v1(
     p_scope text,               -- the provider's code: idempotency scope, journal provider_code
     p_provider_id bigint,
@@ -192,7 +203,8 @@ BEGIN
         END IF;
         IF wp.has_bet_limits THEN
             FOR lim IN
-                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since
+                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since,
+                       casino_limit_period_end(l.period, p_now) AS until
                     FROM players_losslimit l
                     WHERE l.player_id = wp.player_pk AND l.currency = p_currency
                     ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
@@ -200,7 +212,7 @@ BEGIN
                 -- Net loss: debits minus credits minus rollbacks, as the wallet's entries say.
                 SELECT -COALESCE(SUM(e.amount), 0) INTO net_loss
                     FROM ledger_entry e JOIN ledger_journaltransaction j ON j.id = e.transaction_id
-                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since
+                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since AND e.created_at < lim.until
                       AND j.kind IN ('debit', 'credit', 'rollback');
                 IF net_loss + p_amount > lim.amount THEN
                     err_code := 'RG_LIMIT'; err_status := 403;
@@ -210,7 +222,8 @@ BEGIN
                 END IF;
             END LOOP;
             FOR lim IN
-                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since
+                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since,
+                       casino_limit_period_end(l.period, p_now) AS until
                     FROM players_wagerlimit l
                     WHERE l.player_id = wp.player_pk AND l.currency = p_currency
                     ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
@@ -221,7 +234,7 @@ BEGIN
                 SELECT -COALESCE(SUM(e.amount), 0) INTO wagered
                     FROM ledger_entry e JOIN ledger_journaltransaction j ON j.id = e.transaction_id
                     LEFT JOIN ledger_journaltransaction bet ON bet.id = j.reverses_id
-                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since
+                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since AND e.created_at < lim.until
                       AND (j.kind = 'debit' OR (j.kind = 'rollback' AND e.amount > 0 AND bet.created_at >= lim.since));
                 IF wagered + p_amount > lim.amount THEN
                     err_code := 'RG_LIMIT'; err_status := 403;

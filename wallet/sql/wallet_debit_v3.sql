@@ -239,7 +239,8 @@ BEGIN
         END IF;
         IF wp.has_bet_limits THEN
             FOR lim IN
-                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since
+                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since,
+                       casino_limit_period_end(l.period, p_now) AS until
                     FROM players_losslimit l
                     WHERE l.player_id = wp.player_pk AND l.currency = p_currency
                     ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
@@ -247,7 +248,7 @@ BEGIN
                 -- Net loss: debits minus credits minus rollbacks, as the wallet's entries say.
                 SELECT -COALESCE(SUM(e.amount), 0) INTO net_loss
                     FROM ledger_entry e JOIN ledger_journaltransaction j ON j.id = e.transaction_id
-                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since
+                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since AND e.created_at < lim.until
                       AND j.kind IN ('debit', 'credit', 'rollback');
                 IF net_loss + p_amount > lim.amount THEN
                     err_code := 'RG_LIMIT'; err_status := 403;
@@ -257,7 +258,8 @@ BEGIN
                 END IF;
             END LOOP;
             FOR lim IN
-                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since
+                SELECT l.period, l.amount, casino_limit_period_start(l.period, p_now) AS since,
+                       casino_limit_period_end(l.period, p_now) AS until
                     FROM players_wagerlimit l
                     WHERE l.player_id = wp.player_pk AND l.currency = p_currency
                     ORDER BY array_position(ARRAY['day', 'week', 'month']::text[], l.period::text)
@@ -268,7 +270,7 @@ BEGIN
                 SELECT -COALESCE(SUM(e.amount), 0) INTO wagered
                     FROM ledger_entry e JOIN ledger_journaltransaction j ON j.id = e.transaction_id
                     LEFT JOIN ledger_journaltransaction bet ON bet.id = j.reverses_id
-                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since
+                    WHERE e.account_id = wp.account_id AND e.created_at >= lim.since AND e.created_at < lim.until
                       AND (j.kind = 'debit' OR (j.kind = 'rollback' AND e.amount > 0 AND bet.created_at >= lim.since));
                 IF wagered + p_amount > lim.amount THEN
                     err_code := 'RG_LIMIT'; err_status := 403;
