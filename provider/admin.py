@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 
-from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, SettingsAuditAdmin
+from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin, SettingsAuditAdmin
 from sessions.services import restricted_countries_change, sessions_end_where_not_offered
 
 from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
@@ -205,16 +205,12 @@ class OutboundTransactionAdmin(ActionOnlyAdmin):
 
 
 @admin.register(GameRound)
-class GameRoundAdmin(admin.ModelAdmin):
+class GameRoundAdmin(ReadOnlyAdmin):
+    """Rounds are settled, voided and rolled back by the games and the sweep: a save here
+    would write back a round as read over its settlement."""
+
     list_display = ("round_id", "game_id", "player", "currency", "stake", "payout", "status", "created_at")
     list_filter = ("status", "game_id", "partner")
     search_fields = ("=round_id", "=player__partner_player_id")
     list_select_related = ("player",)
-    readonly_fields = [f.name for f in GameRound._meta.fields]
     show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,14 +1,15 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from casino_platform import clock
-from casino_platform.admin import ReadOnlyAdmin, SettingsAuditAdmin
+from casino_platform.admin import ActionOnlyAdmin, ReadOnlyAdmin, SettingsAuditAdmin
 from ledger.selectors import round_movements
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held
 from .selectors import SESSION_STATES, session_state, sessions_in_state
+from .services import sessions_close
 
 
 @admin.register(Round)
@@ -100,7 +101,11 @@ class GameSessionStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(GameSession)
-class GameSessionAdmin(admin.ModelAdmin):
+class GameSessionAdmin(ActionOnlyAdmin):
+    """Sessions are slid by every bet and closed by the services: the page saves nothing (a
+    save wrote back the session as read, its expiry included, and let staff reopen a closed
+    one); staff close sessions with the list's action."""
+
     list_display = (
         "id",
         "player",
@@ -126,14 +131,19 @@ class GameSessionAdmin(admin.ModelAdmin):
         "last_seen_at",
         "expires_at",
         "absolute_expires_at",
+        "closed_at",
     )
+
+    actions = ["close_sessions"]
 
     @admin.display(description="state")
     def state(self, obj: GameSession) -> str:
         return session_state(session=obj)["state"]
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    @admin.action(description="Close selected sessions (bets refused, wins still paid)", permissions=["change"])
+    def close_sessions(self, request, queryset):
+        closed = sessions_close(session_ids=queryset.values_list("pk", flat=True))
+        messages.success(request, f"Closed {closed} open game session(s).")
 
 
 @admin.register(PlatformSwitch)

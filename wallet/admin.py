@@ -85,18 +85,17 @@ class MoneyMovementForm(forms.Form):
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(ActionOnlyAdmin):
+    """A wallet's balance moves only through its services ("Move money…" and the APIs), with
+    its journal transaction. Its change page saves nothing: a plain admin's save wrote back
+    every column as read when the page was requested, the balance included, over any
+    movement committed meanwhile."""
+
     list_display = ("player", "currency", "balance_display", "updated_at", "move_money_link")
     list_filter = ("currency",)
     search_fields = ("=player__player_id",)
     list_select_related = ("player", "currency")
     readonly_fields = ("player", "currency", "balance", "account", "created_at", "updated_at")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Balance", ordering="balance")
     def balance_display(self, obj: Wallet) -> str:

@@ -279,6 +279,33 @@ class TestAdmin:
             "closed in back office",
         )
 
+    def test_staff_close_chosen_sessions_and_the_page_saves_none(self, admin_client, client, sandbox):
+        from django.urls import reverse
+
+        from wallet.tests.test_admin import messages_of
+
+        open_one, idle_one, closed_one, other = (launch("p_demo_1") for _ in range(4))
+        GameSession.objects.filter(pk=session_of(idle_one).pk).update(expires_at=clock.now() - timedelta(minutes=1))
+        GameSession.objects.filter(pk=session_of(closed_one).pk).update(closed_at=clock.now() - timedelta(hours=1))
+        chosen = [session_of(t).pk for t in (open_one, idle_one, closed_one)]
+        url = reverse("admin:game_sessions_gamesession_changelist")
+        r = admin_client.post(url, {"action": "close_sessions", "_selected_action": chosen}, follow=True)
+        assert messages_of(r) == ["Closed 1 open game session(s)."]
+        assert [session_state(session=session_of(t))["state"] for t in (open_one, idle_one, closed_one, other)] == [
+            "closed",
+            "expired",
+            "closed",
+            "open",
+        ]
+        assert ProviderClient(client).post("debit", debit_payload(open_one, "d-after-close")).status == 401
+        # The change page saves nothing: not a closed session reopened, not an expiry written back.
+        change = reverse("admin:game_sessions_gamesession_change", args=[session_of(closed_one).pk])
+        page = admin_client.get(change).content.decode()
+        assert 'name="_save"' not in page
+        before = session_of(closed_one).closed_at
+        admin_client.post(change, {"closed_at_0": "", "closed_at_1": "", "_save": "Save"})
+        assert session_of(closed_one).closed_at == before
+
     def test_the_session_list_shows_and_filters_by_state(self, admin_client, sandbox):
         from django.urls import reverse
 

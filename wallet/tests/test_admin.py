@@ -2,6 +2,7 @@
 wallet API fills (rounds, sessions, switches, providers, games)."""
 
 import io
+import threading
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -85,6 +86,53 @@ class TestWalletChangelist:
         with CaptureQueriesContext(connection) as many:
             admin_client.get(url)
         assert len(many) == len(few)
+
+
+class TestTheWalletsOwnPage:
+    @pytest.mark.django_db(transaction=True)
+    def test_a_save_writes_nothing_over_a_movement_made_meanwhile(self, admin_client, sandbox, monkeypatch):
+        """The page read the wallet, a deposit committed, then the page was saved: a plain
+        admin's save wrote every column back as read, the balance included."""
+        from wallet.admin import WalletAdmin
+
+        wallet = demo_wallet()
+        url = reverse("admin:wallet_wallet_change", args=[wallet.pk])
+        page = admin_client.get(url).content.decode()
+        assert 'name="_save"' not in page and 'name="_continue"' not in page
+        read = WalletAdmin.get_object
+
+        def read_then_a_deposit_commits(self, request, object_id, from_field=None):
+            obj = read(self, request, object_id, from_field)
+            if request.method == "POST":  # another request's deposit, on its own connection
+                thread = threading.Thread(target=deposit)
+                thread.start()
+                thread.join()
+            return obj
+
+        def deposit():
+            try:
+                wallet_deposit(player_id="p_demo_1", currency="EUR", amount=5_000, created_by="t", reason="meanwhile")
+            finally:
+                connection.close()
+
+        monkeypatch.setattr(WalletAdmin, "get_object", read_then_a_deposit_commits)
+        admin_client.post(url, {"_save": "Save"})
+        assert Wallet.objects.get(pk=wallet.pk).balance == wallet.balance + 5_000
+        assert ledger_reconcile().ok
+
+    def test_a_round_played_for_a_partner_is_not_saved_over(self, admin_client, sandbox):
+        from provider.models import GameRound, PartnerCasino, PartnerPlayer
+
+        partner = PartnerCasino.objects.get(name="self")
+        player = PartnerPlayer.objects.create(partner=partner, partner_player_id="p_demo_1")
+        round_obj = GameRound.objects.create(
+            partner=partner, player=player, round_id="r-admin", game_id="sandbox:dice", currency="EUR", stake=100
+        )
+        url = reverse("admin:provider_gameround_change", args=[round_obj.pk])
+        assert admin_client.get(url).status_code == 200
+        GameRound.objects.filter(pk=round_obj.pk).update(status="settled")
+        assert admin_client.post(url, {"_save": "Save"}).status_code == 403
+        assert GameRound.objects.get(pk=round_obj.pk).status == "settled"
 
 
 class TestMoveMoney:
