@@ -183,7 +183,8 @@ class JournalTransaction(models.Model):
     )
     trace_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    created_by = models.CharField(max_length=150)
+    # Who: "staff:" and a username of up to 150 characters, "provider:<code>", a command.
+    created_by = models.CharField(max_length=160)
     memo = models.TextField(blank=True)
 
     class Meta:

@@ -68,12 +68,12 @@ class Withdrawal(models.Model):
     review_reason = models.CharField(
         max_length=200, blank=True, help_text="Why it waited for staff: empty for one paid at once."
     )
-    requested_by = models.CharField(max_length=150)
+    requested_by = models.CharField(max_length=160)
     requested_at = models.DateTimeField()
     request_journal = models.OneToOneField(
         "ledger.JournalTransaction", on_delete=models.PROTECT, related_name="withdrawal_requested"
     )
-    decided_by = models.CharField(max_length=150, blank=True, help_text="Who approved, rejected or cancelled it.")
+    decided_by = models.CharField(max_length=160, blank=True, help_text="Who approved, rejected or cancelled it.")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_memo = models.CharField(max_length=200, blank=True)
     approval_journal = models.OneToOneField(
@@ -202,13 +202,13 @@ class StaffMovement(models.Model):
         max_length=128, blank=True, help_text="Staff's own reference (a bank transfer id, say), if they gave one."
     )
     reason = models.CharField(max_length=500)
-    requested_by = models.CharField(max_length=150)
+    requested_by = models.CharField(max_length=160)
     requested_at = models.DateTimeField()
     held_because = models.CharField(
         max_length=16, choices=HeldBecause.choices, default=HeldBecause.AMOUNT, help_text="Why it waits for four eyes."
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    decided_by = models.CharField(max_length=150, blank=True, help_text="Who approved or rejected it.")
+    decided_by = models.CharField(max_length=160, blank=True, help_text="Who approved or rejected it.")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_memo = models.CharField(max_length=500, blank=True, help_text="Why; for a refusal, the error.")
     # Not one-to-one: two requests under the same reference of staff's are one movement.
@@ -262,7 +262,7 @@ class StaffDayTotal(models.Model):
     (wallet/services/staff_movements.py): a crash between the two leaves it counted, never
     uncounted."""
 
-    staff = models.CharField(max_length=150)
+    staff = models.CharField(max_length=160)
     currency = models.ForeignKey("ledger.Currency", on_delete=models.PROTECT, related_name="+")
     day = models.DateField(help_text="UTC.")
     moved = models.BigIntegerField(default=0, help_text="Minor units, the sum of amounts of either sign.")
@@ -325,7 +325,7 @@ class MonitoringAlert(models.Model):
     occurred_at = models.DateTimeField(help_text="When the movement was made.")
     raised_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    decided_by = models.CharField(max_length=150, blank=True)
+    decided_by = models.CharField(max_length=160, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_memo = models.CharField(max_length=500, blank=True)
     report_reference = models.CharField(

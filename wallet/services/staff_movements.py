@@ -159,6 +159,14 @@ def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> Wall
             )
         if movement.status not in (Status.PENDING, Status.APPROVING):
             raise _not_allowed(movement, "approved")
+        # Refused before the claim, so that the movement stays pending (it can be approved once
+        # the currency is enabled again, or rejected): a refusal for the input after the claim
+        # is not final, and left it approving, which no one may reject.
+        if not movement.wallet.currency.is_enabled:
+            raise ValidationFailed(
+                f"Currency {movement.wallet.currency_id} is not enabled: approve this once it is, or reject it.",
+                details={"currency": ["not enabled"]},
+            )
         if movement.status == Status.PENDING:
             movement.status, movement.decided_by, movement.decided_at = Status.APPROVING, staff, clock.now()
             movement.decision_memo = reason

@@ -136,6 +136,14 @@ class TestTheWalletsOwnPage:
 
 
 class TestMoveMoney:
+    def test_staff_with_a_username_of_djangos_full_length_move_money(self, client, django_user_model, sandbox):
+        """ "staff:" and 150 characters: wider than the columns that held who moved it were."""
+        name = "u" * 150
+        client.force_login(django_user_model.objects.create_superuser(name, password="x"))
+        r = move(client, demo_wallet(), kind="deposit", amount="250", reference="long-name-1")
+        assert r.status_code == 302, r.content.decode()[-2000:]
+        assert JournalTransaction.objects.get(provider_transaction_id="long-name-1").created_by == f"staff:{name}"
+
     def test_form_renders(self, admin_client, sandbox):
         r = admin_client.get(reverse("admin:wallet_wallet_move", args=[demo_wallet().pk]))
         assert r.status_code == 200

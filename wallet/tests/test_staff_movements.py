@@ -106,6 +106,23 @@ class TestServices:
         assert movement.decision_memo.startswith("INSUFFICIENT_FUNDS: ")
         assert balance() == 100_000 - ABOVE
 
+    def test_a_currency_disabled_meanwhile_leaves_the_request_pending_to_approve_later_or_reject(self, sandbox):
+        movement = ask()
+        Currency.objects.filter(code="EUR").update(is_enabled=False)
+        with pytest.raises(DomainError, match="EUR is not enabled: approve this once it is, or reject it"):
+            staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="ok")
+        movement.refresh_from_db()
+        assert (movement.status, movement.decided_by) == ("pending", "")
+        Currency.objects.filter(code="EUR").update(is_enabled=True)
+        staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="enabled again")
+        assert balance() == 100_000 + ABOVE + 1
+        other = ask()
+        Currency.objects.filter(code="EUR").update(is_enabled=False)
+        with pytest.raises(DomainError):
+            staff_movement_approve(movement_id=other.pk, staff="staff:bob", reason="ok")
+        staff_movement_reject(movement_id=other.pk, staff="staff:alice", reason="taken back")
+        assert StaffMovement.objects.get(pk=other.pk).status == "rejected"
+
     def test_an_approval_left_unfinished_is_finished_once(self, sandbox):
         movement = ask()
         StaffMovement.objects.filter(pk=movement.pk).update(status="approving", decided_by="staff:bob")
