@@ -8,7 +8,7 @@ monitoring alerts waiting for staff and how far behind the monitoring sweep is.
   and counts idempotent replays. It runs no query; its only per-request work beyond the
   timing is a lookup of the labelled children, which are cached in plain dicts.
 - `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
-  withdrawals waiting for review with two, the undelivered withdrawal events with one, the
+  withdrawals waiting for review with two, the undelivered withdrawal events with two, the
   closed accounts holding money with two, the staff movements waiting with two and the
   monitoring alerts and sweep with three.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
@@ -162,7 +162,6 @@ def outbound_queue_snapshot(now: datetime | None = None) -> dict[str, Any]:
     from provider.outbound.services import OUTBOX_KINDS
 
     undelivered = [Out.Status.PENDING, Out.Status.SENDING]
-    not_succeeded = [s for s in Out.Status.values if s != Out.Status.SUCCEEDED]
     flagged = Q(flagged_at__isnull=False)
     aggregates: dict[str, Any] = {"flagged": Count("pk", filter=flagged)}
     kinds = [str(kind.value) for kind in OUTBOX_KINDS]
@@ -170,9 +169,11 @@ def outbound_queue_snapshot(now: datetime | None = None) -> dict[str, Any]:
         queued = Q(kind=kind, status__in=undelivered)
         aggregates[f"{kind}_depth"] = Count("pk", filter=queued)
         aggregates[f"{kind}_oldest"] = Min("created_at", filter=queued)
+    # Only credits and rollbacks are queued or flagged: the debits refused or of unknown
+    # outcome, final and never flagged, would be read on every scrape, more each day.
     row = (
-        Out.objects.filter(status__in=not_succeeded)
-        .filter(Q(kind__in=kinds, status__in=undelivered) | flagged)
+        Out.objects.filter(kind__in=kinds, status__in=[*undelivered, Out.Status.FAILED])
+        .filter(Q(status__in=undelivered) | flagged)
         .aggregate(**aggregates)
     )
     now = now or clock.now()

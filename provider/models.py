@@ -1,3 +1,5 @@
+import string
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -40,6 +42,25 @@ def provider_code_not_reserved(code: str) -> None:
         raise ValidationError(f"{code!r} is reserved: the back office's movements are journalled under it.")
 
 
+LAUNCH_URL_PLACEHOLDERS = ("token", "session_id", "game_id", "locale")
+
+
+def validate_launch_url_template(template: str) -> None:
+    """Only the four placeholders, each plain, in braces that pair: a template that fails to
+    format made every launch of the provider's games a 500 (sessions.services.session_launch_url)."""
+    try:
+        for _, name, spec, conversion in string.Formatter().parse(template):
+            if name is None:
+                continue
+            if name not in LAUNCH_URL_PLACEHOLDERS:
+                known = ", ".join("{" + placeholder + "}" for placeholder in LAUNCH_URL_PLACEHOLDERS)
+                raise ValidationError(f"{{{name}}} is not a placeholder here: use {known}.")
+            if spec or conversion:
+                raise ValidationError(f"Write {{{name}}} plain, without a conversion or a format.")
+    except ValueError as exc:  # a brace without its pair
+        raise ValidationError(f"Not a template: {exc}. Write a literal brace as {{{{ or }}}}.") from None
+
+
 class Provider(models.Model):
     """A game provider (studio, poker network, aggregator) allowed to call the wallet API."""
 
@@ -58,6 +79,7 @@ class Provider(models.Model):
     launch_url_template = models.CharField(
         max_length=500,
         blank=True,
+        validators=[validate_launch_url_template],
         help_text="Where a launched session sends the player; placeholders {token}, {session_id}, {game_id}, {locale}.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -142,7 +142,7 @@ class GameSessionAdmin(ActionOnlyAdmin):
 
     @admin.action(description="Close selected sessions (bets refused, wins still paid)", permissions=["change"])
     def close_sessions(self, request, queryset):
-        closed = sessions_close(session_ids=queryset.values_list("pk", flat=True))
+        closed = sessions_close(sessions=queryset)
         messages.success(request, f"Closed {closed} open game session(s).")
 
 

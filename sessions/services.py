@@ -9,12 +9,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Upper
 
 from casino_platform import clock
 from casino_platform.db import aware_datetime
 from casino_platform.errors import Maintenance, ValidationFailed
+from ledger.selectors import currency_get
 from ledger.settings_audit import (
     setting_changes_record,
     setting_event_record,
@@ -219,6 +220,9 @@ def session_create(
     if not game_offered_in(game=game, country=player.country):
         where = f"in {player.country}" if player.country else "to a player whose country is not recorded"
         raise GameNotFound(f"Game {game.game_id} is not offered {where}.")
+    # Money comes in only in an enabled currency: bets of sessions launched before it was
+    # disabled are still taken, and wins owed are always paid.
+    currency_get(code=currency, enabled_only=True)
     if not player.wallets.filter(currency_id=currency).exists():
         raise ValidationFailed(
             f"Player {player.player_id} has no {currency} wallet.", details={"currency": ["no wallet"]}
@@ -339,19 +343,24 @@ def _country_codes(codes: Iterable[str]) -> list[str]:
 
 
 @transaction.atomic
-def sessions_close(*, session_ids: Iterable[int]) -> int:
-    """Staff's close of chosen game sessions (a suspected takeover of one game): locked in id
-    order, as every close of several locks them, then closed, unless closed already or idle
-    past their expiry (those keep their state). The provider's next debit on one is
+def sessions_close(*, sessions: QuerySet[GameSession]) -> int:
+    """Staff's close of chosen game sessions (a suspected takeover of one game): the open ones
+    among them locked in id order, as every close of several locks them, then closed, unless
+    idle past their expiry (those keep their state). The selection stays in the database
+    (a whole provider's sessions can be chosen at once). The provider's next debit on one is
     SESSION_EXPIRED; wins owed are still paid. How many were closed."""
     locked = list(
         GameSession.objects.select_for_update()
-        .filter(pk__in=list(session_ids), closed_at__isnull=True)
+        .filter(pk__in=sessions.values("pk"), closed_at__isnull=True)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     now = clock.now()  # after the locks: a bet the close waited for came before it
-    return GameSession.objects.filter(pk__in=locked, expires_at__gt=now).update(closed_at=now)
+    closed = 0
+    for start in range(0, len(locked), 5000):  # within PostgreSQL's bound on a statement's parameters
+        chunk = locked[start : start + 5000]
+        closed += GameSession.objects.filter(pk__in=chunk, expires_at__gt=now).update(closed_at=now)
+    return closed
 
 
 def session_close(*, session: GameSession) -> GameSession:

@@ -109,3 +109,30 @@ def test_a_partners_timeouts_are_bounded_in_the_admin(admin_client):
     errors = page.context["adminform"].form.errors
     assert set(errors) == {"connect_timeout_ms", "read_timeout_ms"}
     assert not PartnerCasino.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("https://games.example/play?lang={lang}", "{lang} is not a placeholder here"),
+        ("https://games.example/play?t={token", "Not a template"),
+        ("https://games.example/play?t={token!r}", "Write {token} plain"),
+    ],
+)
+def test_a_launch_url_template_that_cannot_be_made_is_refused(admin_client, template, message):
+    from provider.models import Provider
+
+    page = admin_client.post(
+        reverse("admin:provider_provider_add"),
+        {
+            "code": "acme",
+            "name": "Acme",
+            "is_enabled": "on",
+            "ip_allowlist": "[]",
+            "rate_limit_per_second": "0",
+            "launch_url_template": template,
+        },
+    )
+    assert page.status_code == 200
+    assert message in " ".join(page.context["adminform"].form.errors["launch_url_template"])
+    assert not Provider.objects.exists()

@@ -1,3 +1,4 @@
+from django.db import transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -70,13 +71,16 @@ class SessionCreateApi(LobbyApiView):
         game = Game.objects.select_related("provider").filter(game_id=data["game_id"]).first()
         if game is None:
             raise GameNotFound(f"No game {data['game_id']!r}.")
-        session, token = session_create(
-            provider=game.provider, player=player, game=game, currency=data["currency"], locale=data["locale"]
-        )
+        # One transaction: a launch URL that cannot be made leaves no session open behind it.
+        with transaction.atomic():
+            session, token = session_create(
+                provider=game.provider, player=player, game=game, currency=data["currency"], locale=data["locale"]
+            )
+            launch_url = session_launch_url(session=session, token=token)
         body = {
             "session_id": str(session.pk),
             "session_token": token,
-            "launch_url": session_launch_url(session=session, token=token),
+            "launch_url": launch_url,
             "expires_at": session.expires_at,
             "ends_at": session.absolute_expires_at,
         }

@@ -161,6 +161,29 @@ class TestLaunch:
         assert (r.status_code, r.json()["code"]) == (404, "GAME_NOT_FOUND")
         assert not GameSession.objects.exists()
 
+    def test_a_disabled_currency_launches_nothing_and_its_open_sessions_play_on(self, client, sandbox):
+        """Money comes in only in an enabled currency; a session launched before it was
+        disabled still takes bets (wins owed are always paid)."""
+        from ledger.models import Currency
+
+        token = launch("p_demo_1")
+        sessions = GameSession.objects.count()
+        Currency.objects.filter(code="EUR").update(is_enabled=False)
+        r = start(client, "p_demo_1")
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+        assert "'EUR' is not enabled" in r.json()["message"]
+        assert GameSession.objects.count() == sessions
+        assert ProviderClient(client).post("debit", debit_payload(token, "d-eur-off")).status == 200
+
+    def test_a_launch_url_that_cannot_be_made_leaves_no_session(self, client, sandbox):
+        # Written around the admin's validation (an older row).
+        sessions = GameSession.objects.count()
+        Provider.objects.filter(code="sandbox").update(launch_url_template="https://games.example/{lang}")
+        client.raise_request_exception = False
+        r = start(client, "p_demo_1")
+        assert (r.status_code, r.json()["code"]) == (500, "INTERNAL_ERROR")
+        assert GameSession.objects.count() == sessions
+
     def test_the_debit_does_not_read_the_lists(self, client, sandbox):
         """A restriction written around the admin (which closes the sessions it excludes,
         TestRestrictionOfOpenSessions) leaves open sessions playing: the session stands."""

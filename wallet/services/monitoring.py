@@ -142,13 +142,19 @@ def _deposits_over_24h(since: datetime, until: datetime) -> QuerySet[Entry]:
     )
 
 
+# Entries written on SQLite before every leg carried its transaction's time were stamped an
+# instant after it, each as it was written.
+ENTRY_STAMP_SLACK = timedelta(seconds=1)
+
+
 def stamped_within(window: timedelta, stamp: Any, journal_id: Any) -> Q:
     """Entries whose journal transaction is stamped in the `window` up to `stamp`, and at `stamp`
-    itself up to journal transaction `journal_id`. An entry is never stamped before its journal
-    transaction (the same instant on PostgreSQL, an instant later on SQLite), so the bound on
-    the entry's own stamp only lets the (account, time) index find them."""
+    itself up to journal transaction `journal_id`. An entry carries its journal transaction's
+    stamp (ledger_post), so the bounds on the entry's own stamp, at both ends of the window,
+    only let the (account, time) index find them: without the upper one, a movement of a
+    year ago read every entry of the account since."""
     since = stamp - window
-    return Q(created_at__gt=since, transaction__created_at__gt=since) & (
+    return Q(created_at__gt=since, created_at__lte=stamp + ENTRY_STAMP_SLACK, transaction__created_at__gt=since) & (
         Q(transaction__created_at__lt=stamp) | Q(transaction__created_at=stamp, transaction_id__lte=journal_id)
     )
 

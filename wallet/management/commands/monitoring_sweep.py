@@ -26,7 +26,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--since", type=day_argument, help="First day, inclusive (YYYY-MM-DD, UTC).")
         parser.add_argument(
-            "--until", type=day_argument, help="Day after the last, exclusive (YYYY-MM-DD, UTC); default: today."
+            "--until",
+            type=day_argument,
+            help="Day after the last, exclusive (YYYY-MM-DD, UTC); default: tomorrow, so today is read.",
         )
 
     def handle(self, *args: Any, since: Any, until: Any, **options: Any) -> None:
