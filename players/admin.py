@@ -318,12 +318,15 @@ class PlayerForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # What staff saw, posted back beside what they typed: changed_data compares the two.
-        for field in RESTRICTION_FIELDS:
+        # What staff saw, posted back beside what they typed: changed_data compares the two, so
+        # a field changed since the page was opened (the player closed the account, the casino
+        # revoked the verification) is not taken for one staff changed, nor written back.
+        for field in AUDITED_FIELDS:
             if field in self.fields:
                 self.fields[field].show_hidden_initial = True
-        # The restrictions this save changes, as the page showed them (for the service).
-        self.restrictions_seen: dict[str, datetime | None] = {}
+        # The fields this save changes, as the page showed them (for the service, which checks
+        # them again under the player's lock).
+        self.fields_seen: dict[str, Any] = {}
 
     def _seen(self, field: str) -> datetime | None:
         bound = self[field]
@@ -334,6 +337,26 @@ class PlayerForm(forms.ModelForm):
         cleaned = super().clean() or self.cleaned_data
         if self.instance.pk is None:
             return cleaned
+        for field in AUDITED_FIELDS:
+            if field in RESTRICTION_FIELDS or field not in self.changed_data or field not in cleaned:
+                continue
+            bound = self[field]
+            posted = bound.field.hidden_widget().value_from_datadict(self.data, self.files, bound.html_initial_name)
+            if posted is None:
+                continue  # a post without the page's copy (a script): the field as posted
+            try:
+                seen = bound.field.clean(posted)
+            except ValidationError:
+                seen = object()  # not a value the page can have shown
+            current = getattr(self.instance, field)
+            if seen != current:
+                label = bound.label or field
+                self.add_error(
+                    field,
+                    f"{label} has changed since this page was opened: it is now {current!r}. Open the page again.",
+                )
+                continue
+            self.fields_seen[field] = seen
         now = clock.now()
         for field, noun in RESTRICTION_FIELDS.items():
             if field not in self.changed_data or field not in cleaned:
@@ -351,7 +374,7 @@ class PlayerForm(forms.ModelForm):
                     field, f"The {noun} has changed since this page was opened: it is now {until}. Open the page again."
                 )
                 continue
-            self.restrictions_seen[field] = seen
+            self.fields_seen[field] = seen
             if not restriction_ends_early(current=current, new=cleaned[field], now=now):
                 continue
             if not self.may_lift_restrictions:
@@ -553,7 +576,7 @@ class PlayerAdmin(admin.ModelAdmin):
                 changed_by=request.user.get_username(),
                 reason=reason or "back office edit",
                 changes=changes,
-                seen=form.restrictions_seen,
+                seen=form.fields_seen,
                 # Only with a reason of their own: the default one explains no lifting.
                 lift_early=bool(reason) and request.user.has_perm("players.lift_restriction"),
             )
@@ -575,9 +598,15 @@ class PlayerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Block selected players", permissions=["change"])
     def block_players(self, request, queryset):
-        for player in queryset:
+        # Not the accounts their players closed: an unblock would reopen them (player_block).
+        blocked = [
             player_block(player=player, changed_by=request.user.get_username(), reason="blocked in back office")
-        messages.success(request, f"Blocked {queryset.count()} player(s).")
+            for player in queryset.exclude(status=Player.Status.CLOSED)
+        ]
+        closed = queryset.filter(status=Player.Status.CLOSED).count()
+        note = f"; {closed} closed account(s) left as they are" if closed else ""
+        blocked_now = sum(player.status == Player.Status.BLOCKED for player in blocked)
+        messages.success(request, f"Blocked {blocked_now} player(s){note}.")
 
     @admin.action(description="Close their open game sessions (bets refused, wins still paid)", permissions=["change"])
     def close_game_sessions(self, request, queryset):

@@ -171,13 +171,15 @@ def player_update_by_staff(
     changed_by: str,
     reason: str,
     changes: dict[str, Any],
-    seen: dict[str, datetime | None] | None = None,
+    seen: dict[str, Any] | None = None,
     lift_early: bool = False,
 ) -> Player:
     """player_update for staff's edits: a self-exclusion or time-out in force is ended or
     shortened only with `lift_early` (staff whom the operator allows to, the permission
-    `players.lift_restriction`) and a reason for the audit log. `seen` holds the restrictions
-    as staff's page showed them: one the player has changed since is not changed."""
+    `players.lift_restriction`) and a reason for the audit log. `seen` holds fields as staff's
+    page (or a script) read them: one changed since is not changed, and nothing is
+    (VALIDATION_ERROR), so that a page opened before the player closed their account, or
+    before their verification was revoked, cannot put the old value back."""
     unknown = set(changes) - set(AUDITED_FIELDS)
     if unknown:
         raise ValidationFailed(f"Not a player field: {', '.join(sorted(unknown))}")
@@ -185,7 +187,11 @@ def player_update_by_staff(
         raise ValidationFailed(f"Unknown status {changes['status']!r}")
     if "kyc_status" in changes and changes["kyc_status"] not in Player.KycStatus.values:
         raise ValidationFailed(f"Unknown KYC status {changes['kyc_status']!r}")
-    moves = "country" in changes and changes["country"] != player.country  # as read: a repeat locks nothing
+    # As stored, not as `player` holds it (the admin's form has already set the posted values
+    # on it): a repeat locks nothing, a move locks the sessions first.
+    moves = "country" in changes and changes["country"] != (
+        Player.objects.filter(pk=player.pk).values_list("country", flat=True).first()
+    )
     if changes.get("status") == Player.Status.CLOSED or moves:
         # Its sessions, closed below, before the player: the order a debit locks them in.
         _open_sessions_lock(player.pk)
@@ -196,11 +202,16 @@ def player_update_by_staff(
         old = getattr(locked, field)
         if old == new:
             continue
-        if field in RESTRICTION_FIELDS and seen is not None and field in seen:
-            if not restriction_as_seen(current=old, seen=seen[field]):
+        if seen is not None and field in seen:
+            if field in RESTRICTION_FIELDS and not restriction_as_seen(current=old, seen=seen[field]):
                 raise ValidationFailed(
                     f"The {RESTRICTION_FIELDS[field]} has changed since it was read: it is now "
                     f"{old.isoformat() if old else 'not set'}. Nothing was changed.",
+                    details={field: ["changed since it was read"]},
+                )
+            if field not in RESTRICTION_FIELDS and old != seen[field]:
+                raise ValidationFailed(
+                    f"The player's {field} has changed since it was read: it is now {old!r}. Nothing was changed.",
                     details={field: ["changed since it was read"]},
                 )
         if field in RESTRICTION_FIELDS and restriction_ends_early(current=old, new=new, now=now):
@@ -235,8 +246,15 @@ def _check_lift_early(*, field: str, current: datetime, lift_early: bool, reason
         )
 
 
+@transaction.atomic
 def player_block(*, player: Player, changed_by: str, reason: str) -> Player:
-    return player_update(player=player, changed_by=changed_by, reason=reason, status=Player.Status.BLOCKED)
+    """Block an account, unless the player has closed it: there is one status, and a block
+    would turn the closure into something an unblock undoes (staff who mean to block a closed
+    account set the status on its page)."""
+    locked = player_lock(pk=player.pk)
+    if locked.status == Player.Status.CLOSED:
+        return locked
+    return player_update(player=locked, changed_by=changed_by, reason=reason, status=Player.Status.BLOCKED)
 
 
 def player_unblock(*, player: Player, changed_by: str, reason: str) -> Player:

@@ -152,6 +152,67 @@ class TestEdits:
         assert PlayerAuditLog.objects.filter(new_value="active", reason="unblocked in back office").count() == 2
 
 
+class TestAPageOpenedBeforeAChange:
+    """A field changed since staff opened the page (the player closed the account, the
+    casino revoked the verification) is neither written back by a save of the page nor
+    changed by one that edits it without seeing the change."""
+
+    def test_a_save_of_another_field_leaves_a_closure_and_a_revocation(self, admin_client, sandbox):
+        from players.services import player_close, player_update
+
+        player = demo_player()
+        player_update(player=player, changed_by="t", reason="t", kyc_status="verified")
+        url = reverse("admin:players_player_change", args=[player.pk])
+        data = change_form_data(admin_client.get(url))
+        player_close(player=demo_player(), changed_by="player", reason="asked")
+        player_update(player=demo_player(), changed_by="casino", reason="forged papers", kyc_status="rejected")
+        r = admin_client.post(url, {**data, "display_name": "Typo Fixed"})
+        assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+        player = demo_player()
+        assert (player.display_name, player.status, player.kyc_status) == ("Typo Fixed", "closed", "rejected")
+
+    def test_an_edit_of_a_field_changed_meanwhile_is_refused_on_the_field(self, admin_client, sandbox):
+        from players.services import player_close
+
+        player = demo_player()
+        url = reverse("admin:players_player_change", args=[player.pk])
+        data = change_form_data(admin_client.get(url))
+        player_close(player=demo_player(), changed_by="player", reason="asked")
+        r = admin_client.post(url, {**data, "status": Player.Status.BLOCKED})
+        assert r.status_code == 200
+        assert "has changed since this page was opened" in str(r.context["adminform"].form.errors["status"])
+        assert demo_player().status == "closed"
+
+    def test_a_change_of_country_locks_the_sessions_before_the_player(self, admin_client, sandbox):
+        """The order a debit takes them in: otherwise the two can deadlock."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from wallet.tests.api_client import launch
+
+        launch("p_demo_1")
+        player = demo_player()
+        url = reverse("admin:players_player_change", args=[player.pk])
+        data = change_form_data(admin_client.get(url))
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.post(url, {**data, "country": "GB"}).status_code == 302
+        locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+        sessions = next(i for i, sql in enumerate(locks) if "game_sessions_gamesession" in sql)
+        player_row = next(i for i, sql in enumerate(locks) if 'FROM "players_player"' in sql)
+        assert sessions < player_row, locks
+
+    def test_blocking_leaves_the_accounts_their_players_closed(self, admin_client, sandbox):
+        from players.services import player_close
+
+        player_close(player=demo_player("p_demo_2"), changed_by="player", reason="asked")
+        selected = [str(demo_player(p).pk) for p in ("p_demo_1", "p_demo_2")]
+        url = reverse("admin:players_player_changelist")
+        r = admin_client.post(url, {"action": "block_players", "_selected_action": selected}, follow=True)
+        assert "Blocked 1 player(s); 1 closed account(s) left as they are." in r.content.decode()
+        admin_client.post(url, {"action": "unblock_players", "_selected_action": selected})
+        assert (demo_player("p_demo_1").status, demo_player("p_demo_2").status) == ("active", "closed")
+
+
 def last_message(response) -> str:
     return str(list(response.wsgi_request._messages)[-1])
 

@@ -50,6 +50,26 @@ def test_it_loads_statuses_audited_and_is_safe_to_run_again(tmp_path, players):
     assert not PlayerAuditLog.objects.filter(reason="again").exists()
 
 
+def test_a_status_set_since_the_file_was_made_is_kept_unless_overwritten(tmp_path, players):
+    """The file is the upgrade's news: a revocation the casino made since is newer."""
+    from players.services import player_update
+
+    text = "player_id,kyc_status\np_0,verified\np_1,verified\n"
+    assert run(tmp_path, text, "--reason", "IDV export")[0].strip() == "2 rows: 2 changed, 0 unchanged, 0 refused"
+    player_update(
+        player=Player.objects.get(player_id="p_0"), changed_by="casino", reason="forged", kyc_status="rejected"
+    )
+    out, err = run(tmp_path, text, "--reason", "again")
+    assert err == ""
+    assert out.strip() == (
+        "2 rows: 0 changed, 1 unchanged, 1 kept (a status other than unverified; --overwrite), 0 refused"
+    )
+    assert statuses()["p_0"] == "rejected"
+    out, _ = run(tmp_path, text, "--reason", "the provider re-verified", "--overwrite")
+    assert out.strip() == "2 rows: 1 changed, 1 unchanged, 0 refused"
+    assert statuses()["p_0"] == "verified"
+
+
 def test_bad_rows_are_listed_and_the_others_applied(tmp_path, players):
     text = "player_id,kyc_status\np_0,verified\np_nobody,verified\np_1,approved\np_2,verified\np_\x00,verified\n"
     out, err = run(tmp_path, text, "--reason", "load")
