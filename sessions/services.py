@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Upper
 
@@ -163,22 +163,29 @@ def round_record_credit(
     game_id: str,
     amount: int,
     close: bool,
-) -> Round:
+) -> Round | None:
+    """The credit on its round, opening it if `round_obj` is None. None when another wallet's
+    call opened it meanwhile and committed first: the caller reads it again and judges the
+    credit against it, as wallet_credit_v2 does."""
     now = clock.now()
     if round_obj is None:
-        return Round.objects.create(
-            provider=provider,
-            round_id=round_id,
-            player=player,
-            currency_id=currency,
-            game_id=game_id,
-            credit_count=1,
-            total_credited=amount,
-            status=Round.Status.CLOSED if close else Round.Status.OPEN,
-            # One instant for both, as wallet_credit_v2 writes them (a round is never closed before it opened).
-            opened_at=now,
-            closed_at=now if close else None,
-        )
+        try:
+            with transaction.atomic():
+                return Round.objects.create(
+                    provider=provider,
+                    round_id=round_id,
+                    player=player,
+                    currency_id=currency,
+                    game_id=game_id,
+                    credit_count=1,
+                    total_credited=amount,
+                    status=Round.Status.CLOSED if close else Round.Status.OPEN,
+                    # One instant for both, as wallet_credit_v2 writes them (never closed before it opened).
+                    opened_at=now,
+                    closed_at=now if close else None,
+                )
+        except IntegrityError:
+            return None
     updates: dict[str, object] = {
         "credit_count": F("credit_count") + 1,
         "total_credited": F("total_credited") + amount,

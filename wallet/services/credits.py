@@ -90,29 +90,31 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
             ).first()
             if session is not None and session.currency_id != request.currency:
                 raise CurrencyMismatch(f"The session plays in {session.currency_id}, not {request.currency}.")
-        round_obj = round_get(provider=provider, round_id=request.round_id)
-        if round_obj is not None and round_obj.player_id != player.pk:
-            raise RoundNotFound(f"No round {request.round_id} for player {request.player_id}.")
-        # A debit rolled back no longer stands: a win on it would pay a cancelled bet.
-        if request.reason in REASONS_NEEDING_DEBIT and (
-            round_obj is None or round_obj.debit_count <= round_obj.rollback_count
-        ):
-            raise RoundNotFound(
-                f"A {request.reason} needs a round with an accepted debit that was not rolled back;"
-                f" {request.round_id} has none."
+        recorded = None
+        while recorded is None:  # again if another wallet's call opened the round meanwhile
+            round_obj = round_get(provider=provider, round_id=request.round_id)
+            if round_obj is not None and round_obj.player_id != player.pk:
+                raise RoundNotFound(f"No round {request.round_id} for player {request.player_id}.")
+            # A debit rolled back no longer stands: a win on it would pay a cancelled bet.
+            if request.reason in REASONS_NEEDING_DEBIT and (
+                round_obj is None or round_obj.debit_count <= round_obj.rollback_count
+            ):
+                raise RoundNotFound(
+                    f"A {request.reason} needs a round with an accepted debit that was not rolled back;"
+                    f" {request.round_id} has none."
+                )
+            if round_obj is not None and round_obj.currency_id != request.currency:
+                raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
+            recorded = round_record_credit(
+                provider=provider,
+                round_obj=round_obj,
+                round_id=request.round_id,
+                player=player,
+                currency=request.currency,
+                game_id=request.game_id,
+                amount=request.amount,
+                close=request.round_closed,
             )
-        if round_obj is not None and round_obj.currency_id != request.currency:
-            raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
-        round_record_credit(
-            provider=provider,
-            round_obj=round_obj,
-            round_id=request.round_id,
-            player=player,
-            currency=request.currency,
-            game_id=request.game_id,
-            amount=request.amount,
-            close=request.round_closed,
-        )
         clearing = ledger_account_get_or_create(
             key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
             kind=Account.Kind.PROVIDER_CLEARING,

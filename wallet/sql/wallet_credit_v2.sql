@@ -39,6 +39,7 @@ DECLARE
     existing record;
     wp record;
     rnd record;
+    new_round_id bigint;
     session_currency text;
     new_balance bigint;
     journal_id bigint;
@@ -114,41 +115,50 @@ BEGIN
         END IF;
 
         -- 5. The round: the player's own, settled only after a debit, in the credit's currency.
-        SELECT r.id, r.player_id, r.currency, r.status, r.debit_count, r.rollback_count INTO rnd
-            FROM game_sessions_round r WHERE r.provider_id = p_provider_id AND r.round_id = p_round_id;
-        IF FOUND AND rnd.player_id <> wp.player_pk THEN
-            err_code := 'ROUND_NOT_FOUND'; err_status := 404;
-            err_message := format('No round %s for player %s.', p_round_id, p_player_id);
-            EXIT checks;
-        END IF;
-        -- Each debit is rolled back at most once (the journal's unique reverses_id), so the
-        -- debits that stand are debit_count - rollback_count.
-        IF p_reason IN ('win', 'cash_out') AND (rnd.id IS NULL OR rnd.debit_count <= rnd.rollback_count) THEN
-            err_code := 'ROUND_NOT_FOUND'; err_status := 404;
-            err_message := format('A %s needs a round with an accepted debit that was not rolled back; %s has none.',
-                                  p_reason, p_round_id);
-            EXIT checks;
-        END IF;
-        IF rnd.id IS NOT NULL AND rnd.currency <> p_currency THEN
-            err_code := 'CURRENCY_MISMATCH'; err_status := 422;
-            err_message := format('Round %s plays in %s.', p_round_id, rnd.currency);
-            EXIT checks;
-        END IF;
-        IF rnd.id IS NULL THEN
-            INSERT INTO game_sessions_round (provider_id, round_id, player_id, currency, game_id, status,
-                                             debit_count, credit_count, rollback_count, total_debited,
-                                             total_credited, opened_at, closed_at)
-                VALUES (p_provider_id, p_round_id, wp.player_pk, p_currency, p_game_id,
-                        CASE WHEN p_round_closed THEN 'closed' ELSE 'open' END, 0, 1, 0, 0, p_amount, p_now,
-                        CASE WHEN p_round_closed THEN p_now END);
-        ELSIF p_round_closed AND rnd.status <> 'closed' THEN
-            UPDATE game_sessions_round SET credit_count = credit_count + 1, total_credited = total_credited + p_amount,
-                                           status = 'closed', closed_at = p_now
-                WHERE id = rnd.id;
-        ELSE
-            UPDATE game_sessions_round SET credit_count = credit_count + 1, total_credited = total_credited + p_amount
-                WHERE id = rnd.id;
-        END IF;
+        -- Judged again if another wallet's call (another player's, or this player's in another
+        -- currency) opened it after it was read here and committed first: as if it had come first.
+        <<round_pick>>
+        LOOP
+            SELECT r.id, r.player_id, r.currency, r.status, r.debit_count, r.rollback_count INTO rnd
+                FROM game_sessions_round r WHERE r.provider_id = p_provider_id AND r.round_id = p_round_id;
+            IF FOUND AND rnd.player_id <> wp.player_pk THEN
+                err_code := 'ROUND_NOT_FOUND'; err_status := 404;
+                err_message := format('No round %s for player %s.', p_round_id, p_player_id);
+                EXIT checks;
+            END IF;
+            -- Each debit is rolled back at most once (the journal's unique reverses_id), so the
+            -- debits that stand are debit_count - rollback_count.
+            IF p_reason IN ('win', 'cash_out') AND (rnd.id IS NULL OR rnd.debit_count <= rnd.rollback_count) THEN
+                err_code := 'ROUND_NOT_FOUND'; err_status := 404;
+                err_message := format('A %s needs a round with an accepted debit that was not rolled back; %s has none.',
+                                      p_reason, p_round_id);
+                EXIT checks;
+            END IF;
+            IF rnd.id IS NOT NULL AND rnd.currency <> p_currency THEN
+                err_code := 'CURRENCY_MISMATCH'; err_status := 422;
+                err_message := format('Round %s plays in %s.', p_round_id, rnd.currency);
+                EXIT checks;
+            END IF;
+            IF rnd.id IS NULL THEN
+                INSERT INTO game_sessions_round (provider_id, round_id, player_id, currency, game_id, status,
+                                                 debit_count, credit_count, rollback_count, total_debited,
+                                                 total_credited, opened_at, closed_at)
+                    VALUES (p_provider_id, p_round_id, wp.player_pk, p_currency, p_game_id,
+                            CASE WHEN p_round_closed THEN 'closed' ELSE 'open' END, 0, 1, 0, 0, p_amount, p_now,
+                            CASE WHEN p_round_closed THEN p_now END)
+                    ON CONFLICT (provider_id, round_id) DO NOTHING
+                    RETURNING id INTO new_round_id;
+                CONTINUE round_pick WHEN new_round_id IS NULL;
+            ELSIF p_round_closed AND rnd.status <> 'closed' THEN
+                UPDATE game_sessions_round SET credit_count = credit_count + 1, total_credited = total_credited + p_amount,
+                                               status = 'closed', closed_at = p_now
+                    WHERE id = rnd.id;
+            ELSE
+                UPDATE game_sessions_round SET credit_count = credit_count + 1, total_credited = total_credited + p_amount
+                    WHERE id = rnd.id;
+            END IF;
+            EXIT round_pick;
+        END LOOP;
 
         -- 6. The money: balance, journal transaction and its two entries. The provider's
         -- clearing account is created with its first accepted call.

@@ -354,3 +354,60 @@ def test_a_debit_whose_player_is_held_by_a_movement_in_another_currency_waits_fo
     assert Wallet.objects.get(pk=usd.pk).balance == 1_000 - 100
     assert JournalTransaction.objects.filter(provider_transaction_id=request.transaction_id).count() == 1
     assert ledger_reconcile().ok
+
+
+@pytest.mark.parametrize("in_database", [True, False], ids=["in_database", "python"])
+def test_a_credit_opening_a_round_another_player_opened_meanwhile_is_refused_not_a_500(setup, settings, in_database):
+    """Another player's call opens the round after this credit read it and commits first:
+    the credit is judged against it as if it had come first (ROUND_NOT_FOUND), where the
+    round's unique key used to make it a 500."""
+    from players.tests.factories import PlayerFactory
+    from sessions.models import Round
+
+    settings.WALLET_CREDIT_IN_DATABASE = in_database
+    provider, first = setup
+    second = funded_wallet(player=PlayerFactory(), amount=0)
+    opened, release = threading.Event(), threading.Event()
+
+    def other_wallet_opens_the_round() -> None:
+        try:
+            with transaction.atomic():
+                Round.objects.create(
+                    provider=provider, round_id="t-1", player=first.player, currency_id="EUR", game_id="g"
+                )
+                opened.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def credit() -> object:
+        try:
+            return wallet_credit(
+                provider=provider, request=credit_request(second, round_id="t-1", reason="prize", amount=500)
+            )
+        except DomainError as exc:
+            return exc
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_wallet_opens_the_round)
+    holder.start()
+    assert opened.wait(timeout=30)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(credit)
+
+        def waits_on_the_round() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                return cursor.fetchone()[0] > 0
+
+        wait_for(waits_on_the_round, timeout=30, message="the credit to wait on the round's key")
+        release.set()
+        holder.join(timeout=30)
+        result = answer.result(timeout=30)
+    assert isinstance(result, DomainError) and result.code == "ROUND_NOT_FOUND", result
+    assert Wallet.objects.get(pk=second.pk).balance == 0
+    assert ledger_reconcile().ok
