@@ -344,19 +344,22 @@ class PlayerForm(forms.ModelForm):
             posted = bound.field.hidden_widget().value_from_datadict(self.data, self.files, bound.html_initial_name)
             if posted is None:
                 continue  # a post without the page's copy (a script): the field as posted
-            try:
-                seen = bound.field.clean(posted)
-            except ValidationError:
-                seen = object()  # not a value the page can have shown
             current = getattr(self.instance, field)
-            if seen != current:
+            try:
+                # Both sides as the field reads them, unvalidated: a stored value the form would
+                # now refuse (an old lowercase country) can still be corrected.
+                shown = bound.field.to_python(posted)
+            except ValidationError:
+                shown = None
+            if not _same_text(shown, bound.field.to_python(bound.field.prepare_value(current))):
                 label = bound.label or field
                 self.add_error(
                     field,
                     f"{label} has changed since this page was opened: it is now {current!r}. Open the page again.",
                 )
                 continue
-            self.fields_seen[field] = seen
+            # As stored: the service compares it with the row under the player's lock.
+            self.fields_seen[field] = current
         now = clock.now()
         for field, noun in RESTRICTION_FIELDS.items():
             if field not in self.changed_data or field not in cleaned:
@@ -386,6 +389,12 @@ class PlayerForm(forms.ModelForm):
             elif not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:
                 self.add_error("change_reason", f"Say why the {noun} ends early: it is kept in the audit log.")
         return cleaned
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    """The same value, whitespace aside: a page's hidden copy comes back with the browser's
+    line ends, and its visible text field drops a line break the API may have stored."""
+    return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
 
 
 @admin.register(Player)
@@ -598,15 +607,11 @@ class PlayerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Block selected players", permissions=["change"])
     def block_players(self, request, queryset):
-        # Not the accounts their players closed: an unblock would reopen them (player_block).
-        blocked = [
+        # Closed accounts too: a block freezes their money, which a closure leaves free to
+        # withdraw; the unblock gives the closure back (player_unblock).
+        for player in queryset:
             player_block(player=player, changed_by=request.user.get_username(), reason="blocked in back office")
-            for player in queryset.exclude(status=Player.Status.CLOSED)
-        ]
-        closed = queryset.filter(status=Player.Status.CLOSED).count()
-        note = f"; {closed} closed account(s) left as they are" if closed else ""
-        blocked_now = sum(player.status == Player.Status.BLOCKED for player in blocked)
-        messages.success(request, f"Blocked {blocked_now} player(s){note}.")
+        messages.success(request, f"Blocked {queryset.count()} player(s).")
 
     @admin.action(description="Close their open game sessions (bets refused, wins still paid)", permissions=["change"])
     def close_game_sessions(self, request, queryset):

@@ -246,19 +246,23 @@ def _check_lift_early(*, field: str, current: datetime, lift_early: bool, reason
         )
 
 
-@transaction.atomic
 def player_block(*, player: Player, changed_by: str, reason: str) -> Player:
-    """Block an account, unless the player has closed it: there is one status, and a block
-    would turn the closure into something an unblock undoes (staff who mean to block a closed
-    account set the status on its page)."""
-    locked = player_lock(pk=player.pk)
-    if locked.status == Player.Status.CLOSED:
-        return locked
-    return player_update(player=locked, changed_by=changed_by, reason=reason, status=Player.Status.BLOCKED)
+    """Block an account, a closed one too (its money, free to withdraw while closed, is then
+    frozen); player_unblock gives a closure back."""
+    return player_update(player=player, changed_by=changed_by, reason=reason, status=Player.Status.BLOCKED)
 
 
 def player_unblock(*, player: Player, changed_by: str, reason: str) -> Player:
-    return player_update(player=player, changed_by=changed_by, reason=reason, status=Player.Status.ACTIVE)
+    """Lift a block: the account is active again, or closed if its player had closed it before
+    the block (there is one status: the block hid the closure, the audit log kept it)."""
+    blocked = (
+        PlayerAuditLog.objects.filter(player_id=player.pk, field="status", new_value=Player.Status.BLOCKED)
+        .order_by("-id")
+        .values_list("old_value", flat=True)
+        .first()
+    )
+    status = Player.Status.CLOSED if blocked == Player.Status.CLOSED else Player.Status.ACTIVE
+    return player_update(player=player, changed_by=changed_by, reason=reason, status=status)
 
 
 def player_close(*, player: Player, changed_by: str, reason: str) -> Player:

@@ -1,11 +1,21 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
+from django.core.exceptions import ValidationError
 
 from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin, SettingsAuditAdmin
 from sessions.services import restricted_countries_change, sessions_end_where_not_offered
 
-from .models import Game, GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, Provider, ProviderSecret
+from .models import (
+    Game,
+    GameRound,
+    OutboundAttempt,
+    OutboundTransaction,
+    PartnerCasino,
+    Provider,
+    ProviderSecret,
+    validate_country_codes,
+)
 from .outbound.services import outbound_retry_now
 from .selectors import games_offered_by
 from .services import provider_secret_rotate, provider_set_enabled
@@ -31,8 +41,7 @@ class OfferedWhereAdmin(SettingsAuditAdmin):
         obj.restricted_countries = stored
         super().save_model(request, obj, form, change)
         shown = self.countries_shown(form)
-        well_formed = isinstance(stored, list) and all(isinstance(code, str) for code in stored)
-        if shown is None or not well_formed:
+        if shown is None or not self.well_formed(stored) or not self.well_formed(shown):
             change_made: dict = {"replace": wanted}
         else:
             change_made = {
@@ -44,7 +53,7 @@ class OfferedWhereAdmin(SettingsAuditAdmin):
         )
         if after == before and "provider" in form.changed_data:
             ended = sessions_end_where_not_offered(games=games_offered_by(obj))
-        if after != wanted:
+        if set(after) != set(wanted):
             messages.info(
                 request,
                 "Restricted countries were changed after this page was opened; both changes are kept: "
@@ -53,6 +62,18 @@ class OfferedWhereAdmin(SettingsAuditAdmin):
         if ended:
             messages.warning(request, f"Closed {ended} open game session(s) of players it is not offered to.")
         return None
+
+    @staticmethod
+    def well_formed(codes: object) -> bool:
+        """A list of country codes the service can add to and take from: one written around
+        the admin ("GBR", a number) is replaced by the page's list, which repairs it."""
+        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+            return False
+        try:
+            validate_country_codes([code.strip().upper() for code in codes])
+        except ValidationError:
+            return False
+        return True
 
     @staticmethod
     def countries_shown(form) -> list[str] | None:

@@ -269,6 +269,15 @@ class TestAdminSaveOfAListChangedMeanwhile:
         admin_client.post(url, {**form, "restricted_countries": "GB"})
         assert Game.objects.get(pk=game.pk).restricted_countries == ["GB", "DE"]
 
+    def test_a_list_written_around_the_admin_is_repaired_by_a_save(self, admin_client, sandbox):
+        """A stored code the service would refuse ("GBR"): the page's list replaces it."""
+        Game.objects.filter(game_id="sandbox:slot").update(restricted_countries=["GB", "GBR"])
+        game = Game.objects.get(game_id="sandbox:slot")
+        url, form = self.opened(admin_client, game)
+        r = admin_client.post(url, {**form, "restricted_countries": "GB"})
+        assert r.status_code == 302
+        assert Game.objects.get(pk=game.pk).restricted_countries == ["GB"]
+
     def test_a_save_that_changes_no_country_leaves_a_change_made_meanwhile(self, admin_client, sandbox):
         restrict(Game, "sandbox:slot", "GB")
         game = Game.objects.get(game_id="sandbox:slot")

@@ -161,8 +161,13 @@ def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> Wall
             raise _not_allowed(movement, "approved")
         # Refused before the claim, so that the movement stays pending (it can be approved once
         # the currency is enabled again, or rejected): a refusal for the input after the claim
-        # is not final, and left it approving, which no one may reject.
-        if not movement.wallet.currency.is_enabled:
+        # is not final, and left it approving, which no one may reject. (A currency disabled
+        # between this check and the movement still leaves it so: a narrower window.)
+        money_in = movement.kind == StaffMovement.Kind.DEPOSIT or (
+            movement.kind == StaffMovement.Kind.ADJUST and movement.amount > 0
+        )
+        # Money may still leave a wallet whose currency was disabled (paying out a retired one).
+        if money_in and not movement.wallet.currency.is_enabled:
             raise ValidationFailed(
                 f"Currency {movement.wallet.currency_id} is not enabled: approve this once it is, or reject it.",
                 details={"currency": ["not enabled"]},

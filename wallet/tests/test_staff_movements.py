@@ -123,6 +123,13 @@ class TestServices:
         staff_movement_reject(movement_id=other.pk, staff="staff:alice", reason="taken back")
         assert StaffMovement.objects.get(pk=other.pk).status == "rejected"
 
+    def test_a_withdrawal_waiting_in_a_currency_disabled_meanwhile_is_still_approved(self, sandbox):
+        """Money may leave a wallet whose currency is retired: paying out what is left."""
+        movement = ask(kind="withdraw")
+        Currency.objects.filter(code="EUR").update(is_enabled=False)
+        staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="paying out a retired currency")
+        assert (StaffMovement.objects.get(pk=movement.pk).status, balance()) == ("approved", 100_000 - ABOVE - 1)
+
     def test_an_approval_left_unfinished_is_finished_once(self, sandbox):
         movement = ask()
         StaffMovement.objects.filter(pk=movement.pk).update(status="approving", decided_by="staff:bob")
