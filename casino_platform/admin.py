@@ -8,6 +8,13 @@ from django.db import router, transaction
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 
 
+def shown_on_the_page(form: Any, name: str) -> Any:
+    """What the page showed of field `name` (show_hidden_initial), as the browser posted it
+    back; None when the post carries no such copy (a script's)."""
+    bound = form[name]
+    return bound.field.hidden_widget().value_from_datadict(form.data, form.files, bound.html_initial_name)
+
+
 class SettingsAuditAdmin(admin.ModelAdmin):
     """For operator settings (ledger.settings_audit.AUDITED_SETTINGS): each change saved here,
     on the change page or in the list, and each deletion, is recorded as SettingChange rows

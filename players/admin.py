@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from casino_platform import clock
-from casino_platform.admin import ReadOnlyAdmin
+from casino_platform.admin import ReadOnlyAdmin, shown_on_the_page
 from casino_platform.errors import DomainError
 from ledger.models import Currency
 from wallet.models import MonitoringAlert, Wallet
@@ -329,9 +329,7 @@ class PlayerForm(forms.ModelForm):
         self.fields_seen: dict[str, Any] = {}
 
     def _seen(self, field: str) -> datetime | None:
-        bound = self[field]
-        posted = bound.field.hidden_widget().value_from_datadict(self.data, self.files, bound.html_initial_name)
-        return bound.field.clean(posted)
+        return self[field].field.clean(shown_on_the_page(self, field))
 
     def clean(self):
         cleaned = super().clean() or self.cleaned_data
@@ -341,7 +339,7 @@ class PlayerForm(forms.ModelForm):
             if field in RESTRICTION_FIELDS or field not in self.changed_data or field not in cleaned:
                 continue
             bound = self[field]
-            posted = bound.field.hidden_widget().value_from_datadict(self.data, self.files, bound.html_initial_name)
+            posted = shown_on_the_page(self, field)
             if posted is None:
                 continue  # a post without the page's copy (a script): the field as posted
             current = getattr(self.instance, field)

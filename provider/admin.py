@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
 from django.core.exceptions import ValidationError
 
-from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin, SettingsAuditAdmin
+from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin, SettingsAuditAdmin, shown_on_the_page
 from sessions.services import restricted_countries_change, sessions_end_where_not_offered
 
 from .models import (
@@ -80,9 +80,7 @@ class OfferedWhereAdmin(SettingsAuditAdmin):
         """The list the page showed, from the form's hidden initial value; None if the post
         has none or it is not a list."""
         field = form.fields["restricted_countries"]
-        raw = field.hidden_widget().value_from_datadict(
-            form.data, form.files, form["restricted_countries"].html_initial_name
-        )
+        raw = shown_on_the_page(form, "restricted_countries")
         if raw is None:
             return None
         try:

@@ -4,7 +4,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -228,9 +228,11 @@ def session_create(
         where = f"in {player.country}" if player.country else "to a player whose country is not recorded"
         raise GameNotFound(f"Game {game.game_id} is not offered {where}.")
     # Money comes in only in an enabled currency: bets of sessions launched before it was
-    # disabled are still taken, and wins owed are always paid.
-    currency_get(code=currency, enabled_only=True)
-    if not player.wallets.filter(currency_id=currency).exists():
+    # disabled are still taken, and wins owed are always paid. The wallet and its currency
+    # in one read; a refusal says which it is.
+    enabled = player.wallets.filter(currency_id=currency).values_list("currency__is_enabled", flat=True).first()
+    if enabled is not True:
+        currency_get(code=currency, enabled_only=True)  # an unknown or disabled currency's refusal
         raise ValidationFailed(
             f"Player {player.player_id} has no {currency} wallet.", details={"currency": ["no wallet"]}
         )
@@ -288,8 +290,7 @@ def sessions_end_where_not_offered(*, games: Iterable[Game], again_after_commit:
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
-            for start in range(0, len(ids), 5000):  # within PostgreSQL's bound on a statement's parameters
-                closed += GameSession.objects.filter(pk__in=ids[start : start + 5000]).update(closed_at=now)
+            closed = _sessions_close_by_id(ids, now=now)
     if again_after_commit:
         game_ids = [game.pk for game in games]
         transaction.on_commit(
@@ -363,10 +364,16 @@ def sessions_close(*, sessions: QuerySet[GameSession]) -> int:
         .values_list("pk", flat=True)
     )
     now = clock.now()  # after the locks: a bet the close waited for came before it
+    return _sessions_close_by_id(locked, now=now, still=Q(expires_at__gt=now))
+
+
+def _sessions_close_by_id(ids: list[int], *, now: datetime, still: Q | None = None) -> int:
+    """Close these sessions (those of them matching `still`) at `now`, a few thousand ids a
+    statement, within PostgreSQL's bound on a statement's parameters. How many were closed."""
     closed = 0
-    for start in range(0, len(locked), 5000):  # within PostgreSQL's bound on a statement's parameters
-        chunk = locked[start : start + 5000]
-        closed += GameSession.objects.filter(pk__in=chunk, expires_at__gt=now).update(closed_at=now)
+    for start in range(0, len(ids), 5000):
+        chunk = GameSession.objects.filter(pk__in=ids[start : start + 5000])
+        closed += (chunk.filter(still) if still is not None else chunk).update(closed_at=now)
     return closed
 
 
