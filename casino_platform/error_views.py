@@ -7,7 +7,8 @@ from .tracing import current_trace_id
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/") or request.path == "/health"
+    # The sandbox game page's own calls are read by its script as JSON too.
+    return request.path.startswith(("/api/", "/sandbox/api/")) or request.path == "/health"
 
 
 def _api_error(code: str, message: str, status: int) -> JsonResponse:

@@ -98,6 +98,8 @@ def game_round_play(
         raise ValueError(f"unknown game {game!r}")
     if game == "dice" and not engine.DICE_MIN_TARGET <= target <= engine.DICE_MAX_TARGET:
         raise ValueError(f"target must be {engine.DICE_MIN_TARGET}..{engine.DICE_MAX_TARGET}")
+    if not 0 < stake <= engine.stake_max(game=game, target=target):
+        raise ValueError(f"stake must be 1..{engine.stake_max(game=game, target=target)}")
     round_obj = _open_round(
         partner=partner,
         player=player,

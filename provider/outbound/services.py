@@ -45,9 +45,11 @@ def new_transaction_id(prefix: str) -> str:
 class DebitRefused(Exception):
     """The partner refused the debit: the bet does not happen. Carries the partner's code."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False):
+    def __init__(self, code: str, message: str, *, retryable: bool = False, http_status: int = 409):
         super().__init__(f"{code}: {message}")
         self.code, self.message, self.retryable = code, message, retryable
+        # The partner's own status for its refusal (402, 401, 403, ...), for our game page.
+        self.http_status = http_status
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,10 @@ def outbound_debit(
         # Not only OutcomeUnknown: whatever failed may have failed after the request left.
         _debit_outcome_unknown(outbound, exc)
         raise DebitRefused(
-            "OUTCOME_UNKNOWN", "The casino did not answer in time; the bet was cancelled.", retryable=True
+            "OUTCOME_UNKNOWN",
+            "The casino did not answer in time; the bet was cancelled.",
+            retryable=True,
+            http_status=503,
         ) from exc
     _record_attempt(outbound, answer=answer)
     if answer.accepted:
@@ -153,7 +158,10 @@ def outbound_debit(
         )
         if not taken:
             raise DebitRefused(
-                "OUTCOME_UNKNOWN", "The casino answered too late; the bet was cancelled.", retryable=True
+                "OUTCOME_UNKNOWN",
+                "The casino answered too late; the bet was cancelled.",
+                retryable=True,
+                http_status=503,
             )
         outbound.status = OutboundTransaction.Status.SUCCEEDED
         return DebitAccepted(outbound, answer.body["balance"])
@@ -163,7 +171,12 @@ def outbound_debit(
         last_error_code=answer.code[:64],
         last_error=str(answer.body.get("message", ""))[:2000],
     )
-    raise DebitRefused(answer.code, str(answer.body.get("message", "")), retryable=answer.retryable)
+    raise DebitRefused(
+        answer.code,
+        str(answer.body.get("message", "")),
+        retryable=answer.retryable,
+        http_status=answer.http_status if 400 <= answer.http_status < 600 else 409,
+    )
 
 
 def _debit_settle(outbound: OutboundTransaction, **fields) -> bool:

@@ -15,9 +15,9 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from ledger.money import MAX_AMOUNT
+from casino_platform.tracing import current_trace_id
 
-from ..games.engine import DICE_MAX_TARGET, DICE_MIN_TARGET
+from ..games import engine
 from ..games.services import game_round_play, partner_player_get_or_create
 from ..models import PartnerCasino
 from ..outbound.client import OutcomeUnknown, WalletClient
@@ -28,8 +28,21 @@ def _partner() -> PartnerCasino | None:
     return PartnerCasino.objects.filter(name=settings.SANDBOX_PARTNER, is_enabled=True).first()
 
 
-def _error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message}, status=status)
+def _error(code: str, message: str, status: int, *, retryable: bool = False) -> JsonResponse:
+    # The contract's error shape, as the wallet API's own.
+    return JsonResponse(
+        {"code": code, "message": message, "retryable": retryable, "trace_id": current_trace_id()}, status=status
+    )
+
+
+def _refusal(status: int, body: dict[str, Any]) -> JsonResponse:
+    """A partner's refusal passed on to the page, in the contract's shape whatever it sent."""
+    return _error(
+        str(body.get("code", f"HTTP_{status}")),
+        str(body.get("message", "")),
+        status,
+        retryable=bool(body.get("retryable")),
+    )
 
 
 def _authenticate(client: WalletClient, token: str) -> tuple[int, dict[str, Any]]:
@@ -52,8 +65,11 @@ def sandbox_play_page(request: HttpRequest) -> HttpResponse:
         {
             "token": request.GET.get("token", ""),
             "game_id": request.GET.get("game_id", "sandbox:dice"),
-            "dice_min": DICE_MIN_TARGET,
-            "dice_max": DICE_MAX_TARGET,
+            "dice_min": engine.DICE_MIN_TARGET,
+            "dice_max": engine.DICE_MAX_TARGET,
+            "slot_symbols": engine.SLOT_SYMBOLS,
+            "slot_two_cherries": engine.SLOT_TWO_CHERRIES,
+            "slot_rtp": f"{float(engine.slot_rtp()):.0%}",
         },
     )
 
@@ -77,13 +93,15 @@ def sandbox_session_api(request: HttpRequest) -> JsonResponse:
     client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
     try:
         status, body = _authenticate(client, token)
-        if status == 200:
-            balance = client.call("balance", {"session_token": token})
-            if balance.accepted:
-                body = {**body, "balance": balance.body["balance"]}
+        if status != 200:
+            return _refusal(status, body)
+        balance = client.call("balance", {"session_token": token})
     except OutcomeUnknown as exc:
-        return _error("PARTNER_UNAVAILABLE", str(exc), 503)
-    return JsonResponse(body, status=status)
+        return _error("PARTNER_UNAVAILABLE", str(exc), 503, retryable=True)
+    if not balance.accepted:
+        # The session ended since `authenticate` was cached (closed, expired): say so.
+        return _refusal(balance.http_status, balance.body)
+    return JsonResponse({**body, "balance": balance.body["balance"]})
 
 
 @csrf_exempt
@@ -95,19 +113,24 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
         return _error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
     data = _json_body(request)
     token, game, stake, target = data.get("token", ""), data.get("game"), data.get("stake"), data.get("target", 50)
-    if game not in ("dice", "slot") or type(stake) is not int or not 0 < stake <= MAX_AMOUNT or type(target) is not int:
-        return _error(
-            "VALIDATION_ERROR", f"game is dice or slot; stake and target are integers; 0 < stake <= {MAX_AMOUNT}.", 400
-        )
-    if game == "dice" and not DICE_MIN_TARGET <= target <= DICE_MAX_TARGET:
-        return _error("VALIDATION_ERROR", f"target is {DICE_MIN_TARGET}..{DICE_MAX_TARGET}.", 400)
+    client_seed = data.get("client_seed", "")
+    if game not in ("dice", "slot") or type(stake) is not int or type(target) is not int:
+        return _error("VALIDATION_ERROR", "game is dice or slot; stake and target are integers.", 400)
+    if game == "dice" and not engine.DICE_MIN_TARGET <= target <= engine.DICE_MAX_TARGET:
+        return _error("VALIDATION_ERROR", f"target is {engine.DICE_MIN_TARGET}..{engine.DICE_MAX_TARGET}.", 400)
+    most = engine.stake_max(game=game, target=target)
+    if not 0 < stake <= most:
+        # Above this, a win could not be credited (the contract's largest amount).
+        return _error("VALIDATION_ERROR", f"stake is 1..{most} here.", 400)
+    if not isinstance(client_seed, str) or len(client_seed) > 64 or not client_seed.isprintable():
+        return _error("VALIDATION_ERROR", "client_seed is at most 64 printable characters.", 400)
     client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
     try:
         status, session = _authenticate(client, str(token))
     except OutcomeUnknown as exc:
-        return _error("PARTNER_UNAVAILABLE", str(exc), 503)
+        return _error("PARTNER_UNAVAILABLE", str(exc), 503, retryable=True)
     if status != 200:
-        return JsonResponse(session, status=status)
+        return _refusal(status, session)
     player = partner_player_get_or_create(
         partner=partner, partner_player_id=session["player_id"], display_name=session.get("display_name", "")
     )
@@ -120,13 +143,11 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
             stake=stake,
             currency=session["currency"],
             target=target,
-            client_seed=str(data.get("client_seed", ""))[:64],
+            client_seed=client_seed,
             client=client,
         )
     except DebitRefused as refused:
-        return _error(
-            refused.code, refused.message or refused.code, 402 if refused.code == "INSUFFICIENT_FUNDS" else 409
-        )
+        return _error(refused.code, refused.message or refused.code, refused.http_status, retryable=refused.retryable)
     round_obj = played.round
     return JsonResponse(
         {

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection
 
 from players.models import Player
@@ -63,6 +64,12 @@ class SimulationReport:
 
 def _own_platform_players(partner: PartnerCasino, count: int, prefix: str) -> list[SimPlayer]:
     """Players, funded wallets and launched sessions on this platform (the default partner)."""
+    if partner.name != settings.SANDBOX_PARTNER:
+        # Its players, their money and sessions are made here: another casino knows none of them.
+        raise RuntimeError(
+            f"simulate plays players it makes on this platform, so only through the partner "
+            f"{settings.SANDBOX_PARTNER!r} (this platform's own wallet API), not {partner.name!r}."
+        )
     games = {g.game_id.split(":")[1]: g for g in Game.objects.filter(game_id__in=["sandbox:dice", "sandbox:slot"])}
     if len(games) < 2:
         raise RuntimeError("The sandbox games are missing: run `manage.py seed_sandbox` first.")
@@ -103,19 +110,18 @@ def _deliver_all(
     deadline_s: float,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Deliver every queued credit and rollback of these players (in order), waiting out
-    retry delays; returns how many are still undelivered at the deadline."""
+    """Deliver every queued credit and rollback of these players, player by player in the
+    order given and each player's in the order queued, waiting out retry delays; returns how
+    many are still undelivered at the deadline."""
     end = time.monotonic() + deadline_s
+    turn = {player_id: n for n, player_id in enumerate(player_ids)}
     while True:
-        pending = list(
-            OutboundTransaction.objects.filter(
-                player_id__in=player_ids,
-                kind__in=OUTBOX_KINDS,
-                status__in=[OutboundTransaction.Status.PENDING, OutboundTransaction.Status.SENDING],
-            )
-            .order_by("id")
-            .values_list("pk", flat=True)
-        )
+        queued = OutboundTransaction.objects.filter(
+            player_id__in=player_ids,
+            kind__in=OUTBOX_KINDS,
+            status__in=[OutboundTransaction.Status.PENDING, OutboundTransaction.Status.SENDING],
+        ).values_list("player_id", "pk")
+        pending = [pk for _, pk in sorted(queued, key=lambda row: (turn[row[0]], row[1]))]
         if on_progress:
             on_progress(len(pending))
         if not pending or time.monotonic() > end:
@@ -143,17 +149,20 @@ def simulate(
     on_round: Callable[[], None] | None = None,
     on_drain: Callable[[int], None] | None = None,
 ) -> SimulationReport:
-    seed = seed if seed is not None else random.SystemRandom().randrange(1 << 30)
+    if seed is None:
+        seed = random.SystemRandom().randrange(1 << 30)
     rng = random.Random(seed)
     client: MeasuredClient = (
         ChaosClient(partner, probability=chaos, rng=random.Random(seed + 1)) if chaos else MeasuredClient(partner)
     )
     honest = MeasuredClient(partner)  # for the balances of the reconciliation, never faulty
+    # Any answer, a refusal included, shows the partner serving: before players are funded.
+    honest.call("balance", {"session_token": ""})
     sim_players = _own_platform_players(partner, players, prefix=f"sim_{seed}_")
     player_ids = [p.partner_player.pk for p in sim_players]
     # A rerun with the same seed reuses players: settle what an earlier run left queued first,
     # then measure only this run's movements.
-    _deliver_all(player_ids, honest, deadline_s=120)
+    _deliver_all(player_ids, honest, deadline_s=120, on_progress=on_drain)
     first_id = OutboundTransaction.objects.order_by("-id").values_list("id", flat=True).first() or 0
     for p in sim_players:
         p.start_balance = _partner_balance(honest, p)

@@ -6,8 +6,11 @@ import requests
 from django.core.management import call_command
 
 from ledger.reconciliation import ledger_reconcile
+from provider.games import engine
 from provider.models import GameRound, OutboundTransaction, PartnerCasino
 from provider.tests.conftest import wait_for
+from sessions.models import GameSession
+from sessions.services import session_close
 from wallet.models import Wallet
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.slow]
@@ -86,4 +89,45 @@ def test_a_stake_beyond_the_contracts_amounts_is_refused_before_any_round(live_s
         )
         assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR", (stake, r.text)
     assert not GameRound.objects.exists()
+    assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"game": "dice", "stake": 100, "client_seed": "a\u0000"},  # PostgreSQL's text refuses NUL
+        {"game": "dice", "stake": 100, "client_seed": 5},
+        {"game": "dice", "stake": 100, "client_seed": "x" * 65},
+        # Stakes whose best win the contract could not credit, though they are amounts.
+        {"game": "slot", "stake": engine.stake_max(game="slot") + 1},
+        {"game": "dice", "stake": engine.stake_max(game="dice", target=2) + 1, "target": 2},
+    ],
+    ids=["nul-seed", "number-seed", "long-seed", "slot-stake", "dice-stake"],
+)
+def test_a_bet_refused_for_its_input_is_a_400_and_opens_no_round(live_server, launched, body):
+    r = requests.post(
+        f"{live_server.url}/sandbox/api/bet", json={"token": launched["session_token"], **body}, timeout=20
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "VALIDATION_ERROR" and r.json()["retryable"] is False and r.json()["trace_id"]
+    assert not GameRound.objects.exists()
+    assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000
+
+
+def test_a_session_ended_meanwhile_is_said_by_the_page_and_its_bet_refused_with_the_wallets_status(
+    live_server, launched
+):
+    token = launched["session_token"]
+    first = requests.post(f"{live_server.url}/sandbox/api/session", json={"token": token}, timeout=10)
+    assert first.status_code == 200  # the partner's `authenticate` is now cached for a while
+    session_close(session=GameSession.objects.get(pk=launched["session_id"]))
+
+    again = requests.post(f"{live_server.url}/sandbox/api/session", json={"token": token}, timeout=10)
+    assert again.status_code == 401 and again.json()["code"].startswith("SESSION_"), again.text
+    bet = requests.post(
+        f"{live_server.url}/sandbox/api/bet", json={"token": token, "game": "dice", "stake": 100}, timeout=20
+    )
+    assert bet.status_code == 401 and bet.json()["code"].startswith("SESSION_"), bet.text
+    assert {"retryable", "trace_id"} <= bet.json().keys()
+    assert GameRound.objects.get().status == "refused"
     assert Wallet.objects.get(player__player_id="p_demo_1").balance == 100_000

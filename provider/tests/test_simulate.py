@@ -1,12 +1,14 @@
 """`manage.py simulate` against this platform's own wallet API on a real socket."""
 
+import re
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from ledger.reconciliation import ledger_reconcile
-from provider.models import OutboundTransaction
+from players.models import Player
+from provider.models import OutboundTransaction, PartnerCasino
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -62,3 +64,28 @@ def test_same_seed_same_outcomes(platform):
 def test_unknown_partner_is_a_clear_error(platform):
     with pytest.raises(CommandError, match="No partner casino"):
         run(partner="nowhere")
+
+
+def test_a_run_without_a_seed_says_which_it_played(platform):
+    output = run(players=1, rounds=1, concurrency=1)
+    seed = re.search(r"seed (\d+)", output).group(1)
+    assert Player.objects.filter(player_id=f"sim_{seed}_0").exists()
+    assert "reconciled  1 players" in output
+
+
+def test_another_partner_is_refused_before_any_player_is_funded(platform, partner_casino):
+    with pytest.raises(CommandError, match="only through the partner 'self'"):
+        run(partner=partner_casino.name, seed=3)
+    assert not Player.objects.filter(player_id__startswith="sim_").exists()
+
+
+def test_an_unreachable_partner_is_a_clear_error_before_any_player_is_funded(platform):
+    PartnerCasino.objects.filter(name="self").update(base_url="http://127.0.0.1:1")  # nothing listens there
+    with pytest.raises(CommandError, match=re.escape("did not answer at http://127.0.0.1:1")):
+        run(seed=4)
+    assert not Player.objects.filter(player_id__startswith="sim_").exists()
+
+
+def test_a_stake_whose_best_win_the_contract_could_not_carry_is_refused(platform):
+    with pytest.raises(CommandError, match="stake must be at most"):
+        run(stake=10**15 // 80 + 1)

@@ -1,11 +1,16 @@
 """Play real rounds over HTTP against a partner casino and prove the books still agree."""
 
+import random
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from casino_platform.errors import DomainError
 from ledger.reconciliation import ledger_reconcile
+from provider.games.engine import DICE_MIN_TARGET, stake_max
 from provider.models import PartnerCasino
+from provider.outbound.client import OutcomeUnknown
 from provider.simulation.runner import simulate
 
 
@@ -17,12 +22,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--partner", default=settings.SANDBOX_PARTNER, help="Partner casino name (default %(default)s)."
+            "--partner",
+            default=settings.SANDBOX_PARTNER,
+            help="The partner casino standing for this platform's own wallet API (default %(default)s).",
         )
         parser.add_argument("--players", type=int, default=10)
         parser.add_argument("--rounds", type=int, default=100, help="Rounds in total, spread over the players.")
         parser.add_argument("--concurrency", type=int, default=4, help="Players playing at the same time.")
-        parser.add_argument("--seed", type=int, default=None, help="Makes players, games and outcomes reproducible.")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="Makes players, games and outcomes reproducible (default: a random one, printed).",
+        )
         parser.add_argument(
             "--chaos",
             type=float,
@@ -38,6 +50,12 @@ class Command(BaseCommand):
             raise CommandError(f"No partner casino {partner!r} (seed_sandbox creates {settings.SANDBOX_PARTNER!r}).")
         if not 0 <= chaos < 1 or players < 1 or rounds < 1 or concurrency < 1 or stake < 1:
             raise CommandError("players, rounds, concurrency and stake must be >= 1; chaos in [0, 1).")
+        # Dice is played at targets down to the lowest, whose win pays the most.
+        most = min(stake_max(game="slot"), stake_max(game="dice", target=DICE_MIN_TARGET))
+        if stake > most:
+            raise CommandError(f"stake must be at most {most}: a bigger win could not be credited.")
+        if seed is None:
+            seed = random.SystemRandom().randrange(1 << 30)
         self.stdout.write(
             f"Simulating {players} players x {rounds} rounds against {partner_obj.name} "
             f"({partner_obj.base_url}), concurrency {concurrency}, chaos {chaos}, seed {seed}"
@@ -58,6 +76,13 @@ class Command(BaseCommand):
             )
         except RuntimeError as exc:
             raise CommandError(str(exc)) from exc
+        except OutcomeUnknown as exc:
+            raise CommandError(
+                f"The partner's wallet API did not answer at {partner_obj.base_url} ({exc}): is the platform "
+                "serving there (make run; PORT and PUBLIC_BASE_URL)?"
+            ) from exc
+        except DomainError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
         finally:
             bar.close()
             drain.close()
