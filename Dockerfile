@@ -8,7 +8,7 @@ COPY . .
 # to serve (DEBUG is off here, so Django serves none). DEBUG=1 only lets settings load
 # without a SECRET_KEY at build time; it is not in the image.
 RUN DEBUG=1 python manage.py collectstatic --noinput --verbosity 0
-RUN useradd --create-home casino && mkdir -p /app/var && chown -R casino /app/var
+RUN useradd --create-home casino && mkdir -p /app/var/beat && chown -R casino /app/var
 USER casino
 EXPOSE 8000
 # granian as measured (bin/serve). PROMETHEUS_MULTIPROC_DIR is not set here: bin/serve sets

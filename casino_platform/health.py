@@ -1,4 +1,4 @@
-"""GET /health, unauthenticated: database and broker checks and the version."""
+"""GET /health, unauthenticated: database, broker and cache checks and the version."""
 
 from typing import Any
 
@@ -30,9 +30,17 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _check_cache() -> str:
+    # The rate limits' and the caches' Redis (REDIS_URL), which need not be the broker's.
+    from django.core.cache import cache
+
+    cache.get("health")
+    return "ok"
+
+
 def health_report() -> tuple[bool, dict[str, Any]]:
     checks: dict[str, str] = {}
-    for name, check in (("database", _check_database), ("broker", _check_broker)):
+    for name, check in (("database", _check_database), ("broker", _check_broker), ("cache", _check_cache)):
         try:
             checks[name] = check()
         except Exception as exc:  # a health check reports failures; it never raises them

@@ -198,7 +198,7 @@ def _outbound_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMet
             labels=["kind"],
         ),
         GaugeMetricFamily(
-            "outbound_flagged_total",
+            "outbound_flagged",
             "Outbound transactions flagged for staff and not succeeded (admin: needs attention).",
         ),
     )

@@ -110,6 +110,9 @@ else:
     # DATABASE_PREPARE_THRESHOLD empty unless it supports prepared statements (PgBouncer 1.22+
     # with max_prepared_statements > 0). Measured in docs/performance.md.
     _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # libpq waits for an unreachable server as long as TCP retries (minutes): /health would
+    # hang instead of answering 503, and every request with it.
+    _options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5))
     _options["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip()
     _options["prepare_threshold"] = (
@@ -140,6 +143,15 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task may run this long before it is interrupted (SoftTimeLimitExceeded), and 30 s more
+# before its process is killed. An HTTP timeout bounds each read, not a whole answer: a
+# partner trickling one byte at a time would otherwise hold a worker, and with it every sweep,
+# for ever. An interrupted delivery is retried like a timeout; nothing it sends moves twice.
+# The hourly reconciliation and the nightly re-read have CELERY_LONG_TASK_TIME_LIMIT_SECONDS.
+# Both stay under Redis's visibility timeout (an hour), after which a task is given again.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=1.0)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+CELERY_LONG_TASK_TIME_LIMIT_SECONDS = env.int("CELERY_LONG_TASK_TIME_LIMIT_SECONDS", default=1800)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
@@ -150,9 +162,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 
 # --- Caches -------------------------------------------------------------------------------
+# A Redis that stops answering fails a cache call after this long instead of holding the
+# request (redis-py waits for ever by default): the rate limits then let calls through.
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=1.0)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS, "socket_timeout": REDIS_TIMEOUT_SECONDS},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -1,13 +1,18 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from .reconciliation import ledger_reconcile
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task
+# It reads the whole journal: longer than the default limit on a large one.
+@shared_task(
+    soft_time_limit=settings.CELERY_LONG_TASK_TIME_LIMIT_SECONDS,
+    time_limit=settings.CELERY_LONG_TASK_TIME_LIMIT_SECONDS + 60,
+)
 def ledger_reconcile_task() -> dict[str, int]:
     report = ledger_reconcile()
     if not report.ok:

@@ -9,7 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from casino_platform.errors import ValidationFailed
-from casino_platform.ratelimit import calls_this_second
+from casino_platform.ratelimit import within_rate_limit
 
 from .errors import (
     InvalidSignature,
@@ -82,10 +82,11 @@ def provider_authenticate(request: HttpRequest) -> AuthenticatedProvider:
     # ASCII digits only (str.isdigit() takes '²'), and few enough for int() and the clock.
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise StaleTimestamp("X-Timestamp must be Unix time in whole seconds.")
-    skew = abs(time.time() - int(timestamp))
+    # In whole seconds, as X-Timestamp is: 300 s either side is in, 301 out.
+    skew = abs(int(time.time()) - int(timestamp))
     if skew > settings.WALLET_SIGNATURE_WINDOW_SECONDS:
         raise StaleTimestamp(
-            f"X-Timestamp is {int(skew)} s from the platform's clock; the window is "
+            f"X-Timestamp is {skew} s from the platform's clock; the window is "
             f"{settings.WALLET_SIGNATURE_WINDOW_SECONDS} s."
         )
     body = request_body(request)
@@ -109,7 +110,8 @@ def provider_assert_enabled(provider: Provider) -> None:
 
 
 def provider_rate_limit(provider: Provider) -> None:
-    """A fixed one-second window per provider, counted in the shared cache (Redis)."""
+    """A fixed one-second window per provider, counted in the shared cache (Redis); without
+    the cache, calls go through uncounted."""
     limit = provider.rate_limit_per_second
-    if limit and calls_this_second(provider.code) > limit:
+    if limit and not within_rate_limit(provider.code, limit):
         raise RateLimited(f"Over {limit} calls per second for {provider.code}.", details={"retry_after": 1})

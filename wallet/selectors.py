@@ -31,6 +31,10 @@ def wallet_get(*, player: Player, currency: str) -> Wallet:
     return wallet
 
 
+def wallet_exists(*, player_id: str, currency: str) -> bool:
+    return Wallet.objects.filter(player__player_id=player_id, currency_id=currency).exists()
+
+
 def player_wallets(*, player: Player) -> QuerySet[Wallet]:
     return Wallet.objects.filter(player=player).order_by("currency_id")
 

@@ -13,7 +13,7 @@ def withdrawal_event_deliver_task(event_id: int) -> str:
     return withdrawal_event_deliver(event_id=event_id)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, expires=settings.OUTBOUND_SWEEP_SECONDS)  # as outbound_sweep_task
 def withdrawal_event_sweep_task() -> int:
     """Beat: queue the events whose retry is due or whose task was lost (a dead worker, a
     restarted broker). An event waits longer then; it is never lost."""
@@ -33,7 +33,11 @@ def monitoring_sweep_task() -> int:
     return _logged(monitoring_sweep())
 
 
-@shared_task(ignore_result=True)
+@shared_task(
+    ignore_result=True,
+    soft_time_limit=settings.CELERY_LONG_TASK_TIME_LIMIT_SECONDS,
+    time_limit=settings.CELERY_LONG_TASK_TIME_LIMIT_SECONDS + 60,
+)
 def monitoring_reread_task() -> int:
     """Beat, nightly: yesterday's journal read again, for movements slower to commit than the settle time."""
     return _logged(monitoring_reread_yesterday())

@@ -84,3 +84,27 @@ def test_the_image_collects_the_static_files_and_keeps_local_state_out():
     assert "collectstatic" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv*", "var", ".env"} <= set(ignored)
+
+
+def test_compose_has_no_default_for_the_keys_and_seeds_the_sandbox_only_when_asked():
+    # A default written in a public file is a public key: compose refuses to start without them.
+    for name, service in compose()["services"].items():
+        if name in ("postgres", "redis"):
+            continue
+        for key in ("SECRET_KEY", "PROVIDER_SECRET_KEY"):
+            assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", service["environment"][key]), (name, key)
+    # The sandbox's keys are public too.
+    assert (
+        "if [ '${SEED_SANDBOX:-0}' = 1 ]; then python manage.py seed_sandbox; fi"
+        in (compose()["services"]["migrate"]["command"])
+    )
+
+
+def test_beat_keeps_its_schedule_on_a_volume_the_image_lets_it_write():
+    beat = compose()["services"]["beat"]
+    schedule = re.search(r"--schedule=(\S+)", beat["command"]).group(1)
+    volume, mounted = beat["volumes"][0].split(":")
+    assert volume in compose()["volumes"] and schedule.startswith(mounted + "/")
+    # A new named volume takes the owner of the image's directory: the app's user.
+    assert re.search(rf"mkdir -p {mounted}\b.*chown -R casino /app/var", (ROOT / "Dockerfile").read_text())
+    assert mounted.startswith("/app/var/")

@@ -44,7 +44,7 @@ def test_compiled_validation_agrees_with_the_serializer(serializer, data):
 def test_a_valid_debit_is_cleaned_like_the_serializer_cleans_it():
     payload = {
         "transaction_id": "tx-1",
-        "session_token": " tok ",
+        "session_token": "tok",
         "round_id": "r",
         "game_id": "sandbox:dice",
         "amount": 5,
@@ -55,6 +55,16 @@ def test_a_valid_debit_is_cleaned_like_the_serializer_cleans_it():
     assert reference.is_valid()
     assert compile_serializer(s.DebitInput)(payload) == dict(reference.validated_data)
     assert compile_serializer(s.DebitInput)(payload)["round_closed"] is False
+
+
+@pytest.mark.parametrize("value", [" tok", "tok ", "to k\n", "   "])
+def test_a_token_with_whitespace_around_it_is_refused_in_the_serializers_words(value):
+    payload = {"session_token": value}
+    reference = s.BalanceInput(data=payload)
+    assert not reference.is_valid()
+    with pytest.raises(ValidationFailed) as refused:
+        compile_serializer(s.BalanceInput)(payload)
+    assert refused.value.details["session_token"] == [str(m) for m in reference.errors["session_token"]]
 
 
 @pytest.mark.parametrize("value", ["tx-\ud800", "é\udfff", "tx\x00"])

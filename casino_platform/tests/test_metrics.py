@@ -133,7 +133,7 @@ def outbound_values(samples: Samples) -> dict[str, float]:
         "rollback_depth": value(samples, "outbound_queue_depth", kind="rollback"),
         "credit_age": value(samples, "outbound_queue_oldest_age_seconds", kind="credit"),
         "rollback_age": value(samples, "outbound_queue_oldest_age_seconds", kind="rollback"),
-        "flagged": value(samples, "outbound_flagged_total"),
+        "flagged": value(samples, "outbound_flagged"),
     }
 
 
@@ -196,7 +196,7 @@ def test_a_failed_database_read_leaves_out_only_its_gauges(client, monkeypatch, 
     monkeypatch.setattr("wallet.selectors.withdrawals_pending_summary", fails)
     samples = scrape(client)
     assert not any(name.startswith("withdrawals_pending") for name, _ in samples)
-    assert ("outbound_flagged_total", frozenset()) in samples
+    assert ("outbound_flagged", frozenset()) in samples
     assert "withdrawal queue metrics unavailable" in caplog.text
 
 
@@ -208,7 +208,7 @@ def test_the_token_guards_metrics_when_set(client, settings):
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "s3cret-metrics"}).status_code == 401
     samples = scrape(client, Authorization="Bearer s3cret-metrics")
-    assert any(name == "outbound_flagged_total" for name, _ in samples)
+    assert any(name == "outbound_flagged" for name, _ in samples)
 
 
 def test_metrics_only_answers_get(client):
@@ -257,7 +257,7 @@ def test_multiprocess_mode_merges_worker_files_and_keeps_the_outbound_gauges(tmp
     assert 'wallet_request_duration_seconds_count{endpoint="debit",status="402"} 1.0' in text
     assert 'wallet_errors_total{code="INSUFFICIENT_FUNDS",endpoint="debit"} 1.0' in text
     assert 'outbound_queue_depth{kind="credit"} 3.0' in text
-    assert "outbound_flagged_total 1.0" in text
+    assert "outbound_flagged 1.0" in text
     assert 'withdrawals_pending{currency="EUR"} 2.0' in text
 
 

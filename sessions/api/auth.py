@@ -1,4 +1,3 @@
-import logging
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -6,12 +5,10 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from casino_platform.errors import ScopeNotGranted
-from casino_platform.ratelimit import calls_this_second
+from casino_platform.ratelimit import within_rate_limit
 from provider.errors import RateLimited
 from sessions.models import OperatorApiKey, operator_scopes_held
 from sessions.services import operator_api_key_mark_used, session_token_hash
-
-logger = logging.getLogger(__name__)
 
 
 class OperatorPrincipal:
@@ -73,12 +70,7 @@ class OperatorKeyRateLimit(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         api_key = request.auth
         if isinstance(api_key, OperatorApiKey) and api_key.rate_limit_per_second:
-            try:
-                calls = calls_this_second(f"operator:{api_key.pk}")
-            except Exception:  # Redis down or refusing writes: whatever its error, fail open
-                logger.warning("operator key rate limit not counted: cache unavailable", exc_info=True)
-                return True
-            if calls > api_key.rate_limit_per_second:
+            if not within_rate_limit(f"operator:{api_key.pk}", api_key.rate_limit_per_second):
                 raise RateLimited(
                     f"Over {api_key.rate_limit_per_second} calls per second for operator key {api_key.name!r}.",
                     details={"retry_after": 1},

@@ -1,5 +1,7 @@
 """Request and response shapes of the wallet callbacks (contract section 4)."""
 
+import re
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
@@ -20,14 +22,25 @@ def transaction_id_field(**kwargs) -> serializers.Field:
     )
 
 
+def exact_text_field(max_length: int, **kwargs) -> serializers.Field:
+    """An id or token as sent, refused with whitespace around it: trimmed, ' r-1' and 'r-1'
+    would be one round or player to the wallet, and their payloads one to the idempotency key."""
+    return StrictCharField(
+        max_length=max_length,
+        trim_whitespace=False,
+        validators=[RegexValidator(r"\A\S(?:.*\S)?\Z", "No whitespace before or after it.", flags=re.DOTALL)],
+        **kwargs,
+    )
+
+
 class AuthenticateInput(serializers.Serializer):
-    session_token = StrictCharField(max_length=256)
+    session_token = exact_text_field(256)
 
 
 class BalanceInput(serializers.Serializer):
-    session_token = StrictCharField(max_length=256, required=False)
-    player_id = StrictCharField(max_length=64, required=False)
-    currency = currency_field()
+    session_token = exact_text_field(256, required=False)
+    player_id = exact_text_field(64, required=False)
+    currency = currency_field(trim_whitespace=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,32 +54,32 @@ class BalanceInput(serializers.Serializer):
 
 class DebitInput(serializers.Serializer):
     transaction_id = transaction_id_field()
-    session_token = StrictCharField(max_length=256)
-    round_id = StrictCharField(max_length=128)
-    game_id = StrictCharField(max_length=128)
+    session_token = exact_text_field(256)
+    round_id = exact_text_field(128)
+    game_id = exact_text_field(128)
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Minor units, > 0.")
-    currency = currency_field()
+    currency = currency_field(trim_whitespace=False)
     reason = serializers.ChoiceField(choices=DEBIT_REASONS)
     round_closed = StrictBooleanField(required=False, default=False)
 
 
 class CreditInput(serializers.Serializer):
     transaction_id = transaction_id_field()
-    player_id = StrictCharField(max_length=64)
-    round_id = StrictCharField(max_length=128)
-    game_id = StrictCharField(max_length=128)
+    player_id = exact_text_field(64)
+    round_id = exact_text_field(128)
+    game_id = exact_text_field(128)
     amount = StrictIntegerField(min_value=0, max_value=MAX_AMOUNT, help_text="Minor units, >= 0.")
-    currency = currency_field()
+    currency = currency_field(trim_whitespace=False)
     reason = serializers.ChoiceField(choices=CREDIT_REASONS)
     round_closed = StrictBooleanField(required=False, default=True)
-    session_token = StrictCharField(max_length=256, required=False)
+    session_token = exact_text_field(256, required=False)
 
 
 class RollbackInput(serializers.Serializer):
     transaction_id = transaction_id_field()
     reference_transaction_id = transaction_id_field()
-    player_id = StrictCharField(max_length=64)
-    round_id = StrictCharField(max_length=128)
+    player_id = exact_text_field(64)
+    round_id = exact_text_field(128)
 
 
 class BalanceOutput(serializers.Serializer):

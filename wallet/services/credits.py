@@ -21,6 +21,7 @@ from sessions.models import GameSession
 from sessions.services import round_get, round_record_credit, session_token_hash
 
 from ..errors import CurrencyMismatch
+from ..selectors import wallet_exists
 from .common import (
     WalletResult,
     call_in_database,
@@ -81,7 +82,13 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
         # Handed back: the player has no wallet in this currency yet, created below.
 
     def work() -> WalletResult:
-        currency_get(code=request.currency, enabled_only=False)
+        currency = currency_get(code=request.currency, enabled_only=False)
+        if not currency.is_enabled and not wallet_exists(player_id=request.player_id, currency=request.currency):
+            # Owed money is paid into a wallet of a retired currency; none opens one (no
+            # money comes into a currency once disabled).
+            raise ValidationFailed(
+                f"Currency {request.currency!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
+            )
         player, wallet = wallet_lock_or_create(player_id=request.player_id, currency=request.currency)
         if request.session_token is not None:
             # Only the currency is checked: a credit must be paid even after the session ended.

@@ -133,6 +133,18 @@ class TestAuthentication:
         r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=int(time.time()) + skew)
         assert_error(r, 401, "STALE_TIMESTAMP")
 
+    @pytest.mark.parametrize("skew", [-300, 300])
+    def test_the_window_holds_whole_seconds_alike_on_both_sides(self, api, skew, monkeypatch):
+        from types import SimpleNamespace
+
+        # Nine tenths into a second: compared as a float, 300 s behind would be 300.9 s.
+        monkeypatch.setattr("provider.auth.time", SimpleNamespace(time=lambda: 1_800_000_000.9))
+        r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=1_800_000_000 + skew)
+        assert r.status == 200, r.body
+        late = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=1_800_000_000 - 301)
+        assert_error(late, 401, "STALE_TIMESTAMP")
+        assert late.body["message"] == "X-Timestamp is 301 s from the platform's clock; the window is 300 s."
+
     @pytest.mark.parametrize(
         "timestamp",
         ["\xb2", "9" * 400, "0" * 5000, "", "1e9", " 1", "-5"],
@@ -214,6 +226,32 @@ class TestAuthentication:
         assert_error(limited[0], 429, "RATE_LIMITED", retryable=True)
         assert int(limited[0].headers["Retry-After"]) >= 1
 
+    def test_without_the_cache_a_limited_provider_is_let_through_and_the_cache_tried_again_later(
+        self, api, sandbox, settings, caplog, monkeypatch
+    ):
+        from casino_platform import ratelimit
+        from provider.selectors import provider_cache_clear
+
+        sandbox.rate_limit_per_second = 1
+        sandbox.save()
+        provider_cache_clear()
+        # A real Redis client on a port nothing listens on: every cache call fails.
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        }
+        monkeypatch.setattr(ratelimit, "_cache_down_until", 0.0)
+        tried = []
+        real_count = ratelimit.calls_this_second
+        monkeypatch.setattr(ratelimit, "calls_this_second", lambda name: tried.append(name) or real_count(name))
+        answers = [api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}) for _ in range(4)]
+        assert [r.status for r in answers] == [200] * 4
+        # The first call found the cache down; the others did not wait on it again.
+        assert tried == ["sandbox"]
+        assert sum("rate limits not counted" in r.getMessage() for r in caplog.records) == 1
+        monkeypatch.setattr(ratelimit, "_cache_down_until", 0.0)  # the retry period over
+        api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"})
+        assert tried == ["sandbox", "sandbox"]
+
     def test_trace_id_is_echoed_and_written_to_the_ledger(self, api):
         token = launch()
         r = api.post("debit", debit(token), headers={"X-Trace-Id": "trace-abc-123"})
@@ -228,6 +266,33 @@ class TestAuthentication:
 
 
 class TestValidation:
+    @pytest.mark.parametrize(
+        ("endpoint", "field", "value"),
+        [
+            ("debit", "round_id", "r-1 "),
+            ("debit", "game_id", " sandbox:dice"),
+            ("debit", "currency", "EUR "),
+            ("debit", "round_id", "   "),
+            ("credit", "player_id", " p_demo_1"),
+            ("credit", "round_id", "r-1\n"),
+        ],
+    )
+    def test_an_id_with_whitespace_around_it_is_refused_not_trimmed(self, api, endpoint, field, value):
+        # Trimmed, it would be the same round or player, and a changed payload the same one.
+        token = launch()
+        body = debit(token) if endpoint == "debit" else credit()
+        r = api.post(endpoint, {**body, field: value})
+        assert_error(r, 400, "VALIDATION_ERROR")
+        assert field in r.body["details"]
+        assert balance_of() == 100_000
+        assert not JournalTransaction.objects.filter(provider_transaction_id__in=["d-1", "c-1"]).exists()
+
+    def test_a_debit_retried_with_a_space_added_to_its_round_is_not_replayed(self, api):
+        token = launch()
+        assert api.post("debit", debit(token)).status == 200
+        assert_error(api.post("debit", debit(token, round_id="r-1 ")), 400, "VALIDATION_ERROR")
+        assert balance_of() == 99_900
+
     @pytest.mark.parametrize("amount", [5.0, "5", True, -1, 0, 10**15 + 1, None])
     def test_amounts(self, api, amount):
         token = launch()
@@ -281,6 +346,13 @@ class TestMoney:
         assert r.status == 200 and r.body["balance"] == 100_750
         assert api.post("balance", {"session_token": token}).body["balance"] == 100_750
         assert ledger_reconcile().ok
+
+    def test_balance_by_session_with_another_currency_or_player_beside_it_is_refused(self, api):
+        token = launch()
+        assert_error(api.post("balance", {"session_token": token, "currency": "USD"}), 422, "CURRENCY_MISMATCH")
+        assert_error(api.post("balance", {"session_token": token, "player_id": "p_demo_2"}), 401, "SESSION_NOT_FOUND")
+        same = api.post("balance", {"session_token": token, "player_id": "p_demo_1", "currency": "EUR"})
+        assert same.status == 200 and same.body["balance"] == 100_000
 
     def test_replay_returns_exactly_the_first_response(self, api):
         token = launch()
@@ -448,7 +520,8 @@ class TestHealthAndSchema:
         r = client.get("/health")
         assert r.status_code == 200
         body = r.json()
-        assert body["status"] == "ok" and body["checks"] == {"database": "ok", "broker": "ok"} and body["version"]
+        assert body["status"] == "ok" and body["checks"] == {"database": "ok", "broker": "ok", "cache": "ok"}
+        assert body["version"]
 
     def test_health_degraded_when_broker_down(self, client, settings):
         # Nothing listens on port 1: the broker check fails, the database one still passes.
@@ -457,6 +530,15 @@ class TestHealthAndSchema:
         assert r.status_code == 503 and r.json()["status"] == "degraded"
         assert r.json()["checks"]["database"] == "ok"
         assert r.json()["checks"]["broker"].startswith("failing")
+
+    def test_health_degraded_when_the_cache_is_down(self, client, settings):
+        # The rate limits' Redis (REDIS_URL) apart from the broker's: nothing listens on port 1.
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        }
+        r = client.get("/health")
+        assert r.status_code == 503 and r.json()["checks"]["broker"] == "ok"
+        assert r.json()["checks"]["cache"].startswith("failing")
 
     def test_schema_lists_every_endpoint_with_error_codes(self, client):
         r = client.get("/api/schema/", headers={"Accept": "application/json"})

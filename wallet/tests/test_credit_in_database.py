@@ -5,6 +5,7 @@ identical worlds, one per path, must get the same answers and leave the same sta
 
 import re
 
+import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,9 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from casino_platform import clock
-from casino_platform.errors import error_class_for_code
+from casino_platform.errors import ValidationFailed, error_class_for_code
+from ledger.models import Currency
 from wallet.models import Wallet
 from wallet.services import CreditRequest, wallet_credit
+from wallet.services.common import wallet_lock_or_create
 from wallet.tests.equivalence import STARTS, World, both_paths_alike, credit_step
 
 
@@ -61,6 +64,29 @@ class CreditHandedBackTest(TestCase):
             again = wallet_credit(provider=world.provider, request=request)
         assert again.balance == 1000
         assert len(_statements(queries)) == 1
+
+    def test_a_credit_in_a_disabled_currency_opens_no_wallet_but_is_paid_into_one_that_exists(self):
+        world = World(clock.now())
+        Currency.objects.filter(code="USD").update(is_enabled=False)
+        step = {
+            "player": "poor", "round": "r-new", "reason": "prize", "amount": 500, "currency": "USD", "tx": "t-usd",
+            "close": True, "session": None,
+        }  # fmt: skip
+        with pytest.raises(ValidationFailed, match="not enabled"):
+            wallet_credit(provider=world.provider, request=_request(world, step))
+        assert not Wallet.objects.filter(player=world.players["poor"], currency_id="USD").exists()
+        # Not the key's answer: once a wallet holds the currency, the same credit is paid.
+        Currency.objects.filter(code="USD").update(is_enabled=True)
+        wallet_lock_or_create(player_id=world.players["poor"].player_id, currency="USD")
+        Currency.objects.filter(code="USD").update(is_enabled=False)
+        assert wallet_credit(provider=world.provider, request=_request(world, step)).balance == 500
+
+
+def _request(world: World, step: dict) -> CreditRequest:
+    return CreditRequest(
+        transaction_id=step["tx"], player_id=world.players[step["player"]].player_id, round_id=step["round"],
+        game_id=f"eq-{world.tag}:dice", amount=step["amount"], currency=step["currency"], reason=step["reason"],
+    )  # fmt: skip
 
 
 def _statements(queries: CaptureQueriesContext) -> list[str]:
