@@ -45,12 +45,18 @@ class RollbackRequest:
     trace_id: str = ""
 
 
-def _reported_wallet(*, player: Player, round_obj: Round | None) -> Wallet | None:
-    """The wallet whose balance a rollback answers with: the round's, else the player's first."""
-    wallets = Wallet.objects.filter(player=player)
+def _reported_balance(*, player: Player, round_obj: Round | None) -> tuple[str, int]:
+    """The currency and balance a tombstone answers with (every success carries both): the
+    player's wallet in the round's currency, else their first wallet, else nothing in the
+    round's currency. Only a player with no wallet, naming no known round, gets ""."""
+    wallets = Wallet.objects.filter(player=player).order_by("created_at", "pk")
+    wallet = None
     if round_obj is not None:
-        wallets = wallets.filter(currency_id=round_obj.currency_id)
-    return wallets.order_by("created_at", "pk").first()
+        wallet = wallets.filter(currency_id=round_obj.currency_id).first()
+    wallet = wallet or wallets.first()
+    if wallet is not None:
+        return wallet.currency_id, wallet.balance
+    return (round_obj.currency_id if round_obj is not None else ""), 0
 
 
 def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletResult:
@@ -119,11 +125,13 @@ def wallet_rollback(*, provider: Provider, request: RollbackRequest) -> WalletRe
                 transaction_id=request.reference_transaction_id,
                 defaults={"rollback_transaction_id": request.transaction_id, "player_id_text": player.player_id},
             )
-            wallet = _reported_wallet(player=player, round_obj=round_get(provider=provider, round_id=request.round_id))
+            currency, balance = _reported_balance(
+                player=player, round_obj=round_get(provider=provider, round_id=request.round_id)
+            )
             return WalletResult(
                 player_id=player.player_id,
-                currency=wallet.currency_id if wallet else "",
-                balance=wallet.balance if wallet else 0,
+                currency=currency,
+                balance=balance,
                 transaction_id=request.transaction_id,
                 status=TOMBSTONE,
             )

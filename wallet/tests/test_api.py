@@ -430,6 +430,23 @@ class TestMoney:
         assert_error(api.post("debit", debit(token, tx="d-late", round_id="r2")), 409, "TRANSACTION_ROLLED_BACK")
         assert balance_of() == 100_000
 
+    def test_a_tombstone_answers_with_a_currency_and_balance_of_the_player(self, api):
+        from players.services import player_create
+
+        token = launch()
+        api.post("debit", debit(token, tx="d-1", round_id="eur-round"))
+        rb = {"transaction_id": "rb-1", "reference_transaction_id": "never", "round_id": "eur-round"}
+        # p_demo_2 holds only USD: the round's EUR is not theirs, their own wallet answers.
+        r = api.post("rollback", {**rb, "player_id": "p_demo_2"})
+        assert (r.status, r.body["status"], r.body["currency"], r.body["balance"]) == (200, "tombstone", "USD", 100_000)
+        # A player with no wallet at all: nothing, in the round's currency.
+        player_create(player_id="p_no_wallet")
+        r = api.post(
+            "rollback",
+            {**rb, "transaction_id": "rb-2", "reference_transaction_id": "never-2", "player_id": "p_no_wallet"},
+        )
+        assert (r.status, r.body["status"], r.body["currency"], r.body["balance"]) == (200, "tombstone", "EUR", 0)
+
     def test_rollback_not_allowed(self, api):
         token = launch()
         api.post("debit", debit(token, tx="d-1", round_id="r"))
