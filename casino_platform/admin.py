@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import router, transaction
 
 from ledger.settings_audit import setting_changes_record, setting_snapshot
@@ -15,16 +15,74 @@ def shown_on_the_page(form: Any, name: str) -> Any:
     return bound.field.hidden_widget().value_from_datadict(form.data, form.files, bound.html_initial_name)
 
 
+def showing_what_it_shows(form_class: Any) -> Any:
+    """`form_class` with every field sending back, hidden, the value the page showed
+    (show_hidden_initial): its changed_data are then what was changed on the page, not what
+    differs from the row as stored when the post arrives."""
+
+    class Form(form_class):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if self.is_bound and not any(self.add_initial_prefix(name) in self.data for name in self.fields):
+                return  # a script's post, without the copies: judged against the row as stored
+            for field in self.fields.values():  # the form's own copies
+                field.show_hidden_initial = True
+
+    Form.__name__ = Form.__qualname__ = form_class.__name__
+    return Form
+
+
 class SettingsAuditAdmin(admin.ModelAdmin):
     """For operator settings (ledger.settings_audit.AUDITED_SETTINGS): each change saved here,
     on the change page or in the list, and each deletion, is recorded as SettingChange rows
-    in the transaction the admin saves it in."""
+    in the transaction the admin saves it in.
+
+    A save writes only the fields changed on the page, judged against what the page showed
+    (sent back hidden with the form), so that a change a colleague or a command made after the
+    page was opened is kept: a key revoked, a provider disabled, a switch turned on, a
+    threshold lowered. Saving the whole form, or judging against the row as stored when the
+    post arrives, would put each untouched field back as the page showed it. A post without
+    the hidden values (a script's) saves what it sends, as before."""
+
+    # Fields a save of this admin sets itself (who changed it, when): written with each change.
+    saved_with_every_change: tuple[str, ...] = ()
+
+    def get_form(self, request: Any, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return showing_what_it_shows(form) if obj is not None else form
+
+    def get_changelist_form(self, request: Any, **kwargs: Any) -> Any:
+        return showing_what_it_shows(super().get_changelist_form(request, **kwargs))
 
     def save_model(self, request: Any, obj: Any, form: Any, change: Any) -> None:
         before = setting_snapshot(obj) if change else None
-        super().save_model(request, obj, form, change)
+        if change and any(form[name].html_initial_name in form.data for name in form.fields):
+            columns = {f.name for f in obj._meta.concrete_fields}
+            changed = [name for name in form.changed_data if name in columns]
+            if changed:
+                obj.save(update_fields=[*changed, *self.saved_with_every_change])
+            kept = self.changed_meanwhile(form, changed)
+            obj.refresh_from_db()  # as stored: the trail compares it with `before`
+            if kept:
+                messages.info(
+                    request,
+                    f"Kept what was changed after this page was opened: {', '.join(kept)}.",
+                )
+        else:
+            super().save_model(request, obj, form, change)
         reason = self.reason(obj, form)
         setting_changes_record(obj=obj, before=before, changed_by=request.user.get_username(), reason=reason)
+
+    @staticmethod
+    def changed_meanwhile(form: Any, changed: list[str]) -> list[str]:
+        """The fields this save left alone whose value as stored when the post arrived (the
+        form's initial) is not what the page showed."""
+        kept = []
+        for name in form.fields:
+            raw = shown_on_the_page(form, name)
+            if name not in changed and raw is not None and form.fields[name].has_changed(form.initial.get(name), raw):
+                kept.append(str(form.fields[name].label or name))
+        return kept
 
     def delete_model(self, request: Any, obj: Any) -> None:
         before = setting_snapshot(obj)

@@ -151,6 +151,7 @@ class PlatformSwitchAdmin(SettingsAuditAdmin):
     list_display = ("name", "is_on", "reason", "changed_by", "changed_at")
     list_editable = ("is_on",)
     readonly_fields = ("changed_by", "changed_at")
+    saved_with_every_change = ("changed_by", "changed_at")
 
     def save_model(self, request, obj, form, change):
         obj.changed_by = request.user.get_username()

@@ -9,10 +9,12 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from casino_platform.tests.pages import form_as_shown
 from ledger.models import Currency, SettingChange
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 from provider.models import Game, Provider, ProviderSecret
 from sessions.models import OperatorApiKey, PlatformSwitch
+from sessions.services import platform_switch_set
 
 pytestmark = pytest.mark.django_db
 
@@ -148,6 +150,62 @@ class TestAdmin:
         page = admin_client.get(reverse("admin:ledger_settingchange_changelist")).content.decode()
         assert "game_sessions.platformswitch" in page and "db upgrade" in page and "manage.py" in page
         assert "Add setting change" not in page
+
+
+class TestAPageOpenedBeforeAChange:
+    """A settings page saves what was changed on it, and keeps what a colleague or a command
+    changed after it was opened (the page sends back what it showed)."""
+
+    def test_a_key_revoked_meanwhile_stays_revoked_when_another_field_is_saved(self, admin_client, sandbox):
+        key = OperatorApiKey.objects.get(name="sandbox")
+        url = reverse("admin:game_sessions_operatorapikey_change", args=[key.pk])
+        page = form_as_shown(admin_client.get(url))
+        OperatorApiKey.objects.filter(pk=key.pk).update(is_active=False)  # revoked by a colleague
+        r = admin_client.post(url, {**page, "rate_limit_per_second": "50"}, follow=True)
+        assert r.status_code == 200
+        key.refresh_from_db()
+        assert (key.is_active, key.rate_limit_per_second) == (False, 50)
+        assert changes(setting="game_sessions.operatorapikey", changed_by="admin") == [
+            ("sandbox", "rate_limit_per_second", "0", "50", "admin")
+        ]
+        assert any("Kept what was changed after this page was opened" in str(m) for m in r.context["messages"])
+
+    def test_a_threshold_lowered_meanwhile_is_kept_by_a_save_of_another(self, admin_client, sandbox):
+        url = reverse("admin:ledger_currency_change", args=["EUR"])
+        page = form_as_shown(admin_client.get(url))
+        Currency.objects.filter(code="EUR").update(staff_approval_above=0)  # four eyes for every movement
+        admin_client.post(url, {**page, "large_win_above": "500000"})
+        eur = Currency.objects.get(code="EUR")
+        assert (eur.staff_approval_above, eur.large_win_above) == (0, 500_000)
+
+    def test_a_currency_disabled_meanwhile_stays_so_when_the_list_saves_another(self, admin_client, sandbox):
+        url = reverse("admin:ledger_currency_changelist")
+        page = form_as_shown(admin_client.get(url))
+        Currency.objects.filter(code="USD").update(is_enabled=False)
+        eur_row = next(k for k, v in page.items() if k.endswith("-code") and v == "EUR").removesuffix("-code")
+        del page[f"{eur_row}-is_enabled"]  # staff untick EUR
+        r = admin_client.post(url, {**page, "_save": "Save"})
+        assert r.status_code == 302
+        assert set(Currency.objects.filter(is_enabled=False).values_list("code", flat=True)) >= {"EUR", "USD"}
+        assert changes(setting="ledger.currency", changed_by="admin") == [("EUR", "is_enabled", "yes", "no", "admin")]
+
+    def test_a_switch_turned_on_meanwhile_stays_on_when_the_list_toggles_another(self, admin_client, sandbox):
+        platform_switch_set(name="no_new_sessions", is_on=False, changed_by="ops")
+        platform_switch_set(name="maintenance", is_on=False, changed_by="ops")
+        url = reverse("admin:game_sessions_platformswitch_changelist")
+        page = form_as_shown(admin_client.get(url))
+        platform_switch_set(name="maintenance", is_on=True, changed_by="ops", reason="database upgrade")
+        row = next(
+            k
+            for k, v in page.items()
+            if k.endswith("-id") and v == str(PlatformSwitch.objects.get(name="no_new_sessions").pk)
+        ).removesuffix("-id")
+        r = admin_client.post(url, {**page, f"{row}-is_on": "on", "_save": "Save"})
+        assert r.status_code == 302
+        switches = dict(PlatformSwitch.objects.values_list("name", "is_on"))
+        assert switches["maintenance"] is True and switches["no_new_sessions"] is True
+        assert PlatformSwitch.objects.get(name="no_new_sessions").changed_by == "admin"
+        assert PlatformSwitch.objects.get(name="maintenance").changed_by == "ops"
 
 
 class TestOutsideTheAdmin:

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from casino_platform.tests.pages import form_as_shown
 from players.models import Player, PlayerAuditLog
 
 pytestmark = pytest.mark.django_db
@@ -18,34 +19,6 @@ def sandbox(db):
 
 def demo_player(player_id: str = "p_demo_1") -> Player:
     return Player.objects.get(player_id=player_id)
-
-
-def change_form_data(response) -> dict[str, str]:
-    """What a browser would post back unchanged: the main form and every inline formset."""
-    data: dict[str, str] = {}
-
-    def put(field, key: str, value) -> None:
-        widgets = getattr(field.widget, "widgets", None)
-        if widgets:  # split date/time: one input per sub-widget
-            parts = field.widget.decompress(value) if value else [None] * len(widgets)
-            for i, part in enumerate(parts):
-                data[f"{key}_{i}"] = "" if part is None else str(part)
-        else:
-            data[key] = "" if value is None else str(value)
-
-    def add(form) -> None:
-        for name, field in form.fields.items():
-            put(field, form.add_prefix(name), form[name].value())
-            if field.show_hidden_initial:  # what the page showed, posted back beside it
-                put(field, form.add_initial_prefix(name), form[name].initial)
-
-    add(response.context["adminform"].form)
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        add(formset.management_form)
-        for form in formset.forms:
-            add(form)
-    return data
 
 
 class TestPages:
@@ -98,7 +71,7 @@ class TestEdits:
     def test_edit_goes_through_the_audited_service(self, admin_client, admin_user, sandbox):
         player = demo_player()
         url = reverse("admin:players_player_change", args=[player.pk])
-        data = change_form_data(admin_client.get(url))
+        data = form_as_shown(admin_client.get(url))
         data.update(display_name="Demo Renamed", status=Player.Status.BLOCKED)
         audit_before = PlayerAuditLog.objects.filter(player=player).count()
 
@@ -121,7 +94,7 @@ class TestEdits:
         """Games' restricted countries are compared with it, and are written so."""
         player = demo_player()
         url = reverse("admin:players_player_change", args=[player.pk])
-        r = admin_client.post(url, {**change_form_data(admin_client.get(url)), "country": "gb"})
+        r = admin_client.post(url, {**form_as_shown(admin_client.get(url)), "country": "gb"})
         assert r.status_code == 200 and r.context["adminform"].form.errors["country"]
         assert Player.objects.get(pk=player.pk).country == "MT"
 
@@ -129,7 +102,7 @@ class TestEdits:
         player = demo_player("p_blocked_rg")
         url = reverse("admin:players_player_change", args=[player.pk])
         audit_before = PlayerAuditLog.objects.count()
-        r = admin_client.post(url, change_form_data(admin_client.get(url)))
+        r = admin_client.post(url, form_as_shown(admin_client.get(url)))
         assert r.status_code == 302
         assert PlayerAuditLog.objects.count() == audit_before
 
@@ -163,7 +136,7 @@ class TestAPageOpenedBeforeAChange:
         player = demo_player()
         player_update(player=player, changed_by="t", reason="t", kyc_status="verified")
         url = reverse("admin:players_player_change", args=[player.pk])
-        data = change_form_data(admin_client.get(url))
+        data = form_as_shown(admin_client.get(url))
         player_close(player=demo_player(), changed_by="player", reason="asked")
         player_update(player=demo_player(), changed_by="casino", reason="forged papers", kyc_status="rejected")
         r = admin_client.post(url, {**data, "display_name": "Typo Fixed"})
@@ -176,7 +149,7 @@ class TestAPageOpenedBeforeAChange:
 
         player = demo_player()
         url = reverse("admin:players_player_change", args=[player.pk])
-        data = change_form_data(admin_client.get(url))
+        data = form_as_shown(admin_client.get(url))
         player_close(player=demo_player(), changed_by="player", reason="asked")
         r = admin_client.post(url, {**data, "status": Player.Status.BLOCKED})
         assert r.status_code == 200
@@ -193,7 +166,7 @@ class TestAPageOpenedBeforeAChange:
         launch("p_demo_1")
         player = demo_player()
         url = reverse("admin:players_player_change", args=[player.pk])
-        data = change_form_data(admin_client.get(url))
+        data = form_as_shown(admin_client.get(url))
         with CaptureQueriesContext(connection) as queries:
             assert admin_client.post(url, {**data, "country": "GB"}).status_code == 302
         locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
@@ -218,7 +191,7 @@ class TestAPageOpenedBeforeAChange:
         Player.objects.filter(player_id="p_demo_1").update(display_name="Demo\nOne", country="mt")
         player = demo_player()
         url = reverse("admin:players_player_change", args=[player.pk])
-        data = change_form_data(admin_client.get(url))
+        data = form_as_shown(admin_client.get(url))
         data.update({"initial-display_name": "Demo\r\nOne", "display_name": "Demo One", "country": "MT"})
         r = admin_client.post(url, data)
         assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r

@@ -7,11 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from casino_platform.tests.pages import form_as_shown
 from casino_platform.tests.test_metrics import scrape, value
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player, PlayerAuditLog
 from players.services import player_block
-from players.tests.test_admin import change_form_data
 from sessions.models import GameSession
 from wallet.tests.api_client import ProviderClient, debit_payload, launch
 from wallet.tests.test_cashier import TOKEN, balance, call
@@ -156,7 +156,7 @@ def launch_ignoring_status(player_id):
 
 def edit_on_the_page(admin_client, player, **changes):
     url = reverse("admin:players_player_change", args=[player.pk])
-    data = change_form_data(admin_client.get(url))
+    data = form_as_shown(admin_client.get(url))
     data.update(changes)
     return admin_client.post(url, data)
 

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from casino_platform.errors import ValidationFailed
 from casino_platform.tests.locks import until_another_waits_for_a_lock
+from casino_platform.tests.pages import form_as_shown
 from players.models import Player, PlayerAuditLog
 from players.services import player_extend_restriction, player_update, player_update_by_staff
 from players.tests.factories import PlayerFactory
-from players.tests.test_admin import change_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +110,7 @@ def allow_lifting(user) -> None:
 class TestAdmin:
     def post(self, client, player: Player, **changes):
         url = reverse("admin:players_player_change", args=[player.pk])
-        data = change_form_data(client.get(url))
+        data = form_as_shown(client.get(url))
         for field, value in changes.items():
             if field in FIELDS:  # the split date and time inputs
                 data[f"{field}_0"], data[f"{field}_1"] = (
@@ -168,7 +168,7 @@ class TestAdmin:
         old_end = (timezone.now() - timedelta(days=1)).replace(microsecond=0)
         Player.objects.filter(pk=player.pk).update(self_excluded_until=old_end)
         url = reverse("admin:players_player_change", args=[player.pk])
-        stale = change_form_data(client.get(url))
+        stale = form_as_shown(client.get(url))
         new_end = (timezone.now() + timedelta(days=180)).replace(microsecond=0)
         player_extend_restriction(
             player=player, field="self_excluded_until", until=new_end, changed_by="player", reason="asked"
@@ -185,7 +185,7 @@ class TestAdmin:
         player = PlayerFactory()
         Player.objects.filter(pk=player.pk).update(self_excluded_until=timezone.now() - timedelta(days=1))
         url = reverse("admin:players_player_change", args=[player.pk])
-        stale = change_form_data(client.get(url))
+        stale = form_as_shown(client.get(url))
         new_end = (timezone.now() + timedelta(days=180)).replace(microsecond=0)
         player_extend_restriction(
             player=player, field="self_excluded_until", until=new_end, changed_by="player", reason="asked"
@@ -219,7 +219,7 @@ def test_a_player_s_exclusion_committed_while_staff_save_is_not_overwritten(clie
 
     player = PlayerFactory()
     url = reverse("admin:players_player_change", args=[player.pk])
-    data = change_form_data(client.get(url))
+    data = form_as_shown(client.get(url))
     staff_end = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
     data.update(
         self_excluded_until_0=staff_end.strftime("%Y-%m-%d"),

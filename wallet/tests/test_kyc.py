@@ -13,12 +13,12 @@ from django.db import transaction
 from django.urls import reverse
 
 from casino_platform.tests.locks import until_another_waits_for_a_lock
+from casino_platform.tests.pages import form_as_shown
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.errors import KycRequired
 from players.models import Player, PlayerAuditLog
 from players.services import player_update
-from players.tests.test_admin import change_form_data
 from wallet.models import Withdrawal
 from wallet.services import withdrawal_approve, withdrawal_reject
 from wallet.tests.test_admin import messages_of
@@ -276,7 +276,7 @@ class TestAdmin:
     def test_staff_set_it_on_the_player_page_audited(self, admin_client, sandbox):
         player = Player.objects.get(player_id="p_kyc_pending")
         url = reverse("admin:players_player_change", args=[player.pk])
-        data = change_form_data(admin_client.get(url))
+        data = form_as_shown(admin_client.get(url))
         data.update(kyc_status="verified", kyc_reference="manual-7")
         r = admin_client.post(url, data)
         assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
