@@ -25,15 +25,21 @@ def test_thread_connection_is_djangos_in_this_thread_and_in_another():
 
 
 def test_before_the_first_lookup_django_creates_the_connection():
+    seen = {}
+
     def fresh_thread():
-        assert db.initialized_connections() == connections.all(initialized_only=True) == []
-        conn = db.thread_connection()
-        assert conn is connections["default"]
-        assert db.initialized_connections() == connections.all(initialized_only=True) == [conn]
+        # Read here, judged in the test's thread: an assert failing in another thread fails nothing.
+        seen["before"] = (db.initialized_connections(), connections.all(initialized_only=True))
+        seen["conn"] = db.thread_connection()
+        seen["django"] = connections["default"]
+        seen["after"] = (db.initialized_connections(), connections.all(initialized_only=True))
 
     worker = threading.Thread(target=fresh_thread)
     worker.start()
     worker.join()
+    assert seen["before"] == ([], [])
+    assert seen["conn"] is seen["django"]
+    assert seen["after"] == ([seen["conn"]], [seen["conn"]])
 
 
 def test_with_an_event_loop_running_asgirefs_own_lookup_answers():

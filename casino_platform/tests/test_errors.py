@@ -63,6 +63,9 @@ def test_a_bug_is_a_logged_500_in_the_contract_shape(caplog):
     assert response.status_code == 500
     assert response.data["code"] == "INTERNAL_ERROR" and response.data["retryable"] is False
     assert response.data["trace_id"] == "t-1"
+    # Logged once: a bug is someone's to look at (the log line carries the request's trace id).
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert logged == ["unexpected error answering a request"]
 
 
 def test_unknown_api_path_is_json_404(client):

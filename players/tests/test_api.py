@@ -1,6 +1,7 @@
 """The operator's responsible-gambling API, over Django's test client and over a socket."""
 
 import json
+import threading
 from datetime import UTC, timedelta
 
 import pytest
@@ -295,8 +296,13 @@ def test_racing_registrations_over_http_create_one_player(live_server):
 
     call_command("seed_sandbox", stdout=open("/dev/null", "w"))
 
+    # No row exists to hold them behind: they start together, each on a connection already open.
+    start = threading.Barrier(6)
+
     def register(n):
         with requests.Session() as http:
+            http.get(f"{live_server.url}/health", timeout=10)
+            start.wait(timeout=30)
             r = http.put(
                 f"{live_server.url}/api/v1/players/p_race",
                 json={"display_name": f"racer {n}"},

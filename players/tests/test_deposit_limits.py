@@ -2,7 +2,6 @@
 held against the cashier's deposits under the player's lock; over Django's test client, and
 over a socket with parallel deposits for the race."""
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -11,6 +10,7 @@ import requests
 from django.core.management import call_command
 from django.urls import reverse
 
+from casino_platform.tests.locks import player_locked, together_behind_a_lock
 from ledger.models import JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import DepositLimit, Player, PlayerAuditLog
@@ -218,7 +218,8 @@ class TestADepositAgainstTheLimit:
 @pytest.mark.django_db(transaction=True)
 def test_parallel_deposits_over_http_never_cross_the_limit(live_server):
     """Eight deposits of 3,000 against a daily limit of 10,000, each from its own thread and
-    connection: three are taken, five refused, and the ledger holds exactly the three."""
+    connection, all waiting on the player's lock at once: three are taken, five refused, and
+    the ledger holds exactly the three."""
     call_command("seed_sandbox", stdout=open("/dev/null", "w"))
     base = f"{live_server.url}/api/v1/players/p_race"
     with requests.Session() as http:
@@ -232,8 +233,7 @@ def test_parallel_deposits_over_http_never_cross_the_limit(live_server):
             r = http.post(f"{base}/deposits", json=body, headers=TOKEN, timeout=30)
             return r.json().get("code", "OK")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        outcomes = sorted(pool.map(post, range(8)))
+    outcomes = sorted(together_behind_a_lock(lambda: player_locked("p_race"), post, 8))
     assert outcomes == ["OK"] * 3 + ["RG_LIMIT"] * 5
     assert balance("p_race") == 9_000
     assert (

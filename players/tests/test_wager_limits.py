@@ -3,7 +3,6 @@ cooling-off), and held against a player's bets (those rolled back given back, wi
 deducted) by both debits, PostgreSQL's function and the Python path; over Django's test
 client, and over a socket with parallel debits for the race."""
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 
+from casino_platform.tests.locks import player_locked, together_behind_a_lock
 from ledger.models import JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player, PlayerAuditLog, WagerLimit
@@ -393,8 +393,7 @@ def test_parallel_debits_over_http_never_cross_the_limit(live_server, settings, 
             wallet = ProviderClient(base_url=live_server.url, session=http)
             return bet(wallet, token, f"race-{n}", 3_000).body.get("code", "OK")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        outcomes = sorted(pool.map(post, range(8)))
+    outcomes = sorted(together_behind_a_lock(lambda: player_locked("p_race"), post, 8))
     assert outcomes == ["OK"] * 3 + ["RG_LIMIT"] * 5
     assert balance("p_race") == 91_000
     assert JournalTransaction.objects.filter(kind="debit", provider_transaction_id__startswith="race-").count() == 3

@@ -15,7 +15,7 @@ from provider.games.services import (
     tournament_unregister,
 )
 from provider.models import GameRound, OutboundTransaction
-from provider.outbound.services import DebitRefused
+from provider.outbound.services import DebitRefused, outbound_deliver
 from provider.tests.conftest import Worker, wait_for
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.slow]
@@ -73,6 +73,23 @@ def test_credits_keep_their_order_per_player(worker, fake_partner, partner_casin
     )
     assert delivered == [c.transaction_id for c in credits]
     assert fake_partner.balances["p1"] == 100_000 - 3_000 + 2_200
+
+
+def test_a_credit_is_not_sent_before_an_earlier_one_of_its_player(broker, fake_partner, partner_casino):
+    """The order rule itself, without a worker or a clock: the later cash-out waits while
+    the earlier is undelivered, then goes."""
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    tables = [
+        poker_table_join(partner=partner_casino, player=player, session_token="t", buy_in=1_000, currency="EUR")
+        for _ in range(2)
+    ]
+    first, second = (poker_table_leave(round_obj=t, chips=chips) for t, chips in zip(tables, [1_500, 700], strict=True))
+    assert outbound_deliver(outbound_id=second.pk).status == "waiting_for_earlier"
+    assert second.transaction_id not in fake_partner.applied
+    assert fake_partner.balances["p1"] == 100_000 - 2_000
+    assert outbound_deliver(outbound_id=first.pk).status == "succeeded"
+    assert outbound_deliver(outbound_id=second.pk).status == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000 - 2_000 + 2_200
 
 
 def test_a_worker_killed_mid_delivery_loses_nothing(worker, fake_partner, partner_casino, tmp_path):

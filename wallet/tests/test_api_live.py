@@ -85,7 +85,7 @@ def test_parallel_distinct_debits_over_http_never_overdraw_nor_500(live_server, 
 
 def test_rollback_racing_a_credit_over_http(live_server, token):
     c1, c2, c3 = clients(live_server, 3)
-    c1.post(
+    bet = c1.post(
         "debit",
         {
             "transaction_id": "d",
@@ -97,6 +97,8 @@ def test_rollback_racing_a_credit_over_http(live_server, token):
             "reason": "bet",
         },
     )
+    # Without the bet in, the rollback would be a tombstone and look like the rollback winning.
+    assert bet.status == 200 and Wallet.objects.get(player__player_id="p_demo_1").balance == 99_000
     rollback, credit = run_parallel(
         [
             lambda: c2.post(
@@ -120,6 +122,7 @@ def test_rollback_racing_a_credit_over_http(live_server, token):
     balance = Wallet.objects.get(player__player_id="p_demo_1").balance
     # Exactly one of the two takes effect (docs/decisions.md, "A win after a rollback").
     if rollback.status == 200:
+        assert rollback.body["status"] == "rolled_back"
         assert credit.status == 404 and credit.body["code"] == "ROUND_NOT_FOUND"
         assert balance == 100_000
     else:

@@ -4,7 +4,6 @@ client, and over a socket with parallel requests for the races."""
 import base64
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import quote, urlencode
 
@@ -13,6 +12,7 @@ import requests
 from django.core.management import call_command
 from django.utils import timezone
 
+from casino_platform.tests.locks import player_locked, together_behind_a_lock
 from ledger.models import IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player
@@ -353,18 +353,15 @@ def test_parallel_requests_over_http_move_money_once_and_never_below_zero(live_s
             r = http.post(f"{base}/{path}", json=body, headers=TOKEN, timeout=30)
             return r.status_code, r.json(), r.headers.get("Idempotent-Replayed")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        deposits = list(
-            pool.map(lambda _: post("deposits", {"currency": "EUR", "amount": 10_000, "reference": "same"}), range(8))
-        )
+    deposit = {"currency": "EUR", "amount": 10_000, "reference": "same"}
+    deposits = together_behind_a_lock(lambda: player_locked("p_demo_1"), lambda _: post("deposits", deposit), 8)
     assert {(status, body["balance"]) for status, body, _ in deposits} == {(200, 110_000)}
     assert sorted(replayed or "" for *_, replayed in deposits) == [""] + ["true"] * 7
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        withdrawals = list(
-            pool.map(
-                lambda n: post("withdrawals", {"currency": "EUR", "amount": 10_000, "reference": f"po-{n}"}), range(12)
-            )
-        )
+    withdrawals = together_behind_a_lock(
+        lambda: player_locked("p_demo_1"),
+        lambda n: post("withdrawals", {"currency": "EUR", "amount": 10_000, "reference": f"po-{n}"}),
+        12,
+    )
     codes = sorted(body.get("code", "OK") for _, body, _ in withdrawals)
     assert codes == ["INSUFFICIENT_FUNDS"] * 1 + ["OK"] * 11
     assert balance() == 0
@@ -437,8 +434,7 @@ def test_racing_returns_over_http_put_the_money_back_once(live_server):
             r = http.post(f"{base}/withdrawals/po-race/return", json={}, headers=TOKEN, timeout=30)
             return r.status_code, r.json()["platform_transaction_id"]
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        answers = set(pool.map(give_back, range(6)))
+    answers = set(together_behind_a_lock(lambda: player_locked("p_demo_1"), give_back, 6))
     assert len(answers) == 1 and next(iter(answers))[0] == 200
     assert balance() == 100_000
     assert JournalTransaction.objects.filter(reverses__isnull=False).count() == 1

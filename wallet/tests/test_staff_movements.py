@@ -3,7 +3,6 @@ deposit, withdrawal or adjustment entered on "Move money…" moves nothing until
 of staff approves it, and then moves once, however many approvals race."""
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,9 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from casino_platform import clock
 from casino_platform.errors import DomainError
+from casino_platform.tests.locks import together_behind_a_lock
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from wallet.errors import FourEyesRequired, InsufficientFunds, StaffMovementNotAllowed
@@ -386,8 +387,13 @@ def test_staff_s_parallel_movements_never_pass_the_day_s_allowance():
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = sorted(pool.map(one, range(8)))
+    def day_total_locked():
+        # Where the allowance is counted: all eight wait for it, then take their share in turn.
+        today = clock.now().date()
+        StaffDayTotal.objects.get_or_create(staff="staff:alice", currency_id="EUR", day=today)
+        StaffDayTotal.objects.select_for_update().get(staff="staff:alice", currency_id="EUR", day=today)
+
+    answers = sorted(together_behind_a_lock(day_total_locked, one, 8))
     assert answers == ["moved"] * 3 + ["waits"] * 5
     assert (moved_today(), balance()) == (9_000, 109_000)
     assert StaffMovement.objects.filter(held_because="day_total", status="pending").count() == 5
@@ -414,8 +420,10 @@ def test_racing_approvals_and_rejections_move_the_money_once():
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        answers = [f.result() for f in [pool.submit(decide, kind, n) for n in range(6) for kind in steps]]
+    kinds = list(steps)
+    answers = together_behind_a_lock(
+        lambda: StaffMovement.objects.select_for_update().get(pk=movement.pk), lambda n: decide(kinds[n % 2], n), 12
+    )
     movement.refresh_from_db()
     moved = JournalTransaction.objects.filter(provider_transaction_id=f"staff-movement:{movement.pk}").count()
     if movement.status == "rejected":

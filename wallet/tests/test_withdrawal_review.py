@@ -4,7 +4,6 @@ failed payout; each step once, the money always in the journal, the books always
 
 import io
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from importlib import import_module
 
@@ -16,6 +15,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from casino_platform.tests.locks import player_locked, together_behind_a_lock
 from ledger.models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from ledger.selectors import ledger_cashier
@@ -594,9 +594,7 @@ def test_racing_cancellations_and_approvals_decide_a_withdrawal_once(live_server
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        futures = [pool.submit(step, n) for n in range(6) for step in (cancel, approve)]
-        answers = [f.result() for f in futures]
+    answers = together_behind_a_lock(lambda: player_locked("p_demo_1"), lambda n: (cancel, approve)[n % 2](n), 12)
     winners = {kind for kind, status in answers if status == 200}
     assert len(winners) == 1 and {status for _, status in answers} <= {200, 409}, answers
     assert all(status == 409 for kind, status in answers if kind not in winners)
