@@ -1,3 +1,4 @@
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,19 @@ class MoneyMovementForm(forms.Form):
         max_length=128,
         help_text="Optional idempotency reference (e.g. a bank transfer id); for a return, the withdrawal's.",
     )
+    # Made when the form is shown: a movement without a reference is made idempotent by it, so
+    # a second click, or a proxy's retry of the post, does not move the money again.
+    submission = forms.RegexField(regex=r"\A[0-9a-f]{32}\Z", required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["submission"].initial = uuid.uuid4().hex
+
+    def reference_or_submission(self) -> str | None:
+        data = self.cleaned_data
+        if data["reference"]:
+            return data["reference"]
+        return f"admin-{data['submission']}" if data.get("submission") else None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -117,10 +131,6 @@ class WalletAdmin(ActionOnlyAdmin):
             messages.error(request, "You may not move money.")
             return redirect("admin:wallet_wallet_changelist")
         form = MoneyMovementForm(request.POST or None)
-        # Minor units are cents only at exponent 2: say what they are in this wallet's currency.
-        example = f"1050 = {wallet.currency.format(1050)}"
-        help_text = f"Minor units of {wallet.currency_id}: {example}. Adjustments may be negative."
-        form.fields["amount"].help_text = help_text
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             staff = f"staff:{request.user.get_username()}"
@@ -140,7 +150,7 @@ class WalletAdmin(ActionOnlyAdmin):
                         amount=data["amount"],
                         staff=staff,
                         reason=data["reason"],
-                        reference=data["reference"] or None,
+                        reference=form.reference_or_submission(),
                     )
                     if outcome.waiting is not None:
                         waiting = outcome.waiting
@@ -160,10 +170,17 @@ class WalletAdmin(ActionOnlyAdmin):
                     result = outcome.result
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
+                # What was typed, to correct and send again as a new movement: the refused one's
+                # submission may be stored with its refusal.
+                form = MoneyMovementForm(initial={k: v for k, v in data.items() if k != "submission"})
             else:
                 new = wallet.currency.format(result.balance)
                 messages.success(request, f"Done (ledger transaction {result.platform_transaction_id}); balance {new}.")
                 return redirect("admin:wallet_wallet_changelist")
+        # Minor units are cents only at exponent 2: say what they are in this wallet's currency.
+        example = f"1050 = {wallet.currency.format(1050)}"
+        help_text = f"Minor units of {wallet.currency_id}: {example}. Adjustments may be negative."
+        form.fields["amount"].help_text = help_text
         context = {
             **self.admin_site.each_context(request),
             "form": form,

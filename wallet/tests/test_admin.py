@@ -174,6 +174,32 @@ class TestMoveMoney:
         assert demo_wallet().balance == before + 300
         assert JournalTransaction.objects.filter(provider_transaction_id="bank-777").count() == 1
 
+    def test_a_form_sent_twice_without_a_reference_moves_the_money_once(self, admin_client, sandbox):
+        # A double click, or a proxy retrying the post: the form's own submission is the key.
+        wallet = demo_wallet()
+        page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet.pk]))
+        submission = page.context["form"]["submission"].value()
+        assert f'value="{submission}"' in page.content.decode()
+        for _ in range(2):
+            move(admin_client, wallet, kind="deposit", amount="300", submission=submission)
+        assert demo_wallet().balance == wallet.balance + 300
+        assert JournalTransaction.objects.filter(provider_transaction_id=f"admin-{submission}").count() == 1
+        # A form shown again is a new movement.
+        again = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet.pk]))
+        move(admin_client, wallet, kind="deposit", amount="300", submission=again.context["form"]["submission"].value())
+        assert demo_wallet().balance == wallet.balance + 600
+
+    def test_a_refused_movement_comes_back_to_be_corrected_as_a_new_one(self, admin_client, sandbox):
+        wallet = demo_wallet("p_low_balance")
+        page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet.pk]))
+        submission = page.context["form"]["submission"].value()
+        r = move(admin_client, wallet, kind="withdraw", amount="51", submission=submission)
+        assert r.context["form"]["amount"].value() == 51 and r.context["form"]["submission"].value() != submission
+        corrected = move(
+            admin_client, wallet, kind="withdraw", amount="50", submission=r.context["form"]["submission"].value()
+        )
+        assert corrected.status_code == 302 and demo_wallet("p_low_balance").balance == 0
+
     def test_withdrawal_larger_than_the_balance_shows_an_error(self, admin_client, sandbox):
         wallet = demo_wallet("p_low_balance")
         journals = JournalTransaction.objects.count()
