@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "casino_platform.admin.refuse_nul_in_admin_queries",
 ]
 
 ROOT_URLCONF = "casino_platform.urls"
@@ -179,6 +180,9 @@ CACHES = {
 
 # --- Security -----------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
+# Staff messages in the session, not in a cookie: one of them shows a provider's new secret
+# once, which a cookie would keep, readable, in the browser until the next page.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None

@@ -147,7 +147,7 @@ class AccountAdmin(ReadOnlyAdmin):
 class EntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "transaction", "leg", "account", "amount_display", "created_at")
     list_filter = ("currency",)
-    search_fields = ("=transaction__id", "account__key")
+    search_fields = ("=transaction__id", "=account__key")
     list_select_related = ("transaction", "account", "currency")
     show_full_result_count = False
 

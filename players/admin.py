@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from casino_platform import clock
-from casino_platform.admin import ReadOnlyAdmin, shown_on_the_page
+from casino_platform.admin import ExactSearch, ReadOnlyAdmin, shown_on_the_page
 from casino_platform.errors import DomainError
 from ledger.models import Currency
 from wallet.models import MonitoringAlert, Wallet
@@ -396,7 +396,7 @@ def _same_text(a: Any, b: Any) -> bool:
 
 
 @admin.register(Player)
-class PlayerAdmin(admin.ModelAdmin):
+class PlayerAdmin(ExactSearch, admin.ModelAdmin):
     form = PlayerForm
     list_display = (
         "player_id",
@@ -632,7 +632,7 @@ class PlayerAdmin(admin.ModelAdmin):
 class PlayerAuditLogAdmin(ReadOnlyAdmin):
     list_display = ("changed_at", "player", "field", "old_value", "new_value", "changed_by", "reason")
     list_filter = ("field",)
-    search_fields = ("=player__player_id", "changed_by")
+    search_fields = ("=player__player_id", "=changed_by")
     list_select_related = ("player",)
 
 

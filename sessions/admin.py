@@ -142,7 +142,9 @@ class GameSessionAdmin(ActionOnlyAdmin):
 
     @admin.action(description="Close selected sessions (bets refused, wins still paid)", permissions=["change"])
     def close_sessions(self, request, queryset):
-        closed = sessions_close(sessions=queryset)
+        closed = sessions_close(
+            sessions=queryset, changed_by=request.user.get_username(), reason="closed in back office (session list)"
+        )
         messages.success(request, f"Closed {closed} open game session(s).")
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Upper
 
 from casino_platform import clock
@@ -351,12 +351,15 @@ def _country_codes(codes: Iterable[str]) -> list[str]:
 
 
 @transaction.atomic
-def sessions_close(*, sessions: QuerySet[GameSession]) -> int:
+def sessions_close(*, sessions: QuerySet[GameSession], changed_by: str, reason: str) -> int:
     """Staff's close of chosen game sessions (a suspected takeover of one game): the open ones
     among them locked in id order, as every close of several locks them, then closed, unless
     idle past their expiry (those keep their state). The selection stays in the database
     (a whole provider's sessions can be chosen at once). The provider's next debit on one is
-    SESSION_EXPIRED; wins owed are still paid. How many were closed."""
+    SESSION_EXPIRED; wins owed are still paid. Each player whose sessions were closed has it
+    in their audit log, as a close from the player's page does. How many were closed."""
+    from players.models import PlayerAuditLog
+
     locked = list(
         GameSession.objects.select_for_update()
         .filter(pk__in=sessions.values("pk"), closed_at__isnull=True)
@@ -364,7 +367,22 @@ def sessions_close(*, sessions: QuerySet[GameSession]) -> int:
         .values_list("pk", flat=True)
     )
     now = clock.now()  # after the locks: a bet the close waited for came before it
-    return _sessions_close_by_id(locked, now=now, still=Q(expires_at__gt=now))
+    closed = _sessions_close_by_id(locked, now=now, still=Q(expires_at__gt=now))
+    per_player = (
+        GameSession.objects.filter(pk__in=locked, closed_at=now).values("player_id").annotate(closed=Count("pk"))
+    )
+    PlayerAuditLog.objects.bulk_create(
+        PlayerAuditLog(
+            player_id=row["player_id"],
+            field="game_sessions",
+            old_value=f"{row['closed']} open",
+            new_value="closed",
+            changed_by=changed_by,
+            reason=reason,
+        )
+        for row in per_player.order_by("player_id")
+    )
+    return closed
 
 
 def _sessions_close_by_id(ids: list[int], *, now: datetime, still: Q | None = None) -> int:

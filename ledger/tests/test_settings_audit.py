@@ -81,7 +81,9 @@ class TestAdmin:
         sandbox_pk = Provider.objects.get(code="sandbox").pk
         admin_client.post(url, {"action": "disable", "_selected_action": [sandbox_pk]})
         admin_client.post(url, {"action": "enable", "_selected_action": [sandbox_pk]})
-        admin_client.post(url, {"action": "rotate_secret", "_selected_action": [sandbox_pk]})
+        rotated = admin_client.post(url, {"action": "rotate_secret", "_selected_action": [sandbox_pk]})
+        # The new secret is shown once, from the session: no cookie carries it to the browser.
+        assert "messages" not in rotated.cookies
         hint = ProviderSecret.objects.filter(provider_id=sandbox_pk).latest("id").hint
         assert changes(setting="provider.provider", object_key="sandbox") == [
             ("sandbox", "is_enabled", "yes", "no", "admin"),

@@ -298,6 +298,11 @@ class TestAdmin:
             "open",
         ]
         assert ProviderClient(client).post("debit", debit_payload(open_one, "d-after-close")).status == 401
+        # On the player's record, as a close from the player's page is.
+        from players.models import PlayerAuditLog
+
+        logged = PlayerAuditLog.objects.filter(player__player_id="p_demo_1", field="game_sessions")
+        assert list(logged.values_list("old_value", "new_value", "changed_by")) == [("1 open", "closed", "admin")]
         # The change page saves nothing: not a closed session reopened, not an expiry written back.
         change = reverse("admin:game_sessions_gamesession_change", args=[session_of(closed_one).pk])
         page = admin_client.get(change).content.decode()

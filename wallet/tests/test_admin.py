@@ -307,3 +307,51 @@ class TestReturnAFailedPayout:
         assert r.status_code == 200
         assert field in r.context["form"].errors
         assert JournalTransaction.objects.count() == journals
+
+
+class TestSearch:
+    """Searches by whole ids, found by their indexes (no UPPER(column) = UPPER(term)); odd
+    input is no 500."""
+
+    PAGES = [
+        "game_sessions_round",
+        "game_sessions_gamesession",
+        "wallet_wallet",
+        "wallet_withdrawal",
+        "wallet_staffmovement",
+        "wallet_monitoringalert",
+        "ledger_entry",
+        "ledger_idempotencyrecord",
+        "ledger_settingchange",
+        "players_playerauditlog",
+        "provider_outboundtransaction",
+        "provider_gameround",
+    ]
+
+    @pytest.mark.parametrize("page", PAGES)
+    @pytest.mark.parametrize("term", ["p_demo_1", "12345", "not a number", "9" * 40])
+    def test_a_search_compares_exactly_and_never_fails(self, admin_client, sandbox, page, term):
+        queue = page in ("wallet_withdrawal", "wallet_staffmovement", "wallet_monitoringalert")
+        query = {"q": term, **({"status": "all"} if queue else {})}
+        with CaptureQueriesContext(connection) as queries:
+            r = admin_client.get(reverse(f"admin:{page}_changelist"), query)
+        assert r.status_code == 200
+        assert not any("UPPER(" in q["sql"] for q in queries.captured_queries)
+
+    def test_a_player_is_found_by_id_exactly_and_by_name_in_part(self, admin_client, sandbox):
+        url = reverse("admin:players_player_changelist")
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(url, {"q": "p_demo_1"}).context["cl"].result_count == 1
+        assert not any('UPPER("players_player"."player_id"' in q["sql"] for q in queries.captured_queries)
+        assert admin_client.get(url, {"q": "Demo"}).context["cl"].result_count == 2  # Demo One, Demo Two
+
+    def test_a_round_is_found_by_its_id_as_typed(self, admin_client, sandbox):
+        url = reverse("admin:game_sessions_round_changelist")
+        assert admin_client.get(url, {"q": "admin-r1"}).context["cl"].result_count == 1
+        assert admin_client.get(url, {"q": "ADMIN-R1"}).context["cl"].result_count == 0
+        assert admin_client.get(url, {"q": "p_demo_1"}).context["cl"].result_count == 1  # by its player
+
+    @pytest.mark.parametrize("query", [{"q": "a\x00"}, {"provider_code": "\x00"}, {"status": "pending\x00"}])
+    def test_a_nul_in_the_query_is_a_400(self, admin_client, sandbox, query):
+        assert admin_client.get(reverse("admin:ledger_journaltransaction_changelist"), query).status_code == 400
+        assert admin_client.get(reverse("admin:wallet_withdrawal_changelist"), query).status_code == 400
