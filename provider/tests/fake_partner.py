@@ -25,6 +25,7 @@ class FakePartner:
         self.down_until = 0.0
         self.down_endpoints = {"authenticate", "balance", "debit", "credit", "rollback"}
         self.delay = 0.0
+        self.delay_endpoints = {"authenticate", "balance", "debit", "credit", "rollback"}
         self.drop_after_processing = False
         # The operator switched us off: these endpoints answer a signed 403 PROVIDER_DISABLED.
         self.disabled_endpoints: set[str] = set()
@@ -123,7 +124,7 @@ class FakePartner:
                     return self._send(503, {"code": "SERVICE_UNAVAILABLE", "message": "down", "retryable": True})
                 with partner.lock:
                     status, body = partner._answer(endpoint, data)
-                if partner.delay:
+                if partner.delay and endpoint in partner.delay_endpoints:
                     time.sleep(partner.delay)  # a slow partner: the work is done, the answer is late
                 if partner.drop_after_processing:
                     self.connection.close()

@@ -42,13 +42,16 @@ def all_credits_delivered():
 
 
 def test_partner_down_then_recovering_gets_every_credit_exactly_once(worker, fake_partner, partner_casino):
-    # The partner's credit endpoint is down for a while; debits still go through.
+    # The partner's credit endpoint is down until the test brings it back; debits still go through.
     fake_partner.down_endpoints = {"credit"}
-    fake_partner.down_until = time.time() + 4
+    fake_partner.down_until = float("inf")
     rounds = play(partner_casino, 20)
     assert fake_partner.balances["p1"] == 100_000 - 20 * 100  # every stake taken, nothing paid yet
-    wait_for(all_credits_delivered, timeout=90, message="every credit delivered")
     credits = OutboundTransaction.objects.filter(kind="credit")
+    wait_for(lambda: credits.order_by("id").first().attempts >= 2, timeout=60, message="the first credit retried")
+    assert not credits.filter(status="succeeded").exists()
+    fake_partner.down_until = 0.0  # back
+    wait_for(all_credits_delivered, timeout=90, message="every credit delivered")
     assert credits.count() == 20
     # The first was retried while the partner was down; the rest waited their turn behind it.
     assert credits.order_by("id").first().attempts > 1
@@ -93,8 +96,9 @@ def test_a_credit_is_not_sent_before_an_earlier_one_of_its_player(broker, fake_p
 
 
 def test_a_worker_killed_mid_delivery_loses_nothing(worker, fake_partner, partner_casino, tmp_path):
+    # The partner is slow to answer credits: the worker will be mid-request.
+    fake_partner.delay, fake_partner.delay_endpoints = 2.0, {"credit"}
     play(partner_casino, 1)
-    fake_partner.delay = 2.0  # the partner is slow: the worker will be mid-request
     credit = OutboundTransaction.objects.get(kind="credit")
     wait_for(lambda: fake_partner.received[credit.transaction_id] >= 1, message="the credit to reach the partner")
     worker.kill()
