@@ -1,5 +1,6 @@
 """Whatever a partner casino does (down, switching us off, refusing, dropping the connection
-after doing the work, answering for another transaction) and wherever our process dies,
+after doing the work, answering for another transaction) and wherever our process dies
+(right after a debit's call, or after a credit's or a rollback's),
 once the partner is healthy again and the queues are drained, the partner's books and ours
 agree round by round, and no transaction moved money twice. Generated runs against the fake
 partner over loopback; deliveries and sweeps run in the test."""
@@ -8,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db.models import Q
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,14 +50,22 @@ def partner_mode(fake: FakePartner, mode: str) -> None:
         fake.answer_transaction_id = "someone-elses"
 
 
-def deliver_due(partner: PartnerCasino) -> None:
-    """One attempt at every credit and rollback in line, oldest first, as the sweep's tasks."""
-    queued = OutboundTransaction.objects.filter(
-        partner=partner, kind__in=OUTBOX_KINDS, status=OutboundTransaction.Status.PENDING
+def deliver_due(partner: PartnerCasino, *, dies: bool = False) -> None:
+    """One attempt at every credit and rollback in line, oldest first, as the sweep's tasks:
+    those pending, and those whose sender's lease ran out. With `dies`, the process dies right
+    after its first call went out (the partner may have done the work): the rest waits."""
+    queued = OutboundTransaction.objects.filter(partner=partner, kind__in=OUTBOX_KINDS).filter(
+        Q(status=OutboundTransaction.Status.PENDING)
+        | Q(status=OutboundTransaction.Status.SENDING, lease_until__lt=clock.now())
     )
     for outbound_id in queued.order_by("id").values_list("pk", flat=True):
-        OutboundTransaction.objects.filter(pk=outbound_id).update(next_attempt_at=clock.now(), lease_until=None)
-        outbound_deliver(outbound_id=outbound_id)
+        OutboundTransaction.objects.filter(pk=outbound_id, status=OutboundTransaction.Status.PENDING).update(
+            next_attempt_at=clock.now(), lease_until=None
+        )
+        try:
+            outbound_deliver(outbound_id=outbound_id, client=DiesAfterTheCall(partner) if dies else None)
+        except ProcessDied:
+            return
 
 
 def sweep_as_if_long_after(partner: PartnerCasino) -> None:
@@ -72,7 +82,7 @@ def sweep_as_if_long_after(partner: PartnerCasino) -> None:
 STEPS = st.one_of(
     st.tuples(st.just("play"), st.integers(1, 5_000), st.booleans()),
     st.tuples(st.just("mode"), st.sampled_from(["ok", "down", "disabled", "refusing", "dropping", "misanswering"])),
-    st.tuples(st.just("deliver")),
+    st.tuples(st.just("deliver"), st.booleans()),
     st.tuples(st.just("sweep")),
     st.tuples(st.just("staff_retry")),
 )
@@ -110,7 +120,7 @@ def test_after_any_run_the_partner_and_we_agree_round_by_round(steps):
             elif step[0] == "mode":
                 partner_mode(fake, step[1])
             elif step[0] == "deliver":
-                deliver_due(partner)
+                deliver_due(partner, dies=step[1])
             elif step[0] == "sweep":
                 sweep_as_if_long_after(partner)
             else:
