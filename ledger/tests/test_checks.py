@@ -36,3 +36,18 @@ def test_manage_py_check_with_the_database_reports_it(capsys):
     call_command("check", databases=["default"])
     reported = capsys.readouterr()
     assert (AUTOVACUUM_OFF in reported.out + reported.err) == (server_autovacuum() != "on")
+
+
+def test_the_check_warns_when_the_statistics_autovacuum_works_from_are_off():
+    # Whatever the server runs with: track_counts off for this transaction (a superuser may).
+    from django.db import DatabaseError, transaction
+
+    with transaction.atomic():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL track_counts = off")
+        except DatabaseError:
+            pytest.skip("the test's role may not change track_counts")
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL track_counts = off")
+        assert [m.id for m in postgresql_autovacuum_check(databases=["default"])] == [AUTOVACUUM_OFF]
