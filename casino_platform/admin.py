@@ -141,7 +141,9 @@ def refuse_nul_in_admin_queries(get_response: Callable[[HttpRequest], Any]) -> C
     PostgreSQL's text refuses NUL, so the list's query failed with a 500."""
 
     def middleware(request: HttpRequest) -> Any:
-        if request.path.startswith("/admin/") and any("\x00" in v for v in request.GET.values()):
+        # Every value of a repeated parameter: the list filters take them all.
+        values = (v for _, vs in request.GET.lists() for v in vs)
+        if request.path.startswith("/admin/") and any("\x00" in v for v in values):
             raise BadRequest("A NUL character in the query.")
         return get_response(request)
 

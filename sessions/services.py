@@ -368,8 +368,12 @@ def sessions_close(*, sessions: QuerySet[GameSession], changed_by: str, reason: 
     )
     now = clock.now()  # after the locks: a bet the close waited for came before it
     closed = _sessions_close_by_id(locked, now=now, still=Q(expires_at__gt=now))
+    # The selection again rather than the ids: a whole provider's would pass PostgreSQL's
+    # bound on a statement's parameters.
     per_player = (
-        GameSession.objects.filter(pk__in=locked, closed_at=now).values("player_id").annotate(closed=Count("pk"))
+        GameSession.objects.filter(pk__in=sessions.values("pk"), closed_at=now)
+        .values("player_id")
+        .annotate(closed=Count("pk"))
     )
     PlayerAuditLog.objects.bulk_create(
         PlayerAuditLog(

@@ -83,7 +83,7 @@ def test_the_image_collects_the_static_files_and_keeps_local_state_out():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "collectstatic" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".venv*", "var", ".env"} <= set(ignored)
+    assert {".venv*", "var", ".env", "compose.env"} <= set(ignored)  # compose.env: the keys (README)
 
 
 def test_compose_has_no_default_for_the_keys_and_seeds_the_sandbox_only_when_asked():
@@ -108,3 +108,36 @@ def test_beat_keeps_its_schedule_on_a_volume_the_image_lets_it_write():
     # A new named volume takes the owner of the image's directory: the app's user.
     assert re.search(rf"mkdir -p {mounted}\b.*chown -R casino /app/var", (ROOT / "Dockerfile").read_text())
     assert mounted.startswith("/app/var/")
+
+
+def env_example_value(name: str) -> str:
+    return re.search(rf"^{name}=(.*)$", (ROOT / ".env.example").read_text(), flags=re.MULTILINE).group(1).strip()
+
+
+def test_the_time_limits_and_timeouts_default_to_what_env_example_says(monkeypatch):
+    # A default typed wrong (1 s for a task) cut every slow delivery short, and no test saw it.
+    import importlib
+
+    import casino_platform.settings as module
+
+    for name in (
+        "CELERY_TASK_TIME_LIMIT_SECONDS",
+        "CELERY_LONG_TASK_TIME_LIMIT_SECONDS",
+        "REDIS_TIMEOUT_SECONDS",
+        "DATABASE_CONNECT_TIMEOUT_SECONDS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    fresh = importlib.reload(module)
+    try:
+        assert fresh.CELERY_TASK_SOFT_TIME_LIMIT == int(env_example_value("CELERY_TASK_TIME_LIMIT_SECONDS")) == 120
+        assert fresh.CELERY_TASK_TIME_LIMIT == fresh.CELERY_TASK_SOFT_TIME_LIMIT + 30
+        assert fresh.CELERY_LONG_TASK_TIME_LIMIT_SECONDS == int(
+            env_example_value("CELERY_LONG_TASK_TIME_LIMIT_SECONDS")
+        )
+        assert fresh.REDIS_TIMEOUT_SECONDS == float(env_example_value("REDIS_TIMEOUT_SECONDS"))
+        assert fresh.DATABASES["default"]["OPTIONS"]["connect_timeout"] == int(
+            env_example_value("DATABASE_CONNECT_TIMEOUT_SECONDS")
+        )
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)

@@ -22,15 +22,17 @@ def transaction_id_field(**kwargs) -> serializers.Field:
     )
 
 
+# An id, token or currency as sent, refused with whitespace around it: trimmed, ' r-1' and
+# 'r-1' would be one round or player to the wallet, and their payloads one to the idempotency key.
+AS_SENT = RegexValidator(r"\A\S(?:.*\S)?\Z", "No whitespace before or after it.", flags=re.DOTALL)
+
+
 def exact_text_field(max_length: int, **kwargs) -> serializers.Field:
-    """An id or token as sent, refused with whitespace around it: trimmed, ' r-1' and 'r-1'
-    would be one round or player to the wallet, and their payloads one to the idempotency key."""
-    return StrictCharField(
-        max_length=max_length,
-        trim_whitespace=False,
-        validators=[RegexValidator(r"\A\S(?:.*\S)?\Z", "No whitespace before or after it.", flags=re.DOTALL)],
-        **kwargs,
-    )
+    return StrictCharField(max_length=max_length, trim_whitespace=False, validators=[AS_SENT], **kwargs)
+
+
+def exact_currency_field(**kwargs) -> serializers.Field:
+    return currency_field(trim_whitespace=False, validators=[AS_SENT], **kwargs)
 
 
 class AuthenticateInput(serializers.Serializer):
@@ -40,7 +42,7 @@ class AuthenticateInput(serializers.Serializer):
 class BalanceInput(serializers.Serializer):
     session_token = exact_text_field(256, required=False)
     player_id = exact_text_field(64, required=False)
-    currency = currency_field(trim_whitespace=False)
+    currency = exact_currency_field()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,7 +60,7 @@ class DebitInput(serializers.Serializer):
     round_id = exact_text_field(128)
     game_id = exact_text_field(128)
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Minor units, > 0.")
-    currency = currency_field(trim_whitespace=False)
+    currency = exact_currency_field()
     reason = serializers.ChoiceField(choices=DEBIT_REASONS)
     round_closed = StrictBooleanField(required=False, default=False)
 
@@ -69,7 +71,7 @@ class CreditInput(serializers.Serializer):
     round_id = exact_text_field(128)
     game_id = exact_text_field(128)
     amount = StrictIntegerField(min_value=0, max_value=MAX_AMOUNT, help_text="Minor units, >= 0.")
-    currency = currency_field(trim_whitespace=False)
+    currency = exact_currency_field()
     reason = serializers.ChoiceField(choices=CREDIT_REASONS)
     round_closed = StrictBooleanField(required=False, default=True)
     session_token = exact_text_field(256, required=False)

@@ -355,3 +355,7 @@ class TestSearch:
     def test_a_nul_in_the_query_is_a_400(self, admin_client, sandbox, query):
         assert admin_client.get(reverse("admin:ledger_journaltransaction_changelist"), query).status_code == 400
         assert admin_client.get(reverse("admin:wallet_withdrawal_changelist"), query).status_code == 400
+
+    def test_a_nul_in_a_repeated_parameter_is_a_400(self, admin_client, sandbox):
+        url = reverse("admin:ledger_journaltransaction_changelist")
+        assert admin_client.get(url + "?provider_code=%00&provider_code=sandbox").status_code == 400

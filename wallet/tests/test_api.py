@@ -273,6 +273,8 @@ class TestValidation:
             ("debit", "round_id", "r-1 "),
             ("debit", "game_id", " sandbox:dice"),
             ("debit", "currency", "EUR "),
+            ("debit", "currency", "EU "),  # three characters, but not as sent
+            ("debit", "currency", "EU "),  # three characters, but not as sent
             ("debit", "round_id", "   "),
             ("credit", "player_id", " p_demo_1"),
             ("credit", "round_id", "r-1\n"),
