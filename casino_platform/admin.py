@@ -9,6 +9,7 @@ from django.db import models, router, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
+from casino_platform.db import values_along_index
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 
 
@@ -197,6 +198,73 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+
+def indexed_values_filter(column: str, title: str) -> type[admin.SimpleListFilter]:
+    """A list filter by the values of a column that an index leads with. Django's own filter
+    for a plain field reads them with SELECT DISTINCT over the whole table on every load of
+    the list: the journal's or the idempotency keys' in full."""
+
+    class IndexedValuesFilter(admin.SimpleListFilter):
+        parameter_name = column
+
+        def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+            return [(str(value), str(value) or "(none)") for value in values_along_index(model_admin.model, column)]
+
+        def queryset(self, request: Any, queryset: Any) -> Any:
+            return queryset if self.value() is None else queryset.filter(**{column: self.value()})
+
+    IndexedValuesFilter.title = title
+    return IndexedValuesFilter
+
+
+def choices_filter(
+    column: str, title: str, choices: Callable[[], list[tuple[Any, str]]]
+) -> type[admin.SimpleListFilter]:
+    """A list filter by a column's known values (a column with no index to find them along),
+    listed when the page is (every app's errors are loaded by then)."""
+
+    class ChoicesFilter(admin.SimpleListFilter):
+        parameter_name = column
+
+        def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+            return [(str(value), label) for value, label in choices()]
+
+        def queryset(self, request: Any, queryset: Any) -> Any:
+            return queryset if self.value() is None else queryset.filter(**{column: self.value()})
+
+    ChoicesFilter.title = title
+    return ChoicesFilter
+
+
+class BookedWhenFilter(admin.SimpleListFilter):
+    """The journal by when it was booked (UTC days), along its time index: where a date
+    hierarchy read the distinct days of the whole journal on every load of the list."""
+
+    title = "booked"
+    parameter_name = "booked"
+    CHOICES = [("today", "Today"), ("yesterday", "Yesterday"), ("7d", "Past 7 days"), ("month", "This month")]
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        return self.CHOICES
+
+    def queryset(self, request: Any, queryset: Any) -> Any:
+        from datetime import timedelta
+
+        from casino_platform import clock
+
+        today = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        since, until = {
+            "today": (today, None),
+            "yesterday": (today - timedelta(days=1), today),
+            "7d": (today - timedelta(days=6), None),
+            "month": (today.replace(day=1), None),
+        }.get(self.value() or "", (None, None))
+        if since is not None:
+            queryset = queryset.filter(created_at__gte=since)
+        if until is not None:
+            queryset = queryset.filter(created_at__lt=until)
+        return queryset
 
 
 class FlaggedFilter(admin.SimpleListFilter):

@@ -55,6 +55,16 @@ class Maintenance(DomainError):
     default_message = "The platform is in maintenance; retry later."
 
 
+def answer_statuses() -> list[int]:
+    """Every HTTP status a stored answer can have: success, and each refusal's."""
+    statuses, stack = {200}, [DomainError]
+    while stack:
+        cls = stack.pop()
+        statuses.add(cls.http_status)
+        stack.extend(cls.__subclasses__())
+    return sorted(statuses)
+
+
 def error_class_for_code(code: str) -> type[DomainError]:
     """Find the error class for a stored code, so a replay re-raises the same type."""
     stack: list[type[DomainError]] = [DomainError]

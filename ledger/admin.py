@@ -10,7 +10,15 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 
-from casino_platform.admin import ReadOnlyAdmin, ReadOnlyInline, SettingsAuditAdmin
+from casino_platform.admin import (
+    BookedWhenFilter,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    SettingsAuditAdmin,
+    choices_filter,
+    indexed_values_filter,
+)
+from casino_platform.errors import answer_statuses
 
 from .exports import REPORTS, Period, report_csv, report_filename, report_snapshot
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction, SettingChange
@@ -70,14 +78,13 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
         "created_by",
         "created_at",
     )
-    list_filter = ("kind", "provider_code")
+    list_filter = ("kind", indexed_values_filter("provider_code", "provider code"), BookedWhenFilter)
     # The search box; journal_search decides what each term is matched against.
     search_fields = ("=provider_transaction_id", "=round_id", "=id")
     search_help_text = (
         "A provider transaction id, a round id or a journal number; trace:<id> for a trace id "
         "(that one reads the whole journal)."
     )
-    date_hierarchy = "created_at"
     inlines = [EntryInline]
     show_full_result_count = False
 
@@ -159,7 +166,11 @@ class EntryAdmin(ReadOnlyAdmin):
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("scope", "key", "operation", "response_status", "created_at")
-    list_filter = ("scope", "operation", "response_status")
+    list_filter = (
+        indexed_values_filter("scope", "scope"),
+        choices_filter("operation", "operation", lambda: JournalTransaction.Kind.choices),
+        choices_filter("response_status", "response status", lambda: [(s, str(s)) for s in answer_statuses()]),
+    )
     search_fields = ("=key",)
     show_full_result_count = False
 

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from django.db import connection
 from django.db.models import Case, CharField, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
+from casino_platform.db import values_along_index
 from casino_platform.errors import ValidationFailed
 
 from .models import CURRENCY_CODE, Account, Currency, Entry, JournalTransaction
@@ -64,17 +64,7 @@ MAX_JOURNAL_ID = 2**63 - 1
 def journal_provider_codes() -> list[str]:
     """Every provider code in the journal, read by skipping along journal_round_idx (one
     index probe per code) rather than by reading the journal."""
-    table = JournalTransaction._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH RECURSIVE codes(code) AS ("
-            f" SELECT MIN(provider_code) FROM {table}"
-            f" UNION ALL"
-            f" SELECT (SELECT MIN(provider_code) FROM {table} WHERE provider_code > codes.code)"
-            f" FROM codes WHERE codes.code IS NOT NULL"
-            f") SELECT code FROM codes WHERE code IS NOT NULL"
-        )
-        return [row[0] for row in cursor.fetchall()]
+    return values_along_index(JournalTransaction, "provider_code")
 
 
 def journal_search(queryset: QuerySet[JournalTransaction], term: str) -> QuerySet[JournalTransaction]:
