@@ -5,9 +5,11 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import BadRequest
-from django.db import models, router, transaction
+from django.core.paginator import Paginator
+from django.db import connection, models, router, transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils.functional import cached_property
 
 from casino_platform.db import values_along_index
 from ledger.settings_audit import setting_changes_record, setting_snapshot
@@ -149,6 +151,28 @@ def refuse_nul_in_admin_queries(get_response: Callable[[HttpRequest], Any]) -> C
         return get_response(request)
 
     return middleware
+
+
+class EstimatedCountPaginator(Paginator):
+    """Pages of a list that, unfiltered, is counted from PostgreSQL's estimate of the table's
+    rows (kept by ANALYZE) once it is large: an exact count(*) read the whole journal, or
+    every idempotency key, on each load of its first page. A filtered or searched list, or a
+    small table, is counted exactly."""
+
+    EXACT_BELOW = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset: Any = self.object_list
+        query = getattr(queryset, "query", None)
+        if query is not None and not query.where and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                table = queryset.model._meta.db_table
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+                row = cursor.fetchone()
+            if row is not None and row[0] >= self.EXACT_BELOW:
+                return int(row[0])
+        return super().count
 
 
 class ReadOnlyAdmin(ExactSearch, admin.ModelAdmin):

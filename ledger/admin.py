@@ -12,6 +12,7 @@ from django.urls import path
 
 from casino_platform.admin import (
     BookedWhenFilter,
+    EstimatedCountPaginator,
     ReadOnlyAdmin,
     ReadOnlyInline,
     SettingsAuditAdmin,
@@ -87,6 +88,7 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
     )
     inlines = [EntryInline]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def get_search_results(self, request, queryset, search_term):
         # Django's search ORs every field: trace_id and round_id alone have no index, so it read
@@ -157,6 +159,7 @@ class EntryAdmin(ReadOnlyAdmin):
     search_fields = ("=transaction__id", "=account__key")
     list_select_related = ("transaction", "account", "currency")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: Entry) -> str:
@@ -173,6 +176,7 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     )
     search_fields = ("=key",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(SettingChange)

@@ -236,3 +236,21 @@ class TestListFilters:
         assert not any("DISTINCT" in q["sql"] for q in queries.captured_queries)
         assert admin_client.get(url, {"booked": "7d"}).context["cl"].result_count == seeded
         assert admin_client.get(url, {"booked": "yesterday"}).context["cl"].result_count == 0
+
+    def test_a_large_unfiltered_list_is_counted_from_the_estimate(self, admin_client, sandbox, monkeypatch):
+        from casino_platform.admin import EstimatedCountPaginator
+
+        monkeypatch.setattr(EstimatedCountPaginator, "EXACT_BELOW", 1)  # the sandbox's journal is "large"
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE ledger_journaltransaction")
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'ledger_journaltransaction'::regclass")
+            estimate = cursor.fetchone()[0]
+        url = reverse("admin:ledger_journaltransaction_changelist")
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(url).context["cl"].result_count == estimate
+        assert not any(
+            "COUNT(*)" in q["sql"] and "ledger_journaltransaction" in q["sql"] for q in queries.captured_queries
+        )
+        # Filtered, it is counted exactly.
+        deposits = JournalTransaction.objects.filter(kind="deposit").count()
+        assert admin_client.get(url, {"kind__exact": "deposit"}).context["cl"].result_count == deposits
