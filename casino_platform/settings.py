@@ -150,6 +150,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # for ever. An interrupted delivery is retried like a timeout; nothing it sends moves twice.
 # The hourly reconciliation and the nightly re-read have CELERY_LONG_TASK_TIME_LIMIT_SECONDS.
 # Both stay under Redis's visibility timeout (an hour), after which a task is given again.
+# They travel in each task's message, set by the process that sends it (web, beat, worker),
+# and only the prefork pool (production's) enforces them.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=120)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_LONG_TASK_TIME_LIMIT_SECONDS = env.int("CELERY_LONG_TASK_TIME_LIMIT_SECONDS", default=1800)

@@ -45,8 +45,9 @@ class DiesAfterTheCall(WalletClient):
 class Worker:
     """A real Celery worker (and beat) in a subprocess, on the test database and broker."""
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, *, pool: str = "threads", env: dict[str, str] | None = None):
         self.log_path = log_path
+        self.pool, self.extra_env = pool, env or {}
         self.process: subprocess.Popen | None = None
         self.beat: subprocess.Popen | None = None
 
@@ -65,6 +66,7 @@ class Worker:
             "RG_LIMIT_SWEEP_SECONDS": "1",
             "MONITORING_SWEEP_SECONDS": "1",
             "CASHIER_WEBHOOK_TIMEOUT_SECONDS": "1",
+            **self.extra_env,
         }
         log = self.log_path.open("ab")
         celery = [sys.executable, "-m", "celery", "-A", "casino_platform"]
@@ -74,8 +76,9 @@ class Worker:
             [
                 *celery,
                 "worker",
-                "--pool=threads",
-                "--concurrency=4",
+                f"--pool={self.pool}",
+                # One child under prefork: SIGKILL of the parent would orphan more.
+                "--concurrency=4" if self.pool == "threads" else "--concurrency=1",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",

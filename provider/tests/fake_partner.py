@@ -35,6 +35,10 @@ class FakePartner:
         # timestamp, a balance that is not an integer.
         self.answer_transaction_id: str | None = None
         self.answer_age_seconds = 0
+        # Seconds between the bytes of these endpoints' answers: each read arrives within the
+        # client's read timeout, the whole answer never does (0: answered at once).
+        self.trickle = 0.0
+        self.trickle_endpoints = {"credit"}
         self.answer_balance: object = None
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -133,6 +137,7 @@ class FakePartner:
                     body = {**body, "transaction_id": partner.answer_transaction_id}
                 if partner.answer_balance is not None:
                     body = {**body, "balance": partner.answer_balance}
+                self.trickle = partner.trickle if endpoint in partner.trickle_endpoints else 0.0
                 return self._send(status, body)
 
             def _send(self, status, body):
@@ -146,7 +151,13 @@ class FakePartner:
                     "X-Signature", sign_response(secret=partner.secret, timestamp=ts, status=status, body=content)
                 )
                 self.end_headers()
-                self.wfile.write(content)
+                for i in range(len(content)):
+                    if not (getattr(self, "trickle", 0.0) and partner.trickle):
+                        self.wfile.write(content[i:])  # at once, or the rest once the test stops it
+                        break
+                    self.wfile.write(content[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(partner.trickle)
                 return None
 
         return Handler
