@@ -1493,6 +1493,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def code_revision() -> dict[str, object]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {
+        "revision": git("rev-parse", "HEAD"),
+        "tree_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
 def main() -> None:
     args = parse_args()
 
@@ -1716,6 +1729,8 @@ def main() -> None:
     result = {
         "started_at": started_at,
         "file": f"{started_at}.json",
+        # Which code ran: the commit, and whether the working tree differed from it.
+        **code_revision(),
         "machine": machine_info(args),
         "scenarios": scenarios,
         "pgbench": pg,

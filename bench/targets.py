@@ -109,10 +109,12 @@ def _throughput_verdict(target: str, windows: list[dict], floor: int) -> Verdict
 
 
 def _rate_verdict(result: dict) -> Verdict:
-    """p99 at the target's 1,000/s, judged on the windows run at exactly that rate (rate@1000).
-    A run without one has no verdict: at this VM's noise a p99 does not rise steadily with the
-    rate (9.05 ms at 1,068/s and 10.17 ms at 1,000/s in one run), so a window at another rate,
-    held or missed, says nothing certain of 1,000/s. Its figures are quoted all the same."""
+    """p99 at the target's 1,000/s. A run without a window at exactly that rate (rate@1000)
+    has no verdict: at this VM's noise a p99 does not rise steadily with the rate (9.05 ms at
+    1,068/s and 10.17 ms at 1,000/s in one run), so a window at another rate does not stand
+    for 1,000/s. With one, every debit window at 1,000/s or less is judged: the platform does
+    not meet the target at 1,000/s in a run where it missed it at a lighter load (19.41 ms at
+    952/s beside 8.88 ms at 1,000/s was "met" until 2026-12-07). Windows above are quoted."""
     scenarios = result.get("scenarios", [])
     rates = _fixed_rate_debits(result)
     # rate:lean@1000, the lean reference debit at the same rate on the same machine: how far
@@ -121,7 +123,8 @@ def _rate_verdict(result: dict) -> Verdict:
     lean_figure = "the lean debit: " + ", ".join(map(_p99_at, lean)) + _noisy(lean) if lean else ""
     if not rates:
         return Verdict("rate", None, lean_figure)
-    judged = [s for s in rates if s["rate"] == HALF_RATE]
+    at_target = [s for s in rates if s["rate"] == HALF_RATE]
+    judged = [s for s in rates if s["rate"] <= HALF_RATE] if at_target else []
     others = [s for s in rates if s not in judged]
     figure = ", ".join(map(_p99_at, judged)) + _noisy(judged)
     if others:

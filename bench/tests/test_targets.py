@@ -336,3 +336,16 @@ def test_the_latency_target_is_judged_at_1000_per_second_where_the_run_measured_
     rate = by_target(judge(result))["rate"]
     assert rate.met is False
     assert rate.figure.startswith("6.10 ms at 1,000/s, 41.36 ms at 1,000/s, 8.95 ms at 1,000/s; other windows")
+
+
+def test_a_window_at_a_lighter_fixed_rate_that_missed_misses_the_latency_target():
+    # The run's half of its debit:8 fell under 1,000/s and missed: 1,000/s alone held.
+    result = full_run()
+    result["scenarios"][3].update(rate=952, rps=952, p99_ms=19.41)
+    rate = by_target(judge(result))["rate"]
+    assert rate.met is False
+    assert rate.figure == "19.41 ms at 952/s, 6.00 ms at 1,000/s"
+    # Above 1,000/s it is quoted, not judged.
+    result["scenarios"][3].update(rate=1087, rps=1087, p99_ms=24.61)
+    rate = by_target(judge(result))["rate"]
+    assert (rate.met, rate.figure) == (True, "6.00 ms at 1,000/s; other windows: 24.61 ms at 1,087/s")
