@@ -1500,10 +1500,9 @@ def code_revision() -> dict[str, object]:
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    return {
-        "revision": git("rev-parse", "HEAD"),
-        "tree_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-    }
+    # The report and results a run writes (docs/, bench/results/) are not its code.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs", ":!bench/results")
+    return {"revision": git("rev-parse", "HEAD"), "tree_dirty": bool(changed)}
 
 
 def main() -> None:
@@ -1549,6 +1548,7 @@ def main() -> None:
     log(f"starting {args.server} ({args.workers} workers x {args.threads} threads) and a Celery worker on :{args.port}")
     platform_.start()
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    revision = code_revision()  # the code as loaded, before the run writes anything
     rng = random.Random(20261121)
     scenarios = []
     extra_servers: list[Platform] = []
@@ -1730,7 +1730,7 @@ def main() -> None:
         "started_at": started_at,
         "file": f"{started_at}.json",
         # Which code ran: the commit, and whether the working tree differed from it.
-        **code_revision(),
+        **revision,
         "machine": machine_info(args),
         "scenarios": scenarios,
         "pgbench": pg,

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import connection, models, router, transaction
@@ -255,7 +256,12 @@ def choices_filter(
             return [(str(value), label) for value, label in choices()]
 
         def queryset(self, request: Any, queryset: Any) -> Any:
-            return queryset if self.value() is None else queryset.filter(**{column: self.value()})
+            if self.value() is None:
+                return queryset
+            if self.value() not in {value for value, _ in self.lookup_choices}:
+                # As Django's own filters answer a value they cannot use: the list, unfiltered.
+                raise IncorrectLookupParameters(f"{column}={self.value()!r}")
+            return queryset.filter(**{column: self.value()})
 
     ChoicesFilter.title = title
     return ChoicesFilter

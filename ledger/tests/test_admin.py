@@ -254,3 +254,10 @@ class TestListFilters:
         # Filtered, it is counted exactly.
         deposits = JournalTransaction.objects.filter(kind="deposit").count()
         assert admin_client.get(url, {"kind__exact": "deposit"}).context["cl"].result_count == deposits
+
+    @pytest.mark.parametrize("value", ["abc", "", "999999999999"])
+    def test_a_value_a_filter_does_not_list_is_refused_as_djangos_own_filters_refuse_it(
+        self, admin_client, sandbox, value
+    ):
+        r = admin_client.get(reverse("admin:ledger_idempotencyrecord_changelist"), {"response_status": value})
+        assert r.status_code == 302 and r["Location"].endswith("?e=1")
