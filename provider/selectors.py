@@ -119,3 +119,8 @@ def game_catalogue(*, country: str | None = None) -> list[Game]:
     if country is None:
         return [game for game in games if game_restricted_countries(game=game) is not None]
     return [game for game in games if game_offered_in(game=game, country=country)]
+
+
+def provider_active_secret_hints(*, provider: Provider) -> list[str]:
+    """The hints of the provider's active signing secrets, oldest first."""
+    return list(provider.secrets.filter(is_active=True).order_by("created_at", "id").values_list("hint", flat=True))

@@ -360,7 +360,7 @@ class TestCommand:
         "args, message",
         [
             (["--since", "2026-12-01", "--until", "2026-12-01"], "The period is empty"),
-            (["--since", "1 Dec"], "Not a date"),
+            (["--since", "1 Dec"], "not a date"),
             (["--currency", "XXX"], "Unknown currency 'XXX'"),
         ],
     )
@@ -461,3 +461,23 @@ class TestAdmin:
         page = finance.get(self.url, {"report": "ggr", "since": "2026-12-02", "until": "2026-12-01"})
         assert page.status_code == 200
         assert "The period is empty" in page.content.decode()
+
+
+@pytest.mark.parametrize("command", [["ledger_report", "ggr"], ["monitoring_sweep"]])
+def test_a_malformed_day_on_the_command_line_is_a_usage_error_not_a_traceback(command):
+    # As an operator types it: call_command turns errors into CommandError either way.
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", *command, "--since", "2026-13-01"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "casino_platform.settings_test"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "not a date (YYYY-MM-DD): '2026-13-01'" in done.stderr and "Traceback" not in done.stderr

@@ -81,6 +81,12 @@ def test_bad_rows_are_listed_and_the_others_applied(tmp_path, players):
     assert statuses() == {"p_0": "verified", "p_1": "unverified", "p_2": "verified"}
 
 
+def test_a_dry_run_with_refused_rows_says_the_others_would_be_applied(tmp_path, players):
+    out, err = run(tmp_path, "player_id,kyc_status\np_0,verified\nnobody,verified\n", "--reason", "x", "--dry-run")
+    assert err.endswith("CommandError: 1 row(s) refused (listed above); the others would be applied (dry run).")
+    assert statuses()["p_0"] == "unverified"
+
+
 def test_a_dry_run_counts_and_changes_nothing(tmp_path, players):
     out, _ = run(tmp_path, "player_id,kyc_status\np_0,verified\np_1,unverified\n", "--reason", "x", "--dry-run")
     assert out.strip() == "2 rows: 1 would change, 1 unchanged, 0 refused (dry run)"

@@ -151,9 +151,18 @@ class TestRotateProviderSecret:
         assert "Revoked 0" in run("rotate_provider_secret", "sandbox", "--finish")
         assert ProviderSecret.objects.filter(provider=sandbox, is_active=True).count() == 1
 
-    def test_third_rotation_revokes_the_oldest(self, client, sandbox):
+    def test_a_second_rotation_before_finish_is_refused_as_it_would_cut_the_provider_off(self, client, sandbox):
+        printed_secret(run("rotate_provider_secret", "sandbox"))
+        with pytest.raises(CommandError, match="would revoke sandbo…, which the provider may still sign with"):
+            run("rotate_provider_secret", "sandbox")
+        assert ProviderSecret.objects.filter(provider=sandbox, is_active=True).count() == 2
+        assert balance_call(client, code="sandbox", secret="sandbox-secret").status == 200
+
+    def test_third_rotation_with_force_revokes_the_oldest_and_says_so(self, client, sandbox):
         second = printed_secret(run("rotate_provider_secret", "sandbox"))
-        third = printed_secret(run("rotate_provider_secret", "sandbox"))
+        output = run("rotate_provider_secret", "sandbox", "--force")
+        assert "Revoked sandbo… to make room (--force)." in output
+        third = printed_secret(output)
         assert set(provider_active_secrets(provider=sandbox)) == {second, third}
         revoked = ProviderSecret.objects.get(provider=sandbox, is_active=False)
         assert decrypt_secret(revoked.secret_encrypted) == "sandbox-secret"

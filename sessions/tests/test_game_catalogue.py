@@ -5,7 +5,7 @@ import io
 import re
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db.models import JSONField, Value
 from django.urls import reverse
 
@@ -430,6 +430,10 @@ class TestRestrictionOfOpenSessions:
             "  sandbox:holdem: nothing of its own",
             "  sandbox:slot: nothing of its own",
         ]
+        # An empty --set (an unset variable in a script) is refused: --clear says it.
+        for empty in ("", " , "):
+            with pytest.raises(CommandError, match="--set was given no country"):
+                run("--set", empty)
         assert run("--clear")[0] == "Provider sandbox's games: not offered in nowhere (before: GB, FR)."
         assert Provider.objects.get(code="sandbox").restricted_countries == []
         trail = SettingChange.objects.filter(field="restricted_countries", changed_by="manage.py").order_by("id")

@@ -1,3 +1,4 @@
+import argparse
 import os
 import sys
 import time
@@ -13,11 +14,13 @@ PROGRESS_EVERY = 50_000
 
 
 def day_argument(value: str) -> date:
-    """A command's --since or --until: a UTC day, YYYY-MM-DD."""
+    """A command's --since or --until: a UTC day, YYYY-MM-DD. Refused as argparse refuses a
+    value (a usage line and the message): a CommandError raised while the arguments are read
+    escapes Django's handling as a traceback."""
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"Not a date (YYYY-MM-DD): {value!r}") from None
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 class Command(BaseCommand):

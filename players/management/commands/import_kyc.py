@@ -79,7 +79,8 @@ class Command(BaseCommand):
             ) from None
         self.stdout.write(f"{rows:,} rows: {self._summary(counts, verb)}{' (dry run)' if dry_run else ''}")
         if counts["refused"]:
-            raise CommandError(f"{counts['refused']} row(s) refused (listed above); the others were applied.")
+            others = "would be applied (dry run)" if dry_run else "were applied"
+            raise CommandError(f"{counts['refused']} row(s) refused (listed above); the others {others}.")
 
     def _apply(self, row: dict[str, str | None], *, line: int, reason: str, dry_run: bool, overwrite: bool) -> str:
         if row.get(None):  # type: ignore[call-overload]  # DictReader's key for cells beyond the header

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from provider.models import Provider
-from provider.services import provider_secret_revoke_all_but_newest, provider_secret_rotate
+from provider.selectors import provider_active_secret_hints
+from provider.services import MAX_ACTIVE_SECRETS, provider_secret_revoke_all_but_newest, provider_secret_rotate
 
 
 class Command(BaseCommand):
@@ -15,8 +16,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--finish", action="store_true", help="Revoke every secret but the newest (the provider has switched)."
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Rotate although two secrets are active already: the older is revoked at once.",
+        )
 
-    def handle(self, *args, code, finish, **options):
+    def handle(self, *args, code, finish, force, **options):
         provider = Provider.objects.filter(code=code).first()
         if provider is None:
             raise CommandError(f"No provider {code!r}.")
@@ -24,6 +30,16 @@ class Command(BaseCommand):
             revoked = provider_secret_revoke_all_but_newest(provider=provider, changed_by="manage.py")
             self.stdout.write(self.style.SUCCESS(f"Revoked {revoked} older secret(s) of {code}."))
             return
+        active = provider_active_secret_hints(provider=provider)
+        if len(active) >= MAX_ACTIVE_SECRETS and not force:
+            # A second rotation before --finish revokes the secret the provider may still sign with.
+            raise CommandError(
+                f"{code} has {len(active)} active secrets already ({', '.join(h + '…' for h in active)}): a rotation "
+                f"would revoke {active[0]}…, which the provider may still sign with. Run --finish once it has "
+                "switched, or rotate with --force."
+            )
         secret = provider_secret_rotate(provider=provider, changed_by="manage.py")
+        if len(active) >= MAX_ACTIVE_SECRETS:
+            self.stdout.write(self.style.WARNING(f"Revoked {active[0]}… to make room (--force)."))
         self.stdout.write(self.style.SUCCESS(f"New secret for {code}; the previous one still works until --finish."))
         self.stdout.write(f"Signing secret (store it now; it is not shown again):\n{secret}")

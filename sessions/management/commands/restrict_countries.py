@@ -34,6 +34,9 @@ class Command(BaseCommand):
     def handle(self, *args, provider, game, whole_list, add, remove, clear, reason, **options):
         if clear and whole_list is not None:
             raise CommandError("--clear and --set both give the whole list: use one.")
+        if whole_list is not None and not _codes(whole_list):
+            # An unset variable in a script ("--set $LIST") would offer the games everywhere.
+            raise CommandError("--set was given no country: to offer everywhere again, say --clear.")
         target = self._target(provider=provider, game=game)
         replace = [] if clear else None if whole_list is None else _codes(whole_list)
         if replace is None and not add and not remove:
