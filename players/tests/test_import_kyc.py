@@ -82,7 +82,7 @@ def test_bad_rows_are_listed_and_the_others_applied(tmp_path, players):
 
 
 def test_a_dry_run_with_refused_rows_says_the_others_would_be_applied(tmp_path, players):
-    out, err = run(tmp_path, "player_id,kyc_status\np_0,verified\nnobody,verified\n", "--reason", "x", "--dry-run")
+    _, err = run(tmp_path, "player_id,kyc_status\np_0,verified\nnobody,verified\n", "--reason", "x", "--dry-run")
     assert err.endswith("CommandError: 1 row(s) refused (listed above); the others would be applied (dry run).")
     assert statuses()["p_0"] == "unverified"
 
