@@ -35,6 +35,20 @@ class ValidationFailed(DomainError):
     default_message = "The request is not valid."
 
 
+def valid_or_refused(obj: Any, **full_clean: Any) -> None:
+    """The model's own validation (lengths, ranges the database holds, validators) before a
+    service writes a row, as VALIDATION_ERROR: a command's input no form has checked would
+    otherwise reach the database as a DataError or IntegrityError, or be stored unusable."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        obj.full_clean(**full_clean)
+    except ValidationError as exc:
+        details = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        first = next(iter(details.items()))
+        raise ValidationFailed(f"{first[0]}: {first[1][0]}", details=details) from None
+
+
 class ScopeNotGranted(DomainError):
     code = "SCOPE_NOT_GRANTED"
     http_status = 403

@@ -1,3 +1,4 @@
+import ipaddress
 import string
 
 from django.core.exceptions import ValidationError
@@ -61,6 +62,18 @@ def validate_launch_url_template(template: str) -> None:
         raise ValidationError(f"Not a template: {exc}. Write a literal brace as {{{{ or }}}}.") from None
 
 
+def validate_ip_allowlist(value: object) -> None:
+    """A list of IP addresses or CIDR networks. An entry that is neither (a hostname, "/33",
+    two joined by a comma) matches no caller: every call would be refused IP_NOT_ALLOWED."""
+    if not isinstance(value, list) or not all(isinstance(entry, str) for entry in value):
+        raise ValidationError('A list of IP addresses or networks, e.g. ["203.0.113.7", "198.51.100.0/24"].')
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValidationError(f"Not an IP address or network: {entry!r}.") from None
+
+
 class Provider(models.Model):
     """A game provider (studio, poker network, aggregator) allowed to call the wallet API."""
 
@@ -70,7 +83,10 @@ class Provider(models.Model):
     name = models.CharField(max_length=120)
     is_enabled = models.BooleanField(default=True)
     ip_allowlist = models.JSONField(
-        default=list, blank=True, help_text="IPs or CIDR networks; empty allows any address."
+        default=list,
+        blank=True,
+        validators=[validate_ip_allowlist],
+        help_text="IPs or CIDR networks; empty allows any address.",
     )
     rate_limit_per_second = models.PositiveIntegerField(
         default=0, help_text="Wallet calls per second; 0 means unlimited."

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
 from casino_platform import clock
-from casino_platform.errors import ValidationFailed
+from casino_platform.errors import ValidationFailed, valid_or_refused
 from ledger.settings_audit import setting_changes_record, setting_event_record, setting_snapshot
 
 from .crypto import decrypt_secret, encrypt_secret
@@ -57,9 +57,11 @@ def provider_create(
         raise ValidationFailed(e.messages[0], details={"code": e.messages}) from None
     if Provider.objects.filter(code=code).exists():
         raise ValidationFailed(f"Provider {code!r} already exists.", details={"code": ["exists"]})
-    provider = Provider.objects.create(
+    provider = Provider(
         code=code, name=name, ip_allowlist=ip_allowlist or [], rate_limit_per_second=rate_limit_per_second
     )
+    valid_or_refused(provider)
+    provider.save()
     setting_changes_record(obj=provider, before=None, changed_by=changed_by)
     secret = _new_secret()
     _add_secret(provider=provider, secret=secret, changed_by=changed_by, event="issued")

@@ -14,7 +14,7 @@ from django.db.models.functions import Upper
 
 from casino_platform import clock
 from casino_platform.db import aware_datetime
-from casino_platform.errors import Maintenance, ValidationFailed
+from casino_platform.errors import Maintenance, ValidationFailed, valid_or_refused
 from ledger.selectors import currency_get
 from ledger.settings_audit import (
     setting_changes_record,
@@ -440,13 +440,15 @@ def operator_api_key_create(
     key = secrets.token_urlsafe(32)
     if rate_limit_per_second < 0:
         raise ValidationFailed("The rate limit is 0 (none) or more.", details={"rate_limit_per_second": ["negative"]})
-    api_key = OperatorApiKey.objects.create(
+    api_key = OperatorApiKey(
         name=name,
         key_hash=session_token_hash(key),
         prefix=key[:6],
         scopes=granted,
         rate_limit_per_second=rate_limit_per_second,
     )
+    valid_or_refused(api_key)
+    api_key.save()
     setting_changes_record(obj=api_key, before=None, changed_by=changed_by)
     setting_event_record(obj=api_key, event="key", value=f"issued: {api_key.prefix}…", changed_by=changed_by)
     return api_key, key

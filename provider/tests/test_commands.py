@@ -84,6 +84,29 @@ class TestCreateProvider:
         run("create_provider", "acme")
         assert Provider.objects.get(code="acme").name == "acme"
 
+    def test_addresses_given_together_are_stored_apart(self):
+        run("create_provider", "acme", "--allow-ip", "203.0.113.0/24,198.51.100.7")
+        assert Provider.objects.get(code="acme").ip_allowlist == ["203.0.113.0/24", "198.51.100.7"]
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["acme", "--allow-ip", "casino.example"], "Not an IP address or network: 'casino.example'"),
+            (["acme", "--allow-ip", "10.0.0.0/33"], "Not an IP address or network"),
+            (["acme", "--rate-limit", "-1"], "rate_limit_per_second"),
+            (["acme", "--rate-limit", "3000000000"], "rate_limit_per_second"),
+            (["x" * 65], "code"),
+            (["a b"], "code"),
+            ([""], "code"),
+            (["acme", "--name", "n" * 121], "name"),
+        ],
+    )
+    def test_input_the_model_refuses_is_a_command_error_and_creates_nothing(self, args, message):
+        # These were stored unusable (an allow-list entry that matches no caller) or a traceback.
+        with pytest.raises(CommandError, match=message):
+            run("create_provider", *args)
+        assert not Provider.objects.exists()
+
     def test_allow_ip_and_rate_limit_are_stored(self):
         run("create_provider", "acme", "--allow-ip", "10.0.0.0/8", "--allow-ip", "192.0.2.7", "--rate-limit", "25")
         provider = Provider.objects.get(code="acme")

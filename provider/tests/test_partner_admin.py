@@ -1,7 +1,7 @@
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from provider.crypto import decrypt_secret
@@ -79,6 +79,54 @@ def test_create_partner_keeps_the_secret_encrypted(monkeypatch):
         and decrypt_secret(partner.secret_encrypted) == "s3cr3t-from-acme"
     )
     assert "s3cr3t" not in out.getvalue()
+
+
+def partner_command(*args, **env):
+    return call_command(
+        "create_partner",
+        "acme",
+        "--base-url",
+        env.pop("base_url", "https://casino.example"),
+        "--provider-code",
+        "us",
+        "--secret-env",
+        "ACME_SECRET",
+        *args,
+        stdout=StringIO(),
+    )
+
+
+def test_create_partner_run_again_keeps_the_timeouts_it_is_not_given(monkeypatch):
+    monkeypatch.setenv("ACME_SECRET", "first")
+    partner_command("--read-timeout-ms", "10000")
+    monkeypatch.setenv("ACME_SECRET", "rotated")  # run again for a new secret only
+    partner_command()
+    partner = PartnerCasino.objects.get(name="acme")
+    assert (partner.read_timeout_ms, partner.connect_timeout_ms) == (10_000, 1_000)
+    assert decrypt_secret(partner.secret_encrypted) == "rotated"
+
+
+@pytest.mark.parametrize(
+    ("name", "base_url", "message"),
+    [("acme", "casino.example", "base_url"), ("not a slug", "https://casino.example", "name")],
+)
+def test_create_partner_refuses_what_the_model_refuses_before_asking_for_a_secret(monkeypatch, name, base_url, message):
+    asked = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: asked.append(prompt) or "s")
+    with pytest.raises(CommandError, match=message):
+        call_command("create_partner", name, "--base-url", base_url, "--provider-code", "us", stdout=StringIO())
+    assert asked == [] and not PartnerCasino.objects.exists()
+
+
+def test_create_partner_without_a_terminal_to_ask_on_says_so(monkeypatch):
+    def no_terminal(prompt):
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", no_terminal)
+    with pytest.raises(CommandError, match="no terminal to ask on: use --secret-env VAR"):
+        call_command(
+            "create_partner", "acme", "--base-url", "https://casino.example", "--provider-code", "us", stdout=StringIO()
+        )
 
 
 def test_the_admin_refuses_a_provider_under_the_back_offices_code(admin_client):

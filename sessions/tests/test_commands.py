@@ -118,6 +118,15 @@ class TestCreateOperatorKey:
         assert OperatorApiKey.objects.filter(name="lobby").count() == 1
         assert OperatorApiKey.objects.get(name="lobby").key_hash == hashlib.sha256(first.encode()).hexdigest()
 
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [(["k" * 65, "--all-scopes"], "name"), (["big", "--all-scopes", "--rate-limit", "3000000000"], "rate_limit")],
+    )
+    def test_what_the_columns_cannot_hold_is_a_command_error(self, args, message):
+        with pytest.raises(CommandError, match=message):
+            run("create_operator_key", *args)
+        assert not OperatorApiKey.objects.exclude(name="sandbox").exists()
+
     def test_each_key_is_new(self):
         a = new_key("a")
         b = new_key("b")

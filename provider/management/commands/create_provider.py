@@ -15,7 +15,7 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="IP_OR_CIDR",
-            help="Allow calls only from this address or network; repeat for more.",
+            help="Allow calls only from this address or network; repeat, or separate by commas, for more.",
         )
         parser.add_argument("--rate-limit", type=int, default=0, help="Wallet calls per second (0: unlimited).")
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             provider, secret = provider_create(
                 code=code,
                 name=name or code,
-                ip_allowlist=allow_ip,
+                ip_allowlist=[entry.strip() for given in allow_ip for entry in given.split(",") if entry.strip()],
                 rate_limit_per_second=rate_limit,
                 changed_by="manage.py",
             )
