@@ -335,7 +335,7 @@ def test_a_third_secret_revokes_the_oldest_on_record():
     call_command("seed_sandbox", stdout=io.StringIO())
     provider = Provider.objects.get(code="sandbox")
     call_command("rotate_provider_secret", "sandbox", stdout=io.StringIO())
-    call_command("rotate_provider_secret", "sandbox", stdout=io.StringIO())
+    call_command("rotate_provider_secret", "sandbox", "--force", stdout=io.StringIO())  # before --finish
     oldest = ProviderSecret.objects.filter(provider=provider).earliest("id").hint
     events = SettingChange.objects.filter(object_key="sandbox", field="signing_secret").order_by("id")
     assert [e.new_value.split(":")[0] for e in events] == ["added", "rotated", "revoked", "rotated"]
