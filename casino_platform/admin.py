@@ -1,6 +1,7 @@
 """Back-office building blocks shared by the apps' admins."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -12,6 +13,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from casino_platform import clock
 from casino_platform.db import values_along_index
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 
@@ -23,6 +25,12 @@ def shown_on_the_page(form: Any, name: str) -> Any:
     return bound.field.hidden_widget().value_from_datadict(form.data, form.files, bound.html_initial_name)
 
 
+def posts_what_it_showed(form: Any) -> bool:
+    """Whether a bound form's post carries the page's hidden copies of what it showed (a
+    browser's does; a script's may not)."""
+    return form.is_bound and any(form.add_initial_prefix(name) in form.data for name in form.fields)
+
+
 def showing_what_it_shows(form_class: Any) -> Any:
     """`form_class` with every field sending back, hidden, the value the page showed
     (show_hidden_initial): its changed_data are then what was changed on the page, not what
@@ -31,7 +39,7 @@ def showing_what_it_shows(form_class: Any) -> Any:
     class Form(form_class):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            if self.is_bound and not any(self.add_initial_prefix(name) in self.data for name in self.fields):
+            if self.is_bound and not posts_what_it_showed(self):
                 return  # a script's post, without the copies: judged against the row as stored
             for field in self.fields.values():  # the form's own copies
                 field.show_hidden_initial = True
@@ -64,7 +72,7 @@ class SettingsAuditAdmin(admin.ModelAdmin):
 
     def save_model(self, request: Any, obj: Any, form: Any, change: Any) -> None:
         before = setting_snapshot(obj) if change else None
-        if change and any(form[name].html_initial_name in form.data for name in form.fields):
+        if change and posts_what_it_showed(form):
             columns = {f.name for f in obj._meta.concrete_fields}
             changed = [name for name in form.changed_data if name in columns]
             if changed:
@@ -225,22 +233,40 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-def indexed_values_filter(column: str, title: str) -> type[admin.SimpleListFilter]:
-    """A list filter by the values of a column that an index leads with. Django's own filter
-    for a plain field reads them with SELECT DISTINCT over the whole table on every load of
-    the list: the journal's or the idempotency keys' in full."""
+def _values_filter(
+    column: str, title: str, choices: Callable[[Any], list[tuple[Any, str]]], *, only_listed: bool
+) -> type[admin.SimpleListFilter]:
+    """A list filter by a column's values as `choices(model)` lists them when the page is
+    shown, in place of Django's own filter for a plain field, which reads them with SELECT
+    DISTINCT over the whole table on every load of the list. With `only_listed`, a value it
+    does not list is refused as Django's own filters refuse one they cannot use."""
 
-    class IndexedValuesFilter(admin.SimpleListFilter):
+    class ValuesFilter(admin.SimpleListFilter):
         parameter_name = column
 
         def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-            return [(str(value), str(value) or "(none)") for value in values_along_index(model_admin.model, column)]
+            return [(str(value), label) for value, label in choices(model_admin.model)]
 
         def queryset(self, request: Any, queryset: Any) -> Any:
-            return queryset if self.value() is None else queryset.filter(**{column: self.value()})
+            if self.value() is None:
+                return queryset
+            if only_listed and self.value() not in {value for value, _ in self.lookup_choices}:
+                raise IncorrectLookupParameters(f"{column}={self.value()!r}")
+            return queryset.filter(**{column: self.value()})
 
-    IndexedValuesFilter.title = title
-    return IndexedValuesFilter
+    ValuesFilter.title = title
+    return ValuesFilter
+
+
+def indexed_values_filter(column: str, title: str) -> type[admin.SimpleListFilter]:
+    """A list filter by the values of a column that an index leads with, found along it (the
+    journal's provider codes, the idempotency keys' scopes)."""
+    return _values_filter(
+        column,
+        title,
+        lambda model: [(value, str(value) or "(none)") for value in values_along_index(model, column)],
+        only_listed=False,
+    )
 
 
 def choices_filter(
@@ -248,23 +274,7 @@ def choices_filter(
 ) -> type[admin.SimpleListFilter]:
     """A list filter by a column's known values (a column with no index to find them along),
     listed when the page is (every app's errors are loaded by then)."""
-
-    class ChoicesFilter(admin.SimpleListFilter):
-        parameter_name = column
-
-        def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-            return [(str(value), label) for value, label in choices()]
-
-        def queryset(self, request: Any, queryset: Any) -> Any:
-            if self.value() is None:
-                return queryset
-            if self.value() not in {value for value, _ in self.lookup_choices}:
-                # As Django's own filters answer a value they cannot use: the list, unfiltered.
-                raise IncorrectLookupParameters(f"{column}={self.value()!r}")
-            return queryset.filter(**{column: self.value()})
-
-    ChoicesFilter.title = title
-    return ChoicesFilter
+    return _values_filter(column, title, lambda model: choices(), only_listed=True)
 
 
 class BookedWhenFilter(admin.SimpleListFilter):
@@ -279,10 +289,6 @@ class BookedWhenFilter(admin.SimpleListFilter):
         return self.CHOICES
 
     def queryset(self, request: Any, queryset: Any) -> Any:
-        from datetime import timedelta
-
-        from casino_platform import clock
-
         today = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
         since, until = {
             "today": (today, None),

@@ -207,7 +207,7 @@ class FinishedTransactionsBelow(Func):
 def values_along_index(model: Any, column: str) -> list[Any]:
     """The distinct values of `column`, read by skipping along an index that leads with it,
     one probe per value, rather than by reading the table (which SELECT DISTINCT does)."""
-    table = model._meta.db_table
+    table = connection.ops.quote_name(model._meta.db_table)
     name = connection.ops.quote_name(model._meta.get_field(column).column)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -11,16 +11,17 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/sandbox/api/")) or request.path == "/health"
 
 
-def _api_error(code: str, message: str, status: int) -> JsonResponse:
+def api_error(code: str, message: str, status: int, *, retryable: bool = False) -> JsonResponse:
+    """An error in the contract's shape, outside DRF (these views, the sandbox page's API)."""
     return JsonResponse(
-        {"code": code, "message": message, "retryable": False, "trace_id": current_trace_id()}, status=status
+        {"code": code, "message": message, "retryable": retryable, "trace_id": current_trace_id()}, status=status
     )
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     # Django's own refusals before any view runs, e.g. a Host not in ALLOWED_HOSTS.
     if _is_api(request):
-        return _api_error(
+        return api_error(
             "VALIDATION_ERROR", "The request was refused before it reached the API (check the Host header).", 400
         )
     return defaults.bad_request(request, exception)
@@ -28,11 +29,11 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return _api_error("NOT_FOUND", f"No endpoint {request.path}.", 404)
+        return api_error("NOT_FOUND", f"No endpoint {request.path}.", 404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return _api_error("INTERNAL_ERROR", "An unexpected error; it has been logged.", 500)
+        return api_error("INTERNAL_ERROR", "An unexpected error; it has been logged.", 500)
     return defaults.server_error(request)

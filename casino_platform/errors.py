@@ -1,6 +1,9 @@
 """The root of every domain error. Each subclass maps one-to-one onto a contract error code."""
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
+
+from django.core.exceptions import ValidationError
 
 
 class DomainError(Exception):
@@ -39,8 +42,6 @@ def valid_or_refused(obj: Any, **full_clean: Any) -> None:
     """The model's own validation (lengths, ranges the database holds, validators) before a
     service writes a row, as VALIDATION_ERROR: a command's input no form has checked would
     otherwise reach the database as a DataError or IntegrityError, or be stored unusable."""
-    from django.core.exceptions import ValidationError
-
     try:
         obj.full_clean(**full_clean)
     except ValidationError as exc:
@@ -69,22 +70,23 @@ class Maintenance(DomainError):
     default_message = "The platform is in maintenance; retry later."
 
 
-def answer_statuses() -> list[int]:
-    """Every HTTP status a stored answer can have: success, and each refusal's."""
-    statuses, stack = {200}, [DomainError]
+def _error_classes() -> Iterator[type[DomainError]]:
+    """DomainError and every subclass of it loaded so far."""
+    stack: list[type[DomainError]] = [DomainError]
     while stack:
         cls = stack.pop()
-        statuses.add(cls.http_status)
+        yield cls
         stack.extend(cls.__subclasses__())
-    return sorted(statuses)
+
+
+def answer_statuses() -> list[int]:
+    """Every HTTP status a stored answer can have: success, and each refusal's."""
+    return sorted({200} | {cls.http_status for cls in _error_classes()})
 
 
 def error_class_for_code(code: str) -> type[DomainError]:
     """Find the error class for a stored code, so a replay re-raises the same type."""
-    stack: list[type[DomainError]] = [DomainError]
-    while stack:
-        cls = stack.pop()
-        if cls.code == code:
-            return cls
-        stack.extend(cls.__subclasses__())
-    raise LookupError(code)
+    found = next((cls for cls in _error_classes() if cls.code == code), None)
+    if found is None:
+        raise LookupError(code)
+    return found

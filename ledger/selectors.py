@@ -14,13 +14,18 @@ from casino_platform.errors import ValidationFailed
 from .models import CURRENCY_CODE, Account, Currency, Entry, JournalTransaction
 
 
+def currency_not_enabled(code: str) -> ValidationFailed:
+    """The refusal of money in a currency the platform does not (or no longer) take in."""
+    return ValidationFailed(
+        f"Currency {code!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
+    )
+
+
 def currency_get(*, code: str, enabled_only: bool = True) -> Currency:
     # Only a code as ISO 4217 writes it is looked up (a NUL would fail in the driver).
     currency = Currency.objects.filter(code=code).first() if CURRENCY_CODE.fullmatch(code) else None
     if currency is None or (enabled_only and not currency.is_enabled):
-        raise ValidationFailed(
-            f"Currency {code!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
-        )
+        raise currency_not_enabled(code)
     return currency
 
 

@@ -2,6 +2,7 @@
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -353,15 +354,24 @@ def player_sessions_close(*, player: Player, changed_by: str = "", reason: str =
     now = clock.now()  # after the locks: a bet the close waited for came before it
     closed = _sessions_taking_bets(player.pk, now=now).update(closed_at=now)
     if closed and changed_by:
-        _audit(
-            player=player,
+        player_sessions_closed_record(closed_by_player=[(player.pk, closed)], changed_by=changed_by, reason=reason)
+    return closed
+
+
+def player_sessions_closed_record(*, closed_by_player: Iterable[tuple[int, int]], changed_by: str, reason: str) -> None:
+    """Staff's close of game sessions on each player's audit log: (player pk, how many were
+    open), from the player's page or from the session list alike."""
+    PlayerAuditLog.objects.bulk_create(
+        PlayerAuditLog(
+            player_id=player_pk,
             field="game_sessions",
-            old=f"{closed} open",
-            new="closed",
+            old_value=f"{closed} open",
+            new_value="closed",
             changed_by=changed_by,
             reason=reason,
         )
-    return closed
+        for player_pk, closed in closed_by_player
+    )
 
 
 def _sessions_end_where_not_offered(*, player: Player) -> int:

@@ -23,7 +23,7 @@ from ledger.settings_audit import (
     setting_update_or_create,
 )
 from players.models import Player
-from players.services import player_assert_may_bet, player_lock, player_session_end
+from players.services import player_assert_may_bet, player_lock, player_session_end, player_sessions_closed_record
 from provider.errors import GameNotFound
 from provider.models import Game, Provider, validate_country_codes
 from provider.selectors import game_offered_in, game_restricted_countries, games_offered_by, players_not_offered
@@ -358,8 +358,6 @@ def sessions_close(*, sessions: QuerySet[GameSession], changed_by: str, reason: 
     (a whole provider's sessions can be chosen at once). The provider's next debit on one is
     SESSION_EXPIRED; wins owed are still paid. Each player whose sessions were closed has it
     in their audit log, as a close from the player's page does. How many were closed."""
-    from players.models import PlayerAuditLog
-
     locked = list(
         GameSession.objects.select_for_update()
         .filter(pk__in=sessions.values("pk"), closed_at__isnull=True)
@@ -375,16 +373,10 @@ def sessions_close(*, sessions: QuerySet[GameSession], changed_by: str, reason: 
         .values("player_id")
         .annotate(closed=Count("pk"))
     )
-    PlayerAuditLog.objects.bulk_create(
-        PlayerAuditLog(
-            player_id=row["player_id"],
-            field="game_sessions",
-            old_value=f"{row['closed']} open",
-            new_value="closed",
-            changed_by=changed_by,
-            reason=reason,
-        )
-        for row in per_player.order_by("player_id")
+    player_sessions_closed_record(
+        closed_by_player=per_player.order_by("player_id").values_list("player_id", "closed"),
+        changed_by=changed_by,
+        reason=reason,
     )
     return closed
 

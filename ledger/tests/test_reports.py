@@ -466,6 +466,7 @@ class TestAdmin:
 @pytest.mark.parametrize("command", [["ledger_report", "ggr"], ["monitoring_sweep"]])
 def test_a_malformed_day_on_the_command_line_is_a_usage_error_not_a_traceback(command):
     # As an operator types it: call_command turns errors into CommandError either way.
+    import os
     import subprocess
     import sys
 
@@ -477,7 +478,7 @@ def test_a_malformed_day_on_the_command_line_is_a_usage_error_not_a_traceback(co
         capture_output=True,
         text=True,
         timeout=60,
-        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "casino_platform.settings_test"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "casino_platform.settings_test"},
     )
     assert done.returncode == 2, done.stderr
     assert "not a date (YYYY-MM-DD): '2026-13-01'" in done.stderr and "Traceback" not in done.stderr

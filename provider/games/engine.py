@@ -3,6 +3,7 @@ Stakes and payouts are integer minor units; multipliers are exact fractions."""
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from itertools import product
 from math import prod
 from typing import Any
@@ -48,6 +49,7 @@ def stake_max(*, game: str, target: int = DICE_MIN_TARGET) -> int:
     return int(MAX_AMOUNT / best)
 
 
+@cache  # the table is fixed: summed once per process
 def slot_rtp() -> Fraction:
     """The slot's exact return to player, over every combination of the three reels."""
     total = sum(w for _, w, _ in SLOT_SYMBOLS)

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from casino_platform.tracing import current_trace_id
+from casino_platform.error_views import api_error
 
 from ..games import engine
 from ..games.services import game_round_play, partner_player_get_or_create
@@ -28,16 +28,9 @@ def _partner() -> PartnerCasino | None:
     return PartnerCasino.objects.filter(name=settings.SANDBOX_PARTNER, is_enabled=True).first()
 
 
-def _error(code: str, message: str, status: int, *, retryable: bool = False) -> JsonResponse:
-    # The contract's error shape, as the wallet API's own.
-    return JsonResponse(
-        {"code": code, "message": message, "retryable": retryable, "trace_id": current_trace_id()}, status=status
-    )
-
-
 def _refusal(status: int, body: dict[str, Any]) -> JsonResponse:
     """A partner's refusal passed on to the page, in the contract's shape whatever it sent."""
-    return _error(
+    return api_error(
         str(body.get("code", f"HTTP_{status}")),
         str(body.get("message", "")),
         status,
@@ -88,7 +81,7 @@ def sandbox_session_api(request: HttpRequest) -> JsonResponse:
     """Who is playing and their balance, as the partner's wallet says."""
     partner = _partner()
     if partner is None:
-        return _error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
+        return api_error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
     token = str(_json_body(request).get("token", ""))
     client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
     try:
@@ -97,7 +90,7 @@ def sandbox_session_api(request: HttpRequest) -> JsonResponse:
             return _refusal(status, body)
         balance = client.call("balance", {"session_token": token})
     except OutcomeUnknown as exc:
-        return _error("PARTNER_UNAVAILABLE", str(exc), 503, retryable=True)
+        return api_error("PARTNER_UNAVAILABLE", str(exc), 503, retryable=True)
     if not balance.accepted:
         # The session ended since `authenticate` was cached (closed, expired): say so.
         return _refusal(balance.http_status, balance.body)
@@ -110,25 +103,25 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
     """Play one round of dice or slot for the session's player."""
     partner = _partner()
     if partner is None:
-        return _error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
+        return api_error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
     data = _json_body(request)
     token, game, stake, target = data.get("token", ""), data.get("game"), data.get("stake"), data.get("target", 50)
     client_seed = data.get("client_seed", "")
     if game not in ("dice", "slot") or type(stake) is not int or type(target) is not int:
-        return _error("VALIDATION_ERROR", "game is dice or slot; stake and target are integers.", 400)
+        return api_error("VALIDATION_ERROR", "game is dice or slot; stake and target are integers.", 400)
     if game == "dice" and not engine.DICE_MIN_TARGET <= target <= engine.DICE_MAX_TARGET:
-        return _error("VALIDATION_ERROR", f"target is {engine.DICE_MIN_TARGET}..{engine.DICE_MAX_TARGET}.", 400)
+        return api_error("VALIDATION_ERROR", f"target is {engine.DICE_MIN_TARGET}..{engine.DICE_MAX_TARGET}.", 400)
     most = engine.stake_max(game=game, target=target)
     if not 0 < stake <= most:
         # Above this, a win could not be credited (the contract's largest amount).
-        return _error("VALIDATION_ERROR", f"stake is 1..{most} here.", 400)
+        return api_error("VALIDATION_ERROR", f"stake is 1..{most} here.", 400)
     if not isinstance(client_seed, str) or len(client_seed) > 64 or not client_seed.isprintable():
-        return _error("VALIDATION_ERROR", "client_seed is at most 64 printable characters.", 400)
+        return api_error("VALIDATION_ERROR", "client_seed is at most 64 printable characters.", 400)
     client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
     try:
         status, session = _authenticate(client, str(token))
     except OutcomeUnknown as exc:
-        return _error("PARTNER_UNAVAILABLE", str(exc), 503, retryable=True)
+        return api_error("PARTNER_UNAVAILABLE", str(exc), 503, retryable=True)
     if status != 200:
         return _refusal(status, session)
     player = partner_player_get_or_create(
@@ -147,7 +140,9 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
             client=client,
         )
     except DebitRefused as refused:
-        return _error(refused.code, refused.message or refused.code, refused.http_status, retryable=refused.retryable)
+        return api_error(
+            refused.code, refused.message or refused.code, refused.http_status, retryable=refused.retryable
+        )
     round_obj = played.round
     return JsonResponse(
         {

@@ -7,7 +7,7 @@ from casino_platform.db import default_database_is_postgresql
 from casino_platform.errors import ValidationFailed
 from ledger.idempotency import request_fingerprint
 from ledger.models import Account, JournalTransaction
-from ledger.selectors import currency_get
+from ledger.selectors import currency_get, currency_not_enabled
 from ledger.services import (
     Leg,
     ledger_account_get_or_create,
@@ -86,9 +86,7 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
         if not currency.is_enabled and not wallet_exists(player_id=request.player_id, currency=request.currency):
             # Owed money is paid into a wallet of a retired currency; none opens one (no
             # money comes into a currency once disabled).
-            raise ValidationFailed(
-                f"Currency {request.currency!r} is not enabled on this platform.", details={"currency": ["not enabled"]}
-            )
+            raise currency_not_enabled(request.currency)
         player, wallet = wallet_lock_or_create(player_id=request.player_id, currency=request.currency)
         if request.session_token is not None:
             # Only the currency is checked: a credit must be paid even after the session ended.
