@@ -15,6 +15,7 @@ from casino_platform import clock
 from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, PendingFirst, ReadOnlyAdmin, ReadOnlyInline
 from casino_platform.errors import DomainError
 from ledger.exports import csv_lines, table_lines
+from players.models import Player
 from players.services import player_may_be_paid
 from sessions.models import Round
 
@@ -80,12 +81,6 @@ class MoneyMovementForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["submission"].initial = uuid.uuid4().hex
 
-    def reference_or_submission(self) -> str | None:
-        data = self.cleaned_data
-        if data["reference"]:
-            return data["reference"]
-        return f"admin-{data['submission']}" if data.get("submission") else None
-
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("kind") == "return":
@@ -150,7 +145,8 @@ class WalletAdmin(ActionOnlyAdmin):
                         amount=data["amount"],
                         staff=staff,
                         reason=data["reason"],
-                        reference=form.reference_or_submission(),
+                        reference=data["reference"] or None,
+                        submission=data.get("submission") or None,
                     )
                     if outcome.waiting is not None:
                         waiting = outcome.waiting
@@ -390,6 +386,7 @@ class WithdrawalAdmin(WalletQueueAdmin):
                         "withdrawal": w,
                         "amount": w.wallet.currency.format(w.amount),
                         "kyc_blocks_approval": decision == "approve" and not player_may_be_paid(player=w.wallet.player),
+                        "blocked": w.wallet.player.status == Player.Status.BLOCKED,
                     }
                     for w in pending
                 ],
@@ -454,6 +451,14 @@ class WithdrawalAdmin(WalletQueueAdmin):
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
             else:
+                if result.replayed:  # a colleague decided it the same way meanwhile
+                    fresh = Withdrawal.objects.get(pk=withdrawal.pk)
+                    messages.warning(
+                        request,
+                        f"Withdrawal {withdrawal.reference} was already {result.status} by {fresh.decided_by}: "
+                        "nothing more was moved.",
+                    )
+                    return redirect("admin:wallet_withdrawal_changelist")
                 currency = withdrawal.wallet.currency
                 messages.success(
                     request,

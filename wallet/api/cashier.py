@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,6 +18,7 @@ from casino_platform.errors import ValidationFailed
 from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField, period_in_order
 from casino_platform.openapi import operator_error_responses
 from casino_platform.pagination import LIMIT_PARAMETER, PAGE_PARAMETERS, TimeCursorPagination, page_limit
+from casino_platform.parsers import JSONParser
 from ledger.models import Entry
 from ledger.money import MAX_AMOUNT
 from ledger.selectors import currency_get

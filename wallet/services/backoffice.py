@@ -32,6 +32,10 @@ BACKOFFICE_SCOPE = BACKOFFICE_CODE  # no provider may be registered under it
 # The references a staff movement waiting for four eyes moves under when staff gave none
 # (wallet/services/staff_movements.py): no payment may take one, or it would merge with it.
 STAFF_MOVEMENT_PREFIX = "staff-movement:"
+# The admin's "Move money…" form's own key for a movement staff gave no reference: it makes a
+# second click (or a proxy's retry of the post) move nothing more, and is no payment's.
+STAFF_SUBMISSION_PREFIX = "staff-submission:"
+_PLATFORM_PREFIXES = (STAFF_MOVEMENT_PREFIX, STAFF_SUBMISSION_PREFIX)
 
 _COUNTER_ACCOUNT: dict[str, str] = {
     JournalTransaction.Kind.DEPOSIT: Account.Kind.CASH_IN,
@@ -206,11 +210,20 @@ def wallet_withdraw(
 def validate_payment_reference(reference: object) -> None:
     """A payment's reference from outside (the operator API, staff's "Move money…") is not one
     of the platform's own; its form is checked where it is used as a key (`_move`)."""
-    if isinstance(reference, str) and reference.startswith(STAFF_MOVEMENT_PREFIX):
+    if isinstance(reference, str) and reference.startswith(_PLATFORM_PREFIXES):
+        prefix = next(p for p in _PLATFORM_PREFIXES if reference.startswith(p))
         raise ValidationFailed(
-            f"References starting {STAFF_MOVEMENT_PREFIX!r} are the platform's own.",
-            details={"reference": [f"starts with the reserved {STAFF_MOVEMENT_PREFIX!r}"]},
+            f"References starting {prefix!r} are the platform's own.",
+            details={"reference": [f"starts with the reserved {prefix!r}"]},
         )
+
+
+def is_payment_reference(reference: str | None) -> bool:
+    """Whether a movement's key names a payment (a payout the payment system sends, and may
+    return) rather than being one the platform made to move it once."""
+    if not reference:
+        return False
+    return not reference.startswith(_PLATFORM_PREFIXES)
 
 
 def validate_adjustment(amount: object) -> int:

@@ -29,6 +29,8 @@ from ..errors import FourEyesRequired, StaffMovementNotAllowed
 from ..models import StaffDayTotal, StaffMovement, Wallet
 from .backoffice import (
     STAFF_MOVEMENT_PREFIX,
+    STAFF_SUBMISSION_PREFIX,
+    is_payment_reference,
     validate_adjustment,
     validate_payment_reference,
     wallet_adjust,
@@ -61,14 +63,25 @@ def staff_movement_needs_approval(*, wallet: Wallet, amount: int) -> bool:
 
 
 def staff_money_move(
-    *, wallet: Wallet, kind: str, amount: int, staff: str, reason: str, reference: str | None = None
+    *,
+    wallet: Wallet,
+    kind: str,
+    amount: int,
+    staff: str,
+    reason: str,
+    reference: str | None = None,
+    submission: str | None = None,
 ) -> StaffMoveOutcome:
     """A deposit, withdrawal or adjustment entered by `staff` on `wallet`: made at once up to
     the currency's `staff_approval_above` and within what `staff` may still move alone today,
-    recorded to wait for a second approval otherwise."""
+    recorded to wait for a second approval otherwise. `reference`: staff's, a payment's (a
+    withdrawal with one is a payout the payment system sends); `submission`: the form's own
+    key, which only makes a movement without a reference once."""
     if kind not in _SERVICES:
         raise ValidationFailed(f"Unknown movement {kind!r}.", details={"kind": ["invalid"]})
     validate_payment_reference(reference)
+    if not reference and submission:
+        reference = f"{STAFF_SUBMISSION_PREFIX}{submission}"
     held = StaffMovement.HeldBecause
     if staff_movement_needs_approval(wallet=wallet, amount=amount):
         return StaffMoveOutcome(waiting=_wait(wallet, kind, amount, staff, reason, reference, held.AMOUNT))
@@ -83,6 +96,7 @@ def staff_money_move(
             created_by=staff,
             reason=reason,
             reference=reference,
+            **_payout_or_not(kind, reference),
         )
     except DomainError:
         # Refused (or bad input): nothing moved, so nothing counts. Any other error leaves
@@ -92,6 +106,14 @@ def staff_money_move(
     if result.replayed:
         _day_total_give_back(share)  # counted when it was made
     return StaffMoveOutcome(result=result)
+
+
+def _payout_or_not(kind: str, reference: str | None) -> dict[str, bool]:
+    """Staff's withdrawal without a payment's reference is no payout for the payment system to
+    send (nor one to "return"): the platform's key only makes it once."""
+    if kind == StaffMovement.Kind.WITHDRAW:
+        return {"record_withdrawal": is_payment_reference(reference)}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -178,11 +200,8 @@ def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> Wall
             movement.save(update_fields=["status", "decided_by", "decided_at", "decision_memo"])
         # else: an approval that did not finish (a crash, a timeout); this one finishes it.
     wallet = movement.wallet
-    extra = {}
-    if movement.kind == StaffMovement.Kind.WITHDRAW and not movement.reference:
-        # Staff's withdrawal without a payment reference is no payout for the payment system
-        # to send (nor one to "return"): its own reference only makes it once.
-        extra["record_withdrawal"] = False
+    # Staff's own, or one of this request's: however many approvals race, it moves once.
+    reference = movement.reference or f"{STAFF_MOVEMENT_PREFIX}{movement.pk}"
     try:
         result = _SERVICES[movement.kind](
             player_id=wallet.player.player_id,
@@ -190,9 +209,8 @@ def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> Wall
             amount=movement.amount,
             created_by=movement.requested_by,
             reason=f"{movement.reason} (approved by {movement.decided_by})",
-            # Staff's own, or one of this request's: however many approvals race, it moves once.
-            reference=movement.reference or f"{STAFF_MOVEMENT_PREFIX}{movement.pk}",
-            **extra,
+            reference=reference,
+            **_payout_or_not(movement.kind, reference),
         )
     except DomainError as exc:
         if not exc.retryable and not isinstance(exc, ValidationFailed):

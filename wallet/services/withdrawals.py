@@ -11,6 +11,8 @@ from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, JournalTransaction
 from ledger.services import Leg, house_account_id, ledger_post
+from players.errors import PlayerBlocked
+from players.models import Player
 from players.services import player_assert_may_be_paid
 
 from ..errors import WithdrawalNotAllowed
@@ -87,7 +89,14 @@ def _step(
             )
         if step.destination == _CASH_OUT:
             # Money on its way out to the player: verified when it was asked for is not
-            # enough, the KYC status now is what counts.
+            # enough, the KYC status now is what counts; and a player blocked since (a fraud
+            # suspicion) is frozen as the cashier's request would be: staff lift the block
+            # first if they decide to pay, or reject it.
+            if player.status == Player.Status.BLOCKED:
+                raise PlayerBlocked(
+                    f"Player {player.player_id} is blocked: unblock them before approving a payout, or reject it.",
+                    details={"status": player.status},
+                )
             player_assert_may_be_paid(player=player)
         currency_code, amount = wallet.currency_id, withdrawal.amount
         if step.destination is None:

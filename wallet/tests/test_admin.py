@@ -183,7 +183,7 @@ class TestMoveMoney:
         for _ in range(2):
             move(admin_client, wallet, kind="deposit", amount="300", submission=submission)
         assert demo_wallet().balance == wallet.balance + 300
-        assert JournalTransaction.objects.filter(provider_transaction_id=f"admin-{submission}").count() == 1
+        assert JournalTransaction.objects.filter(provider_transaction_id=f"staff-submission:{submission}").count() == 1
         # A form shown again is a new movement.
         again = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet.pk]))
         move(admin_client, wallet, kind="deposit", amount="300", submission=again.context["form"]["submission"].value())

@@ -18,7 +18,7 @@ from casino_platform.tests.locks import together_behind_a_lock
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from wallet.errors import FourEyesRequired, InsufficientFunds, StaffMovementNotAllowed
-from wallet.models import StaffDayTotal, StaffMovement, Wallet, Withdrawal
+from wallet.models import StaffDayTotal, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
 from wallet.selectors import staff_moved_alone_today
 from wallet.services import staff_money_move, staff_movement_approve, staff_movement_reject
 from wallet.tests.test_admin import messages_of, move
@@ -195,9 +195,10 @@ class TestServices:
             )
         assert "reference" in refused.value.details
         for path in ("deposits", "withdrawals"):
-            body = {"currency": "EUR", "amount": 10, "reference": "staff-movement:1"}
-            r = call(client, "POST", f"p_demo_1/{path}", body)
-            assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+            for reference in ("staff-movement:1", f"staff-submission:{'0' * 32}"):
+                body = {"currency": "EUR", "amount": 10, "reference": reference}
+                r = call(client, "POST", f"p_demo_1/{path}", body)
+                assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
         assert balance() == 100_000
 
     def test_the_database_holds_the_four_eyes(self, sandbox):
@@ -242,6 +243,31 @@ class TestAdmin:
         assert messages_of(r)[-1].startswith(f"Staff movement {movement.pk} approved: moved (ledger transaction ")
         assert balance() == 150_001 and ledger_reconcile().ok
         assert "Already decided" in admin_client.get(review).content.decode()
+
+    @pytest.mark.parametrize("amount", [ABOVE, ABOVE + 1], ids=["at-once", "held-then-approved"])
+    def test_a_withdrawal_sent_from_the_form_without_a_reference_is_no_payout(
+        self, admin_client, django_user_model, sandbox, amount
+    ):
+        """As a browser sends it, with the page's submission key: cash handed over at the desk
+        is no payout for the payment system to send again, nor one to return."""
+        page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet().pk]))
+        submission = page.context["form"]["submission"].value()
+        move(
+            admin_client,
+            wallet(),
+            kind="withdraw",
+            amount=str(amount),
+            reason="cash at the desk",
+            submission=submission,
+        )
+        if amount > ABOVE:
+            checker = django_user_model.objects.create_superuser(username="bob", password="x")
+            admin_client.force_login(checker)
+            review = reverse("admin:wallet_staffmovement_review", args=[StaffMovement.objects.get().pk])
+            admin_client.post(review, {"decision": "approve", "reason": "cash seen"})
+        assert balance() == 100_000 - amount and ledger_reconcile().ok
+        assert not Withdrawal.objects.exists()
+        assert not WithdrawalEvent.objects.exists()
 
     def test_a_refusal_on_the_review_page_shows_the_request_closed(self, client, admin_client, sandbox):
         movement = ask(kind="withdraw", amount=ABOVE + 1, staff="staff:alice")

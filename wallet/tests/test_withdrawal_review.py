@@ -540,6 +540,38 @@ class TestAdmin:
         assert messages_of(r)[-1] == "2 withdrawal(s) rejected (500.00 EUR)."  # after the refusal's, unread
         assert (balance(), held(), cash_out()) == (100_000, 0, 0)
 
+    def test_a_player_blocked_after_asking_is_not_paid_until_unblocked(self, client, admin_client, sandbox):
+        """Blocked since the request (a fraud suspicion): frozen as the cashier's request would
+        be. Staff reject it, or lift the block first if they decide to pay."""
+        withdraw(client, 30_000, "po-b1")
+        withdraw(client, 20_000, "po-b2")
+        Player.objects.filter(player_id="p_demo_1").update(status=Player.Status.BLOCKED)
+        ids = list(Withdrawal.objects.values_list("pk", flat=True))
+        selection = {"action": "approve_selected", "_selected_action": ids}
+        page = admin_client.post(reverse("admin:wallet_withdrawal_changelist"), selection).content.decode()
+        assert page.count("blocked: will not be approved until unblocked") == 2
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawal_changelist"), {**selection, "confirm": "yes", "reason": "batch"}
+        )
+        assert messages_of(r) == ["2 not approved: po-b1 (PLAYER_BLOCKED), po-b2 (PLAYER_BLOCKED)."]
+        review = reverse("admin:wallet_withdrawal_review", args=[ids[0]])
+        assert "cannot be\n   approved while the player is blocked" in admin_client.get(review).content.decode()
+        assert (balance(), held(), cash_out()) == (50_000, 50_000, 0)
+        Player.objects.filter(player_id="p_demo_1").update(status=Player.Status.ACTIVE)
+        assert withdrawal_approve(reference="po-b1", staff="staff:x", reason="cleared").status == "approved"
+        assert withdrawal_reject(reference="po-b2", staff="staff:x", reason="fraud").status == "rejected"
+        assert (balance(), held(), cash_out()) == (70_000, 0, 30_000) and ledger_reconcile().ok
+
+    def test_a_decision_a_colleague_made_first_is_not_reported_as_one_s_own(self, client, admin_client, sandbox):
+        withdraw(client, 30_000, "po-c1")
+        withdrawal = Withdrawal.objects.get()
+        withdrawal_reject(reference="po-c1", staff="staff:carol", reason="duplicate")
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawal_review", args=[withdrawal.pk]), {"decision": "reject", "reason": "dup"}
+        )
+        assert messages_of(r) == ["Withdrawal po-c1 was already rejected by staff:carol: nothing more was moved."]
+        assert (balance(), held()) == (100_000, 0) and ledger_reconcile().ok
+
     def test_bulk_decisions_need_the_review_permission(self, client, django_user_model, sandbox):
         withdraw(client, 30_000, "po-bp")
         clerk = django_user_model.objects.create_user(username="clerk", password="x", is_staff=True)
