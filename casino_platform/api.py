@@ -4,6 +4,8 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -91,6 +93,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code, http, message = "METHOD_NOT_ALLOWED", status.HTTP_405_METHOD_NOT_ALLOWED, str(exc.detail)
     elif isinstance(exc, exceptions.Throttled):
         code, http, retryable, message = "RATE_LIMITED", 429, True, str(exc.detail)
+    elif isinstance(exc, RequestDataTooBig):
+        # Raised where the view first reads the body: the wallet's front refuses it before.
+        kib = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+        code, http, message = "PAYLOAD_TOO_LARGE", 413, f"The body is over {kib} KiB."
     elif isinstance(exc, exceptions.APIException):
         code, http, message = "VALIDATION_ERROR", exc.status_code, str(exc.detail)
     else:

@@ -64,6 +64,15 @@ def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
 
 
 def operator_error_responses(*codes: str) -> dict[int, OpenApiResponse]:
-    """error_responses for an operator API endpoint: its own codes, the refusal of a key
-    without the endpoint's scope, and of one over its rate limit."""
-    return error_responses("SCOPE_NOT_GRANTED", "RATE_LIMITED", *codes)
+    """error_responses for an operator API endpoint: its own codes, the refusal of a call
+    without a known key (401 UNAUTHORIZED, DRF's own, no DomainError), of a key without the
+    endpoint's scope, of one over its rate limit, and of a body over the limit."""
+    from wallet.api.serializers import ErrorOutput
+
+    responses = error_responses("SCOPE_NOT_GRANTED", "RATE_LIMITED", "PAYLOAD_TOO_LARGE", *codes)
+    unauthorized = "UNAUTHORIZED (no operator key, or one unknown or revoked)"
+    if 401 in responses:
+        responses[401].description += f", {unauthorized}"
+    else:
+        responses[401] = OpenApiResponse(ErrorOutput, description=f"Error codes: {unauthorized}")
+    return dict(sorted(responses.items()))

@@ -219,6 +219,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "casino_platform.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Casino Platform API",
@@ -230,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "WithdrawalStatusEnum": "wallet.models.Withdrawal.Status",
         "RoundStatusEnum": "sessions.models.Round.Status",
+        "KycStatusEnum": ["unverified", "pending", "verified", "rejected"],  # Player.KycStatus
     },
 }
 
@@ -327,7 +333,8 @@ CELERY_BEAT_SCHEDULE["outbound-sweep"] = {
 
 # The casino's payment system hears of every change of a withdrawal's status (held, approved,
 # rejected, cancelled, returned) as a signed POST to this URL, instead of polling for it
-# (wallet/services/webhooks.py). Empty: no events are written. The secret signs each POST as
+# (wallet/services/webhooks.py). Empty: nothing is posted; the events are still written, for
+# the feed (GET /api/v1/withdrawal-events). The secret signs each POST as
 # the contract signs a wallet call; a URL without one fails the system checks. Deliveries
 # retry with the OUTBOUND_* backoff, lease and sweep above.
 CASHIER_WEBHOOK_URL = env.str("CASHIER_WEBHOOK_URL", default="")

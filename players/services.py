@@ -54,7 +54,9 @@ T = TypeVar("T", bound=PlayTimeLimit)
 logger = logging.getLogger(__name__)
 
 # A new player's id: what the wallet API, URLs and CSV exports carry without escaping.
-PLAYER_ID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
+# "." and "..": clients drop them from a URL's path (RFC 3986), so such a player, once made,
+# could not be reached again.
+PLAYER_ID_RE = re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9._:@-]{1,64}")
 
 AUDITED_FIELDS = (
     "display_name",
@@ -101,11 +103,15 @@ def player_register(
     country: str | None = None,
     kyc_status: str | None = None,
     kyc_reference: str | None = None,
+    expected_kyc_status: str | None = None,
 ) -> tuple[Player, bool]:
     """The casino's player, created if new (True) or with the given fields changed (False);
     a field given as None is left as it is. Safe to call again and from racing requests: the
     loser of a race to create the player finds the winner's row and updates it. The fields
-    are the casino's; status and restrictions are set by their own services."""
+    are the casino's; status and restrictions are set by their own services.
+    `expected_kyc_status`: the KYC status the caller's change was decided on; an existing
+    player's is changed only from it (VALIDATION_ERROR otherwise), so that a retried "verified"
+    sent before a revocation cannot verify the player again."""
     given = {
         "display_name": display_name,
         "country": country,
@@ -121,7 +127,8 @@ def player_register(
         # Only a new id is held to the pattern: staff may have created others in the admin.
         if not PLAYER_ID_RE.fullmatch(player_id):
             raise ValidationFailed(
-                "A player id is 1-64 characters of A-Za-z0-9._:@-", details={"player_id": ["1-64 of A-Za-z0-9._:@-"]}
+                'A player id is 1-64 characters of A-Za-z0-9._:@- (not "." or "..")',
+                details={"player_id": ["1-64 of A-Za-z0-9._:@-"]},
             )
         try:
             with transaction.atomic():
@@ -139,7 +146,10 @@ def player_register(
             return player, True
         except IntegrityError:
             player = Player.objects.get(player_id=player_id)
-    return player_update(player=player, changed_by=changed_by, reason=reason, **changes), False
+    seen = {"kyc_status": expected_kyc_status} if expected_kyc_status is not None else None
+    return player_update_by_staff(
+        player=player, changed_by=changed_by, reason=reason, changes=changes, seen=seen
+    ), False
 
 
 # A self-exclusion or time-out: what the player asked for, bound to hold until its end.
@@ -227,7 +237,11 @@ def player_update_by_staff(
         # answers SESSION_EXPIRED (debits are refused by the status anyway).
         _open_sessions(locked.pk).update(closed_at=clock.now())
     elif "country" in changed:
-        _sessions_end_where_not_offered(player=locked)
+        if moves:
+            # Its sessions are locked (above): swept now, in the order a debit locks them in.
+            # Moved by someone else between the read and the lock, they are not, and the
+            # sweep waits for the commit below rather than lock them after the player.
+            _sessions_end_where_not_offered(player=locked)
         # Once more when this commits: a restriction saved meanwhile swept by the old country.
         transaction.on_commit(lambda: _sessions_end_where_not_offered_again(player_pk=locked.pk))
     return locked
@@ -391,6 +405,7 @@ def _sessions_end_where_not_offered(*, player: Player) -> int:
 
 
 @transaction.atomic
+@transaction.atomic  # run on commit, outside the change's transaction: its locks need one of their own
 def _sessions_end_where_not_offered_again(*, player_pk: int) -> int:
     _open_sessions_lock(player_pk)
     return _sessions_end_where_not_offered(player=Player.objects.get(pk=player_pk))

@@ -12,6 +12,23 @@ class ReasonInput(serializers.Serializer):
     reason = StrictCharField(
         max_length=200, required=False, default="through the operator API", help_text="Written to the audit log."
     )
+    # A misspelt field ("reson", or a "period" that the path names) would otherwise change
+    # nothing, or not what was meant, and still answer 200.
+    refuses_unknown_fields = True
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.refuses_unknown_fields:
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["not a field of this request"] for name in unknown})
+        return attrs
+
+
+class ReasonQuery(ReasonInput):
+    """A removal's `reason`, from the query string, where a client's own parameters (a cache
+    buster) are no mistake to refuse."""
+
+    refuses_unknown_fields = False
 
 
 class LimitSetInput(ReasonInput):
@@ -79,7 +96,7 @@ class DailyPlayTimeLimitOutput(serializers.Serializer):
     minutes = serializers.IntegerField(help_text="The limit in force: time in game sessions per UTC day.")
     played_seconds = serializers.IntegerField(help_text="Time in game sessions so far today (UTC).")
     remaining_seconds = serializers.IntegerField(
-        help_text="What is left of it today; at 0 launches are refused (RG_LIMIT) until midnight UTC."
+        help_text="What is left of it today, rounded down; under 60 launches are refused (RG_LIMIT) until midnight UTC."
     )
     pending = PendingSessionTimeLimitOutput(allow_null=True, help_text="A longer limit or a removal waiting its turn.")
 
@@ -116,14 +133,13 @@ class PlayerInput(ReasonInput):
         allow_blank=True,
         help_text="The KYC provider's id of the check.",
     )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # A typo, or a status (staff's to set in the admin), would otherwise change nothing
-        # and still answer 200.
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["not a field of a player the API may set"] for name in unknown})
-        return attrs
+    expected_kyc_status = serializers.ChoiceField(
+        choices=Player.KycStatus.values,
+        required=False,
+        help_text="The KYC status your change of `kyc_status` was decided on. Given, an existing player's status "
+        "is changed only from it (VALIDATION_ERROR otherwise, nothing changed): a retried `verified` sent "
+        "before a revocation cannot verify the player again. Send it with every `kyc_status` you may retry.",
+    )
 
 
 class WalletOutput(serializers.Serializer):

@@ -3,18 +3,17 @@ casino's front end makes when a player sets a loss, wager, deposit, session time
 takes a time-out or excludes themselves, and reads back to show them. The cashier's calls are in
 wallet/api/cashier.py."""
 
-import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from casino_platform import clock
 from casino_platform.openapi import operator_error_responses
+from casino_platform.parsers import JSONParser
 from players.models import PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
 from players.selectors import player_daily_play_time, player_get, player_session_time_limit
 from players.services import (
@@ -43,6 +42,7 @@ from .serializers import (
     PlayerInput,
     PlayerOutput,
     ReasonInput,
+    ReasonQuery,
     ResponsibleGamblingOutput,
     RestrictionInput,
     SessionTimeLimitInput,
@@ -90,7 +90,8 @@ def _daily_play_time_limit(player: Player, now: datetime) -> dict[str, Any] | No
     return {
         **_play_time_limit(daily.limit),
         "played_seconds": int(daily.played.total_seconds()),
-        "remaining_seconds": math.ceil(daily.left.total_seconds()),
+        # Down: 59.5 s left is under the minute a launch needs, not "60".
+        "remaining_seconds": int(daily.left.total_seconds()),
     }
 
 
@@ -131,10 +132,11 @@ class PlayerApi(PlayerApiView):
         responses={200: PlayerOutput, 201: PlayerOutput, **operator_error_responses("VALIDATION_ERROR")},
         description=(
             "Registers the player (201) or changes the fields given (200); safe to repeat. A player id is "
-            "1-64 characters of A-Za-z0-9._:@-. A wallet opens with the player's first deposit or win in "
-            "its currency. `kyc_status` is the casino's identity check as its KYC provider answered it: "
+            '1-64 characters of A-Za-z0-9._:@-, not "." or "..". A wallet opens with the player\'s first deposit '
+            "or win in its currency. `kyc_status` is the casino's identity check as its KYC provider answered it: "
             "withdrawals are paid only for a verified player (KYC_REQUIRED_FOR_WITHDRAWALS); setting it or "
-            "`kyc_reference` needs a key with the `kyc` scope as well. Each change is "
+            "`kyc_reference`, or changing a `country` already recorded (it decides which games the player "
+            "may launch), needs a key with the `kyc` scope as well. Each change is "
             "in the player's audit log with `reason`."
         ),
         examples=[
@@ -142,7 +144,12 @@ class PlayerApi(PlayerApiView):
             OpenApiExample(
                 "verified",
                 request_only=True,
-                value={"kyc_status": "verified", "kyc_reference": "idv-93ac1f", "reason": "documents checked"},
+                value={
+                    "kyc_status": "verified",
+                    "expected_kyc_status": "pending",
+                    "kyc_reference": "idv-93ac1f",
+                    "reason": "documents checked",
+                },
             ),
         ],
     )
@@ -150,19 +157,29 @@ class PlayerApi(PlayerApiView):
         serializer = PlayerInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if {"kyc_status", "kyc_reference"} & set(data):
+        if {"kyc_status", "kyc_reference", "expected_kyc_status"} & set(data):
             # Verified unlocks payouts: not for a key the front end keeps.
             operator_scope_require(request, OperatorApiKey.Scope.KYC, what="set a player's KYC status")
+        if "country" in data and _recorded_country(player_id) not in ("", data["country"]):
+            # The country decides which games the player may launch (licensing): the front end's
+            # key records it at sign-up, and only the casino's back end moves it.
+            operator_scope_require(request, OperatorApiKey.Scope.KYC, what="change a player's recorded country")
         player, created = player_register(
             player_id=player_id,
             display_name=data.get("display_name"),
             country=data.get("country"),
             kyc_status=data.get("kyc_status"),
             kyc_reference=data.get("kyc_reference"),
+            expected_kyc_status=data.get("expected_kyc_status"),
             changed_by=request.user.get_username(),
             reason=data["reason"],
         )
         return Response(_player(player), status=201 if created else 200)
+
+
+def _recorded_country(player_id: str) -> str:
+    """The player's country as recorded, "" for none or no such player yet."""
+    return Player.objects.filter(player_id=player_id).values_list("country", flat=True).first() or ""
 
 
 class ResponsibleGamblingApi(PlayerApiView):
@@ -185,7 +202,7 @@ class PeriodLimitApi(PlayerApiView):
 
     def delete(self, request: Request, player_id: str, currency: str, period: str) -> Response:
         # Many clients and proxies drop a DELETE's body: the reason comes in the query.
-        return self._set(request, player_id, currency, period, ReasonInput(data=request.query_params))
+        return self._set(request, player_id, currency, period, ReasonQuery(data=request.query_params))
 
     def _set(self, request: Request, player_id: str, currency: str, period: str, serializer: ReasonInput) -> Response:
         # The service judges the path's currency and period with the amount: one set of rules.
@@ -306,7 +323,7 @@ class SessionTimeLimitApi(PlayerApiView):
         return self._set(request, player_id, self.input_serializer(data=request.data))
 
     def delete(self, request: Request, player_id: str) -> Response:
-        return self._set(request, player_id, ReasonInput(data=request.query_params))
+        return self._set(request, player_id, ReasonQuery(data=request.query_params))
 
     def _set(self, request: Request, player_id: str, serializer: ReasonInput) -> Response:
         player = player_get(player_id=player_id)
@@ -324,7 +341,8 @@ class SessionTimeLimitApi(PlayerApiView):
     "daily_play_time_limit",
     "The most time the player may spend in game sessions in a UTC day, in minutes; sessions open side by side "
     "count once, each from its launch to its close or expiry. A launch's `ends_at` is at most what is left of "
-    "today, and a launch with nothing left is refused (RG_LIMIT, `details.daily_play_time_limit.resumes_at`).",
+    "today, and a launch with less than a minute left is refused "
+    "(RG_LIMIT, `details.daily_play_time_limit.resumes_at`).",
     DailyPlayTimeLimitInput,
     OpenApiExample("two hours", request_only=True, value={"minutes": 120, "reason": "player asked"}),
 )

@@ -113,6 +113,19 @@ class TestOperatorApi:
             ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": None}, 400, "VALIDATION_ERROR", "amount"),
             ("PUT", "p_demo_1/loss-limits/EUR/day", [1], 400, "VALIDATION_ERROR", None),
             ("POST", "p_demo_1/self-exclusion", {"until": "99999-01-01T00:00:00Z"}, 400, "VALIDATION_ERROR", "until"),
+            # A misspelt or misplaced field is refused, not ignored with a 200.
+            (
+                "POST",
+                "p_demo_1/self-exclusion",
+                {"until": "2099-01-01T00:00:00Z", "reson": "x"},
+                400,
+                "VALIDATION_ERROR",
+                "reson",
+            ),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 5, "period": "week"}, 400, "VALIDATION_ERROR", "period"),
+            ("PUT", "p_demo_1/session-time-limit", {"minutes": 60, "hours": 1}, 400, "VALIDATION_ERROR", "hours"),
+            ("PUT", "..", {"display_name": "dots"}, 400, "VALIDATION_ERROR", "player_id"),
+            ("PUT", ".", {"display_name": "dot"}, 400, "VALIDATION_ERROR", "player_id"),
         ],
     )
     def test_bad_requests_get_the_contract_error_and_change_nothing(
@@ -129,6 +142,27 @@ class TestOperatorApi:
             .exclude(player__player_id="p_blocked_rg")
             .exists()
         )
+
+    @pytest.mark.parametrize(
+        "method, path",
+        [
+            ("PUT", "/api/v1/players/p_demo_1/loss-limits/EUR/day"),
+            ("PUT", "/api/v1/players/p_demo_1"),
+            ("POST", "/api/v1/players/p_demo_1/withdrawals"),
+            ("POST", "/api/v1/sessions"),
+        ],
+    )
+    def test_a_body_nested_too_deep_or_too_large_is_refused(self, client, sandbox, method, path):
+        # The standard library's parser gives up with a RecursionError, not a ValueError; a
+        # body over the limit is refused where the view first reads it. Neither is a 500.
+        for body, status, code, says in (
+            ("[" * 5_000 + "]" * 5_000, 400, "VALIDATION_ERROR", "nested too deeply"),
+            ("[" * 50_000 + "]" * 50_000, 413, "PAYLOAD_TOO_LARGE", "over 64 KiB"),
+        ):
+            r = client.generic(method, path, data=body, content_type="application/json", headers=TOKEN)
+            assert (r.status_code, r.json()["code"]) == (status, code), r.content
+            assert says in r.json()["message"]
+        assert not LossLimit.objects.exists()
 
     def test_a_naive_until_is_utc(self, client, sandbox):
         until = (timezone.now() + timedelta(days=2)).replace(microsecond=0, tzinfo=None)

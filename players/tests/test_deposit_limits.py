@@ -279,3 +279,20 @@ class TestAdmin:
         r = client.post(self.url(player), {"currency": "EUR", "period": "day", "amount": "1", "reason": "x"})
         assert r.status_code == 302 and not DepositLimit.objects.exists()
         assert str(list(r.wsgi_request._messages)[-1]) == "You may not change players' deposit limits."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_settings_of_one_limit_leave_one_limit_and_no_500(live_server):
+    """Six PUTs of the same day limit, each from its own connection, all waiting on the
+    player's lock at once: each is answered (none trips the one-limit-per-period key), and
+    the tightest is what holds (a tighter limit takes effect at once; a looser one waits)."""
+    call_command("seed_sandbox", stdout=open("/dev/null", "w"))
+    base = f"{live_server.url}/api/v1/players/p_demo_1/deposit-limits/EUR/day"
+
+    def put(n):
+        with requests.Session() as http:
+            return http.put(base, json={"amount": 1_000 * (n + 1)}, headers=TOKEN, timeout=30).status_code
+
+    assert together_behind_a_lock(lambda: player_locked("p_demo_1"), put, 6) == [200] * 6
+    (limit,) = DepositLimit.objects.filter(player__player_id="p_demo_1", currency_id="EUR", period="day")
+    assert limit.amount == 1_000

@@ -540,3 +540,19 @@ class TestClosingSweep:
         assert len(games) == 8
         with django_assert_num_queries(4):  # savepoint, the live sessions locked in id order, the update, release
             assert sessions_end_where_not_offered(games=games, again_after_commit=False) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_committed_for_real_sweeps_again_after_its_commit(client):
+    """On a real commit (not inside a test's transaction) the second sweep runs in
+    autocommit: its session locks need a transaction of their own, or the move answered 500
+    after it had committed."""
+    from sessions.services import session_token_hash
+
+    call_command("seed_sandbox", stdout=io.StringIO())
+    token = launch("p_demo_1")  # MT
+    restrict(Game, "sandbox:dice", "DE")
+    r = client.put("/api/v1/players/p_demo_1", {"country": "DE", "reason": "moved"}, **JSON)
+    assert r.status_code == 200, r.content
+    assert GameSession.objects.get(token_hash=session_token_hash(token)).closed_at is not None
+    assert Player.objects.get(player_id="p_demo_1").country == "DE"

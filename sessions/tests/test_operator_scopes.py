@@ -146,6 +146,22 @@ class TestRefusals:
         assert call(client, "POST", "p_demo_1/sessions/close", headers=players).status_code == 403
         assert call(client, "GET", "p_demo_1/withdrawals", headers=players).status_code == 403
 
+    def test_a_players_key_records_a_country_but_moves_no_one(self, client, sandbox):
+        """The country decides which games a player may launch: the front end's key records it
+        at sign-up; moving a player to another needs the kyc scope, as verifying them does."""
+        front = key_with("lobby", "players")
+        r = call(client, "PUT", "p_new", {"display_name": "New", "country": "MT"}, headers=front)
+        assert r.status_code == 201, r.content
+        assert call(client, "PUT", "p_new", {"country": "MT", "display_name": "N."}, headers=front).status_code == 200
+        r = call(client, "PUT", "p_new", {"country": "GB"}, headers=front)
+        assert (r.status_code, r.json()["code"]) == (403, "SCOPE_NOT_GRANTED")
+        assert "change a player's recorded country" in r.json()["message"]
+        assert Player.objects.get(player_id="p_new").country == "MT"
+        Player.objects.filter(player_id="p_new").update(country="")
+        assert call(client, "PUT", "p_new", {"country": "GB"}, headers=front).status_code == 200  # none recorded
+        back = key_with("players", "kyc")
+        assert call(client, "PUT", "p_new", {"country": "DE"}, headers=back).json()["country"] == "DE"
+
     def test_no_key_is_still_401_and_a_key_of_every_scope_calls_everything(self, client, sandbox):
         assert call(client, "POST", "p_demo_1/deposits", {}, headers={}).status_code == 401
         every = key_with("lobby", "players", "cashier")

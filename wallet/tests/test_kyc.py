@@ -63,6 +63,24 @@ class TestStatus:
         set_kyc(client, "p_kyc_pending", kyc_status="verified", kyc_reference="idv-93ac1f")
         assert audit.count() == 2
 
+    def test_a_verification_retried_after_a_revocation_does_not_verify_again(self, client, sandbox):
+        """The casino's "verified" times out on its side, compliance revokes, the client retries
+        the first PUT: with the status it was decided on, the retry changes nothing."""
+        first = {"kyc_status": "verified", "expected_kyc_status": "pending", "reason": "documents checked"}
+        assert set_kyc(client, "p_kyc_pending", **first).json()["kyc_status"] == "verified"
+        revoked = set_kyc(client, "p_kyc_pending", kyc_status="rejected", expected_kyc_status="verified", reason="fake")
+        assert revoked.json()["kyc_status"] == "rejected"
+        r = set_kyc(client, "p_kyc_pending", **first)
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.content
+        assert "kyc_status" in r.json()["details"] and "now 'rejected'" in r.json()["message"]
+        assert Player.objects.get(player_id="p_kyc_pending").kyc_status == "rejected"
+        # Repeating the revocation answers as before; it is already what it asks for.
+        again = set_kyc(client, "p_kyc_pending", kyc_status="rejected", expected_kyc_status="verified", reason="fake")
+        assert again.status_code == 200
+        # Naming what it is now moves it on.
+        r = set_kyc(client, "p_kyc_pending", kyc_status="verified", expected_kyc_status="rejected", reason="appeal")
+        assert r.json()["kyc_status"] == "verified"
+
     def test_a_player_may_be_registered_verified(self, client, sandbox):
         r = set_kyc(client, "p_new", display_name="New", country="MT", kyc_status="verified", reason="signed up")
         assert r.status_code == 201, r.content
