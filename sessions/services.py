@@ -3,14 +3,15 @@
 import hashlib
 import secrets
 import time
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, QuerySet
-from django.db.models.functions import Upper
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Least, Upper
 
 from casino_platform import clock
 from casino_platform.db import aware_datetime
@@ -82,11 +83,15 @@ def session_resolve(*, token: str, provider: Provider, touch: bool = True) -> Ga
     # Slide at most once a minute: a busy session must not rewrite its row on every bet.
     if touch and (now - session.last_seen_at) > timedelta(seconds=60):
         idle = timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS)
+        # Judged again on the row as committed (as wallet_debit_v1/v3 do): a close, or a limit
+        # that ended it sooner, that this waited for is not slid past.
+        slid = GameSession.objects.filter(
+            pk=session.pk, closed_at__isnull=True, expires_at__gt=now, absolute_expires_at__gt=now
+        ).update(last_seen_at=now, expires_at=Least(Value(now + idle), F("absolute_expires_at")))
+        if not slid:
+            raise SessionExpired("The session has expired or was closed.")
         session.last_seen_at = now
         session.expires_at = min(now + idle, session.absolute_expires_at)
-        GameSession.objects.filter(pk=session.pk).update(
-            last_seen_at=session.last_seen_at, expires_at=session.expires_at
-        )
     return session
 
 
@@ -362,32 +367,25 @@ def sessions_close(*, sessions: QuerySet[GameSession], changed_by: str, reason: 
         GameSession.objects.select_for_update()
         .filter(pk__in=sessions.values("pk"), closed_at__isnull=True)
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "player_id", "expires_at")
     )
     now = clock.now()  # after the locks: a bet the close waited for came before it
-    closed = _sessions_close_by_id(locked, now=now, still=Q(expires_at__gt=now))
-    # The selection again rather than the ids: a whole provider's would pass PostgreSQL's
-    # bound on a statement's parameters.
-    per_player = (
-        GameSession.objects.filter(pk__in=sessions.values("pk"), closed_at=now)
-        .values("player_id")
-        .annotate(closed=Count("pk"))
-    )
-    player_sessions_closed_record(
-        closed_by_player=per_player.order_by("player_id").values_list("player_id", "closed"),
-        changed_by=changed_by,
-        reason=reason,
-    )
+    # Counted from the rows locked, not by running the selection again: a list filtered to
+    # the open sessions no longer holds them once closed, and their players' audit went
+    # unwritten.
+    taking_bets = [(pk, player_pk) for pk, player_pk, expires_at in locked if expires_at > now]
+    closed = _sessions_close_by_id([pk for pk, _ in taking_bets], now=now)
+    per_player = Counter(player_pk for _, player_pk in taking_bets)
+    player_sessions_closed_record(closed_by_player=sorted(per_player.items()), changed_by=changed_by, reason=reason)
     return closed
 
 
-def _sessions_close_by_id(ids: list[int], *, now: datetime, still: Q | None = None) -> int:
-    """Close these sessions (those of them matching `still`) at `now`, a few thousand ids a
-    statement, within PostgreSQL's bound on a statement's parameters. How many were closed."""
+def _sessions_close_by_id(ids: list[int], *, now: datetime) -> int:
+    """Close these sessions at `now`, a few thousand ids a statement, within PostgreSQL's bound
+    on a statement's parameters. How many were closed."""
     closed = 0
     for start in range(0, len(ids), 5000):
-        chunk = GameSession.objects.filter(pk__in=ids[start : start + 5000])
-        closed += (chunk.filter(still) if still is not None else chunk).update(closed_at=now)
+        closed += GameSession.objects.filter(pk__in=ids[start : start + 5000]).update(closed_at=now)
     return closed
 
 

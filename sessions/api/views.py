@@ -1,5 +1,5 @@
 from django.db import transaction
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -18,6 +18,7 @@ from provider.selectors import game_catalogue
 from sessions.models import OperatorApiKey
 from sessions.selectors import player_sessions, session_get, session_state
 from sessions.services import session_close, session_create, session_launch_url
+from wallet.api.serializers import ErrorOutput
 
 from .auth import HasOperatorScope, OperatorApiKeyAuthentication, OperatorKeyRateLimit
 from .serializers import (
@@ -87,11 +88,15 @@ class SessionCreateApi(LobbyApiView):
         return Response(SessionCreateOutput(body).data, status=status.HTTP_201_CREATED)
 
 
+# The session's id is in the path: none such is DRF's 404, which no DomainError stands for.
+NO_SUCH_SESSION = OpenApiResponse(ErrorOutput, description="Error codes: NOT_FOUND (no such game session)")
+
+
 class SessionStateApi(LobbyApiView):
     @extend_schema(
         operation_id="session_state",
         tags=["operator"],
-        responses={200: SessionStateOutput, **operator_error_responses("VALIDATION_ERROR")},
+        responses={200: SessionStateOutput, **operator_error_responses(), 404: NO_SUCH_SESSION},
         description="Where a game session stands, for the front end's clock: its state, when it ends whatever "
         "the play (`ends_at`, brought forward by a stricter limit set since the launch) and the seconds left. "
         "404 `NOT_FOUND` for no such session.",
@@ -105,7 +110,9 @@ class SessionCloseApi(LobbyApiView):
         operation_id="session_close",
         tags=["operator"],
         request=None,
-        responses={200: SessionCloseOutput, **operator_error_responses("VALIDATION_ERROR")},
+        responses={200: SessionCloseOutput, **operator_error_responses(), 404: NO_SUCH_SESSION},
+        description="Closes the game session: the provider's next debit on it is SESSION_EXPIRED; wins owed are "
+        "still paid. Safe to repeat (answers the first close's time). 404 `NOT_FOUND` for no such session.",
     )
     def post(self, request: Request, session_id: int) -> Response:
         session = session_close(session=session_get(session_id=session_id))

@@ -14,9 +14,10 @@ from django.db import connection
 from django.test import Client
 
 from casino_platform import clock
+from casino_platform.tests.locks import together_behind_a_lock
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player
-from players.services import player_update
+from players.services import player_sessions_close, player_update
 from sessions.models import GameSession
 from sessions.selectors import SESSION_STATES, player_sessions, session_state
 from sessions.services import session_token_hash
@@ -251,6 +252,29 @@ def test_a_logout_racing_the_player_s_bets_on_real_postgresql():
     assert ledger_reconcile().ok
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_bet_that_waited_for_the_logout_is_refused_not_slid_past_it():
+    """The bet read its session open, then waited for the logout's lock to slide it: judged
+    again on the row as the logout committed it, it is SESSION_EXPIRED and moves nothing."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    token = launch("p_demo_1")
+    GameSession.objects.filter(pk=session_of(token).pk).update(last_seen_at=clock.now() - timedelta(minutes=2))
+    player = Player.objects.get(player_id="p_demo_1")
+    before = Wallet.objects.get(player=player, currency_id="EUR").balance
+
+    def bet(_: int) -> tuple[int, str | None]:
+        try:
+            signed = ProviderClient(Client()).post("debit", debit_payload(token, "waited-for-the-logout"))
+            return signed.status, signed.body.get("code")
+        finally:
+            connection.close()
+
+    (answer,) = together_behind_a_lock(lambda: player_sessions_close(player=player), bet, 1)
+    assert answer == (401, "SESSION_EXPIRED")
+    assert Wallet.objects.get(player=player, currency_id="EUR").balance == before
+    assert session_of(token).closed_at is not None and ledger_reconcile().ok
+
+
 class TestAdmin:
     def test_staff_close_a_player_s_sessions_and_it_is_on_record(self, admin_client, sandbox):
         from django.urls import reverse
@@ -310,6 +334,24 @@ class TestAdmin:
         before = session_of(closed_one).closed_at
         admin_client.post(change, {"closed_at_0": "", "closed_at_1": "", "_save": "Save"})
         assert session_of(closed_one).closed_at == before
+
+    def test_staff_close_from_the_list_filtered_to_open_ones_is_on_record(self, admin_client, sandbox):
+        # The filtered list no longer holds the sessions once closed: the record is written
+        # from the rows the close locked.
+        from django.urls import reverse
+
+        from players.models import PlayerAuditLog
+
+        tokens = [launch("p_demo_1"), launch("p_demo_1"), launch("p_kyc_pending")]
+        url = reverse("admin:game_sessions_gamesession_changelist") + "?state=open"
+        chosen = [session_of(t).pk for t in tokens]
+        admin_client.post(url, {"action": "close_sessions", "_selected_action": chosen}, follow=True)
+        assert all(session_of(t).closed_at is not None for t in tokens)
+        logged = PlayerAuditLog.objects.filter(field="game_sessions").order_by("player__player_id")
+        assert list(logged.values_list("player__player_id", "old_value")) == [
+            ("p_demo_1", "2 open"),
+            ("p_kyc_pending", "1 open"),
+        ]
 
     def test_the_session_list_shows_and_filters_by_state(self, admin_client, sandbox):
         from django.urls import reverse

@@ -109,10 +109,17 @@ BEGIN
             EXIT checks;
         END IF;
         IF p_now - sess.last_seen_at > interval '60 seconds' THEN
+            -- Judged again on the row as committed: a close, or a limit that ended it sooner,
+            -- that this waited for refuses the bet instead of being slid past.
             UPDATE game_sessions_gamesession
                 SET last_seen_at = p_now,
-                    expires_at = LEAST(p_now + make_interval(secs => p_session_idle_seconds), sess.absolute_expires_at)
-                WHERE id = sess.id;
+                    expires_at = LEAST(p_now + make_interval(secs => p_session_idle_seconds), absolute_expires_at)
+                WHERE id = sess.id AND closed_at IS NULL AND expires_at > p_now AND absolute_expires_at > p_now;
+            IF NOT FOUND THEN
+                err_code := 'SESSION_EXPIRED'; err_status := 401;
+                err_message := 'The session has expired or was closed.';
+                EXIT checks;
+            END IF;
             slid := true;
         END IF;
         IF sess.game_id <> p_game_id THEN
