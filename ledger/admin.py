@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 
+from casino_platform import clock
 from casino_platform.admin import (
     BookedWhenFilter,
     EstimatedCountPaginator,
@@ -21,7 +22,7 @@ from casino_platform.admin import (
 )
 from casino_platform.errors import answer_statuses
 
-from .exports import REPORTS, Period, report_csv, report_filename, report_snapshot
+from .exports import REPORTS, SETTLING_MARGIN, Period, report_csv, report_filename, report_snapshot
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction, SettingChange
 from .selectors import journal_search
 from .settings_audit import AUDITED_SETTINGS
@@ -122,10 +123,16 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
                 _in_one_snapshot(report_csv(report, period=period, currency=currency)),
                 content_type="text/csv; charset=utf-8",
             )
-            response["Content-Disposition"] = f'attachment; filename="{report_filename(report, period, currency)}"'
+            # Downloaded too early, it is named for it: not filed as the final figures.
+            provisional = not period.is_settled(now=clock.now())
+            filename = report_filename(report, period, currency, provisional=provisional)
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
         context = {
             **self.admin_site.each_context(request),
+            "yesterday_final_from": None
+            if yesterday.is_settled(now=clock.now())
+            else f"{yesterday.until + SETTLING_MARGIN:%H:%M} UTC",
             "form": form,
             "title": "Ledger reports",
             "opts": self.model._meta,

@@ -123,6 +123,11 @@ REPORTS = {
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# How long after a period's end a movement stamped inside it may still commit (it is
+# stamped before it waits for its wallet's lock).
+SETTLING_MARGIN = timedelta(minutes=5)
+
+
 @dataclass(frozen=True)
 class Period:
     """[since, until) in UTC."""
@@ -143,7 +148,7 @@ class Period:
             raise ValueError(f"The period is empty: {since} is not before {until} (the end is exclusive).")
         return cls(datetime.combine(since, time(), UTC), datetime.combine(until, time(), UTC))
 
-    def is_settled(self, *, now: datetime, margin: timedelta = timedelta(minutes=5)) -> bool:
+    def is_settled(self, *, now: datetime, margin: timedelta = SETTLING_MARGIN) -> bool:
         """Whether every movement stamped inside the period has committed by now. A movement
         is stamped before it waits for its lock and commits, so one stamped just before
         `until` can commit just after it: a report of a period that ended less than `margin`
@@ -154,8 +159,12 @@ class Period:
         return f"{self.since:%Y-%m-%d}_{self.until:%Y-%m-%d}"
 
 
-def report_filename(report: Report, period: Period, currency: str | None) -> str:
-    return f"{report.name}_{period.slug()}{'_' + currency if currency else ''}.csv"
+def report_filename(report: Report, period: Period, currency: str | None, *, provisional: bool = False) -> str:
+    """Named for what it holds; `provisional`: of a period not yet settled (`Period.is_settled`),
+    so that a file downloaded too early is not filed as the final one."""
+    return (
+        f"{report.name}_{period.slug()}{'_' + currency if currency else ''}{'_provisional' if provisional else ''}.csv"
+    )
 
 
 def _text(value: Any) -> str:

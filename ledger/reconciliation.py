@@ -90,9 +90,18 @@ class HeldMismatch:
 
 @dataclass(frozen=True)
 class UnbalancedJournal:
+    """A journal transaction whose entries do not sum to zero in `currency`, or (`entries`
+    given) that has fewer than the two entries a movement needs."""
+
     transaction_id: int
     currency: str
     total: int
+    entries: int | None = None
+
+    def describe(self) -> str:
+        if self.entries is not None:
+            return f"journal transaction {self.transaction_id} has {self.entries} entries; a movement has two or more"
+        return f"journal transaction {self.transaction_id} does not balance: {self.total} {self.currency}"
 
 
 @dataclass
@@ -104,6 +113,11 @@ class ReconciliationReport:
     @property
     def ok(self) -> bool:
         return not self.unbalanced and not self.mismatches
+
+    def problems(self) -> Iterator[UnbalancedJournal | BalanceMismatch | HeldMismatch]:
+        """Every problem found, each with its describe(): the journal's first."""
+        yield from self.unbalanced
+        yield from self.mismatches
 
 
 def _unbalanced_journals() -> Iterator[UnbalancedJournal]:
@@ -119,11 +133,11 @@ def _unbalanced_journals() -> Iterator[UnbalancedJournal]:
     with connection.cursor() as cursor:
         # A transaction with fewer than two entries explains nothing.
         cursor.execute(
-            f"SELECT j.id FROM {journals} j LEFT JOIN {entries} e ON e.transaction_id = j.id "
+            f"SELECT j.id, COUNT(e.id) FROM {journals} j LEFT JOIN {entries} e ON e.transaction_id = j.id "
             "GROUP BY j.id HAVING COUNT(e.id) < 2"
         )
-        for (tx_id,) in cursor.fetchall():
-            yield UnbalancedJournal(tx_id, "", 0)
+        for tx_id, count in cursor.fetchall():
+            yield UnbalancedJournal(tx_id, "", 0, entries=int(count))
 
 
 def _column(model: type[models.Model], name: str) -> str:

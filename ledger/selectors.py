@@ -97,6 +97,16 @@ def _entries_in(*, until: datetime, currency: str | None) -> QuerySet[Entry]:
     return entries.filter(currency_id=currency) if currency else entries
 
 
+def _entries_booked_in(*, since: datetime, until: datetime, currency: str | None) -> QuerySet[Entry]:
+    """The entries of [since, until), bounded on their transaction's time as well: the same
+    instant (ledger_post stamps both alike), which the journal's created_at index serves. The
+    entries have no index on their time alone, and a day's report read every entry ever
+    written."""
+    return _entries_in(until=until, currency=currency).filter(
+        created_at__gte=since, transaction__created_at__gte=since, transaction__created_at__lt=until
+    )
+
+
 def ledger_trial_balance(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
     """Every account with entries before `until`: its balance at `since` (opening), what its
     entries in [since, until) added and took away, and its balance at `until` (closing).
@@ -155,9 +165,8 @@ def _gaming_revenue(
 
     keys = ["day", "provider", *(["game"] if by_game else []), "currency_id"]
     entries = (
-        _entries_in(until=until, currency=currency)
+        _entries_booked_in(since=since, until=until, currency=currency)
         .filter(
-            created_at__gte=since,
             account__kind=Account.Kind.PLAYER_WALLET,
             transaction__kind__in=["debit", "credit", "rollback"],
         )
@@ -223,9 +232,8 @@ def ledger_cashier(*, since: datetime, until: datetime, currency: str | None = N
     payout = Q(transaction__kind="withdrawal") & ~is_return
     returned = Q(transaction__kind="withdrawal") & is_return
     rows = (
-        _entries_in(until=until, currency=currency)
+        _entries_booked_in(since=since, until=until, currency=currency)
         .filter(
-            created_at__gte=since,
             account__kind=Account.Kind.PLAYER_WALLET,
             transaction__kind__in=["deposit", "withdrawal", "adjustment"],
         )
@@ -264,8 +272,7 @@ def ledger_journal_lines(*, since: datetime, until: datetime, currency: str | No
     """Every entry of the journal transactions made in [since, until), in journal order, with
     its transaction's particulars: the journal as finance's books import it."""
     rows = (
-        _entries_in(until=until, currency=currency)
-        .filter(created_at__gte=since)
+        _entries_booked_in(since=since, until=until, currency=currency)
         .order_by("transaction_id", "leg")
         .values(
             "transaction_id",

@@ -1,4 +1,5 @@
 import logging
+from itertools import islice
 
 from celery import shared_task
 from django.conf import settings
@@ -16,10 +17,13 @@ logger = logging.getLogger(__name__)
 def ledger_reconcile_task() -> dict[str, int]:
     report = ledger_reconcile()
     if not report.ok:
+        # The first few by name, to start looking at from the log alone.
+        first = "; ".join(problem.describe() for problem in islice(report.problems(), 5))
         logger.error(
-            "ledger reconciliation failed: %d unbalanced, %d balance mismatches",
+            "ledger reconciliation failed: %d unbalanced, %d balance mismatches; first: %s",
             len(report.unbalanced),
             len(report.mismatches),
+            first,
         )
     return {
         "accounts_checked": report.accounts_checked,

@@ -290,3 +290,48 @@ def test_an_account_of_an_unknown_kind_is_refused(journal):
             "INSERT INTO ledger_account (key, kind, currency, name, created_at)"
             " VALUES ('stray:EUR', 'bonus', 'EUR', '', now())"
         )
+
+
+@pytest.mark.parametrize(
+    "table", ["ledger_entry", "ledger_journaltransaction", "ledger_settingchange", "players_playerauditlog"]
+)
+def test_truncate_of_the_ledger_and_its_trails_is_refused(journal, table):
+    # The suite's own connection may TRUNCATE (settings_test), to undo transactional tests.
+    with pytest.raises(IntegrityError, match=f"TRUNCATE on {table} refused"), transaction.atomic():
+        raw("SET LOCAL ledger.allow_truncate = off")
+        raw(f"TRUNCATE {table} CASCADE")
+    assert Entry.objects.filter(transaction=journal).count() == 2
+
+
+def test_truncate_reaching_the_entries_by_cascade_is_refused(journal):
+    with pytest.raises(IntegrityError, match="TRUNCATE on ledger_entry refused"), transaction.atomic():
+        raw("SET LOCAL ledger.allow_truncate = off")
+        raw("TRUNCATE ledger_account CASCADE")
+    assert Entry.objects.filter(transaction=journal).count() == 2
+
+
+@pytest.mark.parametrize(
+    "change", ["kind = 'adjustments'", "key = key || ':moved'", "currency = 'USD'"], ids=["kind", "key", "currency"]
+)
+def test_an_account_s_kind_key_and_currency_are_fixed_once_written(journal, change):
+    """Reports read an account's entries by its kind: changed, a wallet's history would leave
+    the GGR and cashier reports while reconciliation still matched it by id."""
+    from ledger.tests.factories import CurrencyFactory
+
+    CurrencyFactory(code="USD", exponent=2)
+    account_id = journal.entries.first().account_id
+    with pytest.raises(IntegrityError, match="fixed once written"), transaction.atomic():
+        raw(f"UPDATE ledger_account SET {change} WHERE id = %s", [account_id])
+    raw("UPDATE ledger_account SET name = 'renamed' WHERE id = %s", [account_id])  # its label may change
+
+
+def test_a_currency_s_exponent_is_fixed_once_an_account_holds_it(journal):
+    from ledger.models import Currency
+
+    with pytest.raises(IntegrityError, match="fixed once an account holds it"), transaction.atomic():
+        Currency.objects.filter(code="EUR").update(exponent=3)
+    assert Currency.objects.get(code="EUR").exponent == 2
+    # A currency set up wrongly and not used yet is corrected.
+    Currency.objects.create(code="XTS", exponent=2)
+    Currency.objects.filter(code="XTS").update(exponent=0)
+    assert Currency.objects.get(code="XTS").exponent == 0

@@ -58,3 +58,24 @@ def test_every_drifted_wallet_is_reported(sandbox):
         call_command("reconcile", stdout=out, stderr=io.StringIO())
     for wallet in wallets:
         assert f"wallet_wallet {wallet.pk}: cached balance" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_journal_transaction_without_its_entries_is_named_for_what_it_is(db):
+    """Not "does not balance: 0": it has fewer entries than a movement needs (written past
+    the database's check, which a trigger's owner can disable)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE ledger_journaltransaction DISABLE TRIGGER ledger_journal_balanced")
+        try:
+            cursor.execute(
+                "INSERT INTO ledger_journaltransaction (kind, provider_code, provider_transaction_id, round_id,"
+                " reason, trace_id, created_at, created_by, memo)"
+                " VALUES ('adjustment', '', '', '', '', '', now(), 'sql', '') RETURNING id"
+            )
+            (journal_id,) = cursor.fetchone()
+        finally:
+            cursor.execute("ALTER TABLE ledger_journaltransaction ENABLE TRIGGER ledger_journal_balanced")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=f"first: journal transaction {journal_id} has 0 entries"):
+        call_command("reconcile", stdout=out, stderr=io.StringIO())
+    assert f"journal transaction {journal_id} has 0 entries; a movement has two or more" in out.getvalue()

@@ -42,6 +42,7 @@ pytestmark = pytest.mark.django_db
 
 DAY_1 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 DAY_2 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SETTLED = datetime(2026, 12, 3, tzinfo=UTC)  # both days' figures final
 BOTH_DAYS = Period.of_days(date(2026, 11, 30), date(2026, 12, 2))
 SECOND_DAY = Period.of_days(date(2026, 12, 1), date(2026, 12, 2))
 
@@ -318,7 +319,8 @@ class TestPeriod:
 
 
 class TestCommand:
-    def test_writes_the_file_it_names_and_says_how_many_rows(self, books, tmp_path, monkeypatch):
+    def test_writes_the_file_it_names_and_says_how_many_rows(self, books, at, tmp_path, monkeypatch):
+        at(SETTLED)
         monkeypatch.chdir(tmp_path)
         out = io.StringIO()
         call_command("ledger_report", "ggr", "--since", "2026-11-30", "--until", "2026-12-02", stdout=out)
@@ -327,15 +329,23 @@ class TestCommand:
         assert "3 rows to ggr_2026-11-30_2026-12-02.csv" in out.getvalue()
         assert "2026-11-30 to 2026-12-02 (exclusive)" in out.getvalue()
 
-    def test_a_period_that_has_not_settled_is_reported_with_a_warning(self, books, at, tmp_path):
+    def test_a_period_that_has_not_settled_is_refused_unless_asked_for_provisional_figures(
+        self, books, at, tmp_path, monkeypatch
+    ):
+        monkeypatch.chdir(tmp_path)
         at(datetime(2026, 12, 2, 0, 3, tzinfo=UTC))  # three minutes after the period's end
+        with pytest.raises(CommandError, match="its figures are final from 2026-12-02 00:05 UTC"):
+            call_command("ledger_report", "ggr", "--since", "2026-12-01", stdout=io.StringIO())
+        assert not list(tmp_path.iterdir())
         out = io.StringIO()
-        call_command("ledger_report", "ggr", "--since", "2026-12-01", "-o", str(tmp_path / "g.csv"), stdout=out)
+        call_command("ledger_report", "ggr", "--since", "2026-12-01", "--allow-unsettled", stdout=out)
         assert "movements still committing may be missing" in out.getvalue()
+        assert (tmp_path / "ggr_2026-12-01_2026-12-02_provisional.csv").exists()
         at(datetime(2026, 12, 2, 0, 6, tzinfo=UTC))
         out = io.StringIO()
-        call_command("ledger_report", "ggr", "--since", "2026-12-01", "-o", str(tmp_path / "g.csv"), stdout=out)
+        call_command("ledger_report", "ggr", "--since", "2026-12-01", stdout=out)
         assert "may be missing" not in out.getvalue()
+        assert (tmp_path / "ggr_2026-12-01_2026-12-02.csv").exists()
 
     def test_a_run_that_fails_leaves_no_file(self, books, tmp_path, monkeypatch):
         def broken(*args, **kwargs):
@@ -347,7 +357,8 @@ class TestCommand:
             call_command("ledger_report", "journal", "-o", str(tmp_path / "j.csv"), stdout=io.StringIO())
         assert list(tmp_path.iterdir()) == []
 
-    def test_standard_output_holds_only_the_csv(self, books):
+    def test_standard_output_holds_only_the_csv(self, books, at):
+        at(SETTLED)
         out, err = io.StringIO(), io.StringIO()
         call_command(
             "ledger_report", "journal", "--since", "2026-12-01", "--currency", "eur", "-o", "-", stdout=out, stderr=err
@@ -417,7 +428,8 @@ class TestAdmin:
         page = finance.get(self.url)
         assert page.status_code == 200 and "Download CSV" in page.content.decode()
 
-    def test_a_valid_form_downloads_the_report(self, finance, books, django_assert_max_num_queries):
+    def test_a_valid_form_downloads_the_report(self, finance, books, at, django_assert_max_num_queries):
+        at(SETTLED)
         params = {"report": "trial-balance", "since": "2026-12-01", "until": "2026-12-02", "currency": "EUR"}
         # 8, and the rows' transaction (a savepoint in the test's) with its idle timeout
         with django_assert_max_num_queries(11):
@@ -428,6 +440,16 @@ class TestAdmin:
         rows = list(csv.DictReader(io.StringIO(body)))
         assert sum(int(r["entries"]) for r in rows) == 4
         assert next(r for r in rows if r["account"] == books["eur"].account.key)["closing"] == "91.50"
+
+    def test_a_period_not_settled_yet_downloads_as_provisional(self, finance, books, at):
+        at(datetime(2026, 12, 2, 0, 2, tzinfo=UTC))
+        assert "Yesterday's figures are final from 00:05 UTC" in finance.get(self.url).content.decode()
+        response = finance.get(self.url, {"report": "ggr", "since": "2026-12-01", "until": "2026-12-02"})
+        assert response["Content-Disposition"] == 'attachment; filename="ggr_2026-12-01_2026-12-02_provisional.csv"'
+        at(datetime(2026, 12, 2, 0, 5, tzinfo=UTC))
+        assert "are final from" not in finance.get(self.url).content.decode()
+        response = finance.get(self.url, {"report": "ggr", "since": "2026-12-01", "until": "2026-12-02"})
+        assert response["Content-Disposition"] == 'attachment; filename="ggr_2026-12-01_2026-12-02.csv"'
 
     def test_the_download_reads_its_rows_in_a_transaction(self, finance, books):
         """Outside one, the cursor is declared WITH HOLD and PostgreSQL builds the whole
@@ -445,7 +467,8 @@ class TestAdmin:
         report = next(i for i, q in enumerate(sql) if "ledger_entry" in q and i > opened)
         assert opened < timeout < report < released
 
-    def test_finance_downloads_the_cashier_report(self, finance, cashier_books):
+    def test_finance_downloads_the_cashier_report(self, finance, cashier_books, at):
+        at(SETTLED)
         response = finance.get(self.url, {"report": "cashier", "since": "2026-11-30", "until": "2026-12-02"})
         assert response["Content-Disposition"] == 'attachment; filename="cashier_2026-11-30_2026-12-02.csv"'
         rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))

@@ -7,7 +7,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from casino_platform import clock
-from ledger.exports import REPORTS, Period, report_csv, report_filename, report_snapshot
+from ledger.exports import REPORTS, SETTLING_MARGIN, Period, report_csv, report_filename, report_snapshot
 from ledger.models import Currency
 
 PROGRESS_EVERY = 50_000
@@ -39,8 +39,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--output", "-o", help="File to write; '-' for standard output. Default: <report>_<since>_<until>.csv."
         )
+        parser.add_argument(
+            "--allow-unsettled",
+            action="store_true",
+            help="Write a period that ended less than 5 minutes ago (or has not ended): provisional figures, "
+            "named <report>_<since>_<until>_provisional.csv by default.",
+        )
 
-    def handle(self, *args, report: str, since, until, currency, output, **options):
+    def handle(self, *args, report: str, since, until, currency, output, allow_unsettled, **options):
         try:
             period = Period.of_days(since, until)
         except ValueError as exc:
@@ -49,8 +55,17 @@ class Command(BaseCommand):
             currency = currency.upper()
             if not Currency.objects.filter(code=currency).exists():
                 raise CommandError(f"Unknown currency {currency!r}: see the admin's Currencies.")
+        settled = period.is_settled(now=clock.now())
+        if not settled and not allow_unsettled:
+            # A job run at midnight would file figures a late commit still changes.
+            final_after = period.until + SETTLING_MARGIN
+            raise CommandError(
+                f"The period ends at {period.until:%Y-%m-%d %H:%M} UTC and movements stamped before it may still be "
+                f"committing: its figures are final from {final_after:%Y-%m-%d %H:%M} UTC. Run it then, or pass "
+                "--allow-unsettled for provisional figures."
+            )
         chosen = REPORTS[report]
-        output = output or report_filename(chosen, period, currency)
+        output = output or report_filename(chosen, period, currency, provisional=not settled)
         if output != "-":
             # Refused before the report runs, not after it was written (a directory) or with a
             # traceback (a folder that does not exist).
@@ -64,7 +79,7 @@ class Command(BaseCommand):
         # Progress and the summary go to stderr, so that `-o -` leaves a clean CSV on stdout.
         log = self.stderr if output == "-" else self.stdout
         log.write(f"{chosen.title}, {period.since:%Y-%m-%d} to {period.until:%Y-%m-%d} (exclusive), UTC")
-        if not period.is_settled(now=clock.now()):
+        if not settled:
             log.write(
                 self.style.WARNING(
                     "The period ended less than 5 minutes ago (or has not ended): movements still committing "

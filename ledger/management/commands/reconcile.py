@@ -12,20 +12,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.stdout.write("Reconciling the ledger ...")
         report = ledger_reconcile()
-        for bad in report.unbalanced:
-            self.stdout.write(
-                self.style.ERROR(
-                    f"  journal transaction {bad.transaction_id} does not balance: {bad.total} {bad.currency}"
-                )
-            )
-        for m in report.mismatches:
-            self.stdout.write(self.style.ERROR(f"  {m.describe()}"))
+        for problem in report.problems():
+            self.stdout.write(self.style.ERROR(f"  {problem.describe()}"))
         if not report.ok:
-            first = (
-                report.mismatches[0].describe()
-                if report.mismatches
-                else f"journal transaction {report.unbalanced[0].transaction_id}"
-            )
+            first = next(report.problems()).describe()
             raise CommandError(
                 f"Reconciliation FAILED: {len(report.unbalanced)} unbalanced, {len(report.mismatches)} mismatched;"
                 f" first: {first}"
