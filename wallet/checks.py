@@ -16,6 +16,15 @@ def cashier_webhook_signed(app_configs: Any = None, **kwargs: Any) -> list[Error
                 id="wallet.E001",
             )
         ]
+    if settings.CASHIER_WEBHOOK_TIMEOUT_SECONDS <= 0:
+        return [
+            Error(
+                f"CASHIER_WEBHOOK_TIMEOUT_SECONDS ({settings.CASHIER_WEBHOOK_TIMEOUT_SECONDS}) is not a positive "
+                "number of seconds.",
+                hint="Set it to how long the payment system may take to answer, e.g. 5.",
+                id="wallet.E003",
+            )
+        ]
     if settings.CASHIER_WEBHOOK_TIMEOUT_SECONDS * 2 > settings.OUTBOUND_LEASE_SECONDS:
         # A POST still waiting when its lease runs out is sent again by another worker.
         return [

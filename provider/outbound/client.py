@@ -46,6 +46,15 @@ class WalletAnswer:
         return not self.accepted and bool(self.body.get("retryable", False))
 
 
+# Refused while the partner authenticated the request, before it could sign (provider
+# guide, "Unsigned answers"): none of them processed anything.
+UNSIGNED_REFUSALS = frozenset(
+    {"INVALID_SIGNATURE", "UNKNOWN_PROVIDER", "STALE_TIMESTAMP", "IP_NOT_ALLOWED", "PAYLOAD_TOO_LARGE"}
+)
+# The contract's own 5xx: nothing processed, try again later.
+UNAVAILABLE_CODES = frozenset({"MAINTENANCE", "SERVICE_UNAVAILABLE"})
+
+
 class OutcomeUnknown(Exception):
     """No trustworthy answer: a timeout, a dropped connection, an unsigned or badly signed
     reply, or a 5xx that is not the contract's. The request may or may not have moved money."""
@@ -121,35 +130,62 @@ class WalletClient:
                 http_status=response.status_code,
             )
         if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
-            # Errors refused before authentication are unsigned (e.g. a wrong secret: 401):
-            # they are the partner's final word only if the body says so.
-            if response.status_code in (401, 403, 413) and "code" in data:
+            # Refusals raised while authenticating the request are unsigned (e.g. a wrong
+            # secret: 401), and are the partner's final word for those codes only: any other
+            # unsigned refusal (a proxy's 403, a forged RG_LIMIT) may hide a debit taken.
+            if response.status_code in (401, 403, 413) and data.get("code") in UNSIGNED_REFUSALS:
                 return WalletAnswer(response.status_code, data, duration, trace_id, content)
             raise OutcomeUnknown(
                 f"HTTP {response.status_code} with a missing or bad response signature",
                 duration_ms=duration,
                 http_status=response.status_code,
             )
-        if response.status_code >= 500 and "retryable" not in data:
+        if not _within_window(response_ts):
+            # Old, signed: an answer replayed by whoever sits on the path, to this request or
+            # another. Taken as a refusal it would strand a debit's stake.
             raise OutcomeUnknown(
-                f"HTTP {response.status_code}: {data}", duration_ms=duration, http_status=response.status_code
+                f"HTTP {response.status_code} signed at X-Timestamp {response_ts[:32]!r}, outside the window",
+                duration_ms=duration,
+                http_status=response.status_code,
+            )
+        if response.status_code >= 500 and data.get("code") not in UNAVAILABLE_CODES:
+            # The contract's 5xx say nothing was processed; any other is a bug of the
+            # partner's, which may have happened after the money moved (an INTERNAL_ERROR).
+            raise OutcomeUnknown(
+                f"HTTP {response.status_code}: {str(data)[:500]}",
+                duration_ms=duration,
+                http_status=response.status_code,
             )
         if response.status_code == 200:
-            _accepted_answer_check(endpoint, payload, data, response_ts, duration)
+            _accepted_answer_check(endpoint, payload, data, duration)
         return WalletAnswer(response.status_code, data, duration, trace_id, content)
 
 
-def _accepted_answer_check(endpoint: str, payload: dict[str, Any], data: dict, timestamp: str, duration: int) -> None:
+def _within_window(timestamp: str) -> bool:
+    return timestamp.isdigit() and abs(int(timestamp) - time.time()) <= settings.WALLET_SIGNATURE_WINDOW_SECONDS
+
+
+# A rollback's successful outcomes (contract section 5).
+ROLLBACK_STATUSES = frozenset({"rolled_back", "already_rolled_back", "tombstone"})
+
+
+def _accepted_answer_check(endpoint: str, payload: dict[str, Any], data: dict, duration: int) -> None:
     """A signed 200 is taken as the partner's acceptance only if it is an answer to this
-    request: signed within the contract's window (an old answer replayed by whoever sits on
-    the path would otherwise mark a credit paid), naming our transaction_id where the contract
-    echoes it (debit, credit), with an integer balance. Otherwise the outcome is unknown: a
-    debit is rolled back, a credit or rollback sent again under the same id."""
+    request: naming our transaction_id where the contract echoes it (debit, credit; a
+    rollback where it does), our player and currency where we sent them, a rollback's outcome
+    one of the contract's, with an integer balance. Otherwise the outcome is unknown: a debit
+    is rolled back, a credit or rollback sent again under the same id."""
     problem = ""
-    if not timestamp.isdigit() or abs(int(timestamp) - time.time()) > settings.WALLET_SIGNATURE_WINDOW_SECONDS:
-        problem = f"an accepted answer signed at X-Timestamp {timestamp[:32]!r}, outside the window"
-    elif endpoint in ("debit", "credit") and data.get("transaction_id") != payload.get("transaction_id"):
+    ours = payload.get("transaction_id")
+    echoes = endpoint in ("debit", "credit") or (endpoint == "rollback" and "transaction_id" in data)
+    if echoes and data.get("transaction_id") != ours:
         problem = f"an accepted answer for transaction {str(data.get('transaction_id'))[:128]!r}, not ours"
+    elif any(field in payload and data.get(field) != payload[field] for field in ("player_id", "currency")):
+        problem = (
+            f"an accepted answer for player {str(data.get('player_id'))[:64]!r} in {str(data.get('currency'))[:8]!r}"
+        )
+    elif endpoint == "rollback" and data.get("status") not in ROLLBACK_STATUSES:
+        problem = f"a rollback answered with status {str(data.get('status'))[:32]!r}"
     elif type(data.get("balance")) is not int:  # every success carries one (contract section 4)
         problem = "an accepted answer without an integer balance"
     if problem:

@@ -336,7 +336,12 @@ def outbound_deliver(*, outbound_id: int, client: WalletClient | None = None) ->
         if _earlier_undelivered_exists(outbound):
             return DeliveryResult(outbound_id, "waiting_for_earlier")
         outbound.status = OutboundTransaction.Status.SENDING
-        outbound.lease_until = now + lease
+        # Never shorter than the call's timeouts: a partner given 40 s to answer was sent the
+        # same credit again by the next sweep while the first call still waited. (A partner
+        # trickling its answer past them is fenced by the attempt count, and answers the
+        # resend from its idempotency store.)
+        call_may_last = timedelta(milliseconds=outbound.partner.connect_timeout_ms + outbound.partner.read_timeout_ms)
+        outbound.lease_until = now + max(lease, call_may_last + timedelta(seconds=1))
         outbound.attempts += 1
         outbound.save(update_fields=["status", "lease_until", "attempts"])
     endpoint, payload = _payload(outbound)

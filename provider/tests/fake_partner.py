@@ -35,6 +35,12 @@ class FakePartner:
         # timestamp, a balance that is not an integer.
         self.answer_transaction_id: str | None = None
         self.answer_age_seconds = 0
+        self.answer_player_id: str | None = None
+        # Answered instead of the real answer, after the call was processed: (status, code),
+        # e.g. a bug of the partner's (a signed 500 INTERNAL_ERROR); `answer_unsigned`: any
+        # answer without its signature.
+        self.answer_instead: tuple[int, str] | None = None
+        self.answer_unsigned = False
         # Seconds between the bytes of these endpoints' answers: each read arrives within the
         # client's read timeout, the whole answer never does (0: answered at once).
         self.trickle = 0.0
@@ -137,6 +143,11 @@ class FakePartner:
                     body = {**body, "transaction_id": partner.answer_transaction_id}
                 if partner.answer_balance is not None:
                     body = {**body, "balance": partner.answer_balance}
+                if partner.answer_player_id is not None:
+                    body = {**body, "player_id": partner.answer_player_id}
+                if partner.answer_instead is not None:
+                    status, code = partner.answer_instead
+                    body = {"code": code, "message": "", "retryable": False}
                 self.trickle = partner.trickle if endpoint in partner.trickle_endpoints else 0.0
                 return self._send(status, body)
 
@@ -146,10 +157,11 @@ class FakePartner:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(content)))
-                self.send_header("X-Timestamp", ts)
-                self.send_header(
-                    "X-Signature", sign_response(secret=partner.secret, timestamp=ts, status=status, body=content)
-                )
+                if not partner.answer_unsigned:
+                    self.send_header("X-Timestamp", ts)
+                    self.send_header(
+                        "X-Signature", sign_response(secret=partner.secret, timestamp=ts, status=status, body=content)
+                    )
                 self.end_headers()
                 for i in range(len(content)):
                     if not (getattr(self, "trickle", 0.0) and partner.trickle):

@@ -242,6 +242,72 @@ def test_a_debit_answered_for_another_transaction_is_rolled_back(fake_partner, p
     assert fake_partner.balances["p1"] == 100_000
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"answer_instead": (500, "INTERNAL_ERROR")},  # the partner's bug, after its debit
+        {"answer_instead": (403, "RG_LIMIT"), "answer_unsigned": True},  # a refusal nobody signed
+        {"answer_instead": (402, "INSUFFICIENT_FUNDS"), "answer_age_seconds": 301},  # an old refusal
+    ],
+    ids=["signed-500", "unsigned-refusal", "old-refusal"],
+)
+def test_a_debit_answered_with_no_refusal_of_the_contract_s_is_rolled_back(fake_partner, partner_casino, answer):
+    """The partner took the stake; what came back is no refusal the contract stands behind.
+    Taken as final, the stake stayed with the partner: the outcome is unknown, and the debit
+    is rolled back."""
+    for name, value in answer.items():
+        setattr(fake_partner, name, value)
+    with pytest.raises(DebitRefused) as refused:
+        play_one(partner_casino, stake=700)
+    assert refused.value.code == "OUTCOME_UNKNOWN"
+    assert fake_partner.balances["p1"] == 100_000 - 700  # taken
+    fake_partner.answer_instead, fake_partner.answer_unsigned, fake_partner.answer_age_seconds = None, False, 0
+    rollback = OutboundTransaction.objects.get(kind="rollback")
+    assert deliver(rollback) == "succeeded"
+    assert OutboundTransaction.objects.get(pk=rollback.pk).partner_status == "rolled_back"
+    assert fake_partner.balances["p1"] == 100_000
+
+
+def test_a_rollback_answered_for_another_player_is_sent_again(fake_partner, partner_casino):
+    fake_partner.answer_instead = (500, "INTERNAL_ERROR")
+    with pytest.raises(DebitRefused):
+        play_one(partner_casino, stake=700)
+    fake_partner.answer_instead = None
+    rollback = OutboundTransaction.objects.get(kind="rollback")
+    fake_partner.answer_player_id = "someone-else"
+    assert deliver(rollback) == "retry"
+    assert OutboundTransaction.objects.get(pk=rollback.pk).last_error_code == "OUTCOME_UNKNOWN"
+    fake_partner.answer_player_id = None
+    due_now(rollback)
+    assert deliver(rollback) == "succeeded"
+    assert fake_partner.balances["p1"] == 100_000 and fake_partner.applied[rollback.transaction_id] == 1
+
+
+class LeaseSeen(WalletClient):
+    """Notes the row's lease while its call is in flight."""
+
+    seen: list = []
+
+    def call(self, endpoint, payload, **kwargs):
+        LeaseSeen.seen.append(OutboundTransaction.objects.get(transaction_id=payload["transaction_id"]).lease_until)
+        return super().call(endpoint, payload, **kwargs)
+
+
+def test_a_delivery_s_lease_outlasts_the_partner_s_timeouts(fake_partner, partner_casino):
+    """A partner given 40 s to answer: a lease of OUTBOUND_LEASE_SECONDS (30) ran out while
+    the call still waited, and the next sweep sent the credit again."""
+    credit = play_one(partner_casino).credit
+    PartnerCasino.objects.filter(pk=partner_casino.pk).update(read_timeout_ms=40_000)
+    due_now(credit)
+    LeaseSeen.seen = []
+    before = clock.now()
+    client = LeaseSeen(PartnerCasino.objects.get(pk=partner_casino.pk))
+    assert outbound_deliver(outbound_id=credit.pk, client=client).status == "succeeded"
+    (lease,) = LeaseSeen.seen
+    connect = timedelta(milliseconds=PartnerCasino.objects.get(pk=partner_casino.pk).connect_timeout_ms)
+    assert lease >= before + connect + timedelta(seconds=40)
+
+
 class LeaseTakenOver(WalletClient):
     """Another sender took the row over while this one waited for its answer."""
 

@@ -135,8 +135,10 @@ def _post(body: bytes, event_id: int) -> _Answer:
     try:
         # No redirects: a signature is over one path, and a moved endpoint is the casino's to fix.
         response = _session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
-    except requests.RequestException as exc:
-        return _Answer(None, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        # Not only the network's (a bad setting, the task's time limit): whatever it was goes
+        # the retry's way with its reason, not left `sending` unexplained.
+        return _Answer(None, f"{type(exc).__name__}: {exc}"[:500])
     error = "" if 200 <= response.status_code < 300 else response.text[:500]
     return _Answer(response.status_code, error)
 

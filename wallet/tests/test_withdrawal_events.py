@@ -258,6 +258,16 @@ class TestDelivery:
         assert event.delivery == "pending" and event.last_http_status is None
         assert "ConnectionError" in event.last_error
 
+    def test_an_error_that_is_not_the_network_s_is_retried_with_its_reason(self, sandbox, webhook, settings):
+        # A timeout of 0 (before the check refused it) made every POST raise a ValueError, and
+        # the event stayed `sending` with no reason, its lease cycling.
+        withdraw(500, "po-bad-setting")
+        event = events()[0]
+        settings.CASHIER_WEBHOOK_TIMEOUT_SECONDS = 0
+        assert withdrawal_event_deliver(event_id=event.pk) == "retry"
+        event.refresh_from_db()
+        assert event.delivery == "pending" and "ValueError" in event.last_error
+
     def test_flagged_after_repeated_failures_and_still_retried(self, sandbox, webhook, settings, caplog):
         settings.OUTBOUND_FLAG_AFTER_ATTEMPTS = 3
         withdraw(500, "po-flag")
@@ -439,6 +449,10 @@ class TestCheck:
         assert "wallet.E002" in [m.id for m in run_checks()]
         settings.CASHIER_WEBHOOK_TIMEOUT_SECONDS = 5
         assert "wallet.E002" not in [m.id for m in run_checks()]
+
+    def test_a_timeout_of_no_time_is_an_error(self, settings):
+        settings.CASHIER_WEBHOOK_TIMEOUT_SECONDS = 0
+        assert "wallet.E003" in [m.id for m in run_checks()]
 
 
 @pytest.mark.django_db
