@@ -465,5 +465,9 @@ def session_launch_url(*, session: GameSession, token: str) -> str:
         settings.PUBLIC_BASE_URL.rstrip("/") + "/sandbox/play/?token={token}&game_id={game_id}&locale={locale}"
     )
     return template.format(
-        token=quote(token), session_id=session.pk, game_id=quote(session.game.game_id), locale=quote(session.locale)
+        # Every placeholder a URL component of its own: a "/" in a game id is not a path step.
+        token=quote(token, safe=""),
+        session_id=session.pk,
+        game_id=quote(session.game.game_id, safe=""),
+        locale=quote(session.locale, safe=""),
     )

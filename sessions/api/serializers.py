@@ -1,6 +1,7 @@
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, currency_field, period_in_order
@@ -14,7 +15,15 @@ class SessionCreateInput(serializers.Serializer):
     player_id = StrictCharField(max_length=64)
     game_id = StrictCharField(max_length=128)
     currency = StrictCharField(min_length=3, max_length=3)
-    locale = StrictCharField(max_length=16, required=False, default="")
+    locale = StrictCharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        default="",
+        # Carried into the game's launch URL: a language tag, not a path ("../x") or a query.
+        validators=[RegexValidator(r"\A[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z", "A language tag, e.g. en or pt-BR.")],
+        help_text="The player's language as a BCP 47 tag, e.g. en or pt-BR; empty or left out: the game's own.",
+    )
 
 
 class SessionCreateOutput(serializers.Serializer):

@@ -118,6 +118,20 @@ class TestCatalogue:
 
 
 class TestLaunch:
+    @pytest.mark.parametrize(
+        "locale, status, in_url",
+        [("pt-BR", 201, "locale=pt-BR"), ("", 201, "locale=&"), ("../x", 400, None), ("en?x=1", 400, None)],
+    )
+    def test_the_locale_is_a_language_tag_or_empty(self, client, sandbox, locale, status, in_url):
+        body = {"player_id": "p_demo_1", "game_id": "sandbox:dice", "currency": "EUR", "locale": locale}
+        r = client.post("/api/v1/sessions", body, **JSON)
+        assert r.status_code == status, r.content
+        if in_url:
+            assert in_url in r.json()["launch_url"] + "&"
+        else:
+            assert r.json()["code"] == "VALIDATION_ERROR" and "locale" in r.json()["details"]
+            assert not GameSession.objects.exists()
+
     @pytest.mark.parametrize("model, key", [(Game, "sandbox:dice"), (Provider, "sandbox")])
     def test_a_game_restricted_in_the_player_s_country_is_not_launched(self, client, sandbox, model, key):
         restrict(model, key, "US", "MT")
