@@ -1,7 +1,7 @@
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, currency_field, period_in_order
