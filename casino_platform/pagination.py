@@ -47,7 +47,8 @@ def page_limit(request: Request, *, default: int = PAGE_SIZE, maximum: int = MAX
     given = request.query_params.get("limit")
     if given is None:
         return default
-    if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= maximum:
+    # Length first: int() refuses more than 4,300 digits (a ValueError, a 500).
+    if not given.isascii() or not given.isdigit() or len(given) > len(str(maximum)) or not 1 <= int(given) <= maximum:
         raise ValidationFailed(
             f"limit is a whole number from 1 to {maximum}.",
             details={"limit": [f"1 to {maximum}"]},

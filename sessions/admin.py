@@ -1,11 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from casino_platform import clock
-from casino_platform.admin import ActionOnlyAdmin, ReadOnlyAdmin, SettingsAuditAdmin
+from casino_platform.admin import ActionOnlyAdmin, EstimatedCountPaginator, ReadOnlyAdmin, SettingsAuditAdmin
 from ledger.selectors import round_movements
+from players.models import Player
+from provider.models import Provider
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held
 from .selectors import SESSION_STATES, session_state, sessions_in_state
@@ -33,7 +36,20 @@ class RoundAdmin(ReadOnlyAdmin):
     search_fields = ("=round_id", "=player__player_id")
     list_select_related = ("provider", "player", "currency")
     show_full_result_count = False
+    # Rounds are written on every bet: no count(*) of them all on each page.
+    paginator = EstimatedCountPaginator
     readonly_fields = ("money_movements",)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A round id or a player id, each by its index: the rounds' key is (provider, round
+        id), so the search names every provider; a player's rounds by the player's key.
+        Django's own search (round_id = term OR the joined player's id = term) read them all."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        providers = list(Provider.objects.values_list("pk", flat=True))
+        players = list(Player.objects.filter(player_id=term).values_list("pk", flat=True))
+        return queryset.filter(Q(provider_id__in=providers, round_id=term) | Q(player_id__in=players)), False
 
     @admin.display(description="Total debited", ordering="total_debited")
     def debited(self, obj: Round) -> str:

@@ -170,15 +170,15 @@ class MovementQuery(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="From this time (inclusive).")
     until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive).")
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return period_in_order(attrs)
+
 
 class StatementQuery(MovementQuery):
     since = serializers.DateTimeField(
         required=False, help_text="From this time (inclusive), e.g. the player's login; the wallet's start if absent."
     )
     until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive); now if absent.")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        return period_in_order(attrs)
 
 
 class StatementOutput(serializers.Serializer):
@@ -472,9 +472,10 @@ class WalletStatementApi(OperatorApiView):
         query.is_valid(raise_exception=True)
         currency = currency_get(code=query.validated_data["currency"], enabled_only=False).code
         since, until = query.validated_data.get("since"), query.validated_data.get("until")
-        # Taken before the read, so the answer's `until` is never later than what it saw.
+        # Taken before the read and read up to: a movement stamped after it but committed
+        # before the snapshot is the next statement's (which starts here), not in both.
         read_at = clock.now()
-        figures = player_statement(player=player, currency=currency, since=since, until=until)
+        figures = player_statement(player=player, currency=currency, since=since, until=until or read_at)
         body = {"player_id": player.player_id, "currency": currency, "since": since, "until": until or read_at}
         return Response(StatementOutput({**body, **figures}).data)
 

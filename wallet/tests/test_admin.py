@@ -351,6 +351,22 @@ class TestSearch:
         assert admin_client.get(url, {"q": "ADMIN-R1"}).context["cl"].result_count == 0
         assert admin_client.get(url, {"q": "p_demo_1"}).context["cl"].result_count == 1  # by its player
 
+    def test_the_round_search_reads_indexes_not_the_rounds(self, admin_client, sandbox):
+        """With sequential scans priced out, a plan that still has one has no index to use."""
+        from django.contrib.admin.sites import site
+        from django.test import RequestFactory
+
+        from sessions.models import Round
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        round_admin = site._registry[Round]
+        request = RequestFactory().get("/")
+        for term in ("admin-r1", "p_demo_1"):
+            found, _ = round_admin.get_search_results(request, Round.objects.all(), term)
+            assert found.count() == 1
+            assert "Seq Scan on game_sessions_round" not in found.explain()
+
     @pytest.mark.parametrize("query", [{"q": "a\x00"}, {"provider_code": "\x00"}, {"status": "pending\x00"}])
     def test_a_nul_in_the_query_is_a_400(self, admin_client, sandbox, query):
         assert admin_client.get(reverse("admin:ledger_journaltransaction_changelist"), query).status_code == 400

@@ -333,6 +333,8 @@ class TestHistory:
             ("currency=EUR&limit=201", "limit"),
             ("currency=EUR&limit=%D9%A3", "limit"),  # an Arabic-Indic three
             (f"currency=EUR&limit={'9' * 40}", "limit"),
+            (f"currency=EUR&limit={'9' * 4_301}", "limit"),  # past what int() converts
+            ("currency=EUR&since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z", "until"),
         ],
     )
     def test_bad_queries_are_validation_errors(self, client, sandbox, query, field):

@@ -117,6 +117,23 @@ class TestStatement:
             "closing_balance": 10_450,
         }
 
+    def test_a_movement_stamped_after_the_answer_s_until_is_the_next_statement_s(self, client, played, monkeypatch):
+        """Stamped just after the statement's read time, committed before its read (another
+        worker's clock): it belongs to the statement that starts there, not to both."""
+        from casino_platform import clock
+
+        player_id, _ = played
+        read_at = timezone.now()
+        monkeypatch.setattr(clock, "now", lambda: read_at + timezone.timedelta(milliseconds=2))
+        wallet_adjust(player_id=player_id, currency="EUR", amount=77, created_by="staff:t", reason="late stamp")
+        monkeypatch.setattr(clock, "now", lambda: read_at)
+        first = statement(client, player_id).json()
+        assert first["until"] == read_at.isoformat().replace("+00:00", "Z") and adds_up(first)
+        assert (first["adjusted"], first["closing_balance"]) == (-100, 10_450)  # the played ones, not the 77
+        monkeypatch.undo()
+        second = statement(client, player_id, since=read_at.isoformat()).json()
+        assert (second["opening_balance"], second["adjusted"], second["closing_balance"]) == (10_450, 77, 10_527)
+
     def test_no_wallet_in_that_currency_is_all_nothing(self, client, sandbox):
         r = call(client, "GET", "p_demo_1/statement?currency=USD&until=2026-12-01T00:00:00Z")
         assert r.status_code == 200, r.content
