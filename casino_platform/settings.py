@@ -157,10 +157,13 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_LONG_TASK_TIME_LIMIT_SECONDS = env.int("CELERY_LONG_TASK_TIME_LIMIT_SECONDS", default=1800)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
+RECONCILE_INTERVAL_SECONDS = env.float("RECONCILE_INTERVAL_SECONDS", default=3600.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "ledger-reconcile": {
         "task": "ledger.tasks.ledger_reconcile_task",
-        "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=3600.0),
+        "schedule": RECONCILE_INTERVAL_SECONDS,
+        # A whole-journal read: after a worker outage one is enough, not one per hour missed.
+        "options": {"expires": RECONCILE_INTERVAL_SECONDS},
     },
 }
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -655,6 +656,8 @@ def rg_limits_apply_due(*, now: datetime | None = None) -> int:
                         continue  # changed or applied since it was listed
                     _apply_pending(limit, changed_by="system", reason=_cooling_off_ended(limit))
                     applied += 1
+            except SoftTimeLimitExceeded:
+                raise  # the task's time is up: what is left is the next run's, not a failure of this one
             except Exception:
                 logger.exception("%s %s: the waiting change could not be put in force", model.noun, pk)
     return applied

@@ -79,3 +79,9 @@ def test_a_journal_transaction_without_its_entries_is_named_for_what_it_is(db):
     with pytest.raises(CommandError, match=f"first: journal transaction {journal_id} has 0 entries"):
         call_command("reconcile", stdout=out, stderr=io.StringIO())
     assert f"journal transaction {journal_id} has 0 entries; a movement has two or more" in out.getvalue()
+
+
+def test_the_hourly_reconcile_expires_so_an_outage_does_not_pile_them_up(settings):
+    """Each is a whole-journal read: after a worker outage of N hours, one runs, not N."""
+    entry = settings.CELERY_BEAT_SCHEDULE["ledger-reconcile"]
+    assert entry["options"]["expires"] == entry["schedule"] == settings.RECONCILE_INTERVAL_SECONDS

@@ -271,3 +271,22 @@ def test_the_python_debit_path_holds_the_stricter_limit_while_a_looser_one_waits
         wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))
     rg_limits_apply_due(now=now + DAY)
     wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))
+
+
+def test_the_limits_sweep_stops_at_its_time_limit_instead_of_logging_it_as_a_failure(player, monkeypatch, caplog):
+    """Celery's soft time limit is an Exception: caught with the rest, the row at hand was
+    logged as "could not be put in force" and the loop ran on until the worker was killed."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from players import services
+
+    set_limit(player, 1_000)
+    set_limit(player, 5_000)  # looser: waits for the cooling-off
+
+    def out_of_time(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "_apply_pending", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        rg_limits_apply_due(now=timezone.now() + 30 * DAY)
+    assert "could not be put in force" not in caplog.text

@@ -709,3 +709,13 @@ def test_celery_beat_raises_the_alert_of_a_win_paid_over_http(worker, live_serve
     (alert,) = alerts()
     expected = ("large_win", WIN_ABOVE + 1, int(paid.body["platform_transaction_id"]))
     assert (alert.rule, alert.amount, alert.journal_id) == expected
+
+
+def test_the_sweeps_that_may_read_a_day_have_the_long_tasks_time_limit(settings):
+    """The first sweep, one after an outage and the nightly re-read each read up to a day: under
+    the default limit such a read was undone at 120 s and tried again every minute."""
+    from wallet.tasks import monitoring_reread_task, monitoring_sweep_task
+
+    for task in (monitoring_sweep_task, monitoring_reread_task):
+        assert task.soft_time_limit == settings.CELERY_LONG_TASK_TIME_LIMIT_SECONDS
+        assert task.time_limit > task.soft_time_limit
