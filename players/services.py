@@ -405,7 +405,6 @@ def _sessions_end_where_not_offered(*, player: Player) -> int:
     return _open_sessions(player.pk).filter(pk__in=not_offered).update(closed_at=now) if not_offered else 0
 
 
-@transaction.atomic
 @transaction.atomic  # run on commit, outside the change's transaction: its locks need one of their own
 def _sessions_end_where_not_offered_again(*, player_pk: int) -> int:
     _open_sessions_lock(player_pk)

@@ -21,8 +21,9 @@ class SessionCreateInput(serializers.Serializer):
         allow_blank=True,
         default="",
         # Carried into the game's launch URL: a language tag, not a path ("../x") or a query.
-        validators=[RegexValidator(r"\A[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z", "A language tag, e.g. en or pt-BR.")],
-        help_text="The player's language as a BCP 47 tag, e.g. en or pt-BR; empty or left out: the game's own.",
+        validators=[RegexValidator(r"\A[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*\Z", "A language tag, e.g. en or pt-BR.")],
+        help_text="The player's language as a BCP 47 tag (e.g. en or pt-BR; en_US as well), passed to the game as "
+        "given; empty or left out: the game's own.",
     )
 
 

@@ -120,7 +120,13 @@ class TestCatalogue:
 class TestLaunch:
     @pytest.mark.parametrize(
         "locale, status, in_url",
-        [("pt-BR", 201, "locale=pt-BR"), ("", 201, "locale=&"), ("../x", 400, None), ("en?x=1", 400, None)],
+        [
+            ("pt-BR", 201, "locale=pt-BR"),
+            ("en_US", 201, "locale=en_US"),  # the POSIX form clients send
+            ("", 201, "locale=&"),
+            ("../x", 400, None),
+            ("en?x=1", 400, None),
+        ],
     )
     def test_the_locale_is_a_language_tag_or_empty(self, client, sandbox, locale, status, in_url):
         body = {"player_id": "p_demo_1", "game_id": "sandbox:dice", "currency": "EUR", "locale": locale}
