@@ -39,8 +39,18 @@ class TestPages:
         assert not r.context["has_change_permission"]
         content = r.content.decode()
         assert "ledger-d1" in content and "ledger-r1" in content
-        for entry in journal.entries.select_related("account"):
+        for entry in journal.entries.select_related("account", "currency"):
             assert entry.account.key in content
+            assert entry.currency.format(entry.amount) in content  # 10.50 EUR, not 1050 beside EUR
+
+    def test_a_wallet_s_entries_are_listed_newest_first_along_its_index(self, admin_client, sandbox):
+        from wallet.models import Wallet
+
+        wallet = Wallet.objects.get(player__player_id="p_demo_1", currency_id="EUR")
+        r = admin_client.get(reverse("admin:ledger_entry_changelist"), {"account__id__exact": wallet.account_id})
+        shown = [(e.created_at, e.pk) for e in r.context["cl"].result_list]
+        assert len(shown) > 1 and shown == sorted(shown, reverse=True)
+        assert r.context["cl"].queryset.query.order_by[:2] == ("-created_at", "-id")
 
     def test_changelist_search_by_provider_transaction_id(self, admin_client, sandbox):
         r = admin_client.get(reverse("admin:ledger_journaltransaction_changelist"), {"q": "ledger-c1"})

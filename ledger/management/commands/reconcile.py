@@ -11,7 +11,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.stdout.write("Reconciling the ledger ...")
-        report = ledger_reconcile()
+        report = ledger_reconcile(
+            progress=lambda check, seconds: self.stdout.write(f"  checked: {check} ({seconds:.1f} s)")
+        )
         for problem in report.problems():
             self.stdout.write(self.style.ERROR(f"  {problem.describe()}"))
         if not report.ok:
