@@ -4,7 +4,7 @@ and the admin's Reports page."""
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -155,6 +155,24 @@ class TestGrossGamingRevenue:
             },
         ]
 
+    def test_a_movement_at_the_stroke_of_midnight_is_the_new_day_s_and_the_days_add_up(self, books, at):
+        """[since, until) on both the entries' and their transactions' time: a bet stamped at
+        00:00:00.000000 is the day it opens, one a microsecond before it the day before, and
+        two one-day reports are the two-day report, each movement once."""
+        provider, eur = books["provider"], books["eur"]
+        midnight = datetime(2026, 12, 1, tzinfo=UTC)
+        for when, tx in ((midnight - timedelta(microseconds=1), "edge-before"), (midnight, "edge-at")):
+            at(when)
+            wallet_debit(provider=provider, request=debit_request(eur, amount=10, round_id=tx, tx=tx))
+        day_1 = list(ledger_provider_ggr(since=BOTH_DAYS.since, until=midnight, currency="EUR"))
+        day_2 = list(ledger_provider_ggr(since=midnight, until=BOTH_DAYS.until, currency="EUR"))
+        both = list(ledger_provider_ggr(since=BOTH_DAYS.since, until=BOTH_DAYS.until, currency="EUR"))
+        assert [(row["day"], row["bets"], row["debits"]) for row in day_1 + day_2] == [
+            (date(2026, 11, 30), 510, 3),
+            (date(2026, 12, 1), 1_010, 2),
+        ]
+        assert day_1 + day_2 == both
+
     def test_per_game_each_movement_counts_for_its_rounds_game_and_the_games_add_up(self, books, at):
         provider = books["provider"]
         slot = GameFactory(provider=provider, game_id=f"{provider.code}:slot")
@@ -294,6 +312,20 @@ class TestCsv:
         assert {r["memo"] for r in adjustment} == {"'=HYPERLINK(1)"}
         assert sorted(r["amount"] for r in adjustment) == ["-0.50", "0.50"]
         assert rows[0]["created_at"] == "2026-12-01T09:00:00Z"
+
+    @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+    def test_every_start_a_spreadsheet_runs_is_escaped_in_any_text_column(self, books, at, start):
+        # A memo staff typed and a provider's transaction id alike: text from outside.
+        at(DAY_2)
+        wallet_adjust(
+            player_id=books["eur"].player.player_id,
+            currency="EUR",
+            amount=1,
+            created_by="staff:t",
+            reason=f"{start}cmd",
+        )
+        rows = [r for r in csv_rows("journal", SECOND_DAY) if r["memo"].endswith("cmd")]
+        assert {r["memo"] for r in rows} == {f"'{start}cmd"}
 
     def test_the_trial_balance_csv_has_its_header_and_one_line_per_account(self, books):
         text = "".join(report_csv(REPORTS["trial-balance"], period=SECOND_DAY, currency="JPY"))
