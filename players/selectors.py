@@ -19,6 +19,11 @@ def player_get(*, player_id: str) -> Player:
         raise PlayerNotFound(f"No player {player_id!r}.") from None
 
 
+def player_recorded_country(*, player_id: str) -> str:
+    """The player's country as recorded; "" for none, or for no such player yet."""
+    return Player.objects.filter(player_id=player_id).values_list("country", flat=True).first() or ""
+
+
 def player_session_time_limit(*, player_pk: int) -> SessionTimeLimit | None:
     return SessionTimeLimit.objects.filter(player_id=player_pk).first()
 

@@ -7,6 +7,7 @@ response: hex(HMAC-SHA256(secret, f"{timestamp}.RESPONSE.{status}." + raw body b
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -17,6 +18,16 @@ def sign_request(*, secret: str, timestamp: int | str, method: str, path: str, b
 
 def sign_response(*, secret: str, timestamp: int | str, status: int, body: bytes) -> str:
     return _hmac_sha256_hex(secret, f"{timestamp}.RESPONSE.{status}.".encode() + body)
+
+
+def timestamp_skew(timestamp: str) -> int | None:
+    """How many whole seconds an X-Timestamp is from our clock, either way; None when it is no
+    Unix time in whole seconds (ASCII digits only: str.isdigit() takes '²', which int() refuses;
+    and few enough for int() and the clock). Judged against WALLET_SIGNATURE_WINDOW_SECONDS by
+    the inbound API for requests and the outbound client for answers."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return None
+    return abs(int(time.time()) - int(timestamp))
 
 
 def _hmac_sha256_hex(secret: str, message: bytes) -> str:

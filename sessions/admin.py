@@ -1,17 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from casino_platform import clock
 from casino_platform.admin import ActionOnlyAdmin, EstimatedCountPaginator, ReadOnlyAdmin, SettingsAuditAdmin
 from ledger.selectors import round_movements
-from players.models import Player
-from provider.models import Provider
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held
-from .selectors import SESSION_STATES, session_state, sessions_in_state
+from .selectors import SESSION_STATES, round_search, session_state, sessions_in_state
 from .services import sessions_close
 
 
@@ -41,15 +38,9 @@ class RoundAdmin(ReadOnlyAdmin):
     readonly_fields = ("money_movements",)
 
     def get_search_results(self, request, queryset, search_term):
-        """A round id or a player id, each by its index: the rounds' key is (provider, round
-        id), so the search names every provider; a player's rounds by the player's key.
-        Django's own search (round_id = term OR the joined player's id = term) read them all."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        providers = list(Provider.objects.values_list("pk", flat=True))
-        players = list(Player.objects.filter(player_id=term).values_list("pk", flat=True))
-        return queryset.filter(Q(provider_id__in=providers, round_id=term) | Q(player_id__in=players)), False
+        # By their indexes; Django's own search (round_id = term OR the joined player's id =
+        # term) read every round.
+        return round_search(queryset, search_term), False
 
     @admin.display(description="Total debited", ordering="total_debited")
     def debited(self, obj: Round) -> str:

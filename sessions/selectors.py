@@ -9,7 +9,7 @@ from django.http import Http404
 
 from casino_platform import clock
 from players.models import Player
-from provider.models import Game
+from provider.models import Game, Provider
 
 from .errors import RoundNotFound
 from .models import GameSession, Round
@@ -109,6 +109,19 @@ def player_rounds(
     return rounds.annotate(provider_code=F("provider__code"), game_name=Subquery(game_name)).order_by(
         "-opened_at", "-id"
     )
+
+
+def round_search(queryset: QuerySet[Round], term: str) -> QuerySet[Round]:
+    """Staff's search of the rounds by a round id or a player id, each by its index (as
+    ledger.selectors.journal_search does the journal's): the rounds' key is (provider, round
+    id), so the search names every provider; a player's rounds by the player's key. The
+    plain OR of the two over the joined player read every round."""
+    term = term.strip()
+    if not term:
+        return queryset
+    providers = list(Provider.objects.values_list("pk", flat=True))
+    players = list(Player.objects.filter(player_id=term).values_list("pk", flat=True))
+    return queryset.filter(Q(provider_id__in=providers, round_id=term) | Q(player_id__in=players))
 
 
 def player_round(*, player: Player, provider_code: str, round_id: str) -> Round:

@@ -15,7 +15,7 @@ from casino_platform import clock
 from casino_platform.openapi import operator_error_responses
 from casino_platform.parsers import JSONParser
 from players.models import PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
-from players.selectors import player_daily_play_time, player_get, player_session_time_limit
+from players.selectors import player_daily_play_time, player_get, player_recorded_country, player_session_time_limit
 from players.services import (
     player_close,
     player_extend_restriction,
@@ -160,7 +160,7 @@ class PlayerApi(PlayerApiView):
         if {"kyc_status", "kyc_reference", "expected_kyc_status"} & set(data):
             # Verified unlocks payouts: not for a key the front end keeps.
             operator_scope_require(request, OperatorApiKey.Scope.KYC, what="set a player's KYC status")
-        if "country" in data and _recorded_country(player_id) not in ("", data["country"]):
+        if "country" in data and player_recorded_country(player_id=player_id) not in ("", data["country"]):
             # The country decides which games the player may launch (licensing): the front end's
             # key records it at sign-up, and only the casino's back end moves it.
             operator_scope_require(request, OperatorApiKey.Scope.KYC, what="change a player's recorded country")
@@ -175,11 +175,6 @@ class PlayerApi(PlayerApiView):
             reason=data["reason"],
         )
         return Response(_player(player), status=201 if created else 200)
-
-
-def _recorded_country(player_id: str) -> str:
-    """The player's country as recorded, "" for none or no such player yet."""
-    return Player.objects.filter(player_id=player_id).values_list("country", flat=True).first() or ""
 
 
 class ResponsibleGamblingApi(PlayerApiView):

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from provider.crypto import decrypt_secret
 from provider.models import PartnerCasino
-from provider.signing import sign_request, sign_response
+from provider.signing import sign_request, sign_response, timestamp_skew
 
 _local = threading.local()
 
@@ -162,7 +162,8 @@ class WalletClient:
 
 
 def _within_window(timestamp: str) -> bool:
-    return timestamp.isdigit() and abs(int(timestamp) - time.time()) <= settings.WALLET_SIGNATURE_WINDOW_SECONDS
+    skew = timestamp_skew(timestamp)
+    return skew is not None and skew <= settings.WALLET_SIGNATURE_WINDOW_SECONDS
 
 
 # A rollback's successful outcomes (contract section 5).

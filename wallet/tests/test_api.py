@@ -139,7 +139,7 @@ class TestAuthentication:
         from types import SimpleNamespace
 
         # Nine tenths into a second: compared as a float, 300 s behind would be 300.9 s.
-        monkeypatch.setattr("provider.auth.time", SimpleNamespace(time=lambda: 1_800_000_000.9))
+        monkeypatch.setattr("provider.signing.time", SimpleNamespace(time=lambda: 1_800_000_000.9))
         r = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=1_800_000_000 + skew)
         assert r.status == 200, r.body
         late = api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}, timestamp=1_800_000_000 - 301)
