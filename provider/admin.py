@@ -18,7 +18,12 @@ from .models import (
 )
 from .outbound.services import outbound_retry_now
 from .selectors import games_offered_by
-from .services import provider_secret_rotate, provider_set_enabled
+from .services import (
+    RotationUnfinished,
+    provider_secret_revoke_all_but_newest,
+    provider_secret_rotate,
+    provider_set_enabled,
+)
 
 
 class OfferedWhereAdmin(SettingsAuditAdmin):
@@ -142,19 +147,46 @@ class ProviderAdmin(OfferedWhereAdmin):
     list_filter = ("is_enabled",)
     search_fields = ("code", "name")
     inlines = [SecretInline]
-    actions = ["rotate_secret", "disable", "enable"]
+    actions = ["rotate_secret", "finish_rotation", "disable", "enable"]
 
     def get_readonly_fields(self, request, obj=None):
         # The journal and the idempotency records name a provider by its code: fixed once created.
         return ("code",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # Issued with the provider, as `create_provider` does: without one every call it
+            # makes answers INVALID_SIGNATURE, and nothing on the page said why.
+            self.show_new_secret(
+                request, obj, provider_secret_rotate(provider=obj, changed_by=request.user.get_username())
+            )
+
+    @staticmethod
+    def show_new_secret(request, provider: Provider, secret: str) -> None:
+        messages.warning(request, f"New secret for {provider.code} (shown once, store it now): {secret}")
 
     # Actions change what they act on: without permissions=["change"] Django offers them to
     # anyone who may view the list.
     @admin.action(description="Rotate the signing secret (shown once)", permissions=["change"])
     def rotate_secret(self, request, queryset):
         for provider in queryset:
-            secret = provider_secret_rotate(provider=provider, changed_by=request.user.get_username())
-            messages.warning(request, f"New secret for {provider.code} (shown once, store it now): {secret}")
+            try:
+                secret = provider_secret_rotate(provider=provider, changed_by=request.user.get_username())
+            except RotationUnfinished as exc:
+                # Forcing it cuts the provider off; that stays with `rotate_provider_secret --force`.
+                messages.error(request, exc.message)
+                continue
+            self.show_new_secret(request, provider, secret)
+
+    @admin.action(
+        description="Finish the rotation: revoke all but the newest secret (the provider has switched)",
+        permissions=["change"],
+    )
+    def finish_rotation(self, request, queryset):
+        for provider in queryset:
+            revoked = provider_secret_revoke_all_but_newest(provider=provider, changed_by=request.user.get_username())
+            messages.info(request, f"Revoked {revoked} older secret(s) of {provider.code}.")
 
     @admin.action(description="Disable selected providers", permissions=["change"])
     def disable(self, request, queryset):

@@ -1,7 +1,28 @@
 from typing import Any
 
+from cryptography.fernet import Fernet
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.security)
+def provider_secret_key_valid(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """A PROVIDER_SECRET_KEY that is no Fernet key (a SECRET_KEY-like string pasted in) would
+    let the platform start and answer every wallet call 500: refused at start instead."""
+    if not settings.PROVIDER_SECRET_KEY:
+        return []
+    try:
+        Fernet(settings.PROVIDER_SECRET_KEY)
+    except (ValueError, TypeError) as exc:
+        return [
+            Error(
+                f"PROVIDER_SECRET_KEY is not a Fernet key ({exc}).",
+                hint='32 random bytes, url-safe base64: python -c "import base64, os; '
+                'print(base64.urlsafe_b64encode(os.urandom(32)).decode())" (.env.example).',
+                id="provider.E001",
+            )
+        ]
+    return []
 
 
 @register(Tags.security, deploy=True)

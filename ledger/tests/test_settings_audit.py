@@ -12,6 +12,7 @@ from django.urls import reverse
 from casino_platform.tests.pages import form_as_shown
 from ledger.models import Currency, SettingChange
 from ledger.settings_audit import setting_changes_record, setting_snapshot
+from provider.crypto import decrypt_secret
 from provider.models import Game, Provider, ProviderSecret
 from sessions.models import OperatorApiKey, PlatformSwitch
 from sessions.services import platform_switch_set
@@ -102,14 +103,19 @@ class TestAdmin:
             "secrets-TOTAL_FORMS": "0",
             "secrets-INITIAL_FORMS": "0",
         }
-        r = admin_client.post(add, form)
-        assert r.status_code == 302, r.content.decode()[-3000:]
+        r = admin_client.post(add, form, follow=True)
+        assert r.redirect_chain, r.content.decode()[-3000:]
+        # Issued with it, as create_provider does, and shown once.
+        issued = ProviderSecret.objects.get(provider__code="acme", is_active=True)
+        secret = decrypt_secret(issued.secret_encrypted)
+        assert f"New secret for acme (shown once, store it now): {secret}" in r.content.decode()
         assert changes(object_key="acme") == [
             ("acme", "name", "", "Acme Games", "admin"),
             ("acme", "is_enabled", "", "yes", "admin"),
             ("acme", "ip_allowlist", "", '["10.0.0.0/8"]', "admin"),
             ("acme", "rate_limit_per_second", "", "50", "admin"),
             ("acme", "restricted_countries", "", '["GB", "US"]', "admin"),
+            ("acme", "signing_secret", "", f"issued: {issued.hint}…", "admin"),
         ]
 
     def test_a_game_deleted_and_a_key_revoked(self, admin_client, sandbox):
@@ -224,7 +230,7 @@ class TestOutsideTheAdmin:
         assert provider == [
             ("is_enabled", "no"),
             ("signing_secret", "rotated"),
-            ("signing_secret", "older revoked (1), kept"),
+            ("signing_secret", "revoked"),
         ]
         assert {r.changed_by for r in rows} == {"manage.py"}
 

@@ -11,5 +11,5 @@ def test_a_deployment_without_a_provider_secret_key_is_warned(settings):
 
 
 def test_a_deployment_with_one_is_not(settings):
-    settings.PROVIDER_SECRET_KEY = "x" * 44
+    settings.PROVIDER_SECRET_KEY = "zI0pBxgk5nwLnt2Q1mG3hT6sTqf0JRM0tv8dmU1q6WA="
     assert "provider.W001" not in deploy_check_ids()

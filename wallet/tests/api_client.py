@@ -56,7 +56,7 @@ class ProviderClient:
                 "POST",
                 path,
                 data=body,
-                content_type="application/json",
+                content_type=all_headers["Content-Type"],
                 headers={k: v for k, v in all_headers.items() if k != "Content-Type"},
             )
             status, content, response_headers = r.status_code, r.content, r.headers

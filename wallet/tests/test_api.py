@@ -171,7 +171,7 @@ class TestAuthentication:
         assert api.post("balance", payload).status == 200  # old still active
         r = api.post("balance", payload, secret=new_secret)
         assert r.status == 200
-        provider_secret_rotate(provider=sandbox)  # a third: the oldest (sandbox-secret) is revoked
+        provider_secret_rotate(provider=sandbox, force=True)  # a third: the oldest (sandbox-secret) is revoked
         assert_error(api.post("balance", payload), 401, "INVALID_SIGNATURE")
         assert api.post("balance", payload, secret=new_secret).status == 200
 
@@ -331,6 +331,25 @@ class TestValidation:
         token = launch()
         assert_error(api.post("debit", debit(token, reason="win")), 400, "VALIDATION_ERROR")
         assert_error(api.post("debit", debit(token, round_closed="true")), 400, "VALIDATION_ERROR")
+
+    @pytest.mark.parametrize(
+        "endpoint, field", [("debit", "round_closed"), ("credit", "round_closed"), ("credit", "session_token")]
+    )
+    def test_an_optional_field_sent_as_null_is_refused_not_taken_as_absent(self, api, endpoint, field):
+        """As docs/provider-guide.md says: a serialiser's accidental null is not a decision."""
+        token = launch()
+        payload = debit(token, **{field: None}) if endpoint == "debit" else credit(**{field: None})
+        r = api.post(endpoint, payload)
+        assert_error(r, 400, "VALIDATION_ERROR")
+        assert r.body["details"] == {field: ["This field may not be null."]}
+        assert balance_of() == 100_000
+
+    @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+    def test_the_signed_bytes_are_read_as_json_whatever_the_content_type(self, api, content_type):
+        """Documented leniency: the bytes are signed, so the header changes nothing they say."""
+        r = api.post("debit", debit(launch()), headers={"Content-Type": content_type})
+        assert r.status == 200, r.body
+        assert balance_of() == 100_000 - 100
 
 
 class TestMoney:

@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from provider.models import Provider
-from provider.selectors import provider_active_secret_hints
-from provider.services import MAX_ACTIVE_SECRETS, provider_secret_revoke_all_but_newest, provider_secret_rotate
+from provider.services import RotationUnfinished, provider_secret_revoke_all_but_newest, provider_secret_rotate
 
 
 class Command(BaseCommand):
@@ -30,16 +29,12 @@ class Command(BaseCommand):
             revoked = provider_secret_revoke_all_but_newest(provider=provider, changed_by="manage.py")
             self.stdout.write(self.style.SUCCESS(f"Revoked {revoked} older secret(s) of {code}."))
             return
-        active = provider_active_secret_hints(provider=provider)
-        if len(active) >= MAX_ACTIVE_SECRETS and not force:
-            # A second rotation before --finish revokes the secret the provider may still sign with.
-            raise CommandError(
-                f"{code} has {len(active)} active secrets already ({', '.join(h + '…' for h in active)}): a rotation "
-                f"would revoke {active[0]}…, which the provider may still sign with. Run --finish once it has "
-                "switched, or rotate with --force."
-            )
-        secret = provider_secret_rotate(provider=provider, changed_by="manage.py")
-        if len(active) >= MAX_ACTIVE_SECRETS:
-            self.stdout.write(self.style.WARNING(f"Revoked {active[0]}… to make room (--force)."))
+        try:
+            secret = provider_secret_rotate(provider=provider, changed_by="manage.py")
+        except RotationUnfinished as exc:
+            if not force:
+                raise CommandError(f"{exc.message} (--finish, --force)") from None
+            secret = provider_secret_rotate(provider=provider, changed_by="manage.py", force=True)
+            self.stdout.write(self.style.WARNING(f"Revoked {exc.hints[0]}… to make room (--force)."))
         self.stdout.write(self.style.SUCCESS(f"New secret for {code}; the previous one still works until --finish."))
         self.stdout.write(f"Signing secret (store it now; it is not shown again):\n{secret}")

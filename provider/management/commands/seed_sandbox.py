@@ -1,18 +1,20 @@
 """Create the sandbox of the contract's section 8. Safe to run again: nothing is duplicated
 and money is deposited once (the deposits carry fixed idempotency references)."""
 
+import secrets
 from datetime import timedelta
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from ledger.services import currency_ensure_defaults
-from ledger.settings_audit import setting_update_or_create
+from ledger.settings_audit import setting_event_record, setting_update_or_create
 from players.models import Player
 from players.services import player_create, player_self_exclude, player_update
-from provider.crypto import encrypt_secret
+from provider.crypto import decrypt_secret, encrypt_secret
 from provider.models import Game, PartnerCasino, Provider
 from provider.services import provider_secret_ensure
 from sessions.services import operator_api_key_ensure
@@ -53,16 +55,15 @@ class Command(BaseCommand):
             operator_api_key_ensure(name="sandbox", key=settings.SANDBOX_OPERATOR_TOKEN, changed_by=SEED)
             # Our provider side plays against our own wallet API unless told otherwise.
             partner_url = settings.SANDBOX_PARTNER_URL or settings.PUBLIC_BASE_URL
-            setting_update_or_create(
-                PartnerCasino,
-                changed_by=SEED,
-                defaults={
-                    "base_url": partner_url,
-                    "provider_code": "sandbox",
-                    "secret_encrypted": encrypt_secret(settings.SANDBOX_PROVIDER_SECRET),
-                },
-                name=settings.SANDBOX_PARTNER,
+            defaults = {"base_url": partner_url, "provider_code": "sandbox"}
+            secret_changed = not self.partner_holds_secret(settings.SANDBOX_PARTNER, settings.SANDBOX_PROVIDER_SECRET)
+            if secret_changed:
+                defaults["secret_encrypted"] = encrypt_secret(settings.SANDBOX_PROVIDER_SECRET)
+            partner, _ = setting_update_or_create(
+                PartnerCasino, changed_by=SEED, defaults=defaults, name=settings.SANDBOX_PARTNER
             )
+            if secret_changed:
+                setting_event_record(obj=partner, event="signing_secret", value="set", changed_by=SEED)
             self.stdout.write(f"partner casino {settings.SANDBOX_PARTNER}: {partner_url}")
             for game_id, name, game_type in GAMES:
                 setting_update_or_create(
@@ -100,3 +101,13 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"player {player_id}: {currency} wallet, balance {result.balance}")
         self.stdout.write(self.style.SUCCESS("Sandbox ready."))
+
+    @staticmethod
+    def partner_holds_secret(name: str, secret: str) -> bool:
+        """Whether the partner is stored with this secret already (one encrypted under an
+        earlier PROVIDER_SECRET_KEY is not: it cannot be read, and is replaced)."""
+        stored = PartnerCasino.objects.filter(name=name).values_list("secret_encrypted", flat=True).first()
+        try:
+            return stored is not None and secrets.compare_digest(decrypt_secret(stored).encode(), secret.encode())
+        except InvalidToken:
+            return False
