@@ -236,10 +236,11 @@ def outbound_debits_stranded_roll_back(*, limit: int = 100) -> int:
             debit.last_error_code = "OUTCOME_UNKNOWN"
             debit.last_error = "No answer was recorded: the sender stopped during the call."
             debit.save(update_fields=["status", "completed_at", "last_error_code", "last_error"])
-            outbound_rollback_enqueue(debit=debit)
+            # The round before its player, as the game's settlement locks them.
             GameRound.objects.filter(pk=debit.round_id, status=GameRound.Status.OPEN).update(
                 status=GameRound.Status.REFUSED, settled_at=now
             )
+            outbound_rollback_enqueue(debit=debit)
     for debit in stranded:
         logger.error("outbound debit %s stranded while being sent: rolled back", debit.transaction_id)
     return len(stranded)
@@ -252,6 +253,7 @@ def outbound_credit_enqueue(
     sent after commit and retried until the partner accepts it."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbound_credit_enqueue() must run inside the transaction that settles the round")
+    _line_up(round_obj.player_id)
     outbound = OutboundTransaction.objects.create(
         partner_id=round_obj.partner_id,
         player_id=round_obj.player_id,
@@ -270,6 +272,7 @@ def outbound_credit_enqueue(
 
 def outbound_rollback_enqueue(*, debit: OutboundTransaction) -> OutboundTransaction:
     """Queue the rollback of a debit whose outcome is unknown (or that the game cancels)."""
+    _line_up(debit.player_id)
     outbound = OutboundTransaction.objects.create(
         partner_id=debit.partner_id,
         player_id=debit.player_id,
@@ -283,6 +286,16 @@ def outbound_rollback_enqueue(*, debit: OutboundTransaction) -> OutboundTransact
     )
     _schedule_after_commit(outbound.pk)
     return outbound
+
+
+def _line_up(player_id: int) -> None:
+    """Take the player's place in line: their row stays locked until this transaction ends.
+    A player's line is the order of the rows' ids, and an id is drawn at the insert, not at
+    the commit: two rounds settled side by side could otherwise commit in the other order,
+    and the later-numbered credit, seeing no earlier one yet, would go first."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("a credit or rollback is queued inside the transaction that decides it")
+    PartnerPlayer.objects.select_for_update().filter(pk=player_id).values_list("pk").get()
 
 
 def _schedule_after_commit(outbound_id: int) -> None:

@@ -1,9 +1,11 @@
 """Credits and rollbacks to a partner, delivered by a real Celery worker over Redis to a
 fake partner on loopback: down, slow, dropping connections, and a worker killed mid-send."""
 
+import threading
 import time
 
 import pytest
+from django.db import OperationalError, connection, transaction
 
 from provider.games.services import (
     game_round_play,
@@ -93,6 +95,43 @@ def test_a_credit_is_not_sent_before_an_earlier_one_of_its_player(broker, fake_p
     assert outbound_deliver(outbound_id=first.pk).status == "succeeded"
     assert outbound_deliver(outbound_id=second.pk).status == "succeeded"
     assert fake_partner.balances["p1"] == 100_000 - 2_000 + 2_200
+
+
+def test_a_players_line_follows_the_commits_of_its_settlements(broker, fake_partner, partner_casino):
+    """A row's id is drawn at its insert, not its commit: a second table of the same player
+    settling while the first's transaction is still open waits for it, so the later-numbered
+    cash-out can never commit first and, seeing no earlier one yet, go ahead of it."""
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    tables = [
+        poker_table_join(partner=partner_casino, player=player, session_token="t", buy_in=1_000, currency="EUR")
+        for _ in range(2)
+    ]
+    first_queued, release = threading.Event(), threading.Event()
+
+    def settle_first_and_hold():
+        try:
+            with transaction.atomic():
+                poker_table_leave(round_obj=tables[0], chips=1_500)
+                first_queued.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=settle_first_and_hold)
+    holder.start()
+    try:
+        assert first_queued.wait(30)
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            poker_table_leave(round_obj=tables[1], chips=700)
+    finally:
+        release.set()
+        holder.join(30)
+    second = poker_table_leave(round_obj=tables[1], chips=700)
+    first = OutboundTransaction.objects.get(round=tables[0], kind="credit")
+    assert first.pk < second.pk
+    assert outbound_deliver(outbound_id=second.pk).status == "waiting_for_earlier"
 
 
 def test_a_worker_killed_mid_delivery_loses_nothing(worker, fake_partner, partner_casino, tmp_path):
