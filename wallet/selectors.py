@@ -31,10 +31,6 @@ def wallet_get(*, player: Player, currency: str) -> Wallet:
     return wallet
 
 
-def wallet_exists(*, player_id: str, currency: str) -> bool:
-    return Wallet.objects.filter(player__player_id=player_id, currency_id=currency).exists()
-
-
 def player_wallets(*, player: Player) -> QuerySet[Wallet]:
     return Wallet.objects.filter(player=player).order_by("currency_id")
 
@@ -373,6 +369,47 @@ def player_withdrawals(
     if currency is not None:
         withdrawals = withdrawals.filter(wallet__currency_id=currency)
     return withdrawals.order_by("-requested_at", "-id")
+
+
+def _player_wallet_ids(player_id: str) -> list[int]:
+    """The keys of the wallets of the player with this id; none for no such player."""
+    return list(Wallet.objects.filter(player__player_id=player_id).values_list("pk", flat=True))
+
+
+def withdrawal_search(queryset: QuerySet[Withdrawal], term: str) -> QuerySet[Withdrawal]:
+    """Staff's search of the withdrawals by a reference or a player id, each by its index (the
+    reference's unique key; the withdrawals' wallet key, the player's wallets found first), as
+    sessions.selectors.round_search does. The plain OR of the reference and the joined
+    player's id read every withdrawal."""
+    term = term.strip()
+    if not term:
+        return queryset
+    return queryset.filter(Q(reference=term) | Q(wallet_id__in=_player_wallet_ids(term)))
+
+
+def withdrawal_event_search(queryset: QuerySet[WithdrawalEvent], term: str) -> QuerySet[WithdrawalEvent]:
+    """Staff's search of the withdrawal events by their withdrawal's reference or player id:
+    the withdrawals found by withdrawal_search, then their events by the events' withdrawal
+    key. The plain OR over the joined withdrawal and player read every event."""
+    term = term.strip()
+    if not term:
+        return queryset
+    return queryset.filter(withdrawal_id__in=withdrawal_search(Withdrawal.objects.all(), term).values("pk"))
+
+
+def monitoring_alert_search(queryset: QuerySet[MonitoringAlert], term: str) -> QuerySet[MonitoringAlert]:
+    """Staff's search of the monitoring alerts by a player id, the journal transaction that
+    raised one, or a report's reference, each by its index (the alerts' wallet and journal
+    keys, the player's wallets found first; monitoring_alert_report_idx). The plain OR of
+    the row's columns and the joined player's id read every alert."""
+    term = term.strip()
+    if not term:
+        return queryset
+    # Never "": the reference's match is within the index, which holds the reported alerts only.
+    match = Q(wallet_id__in=_player_wallet_ids(term)) | Q(report_reference=term)
+    if term.isascii() and term.isdigit() and len(term) <= 18:  # within a bigint
+        match |= Q(journal_id=int(term))
+    return queryset.filter(match)
 
 
 def withdrawal_events_after(*, after: tuple[int, int] | None, limit: int) -> list[WithdrawalEvent]:

@@ -220,13 +220,6 @@ def wallet_account_key(*, player: Player, currency: str) -> str:
     return f"wallet:{player.player_id}:{currency}"
 
 
-def wallet_lock_or_create(*, player_id: str, currency: str) -> tuple[Player, Wallet]:
-    """`wallet_lock`, creating the wallet (and its ledger account) if the player has none in
-    this currency yet; the player's row lock keeps anyone else from creating it too."""
-    player, wallet = wallet_lock(player_id=player_id, currency=currency)
-    return player, wallet or wallet_get_or_create_locked(player=player, currency=currency)
-
-
 def wallet_get_or_create_locked(*, player: Player, currency: str) -> Wallet:
     """The player's wallet in `currency`, created with its ledger account if missing.
     Caller holds the player lock, so no one else creates it concurrently."""

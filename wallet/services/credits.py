@@ -21,7 +21,6 @@ from sessions.models import GameSession
 from sessions.services import round_get, round_record_credit, session_token_hash
 
 from ..errors import CurrencyMismatch
-from ..selectors import wallet_exists
 from .common import (
     WalletResult,
     call_in_database,
@@ -30,7 +29,8 @@ from .common import (
     validate_amount,
     validate_transaction_id,
     wallet_apply,
-    wallet_lock_or_create,
+    wallet_get_or_create_locked,
+    wallet_lock_current,
 )
 
 CREDIT_REASONS = ("win", "cash_out", "prize", "bounty", "jackpot", "refund")
@@ -83,11 +83,14 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
 
     def work() -> WalletResult:
         currency = currency_get(code=request.currency, enabled_only=False)
-        if not currency.is_enabled and not wallet_exists(player_id=request.player_id, currency=request.currency):
+        # The player before the currency's state, as the SQL function judges them. A wallet
+        # opened while this waited for the player's row is locked too (wallet_lock_current):
+        # used unlocked, a third movement could take it and then wait for the player's row.
+        player, wallet = wallet_lock_current(player_id=request.player_id, currency=request.currency)
+        if wallet is None and not currency.is_enabled:
             # Owed money is paid into a wallet of a retired currency; none opens one (no
             # money comes into a currency once disabled).
             raise currency_not_enabled(request.currency)
-        player, wallet = wallet_lock_or_create(player_id=request.player_id, currency=request.currency)
         if request.session_token is not None:
             # Only the currency is checked: a credit must be paid even after the session ended.
             session = GameSession.objects.filter(
@@ -110,6 +113,9 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
                 )
             if round_obj is not None and round_obj.currency_id != request.currency:
                 raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
+            if wallet is None:
+                # Only once every refusal is behind: a refused credit opens no wallet.
+                wallet = wallet_get_or_create_locked(player=player, currency=request.currency)
             recorded = round_record_credit(
                 provider=provider,
                 round_obj=round_obj,
@@ -120,6 +126,7 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
                 amount=request.amount,
                 close=request.round_closed,
             )
+        assert wallet is not None  # opened above, before the round was recorded
         clearing = ledger_account_get_or_create(
             key=provider_clearing_key(provider_code=provider.code, currency=request.currency),
             kind=Account.Kind.PROVIDER_CLEARING,

@@ -15,10 +15,12 @@ from hypothesis.extra.django import TestCase
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed, error_class_for_code
-from ledger.models import Currency
+from ledger.models import Account, Currency
+from players.errors import PlayerNotFound
+from sessions.errors import RoundNotFound
 from wallet.models import Wallet
 from wallet.services import CreditRequest, wallet_credit
-from wallet.services.common import wallet_lock_or_create
+from wallet.services.common import wallet_get_or_create_locked
 from wallet.tests.equivalence import STARTS, World, both_paths_alike, credit_step
 
 
@@ -65,6 +67,32 @@ class CreditHandedBackTest(TestCase):
         assert again.balance == 1000
         assert len(_statements(queries)) == 1
 
+    def test_a_refused_credit_opens_no_wallet(self):
+        """Handed over for want of a wallet, a credit the round refuses leaves none behind: one
+        would let later credits into a currency disabled since, and sessions be launched in
+        it."""
+        world = World(clock.now())
+        step = {
+            "player": "poor", "round": "r-none", "reason": "win", "amount": 500, "currency": "USD", "tx": "t-usd",
+            "close": True, "session": None,
+        }  # fmt: skip
+        with pytest.raises(RoundNotFound):
+            wallet_credit(provider=world.provider, request=_request(world, step))
+        poor = world.players["poor"]
+        assert not Wallet.objects.filter(player=poor, currency_id="USD").exists()
+        assert not Account.objects.filter(key=f"wallet:{poor.player_id}:USD").exists()
+
+    def test_an_unknown_player_in_a_disabled_currency_is_not_found_on_both_paths(self):
+        world = World(clock.now())
+        Currency.objects.filter(code="USD").update(is_enabled=False)
+        for in_database in (True, False):
+            request = CreditRequest(
+                transaction_id=f"t-nobody-{in_database}", player_id="nobody", round_id="r-1",
+                game_id=f"eq-{world.tag}:dice", amount=500, currency="USD", reason="prize",
+            )  # fmt: skip
+            with self.settings(WALLET_CREDIT_IN_DATABASE=in_database), pytest.raises(PlayerNotFound):
+                wallet_credit(provider=world.provider, request=request)
+
     def test_a_credit_in_a_disabled_currency_opens_no_wallet_but_is_paid_into_one_that_exists(self):
         world = World(clock.now())
         Currency.objects.filter(code="USD").update(is_enabled=False)
@@ -77,7 +105,7 @@ class CreditHandedBackTest(TestCase):
         assert not Wallet.objects.filter(player=world.players["poor"], currency_id="USD").exists()
         # Not the key's answer: once a wallet holds the currency, the same credit is paid.
         Currency.objects.filter(code="USD").update(is_enabled=True)
-        wallet_lock_or_create(player_id=world.players["poor"].player_id, currency="USD")
+        wallet_get_or_create_locked(player=world.players["poor"], currency="USD")
         Currency.objects.filter(code="USD").update(is_enabled=False)
         assert wallet_credit(provider=world.provider, request=_request(world, step)).balance == 500
 
