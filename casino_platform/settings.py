@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "casino_platform.apps.PlatformConfig",  # no models: its deploy checks (casino_platform/checks.py)
     "ledger",
     "players",
     "provider",

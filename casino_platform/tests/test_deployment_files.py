@@ -100,6 +100,18 @@ def test_compose_has_no_default_for_the_keys_and_seeds_the_sandbox_only_when_ask
     )
 
 
+def test_postgres_is_healthy_only_once_it_answers_over_tcp():
+    # The image's init-time server listens on the Unix socket only: a healthcheck over the
+    # socket passed then, and migrate (started once) failed to connect over TCP on a first `up`.
+    postgres = compose()["services"]["postgres"]
+    command = postgres["healthcheck"]["test"][-1]
+    assert re.search(r"\bpg_isready\b", command) and re.search(r"\s-h\s*127\.0\.0\.1\b", command)
+    database = urlsplit(compose()["services"]["migrate"]["environment"]["DATABASE_URL"])
+    assert re.search(rf"\s-U\s*{database.username}(\s|$)", command)
+    assert re.search(rf"\s-d\s*{database.path.lstrip('/')}(\s|$)", command)
+    assert database.username == postgres["environment"]["POSTGRES_USER"]
+
+
 def test_beat_keeps_its_schedule_on_a_volume_the_image_lets_it_write():
     beat = compose()["services"]["beat"]
     schedule = re.search(r"--schedule=(\S+)", beat["command"]).group(1)

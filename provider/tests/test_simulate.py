@@ -4,6 +4,7 @@ import re
 from io import StringIO
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
 from ledger.reconciliation import ledger_reconcile
@@ -84,6 +85,19 @@ def test_an_unreachable_partner_is_a_clear_error_before_any_player_is_funded(pla
     with pytest.raises(CommandError, match=re.escape("did not answer at http://127.0.0.1:1")):
         run(seed=4)
     assert not Player.objects.filter(player_id__startswith="sim_").exists()
+
+
+def test_a_partner_secret_stored_under_another_key_is_a_clear_error_before_any_player_is_funded(platform):
+    # What a second terminal without `make run`'s DEBUG=1 (another SECRET_KEY) finds.
+    other_key = Fernet(Fernet.generate_key())
+    PartnerCasino.objects.filter(name="self").update(secret_encrypted=other_key.encrypt(b"sandbox-secret").decode())
+    with pytest.raises(CommandError, match="encrypted under another PROVIDER_SECRET_KEY") as raised:
+        run(seed=6)
+    assert "seed_sandbox" in str(raised.value) and "DEBUG=1" in str(raised.value)
+    assert not Player.objects.filter(player_id__startswith="sim_").exists()
+    # seed_sandbox replaces the unreadable secret, and the simulator plays again.
+    call_command("seed_sandbox", stdout=StringIO())
+    assert "reconciled  1 players" in run(players=1, rounds=1, concurrency=1, seed=6)
 
 
 def test_a_stake_whose_best_win_the_contract_could_not_carry_is_refused(platform):

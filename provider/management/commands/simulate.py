@@ -2,6 +2,7 @@
 
 import random
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -83,6 +84,14 @@ class Command(BaseCommand):
             ) from exc
         except DomainError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from exc
+        except InvalidToken as exc:
+            # The client reads the partner's secret before any call: nothing was played yet.
+            raise CommandError(
+                f"The stored secret of the partner {partner_obj.name!r} cannot be decrypted: it was encrypted "
+                "under another PROVIDER_SECRET_KEY (or, without one, SECRET_KEY) than this process has. Against "
+                "`make run`, run this with its settings (DEBUG=1 and the same .env); otherwise run "
+                "`manage.py seed_sandbox` again with these settings (it replaces an unreadable sandbox partner secret)."
+            ) from exc
         finally:
             bar.close()
             drain.close()

@@ -1,0 +1,60 @@
+"""Deploy checks (`manage.py check --deploy`) of the production settings. They read the
+settings when run, never at import: `make lint` loads the settings with only a SECRET_KEY,
+and `make run` (DEBUG on) is meant to run on the embedded default they refuse."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+
+@register(Tags.security, deploy=True)
+def production_services_configured(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Without DATABASE_URL and REDIS_URL the settings fall back to `make run`'s embedded
+    default: the money in one SQLite file on one machine's disk, tasks in a folder that a worker
+    elsewhere never reads, and the providers' rate limits counted by each process apart."""
+    if settings.DEBUG:
+        return []
+    messages: list[CheckMessage] = []
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        messages.append(
+            Error(
+                "The database is the embedded SQLite file in VAR_DIR: DATABASE_URL is not set.",
+                hint="Set DATABASE_URL to the PostgreSQL database (postgres://user:password@host:5432/casino).",
+                id="casino_platform.E001",
+            )
+        )
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        messages.append(
+            Error(
+                "Celery's broker is a folder in VAR_DIR: neither REDIS_URL nor CELERY_BROKER_URL is set.",
+                hint="Set REDIS_URL (or CELERY_BROKER_URL) to Redis, which every process and worker shares.",
+                id="casino_platform.E002",
+            )
+        )
+    if settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache":
+        messages.append(
+            Error(
+                "The cache is each process's own memory (REDIS_URL is not set): every process counts the "
+                "providers' rate limits apart.",
+                hint="Set REDIS_URL to Redis, which every process shares.",
+                id="casino_platform.E003",
+            )
+        )
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def metrics_token_set(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """An open /metrics tells anyone who reaches it the withdrawals pending and their amounts,
+    and costs the database a dozen queries per request."""
+    if settings.DEBUG or settings.METRICS_TOKEN:
+        return []
+    return [
+        Warning(
+            "METRICS_TOKEN is not set: GET /metrics, with the pending withdrawals and the money they hold, "
+            "is open to anyone who can reach the server.",
+            hint="Set METRICS_TOKEN and give Prometheus the same as its bearer token.",
+            id="casino_platform.W001",
+        )
+    ]
