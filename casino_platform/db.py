@@ -10,7 +10,7 @@ from typing import Any, overload
 from urllib.parse import quote
 
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import AddIndex
 from django.db.models import BigIntegerField, Func
@@ -160,6 +160,30 @@ def read_snapshot() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
+
+
+@contextmanager
+def exclusive_turn(name: str) -> Iterator[bool]:
+    """Whether this process has `name`'s turn, for a job that must not run twice at once and
+    must not hold a transaction for it either: a row lock gives the transaction an id, and an
+    open one holds back the withdrawal-event feed for as long as it runs. PostgreSQL's
+    session-level advisory lock, taken without waiting and released at the end, or with the
+    connection if the process dies. Elsewhere (SQLite, the embedded default) always the turn."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [name])
+        mine = bool(cursor.fetchone()[0])
+    try:
+        yield mine
+    finally:
+        if mine:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
+            except DatabaseError:
+                pass  # the connection is gone, and the lock with it
 
 
 class AddIndexConcurrentlyOnPostgreSQL(AddIndexConcurrently):

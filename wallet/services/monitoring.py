@@ -18,9 +18,12 @@ refuse are the responsible-gambling limits and KYC). A journal transaction is st
 it waits for its locks and commits, so one stamped just before a sweep's end may commit after
 the sweep read that stretch; each sweep therefore starts `MONITORING_SETTLE_SECONDS` before
 where the last one ended, and an alert is raised once per rule and movement however often its
-stretch is read (the `monitoring_alert_once` key). The sweep's cursor is one row it locks, so
-sweeps never run side by side; a sweep that finds it locked skips its turn. Once a night
-yesterday is read again whole, for a movement slower than the settle time to commit.
+stretch is read (the `monitoring_alert_once` key). Sweeps never run side by side: one takes
+its turn (`exclusive_turn`, no transaction) and one that finds it taken skips. A sweep reads
+outside any writing transaction and raises what it found in a short one, so that its read,
+a day's journal after an outage, holds back nothing (an open transaction that writes holds
+back the withdrawal-event feed). Once a night yesterday is read again whole, for a movement
+slower than the settle time to commit.
 
 Staff clear an alert (nothing suspicious, say why) or report it (a suspicious activity report
 filed with the authority, its reference kept): once, under the alert's lock.
@@ -37,6 +40,7 @@ from django.db.models import BigIntegerField, Case, F, Min, OuterRef, Q, QuerySe
 from django.db.models.functions import Coalesce
 
 from casino_platform import clock
+from casino_platform.db import exclusive_turn
 from casino_platform.errors import ValidationFailed
 from ledger.models import Account, Entry, JournalTransaction
 
@@ -206,12 +210,14 @@ _RULES: dict[str, Callable[[datetime, datetime], QuerySet[Any]]] = {
 }
 
 
-def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) -> dict[str, int]:
-    """Raises every rule's alerts for the journal transactions stamped in [since, until) that
-    have none yet; how many it raised, per rule. Inside the caller's transaction."""
-    raised = {}
+Found = list[tuple[str, tuple]]
+
+
+def _found(*, since: datetime, until: datetime) -> Found:
+    """Every rule's matches among the journal transactions stamped in [since, until) that have
+    no alert of it yet. Reads only: run outside a writing transaction."""
+    found: Found = []
     for rule, matches in _RULES.items():
-        raised[rule] = 0
         # Movements with this rule's alert are left out here; one raised meanwhile by a racing
         # backfill is left out by the key (get_or_create below).
         rows = (
@@ -221,42 +227,60 @@ def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) ->
                 "transaction_id", "account__wallet", "moved", "total", "wagered", "threshold", "transaction__created_at"
             )
         )
-        for journal_id, wallet_id, amount, total, wagered, threshold, occurred_at in rows.order_by("transaction_id"):
-            _, created = MonitoringAlert.objects.get_or_create(
-                rule=rule,
-                journal_id=journal_id,
-                defaults={
-                    "wallet_id": wallet_id,
-                    "amount": amount,
-                    "total": total,
-                    "wagered": wagered,
-                    "threshold": threshold,
-                    "occurred_at": occurred_at,
-                    "raised_at": raised_at,
-                },
-            )
-            raised[rule] += created
+        found.extend((rule, row) for row in rows.order_by("transaction_id"))
+    return found
+
+
+def _alerts_raise(found: Found, *, raised_at: datetime) -> dict[str, int]:
+    """Raises the alerts `_found` found, each once (the key); how many were new, per rule.
+    Inside the caller's transaction."""
+    raised = dict.fromkeys(_RULES, 0)
+    for rule, (journal_id, wallet_id, amount, total, wagered, threshold, occurred_at) in found:
+        _, created = MonitoringAlert.objects.get_or_create(
+            rule=rule,
+            journal_id=journal_id,
+            defaults={
+                "wallet_id": wallet_id,
+                "amount": amount,
+                "total": total,
+                "wagered": wagered,
+                "threshold": threshold,
+                "occurred_at": occurred_at,
+                "raised_at": raised_at,
+            },
+        )
+        raised[rule] += created
     return raised
+
+
+def monitoring_scan(*, since: datetime, until: datetime, raised_at: datetime) -> dict[str, int]:
+    """Raises every rule's alerts for the journal transactions stamped in [since, until) that
+    have none yet; how many it raised, per rule. Read first, then written in a transaction
+    of its own."""
+    found = _found(since=since, until=until)
+    with transaction.atomic(durable=True):
+        return _alerts_raise(found, raised_at=raised_at)
 
 
 def monitoring_sweep() -> SweepResult:
     """The scheduled sweep: the journal from where the last sweep ended (less the settle time)
     to now, or a day of it when it is further behind (after an outage it catches up a day per
-    sweep, each in a transaction of its size). Skips its turn when another sweep is running."""
+    sweep). Skips its turn when another sweep is running."""
     start = clock.now()
     MonitoringCursor.objects.bulk_create(
         [MonitoringCursor(name=CURSOR, scanned_until=start - FIRST_LOOK_BACK, swept_at=start)], ignore_conflicts=True
     )
-    with transaction.atomic(durable=True):
-        cursor = MonitoringCursor.objects.select_for_update(skip_locked=True).filter(name=CURSOR).first()
-        if cursor is None:
+    with exclusive_turn(f"monitoring_sweep:{CURSOR}") as mine:
+        if not mine:
             return SweepResult(since=start, until=start, skipped=True)
-        now = clock.now()  # after the lock: a sweep that waited for it does not read less than the last one did
+        cursor = MonitoringCursor.objects.get(name=CURSOR)
+        now = clock.now()  # after the turn: a sweep that waited for it does not read less than the last one did
         until = max(cursor.scanned_until, min(now, cursor.scanned_until + MAX_SWEEP))
         result = SweepResult(since=cursor.scanned_until - _settle(), until=until)
-        result.raised = monitoring_scan(since=result.since, until=result.until, raised_at=now)
-        cursor.scanned_until, cursor.swept_at = until, now
-        cursor.save(update_fields=["scanned_until", "swept_at"])
+        found = _found(since=result.since, until=result.until)
+        with transaction.atomic(durable=True):
+            result.raised = _alerts_raise(found, raised_at=now)
+            MonitoringCursor.objects.filter(name=CURSOR).update(scanned_until=until, swept_at=now)
     return result
 
 
@@ -271,8 +295,8 @@ def monitoring_reread_yesterday() -> SweepResult:
 def monitoring_backfill(
     *, since: datetime, until: datetime, progress: Callable[[SweepResult], None] | None = None
 ) -> SweepResult:
-    """Reads [since, until) of the journal a day at a time, each day in its own transaction,
-    as the sweep would have: for a platform that turns a rule on and wants its history read,
+    """Reads [since, until) of the journal a day at a time, each day's alerts raised in a
+    transaction of their own, as the sweep would have: for a platform that turns a rule on and wants its history read,
     or a sweep that was off longer than the first look-back. Leaves the sweep's cursor alone."""
     if since >= until:
         raise ValidationFailed("The start must be before the end.", details={"since": ["after_until"]})
@@ -286,8 +310,7 @@ def monitoring_backfill(
         day_start = since + (oldest - since) // timedelta(days=1) * timedelta(days=1)
     while day_start < until:
         day_end = min(day_start + timedelta(days=1), until)
-        with transaction.atomic(durable=True):
-            raised = monitoring_scan(since=day_start, until=day_end, raised_at=clock.now())
+        raised = monitoring_scan(since=day_start, until=day_end, raised_at=clock.now())
         for rule, count in raised.items():
             result.raised[rule] += count
         if progress is not None:

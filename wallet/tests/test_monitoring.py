@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from casino_platform import clock
+from casino_platform.db import exclusive_turn
 from casino_platform.errors import ValidationFailed
 from ledger.models import Currency
 from ledger.reconciliation import ledger_reconcile
@@ -27,6 +28,7 @@ from sessions.models import Round
 from wallet.errors import AlertAlreadyDecided
 from wallet.models import MonitoringAlert, MonitoringCursor, Wallet
 from wallet.services import (
+    monitoring,
     staff_money_move,
     wallet_credit,
     wallet_debit,
@@ -403,14 +405,14 @@ class TestSweep:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sweep_skips_its_turn_while_another_holds_the_cursor():
+def test_a_sweep_skips_its_turn_while_another_has_it():
     monitoring_sweep()  # the cursor row exists from here on
     holder_ready, release = threading.Event(), threading.Event()
 
     def hold():
         try:
-            with transaction.atomic():
-                MonitoringCursor.objects.select_for_update().get()
+            with exclusive_turn("monitoring_sweep:journal") as mine:
+                assert mine
                 holder_ready.set()
                 release.wait(10)
         finally:
@@ -425,6 +427,33 @@ def test_a_sweep_skips_its_turn_while_another_holds_the_cursor():
             release.set()
         held.result()
     assert not monitoring_sweep().skipped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_reads_without_holding_back_the_withdrawal_event_feed(monkeypatch, game, provider):
+    """The feed serves events below the oldest open transaction that writes: a sweep reading
+    a day's journal inside one (as it did) held every payment system's feed back that long."""
+    with at(T0 - timedelta(days=30)):
+        player_wallet = funded_wallet(amount=10_000)
+    thresholds(large_win_above=WIN_ABOVE)
+    with at(T0 - timedelta(hours=1)):
+        big = win(player_wallet, provider, WIN_ABOVE + 1, round_id="r-big")
+    ids_while_reading = []
+    real = monitoring._found
+
+    def reading(**window):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id_if_assigned()")
+            ids_while_reading.append(cursor.fetchone()[0])
+        return real(**window)
+
+    monkeypatch.setattr(monitoring, "_found", reading)
+    with at(T0):
+        assert monitoring_sweep().raised["large_win"] == 1
+        assert monitoring_backfill(since=T0 - timedelta(days=1), until=T0).total == 0
+    assert ids_while_reading == [None, None]
+    assert [a.journal_id for a in alerts("large_win")] == [big]
+    assert MonitoringCursor.objects.get().scanned_until == T0
 
 
 @pytest.mark.django_db(transaction=True)
