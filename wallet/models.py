@@ -357,8 +357,12 @@ class MonitoringAlert(models.Model):
 
 
 class MonitoringCursor(models.Model):
-    """How far the monitoring sweep has read the journal: one row, locked by the sweep that runs,
-    so two sweeps never read the same stretch at once."""
+    """How far the monitoring sweep has read the journal: one row, written by the sweep whose
+    turn it is (`exclusive_turn`), so two sweeps never read the same stretch at once; and how
+    far the nightly re-read has read yesterday's journal again."""
+
+    JOURNAL = "journal"
+    NIGHTLY = "nightly"
 
     name = models.CharField(max_length=32, primary_key=True)
     scanned_until = models.DateTimeField()

@@ -503,7 +503,9 @@ def monitoring_alerts_pending_summary() -> list[dict[str, Any]]:
 
 def monitoring_scanned_until() -> datetime | None:
     """How far the monitoring sweep has read the journal; None before its first sweep."""
-    return MonitoringCursor.objects.values_list("scanned_until", flat=True).first()
+    return (
+        MonitoringCursor.objects.filter(name=MonitoringCursor.JOURNAL).values_list("scanned_until", flat=True).first()
+    )
 
 
 def monitoring_alert_deposits(*, alert: MonitoringAlert) -> QuerySet[Entry]:

@@ -50,7 +50,10 @@ from ..selectors import WAGER_ENTRIES
 
 Rule = MonitoringAlert.Rule
 Status = MonitoringAlert.Status
-CURSOR = "journal"
+CURSOR = MonitoringCursor.JOURNAL
+# The nightly re-read's own cursor, and how far back it catches up nights it did not run.
+REREAD_CURSOR = MonitoringCursor.NIGHTLY
+REREAD_CATCH_UP = timedelta(days=7)
 DEPOSIT_WINDOW = timedelta(hours=24)
 PLAY_WINDOW = timedelta(days=30)
 DEPOSITED = Q(transaction__kind=JournalTransaction.Kind.DEPOSIT, amount__gt=0)
@@ -287,9 +290,22 @@ def monitoring_sweep() -> SweepResult:
 def monitoring_reread_yesterday() -> SweepResult:
     """Yesterday's journal (UTC) read again, once a night: the sweep reads the settle time again
     and no further, so this is what catches a movement that took longer than that from its stamp
-    to its commit (nothing in the wallet calls bounds their lock waits)."""
+    to its commit (nothing in the wallet calls bounds their lock waits). A night it did not run
+    (the workers down) is read with the next, up to REREAD_CATCH_UP back; its own cursor says
+    which days were read. Skips its turn when another re-read is running."""
     today = datetime.combine(clock.now().date(), time(), UTC)
-    return monitoring_backfill(since=today - timedelta(days=1), until=today)
+    with exclusive_turn(f"monitoring_reread:{REREAD_CURSOR}") as mine:
+        if not mine:
+            return SweepResult(since=today, until=today, skipped=True)
+        done = MonitoringCursor.objects.filter(name=REREAD_CURSOR).values_list("scanned_until", flat=True).first()
+        since = today - timedelta(days=1) if done is None else max(done, today - REREAD_CATCH_UP)
+        if since >= today:
+            return SweepResult(since=today, until=today)
+        result = monitoring_backfill(since=since, until=today)
+        MonitoringCursor.objects.update_or_create(
+            name=REREAD_CURSOR, defaults={"scanned_until": today, "swept_at": clock.now()}
+        )
+    return result
 
 
 def monitoring_backfill(

@@ -27,6 +27,7 @@ from provider.tests.factories import GameFactory, ProviderFactory
 from sessions.models import Round
 from wallet.errors import AlertAlreadyDecided
 from wallet.models import MonitoringAlert, MonitoringCursor, Wallet
+from wallet.selectors import monitoring_scanned_until
 from wallet.services import (
     monitoring,
     staff_money_move,
@@ -382,6 +383,30 @@ class TestSweep:
             result = monitoring_reread_yesterday()
         assert (result.since, result.until) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
         assert [a.journal_id for a in alerts()] == [slow]
+
+    def test_a_night_the_re_read_did_not_run_is_read_with_the_next(self, player_wallet):
+        thresholds(deposits_24h_above=DEPOSITS_ABOVE)
+        sweep_at(T0)
+        # Committed an hour late, on the first of December; the night after it the workers were down.
+        slow = deposit(player_wallet, DEPOSITS_ABOVE + 1, when=T0 - timedelta(hours=1))
+        with at(datetime(2026, 12, 1, 1, 0, tzinfo=UTC)):
+            monitoring_reread_yesterday()  # the night before: reads November 30th
+        with at(datetime(2026, 12, 3, 1, 0, tzinfo=UTC)):
+            result = monitoring_reread_yesterday()
+        assert (result.since, result.until) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 3, tzinfo=UTC))
+        assert [a.journal_id for a in alerts()] == [slow]
+        with at(datetime(2026, 12, 3, 2, 0, tzinfo=UTC)):
+            again = monitoring_reread_yesterday()  # run twice in a night: nothing left to read
+        assert again.since == again.until
+        # The sweep's lag is its own cursor's, not the re-read's.
+        assert monitoring_scanned_until() == MonitoringCursor.objects.get(name=MonitoringCursor.JOURNAL).scanned_until
+
+    def test_a_re_read_catches_up_a_week_at_most(self, player_wallet):
+        with at(datetime(2026, 11, 1, 1, 0, tzinfo=UTC)):
+            monitoring_reread_yesterday()
+        with at(datetime(2026, 12, 2, 1, 0, tzinfo=UTC)):
+            result = monitoring_reread_yesterday()
+        assert (result.since, result.until) == (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
 
     def test_a_backfill_starts_at_the_journal_s_first_day(self, player_wallet):
         out = io.StringIO()
