@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.urls import reverse
 
+from casino_platform.tests.locks import until_another_waits_for_a_lock
 from ledger.models import SettingChange
 from ledger.tests.test_backoffice_guards import staff_with
 from provider.crypto import decrypt_secret
@@ -103,7 +104,7 @@ def test_two_rotations_side_by_side_leave_two_secrets_not_three():
     assert first_rotated.wait(30)
     beside = threading.Thread(target=rotate_beside_it)
     beside.start()
-    beside.join(0.5)  # it waits for the first to commit
+    until_another_waits_for_a_lock(beside, "the second rotation")  # for the first to commit
     release.set()
     holder.join(30)
     beside.join(30)
