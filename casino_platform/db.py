@@ -10,7 +10,7 @@ from typing import Any, overload
 from urllib.parse import quote
 
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import AddIndex
 from django.db.models import BigIntegerField, Func
@@ -164,26 +164,21 @@ def read_snapshot() -> Iterator[None]:
 
 @contextmanager
 def exclusive_turn(name: str) -> Iterator[bool]:
-    """Whether this process has `name`'s turn, for a job that must not run twice at once and
-    must not hold a transaction for it either: a row lock gives the transaction an id, and an
-    open one holds back the withdrawal-event feed for as long as it runs. PostgreSQL's
-    session-level advisory lock, taken without waiting and released at the end, or with the
-    connection if the process dies. Elsewhere (SQLite, the embedded default) always the turn."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [name])
-        mine = bool(cursor.fetchone()[0])
-    try:
-        yield mine
-    finally:
-        if mine:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
-            except DatabaseError:
-                pass  # the connection is gone, and the lock with it
+    """A transaction of its own, and whether this process has `name`'s turn in it, for a job
+    that must not run twice at once and must not hold a transaction id while it reads: a row
+    lock would give the transaction one, and an open transaction with an id holds back the
+    withdrawal-event feed for as long as it runs. PostgreSQL's transaction-level advisory lock,
+    taken without waiting, assigns none (the job's first write does); it ends with the
+    transaction, or with the connection if the process dies, and holds behind a pooler in
+    transaction mode, where a session's lock and its release could land on two connections.
+    Elsewhere (SQLite, the embedded default) always the turn."""
+    with transaction.atomic(durable=True):
+        if connection.vendor != "postgresql":
+            yield True
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [name])
+            yield bool(cursor.fetchone()[0])
 
 
 class AddIndexConcurrentlyOnPostgreSQL(AddIndexConcurrently):

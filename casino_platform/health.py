@@ -25,7 +25,13 @@ def _check_broker() -> str:
 
     from .celery import app
 
-    with app.connection_for_write(url=settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+    # The transport's own socket timeouts, not connect_timeout, bound a broker that accepts
+    # and never answers (kombu's Redis transport ignores connect_timeout).
+    redis = settings.CELERY_BROKER_URL.startswith("redis")
+    timeouts = {"socket_timeout": 2, "socket_connect_timeout": 2} if redis else {}
+    with app.connection_for_write(
+        url=settings.CELERY_BROKER_URL, connect_timeout=2, transport_options=timeouts
+    ) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return "ok"
 

@@ -32,6 +32,13 @@ def delay_after_commit(task: Task, row_id: int, *, what: str) -> None:
     transaction.on_commit(send)
 
 
+def storable_text(value: object, limit: int) -> str:
+    """What the other side answered, fit for a text column: PostgreSQL refuses NUL in text,
+    and an error body carrying one made the write of the failed attempt itself fail, leaving
+    the row to be re-sent on every lease's end, unflagged and unexplained."""
+    return str(value).replace("\x00", "\ufffd")[:limit]
+
+
 def retry_delay_seconds(attempts: int) -> float:
     """Capped exponential backoff with full jitter in [delay/2, delay]."""
     base = settings.OUTBOUND_RETRY_BASE_SECONDS

@@ -140,6 +140,21 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    # kombu's Redis transport waits for ever on a socket unless told (it passes None over
+    # redis-py's defaults, and ignores connect_timeout): a broker that drops packets, or a
+    # pooled connection left half-open by a failover, froze /health, every request that
+    # queues a task after its commit, and beat with all its sweeps. The read timeout stays
+    # above kombu's 1 s BRPOP wait, which a worker's consumer spends blocked on purpose.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT_SECONDS", default=2.0),
+        "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT_SECONDS", default=5.0),
+        "socket_keepalive": True,
+    }
+# A task queued after a commit is a nudge the outbox's sweep repeats: one quick retry (a
+# pooled connection gone stale), not Celery's default of three more with growing waits in
+# the request's thread.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 # Tests give each run its own queue, so a stray worker of another run never takes its tasks.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")

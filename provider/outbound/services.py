@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 
 from casino_platform import clock
-from casino_platform.outbox import delay_after_commit, retry_delay_seconds
+from casino_platform.outbox import delay_after_commit, retry_delay_seconds, storable_text
 
 from ..models import GameRound, OutboundAttempt, OutboundTransaction, PartnerCasino, PartnerPlayer
 from .client import OutcomeUnknown, WalletAnswer, WalletClient
@@ -68,8 +68,8 @@ def _record_attempt(
         transaction=outbound,
         duration_ms=answer.duration_ms if answer else (unknown.duration_ms if unknown else 0),
         http_status=answer.http_status if answer else (unknown.http_status if unknown else None),
-        error_code=answer.code if answer else _error_code(error),
-        response_body=answer.raw.decode(errors="replace")[:4000] if answer else "",
+        error_code=storable_text(answer.code, 64) if answer else _error_code(error),
+        response_body=storable_text(answer.raw.decode(errors="replace"), 4000) if answer else "",
         error=_error_text(error) if error else "",
     )
 
@@ -82,7 +82,7 @@ def _error_code(error: Exception | None) -> str:
 
 def _error_text(error: Exception) -> str:
     text = str(error) if isinstance(error, OutcomeUnknown) else f"{type(error).__name__}: {error}"
-    return text[:2000]
+    return storable_text(text, 2000)
 
 
 def _payload(outbound: OutboundTransaction, session_token: str = "") -> tuple[str, dict]:
@@ -168,8 +168,8 @@ def outbound_debit(
     _debit_settle(
         outbound,
         status=OutboundTransaction.Status.FAILED,
-        last_error_code=answer.code[:64],
-        last_error=str(answer.body.get("message", ""))[:2000],
+        last_error_code=storable_text(answer.code, 64),
+        last_error=storable_text(answer.body.get("message", ""), 2000),
     )
     raise DebitRefused(
         answer.code,
@@ -430,8 +430,8 @@ def _schedule_retry(outbound: OutboundTransaction, code: str, message: str) -> D
         "status": OutboundTransaction.Status.PENDING,
         "lease_until": None,
         "next_attempt_at": clock.now() + timedelta(seconds=delay),
-        "last_error_code": code[:64],
-        "last_error": message[:2000],
+        "last_error_code": storable_text(code, 64),
+        "last_error": storable_text(message, 2000),
     }
     if flag:
         updates["flagged_at"] = clock.now()
@@ -459,8 +459,8 @@ def _failed(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryResu
         status=OutboundTransaction.Status.FAILED,
         completed_at=clock.now(),
         lease_until=None,
-        last_error_code=answer.code[:64],
-        last_error=str(answer.body.get("message", ""))[:2000],
+        last_error_code=storable_text(answer.code, 64),
+        last_error=storable_text(answer.body.get("message", ""), 2000),
         flagged_at=clock.now(),
     )
     if not written:

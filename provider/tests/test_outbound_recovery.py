@@ -487,3 +487,15 @@ def test_rounds_left_open_without_a_stake_taken_end_refused_and_hold_up_no_other
     assert list(
         OutboundTransaction.objects.filter(kind="rollback").values_list("reference_transaction_id", flat=True)
     ) == ["d-3"]
+
+
+def test_a_refusal_carrying_a_nul_is_recorded_not_left_in_flight(fake_partner, partner_casino):
+    """PostgreSQL refuses NUL in text: a code carrying one made the write of the refusal fail,
+    and the credit stayed `sending`, re-sent at every lease's end and never flagged."""
+    played = play_one(partner_casino)
+    fake_partner.answer_instead = (409, "NO\x00PE")
+    assert deliver(played.credit) == "failed"
+    credit = OutboundTransaction.objects.get(pk=played.credit.pk)
+    assert (credit.status, credit.last_error_code) == ("failed", "NO\ufffdPE")
+    assert credit.flagged_at is not None
+    assert OutboundAttempt.objects.get(transaction=credit).error_code == "NO\ufffdPE"

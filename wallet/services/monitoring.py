@@ -19,10 +19,10 @@ it waits for its locks and commits, so one stamped just before a sweep's end may
 the sweep read that stretch; each sweep therefore starts `MONITORING_SETTLE_SECONDS` before
 where the last one ended, and an alert is raised once per rule and movement however often its
 stretch is read (the `monitoring_alert_once` key). Sweeps never run side by side: one takes
-its turn (`exclusive_turn`, no transaction) and one that finds it taken skips. A sweep reads
-outside any writing transaction and raises what it found in a short one, so that its read,
-a day's journal after an outage, holds back nothing (an open transaction that writes holds
-back the withdrawal-event feed). Once a night yesterday is read again whole, for a movement
+its turn (`exclusive_turn`, an advisory lock that gives its transaction no id) and one that
+finds it taken skips. A sweep writes only once it has read, so that its read, a day's journal
+after an outage, holds back nothing (an open transaction that writes holds back the
+withdrawal-event feed). Once a night yesterday is read again whole, for a movement
 slower than the settle time to commit.
 
 Staff clear an alert (nothing suspicious, say why) or report it (a suspicious activity report
@@ -281,9 +281,9 @@ def monitoring_sweep() -> SweepResult:
         until = max(cursor.scanned_until, min(now, cursor.scanned_until + MAX_SWEEP))
         result = SweepResult(since=cursor.scanned_until - _settle(), until=until)
         found = _found(since=result.since, until=result.until)
-        with transaction.atomic(durable=True):
-            result.raised = _alerts_raise(found, raised_at=now)
-            MonitoringCursor.objects.filter(name=CURSOR).update(scanned_until=until, swept_at=now)
+        # The transaction's first writes: it has had no id, holding nothing back, until here.
+        result.raised = _alerts_raise(found, raised_at=now)
+        MonitoringCursor.objects.filter(name=CURSOR).update(scanned_until=until, swept_at=now)
     return result
 
 
@@ -292,19 +292,21 @@ def monitoring_reread_yesterday() -> SweepResult:
     and no further, so this is what catches a movement that took longer than that from its stamp
     to its commit (nothing in the wallet calls bounds their lock waits). A night it did not run
     (the workers down) is read with the next, up to REREAD_CATCH_UP back; its own cursor says
-    which days were read. Skips its turn when another re-read is running."""
+    which days were read. Each day is read and raised as a backfill's; two re-reads side by
+    side (beat runs one a night) would only read the same days twice."""
     today = datetime.combine(clock.now().date(), time(), UTC)
-    with exclusive_turn(f"monitoring_reread:{REREAD_CURSOR}") as mine:
-        if not mine:
-            return SweepResult(since=today, until=today, skipped=True)
-        done = MonitoringCursor.objects.filter(name=REREAD_CURSOR).values_list("scanned_until", flat=True).first()
-        since = today - timedelta(days=1) if done is None else max(done, today - REREAD_CATCH_UP)
-        if since >= today:
-            return SweepResult(since=today, until=today)
-        result = monitoring_backfill(since=since, until=today)
-        MonitoringCursor.objects.update_or_create(
+    done = MonitoringCursor.objects.filter(name=REREAD_CURSOR).values_list("scanned_until", flat=True).first()
+    since = today - timedelta(days=1) if done is None else max(done, today - REREAD_CATCH_UP)
+    if since >= today:
+        return SweepResult(since=today, until=today)
+    result = monitoring_backfill(since=since, until=today)
+    with transaction.atomic():
+        cursor, created = MonitoringCursor.objects.select_for_update().get_or_create(
             name=REREAD_CURSOR, defaults={"scanned_until": today, "swept_at": clock.now()}
         )
+        if not created and cursor.scanned_until < today:
+            cursor.scanned_until, cursor.swept_at = today, clock.now()
+            cursor.save(update_fields=["scanned_until", "swept_at"])
     return result
 
 

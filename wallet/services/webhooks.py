@@ -34,7 +34,7 @@ from django.db.models import Q
 from rest_framework.fields import DateTimeField
 
 from casino_platform import clock
-from casino_platform.outbox import delay_after_commit, retry_delay_seconds
+from casino_platform.outbox import delay_after_commit, retry_delay_seconds, storable_text
 from provider.signing import sign_request
 
 from ..errors import WebhookNotSet
@@ -138,8 +138,8 @@ def _post(body: bytes, event_id: int) -> _Answer:
     except Exception as exc:
         # Not only the network's (a bad setting, the task's time limit): whatever it was goes
         # the retry's way with its reason, not left `sending` unexplained.
-        return _Answer(None, f"{type(exc).__name__}: {exc}"[:500])
-    error = "" if 200 <= response.status_code < 300 else response.text[:500]
+        return _Answer(None, storable_text(f"{type(exc).__name__}: {exc}", 500))
+    error = "" if 200 <= response.status_code < 300 else storable_text(response.text, 500)
     return _Answer(response.status_code, error)
 
 

@@ -18,6 +18,7 @@ class WebhookReceiver:
         self.secret = secret
         self.received: list[dict] = []  # every POST, verified or not, in arrival order
         self.fail_with: int | None = None  # answer this status instead of 204
+        self.fail_body = b""  # and this body with it
         self.delay = 0.0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -78,8 +79,12 @@ class WebhookReceiver:
                             "answered": status,
                         }
                     )
+                body = receiver.fail_body if status == receiver.fail_with else b""
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(body)))
+                if body:
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.end_headers()
+                self.wfile.write(body)
 
         return Handler
