@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -12,9 +12,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from casino_platform import clock
-from casino_platform.admin import ExactSearch, ReadOnlyAdmin, shown_on_the_page
+from casino_platform.admin import (
+    EstimatedCountPaginator,
+    ExactSearch,
+    ReadOnlyAdmin,
+    indexed_values_filter,
+    shown_on_the_page,
+)
 from casino_platform.errors import DomainError
 from ledger.models import Currency
+from ledger.money import Money
 from wallet.models import MonitoringAlert, Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses, wallet_wagers
 
@@ -30,7 +37,7 @@ from .models import (
     SessionTimeLimit,
     WagerLimit,
 )
-from .selectors import DailyPlayTime, player_play_time, utc_day_start
+from .selectors import DailyPlayTime, player_audit_search, player_play_time, player_search, utc_day_start
 from .services import (
     AUDITED_FIELDS,
     MAX_LIMIT,
@@ -111,13 +118,27 @@ class PeriodLimitForm(LimitChangeForm):
     # Every currency: a limit set before its currency was disabled can still be tightened or removed.
     currency = forms.ModelChoiceField(queryset=Currency.objects.all(), to_field_name="code")
     period = forms.ChoiceField(choices=PeriodLimit.Period.choices)
-    amount = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=MAX_LIMIT,
-        help_text="Minor units of the currency (1050 = 10.50 EUR).",
-    )
+    amount = forms.IntegerField(required=False, min_value=0, max_value=MAX_LIMIT)
     field_order = ["currency", "period", "amount", "remove", "reason"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Minor units are cents only at exponent 2 (as "Move money…" says of its wallet's):
+        # what they are in each currency the form offers.
+        self.fields["amount"].help_text = _minor_units_help(Currency.objects.all())
+
+
+def _minor_units_help(currencies: Iterable[Currency]) -> str:
+    """What 1050 minor units are in each of `currencies`, those of one exponent together:
+    'Minor units of the currency: 1050 = 1050 JPY; 1050 = 10.50 EUR, USD; 1050 = 1.050 KWD.'"""
+    codes_by_exponent: dict[int, list[str]] = {}
+    for currency in currencies:
+        codes_by_exponent.setdefault(currency.exponent, []).append(currency.code)
+    examples = "; ".join(
+        f"1050 = {Money(1050, codes[0]).decimal(exponent)} {', '.join(codes)}"
+        for exponent, codes in sorted(codes_by_exponent.items())
+    )
+    return f"Minor units of the currency: {examples}."
 
 
 class PlayTimeLimitForm(LimitChangeForm):
@@ -244,7 +265,9 @@ class WalletInline(admin.TabularInline):
 
     @admin.display(description="")
     def links(self, obj: Wallet) -> str:
-        this_wallet = {"wallet__currency__code__exact": obj.currency_id, "q": obj.player.player_id}
+        # By the wallet's key (wallet.admin.OneWalletFilter): a search by the player's id
+        # compared the joined player's column and read every withdrawal or alert.
+        this_wallet = {"wallet": obj.pk}
         alerts = ""
         if hasattr(obj, "alerts_waiting"):
             alerts = format_html(
@@ -407,9 +430,20 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
         "self_excluded_until",
         "timed_out_until",
     )
-    list_filter = ("status", HoldsMoneyFilter, "kyc_status", "country")
+    list_filter = ("status", HoldsMoneyFilter, "kyc_status", indexed_values_filter("country", "country"))
     search_fields = ("=player_id", "display_name")
+    search_help_text = (
+        "A player's id, exactly as written; any other text is looked for in the display names, which reads every "
+        "player and takes longer."
+    )
     readonly_fields = ("created_at", "updated_at")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        # An id by its unique index; the names (a "contains" no index answers) only for a term
+        # that is no player's id, so that support keep finding players by name as before.
+        return player_search(queryset, search_term), False
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The form class is made from PlayerForm, which the admin's `form` names.
@@ -502,7 +536,16 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
             "admin/players/period_limit.html",
             lambda player: {
                 "holds": holds,
-                "limits": model.objects.filter(player=player).select_related("currency"),
+                # In the currency's units, as the player's page shows them: the page listed
+                # minor units, which are cents only at exponent 2.
+                "limits": [
+                    {
+                        "limit": limit,
+                        "amount": limit.currency.format(limit.amount),
+                        "waiting": _pending(limit, limit.currency.format),
+                    }
+                    for limit in model.objects.filter(player=player).select_related("currency")
+                ],
             },
         )
 
@@ -631,9 +674,17 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
 @admin.register(PlayerAuditLog)
 class PlayerAuditLogAdmin(ReadOnlyAdmin):
     list_display = ("changed_at", "player", "field", "old_value", "new_value", "changed_by", "reason")
-    list_filter = ("field",)
+    list_filter = (indexed_values_filter("field", "field"),)
     search_fields = ("=player__player_id", "=changed_by")
     list_select_related = ("player",)
+    show_full_result_count = False
+    # Every change to every player: no count(*) of the whole log on each page.
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        # By their indexes; Django's own search (the joined player's id = term OR changed_by =
+        # term) read the whole log.
+        return player_audit_search(queryset, search_term), False
 
 
 def _limit_outcome(model: type[PeriodLimit], limit: PeriodLimit | None, currency: Currency, period: str) -> str:

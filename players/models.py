@@ -77,6 +77,8 @@ class Player(models.Model):
             # Closed accounts are few and looked for (still holding money? /metrics, the
             # admin's filter): found without reading every player.
             models.Index(fields=["id"], condition=models.Q(status="closed"), name="player_closed_idx"),
+            # The admin's country filter lists the countries along it, not by reading every player.
+            models.Index(fields=["country"], name="player_country_idx"),
         ]
 
     def __str__(self) -> str:
@@ -274,6 +276,12 @@ class PlayerAuditLog(models.Model):
 
     class Meta:
         ordering = ["-changed_at", "-id"]
+        indexes = [
+            # The admin's search by who made a change, and its filter by field (whose values it
+            # lists along the index), each newest first.
+            models.Index(fields=["changed_by", "changed_at"], name="player_audit_by_idx"),
+            models.Index(fields=["field", "changed_at"], name="player_audit_field_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.player_id}.{self.field}: {self.old_value} -> {self.new_value}"

@@ -2,10 +2,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from .errors import PlayerNotFound
-from .models import DailyPlayTimeLimit, Player, SessionTimeLimit
+from .models import DailyPlayTimeLimit, Player, PlayerAuditLog, SessionTimeLimit
 
 
 def player_get(*, player_id: str) -> Player:
@@ -22,6 +22,33 @@ def player_get(*, player_id: str) -> Player:
 def player_recorded_country(*, player_id: str) -> str:
     """The player's country as recorded; "" for none, or for no such player yet."""
     return Player.objects.filter(player_id=player_id).values_list("country", flat=True).first() or ""
+
+
+def player_search(queryset: QuerySet[Player], term: str) -> QuerySet[Player]:
+    """Staff's search of the players: a player's id exactly, by its unique index; any other
+    term in the display names, in part and in any case. That reads every player (no index
+    answers a "contains"), so it is only the fallback: a search by id, what support are
+    mostly given, no longer reads every name as well."""
+    term = term.strip()
+    if not term:
+        return queryset
+    # Asked of all players, not of `queryset`: an id the list's filters leave out is still
+    # an id, not a name to look for.
+    if Player.objects.filter(player_id=term).exists():
+        return queryset.filter(player_id=term)
+    return queryset.filter(display_name__icontains=term)
+
+
+def player_audit_search(queryset: QuerySet[PlayerAuditLog], term: str) -> QuerySet[PlayerAuditLog]:
+    """Staff's search of the players' audit log by a player's id or by who made the change,
+    each by its index (the log's player key; player_audit_by_idx): the player's key first,
+    as sessions.selectors.round_search does. The plain OR of the row's column and the
+    joined player's id read the whole log."""
+    term = term.strip()
+    if not term:
+        return queryset
+    players = list(Player.objects.filter(player_id=term).values_list("pk", flat=True))
+    return queryset.filter(Q(player_id__in=players) | Q(changed_by=term))
 
 
 def player_session_time_limit(*, player_pk: int) -> SessionTimeLimit | None:

@@ -8,7 +8,7 @@ from casino_platform.admin import ActionOnlyAdmin, EstimatedCountPaginator, Read
 from ledger.selectors import round_movements
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held
-from .selectors import SESSION_STATES, round_search, session_state, sessions_in_state
+from .selectors import SESSION_STATES, round_search, session_search, session_state, sessions_in_state
 from .services import sessions_close
 
 
@@ -41,6 +41,14 @@ class RoundAdmin(ReadOnlyAdmin):
         # By their indexes; Django's own search (round_id = term OR the joined player's id =
         # term) read every round.
         return round_search(queryset, search_term), False
+
+    def get_ordering(self, request):
+        # No index leads with opened_at: newest first by it read and sorted every round (of a
+        # status, provider or currency too) for each page. By the key instead, the order they
+        # were written in; one player's rounds (the player page's link) along round_player_history.
+        if "player__id__exact" in request.GET:
+            return ("-opened_at", "-id")
+        return ("-id",)
 
     @admin.display(description="Total debited", ordering="total_debited")
     def debited(self, obj: Round) -> str:
@@ -127,6 +135,9 @@ class GameSessionAdmin(ActionOnlyAdmin):
     list_filter = (GameSessionStateFilter, "provider", "currency")
     search_fields = ("=player__player_id", "=id")
     list_select_related = ("player", "game", "currency")
+    show_full_result_count = False
+    # A session is launched for every game opened: no count(*) of them all on each page.
+    paginator = EstimatedCountPaginator
     exclude = ("token_hash",)
     readonly_fields = (
         "provider",
@@ -142,6 +153,18 @@ class GameSessionAdmin(ActionOnlyAdmin):
     )
 
     actions = ["close_sessions"]
+
+    def get_search_results(self, request, queryset, search_term):
+        # By their indexes; Django's own search (the joined player's id = term OR id = term)
+        # read every session when the term was a number.
+        return session_search(queryset, search_term), False
+
+    def get_ordering(self, request):
+        # As the rounds' (RoundAdmin.get_ordering): only the player's index has created_at, so
+        # by the key; one player's sessions along session_player_idx.
+        if "player__id__exact" in request.GET:
+            return ("-created_at", "-id")
+        return ("-id",)
 
     @admin.display(description="state")
     def state(self, obj: GameSession) -> str:

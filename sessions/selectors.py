@@ -124,6 +124,21 @@ def round_search(queryset: QuerySet[Round], term: str) -> QuerySet[Round]:
     return queryset.filter(Q(provider_id__in=providers, round_id=term) | Q(player_id__in=players))
 
 
+def session_search(queryset: QuerySet[GameSession], term: str) -> QuerySet[GameSession]:
+    """Staff's search of the game sessions by a player id or a session number, each by its
+    index, as round_search does the rounds': the player's key first, then their sessions by
+    session_player_idx. The plain OR of the session's id and the joined player's id read
+    every session."""
+    term = term.strip()
+    if not term:
+        return queryset
+    players = list(Player.objects.filter(player_id=term).values_list("pk", flat=True))
+    match = Q(player_id__in=players)
+    if term.isascii() and term.isdigit() and len(term) <= 18:  # within a bigint
+        match |= Q(pk=int(term))
+    return queryset.filter(match)
+
+
 def player_round(*, player: Player, provider_code: str, round_id: str) -> Round:
     """One of the player's rounds, as `player_rounds` gives it; ROUND_NOT_FOUND when the
     provider has no such round, or it is another player's."""

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -35,8 +36,11 @@ from .selectors import (
     MONITORING_ALERT_MONEY,
     monitoring_alert_deposits,
     monitoring_alert_lines,
+    monitoring_alert_search,
     staff_moved_alone_today,
     wallet_activity,
+    withdrawal_event_search,
+    withdrawal_search,
 )
 from .services import (
     staff_money_move,
@@ -104,7 +108,9 @@ class WalletAdmin(ActionOnlyAdmin):
     list_filter = ("currency",)
     search_fields = ("=player__player_id",)
     list_select_related = ("player", "currency")
-    readonly_fields = ("player", "currency", "balance", "account", "created_at", "updated_at")
+    # The balance in the currency's units, as the list shows it, not bare minor units.
+    fields = ("player", "currency", "balance_display", "account", "created_at", "updated_at")
+    readonly_fields = fields
 
     @admin.display(description="Balance", ordering="balance")
     def balance_display(self, obj: Wallet) -> str:
@@ -235,6 +241,29 @@ class WithdrawalEventInline(ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', reverse("admin:wallet_withdrawalevent_change", args=[obj.pk]), obj.pk)
 
 
+class OneWalletFilter(admin.SimpleListFilter):
+    """One wallet's rows by their wallet key (the player page's "Withdrawals" and "Monitoring
+    alerts" links), where a search by the player's id compared the joined player's column
+    and read every row. Listed only while in use, as whose wallet it is: the page says what
+    it shows, and "All" undoes it."""
+
+    title = "wallet"
+    parameter_name = "wallet"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if value is None:
+            return []
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):  # within a bigint
+            raise IncorrectLookupParameters(f"wallet={value!r}")
+        wallet = Wallet.objects.select_related("player").filter(pk=int(value)).first()
+        return [] if wallet is None else [(value, f"{wallet.player.player_id}, {wallet.currency_id}")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset if value is None else queryset.filter(wallet_id=int(value))
+
+
 class WalletQueueAdmin(ReadOnlyAdmin):
     """A queue staff work of rows on a wallet (withdrawals, staff movements, monitoring alerts):
     its `queue` filter's open rows oldest first, each with its player and its amount in the
@@ -331,13 +360,13 @@ class WithdrawalAdmin(WalletQueueAdmin):
         "decided_by",
         "review_link",
     )
-    list_filter = (PendingFirst, "wallet__currency", "wallet__player__kyc_status")
+    list_filter = (PendingFirst, "wallet__currency", "wallet__player__kyc_status", OneWalletFilter)
     search_fields = ("=reference", "=wallet__player__player_id")
     list_select_related = ("wallet__player", "wallet__currency")
     fields = (
         "reference",
         "wallet",
-        "amount",
+        "amount_display",
         "status",
         "review_reason",
         "requested_by",
@@ -355,6 +384,11 @@ class WithdrawalAdmin(WalletQueueAdmin):
 
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm("wallet.review_withdrawal")
+
+    def get_search_results(self, request, queryset, search_term):
+        # By their indexes; Django's own search (reference = term OR the joined player's id =
+        # term) read every withdrawal.
+        return withdrawal_search(queryset, search_term), False
 
     @admin.action(description="Approve selected withdrawals…", permissions=["review"])
     def approve_selected(self, request, queryset):
@@ -534,6 +568,11 @@ class WithdrawalEventAdmin(ActionOnlyAdmin):
     actions = ["send_now", "stop_sending"]
     show_full_result_count = False
 
+    def get_search_results(self, request, queryset, search_term):
+        # By their indexes; Django's own search (an OR over the joined withdrawal and player)
+        # read every event.
+        return withdrawal_event_search(queryset, search_term), False
+
     @admin.display(description="Withdrawal", ordering="withdrawal__reference")
     def reference(self, obj: WithdrawalEvent) -> str:
         return obj.withdrawal.reference
@@ -602,7 +641,7 @@ class StaffMovementAdmin(WalletQueueAdmin):
     fields = (
         "wallet",
         "kind",
-        "amount",
+        "amount_display",
         "reference",
         "reason",
         "requested_by",
@@ -681,6 +720,8 @@ class StaffDayTotalAdmin(ReadOnlyAdmin):
     search_fields = ("=staff",)
     list_select_related = ("currency",)
     date_hierarchy = "day"
+    fields = ("day", "staff", "currency", "moved_display", "allowance_display")
+    readonly_fields = fields
 
     @admin.display(description="Moved alone", ordering="moved")
     def moved_display(self, obj: StaffDayTotal) -> str:
@@ -736,6 +777,21 @@ class MonitoringAlertQueue(PendingFirst):
     WAITING_SINCE = "occurred_at"
 
 
+class MonitoringAlertPage(forms.ModelForm):
+    """An alert's page, every field of it read-only (MonitoringAlertAdmin.fields)."""
+
+    class Meta:
+        model = MonitoringAlert
+        fields = ()
+        # The page shows these in the wallet's currency (the admin's *_display), and still
+        # says what each is.
+        help_texts = {
+            "total_display": MonitoringAlert._meta.get_field("total").help_text,
+            "wagered_display": MonitoringAlert._meta.get_field("wagered").help_text,
+            "threshold_display": MonitoringAlert._meta.get_field("threshold").help_text,
+        }
+
+
 @admin.register(MonitoringAlert)
 class MonitoringAlertAdmin(WalletQueueAdmin):
     """Movements the currencies' anti-money-laundering rules ("flag wins above", "flag deposits
@@ -755,17 +811,18 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
         "review_link",
     )
     queue = MonitoringAlertQueue
-    list_filter = (MonitoringAlertQueue, "rule", "wallet__currency")
+    list_filter = (MonitoringAlertQueue, "rule", "wallet__currency", OneWalletFilter)
     search_fields = ("=wallet__player__player_id", "=journal__id", "=report_reference")
     list_select_related = ("wallet__player", "wallet__currency")
+    form = MonitoringAlertPage
     fields = (
         "rule",
         "wallet",
         "journal",
-        "amount",
-        "total",
-        "wagered",
-        "threshold",
+        "amount_display",
+        "total_display",
+        "wagered_display",
+        "threshold_display",
         "occurred_at",
         "raised_at",
         "status",
@@ -781,6 +838,11 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
 
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm("wallet.review_monitoringalert")
+
+    def get_search_results(self, request, queryset, search_term):
+        # By their indexes; Django's own search (an OR of the row's columns and the joined
+        # player's id) read every alert.
+        return monitoring_alert_search(queryset, search_term), False
 
     @admin.action(description="Clear selected alerts…", permissions=["review"])
     def clear_selected(self, request, queryset):
@@ -844,6 +906,10 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
     @admin.display(description="Round's wins or deposits (24 hours, 30 days)")
     def total_display(self, obj: MonitoringAlert) -> str:
         return "" if obj.total is None else obj.wallet.currency.format(obj.total)
+
+    @admin.display(description="Wagered (30 days)")
+    def wagered_display(self, obj: MonitoringAlert) -> str:
+        return "" if obj.wagered is None else obj.wallet.currency.format(obj.wagered)
 
     @admin.display(description="Figure")
     def threshold_display(self, obj: MonitoringAlert) -> str:

@@ -350,6 +350,13 @@ class MonitoringAlert(models.Model):
             models.Index(
                 fields=["occurred_at"], condition=models.Q(status="pending"), name="monitoring_alert_open_idx"
             ),
+            # Staff's search by a report's reference (wallet.selectors.monitoring_alert_search):
+            # only reported alerts have one, a sliver of all alerts.
+            models.Index(
+                fields=["report_reference"],
+                condition=~models.Q(report_reference=""),
+                name="monitoring_alert_report_idx",
+            ),
         ]
 
     def __str__(self) -> str:
