@@ -236,10 +236,13 @@ def outbound_debits_stranded_roll_back(*, limit: int = 100) -> int:
             debit.last_error_code = "OUTCOME_UNKNOWN"
             debit.last_error = "No answer was recorded: the sender stopped during the call."
             debit.save(update_fields=["status", "completed_at", "last_error_code", "last_error"])
-            # The round before its player, as the game's settlement locks them.
-            GameRound.objects.filter(pk=debit.round_id, status=GameRound.Status.OPEN).update(
-                status=GameRound.Status.REFUSED, settled_at=now
-            )
+        # Every round before any player, in the rounds' order, as the game's settlement locks a
+        # round then its player: round A, the player, then round B deadlocked with B's
+        # settlement waiting for that player.
+        GameRound.objects.filter(
+            pk__in=sorted(debit.round_id for debit in stranded), status=GameRound.Status.OPEN
+        ).update(status=GameRound.Status.REFUSED, settled_at=now)
+        for debit in stranded:
             outbound_rollback_enqueue(debit=debit)
     for debit in stranded:
         logger.error("outbound debit %s stranded while being sent: rolled back", debit.transaction_id)
