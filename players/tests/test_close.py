@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from casino_platform.tests.pages import form_as_shown
 from casino_platform.tests.test_metrics import scrape, value
+from ledger.models import JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player, PlayerAuditLog
 from players.services import player_block
@@ -102,6 +103,7 @@ class TestAfterClosure:
         assert (r.status_code, r.json()["code"]) == (403, "PLAYER_BLOCKED")
         assert r.json()["message"] == "Player p_demo_1 has closed their account."
         assert balance() == 99_000
+        assert not JournalTransaction.objects.filter(provider_transaction_id="d-c").exists()
 
     def test_a_win_owed_is_paid_and_the_money_can_leave(self, client, closed):
         r = self.api.post("credit", credit_payload("c-owed", "r-d-before"))
@@ -113,7 +115,10 @@ class TestAfterClosure:
     def test_withdrawals_still_need_kyc(self, client, closed):
         Player.objects.filter(player_id="p_demo_1").update(kyc_status=Player.KycStatus.PENDING)
         r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 100, "reference": "po-k"})
-        assert r.json()["code"] == "KYC_REQUIRED"
+        assert (r.status_code, r.json()["code"]) == (403, "KYC_REQUIRED")
+        assert balance() == 99_000
+        assert not JournalTransaction.objects.filter(provider_transaction_id="po-k").exists()
+        assert ledger_reconcile().ok
 
     def test_what_closed_accounts_still_hold_is_found_until_paid_out(self, client, admin_client, closed):
         """The operator owes a closed account its balance: /metrics counts them per currency and

@@ -162,18 +162,29 @@ class TestADepositAgainstTheLimit:
 
     def test_each_currency_has_its_own_limits(self, client, player):
         set_limit(client, 1_000, currency="USD")
-        assert deposit(client, 50_000, "eur-1").status_code == 200
+        r = deposit(client, 50_000, "eur-1")
+        assert (r.status_code, r.json()["balance"], balance()) == (200, 50_000, 50_000)
+        assert JournalTransaction.objects.filter(kind="deposit", provider_transaction_id="eur-1").count() == 1
+        refused = deposit(client, 1_001, "usd-1", currency="USD")
+        assert (refused.status_code, refused.json()["code"]) == (403, "RG_LIMIT")
+        assert balance(currency="USD") == 0
+        assert not JournalTransaction.objects.filter(provider_transaction_id="usd-1").exists()
+        assert ledger_reconcile().ok
 
     def test_withdrawals_do_not_make_room_and_staff_deposits_count(self, client, player):
         set_limit(client, 10_000)
         assert deposit(client, 8_000, "d-1").status_code == 200
         r = call(client, "POST", "p_limits/withdrawals", {"currency": "EUR", "amount": 8_000, "reference": "w-1"})
-        assert r.status_code == 200
+        assert (r.status_code, r.json()["balance"]) == (200, 0)
         assert deposit(client, 3_000, "d-2").status_code == 403
         # Staff record money that has already arrived: not refused, but it counts.
         wallet_deposit(player_id="p_limits", currency="EUR", amount=1_500, created_by="staff", reason="bank transfer")
         assert deposit(client, 1_000, "d-3").status_code == 403
-        assert deposit(client, 500, "d-4").status_code == 200
+        assert balance() == 1_500
+        assert not JournalTransaction.objects.filter(provider_transaction_id__in=["d-2", "d-3"]).exists()
+        r = deposit(client, 500, "d-4")
+        assert (r.status_code, r.json()["balance"], balance()) == (200, 2_000, 2_000)
+        assert ledger_reconcile().ok
 
     def test_each_period_counts_its_own_deposits_shortest_named_first(self, client, player):
         set_limit(client, 5_000, period="day")

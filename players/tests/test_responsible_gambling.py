@@ -1,13 +1,16 @@
 """Loss limits with a cooling-off period for looser ones, and self-exclusion and time-out that
 a player can start or extend but not shorten: the services, the sweep, the operator API."""
 
+import threading
 from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from casino_platform.errors import ValidationFailed
+from casino_platform.tests.locks import player_locked, until_another_waits_for_a_lock
 from ledger.tests.factories import CurrencyFactory
 from players.models import LossLimit, Player, PlayerAuditLog
 from players.services import player_extend_restriction, player_set_loss_limit, rg_limits_apply_due
@@ -233,29 +236,45 @@ class TestWhatTheReviewFound:
             assert rg_limits_apply_due(now=now + DAY) == 1
         assert sorted(limit.amount for limit in LossLimit.objects.all()) == [2_000, 9_000]
 
+    @pytest.mark.django_db(transaction=True)
     def test_a_change_made_between_the_listing_and_the_lock_is_respected(self, player, now):
         """The sweep lists due rows, then locks each player: a stricter limit set in between
-        has voided the waiting change, and the sweep must not resurrect it."""
+        has voided the waiting change, and the sweep must not resurrect it. The real sweep
+        runs in a thread and waits for the player's lock, which the test holds while it sets
+        the stricter limit."""
         set_limit(player, 2_000)
         set_limit(player, 9_000)
-        real_filter = LossLimit.objects.filter
+        swept: dict[str, object] = {}
 
-        def listing_then_a_change(*args, **kwargs):
-            result = real_filter(*args, **kwargs)
-            if "pending_from__lte" in kwargs and "pk" not in kwargs:
-                rows = list(result.values_list("pk", "player_id"))
-                set_limit(player, 1_000)
-                return mock.Mock(order_by=lambda *a: mock.Mock(values_list=lambda *a: rows))
-            return result
+        def sweep() -> None:
+            try:
+                swept["applied"] = rg_limits_apply_due(now=now + DAY)
+            except BaseException as exc:  # raised again in the test's own thread below
+                swept["error"] = exc
+            finally:
+                connection.close()
 
-        with mock.patch.object(LossLimit.objects, "filter", side_effect=listing_then_a_change):
-            assert rg_limits_apply_due(now=now + DAY) == 0
+        sweeper = threading.Thread(target=sweep)
+        with transaction.atomic():
+            player_locked(player.player_id)
+            sweeper.start()
+            # Listed (the row was due), now waiting for the player: the stricter limit goes in.
+            until_another_waits_for_a_lock(sweeper, "the sweep")
+            set_limit(player, 1_000)
+        sweeper.join(30)
+        assert not sweeper.is_alive(), "the sweep never finished"
+        if "error" in swept:
+            raise swept["error"]
+        assert swept["applied"] == 0
         assert (limit_of(player).amount, limit_of(player).pending_from) == (1_000, None)
 
 
 def test_the_python_debit_path_holds_the_stricter_limit_while_a_looser_one_waits(settings, now):
+    from ledger.models import JournalTransaction
+    from ledger.reconciliation import ledger_reconcile
     from players.errors import ResponsibleGamblingLimit
     from provider.tests.factories import GameFactory, ProviderFactory
+    from wallet.models import Wallet
     from wallet.services import wallet_debit
     from wallet.tests.conftest import debit_request
     from wallet.tests.factories import funded_wallet
@@ -266,11 +285,17 @@ def test_the_python_debit_path_holds_the_stricter_limit_while_a_looser_one_waits
     wallet = funded_wallet(amount=10_000)
     set_limit(wallet.player, 500)
     set_limit(wallet.player, 5_000)
-    wallet_debit(provider=provider, request=debit_request(wallet, amount=400, round_id="a"))
+    assert wallet_debit(provider=provider, request=debit_request(wallet, amount=400, round_id="a")).balance == 9_600
+    refused = debit_request(wallet, amount=200, round_id="b")
     with pytest.raises(ResponsibleGamblingLimit):
-        wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))
-    rg_limits_apply_due(now=now + DAY)
-    wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))
+        wallet_debit(provider=provider, request=refused)
+    assert Wallet.objects.get(pk=wallet.pk).balance == 9_600
+    assert not JournalTransaction.objects.filter(provider_transaction_id=refused.transaction_id).exists()
+    assert rg_limits_apply_due(now=now + DAY) == 1
+    result = wallet_debit(provider=provider, request=debit_request(wallet, amount=200, round_id="b"))
+    assert not result.replayed
+    assert result.balance == Wallet.objects.get(pk=wallet.pk).balance == 9_400
+    assert ledger_reconcile().ok
 
 
 def test_the_limits_sweep_stops_at_its_time_limit_instead_of_logging_it_as_a_failure(player, monkeypatch, caplog):

@@ -2,7 +2,6 @@
 fake partner on loopback: down, slow, dropping connections, and a worker killed mid-send."""
 
 import threading
-import time
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -43,6 +42,14 @@ def all_credits_delivered():
     return not OutboundTransaction.objects.filter(kind="credit").exclude(status="succeeded").exists()
 
 
+def first_refused(credits: list[OutboundTransaction]) -> bool:
+    """The first credit tried (and refused) while none of them has been delivered: the later
+    ones, waiting for it, are tried only after it (their attempts stay 0 until then)."""
+    rows = OutboundTransaction.objects.filter(pk__in=[c.pk for c in credits])
+    assert not rows.filter(status="succeeded").exists(), "delivered while the partner was down"
+    return rows.get(pk=credits[0].pk).attempts >= 1
+
+
 def test_partner_down_then_recovering_gets_every_credit_exactly_once(worker, fake_partner, partner_casino):
     # The partner's credit endpoint is down until the test brings it back; debits still go through.
     fake_partner.down_endpoints = {"credit"}
@@ -68,8 +75,11 @@ def test_credits_keep_their_order_per_player(worker, fake_partner, partner_casin
         for _ in range(3)
     ]
     # Settle three tables while the partner is down: three cash-outs queue up behind each other.
-    fake_partner.down_until = time.time() + 2
+    fake_partner.down_until = float("inf")
     credits = [poker_table_leave(round_obj=t, chips=chips) for t, chips in zip(tables, [1_500, 0, 700], strict=True)]
+    # Back only once the first was refused with all three queued: the later ones wait behind it.
+    wait_for(lambda: first_refused(credits), timeout=60, message="the first cash-out refused")
+    fake_partner.down_until = 0.0
     wait_for(all_credits_delivered, timeout=60, message="cash-outs delivered")
     delivered = list(
         OutboundTransaction.objects.filter(kind="credit")
@@ -194,9 +204,11 @@ def test_tournament_unregister_rolls_the_entry_back(worker, fake_partner, partne
 def test_tournament_pay_delivers_the_bounty_then_the_prize_once_each(worker, fake_partner, partner_casino):
     player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
     entry = tournament_register(partner=partner_casino, player=player, session_token="t", fee=5_000, currency="EUR")
-    fake_partner.down_until = time.time() + 2  # both credits queue while the partner is down
+    fake_partner.down_until = float("inf")  # both credits queue while the partner is down
     bounty, prize = tournament_pay(round_obj=entry, prize=12_000, bounty=1_500)
     assert (bounty.reason, bounty.amount, prize.reason, prize.amount) == ("bounty", 1_500, "prize", 12_000)
+    wait_for(lambda: first_refused([bounty, prize]), timeout=60, message="the bounty refused")
+    fake_partner.down_until = 0.0
     wait_for(all_credits_delivered, timeout=60, message="bounty and prize delivered")
     delivered = list(
         OutboundTransaction.objects.filter(kind="credit")

@@ -9,10 +9,12 @@ from django.core.management import CommandError, call_command
 from django.db.models import JSONField, Value
 from django.urls import reverse
 
-from ledger.models import SettingChange
+from ledger.models import JournalTransaction, SettingChange
+from ledger.reconciliation import ledger_reconcile
 from players.models import Player
 from provider.models import Game, Provider
 from sessions.models import GameSession
+from wallet.models import Wallet
 from wallet.tests.api_client import ProviderClient, debit_payload, launch
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +46,10 @@ def start(client, player_id: str, game_id: str = "sandbox:dice", currency: str =
         content_type="application/json",
         headers=TOKEN,
     )
+
+
+def eur_balance(player_id: str) -> int:
+    return Wallet.objects.get(player__player_id=player_id, currency_id="EUR").balance
 
 
 def restrict(model, key: str, *countries: str) -> None:
@@ -193,7 +199,9 @@ class TestLaunch:
         assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
         assert "'EUR' is not enabled" in r.json()["message"]
         assert GameSession.objects.count() == sessions
-        assert ProviderClient(client).post("debit", debit_payload(token, "d-eur-off")).status == 200
+        r = ProviderClient(client).post("debit", debit_payload(token, "d-eur-off"))
+        assert (r.status, r.body["balance"], eur_balance("p_demo_1")) == (200, 99_900, 99_900), r.body
+        assert JournalTransaction.objects.filter(provider_transaction_id="d-eur-off").count() == 1
 
     def test_a_launch_url_that_cannot_be_made_leaves_no_session(self, client, sandbox):
         # Written around the admin's validation (an older row).
@@ -210,7 +218,9 @@ class TestLaunch:
         token = launch("p_demo_1")
         restrict(Game, "sandbox:dice", "MT")
         r = ProviderClient(client).post("debit", debit_payload(token, "d-after-restriction"))
-        assert r.status == 200, r.body
+        assert (r.status, r.body["balance"], eur_balance("p_demo_1")) == (200, 99_900, 99_900), r.body
+        assert JournalTransaction.objects.filter(provider_transaction_id="d-after-restriction").count() == 1
+        assert ledger_reconcile().ok
 
 
 def game_form(game) -> dict[str, str]:

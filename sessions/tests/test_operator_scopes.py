@@ -359,17 +359,18 @@ class TestRateLimitAndLastUse:
         outside = [call(client, "GET", "p_demo_1/withdrawals", headers=busy).status_code for _ in range(5)]
         assert outside == [403] * 3 + [429] * 2
 
-    def test_without_the_cache_a_limited_key_is_let_through(self, client, sandbox, monkeypatch):
+    def test_without_the_cache_a_limited_key_is_let_through(self, client, sandbox, monkeypatch, settings):
         from casino_platform import ratelimit
 
-        def cache_down(name):
-            raise ConnectionError("Redis is down")
-
         _, key = operator_api_key_create(name="busy", scopes=["lobby"], rate_limit_per_second=1)
+        # A real Redis client on a port nothing listens on: every cache call fails.
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        }
         monkeypatch.setattr(ratelimit, "_cache_down_until", 0.0)
-        monkeypatch.setattr(ratelimit, "calls_this_second", cache_down)
         answers = [client.get("/api/v1/games", headers={"Authorization": f"Token {key}"}) for _ in range(3)]
         assert [r.status_code for r in answers] == [200, 200, 200]
+        assert ratelimit._cache_down_until > 0  # let through because the cache was found down
 
     def test_the_last_use_is_stamped_once_a_minute(self, client, sandbox):
         from datetime import timedelta

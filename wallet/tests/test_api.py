@@ -74,6 +74,12 @@ def credit(tx="c-1", amount=100, round_id="r-1", player_id="p_demo_1", **kw):
     }
 
 
+def assert_nothing_booked(transaction_id, balance, player_id="p_demo_1"):
+    """After a refusal: the wallet as it was, and no journal transaction for the call."""
+    assert balance_of(player_id) == balance
+    assert not JournalTransaction.objects.filter(provider_transaction_id=transaction_id).exists()
+
+
 def assert_error(response, status, code, retryable=False):
     assert response.status == status, response.body
     assert response.body["code"] == code, response.body
@@ -212,18 +218,22 @@ class TestAuthentication:
         assert_error(r, 400, "VALIDATION_ERROR")
         assert "Content-Length" in r.body["details"]
 
-    def test_rate_limit(self, api, sandbox):
+    def test_rate_limit(self, api, sandbox, monkeypatch):
         sandbox.rate_limit_per_second = 3
         sandbox.save()
         from django.core.cache import cache
 
+        from casino_platform import ratelimit
         from provider.selectors import provider_cache_clear
 
         provider_cache_clear()
         cache.clear()
+        # One window: the middle of this second (near now, so that the signatures' timestamps pass).
+        frozen = int(time.time()) + 0.5
+        monkeypatch.setattr(ratelimit.time, "time", lambda: frozen)
         statuses = [api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}) for _ in range(8)]
-        limited = [r for r in statuses if r.status == 429]
-        assert limited, [r.status for r in statuses]
+        assert [r.status for r in statuses] == [200] * 3 + [429] * 5
+        limited = statuses[3:]
         assert_error(limited[0], 429, "RATE_LIMITED", retryable=True)
         assert int(limited[0].headers["Retry-After"]) >= 1
 
@@ -416,12 +426,18 @@ class TestMoney:
         token = launch()
         player = Player.objects.get(player_id="p_demo_1")
         player_set_loss_limit(player=player, currency="EUR", period="day", amount=150, changed_by="t", reason="")
-        assert api.post("debit", debit(token, tx="d-a", amount=100, round_id="a")).status == 200
+        r = api.post("debit", debit(token, tx="d-a", amount=100, round_id="a"))
+        assert (r.status, r.body["balance"], balance_of()) == (200, 99_900, 99_900)
         assert_error(api.post("debit", debit(token, tx="d-b", amount=100, round_id="b")), 403, "RG_LIMIT")
+        assert_nothing_booked("d-b", 99_900)
         player_block(player=player, changed_by="t", reason="")
         assert_error(api.post("debit", debit(token, tx="d-c", amount=1, round_id="c")), 403, "PLAYER_BLOCKED")
+        assert_nothing_booked("d-c", 99_900)
         # ... and owed money is still paid to a blocked player.
-        assert api.post("credit", credit(tx="c-a", round_id="a", amount=10)).status == 200
+        r = api.post("credit", credit(tx="c-a", round_id="a", amount=10))
+        assert (r.status, r.body["balance"], balance_of()) == (200, 99_910, 99_910)
+        assert JournalTransaction.objects.filter(provider_transaction_id="c-a").count() == 1
+        assert ledger_reconcile().ok
 
     def test_self_excluded_player_cannot_launch(self, client, sandbox):
         r = client.post(
@@ -434,10 +450,15 @@ class TestMoney:
 
     def test_rounds(self, api):
         token = launch()
-        assert api.post("debit", debit(token, tx="d-1", round_id="r", round_closed=True)).status == 200
+        r = api.post("debit", debit(token, tx="d-1", round_id="r", round_closed=True))
+        assert (r.status, r.body["balance"], balance_of()) == (200, 99_900, 99_900)
         assert_error(api.post("debit", debit(token, tx="d-2", round_id="r")), 409, "ROUND_CLOSED")
+        assert_nothing_booked("d-2", 99_900)
         assert_error(api.post("credit", credit(tx="c-1", round_id="unknown")), 404, "ROUND_NOT_FOUND")
-        assert api.post("credit", credit(tx="c-2", round_id="tour", reason="prize", amount=5)).status == 200
+        assert_nothing_booked("c-1", 99_900)
+        r = api.post("credit", credit(tx="c-2", round_id="tour", reason="prize", amount=5))
+        assert (r.status, r.body["balance"], balance_of()) == (200, 99_905, 99_905)
+        assert ledger_reconcile().ok
 
     def test_rollback_statuses_and_tombstone(self, api):
         token = launch()
@@ -471,21 +492,26 @@ class TestMoney:
 
     def test_rollback_not_allowed(self, api):
         token = launch()
-        api.post("debit", debit(token, tx="d-1", round_id="r"))
-        api.post("credit", credit(tx="c-1", round_id="r", round_closed=False))
+        assert api.post("debit", debit(token, tx="d-1", round_id="r")).status == 200
+        assert api.post("credit", credit(tx="c-1", round_id="r", round_closed=False)).body["balance"] == 100_000
         rb = {"transaction_id": "rb-1", "reference_transaction_id": "c-1", "player_id": "p_demo_1", "round_id": "r"}
         assert_error(api.post("rollback", rb), 409, "ROLLBACK_NOT_ALLOWED")
+        assert_nothing_booked("rb-1", 100_000)
         assert_error(
             api.post("rollback", {**rb, "transaction_id": "rb-2", "reference_transaction_id": "d-1"}),
             409,
             "ROLLBACK_NOT_ALLOWED",
         )
+        assert_nothing_booked("rb-2", 100_000)
+        assert ledger_reconcile().ok
 
     def test_currency_mismatch_and_unknown_player(self, api):
         token = launch()
         assert_error(api.post("debit", debit(token, currency="USD")), 422, "CURRENCY_MISMATCH")
+        assert_nothing_booked("d-1", 100_000)
         assert_error(api.post("balance", {"player_id": "nobody", "currency": "EUR"}), 404, "PLAYER_NOT_FOUND")
         assert_error(api.post("credit", credit(player_id="nobody", reason="prize")), 404, "PLAYER_NOT_FOUND")
+        assert not JournalTransaction.objects.filter(provider_transaction_id="c-1").exists()
 
     def test_session_for_another_game_is_not_found(self, api):
         token = launch()

@@ -7,6 +7,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
+from casino_platform.tests.locks import player_locked, together_behind_a_lock
 from ledger.models import JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player
@@ -99,26 +100,26 @@ def test_rollback_racing_a_credit_over_http(live_server, token):
     )
     # Without the bet in, the rollback would be a tombstone and look like the rollback winning.
     assert bet.status == 200 and Wallet.objects.get(player__player_id="p_demo_1").balance == 99_000
-    rollback, credit = run_parallel(
-        [
-            lambda: c2.post(
-                "rollback",
-                {"transaction_id": "rb", "reference_transaction_id": "d", "player_id": "p_demo_1", "round_id": "rr"},
-            ),
-            lambda: c3.post(
-                "credit",
-                {
-                    "transaction_id": "c",
-                    "player_id": "p_demo_1",
-                    "round_id": "rr",
-                    "game_id": "sandbox:dice",
-                    "amount": 300,
-                    "currency": "EUR",
-                    "reason": "win",
-                },
-            ),
-        ]
-    )
+    # Both wait on the player's lock, held by the test, and go together: they overlap.
+    calls = [
+        lambda: c2.post(
+            "rollback",
+            {"transaction_id": "rb", "reference_transaction_id": "d", "player_id": "p_demo_1", "round_id": "rr"},
+        ),
+        lambda: c3.post(
+            "credit",
+            {
+                "transaction_id": "c",
+                "player_id": "p_demo_1",
+                "round_id": "rr",
+                "game_id": "sandbox:dice",
+                "amount": 300,
+                "currency": "EUR",
+                "reason": "win",
+            },
+        ),
+    ]
+    rollback, credit = together_behind_a_lock(lambda: player_locked("p_demo_1"), lambda i: calls[i](), 2)
     balance = Wallet.objects.get(player__player_id="p_demo_1").balance
     # Exactly one of the two takes effect (docs/decisions.md, "A win after a rollback").
     if rollback.status == 200:

@@ -12,7 +12,7 @@ import requests
 from django.core.management import call_command
 from django.utils import timezone
 
-from casino_platform.tests.locks import player_locked, together_behind_a_lock
+from casino_platform.tests.locks import player_locked, together_behind_a_lock, until_another_waits_for_a_lock
 from ledger.models import IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player
@@ -452,40 +452,41 @@ def test_a_withdrawal_sees_a_wallet_created_while_it_waited(sandbox):
     from ledger.models import Account
     from ledger.services import Leg, ledger_account_get_or_create, ledger_post
     from players.services import player_lock
-    from provider.tests.conftest import wait_for
     from wallet.services import cashier_withdraw
     from wallet.services.common import wallet_apply, wallet_get_or_create_locked
 
-    holding = threading.Event()
+    outcome: dict[str, object] = {}
 
-    def withdrawal_waits_for_a_lock() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return cursor.fetchone()[0] > 0
-
-    def first_usd_money():
+    def withdraw() -> None:
         try:
-            with transaction.atomic():
-                player = player_lock(player_id="p_demo_1")
-                holding.set()
-                wait_for(withdrawal_waits_for_a_lock, timeout=10, message="the withdrawal to wait for the player's row")
-                wallet = wallet_get_or_create_locked(player=player, currency="USD")
-                wallet_apply(wallet=wallet, delta=5_000)
-                cash_in = ledger_account_get_or_create(key="cash_in:USD", kind=Account.Kind.CASH_IN, currency="USD")
-                legs = [Leg(wallet.account_id, 5_000, "USD"), Leg(cash_in.pk, -5_000, "USD")]
-                ledger_post(kind="deposit", legs=legs, created_by="test")
+            outcome["result"] = cashier_withdraw(
+                player_id="p_demo_1",
+                currency="USD",
+                amount=100,
+                reference="race-1",
+                operator="operator:t",
+                reason="payout",
+            )
+        except BaseException as exc:  # raised again in the test's own thread below
+            outcome["error"] = exc
         finally:
             connection.close()
 
-    creator = threading.Thread(target=first_usd_money)
-    creator.start()
-    assert holding.wait(10)
-    result = cashier_withdraw(
-        player_id="p_demo_1", currency="USD", amount=100, reference="race-1", operator="operator:t", reason="payout"
-    )
-    creator.join()
+    withdrawal = threading.Thread(target=withdraw)
+    with transaction.atomic():  # the first USD money, committed while the withdrawal waits
+        player = player_lock(player_id="p_demo_1")
+        withdrawal.start()
+        until_another_waits_for_a_lock(withdrawal, "the withdrawal")
+        wallet = wallet_get_or_create_locked(player=player, currency="USD")
+        wallet_apply(wallet=wallet, delta=5_000)
+        cash_in = ledger_account_get_or_create(key="cash_in:USD", kind=Account.Kind.CASH_IN, currency="USD")
+        legs = [Leg(wallet.account_id, 5_000, "USD"), Leg(cash_in.pk, -5_000, "USD")]
+        ledger_post(kind="deposit", legs=legs, created_by="test")
+    withdrawal.join(30)
+    assert not withdrawal.is_alive(), "the withdrawal never finished"
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
     assert result.balance == 4_900
     assert balance(currency="USD") == 4_900
     assert ledger_reconcile().ok

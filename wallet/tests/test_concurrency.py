@@ -4,12 +4,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from queue import Queue
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from casino_platform.errors import DomainError
+from casino_platform.tests.locks import player_locked, together_behind_a_lock
 from ledger.models import IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from ledger.services import Leg, ledger_account_get_or_create, ledger_post
@@ -41,6 +43,21 @@ def race(calls: list[Callable[[], object]]) -> list[object]:
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(run, calls))
+
+
+def race_behind_the_players_lock(player_id: str, calls: list[Callable[[], object]]) -> list[object]:
+    """Stage every call waiting for the player's lock, held by the test, and release them
+    together: they provably overlap. Each result or the exception it raised."""
+
+    def run(i: int) -> object:
+        try:
+            return calls[i]()
+        except Exception as exc:  # collected and asserted on by the test
+            return exc
+        finally:
+            connection.close()
+
+    return together_behind_a_lock(lambda: player_locked(player_id), run, len(calls))
 
 
 @pytest.fixture
@@ -117,13 +134,14 @@ def test_rollback_racing_a_credit_on_the_same_round_leaves_balanced_books(setup,
     provider, wallet = setup
     debit = make_debit(wallet, amount=200, round_id="race")
     wallet_debit(provider=provider, request=debit)
-    rollback_result, credit_result = race(
+    rollback_result, credit_result = race_behind_the_players_lock(
+        wallet.player.player_id,
         [
             lambda: wallet_rollback(
                 provider=provider, request=rollback_request(wallet, reference=debit.transaction_id, round_id="race")
             ),
             lambda: wallet_credit(provider=provider, request=credit_request(wallet, amount=500, round_id="race")),
-        ]
+        ],
     )
     balance = Wallet.objects.get(pk=wallet.pk).balance
     # One of the two takes effect, never both (docs/decisions.md, "A win after a rollback").
@@ -172,16 +190,18 @@ def test_tombstone_racing_its_debit_never_moves_money_twice(setup, make_debit):
     for i in range(5):
         debit = make_debit(wallet, amount=100, round_id=f"tomb-{i}")
         rollback = rollback_request(wallet, reference=debit.transaction_id, round_id=f"tomb-{i}")
-        debit_result, rollback_result = race(
+        debit_result, rollback_result = race_behind_the_players_lock(
+            wallet.player.player_id,
             [
                 lambda debit=debit: wallet_debit(provider=provider, request=debit),
                 lambda rollback=rollback: wallet_rollback(provider=provider, request=rollback),
-            ]
+            ],
         )
         if isinstance(debit_result, DomainError):
             assert debit_result.code == "TRANSACTION_ROLLED_BACK"
             assert rollback_result.status == "tombstone"
         else:
+            assert not isinstance(debit_result, Exception), debit_result
             assert rollback_result.status == "rolled_back"
     assert Wallet.objects.get(pk=wallet.pk).balance == 1_000
     assert ledger_reconcile().ok
@@ -227,24 +247,33 @@ def test_a_storm_of_every_movement_on_one_player_never_deadlocks(setup, make_deb
     assert ledger_reconcile().ok
 
 
-def signal_when_the_debit_waits(locked: threading.Event, debit_waits: threading.Event) -> None:
-    """Once a movement holds the lock (`locked`), wait until a call of the platform's debit
-    function is waiting for a lock in PostgreSQL, then set `debit_waits`."""
+def signal_when_the_debit_waits(locked: threading.Event, debit_waits: threading.Event, debit_pid: Queue) -> None:
+    """Once a movement holds the lock (`locked`), wait until the debit's session (its backend
+    pid put in `debit_pid`), calling the platform's debit function, waits for a lock in this
+    test's database, then set `debit_waits`."""
+    pid = debit_pid.get(timeout=30)
 
     def debit_is_waiting_for_a_lock() -> bool:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                ["%wallet_debit_v3%"],
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid = %s"
+                " AND wait_event_type = 'Lock' AND query LIKE %s",
+                [pid, "%wallet_debit_v3%"],
             )
             return bool(cursor.fetchone()[0])
 
-    assert locked.wait(10)
+    assert locked.wait(30)
     try:
-        wait_for(debit_is_waiting_for_a_lock, timeout=5, interval=0.01, message="the debit to wait for the lock")
+        wait_for(debit_is_waiting_for_a_lock, timeout=30, interval=0.01, message="the debit to wait for the lock")
         debit_waits.set()
     finally:
         connection.close()
+
+
+def backend_pid() -> int:
+    """This thread's PostgreSQL session, connected now if it was not yet."""
+    connection.ensure_connection()
+    return connection.connection.info.backend_pid
 
 
 def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
@@ -258,7 +287,7 @@ def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
     # A first debit creates the provider's clearing account (v3 never creates it early).
     wallet_debit(provider=provider, request=debit_request(wallet, amount=10, round_id="first", session_token=token))
     request = debit_request(wallet, amount=10, round_id="raced", session_token=token)
-    locked, debit_waits = threading.Event(), threading.Event()
+    locked, debit_waits, debit_pid = threading.Event(), threading.Event(), Queue(maxsize=1)
 
     def withdraw_everything() -> None:
         try:
@@ -273,12 +302,13 @@ def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
                     created_by="test",
                 )
                 locked.set()
-                assert debit_waits.wait(10), "the debit never waited for the wallet lock"
+                assert debit_waits.wait(40), "the debit never waited for the wallet lock"
         finally:
             connection.close()
 
     def debit() -> tuple[object, list[str]]:
-        assert locked.wait(10)
+        debit_pid.put(backend_pid())
+        assert locked.wait(30)
         with CaptureQueriesContext(connection) as queries:
             try:
                 result: object = wallet_debit(provider=provider, request=request)
@@ -289,7 +319,7 @@ def test_a_debit_refused_by_a_movement_that_held_the_lock_is_handed_back(setup):
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         withdrawal, answer = pool.submit(withdraw_everything), pool.submit(debit)
-        watcher = pool.submit(signal_when_the_debit_waits, locked, debit_waits)
+        watcher = pool.submit(signal_when_the_debit_waits, locked, debit_waits, debit_pid)
         watcher.result()
         withdrawal.result()
         (result, statements) = answer.result()
@@ -315,7 +345,7 @@ def test_a_debit_whose_player_is_held_by_a_movement_in_another_currency_waits_fo
     # A first debit creates the provider's clearing account, so that the waiting debit may write early.
     wallet_debit(provider=provider, request=debit_request(wallet, amount=10, round_id="first", session_token=token))
     request = debit_request(wallet, amount=25, round_id="held", session_token=token)
-    locked, debit_waits = threading.Event(), threading.Event()
+    locked, debit_waits, debit_pid = threading.Event(), threading.Event(), Queue(maxsize=1)
 
     def usd_withdrawal() -> None:
         try:
@@ -329,12 +359,13 @@ def test_a_debit_whose_player_is_held_by_a_movement_in_another_currency_waits_fo
                     created_by="test",
                 )
                 locked.set()
-                assert debit_waits.wait(10), "the debit never waited for the player's lock"
+                assert debit_waits.wait(40), "the debit never waited for the player's lock"
         finally:
             connection.close()
 
     def debit() -> object:
-        assert locked.wait(10)
+        debit_pid.put(backend_pid())
+        assert locked.wait(30)
         try:
             return wallet_debit(provider=provider, request=request)
         except DomainError as exc:
@@ -344,7 +375,7 @@ def test_a_debit_whose_player_is_held_by_a_movement_in_another_currency_waits_fo
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         withdrawal, answer = pool.submit(usd_withdrawal), pool.submit(debit)
-        watcher = pool.submit(signal_when_the_debit_waits, locked, debit_waits)
+        watcher = pool.submit(signal_when_the_debit_waits, locked, debit_waits, debit_pid)
         watcher.result()
         withdrawal.result()
         result = answer.result()

@@ -4,7 +4,6 @@ audited; a withdrawal's request and its approval both check it under the player'
 
 import io
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -12,14 +11,14 @@ from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
 
-from casino_platform.tests.locks import until_another_waits_for_a_lock
+from casino_platform.tests.locks import player_locked, together_behind_a_lock, until_another_waits_for_a_lock
 from casino_platform.tests.pages import form_as_shown
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.errors import KycRequired
 from players.models import Player, PlayerAuditLog
 from players.services import player_update
-from wallet.models import Withdrawal
+from wallet.models import Wallet, Withdrawal
 from wallet.services import withdrawal_approve, withdrawal_reject
 from wallet.tests.test_admin import messages_of
 from wallet.tests.test_cashier import TOKEN, balance, call
@@ -197,20 +196,30 @@ class TestDepositThreshold:
 
     def test_zero_means_no_deposit_before_verification(self, client, sandbox):
         Currency.objects.filter(code="EUR").update(kyc_deposits_above=0)
-        assert deposit(client, 1, "d-k6").json()["code"] == "KYC_REQUIRED"
-        assert deposit(client, 1, "d-k7", player="p_demo_1").status_code == 200  # verified
+        r = deposit(client, 1, "d-k6")
+        assert (r.status_code, r.json()["code"]) == (403, "KYC_REQUIRED")
+        assert balance("p_kyc_pending") == 10_000
+        assert not JournalTransaction.objects.filter(provider_transaction_id="d-k6").exists()
+        r = deposit(client, 1, "d-k7", player="p_demo_1")  # verified
+        assert (r.status_code, r.json()["balance"], balance("p_demo_1")) == (200, 100_001, 100_001)
+        assert ledger_reconcile().ok
 
     def test_empty_means_deposits_never_wait(self, client, sandbox):
         assert Currency.objects.get(code="EUR").kyc_deposits_above is None
-        assert deposit(client, 10**9, "d-k8").status_code == 200
+        r = deposit(client, 10**9, "d-k8")
+        assert (r.status_code, r.json()["balance"], balance("p_kyc_pending")) == (200, 10**9 + 10_000, 10**9 + 10_000)
 
     def test_another_currency_has_its_own(self, client, threshold):
         Currency.objects.filter(code="USD").update(kyc_deposits_above=20_000)
         # p_kyc_pending has no USD wallet yet: nothing deposited in USD so far.
         over = call(client, "POST", "p_kyc_pending/deposits", {"currency": "USD", "amount": 20_001, "reference": "u1"})
         assert (over.status_code, over.json()["details"]["deposited"]) == (403, 0)
+        assert not Wallet.objects.filter(player__player_id="p_kyc_pending", currency_id="USD").exists()
+        assert not JournalTransaction.objects.filter(provider_transaction_id="u1").exists()
         r = call(client, "POST", "p_kyc_pending/deposits", {"currency": "USD", "amount": 20_000, "reference": "u2"})
         assert r.status_code == 200, r.content
+        assert r.json()["balance"] == balance("p_kyc_pending", "USD") == 20_000
+        assert ledger_reconcile().ok
 
     def test_the_database_holds_it_to_zero_or_more(self, sandbox):
         from django.db import IntegrityError
@@ -228,23 +237,21 @@ class TestDepositThreshold:
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_deposits_cannot_cross_the_threshold_together(live_server):
-    """Eight deposits of 1,000 at once, each on its own connection, with room for five: the
-    player's lock makes them count one after another."""
+    """Eight deposits of 1,000, each on its own connection, all waiting on the player's lock at
+    once, with room for five: the player's lock makes them count one after another."""
     call_command("seed_sandbox", stdout=io.StringIO())
     Currency.objects.filter(code="EUR").update(kyc_deposits_above=15_000)
     url = f"{live_server.url}/api/v1/players/p_kyc_pending/deposits"
-    barrier = threading.Barrier(8)
 
     def post(n):
         with requests.Session() as http:
-            barrier.wait()
             body = {"currency": "EUR", "amount": 1_000, "reference": f"d-race-{n}"}
             return http.post(url, json=body, headers=TOKEN, timeout=30).json().get("code", "OK")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        codes = sorted(pool.map(post, range(8)))
+    codes = sorted(together_behind_a_lock(lambda: player_locked("p_kyc_pending"), post, 8))
     assert codes == ["KYC_REQUIRED"] * 3 + ["OK"] * 5
     assert balance("p_kyc_pending") == 15_000
+    assert JournalTransaction.objects.filter(provider_transaction_id__startswith="d-race-").count() == 5
     assert ledger_reconcile().ok
 
 

@@ -38,6 +38,10 @@ def balance(wallet: Wallet) -> int:
     return Wallet.objects.get(pk=wallet.pk).balance
 
 
+def assert_not_booked(transaction_id: str) -> None:
+    assert not JournalTransaction.objects.filter(provider_transaction_id=transaction_id).exists()
+
+
 def assert_books_balance() -> None:
     report = ledger_reconcile()
     assert report.ok, report
@@ -100,8 +104,11 @@ class TestDebit:
 
     def test_blocked_player_is_refused(self, provider, wallet):
         player_block(player=wallet.player, changed_by="staff", reason="fraud check")
+        request = debit_request(wallet)
         with pytest.raises(PlayerBlocked):
-            wallet_debit(provider=provider, request=debit_request(wallet))
+            wallet_debit(provider=provider, request=request)
+        assert balance(wallet) == 10_000
+        assert_not_booked(request.transaction_id)
 
     def test_self_excluded_and_timed_out_players_hit_rg_limit(self, provider, wallet):
         player_self_exclude(player=wallet.player, until=timezone.now() + timedelta(days=1), changed_by="p", reason="")
@@ -215,11 +222,12 @@ class TestCredit:
     def test_blocked_player_is_still_paid(self, provider, wallet):
         wallet_debit(provider=provider, request=debit_request(wallet, round_id="b"))
         player_block(player=wallet.player, changed_by="staff", reason="")
-        wallet_credit(provider=provider, request=credit_request(wallet, round_id="b", amount=500))
-        assert balance(wallet) == 10_400
+        result = wallet_credit(provider=provider, request=credit_request(wallet, round_id="b", amount=500))
+        assert result.balance == balance(wallet) == 10_400
+        assert_books_balance()
 
     def test_currency_must_match_the_round(self, provider, wallet):
-        funded_wallet(player=wallet.player, currency="USD", amount=100)
+        usd = funded_wallet(player=wallet.player, currency="USD", amount=100)
         wallet_debit(provider=provider, request=debit_request(wallet, round_id="cur"))
         with pytest.raises(CurrencyMismatch):
             wallet_credit(
@@ -233,6 +241,9 @@ class TestCredit:
                     currency="USD",
                 ),
             )
+        assert (balance(wallet), balance(usd)) == (9_900, 100)
+        assert_not_booked("cm")
+        assert_books_balance()
 
 
 class TestRollback:
@@ -262,10 +273,12 @@ class TestRollback:
         wallet_debit(provider=provider, request=debit_request(wallet, round_id="x"))
         credit = credit_request(wallet, round_id="x", round_closed=False)
         wallet_credit(provider=provider, request=credit)
+        rollback = rollback_request(wallet, reference=credit.transaction_id, round_id="x")
         with pytest.raises(RollbackNotAllowed):
-            wallet_rollback(
-                provider=provider, request=rollback_request(wallet, reference=credit.transaction_id, round_id="x")
-            )
+            wallet_rollback(provider=provider, request=rollback)
+        assert balance(wallet) == 10_000 - 100 + 100
+        assert_not_booked(rollback.transaction_id)
+        assert_books_balance()
 
     def test_debit_in_a_credited_round_cannot_be_rolled_back(self, provider, wallet):
         debit = debit_request(wallet, round_id="y")

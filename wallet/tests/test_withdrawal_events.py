@@ -4,6 +4,7 @@ once per attempt however many workers try, and by a real Celery worker through a
 
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -362,31 +363,43 @@ class TestDelivery:
 
 
 @pytest.mark.concurrency
-def test_parallel_deliveries_of_one_event_send_it_once(transactional_db, webhook):
+def test_parallel_deliveries_of_one_event_send_it_once(transactional_db, webhook, monkeypatch):
     """Eight workers asked to send the same event at the same moment: one sends, the row lock
-    and the lease turn the others away (the receiver is slow, so they overlap)."""
+    and the lease turn the others away. The one sending holds its POST until the other seven
+    have answered, so they provably overlap (run in turn, each would find it delivered)."""
+    from django.db import connection
+
+    from wallet.services import webhooks
+
     call_command("seed_sandbox", stdout=io.StringIO())
     withdraw(500, "po-race")
     (event,) = events()
-    webhook.delay = 0.5
     barrier = threading.Barrier(8)
     outcomes: list[str] = []
+    others_answered = threading.Event()
+    real_post = webhooks._post
 
-    def attempt() -> None:
-        from django.db import connection
+    def post_once_the_others_answered(*args, **kwargs):
+        assert others_answered.wait(30), f"the others never answered while one was sending: {outcomes}"
+        return real_post(*args, **kwargs)
 
+    monkeypatch.setattr(webhooks, "_post", post_once_the_others_answered)
+
+    def attempt() -> str:
         try:
             barrier.wait()
-            outcomes.append(withdrawal_event_deliver(event_id=event.pk))
+            outcome = withdrawal_event_deliver(event_id=event.pk)
+            outcomes.append(outcome)
+            if len(outcomes) == 7:
+                others_answered.set()
+            return outcome
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(outcomes) == 8
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [f.result() for f in [pool.submit(attempt) for _ in range(8)]]
+    assert answers.count("delivered") == 1, answers
+    assert {a for a in answers if a != "delivered"} <= {"busy", "sending"}, answers  # row locked or leased
     assert len(webhook.received) == 1
     event.refresh_from_db()
     assert (event.delivery, event.attempts) == ("delivered", 1)
@@ -397,9 +410,9 @@ def test_parallel_deliveries_of_one_event_send_it_once(transactional_db, webhook
 def test_a_real_worker_delivers_every_decision_through_an_outage(
     transactional_db, webhook, broker, tmp_path, monkeypatch
 ):
-    """Staff decide over HTTP's back office while the payment system is down; a Celery worker
-    (and beat) keeps trying and, once it is back, every event arrives, the latest of each
-    withdrawal being where it stands."""
+    """Staff decide (through the services the back office calls, called here directly) while
+    the payment system is down; a Celery worker (and beat) keeps trying and, once it is back,
+    every event arrives, the latest of each withdrawal being where it stands."""
     monkeypatch.setenv("CASHIER_WEBHOOK_URL", webhook.url)
     monkeypatch.setenv("CASHIER_WEBHOOK_SECRET", SECRET)
     call_command("seed_sandbox", stdout=io.StringIO())
