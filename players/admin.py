@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -319,6 +320,18 @@ class HoldsMoneyFilter(admin.SimpleListFilter):
         return queryset.filter(holding if self.value() == "yes" else ~holding)
 
 
+# How many of the players an action was asked for its reason page names (it acts on all).
+MAX_PLAYERS_LISTED = 50
+# Fields whose change on the player's page needs a reason of the staff member's own.
+REASON_NEEDED_FOR = ("status", "kyc_status", "country")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200, help_text="Kept in each player's audit log.", widget=forms.TextInput(attrs={"size": 60})
+    )
+
+
 class PlayerForm(forms.ModelForm):
     """The player's change form, with the reason its changes are audited under. A page carries
     the self-exclusion and time-out its staff member saw: one the player changed since is
@@ -330,7 +343,10 @@ class PlayerForm(forms.ModelForm):
         label="Reason for the change",
         required=False,
         max_length=200,
-        help_text="Kept in the player's audit log. Needed to end a self-exclusion or time-out early.",
+        help_text=(
+            "Kept in the player's audit log. Needed to change the status, the KYC status or the country, "
+            "and to end a self-exclusion or time-out early."
+        ),
     )
     # Set by PlayerAdmin.get_form for the staff member editing.
     may_lift_restrictions = False
@@ -409,6 +425,13 @@ class PlayerForm(forms.ModelForm):
                 )
             elif not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:
                 self.add_error("change_reason", f"Say why the {noun} ends early: it is kept in the audit log.")
+        weighty = [self[field].label for field in REASON_NEEDED_FOR if field in self.changed_data]
+        if weighty and not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:
+            # These decide what the player may do with their money (a block, an account
+            # reopened, payouts unlocked by a verification, the games a country may play):
+            # who changed them is not enough for an audit, why is needed too.
+            changed = ", ".join(weighty).lower()
+            self.add_error("change_reason", f"Say why the {changed} changes: it is kept in the audit log.")
         return cleaned
 
 
@@ -646,29 +669,83 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
             return redirect("admin:players_player_change", obj.pk)
         return super().response_change(request, obj)
 
-    @admin.action(description="Block selected players", permissions=["change"])
+    def with_a_reason(self, request, queryset, *, action: str, title: str, explain: str, apply) -> Any:
+        """An action's two steps: a page naming the selected players and asking why, then
+        `apply(players, reason)` and back to the list. The reason is each player's audit
+        record's: a fixed one ("blocked in back office") said who, never why."""
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            apply(list(queryset.order_by("pk")), form.cleaned_data["reason"].strip())
+            return None
+        players = list(queryset.order_by("pk")[:MAX_PLAYERS_LISTED + 1])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "explain": explain,
+            "form": form,
+            "action": action,
+            "players": players[:MAX_PLAYERS_LISTED],
+            "more": queryset.count() - MAX_PLAYERS_LISTED if len(players) > MAX_PLAYERS_LISTED else 0,
+            "ids": list(queryset.values_list("pk", flat=True)),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse("admin:players_player_changelist"),
+        }
+        return render(request, "admin/players/player_action_reason.html", context)
+
+    @admin.action(description="Block selected players…", permissions=["change"])
     def block_players(self, request, queryset):
         # Closed accounts too: a block freezes their money, which a closure leaves free to
         # withdraw; the unblock gives the closure back (player_unblock).
-        for player in queryset:
-            player_block(player=player, changed_by=request.user.get_username(), reason="blocked in back office")
-        messages.success(request, f"Blocked {queryset.count()} player(s).")
+        def block(players: list[Player], reason: str) -> None:
+            for player in players:
+                player_block(player=player, changed_by=request.user.get_username(), reason=reason)
+            messages.success(request, f"Blocked {len(players)} player(s).")
 
-    @admin.action(description="Close their open game sessions (bets refused, wins still paid)", permissions=["change"])
-    def close_game_sessions(self, request, queryset):
-        closed = sum(
-            player_sessions_close(player=player, changed_by=request.user.get_username(), reason="closed in back office")
-            for player in queryset.order_by("pk")
+        return self.with_a_reason(
+            request,
+            queryset,
+            action="block_players",
+            title="Block players",
+            explain="Their bets, deposits and withdrawals are refused and their game sessions closed; wins owed "
+            "are still paid.",
+            apply=block,
         )
-        messages.success(request, f"Closed {closed} open game session(s) of {queryset.count()} player(s).")
 
-    @admin.action(description="Unblock selected players", permissions=["change"])
+    @admin.action(
+        description="Close their open game sessions (bets refused, wins still paid)…", permissions=["change"]
+    )
+    def close_game_sessions(self, request, queryset):
+        def close(players: list[Player], reason: str) -> None:
+            staff = request.user.get_username()
+            closed = sum(player_sessions_close(player=player, changed_by=staff, reason=reason) for player in players)
+            messages.success(request, f"Closed {closed} open game session(s) of {len(players)} player(s).")
+
+        return self.with_a_reason(
+            request,
+            queryset,
+            action="close_game_sessions",
+            title="Close the players' open game sessions",
+            explain="Their bets on those sessions are refused from now on; wins owed are still paid.",
+            apply=close,
+        )
+
+    @admin.action(description="Unblock selected players…", permissions=["change"])
     def unblock_players(self, request, queryset):
         # Blocked ones only: a closed account is reopened on its page, with the field and its audit.
-        queryset = queryset.filter(status=Player.Status.BLOCKED)
-        for player in queryset:
-            player_unblock(player=player, changed_by=request.user.get_username(), reason="unblocked in back office")
-        messages.success(request, f"Unblocked {queryset.count()} player(s).")
+        def unblock(players: list[Player], reason: str) -> None:
+            for player in players:
+                player_unblock(player=player, changed_by=request.user.get_username(), reason=reason)
+            messages.success(request, f"Unblocked {len(players)} player(s).")
+
+        return self.with_a_reason(
+            request,
+            queryset.filter(status=Player.Status.BLOCKED),
+            action="unblock_players",
+            title="Unblock players",
+            explain="Only blocked players are unblocked; a closed account is reopened on its own page.",
+            apply=unblock,
+        )
 
 
 @admin.register(PlayerAuditLog)

@@ -63,12 +63,19 @@ class TestPages:
         assert r.status_code == 200 and not r.context["has_change_permission"]
 
 
+def with_reason(client, url, action, selected, reason):
+    """An action's second step: the players named and the reason given on its page."""
+    r = client.post(url, {"action": action, "_selected_action": selected, "confirm": "yes", "reason": reason})
+    assert r.status_code == 302, r.content.decode()[-2000:]
+    return r
+
+
 class TestEdits:
     def test_edit_goes_through_the_audited_service(self, admin_client, admin_user, sandbox):
         player = demo_player()
         url = reverse("admin:players_player_change", args=[player.pk])
         data = form_as_shown(admin_client.get(url))
-        data.update(display_name="Demo Renamed", status=Player.Status.BLOCKED)
+        data.update(display_name="Demo Renamed", status=Player.Status.BLOCKED, change_reason="card fraud suspected")
         audit_before = PlayerAuditLog.objects.filter(player=player).count()
 
         r = admin_client.post(url, data)
@@ -82,8 +89,8 @@ class TestEdits:
             .values_list("field", "old_value", "new_value", "changed_by", "reason")
         )
         assert new_rows == {
-            ("display_name", "Demo One", "Demo Renamed", admin_user.get_username(), "back office edit"),
-            ("status", "active", "blocked", admin_user.get_username(), "back office edit"),
+            ("display_name", "Demo One", "Demo Renamed", admin_user.get_username(), "card fraud suspected"),
+            ("status", "active", "blocked", admin_user.get_username(), "card fraud suspected"),
         }
 
     def test_a_country_is_taken_in_capitals_only(self, admin_client, sandbox):
@@ -107,18 +114,33 @@ class TestEdits:
         url = reverse("admin:players_player_changelist")
         selected = [str(p.pk) for p in players]
 
-        r = admin_client.post(url, {"action": "block_players", "_selected_action": selected})
+        # First the page that names them and asks why; nothing changes yet.
+        asked = admin_client.post(url, {"action": "block_players", "_selected_action": selected})
+        assert (
+            asked.status_code == 200
+            and "p_demo_1" in asked.content.decode()
+            and "reason" in asked.context["form"].fields
+        )
+        assert set(Player.objects.filter(pk__in=selected).values_list("status", flat=True)) == {"active"}
+        # Without a reason it is asked again.
+        again = admin_client.post(url, {"action": "block_players", "_selected_action": selected, "confirm": "yes"})
+        assert again.status_code == 200 and again.context["form"].errors["reason"]
+        assert set(Player.objects.filter(pk__in=selected).values_list("status", flat=True)) == {"active"}
+
+        r = admin_client.post(
+            url, {"action": "block_players", "_selected_action": selected, "confirm": "yes", "reason": "chargebacks"}
+        )
         assert r.status_code == 302
         assert set(Player.objects.filter(pk__in=selected).values_list("status", flat=True)) == {"blocked"}
-        blocked = PlayerAuditLog.objects.filter(field="status", new_value="blocked", reason="blocked in back office")
+        blocked = PlayerAuditLog.objects.filter(field="status", new_value="blocked", reason="chargebacks")
         assert set(blocked.values_list("player__player_id", "changed_by")) == {
             ("p_demo_1", admin_user.get_username()),
             ("p_demo_2", admin_user.get_username()),
         }
 
-        admin_client.post(url, {"action": "unblock_players", "_selected_action": selected})
+        with_reason(admin_client, url, "unblock_players", selected, "cleared by the PSP")
         assert set(Player.objects.filter(pk__in=selected).values_list("status", flat=True)) == {"active"}
-        assert PlayerAuditLog.objects.filter(new_value="active", reason="unblocked in back office").count() == 2
+        assert PlayerAuditLog.objects.filter(new_value="active", reason="cleared by the PSP").count() == 2
 
 
 class TestAPageOpenedBeforeAChange:
@@ -164,7 +186,7 @@ class TestAPageOpenedBeforeAChange:
         url = reverse("admin:players_player_change", args=[player.pk])
         data = form_as_shown(admin_client.get(url))
         with CaptureQueriesContext(connection) as queries:
-            assert admin_client.post(url, {**data, "country": "GB"}).status_code == 302
+            assert admin_client.post(url, {**data, "country": "GB", "change_reason": "moved"}).status_code == 302
         locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
         sessions = next(i for i, sql in enumerate(locks) if "game_sessions_gamesession" in sql)
         player_row = next(i for i, sql in enumerate(locks) if 'FROM "players_player"' in sql)
@@ -176,9 +198,9 @@ class TestAPageOpenedBeforeAChange:
         player_close(player=demo_player("p_demo_2"), changed_by="player", reason="asked")
         selected = [str(demo_player(p).pk) for p in ("p_demo_1", "p_demo_2")]
         url = reverse("admin:players_player_changelist")
-        admin_client.post(url, {"action": "block_players", "_selected_action": selected})
+        with_reason(admin_client, url, "block_players", selected, "fraud check")
         assert (demo_player("p_demo_1").status, demo_player("p_demo_2").status) == ("blocked", "blocked")
-        admin_client.post(url, {"action": "unblock_players", "_selected_action": selected})
+        with_reason(admin_client, url, "unblock_players", selected, "fraud check passed")
         assert (demo_player("p_demo_1").status, demo_player("p_demo_2").status) == ("active", "closed")
 
     def test_a_name_with_a_line_break_or_an_old_lowercase_country_can_still_be_saved(self, admin_client, sandbox):
@@ -188,7 +210,14 @@ class TestAPageOpenedBeforeAChange:
         player = demo_player()
         url = reverse("admin:players_player_change", args=[player.pk])
         data = form_as_shown(admin_client.get(url))
-        data.update({"initial-display_name": "Demo\r\nOne", "display_name": "Demo One", "country": "MT"})
+        data.update(
+            {
+                "initial-display_name": "Demo\r\nOne",
+                "display_name": "Demo One",
+                "country": "MT",
+                "change_reason": "tidy",
+            }
+        )
         r = admin_client.post(url, data)
         assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
         assert (demo_player().display_name, demo_player().country) == ("Demo One", "MT")

@@ -162,7 +162,7 @@ def launch_ignoring_status(player_id):
 def edit_on_the_page(admin_client, player, **changes):
     url = reverse("admin:players_player_change", args=[player.pk])
     data = form_as_shown(admin_client.get(url))
-    data.update(changes)
+    data.update({"change_reason": "asked by the player", **changes})
     return admin_client.post(url, data)
 
 
@@ -171,7 +171,8 @@ class TestAdmin:
         close(client, reason="leaving")
         player = Player.objects.get(player_id="p_demo_1")
         admin_client.post(
-            reverse("admin:players_player_changelist"), {"action": "unblock_players", "_selected_action": [player.pk]}
+            reverse("admin:players_player_changelist"),
+            {"action": "unblock_players", "_selected_action": [player.pk], "confirm": "yes", "reason": "by mistake"},
         )
         assert Player.objects.get(pk=player.pk).status == "closed"
         r = edit_on_the_page(admin_client, player, status="active")

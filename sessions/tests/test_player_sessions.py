@@ -292,7 +292,12 @@ class TestAdmin:
         players = Player.objects.filter(player_id__in=["p_demo_1", "p_low_balance"])
         r = admin_client.post(
             reverse("admin:players_player_changelist"),
-            {"action": "close_game_sessions", "_selected_action": [p.pk for p in players]},
+            {
+                "action": "close_game_sessions",
+                "_selected_action": [p.pk for p in players],
+                "confirm": "yes",
+                "reason": "suspected bot play",
+            },
             follow=True,
         )
         assert messages_of(r) == ["Closed 2 open game session(s) of 2 player(s)."]
@@ -304,7 +309,7 @@ class TestAdmin:
             "2 open",
             "closed",
             "admin",
-            "closed in back office",
+            "suspected bot play",
         )
 
     def test_staff_close_chosen_sessions_and_the_page_saves_none(self, admin_client, client, sandbox):

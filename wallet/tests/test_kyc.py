@@ -302,7 +302,7 @@ class TestAdmin:
         player = Player.objects.get(player_id="p_kyc_pending")
         url = reverse("admin:players_player_change", args=[player.pk])
         data = form_as_shown(admin_client.get(url))
-        data.update(kyc_status="verified", kyc_reference="manual-7")
+        data.update(kyc_status="verified", kyc_reference="manual-7", change_reason="passport checked")
         r = admin_client.post(url, data)
         assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
         player.refresh_from_db()
