@@ -38,6 +38,7 @@ from .selectors import (
     monitoring_alert_lines,
     monitoring_alert_search,
     staff_moved_alone_today,
+    staff_movement_search,
     wallet_activity,
     withdrawal_event_search,
     withdrawal_search,
@@ -187,6 +188,7 @@ class WalletAdmin(ActionOnlyAdmin):
             **self.admin_site.each_context(request),
             "form": form,
             "wallet": wallet,
+            "balance": wallet.currency.format(wallet.balance),
             "approval_above": wallet.currency.format(wallet.currency.staff_approval_above or 0),
             "daily_allowance": wallet.currency.format(wallet.currency.staff_daily_allowance or 0),
             "moved_alone_today": wallet.currency.format(
@@ -638,6 +640,12 @@ class StaffMovementAdmin(WalletQueueAdmin):
     list_filter = (StaffMovementQueue, "kind", "held_because", "wallet__currency")
     search_fields = ("=wallet__player__player_id", "=reference", "=requested_by")
     list_select_related = ("wallet__player", "wallet__currency")
+
+    def get_search_results(self, request, queryset, search_term):
+        # By their indexes; Django's own search (an OR of the row's columns and the joined
+        # player's id) read every movement.
+        return staff_movement_search(queryset, search_term), False
+
     fields = (
         "wallet",
         "kind",

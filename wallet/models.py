@@ -248,6 +248,10 @@ class StaffMovement(models.Model):
                 condition=models.Q(status__in=["pending", "approving"]),
                 name="staff_movement_open_idx",
             ),
+            # Staff's search (wallet.selectors.staff_movement_search): by staff's reference,
+            # which most movements have none of, and by who asked.
+            models.Index(fields=["reference"], condition=~models.Q(reference=""), name="staff_movement_ref_idx"),
+            models.Index(fields=["requested_by", "requested_at"], name="staff_movement_by_idx"),
         ]
 
     def __str__(self) -> str:

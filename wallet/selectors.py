@@ -387,6 +387,17 @@ def withdrawal_search(queryset: QuerySet[Withdrawal], term: str) -> QuerySet[Wit
     return queryset.filter(Q(reference=term) | Q(wallet_id__in=_player_wallet_ids(term)))
 
 
+def staff_movement_search(queryset: QuerySet[StaffMovement], term: str) -> QuerySet[StaffMovement]:
+    """Staff's search of the staff movements by a player id, staff's reference or who asked,
+    each by its index (the movements' wallet key, the player's wallets found first;
+    staff_movement_ref_idx, staff_movement_by_idx). The plain OR of the
+    row's columns and the joined player's id read every movement."""
+    term = term.strip()
+    if not term:
+        return queryset
+    return queryset.filter(Q(reference=term) | Q(requested_by=term) | Q(wallet_id__in=_player_wallet_ids(term)))
+
+
 def withdrawal_event_search(queryset: QuerySet[WithdrawalEvent], term: str) -> QuerySet[WithdrawalEvent]:
     """Staff's search of the withdrawal events by their withdrawal's reference or player id:
     the withdrawals found by withdrawal_search, then their events by the events' withdrawal

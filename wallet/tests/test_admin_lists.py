@@ -149,6 +149,35 @@ class TestSearchesByIndex:
             assert term != "SAR-77" or "monitoring_alert_report_idx" in plan, plan
 
 
+def test_staff_movements_by_player_reference_or_who_asked(admin_client, sandbox):
+    from django.utils import timezone
+
+    def held(wallet, reference, staff):
+        return StaffMovement.objects.create(
+            wallet=wallet, kind="deposit", amount=50_000, reference=reference, reason="t", requested_by=staff,
+            requested_at=timezone.now(),
+        )  # fmt: skip
+
+    mine = held(demo_wallet(), "bank-77", "staff:ana")
+    held(demo_wallet("p_kyc_pending"), "", "staff:bo")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    for term, index in (
+        ("p_demo_1", None),
+        ("bank-77", "staff_movement_ref_idx"),
+        ("staff:ana", "staff_movement_by_idx"),
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            r = admin_client.get(reverse("admin:wallet_staffmovement_changelist"), {"q": term, "status": "all"})
+        assert r.status_code == 200
+        assert not joined_player_compared(queries, "wallet_staffmovement")
+        cl = r.context["cl"]
+        assert [m.pk for m in cl.result_list] == [mine.pk], term
+        plan = search_plan_of(cl)
+        assert not reads_whole(plan, "wallet_staffmovement"), plan
+        assert index is None or index in plan, plan
+
+
 class TestChangePagesShowMoneyInTheCurrency:
     """Minor units are cents only at exponent 2: 1234567 is 1234.567 KWD, 1234567 JPY."""
 
