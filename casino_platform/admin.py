@@ -346,6 +346,8 @@ class PendingFirst(admin.SimpleListFilter):
 
     @classmethod
     def ordering(cls, request: Any) -> list[str]:
-        """The queue oldest first, so the longest wait is at the top; everything else newest first."""
+        """The queue oldest first, so the longest wait is at the top (along the open rows' own
+        index); everything else newest first by the key, the order rows were written in: only
+        the open rows have an index with their time, and "All" sorted the whole table by it."""
         queue = request.GET.get(cls.parameter_name, cls.QUEUE) in (cls.QUEUE, *cls.OPEN)
-        return [cls.WAITING_SINCE, "id"] if queue else [f"-{cls.WAITING_SINCE}", "-id"]
+        return [cls.WAITING_SINCE, "id"] if queue else ["-id"]

@@ -13,7 +13,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from casino_platform import clock
-from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, PendingFirst, ReadOnlyAdmin, ReadOnlyInline
+from casino_platform.admin import (
+    ActionOnlyAdmin,
+    EstimatedCountPaginator,
+    FlaggedFilter,
+    PendingFirst,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+)
 from casino_platform.errors import DomainError
 from ledger.exports import csv_lines, table_lines
 from players.models import Player
@@ -272,6 +279,9 @@ class WalletQueueAdmin(ReadOnlyAdmin):
     wallet's currency."""
 
     queue: type[PendingFirst] = PendingFirst
+    # "All" of a queue is every row ever asked for: no count(*) of them on each page.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     # Each queue's page where staff decide one row, at <id>/review/ (get_urls).
     review_view: Callable[[HttpRequest, int], HttpResponse]
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ledger.models import JournalTransaction
-from sessions.tests.test_admin_lists import reads_whole, search_plan_of
+from sessions.tests.test_admin_lists import reads_whole, search_plan_of, sorted_whole
 from wallet.models import MonitoringAlert, StaffDayTotal, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
 from wallet.services import wallet_withdraw
 from wallet.services.monitoring import monitoring_alert_decide
@@ -176,6 +176,24 @@ def test_staff_movements_by_player_reference_or_who_asked(admin_client, sandbox)
         plan = search_plan_of(cl)
         assert not reads_whole(plan, "wallet_staffmovement"), plan
         assert index is None or index in plan, plan
+
+
+@pytest.mark.parametrize("page", ["wallet_withdrawal", "wallet_staffmovement", "wallet_monitoringalert"])
+def test_a_queue_s_all_view_is_read_newest_first_along_the_key(admin_client, sandbox, page):
+    """Only a queue's open rows have an index with their time: "All" ordered by it sorted
+    every row ever asked for, on each page."""
+    demo = demo_wallet()
+    withdraw(demo, 100, "po-all-1")
+    withdraw(demo, 200, "po-all-2")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+    r = admin_client.get(reverse(f"admin:{page}_changelist"), {"status": "all"})
+    assert r.status_code == 200
+    cl = r.context["cl"]
+    listed = [row.pk for row in cl.result_list]
+    assert listed == sorted(listed, reverse=True)
+    assert not sorted_whole(cl.result_list.explain())
 
 
 class TestChangePagesShowMoneyInTheCurrency:
