@@ -1,8 +1,5 @@
 """Races over real HTTP: a live server on a socket and parallel provider clients."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import requests
 from django.core.management import call_command
@@ -33,15 +30,11 @@ def clients(live_server, n):
     return [ProviderClient(base_url=live_server.url, session=requests.Session()) for _ in range(n)]
 
 
-def run_parallel(calls):
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
+def behind_the_players_lock(calls):
+    """The calls over HTTP, each in a thread, released together once every one waits for a
+    lock the test holds (the player's): they provably overlap, where a barrier only starts
+    them together and would pass if the server ran them in turn."""
+    return together_behind_a_lock(lambda: player_locked("p_demo_1"), lambda i: calls[i](), len(calls))
 
 
 def test_identical_debits_racing_over_http_move_money_once(live_server, token):
@@ -54,7 +47,7 @@ def test_identical_debits_racing_over_http_move_money_once(live_server, token):
         "currency": "EUR",
         "reason": "bet",
     }
-    results = run_parallel([lambda c=c: c.post("debit", payload) for c in clients(live_server, 8)])
+    results = behind_the_players_lock([lambda c=c: c.post("debit", payload) for c in clients(live_server, 8)])
     assert {r.status for r in results} == {200}
     assert len({tuple(sorted(r.body.items())) for r in results}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in results) == 7
@@ -77,7 +70,7 @@ def test_parallel_distinct_debits_over_http_never_overdraw_nor_500(live_server, 
             "reason": "bet",
         }
         calls.append(lambda c=c, p=payload: c.post("debit", p))
-    results = run_parallel(calls)
+    results = behind_the_players_lock(calls)
     statuses = sorted(r.status for r in results)
     assert statuses == [200] * 20 + [402] * 4
     assert Wallet.objects.get(player__player_id="p_demo_1").balance == 0
@@ -119,7 +112,7 @@ def test_rollback_racing_a_credit_over_http(live_server, token):
             },
         ),
     ]
-    rollback, credit = together_behind_a_lock(lambda: player_locked("p_demo_1"), lambda i: calls[i](), 2)
+    rollback, credit = behind_the_players_lock(calls)
     balance = Wallet.objects.get(player__player_id="p_demo_1").balance
     # Exactly one of the two takes effect (docs/decisions.md, "A win after a rollback").
     if rollback.status == 200:
