@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from casino_platform import clock
+from ledger.money import MAX_AMOUNT
 
 from ..models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
 from ..outbound.client import WalletClient
@@ -230,6 +231,13 @@ def poker_table_join(
     )
 
 
+def _amount_checked(name: str, amount: int, *, least: int) -> None:
+    """An amount the contract can carry, checked before a round opens or settles: one it
+    refuses (VALIDATION_ERROR, final) would leave a settled round whose credit is never paid."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or not least <= amount <= MAX_AMOUNT:
+        raise ValueError(f"{name} must be {least}..{MAX_AMOUNT} minor units, not {amount!r}")
+
+
 def _holdem_round_with_debit(
     *,
     partner: PartnerCasino,
@@ -241,6 +249,7 @@ def _holdem_round_with_debit(
     client: WalletClient | None,
 ) -> GameRound:
     """A hold'em round (table seat or tournament entry) opened with its real-time debit."""
+    _amount_checked(reason, amount, least=1)
     round_obj = _open_round(
         partner=partner,
         player=player,
@@ -258,6 +267,7 @@ def _holdem_round_with_debit(
 @transaction.atomic
 def poker_table_leave(*, round_obj: GameRound, chips: int) -> OutboundTransaction:
     """Stand up with `chips`: the `cash_out` credit is queued with the table's settlement."""
+    _amount_checked("chips", chips, least=0)
     locked = _open_round_locked(round_obj)
     locked.status, locked.payout, locked.settled_at = GameRound.Status.SETTLED, chips, clock.now()
     locked.outcome = {"game": "holdem", "chips": chips}
@@ -309,6 +319,8 @@ def _open_round_locked(round_obj: GameRound) -> GameRound:
 @transaction.atomic
 def tournament_pay(*, round_obj: GameRound, prize: int = 0, bounty: int = 0) -> list[OutboundTransaction]:
     """Pay a finished tournament's prize and bounties, queued together with its settlement."""
+    _amount_checked("prize", prize, least=0)
+    _amount_checked("bounty", bounty, least=0)
     locked = _open_round_locked(round_obj)
     locked.status, locked.payout, locked.settled_at = GameRound.Status.SETTLED, prize + bounty, clock.now()
     locked.outcome = {"game": "tournament", "prize": prize, "bounty": bounty}

@@ -16,6 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from casino_platform.error_views import api_error
+from casino_platform.errors import DomainError
+from ledger.selectors import currency_get
 
 from ..games import engine
 from ..games.services import game_round_play, partner_player_get_or_create
@@ -94,7 +96,16 @@ def sandbox_session_api(request: HttpRequest) -> JsonResponse:
     if not balance.accepted:
         # The session ended since `authenticate` was cached (closed, expired): say so.
         return _refusal(balance.http_status, balance.body)
-    return JsonResponse({**body, "balance": balance.body["balance"]})
+    return JsonResponse({**body, "balance": balance.body["balance"], "exponent": _exponent(body.get("currency"))})
+
+
+def _exponent(currency: object) -> int:
+    """The currency's minor units as this platform knows them (the page shows amounts in major
+    units); 2, ISO 4217's most common, for one it does not know (another partner's)."""
+    try:
+        return currency_get(code=str(currency), enabled_only=False).exponent
+    except DomainError:
+        return 2
 
 
 @csrf_exempt

@@ -499,3 +499,24 @@ def test_a_refusal_carrying_a_nul_is_recorded_not_left_in_flight(fake_partner, p
     assert (credit.status, credit.last_error_code) == ("failed", "NO\ufffdPE")
     assert credit.flagged_at is not None
     assert OutboundAttempt.objects.get(transaction=credit).error_code == "NO\ufffdPE"
+
+
+def test_amounts_the_contract_cannot_carry_are_refused_before_a_round_opens_or_settles(fake_partner, partner_casino):
+    """A credit the partner refuses as VALIDATION_ERROR is final: the round would be settled
+    and its payout never paid. Refused here first, and nothing is written."""
+    from ledger.money import MAX_AMOUNT
+    from provider.games.services import poker_table_leave
+
+    player = partner_player_get_or_create(partner=partner_casino, partner_player_id="p1")
+    with pytest.raises(ValueError, match="buy_in must be 1"):
+        poker_table_join(partner=partner_casino, player=player, session_token="t", buy_in=0, currency="EUR")
+    assert not GameRound.objects.exists()
+    seat = poker_table_join(partner=partner_casino, player=player, session_token="t", buy_in=1_000, currency="EUR")
+    for chips in (-1, MAX_AMOUNT + 1, True):
+        with pytest.raises(ValueError, match="chips must be 0"):
+            poker_table_leave(round_obj=seat, chips=chips)
+    entry = tournament_register(partner=partner_casino, player=player, session_token="t", fee=500, currency="EUR")
+    with pytest.raises(ValueError, match="prize must be 0"):
+        tournament_pay(round_obj=entry, prize=MAX_AMOUNT + 1, bounty=1)
+    assert set(GameRound.objects.values_list("status", flat=True)) == {"open"}
+    assert not OutboundTransaction.objects.filter(kind="credit").exists()

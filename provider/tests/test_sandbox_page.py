@@ -45,6 +45,7 @@ def test_bets_move_money_through_the_wallet_api_and_wins_arrive(live_server, lau
     tokens = {"dice": launched["session_token"], "slot": launch(live_server, "sandbox:slot")["session_token"]}
     session = requests.post(f"{live_server.url}/sandbox/api/session", json={"token": tokens["dice"]}, timeout=10)
     assert session.json()["player_id"] == "p_demo_1" and session.json()["balance"] == 100_000
+    assert session.json()["exponent"] == 2  # EUR's, from this platform's currencies: the page shows 1,000.00
     staked, paid = 0, 0
     for game, extra in [("dice", {"target": 50}), ("slot", {}), ("dice", {"target": 90}), ("slot", {})]:
         r = requests.post(
