@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 
 from casino_platform import clock
 from casino_platform.db import default_database_is_postgresql
@@ -113,8 +114,10 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
                 )
             if round_obj is not None and round_obj.currency_id != request.currency:
                 raise CurrencyMismatch(f"Round {request.round_id} plays in {round_obj.currency_id}.")
+            opened = None
             if wallet is None:
                 # Only once every refusal is behind: a refused credit opens no wallet.
+                opened = transaction.savepoint()
                 wallet = wallet_get_or_create_locked(player=player, currency=request.currency)
             recorded = round_record_credit(
                 provider=provider,
@@ -126,6 +129,13 @@ def wallet_credit(*, provider: Provider, request: CreditRequest) -> WalletResult
                 amount=request.amount,
                 close=request.round_closed,
             )
+            if opened is not None and recorded is None:
+                # Another call opened the round meanwhile, and it is judged again: the wallet
+                # waits for that judgement too (the player's lock, taken before, stays).
+                transaction.savepoint_rollback(opened)
+                wallet = None
+            elif opened is not None:
+                transaction.savepoint_commit(opened)
         assert wallet is not None  # opened above, before the round was recorded
         clearing = ledger_account_get_or_create(
             key=provider_clearing_key(provider_code=provider.code, currency=request.currency),

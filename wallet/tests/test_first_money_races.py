@@ -155,3 +155,32 @@ def test_a_credit_that_waited_while_a_deposit_opened_the_wallet_locks_it_before_
     assert isinstance(third.answer(), WalletResult), third.answer()
     assert isinstance(credit.answer(), WalletResult), credit.answer()
     assert_one_usd_wallet(player, 1_000 + 700 + 500)
+
+
+def test_a_credit_refused_after_another_call_opened_its_round_leaves_no_wallet(provider, player):
+    """The credit found no round and opened the wallet to record one; another player's call
+    had opened the round meanwhile, and on reading it again the credit is refused. The
+    wallet it opened for the round goes with the refusal, as any refused credit's."""
+    from django.utils import timezone
+
+    from sessions.errors import RoundNotFound
+    from sessions.models import Round
+
+    other = PlayerFactory()
+    wallet_deposit(player_id=other.player_id, currency="USD", amount=100, created_by="test", reason="fund")
+
+    def open_the_round() -> None:
+        Round.objects.create(
+            provider=provider, round_id="prize-round-1", player=other, currency_id="USD",
+            game_id="sandbox:dice", opened_at=timezone.now(),
+        )  # fmt: skip
+
+    holder = Holding(open_the_round, "another player's call opening the round")
+    holder.until_held()
+    credit = Started(lambda: prize(provider, player, 1, 700), "the first credit in dollars")
+    until_sessions_wait(1, "the credit to wait for the round's key", calls=[credit])
+    holder.release()
+    assert isinstance(credit.answer(), RoundNotFound), credit.answer()
+    assert not Wallet.objects.filter(player=player, currency_id="USD").exists()
+    assert not Account.objects.filter(key=f"wallet:{player.player_id}:USD").exists()
+    assert ledger_reconcile().ok
