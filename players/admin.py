@@ -320,8 +320,10 @@ class HoldsMoneyFilter(admin.SimpleListFilter):
         return queryset.filter(holding if self.value() == "yes" else ~holding)
 
 
-# How many of the players an action was asked for its reason page names (it acts on all).
+# How many of the players an action was asked for its reason page names (it acts on all),
+# and how many one action may be asked for (wallet.admin's bulk decisions take 500 too).
 MAX_PLAYERS_LISTED = 50
+MAX_PLAYERS_PER_ACTION = 500
 # Fields whose change on the player's page needs a reason of the staff member's own.
 REASON_NEEDED_FOR = ("status", "kyc_status", "country")
 
@@ -673,6 +675,11 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
         """An action's two steps: a page naming the selected players and asking why, then
         `apply(players, reason)` and back to the list. The reason is each player's audit
         record's: a fixed one ("blocked in back office") said who, never why."""
+        if queryset.count() > MAX_PLAYERS_PER_ACTION:
+            # The page posts the players back by their keys, one field each: past Django's
+            # 1,000 fields (and the body's 64 KiB) the confirmation itself would be refused.
+            messages.error(request, f"Select at most {MAX_PLAYERS_PER_ACTION} players at a time.")
+            return None
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
         if form.is_bound and form.is_valid():
             apply(list(queryset.order_by("pk")), form.cleaned_data["reason"].strip())

@@ -266,7 +266,10 @@ class OneWalletFilter(admin.SimpleListFilter):
         if not (value.isascii() and value.isdigit() and len(value) <= 18):  # within a bigint
             raise IncorrectLookupParameters(f"wallet={value!r}")
         wallet = Wallet.objects.select_related("player").filter(pk=int(value)).first()
-        return [] if wallet is None else [(value, f"{wallet.player.player_id}, {wallet.currency_id}")]
+        if wallet is None:
+            # With no choice listed Django drops the filter, and the page showed every row.
+            raise IncorrectLookupParameters(f"no wallet {value}")
+        return [(value, f"{wallet.player.player_id}, {wallet.currency_id}")]
 
     def queryset(self, request, queryset):
         value = self.value()

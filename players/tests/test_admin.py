@@ -143,6 +143,20 @@ class TestEdits:
         assert PlayerAuditLog.objects.filter(new_value="active", reason="cleared by the PSP").count() == 2
 
 
+def test_an_action_on_more_players_than_its_page_can_post_back_is_refused(admin_client, sandbox, monkeypatch):
+    from players import admin as players_admin
+
+    monkeypatch.setattr(players_admin, "MAX_PLAYERS_PER_ACTION", 2)
+    selected = [str(p.pk) for p in Player.objects.all()[:3]]
+    r = admin_client.post(
+        reverse("admin:players_player_changelist"),
+        {"action": "block_players", "_selected_action": selected},
+        follow=True,
+    )
+    assert "Select at most 2 players at a time." in r.content.decode()
+    assert not Player.objects.filter(status=Player.Status.BLOCKED).exclude(player_id="p_blocked_rg").exists()
+
+
 class TestAPageOpenedBeforeAChange:
     """A field changed since staff opened the page (the player closed the account, the
     casino revoked the verification) is neither written back by a save of the page nor
