@@ -151,7 +151,7 @@ def game_rounds_unsettled_void(*, limit: int = 100) -> int:
     for game in INSTANT_GAMES:
         instant |= Q(game_id__endswith=f":{game}")
     debits = OutboundTransaction.objects.filter(round=OuterRef("pk"), kind=OutboundTransaction.Kind.DEBIT)
-    voided = 0
+    stakes: list[OutboundTransaction] = []
     with transaction.atomic():
         candidates = (
             GameRound.objects.select_for_update(skip_locked=True, of=("self",))
@@ -175,10 +175,13 @@ def game_rounds_unsettled_void(*, limit: int = 100) -> int:
             round_obj.status = GameRound.Status.ROLLED_BACK
             round_obj.outcome = {"void": "not settled in the request that took the stake"}
             round_obj.save(update_fields=["status", "settled_at", "outcome"])
-            outbound_rollback_enqueue(debit=debit)
+            stakes.append(debit)
             logger.error("round %s left unsettled after its debit: voided, stake rolled back", round_obj.round_id)
-            voided += 1
-    return voided
+        # Every round before any player, and the players in the order of their keys, as the
+        # stranded-debit sweep takes them: in the rounds' order two sweeps could deadlock.
+        for debit in sorted(stakes, key=lambda debit: (debit.player_id, debit.pk)):
+            outbound_rollback_enqueue(debit=debit)
+    return len(stakes)
 
 
 # --- Poker table and tournament ----------------------------------------------------------

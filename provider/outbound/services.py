@@ -236,13 +236,13 @@ def outbound_debits_stranded_roll_back(*, limit: int = 100) -> int:
             debit.last_error_code = "OUTCOME_UNKNOWN"
             debit.last_error = "No answer was recorded: the sender stopped during the call."
             debit.save(update_fields=["status", "completed_at", "last_error_code", "last_error"])
-        # Every round before any player, in the rounds' order, as the game's settlement locks a
-        # round then its player: round A, the player, then round B deadlocked with B's
-        # settlement waiting for that player.
-        GameRound.objects.filter(
-            pk__in=sorted(debit.round_id for debit in stranded), status=GameRound.Status.OPEN
-        ).update(status=GameRound.Status.REFUSED, settled_at=now)
-        for debit in stranded:
+        # Every round before any player, as the game's settlement locks a round then its
+        # player: round A, the player, then round B deadlocked with B's settlement waiting for
+        # that player. Then the players in the order of their keys, as every sweep takes them.
+        GameRound.objects.filter(pk__in=[debit.round_id for debit in stranded], status=GameRound.Status.OPEN).update(
+            status=GameRound.Status.REFUSED, settled_at=now
+        )
+        for debit in sorted(stranded, key=lambda debit: (debit.player_id, debit.pk)):
             outbound_rollback_enqueue(debit=debit)
     for debit in stranded:
         logger.error("outbound debit %s stranded while being sent: rolled back", debit.transaction_id)
@@ -298,7 +298,9 @@ def _line_up(player_id: int) -> None:
     and the later-numbered credit, seeing no earlier one yet, would go first."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("a credit or rollback is queued inside the transaction that decides it")
-    PartnerPlayer.objects.select_for_update().filter(pk=player_id).values_list("pk").get()
+    # NO KEY: the player's new rounds and debits (which reference the row, taking KEY SHARE)
+    # need not wait behind a settlement; only another place in this line does.
+    PartnerPlayer.objects.select_for_update(no_key=True).filter(pk=player_id).values_list("pk").get()
 
 
 def _schedule_after_commit(outbound_id: int) -> None:

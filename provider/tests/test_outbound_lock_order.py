@@ -92,11 +92,10 @@ def test_the_sweep_and_a_settlement_of_the_same_round_wait_for_each_other_in_tur
 def test_the_sweep_of_two_stranded_seats_and_a_settlement_of_the_second_do_not_deadlock(
     fake_partner, partner_casino, broker
 ):
-    """Two seats of one player whose buy-ins were stranded: the sweep ends the first seat's
-    round and queues for the player; the table's leave of the second seat takes that round and
-    queues for the player too. Whichever settles the second seat first, neither deadlocks:
-    the sweep rolls both buy-ins back, and the leave is either refused on a seat ended
-    refused or made (its cash-out queued) before the sweep came to it.
+    """Two seats of one player whose buy-ins were stranded: the sweep ends both seats' rounds
+    and queues for the player; the table's leave of the second seat waits for that round.
+    Neither deadlocks: the sweep rolls both buy-ins back, and the leave is refused on a seat
+    ended refused.
 
     It did deadlock while the sweep took each debit's round and then its player in turn: with
     a second debit of the same player it held the player when it came to the second round,
@@ -110,13 +109,11 @@ def test_the_sweep_of_two_stranded_seats_and_a_settlement_of_the_second_do_not_d
         sweep = Started(outbound_debits_stranded_roll_back, "the sweep")
         until_sessions_wait(1, "the sweep to queue for the player", calls=[sweep])
         leave = Started(lambda: poker_table_leave(round_obj=second, chips=4_000), "the table's leave")
-        until_sessions_wait(2, "the leave to queue for the player", calls=[sweep, leave])
+        until_sessions_wait(2, "the leave to queue for the seat's round", calls=[sweep, leave])
 
     swept, left = sweep.answer(), leave.answer()
     assert swept == 2, swept
-    assert isinstance(left, OutboundTransaction) or (
-        isinstance(left, ValueError) and str(left) == f"round {second.round_id} is refused"
-    ), left
+    assert isinstance(left, ValueError) and str(left) == f"round {second.round_id} is refused", left
     assert GameRound.objects.get(pk=first.pk).status == "refused"
     rolled_back = OutboundTransaction.objects.filter(kind="rollback").values_list("reference_transaction_id", flat=True)
     stranded = OutboundTransaction.objects.filter(kind="debit").values_list("transaction_id", flat=True)
