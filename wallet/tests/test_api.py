@@ -228,9 +228,9 @@ class TestAuthentication:
 
         provider_cache_clear()
         cache.clear()
-        # One window: the middle of this second (near now, so that the signatures' timestamps pass).
-        frozen = int(time.time()) + 0.5
-        monkeypatch.setattr(ratelimit.time, "time", lambda: frozen)
+        # One window, whatever second the calls fall in.
+        window = int(time.time())
+        monkeypatch.setattr(ratelimit, "_this_second", lambda: window)
         statuses = [api.post("balance", {"player_id": "p_demo_1", "currency": "EUR"}) for _ in range(8)]
         assert [r.status for r in statuses] == [200] * 3 + [429] * 5
         limited = statuses[3:]
