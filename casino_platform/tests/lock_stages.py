@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from casino_platform.tests.locks import _sessions_waiting_for_a_lock
+from casino_platform.tests.locks import sessions_waiting_for_a_lock
 
 
 class Started:
@@ -77,7 +77,7 @@ def until_sessions_wait(n: int, what: str, *, calls: Iterable[Started] = (), sec
     first (it ran past a lock the test meant it to wait for: its answer says how)."""
     calls = list(calls)
     deadline = time.monotonic() + seconds
-    while (waiting := _sessions_waiting_for_a_lock()) < n:
+    while (waiting := sessions_waiting_for_a_lock()) < n:
         done = [call for call in calls if call.finished]
         if done:
             pytest.fail(f"{done[0].what} finished instead of waiting ({what}): {done[0].answer()!r}")

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 T = TypeVar("T")
 
 
-def _sessions_waiting_for_a_lock() -> int:
+def sessions_waiting_for_a_lock() -> int:
     with connection.cursor() as cursor:
         # The statistics views keep one snapshot per transaction unless told to drop it.
         cursor.execute("SELECT pg_stat_clear_snapshot()")
@@ -30,7 +30,7 @@ def until_another_waits_for_a_lock(other: threading.Thread, what: str, *, second
     within `seconds`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if _sessions_waiting_for_a_lock():
+        if sessions_waiting_for_a_lock():
             return
         time.sleep(0.02)
     other.join(30)
@@ -49,7 +49,7 @@ def together_behind_a_lock(
             lock()
             futures: list[Future[T]] = [pool.submit(call, i) for i in range(n)]
             deadline = time.monotonic() + seconds
-            while (waiting := _sessions_waiting_for_a_lock()) < n:
+            while (waiting := sessions_waiting_for_a_lock()) < n:
                 finished = [i for i, f in enumerate(futures) if f.done()]
                 if finished or time.monotonic() > deadline:
                     # Released by leaving the block; their answers say what ran past the lock.

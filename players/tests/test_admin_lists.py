@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse, reverse_lazy
 
+from casino_platform.tests.plans import reads_whole, search_plan_of
 from players.models import Player, PlayerAuditLog
 from players.services import player_set_deposit_limit, player_update
-from sessions.tests.test_admin_lists import reads_whole, search_plan_of
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,6 @@ is read along an index, never the whole table sorted for it, and a search by a p
 a session number finds the player's key first."""
 
 import io
-import re
-from itertools import pairwise
 
 import pytest
 from django.core.management import call_command
@@ -12,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse_lazy
 
+from casino_platform.tests.plans import plan_of, reads_whole, search_plan_of, sorted_whole
 from players.models import Player
 from provider.models import Provider
 from sessions.models import GameSession
@@ -51,32 +50,6 @@ def page(admin_client, url, **query):
     response = admin_client.get(url, query)
     assert response.status_code == 200
     return response.context["cl"]
-
-
-def plan_of(cl) -> str:
-    """The plan of the page's own query, its LIMIT included."""
-    return cl.result_list.explain()
-
-
-def search_plan_of(cl) -> str:
-    """The plan of what the search and filters find, unordered (the page's order would make
-    an index read end to end look like a way to find the rows)."""
-    return cl.queryset.order_by().explain()
-
-
-def reads_whole(plan: str, table: str) -> bool:
-    """Whether the plan reads `table` without a condition on an index: a Seq Scan, or an
-    index read end to end, which is what a plan does when sequential scans are priced out."""
-    for line, following in pairwise([*plan.splitlines(), ""]):
-        if re.search(rf"Scan .*\bon {table}\b", line) and "Cond:" not in following:
-            return True
-    return False
-
-
-def sorted_whole(plan: str) -> bool:
-    """Whether the plan sorts its rows (a Sort node) rather than reading them in an index's
-    order (an Incremental Sort only orders the ties within that order)."""
-    return re.search(r"^\s*(->\s*)?Sort\s+\(", plan, re.MULTILINE) is not None
 
 
 class TestRounds:

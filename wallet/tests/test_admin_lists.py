@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from casino_platform.tests.plans import reads_whole, search_plan_of, sorted_whole
 from ledger.models import JournalTransaction
-from sessions.tests.test_admin_lists import reads_whole, search_plan_of, sorted_whole
 from wallet.models import MonitoringAlert, StaffDayTotal, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
 from wallet.services import wallet_withdraw
 from wallet.services.monitoring import monitoring_alert_decide
