@@ -684,7 +684,7 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             apply(list(queryset.order_by("pk")), form.cleaned_data["reason"].strip())
             return None
-        players = list(queryset.order_by("pk")[:MAX_PLAYERS_LISTED + 1])
+        players = list(queryset.order_by("pk")[: MAX_PLAYERS_LISTED + 1])
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -719,9 +719,7 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
             apply=block,
         )
 
-    @admin.action(
-        description="Close their open game sessions (bets refused, wins still paid)…", permissions=["change"]
-    )
+    @admin.action(description="Close their open game sessions (bets refused, wins still paid)…", permissions=["change"])
     def close_game_sessions(self, request, queryset):
         def close(players: list[Player], reason: str) -> None:
             staff = request.user.get_username()
