@@ -427,7 +427,7 @@ class PlayerForm(forms.ModelForm):
                 )
             elif not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:
                 self.add_error("change_reason", f"Say why the {noun} ends early: it is kept in the audit log.")
-        weighty = [self[field].label for field in REASON_NEEDED_FOR if field in self.changed_data]
+        weighty = [str(self[field].label) for field in REASON_NEEDED_FOR if field in self.changed_data]
         if weighty and not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:
             # These decide what the player may do with their money (a block, an account
             # reopened, payouts unlocked by a verification, the games a country may play):
