@@ -42,6 +42,8 @@ class RollbackTombstone(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider_code", "transaction_id"], name="tombstone_once_per_transaction"),
         ]
+        # Staff's search by a player (wallet.selectors.tombstone_search).
+        indexes = [models.Index(fields=["player_id_text"], name="tombstone_player_idx")]
 
     def __str__(self) -> str:
         return f"{self.provider_code}:{self.transaction_id}"

@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from casino_platform import clock
-from casino_platform.db import FinishedTransactionsBelow, read_snapshot
+from casino_platform.db import FinishedTransactionsBelow, read_snapshot, values_along_index
 from ledger.models import Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player, WagerLimit
 
@@ -385,6 +385,18 @@ def withdrawal_search(queryset: QuerySet[Withdrawal], term: str) -> QuerySet[Wit
     if not term:
         return queryset
     return queryset.filter(Q(reference=term) | Q(wallet_id__in=_player_wallet_ids(term)))
+
+
+def tombstone_search(queryset: QuerySet[RollbackTombstone], term: str) -> QuerySet[RollbackTombstone]:
+    """Staff's search of the rollback tombstones by the debit's transaction id or a player id,
+    each by its index: the tombstones' key is (provider, transaction id), so the search names
+    every provider that has one (read along that key); a player's by tombstone_player_idx.
+    The plain OR of the two read every tombstone."""
+    term = term.strip()
+    if not term:
+        return queryset
+    providers = values_along_index(RollbackTombstone, "provider_code")
+    return queryset.filter(Q(provider_code__in=providers, transaction_id=term) | Q(player_id_text=term))
 
 
 def staff_movement_search(queryset: QuerySet[StaffMovement], term: str) -> QuerySet[StaffMovement]:

@@ -182,6 +182,27 @@ def test_staff_movements_by_player_reference_or_who_asked(admin_client, sandbox)
         assert index is None or index in plan, plan
 
 
+def test_rollback_tombstones_by_transaction_or_player(admin_client, db):
+    from wallet.models import RollbackTombstone
+
+    def tombstone(provider, tx, player):
+        return RollbackTombstone.objects.create(
+            provider_code=provider, transaction_id=tx, rollback_transaction_id=f"rb-{tx}", player_id_text=player
+        )
+
+    mine = tombstone("acme", "d-404", "p_demo_1")
+    tombstone("other", "d-405", "p_demo_2")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    for term in ("d-404", "p_demo_1"):
+        r = admin_client.get(reverse("admin:wallet_rollbacktombstone_changelist"), {"q": term})
+        assert r.status_code == 200
+        cl = r.context["cl"]
+        assert [t.pk for t in cl.result_list] == [mine.pk], term
+        plan = search_plan_of(cl)
+        assert not reads_whole(plan, "wallet_rollbacktombstone"), plan
+
+
 @pytest.mark.parametrize("page", ["wallet_withdrawal", "wallet_staffmovement", "wallet_monitoringalert"])
 def test_a_queue_s_all_view_is_read_newest_first_along_the_key(admin_client, sandbox, page):
     """Only a queue's open rows have an index with their time: "All" ordered by it sorted
