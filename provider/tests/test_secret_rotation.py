@@ -4,16 +4,14 @@ rotations side by side never leave three secrets; a secret stored under an earli
 PROVIDER_SECRET_KEY does not stop the seed; a key that is no key stops the platform at start."""
 
 import io
-import threading
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.checks import Tags, run_checks
 from django.core.management import call_command
-from django.db import connection, transaction
 from django.urls import reverse
 
-from casino_platform.tests.locks import until_another_waits_for_a_lock
+from casino_platform.tests.lock_stages import Holding, Started, until_sessions_wait
 from ledger.models import SettingChange
 from ledger.tests.test_backoffice_guards import staff_with
 from provider.crypto import decrypt_secret
@@ -78,37 +76,12 @@ class TestTheAdmin:
 def test_two_rotations_side_by_side_leave_two_secrets_not_three():
     call_command("seed_sandbox", stdout=io.StringIO())
     provider = Provider.objects.get(code="sandbox")
-    first_rotated, release = threading.Event(), threading.Event()
-
-    def rotate_and_hold():
-        try:
-            with transaction.atomic():
-                provider_secret_rotate(provider=provider)
-                first_rotated.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    outcome: list[object] = []
-
-    def rotate_beside_it():
-        try:
-            outcome.append(provider_secret_rotate(provider=provider))
-        except RotationUnfinished as exc:
-            outcome.append(exc)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=rotate_and_hold)
-    holder.start()
-    assert first_rotated.wait(30)
-    beside = threading.Thread(target=rotate_beside_it)
-    beside.start()
-    until_another_waits_for_a_lock(beside, "the second rotation")  # for the first to commit
-    release.set()
-    holder.join(30)
-    beside.join(30)
-    assert len(outcome) == 1 and isinstance(outcome[0], RotationUnfinished)
+    first = Holding(lambda: provider_secret_rotate(provider=provider), "the first rotation, not yet committed")
+    first.until_held()
+    second = Started(lambda: provider_secret_rotate(provider=provider), "the second rotation")
+    until_sessions_wait(1, "the second rotation to wait for the first", calls=[second])
+    first.release()
+    assert isinstance(second.answer(), RotationUnfinished), second.answer()
     assert ProviderSecret.objects.filter(provider=provider, is_active=True).count() == 2
 
 
