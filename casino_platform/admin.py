@@ -15,6 +15,7 @@ from django.utils.functional import cached_property
 
 from casino_platform import clock
 from casino_platform.db import values_along_index
+from casino_platform.validators import bigint_or_none
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 
 
@@ -143,8 +144,8 @@ class ExactSearch:
                 match |= Q(**{f"{spec}__icontains": term})
             elif not isinstance(_field_at(queryset.model, spec[1:]), models.IntegerField):
                 match |= Q(**{spec[1:]: term})
-            elif term.isascii() and term.isdigit() and len(term) <= 18:  # within a bigint
-                match |= Q(**{spec[1:]: int(term)})
+            elif (number := bigint_or_none(term)) is not None:
+                match |= Q(**{spec[1:]: number})
         return (queryset.filter(match) if match else queryset.none()), False
 
 

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from casino_platform.db import values_along_index
 from casino_platform.errors import ValidationFailed
+from casino_platform.validators import bigint_or_none
 
 from .models import CURRENCY_CODE, Account, Currency, Entry, JournalTransaction
 
@@ -62,10 +63,6 @@ def round_movements(*, provider_code: str, round_id: str) -> list[RoundMovement]
     ]
 
 
-# A bigint primary key: a longer run of digits is no journal number.
-MAX_JOURNAL_ID = 2**63 - 1
-
-
 def journal_provider_codes() -> list[str]:
     """Every provider code in the journal, read by skipping along journal_round_idx (one
     index probe per code) rather than by reading the journal."""
@@ -85,10 +82,9 @@ def journal_search(queryset: QuerySet[JournalTransaction], term: str) -> QuerySe
         return queryset.filter(trace_id=term.removeprefix("trace:").strip())
     codes = journal_provider_codes()
     match = Q(provider_code__in=codes, provider_transaction_id=term) | Q(provider_code__in=codes, round_id=term)
-    digits = term.removeprefix("#")
-    # Length first: int() refuses more than 4,300 digits (a ValueError, the admin's 500).
-    if digits.isascii() and digits.isdigit() and len(digits) <= 19 and int(digits) <= MAX_JOURNAL_ID:
-        match |= Q(pk=int(digits))
+    journal_id = bigint_or_none(term.removeprefix("#"))
+    if journal_id is not None:
+        match |= Q(pk=journal_id)
     return queryset.filter(match)
 
 

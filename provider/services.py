@@ -48,8 +48,8 @@ def _new_secret() -> str:
 
 def _add_secret(*, provider: Provider, secret: str, changed_by: str, event: str) -> ProviderSecret:
     """Add an active secret; the oldest active one is revoked if that would make three. The
-    trail records both by their hints: `event` ("issued", "rotated", "added") and "revoked"."""
-    _provider_locked(provider)
+    trail records both by their hints: `event` ("issued", "rotated", "added") and "revoked".
+    The caller holds the provider's lock (`_provider_locked`), or created it in this transaction."""
     active = list(
         ProviderSecret.objects.select_for_update()
         .filter(provider=provider, is_active=True)

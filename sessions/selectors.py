@@ -8,6 +8,7 @@ from django.db.models.functions import Least
 from django.http import Http404
 
 from casino_platform import clock
+from casino_platform.validators import bigint_or_none
 from players.models import Player
 from provider.models import Game, Provider
 
@@ -134,8 +135,8 @@ def session_search(queryset: QuerySet[GameSession], term: str) -> QuerySet[GameS
         return queryset
     players = list(Player.objects.filter(player_id=term).values_list("pk", flat=True))
     match = Q(player_id__in=players)
-    if term.isascii() and term.isdigit() and len(term) <= 18:  # within a bigint
-        match |= Q(pk=int(term))
+    if (session_id := bigint_or_none(term)) is not None:
+        match |= Q(pk=session_id)
     return queryset.filter(match)
 
 

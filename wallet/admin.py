@@ -22,6 +22,7 @@ from casino_platform.admin import (
     ReadOnlyInline,
 )
 from casino_platform.errors import DomainError
+from casino_platform.validators import bigint_or_none
 from ledger.exports import csv_lines, table_lines
 from players.models import Player
 from players.services import player_may_be_paid
@@ -268,9 +269,10 @@ class OneWalletFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return []
-        if not (value.isascii() and value.isdigit() and len(value) <= 18):  # within a bigint
+        wallet_id = bigint_or_none(value)
+        if wallet_id is None:
             raise IncorrectLookupParameters(f"wallet={value!r}")
-        wallet = Wallet.objects.select_related("player").filter(pk=int(value)).first()
+        wallet = Wallet.objects.select_related("player").filter(pk=wallet_id).first()
         if wallet is None:
             # With no choice listed Django drops the filter, and the page showed every row.
             raise IncorrectLookupParameters(f"no wallet {value}")

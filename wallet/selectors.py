@@ -8,6 +8,7 @@ from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from casino_platform import clock
 from casino_platform.db import FinishedTransactionsBelow, read_snapshot, values_along_index
+from casino_platform.validators import bigint_or_none
 from ledger.models import Currency, Entry, JournalTransaction
 from players.models import DepositLimit, LossLimit, PeriodLimit, Player, WagerLimit
 
@@ -430,8 +431,8 @@ def monitoring_alert_search(queryset: QuerySet[MonitoringAlert], term: str) -> Q
         return queryset
     # Never "": the reference's match is within the index, which holds the reported alerts only.
     match = Q(wallet_id__in=_player_wallet_ids(term)) | Q(report_reference=term)
-    if term.isascii() and term.isdigit() and len(term) <= 18:  # within a bigint
-        match |= Q(journal_id=int(term))
+    if (journal_id := bigint_or_none(term)) is not None:
+        match |= Q(journal_id=journal_id)
     return queryset.filter(match)
 
 

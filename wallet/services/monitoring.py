@@ -277,7 +277,7 @@ def monitoring_sweep() -> SweepResult:
         if not mine:
             return SweepResult(since=start, until=start, skipped=True)
         cursor = MonitoringCursor.objects.get(name=CURSOR)
-        now = clock.now()  # after the turn: a sweep that waited for it does not read less than the last one did
+        now = clock.now()  # with the turn, not at the start: one taken after another sweep ended reads no less
         until = max(cursor.scanned_until, min(now, cursor.scanned_until + MAX_SWEEP))
         result = SweepResult(since=cursor.scanned_until - _settle(), until=until)
         found = _found(since=result.since, until=result.until)
