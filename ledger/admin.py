@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -23,6 +24,7 @@ from casino_platform.admin import (
 from casino_platform.errors import answer_statuses
 
 from .exports import REPORTS, SETTLING_MARGIN, Period, report_csv, report_filename, report_snapshot
+from .forms import MinorUnitsField
 from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction, SettingChange
 from .selectors import journal_search
 from .settings_audit import AUDITED_SETTINGS
@@ -51,6 +53,8 @@ class CurrencyAdmin(SettingsAuditAdmin):
     # Every setting of a currency is audited: the list shows them all, in the trail's order.
     list_display = ("code", *AUDITED_SETTINGS["ledger.currency"][1])
     list_editable = ("is_enabled",)
+    # Its thresholds are minor units, typed whole: "500.00" is refused, not read as 500.
+    formfield_overrides = {models.BigIntegerField: {"form_class": MinorUnitsField}}
 
     def get_readonly_fields(self, request, obj=None):
         # Amounts are stored in minor units of the exponent they were booked with.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 MAX_AMOUNT = 10**15
 
@@ -47,3 +48,15 @@ class Money:
         if exponent:
             return f"{sign}{units}.{minor:0{exponent}d}"
         return f"{sign}{units}"
+
+
+def minor_units(amount: Decimal, exponent: int) -> int:
+    """An amount in a currency's units as integer minor units: Decimal("10.50") at exponent 2
+    -> 1050. ValueError for more decimal places than the currency has, zeros too: "1.000" in
+    EUR is as likely a thousand written with a thousands dot as it is one euro."""
+    if not amount.is_finite():
+        raise ValueError("not a number")
+    places = -int(amount.as_tuple().exponent)
+    if places > exponent:
+        raise ValueError(f"at most {exponent} decimal places")
+    return int(amount.scaleb(exponent))

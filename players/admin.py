@@ -1,4 +1,4 @@
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -21,8 +21,8 @@ from casino_platform.admin import (
     shown_on_the_page,
 )
 from casino_platform.errors import DomainError
+from ledger.forms import CurrencyAmountField, to_minor_units
 from ledger.models import Currency
-from ledger.money import Money
 from wallet.models import MonitoringAlert, Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses, wallet_wagers
 
@@ -41,7 +41,6 @@ from .models import (
 from .selectors import DailyPlayTime, player_audit_search, player_play_time, player_search, utc_day_start
 from .services import (
     AUDITED_FIELDS,
-    MAX_LIMIT,
     RESTRICTION_FIELDS,
     SESSION_TIME_LIMIT_MINUTES,
     player_block,
@@ -119,27 +118,22 @@ class PeriodLimitForm(LimitChangeForm):
     # Every currency: a limit set before its currency was disabled can still be tightened or removed.
     currency = forms.ModelChoiceField(queryset=Currency.objects.all(), to_field_name="code")
     period = forms.ChoiceField(choices=PeriodLimit.Period.choices)
-    amount = forms.IntegerField(required=False, min_value=0, max_value=MAX_LIMIT)
+    amount = CurrencyAmountField(
+        required=False,
+        min_value=0,
+        help_text="In the chosen currency, as it is written: 250.00 for EUR 250, 250 for JPY 250.",
+    )
     field_order = ["currency", "period", "amount", "remove", "reason"]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Minor units are cents only at exponent 2 (as "Move money…" says of its wallet's):
-        # what they are in each currency the form offers.
-        self.fields["amount"].help_text = _minor_units_help(Currency.objects.all())
-
-
-def _minor_units_help(currencies: Iterable[Currency]) -> str:
-    """What 1050 minor units are in each of `currencies`, those of one exponent together:
-    'Minor units of the currency: 1050 = 1050 JPY; 1050 = 10.50 EUR, USD; 1050 = 1.050 KWD.'"""
-    codes_by_exponent: dict[int, list[str]] = {}
-    for currency in currencies:
-        codes_by_exponent.setdefault(currency.exponent, []).append(currency.code)
-    examples = "; ".join(
-        f"1050 = {Money(1050, codes[0]).decimal(exponent)} {', '.join(codes)}"
-        for exponent, codes in sorted(codes_by_exponent.items())
-    )
-    return f"Minor units of the currency: {examples}."
+    def clean(self) -> dict:
+        data = super().clean()
+        # In minor units once the currency is known: the service and the database keep them.
+        if data.get("amount") is not None and data.get("currency") is not None:
+            try:
+                data["amount"] = to_minor_units(data["amount"], data["currency"])
+            except forms.ValidationError as error:
+                self.add_error("amount", error)
+        return data
 
 
 class PlayTimeLimitForm(LimitChangeForm):

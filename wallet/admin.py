@@ -1,3 +1,4 @@
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -5,8 +6,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -24,6 +27,9 @@ from casino_platform.admin import (
 from casino_platform.errors import DomainError
 from casino_platform.validators import bigint_or_none
 from ledger.exports import csv_lines, table_lines
+from ledger.forms import CurrencyAmountField, to_minor_units
+from ledger.models import Currency
+from ledger.money import Money
 from players.models import Player
 from players.services import player_may_be_paid
 from sessions.models import Round
@@ -53,6 +59,7 @@ from .selectors import (
     withdrawal_search,
 )
 from .services import (
+    WalletResult,
     staff_money_move,
     staff_movement_approve,
     staff_movement_reject,
@@ -60,12 +67,16 @@ from .services import (
     withdrawal_approve,
     withdrawal_reject,
 )
+from .services.backoffice import is_payment_reference
 from .services.monitoring import monitoring_alert_decide
 from .services.webhooks import (
+    UNDELIVERED,
     withdrawal_event_body,
     withdrawal_events_send_now,
     withdrawal_events_stop_sending,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class MoneyMovementForm(forms.Form):
@@ -76,9 +87,7 @@ class MoneyMovementForm(forms.Form):
         ("return", "Return a failed payout (the withdrawal's reference; no amount)"),
     ]
     kind = forms.ChoiceField(choices=KINDS)
-    amount = forms.IntegerField(
-        required=False, help_text="Minor units of the wallet's currency. Adjustments may be negative."
-    )
+    amount = CurrencyAmountField(required=False)
     reason = forms.CharField(
         max_length=500, widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the ledger memo."
     )
@@ -91,9 +100,19 @@ class MoneyMovementForm(forms.Form):
     # a second click, or a proxy's retry of the post, does not move the money again.
     submission = forms.RegexField(regex=r"\A[0-9a-f]{32}\Z", required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, currency: Currency, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.currency = currency
         self.fields["submission"].initial = uuid.uuid4().hex
+        example = Money(1050, currency.code).decimal(currency.exponent)
+        self.fields[
+            "amount"
+        ].help_text = f"In {currency.code}, e.g. {example} for {currency.format(1050)}. Adjustments may be negative."
+
+    def clean_amount(self) -> int | None:
+        """The amount in minor units of the wallet's currency."""
+        amount = self.cleaned_data.get("amount")
+        return None if amount is None else to_minor_units(amount, self.currency)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -117,6 +136,9 @@ class WalletAdmin(ActionOnlyAdmin):
     list_display = ("player", "currency", "balance_display", "updated_at", "move_money_link")
     list_filter = ("currency",)
     search_fields = ("=player__player_id",)
+    # A wallet per player and currency: no count(*) of them all on each page.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     list_select_related = ("player", "currency")
     # The balance in the currency's units, as the list shows it, not bare minor units.
     fields = ("player", "currency", "balance_display", "account", "created_at", "updated_at")
@@ -141,7 +163,7 @@ class WalletAdmin(ActionOnlyAdmin):
         if not request.user.has_perm("wallet.change_wallet"):
             messages.error(request, "You may not move money.")
             return redirect("admin:wallet_wallet_changelist")
-        form = MoneyMovementForm(request.POST or None)
+        form = MoneyMovementForm(request.POST or None, currency=wallet.currency)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             staff = f"staff:{request.user.get_username()}"
@@ -164,6 +186,15 @@ class WalletAdmin(ActionOnlyAdmin):
                         reference=data["reference"] or None,
                         submission=data.get("submission") or None,
                     )
+                    if outcome.waiting is not None and outcome.asked_before:
+                        waiting = outcome.waiting
+                        messages.warning(
+                            request,
+                            f"Nothing moved: this movement already waits for approval as staff movement "
+                            f"{waiting.pk}, asked for by {waiting.requested_by} on "
+                            f"{waiting.requested_at:%Y-%m-%d %H:%M} UTC.",
+                        )
+                        return redirect("admin:wallet_staffmovement_review", waiting.pk)
                     if outcome.waiting is not None:
                         waiting = outcome.waiting
                         if waiting.held_because == StaffMovement.HeldBecause.DAY_TOTAL:
@@ -184,15 +215,13 @@ class WalletAdmin(ActionOnlyAdmin):
                 messages.error(request, f"{exc.code}: {exc.message}")
                 # What was typed, to correct and send again as a new movement: the refused one's
                 # submission may be stored with its refusal.
-                form = MoneyMovementForm(initial={k: v for k, v in data.items() if k != "submission"})
+                typed = {k: v for k, v in data.items() if k != "submission"}
+                if typed.get("amount") is not None:
+                    typed["amount"] = Money(typed["amount"], wallet.currency_id).decimal(wallet.currency.exponent)
+                form = MoneyMovementForm(initial=typed, currency=wallet.currency)
             else:
-                new = wallet.currency.format(result.balance)
-                messages.success(request, f"Done (ledger transaction {result.platform_transaction_id}); balance {new}.")
+                _message_movement(request, wallet, data, result)
                 return redirect("admin:wallet_wallet_changelist")
-        # Minor units are cents only at exponent 2: say what they are in this wallet's currency.
-        example = f"1050 = {wallet.currency.format(1050)}"
-        help_text = f"Minor units of {wallet.currency_id}: {example}. Adjustments may be negative."
-        form.fields["amount"].help_text = help_text
         context = {
             **self.admin_site.each_context(request),
             "form": form,
@@ -209,10 +238,32 @@ class WalletAdmin(ActionOnlyAdmin):
         return render(request, "admin/wallet/move_money.html", context)
 
 
+def _message_movement(request, wallet: Wallet, data: dict[str, Any], result: WalletResult) -> None:
+    """What the movement did, in the wallet's currency; a replay moved nothing now, and says so:
+    staff who read "Done" would not look for the payment that was never booked."""
+    balance = wallet.currency.format(result.balance)
+    journal = f"ledger transaction {result.platform_transaction_id}"
+    if result.replayed:
+        reference = data.get("reference")
+        what = f"under reference {reference}" if reference else "from this form, sent before"
+        messages.warning(
+            request, f"Nothing moved now: this movement was already recorded {what} ({journal}); balance {balance}."
+        )
+        return
+    if data["kind"] == "return":
+        moved = "Returned the withdrawal"
+    else:
+        verb = {"deposit": "Deposited", "withdraw": "Withdrew", "adjust": "Adjusted by"}[data["kind"]]
+        moved = f"{verb} {wallet.currency.format(data['amount'])}"
+    messages.success(request, f"Done: {moved} ({journal}); balance {balance}.")
+
+
 @admin.register(RollbackTombstone)
 class RollbackTombstoneAdmin(ReadOnlyAdmin):
     list_display = ("provider_code", "transaction_id", "rollback_transaction_id", "player_id_text", "created_at")
     search_fields = ("=transaction_id", "=player_id_text")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
     def get_search_results(self, request, queryset, search_term):
         # By their indexes; Django's own search (an OR of the two columns) read every tombstone.
@@ -465,6 +516,11 @@ class WithdrawalAdmin(WalletQueueAdmin):
                 refused.append(f"{withdrawal.reference} (now {exc.details['status']})")
             except DomainError as exc:
                 refused.append(f"{withdrawal.reference} ({exc.code})")
+            except DatabaseError:
+                # A deadlock or a lost connection on one row: each decision is its own
+                # transaction, so those before it stand and staff are told which to try again.
+                logger.exception("bulk %s of withdrawal %s failed", decision, withdrawal.reference)
+                refused.append(f"{withdrawal.reference} (a database error: try it again)")
             else:
                 if result.replayed:  # decided the same way meanwhile, by someone else
                     refused.append(f"{withdrawal.reference} (now {result.status})")
@@ -551,6 +607,22 @@ def _totals(withdrawals: list[Withdrawal]) -> list[str]:
     return [currencies[code].format(sums[code]) for code in sorted(sums)]
 
 
+class FlaggedEventFilter(FlaggedFilter):
+    """A flagged event is one still undelivered (delivery and "Stop sending" both clear the
+    flag): said so, the filter goes along the undelivered events' index instead of reading
+    every event."""
+
+    def queryset(self, request: Any, queryset: Any) -> Any:
+        flagged = super().queryset(request, queryset)
+        return flagged.filter(delivery__in=UNDELIVERED) if self.value() == "yes" else flagged
+
+
+# Staff's "Send now" and "Stop sending" lock and update this many events per transaction:
+# "select all" over a receiver gone for good is one request, not one statement with a bound
+# parameter per event (PostgreSQL takes at most 65,535) nor one long lock on all of them.
+EVENT_ACTION_BATCH = 1_000
+
+
 @admin.register(WithdrawalEvent)
 class WithdrawalEventAdmin(ActionOnlyAdmin):
     """The withdrawal events: what was sent to the payment system, what is still trying and
@@ -569,8 +641,11 @@ class WithdrawalEventAdmin(ActionOnlyAdmin):
         "created_at",
         "delivered_at",
     )
-    list_filter = (FlaggedFilter, "delivery", "status")
+    list_filter = (FlaggedEventFilter, "delivery", "status")
     search_fields = ("=withdrawal__reference", "=withdrawal__wallet__player__player_id")
+    # Several events per withdrawal: no count(*) of them all on each page.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     list_select_related = ("withdrawal",)
     fields = (
         "withdrawal",
@@ -606,20 +681,40 @@ class WithdrawalEventAdmin(ActionOnlyAdmin):
     @admin.action(description="Send now (delivered and not sent ones too)", permissions=["change"])
     def send_now(self, request, queryset):
         try:
-            ids = withdrawal_events_send_now(ids=list(queryset.values_list("pk", flat=True)))
+            selected, ids = self._in_batches(request, queryset, withdrawal_events_send_now, "Sent now by staff.")
         except DomainError as exc:  # WEBHOOK_NOT_SET
             messages.error(request, exc.message)
             return
-        skipped = queryset.count() - len(ids)
+        skipped = selected - len(ids)
         note = f"; {skipped} being sent right now left alone" if skipped else ""
         messages.success(request, f"Queued {len(ids)} event(s) to be sent now{note}.")
 
     @admin.action(description="Stop sending (leave them to the feed)", permissions=["change"])
     def stop_sending(self, request, queryset):
-        ids = withdrawal_events_stop_sending(ids=list(queryset.values_list("pk", flat=True)))
-        skipped = queryset.count() - len(ids)
+        selected, ids = self._in_batches(
+            request, queryset, withdrawal_events_stop_sending, "Stopped sending by staff: left to the feed."
+        )
+        skipped = selected - len(ids)
         note = f"; {skipped} delivered, already unsent or being sent right now left alone" if skipped else ""
         messages.success(request, f"Stopped sending {len(ids)} event(s): the feed still gives them{note}.")
+
+    def _in_batches(self, request, queryset, action: Callable[..., list[int]], what: str) -> tuple[int, list[int]]:
+        """`action` on the selected events, EVENT_ACTION_BATCH at a time, each batch it changed
+        in the admin's history under the member of staff (who silenced a payout decision's
+        delivery is asked later); how many were selected, and the ids changed."""
+        selected = list(queryset.order_by("pk").values_list("pk", flat=True))
+        changed: list[int] = []
+        for start in range(0, len(selected), EVENT_ACTION_BATCH):
+            ids = action(ids=selected[start : start + EVENT_ACTION_BATCH])
+            if ids:
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=WithdrawalEvent.objects.filter(pk__in=ids),
+                    action_flag=CHANGE,
+                    change_message=what,
+                )
+            changed += ids
+        return len(selected), changed
 
 
 class StaffMovementReviewForm(forms.Form):
@@ -729,6 +824,10 @@ class StaffMovementAdmin(WalletQueueAdmin):
             "amount": wallet.currency.format(movement.amount),
             "balance": wallet.currency.format(wallet.balance),
             "player_url": reverse("admin:players_player_change", args=[wallet.player_id]),
+            # Who is paid, as they stand now: the request may be days old.
+            "player": wallet.player,
+            "player_may_be_paid": player_may_be_paid(player=wallet.player),
+            "payout": movement.kind == StaffMovement.Kind.WITHDRAW and is_payment_reference(movement.reference),
             "own": staff == movement.requested_by,
             "open": movement.status in (StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING),
             "title": f"Review staff movement {movement.pk}",

@@ -254,10 +254,10 @@ class TestLossLimitPage:
         page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
         assert self.url(player).encode() in page.content
         assert admin_client.get(self.url(player)).status_code == 200
-        r = self.post(admin_client, player, amount="2000")
+        r = self.post(admin_client, player, amount="20.00")
         assert r.status_code == 302
         assert last_message(r) == "The day loss limit in EUR is 20.00 EUR, in force now."
-        r = self.post(admin_client, player, amount="9000")
+        r = self.post(admin_client, player, amount="90")
         assert "stays 20.00 EUR until" in last_message(r)
         assert "90.00 EUR takes effect then" in last_message(r)
         limit = player.loss_limits.get()
@@ -275,11 +275,26 @@ class TestLossLimitPage:
             ("loss_limit_day_EUR_pending", admin_user.username),
         ]
 
-    def test_a_bad_amount_is_shown_on_the_form_and_sets_nothing(self, admin_client, sandbox):
+    @pytest.mark.parametrize("amount", ["-5", "20.001", "1,000", "abc"])
+    def test_a_bad_amount_is_shown_on_the_form_and_sets_nothing(self, admin_client, sandbox, amount):
         player = demo_player()
-        r = self.post(admin_client, player, amount="-5")
+        r = self.post(admin_client, player, amount=amount)
         assert r.status_code == 200 and r.context["form"].errors["amount"]
         assert not player.loss_limits.exists()
+
+    @pytest.mark.parametrize("currency, typed, minor", [("EUR", "250.50", 25_050), ("JPY", "250", 250)])
+    def test_the_amount_is_typed_in_the_chosen_currency(self, admin_client, sandbox, currency, typed, minor):
+        """Not minor units: Django's integer field took "250.00" for 250 minor units, EUR 2.50."""
+        player = demo_player()
+        r = self.post(admin_client, player, amount=typed, currency=currency)
+        assert r.status_code == 302
+        assert player.loss_limits.get(currency_id=currency).amount == minor
+
+    def test_more_places_than_the_chosen_currency_has_are_refused(self, admin_client, sandbox):
+        r = self.post(admin_client, demo_player(), amount="250.5", currency="JPY")
+        assert r.context["form"].errors["amount"] == [
+            "JPY has no decimal places, e.g. 25000, written without thousands separators."
+        ]
 
     def test_staff_who_may_only_view_players_cannot_set_limits(self, client, sandbox, django_user_model):
         from django.contrib.auth.models import Permission

@@ -24,10 +24,13 @@ from django.db.models import F
 
 from casino_platform import clock
 from casino_platform.errors import DomainError, ValidationFailed
+from ledger.errors import IdempotencyMismatch
+from ledger.models import IdempotencyRecord
 
 from ..errors import FourEyesRequired, StaffMovementNotAllowed
 from ..models import StaffDayTotal, StaffMovement, Wallet
 from .backoffice import (
+    BACKOFFICE_SCOPE,
     STAFF_MOVEMENT_PREFIX,
     STAFF_SUBMISSION_PREFIX,
     is_payment_reference,
@@ -55,6 +58,8 @@ class StaffMoveOutcome:
 
     result: WalletResult | None = None
     waiting: StaffMovement | None = None
+    # The request was already waiting under its reference (the same form sent twice, say).
+    asked_before: bool = False
 
 
 def staff_movement_needs_approval(*, wallet: Wallet, amount: int) -> bool:
@@ -82,14 +87,9 @@ def staff_money_move(
     validate_payment_reference(reference)
     if not reference and submission:
         reference = f"{STAFF_SUBMISSION_PREFIX}{submission}"
-    held = StaffMovement.HeldBecause
-    if staff_movement_needs_approval(wallet=wallet, amount=amount):
-        return StaffMoveOutcome(waiting=_wait(wallet, kind, amount, staff, reason, reference, held.AMOUNT))
-    share = _day_total_take(wallet=wallet, staff=staff, amount=amount)
-    if share is None:
-        return StaffMoveOutcome(waiting=_wait(wallet, kind, amount, staff, reason, reference, held.DAY_TOTAL))
-    try:
-        result = _SERVICES[kind](
+
+    def move() -> WalletResult:
+        return _SERVICES[kind](
             player_id=wallet.player.player_id,
             currency=wallet.currency_id,
             amount=amount,
@@ -98,6 +98,24 @@ def staff_money_move(
             reference=reference,
             **_payout_or_not(kind, reference),
         )
+
+    # A reference used before is answered as it was (or refused as a mismatch) before any
+    # threshold or allowance: a form sent again after its money moved must not be told it
+    # waits for approval, nor a second request wait beside the first.
+    if reference is not None:
+        earlier = _earlier_request(wallet, kind, amount, reference)
+        if earlier is not None:
+            return StaffMoveOutcome(waiting=earlier, asked_before=True)
+        if _reference_used(reference):
+            return StaffMoveOutcome(result=move())
+    held = StaffMovement.HeldBecause
+    if staff_movement_needs_approval(wallet=wallet, amount=amount):
+        return _wait_or_replay(wallet, kind, amount, staff, reason, reference, held.AMOUNT, move)
+    share = _day_total_take(wallet=wallet, staff=staff, amount=amount)
+    if share is None:
+        return _wait_or_replay(wallet, kind, amount, staff, reason, reference, held.DAY_TOTAL, move)
+    try:
+        result = move()
     except DomainError:
         # Refused (or bad input): nothing moved, so nothing counts. Any other error leaves
         # the share taken: the movement may have been made.
@@ -141,6 +159,55 @@ def _day_total_take(*, wallet: Wallet, staff: str, amount: int) -> _Share | None
 def _day_total_give_back(share: _Share) -> None:
     if share.pk is not None and share.size:
         StaffDayTotal.objects.filter(pk=share.pk).update(moved=F("moved") - share.size)
+
+
+def _earlier_request(wallet: Wallet, kind: str, amount: int, reference: str) -> StaffMovement | None:
+    """The request still waiting under `reference`, if this one is the same; a different one
+    under it is refused, as a movement made under it would be."""
+    earlier = (
+        StaffMovement.objects.filter(reference=reference, status__in=(Status.PENDING, Status.APPROVING))
+        .order_by("pk")
+        .first()
+    )
+    if earlier is None:
+        return None
+    if (earlier.wallet_id, earlier.kind, earlier.amount) != (wallet.pk, kind, amount):
+        raise IdempotencyMismatch(
+            f"Reference {reference!r} already names staff movement {earlier.pk}, waiting for approval, "
+            f"with another wallet, kind or amount.",
+            details={"staff_movement": earlier.pk},
+        )
+    return earlier
+
+
+def _reference_used(reference: str) -> bool:
+    return IdempotencyRecord.objects.filter(scope=BACKOFFICE_SCOPE, key=reference).exists()
+
+
+def _wait_or_replay(
+    wallet: Wallet,
+    kind: str,
+    amount: int,
+    staff: str,
+    reason: str,
+    reference: str | None,
+    held_because: str,
+    move: Callable[[], WalletResult],
+) -> StaffMoveOutcome:
+    """The request recorded to wait, or, when the same reference moved or was asked for
+    while this one was on its way (a double click), that one's answer."""
+    with transaction.atomic():
+        # Under the wallet's lock, which a movement on it holds until it commits: a post of
+        # the same form that raced this one has committed its movement, or its request, and
+        # is found below.
+        Wallet.objects.select_for_update(no_key=True).filter(pk=wallet.pk).first()
+        if reference is not None:
+            earlier = _earlier_request(wallet, kind, amount, reference)
+            if earlier is not None:
+                return StaffMoveOutcome(waiting=earlier, asked_before=True)
+        if reference is None or not _reference_used(reference):
+            return StaffMoveOutcome(waiting=_wait(wallet, kind, amount, staff, reason, reference, held_because))
+    return StaffMoveOutcome(result=move())
 
 
 def _wait(

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 Delivery = WithdrawalEvent.Delivery
 EVENT_TYPE = "withdrawal.status_changed"
-_UNDELIVERED = [Delivery.PENDING, Delivery.SENDING]
+UNDELIVERED = [Delivery.PENDING, Delivery.SENDING]
 _datetime = DateTimeField()  # the operator API's own rendering, so an event's times read as GET's
 _local = threading.local()
 
@@ -206,7 +206,7 @@ def withdrawal_events_due_ids(*, limit: int = 1000) -> list[int]:
     with transaction.atomic():
         due = list(
             WithdrawalEvent.objects.select_for_update(skip_locked=True)
-            .filter(delivery__in=_UNDELIVERED)
+            .filter(delivery__in=UNDELIVERED)
             .filter(
                 Q(delivery=Delivery.PENDING)
                 & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
@@ -245,7 +245,7 @@ def withdrawal_events_stop_sending(*, ids: list[int]) -> list[int]:
     retried and flagged for ever. Not one delivered, or one a worker is sending right now."""
     now = clock.now()
     with transaction.atomic():
-        chosen = _lock_not_being_sent(ids=ids, now=now, delivery__in=_UNDELIVERED)
+        chosen = _lock_not_being_sent(ids=ids, now=now, delivery__in=UNDELIVERED)
         # Attempts and the last error stay, for the record; nothing is left for staff to watch.
         WithdrawalEvent.objects.filter(pk__in=chosen).update(
             delivery=Delivery.UNSENT, next_attempt_at=None, lease_until=None, flagged_at=None

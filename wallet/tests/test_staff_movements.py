@@ -15,13 +15,15 @@ from django.utils import timezone
 from casino_platform import clock
 from casino_platform.errors import DomainError
 from casino_platform.tests.locks import together_behind_a_lock
+from ledger.errors import IdempotencyMismatch
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
+from players.models import Player
 from wallet.errors import FourEyesRequired, InsufficientFunds, StaffMovementNotAllowed
 from wallet.models import StaffDayTotal, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
 from wallet.selectors import staff_moved_alone_today
 from wallet.services import staff_money_move, staff_movement_approve, staff_movement_reject
-from wallet.tests.test_admin import messages_of, move
+from wallet.tests.test_admin import eur, messages_of, move
 from wallet.tests.test_cashier import balance, call
 
 pytestmark = pytest.mark.django_db
@@ -215,7 +217,7 @@ class TestAdmin:
     ):
         page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet().pk])).content.decode()
         assert "more than 500.00 EUR waits for another member of staff" in page
-        r = move(admin_client, wallet(), kind="deposit", amount=str(ABOVE + 1), reason="bank transfer 77")
+        r = move(admin_client, wallet(), kind="deposit", amount=eur(ABOVE + 1), reason="bank transfer 77")
         movement = StaffMovement.objects.get()
         review = reverse("admin:wallet_staffmovement_review", args=[movement.pk])
         assert r.status_code == 302 and r["Location"] == review  # which the requester may open
@@ -256,7 +258,7 @@ class TestAdmin:
             admin_client,
             wallet(),
             kind="withdraw",
-            amount=str(amount),
+            amount=eur(amount),
             reason="cash at the desk",
             submission=submission,
         )
@@ -280,7 +282,7 @@ class TestAdmin:
         assert "Refused when approved" in page and "Already decided" in page and 'name="decision"' not in page
 
     def test_an_over_long_reason_is_a_form_error(self, admin_client, sandbox):
-        r = move(admin_client, wallet(), kind="deposit", amount=str(ABOVE + 1), reason="x" * 501)
+        r = move(admin_client, wallet(), kind="deposit", amount=eur(ABOVE + 1), reason="x" * 501)
         assert r.status_code == 200 and "at most 500 characters" in r.content.decode()
         assert StaffMovement.objects.count() == 0
 
@@ -372,12 +374,106 @@ class TestDayTotal:
         assert moved_today() == 0
 
 
+class TestTheSameFormAgain:
+    """A form posted twice (a double click, a proxy's retry, the browser's "resend") is one
+    movement, whatever the thresholds make of the second post."""
+
+    def test_over_the_threshold_it_asks_for_one_approval(self, admin_client, sandbox):
+        submission = (
+            admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet().pk]))
+            .context["form"]["submission"]
+            .value()
+        )
+        move(admin_client, wallet(), kind="deposit", amount=eur(ABOVE + 1), submission=submission)
+        again = move(admin_client, wallet(), kind="deposit", amount=eur(ABOVE + 1), submission=submission)
+        movement = StaffMovement.objects.get()
+        assert again["Location"] == reverse("admin:wallet_staffmovement_review", args=[movement.pk])
+        assert messages_of(again)[-1:] == [
+            f"Nothing moved: this movement already waits for approval as staff movement {movement.pk}, asked for "
+            f"by staff:admin on {movement.requested_at:%Y-%m-%d %H:%M} UTC."
+        ]
+
+    def test_after_its_money_moved_it_is_not_said_to_wait(self, admin_client, sandbox):
+        """Allowance 1,000.00, 600.00 moved: the second post of a 300.00 form took the day's
+        share again before its replay was found, found the allowance spent and was queued
+        ("Nothing moved yet"): staff told so enter it again, and it moves twice."""
+        Currency.objects.filter(code="EUR").update(staff_approval_above=None, staff_daily_allowance=100_000)
+        staff_money_move(wallet=wallet(), kind="deposit", amount=60_000, staff="staff:admin", reason="earlier")
+        submission = (
+            admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet().pk]))
+            .context["form"]["submission"]
+            .value()
+        )
+        first = move(admin_client, wallet(), kind="deposit", amount="300.00", submission=submission)
+        second = move(admin_client, wallet(), kind="deposit", amount="300.00", submission=submission)
+        assert messages_of(first)[-1].startswith("Done: Deposited 300.00 EUR")
+        assert messages_of(second)[-1].startswith(
+            "Nothing moved now: this movement was already recorded from this form"
+        )
+        assert (balance(), staff_moved_alone_today(staff="staff:admin", currency="EUR")) == (190_000, 90_000)
+        assert not StaffMovement.objects.exists()
+
+    def test_a_reference_waiting_for_approval_names_that_request_only(self, sandbox):
+        waiting = ask(reference="bank-4711")
+        assert ask(reference="bank-4711").pk == waiting.pk
+        with pytest.raises(IdempotencyMismatch) as refused:
+            staff_money_move(
+                wallet=wallet(), kind="deposit", amount=ABOVE + 2, staff="staff:bob", reason="x", reference="bank-4711"
+            )
+        assert refused.value.details == {"staff_movement": waiting.pk}
+        assert StaffMovement.objects.count() == 1
+
+    def test_a_reference_used_before_is_answered_before_any_threshold(self, sandbox):
+        """Made at once under the threshold since raised: asked again, it is the same movement,
+        not a request to approve it a second time."""
+        Currency.objects.filter(code="EUR").update(staff_approval_above=None)
+        made = staff_money_move(
+            wallet=wallet(), kind="deposit", amount=ABOVE + 1, staff="staff:alice", reason="x", reference="bank-9"
+        ).result
+        Currency.objects.filter(code="EUR").update(staff_approval_above=ABOVE)
+        again = staff_money_move(
+            wallet=wallet(), kind="deposit", amount=ABOVE + 1, staff="staff:alice", reason="x", reference="bank-9"
+        )
+        assert again.waiting is None and again.result.replayed
+        assert again.result.platform_transaction_id == made.platform_transaction_id
+        assert balance() == 100_000 + ABOVE + 1 and not StaffMovement.objects.exists()
+
+    def test_the_checker_sees_the_player_as_they_stand_now(self, admin_client, sandbox):
+        """A payout held for four eyes whose player was blocked since (a fraud suspicion): the
+        review page said nothing of it."""
+        held = ask(kind="withdraw", reference="po-77")
+        review = reverse("admin:wallet_staffmovement_review", args=[held.pk])
+        assert "The player now: active, KYC verified." in admin_client.get(review).content.decode()
+        Player.objects.filter(player_id="p_demo_1").update(status=Player.Status.BLOCKED)
+        page = admin_client.get(review).content.decode()
+        assert "The player now: blocked, KYC verified." in page and "<strong>Blocked:</strong>" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_form_posted_twice_at_once_over_the_threshold_asks_for_one_approval():
+    """Both posts find no request under the form's key, both are over the threshold; staged to
+    wait for the wallet's lock together, one records the request and the other finds it."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(staff_approval_above=ABOVE)
+
+    def post(n: int) -> bool:
+        outcome = staff_money_move(
+            wallet=wallet(), kind="deposit", amount=ABOVE + 1, staff="staff:alice", reason="x", submission="a" * 32
+        )
+        assert outcome.waiting is not None
+        return outcome.asked_before
+
+    asked_before = together_behind_a_lock(lambda: Wallet.objects.select_for_update().get(pk=wallet().pk), post, 2)
+    assert sorted(asked_before) == [False, True]
+    assert StaffMovement.objects.count() == 1 and balance() == 100_000
+
+
 class TestDayTotalAdmin:
     def test_move_money_says_what_is_left_and_why_a_movement_waits(self, admin_client, allowance):
         alone(amount=40_000, staff="staff:admin"), alone(kind="adjust", amount=-40_000, staff="staff:admin")
         page = admin_client.get(reverse("admin:wallet_wallet_move", args=[wallet().pk])).content.decode()
         assert "You may move 1000.00 EUR in all alone today" in page and "you have moved\n   800.00 EUR" in page
-        r = move(admin_client, wallet(), kind="deposit", amount="20001", reason="split transfer")
+        r = move(admin_client, wallet(), kind="deposit", amount="200.01", reason="split transfer")
         movement = StaffMovement.objects.get()
         assert messages_of(r) == [
             "Nothing moved yet: it would take what you moved alone today over 1000.00 EUR, this movement waits "

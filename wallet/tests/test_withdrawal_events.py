@@ -8,11 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.core.checks import run_checks
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from casino_platform.tests.plans import reads_whole
 from ledger.models import Currency
 from players.errors import KycRequired
 from players.models import Player
@@ -367,8 +370,6 @@ def test_parallel_deliveries_of_one_event_send_it_once(transactional_db, webhook
     """Eight workers asked to send the same event at the same moment: one sends, the row lock
     and the lease turn the others away. The one sending holds its POST until the other seven
     have answered, so they provably overlap (run in turn, each would find it delivered)."""
-    from django.db import connection
-
     from wallet.services import webhooks
 
     call_command("seed_sandbox", stdout=io.StringIO())
@@ -520,6 +521,40 @@ class TestAdmin:
         assert b"Stopped sending 1 event(s)" in r.content
         event.refresh_from_db()
         assert event.delivery == "unsent"
+
+    def test_a_large_selection_is_stopped_in_batches_each_in_the_admins_history(
+        self, admin_client, admin_user, sandbox, webhook, monkeypatch
+    ):
+        """ "Select all" over a receiver gone for good: one statement with a bound parameter per
+        event failed past PostgreSQL's 65,535 (a 500); and who silenced a payout decision's
+        delivery is asked later."""
+        monkeypatch.setattr("wallet.admin.EVENT_ACTION_BATCH", 2)
+        for n in range(5):
+            withdraw(100 + n, f"po-batch-{n}")
+        delivered = events()[0]
+        withdrawal_event_deliver(event_id=delivered.pk)
+        r = admin_client.post(
+            reverse("admin:wallet_withdrawalevent_changelist"),
+            {"action": "stop_sending", "select_across": "1", "index": "0", "_selected_action": [delivered.pk]},
+            follow=True,
+        )
+        assert b"Stopped sending 4 event(s): the feed still gives them; 1 delivered" in r.content
+        assert sorted(WithdrawalEvent.objects.values_list("delivery", flat=True)) == ["delivered"] + ["unsent"] * 4
+        logged = LogEntry.objects.filter(content_type__model="withdrawalevent", user=admin_user)
+        assert sorted(int(pk) for pk in logged.values_list("object_id", flat=True)) == sorted(
+            WithdrawalEvent.objects.filter(delivery="unsent").values_list("pk", flat=True)
+        )
+        assert set(logged.values_list("change_message", flat=True)) == {"Stopped sending by staff: left to the feed."}
+
+    def test_the_events_needing_attention_are_found_by_an_index(self, admin_client, sandbox, webhook):
+        withdraw(500, "po-flagged")
+        WithdrawalEvent.objects.update(flagged_at=timezone.now())
+        r = admin_client.get(reverse("admin:wallet_withdrawalevent_changelist"), {"flagged": "yes"})
+        assert b"po-flagged" in r.content
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # as on a table too big to read whole
+        plan = r.context["cl"].queryset.order_by().explain()
+        assert not reads_whole(plan, "wallet_withdrawalevent"), plan
 
 
 @pytest.mark.django_db
