@@ -1,5 +1,6 @@
 """Back-office building blocks shared by the apps' admins."""
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -102,7 +103,7 @@ class SettingsAuditAdmin(admin.ModelAdmin):
         return kept
 
     def delete_model(self, request: Any, obj: Any) -> None:
-        before = setting_snapshot(obj)
+        before = setting_snapshot(obj, deleting=True)
         super().delete_model(request, obj)
         setting_changes_record(obj=obj, before=before, changed_by=request.user.get_username(), deleted=True)
 
@@ -164,10 +165,14 @@ def refuse_nul_in_admin_queries(get_response: Callable[[HttpRequest], Any]) -> C
 
 
 class EstimatedCountPaginator(Paginator):
-    """Pages of a list that, unfiltered, is counted from PostgreSQL's estimate of the table's
-    rows (kept by ANALYZE) once it is large: an exact count(*) read the whole journal, or
-    every idempotency key, on each load of its first page. A filtered or searched list, or a
-    small table, is counted exactly."""
+    """Pages of a list counted without reading a large table (past EXACT_BELOW rows by
+    PostgreSQL's estimate, kept by ANALYZE) on each load: an exact count(*) read the whole
+    journal, or every idempotency key, for each page. Unfiltered, such a table is counted
+    from that estimate. Filtered or searched, it is counted exactly only where the planner
+    finds the rows by an index condition and expects fewer than EXACT_BELOW of them, and that
+    count stops at EXACT_BELOW; otherwise the planner's estimate of the rows found is the
+    count (the entries of a currency, which no index holds, were counted by reading every
+    entry). A small table is counted exactly."""
 
     EXACT_BELOW = 100_000
 
@@ -175,14 +180,33 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:
         queryset: Any = self.object_list
         query = getattr(queryset, "query", None)
-        if query is not None and not query.where and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                table = queryset.model._meta.db_table
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
-                row = cursor.fetchone()
-            if row is not None and row[0] >= self.EXACT_BELOW:
-                return int(row[0])
-        return super().count
+        if query is None or connection.vendor != "postgresql" or query.is_empty():
+            return super().count
+        with connection.cursor() as cursor:
+            table = queryset.model._meta.db_table
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+            row = cursor.fetchone()
+        if row is None or row[0] < self.EXACT_BELOW:
+            return super().count
+        if not query.where:
+            return int(row[0])
+        return self._filtered_count(queryset.order_by().values("pk"))
+
+    def _filtered_count(self, rows: Any) -> int:
+        plan = json.loads(rows.explain(format="json"))[0]["Plan"]
+        estimate = int(plan["Plan Rows"])
+        if estimate >= self.EXACT_BELOW or not _found_by_index(plan, rows.model._meta.db_table):
+            return estimate
+        counted = rows[: self.EXACT_BELOW].count()
+        return counted if counted < self.EXACT_BELOW else max(counted, estimate)
+
+
+def _found_by_index(plan: dict[str, Any], table: str) -> bool:
+    """Whether every read of `table` in an EXPLAIN (FORMAT JSON) plan is by an index condition
+    (a bitmap heap scan's recheck is one), rather than the table, or an index, read whole."""
+    if plan.get("Relation Name") == table and "Index Cond" not in plan and "Recheck Cond" not in plan:
+        return False
+    return all(_found_by_index(child, table) for child in plan.get("Plans", ()))
 
 
 class ReadOnlyAdmin(ExactSearch, admin.ModelAdmin):

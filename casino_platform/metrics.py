@@ -1,7 +1,8 @@
 """Prometheus metrics: wallet latency, errors and replays per endpoint; the outbound queue;
 the withdrawals waiting for staff; the withdrawal events waiting for the payment system; the
 closed accounts still holding money; staff's movements waiting for a second approval; the
-monitoring alerts waiting for staff and how far behind the monitoring sweep is.
+monitoring alerts waiting for staff and how far behind the monitoring sweep is; when the
+books were last proved and what the last proof found.
 
 - `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
   buckets for single-digit-millisecond answers), counts error answers by their contract code
@@ -9,8 +10,8 @@ monitoring alerts waiting for staff and how far behind the monitoring sweep is.
   timing is a lookup of the labelled children, which are cached in plain dicts.
 - `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
   withdrawals waiting for review with two, the undelivered withdrawal events with two, the
-  closed accounts holding money with two, the staff movements waiting with two and the
-  monitoring alerts and sweep with three.
+  closed accounts holding money with two, the staff movements waiting with two, the
+  monitoring alerts and sweep with three and the reconciliation's runs with two.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -416,6 +417,47 @@ def _fill_monitoring(count: GaugeMetricFamily, age: GaugeMetricFamily, lag: Gaug
         lag.add_metric([], age_seconds(scanned_until, now))
 
 
+# --- The hourly proof of the books ----------------------------------------------------------
+
+
+def _reconcile_families() -> tuple[GaugeMetricFamily, ...]:
+    return (
+        GaugeMetricFamily(
+            "ledger_reconcile_last_success_timestamp_seconds",
+            "When the last reconciliation that found the books right finished (Unix time); 0 before the first.",
+        ),
+        GaugeMetricFamily(
+            "ledger_reconcile_last_run_timestamp_seconds",
+            "When the last reconciliation finished, whatever it found (Unix time); absent before the first.",
+        ),
+        GaugeMetricFamily(
+            "ledger_reconcile_last_duration_seconds", "How long the last reconciliation took; absent before the first."
+        ),
+        GaugeMetricFamily(
+            "ledger_reconcile_problems",
+            "What the last reconciliation found wrong (unbalanced transactions, balances and rounds unlike their "
+            "journal, money on no wallet); absent before the first.",
+        ),
+    )
+
+
+def _fill_reconcile(
+    success: GaugeMetricFamily, finished: GaugeMetricFamily, duration: GaugeMetricFamily, problems: GaugeMetricFamily
+) -> None:
+    """Two queries per scrape along the runs' indexes: the last run, the last clean one."""
+    from ledger.reconciliation import reconcile_runs_summary
+
+    summary = reconcile_runs_summary()
+    # 0 rather than absent: "the books were last proved long ago" must fire before the first
+    # proof too, and an absent series fires no comparison.
+    clean = summary.last_clean_finished_at if summary is not None else None
+    success.add_metric([], clean.timestamp() if clean is not None else 0.0)
+    if summary is not None:
+        finished.add_metric([], summary.last_finished_at.timestamp())
+        duration.add_metric([], summary.last_duration_seconds)
+        problems.add_metric([], summary.last_problems)
+
+
 # Gauges read from the database when scraped.
 DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
@@ -424,6 +466,7 @@ DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("closed accounts", _closed_account_families, _fill_closed_accounts),
     DatabaseGaugeCollector("staff movements", _staff_movement_families, _fill_staff_movements),
     DatabaseGaugeCollector("monitoring alerts", _monitoring_families, _fill_monitoring),
+    DatabaseGaugeCollector("ledger reconciliation", _reconcile_families, _fill_reconcile),
 )
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import StreamingHttpResponse
@@ -23,10 +24,20 @@ from casino_platform.admin import (
 )
 from casino_platform.errors import answer_statuses
 
-from .exports import REPORTS, SETTLING_MARGIN, Period, report_csv, report_filename, report_snapshot
+from .exports import REPORTS, SETTLING_MARGIN, Period, in_chunks, report_csv, report_filename, report_snapshot
 from .forms import MinorUnitsField
-from .models import Account, Currency, Entry, IdempotencyRecord, JournalTransaction, SettingChange
-from .selectors import journal_search
+from .models import (
+    Account,
+    Currency,
+    Entry,
+    ExportRecord,
+    IdempotencyRecord,
+    JournalTransaction,
+    ReconcileRun,
+    SettingChange,
+)
+from .selectors import entry_search, entry_search_journal_number, idempotency_record_search, journal_search
+from .services import export_record_finish, export_record_start
 from .settings_audit import AUDITED_SETTINGS
 
 
@@ -131,12 +142,20 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
             report = REPORTS[form.cleaned_data["report"]]
             currency = form.cleaned_data["currency"].code if form.cleaned_data["currency"] else None
             period = form.cleaned_data["period"]
-            response = StreamingHttpResponse(
-                _in_one_snapshot(report_csv(report, period=period, currency=currency)),
-                content_type="text/csv; charset=utf-8",
-            )
             # Downloaded too early, it is named for it: not filed as the final figures.
             provisional = not period.is_settled(now=clock.now())
+            record = export_record_start(
+                exported_by=f"staff:{request.user.get_username()}",
+                report=report.name,
+                since=period.since,
+                until=period.until,
+                currency=currency,
+                provisional=provisional,
+            )
+            response = StreamingHttpResponse(
+                _in_one_snapshot(report_csv(report, period=period, currency=currency), record_id=record.pk),
+                content_type="text/csv; charset=utf-8",
+            )
             filename = report_filename(report, period, currency, provisional=provisional)
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
@@ -156,12 +175,23 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
 REPORT_DOWNLOAD_IDLE_TIMEOUT = "5min"
 
 
-def _in_one_snapshot(lines: Iterator[str]) -> Iterator[str]:
-    """The download's rows read as the command reads them (report_snapshot). Ended, and
-    rolled back, when the response is closed, also by a client that went away; a client
-    that stops reading for REPORT_DOWNLOAD_IDLE_TIMEOUT loses the download."""
+def _in_one_snapshot(lines: Iterator[str], *, record_id: int) -> Iterator[str]:
+    """The download's rows read as the command reads them (report_snapshot), handed to the
+    server in chunks of about 64 KB. Ended, and rolled back, when the response is closed,
+    also by a client that went away; a client that stops reading for
+    REPORT_DOWNLOAD_IDLE_TIMEOUT loses the download. Its export record gets its rows only
+    once the last chunk is out."""
+    rows = -1  # the header is not a row
+
+    def counted() -> Iterator[str]:
+        nonlocal rows
+        for line in lines:
+            rows += 1
+            yield line
+
     with report_snapshot(idle_timeout=REPORT_DOWNLOAD_IDLE_TIMEOUT):
-        yield from lines
+        yield from in_chunks(counted())
+    export_record_finish(record_id=record_id, rows=rows)
 
 
 @admin.register(Account)
@@ -175,7 +205,9 @@ class AccountAdmin(ReadOnlyAdmin):
 class EntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "transaction", "leg", "account", "amount_display", "created_at")
     list_filter = ("currency",)
+    # The search box; entry_search decides what each term is matched against.
     search_fields = ("=transaction__id", "=account__key")
+    search_help_text = "A journal number, or an account's key exactly as written (wallet:p_demo_1:EUR)."
     list_select_related = ("transaction", "account", "currency")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -184,11 +216,16 @@ class EntryAdmin(ReadOnlyAdmin):
     def amount_display(self, obj: Entry) -> str:
         return obj.currency.format(obj.amount)
 
+    def get_search_results(self, request, queryset, search_term):
+        return entry_search(queryset, search_term), False
+
     def get_ordering(self, request):
-        # One account's entries (a wallet's "Ledger entries" link) newest first along its
-        # (account, created_at) index, as the wallet's movements are read; by id that index
-        # serves nothing, and a long history was read and sorted for each page.
-        if "account__id__exact" in request.GET:
+        # One account's entries (a wallet's "Ledger entries" link, or a search by its key)
+        # newest first along its (account, created_at) index, as the wallet's movements are
+        # read; by id that index serves nothing, and a long history was read and sorted for
+        # each page.
+        term = request.GET.get(SEARCH_VAR, "").strip()
+        if "account__id__exact" in request.GET or (term and entry_search_journal_number(term) is None):
             return ("-created_at", "-id")
         return super().get_ordering(request)
 
@@ -205,6 +242,9 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
+    def get_search_results(self, request, queryset, search_term):
+        return idempotency_record_search(queryset, search_term), False
+
 
 @admin.register(SettingChange)
 class SettingChangeAdmin(ReadOnlyAdmin):
@@ -215,3 +255,22 @@ class SettingChangeAdmin(ReadOnlyAdmin):
     list_filter = ("setting", "field")
     search_fields = ("=object_key", "=changed_by")
     date_hierarchy = "changed_at"
+
+
+@admin.register(ExportRecord)
+class ExportRecordAdmin(ReadOnlyAdmin):
+    """Who exported which report of what period, from the Reports page or the command."""
+
+    list_display = ("exported_at", "exported_by", "report", "since", "until", "currency", "provisional", "rows")
+    list_filter = (choices_filter("report", "report", lambda: [(r.name, r.name) for r in REPORTS.values()]),)
+    search_fields = ("=exported_by",)
+    search_help_text = "Who, exactly as recorded: staff:<username> or command:<name>."
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdmin):
+    """Each proof of the books (`reconcile`, hourly and by hand): when, how long, what it found.
+    Its problems are in the run's output and the worker's log; /metrics has the last one."""
+
+    list_display = ("finished_at", "problems", "duration_seconds", "accounts_checked", "rounds_checked", "all_rounds")
+    list_filter = ("all_rounds",)

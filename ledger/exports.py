@@ -24,6 +24,7 @@ from .selectors import (
     ledger_journal_lines,
     ledger_provider_ggr,
     ledger_trial_balance,
+    ledger_trial_balance_summary,
 )
 
 
@@ -44,6 +45,13 @@ REPORTS = {
             "Trial balance: every account's opening and closing balance and its movements",
             ledger_trial_balance,
             ("account", "kind", "currency", "opening", "increases", "decreases", "closing", "entries"),
+            frozenset({"opening", "increases", "decreases", "closing"}),
+        ),
+        Report(
+            "trial-balance-summary",
+            "Trial balance summary: the accounts' balances and movements in all per account kind and currency",
+            ledger_trial_balance_summary,
+            ("kind", "currency", "accounts", "opening", "increases", "decreases", "closing", "entries"),
             frozenset({"opening", "increases", "decreases", "closing"}),
         ),
         Report(
@@ -231,7 +239,27 @@ def report_csv(report: Report, *, period: Period, currency: str | None = None) -
 
 
 def csv_lines(lines: Iterable[list[str]]) -> Iterator[str]:
-    """Each list of cells as one CSV line, for a streaming response."""
+    """Each list of cells as one CSV line."""
     writer = csv.writer(_Line(), lineterminator="\r\n")
     for cells in lines:
         yield writer.writerow(cells)
+
+
+# What a streamed download hands the server at a time: one chunk per line was a write per
+# row, from the server threads that also serve the wallet's calls.
+STREAM_CHUNK_CHARS = 64 * 1024
+
+
+def in_chunks(lines: Iterable[str], *, size: int = STREAM_CHUNK_CHARS) -> Iterator[str]:
+    """The lines joined into chunks of at least `size` characters (the last may be shorter;
+    a line is never split), for a streaming response."""
+    chunk: list[str] = []
+    length = 0
+    for line in lines:
+        chunk.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(chunk)
+            chunk, length = [], 0
+    if chunk:
+        yield "".join(chunk)

@@ -258,6 +258,38 @@ class IdempotencyRecord(models.Model):
         return f"{self.scope}:{self.key}"
 
 
+class ReconcileRun(models.Model):
+    """One finished proof of the books (`ledger.reconciliation.reconcile_run_record`), hourly
+    from Celery beat or from `manage.py reconcile`: what /metrics says of the last one, and
+    where the next one's comparison of the rounds starts. A run that dies writes nothing, so
+    a stale `finished_at` is itself the alarm."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    duration_seconds = models.FloatField()
+    problems = models.IntegerField(help_text="Everything it found wrong; 0: the books were right.")
+    accounts_checked = models.IntegerField()
+    rounds_checked = models.IntegerField()
+    all_rounds = models.BooleanField(
+        help_text="Every round was compared with its journal, not only those played since the last clean run."
+    )
+    rounds_through = models.BigIntegerField(
+        help_text="The newest round's id when it started: the next run compares every round after it."
+    )
+
+    class Meta:
+        ordering = ["-finished_at"]
+        indexes = [
+            models.Index(fields=["finished_at"], name="reconcile_run_finished_idx"),
+            # The last clean run, read by every scrape and every run, however long the books
+            # have been wrong.
+            models.Index(fields=["finished_at"], condition=models.Q(problems=0), name="reconcile_run_clean_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconcile {self.finished_at:%Y-%m-%d %H:%M:%S}: {self.problems} problems"
+
+
 class SettingChange(models.Model):
     """One change of an operator setting that decides how money may move: a currency's
     thresholds, a provider's access, a game, a partner casino, an operator switch or API key.
@@ -281,3 +313,33 @@ class SettingChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.setting} {self.object_key}.{self.field}: {self.old_value!r} -> {self.new_value!r}"
+
+
+class ExportRecord(models.Model):
+    """Who exported which ledger report of what period: a report lists every player's balance
+    (the trial balance) or every movement (the journal). Written by `export_record_start` as
+    the export begins, so that a download cut off is on record too; its rows once it ends."""
+
+    exported_at = models.DateTimeField()
+    exported_by = models.CharField(
+        max_length=160,
+        help_text="staff:<username> from the admin's Reports page, command:<name> from manage.py ledger_report.",
+    )
+    report = models.CharField(max_length=32)
+    since = models.DateTimeField()
+    until = models.DateTimeField(help_text="Exclusive.")
+    currency = models.CharField(max_length=3, blank=True, help_text="Empty: every currency.")
+    provisional = models.BooleanField(
+        help_text="Exported before the period had settled: movements still committing may be missing from it."
+    )
+    rows = models.BigIntegerField(
+        null=True,
+        help_text="Rows written, once the export ended; empty: it did not end (a download cut off, a run that "
+        "failed) or is still running.",
+    )
+
+    class Meta:
+        ordering = ["-id"]  # newest first along the key
+
+    def __str__(self) -> str:
+        return f"{self.report} {self.since:%Y-%m-%d}..{self.until:%Y-%m-%d} by {self.exported_by}"

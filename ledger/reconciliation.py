@@ -1,24 +1,44 @@
-"""Proofs that the books are right, as SQL over the whole journal.
+"""Proofs that the books are right, as SQL over the journal.
 
 1. Every journal transaction's entries sum to zero per currency.
 2. Every cached balance (registered by the app that owns it: wallets) equals the sum of
-   its ledger account's entries.
+   its ledger account's entries, and every account of the kind those rows hold that has
+   money is some row's account: a wallet row deleted by hand leaves the player's money on an
+   account no balance shows.
 3. Every account that holds money for records of an app (withdrawals awaiting review) holds,
    per currency, exactly what those records add up to.
+4. Every game round's counts and totals are what its journal transactions add up to: every
+   round when asked, otherwise those opened or moved since the last clean run.
 The ledger knows nothing of wallets; apps register their cached-balance tables and their
-held totals here.
+held totals here. The rounds are read where they are (they build on the ledger).
+
+`ledger_reconcile` only reads; `reconcile_run_record` runs it and records the run, which
+/metrics reports and the next run starts its rounds from.
 """
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.db import connection, models
-from django.db.models import Q, Sum
+from django.db.models import Max, Q, Sum
 
+from casino_platform import clock
 from casino_platform.db import read_snapshot
 
-from .models import Account, Entry, JournalTransaction
+from .exports import SETTLING_MARGIN
+from .models import Account, Currency, Entry, JournalTransaction, ReconcileRun
+from .money import Money
+
+# Rounds compared per statement: each statement short, and the command can say how far it is.
+ROUND_BATCH = 10_000
+# A long check says how far it is at most this often.
+PROGRESS_EVERY_SECONDS = 10.0
+
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,8 @@ class _CachedBalance:
     model: type[models.Model]
     balance_field: str
     account_field: str
+    account_kind: str
+    owner_field: str
 
 
 @dataclass(frozen=True)
@@ -41,8 +63,14 @@ _CACHED_BALANCES: list[_CachedBalance] = []
 _HELD_TOTALS: list[_HeldTotal] = []
 
 
-def register_cached_balance(model: type[models.Model], *, balance_field: str, account_field: str) -> None:
-    entry = _CachedBalance(model, balance_field, account_field)
+def register_cached_balance(
+    model: type[models.Model], *, balance_field: str, account_field: str, account_kind: str, owner_field: str = ""
+) -> None:
+    """Each `model` row caches in `balance_field` the sum of its ledger account's entries
+    (`account_field`, one account per row), and every account of `account_kind` that holds
+    money is some row's. `owner_field` (a lookup, e.g. player__player_id) names whose a row
+    is in what reconcile prints."""
+    entry = _CachedBalance(model, balance_field, account_field, account_kind, owner_field)
     if entry not in _CACHED_BALANCES:
         _CACHED_BALANCES.append(entry)
 
@@ -57,6 +85,13 @@ def register_held_total(
         _HELD_TOTALS.append(entry)
 
 
+def _money(amount: int, currency: str, exponent: int | None) -> str:
+    """'10.50 EUR (1050)': as people read it, and the minor units the tables hold."""
+    if exponent is None:
+        return f"{amount} {currency} (minor units of a currency with no row)"
+    return f"{Money(amount, currency).format(exponent)} ({amount})"
+
+
 @dataclass(frozen=True)
 class BalanceMismatch:
     table: str
@@ -64,10 +99,34 @@ class BalanceMismatch:
     account_id: int
     cached: int
     ledger: int
+    currency: str
+    exponent: int | None
+    owner: str = ""  # e.g. "player p_demo_1"
 
     def describe(self) -> str:
-        cached, account = f"cached balance {self.cached}", f"account {self.account_id}"
-        return f"{self.table} {self.row_id}: {cached} != ledger {self.ledger} ({account})"
+        whose = ", ".join(part for part in (self.owner, self.currency) if part)
+        cached = _money(self.cached, self.currency, self.exponent)
+        ledger = _money(self.ledger, self.currency, self.exponent)
+        account = f"account {self.account_id}"
+        return f"{self.table} {self.row_id} ({whose}): cached balance {cached} != ledger {ledger} ({account})"
+
+
+@dataclass(frozen=True)
+class UnownedAccount:
+    """An account of a kind every one of which belongs to a row (a player's wallet) that
+    holds money and belongs to none: money owed that no balance shows."""
+
+    account_id: int
+    key: str
+    kind: str
+    table: str
+    ledger: int
+    currency: str
+    exponent: int | None
+
+    def describe(self) -> str:
+        held = _money(self.ledger, self.currency, self.exponent)
+        return f"account {self.account_id} {self.key} ({self.kind}) holds {held} and no {self.table} row has it"
 
 
 @dataclass(frozen=True)
@@ -80,13 +139,14 @@ class HeldMismatch:
     recorded: int
     ledger: int
     records: str
+    exponent: int | None = None
 
     def describe(self) -> str:
         account = f"account {self.account_id}" if self.account_id is not None else "no account"
-        return (
-            f"{self.account_kind} {self.currency} ({account}): the ledger holds {self.ledger}, "
-            f"the {self.records} add up to {self.recorded}"
-        )
+        held = _money(self.ledger, self.currency, self.exponent)
+        recorded = _money(self.recorded, self.currency, self.exponent)
+        where = f"{self.account_kind} {self.currency} ({account})"
+        return f"{where}: the ledger holds {held}, the {self.records} add up to {recorded}"
 
 
 @dataclass(frozen=True)
@@ -98,30 +158,88 @@ class UnbalancedJournal:
     currency: str
     total: int
     entries: int | None = None
+    exponent: int | None = None
 
     def describe(self) -> str:
         if self.entries is not None:
             return f"journal transaction {self.transaction_id} has {self.entries} entries; a movement has two or more"
-        return f"journal transaction {self.transaction_id} does not balance: {self.total} {self.currency}"
+        total = _money(self.total, self.currency, self.exponent)
+        return f"journal transaction {self.transaction_id} does not balance: {total}"
+
+
+# A round's cached figures, in the order RoundDrift holds them.
+ROUND_FIGURES = ("debit_count", "credit_count", "rollback_count", "total_debited", "total_credited")
+_ROUND_AMOUNTS = frozenset({"total_debited", "total_credited"})
+
+
+@dataclass(frozen=True)
+class RoundDrift:
+    """A game round whose cached counts or totals are not what its journal says. Credits
+    after a rollback are paid or refused on debit_count - rollback_count, and the player's
+    game history shows the totals."""
+
+    round_pk: int
+    provider_code: str
+    round_id: str
+    player_id: str
+    currency: str
+    exponent: int | None
+    cached: tuple[int, ...]  # ROUND_FIGURES as the round's row holds them
+    journal: tuple[int, ...]  # as its journal transactions add up
+
+    def describe(self) -> str:
+        differences = []
+        for name, cached, booked in zip(ROUND_FIGURES, self.cached, self.journal, strict=True):
+            if cached == booked:
+                continue
+            if name in _ROUND_AMOUNTS:
+                differences.append(
+                    f"{name} {_money(cached, self.currency, self.exponent)} != journal "
+                    f"{_money(booked, self.currency, self.exponent)}"
+                )
+            else:
+                differences.append(f"{name} {cached} != journal {booked}")
+        whose = f"id {self.round_pk}; player {self.player_id}, {self.currency}"
+        return f"round {self.provider_code}:{self.round_id} ({whose}): {'; '.join(differences)}"
+
+
+Mismatch = BalanceMismatch | UnownedAccount | HeldMismatch | RoundDrift
+Problem = UnbalancedJournal | Mismatch
+
+
+@dataclass(frozen=True)
+class RoundsWindow:
+    """The rounds a run compares when not all of them: those the journal moved since `since`,
+    and every round whose id is above `after_round` (opened since, by a movement or not)."""
+
+    since: datetime
+    after_round: int
 
 
 @dataclass
 class ReconciliationReport:
     unbalanced: list[UnbalancedJournal] = field(default_factory=list)
-    mismatches: list[BalanceMismatch | HeldMismatch] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
     accounts_checked: int = 0
+    rounds_checked: int = 0
+    rounds_window: RoundsWindow | None = None  # None: every round was compared
+    rounds_through: int = 0  # the newest round's id when the run started
 
     @property
     def ok(self) -> bool:
         return not self.unbalanced and not self.mismatches
 
-    def problems(self) -> Iterator[UnbalancedJournal | BalanceMismatch | HeldMismatch]:
+    @property
+    def problem_count(self) -> int:
+        return len(self.unbalanced) + len(self.mismatches)
+
+    def problems(self) -> Iterator[Problem]:
         """Every problem found, each with its describe(): the journal's first."""
         yield from self.unbalanced
         yield from self.mismatches
 
 
-def _unbalanced_journals() -> Iterator[UnbalancedJournal]:
+def _unbalanced_journals(exponents: dict[str, int]) -> Iterator[UnbalancedJournal]:
     entries = Entry._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -129,7 +247,7 @@ def _unbalanced_journals() -> Iterator[UnbalancedJournal]:
             "GROUP BY transaction_id, currency HAVING SUM(amount) <> 0 ORDER BY transaction_id"
         )
         for tx_id, currency, total in cursor.fetchall():
-            yield UnbalancedJournal(tx_id, currency, int(total))
+            yield UnbalancedJournal(tx_id, currency, int(total), exponent=exponents.get(currency))
     journals = JournalTransaction._meta.db_table
     with connection.cursor() as cursor:
         # A transaction with fewer than two entries explains nothing.
@@ -147,28 +265,53 @@ def _column(model: type[models.Model], name: str) -> str:
     return str(field.column)
 
 
-def _balance_mismatches(source: _CachedBalance) -> tuple[int, list[BalanceMismatch]]:
+def _owners(source: _CachedBalance, row_ids: list[int]) -> dict[int, str]:
+    """'player p_demo_1' per row, read only for the rows found wrong."""
+    if not source.owner_field or not row_ids:
+        return {}
+    label = source.owner_field.split("__")[0]
+    rows = source.model._default_manager.filter(pk__in=row_ids).values_list("pk", source.owner_field)
+    return {pk: f"{label} {owner}" for pk, owner in rows}
+
+
+def _balance_mismatches(
+    source: _CachedBalance, exponents: dict[str, int]
+) -> tuple[int, list[BalanceMismatch | UnownedAccount]]:
     table = source.model._meta.db_table
     balance_col = _column(source.model, source.balance_field)
     account_col = _column(source.model, source.account_field)
-    entries = Entry._meta.db_table
+    entries, accounts = Entry._meta.db_table, Account._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {table}")
         (checked,) = cursor.fetchone()
+        # Both directions in one statement: each row against its account, and each account of
+        # the kind with money against the rows (PostgreSQL sums the entries once for both).
         cursor.execute(
-            f"SELECT w.id, w.{account_col}, w.{balance_col}, COALESCE(s.total, 0) "
-            f"FROM {table} w LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM {entries} "
-            f"GROUP BY account_id) s ON s.account_id = w.{account_col} "
-            f"WHERE w.{balance_col} <> COALESCE(s.total, 0) ORDER BY w.id"
+            f"WITH sums AS (SELECT account_id, SUM(amount) AS total FROM {entries} GROUP BY account_id) "
+            f"SELECT w.id, a.id, a.key, a.kind, a.currency, w.{balance_col}, COALESCE(s.total, 0) "
+            f"FROM {table} w JOIN {accounts} a ON a.id = w.{account_col} LEFT JOIN sums s ON s.account_id = a.id "
+            f"WHERE w.{balance_col} <> COALESCE(s.total, 0) "
+            "UNION ALL "
+            f"SELECT NULL, a.id, a.key, a.kind, a.currency, NULL, s.total "
+            f"FROM sums s JOIN {accounts} a ON a.id = s.account_id "
+            f"WHERE a.kind = %s AND s.total <> 0 AND NOT EXISTS (SELECT 1 FROM {table} w WHERE w.{account_col} = a.id)",
+            [source.account_kind],
         )
-        bad = [
-            BalanceMismatch(table, row_id, account_id, int(cached), int(total))
-            for row_id, account_id, cached, total in cursor.fetchall()
-        ]
+        # The rows first, then the accounts no row has.
+        rows = sorted(cursor.fetchall(), key=lambda row: (row[0] is None, row[0] or 0, row[1]))
+    owners = _owners(source, [row[0] for row in rows if row[0] is not None])
+    bad: list[BalanceMismatch | UnownedAccount] = []
+    for row_id, account_id, key, kind, currency, cached, total in rows:
+        exponent = exponents.get(currency)
+        if row_id is None:
+            bad.append(UnownedAccount(account_id, key, kind, table, int(total), currency, exponent))
+        else:
+            owner = owners.get(row_id, "")
+            bad.append(BalanceMismatch(table, row_id, account_id, int(cached), int(total), currency, exponent, owner))
     return int(checked), bad
 
 
-def _held_mismatches(source: _HeldTotal) -> tuple[int, list[HeldMismatch]]:
+def _held_mismatches(source: _HeldTotal, exponents: dict[str, int]) -> tuple[int, list[HeldMismatch]]:
     # Both sums in one snapshot, or a withdrawal decided between the two reads would show as
     # a mismatch that is not there.
     with read_snapshot():
@@ -190,32 +333,227 @@ def _held_mismatches(source: _HeldTotal) -> tuple[int, list[HeldMismatch]]:
         account_id, held = accounts.get(currency, (None, 0))
         if held != recorded.get(currency, 0):
             bad.append(
-                HeldMismatch(source.account_kind, currency, account_id, recorded.get(currency, 0), held, records)
+                HeldMismatch(
+                    source.account_kind,
+                    currency,
+                    account_id,
+                    recorded.get(currency, 0),
+                    held,
+                    records,
+                    exponents.get(currency),
+                )
             )
     return len(accounts), bad
 
 
-def ledger_reconcile(*, progress: Callable[[str, float], None] | None = None) -> ReconciliationReport:
-    """Run every check; read-only, safe at any time. `progress(check, seconds)` is told of
-    each check as it ends (each reads the whole journal: minutes on a large one)."""
+def _round_tables() -> dict[str, str]:
+    from sessions.models import Round  # the rounds build on the ledger, not the other way round
 
-    def done(check: str, started: float) -> None:
-        if progress is not None:
-            progress(check, time.monotonic() - started)
+    def table_of(name: str) -> str:
+        related = Round._meta.get_field(name).related_model
+        assert related is not None and not isinstance(related, str)
+        return related._meta.db_table
 
+    return {
+        "rounds": Round._meta.db_table,
+        "providers": table_of("provider"),
+        "players": table_of("player"),
+        "journals": JournalTransaction._meta.db_table,
+        "entries": Entry._meta.db_table,
+        "accounts": Account._meta.db_table,
+    }
+
+
+# The figures as wallet/sql's debit, credit and rollback functions (and the Python path's
+# round_* services) keep them: a debit adds one debit and its stake; a credit, one credit and
+# its amount, a zero one too; a rollback, one rollback, and takes its debit's stake off
+# total_debited. A rollback's journal transaction carries its debit's round. The amounts are
+# the player's wallet's side of each transaction. Plain SQL, for SQLite too (`make run`'s
+# default); the round's journal is found along journal_round_idx (provider code, round id).
+_ROUNDS_COMPARED = """
+WITH compared AS (
+    SELECT r.id, p.code AS provider_code, r.round_id, pl.player_id, r.currency,
+           r.debit_count, r.credit_count, r.rollback_count, r.total_debited, r.total_credited,
+           COUNT(DISTINCT CASE WHEN j.kind = 'debit' THEN j.id END) AS debits,
+           COUNT(DISTINCT CASE WHEN j.kind = 'credit' THEN j.id END) AS credits,
+           COUNT(DISTINCT CASE WHEN j.kind = 'rollback' THEN j.id END) AS rollbacks,
+           -COALESCE(SUM(CASE WHEN a.kind = 'player_wallet' AND j.kind <> 'credit' THEN e.amount END), 0) AS debited,
+           COALESCE(SUM(CASE WHEN a.kind = 'player_wallet' AND j.kind = 'credit' THEN e.amount END), 0) AS credited
+    FROM ({candidates}) c
+    JOIN {rounds} r ON r.id = c.id
+    JOIN {providers} p ON p.id = r.provider_id
+    JOIN {players} pl ON pl.id = r.player_id
+    LEFT JOIN {journals} j
+        ON j.provider_code = p.code AND j.round_id = r.round_id AND j.kind IN ('debit', 'credit', 'rollback')
+    LEFT JOIN {entries} e ON e.transaction_id = j.id
+    LEFT JOIN {accounts} a ON a.id = e.account_id
+    GROUP BY r.id, p.code, r.round_id, pl.player_id, r.currency,
+             r.debit_count, r.credit_count, r.rollback_count, r.total_debited, r.total_credited
+)
+SELECT n.checked, n.last_id, c.id, c.provider_code, c.round_id, c.player_id, c.currency,
+       c.debit_count, c.credit_count, c.rollback_count, c.total_debited, c.total_credited,
+       c.debits, c.credits, c.rollbacks, c.debited, c.credited
+FROM (SELECT COUNT(*) AS checked, MAX(id) AS last_id FROM compared) n
+LEFT JOIN compared c ON c.debit_count <> c.debits OR c.credit_count <> c.credits
+    OR c.rollback_count <> c.rollbacks OR c.total_debited <> c.debited OR c.total_credited <> c.credited
+ORDER BY c.id
+"""
+
+# The older rounds the journal moved since the window's start: its movements found along the
+# journal's created_at index, each one's round by the round's key (provider, round id).
+_ROUNDS_MOVED_SINCE = """
+SELECT DISTINCT r.id FROM {journals} j
+JOIN {providers} p ON p.code = j.provider_code
+JOIN {rounds} r ON r.provider_id = p.id AND r.round_id = j.round_id
+WHERE j.created_at >= %s AND j.kind IN ('debit', 'credit', 'rollback') AND j.round_id <> '' AND r.id <= %s
+"""
+
+_ROUNDS_BY_ID = "SELECT id FROM {rounds} WHERE id > %s AND id <= %s ORDER BY id LIMIT %s"
+
+
+def _rounds_compared(
+    candidates: str, params: list[Any], exponents: dict[str, int]
+) -> tuple[int, int | None, list[RoundDrift]]:
+    tables = _round_tables()
+    sql = _ROUNDS_COMPARED.format(candidates=candidates.format(**tables), **tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    checked, last_id = int(rows[0][0]), rows[0][1]
+    drifts = [
+        RoundDrift(
+            pk,
+            provider,
+            round_id,
+            player,
+            currency,
+            exponents.get(currency),
+            tuple(int(figure) for figure in figures[: len(ROUND_FIGURES)]),
+            tuple(int(figure) for figure in figures[len(ROUND_FIGURES) :]),
+        )
+        for _, _, pk, provider, round_id, player, currency, *figures in rows
+        if pk is not None
+    ]
+    return checked, last_id, drifts
+
+
+def _round_drifts(
+    *, window: RoundsWindow | None, through: int, exponents: dict[str, int], say: Progress
+) -> tuple[int, list[RoundDrift]]:
+    """The rounds up to id `through`: those of `window`, or every one."""
+    checked, after = 0, 0
+    drifts: list[RoundDrift] = []
+    if window is not None:
+        after = min(window.after_round, through)
+        since = connection.ops.adapt_datetimefield_value(window.since)
+        checked, _, drifts = _rounds_compared(_ROUNDS_MOVED_SINCE, [since, after], exponents)
+    started = last_said = time.monotonic()
+    while after < through:
+        count, last_id, found = _rounds_compared(_ROUNDS_BY_ID, [after, through, ROUND_BATCH], exponents)
+        if not count or last_id is None:
+            break
+        after, checked = int(last_id), checked + count
+        drifts += found
+        if time.monotonic() - last_said >= PROGRESS_EVERY_SECONDS:
+            last_said = time.monotonic()
+            say(f"rounds: {checked} compared, {len(drifts)} drifted ({last_said - started:.1f} s)")
+    return checked, drifts
+
+
+@contextmanager
+def _check(say: Progress, name: str) -> Iterator[None]:
+    say(f"checking: {name} ...")
     started = time.monotonic()
-    report = ReconciliationReport(unbalanced=list(_unbalanced_journals()))
-    done("every journal transaction balances", started)
+    yield
+    say(f"checked: {name} ({time.monotonic() - started:.1f} s)")
+
+
+def ledger_reconcile(*, progress: Progress | None = None, rounds: RoundsWindow | None = None) -> ReconciliationReport:
+    """Run every check; read-only, safe at any time. Compares every round unless given a
+    `rounds` window. `progress(line)` is told as each check starts and ends, and how far
+    the rounds are (each other check reads the whole journal: minutes on a large one)."""
+    from sessions.models import Round
+
+    say: Progress = progress or (lambda line: None)
+    exponents = dict(Currency.objects.values_list("code", "exponent"))
+    report = ReconciliationReport(rounds_window=rounds)
+    # Read first: rounds opened while this runs are the next run's.
+    report.rounds_through = Round.objects.aggregate(newest=Max("pk"))["newest"] or 0
+    with _check(say, "every journal transaction balances"):
+        report.unbalanced = list(_unbalanced_journals(exponents))
     for source in _CACHED_BALANCES:
-        started = time.monotonic()
-        checked, bad = _balance_mismatches(source)
-        report.accounts_checked += checked
-        report.mismatches.extend(bad)
-        done(f"{source.model._meta.db_table} balances equal their ledger accounts", started)
+        with _check(say, f"{source.model._meta.db_table} balances equal their ledger accounts"):
+            checked, bad = _balance_mismatches(source, exponents)
+            report.accounts_checked += checked
+            report.mismatches.extend(bad)
     for held_total in _HELD_TOTALS:
-        started = time.monotonic()
-        accounts, held_bad = _held_mismatches(held_total)
-        report.accounts_checked += accounts
-        report.mismatches.extend(held_bad)
-        done(f"{held_total.account_kind} accounts hold their {held_total.model._meta.db_table} rows", started)
+        with _check(say, f"{held_total.account_kind} accounts hold their {held_total.model._meta.db_table} rows"):
+            accounts, held_bad = _held_mismatches(held_total, exponents)
+            report.accounts_checked += accounts
+            report.mismatches.extend(held_bad)
+    which = "every round" if rounds is None else f"rounds opened or moved since {rounds.since:%Y-%m-%d %H:%M:%S %Z}"
+    with _check(say, f"{Round._meta.db_table} counts and totals equal their journal ({which})"):
+        report.rounds_checked, drifts = _round_drifts(
+            window=rounds, through=report.rounds_through, exponents=exponents, say=say
+        )
+        report.mismatches.extend(drifts)
     return report
+
+
+def reconcile_rounds_window() -> RoundsWindow | None:
+    """The rounds the next run must compare: those opened or moved since the last clean run
+    began (less the time a movement may take to commit after its stamp), so that a round
+    found wrong is compared again at every run until it is put right; None, every round,
+    before the first clean run."""
+    last_clean = (
+        ReconcileRun.objects.filter(problems=0).order_by("-finished_at").values("started_at", "rounds_through").first()
+    )
+    if last_clean is None:
+        return None
+    return RoundsWindow(since=last_clean["started_at"] - SETTLING_MARGIN, after_round=last_clean["rounds_through"])
+
+
+def reconcile_run_record(*, all_rounds: bool = False, progress: Progress | None = None) -> ReconciliationReport:
+    """Prove the books (`ledger_reconcile`) and record the run: when it finished, how long it
+    took, how many problems it found. The rounds are those of `reconcile_rounds_window`
+    unless `all_rounds`. Holds no transaction while it reads; the run's row is written at
+    the end, so a run that dies records nothing."""
+    window = None if all_rounds else reconcile_rounds_window()
+    started_at, started = clock.now(), time.monotonic()
+    report = ledger_reconcile(progress=progress, rounds=window)
+    ReconcileRun.objects.create(
+        started_at=started_at,
+        finished_at=clock.now(),
+        duration_seconds=time.monotonic() - started,
+        problems=report.problem_count,
+        accounts_checked=report.accounts_checked,
+        rounds_checked=report.rounds_checked,
+        all_rounds=window is None,
+        rounds_through=report.rounds_through,
+    )
+    return report
+
+
+@dataclass(frozen=True)
+class ReconcileRunsSummary:
+    last_finished_at: datetime
+    last_duration_seconds: float
+    last_problems: int
+    last_clean_finished_at: datetime | None
+
+
+def reconcile_runs_summary() -> ReconcileRunsSummary | None:
+    """The last run and when the last clean one finished (/metrics), along their indexes;
+    None before the first run."""
+    last = ReconcileRun.objects.order_by("-finished_at").first()
+    if last is None:
+        return None
+    clean: datetime | None = last.finished_at
+    if last.problems:
+        clean = (
+            ReconcileRun.objects.filter(problems=0)
+            .order_by("-finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+    return ReconcileRunsSummary(last.finished_at, last.duration_seconds, last.problems, clean)

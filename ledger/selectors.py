@@ -12,7 +12,7 @@ from casino_platform.db import values_along_index
 from casino_platform.errors import ValidationFailed
 from casino_platform.validators import bigint_or_none
 
-from .models import CURRENCY_CODE, Account, Currency, Entry, JournalTransaction
+from .models import CURRENCY_CODE, Account, Currency, Entry, IdempotencyRecord, JournalTransaction
 
 
 def currency_not_enabled(code: str) -> ValidationFailed:
@@ -88,6 +88,38 @@ def journal_search(queryset: QuerySet[JournalTransaction], term: str) -> QuerySe
     return queryset.filter(match)
 
 
+def entry_search_journal_number(term: str) -> int | None:
+    """The journal number an entry search names (`123` or `#123`); None when the term is an
+    account's key."""
+    return bigint_or_none(term.strip().removeprefix("#"))
+
+
+def entry_search(queryset: QuerySet[Entry], term: str) -> QuerySet[Entry]:
+    """The back office's entry search: a journal number finds its entries by the (transaction,
+    leg) key; anything else is an account's key, whose id is looked up first so that its
+    entries are found, and paged newest first, along the (account, created_at) index. Never
+    both at once: an OR of the two across the join to the accounts was served by no index and
+    read every entry."""
+    term = term.strip()
+    if not term:
+        return queryset
+    journal_id = entry_search_journal_number(term)
+    if journal_id is not None:
+        return queryset.filter(transaction_id=journal_id)
+    account_id = Account.objects.filter(key=term).values_list("pk", flat=True).first()
+    return queryset.none() if account_id is None else queryset.filter(account_id=account_id)
+
+
+def idempotency_record_search(queryset: QuerySet[IdempotencyRecord], term: str) -> QuerySet[IdempotencyRecord]:
+    """Idempotency records by their key, exactly as written, along their only index, (scope,
+    key): the search names every scope in the table, read along that index, which a condition
+    on the key alone would read end to end."""
+    term = term.strip()
+    if not term:
+        return queryset
+    return queryset.filter(scope__in=values_along_index(IdempotencyRecord, "scope"), key=term)
+
+
 def _entries_in(*, until: datetime, currency: str | None) -> QuerySet[Entry]:
     entries = Entry.objects.filter(created_at__lt=until)
     return entries.filter(currency_id=currency) if currency else entries
@@ -130,6 +162,40 @@ def ledger_trial_balance(*, since: datetime, until: datetime, currency: str | No
             "account": row["account_key"],
             "kind": row["account_kind"],
             "currency": row["account_currency"],
+            "opening": row["opening"],
+            "increases": row["increases"],
+            "decreases": row["decreases"],
+            "closing": row["opening"] + row["increases"] + row["decreases"],
+            "entries": row["entries"],
+        }
+
+
+def ledger_trial_balance_summary(
+    *, since: datetime, until: datetime, currency: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """`ledger_trial_balance` in all per account kind and currency: how many accounts of the
+    kind have entries before `until`, their opening and closing balances and what moved them
+    in [since, until). The kinds of each currency sum to zero at both ends, as its accounts
+    do: what the players are owed beside what the providers' clearing and the cash accounts
+    hold."""
+    in_period = Q(created_at__gte=since)
+    rows = (
+        _entries_in(until=until, currency=currency)
+        .values("currency_id", kind=F("account__kind"))
+        .annotate(
+            accounts=Count("account_id", distinct=True),
+            opening=Coalesce(Sum("amount", filter=Q(created_at__lt=since)), Value(0)),
+            increases=Coalesce(Sum("amount", filter=in_period & Q(amount__gt=0)), Value(0)),
+            decreases=Coalesce(Sum("amount", filter=in_period & Q(amount__lt=0)), Value(0)),
+            entries=Count("id", filter=in_period),
+        )
+        .order_by("currency_id", "kind")
+    )
+    for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
+        yield {
+            "kind": row["kind"],
+            "currency": row["currency_id"],
+            "accounts": row["accounts"],
             "opening": row["opening"],
             "increases": row["increases"],
             "decreases": row["decreases"],

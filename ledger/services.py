@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from casino_platform import clock
 
 from .errors import UnbalancedTransaction
-from .models import Account, Currency, Entry, JournalTransaction
+from .models import Account, Currency, Entry, ExportRecord, JournalTransaction
 from .settings_audit import setting_changes_record
 
 
@@ -189,3 +189,25 @@ def currency_ensure_defaults(*, changed_by: str = "system") -> int:
             setting_changes_record(obj=currency, before=None, changed_by=changed_by)
             created += 1
     return created
+
+
+@transaction.atomic(durable=True)  # committed before the first row is read, not with it
+def export_record_start(
+    *, exported_by: str, report: str, since: datetime, until: datetime, currency: str | None, provisional: bool
+) -> ExportRecord:
+    """Record that `exported_by` began exporting `report` of [since, until), committed at
+    once: an export cut off on its way out has still been seen by someone."""
+    return ExportRecord.objects.create(
+        exported_at=clock.now(),
+        exported_by=exported_by,
+        report=report,
+        since=since,
+        until=until,
+        currency=currency or "",
+        provisional=provisional,
+    )
+
+
+def export_record_finish(*, record_id: int, rows: int) -> None:
+    """The rows an export wrote, once it ended; set once."""
+    ExportRecord.objects.filter(pk=record_id, rows__isnull=True).update(rows=rows)

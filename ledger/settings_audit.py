@@ -45,13 +45,20 @@ AUDITED_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def setting_snapshot(obj: models.Model) -> dict[str, str] | None:
+def setting_snapshot(obj: models.Model, *, deleting: bool = False) -> dict[str, str] | None:
     """The audited fields of `obj` as the database holds them now, locked until the change
     commits, so that a colleague's change in between is not recorded as overwritten; None
-    when the database holds none."""
+    when the database holds none.
+
+    FOR NO KEY UPDATE: it conflicts with itself, so writers of the settings still go one at a
+    time, but not with the key share a bet or a launch takes on the rows it refers to (a
+    provider, a currency). FOR UPDATE held those up behind a settings change, and deadlocked
+    one that held its session with a change that then locked the sessions. A deletion
+    (`deleting`) takes FOR UPDATE, its DELETE's own lock, first: no row referring to `obj`
+    is added between Django's check of the references and the DELETE."""
     if obj.pk is None:
         return None
-    stored = type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first()
+    stored = type(obj)._default_manager.select_for_update(no_key=not deleting).filter(pk=obj.pk).first()
     return None if stored is None else _values(stored)
 
 
@@ -63,7 +70,7 @@ def setting_update_or_create(
     model: type[M], *, changed_by: str, defaults: dict[str, Any], reason: str = "", **lookup: Any
 ) -> tuple[M, bool]:
     """`update_or_create` for an audited setting (a seed, a command): what it changes is recorded."""
-    existing = model._default_manager.select_for_update().filter(**lookup).first()
+    existing = model._default_manager.select_for_update(no_key=True).filter(**lookup).first()  # as setting_snapshot
     before = _values(existing) if existing is not None else None
     if existing is None:
         obj = model._default_manager.create(**lookup, **defaults)

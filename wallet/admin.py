@@ -26,7 +26,7 @@ from casino_platform.admin import (
 )
 from casino_platform.errors import DomainError
 from casino_platform.validators import bigint_or_none
-from ledger.exports import csv_lines, table_lines
+from ledger.exports import csv_lines, in_chunks, table_lines
 from ledger.forms import CurrencyAmountField, to_minor_units
 from ledger.models import Currency
 from ledger.money import Money
@@ -1025,7 +1025,7 @@ class MonitoringAlertAdmin(WalletQueueAdmin):
         lines = table_lines(
             monitoring_alert_lines(queryset), columns=MONITORING_ALERT_COLUMNS, money=MONITORING_ALERT_MONEY
         )
-        response = StreamingHttpResponse(csv_lines(lines), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(in_chunks(csv_lines(lines)), content_type="text/csv; charset=utf-8")
         filename = f"monitoring-alerts_{clock.now():%Y-%m-%dT%H-%M-%SZ}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -14,7 +14,13 @@ class WalletConfig(AppConfig):
         from . import checks  # noqa: F401 - registers the webhook's settings check
         from .models import Wallet, Withdrawal
 
-        register_cached_balance(Wallet, balance_field="balance", account_field="account")
+        register_cached_balance(
+            Wallet,
+            balance_field="balance",
+            account_field="account",
+            account_kind=Account.Kind.PLAYER_WALLET,
+            owner_field="player__player_id",
+        )
         register_held_total(
             Withdrawal,
             account_kind=Account.Kind.WITHDRAWALS_PENDING,

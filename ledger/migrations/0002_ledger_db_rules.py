@@ -11,6 +11,8 @@ there is ledger_post()'s and the reconciliation's.
 
 from django.db import migrations
 
+from ledger.migration_guards import refuse_unapplying_over_rows
+
 PG_FORWARD = """
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -107,6 +109,7 @@ def forward(apps, schema_editor):
 
 
 def reverse(apps, schema_editor):
+    refuse_unapplying_over_rows(schema_editor.connection, "0002_ledger_db_rules")
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         with schema_editor.connection.cursor() as cursor:

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from ledger.migration_guards import refuse_unapplying_over_rows
+
 TABLE = "ledger_settingchange"
 
 
@@ -22,6 +24,8 @@ def append_only(apps, schema_editor):
 
 
 def not_append_only(apps, schema_editor):
+    # Undone first, so it refuses before the trail's table is dropped.
+    refuse_unapplying_over_rows(schema_editor.connection, "0014_setting_changes")
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}")

@@ -12,6 +12,8 @@
 
 from django.db import migrations
 
+from ledger.migration_guards import refuse_unapplying_over_rows
+
 APPEND_ONLY = ["ledger_entry", "ledger_journaltransaction", "ledger_settingchange", "players_playerauditlog"]
 
 PG_FORWARD = """
@@ -93,6 +95,7 @@ def forward(apps, schema_editor):
 
 
 def reverse(apps, schema_editor):
+    refuse_unapplying_over_rows(schema_editor.connection, "0020_history_cannot_be_truncated_or_reread")
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(PG_REVERSE, params=None)

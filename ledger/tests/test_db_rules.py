@@ -1,6 +1,6 @@
 """The database itself refuses what the ledger forbids, even when Python is bypassed."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
@@ -77,10 +77,11 @@ def test_single_entry_transaction_is_refused_at_commit(journal):
 
 
 def _add_entry(journal_id: int, leg: int, account_id: int, amount: int) -> None:
+    # Stamped with its transaction's time, as every leg must be.
     raw(
         "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
-        "VALUES (%s, %s, %s, %s, 'EUR', now())",
-        [journal_id, leg, account_id, amount],
+        "SELECT %s, %s, %s, %s, 'EUR', created_at FROM ledger_journaltransaction WHERE id = %s",
+        [journal_id, leg, account_id, amount, journal_id],
     )
 
 
@@ -151,6 +152,56 @@ def test_three_legs_and_a_balanced_pair_added_later_are_accepted(eur_and_usd_acc
         5,
     ]
     assert ledger_reconcile().ok
+
+
+def test_a_leg_added_later_is_stamped_with_its_transaction_s_time_or_refused(journal):
+    """The period reports find an entry by its transaction's time, the trial balance by its
+    own: a later pair stamped two days on was in that day's trial balance and in no day's
+    journal, GGR or cashier export. Stamped with its transaction's time it is in both."""
+    from ledger.exports import Period
+    from ledger.selectors import ledger_journal_lines, ledger_trial_balance
+    from ledger.services import house_account_id
+
+    with transaction.atomic():
+        cash_in, adjustments = (house_account_id(kind=kind, currency="EUR") for kind in ("cash_in", "adjustments"))
+    later = journal.created_at + timedelta(days=2)
+    pair = (
+        "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at)"
+        " VALUES (%s, 3, %s, 5, 'EUR', %s), (%s, 4, %s, -5, 'EUR', %s)"
+    )
+    with pytest.raises(IntegrityError, match="a leg carries its transaction's time"), transaction.atomic():
+        raw(pair, [journal.pk, cash_in, later, journal.pk, adjustments, later])
+
+    with transaction.atomic():
+        raw(pair, [journal.pk, cash_in, journal.created_at, journal.pk, adjustments, journal.created_at])
+    period = Period.of_days(journal.created_at.date())
+    moved = sum(row["entries"] for row in ledger_trial_balance(since=period.since, until=period.until))
+    exported = list(ledger_journal_lines(since=period.since, until=period.until))
+    assert moved == len(exported) == 4
+    assert ledger_reconcile().ok
+
+
+def test_a_leg_stamped_apart_from_its_transaction_in_the_same_commit_is_refused(eur_and_usd_accounts):
+    """Legs 1 and 2 are not checked (the hot path's); a third leg is, whenever it is written."""
+    eur = eur_and_usd_accounts["EUR"]
+    with pytest.raises(IntegrityError, match="a leg carries its transaction's time"), transaction.atomic():
+        _journal_with_entries([(eur[0], 5, "EUR"), (eur[1], -5, "EUR")])
+        raw(
+            "INSERT INTO ledger_entry (transaction_id, leg, account_id, amount, currency, created_at) "
+            "VALUES (currval('ledger_journaltransaction_id_seq'), 3, %s, 0, 'EUR', now() + interval '1 day')",
+            [eur[0]],
+        )
+
+
+def test_a_wallet_is_never_deleted(journal):
+    """Its account's entries still say what the player is owed, and no balance would show it."""
+    wallet = Wallet.objects.get()
+    with pytest.raises(IntegrityError, match="wallets are never deleted: DELETE"), transaction.atomic():
+        raw("DELETE FROM wallet_wallet WHERE id = %s", [wallet.pk])
+    with pytest.raises(IntegrityError, match="wallets are never deleted: TRUNCATE"), transaction.atomic():
+        raw("SET LOCAL ledger.allow_truncate = off")
+        raw("TRUNCATE wallet_wallet CASCADE")
+    assert Wallet.objects.filter(pk=wallet.pk).exists()
 
 
 @pytest.fixture

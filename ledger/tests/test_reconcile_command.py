@@ -1,4 +1,5 @@
-"""`manage.py reconcile`: passes on honest books, fails loudly when a wallet drifts from its ledger."""
+"""`manage.py reconcile`: passes on honest books, fails loudly when a wallet drifts from its ledger,
+naming whose money in what currency, and says how far it is."""
 
 import io
 
@@ -45,9 +46,12 @@ def test_fails_naming_the_wallet_changed_behind_the_ledgers_back(sandbox):
     with pytest.raises(CommandError, match=r"Reconciliation FAILED: 0 unbalanced, 1 mismatched"):
         call_command("reconcile", stdout=out, stderr=io.StringIO())
     output = out.getvalue()
-    assert f"wallet_wallet {wallet.pk}: cached balance 100001 != ledger 100000 (account {wallet.account_id})" in output
+    assert (
+        f"wallet_wallet {wallet.pk} (player p_demo_1, EUR): cached balance 1000.01 EUR (100001)"
+        f" != ledger 1000.00 EUR (100000) (account {wallet.account_id})"
+    ) in output
     others = Wallet.objects.exclude(pk=wallet.pk).values_list("pk", flat=True)
-    assert all(f"wallet_wallet {pk}:" not in output for pk in others)
+    assert all(f"wallet_wallet {pk} (" not in output for pk in others)
 
 
 def test_every_drifted_wallet_is_reported(sandbox):
@@ -60,7 +64,7 @@ def test_every_drifted_wallet_is_reported(sandbox):
     with pytest.raises(CommandError, match="2 mismatched"):
         call_command("reconcile", stdout=out, stderr=io.StringIO())
     for wallet in wallets:
-        assert f"wallet_wallet {wallet.pk}: cached balance" in out.getvalue()
+        assert f"wallet_wallet {wallet.pk} (player {wallet.player.player_id}, EUR): cached balance" in out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -82,6 +86,37 @@ def test_a_journal_transaction_without_its_entries_is_named_for_what_it_is(db):
     with pytest.raises(CommandError, match=f"first: journal transaction {journal_id} has 0 entries"):
         call_command("reconcile", stdout=out, stderr=io.StringIO())
     assert f"journal transaction {journal_id} has 0 entries; a movement has two or more" in out.getvalue()
+
+
+def test_a_systematic_drift_is_named_a_hundred_times_and_counted_beyond(db):
+    from wallet.tests.factories import funded_wallet
+
+    for _ in range(102):
+        funded_wallet(amount=100)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE wallet_wallet SET balance = balance + 1")
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="0 unbalanced, 102 mismatched"):
+        call_command("reconcile", stdout=out, stderr=io.StringIO())
+    output = out.getvalue()
+    assert output.count("cached balance 1.01 EUR (101) != ledger 1.00 EUR (100)") == 100
+    assert "  ... and 2 more (the first 100 shown)" in output
+
+
+def test_says_which_check_it_is_in_and_records_the_run(sandbox):
+    from ledger.models import ReconcileRun
+
+    output = reconcile()
+    assert "  checking: every journal transaction balances ...\n" in output
+    assert "  checking: game_sessions_round counts and totals equal their journal (every round) ...\n" in output
+    assert "rounds (every one) match their journal" in output
+    assert ReconcileRun.objects.get().problems == 0
+    # The next run compares only the rounds opened or moved since; --all-rounds, every one.
+    assert "rounds (those opened or moved since the last clean run) match their journal" in reconcile()
+    out = io.StringIO()
+    call_command("reconcile", "--all-rounds", stdout=out, stderr=io.StringIO())
+    assert "rounds (every one) match their journal" in out.getvalue()
 
 
 def test_the_hourly_reconcile_expires_so_an_outage_does_not_pile_them_up(settings):

@@ -14,14 +14,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from casino_platform import clock
-from ledger.exports import REPORTS, Period, report_csv
-from ledger.models import JournalTransaction
+from ledger.exports import REPORTS, STREAM_CHUNK_CHARS, Period, in_chunks, report_csv
+from ledger.models import ExportRecord, JournalTransaction
 from ledger.selectors import (
     ledger_cashier,
     ledger_game_ggr,
     ledger_journal_lines,
     ledger_provider_ggr,
     ledger_trial_balance,
+    ledger_trial_balance_summary,
 )
 from provider.tests.factories import GameFactory, ProviderFactory
 from wallet.models import Wallet
@@ -111,6 +112,40 @@ class TestTrialBalance:
     def test_an_account_with_nothing_before_the_end_is_not_listed(self, books):
         day_before = Period.of_days(date(2026, 11, 29))
         assert list(ledger_trial_balance(since=day_before.since, until=day_before.until)) == []
+
+
+class TestTrialBalanceSummary:
+    def test_the_accounts_in_all_per_kind_and_currency(self, books):
+        accounts = list(ledger_trial_balance(since=SECOND_DAY.since, until=SECOND_DAY.until))
+        summed: dict[tuple[str, str], dict[str, int]] = {}
+        for row in accounts:
+            into = summed.setdefault((row["kind"], row["currency"]), dict.fromkeys(MOVED, 0) | {"accounts": 0})
+            into["accounts"] += 1
+            for column in MOVED:
+                into[column] += row[column]
+        summary = list(ledger_trial_balance_summary(since=SECOND_DAY.since, until=SECOND_DAY.until))
+        assert {(r["kind"], r["currency"]): {k: r[k] for k in (*MOVED, "accounts")} for r in summary} == summed
+        assert [(r["currency"], r["kind"]) for r in summary] == sorted((currency, kind) for kind, currency in summed)
+        wallets = next(r for r in summary if (r["kind"], r["currency"]) == ("player_wallet", "EUR"))
+        assert (wallets["opening"], wallets["decreases"], wallets["closing"]) == (10_200, -1_050, 9_150)
+
+    def test_each_currency_s_kinds_sum_to_zero_at_both_ends(self, books):
+        summary = list(ledger_trial_balance_summary(since=SECOND_DAY.since, until=SECOND_DAY.until, currency="JPY"))
+        assert {r["currency"] for r in summary} == {"JPY"}
+        assert sum(r["opening"] for r in summary) == sum(r["closing"] for r in summary) == 0
+
+    def test_from_the_command_in_major_units(self, books, at):
+        at(SETTLED)
+        out = io.StringIO()
+        call_command("ledger_report", "trial-balance-summary", "--since", "2026-12-01", "-o", "-", stdout=out)
+        assert out.getvalue().startswith("kind,currency,accounts,opening,increases,decreases,closing,entries\r\n")
+        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+        wallets = next(r for r in rows if (r["kind"], r["currency"]) == ("player_wallet", "EUR"))
+        assert (wallets["accounts"], wallets["closing"], wallets["entries"]) == ("1", "91.50", "2")
+
+
+# The columns the summary adds up from the trial balance's accounts.
+MOVED = ("opening", "increases", "decreases", "closing", "entries")
 
 
 class TestGrossGamingRevenue:
@@ -335,6 +370,16 @@ class TestCsv:
         assert wallet.endswith(",player_wallet,JPY,4300,0,0,4300,0")
 
 
+class TestStreamedChunks:
+    def test_lines_go_out_joined_in_chunks_of_about_64_kb_never_split(self):
+        lines = [f"{n:099d}\n" for n in range(2_000)]  # 200 KB in lines of 100 characters
+        chunks = list(in_chunks(iter(lines)))
+        assert "".join(chunks) == "".join(lines)
+        assert len(chunks) == 4 and all(STREAM_CHUNK_CHARS <= len(c) < STREAM_CHUNK_CHARS + 100 for c in chunks[:-1])
+        assert all(c.endswith("\n") for c in chunks)
+        assert list(in_chunks(iter([]))) == []
+
+
 class TestPeriod:
     def test_yesterday_by_default_and_one_day_from_either_end(self):
         today = date(2026, 12, 6)
@@ -388,6 +433,7 @@ class TestCommand:
         with pytest.raises(RuntimeError):
             call_command("ledger_report", "journal", "-o", str(tmp_path / "j.csv"), stdout=io.StringIO())
         assert list(tmp_path.iterdir()) == []
+        assert ExportRecord.objects.get().rows is None  # begun, and on record, but never finished
 
     def test_standard_output_holds_only_the_csv(self, books, at):
         at(SETTLED)
@@ -463,8 +509,9 @@ class TestAdmin:
     def test_a_valid_form_downloads_the_report(self, finance, books, at, django_assert_max_num_queries):
         at(SETTLED)
         params = {"report": "trial-balance", "since": "2026-12-01", "until": "2026-12-02", "currency": "EUR"}
-        # 8, and the rows' transaction (a savepoint in the test's) with its idle timeout
-        with django_assert_max_num_queries(11):
+        # The page, the rows' transaction (a savepoint in the test's) with its idle timeout, and the
+        # export's record (in a savepoint of its own here) and its rows
+        with django_assert_max_num_queries(14):
             response = finance.get(self.url, params)
             body = b"".join(response.streaming_content).decode()
         assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -493,11 +540,13 @@ class TestAdmin:
             body = b"".join(response.streaming_content).decode()
         assert len(list(csv.DictReader(io.StringIO(body)))) == 4
         sql = [q["sql"] for q in queries.captured_queries]
-        opened = next(i for i, q in enumerate(sql) if q.startswith("SAVEPOINT"))
-        released = next(i for i, q in enumerate(sql) if q.startswith("RELEASE SAVEPOINT"))
         timeout = next(i for i, q in enumerate(sql) if "idle_in_transaction_session_timeout" in q)
+        opened = max(i for i in range(timeout) if sql[i].startswith("SAVEPOINT"))
+        released = sql.index(f"RELEASE {sql[opened]}")
         report = next(i for i, q in enumerate(sql) if "ledger_entry" in q and i > opened)
-        assert opened < timeout < report < released
+        # The export's record is written, in a transaction of its own, before the rows' opens.
+        recorded = next(i for i, q in enumerate(sql) if q.startswith('INSERT INTO "ledger_exportrecord"'))
+        assert recorded < opened < timeout < report < released
 
     def test_finance_downloads_the_cashier_report(self, finance, cashier_books, at):
         at(SETTLED)
@@ -516,6 +565,83 @@ class TestAdmin:
         page = finance.get(self.url, {"report": "ggr", "since": "2026-12-02", "until": "2026-12-01"})
         assert page.status_code == 200
         assert "The period is empty" in page.content.decode()
+        assert not ExportRecord.objects.exists()
+
+    def test_the_download_goes_out_in_chunks_not_a_write_per_row(self, finance, books, at):
+        at(SETTLED)
+        response = finance.get(self.url, {"report": "journal", "since": "2026-11-30", "until": "2026-12-02"})
+        chunks = list(response.streaming_content)
+        assert len(chunks) == 1  # the header and 18 lines, each its own chunk before
+        assert len(list(csv.DictReader(io.StringIO(chunks[0].decode())))) == 18
+
+    def test_finance_downloads_the_trial_balance_summary(self, finance, books, at):
+        at(SETTLED)
+        params = {"report": "trial-balance-summary", "since": "2026-12-01", "until": "2026-12-02"}
+        response = finance.get(self.url, params)
+        assert response["Content-Disposition"].endswith('filename="trial-balance-summary_2026-12-01_2026-12-02.csv"')
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert {(r["kind"], r["currency"]) for r in rows} >= {("player_wallet", "EUR"), ("player_wallet", "JPY")}
+
+
+class TestExportRecords:
+    """Who exported what: each download from the Reports page and each run of the command."""
+
+    url = reverse("admin:ledger_reports")
+
+    def test_a_download_is_recorded_with_who_what_and_its_rows(self, finance, books, at):
+        at(SETTLED)
+        params = {"report": "ggr", "since": "2026-11-30", "until": "2026-12-02", "currency": "EUR"}
+        response = finance.get(self.url, params)
+        record = ExportRecord.objects.get()
+        assert (record.exported_by, record.report, record.currency, record.provisional) == (
+            "staff:fiona",
+            "ggr",
+            "EUR",
+            False,
+        )
+        assert (record.since, record.until, record.exported_at) == (BOTH_DAYS.since, BOTH_DAYS.until, SETTLED)
+        assert record.rows is None  # recorded before the first row is read
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        record.refresh_from_db()
+        assert record.rows == len(rows) == 2
+
+    def test_a_download_cut_off_is_on_record_without_rows(self, finance, books, at, monkeypatch):
+        at(datetime(2026, 12, 1, 12, tzinfo=UTC))  # the day is not over: provisional
+        response = finance.get(self.url, {"report": "journal", "since": "2026-12-01", "until": "2026-12-02"})
+        next(iter(response.streaming_content))
+        # The client went away: the server closes the response, which would also close the
+        # test's own connection.
+        monkeypatch.setattr(connection, "close_if_unusable_or_obsolete", lambda: None)
+        response.close()
+        record = ExportRecord.objects.get()
+        assert (record.report, record.provisional, record.rows) == ("journal", True, None)
+
+    def test_the_command_records_the_os_user_or_whom_it_ran_for(self, books, at, tmp_path, monkeypatch):
+        import getpass
+
+        at(SETTLED)
+        monkeypatch.chdir(tmp_path)
+        call_command("ledger_report", "ggr", "--since", "2026-11-30", "--until", "2026-12-02", stdout=io.StringIO())
+        for_fiona = ["--since", "2026-12-01", "--by", "fiona (month end)", "-o", "-"]
+        call_command("ledger_report", "journal", *for_fiona, stdout=io.StringIO())
+        assert list(ExportRecord.objects.order_by("id").values_list("exported_by", "report", "currency", "rows")) == [
+            (f"command:{getpass.getuser()}", "ggr", "", 3),
+            ("command:fiona (month end)", "journal", "", 4),
+        ]
+        with pytest.raises(CommandError, match="too long"):
+            call_command("ledger_report", "ggr", "--by", "x" * 200, "-o", "-", stdout=io.StringIO())
+
+    def test_the_records_are_listed_read_only_in_the_admin(self, admin_client, books, at):
+        at(SETTLED)
+        params = {"report": "cashier", "since": "2026-12-01", "until": "2026-12-02"}
+        b"".join(admin_client.get(self.url, params).streaming_content)
+        record = ExportRecord.objects.get()
+        listed = admin_client.get(reverse("admin:ledger_exportrecord_changelist"), {"report": "cashier"})
+        assert [r.pk for r in listed.context["cl"].result_list] == [record.pk]
+        assert admin_client.get(reverse("admin:ledger_exportrecord_add")).status_code == 403
+        assert admin_client.get(reverse("admin:ledger_exportrecord_delete", args=[record.pk])).status_code == 403
+        page = admin_client.get(reverse("admin:ledger_exportrecord_change", args=[record.pk]))
+        assert page.status_code == 200 and not page.context["has_change_permission"]
 
 
 @pytest.mark.parametrize("command", [["ledger_report", "ggr"], ["monitoring_sweep"]])

@@ -249,6 +249,8 @@ class TestDecisions:
             ("p_demo_1/withdrawals/po%20c/cancel", {}, 400, "VALIDATION_ERROR"),
             ("p_demo_1/withdrawals/po-c/cancel", {"reason": ""}, 400, "VALIDATION_ERROR"),
             ("p_demo_1/withdrawals/po-c/cancel", {"reason": 7}, 400, "VALIDATION_ERROR"),
+            ("p_demo_1/withdrawals/po-c/cancel", {"reasn": "changed my mind"}, 400, "VALIDATION_ERROR"),
+            (f"p_demo_1/withdrawals/{'x' * 129}/cancel", {}, 400, "VALIDATION_ERROR"),
             ("p_demo_1/withdrawals/po-c/cancel", [1], 400, "VALIDATION_ERROR"),
             ("p_demo_2/withdrawals/po-c", None, 404, "WITHDRAWAL_NOT_FOUND"),
             ("p_demo_1/withdrawals/po%00c", None, 400, "VALIDATION_ERROR"),
@@ -322,8 +324,8 @@ class TestBooks:
         with pytest.raises(Exception, match="Reconciliation FAILED"):
             call_command("reconcile", stdout=out)
         assert (
-            f"withdrawals_pending EUR (account {account.pk}): the ledger holds 30000, the withdrawals held add up to "
-            "29999" in out.getvalue()
+            f"withdrawals_pending EUR (account {account.pk}): the ledger holds 300.00 EUR (30000), the withdrawals"
+            " held add up to 299.99 EUR (29999)" in out.getvalue()
         )
 
     def test_the_cashier_report_counts_a_request_and_what_came_back(self, client, sandbox):

@@ -1,4 +1,5 @@
 import argparse
+import getpass
 import os
 import sys
 import time
@@ -8,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from casino_platform import clock
 from ledger.exports import REPORTS, SETTLING_MARGIN, Period, report_csv, report_filename, report_snapshot
-from ledger.models import Currency
+from ledger.models import Currency, ExportRecord
+from ledger.services import export_record_finish, export_record_start
 
 PROGRESS_EVERY = 50_000
 
@@ -26,9 +28,11 @@ def day_argument(value: str) -> date:
 class Command(BaseCommand):
     help = (
         "Export a ledger report as CSV for whole UTC days: trial-balance (every account's opening and closing "
-        "balance), ggr (gross gaming revenue per day, provider and currency), game-ggr (the same per game), "
+        "balance), trial-balance-summary (the same in all per account kind and currency), ggr (gross gaming "
+        "revenue per day, provider and currency), game-ggr (the same per game), "
         "cashier (deposits, withdrawals and their returns per day and currency) or journal (every entry). "
-        "Amounts in major units with the currency's exponent. Yesterday unless --since/--until say otherwise."
+        "Amounts in major units with the currency's exponent. Yesterday unless --since/--until say otherwise. "
+        "Each run is recorded under Ledger → Export records, as command:<the OS user> or command:<--by>."
     )
 
     def add_arguments(self, parser):
@@ -45,8 +49,13 @@ class Command(BaseCommand):
             help="Write a period that ended less than 5 minutes ago (or has not ended): provisional figures, "
             "named <report>_<since>_<until>_provisional.csv by default.",
         )
+        parser.add_argument(
+            "--by",
+            help="Who the export is recorded as made by (Ledger → Export records), as command:<BY>: the person "
+            "a scheduled job runs for, say. Default: the OS user running the command.",
+        )
 
-    def handle(self, *args, report: str, since, until, currency, output, allow_unsettled, **options):
+    def handle(self, *args, report: str, since, until, currency, output, allow_unsettled, by, **options):
         try:
             period = Period.of_days(since, until)
         except ValueError as exc:
@@ -55,6 +64,9 @@ class Command(BaseCommand):
             currency = currency.upper()
             if not Currency.objects.filter(code=currency).exists():
                 raise CommandError(f"Unknown currency {currency!r}: see the admin's Currencies.")
+        exported_by = f"command:{by or _os_user()}"
+        if len(exported_by) > (ExportRecord._meta.get_field("exported_by").max_length or 0) or "\x00" in exported_by:
+            raise CommandError(f"--by {by!r} is too long or holds a NUL: name who it is for in a few words.")
         settled = period.is_settled(now=clock.now())
         if not settled and not allow_unsettled:
             # A job run at midnight would file figures a late commit still changes.
@@ -86,6 +98,14 @@ class Command(BaseCommand):
                     "may be missing from it. Run the report again later for the final figures."
                 )
             )
+        record = export_record_start(
+            exported_by=exported_by,
+            report=chosen.name,
+            since=period.since,
+            until=period.until,
+            currency=currency,
+            provisional=not settled,
+        )
         started = time.monotonic()
         rows = -1  # the header is not a row
         # Written beside the target and renamed at the end: a failed run leaves no half a report.
@@ -110,9 +130,18 @@ class Command(BaseCommand):
         if sink:
             sink.close()
             os.replace(sink.name, output)
+        export_record_finish(record_id=record.pk, rows=rows)
         where = "standard output" if output == "-" else output
         log.write(
             self.style.SUCCESS(
                 f"{rows:,} row{'' if rows == 1 else 's'} to {where} in {time.monotonic() - started:.1f} s"
             )
         )
+
+
+def _os_user() -> str:
+    """The OS user running the command; its uid where the system names none (a container's)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
