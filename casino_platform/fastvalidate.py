@@ -35,7 +35,8 @@ def _char(field: serializers.CharField) -> FieldCheck:
         if not isinstance(value, str):
             raise ValueError(m["invalid"])
         value = value.strip() if field.trim_whitespace else value
-        if not value and not field.allow_blank:
+        spaces_only = getattr(field, "refuses_spaces_only", False) and not value.strip()
+        if (not value or spaces_only) and not field.allow_blank:
             raise ValueError(m["blank"])
         if max_length is not None and len(value) > max_length:
             raise ValueError(m["max_length"].format(max_length=max_length))

@@ -1,5 +1,6 @@
 """Serializer fields that take JSON types as they are: the contract refuses "5", 5.0 and
-true where an integer is due, and 1 or "true" where a boolean is due."""
+true where an integer is due, and 1 or "true" where a boolean is due; and request bodies
+that take no field they do not know."""
 
 from typing import Any
 
@@ -25,12 +26,42 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictCharField(serializers.CharField):
+    """A JSON string taken as sent: DRF trims whitespace by default, so an operator's launch
+    for " p_demo_1" played p_demo_1 while the wallet API took the same id as sent. An id, a
+    code or a reference is what its characters are (" p_demo_1" is no player, " EUR" no
+    currency); free text, a reason or a display name, is kept as the casino sent it."""
+
     default_error_messages = {"invalid": "A JSON string is required."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Kept as sent, but a reason of spaces says no more than an empty one, as DRF's
+        # trimming made it say. (A field that asks for trim_whitespace=False itself, the
+        # wallet API's ids, has its own word for whitespace, AS_SENT's.)
+        self.refuses_spaces_only = "trim_whitespace" not in kwargs
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.refuses_spaces_only and not self.allow_blank and not data.strip():
+            self.fail("blank")
         return super().to_internal_value(data)
+
+
+class StrictInput(serializers.Serializer):
+    """A request body of the operator API: a field it does not know is VALIDATION_ERROR."""
+
+    # A misspelt field ("reson", a withdrawal's "reveiw") or one the path names ("period")
+    # would otherwise change nothing, or not what was meant, and still answer 200.
+    refuses_unknown_fields = True
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.refuses_unknown_fields:
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["not a field of this request"] for name in unknown})
+        return attrs
 
 
 def currency_field(**kwargs: Any) -> serializers.Field:

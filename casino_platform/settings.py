@@ -290,6 +290,11 @@ RG_LIMIT_INCREASE_DELAY_SECONDS = env.int("RG_LIMIT_INCREASE_DELAY_SECONDS", def
 if not 0 <= RG_LIMIT_INCREASE_DELAY_SECONDS <= 366 * 24 * 3600:
     raise ImproperlyConfigured("RG_LIMIT_INCREASE_DELAY_SECONDS must be between 0 and a year.")
 RG_LIMIT_SWEEP_SECONDS = env.float("RG_LIMIT_SWEEP_SECONDS", default=60.0)
+# The shortest self-exclusion a player may start through the operator API, in days. Regulators
+# set their own (the UKGC's: six months); below a day is a time-out's job, which has no minimum.
+RG_SELF_EXCLUSION_MIN_DAYS = env.int("RG_SELF_EXCLUSION_MIN_DAYS", default=1)
+if not 0 <= RG_SELF_EXCLUSION_MIN_DAYS <= 10 * 366:
+    raise ImproperlyConfigured("RG_SELF_EXCLUSION_MIN_DAYS must be between 0 and ten years.")
 CELERY_BEAT_SCHEDULE["players-rg-limit-sweep"] = {
     "task": "players.tasks.rg_limits_apply_due_task",
     "schedule": RG_LIMIT_SWEEP_SECONDS,

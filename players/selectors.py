@@ -8,10 +8,14 @@ from .errors import PlayerNotFound
 from .models import DailyPlayTimeLimit, Player, PlayerAuditLog, SessionTimeLimit
 
 
-def player_get(*, player_id: str) -> Player:
+def _player_id_storable(player_id: str) -> bool:
     # No player has an id the column cannot hold (a NUL, which PostgreSQL's text refuses, or
-    # more than 64 characters): not found, without asking the database.
-    if len(player_id) > 64 or "\x00" in player_id:
+    # more than 64 characters): such an id is no player's, without asking the database.
+    return len(player_id) <= 64 and "\x00" not in player_id
+
+
+def player_get(*, player_id: str) -> Player:
+    if not _player_id_storable(player_id):
         raise PlayerNotFound(f"No player {player_id!r}.")
     try:
         return Player.objects.get(player_id=player_id)
@@ -21,6 +25,8 @@ def player_get(*, player_id: str) -> Player:
 
 def player_recorded_country(*, player_id: str) -> str:
     """The player's country as recorded; "" for none, or for no such player yet."""
+    if not _player_id_storable(player_id):
+        return ""
     return Player.objects.filter(player_id=player_id).values_list("country", flat=True).first() or ""
 
 

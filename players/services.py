@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import DateTimeField, F, QuerySet, Value
+from django.db.models.functions import Greatest
 
 from casino_platform import clock
 from casino_platform.errors import ValidationFailed
@@ -204,7 +205,7 @@ def player_update_by_staff(
     moves = "country" in changes and changes["country"] != (
         Player.objects.filter(pk=player.pk).values_list("country", flat=True).first()
     )
-    if changes.get("status") == Player.Status.CLOSED or moves:
+    if _stops_play(changes, now=clock.now()) or moves:
         # Its sessions, closed below, before the player: the order a debit locks them in.
         _open_sessions_lock(player.pk)
     locked = Player.objects.select_for_update().get(pk=player.pk)
@@ -233,9 +234,10 @@ def player_update_by_staff(
         _audit(player=locked, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
-    if "status" in changed and locked.status == Player.Status.CLOSED:
-        # Play ends with the account, whoever closed it: the provider's next call on a session
-        # answers SESSION_EXPIRED (debits are refused by the status anyway).
+    if _stops_play({field: changes[field] for field in changed}, now=now):
+        # Play ends with the account, a block, a self-exclusion or a time-out, whoever made
+        # it: the provider's next call on a session answers SESSION_EXPIRED and its game
+        # stops, rather than offer bets the status or the restriction refuses one by one.
         _open_sessions(locked.pk).update(closed_at=clock.now())
     elif "country" in changed:
         if moves:
@@ -246,6 +248,14 @@ def player_update_by_staff(
         # Once more when this commits: a restriction saved meanwhile swept by the old country.
         transaction.on_commit(lambda: _sessions_end_where_not_offered_again(player_pk=locked.pk))
     return locked
+
+
+def _stops_play(changes: dict[str, Any], *, now: datetime) -> bool:
+    """Whether these changes end the player's play: the account's close, a block, or a
+    self-exclusion or time-out in force (one ended or lifted does not)."""
+    if changes.get("status") in (Player.Status.CLOSED, Player.Status.BLOCKED):
+        return True
+    return any(isinstance(until := changes.get(field), datetime) and until > now for field in RESTRICTION_FIELDS)
 
 
 def _check_lift_early(*, field: str, current: datetime, lift_early: bool, reason: str) -> None:
@@ -302,6 +312,21 @@ def player_time_out(*, player: Player, until: datetime, changed_by: str, reason:
     return player_update(player=player, changed_by=changed_by, reason=reason, timed_out_until=until)
 
 
+def _assert_self_exclusion_long_enough(*, now: datetime, until: datetime) -> None:
+    """A new self-exclusion lasts at least RG_SELF_EXCLUSION_MIN_DAYS, the operator's
+    regulator's minimum. One in force may be extended by any time: it met the minimum when
+    it started, and refusing a player more time away protects nobody."""
+    days = settings.RG_SELF_EXCLUSION_MIN_DAYS
+    earliest = now + timedelta(days=days)
+    if until < earliest:
+        minimum = f"{days} day" if days == 1 else f"{days} days"
+        raise ValidationFailed(
+            f"A self-exclusion lasts at least {minimum} (RG_SELF_EXCLUSION_MIN_DAYS): until must be "
+            f"{earliest.isoformat()} or later. A shorter break is a time-out.",
+            details={"until": [f"at least {minimum} from now: {earliest.isoformat()} or later"]},
+        )
+
+
 def player_extend_restriction(*, player: Player, field: str, until: datetime, changed_by: str, reason: str) -> Player:
     """Self-exclusion or time-out as the player asks for it: it may start or grow, never
     shrink. Only staff allowed to end one early can (player_update_by_staff's `lift_early`)."""
@@ -311,6 +336,7 @@ def player_extend_restriction(*, player: Player, field: str, until: datetime, ch
     if until <= now:
         raise ValidationFailed("The end must be in the future.", details={"until": ["must be in the future"]})
     with transaction.atomic():
+        _open_sessions_lock(player.pk)  # closed by the restriction: before the player, as a debit takes them
         locked = Player.objects.select_for_update().get(pk=player.pk)
         current = getattr(locked, field)
         if current is not None and current > until:
@@ -318,6 +344,8 @@ def player_extend_restriction(*, player: Player, field: str, until: datetime, ch
                 f"Already in force until {current.isoformat()}; it can be extended, not shortened.",
                 details={"until": [f"before the current end, {current.isoformat()}"]},
             )
+        if field == "self_excluded_until" and (current is None or current <= now):
+            _assert_self_exclusion_long_enough(now=now, until=until)
         return player_update(player=locked, changed_by=changed_by, reason=reason, **{field: until})
 
 
@@ -340,11 +368,13 @@ def _after_limit_change(model: type[CoolingOffLimit], player_pk: int, *, looser:
 
 def _sessions_end_within_limit(player_pk: int) -> None:
     """The player's open game sessions end no later than the session time limit in force
-    after their start: a stricter limit shortens them at once, a looser one lengthens none."""
+    after their start: a stricter limit shortens them at once, a looser one lengthens none.
+    One already played longer than the limit ends now, not back-dated: its play until now
+    happened (the daily play-time count holds it) and its bets were taken."""
     limit = player_session_time_limit(player_pk=player_pk)
     if limit is None:
         return
-    end = F("created_at") + timedelta(minutes=limit.amount)
+    end = Greatest(F("created_at") + timedelta(minutes=limit.amount), Value(clock.now(), DateTimeField()))
     _open_sessions(player_pk).filter(absolute_expires_at__gt=end).update(absolute_expires_at=end)
 
 

@@ -4,7 +4,7 @@ from django.contrib.postgres.forms import SimpleArrayField
 from django.core.exceptions import ValidationError
 
 from casino_platform.admin import ActionOnlyAdmin, FlaggedFilter, ReadOnlyAdmin, SettingsAuditAdmin, shown_on_the_page
-from sessions.services import restricted_countries_change, sessions_end_where_not_offered
+from sessions.services import restricted_countries_change
 
 from .models import (
     Game,
@@ -17,7 +17,6 @@ from .models import (
     validate_country_codes,
 )
 from .outbound.services import outbound_retry_now
-from .selectors import games_offered_by
 from .services import (
     RotationUnfinished,
     provider_secret_revoke_all_but_newest,
@@ -28,8 +27,8 @@ from .services import (
 
 class OfferedWhereAdmin(SettingsAuditAdmin):
     """A provider's or a game's page: a save that changes where its games are offered (its
-    countries, or a game's provider) closes the open sessions of players they are not offered
-    to, in the same transaction.
+    countries) closes the open sessions of players they are not offered to, in the same
+    transaction.
 
     The countries are saved as the change the page made to the list it showed (sent back in
     the form's hidden initial value), applied to the list as stored now, as
@@ -42,7 +41,8 @@ class OfferedWhereAdmin(SettingsAuditAdmin):
             return super().save_model(request, obj, form, change)
         wanted = list(obj.restricted_countries)
         # The list is left as stored by the page's own save; the service changes it below.
-        stored = type(obj)._default_manager.select_for_update().get(pk=obj.pk).restricted_countries
+        # FOR NO KEY UPDATE, as the service locks it: a bet opening a round refers to the row.
+        stored = type(obj)._default_manager.select_for_update(no_key=True).get(pk=obj.pk).restricted_countries
         obj.restricted_countries = stored
         super().save_model(request, obj, form, change)
         shown = self.countries_shown(form)
@@ -53,11 +53,9 @@ class OfferedWhereAdmin(SettingsAuditAdmin):
                 "add": [code for code in wanted if code not in shown],
                 "remove": [code for code in shown if code not in wanted],
             }
-        before, after, ended = restricted_countries_change(
+        _, after, ended = restricted_countries_change(
             target=obj, changed_by=request.user.get_username(), reason=self.reason(obj, form), **change_made
         )
-        if after == before and "provider" in form.changed_data:
-            ended = sessions_end_where_not_offered(games=games_offered_by(obj))
         if set(after) != set(wanted):
             messages.info(
                 request,
@@ -205,6 +203,13 @@ class GameAdmin(OfferedWhereAdmin):
     list_display = ("game_id", "name", "provider", "game_type", "is_enabled", "restricted_countries")
     list_filter = ("provider", "game_type", "is_enabled")
     search_fields = ("game_id", "name")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The provider names its games ("provider:game") and sends the id in every bet, and a
+        # session holds its game and provider apart: a game moved went on taking its old
+        # provider's bets on the sessions launched under it, and one renamed refused every
+        # bet of its open sessions. Another provider's game, or a new id, is a new game.
+        return ("game_id", "provider") if obj is not None else ()
 
 
 @admin.register(PartnerCasino)

@@ -38,8 +38,10 @@ class RotationUnfinished(ValidationFailed):
 
 def _provider_locked(provider: Provider) -> Provider:
     """Its secrets change one writer at a time: two rotations side by side each saw only the
-    secrets committed before them, and left three active."""
-    return Provider.objects.select_for_update().get(pk=provider.pk)
+    secrets committed before them, and left three active. FOR NO KEY UPDATE still puts
+    rotations in turn without holding up the provider's bets, whose new rounds take a key
+    share of its row."""
+    return Provider.objects.select_for_update(no_key=True).get(pk=provider.pk)
 
 
 def _new_secret() -> str:

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -8,8 +10,33 @@ from casino_platform.admin import ActionOnlyAdmin, EstimatedCountPaginator, Read
 from ledger.selectors import round_movements
 
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held
-from .selectors import SESSION_STATES, round_search, session_search, session_state, sessions_in_state
+from .selectors import (
+    SESSION_STATES,
+    round_search,
+    rounds_open_since,
+    session_search,
+    session_state,
+    sessions_in_state,
+)
 from .services import sessions_close
+
+
+class RoundOpenForFilter(admin.SimpleListFilter):
+    """Rounds a provider left open for longer than a round lasts: its settlement never came
+    (support's "my bet vanished"; the provider is asked to settle or roll it back)."""
+
+    title = "open for over"
+    parameter_name = "open_for_over"
+    HOURS = {"1": "1 hour", "24": "24 hours", "168": "7 days"}
+
+    def lookups(self, request, model_admin):
+        return list(self.HOURS.items())
+
+    def queryset(self, request, queryset):
+        hours = self.value()
+        if hours in self.HOURS:
+            return rounds_open_since(queryset, opened_before=clock.now() - timedelta(hours=int(hours)))
+        return queryset
 
 
 @admin.register(Round)
@@ -29,7 +56,7 @@ class RoundAdmin(ReadOnlyAdmin):
         "opened_at",
         "closed_at",
     )
-    list_filter = ("status", "provider", "currency")
+    list_filter = ("status", RoundOpenForFilter, "provider", "currency")
     search_fields = ("=round_id", "=player__player_id")
     list_select_related = ("provider", "player", "currency")
     show_full_result_count = False

@@ -25,7 +25,8 @@ def session_get(*, session_id: int) -> GameSession:
 
 def session_state(*, session: GameSession, now: datetime | None = None) -> dict[str, Any]:
     """Where a session stands, as the casino's front end shows it: `open`, `closed` (by the
-    casino, by the player's account closing, or by a country restriction staff saved),
+    casino, by staff, by the player's account closing or block, self-exclusion or time-out, or
+    by a country restriction staff saved),
     `expired` (no play for the idle timeout) or `ended` (its end reached: the platform's cap,
     or the player's session time or daily play time limit, which may have brought it forward
     since the launch). `ended_at` is when it stopped taking bets; `seconds_left` the whole
@@ -110,6 +111,15 @@ def player_rounds(
     return rounds.annotate(provider_code=F("provider__code"), game_name=Subquery(game_name)).order_by(
         "-opened_at", "-id"
     )
+
+
+def rounds_open_since(rounds: QuerySet[Round], *, opened_before: datetime) -> QuerySet[Round]:
+    """Those of `rounds` still open that opened before `opened_before`: a provider's round
+    whose settlement (a win, a zero credit, a rollback) never came, the player's stake held
+    without an outcome. Filtered on the rows read, as the status is: no index holds the open
+    rounds, which would cost every round a bet opens one more index entry and every close
+    its HOT update. Read along round_player_history for one player, else along the key."""
+    return rounds.filter(status=Round.Status.OPEN, opened_at__lt=opened_before)
 
 
 def round_search(queryset: QuerySet[Round], term: str) -> QuerySet[Round]:

@@ -31,6 +31,7 @@ from provider.selectors import game_offered_in, game_restricted_countries, games
 
 from .errors import SessionExpired, SessionNotFound
 from .models import GameSession, OperatorApiKey, PlatformSwitch, Round, operator_scopes_held, validate_operator_scopes
+from .selectors import sessions_in_state
 
 
 def session_token_hash(token: str) -> str:
@@ -72,6 +73,12 @@ def platform_switch_set(*, name: str, is_on: bool, changed_by: str, reason: str 
     return switch
 
 
+# How long after its last slide a session's idle expiry slides again on play, here and in the
+# debit's database functions (interval '60 seconds'): an idle timeout
+# (SESSION_IDLE_TIMEOUT_SECONDS) no longer than this expires before it would (sessions.E001).
+SESSION_SLIDE_INTERVAL = timedelta(seconds=60)
+
+
 def session_resolve(*, token: str, provider: Provider, touch: bool = True) -> GameSession:
     """The live session for `token`, sliding its expiry on activity (never past the cap)."""
     now = clock.now()
@@ -81,7 +88,7 @@ def session_resolve(*, token: str, provider: Provider, touch: bool = True) -> Ga
     if session.closed_at is not None or session.expires_at <= now or session.absolute_expires_at <= now:
         raise SessionExpired("The session has expired or was closed.")
     # Slide at most once a minute: a busy session must not rewrite its row on every bet.
-    if touch and (now - session.last_seen_at) > timedelta(seconds=60):
+    if touch and (now - session.last_seen_at) > SESSION_SLIDE_INTERVAL:
         idle = timedelta(seconds=settings.SESSION_IDLE_TIMEOUT_SECONDS)
         # Judged again on the row as committed (as wallet_debit_v1/v3 do): a close, or a limit
         # that ended it sooner, that this waited for is not slid past.
@@ -322,8 +329,12 @@ def restricted_countries_change(
     `add` and `remove` apply, to the list read under the row's lock so that a change
     committed meanwhile is kept. Codes are taken in any case. Returns the list before, the
     list after and how many sessions were closed; a change that leaves the list as it was
-    records and closes nothing."""
-    locked = type(target)._default_manager.select_for_update().get(pk=target.pk)
+    records and closes nothing.
+
+    The row is locked FOR NO KEY UPDATE, which serialises the writers of its settings but
+    not a bet opening a round (or a launch) that refers to it: FOR UPDATE made such a bet,
+    holding the session this then locks, wait for the row, a deadlock."""
+    locked = type(target)._default_manager.select_for_update(no_key=True).get(pk=target.pk)
     before = locked.restricted_countries
     if replace is None and not (isinstance(before, list) and all(isinstance(code, str) for code in before)):
         # Written around the admin; the launch offers such a game nowhere.
@@ -358,22 +369,24 @@ def _country_codes(codes: Iterable[str]) -> list[str]:
 @transaction.atomic
 def sessions_close(*, sessions: QuerySet[GameSession], changed_by: str, reason: str) -> int:
     """Staff's close of chosen game sessions (a suspected takeover of one game): the open ones
-    among them locked in id order, as every close of several locks them, then closed, unless
-    idle past their expiry (those keep their state). The selection stays in the database
-    (a whole provider's sessions can be chosen at once). The provider's next debit on one is
-    SESSION_EXPIRED; wins owed are still paid. Each player whose sessions were closed has it
-    in their audit log, as a close from the player's page does. How many were closed."""
+    among them (session_state's `open`: neither idle past their expiry nor past their end,
+    which keep their state) locked in id order, as every close of several locks them, then
+    closed. The selection stays in the database (a whole provider's sessions can be chosen at
+    once). The provider's next debit on one is SESSION_EXPIRED; wins owed are still paid.
+    Each player whose sessions were closed has it in their audit log, as a close from the
+    player's page does. How many were closed."""
+    chosen = GameSession.objects.filter(pk__in=sessions.values("pk"))
     locked = list(
-        GameSession.objects.select_for_update()
-        .filter(pk__in=sessions.values("pk"), closed_at__isnull=True)
+        sessions_in_state(chosen, state="open", now=clock.now())
+        .select_for_update()
         .order_by("pk")
-        .values_list("pk", "player_id", "expires_at")
+        .values_list("pk", "player_id", "expires_at", "absolute_expires_at")
     )
     now = clock.now()  # after the locks: a bet the close waited for came before it
     # Counted from the rows locked, not by running the selection again: a list filtered to
     # the open sessions no longer holds them once closed, and their players' audit went
-    # unwritten.
-    taking_bets = [(pk, player_pk) for pk, player_pk, expires_at in locked if expires_at > now]
+    # unwritten. Judged again at `now`: one may have run out while the close waited.
+    taking_bets = [(pk, player_pk) for pk, player_pk, idle, end in locked if min(idle, end) > now]
     closed = _sessions_close_by_id([pk for pk, _ in taking_bets], now=now)
     per_player = Counter(player_pk for _, player_pk in taking_bets)
     player_sessions_closed_record(closed_by_player=sorted(per_player.items()), changed_by=changed_by, reason=reason)

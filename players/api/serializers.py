@@ -1,27 +1,15 @@
-from typing import Any
-
 from rest_framework import serializers
 
-from casino_platform.fields import StrictCharField, StrictIntegerField
+from casino_platform.fields import StrictCharField, StrictInput, StrictIntegerField
 from casino_platform.validators import country_code
 from players.models import KYC_REFERENCE_LENGTH, PeriodLimit, Player
 from players.services import MAX_LIMIT, SESSION_TIME_LIMIT_MINUTES
 
 
-class ReasonInput(serializers.Serializer):
+class ReasonInput(StrictInput):
     reason = StrictCharField(
         max_length=200, required=False, default="through the operator API", help_text="Written to the audit log."
     )
-    # A misspelt field ("reson", or a "period" that the path names) would otherwise change
-    # nothing, or not what was meant, and still answer 200.
-    refuses_unknown_fields = True
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.refuses_unknown_fields:
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["not a field of this request"] for name in unknown})
-        return attrs
 
 
 class ReasonQuery(ReasonInput):
@@ -52,7 +40,10 @@ class DailyPlayTimeLimitInput(ReasonInput):
 
 
 class RestrictionInput(ReasonInput):
-    until = serializers.DateTimeField(help_text="RFC 3339; in the future, and not before an end already in force.")
+    until = serializers.DateTimeField(
+        help_text="RFC 3339; in the future, and not before an end already in force. A new self-exclusion's at "
+        "least RG_SELF_EXCLUSION_MIN_DAYS ahead."
+    )
 
 
 class PendingLimitOutput(serializers.Serializer):

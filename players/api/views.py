@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from casino_platform import clock
+from casino_platform.errors import ValidationFailed
 from casino_platform.openapi import operator_error_responses
 from casino_platform.parsers import JSONParser
 from players.models import PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
@@ -187,6 +189,23 @@ class ResponsibleGamblingApi(PlayerApiView):
         return Response(_state(player_get(player_id=player_id)))
 
 
+def _removal_input(request: Request) -> ReasonQuery:
+    """A removal's input: its `reason` from the query string, since many clients and proxies
+    drop a DELETE's body. A body that says anything is refused rather than left unread, so a
+    reason sent there is not silently missing from the audit log; `{}` says nothing."""
+    if request.body.strip():
+        try:
+            says_nothing = request.data == {}
+        except (ParseError, UnsupportedMediaType):
+            says_nothing = False
+        if not says_nothing:
+            raise ValidationFailed(
+                "A removal takes no body: send the reason in the query string (?reason=...).",
+                details={"body": ["not read on DELETE: give reason in the query string"]},
+            )
+    return ReasonQuery(data=request.query_params)
+
+
 class PeriodLimitApi(PlayerApiView):
     """A loss, wager or deposit limit of one currency and period: set (PUT) or removed (DELETE)."""
 
@@ -196,8 +215,7 @@ class PeriodLimitApi(PlayerApiView):
         return self._set(request, player_id, currency, period, LimitSetInput(data=request.data))
 
     def delete(self, request: Request, player_id: str, currency: str, period: str) -> Response:
-        # Many clients and proxies drop a DELETE's body: the reason comes in the query.
-        return self._set(request, player_id, currency, period, ReasonQuery(data=request.query_params))
+        return self._set(request, player_id, currency, period, _removal_input(request))
 
     def _set(self, request: Request, player_id: str, currency: str, period: str, serializer: ReasonInput) -> Response:
         # The service judges the path's currency and period with the amount: one set of rules.
@@ -238,7 +256,8 @@ def _limit_schema(name: str, holds: str, example: OpenApiExample) -> Any:
             ],
             request=None,
             responses=STATE_RESPONSES,
-            description="The removal waits the cooling-off period, as a looser limit does.",
+            description="The removal waits the cooling-off period, as a looser limit does. `reason` goes in the "
+            "query string; a request body that says anything is refused (VALIDATION_ERROR), not dropped unread.",
         ),
     )
 
@@ -266,7 +285,9 @@ class WagerLimitApi(PeriodLimitApi):
 @_limit_schema(
     "deposit_limit",
     "Cashier deposits that would take the period's deposits over it are refused (RG_LIMIT); withdrawals do "
-    "not make room again.",
+    "not make room again. It counts only its own currency's deposits, so while the player has a limit of a "
+    "period in any currency, deposits in a currency without a limit of that period are refused (RG_LIMIT, "
+    "details.deposit_limit_missing) until one is set there too.",
     OpenApiExample("weekly limit of 200.00", request_only=True, value={"amount": 20000}),
 )
 class DepositLimitApi(PeriodLimitApi):
@@ -296,7 +317,8 @@ def _play_time_schema(name: str, holds: str, serializer: type[ReasonInput], exam
             ],
             request=None,
             responses=STATE_RESPONSES,
-            description="The removal waits the cooling-off period, as a longer limit does.",
+            description="The removal waits the cooling-off period, as a longer limit does. `reason` goes in the "
+            "query string; a request body that says anything is refused (VALIDATION_ERROR), not dropped unread.",
         ),
     )
 
@@ -318,7 +340,7 @@ class SessionTimeLimitApi(PlayerApiView):
         return self._set(request, player_id, self.input_serializer(data=request.data))
 
     def delete(self, request: Request, player_id: str) -> Response:
-        return self._set(request, player_id, ReasonQuery(data=request.query_params))
+        return self._set(request, player_id, _removal_input(request))
 
     def _set(self, request: Request, player_id: str, serializer: ReasonInput) -> Response:
         player = player_get(player_id=player_id)
@@ -382,7 +404,10 @@ def _restriction_schema(operation_id: str, description: str, example: OpenApiExa
 
 @_restriction_schema(
     "player_self_exclude",
-    "Debits and launches are refused (RG_LIMIT) until then; owed credits are still paid.",
+    "Debits, launches and cashier deposits are refused (RG_LIMIT) until then; owed credits are still paid and "
+    "withdrawals allowed. A new self-exclusion lasts at least RG_SELF_EXCLUSION_MIN_DAYS (the operator's "
+    "setting for its regulator; 1 day by default): an earlier `until` is VALIDATION_ERROR naming the minimum. "
+    "One in force may be extended by any time.",
     OpenApiExample("six months", request_only=True, value={"until": "2027-06-06T00:00:00Z"}),
 )
 class SelfExclusionApi(RestrictionApi):
@@ -391,7 +416,8 @@ class SelfExclusionApi(RestrictionApi):
 
 @_restriction_schema(
     "player_time_out",
-    "A short break: debits and launches are refused (RG_LIMIT) until then.",
+    "A short break: debits, launches and cashier deposits are refused (RG_LIMIT) until then; owed credits are "
+    "still paid and withdrawals allowed. No minimum.",
     OpenApiExample("a day", request_only=True, value={"until": "2026-12-07T12:00:00Z"}),
 )
 class TimeOutApi(RestrictionApi):

@@ -127,6 +127,5 @@ class TestLimitPagesShowMoneyInTheCurrency:
         assert "<td>1234.567 KWD</td>" in page and "<td>5000 JPY</td>" in page
         assert "<td>2000.000 KWD from " in page  # the looser limit, waiting out its cooling-off
         assert "1234567" not in page and "(minor units)" not in page
-        # The amount typed is still minor units, now said per currency as "Move money…" does.
-        assert "Minor units of the currency: 1050 = 1050 JPY, KRW; 1050 = 10.50 " in page
-        assert "; 1050 = 1.050 BHD, KWD." in page
+        # The amount is typed as the chosen currency is written, as on "Move money…".
+        assert "In the chosen currency, as it is written: 250.00 for EUR 250, 250 for JPY 250." in page

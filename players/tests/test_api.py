@@ -113,6 +113,48 @@ class TestOperatorApi:
             ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": None}, 400, "VALIDATION_ERROR", "amount"),
             ("PUT", "p_demo_1/loss-limits/EUR/day", [1], 400, "VALIDATION_ERROR", None),
             ("POST", "p_demo_1/self-exclusion", {"until": "99999-01-01T00:00:00Z"}, 400, "VALIDATION_ERROR", "until"),
+            # Past year 9999 or before year 1 once in UTC: refused by the field, not a 500 later.
+            (
+                "POST",
+                "p_demo_1/self-exclusion",
+                {"until": "9999-12-31T23:59:59-01:00"},
+                400,
+                "VALIDATION_ERROR",
+                "until",
+            ),
+            (
+                "POST",
+                "p_demo_1/self-exclusion",
+                {"until": "0001-01-01T00:00:00+01:00"},
+                400,
+                "VALIDATION_ERROR",
+                "until",
+            ),
+            ("POST", "p_demo_1/self-exclusion", {"until": 12345}, 400, "VALIDATION_ERROR", "until"),
+            ("POST", "p_demo_1/self-exclusion", {"until": True}, 400, "VALIDATION_ERROR", "until"),
+            ("POST", "p_demo_1/self-exclusion", {"until": ""}, 400, "VALIDATION_ERROR", "until"),
+            (
+                "POST",
+                "p_demo_1/time-out",
+                {"until": "2999-01-01T00:00:00Z", "reason": "x" * 201},
+                400,
+                "VALIDATION_ERROR",
+                "reason",
+            ),
+            # Kept as sent (ids are not trimmed), but spaces are no reason.
+            (
+                "POST",
+                "p_demo_1/time-out",
+                {"until": "2999-01-01T00:00:00Z", "reason": "   "},
+                400,
+                "VALIDATION_ERROR",
+                "reason",
+            ),
+            ("PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 2**63}, 400, "VALIDATION_ERROR", "amount"),
+            ("PUT", "p_demo_1/loss-limits/EUR/d%00y", {"amount": 1}, 400, "VALIDATION_ERROR", "period"),
+            ("DELETE", "p_demo_1/loss-limits/EUR/day?reason=%00", None, 400, "VALIDATION_ERROR", "reason"),
+            # A removal's reason is in its query: one in the body would be dropped unread.
+            ("DELETE", "p_demo_1/loss-limits/EUR/day", {"reason": "player asked"}, 400, "VALIDATION_ERROR", "body"),
             # A misspelt or misplaced field is refused, not ignored with a 200.
             (
                 "POST",
@@ -170,18 +212,43 @@ class TestOperatorApi:
         assert r.status_code == 200, r.content
         assert Player.objects.get(player_id="p_demo_1").timed_out_until == until.replace(tzinfo=UTC)
 
-    def test_removal_takes_its_reason_from_the_query_and_ignores_a_body(self, client, sandbox):
-        json_call(client, "PUT", "p_demo_1/loss-limits/EUR/day", {"amount": 5_000})
+    @pytest.mark.parametrize(
+        "path",
+        ["loss-limits/EUR/day", "wager-limits/EUR/day", "deposit-limits/EUR/day", "session-time-limit"],
+    )
+    @pytest.mark.parametrize(
+        "data, content_type",
+        [('{"reason": "player asked"}', "application/json"), ("not json", "text/plain"), ("[]", "application/json")],
+    )
+    def test_removal_takes_its_reason_from_the_query_and_refuses_a_body(
+        self, client, sandbox, path, data, content_type
+    ):
+        body = {"minutes": 60} if path == "session-time-limit" else {"amount": 5_000}
+        assert json_call(client, "PUT", f"p_demo_1/{path}", body).status_code == 200
+        audited = PlayerAuditLog.objects.filter(field__endswith="_pending")
+        url = f"/api/v1/players/p_demo_1/{path}"
+        r = client.generic("DELETE", url, data=data, content_type=content_type, headers=TOKEN)
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.content
+        assert "query string" in r.json()["message"] and "body" in r.json()["details"]
+        assert not audited.exists()
+        # An empty object says nothing, and a client that always sends one is not refused.
         r = client.generic(
-            "DELETE",
-            "/api/v1/players/p_demo_1/loss-limits/EUR/day?reason=player%20asked",
-            data="not json",
-            content_type="text/plain",
-            headers=TOKEN,
+            "DELETE", f"{url}?reason=player%20asked", data="{}", content_type="application/json", headers=TOKEN
         )
         assert r.status_code == 200, r.content
-        assert r.json()["loss_limits"][0]["pending"]["amount"] is None
-        assert PlayerAuditLog.objects.filter(field="loss_limit_day_EUR_pending", reason="player asked").exists()
+        assert audited.get().reason == "player asked"
+
+    def test_a_new_self_exclusion_shorter_than_the_minimum_is_refused_naming_it(self, client, sandbox, settings):
+        settings.RG_SELF_EXCLUSION_MIN_DAYS = 183
+        short = (timezone.now() + timedelta(days=182)).isoformat()
+        r = json_call(client, "POST", "p_demo_1/self-exclusion", {"until": short, "reason": "six months"})
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.content
+        assert r.json()["message"].startswith("A self-exclusion lasts at least 183 days (RG_SELF_EXCLUSION_MIN_DAYS)")
+        assert "at least 183 days from now" in r.json()["details"]["until"][0]
+        assert Player.objects.get(player_id="p_demo_1").self_excluded_until is None
+        # A time-out, the short break, has no minimum.
+        r = json_call(client, "POST", "p_demo_1/time-out", {"until": (timezone.now() + timedelta(hours=1)).isoformat()})
+        assert r.status_code == 200, r.content
 
     def test_a_form_body_is_refused(self, client, sandbox):
         r = client.put(
@@ -298,6 +365,12 @@ class TestPlayerRegistration:
             ("has%20space", {}, "player_id"),
             ("p" * 65, {}, "player_id"),
             ("p%00x", {}, "player_id"),
+            # A country is looked up before the player (the scope it needs): no id the column
+            # cannot hold reaches the database there either.
+            ("p%00x", {"country": "MT"}, "player_id"),
+            ("p" * 65, {"country": "MT"}, "player_id"),
+            ("p_ok", {"display_name": "a\x00b"}, "display_name"),
+            ("p_ok", {"kyc_status": "verified", "expected_kyc_status": "bogus"}, "expected_kyc_status"),
             ("p_ok", {"country": "mt"}, "country"),
             ("p_ok", {"country": "MLT"}, "country"),
             ("p_ok", {"display_name": 7}, "display_name"),

@@ -1,18 +1,21 @@
 """Account closure at the player's request: no play, no deposits, sessions ended; credits still
-paid and the money left still the player's to withdraw; a blocked account stays frozen."""
+paid and the money left still the player's to withdraw; a blocked account stays frozen. A
+block, a self-exclusion and a time-out end the sessions too."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from casino_platform.tests.pages import form_as_shown
 from casino_platform.tests.test_metrics import scrape, value
 from ledger.models import JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player, PlayerAuditLog
-from players.services import player_block
+from players.services import player_block, player_update
 from sessions.models import GameSession
 from wallet.tests.api_client import ProviderClient, debit_payload, launch
 from wallet.tests.test_cashier import TOKEN, balance, call
@@ -80,6 +83,42 @@ class TestClose:
         schema = client.get("/api/schema/?format=json").json()
         operation = schema["paths"]["/api/v1/players/{player_id}/close"]["post"]
         assert "PLAYER_BLOCKED" in str(operation["responses"]["403"])
+
+
+class TestBlockAndRestrictionsEndPlayToo:
+    """A block, a self-exclusion and a time-out end the player's game sessions as the
+    account's close does (they were left open, the provider's game offering bets each refused
+    with PLAYER_BLOCKED or RG_LIMIT): its next debit is SESSION_EXPIRED; wins owed are paid."""
+
+    @pytest.mark.parametrize("how", ["block", "self-exclusion", "time-out"])
+    def test_the_player_s_open_sessions_end(self, client, sandbox, how):
+        token = launch("p_demo_1")
+        launch("p_kyc_pending")  # another player's, which plays on
+        api = ProviderClient(client)
+        assert api.post("debit", debit_payload(token, "d-before")).status == 200
+        if how == "block":
+            player_block(player=Player.objects.get(player_id="p_demo_1"), changed_by="staff:a", reason="fraud check")
+        else:
+            until = (timezone.now() + timedelta(days=200)).isoformat()
+            r = call(client, "POST", f"p_demo_1/{how}", {"until": until, "reason": "asked by the player"})
+            assert r.status_code == 200, r.content
+        assert not GameSession.objects.filter(player__player_id="p_demo_1", closed_at__isnull=True).exists()
+        assert GameSession.objects.filter(player__player_id="p_kyc_pending", closed_at__isnull=True).count() == 1
+        assert api.post("debit", debit_payload(token, "d-after")).body["code"] == "SESSION_EXPIRED"
+        assert api.post("authenticate", {"session_token": token}).body["code"] == "SESSION_EXPIRED"
+        assert api.post("credit", credit_payload("c-owed", "r-d-before")).status == 200
+
+    def test_a_restriction_already_ended_or_another_change_ends_nothing(self, sandbox):
+        launch("p_demo_1")
+        player = Player.objects.get(player_id="p_demo_1")
+        player_update(
+            player=player,
+            changed_by="staff:a",
+            reason="recorded late",
+            timed_out_until=timezone.now() - timedelta(hours=1),
+        )
+        player_update(player=player, changed_by="staff:a", reason="typo", display_name="Demo One")
+        assert GameSession.objects.filter(player=player, closed_at__isnull=True).count() == 1
 
 
 class TestAfterClosure:

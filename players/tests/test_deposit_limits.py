@@ -162,13 +162,43 @@ class TestADepositAgainstTheLimit:
 
     def test_each_currency_has_its_own_limits(self, client, player):
         set_limit(client, 1_000, currency="USD")
+        set_limit(client, 60_000, currency="EUR")
         r = deposit(client, 50_000, "eur-1")
         assert (r.status_code, r.json()["balance"], balance()) == (200, 50_000, 50_000)
         assert JournalTransaction.objects.filter(kind="deposit", provider_transaction_id="eur-1").count() == 1
         refused = deposit(client, 1_001, "usd-1", currency="USD")
         assert (refused.status_code, refused.json()["code"]) == (403, "RG_LIMIT")
+        assert refused.json()["details"] == {"deposit_limit": {"period": "day", "amount": 1_000, "remaining": 1_000}}
         assert balance(currency="USD") == 0
         assert not JournalTransaction.objects.filter(provider_transaction_id="usd-1").exists()
+        assert ledger_reconcile().ok
+
+    def test_a_limit_of_nothing_binds_deposits_in_every_currency(self, client, player):
+        # No exchange rates: a limit counts only its own currency, so an EUR limit of 0 left a
+        # USD wallet wide open until a currency without a limit of the period is refused.
+        set_limit(client, 0, period="month", currency="EUR")
+        assert deposit(client, 100, "eur-1").status_code == 403
+        refused = deposit(client, 500_000, "usd-1", currency="USD")
+        assert (refused.status_code, refused.json()["code"]) == (403, "RG_LIMIT"), refused.content
+        assert refused.json()["message"] == (
+            "Player p_limits has a deposit limit per month in EUR and none in USD: set one in USD first "
+            "(PUT /api/v1/players/p_limits/deposit-limits/USD/month); a limit counts only its own currency's deposits."
+        )
+        assert refused.json()["details"] == {
+            "deposit_limit_missing": {"currency": "USD", "period": "month", "limited_in": ["EUR"]}
+        }
+        assert not Wallet.objects.filter(player=player).exists()
+        # A limit of another period does not stand in for the month's ...
+        set_limit(client, 50_000, period="day", currency="USD")
+        refused = deposit(client, 1_000, "usd-2", currency="USD")
+        assert refused.json()["details"]["deposit_limit_missing"]["period"] == "month"
+        # ... and the EUR limit has no day: EUR deposits now need one too.
+        assert deposit(client, 100, "eur-2").json()["details"]["deposit_limit_missing"]["period"] == "day"
+        set_limit(client, 20_000, period="month", currency="USD")
+        assert deposit(client, 20_000, "usd-3", currency="USD").status_code == 200
+        refused = deposit(client, 1, "usd-4", currency="USD")
+        assert refused.json()["details"] == {"deposit_limit": {"period": "month", "amount": 20_000, "remaining": 0}}
+        assert balance(currency="USD") == 20_000 and balance() == 0
         assert ledger_reconcile().ok
 
     def test_withdrawals_do_not_make_room_and_staff_deposits_count(self, client, player):
@@ -266,7 +296,7 @@ class TestAdmin:
         assert self.url(player).encode() in page.content
         assert b"cashier deposit" in admin_client.get(self.url(player)).content
         r = admin_client.post(
-            self.url(player), {"currency": "EUR", "period": "week", "amount": "20000", "reason": "phoned in"}
+            self.url(player), {"currency": "EUR", "period": "week", "amount": "200.00", "reason": "phoned in"}
         )
         assert r.status_code == 302, r.content
         assert str(list(r.wsgi_request._messages)[-1]) == "The week deposit limit in EUR is 200.00 EUR, in force now."

@@ -1,6 +1,7 @@
 """Loss limits with a cooling-off period for looser ones, and self-exclusion and time-out that
 a player can start or extend but not shorten: the services, the sweep, the operator API."""
 
+import io
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -172,6 +173,35 @@ class TestRestrictions:
         assert getattr(Player.objects.get(pk=player.pk), field) == now + 2 * DAY
         assert [row[0] for row in audit_rows(player)] == [field, field]
 
+    def test_a_new_self_exclusion_lasts_at_least_the_minimum(self, player, now, settings):
+        settings.RG_SELF_EXCLUSION_MIN_DAYS = 183
+
+        def exclude(until):
+            player_extend_restriction(
+                player=player, field="self_excluded_until", until=until, changed_by="t", reason="r"
+            )
+
+        with pytest.raises(ValidationFailed) as refused:
+            exclude(now + 183 * DAY - timedelta(seconds=1))
+        earliest = (now + 183 * DAY).isoformat()
+        assert refused.value.details == {"until": [f"at least 183 days from now: {earliest} or later"]}
+        exclude(now + 183 * DAY)
+        # In force, it grows by any time: it met the minimum when it started.
+        with mock.patch("casino_platform.clock.now", return_value=now + 180 * DAY):
+            exclude(now + 184 * DAY)
+        # Ended, a new one is held to the minimum again.
+        with mock.patch("casino_platform.clock.now", return_value=now + 185 * DAY), pytest.raises(ValidationFailed):
+            exclude(now + 186 * DAY)
+        assert Player.objects.get(pk=player.pk).self_excluded_until == now + 184 * DAY
+
+    def test_a_minimum_of_nothing_and_a_time_out_take_any_future_end(self, player, now, settings):
+        settings.RG_SELF_EXCLUSION_MIN_DAYS = 183
+        second = now + timedelta(seconds=1)
+        player_extend_restriction(player=player, field="timed_out_until", until=second, changed_by="t", reason="r")
+        settings.RG_SELF_EXCLUSION_MIN_DAYS = 0
+        player_extend_restriction(player=player, field="self_excluded_until", until=second, changed_by="t", reason="r")
+        assert Player.objects.filter(pk=player.pk, timed_out_until=second, self_excluded_until=second).exists()
+
     def test_an_ended_restriction_may_be_replaced_by_a_shorter_one(self, player, now):
         Player.objects.filter(pk=player.pk).update(timed_out_until=now - DAY)
         player_extend_restriction(
@@ -267,6 +297,64 @@ class TestWhatTheReviewFound:
             raise swept["error"]
         assert swept["applied"] == 0
         assert (limit_of(player).amount, limit_of(player).pending_from) == (1_000, None)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+@pytest.mark.parametrize("in_database", [True, False], ids=["in_database", "python"])
+@pytest.mark.parametrize("what", ["loss_limit", "wager_limit", "self_exclusion"])
+def test_a_limit_committed_while_a_debit_waits_for_the_player_refuses_it(settings, in_database, what):
+    """The debit judges the player's limits and restrictions under the player's lock, after
+    waiting for it: one committed meanwhile refuses the bet, on both debit paths."""
+    from django.core.management import call_command
+
+    from players.services import player_set_wager_limit
+    from provider.models import Provider
+    from wallet.models import Wallet
+    from wallet.services.debits import DebitRequest, wallet_debit
+    from wallet.tests.test_api import launch
+
+    settings.WALLET_DEBIT_IN_DATABASE = in_database
+    call_command("seed_sandbox", stdout=io.StringIO())
+    token = launch()
+    provider = Provider.objects.get(code="sandbox")
+
+    def bet(tx: str, amount: int) -> DebitRequest:
+        return DebitRequest(
+            transaction_id=tx, round_id=tx, game_id="sandbox:dice", amount=amount, currency="EUR", session_token=token
+        )
+
+    # One accepted debit first, so the clearing account exists (v3's early-ledger path needs it).
+    assert wallet_debit(provider=provider, request=bet("w-0", 100)).balance == 99_900
+    outcome: dict[str, object] = {}
+
+    def debit() -> None:
+        try:
+            outcome["result"] = wallet_debit(provider=provider, request=bet("w-1", 5_000))
+        except Exception as exc:  # the refusal, judged in the test's own thread below
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    player = Player.objects.get(player_id="p_demo_1")
+    thread = threading.Thread(target=debit)
+    with transaction.atomic():
+        if what == "self_exclusion":
+            until = timezone.now() + 2 * DAY
+            player_extend_restriction(
+                player=player, field="self_excluded_until", until=until, changed_by="t", reason="t"
+            )
+        else:
+            set_kind = player_set_loss_limit if what == "loss_limit" else player_set_wager_limit
+            set_kind(player=player, currency="EUR", period="day", amount=0, changed_by="t", reason="t")
+        thread.start()
+        until_another_waits_for_a_lock(thread, "the debit")
+    thread.join(30)
+    assert not thread.is_alive(), "the debit never finished"
+    # A self-exclusion may also end the player's game sessions: the bet then meets that first.
+    refusals = {"RG_LIMIT", "SESSION_EXPIRED"} if what == "self_exclusion" else {"RG_LIMIT"}
+    assert getattr(outcome.get("error"), "code", None) in refusals, outcome
+    assert Wallet.objects.get(player=player, currency_id="EUR").balance == 99_900
 
 
 def test_the_python_debit_path_holds_the_stricter_limit_while_a_looser_one_waits(settings, now):

@@ -5,7 +5,7 @@ cooling-off, like the loss and deposit limits it shares its rules with."""
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -17,9 +17,12 @@ from django.utils import timezone
 
 from casino_platform import clock
 from players.models import Player, PlayerAuditLog, SessionTimeLimit
-from players.services import player_set_session_time_limit, rg_limits_apply_due
+from players.selectors import player_daily_play_time
+from players.services import player_set_daily_play_time_limit, player_set_session_time_limit, rg_limits_apply_due
 from players.tests.test_api import TOKEN, json_call
 from sessions.models import GameSession
+from sessions.selectors import session_state
+from sessions.services import session_resolve
 from wallet.tests.api_client import ProviderClient
 from wallet.tests.test_admin import messages_of
 from wallet.tests.test_api import debit, launch
@@ -73,6 +76,36 @@ class TestServices:
         newest = GameSession.objects.latest("id")
         assert timedelta(minutes=119) < session_length(newest) <= timedelta(minutes=120)
         assert session_length(GameSession.objects.get(pk=open_one.pk)) <= timedelta(minutes=60)  # not lengthened
+
+    def test_a_session_played_longer_than_a_stricter_limit_ends_now_not_back_dated(self, sandbox, monkeypatch):
+        """Played 09:00-12:00 under a 240-minute daily limit, then a 30-minute session time
+        limit at 12:00: the session ends at 12:00, not at 09:30, which would have erased 150
+        of the day's 180 minutes played (and given them back to play) and dated its end
+        before bets it took."""
+        day = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+        now = [day]
+        monkeypatch.setattr(clock, "now", lambda: now[0])
+        player_set_daily_play_time_limit(player=player(), minutes=240, changed_by="t", reason="t")
+        token = launch()
+        session = GameSession.objects.get()
+        for minutes in range(20, 181, 20):  # a call every 20 minutes slides the idle expiry
+            now[0] = day + timedelta(minutes=minutes)
+            session_resolve(token=token, provider=session.provider)
+        daily = player_daily_play_time(player_pk=player().pk, now=now[0])
+        assert daily is not None and daily.played == timedelta(minutes=180)
+
+        set_limit(30)
+
+        session.refresh_from_db()
+        state = session_state(session=session, now=now[0])
+        assert (state["state"], state["ended_at"], state["ends_at"]) == ("ended", now[0], now[0])
+        daily = player_daily_play_time(player_pk=player().pk, now=now[0])
+        assert daily is not None and daily.played == timedelta(minutes=180)
+        # One played for less than a stricter limit still ends that long after its launch.
+        launch()
+        now[0] += timedelta(minutes=10)
+        set_limit(20)
+        assert session_length(GameSession.objects.latest("id")) == timedelta(minutes=20)
 
     def test_removal_waits_the_cooling_off_and_every_change_is_audited(self, sandbox):
         set_limit(30)

@@ -410,7 +410,7 @@ class TestAdmin:
         assert self.url(player).encode() in page.content
         assert b"wins are not deducted" in admin_client.get(self.url(player)).content
         r = admin_client.post(
-            self.url(player), {"currency": "EUR", "period": "week", "amount": "20000", "reason": "phoned in"}
+            self.url(player), {"currency": "EUR", "period": "week", "amount": "200.00", "reason": "phoned in"}
         )
         assert r.status_code == 302, r.content
         assert str(list(r.wsgi_request._messages)[-1]) == "The week wager limit in EUR is 200.00 EUR, in force now."

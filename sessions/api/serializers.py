@@ -45,10 +45,10 @@ class SessionStateOutput(serializers.Serializer):
     currency = serializers.CharField()
     state = serializers.ChoiceField(
         choices=SESSION_STATES,
-        help_text="open; closed (by the casino, one session or all of the player's, the player's account closing, "
-        "or a country restriction of its game changed by staff); expired (no play for the idle "
-        "timeout); ended (its end reached: the platform's cap or the player's session time or daily play time "
-        "limit).",
+        help_text="open; closed (by the casino, one session or all of the player's; by staff; with the player's "
+        "account closed or blocked, a self-exclusion or a time-out; or by a country restriction of its game); "
+        "expired (no play for the idle timeout); ended (its end reached: the platform's cap or the player's session "
+        "time or daily play time limit, which a stricter limit set during play brings forward).",
     )
     started_at = serializers.DateTimeField()
     last_activity_at = serializers.DateTimeField(help_text="The last call that moved its idle expiry on.")
@@ -57,7 +57,11 @@ class SessionStateOutput(serializers.Serializer):
         help_text="The session ends then whatever the activity; a stricter limit set since the launch brings it "
         "forward, so read it again rather than keeping the launch's."
     )
-    ended_at = serializers.DateTimeField(allow_null=True, help_text="When it stopped taking bets; null while open.")
+    ended_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When it stopped taking bets: its close, its idle expiry (`expires_at`) or its end (`ends_at`; a "
+        "limit set during play ends it no earlier than the moment it was set); null while open.",
+    )
     seconds_left = serializers.IntegerField(help_text="Whole seconds until `ends_at` while open, else 0.")
 
 

@@ -3,6 +3,7 @@ is read along an index, never the whole table sorted for it, and a search by a p
 a session number finds the player's key first."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -10,10 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse_lazy
 
+from casino_platform import clock
 from casino_platform.tests.plans import plan_of, reads_whole, search_plan_of, sorted_whole
 from players.models import Player
 from provider.models import Provider
-from sessions.models import GameSession
+from sessions.models import GameSession, Round
 from wallet.models import Wallet
 from wallet.services import wallet_debit
 from wallet.tests.api_client import launch
@@ -60,6 +62,28 @@ class TestRounds:
         assert len(listed) == 5 and listed == sorted(listed, reverse=True)
         plan = plan_of(cl)
         assert not sorted_whole(plan), plan
+
+    def test_rounds_left_open_for_hours_are_found_along_the_key_or_the_player_s_history(self, admin_client, played):
+        """A provider's round whose settlement never came: open, and opened longer ago than
+        the filter's hours. Read as the status filter reads, newest first along the key, or
+        along round_player_history for one player: no index of open rounds is written by
+        the bets for it."""
+        now = clock.now()
+        Round.objects.filter(round_id__in=["p_demo_1-0", "p_kyc_pending-0"]).update(opened_at=now - timedelta(hours=30))
+        Round.objects.filter(round_id="p_demo_1-1").update(opened_at=now - timedelta(hours=2))
+        Round.objects.filter(round_id="p_demo_1-0").update(status=Round.Status.CLOSED, closed_at=now)
+        over = {
+            hours: [r.round_id for r in page(admin_client, ROUNDS, open_for_over=hours).result_list]
+            for hours in (1, 24)
+        }
+        assert over == {1: ["p_kyc_pending-0", "p_demo_1-1"], 24: ["p_kyc_pending-0"]}  # newest written first
+        plan = plan_of(page(admin_client, ROUNDS, open_for_over=1))
+        assert not sorted_whole(plan), plan
+        demo = Player.objects.get(player_id="p_demo_1")
+        cl = page(admin_client, ROUNDS, open_for_over=1, player__id__exact=demo.pk)
+        assert [r.round_id for r in cl.result_list] == ["p_demo_1-1"]
+        plan = plan_of(cl)
+        assert "round_player_history" in plan and not sorted_whole(plan), plan
 
     def test_one_player_s_rounds_come_along_their_history_index(self, admin_client, played):
         demo = Player.objects.get(player_id="p_demo_1")

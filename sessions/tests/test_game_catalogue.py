@@ -260,6 +260,29 @@ class TestAdmin:
         listing = admin_client.get(reverse("admin:provider_game_changelist")).content.decode()
         assert "GB" in listing
 
+    def test_a_game_s_id_and_provider_are_fixed_once_it_exists(self, admin_client, client, sandbox):
+        """Moved to another provider, the game went on taking its old provider's bets on the
+        sessions launched under it; renamed, it refused every bet of its open sessions. Both
+        are shown, not posted: another provider's game, or a new id, is a new game."""
+        token = launch("p_demo_1")
+        acme = Provider.objects.create(code="acme", name="Acme")
+        game = Game.objects.get(game_id="sandbox:dice")
+        url = reverse("admin:provider_game_change", args=[game.pk])
+        page = admin_client.get(url).content.decode()
+        assert 'name="game_id"' not in page and 'name="provider"' not in page
+        assert "sandbox:dice" in page
+        moved = {**game_form(game), "game_id": "acme:dice", "provider": str(acme.pk), "name": "Dice"}
+        r = admin_client.post(url, {**moved, "restricted_countries": ""})
+        assert r.status_code == 302
+        game.refresh_from_db()
+        assert (game.game_id, game.provider.code, game.name) == ("sandbox:dice", "sandbox", "Dice")
+        assert ProviderClient(client).post("debit", debit_payload(token, "d-not-moved")).status == 200
+        # A new game still names both.
+        add = reverse("admin:provider_game_add")
+        r = admin_client.post(add, {**moved, "is_enabled": "on", "restricted_countries": ""})
+        assert r.status_code == 302, r.context["adminform"].form.errors
+        assert Game.objects.get(game_id="acme:dice").provider_id == acme.pk
+
 
 class TestAdminSaveOfAListChangedMeanwhile:
     """The page sends back the list it showed; its save applies what staff changed on it to

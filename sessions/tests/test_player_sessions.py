@@ -344,6 +344,33 @@ class TestAdmin:
         admin_client.post(change, {"closed_at_0": "", "closed_at_1": "", "_save": "Save"})
         assert session_of(closed_one).closed_at == before
 
+    def test_staff_close_leaves_a_session_already_ended_out_of_its_count_and_record(self, sandbox, monkeypatch):
+        """Played 90 minutes, then a 60-minute session time limit: the session has ended. Staff's
+        "Close selected sessions" counted it as closed and wrote "1 open -> closed" on the
+        player's record; it now closes, counts and records only the live ones."""
+        from players.models import PlayerAuditLog
+        from players.services import player_set_session_time_limit
+        from provider.models import Provider
+        from sessions.services import session_resolve, sessions_close
+
+        start = clock.now()
+        ended = launch("p_demo_1")
+        provider = Provider.objects.get(code="sandbox")
+        for minutes in (20, 40, 60, 80, 90):  # in play: each call slides the idle expiry
+            monkeypatch.setattr(clock, "now", lambda minutes=minutes: start + timedelta(minutes=minutes))
+            session_resolve(token=ended, provider=provider)
+        live = launch("p_demo_1", "sandbox:slot")  # launched at 90 minutes: 60 more to play
+        monkeypatch.setattr(clock, "now", lambda: start + timedelta(minutes=91))
+        player = Player.objects.get(player_id="p_demo_1")
+        player_set_session_time_limit(player=player, minutes=60, changed_by="t", reason="t")
+        assert [session_state(session=session_of(t))["state"] for t in (ended, live)] == ["ended", "open"]
+
+        chosen = GameSession.objects.filter(pk__in=[session_of(ended).pk, session_of(live).pk])
+        assert sessions_close(sessions=chosen, changed_by="staff", reason="takeover") == 1
+        assert [session_state(session=session_of(t))["state"] for t in (ended, live)] == ["ended", "closed"]
+        logged = PlayerAuditLog.objects.filter(field="game_sessions").values_list("old_value", "new_value")
+        assert list(logged) == [("1 open", "closed")]
+
     def test_staff_close_from_the_list_filtered_to_open_ones_is_on_record(self, admin_client, sandbox):
         # The filtered list no longer holds the sessions once closed: the record is written
         # from the rows the close locked.

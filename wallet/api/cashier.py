@@ -15,7 +15,13 @@ from rest_framework.response import Response
 from casino_platform import clock
 from casino_platform.api import request_trace_id
 from casino_platform.errors import ValidationFailed
-from casino_platform.fields import StrictBooleanField, StrictCharField, StrictIntegerField, period_in_order
+from casino_platform.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictInput,
+    StrictIntegerField,
+    period_in_order,
+)
 from casino_platform.openapi import operator_error_responses
 from casino_platform.pagination import LIMIT_PARAMETER, PAGE_PARAMETERS, TimeCursorPagination, page_limit
 from casino_platform.parsers import JSONParser
@@ -46,7 +52,7 @@ from wallet.services.webhooks import withdrawal_event_message
 from .serializers import currency_field, transaction_id_field
 
 
-class CashierInput(serializers.Serializer):
+class CashierInput(StrictInput):
     currency = currency_field()
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Minor units of the currency.")
     reference = transaction_id_field(
@@ -264,7 +270,10 @@ def _cashier_schema(
     "Money the player paid in, once the payment system has it. Refused while the player is blocked "
     "(PLAYER_BLOCKED), self-excluded or on a time-out, when it would take the period's deposits over "
     "one of the player's deposit limits (RG_LIMIT; details.deposit_limit names the period, the limit and "
-    "what remains), or, for a player whose identity is not verified, when it would take their deposits "
+    "what remains), when it is in a currency without a deposit limit of a period the player has one for in "
+    "another currency (RG_LIMIT; details.deposit_limit_missing names the currency, the period and the "
+    "currencies limited: set a limit in this currency first, as a limit counts only its own currency's "
+    "deposits), or, for a player whose identity is not verified, when it would take their deposits "
     "in all over the currency's KYC deposit threshold (KYC_REQUIRED; details.kyc_deposits_above, "
     "deposited, remaining): the payment is then to be returned. "
     "A refusal is final for its reference and is answered again on a repeat.",
@@ -348,13 +357,13 @@ class WithdrawalStateApi(OperatorApiView):
         return Response(WithdrawalStateOutput(withdrawal).data)
 
 
-class ReturnInput(serializers.Serializer):
+class ReturnInput(StrictInput):
     reason = StrictCharField(
         max_length=200, required=False, default="payout failed", help_text="Written to the journal."
     )
 
 
-class CancelInput(serializers.Serializer):
+class CancelInput(StrictInput):
     reason = StrictCharField(
         max_length=200, required=False, default="cancelled by the player", help_text="Written to the journal."
     )

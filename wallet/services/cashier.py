@@ -9,14 +9,30 @@ from players.models import DepositLimit, Player
 from players.services import player_assert_may_be_paid, player_assert_may_bet
 
 from ..models import Wallet
-from ..selectors import period_limit_crossed, wallet_deposited_total, wallet_deposits
+from ..selectors import period_limit_crossed, period_limit_missing, wallet_deposited_total, wallet_deposits
 from .backoffice import validate_payment_reference, wallet_deposit, wallet_withdraw
 from .common import WalletResult
 
 
 def _assert_within_deposit_limits(*, player: Player, wallet: Wallet | None, currency: str, amount: int) -> None:
     """Deposits so far in each limited period, plus this one, must stay within the limit in
-    force. Runs under the player's lock, so two deposits cannot cross a limit together."""
+    force; a period the player limits in any currency needs a limit in this one too. Runs
+    under the player's lock, so two deposits cannot cross a limit together."""
+    missing = period_limit_missing(model=DepositLimit, player=player, currency=currency)
+    if missing is not None:
+        elsewhere = ", ".join(missing.limited_in)
+        raise ResponsibleGamblingLimit(
+            f"Player {player.player_id} has a deposit limit per {missing.period} in {elsewhere} and none in "
+            f"{currency}: set one in {currency} first (PUT /api/v1/players/{player.player_id}/deposit-limits/"
+            f"{currency}/{missing.period}); a limit counts only its own currency's deposits.",
+            details={
+                "deposit_limit_missing": {
+                    "currency": currency,
+                    "period": missing.period,
+                    "limited_in": missing.limited_in,
+                }
+            },
+        )
     crossed = period_limit_crossed(
         model=DepositLimit,
         player=player,
@@ -79,8 +95,9 @@ def cashier_deposit(
 ) -> WalletResult:
     """Money the player paid in. Refused (and the payment for the gateway to return) while the
     player is blocked, self-excluded or on a time-out, the same rules as a bet, when it would
-    go over one of the player's deposit limits, or over the currency's KYC deposit threshold
-    for a player who is not verified."""
+    go over one of the player's deposit limits or is in a currency without a limit of a
+    period the player limits in another, or over the currency's KYC deposit threshold for a
+    player who is not verified."""
 
     def check(player: Player, wallet: Wallet | None) -> None:
         player_assert_may_bet(player=player)

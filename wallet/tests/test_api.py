@@ -431,6 +431,9 @@ class TestMoney:
         assert_error(api.post("debit", debit(token, tx="d-b", amount=100, round_id="b")), 403, "RG_LIMIT")
         assert_nothing_booked("d-b", 99_900)
         player_block(player=player, changed_by="t", reason="")
+        assert_error(api.post("debit", debit(token, tx="d-c0", amount=1, round_id="c")), 401, "SESSION_EXPIRED")
+        # The block closed the session; one left open (written around it) meets the status.
+        GameSession.objects.update(closed_at=None)
         assert_error(api.post("debit", debit(token, tx="d-c", amount=1, round_id="c")), 403, "PLAYER_BLOCKED")
         assert_nothing_booked("d-c", 99_900)
         # ... and owed money is still paid to a blocked player.
@@ -570,6 +573,23 @@ class TestOperatorApi:
         assert r.status_code == 404 and r.json()["code"] == "GAME_NOT_FOUND"
         r = self.post(client, "/api/v1/sessions", {"player_id": "p_demo_1", "game_id": "sandbox:dice"})
         assert r.status_code == 400 and "currency" in r.json()["details"]
+
+    @pytest.mark.parametrize(
+        ("field", "value", "status", "code"),
+        [
+            ("player_id", " p_demo_1", 404, "PLAYER_NOT_FOUND"),
+            ("player_id", "p_demo_1\n", 404, "PLAYER_NOT_FOUND"),
+            ("game_id", "sandbox:dice ", 404, "GAME_NOT_FOUND"),
+            ("currency", " EUR", 400, "VALIDATION_ERROR"),
+            ("currency", "EU ", 400, "VALIDATION_ERROR"),
+        ],
+    )
+    def test_ids_are_taken_as_sent_as_the_wallet_api_takes_them(self, client, sandbox, field, value, status, code):
+        # Trimmed, " p_demo_1" launched p_demo_1: an id is what it says, as in the wallet calls.
+        launch_body = {"player_id": "p_demo_1", "game_id": "sandbox:dice", "currency": "EUR", field: value}
+        r = self.post(client, "/api/v1/sessions", launch_body)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.content
+        assert not GameSession.objects.exists()
 
     @pytest.mark.parametrize("switch", ["no_new_sessions", "maintenance"])
     def test_switches_refuse_launches(self, client, sandbox, switch):

@@ -16,7 +16,7 @@ from casino_platform.tests.locks import player_locked, together_behind_a_lock, u
 from ledger.models import IdempotencyRecord, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import Player
-from wallet.models import Wallet
+from wallet.models import Wallet, Withdrawal
 from wallet.tests.api_client import ProviderClient
 from wallet.tests.test_api import credit, debit, launch
 
@@ -165,6 +165,17 @@ class TestWithdrawal:
         )
         assert balance() == 99_500
 
+    def test_a_misspelt_review_is_refused_not_paid_out_at_once(self, client, sandbox):
+        # The casino's risk rule asked for a review: a 200 `approved` would have sent the payout.
+        body = {"currency": "EUR", "amount": 1_000, "reference": "po-typo"}
+        r = call(client, "POST", "p_demo_1/withdrawals", {**body, "reveiw": True})
+        assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.content
+        assert r.json()["details"] == {"reveiw": ["not a field of this request"]}
+        assert balance() == 100_000 and not Withdrawal.objects.exists()
+        # Malformed, not refused: the reference is not spent, and the corrected request is held.
+        r = call(client, "POST", "p_demo_1/withdrawals", {**body, "review": True})
+        assert (r.status_code, r.json()["status"], r.json()["balance"]) == (200, "pending", 99_000)
+
     def test_within_the_balance(self, client, sandbox):
         r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 40_000, "reference": "po-1"})
         assert (r.status_code, r.json()["balance"]) == (200, 60_000)
@@ -197,6 +208,8 @@ class TestWithdrawal:
         ({"currency": "EUR", "amount": 0, "reference": "x"}, "amount"),
         ({"currency": "EUR", "amount": -5, "reference": "x"}, "amount"),
         ({"currency": "EUR", "amount": 10**15 + 1, "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": 2**63, "reference": "x"}, "amount"),
+        ({"currency": "EUR", "amount": None, "reference": "x"}, "amount"),
         ({"currency": "EUR", "amount": 100}, "reference"),
         ({"currency": "EUR", "amount": 100, "reference": "has space"}, "reference"),
         ({"currency": "EUR", "amount": 100, "reference": "x" * 129}, "reference"),
@@ -204,6 +217,11 @@ class TestWithdrawal:
         ({"currency": "eur", "amount": 100, "reference": "x"}, "currency"),
         ({"amount": 100, "reference": "x"}, "currency"),
         ({"currency": "EUR", "amount": 100, "reference": "x", "reason": 7}, "reason"),
+        # A misspelt field is refused, not ignored with a 200: README, every players endpoint.
+        ({"currency": "EUR", "amount": 100, "reference": "x", "reson": "card"}, "reson"),
+        # A deposit has no `review`; a withdrawal's is a JSON boolean.
+        ({"currency": "EUR", "amount": 100, "reference": "x", "review": "true"}, "review"),
+        ([1, 2], "non_field_errors"),
     ],
 )
 @pytest.mark.parametrize("endpoint", ["deposits", "withdrawals"])
@@ -298,6 +316,11 @@ class TestHistory:
             client, "GET", "p_demo_1/transactions", QUERY_STRING=urlencode({"currency": "EUR", "until": now})
         )
         assert len(earlier.json()["results"]) == 7
+
+    def test_the_furthest_bounds_a_date_takes_read_the_whole_history(self, client, played):
+        query = {"currency": "EUR", "since": "0001-01-01T00:00:00Z", "until": "9999-12-31T23:59:59Z"}
+        r = call(client, "GET", "p_demo_1/transactions", QUERY_STRING=urlencode(query))
+        assert (r.status_code, len(r.json()["results"])) == (200, 7), r.content
 
     def test_since_is_inclusive_and_until_exclusive(self, client, played):
         rows = call(client, "GET", "p_demo_1/transactions?currency=EUR").json()["results"]
@@ -397,6 +420,13 @@ class TestWithdrawalReturn:
             ("withdrawal", 40_000, str(withdrawal.pk)),
             ("withdrawal", -40_000, None),
         ]
+
+    def test_a_misspelt_field_returns_nothing(self, client, sandbox):
+        call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 40_000, "reference": "po-r4"})
+        r = call(client, "POST", "p_demo_1/withdrawals/po-r4/return", {"reasn": "bank refused"})
+        assert (r.status_code, r.json()["details"]) == (400, {"reasn": ["not a field of this request"]}), r.content
+        assert balance() == 60_000
+        assert not JournalTransaction.objects.filter(reverses__isnull=False).exists()
 
     def test_a_self_excluded_player_gets_the_money_back(self, client, sandbox):
         call(client, "POST", "p_blocked_rg/withdrawals", {"currency": "EUR", "amount": 6_000, "reference": "po-r2"})

@@ -134,6 +134,12 @@ class TestStatement:
         second = statement(client, player_id, since=read_at.isoformat()).json()
         assert (second["opening_balance"], second["adjusted"], second["closing_balance"]) == (10_450, 77, 10_527)
 
+    def test_since_the_first_instant_a_date_takes_is_the_whole_wallet(self, client, played):
+        player_id, _ = played
+        body = statement(client, player_id, since="0001-01-01T00:00:00Z").json()
+        assert (body["opening_balance"], body["closing_balance"]) == (0, 10_450), body
+        assert body["deposited"] == 12_000 and adds_up(body)
+
     def test_no_wallet_in_that_currency_is_all_nothing(self, client, sandbox):
         r = call(client, "GET", "p_demo_1/statement?currency=USD&until=2026-12-01T00:00:00Z")
         assert r.status_code == 200, r.content
