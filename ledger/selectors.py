@@ -135,13 +135,25 @@ def _entries_booked_in(*, since: datetime, until: datetime, currency: str | None
     )
 
 
+def _balance_movements(since: datetime) -> dict[str, Any]:
+    """A group of entries' balance at `since` (opening), what its entries from then on added
+    and took away, and how many there were: the trial balance's columns, per account or kind."""
+    in_period = Q(created_at__gte=since)
+    return {
+        "opening": Coalesce(Sum("amount", filter=Q(created_at__lt=since)), Value(0)),
+        "increases": Coalesce(Sum("amount", filter=in_period & Q(amount__gt=0)), Value(0)),
+        "decreases": Coalesce(Sum("amount", filter=in_period & Q(amount__lt=0)), Value(0)),
+        "entries": Count("id", filter=in_period),
+    }
+
+
 def ledger_trial_balance(*, since: datetime, until: datetime, currency: str | None = None) -> Iterator[dict[str, Any]]:
     """Every account with entries before `until`: its balance at `since` (opening), what its
     entries in [since, until) added and took away, and its balance at `until` (closing).
     Signed as the entries are: a wallet's closing balance is what the platform owes the
     player. Each currency's accounts sum to zero at both ends, the journal's balance check."""
-    in_period = Q(created_at__gte=since)
-    rows = (
+    # Any: the stubs type a values() row by the annotations they can see, not by **movements.
+    rows: Any = (
         _entries_in(until=until, currency=currency)
         .values(
             "account_id",
@@ -149,12 +161,7 @@ def ledger_trial_balance(*, since: datetime, until: datetime, currency: str | No
             account_kind=F("account__kind"),
             account_currency=F("account__currency"),
         )
-        .annotate(
-            opening=Coalesce(Sum("amount", filter=Q(created_at__lt=since)), Value(0)),
-            increases=Coalesce(Sum("amount", filter=in_period & Q(amount__gt=0)), Value(0)),
-            decreases=Coalesce(Sum("amount", filter=in_period & Q(amount__lt=0)), Value(0)),
-            entries=Count("id", filter=in_period),
-        )
+        .annotate(**_balance_movements(since))
         .order_by("account_currency", "account_kind", "account_key")
     )
     for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
@@ -178,17 +185,11 @@ def ledger_trial_balance_summary(
     in [since, until). The kinds of each currency sum to zero at both ends, as its accounts
     do: what the players are owed beside what the providers' clearing and the cash accounts
     hold."""
-    in_period = Q(created_at__gte=since)
-    rows = (
+    # Any: the stubs type a values() row by the annotations they can see, not by **movements.
+    rows: Any = (
         _entries_in(until=until, currency=currency)
         .values("currency_id", kind=F("account__kind"))
-        .annotate(
-            accounts=Count("account_id", distinct=True),
-            opening=Coalesce(Sum("amount", filter=Q(created_at__lt=since)), Value(0)),
-            increases=Coalesce(Sum("amount", filter=in_period & Q(amount__gt=0)), Value(0)),
-            decreases=Coalesce(Sum("amount", filter=in_period & Q(amount__lt=0)), Value(0)),
-            entries=Count("id", filter=in_period),
-        )
+        .annotate(accounts=Count("account_id", distinct=True), **_balance_movements(since))
         .order_by("currency_id", "kind")
     )
     for row in rows.iterator(chunk_size=REPORT_CHUNK_SIZE):
