@@ -1,5 +1,6 @@
 """Form fields for money that staff type in the back office."""
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -7,6 +8,8 @@ from django import forms
 
 from .models import Currency
 from .money import MAX_AMOUNT, Money, minor_units
+
+_AS_WRITTEN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 class CurrencyAmountField(forms.DecimalField):
@@ -17,6 +20,17 @@ class CurrencyAmountField(forms.DecimalField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("localize", False)  # "1,5" is refused, not read by the server's locale
         super().__init__(**kwargs)
+
+    # The stubs give DecimalField its base IntegerField's int; Django's own returns a Decimal.
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        # Digits and one point, as money is written: "1e2" is no way to type EUR 100, and
+        # "1E+999999" overflowed the conversion to minor units (a 500).
+        if not _AS_WRITTEN.fullmatch(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(text)
 
 
 def to_minor_units(amount: Decimal, currency: Currency, *, field: str = "amount") -> int:

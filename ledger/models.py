@@ -271,7 +271,11 @@ class ReconcileRun(models.Model):
     accounts_checked = models.IntegerField()
     rounds_checked = models.IntegerField()
     all_rounds = models.BooleanField(
-        help_text="Every round was compared with its journal, not only those played since the last clean run."
+        help_text="Every round was compared with its journal (reconcile --all-rounds), not only those played "
+        "since the last run that found none drifted."
+    )
+    rounds_drifted = models.IntegerField(
+        default=0, help_text="Rounds whose figures differ from their journal: the next run compares them again."
     )
     rounds_through = models.BigIntegerField(
         help_text="The newest round's id when it started: the next run compares every round after it."

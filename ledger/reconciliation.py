@@ -8,7 +8,8 @@
 3. Every account that holds money for records of an app (withdrawals awaiting review) holds,
    per currency, exactly what those records add up to.
 4. Every game round's counts and totals are what its journal transactions add up to: every
-   round when asked, otherwise those opened or moved since the last clean run.
+   round when asked, otherwise those opened or moved since the last run that found none
+   drifted (the day before the first run).
 The ledger knows nothing of wallets; apps register their cached-balance tables and their
 held totals here. The rounds are read where they are (they build on the ledger).
 
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, models
@@ -500,17 +501,26 @@ def ledger_reconcile(*, progress: Progress | None = None, rounds: RoundsWindow |
     return report
 
 
-def reconcile_rounds_window() -> RoundsWindow | None:
-    """The rounds the next run must compare: those opened or moved since the last clean run
-    began (less the time a movement may take to commit after its stamp), so that a round
-    found wrong is compared again at every run until it is put right; None, every round,
-    before the first clean run."""
-    last_clean = (
-        ReconcileRun.objects.filter(problems=0).order_by("-finished_at").values("started_at", "rounds_through").first()
-    )
-    if last_clean is None:
-        return None
-    return RoundsWindow(since=last_clean["started_at"] - SETTLING_MARGIN, after_round=last_clean["rounds_through"])
+# The first run compares the rounds the journal moved in the day before it: the whole history
+# at once could outlast the task's time limit on a large book, and a run that dies records
+# nothing, so every run after it would try the whole history again. `--all-rounds` does that,
+# by hand.
+FIRST_RUN_LOOKBACK = timedelta(days=1)
+_NO_ROUND_ABOVE = 2**63 - 1
+
+
+def reconcile_rounds_window() -> RoundsWindow:
+    """The rounds the next run must compare: those opened or moved since the last run that
+    found no round drifted began (less the time a movement may take to commit after its
+    stamp), so that a round found wrong is compared again at every run until it is put right,
+    while a problem elsewhere (a wallet's) does not widen the window run after run. Before any
+    such run, those the journal moved in the day before the first run."""
+    runs = ReconcileRun.objects.order_by("-finished_at")
+    last = runs.filter(rounds_drifted=0).values("started_at", "rounds_through").first()
+    if last is not None:
+        return RoundsWindow(since=last["started_at"] - SETTLING_MARGIN, after_round=last["rounds_through"])
+    first = ReconcileRun.objects.order_by("finished_at").values_list("started_at", flat=True).first()
+    return RoundsWindow(since=(first or clock.now()) - FIRST_RUN_LOOKBACK, after_round=_NO_ROUND_ABOVE)
 
 
 def reconcile_run_record(*, all_rounds: bool = False, progress: Progress | None = None) -> ReconciliationReport:
@@ -528,6 +538,7 @@ def reconcile_run_record(*, all_rounds: bool = False, progress: Progress | None 
         problems=report.problem_count,
         accounts_checked=report.accounts_checked,
         rounds_checked=report.rounds_checked,
+        rounds_drifted=sum(isinstance(problem, RoundDrift) for problem in report.mismatches),
         all_rounds=window is None,
         rounds_through=report.rounds_through,
     )

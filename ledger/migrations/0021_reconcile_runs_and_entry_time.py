@@ -155,8 +155,15 @@ class Migration(migrations.Migration):
                 (
                     "all_rounds",
                     models.BooleanField(
-                        help_text="Every round was compared with its journal, not only those played since the last "
-                        "clean run."
+                        help_text="Every round was compared with its journal (reconcile --all-rounds), not only "
+                        "those played since the last run that found none drifted."
+                    ),
+                ),
+                (
+                    "rounds_drifted",
+                    models.IntegerField(
+                        default=0,
+                        help_text="Rounds whose figures differ from their journal: the next run compares them again.",
                     ),
                 ),
                 (

@@ -109,11 +109,13 @@ def test_says_which_check_it_is_in_and_records_the_run(sandbox):
 
     output = reconcile()
     assert "  checking: every journal transaction balances ...\n" in output
-    assert "  checking: game_sessions_round counts and totals equal their journal (every round) ...\n" in output
-    assert "rounds (every one) match their journal" in output
+    checking = "  checking: game_sessions_round counts and totals equal their journal"
+    assert f"{checking} (rounds opened or moved since " in output
+    # The first run, as every one after it, compares the rounds opened or moved since; --all-rounds, every one.
+    since = "those opened or moved since the last run that found none drifted"
+    assert f"rounds ({since}) match their journal" in output
     assert ReconcileRun.objects.get().problems == 0
-    # The next run compares only the rounds opened or moved since; --all-rounds, every one.
-    assert "rounds (those opened or moved since the last clean run) match their journal" in reconcile()
+    assert f"rounds ({since}) match their journal" in reconcile()
     out = io.StringIO()
     call_command("reconcile", "--all-rounds", stdout=out, stderr=io.StringIO())
     assert "rounds (every one) match their journal" in out.getvalue()

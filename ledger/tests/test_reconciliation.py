@@ -240,7 +240,8 @@ def test_a_run_compares_the_rounds_opened_or_moved_since_the_last_clean_run(prov
 
     at(start + timedelta(hours=1))
     first = reconcile_run_record()
-    assert first.ok and first.rounds_window is None and first.rounds_checked == 2  # the first run: every round
+    # The first run: the rounds the journal moved in the day before it.
+    assert first.ok and first.rounds_window is not None and first.rounds_checked == 2
 
     at(start + timedelta(hours=2))
     wallet_credit(provider=provider, request=credit_request(wallet, amount=50, round_id="moved"))
@@ -252,12 +253,44 @@ def test_a_run_compares_the_rounds_opened_or_moved_since_the_last_clean_run(prov
     assert sorted(p.round_id for p in second.mismatches if isinstance(p, RoundDrift)) == ["moved", "new"]
 
     # Still compared an hour later, though nothing moved them again: the window starts at the
-    # last clean run, so a problem is found until it is put right.
+    # last run that found no round drifted, so a problem is found until it is put right.
     at(start + timedelta(hours=3))
     assert sorted(p.round_id for p in reconcile_run_record().mismatches) == ["moved", "new"]
     every = reconcile_run_record(all_rounds=True)
     assert every.rounds_window is None and every.rounds_checked == 3
     assert sorted(p.round_id for p in every.mismatches) == ["moved", "new", "old"]
+
+
+def test_a_problem_outside_the_rounds_does_not_widen_the_next_runs_window(provider, at):
+    """A wallet that stays wrong made every run compare the rounds since the last clean one,
+    more each hour, until a run outlasted its time limit and recorded nothing."""
+    wallet = funded_wallet(amount=10_000)
+    start = clock.now()
+    at(start + timedelta(hours=1))
+    reconcile_run_record()
+    raw("UPDATE wallet_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
+    at(start + timedelta(hours=1, minutes=30))
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=100, round_id="between"))
+    at(start + timedelta(hours=2))
+    second = reconcile_run_record()
+    assert second.problem_count == 1 and second.rounds_checked == 1
+    at(start + timedelta(hours=3))
+    third = reconcile_run_record()
+    assert third.problem_count == 1 and third.rounds_checked == 0  # "between" was compared by the second
+
+
+def test_the_first_run_compares_the_day_before_it_and_all_rounds_every_one(provider, at):
+    """The whole history at once could outlast the task's time limit, and a run that dies
+    records nothing: every run after it would try the whole history again."""
+    wallet = funded_wallet(amount=10_000)
+    start = clock.now()
+    wallet_debit(provider=provider, request=debit_request(wallet, amount=100, round_id="ancient"))
+    raw("UPDATE game_sessions_round SET debit_count = 7 WHERE round_id = 'ancient'")
+    at(start + timedelta(days=2))
+    first = reconcile_run_record()
+    assert first.ok and first.rounds_checked == 0
+    every = reconcile_run_record(all_rounds=True)
+    assert [p.round_id for p in every.mismatches] == ["ancient"]
 
 
 def test_a_run_reads_the_journal_again_from_a_margin_before_the_last_clean_run(provider, at):
@@ -287,7 +320,7 @@ def test_each_run_is_recorded(provider, at):
 
     clean, failed = ReconcileRun.objects.order_by("id")
     assert (clean.started_at, clean.finished_at, clean.problems) == (started, started, 0)
-    assert (clean.accounts_checked, clean.rounds_checked, clean.all_rounds) == (1, 1, True)
+    assert (clean.accounts_checked, clean.rounds_checked, clean.all_rounds) == (1, 1, False)
     assert clean.rounds_through == Round.objects.get().pk and clean.duration_seconds > 0
     assert failed.problems == 1 and failed.all_rounds
 

@@ -275,7 +275,7 @@ class TestMoveMoney:
             "EUR has 2 decimal places, e.g. 250.00, written without thousands separators."
         ]
 
-    @pytest.mark.parametrize("amount", ["", "0", "-5", "abc", "NaN", "1e20", "-0.01"])
+    @pytest.mark.parametrize("amount", ["", "0", "-5", "abc", "NaN", "1e20", "1e2", "1E+999999", "-0.01", "+5", ".5"])
     def test_bad_amounts_move_nothing(self, admin_client, sandbox, amount):
         wallet = demo_wallet()
         journals = JournalTransaction.objects.count()

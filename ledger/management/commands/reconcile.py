@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Prove the books: every journal transaction balances, every wallet equals its ledger and every account "
         "of a player's wallet with money has its wallet, the withdrawals awaiting review are what their holding "
         "accounts hold, and the game rounds' counts and totals are what their journal says (those opened or moved "
-        "since the last clean run, or every round with --all-rounds). The run is recorded for /metrics."
+        "since the last run that found none drifted, or every round with --all-rounds). The run is recorded for "
+        "/metrics."
     )
 
     def add_arguments(self, parser):
@@ -43,7 +44,11 @@ class Command(BaseCommand):
                 f"Reconciliation FAILED: {len(report.unbalanced)} unbalanced, {len(report.mismatches)} mismatched;"
                 f" first: {first}"
             )
-        rounds = "every one" if report.rounds_window is None else "those opened or moved since the last clean run"
+        rounds = (
+            "every one"
+            if report.rounds_window is None
+            else "those opened or moved since the last run that found none drifted"
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"OK: {report.accounts_checked} wallets and holding accounts match their ledger accounts; "
