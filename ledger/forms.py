@@ -10,6 +10,7 @@ from .models import Currency
 from .money import MAX_AMOUNT, Money, minor_units
 
 _AS_WRITTEN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
 class CurrencyAmountField(forms.DecimalField):
@@ -61,6 +62,6 @@ class MinorUnitsField(forms.IntegerField):
         if value in self.empty_values:
             return None
         text = str(value).strip()
-        if not text.lstrip("-").isdigit() or not text.isascii():
+        if not _WHOLE.fullmatch(text):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(text)

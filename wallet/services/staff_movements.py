@@ -18,6 +18,7 @@ already made: a crash between the two leaves it counted, the safe way round.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from django.db import transaction
 from django.db.models import F
@@ -102,12 +103,9 @@ def staff_money_move(
     # A reference used before is answered as it was (or refused as a mismatch) before any
     # threshold or allowance: a form sent again after its money moved must not be told it
     # waits for approval, nor a second request wait beside the first.
-    if reference is not None:
-        earlier = _earlier_request(wallet, kind, amount, reference)
-        if earlier is not None:
-            return StaffMoveOutcome(waiting=earlier, asked_before=True)
-        if _reference_used(reference):
-            return StaffMoveOutcome(result=move())
+    earlier = _asked_or_moved_before(wallet, kind, amount, reference)
+    if earlier is not None:
+        return _answer_again(earlier, move)
     held = StaffMovement.HeldBecause
     if staff_movement_needs_approval(wallet=wallet, amount=amount):
         return _wait_or_replay(wallet, kind, amount, staff, reason, reference, held.AMOUNT, move)
@@ -161,27 +159,38 @@ def _day_total_give_back(share: _Share) -> None:
         StaffDayTotal.objects.filter(pk=share.pk).update(moved=F("moved") - share.size)
 
 
-def _earlier_request(wallet: Wallet, kind: str, amount: int, reference: str) -> StaffMovement | None:
-    """The request still waiting under `reference`, if this one is the same; a different one
-    under it is refused, as a movement made under it would be."""
+# A movement made under the reference (its idempotency key is there): answered by replaying it.
+_MOVED: Literal["moved"] = "moved"
+
+
+def _asked_or_moved_before(
+    wallet: Wallet, kind: str, amount: int, reference: str | None
+) -> StaffMovement | Literal["moved"] | None:
+    """The request still waiting under `reference`, if this one is the same (a different one
+    under it is refused, as a movement made under it would be); or _MOVED when a movement was
+    made under it; or None, a reference not used before."""
+    if reference is None:
+        return None
     earlier = (
         StaffMovement.objects.filter(reference=reference, status__in=(Status.PENDING, Status.APPROVING))
         .order_by("pk")
         .first()
     )
-    if earlier is None:
-        return None
-    if (earlier.wallet_id, earlier.kind, earlier.amount) != (wallet.pk, kind, amount):
+    if earlier is not None and (earlier.wallet_id, earlier.kind, earlier.amount) != (wallet.pk, kind, amount):
         raise IdempotencyMismatch(
             f"Reference {reference!r} already names staff movement {earlier.pk}, waiting for approval, "
             f"with another wallet, kind or amount.",
             details={"staff_movement": earlier.pk},
         )
-    return earlier
+    if earlier is not None:
+        return earlier
+    return _MOVED if IdempotencyRecord.objects.filter(scope=BACKOFFICE_SCOPE, key=reference).exists() else None
 
 
-def _reference_used(reference: str) -> bool:
-    return IdempotencyRecord.objects.filter(scope=BACKOFFICE_SCOPE, key=reference).exists()
+def _answer_again(earlier: StaffMovement | Literal["moved"], move: Callable[[], WalletResult]) -> StaffMoveOutcome:
+    if isinstance(earlier, StaffMovement):
+        return StaffMoveOutcome(waiting=earlier, asked_before=True)
+    return StaffMoveOutcome(result=move())  # a replay
 
 
 def _wait_or_replay(
@@ -201,13 +210,11 @@ def _wait_or_replay(
         # the same form that raced this one has committed its movement, or its request, and
         # is found below.
         Wallet.objects.select_for_update(no_key=True).filter(pk=wallet.pk).first()
-        if reference is not None:
-            earlier = _earlier_request(wallet, kind, amount, reference)
-            if earlier is not None:
-                return StaffMoveOutcome(waiting=earlier, asked_before=True)
-        if reference is None or not _reference_used(reference):
+        earlier = _asked_or_moved_before(wallet, kind, amount, reference)
+        if earlier is None:
             return StaffMoveOutcome(waiting=_wait(wallet, kind, amount, staff, reason, reference, held_because))
-    return StaffMoveOutcome(result=move())
+    # Outside the lock's transaction: a replay runs in a transaction of its own.
+    return _answer_again(earlier, move)
 
 
 def _wait(
