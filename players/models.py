@@ -205,6 +205,11 @@ class WagerLimit(PeriodLimit):
         constraints, indexes = PeriodLimit.period_rules("wager_limit")
 
 
+# The limits every debit of the player is held against (Player.has_bet_limits), in the order
+# a debit checks them.
+BET_LIMITS: tuple[type[PeriodLimit], ...] = (LossLimit, WagerLimit)
+
+
 class DepositLimit(PeriodLimit):
     """The most a player may deposit through the cashier in one period, per currency."""
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from .errors import PlayerNotFound
-from .models import DailyPlayTimeLimit, Player, PlayerAuditLog, SessionTimeLimit
+from .models import BET_LIMITS, DailyPlayTimeLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
 
 
 def _player_id_storable(player_id: str) -> bool:
@@ -128,3 +128,37 @@ def player_daily_play_time(*, player_pk: int, now: datetime) -> DailyPlayTime | 
     if limit is None:
         return None
     return DailyPlayTime(limit, player_play_time(player_pk=player_pk, since=utc_day_start(now), until=now))
+
+
+@dataclass(frozen=True, slots=True)
+class LimitMissing:
+    period: str
+    limited_in: list[str]
+
+
+def period_limit_missing(*, model: type[PeriodLimit], player: Player, currency: str) -> LimitMissing | None:
+    """The first period (shortest first) the player has a limit of this kind for in another
+    currency but not in `currency`, with the currencies that have one; None if `currency`
+    has every period any currency has. A limit counts only its own currency's money (the
+    platform holds no exchange rates), so without this a limit is left by changing currency."""
+    limited: dict[str, set[str]] = {}
+    for period, code in model.objects.filter(player=player).values_list("period", "currency_id"):
+        limited.setdefault(period, set()).add(code)
+    for period in PeriodLimit.Period.values:
+        if period in limited and currency not in limited[period]:
+            return LimitMissing(period=period, limited_in=sorted(limited[period]))
+    return None
+
+
+def bet_limit_missing(*, player: Player, currency: str) -> tuple[type[PeriodLimit], LimitMissing] | None:
+    """A loss or wager limit (in a debit's order) the player has of a period in another
+    currency and not in `currency`. A debit is held only against its own currency's limits,
+    so play in `currency` would escape it: a launch in it is refused, and its open sessions
+    are closed. None when nothing is missing, or the player has no bet limits at all."""
+    if not player.has_bet_limits:
+        return None
+    for model in BET_LIMITS:
+        missing = period_limit_missing(model=model, player=player, currency=currency)
+        if missing is not None:
+            return model, missing
+    return None

@@ -4,6 +4,7 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -19,6 +20,7 @@ from ledger.money import MAX_AMOUNT
 
 from .errors import KycRequired, PlayerBlocked, PlayerNotFound, ResponsibleGamblingLimit
 from .models import (
+    BET_LIMITS,
     CoolingOffLimit,
     DailyPlayTimeLimit,
     DepositLimit,
@@ -30,7 +32,13 @@ from .models import (
     SessionTimeLimit,
     WagerLimit,
 )
-from .selectors import player_daily_play_time, player_get, player_session_time_limit, utc_day_start
+from .selectors import (
+    bet_limit_missing,
+    player_daily_play_time,
+    player_get,
+    player_session_time_limit,
+    utc_day_start,
+)
 
 if TYPE_CHECKING:
     from sessions.models import GameSession
@@ -44,10 +52,6 @@ SESSION_TIME_LIMIT_MINUTES = (1, 24 * 60)
 # Less of the day's play time than this left, a launch is refused: a session that ends before
 # the game has loaded is no use to the player, and RG_LIMIT tells them when play resumes.
 MIN_DAILY_PLAY_LEFT = timedelta(minutes=1)
-
-# The limits every debit of the player is held against (Player.has_bet_limits), in the order
-# a debit checks them.
-BET_LIMITS: tuple[type[PeriodLimit], ...] = (LossLimit, WagerLimit)
 
 L = TypeVar("L", bound=CoolingOffLimit)
 P = TypeVar("P", bound=PeriodLimit)
@@ -356,6 +360,11 @@ def _after_limit_change(model: type[CoolingOffLimit], player_pk: int, *, looser:
         Player.objects.filter(pk=player_pk).update(
             has_bet_limits=any(kind.objects.filter(player_id=player_pk).exists() for kind in BET_LIMITS)
         )
+        if looser:
+            # A removal put in force by the sweep, which holds the player's lock without their
+            # sessions': the sessions it leaves unlimited are closed once it commits, their
+            # locks taken first.
+            transaction.on_commit(partial(_sessions_end_where_bet_limits_missing_again, player_pk=player_pk))
     elif looser:
         # A looser play-time limit lengthens no open session, so there is nothing to shorten;
         # and the sweep that puts it in force holds the player's lock without their sessions'.
@@ -364,6 +373,40 @@ def _after_limit_change(model: type[CoolingOffLimit], player_pk: int, *, looser:
         _sessions_end_within_limit(player_pk)
     elif model is DailyPlayTimeLimit:
         _sessions_end_within_day(player_pk)
+
+
+def _sessions_end_where_bet_limits_missing(player_pk: int, *, changed_by: str) -> int:
+    """After a change of the player's loss or wager limits: close their open sessions in a
+    currency that now lacks a limit of a period they limit in another (the launch's rule,
+    `bet_limit_missing`), since a debit is held only against its own currency's limits. Wins
+    owed on a closed session are still paid. The caller holds the sessions' locks. How many
+    were closed; each currency's close is on the player's audit log, saying why."""
+    player = Player.objects.get(pk=player_pk)  # its has_bet_limits as this change left it
+    now = clock.now()
+    taking_bets = _sessions_taking_bets(player_pk, now=now)
+    closed = 0
+    for currency in sorted(set(taking_bets.values_list("currency_id", flat=True))):
+        found = bet_limit_missing(player=player, currency=currency)
+        if found is None:
+            continue
+        model, missing = found
+        count = taking_bets.filter(currency_id=currency).update(closed_at=now)
+        if count:
+            player_sessions_closed_record(
+                closed_by_player=[(player_pk, count)],
+                changed_by=changed_by,
+                reason=f"{currency} has no {model.noun} per {missing.period}, which "
+                f"{', '.join(missing.limited_in)} has: a limit binds only its own currency's bets",
+            )
+        closed += count
+    return closed
+
+
+@transaction.atomic  # run on commit, outside the sweep's transaction: its locks need one of their own
+def _sessions_end_where_bet_limits_missing_again(*, player_pk: int) -> int:
+    _open_sessions_lock(player_pk)
+    Player.objects.select_for_update().filter(pk=player_pk).first()
+    return _sessions_end_where_bet_limits_missing(player_pk, changed_by="system")
 
 
 def _sessions_end_within_limit(player_pk: int) -> None:
@@ -537,7 +580,10 @@ def _player_set_limit(
     # A disabled currency still takes limits: one set before it was disabled stays changeable.
     if not (CURRENCY_CODE.fullmatch(currency) and Currency.objects.filter(code=currency).exists()):
         raise ValidationFailed(f"No currency {currency!r} on this platform.", details={"currency": ["unknown"]})
-    return _limit_set(
+    if model in BET_LIMITS:
+        # The sessions this change may close, before the player: the order a debit locks them in.
+        _open_sessions_lock(player.pk)
+    limit = _limit_set(
         model,
         player=player,
         key={"currency_id": currency, "period": period},
@@ -546,6 +592,9 @@ def _player_set_limit(
         changed_by=changed_by,
         reason=reason,
     )
+    if model in BET_LIMITS:
+        _sessions_end_where_bet_limits_missing(player.pk, changed_by=changed_by)
+    return limit
 
 
 def player_set_session_time_limit(

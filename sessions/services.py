@@ -23,7 +23,9 @@ from ledger.settings_audit import (
     setting_snapshot,
     setting_update_or_create,
 )
+from players.errors import ResponsibleGamblingLimit
 from players.models import Player
+from players.selectors import bet_limit_missing
 from players.services import player_assert_may_bet, player_lock, player_session_end, player_sessions_closed_record
 from provider.errors import GameNotFound
 from provider.models import Game, Provider, validate_country_codes
@@ -248,6 +250,7 @@ def session_create(
         raise ValidationFailed(
             f"Player {player.player_id} has no {currency} wallet.", details={"currency": ["no wallet"]}
         )
+    _assert_bet_limits_bind(player=player, currency=currency)
     token = secrets.token_urlsafe(32)
     now = clock.now()
     # Under the player's session time limit, if they set one.
@@ -268,6 +271,30 @@ def session_create(
         absolute_expires_at=ends_at,
     )
     return session, token
+
+
+def _assert_bet_limits_bind(*, player: Player, currency: str) -> None:
+    """A debit is held only against the loss and wager limits of its own currency, so a
+    player who limits a period in one currency launches in another only once it has a limit
+    of that period too (as a deposit limit binds deposits): RG_LIMIT naming what is missing."""
+    found = bet_limit_missing(player=player, currency=currency)
+    if found is None:
+        return
+    model, missing = found
+    elsewhere = ", ".join(missing.limited_in)
+    path = model.audit_name.replace("_", "-") + "s"
+    raise ResponsibleGamblingLimit(
+        f"Player {player.player_id} has a {model.noun} per {missing.period} in {elsewhere} and none in "
+        f"{currency}: set one in {currency} first (PUT /api/v1/players/{player.player_id}/{path}/{currency}/"
+        f"{missing.period}); a limit counts only its own currency's bets.",
+        details={
+            f"{model.audit_name}_missing": {
+                "currency": currency,
+                "period": missing.period,
+                "limited_in": missing.limited_in,
+            }
+        },
+    )
 
 
 def sessions_end_where_not_offered(*, games: Iterable[Game], again_after_commit: bool = True) -> int:

@@ -291,26 +291,6 @@ def period_limit_crossed(
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class LimitMissing:
-    period: str
-    limited_in: list[str]
-
-
-def period_limit_missing(*, model: type[PeriodLimit], player: Player, currency: str) -> LimitMissing | None:
-    """The first period (shortest first) the player has a limit of this kind for in another
-    currency but not in `currency`, with the currencies that have one; None if `currency`
-    has every period any currency has. A limit counts only its own currency's money (the
-    platform holds no exchange rates), so without this a limit is left by changing currency."""
-    limited: dict[str, set[str]] = {}
-    for period, code in model.objects.filter(player=player).values_list("period", "currency_id"):
-        limited.setdefault(period, set()).add(code)
-    for period in PeriodLimit.Period.values:
-        if period in limited and currency not in limited[period]:
-            return LimitMissing(period=period, limited_in=sorted(limited[period]))
-    return None
-
-
 def _limit_usage(
     *, model: type[PeriodLimit], player: Player, now: datetime, used: Callable[..., dict[str, int]], used_as: str
 ) -> list[dict[str, Any]]:

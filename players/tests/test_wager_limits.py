@@ -296,6 +296,10 @@ class TestABetAgainstTheLimit:
 
     def test_another_currencys_bets_do_not_count(self, client, api, player):
         set_limit(client, 1_000)
+        # USD needs a wager limit of the day too before a USD game launches (a limit binds
+        # only its own currency): a wide one, which the USD bet stays under.
+        r = call(client, "PUT", "p_wagers/wager-limits/USD/day", {"amount": 1_000_000, "reason": "asked"})
+        assert r.status_code == 200, r.content
         r = call(client, "POST", "p_wagers/deposits", {"currency": "USD", "amount": 9_000, "reference": "in-usd"})
         assert r.status_code == 200, r.content
         game = Game.objects.get(game_id="sandbox:dice")

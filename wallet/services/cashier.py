@@ -6,10 +6,11 @@ from casino_platform import clock
 from ledger.selectors import currency_get
 from players.errors import KycRequired, PlayerBlocked, ResponsibleGamblingLimit
 from players.models import DepositLimit, Player
+from players.selectors import period_limit_missing
 from players.services import player_assert_may_be_paid, player_assert_may_bet
 
 from ..models import Wallet
-from ..selectors import period_limit_crossed, period_limit_missing, wallet_deposited_total, wallet_deposits
+from ..selectors import period_limit_crossed, wallet_deposited_total, wallet_deposits
 from .backoffice import validate_payment_reference, wallet_deposit, wallet_withdraw
 from .common import WalletResult
 

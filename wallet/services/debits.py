@@ -17,8 +17,8 @@ from ledger.services import (
     provider_clearing_key,
 )
 from players.errors import ResponsibleGamblingLimit
-from players.models import LossLimit, PeriodLimit, Player, WagerLimit
-from players.services import BET_LIMITS, player_assert_may_bet
+from players.models import BET_LIMITS, LossLimit, PeriodLimit, Player, WagerLimit
+from players.services import player_assert_may_bet
 from provider.errors import GameNotFound
 from provider.models import Provider
 from sessions.errors import RoundClosed, SessionNotFound
