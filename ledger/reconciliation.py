@@ -416,6 +416,11 @@ WHERE j.created_at >= %s AND j.kind IN ('debit', 'credit', 'rollback') AND j.rou
 _ROUNDS_BY_ID = "SELECT id FROM {rounds} WHERE id > %s AND id <= %s ORDER BY id LIMIT %s"
 
 
+def _rounds_listed(count: int) -> str:
+    # A batch of the window's moved rounds, by their ids; plain placeholders, for SQLite too.
+    return "SELECT id FROM {rounds} WHERE id IN (" + ", ".join(["%s"] * count) + ")"
+
+
 def _rounds_compared(
     candidates: str, params: list[Any], exponents: dict[str, int]
 ) -> tuple[int, int | None, list[RoundDrift]]:
@@ -448,21 +453,42 @@ def _round_drifts(
     """The rounds up to id `through`: those of `window`, or every one."""
     checked, after = 0, 0
     drifts: list[RoundDrift] = []
+    started = last_said = time.monotonic()
+
+    def compared(count: int, found: list[RoundDrift]) -> None:
+        nonlocal checked, last_said
+        checked += count
+        drifts.extend(found)
+        if time.monotonic() - last_said >= PROGRESS_EVERY_SECONDS:
+            last_said = time.monotonic()
+            say(f"rounds: {checked} compared, {len(drifts)} drifted ({last_said - started:.1f} s)")
+
     if window is not None:
         after = min(window.after_round, through)
-        since = connection.ops.adapt_datetimefield_value(window.since)
-        checked, _, drifts = _rounds_compared(_ROUNDS_MOVED_SINCE, [since, after], exponents)
-    started = last_said = time.monotonic()
+        # The moved rounds are listed once and compared ROUND_BATCH at a time, as the newer
+        # ones are: compared in one statement, an hour's moved rounds of a busy casino had
+        # PostgreSQL hash-join the whole journal, entries and rounds and aggregate them on
+        # disk (268,717 rounds: 230 s, where 500 at a time read each by index).
+        moved = _rounds_moved_since(since=window.since, through=after)
+        for start in range(0, len(moved), ROUND_BATCH):
+            batch = moved[start : start + ROUND_BATCH]
+            count, _, found = _rounds_compared(_rounds_listed(len(batch)), batch, exponents)
+            compared(count, found)
     while after < through:
         count, last_id, found = _rounds_compared(_ROUNDS_BY_ID, [after, through, ROUND_BATCH], exponents)
         if not count or last_id is None:
             break
-        after, checked = int(last_id), checked + count
-        drifts += found
-        if time.monotonic() - last_said >= PROGRESS_EVERY_SECONDS:
-            last_said = time.monotonic()
-            say(f"rounds: {checked} compared, {len(drifts)} drifted ({last_said - started:.1f} s)")
+        after = int(last_id)
+        compared(count, found)
     return checked, drifts
+
+
+def _rounds_moved_since(*, since: datetime, through: int) -> list[int]:
+    """The ids of the rounds up to id `through` that the journal moved since `since`, in order."""
+    sql = _ROUNDS_MOVED_SINCE.format(**_round_tables()) + " ORDER BY r.id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(since), through])
+        return [int(pk) for (pk,) in cursor.fetchall()]
 
 
 @contextmanager
