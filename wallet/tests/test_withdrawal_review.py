@@ -191,6 +191,19 @@ class TestDecisions:
         assert withdrawal.reversal_journal.reverses_id == withdrawal.request_journal_id
         assert ledger_reconcile().ok
 
+    def test_a_returned_payout_s_page_says_who_returned_it_and_why(self, client, admin_client, sandbox):
+        withdraw(client, 30_000, "po-back")
+        withdrawal_approve(reference="po-back", staff="staff:eve", reason="fine")
+        assert (
+            call(client, "POST", "p_demo_1/withdrawals/po-back/return", {"reason": "card expired"}).status_code == 200
+        )
+        withdrawal = Withdrawal.objects.get(reference="po-back")
+        page = admin_client.get(reverse("admin:wallet_withdrawal_change", args=[withdrawal.pk])).content.decode()
+        journal = withdrawal.reversal_journal
+        assert f"by {journal.created_by} at {journal.created_at:%Y-%m-%d %H:%M:%S} UTC: {journal.memo}" in page
+        assert "card expired" in journal.memo
+        assert "staff:eve" in page  # still who approved it
+
     def test_rejection_puts_the_money_back(self, client, sandbox):
         withdraw(client, 30_000, "po-no")
         result = withdrawal_reject(reference="po-no", staff="staff:eve", reason="bonus abuse under review")
