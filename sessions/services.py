@@ -430,9 +430,16 @@ def _sessions_close_by_id(ids: list[int], *, now: datetime) -> int:
 
 
 def session_close(*, session: GameSession) -> GameSession:
+    """Close the session once: its `closed_at` is the first close's, whoever made it. The row
+    is written only while still open, so a close that read it open and raced another (the
+    casino's own retry, a logout, staff, a restriction) answers that one's time rather than
+    moving it later (which could turn a `closed` session into an `expired` one)."""
     if session.closed_at is None:
-        session.closed_at = clock.now()
-        session.save(update_fields=["closed_at"])
+        now = clock.now()
+        if GameSession.objects.filter(pk=session.pk, closed_at__isnull=True).update(closed_at=now):
+            session.closed_at = now
+        else:
+            session.closed_at = GameSession.objects.values_list("closed_at", flat=True).get(pk=session.pk)
     return session
 
 

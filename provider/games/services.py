@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 # Settled in the request that takes their stake (tables and tournaments stay open for a while).
 INSTANT_GAMES = ("dice", "slot")
+HOLDEM = "holdem"
+# Every game a round played for a partner may be of, as "<partner's provider code>:<game>".
+PARTNER_GAMES = (*INSTANT_GAMES, HOLDEM)
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ def _holdem_round_with_debit(
     round_obj = _open_round(
         partner=partner,
         player=player,
-        game_id=f"{partner.provider_code}:holdem",
+        game_id=f"{partner.provider_code}:{HOLDEM}",
         currency=currency,
         stake=amount,
         client_seed="",

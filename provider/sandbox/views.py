@@ -5,6 +5,8 @@ casino's wallet (by default this platform's own wallet API, over HTTP), exactly 
 provider's would. The session token is the page's only credential."""
 
 import hashlib
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 import orjson
@@ -13,10 +15,11 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from casino_platform.error_views import api_error
 from casino_platform.errors import DomainError
+from ledger.models import CURRENCY_CODE
 from ledger.selectors import currency_get
 
 from ..games import engine
@@ -41,15 +44,30 @@ def _refusal(status: int, body: dict[str, Any]) -> JsonResponse:
 
 
 def _authenticate(client: WalletClient, token: str) -> tuple[int, dict[str, Any]]:
-    """The partner's answer to `authenticate`, cached briefly: a page bets many times."""
+    """The partner's answer to `authenticate`, cached briefly: a page bets many times. One
+    that names no player or currency we can record (the contract's player_id of 1 to 64
+    characters, an ISO 4217 code) is the partner's error, answered 502 before any round."""
     key = "sandbox-auth:" + hashlib.sha256(token.encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return 200, cached
     answer = client.call("authenticate", {"session_token": token})
-    if answer.accepted:
-        cache.set(key, answer.body, timeout=30)
-    return answer.http_status, answer.body
+    if not answer.accepted:
+        return answer.http_status, answer.body
+    player_id, currency = answer.body.get("player_id"), answer.body.get("currency")
+    if not (isinstance(player_id, str) and 0 < len(player_id) <= 64 and "\x00" not in player_id) or not (
+        isinstance(currency, str) and CURRENCY_CODE.fullmatch(currency)
+    ):
+        return 502, {
+            "code": "PARTNER_ERROR",
+            "message": f"The casino's authenticate answer names no player_id and currency we can play for "
+            f"(player_id {str(player_id)[:80]!r}, currency {str(currency)[:8]!r}).",
+        }
+    name = answer.body.get("display_name")
+    # Kept on our record of the player: a string, without NULs (PostgreSQL's text refuses them).
+    body = {**answer.body, "display_name": name.replace("\x00", "")[:120] if isinstance(name, str) else ""}
+    cache.set(key, body, timeout=30)
+    return 200, body
 
 
 @require_GET
@@ -77,8 +95,22 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-@csrf_exempt
-@require_POST
+def _json_post(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], JsonResponse]:
+    """The page's API takes POSTs only, and refuses another method in the contract's shape,
+    as the API's other endpoints do (Django's require_POST answered an empty 405)."""
+
+    @wraps(view)
+    def post_only(request: HttpRequest) -> JsonResponse:
+        if request.method != "POST":
+            refused = api_error("METHOD_NOT_ALLOWED", f'Method "{request.method}" not allowed: POST here.', 405)
+            refused["Allow"] = "POST"
+            return refused
+        return view(request)
+
+    return csrf_exempt(post_only)
+
+
+@_json_post
 def sandbox_session_api(request: HttpRequest) -> JsonResponse:
     """Who is playing and their balance, as the partner's wallet says."""
     partner = _partner()
@@ -108,8 +140,7 @@ def _exponent(currency: object) -> int:
         return 2
 
 
-@csrf_exempt
-@require_POST
+@_json_post
 def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
     """Play one round of dice or slot for the session's player."""
     partner = _partner()

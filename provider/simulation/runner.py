@@ -23,7 +23,7 @@ from wallet.services import wallet_deposit
 from ..games.rng import seeded_server_seed
 from ..games.services import game_round_play, partner_player_get_or_create
 from ..outbound.client import outbound_sessions_close
-from ..outbound.services import OUTBOX_KINDS, DebitRefused, outbound_deliver
+from ..outbound.services import NOT_PROCESSED_CODES, OUTBOX_KINDS, DebitRefused, outbound_deliver
 from .chaos import ChaosClient, MeasuredClient
 
 SIM_FUNDING = 1_000_000  # minor units each simulated player starts with on our own platform
@@ -157,7 +157,16 @@ def simulate(
     )
     honest = MeasuredClient(partner)  # for the balances of the reconciliation, never faulty
     # Any answer, a refusal included, shows the partner serving: before players are funded.
-    honest.call("balance", {"session_token": ""})
+    # One that refuses our calls themselves (our secret, id, clock or address, or our provider
+    # switched off there) would refuse every round: said now, before any player is funded.
+    probe = honest.call("balance", {"session_token": ""})
+    if probe.code in NOT_PROCESSED_CODES:
+        raise RuntimeError(
+            f"The partner {partner.name!r} refuses our calls: {probe.code} ({probe.body.get('message', '')}). "
+            "Nothing was played. Run `manage.py seed_sandbox` with these settings (it stores the sandbox's "
+            "secret again) and check that the sandbox provider is enabled (`manage.py disable_provider sandbox "
+            "--enable`)."
+        )
     sim_players = _own_platform_players(partner, players, prefix=f"sim_{seed}_")
     player_ids = [p.partner_player.pk for p in sim_players]
     # A rerun with the same seed reuses players: settle what an earlier run left queued first,

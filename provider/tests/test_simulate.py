@@ -103,3 +103,26 @@ def test_a_partner_secret_stored_under_another_key_is_a_clear_error_before_any_p
 def test_a_stake_whose_best_win_the_contract_could_not_carry_is_refused(platform):
     with pytest.raises(CommandError, match="stake must be at most"):
         run(stake=10**15 // 80 + 1)
+
+
+@pytest.mark.parametrize("cause", ["secret", "disabled"])
+def test_a_partner_refusing_our_calls_is_a_clear_error_before_any_player_is_funded(platform, cause):
+    """Our secret there no longer the provider's (rotated on this platform since the seed), or
+    our provider switched off: every call would be refused. The run used to fund its players
+    and launch their sessions first, then fail on a balance naming only the code."""
+    from provider.crypto import encrypt_secret
+    from provider.models import Provider
+    from provider.selectors import provider_cache_clear
+
+    if cause == "secret":
+        PartnerCasino.objects.filter(name="self").update(secret_encrypted=encrypt_secret("not-the-secret"))
+        code = "INVALID_SIGNATURE"
+    else:
+        Provider.objects.filter(code="sandbox").update(is_enabled=False)
+        provider_cache_clear()  # the live server runs in this process
+        code = "PROVIDER_DISABLED"
+    with pytest.raises(CommandError, match=f"refuses our calls: {code}") as raised:
+        run(players=2, rounds=2, concurrency=1, seed=8)
+    assert "Nothing was played" in str(raised.value) and "seed_sandbox" in str(raised.value)
+    assert not Player.objects.filter(player_id__startswith="sim_").exists()
+    assert not OutboundTransaction.objects.exists()
