@@ -14,7 +14,7 @@ from casino_platform.admin import (
 )
 from sessions.services import restricted_countries_change
 
-from .games.selectors import game_round_search, partner_game_ids
+from .games.selectors import game_round_search, outbound_search, partner_game_ids
 from .models import (
     Game,
     GameRound,
@@ -262,6 +262,11 @@ class OutboundTransactionAdmin(ActionOnlyAdmin):
     inlines = [AttemptInline]
     actions = ["retry_now"]
     show_full_result_count = False
+    # Every bet and win of our games writes one: no count(*) of them all on each page.
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        return outbound_search(queryset, search_term), False
 
     @admin.action(description="Retry delivery now (a refused one goes back in line)", permissions=["change"])
     def retry_now(self, request, queryset):

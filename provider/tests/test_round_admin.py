@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse_lazy
 
 from casino_platform.tests.plans import reads_whole, search_plan_of
-from provider.models import GameRound, PartnerCasino, PartnerPlayer
+from provider.models import GameRound, OutboundTransaction, PartnerCasino, PartnerPlayer
 
 pytestmark = [
     pytest.mark.django_db,
@@ -81,3 +81,59 @@ def test_a_search_by_round_or_player_reads_their_keys(admin_client, played, term
     assert sorted(r.round_id for r in cl.result_list) == found
     plan = search_plan_of(cl)
     assert not reads_whole(plan, TABLE), plan
+
+
+# --- What our games sent: Game providers → Outbound transactions ------------------------------
+
+OUTBOUND = reverse_lazy("admin:provider_outboundtransaction_changelist")
+
+
+@pytest.fixture
+def sent(played):
+    """A debit for each round, and a rollback of the first partner's first debit."""
+    for game_round in GameRound.objects.all():
+        OutboundTransaction.objects.create(
+            partner_id=game_round.partner_id,
+            player_id=game_round.player_id,
+            round=game_round,
+            transaction_id=f"tx-{game_round.round_id}",
+            kind=OutboundTransaction.Kind.DEBIT,
+            amount=100,
+            currency="EUR",
+        )
+    bet = OutboundTransaction.objects.get(transaction_id="tx-sandbox-p1-dice")
+    OutboundTransaction.objects.create(
+        partner_id=bet.partner_id,
+        player_id=bet.player_id,
+        round_id=bet.round_id,
+        transaction_id="rb-sandbox-p1-dice",
+        kind=OutboundTransaction.Kind.ROLLBACK,
+        currency="EUR",
+        reference_transaction_id=bet.transaction_id,
+    )
+
+
+def test_the_outbound_list_counts_from_the_estimate(admin_client, sent):
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(OUTBOUND)
+    assert response.status_code == 200 and response.context["cl"].result_count == 13
+    assert any("reltuples" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "term, found",
+    [
+        ("tx-acme-p2-slot", ["tx-acme-p2-slot"]),
+        ("acme-p2-slot", ["tx-acme-p2-slot"]),  # the round
+        ("p2", sorted(f"tx-{code}-p2-{game}" for code in ("acme", "sandbox") for game in ("dice", "holdem", "slot"))),
+        ("tx-sandbox-p1-dice", ["rb-sandbox-p1-dice", "tx-sandbox-p1-dice"]),  # a debit and its rollback
+        ("no such", []),
+    ],
+)
+def test_an_outbound_search_reads_their_keys(admin_client, sent, term, found):
+    response = admin_client.get(OUTBOUND, {"q": term})
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    assert sorted(t.transaction_id for t in cl.result_list) == found
+    plan = search_plan_of(cl)
+    assert not reads_whole(plan, "provider_outboundtransaction"), plan
