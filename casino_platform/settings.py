@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -158,6 +159,24 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 # Tests give each run its own queue, so a stray worker of another run never takes its tasks.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# The long tasks (the hourly reconcile, the monitoring sweep and its nightly re-read) have a
+# queue of their own, so that a worker busy with them for minutes does not hold up partners'
+# deliveries, the limits' sweep and the cashier's events behind them. A worker started
+# without -Q takes both queues; `make run` and compose start one worker for each.
+CELERY_LONG_TASK_QUEUE = env.str("CELERY_LONG_TASK_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-long")
+# Each queue its own exchange and routing key (as Celery makes the default queue): two queues
+# bound alike would each get every task.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, CELERY_LONG_TASK_QUEUE)
+)
+CELERY_TASK_ROUTES = {
+    task: {"queue": CELERY_LONG_TASK_QUEUE}
+    for task in (
+        "ledger.tasks.ledger_reconcile_task",
+        "wallet.tasks.monitoring_sweep_task",
+        "wallet.tasks.monitoring_reread_task",
+    )
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A task may run this long before it is interrupted (SoftTimeLimitExceeded), and 30 s more
@@ -249,6 +268,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Wallet API v1 for game providers and the operator API.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public: no authentication at all, so that a request carrying an
+    # operator's `Authorization: Token ...` (a client's default headers) is not refused as an
+    # unknown DRF token (401).
+    "SERVE_AUTHENTICATION": [],
     # Several enums are named after a `status` field: the withdrawal's and the round's are
     # named for what they are.
     "ENUM_NAME_OVERRIDES": {

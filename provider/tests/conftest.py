@@ -83,7 +83,7 @@ class Worker:
                 "--without-gossip",
                 "--without-mingle",
                 "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_LONG_TASK_QUEUE}",
             ],
             cwd=ROOT,
             env=env,
