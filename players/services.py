@@ -363,8 +363,11 @@ def _after_limit_change(model: type[CoolingOffLimit], player_pk: int, *, looser:
         if looser:
             # A removal put in force by the sweep, which holds the player's lock without their
             # sessions': the sessions it leaves unlimited are closed once it commits, their
-            # locks taken first.
-            transaction.on_commit(partial(_sessions_end_where_bet_limits_missing_again, player_pk=player_pk))
+            # locks taken first. Robust: a failure there is logged, and is not taken for the
+            # change's own, which has committed.
+            transaction.on_commit(
+                partial(_sessions_end_where_bet_limits_missing_again, player_pk=player_pk), robust=True
+            )
     elif looser:
         # A looser play-time limit lengthens no open session, so there is nothing to shorten;
         # and the sweep that puts it in force holds the player's lock without their sessions'.
