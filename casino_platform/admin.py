@@ -197,7 +197,12 @@ class EstimatedCountPaginator(Paginator):
         return self._filtered_count(queryset.order_by().values("pk"))
 
     def _filtered_count(self, rows: Any) -> int:
-        plan = json.loads(rows.explain(format="json"))[0]["Plan"]
+        explained = rows.explain(format="json")
+        if not explained:
+            # Django found that nothing can match (a search's empty IN list) and asked the
+            # database nothing: an empty plan, which json.loads refused with a 500.
+            return 0
+        plan = json.loads(explained)[0]["Plan"]
         estimate = int(plan["Plan Rows"])
         if estimate >= self.EXACT_BELOW or not _found_by_index(plan, rows.model._meta.db_table):
             return max(estimate, self.ESTIMATE_AT_LEAST)

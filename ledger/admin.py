@@ -198,7 +198,12 @@ def _in_one_snapshot(lines: Iterator[str], *, record_id: int) -> Iterator[str]:
 class AccountAdmin(ReadOnlyAdmin):
     list_display = ("key", "kind", "currency", "created_at")
     list_filter = ("kind", "currency")
-    search_fields = ("key",)
+    # By its unique index: a "contains" read every account's key (one per wallet) per search.
+    search_fields = ("=key",)
+    search_help_text = "An account's key, exactly as written (wallet:p_demo_1:EUR)."
+    # An account per wallet: no count(*) of them all, twice, on each page.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(Entry)

@@ -279,6 +279,25 @@ def test_idempotency_records_are_searched_by_key_under_every_scope_along_their_i
     assert re.search(r"Index Cond: .*scope", plan), plan
 
 
+def test_accounts_are_searched_by_key_along_its_index_and_counted_from_the_estimate(admin_client, sandbox, monkeypatch):
+    """An account per wallet: the list's "contains" search read every key, and each page
+    counted every account twice (the page's count and "of N in all")."""
+    monkeypatch.setattr(EstimatedCountPaginator, "EXACT_BELOW", 1)  # the sandbox's accounts are "many"
+    estimate = analyzed("ledger_account")
+    url = reverse("admin:ledger_account_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(url).context["cl"].result_count == estimate
+    assert not counted(queries, "ledger_account")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    key = "wallet:p_demo_1:EUR"
+    r = admin_client.get(url, {"q": key})
+    assert [account.key for account in r.context["cl"].result_list] == [key]
+    assert not reads_whole(search_plan_of(r.context["cl"]), "ledger_account")
+    assert "exactly as written" in r.content.decode()
+    assert not admin_client.get(url, {"q": "p_demo_1"}).context["cl"].result_list  # a key, not a part of one
+
+
 class TestListFilters:
     """The filters of the journal's and the idempotency keys' lists list their values along
     an index or from what the code knows, not by reading the table (SELECT DISTINCT)."""
