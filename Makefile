@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: help venv run test test-embedded lint fmt check bench bench-summary bench-redelivery bench-front bench-pg bench-round-trip clean
+.PHONY: help venv run test test-embedded lint fmt check fuzz-api bench bench-summary bench-redelivery bench-front bench-pg bench-round-trip clean
 
 help:
 	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-embedded - the embedded default of make run (SQLite, a filesystem broker, no servers), smoke-tested as .ci/run does"
 	@echo "make lint   - ruff and mypy";  echo "make fmt    - ruff format and fix"
 	@echo "make check  - lint + test"
+	@echo "make fuzz-api - schemathesis against a server on 127.0.0.1:8790 from the OpenAPI schema (FUZZ_ARGS=\"-n 100 --max-time 900\")"
 	@echo "make bench  - the wallet benchmark (BENCH_ARGS=\"--players 10000 --duration 15\"); see docs/performance.md"
 	@echo "make bench-summary - the issue's five targets judged over the kept results (BENCH_ARGS=\"--since 2026-12-05\")"
 	@echo "make bench-front - CPU per debit in the platform's own code, without a web server"
@@ -47,6 +48,9 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 check: lint test
+
+fuzz-api: venv
+	BIN=$(BIN) bash bin/ensure-services bash bin/fuzz-api
 
 bench: venv
 	@BIN=$(BIN) bash bin/ensure-services

@@ -5,6 +5,7 @@ that take no field they do not know."""
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.utils import html
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -41,6 +42,14 @@ class StrictCharField(serializers.CharField):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
 
+    def get_value(self, dictionary: Any) -> Any:
+        # DRF takes an empty query parameter (`?player_id=`) as one left out: the lobby's
+        # `/games?player_id=` listed the whole catalogue, games the player may not play too.
+        # Given empty, it is judged as given: blank, refused unless the field allows blank.
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
@@ -62,6 +71,18 @@ class StrictInput(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["not a field of this request"] for name in unknown})
         return attrs
+
+
+class StrictQuery(serializers.Serializer):
+    """A query string of the operator API: a parameter given empty (`?since=`, `?status=`) is
+    VALIDATION_ERROR, not the parameter left out (DRF's reading for forms): a filter the caller
+    meant to set and left empty would otherwise widen the answer without a word."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        empty = sorted(name for name in self.fields.keys() if name in data and data.get(name) == "")
+        if empty:
+            raise serializers.ValidationError({name: ["may not be empty: leave it out instead"] for name in empty})
+        return super().to_internal_value(data)
 
 
 def currency_field(**kwargs: Any) -> serializers.Field:

@@ -1,7 +1,9 @@
 """Shared pieces of the OpenAPI schema: error responses listed per endpoint, with examples."""
 
 from collections import defaultdict
+from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from .errors import DomainError, error_class_for_code
@@ -76,3 +78,17 @@ def operator_error_responses(*codes: str) -> dict[int, OpenApiResponse]:
     else:
         responses[401] = OpenApiResponse(ErrorOutput, description=f"Error codes: {unauthorized}")
     return dict(sorted(responses.items()))
+
+
+class StrictInputScheme(OpenApiSerializerExtension):
+    """A StrictInput body refuses a field it does not know (VALIDATION_ERROR): its schema says
+    so with `additionalProperties: false`, so a client generated from it sends none."""
+
+    target_class = "casino_platform.fields.StrictInput"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if getattr(self.target, "refuses_unknown_fields", True):
+            schema["additionalProperties"] = False
+        return schema

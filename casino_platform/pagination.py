@@ -57,7 +57,11 @@ def page_limit(request: Request, *, default: int = PAGE_SIZE, maximum: int = MAX
 
 
 LIMIT_PARAMETER = OpenApiParameter(
-    "limit", int, OpenApiParameter.QUERY, description=f"Per page: {PAGE_SIZE} unless given, at most {MAX_PAGE_SIZE}."
+    "limit",
+    # The bounds page_limit() holds to (VALIDATION_ERROR outside them), in the schema too.
+    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+    OpenApiParameter.QUERY,
+    description=f"Per page: {PAGE_SIZE} unless given, at most {MAX_PAGE_SIZE}.",
 )
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="From `next` or `previous`."),

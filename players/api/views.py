@@ -52,7 +52,10 @@ from .serializers import (
 
 STATE_RESPONSES = {200: ResponsibleGamblingOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")}
 LIMIT_PARAMETERS = [
-    OpenApiParameter("currency", str, OpenApiParameter.PATH, description="ISO 4217 code, e.g. EUR"),
+    # Three capitals, as the limit services hold it (another is VALIDATION_ERROR).
+    OpenApiParameter(
+        "currency", str, OpenApiParameter.PATH, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR"
+    ),
     OpenApiParameter("period", str, OpenApiParameter.PATH, enum=PeriodLimit.Period.values),
 ]
 

@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from casino_platform.fields import StrictCharField, currency_field, period_in_order
+from casino_platform.fields import StrictCharField, StrictQuery, currency_field, period_in_order
 from casino_platform.validators import country_code
 from provider.selectors import game_restricted_countries
 from sessions.models import Round
@@ -65,7 +65,7 @@ class SessionStateOutput(serializers.Serializer):
     seconds_left = serializers.IntegerField(help_text="Whole seconds until `ends_at` while open, else 0.")
 
 
-class PlayerSessionQuery(serializers.Serializer):
+class PlayerSessionQuery(StrictQuery):
     state = serializers.ChoiceField(
         choices=SESSION_STATES,
         required=False,
@@ -127,7 +127,7 @@ class GameCatalogueOutput(serializers.Serializer):
     games = GameOutput(many=True)
 
 
-class RoundQuery(serializers.Serializer):
+class RoundQuery(StrictQuery):
     currency = currency_field(required=False)
     status = serializers.ChoiceField(choices=Round.Status.choices, required=False, help_text="Both if absent.")
     since = serializers.DateTimeField(required=False, help_text="Rounds opened from this time (inclusive).")

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from casino_platform import clock
 from casino_platform.openapi import operator_error_responses
 from casino_platform.pagination import PAGE_PARAMETERS, TimeCursorPagination
+from casino_platform.parsers import JSONParser
 from casino_platform.renderers import OrjsonRenderer
 from players.selectors import player_get
 from players.services import player_sessions_close
@@ -37,6 +38,8 @@ from .serializers import (
 class OperatorApiView(APIView):
     authentication_classes = [OperatorApiKeyAuthentication]
     permission_classes = [IsAuthenticated, OperatorKeyRateLimit, HasOperatorScope]
+    # JSON bodies only, as every other operator endpoint: a form-encoded launch was read.
+    parser_classes = [JSONParser]
     renderer_classes = [OrjsonRenderer]
     operator_scope: str  # an OperatorApiKey.Scope; a view without one is refused to every key
 

@@ -20,6 +20,7 @@ from casino_platform.fields import (
     StrictCharField,
     StrictInput,
     StrictIntegerField,
+    StrictQuery,
     period_in_order,
 )
 from casino_platform.openapi import operator_error_responses
@@ -118,7 +119,7 @@ class WithdrawalPageOutput(serializers.Serializer):
     results = WithdrawalStateOutput(many=True)
 
 
-class WithdrawalQuery(serializers.Serializer):
+class WithdrawalQuery(StrictQuery):
     status = serializers.ChoiceField(
         choices=Withdrawal.Status.choices, required=False, help_text="Only those in this state (pending, ...)."
     )
@@ -171,7 +172,7 @@ class WithdrawalPagination(TimeCursorPagination):
     ordering = ("-requested_at", "-id")
 
 
-class MovementQuery(serializers.Serializer):
+class MovementQuery(StrictQuery):
     currency = currency_field()
     since = serializers.DateTimeField(required=False, help_text="From this time (inclusive).")
     until = serializers.DateTimeField(required=False, help_text="Before this time (exclusive).")
@@ -334,7 +335,14 @@ class WithdrawalApi(CashierApiView):
         return paginator.get_paginated_response(WithdrawalStateOutput(page, many=True).data)
 
 
-REFERENCE_PARAMETER = OpenApiParameter("reference", str, OpenApiParameter.PATH, description="The withdrawal's.")
+REFERENCE_PARAMETER = OpenApiParameter(
+    "reference",
+    str,
+    OpenApiParameter.PATH,
+    # What a reference may be (CashierInput's); another is VALIDATION_ERROR, not WITHDRAWAL_NOT_FOUND.
+    pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+    description="The withdrawal's.",
+)
 
 
 class WithdrawalStateApi(OperatorApiView):

@@ -23,6 +23,7 @@ from casino_platform.api import exception_handler
 from casino_platform.errors import ValidationFailed
 from casino_platform.fastvalidate import compile_serializer
 from casino_platform.openapi import SIGNED_REQUEST_HEADERS, WALLET_COMMON_ERRORS, error_responses
+from casino_platform.parsers import JSONParser
 from casino_platform.renderers import OrjsonRenderer
 from provider.auth import (
     AuthenticatedProvider,
@@ -72,6 +73,9 @@ class WalletApiView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     renderer_classes = [OrjsonRenderer]
+    # Only for the schema: _parse() reads the raw body as JSON (a form body is VALIDATION_ERROR),
+    # so the schema offers no form or multipart bodies.
+    parser_classes = [JSONParser]
     input_serializer: type[serializers.Serializer]
     validate_input: Callable[[dict[str, Any]], dict[str, Any]]
     # Each endpoint's one service call: (provider, validated data, trace id) -> answer.
@@ -94,7 +98,11 @@ class WalletApiView(APIView):
         headers: dict[str, str] = {}
         try:
             if request.method != "POST":
-                raise MethodNotAllowed(f"{request.method} is not allowed; wallet calls are POST.")
+                # RFC 9110: a 405 names the methods the resource takes.
+                headers["Allow"] = "POST"
+                raise MethodNotAllowed(
+                    request.method or "", detail=f"{request.method} is not allowed; wallet calls are POST."
+                )
             auth = provider_authenticate(request)
             provider_assert_enabled(auth.provider)
             provider_rate_limit(auth.provider)

@@ -677,3 +677,14 @@ class TestIdempotencyEdges:
         again = api.post("debit", debit(token, tx="d-1"))
         assert again.status == 200 and again.body == first.body
         assert again.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "TRACE"])
+def test_a_wallet_call_by_another_method_is_405_naming_post(client, sandbox, method):
+    """Found by schemathesis (unsupported_method): a 405 carries `Allow` (RFC 9110), and its
+    message says which method was refused, not "Method "GET is not allowed; ..." not allowed."."""
+    r = client.generic(method, "/api/v1/wallet/debit", data=b"{}", content_type="application/json")
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "POST"
+    assert r.json()["code"] == "METHOD_NOT_ALLOWED"
+    assert r.json()["message"] == f"{method} is not allowed; wallet calls are POST."

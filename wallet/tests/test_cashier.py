@@ -520,3 +520,21 @@ def test_a_withdrawal_sees_a_wallet_created_while_it_waited(sandbox):
     assert result.balance == 4_900
     assert balance(currency="USD") == 4_900
     assert ledger_reconcile().ok
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("p_demo_1/rounds?currency=", "currency"),
+        ("p_demo_1/transactions?currency=EUR&since=", "since"),
+        ("p_demo_1/statement?currency=EUR&until=", "until"),
+        ("p_demo_1/withdrawals?status=", "status"),
+        ("p_demo_1/withdrawals?currency=", "currency"),
+    ],
+)
+def test_a_filter_given_empty_is_a_validation_error_not_left_out(client, sandbox, path, field):
+    """Found by schemathesis (negative_data_rejection): DRF read `?since=` as no `since`, so a
+    statement asked for a period with its start left empty answered the wallet's whole life."""
+    r = call(client, "GET", path)
+    assert r.status_code == 400, r.content
+    assert r.json()["code"] == "VALIDATION_ERROR" and field in r.json()["details"]
