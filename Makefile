@@ -7,7 +7,7 @@ PORT ?= 8000
 .PHONY: help venv run test test-embedded lint fmt check fuzz-api bench bench-summary bench-redelivery bench-front bench-pg bench-round-trip clean
 
 help:
-	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with a Celery worker and beat"
+	@echo "make run    - install, migrate, seed the sandbox, serve on 127.0.0.1:$(PORT) with Celery workers and beat"
 	@echo "make test   - the whole suite against PostgreSQL and Redis"
 	@echo "make test-embedded - the embedded default of make run (SQLite, a filesystem broker, no servers), smoke-tested as .ci/run does"
 	@echo "make lint   - ruff and mypy";  echo "make fmt    - ruff format and fix"

@@ -59,7 +59,7 @@ def log(tag: str, message: str) -> None:
 
 def base_env(*, database: str, queue: str, **extra: str) -> dict[str, str]:
     """The environment of the benchmark and the processes it starts: production settings on
-    the throwaway database, Redis as the broker (whatever a local .env says), one queue."""
+    the throwaway database, Redis as the broker (whatever a local .env says), its own queues."""
     return {
         **os.environ,
         "DATABASE_URL": ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + database,
@@ -68,6 +68,7 @@ def base_env(*, database: str, queue: str, **extra: str) -> dict[str, str]:
         "REDIS_URL": REDIS_URL,
         "CELERY_BROKER_URL": REDIS_URL,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CELERY_LONG_TASK_QUEUE": f"{queue}-long",
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "casino_platform.settings",
         **extra,

@@ -95,7 +95,9 @@ def main() -> None:
                     "--pool=threads",
                     f"--concurrency={args.worker_threads}",
                     "-Q",
-                    queue,
+                    # The long tasks' queue too (base_env's CELERY_LONG_TASK_QUEUE): beat's
+                    # reconcile runs beside the drain, as before it had a queue of its own.
+                    f"{queue},{queue}-long",
                     "--without-gossip",
                     "--without-mingle",
                 ),

@@ -159,10 +159,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 # Tests give each run its own queue, so a stray worker of another run never takes its tasks.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
-# The long tasks (the hourly reconcile, the monitoring sweep and its nightly re-read) have a
-# queue of their own, so that a worker busy with them for minutes does not hold up partners'
-# deliveries, the limits' sweep and the cashier's events behind them. A worker started
-# without -Q takes both queues; `make run` and compose start one worker for each.
+# The long tasks (the hourly reconcile and the monitoring's nightly re-read) have a queue of
+# their own, so that a worker busy with them for minutes does not hold up partners'
+# deliveries, the sweeps and the cashier's events behind them. The monitoring sweep stays on
+# the default queue though its limit is long: it runs every minute and expires after one, so
+# behind a reconcile each of its runs would be thrown away. A worker started without -Q takes
+# both queues; `make run` and compose start one worker for each.
 CELERY_LONG_TASK_QUEUE = env.str("CELERY_LONG_TASK_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-long")
 # Each queue its own exchange and routing key (as Celery makes the default queue): two queues
 # bound alike would each get every task.
@@ -173,7 +175,6 @@ CELERY_TASK_ROUTES = {
     task: {"queue": CELERY_LONG_TASK_QUEUE}
     for task in (
         "ledger.tasks.ledger_reconcile_task",
-        "wallet.tasks.monitoring_sweep_task",
         "wallet.tasks.monitoring_reread_task",
     )
 }

@@ -74,7 +74,9 @@ def test_queuing_a_task_gives_up_on_a_silent_broker(silent_broker, monkeypatch):
     """The platform's Celery settings (the transport's socket timeouts, one quick publish
     retry) on an app of their own, pointed at the silent broker."""
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery prefers it to the app's own
-    app = Celery("silent-broker-test", broker=silent_broker.url)
+    # Not the current app: the platform's shared tasks would otherwise resolve to this one,
+    # and every later test's task be sent to the silent broker, long closed.
+    app = Celery("silent-broker-test", broker=silent_broker.url, set_as_current=False)
     app.conf.update(
         broker_transport_options=django_settings.CELERY_BROKER_TRANSPORT_OPTIONS,
         task_publish_retry_policy=django_settings.CELERY_TASK_PUBLISH_RETRY_POLICY,
