@@ -27,6 +27,7 @@ from wallet.models import MonitoringAlert, Wallet
 from wallet.selectors import ACTIVITY_LOOKBACK, wallet_activity, wallet_deposits, wallet_net_losses, wallet_wagers
 
 from .models import (
+    BET_LIMITS,
     CoolingOffLimit,
     DailyPlayTimeLimit,
     DepositLimit,
@@ -38,7 +39,14 @@ from .models import (
     SessionTimeLimit,
     WagerLimit,
 )
-from .selectors import DailyPlayTime, player_audit_search, player_play_time, player_search, utc_day_start
+from .selectors import (
+    DailyPlayTime,
+    bet_limit_missing,
+    player_audit_search,
+    player_play_time,
+    player_search,
+    utc_day_start,
+)
 from .services import (
     AUDITED_FIELDS,
     RESTRICTION_FIELDS,
@@ -544,7 +552,7 @@ class PlayerAdmin(ExactSearch, admin.ModelAdmin):
                 changed_by=staff,
                 reason=data["reason"],
             )
-            return _limit_outcome(model, limit, currency, data["period"])
+            return _limit_outcome(model, limit, currency, data["period"]) + _currencies_left_unlimited(player, model)
 
         return self._limit_page(
             request,
@@ -773,6 +781,27 @@ def _limit_outcome(model: type[PeriodLimit], limit: PeriodLimit | None, currency
     return (
         f"The {period} {model.noun} in {currency.code} stays {in_force} until {limit.pending_from:%Y-%m-%d %H:%M} UTC; "
         f"{waiting} takes effect then (cooling-off)."
+    )
+
+
+def _currencies_left_unlimited(player: Player, model: type[PeriodLimit]) -> str:
+    """What staff should know after a loss or wager limit's change: the player's currencies
+    that now lack a bet limit of a period another currency has, in which games are refused
+    (and the open sessions were closed) until one is set."""
+    if model not in BET_LIMITS:
+        return ""
+    player = Player.objects.get(pk=player.pk)  # has_bet_limits as the change left it
+    lacking = []
+    for code in player.wallets.order_by("currency_id").values_list("currency_id", flat=True):
+        found = bet_limit_missing(player=player, currency=code)
+        if found is not None:
+            kind, missing = found
+            lacking.append(f"{code} (no {kind.noun} per {missing.period})")
+    if not lacking:
+        return ""
+    return (
+        f" Games in {', '.join(lacking)} are refused, and their open sessions closed, until a limit of that "
+        "period is set there too: a limit counts only its own currency's bets."
     )
 
 

@@ -296,6 +296,24 @@ class TestLossLimitPage:
             "JPY has no decimal places, e.g. 25000, written without thousands separators."
         ]
 
+    def test_staff_are_told_which_currencies_the_limit_leaves_without_play(self, admin_client, sandbox):
+        from sessions.models import GameSession
+        from wallet.services import wallet_deposit
+        from wallet.tests.test_api import launch
+
+        player = demo_player()
+        wallet_deposit(player_id=player.player_id, currency="USD", amount=1_000, created_by="t", reason="test")
+        launch(currency="USD")
+        r = self.post(admin_client, player, amount="20.00")
+        assert last_message(r) == (
+            "The day loss limit in EUR is 20.00 EUR, in force now. Games in USD (no loss limit per day) are "
+            "refused, and their open sessions closed, until a limit of that period is set there too: a limit "
+            "counts only its own currency's bets."
+        )
+        assert not GameSession.objects.filter(player=player, currency_id="USD", closed_at__isnull=True).exists()
+        r = self.post(admin_client, player, amount="20", currency="USD")
+        assert last_message(r) == "The day loss limit in USD is 20.00 USD, in force now."
+
     def test_staff_who_may_only_view_players_cannot_set_limits(self, client, sandbox, django_user_model):
         from django.contrib.auth.models import Permission
 
