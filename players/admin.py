@@ -16,6 +16,7 @@ from casino_platform import clock
 from casino_platform.admin import (
     EstimatedCountPaginator,
     ExactSearch,
+    IndexedSort,
     ReadOnlyAdmin,
     indexed_values_filter,
     shown_on_the_page,
@@ -446,7 +447,7 @@ def _same_text(a: Any, b: Any) -> bool:
 
 
 @admin.register(Player)
-class PlayerAdmin(ExactSearch, admin.ModelAdmin):
+class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
     form = PlayerForm
     list_display = (
         "player_id",
