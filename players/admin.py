@@ -42,7 +42,7 @@ from .models import (
 )
 from .selectors import (
     DailyPlayTime,
-    bet_limit_missing,
+    bet_limits_missing_in,
     player_audit_search,
     player_play_time,
     player_search,
@@ -792,12 +792,11 @@ def _currencies_left_unlimited(player: Player, model: type[PeriodLimit]) -> str:
     if model not in BET_LIMITS:
         return ""
     player = Player.objects.get(pk=player.pk)  # has_bet_limits as the change left it
-    lacking = []
-    for code in player.wallets.order_by("currency_id").values_list("currency_id", flat=True):
-        found = bet_limit_missing(player=player, currency=code)
-        if found is not None:
-            kind, missing = found
-            lacking.append(f"{code} (no {kind.noun} per {missing.period})")
+    currencies = player.wallets.order_by("currency_id").values_list("currency_id", flat=True)
+    lacking = [
+        f"{code} (no {kind.noun} per {missing.period})"
+        for code, kind, missing in bet_limits_missing_in(player=player, currencies=currencies)
+    ]
     if not lacking:
         return ""
     return (

@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -162,3 +163,12 @@ def bet_limit_missing(*, player: Player, currency: str) -> tuple[type[PeriodLimi
         if missing is not None:
             return model, missing
     return None
+
+
+def bet_limits_missing_in(
+    *, player: Player, currencies: Iterable[str]
+) -> list[tuple[str, type[PeriodLimit], LimitMissing]]:
+    """`bet_limit_missing` for each of `currencies` (in order) that lacks one: (currency, the
+    kind of limit, what is missing)."""
+    found = ((code, bet_limit_missing(player=player, currency=code)) for code in currencies)
+    return [(code, *missing) for code, missing in found if missing is not None]

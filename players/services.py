@@ -33,7 +33,8 @@ from .models import (
     WagerLimit,
 )
 from .selectors import (
-    bet_limit_missing,
+    LimitMissing,
+    bet_limits_missing_in,
     player_daily_play_time,
     player_get,
     player_session_time_limit,
@@ -387,12 +388,9 @@ def _sessions_end_where_bet_limits_missing(player_pk: int, *, changed_by: str) -
     player = Player.objects.get(pk=player_pk)  # its has_bet_limits as this change left it
     now = clock.now()
     taking_bets = _sessions_taking_bets(player_pk, now=now)
+    currencies = sorted(set(taking_bets.values_list("currency_id", flat=True)))
     closed = 0
-    for currency in sorted(set(taking_bets.values_list("currency_id", flat=True))):
-        found = bet_limit_missing(player=player, currency=currency)
-        if found is None:
-            continue
-        model, missing = found
+    for currency, model, missing in bet_limits_missing_in(player=player, currencies=currencies):
         count = taking_bets.filter(currency_id=currency).update(closed_at=now)
         if count:
             player_sessions_closed_record(
@@ -532,6 +530,28 @@ def player_session_end(*, player: Player, start: datetime, cap: timedelta) -> da
             )
         length = min(length, daily.left)
     return start + length
+
+
+def limit_missing_refusal(
+    *, player: Player, currency: str, model: type[PeriodLimit], missing: LimitMissing, counted: str
+) -> ResponsibleGamblingLimit:
+    """RG_LIMIT for money in `currency` that a limit of `model` in another currency would bind
+    and none in this one does (a limit counts only its own currency's `counted`): what to set,
+    and where, in the message; `details.<kind>_missing` names the currency, the period and the
+    currencies limited."""
+    path = model.audit_name.replace("_", "-") + "s"
+    return ResponsibleGamblingLimit(
+        f"Player {player.player_id} has a {model.noun} per {missing.period} in {', '.join(missing.limited_in)} "
+        f"and none in {currency}: set one in {currency} first (PUT /api/v1/players/{player.player_id}/{path}/"
+        f"{currency}/{missing.period}); a limit counts only its own currency's {counted}.",
+        details={
+            f"{model.audit_name}_missing": {
+                "currency": currency,
+                "period": missing.period,
+                "limited_in": missing.limited_in,
+            }
+        },
+    )
 
 
 def player_set_loss_limit(

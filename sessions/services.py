@@ -23,10 +23,15 @@ from ledger.settings_audit import (
     setting_snapshot,
     setting_update_or_create,
 )
-from players.errors import ResponsibleGamblingLimit
 from players.models import Player
 from players.selectors import bet_limit_missing
-from players.services import player_assert_may_bet, player_lock, player_session_end, player_sessions_closed_record
+from players.services import (
+    limit_missing_refusal,
+    player_assert_may_bet,
+    player_lock,
+    player_session_end,
+    player_sessions_closed_record,
+)
 from provider.errors import GameNotFound
 from provider.models import Game, Provider, validate_country_codes
 from provider.selectors import game_offered_in, game_restricted_countries, games_offered_by, players_not_offered
@@ -278,23 +283,9 @@ def _assert_bet_limits_bind(*, player: Player, currency: str) -> None:
     player who limits a period in one currency launches in another only once it has a limit
     of that period too (as a deposit limit binds deposits): RG_LIMIT naming what is missing."""
     found = bet_limit_missing(player=player, currency=currency)
-    if found is None:
-        return
-    model, missing = found
-    elsewhere = ", ".join(missing.limited_in)
-    path = model.audit_name.replace("_", "-") + "s"
-    raise ResponsibleGamblingLimit(
-        f"Player {player.player_id} has a {model.noun} per {missing.period} in {elsewhere} and none in "
-        f"{currency}: set one in {currency} first (PUT /api/v1/players/{player.player_id}/{path}/{currency}/"
-        f"{missing.period}); a limit counts only its own currency's bets.",
-        details={
-            f"{model.audit_name}_missing": {
-                "currency": currency,
-                "period": missing.period,
-                "limited_in": missing.limited_in,
-            }
-        },
-    )
+    if found is not None:
+        model, missing = found
+        raise limit_missing_refusal(player=player, currency=currency, model=model, missing=missing, counted="bets")
 
 
 def sessions_end_where_not_offered(*, games: Iterable[Game], again_after_commit: bool = True) -> int:

@@ -41,6 +41,10 @@ def with_rows() -> None:
     SettingChange.objects.create(
         changed_at=DAY, changed_by="staff:ann", setting="ledger.currency", object_key="EUR", field="x"
     )
+    an_export_recorded()
+
+
+def an_export_recorded() -> None:
     export_record_start(
         exported_by="staff:fiona",
         report="journal",
@@ -93,13 +97,6 @@ def test_each_migration_s_own_reverse_refuses_too(migration, reverse):
 def test_only_rows_are_refused_over_so_an_empty_database_migrates_back():
     assert not ExportRecord.objects.exists()
     refuse_unapplying_over_rows(connection, "0022_export_record")  # nothing to protect: allowed
-    export_record_start(
-        exported_by="staff:fiona",
-        report="journal",
-        since=DAY,
-        until=DAY + timedelta(days=1),
-        currency=None,
-        provisional=False,
-    )
+    an_export_recorded()
     with pytest.raises(IrreversibleError, match=r"the export records .* while ledger_exportrecord hold rows"):
         refuse_unapplying_over_rows(connection, "0022_export_record")

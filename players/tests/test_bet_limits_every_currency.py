@@ -196,7 +196,7 @@ class TestOpenSessions:
 @pytest.mark.concurrency
 @pytest.mark.parametrize("in_database", [True, False], ids=["in_database", "python"])
 @pytest.mark.parametrize("first", ["bet", "limit"])
-def test_a_bet_racing_the_limit_that_closes_its_session_is_taken_before_or_refused_after(
+def test_a_bet_racing_the_limit_that_closes_its_session_is_taken_once_and_the_next_refused(
     live_server, settings, in_database, first
 ):
     """A USD bet and the player's first EUR loss limit, both waiting behind the player's lock,
@@ -204,10 +204,10 @@ def test_a_bet_racing_the_limit_that_closes_its_session_is_taken_before_or_refus
     bet in flight is taken either way: its session was open when it was read (a session
     within a minute of its last slide is read, not locked), and an EUR limit never bound it,
     so it stands as if it had come a moment earlier; the ledger holds it exactly once."""
-    import threading
     import time
 
     import requests
+    from django.db import connection
 
     from casino_platform.tests.locks import player_locked, sessions_waiting_for_a_lock, together_behind_a_lock
     from wallet.tests.api_client import debit_payload
@@ -222,17 +222,19 @@ def test_a_bet_racing_the_limit_that_closes_its_session_is_taken_before_or_refus
         assert casino.post(f"{base}/players/{PLAYER}/deposits", json=deposit, timeout=10).status_code == 200
         launch = {"player_id": PLAYER, "game_id": "sandbox:dice", "currency": "USD"}
         token = casino.post(f"{base}/sessions", json=launch, timeout=10).json()["session_token"]
-    started = threading.Event()
 
     def call(n):
-        # The second call starts once the first waits for a lock, so each order is staged.
-        if (n == 0) != (first == "bet"):
-            started.wait(20)
-            time.sleep(0.05)
-        else:
-            threading.Timer(0.3, started.set).start()
+        is_bet = (n == 0) == (first == "bet")
+        if n == 1:
+            # The second call starts once the first waits for a lock, so each order is staged.
+            deadline = time.monotonic() + 20
+            try:
+                while not sessions_waiting_for_a_lock() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            finally:
+                connection.close()  # this thread's own
         with requests.Session() as http:
-            if (n == 0) == (first == "bet"):
+            if is_bet:
                 body = {**debit_payload(token, "race-bet", 300), "currency": "USD"}
                 return ProviderClient(base_url=live_server.url, session=http).post("debit", body).body.get("code", "OK")
             http.headers.update(TOKEN)

@@ -7,7 +7,7 @@ from ledger.selectors import currency_get
 from players.errors import KycRequired, PlayerBlocked, ResponsibleGamblingLimit
 from players.models import DepositLimit, Player
 from players.selectors import period_limit_missing
-from players.services import player_assert_may_be_paid, player_assert_may_bet
+from players.services import limit_missing_refusal, player_assert_may_be_paid, player_assert_may_bet
 
 from ..models import Wallet
 from ..selectors import period_limit_crossed, wallet_deposited_total, wallet_deposits
@@ -21,18 +21,8 @@ def _assert_within_deposit_limits(*, player: Player, wallet: Wallet | None, curr
     under the player's lock, so two deposits cannot cross a limit together."""
     missing = period_limit_missing(model=DepositLimit, player=player, currency=currency)
     if missing is not None:
-        elsewhere = ", ".join(missing.limited_in)
-        raise ResponsibleGamblingLimit(
-            f"Player {player.player_id} has a deposit limit per {missing.period} in {elsewhere} and none in "
-            f"{currency}: set one in {currency} first (PUT /api/v1/players/{player.player_id}/deposit-limits/"
-            f"{currency}/{missing.period}); a limit counts only its own currency's deposits.",
-            details={
-                "deposit_limit_missing": {
-                    "currency": currency,
-                    "period": missing.period,
-                    "limited_in": missing.limited_in,
-                }
-            },
+        raise limit_missing_refusal(
+            player=player, currency=currency, model=DepositLimit, missing=missing, counted="deposits"
         )
     crossed = period_limit_crossed(
         model=DepositLimit,
