@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html_join
 
 from casino_platform import clock
 from casino_platform.admin import (
@@ -251,6 +251,17 @@ class WalletInline(admin.TabularInline):
 
     def get_queryset(self, request):
         wallets = super().get_queryset(request).select_related("currency", "player")
+        # Links only to the pages this member of staff may open (a role's, casino_platform/
+        # staff_roles.py). Django makes the inline anew for each request, so this is theirs.
+        self.may_open = {
+            page: request.user.has_perm(permission)
+            for page, permission in (
+                ("entries", "ledger.view_entry"),
+                ("rounds", "game_sessions.view_round"),
+                ("withdrawals", "wallet.view_withdrawal"),
+                ("move", "wallet.change_wallet"),
+            )
+        }
         if request.user.has_perm("wallet.view_monitoringalert"):
             # Only staff who may see monitoring alerts learn that a wallet has some.
             waiting = Count("monitoring_alerts", filter=Q(monitoring_alerts__status=MonitoringAlert.Status.PENDING))
@@ -272,24 +283,30 @@ class WalletInline(admin.TabularInline):
         # By the wallet's key (wallet.admin.OneWalletFilter): a search by the player's id
         # compared the joined player's column and read every withdrawal or alert.
         this_wallet = {"wallet": obj.pk}
-        alerts = ""
-        if hasattr(obj, "alerts_waiting"):
-            alerts = format_html(
-                ' · <a href="{}">Monitoring alerts{}</a>',
-                reverse("admin:wallet_monitoringalert_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
-                f" ({obj.alerts_waiting} waiting)" if obj.alerts_waiting else "",
-            )
         # By the player's key, not a search: round_player_history serves it, newest first.
         rounds = {"player__id__exact": obj.player_id, "currency__code__exact": obj.currency_id}
-        return format_html(
-            '<a href="{}">Ledger entries</a> · <a href="{}">Rounds</a> · <a href="{}">Withdrawals</a>{}'
-            ' · <a href="{}">Move money…</a>',
-            reverse("admin:ledger_entry_changelist") + f"?account__id__exact={obj.account_id}",
-            reverse("admin:game_sessions_round_changelist") + "?" + urlencode(rounds),
-            reverse("admin:wallet_withdrawal_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
-            alerts,
-            reverse("admin:wallet_wallet_move", args=[obj.pk]),
-        )
+        pages = [
+            (
+                "entries",
+                "Ledger entries",
+                reverse("admin:ledger_entry_changelist") + f"?account__id__exact={obj.account_id}",
+            ),
+            ("rounds", "Rounds", reverse("admin:game_sessions_round_changelist") + "?" + urlencode(rounds)),
+            (
+                "withdrawals",
+                "Withdrawals",
+                reverse("admin:wallet_withdrawal_changelist") + "?" + urlencode({"status": "all", **this_wallet}),
+            ),
+        ]
+        if hasattr(obj, "alerts_waiting"):
+            waiting = f" ({obj.alerts_waiting} waiting)" if obj.alerts_waiting else ""
+            alerts = (
+                reverse("admin:wallet_monitoringalert_changelist") + "?" + urlencode({"status": "all", **this_wallet})
+            )
+            pages.append(("alerts", f"Monitoring alerts{waiting}", alerts))
+        pages.append(("move", "Move money…", reverse("admin:wallet_wallet_move", args=[obj.pk])))
+        shown = ((url, text) for page, text, url in pages if self.may_open.get(page, True))
+        return format_html_join(" · ", '<a href="{}">{}</a>', shown)
 
     def has_add_permission(self, request, obj=None):
         return False  # a wallet opens with the player's first deposit or win in its currency
@@ -446,6 +463,11 @@ def _same_text(a: Any, b: Any) -> bool:
     return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
 
 
+def _may_set(request, model: type[CoolingOffLimit]) -> bool:
+    """Whether this member of staff may set players' limits of this kind (the limits' pages)."""
+    return request.user.has_perms(["players.change_player", f"players.change_{model._meta.model_name}"])
+
+
 @admin.register(Player)
 class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
     form = PlayerForm
@@ -479,24 +501,34 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
         form.may_lift_restrictions = request.user.has_perm("players.lift_restriction")
         return form
 
+    def get_object(self, request, object_id, from_field=None):
+        player = super().get_object(request, object_id, from_field)
+        if player is not None:
+            # The limits' pages this member of staff may open (_limit_page), for limits_link:
+            # one that sends them back ("You may not…") is no link.
+            pages: list[tuple[str, type[CoolingOffLimit]]] = [
+                (f"players_player_{kind}_limit", model) for kind, (model, *_) in _LIMIT_KINDS.items()
+            ]
+            pages += [
+                (f"players_player_{kind.replace('-', '_')}_limit", model)
+                for kind, (model, *_) in _PLAY_TIME_KINDS.items()
+            ]
+            opened = [(name, model.noun) for name, model in pages if _may_set(request, model)]
+            player.limit_pages = opened
+        return player
+
     def get_readonly_fields(self, request, obj=None):
         # The operator's id is what providers know the player by: fixed once created.
         if obj is None:
             return self.readonly_fields
-        return (*self.readonly_fields, "player_id", "limits_link")
+        limits = ("limits_link",) if getattr(obj, "limit_pages", None) else ()
+        return (*self.readonly_fields, "player_id", *limits)
 
     @admin.display(description="Limits")
     def limits_link(self, obj: Player) -> str:
-        return format_html(
-            '<a href="{}">Set a loss limit…</a> · <a href="{}">Set a wager limit…</a> · '
-            '<a href="{}">Set a deposit limit…</a> · '
-            '<a href="{}">Set a session time limit…</a> · <a href="{}">Set a daily play-time limit…</a>',
-            reverse("admin:players_player_loss_limit", args=[obj.pk]),
-            reverse("admin:players_player_wager_limit", args=[obj.pk]),
-            reverse("admin:players_player_deposit_limit", args=[obj.pk]),
-            reverse("admin:players_player_session_time_limit", args=[obj.pk]),
-            reverse("admin:players_player_daily_play_time_limit", args=[obj.pk]),
-        )
+        pages: list[tuple[str, str]] = obj.limit_pages  # type: ignore[attr-defined]  # get_object's
+        links = ((reverse(f"admin:{name}", args=[obj.pk]), f"Set a {noun}…") for name, noun in pages)
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.limit_view)
@@ -590,7 +622,7 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
         """The page that sets one kind of limit: for staff who may change players and that kind;
         a valid form is `change`d (by the service, audited) and its outcome told on the
         player's page, a refusal told on this one."""
-        if not request.user.has_perms(["players.change_player", f"players.change_{model._meta.model_name}"]):
+        if not _may_set(request, model):
             messages.error(request, f"You may not change players' {model.noun}s.")
             return redirect("admin:players_player_changelist")
         player = get_object_or_404(Player, pk=player_pk)

@@ -10,6 +10,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
+from django.db.models import Case, Expression, Value, When
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -147,6 +148,12 @@ class WalletAdmin(ActionOnlyAdmin):
     @admin.display(description="Balance", ordering="balance")
     def balance_display(self, obj: Wallet) -> str:
         return obj.currency.format(obj.balance)
+
+    def get_list_display(self, request):
+        # A link to a page that would send them back ("You may not move money") is not shown.
+        if request.user.has_perm("wallet.change_wallet"):
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "move_money_link")
 
     @admin.display(description="")
     def move_money_link(self, obj: Wallet) -> str:
@@ -349,6 +356,14 @@ class WalletQueueAdmin(ReadOnlyAdmin):
     def get_ordering(self, request):
         return self.queue.ordering(request)
 
+    def get_queryset(self, request):
+        # Each row says whether this member of staff may open its review page, whose link is
+        # shown only then: one that sends them back ("You may not…") is no link.
+        return super().get_queryset(request).annotate(may_review=self.may_review(request))
+
+    def may_review(self, request) -> Expression:
+        return Value(True)
+
     @admin.display(description="Player", ordering="wallet__player__player_id")
     def player(self, obj: Any) -> str:
         return obj.wallet.player.player_id
@@ -459,6 +474,9 @@ class WithdrawalAdmin(WalletQueueAdmin):
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm("wallet.review_withdrawal")
 
+    def may_review(self, request) -> Expression:
+        return Value(self.has_review_permission(request))
+
     def get_search_results(self, request, queryset, search_term):
         # By their indexes; Django's own search (reference = term OR the joined player's id =
         # term) read every withdrawal.
@@ -551,7 +569,7 @@ class WithdrawalAdmin(WalletQueueAdmin):
 
     @admin.display(description="")
     def review_link(self, obj: Withdrawal) -> str:
-        if obj.status != Withdrawal.Status.PENDING:
+        if obj.status != Withdrawal.Status.PENDING or not obj.may_review:  # type: ignore[attr-defined]
             return ""
         return format_html('<a href="{}">Review…</a>', reverse("admin:wallet_withdrawal_review", args=[obj.pk]))
 
@@ -792,9 +810,14 @@ class StaffMovementAdmin(WalletQueueAdmin):
 
     @admin.display(description="")
     def review_link(self, obj: StaffMovement) -> str:
-        if obj.status not in (StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING):
+        if obj.status not in (StaffMovement.Status.PENDING, StaffMovement.Status.APPROVING) or not obj.may_review:  # type: ignore[attr-defined]
             return ""
         return format_html('<a href="{}">Review…</a>', reverse("admin:wallet_staffmovement_review", args=[obj.pk]))
+
+    def may_review(self, request) -> Expression:
+        # A requester may open their own to see it or take it back (review_view).
+        own = When(requested_by=f"staff:{request.user.get_username()}", then=Value(True))
+        return Case(own, default=Value(request.user.has_perm("wallet.approve_staffmovement")))
 
     def review_view(self, request, object_id: int):
         movement = get_object_or_404(
