@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from .errors import PlayerNotFound
-from .models import BET_LIMITS, DailyPlayTimeLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
+from .models import BET_LIMITS, DailyPlayTimeLimit, DepositLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
 
 
 def _player_id_storable(player_id: str) -> bool:
@@ -137,14 +137,20 @@ class LimitMissing:
     limited_in: list[str]
 
 
+def _limited_currencies(*, model: type[PeriodLimit], player: Player) -> dict[str, set[str]]:
+    """For each period the player has a limit of `model` of, the currencies it is set in."""
+    limited: dict[str, set[str]] = {}
+    for period, code in model.objects.filter(player=player).values_list("period", "currency_id"):
+        limited.setdefault(period, set()).add(code)
+    return limited
+
+
 def period_limit_missing(*, model: type[PeriodLimit], player: Player, currency: str) -> LimitMissing | None:
     """The first period (shortest first) the player has a limit of this kind for in another
     currency but not in `currency`, with the currencies that have one; None if `currency`
     has every period any currency has. A limit counts only its own currency's money (the
     platform holds no exchange rates), so without this a limit is left by changing currency."""
-    limited: dict[str, set[str]] = {}
-    for period, code in model.objects.filter(player=player).values_list("period", "currency_id"):
-        limited.setdefault(period, set()).add(code)
+    limited = _limited_currencies(model=model, player=player)
     for period in PeriodLimit.Period.values:
         if period in limited and currency not in limited[period]:
             return LimitMissing(period=period, limited_in=sorted(limited[period]))
@@ -163,6 +169,34 @@ def bet_limit_missing(*, player: Player, currency: str) -> tuple[type[PeriodLimi
         if missing is not None:
             return model, missing
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitLacking:
+    """A limit the player lacks in `currency`: `model`'s of `period`, held in `limited_in`."""
+
+    currency: str
+    model: type[PeriodLimit]
+    period: str
+    limited_in: list[str]
+
+
+def player_limits_missing(*, player: Player) -> list[LimitLacking]:
+    """Each loss, wager and deposit limit the player has of a period in one currency of their
+    wallets and not in another: what the casino sets before the player may play (loss, wager)
+    or deposit (deposit) in that currency. Every period, where a refusal names the shortest."""
+    currencies = list(player.wallets.order_by("currency_id").values_list("currency_id", flat=True))
+    kinds: tuple[type[PeriodLimit], ...] = (*BET_LIMITS, DepositLimit)
+    lacking = []
+    for model in kinds:
+        limited = _limited_currencies(model=model, player=player)
+        lacking += [
+            LimitLacking(currency=code, model=model, period=period, limited_in=sorted(limited[period]))
+            for code in currencies
+            for period in PeriodLimit.Period.values
+            if period in limited and code not in limited[period]
+        ]
+    return lacking
 
 
 def bet_limits_missing_in(

@@ -92,6 +92,21 @@ class DailyPlayTimeLimitOutput(serializers.Serializer):
     pending = PendingSessionTimeLimitOutput(allow_null=True, help_text="A longer limit or a removal waiting its turn.")
 
 
+class LimitMissingOutput(serializers.Serializer):
+    limit = serializers.ChoiceField(choices=["loss_limit", "wager_limit", "deposit_limit"])
+    currency = serializers.CharField(help_text="A currency the player holds a wallet in.")
+    period = serializers.ChoiceField(choices=PeriodLimit.Period.values)
+    limited_in = serializers.ListField(
+        child=serializers.CharField(), help_text="The currencies the player has this limit of this period in."
+    )
+    refuses = serializers.ChoiceField(
+        choices=["play", "deposits"],
+        help_text="Until it is set: play, launches refused (RG_LIMIT, details.loss_limit_missing or "
+        "wager_limit_missing) and open sessions closed; deposits, cashier deposits refused (RG_LIMIT, "
+        "details.deposit_limit_missing).",
+    )
+
+
 class ResponsibleGamblingOutput(serializers.Serializer):
     player_id = serializers.CharField()
     status = serializers.CharField()
@@ -102,6 +117,12 @@ class ResponsibleGamblingOutput(serializers.Serializer):
     deposit_limits = DepositLimitOutput(many=True)
     session_time_limit = SessionTimeLimitOutput(allow_null=True)
     daily_play_time_limit = DailyPlayTimeLimitOutput(allow_null=True)
+    limits_missing = LimitMissingOutput(
+        many=True,
+        help_text="A limit counts only its own currency's money: in each of the player's wallets' currencies, "
+        "the loss, wager and deposit limits held in another currency and not in this one, and what is refused "
+        "there until they are set.",
+    )
 
 
 class PlayerInput(ReasonInput):

@@ -16,8 +16,14 @@ from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from casino_platform.openapi import operator_error_responses
 from casino_platform.parsers import JSONParser
-from players.models import PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
-from players.selectors import player_daily_play_time, player_get, player_recorded_country, player_session_time_limit
+from players.models import BET_LIMITS, PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
+from players.selectors import (
+    player_daily_play_time,
+    player_get,
+    player_limits_missing,
+    player_recorded_country,
+    player_session_time_limit,
+)
 from players.services import (
     player_close,
     player_extend_restriction,
@@ -73,6 +79,16 @@ def _state(player: Player) -> dict[str, Any]:
             "deposit_limits": player_deposit_limit_usage(player=player, now=now),
             "session_time_limit": _session_time_limit(player_session_time_limit(player_pk=player.pk)),
             "daily_play_time_limit": _daily_play_time_limit(player, now),
+            "limits_missing": [
+                {
+                    "limit": lacking.model.audit_name,
+                    "currency": lacking.currency,
+                    "period": lacking.period,
+                    "limited_in": lacking.limited_in,
+                    "refuses": "play" if lacking.model in BET_LIMITS else "deposits",
+                }
+                for lacking in player_limits_missing(player=player)
+            ],
         }
     ).data
 

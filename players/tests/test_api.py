@@ -42,6 +42,7 @@ class TestOperatorApi:
             "deposit_limits": [],
             "session_time_limit": None,
             "daily_play_time_limit": None,
+            "limits_missing": [],
         }
 
     def test_set_tighten_loosen_and_remove(self, client, sandbox):

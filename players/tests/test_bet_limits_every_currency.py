@@ -257,3 +257,36 @@ def test_a_bet_racing_the_limit_that_closes_its_session_is_taken_once_and_the_ne
             "SESSION_EXPIRED"
         )
     assert ledger_reconcile().ok
+
+
+class TestTheStateSaysWhatIsMissing:
+    """The responsible-gambling state (and each limit change's answer, which is that state)
+    lists the limits the player lacks in a currency of their wallets, and what is refused there."""
+
+    def test_a_limit_in_one_currency_shows_the_other_missing_until_it_is_set(self, client, player):
+        state = set_limit(client, "loss-limits", "EUR", "day", 5_000)
+        assert state["limits_missing"] == [
+            {"limit": "loss_limit", "currency": "USD", "period": "day", "limited_in": ["EUR"], "refuses": "play"}
+        ]
+        assert launch(client, "USD").json()["details"]["loss_limit_missing"]["currency"] == "USD"
+
+        state = set_limit(client, "loss-limits", "USD", "day", 7_000)
+
+        assert state["limits_missing"] == []
+        assert launch(client, "USD").status_code == 201
+
+    def test_every_kind_and_period_is_listed_in_order(self, client, player):
+        set_limit(client, "deposit-limits", "USD", "month", 50_000)
+        set_limit(client, "wager-limits", "USD", "week", 20_000)
+        set_limit(client, "wager-limits", "EUR", "day", 3_000)
+
+        r = call(client, "GET", f"{PLAYER}/responsible-gambling")
+
+        assert r.status_code == 200, r.content
+        assert [(m["limit"], m["currency"], m["period"], m["refuses"]) for m in r.json()["limits_missing"]] == [
+            ("wager_limit", "EUR", "week", "play"),
+            ("wager_limit", "USD", "day", "play"),
+            ("deposit_limit", "EUR", "month", "deposits"),
+        ]
+        deposit = call(client, "POST", f"{PLAYER}/deposits", {"currency": "EUR", "amount": 100, "reference": "in-3"})
+        assert deposit.json()["details"]["deposit_limit_missing"]["period"] == "month"
