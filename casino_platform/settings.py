@@ -5,6 +5,7 @@ filesystem Celery broker, so `make run` needs nothing but Python. Production and
 test suite use PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # staff sign-in's failed attempts and lockouts (below)
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "casino_platform.admin.refuse_nul_in_admin_queries",
+    # Last, as django-axes asks: turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "casino_platform.urls"
@@ -230,6 +234,26 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIN
 X_FRAME_OPTIONS = "DENY"
 # The wallet contract refuses bodies over 64 KiB (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+# --- Staff sign-in ---------------------------------------------------------------------
+# The back office moves money: a password is not guessed at leisure (django-axes). After
+# STAFF_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# username is refused from that address for STAFF_LOGIN_LOCKOUT_MINUTES, the right password
+# too (429); the pair, not the username alone, so that nobody locks a colleague out from
+# elsewhere. A success forgets the failures. Every attempt is in Admin -> Axes; a lockout is
+# lifted early with `manage.py axes_reset_username <name>`.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("STAFF_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("STAFF_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "casino_platform.sign_in.staff_sign_in_address"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # each failure, with its time and address, not only their count
+# A staff session ends after STAFF_SESSION_IDLE_MINUTES without a request (PCI DSS asks 15 for
+# consoles that reach payment data): each request moves the end on. Only a session holding
+# something is saved, so the wallet API's calls, which hold none, write nothing.
+SESSION_COOKIE_AGE = env.int("STAFF_SESSION_IDLE_MINUTES", default=15) * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -5,11 +5,14 @@ forty permissions by hand (and, in a hurry, ticking "superuser").
 Each role holds what its job needs and no more. Money leaves only through Finance (moving it,
 paying withdrawals, approving another's staff movement); players' state changes through
 Support and Compliance; providers, partners, keys and switches through Integrations.
-Nobody approves their own staff movement whatever they hold: the database refuses it.
+Only Compliance changes a player's KYC status (`players.change_kyc`), which decides whether
+they are paid. Nobody approves their own staff movement whatever they hold: the database
+refuses it.
 
-Ending a self-exclusion or time-out early (`players.lift_restriction`) is in no role: whether
-anybody may is the operator's policy, with its regulator, so it is given to a named user or a
-group of the operator's own.
+In no role: ending a self-exclusion or time-out early (`players.lift_restriction`), whether
+anybody may being the operator's policy, with its regulator; and changing an operator API
+key's scopes (`game_sessions.grant_scopes`), which decide whether a key moves money or
+verifies players. Each is given to a named user or a group of the operator's own.
 
 `manage.py staff_roles` shows where the groups differ from these definitions, `--apply` makes
 them so (what it added and removed is printed), and `--check` fails while they differ. A group
@@ -49,6 +52,7 @@ _A_PLAYERS_MONEY = (
     *_PLAYER_LIMITS,
     "wallet.wallet",
     "wallet.withdrawal",
+    "wallet.withdrawalevent",
     "wallet.staffmovement",
     "wallet.rollbacktombstone",
     "game_sessions.gamesession",
@@ -65,7 +69,7 @@ ROLES: tuple[StaffRole, ...] = (
     StaffRole(
         name="Support",
         job="Answers players: finds them, their money, sessions, rounds and history; blocks and unblocks, "
-        "closes sessions and sets the limits a player asks for. Moves no money.",
+        "closes sessions and sets the limits a player asks for. Moves no money and verifies nobody.",
         permissions=frozenset(
             _each("view", *_A_PLAYERS_MONEY)
             | _each("change", "players.player", *_PLAYER_LIMITS, "game_sessions.gamesession")
@@ -79,7 +83,6 @@ ROLES: tuple[StaffRole, ...] = (
             _each("view", *_A_PLAYERS_MONEY)
             | _each(
                 "view",
-                "wallet.withdrawalevent",
                 "wallet.staffdaytotal",
                 "ledger.idempotencyrecord",
                 "ledger.reconcilerun",
@@ -97,16 +100,19 @@ ROLES: tuple[StaffRole, ...] = (
         permissions=frozenset(
             _each("view", *_A_PLAYERS_MONEY, "wallet.monitoringalert")
             | _each("change", "players.player", *_PLAYER_LIMITS, "game_sessions.gamesession")
-            | {"wallet.review_monitoringalert"}
+            | {"wallet.review_monitoringalert", "players.change_kyc"}
         ),
     ),
     StaffRole(
         name="Integrations",
-        job="Connects game providers and partner casinos: their settings, secrets' rotation, the catalogue, "
-        "deliveries to partners, operator API keys and the platform's switches. Sees no player's wallet.",
+        job="Connects game providers and partner casinos: their settings, providers' secret rotation, the "
+        "catalogue, deliveries to partners, operator API keys (not their scopes) and the platform's switches. "
+        "Sees no player's wallet.",
         permissions=frozenset(
-            _each("view", "provider.providersecret", "provider.gameround", "ledger.settingchange")
-            | _each("add", "provider.provider", "provider.game", "provider.partnercasino")
+            _each("view", "provider.providersecret", "provider.gameround", "provider.outboundattempt")
+            | _each("view", "ledger.settingchange")
+            # Not a partner casino: `manage.py create_partner` gives it the secret it signs with.
+            | _each("add", "provider.provider", "provider.game")
             | _each(
                 "view",
                 "provider.provider",

@@ -518,11 +518,14 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
         return player
 
     def get_readonly_fields(self, request, obj=None):
+        # A verified player is paid out: the KYC status is compliance's to change
+        # (players.change_kyc), not every editor's.
+        kyc = () if request.user.has_perm("players.change_kyc") else ("kyc_status", "kyc_reference")
         # The operator's id is what providers know the player by: fixed once created.
         if obj is None:
-            return self.readonly_fields
+            return (*self.readonly_fields, *kyc)
         limits = ("limits_link",) if getattr(obj, "limit_pages", None) else ()
-        return (*self.readonly_fields, "player_id", *limits)
+        return (*self.readonly_fields, "player_id", *kyc, *limits)
 
     @admin.display(description="Limits")
     def limits_link(self, obj: Player) -> str:

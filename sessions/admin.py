@@ -248,5 +248,11 @@ class OperatorApiKeyAdmin(SettingsAuditAdmin):
     def scopes_held(self, obj: OperatorApiKey) -> str:
         return ", ".join(operator_scopes_held(obj.scopes)) or "none"
 
+    def get_readonly_fields(self, request, obj=None):
+        # Scopes decide whether a key moves money or verifies players: a grant of its own.
+        if request.user.has_perm("game_sessions.grant_scopes"):
+            return self.readonly_fields
+        return (*self.readonly_fields, "scopes")
+
     def has_add_permission(self, request, obj=None):
         return False  # created with `manage.py create_operator_key`, which shows the key once

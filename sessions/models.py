@@ -158,5 +158,12 @@ class OperatorApiKey(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        permissions = [
+            # A key's scopes decide whether it moves money (cashier) or verifies players (kyc):
+            # a grant beyond changing a key's name, state or rate limit, given to no role.
+            ("grant_scopes", "Can change what an operator API key may call (its scopes)"),
+        ]
+
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

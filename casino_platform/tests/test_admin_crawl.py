@@ -27,7 +27,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connection
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
@@ -198,6 +198,8 @@ def seed() -> None:
     OutboundAttempt.objects.create(transaction=delivery, http_status=503, error_code="SERVICE_UNAVAILABLE")
 
     Group.objects.create(name="support")
+    # A wrong password at the back office's door: its attempt and its failure's log (django-axes).
+    Client(REMOTE_ADDR="203.0.113.9").post("/admin/login/", {"username": "mallory", "password": "guess"})
     platform_switch_set(name=PlatformSwitch.Name.NO_NEW_SESSIONS, is_on=False, changed_by="staff:ana", reason="test")
     assert set(MonitoringAlert.objects.values_list("rule", flat=True)) == set(MonitoringAlert.Rule.values)
 

@@ -17,6 +17,7 @@ from casino_platform.staff_roles import ROLES, staff_roles_drift
 from casino_platform.tests.test_admin_crawl import seed
 from ledger.models import JournalTransaction
 from players.models import Player
+from sessions.models import OperatorApiKey
 from wallet.models import StaffMovement, Wallet, Withdrawal
 from wallet.services import staff_money_move
 
@@ -36,7 +37,7 @@ def _staff_roles(*args: str) -> str:
 
 @pytest.mark.django_db
 def test_apply_creates_each_role_s_group_with_exactly_its_permissions_and_check_then_passes():
-    with pytest.raises(CommandError, match="Support, Finance, Compliance, Integrations differ"):
+    with pytest.raises(CommandError, match="Support, Finance, Compliance, Integrations differ from their roles"):
         _staff_roles("--check")
 
     out = _staff_roles("--apply")
@@ -58,7 +59,7 @@ def test_a_group_changed_by_hand_is_named_by_check_and_set_back_by_apply():
     support.user_set.add(User.objects.create_user("sam"))
     Group.objects.create(name="Night shift")  # the operator's own: not the platform's to judge
 
-    with pytest.raises(CommandError, match=r"^Support differ"):
+    with pytest.raises(CommandError, match=r"^Support differs from its role"):
         _staff_roles("--check")
     shown = _staff_roles()
     assert "Support (" in shown and "1 member, differs from its role" in shown
@@ -81,7 +82,9 @@ def test_money_leaves_only_through_finance_and_no_role_deletes_or_writes_the_led
         assert not {p for p in role.permissions if p.startswith(("ledger.add_", "ledger.change_"))} - {
             "ledger.change_currency"
         }, role.name
-        assert "players.lift_restriction" not in role.permissions  # the operator's policy, given by name
+        # The operator's policy, given by name: ending a player's restriction early, and a key's scopes.
+        assert not {"players.lift_restriction", "game_sessions.grant_scopes"} & role.permissions, role.name
+        assert role.name == "Compliance" or "players.change_kyc" not in role.permissions, role.name
     finance = next(r for r in ROLES if r.name == "Finance")
     assert moving | {"ledger.export_reports"} <= finance.permissions
 
@@ -201,3 +204,26 @@ class TestEachRoleOpensWhatItIsShown(TestCase):
         assert reverse("admin:wallet_staffmovement_review", args=[own.waiting.pk]) in page
         others = StaffMovement.objects.exclude(pk=own.waiting.pk).filter(status=StaffMovement.Status.PENDING)
         assert others and not [m for m in others if reverse("admin:wallet_staffmovement_review", args=[m.pk]) in page]
+
+    def test_support_cannot_verify_a_player_and_integrations_cannot_widen_a_key(self) -> None:
+        self.client.force_login(self.members["Support"])
+        player = Player.objects.get(player_id="p_kyc_pending")
+        page = self.client.get(reverse("admin:players_player_change", args=[player.pk]))
+        assert page.status_code == 200
+        assert "kyc_status" not in page.context["adminform"].form.fields  # shown, not editable
+        self.client.force_login(self.members["Compliance"])
+        page = self.client.get(reverse("admin:players_player_change", args=[player.pk]))
+        assert "kyc_status" in page.context["adminform"].form.fields
+
+        key = OperatorApiKey.objects.get()
+        scopes = key.scopes
+        self.client.force_login(self.members["Integrations"])
+        page = self.client.get(reverse("admin:game_sessions_operatorapikey_change", args=[key.pk]))
+        assert page.status_code == 200 and "scopes" not in page.context["adminform"].form.fields
+        response = self.client.post(
+            reverse("admin:game_sessions_operatorapikey_change", args=[key.pk]),
+            {"name": key.name, "is_active": "on", "scopes": ["lobby", "cashier", "kyc"], "rate_limit_per_second": 7},
+        )
+        assert response.status_code == 302
+        key.refresh_from_db()
+        assert key.rate_limit_per_second == 7 and key.scopes == scopes

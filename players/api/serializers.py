@@ -121,7 +121,9 @@ class ResponsibleGamblingOutput(serializers.Serializer):
         many=True,
         help_text="A limit counts only its own currency's money: in each of the player's wallets' currencies, "
         "the loss, wager and deposit limits held in another currency and not in this one, and what is refused "
-        "there until they are set.",
+        "there until they are set. A currency the player has no wallet in yet is not listed: a first launch or "
+        "deposit there needs a limit of each period the player limits elsewhere (loss_limits, wager_limits, "
+        "deposit_limits), as the refusal's details say.",
     )
 
 

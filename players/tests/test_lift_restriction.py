@@ -173,10 +173,10 @@ class TestAdmin:
         player_extend_restriction(
             player=player, field="self_excluded_until", until=new_end, changed_by="player", reason="asked"
         )
-        r = client.post(url, {**stale, "kyc_reference": "KYC-2", "change_reason": "typo in the reference"})
+        r = client.post(url, {**stale, "display_name": "Ana Corrected", "change_reason": "typo in the name"})
         assert r.status_code == 302
         player.refresh_from_db()
-        assert (player.self_excluded_until, player.kyc_reference) == (new_end, "KYC-2")
+        assert (player.self_excluded_until, player.display_name) == (new_end, "Ana Corrected")
 
     def test_a_change_to_a_restriction_the_player_changed_since_is_refused(self, client, staff):
         """The same stale page, but staff clear the exclusion they saw as over: they did not

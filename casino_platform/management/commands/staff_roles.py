@@ -35,9 +35,8 @@ class Command(BaseCommand):
             return
         differ = [d.role.name for d in drifts if d.differs]
         if differ:
-            message = (
-                f"{', '.join(differ)} differ from the platform's roles: `manage.py staff_roles --apply` sets them."
-            )
+            verb = "differs from its role" if len(differ) == 1 else "differ from their roles"
+            message = f"{', '.join(differ)} {verb}: `manage.py staff_roles --apply` sets them."
             if check:
                 raise CommandError(message)
             if not quiet:
