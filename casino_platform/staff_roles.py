@@ -65,6 +65,16 @@ _A_PLAYERS_MONEY = (
     "provider.game",
 )
 
+# What Integrations reads and changes: the platform's side of its providers and partners.
+_INTEGRATIONS_SETTINGS = (
+    "provider.provider",
+    "provider.game",
+    "provider.partnercasino",
+    "provider.outboundtransaction",
+    "game_sessions.platformswitch",
+    "game_sessions.operatorapikey",
+)
+
 ROLES: tuple[StaffRole, ...] = (
     StaffRole(
         name="Support",
@@ -109,28 +119,11 @@ ROLES: tuple[StaffRole, ...] = (
         "catalogue, deliveries to partners, operator API keys (not their scopes) and the platform's switches. "
         "Sees no player's wallet.",
         permissions=frozenset(
-            _each("view", "provider.providersecret", "provider.gameround", "provider.outboundattempt")
-            | _each("view", "ledger.settingchange")
+            _each("view", *_INTEGRATIONS_SETTINGS, "provider.providersecret", "provider.gameround")
+            | _each("view", "provider.outboundattempt", "ledger.settingchange")
+            | _each("change", *_INTEGRATIONS_SETTINGS)
             # Not a partner casino: `manage.py create_partner` gives it the secret it signs with.
             | _each("add", "provider.provider", "provider.game")
-            | _each(
-                "view",
-                "provider.provider",
-                "provider.game",
-                "provider.partnercasino",
-                "provider.outboundtransaction",
-                "game_sessions.platformswitch",
-                "game_sessions.operatorapikey",
-            )
-            | _each(
-                "change",
-                "provider.provider",
-                "provider.game",
-                "provider.partnercasino",
-                "provider.outboundtransaction",
-                "game_sessions.platformswitch",
-                "game_sessions.operatorapikey",
-            )
         ),
     ),
 )
