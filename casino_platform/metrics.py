@@ -11,7 +11,8 @@ books were last proved and what the last proof found.
 - `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
   withdrawals waiting for review with two, the undelivered withdrawal events with two, the
   closed accounts holding money with two, the staff movements waiting with two, the
-  monitoring alerts and sweep with three and the reconciliation's runs with two.
+  monitoring alerts and sweep with three, the reconciliation's runs with two and the staff
+  sign-in's lockouts and failures with two.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -459,6 +460,32 @@ def _fill_reconcile(
 
 
 # Gauges read from the database when scraped.
+# --- Staff sign-in (django-axes) --------------------------------------------------------
+
+
+def _sign_in_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "staff_sign_in_locked_out",
+            "Usernames locked out of the back office from an address now, after too many wrong passwords.",
+        ),
+        GaugeMetricFamily(
+            "staff_sign_in_failures_recent",
+            "Wrong passwords at the back office's sign-in within the lockout's cool-off (STAFF_LOGIN_LOCKOUT_MINUTES).",
+        ),
+    )
+
+
+def _fill_sign_in(locked_out: GaugeMetricFamily, failures: GaugeMetricFamily) -> None:
+    """Two counts per scrape: the attempts a success or the cool-off has not cleared."""
+    from axes.models import AccessAttempt, AccessFailureLog
+
+    since = clock.now() - settings.AXES_COOLOFF_TIME
+    recent = AccessAttempt.objects.filter(attempt_time__gte=since)
+    locked_out.add_metric([], recent.filter(failures_since_start__gte=settings.AXES_FAILURE_LIMIT).count())
+    failures.add_metric([], AccessFailureLog.objects.filter(attempt_time__gte=since).count())
+
+
 DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
     DatabaseGaugeCollector("withdrawal queue", _withdrawal_families, _fill_withdrawals),
@@ -467,6 +494,7 @@ DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("staff movements", _staff_movement_families, _fill_staff_movements),
     DatabaseGaugeCollector("monitoring alerts", _monitoring_families, _fill_monitoring),
     DatabaseGaugeCollector("ledger reconciliation", _reconcile_families, _fill_reconcile),
+    DatabaseGaugeCollector("staff sign-in", _sign_in_families, _fill_sign_in),
 )
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.

@@ -119,3 +119,27 @@ def test_behind_the_tls_proxy_the_address_is_the_one_the_proxy_appended(rf, sett
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert staff_sign_in_address(request) == "198.51.100.7"  # not the forged first one
     assert staff_sign_in_address(rf.post("/admin/login/", REMOTE_ADDR="10.0.0.2")) == "10.0.0.2"
+
+
+@pytest.mark.django_db
+def test_metrics_count_the_lockouts_and_the_recent_wrong_passwords(client):
+    from axes.models import AccessFailureLog
+
+    from casino_platform.tests.test_metrics import scrape
+
+    User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client(REMOTE_ADDR="203.0.113.9").post("/admin/login/", {"username": "ana", "password": "guess"})
+    for _ in range(2):
+        Client(REMOTE_ADDR="198.51.100.7").post("/admin/login/", {"username": "ben", "password": "guess"})
+
+    samples = scrape(client)
+    assert samples[("staff_sign_in_locked_out", frozenset())] == 1
+    assert samples[("staff_sign_in_failures_recent", frozenset())] == settings.AXES_FAILURE_LIMIT + 2
+
+    long_ago = timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    AccessAttempt.objects.update(attempt_time=long_ago)
+    AccessFailureLog.objects.update(attempt_time=long_ago)
+    samples = scrape(client)
+    assert samples[("staff_sign_in_locked_out", frozenset())] == 0
+    assert samples[("staff_sign_in_failures_recent", frozenset())] == 0
