@@ -153,15 +153,23 @@ class ExactSearch:
         return (queryset.filter(match) if match else queryset.none()), False
 
 
+# Headers django-axes stores with each sign-in attempt, in text columns.
+_SIGN_IN_HEADERS = ("HTTP_USER_AGENT", "HTTP_ACCEPT")
+
+
 def refuse_nul_in_admin_queries(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
     """Middleware: a back-office query with a NUL in it (?q=%00, a filter's value) is a 400.
-    PostgreSQL's text refuses NUL, so the list's query failed with a 500."""
+    PostgreSQL's text refuses NUL, so the list's query failed with a 500. So is one in the
+    headers a sign-in attempt is recorded with: its record failed, and a wrong password
+    sent with one was never counted towards the lockout."""
 
     def middleware(request: HttpRequest) -> Any:
-        # Every value of a repeated parameter: the list filters take them all.
-        values = (v for _, vs in request.GET.lists() for v in vs)
-        if request.path.startswith("/admin/") and any("\x00" in v for v in values):
-            raise BadRequest("A NUL character in the query.")
+        if request.path.startswith("/admin/"):
+            # Every value of a repeated parameter: the list filters take them all.
+            values = [v for _, vs in request.GET.lists() for v in vs]
+            values += [request.META.get(header, "") for header in _SIGN_IN_HEADERS]
+            if any("\x00" in v for v in values):
+                raise BadRequest("A NUL character in the query or a header.")
         return get_response(request)
 
     return middleware
