@@ -465,7 +465,8 @@ class PendingFirst(admin.SimpleListFilter):
 
 
 class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
-    """django-axes' failed sign-ins (settings: "Staff sign-in"); deleting a row lifts its lockout."""
+    """django-axes' failed sign-ins not yet cleared (settings: "Staff sign-in"); deleting a
+    username and address's rows lifts their lockout."""
 
     @admin.action(description="Clean up expired attempts")
     def cleanup_expired_attempts(self, request: Any, queryset: Any) -> None:

@@ -241,8 +241,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 # STAFF_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
 # username is refused from that address for STAFF_LOGIN_LOCKOUT_MINUTES, the right password
 # too (429); the pair, not the username alone, so that nobody locks a colleague out from
-# elsewhere. A success forgets the failures. Every attempt is in Admin -> Axes; a lockout is
-# lifted early with `manage.py axes_reset_username <name>`.
+# elsewhere. A success forgets the failures. Each failure is in Admin -> Axes -> Access
+# failures; a lockout is lifted early with `manage.py axes_reset_username <name>`.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("STAFF_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("STAFF_LOGIN_LOCKOUT_MINUTES", default=15))

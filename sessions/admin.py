@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -232,9 +233,26 @@ class OperatorApiKeyForm(forms.ModelForm):
         model = OperatorApiKey
         fields = ("name", "is_active", "scopes", "rate_limit_per_second")
 
+    # Set by OperatorApiKeyAdmin.get_form for the staff member editing.
+    may_grant_scopes = False
+
     def clean_scopes(self) -> list[str]:
         # One order whatever the ticking, so the trail records a change of scopes, not of order.
         return operator_scopes_held(self.cleaned_data["scopes"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
+        # Switching a key back on gives back its scopes: a grant of them, when they move money
+        # or verify players. A key revoked after a leak stays off for staff who may not grant.
+        stored = self.instance
+        granting = set(stored.scopes) & {OperatorApiKey.Scope.CASHIER, OperatorApiKey.Scope.KYC}
+        if stored.pk and not stored.is_active and cleaned.get("is_active") and granting and not self.may_grant_scopes:
+            self.add_error(
+                "is_active",
+                f"This key holds {', '.join(sorted(granting))}: switching it back on needs the permission "
+                '"Can change what an operator API key may call (its scopes)".',
+            )
+        return cleaned
 
 
 @admin.register(OperatorApiKey)
@@ -247,6 +265,11 @@ class OperatorApiKeyAdmin(SettingsAuditAdmin):
     @admin.display(description="scopes")
     def scopes_held(self, obj: OperatorApiKey) -> str:
         return ", ".join(operator_scopes_held(obj.scopes)) or "none"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.may_grant_scopes = request.user.has_perm("game_sessions.grant_scopes")
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         # Scopes decide whether a key moves money or verifies players: a grant of its own.

@@ -227,3 +227,21 @@ class TestEachRoleOpensWhatItIsShown(TestCase):
         assert response.status_code == 302
         key.refresh_from_db()
         assert key.rate_limit_per_second == 7 and key.scopes == scopes
+
+    def test_integrations_switches_a_key_off_but_not_back_on_while_it_holds_money_scopes(self) -> None:
+        key = OperatorApiKey.objects.get()
+        assert {"cashier", "kyc"} & set(key.scopes)
+        url = reverse("admin:game_sessions_operatorapikey_change", args=[key.pk])
+        self.client.force_login(self.members["Integrations"])
+        form = {"name": key.name, "rate_limit_per_second": key.rate_limit_per_second}
+
+        assert self.client.post(url, form).status_code == 302  # is_active unticked: revoked
+        assert not OperatorApiKey.objects.get().is_active
+        response = self.client.post(url, {**form, "is_active": "on"})
+
+        assert response.status_code == 200
+        assert "switching it back on needs the permission" in str(response.context["adminform"].form.errors)
+        assert not OperatorApiKey.objects.get().is_active
+        self.client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+        assert self.client.post(url, {**form, "is_active": "on", "scopes": key.scopes}).status_code == 302
+        assert OperatorApiKey.objects.get().is_active
