@@ -258,6 +258,9 @@ SESSION_COOKIE_AGE = env.int("STAFF_SESSION_IDLE_MINUTES", default=15) * 60
 # the right password's too, starts it again (django-axes' default, kept: a guesser who keeps
 # going stays out).
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+# Sign-in failures are kept this many days (a year: PCI DSS keeps audit logs that long), then
+# deleted nightly with the ended sessions (casino_platform.tasks).
+STAFF_SIGN_IN_LOG_DAYS = env.int("STAFF_SIGN_IN_LOG_DAYS", default=365)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -347,6 +350,10 @@ RG_LIMIT_SWEEP_SECONDS = env.float("RG_LIMIT_SWEEP_SECONDS", default=60.0)
 RG_SELF_EXCLUSION_MIN_DAYS = env.int("RG_SELF_EXCLUSION_MIN_DAYS", default=1)
 if not 0 <= RG_SELF_EXCLUSION_MIN_DAYS <= 10 * 366:
     raise ImproperlyConfigured("RG_SELF_EXCLUSION_MIN_DAYS must be between 0 and ten years.")
+CELERY_BEAT_SCHEDULE["staff-sign-in-housekeeping"] = {
+    "task": "casino_platform.tasks.staff_sign_in_housekeeping_task",
+    "schedule": crontab(hour=2, minute=30),
+}
 CELERY_BEAT_SCHEDULE["players-rg-limit-sweep"] = {
     "task": "players.tasks.rg_limits_apply_due_task",
     "schedule": RG_LIMIT_SWEEP_SECONDS,

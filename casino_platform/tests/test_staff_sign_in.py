@@ -172,3 +172,25 @@ def test_metrics_count_the_lockouts_and_the_recent_wrong_passwords(client):
     samples = scrape(client)
     assert samples[("staff_sign_in_locked_out", frozenset())] == 0
     assert samples[("staff_sign_in_failures_recent", frozenset())] == 0
+
+
+@pytest.mark.django_db
+def test_the_nightly_housekeeping_deletes_ended_sessions_and_failures_past_their_year(client, admin_user):
+    from axes.models import AccessFailureLog
+
+    from casino_platform.tasks import staff_sign_in_housekeeping_task
+
+    client.force_login(admin_user)
+    live = Session.objects.get()
+    Session.objects.create(session_key="e" * 32, session_data="", expire_date=timezone.now() - timedelta(seconds=1))
+    for attempt in range(3):
+        Client(REMOTE_ADDR="203.0.113.9").post("/admin/login/", {"username": f"user{attempt}", "password": "guess"})
+    old = AccessFailureLog.objects.order_by("id").first()
+    AccessFailureLog.objects.filter(pk=old.pk).update(
+        attempt_time=timezone.now() - timedelta(days=settings.STAFF_SIGN_IN_LOG_DAYS, seconds=1)
+    )
+
+    assert staff_sign_in_housekeeping_task() == {"sessions": 1, "failures": 1}
+
+    assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
+    assert AccessFailureLog.objects.count() == 2 and not AccessFailureLog.objects.filter(pk=old.pk).exists()
