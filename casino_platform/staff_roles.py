@@ -132,13 +132,15 @@ ROLES: tuple[StaffRole, ...] = (
 @dataclass(frozen=True)
 class RoleDrift:
     """How a group stands against its role: `missing` is granted by the role and not held,
-    `extra` held and not granted. A group that does not exist has `exists` false."""
+    `extra` held and not granted. A group that does not exist has `exists` false. `grants`
+    are the role's permissions as rows, found once for the check and for `--apply`."""
 
     role: StaffRole
     exists: bool
     missing: frozenset[str]
     extra: frozenset[str]
     members: int
+    grants: tuple[Permission, ...]
 
     @property
     def differs(self) -> bool:
@@ -167,7 +169,7 @@ def staff_roles_drift() -> list[RoleDrift]:
     """Each role's group as it stands in the database."""
     drifts = []
     for role in ROLES:
-        _permissions(role.permissions)  # the definitions name only permissions that exist
+        grants = tuple(_permissions(role.permissions))  # the definitions name only permissions that exist
         group = Group.objects.filter(name=role.name).first()
         held = frozenset(_name(p) for p in group.permissions.select_related("content_type")) if group else frozenset()
         drifts.append(
@@ -177,6 +179,7 @@ def staff_roles_drift() -> list[RoleDrift]:
                 missing=role.permissions - held,
                 extra=held - role.permissions,
                 members=group.user_set.count() if group else 0,
+                grants=grants,
             )
         )
     return drifts
@@ -190,5 +193,5 @@ def staff_roles_apply() -> list[RoleDrift]:
     for drift in before:
         if drift.differs:
             group, _ = Group.objects.get_or_create(name=drift.role.name)
-            group.permissions.set(_permissions(drift.role.permissions))
+            group.permissions.set(drift.grants)
     return before

@@ -150,11 +150,18 @@ def period_limit_missing(*, model: type[PeriodLimit], player: Player, currency: 
     currency but not in `currency`, with the currencies that have one; None if `currency`
     has every period any currency has. A limit counts only its own currency's money (the
     platform holds no exchange rates), so without this a limit is left by changing currency."""
-    limited = _limited_currencies(model=model, player=player)
-    for period in PeriodLimit.Period.values:
-        if period in limited and currency not in limited[period]:
-            return LimitMissing(period=period, limited_in=sorted(limited[period]))
-    return None
+    missing = _periods_missing(_limited_currencies(model=model, player=player), currency)
+    return missing[0] if missing else None
+
+
+def _periods_missing(limited: dict[str, set[str]], currency: str) -> list[LimitMissing]:
+    """Of the periods limited in some currency (`limited`), shortest first, those `currency`
+    has no limit of, with the currencies that have one."""
+    return [
+        LimitMissing(period=period, limited_in=sorted(limited[period]))
+        for period in PeriodLimit.Period.values
+        if period in limited and currency not in limited[period]
+    ]
 
 
 def bet_limit_missing(*, player: Player, currency: str) -> tuple[type[PeriodLimit], LimitMissing] | None:
@@ -191,10 +198,9 @@ def player_limits_missing(*, player: Player) -> list[LimitLacking]:
     for model in kinds:
         limited = _limited_currencies(model=model, player=player)
         lacking += [
-            LimitLacking(currency=code, model=model, period=period, limited_in=sorted(limited[period]))
+            LimitLacking(currency=code, model=model, period=missing.period, limited_in=missing.limited_in)
             for code in currencies
-            for period in PeriodLimit.Period.values
-            if period in limited and code not in limited[period]
+            for missing in _periods_missing(limited, code)
         ]
     return lacking
 

@@ -24,15 +24,23 @@ def sessions_waiting_for_a_lock() -> int:
         return cursor.fetchone()[0]
 
 
+def another_waits_for_a_lock(*, seconds: float = 20) -> bool:
+    """Whether another session comes to wait for a lock within `seconds` (polled: PostgreSQL
+    tells no one when a session starts waiting)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if sessions_waiting_for_a_lock():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def until_another_waits_for_a_lock(other: threading.Thread, what: str, *, seconds: float = 20) -> None:
     """Return once another session waits for a lock (the one this test's open transaction
     holds, staged by the caller); fail the test, naming `what` never waited, if none does
     within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if sessions_waiting_for_a_lock():
-            return
-        time.sleep(0.02)
+    if another_waits_for_a_lock(seconds=seconds):
+        return
     other.join(30)
     pytest.fail(f"{what} never waited for the lock")
 

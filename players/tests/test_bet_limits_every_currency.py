@@ -204,12 +204,15 @@ def test_a_bet_racing_the_limit_that_closes_its_session_is_taken_once_and_the_ne
     bet in flight is taken either way: its session was open when it was read (a session
     within a minute of its last slide is read, not locked), and an EUR limit never bound it,
     so it stands as if it had come a moment earlier; the ledger holds it exactly once."""
-    import time
-
     import requests
     from django.db import connection
 
-    from casino_platform.tests.locks import player_locked, sessions_waiting_for_a_lock, together_behind_a_lock
+    from casino_platform.tests.locks import (
+        another_waits_for_a_lock,
+        player_locked,
+        sessions_waiting_for_a_lock,
+        together_behind_a_lock,
+    )
     from wallet.tests.api_client import debit_payload
 
     settings.WALLET_DEBIT_IN_DATABASE = in_database
@@ -227,10 +230,8 @@ def test_a_bet_racing_the_limit_that_closes_its_session_is_taken_once_and_the_ne
         is_bet = (n == 0) == (first == "bet")
         if n == 1:
             # The second call starts once the first waits for a lock, so each order is staged.
-            deadline = time.monotonic() + 20
             try:
-                while not sessions_waiting_for_a_lock() and time.monotonic() < deadline:
-                    time.sleep(0.02)
+                another_waits_for_a_lock(seconds=20)
             finally:
                 connection.close()  # this thread's own
         with requests.Session() as http:
