@@ -16,6 +16,8 @@ from django.db import connection, models, router, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from casino_platform import clock
 from casino_platform.db import values_along_index
@@ -477,3 +479,46 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
 
 admin.site.unregister(AccessAttempt)
 admin.site.register(AccessAttempt, AccessAttemptAdmin)
+
+
+class SecondFactorDeviceAdmin(admin.ModelAdmin):
+    """A member of staff's second factor (casino_platform.second_factor), to see and reset:
+    deleting it ends their sessions' access at once, and they set up a new app at their next
+    sign-in. Nobody adds or changes one here, and no page shows a key or a code (whoever saw
+    them could sign in as that member of staff): django-otp's own admin, replaced, let a
+    superuser give a colleague a key of the superuser's choosing."""
+
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__username"]
+    search_help_text = "A member of staff's username"
+    list_select_related = ["user"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    readonly_fields = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    ordering = ["-id"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+class BackupCodesAdmin(SecondFactorDeviceAdmin):
+    """A member of staff's backup codes: how many are left, never what they are."""
+
+    list_display = ["user", "codes_left", "created_at", "last_used_at", "throttling_failure_count"]
+    fields = ["user", "codes_left", "created_at", "last_used_at", "throttling_failure_count"]
+    readonly_fields = ["user", "codes_left", "created_at", "last_used_at", "throttling_failure_count"]
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).annotate(codes_left=models.Count("token_set"))
+
+    @admin.display(description="codes left", ordering="codes_left")
+    def codes_left(self, device: Any) -> int:
+        return device.codes_left
+
+
+for device_model, device_admin in ((TOTPDevice, SecondFactorDeviceAdmin), (StaticDevice, BackupCodesAdmin)):
+    admin.site.unregister(device_model)
+    admin.site.register(device_model, device_admin)

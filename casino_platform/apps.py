@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+from django_otp.plugins.otp_static import apps as otp_static_apps
+from django_otp.plugins.otp_totp import apps as otp_totp_apps
 
 
 class PlatformConfig(AppConfig):
@@ -13,3 +16,20 @@ class PlatformConfig(AppConfig):
 
         # Seen at sign-in, whose save sets the session's end: the next minute's requests write nothing.
         user_logged_in.connect(staff_session_mark, dispatch_uid="staff_session_mark")
+
+
+class StaffAdminConfig(AdminConfig):
+    """django.contrib.admin, whose default site (admin.site, where every app registers) asks
+    staff for the second factor after the password (casino_platform.second_factor)."""
+
+    default_site = "casino_platform.second_factor.StaffAdminSite"
+
+
+class AuthenticatorAppsConfig(otp_totp_apps.DefaultConfig):
+    """django-otp's authenticator apps, under a name staff recognise in the admin's index."""
+
+    verbose_name = "Second factor: authenticator apps"
+
+
+class BackupCodesConfig(otp_static_apps.DefaultConfig):
+    verbose_name = "Second factor: backup codes"

@@ -58,3 +58,19 @@ def metrics_token_set(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
             id="casino_platform.W001",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def staff_second_factor_on(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """With STAFF_SECOND_FACTOR off, a password is all it takes to move players' money in the
+    back office: right only behind a single sign-on that asks its own second factor."""
+    if settings.DEBUG or settings.STAFF_SECOND_FACTOR:
+        return []
+    return [
+        Warning(
+            "STAFF_SECOND_FACTOR is off: the back office, which moves players' money, takes a password alone.",
+            hint="Unset it (on by default), unless the back office is reached only through a single sign-on that "
+            "asks its own second factor.",
+            id="casino_platform.W002",
+        )
+    ]

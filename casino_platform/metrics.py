@@ -463,7 +463,7 @@ def _fill_reconcile(
 # --- Staff sign-in (django-axes) --------------------------------------------------------
 
 
-def _sign_in_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+def _sign_in_families() -> tuple[GaugeMetricFamily, ...]:
     return (
         GaugeMetricFamily(
             "staff_sign_in_locked_out",
@@ -473,15 +473,30 @@ def _sign_in_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
             "staff_sign_in_failures_recent",
             "Wrong passwords at the back office's sign-in not yet cleared by a success or the lockout's cool-off.",
         ),
+        GaugeMetricFamily(
+            "staff_second_factor_failing",
+            "Members of staff whose last second-factor code was wrong: they, or someone who has their password.",
+        ),
+        GaugeMetricFamily(
+            "staff_without_second_factor",
+            "Active staff users who have not set up the second factor (0 while STAFF_SECOND_FACTOR is off).",
+        ),
     )
 
 
-def _fill_sign_in(locked_out: GaugeMetricFamily, failures: GaugeMetricFamily) -> None:
-    """One query per scrape, of the attempts a success or the cool-off has not cleared (axes
-    deletes those, so the table stays small; its failure log is never read here). axes keeps
-    a row per username, address and browser and locks a username and address out on their
-    rows' sum: a guesser changing browser at each guess is one lockout."""
+def _fill_sign_in(
+    locked_out: GaugeMetricFamily,
+    failures: GaugeMetricFamily,
+    second_factor_failing: GaugeMetricFamily,
+    without_second_factor: GaugeMetricFamily,
+) -> None:
+    """Three queries per scrape. The first reads the attempts a success or the cool-off has not
+    cleared (axes deletes those, so the table stays small; its failure log is never read here).
+    axes keeps a row per username, address and browser and locks a username and address out on
+    their rows' sum: a guesser changing browser at each guess is one lockout."""
     from axes.models import AccessAttempt
+
+    from .second_factor import staff_second_factor_failing, staff_without_second_factor
 
     since = clock.now() - settings.AXES_COOLOFF_TIME
     pairs = list(
@@ -492,6 +507,8 @@ def _fill_sign_in(locked_out: GaugeMetricFamily, failures: GaugeMetricFamily) ->
     )
     locked_out.add_metric([], sum(1 for n in pairs if n >= settings.AXES_FAILURE_LIMIT))
     failures.add_metric([], sum(pairs))
+    second_factor_failing.add_metric([], staff_second_factor_failing())
+    without_second_factor.add_metric([], staff_without_second_factor() if settings.STAFF_SECOND_FACTOR else 0)
 
 
 DATABASE_COLLECTORS = (

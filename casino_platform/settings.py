@@ -34,13 +34,16 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "casino_platform.apps.StaffAdminConfig",  # the admin, on a site that asks for the second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",  # staff sign-in's failed attempts and lockouts (below)
+    "django_otp",  # staff sign-in's second factor (below)
+    "casino_platform.apps.AuthenticatorAppsConfig",  # django_otp.plugins.otp_totp
+    "casino_platform.apps.BackupCodesConfig",  # django_otp.plugins.otp_static
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -60,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor passed
     "casino_platform.sign_in.staff_session_idle_end",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -75,7 +79,9 @@ ASGI_APPLICATION = "casino_platform.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Before the apps' own: admin/base_site.html here is the admin's, with the link to a
+        # member of staff's backup codes.
+        "DIRS": [BASE_DIR / "casino_platform" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -261,6 +267,18 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 # Sign-in failures are kept this many days (a year: PCI DSS keeps audit logs that long), then
 # deleted nightly with the ended sessions (casino_platform.tasks).
 STAFF_SIGN_IN_LOG_DAYS = env.int("STAFF_SIGN_IN_LOG_DAYS", default=365)
+# After the password, the back office asks for a second factor (django-otp): a code from an
+# authenticator app (TOTP, RFC 6238), set up at the first sign-in, or one of the ten backup
+# codes given then (casino_platform.second_factor). PCI DSS asks it of every access to the
+# systems that reach payment data. Off only where the back office sits behind a single sign-on
+# that asks its own (STAFF_SECOND_FACTOR=off).
+STAFF_SECOND_FACTOR = env.bool("STAFF_SECOND_FACTOR", default=True)
+OTP_TOTP_ISSUER = env("STAFF_SECOND_FACTOR_ISSUER", default="Casino platform back office")
+# Wrong codes wait 1, 2, 4, 8... seconds before the next is checked (django-otp's throttle).
+OTP_TOTP_THROTTLE_FACTOR = OTP_STATIC_THROTTLE_FACTOR = 1
+# The admin never shows a colleague's authenticator key or its QR code: whoever saw it could
+# make their codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -33,6 +33,7 @@ from rest_framework.authtoken.models import Token
 
 from casino_platform import clock
 from casino_platform.admin import EstimatedCountPaginator
+from casino_platform.second_factor import staff_backup_codes_issue
 from ledger.models import Currency
 from ledger.services import export_record_start
 from players.models import Player
@@ -422,6 +423,7 @@ class TestAdminCrawl(TestCase):
         seed()
         cls.superuser = User.objects.create_superuser("crawler", "crawler@example.com", "pw")
         Token.objects.create(user=cls.superuser)
+        staff_backup_codes_issue(cls.superuser)  # their app comes with force_login (conftest)
 
     def setUp(self) -> None:
         self.client.force_login(self.superuser)

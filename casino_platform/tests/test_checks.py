@@ -1,5 +1,6 @@
 """`manage.py check --deploy` refuses the embedded default of `make run` and warns of an open
-/metrics, with DEBUG off only: `make run` and the embedded smoke test run with DEBUG on."""
+/metrics and of a back office without the second factor, with DEBUG off only: `make run` and
+the embedded smoke test run with DEBUG on."""
 
 import pytest
 from django.core.checks import Tags, run_checks
@@ -50,3 +51,11 @@ def test_an_open_metrics_endpoint_is_warned(settings):
     settings.DEBUG = False
     settings.METRICS_TOKEN = ""
     assert "casino_platform.W001" in deploy_check_ids()
+
+
+def test_a_back_office_without_the_second_factor_is_warned(settings):
+    settings.DEBUG = False
+    settings.METRICS_TOKEN = "s3cret-metrics"
+    assert "casino_platform.W002" not in deploy_check_ids()  # on by default
+    settings.STAFF_SECOND_FACTOR = False
+    assert "casino_platform.W002" in deploy_check_ids()

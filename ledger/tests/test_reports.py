@@ -509,9 +509,10 @@ class TestAdmin:
     def test_a_valid_form_downloads_the_report(self, finance, books, at, django_assert_max_num_queries):
         at(SETTLED)
         params = {"report": "trial-balance", "since": "2026-12-01", "until": "2026-12-02", "currency": "EUR"}
-        # The page, the rows' transaction (a savepoint in the test's) with its idle timeout, and the
-        # export's record (in a savepoint of its own here) and its rows
-        with django_assert_max_num_queries(14):
+        # The page (with the device the session passed the second factor with), the rows'
+        # transaction (a savepoint in the test's) with its idle timeout, and the export's record
+        # (in a savepoint of its own here) and its rows
+        with django_assert_max_num_queries(15):
             response = finance.get(self.url, params)
             body = b"".join(response.streaming_content).decode()
         assert response["Content-Type"] == "text/csv; charset=utf-8"
