@@ -10,6 +10,7 @@ from axes.models import AccessAttempt
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth.models import User
 from django.core.exceptions import BadRequest, FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection, models, router, transaction
@@ -21,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from casino_platform import clock
 from casino_platform.db import values_along_index
+from casino_platform.second_factor import staff_second_factor_reset
 from casino_platform.validators import bigint_or_none
 from ledger.settings_audit import setting_changes_record, setting_snapshot
 
@@ -483,8 +485,8 @@ admin.site.register(AccessAttempt, AccessAttemptAdmin)
 
 class SecondFactorDeviceAdmin(admin.ModelAdmin):
     """A member of staff's second factor (casino_platform.second_factor), to see and reset:
-    deleting it ends their sessions' access at once, and they set up a new app at their next
-    sign-in. Nobody adds or changes one here, and no page shows a key or a code (whoever saw
+    deleting it ends their sessions at once, and they sign in again and set up a new app
+    (deleting one resets all of theirs). Nobody adds or changes one here, and no page shows a key or a code (whoever saw
     them could sign in as that member of staff): django-otp's own admin, replaced, let a
     superuser give a colleague a key of the superuser's choosing."""
 
@@ -502,6 +504,20 @@ class SecondFactorDeviceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # Django lets a list be filtered by any field in its address: ?key__startswith= would
+        # tell a key one character at a time.
+        return lookup in {"confirmed", "confirmed__exact", "user", "user__exact", "user__id__exact", "id", "id__exact"}
+
+    def delete_model(self, request: Any, obj: Any) -> None:
+        staff_second_factor_reset(obj.user)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        """Deleting either of a member of staff's devices resets both and ends their sessions:
+        one left alone would keep a session in, or leave backup codes nobody can use."""
+        for user in User.objects.filter(pk__in=queryset.values("user_id")):
+            staff_second_factor_reset(user)
 
 
 class BackupCodesAdmin(SecondFactorDeviceAdmin):

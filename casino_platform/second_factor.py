@@ -5,14 +5,16 @@ point: the page shows its key as a QR code, and the first code the app makes con
 
 The admin site (StaffAdminSite, Django's default admin site here, so every app's admin is on
 it) lets a signed-in member of staff in only once the second factor passed in their session.
-django-otp's middleware finds the device the session passed with on each request: deleting a
-member of staff's devices (Admin -> Second factor, or `manage.py second_factor_reset`) ends
-their sessions' access at once, and they set up a new app at their next sign-in."""
+django-otp's middleware finds the device the session passed with on each request. Resetting
+a member of staff's second factor (Admin -> Second factor, or `manage.py second_factor_reset`)
+deletes their devices and ends their sessions: they sign in again and set up a new app."""
 
 import io
+import logging
 import re
 from base64 import b32encode, b64encode
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -22,9 +24,10 @@ from django.conf import settings
 from django.contrib import admin, auth, messages
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.contrib.auth.views import redirect_to_login
+from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.template.defaultfilters import pluralize
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,10 +35,13 @@ from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.qr import write_qrcode_image
+
+from casino_platform.sign_in import staff_sign_in_address
 
 AUTHENTICATOR_NAME = "Authenticator app"
 BACKUP_CODES_NAME = "Backup codes"
@@ -43,7 +49,10 @@ BACKUP_CODE_COUNT = 10
 # An app's code is six digits; a backup code eight letters and digits (StaticToken.random_token):
 # which one was typed decides the device it is checked against, so that a mistyped code
 # slows down only the one it was meant for.
-_APP_CODE = re.compile(r"\d{6}")
+_APP_CODE = re.compile(r"\d{6}", re.ASCII)
+# A key shown on the set-up page is confirmed within this long, or a new one is shown.
+SET_UP_MINUTES = 10
+logger = logging.getLogger(__name__)
 
 
 def staff_awaits_second_factor(request: HttpRequest) -> bool:
@@ -58,10 +67,18 @@ def staff_awaits_second_factor(request: HttpRequest) -> bool:
 
 
 def staff_second_factor_failing() -> int:
-    """Members of staff whose last code was wrong (a success clears the count): they mistyped,
-    or someone who has their password is guessing."""
-    app = TOTPDevice.objects.filter(throttling_failure_count__gt=0).values("user_id")
-    backup = StaticDevice.objects.filter(throttling_failure_count__gt=0).values("user_id")
+    """Active members of staff whose last code was wrong within the sign-in lockout's cool-off
+    (a success clears it): they mistyped, or someone who has their password is guessing."""
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    failing = {
+        "throttling_failure_count__gt": 0,
+        "throttling_failure_timestamp__gte": since,
+        "confirmed": True,
+        "user__is_active": True,
+        "user__is_staff": True,
+    }
+    app = TOTPDevice.objects.filter(**failing).values("user_id")
+    backup = StaticDevice.objects.filter(**failing).values("user_id")
     return app.union(backup).count()  # UNION: one member of staff failing at both counts once
 
 
@@ -75,18 +92,28 @@ def staff_without_second_factor() -> int:
 # --- Services ---------------------------------------------------------------------------
 
 
+def _lock_user(user: AbstractBaseUser) -> None:
+    """Serialize a member of staff's second-factor changes (two tabs, a double click)."""
+    User.objects.select_for_update().filter(pk=user.pk).first()
+
+
 def staff_authenticator(user: AbstractBaseUser) -> TOTPDevice | None:
     """The member of staff's confirmed authenticator app, if they set one up."""
     return TOTPDevice.objects.devices_for_user(user, confirmed=True).order_by("pk").first()
 
 
-def staff_authenticator_to_set_up(user: AbstractBaseUser) -> TOTPDevice:
-    """The authenticator key the set-up page shows until a code from it confirms it: the same
-    one on each visit (under the user's row lock, so that two tabs show one key)."""
+def staff_authenticator_to_set_up(user: AbstractBaseUser, shown: int | None) -> TOTPDevice:
+    """The authenticator key the set-up page shows this session: the one it showed before
+    (`shown`, kept in the session) while SET_UP_MINUTES old, else a new one. A new one deletes
+    any other being set up, so that a key seen in another session (by whoever else has the
+    password) is never the one confirmed without the member of staff seeing the page change."""
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
-        device = TOTPDevice.objects.devices_for_user(user, confirmed=False).order_by("-pk").first()
+        _lock_user(user)
+        fresh = timezone.now() - timedelta(minutes=SET_UP_MINUTES)
+        pending = TOTPDevice.objects.devices_for_user(user, confirmed=False)
+        device = pending.filter(pk=shown, created_at__gte=fresh).first() if shown else None
         if device is None:
+            pending.delete()
             device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
         return device
 
@@ -109,15 +136,21 @@ def _throttled(device: Device) -> str:
     )
 
 
-def staff_second_factor_check(user: AbstractBaseUser, code: str) -> SecondFactorCheck:
+_WRONG_APP_CODE = "That is not the code your authenticator app shows now (is the phone's clock right?)."
+
+
+def staff_second_factor_check(user: AbstractBaseUser, code: str, *, backup_codes: bool = True) -> SecondFactorCheck:
     """Check a code typed at sign-in against the member of staff's app, or, when it has the
-    form of one, their backup codes (each accepted once). Each wrong code doubles the wait
-    before the next is checked, from one second (django-otp's throttle)."""
+    form of one, their backup codes (each accepted once; not when `backup_codes` is False).
+    Each wrong code doubles the wait before the next is checked, from one second (django-otp's
+    throttle)."""
     code = "".join(code.split()).lower()
     if _APP_CODE.fullmatch(code):
         device: Device | None = staff_authenticator(user)
-    else:
+    elif backup_codes:
         device = StaticDevice.objects.devices_for_user(user, confirmed=True).order_by("pk").first()
+    else:
+        return SecondFactorCheck(None, _WRONG_APP_CODE)
     if device is None:
         return SecondFactorCheck(None, "That is not a code from your authenticator app or one of your backup codes.")
     if refusal := _throttled(device):
@@ -127,24 +160,28 @@ def staff_second_factor_check(user: AbstractBaseUser, code: str) -> SecondFactor
     if accepted is None:
         if isinstance(device, StaticDevice):
             return SecondFactorCheck(None, "That is not one of your backup codes, or it was used before.")
-        return SecondFactorCheck(
-            None, "That is not the code your authenticator app shows now (is the phone's clock right?)."
-        )
+        return SecondFactorCheck(None, _WRONG_APP_CODE)
     left = accepted.token_set.count() if isinstance(accepted, StaticDevice) else None
     return SecondFactorCheck(accepted, backup_codes_left=left)
 
 
-def staff_authenticator_confirm(user: AbstractBaseUser, code: str) -> tuple[TOTPDevice | None, str]:
-    """Confirm the app being set up with a code it made: it is then the member of staff's one
-    app (any other is deleted). Returns it, or None and why not."""
+def staff_authenticator_confirm(user: AbstractBaseUser, shown: int | None, code: str) -> tuple[TOTPDevice | None, str]:
+    """Confirm the app being set up, the key this session showed (`shown`), with a code it
+    made: it is then the member of staff's one app. Returns it, or None and why not."""
     with transaction.atomic():
-        device = TOTPDevice.objects.devices_for_user(user, confirmed=False).select_for_update().order_by("-pk").first()
+        _lock_user(user)
+        fresh = timezone.now() - timedelta(minutes=SET_UP_MINUTES)
+        device = (
+            TOTPDevice.objects.devices_for_user(user, confirmed=False).filter(pk=shown, created_at__gte=fresh).first()
+            if shown
+            else None
+        )
         if device is None:
             return None, "The key to set up changed: scan the new QR code and type its code."
         if refusal := _throttled(device):
             return None, refusal
         if not device.verify_token("".join(code.split())):
-            return None, "That is not the code your authenticator app shows now (is the phone's clock right?)."
+            return None, _WRONG_APP_CODE
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
@@ -153,22 +190,43 @@ def staff_authenticator_confirm(user: AbstractBaseUser, code: str) -> tuple[TOTP
 
 def staff_backup_codes_issue(user: AbstractBaseUser) -> list[str]:
     """BACKUP_CODE_COUNT new backup codes for the member of staff, each good for one sign-in;
-    those given before no longer work."""
+    those given before no longer work. The device holding them stays: a session that signed
+    in with one of the old codes stays signed in."""
     with transaction.atomic():
-        StaticDevice.objects.filter(user=user).delete()
-        device = StaticDevice.objects.create(user=user, name=BACKUP_CODES_NAME, confirmed=True)
+        _lock_user(user)
+        device = StaticDevice.objects.filter(user=user).order_by("pk").first()
+        if device is None:
+            device = StaticDevice.objects.create(user=user, name=BACKUP_CODES_NAME, confirmed=True)
+        StaticDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        device.token_set.all().delete()
         codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
         StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     return codes
 
 
-def staff_second_factor_reset(user: AbstractBaseUser) -> int:
-    """Delete the member of staff's app and backup codes: their sessions lose access at once,
-    and they set up a new app at their next sign-in. Returns how many devices were deleted."""
+def staff_sessions_end(user: AbstractBaseUser) -> int:
+    """End the member of staff's signed-in sessions. Staff are the only users with sessions,
+    each ends after STAFF_SESSION_IDLE_MINUTES, and the ended are deleted nightly: the live
+    ones are few enough to read."""
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get(auth.SESSION_KEY) == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
+def staff_second_factor_reset(user: AbstractBaseUser) -> tuple[int, int]:
+    """Delete the member of staff's app and backup codes, and end their sessions: they sign in
+    again with their password and set up a new app (a session already open would otherwise
+    set one up without the password). Returns the devices deleted and the sessions ended."""
     with transaction.atomic():
+        _lock_user(user)
         apps, _ = TOTPDevice.objects.filter(user=user).delete()
         backup, _ = StaticDevice.objects.filter(user=user).delete()
-    return apps + backup
+        sessions = staff_sessions_end(user)
+    logger.warning("staff second factor reset for %s: %d sessions ended", user.get_username(), sessions)
+    return apps + backup, sessions
 
 
 def _qr_code(device: TOTPDevice) -> str:
@@ -232,19 +290,20 @@ class StaffAdminSite(admin.AdminSite):
 
     def _to_second_factor(self, request: HttpRequest) -> HttpResponse:
         where = reverse("admin:second_factor", current_app=self.name)
-        return redirect(f"{where}?{urlencode({'next': self._next(request)}, safe='/')}")
+        return HttpResponseRedirect(f"{where}?{urlencode({'next': self._next(request)}, safe='/')}")
 
     @method_decorator(never_cache)
     @method_decorator(csrf_protect)
+    @method_decorator(sensitive_post_parameters("code"))
     def second_factor_view(self, request: HttpRequest) -> HttpResponse:
         next_url = self._next(request)
         if not staff_awaits_second_factor(request):
             if self.has_permission(request):
-                return redirect(next_url)
+                return HttpResponseRedirect(next_url)  # a path, never a URL name to reverse
             return redirect_to_login(next_url, reverse("admin:login", current_app=self.name))
         if request.method == "POST" and "sign_out" in request.POST:
             auth.logout(request)
-            return redirect("admin:login")
+            return HttpResponseRedirect(reverse("admin:login", current_app=self.name))
         user = cast(User, request.user)  # a member of staff: staff_awaits_second_factor
         authenticator = staff_authenticator(user)
         form = SecondFactorForm(request.POST if request.method == "POST" else None)
@@ -258,6 +317,7 @@ class StaffAdminSite(admin.AdminSite):
             return self._set_up(request, form, context)
         if form.is_valid():
             check = staff_second_factor_check(user, form.cleaned_data["code"])
+            _log(request, check.device, check.refusal)
             if check.device is not None:
                 # A new session key for the session that may now move money: one read before
                 # (with the password alone) is worth nothing.
@@ -269,16 +329,19 @@ class StaffAdminSite(admin.AdminSite):
                         f"You signed in with a backup code, which no longer works; {check.backup_codes_left} "
                         f"are left. Make new ones under Backup codes at the top of the page.",
                     )
-                return redirect(next_url)
+                return HttpResponseRedirect(next_url)
             form.add_error("code", check.refusal)
         return render(request, "admin/second_factor/check.html", {**context, "title": "Second factor"})
 
     def _set_up(self, request: HttpRequest, form: SecondFactorForm, context: dict[str, Any]) -> HttpResponse:
         user = cast(User, request.user)  # a member of staff: staff_awaits_second_factor
+        shown = request.session.get(_SETTING_UP)
         if form.is_valid():
-            device, refusal = staff_authenticator_confirm(user, form.cleaned_data["code"])
+            device, refusal = staff_authenticator_confirm(user, shown, form.cleaned_data["code"])
+            _log(request, device, refusal, setting_up=True)
             if device is not None:
                 codes = staff_backup_codes_issue(user)
+                request.session.pop(_SETTING_UP, None)
                 request.session.cycle_key()
                 django_otp.login(request, device)
                 return render(
@@ -287,7 +350,8 @@ class StaffAdminSite(admin.AdminSite):
                     {**self.each_context(request), "codes": codes, "next": context["next"], "title": "Backup codes"},
                 )
             form.add_error("code", refusal)
-        device = staff_authenticator_to_set_up(user)
+        device = staff_authenticator_to_set_up(user, shown)
+        request.session[_SETTING_UP] = device.pk
         return render(
             request,
             "admin/second_factor/set_up.html",
@@ -300,12 +364,34 @@ class StaffAdminSite(admin.AdminSite):
             },
         )
 
+    @method_decorator(sensitive_post_parameters("code"))
     def backup_codes_view(self, request: HttpRequest) -> HttpResponse:
-        """How many backup codes are left; a POST makes new ones (shown once), the old void."""
+        """How many backup codes are left; a POST with a code from the app makes new ones
+        (shown once), the old void: a session left open does not become a lasting way in."""
+        user = cast(User, request.user)
         context = {**self.each_context(request), "title": "Backup codes"}
-        if request.method == "POST":
-            codes = staff_backup_codes_issue(cast(User, request.user))
-            return render(request, "admin/second_factor/backup_codes.html", {**context, "codes": codes})
-        device = StaticDevice.objects.devices_for_user(request.user, confirmed=True).first()
+        form = SecondFactorForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            check = staff_second_factor_check(user, form.cleaned_data["code"], backup_codes=False)
+            _log(request, check.device, check.refusal)
+            if check.device is not None:
+                codes = staff_backup_codes_issue(user)
+                return render(request, "admin/second_factor/backup_codes.html", {**context, "codes": codes})
+            form.add_error("code", check.refusal)
+        device = StaticDevice.objects.devices_for_user(user, confirmed=True).order_by("pk").first()
         left = device.token_set.count() if device is not None else 0
-        return render(request, "admin/second_factor/backup_codes_left.html", {**context, "left": left})
+        return render(request, "admin/second_factor/backup_codes_left.html", {**context, "left": left, "form": form})
+
+
+_SETTING_UP = "second_factor_setting_up"  # the session's key on the set-up page
+
+
+def _log(request: HttpRequest, device: Device | None, refusal: str, *, setting_up: bool = False) -> None:
+    """Each second-factor attempt, with who and from where (PCI DSS 10.2: access attempts)."""
+    who, where = request.user.get_username(), staff_sign_in_address(request)
+    if device is None:
+        step = " setting up" if setting_up else ""
+        logger.warning("staff second factor refused for %s from %s%s: %s", who, where, step, refusal)
+        return
+    kind = "backup code" if isinstance(device, StaticDevice) else "authenticator app"
+    logger.info("staff second factor %s by %s from %s (%s)", "set up" if setting_up else "passed", who, where, kind)

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from base64 import b32decode, b32encode
+from datetime import timedelta
 from html import unescape
 
 import pytest
@@ -15,10 +16,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from casino_platform.second_factor import staff_backup_codes_issue
 from casino_platform.tests.test_staff_sign_in import PASSWORD, sign_in
 from wallet.tests.factories import funded_wallet
 
@@ -168,24 +171,108 @@ def test_a_wrong_code_makes_the_next_wait_and_says_how_long():
     key = b32encode(device.bin_key).decode()
 
     assert "is not the code" in browser.post("/admin/second-factor/", {"code": "000000"}).content.decode()
+    # Four more wrong codes, as if typed a second apart: the next waits 16 seconds.
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        throttling_failure_count=5, throttling_failure_timestamp=timezone.now()
+    )
     answer = browser.post("/admin/second-factor/", {"code": app_code(key)}).content.decode()
-    assert "Too many wrong codes: the next one is checked in 1 second." in answer
+    assert re.search(r"Too many wrong codes: the next one is checked in 1[67] seconds\.", answer)
     device.refresh_from_db()
-    assert device.throttling_failure_count == 1  # the right code, refused while waiting, is not a failure
+    assert device.throttling_failure_count == 5  # the right code, refused while waiting, is not a failure
+    assert not browser.get("/admin/").status_code == 200
 
 
 @pytest.mark.django_db
-def test_a_reset_ends_the_sessions_access_and_the_next_sign_in_sets_up_again(client, admin_user):
+def test_a_reset_ends_the_sessions_and_the_next_sign_in_sets_up_again(client, admin_user):
     client.force_login(admin_user)  # the second factor passed (conftest)
+    colleague = Client()
+    colleague.force_login(User.objects.create_user("ben", password=PASSWORD, is_staff=True))
     assert client.get("/admin/").status_code == 200
 
     out = io.StringIO()
     call_command("second_factor_reset", admin_user.username, stdout=out)
-    assert "set up a new app at their next sign-in" in out.getvalue()
+    assert "1 of their sessions ended" in out.getvalue()
 
+    # The session ended: it does not get to set up a new app without the password.
+    assert client.get("/admin/second-factor/").headers["Location"].startswith("/admin/login/")
+    assert colleague.get("/admin/").status_code == 200  # a colleague's session is not touched
+    client.post("/admin/login/", {"username": admin_user.username, "password": "password"})
     answer = client.get("/admin/", follow=True)
     assert answer.redirect_chain[-1][0].startswith("/admin/second-factor/")
     assert "Set up your second factor" in answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_deleting_a_device_in_the_admin_resets_the_member_of_staff(client, admin_user):
+    ben = User.objects.create_user("ben", password=PASSWORD, is_staff=True)
+    bens = Client()
+    bens.force_login(ben)
+    staff_backup_codes_issue(ben)
+    client.force_login(admin_user)
+    app = TOTPDevice.objects.get(user=ben)
+    answer = client.post(f"/admin/otp_totp/totpdevice/{app.pk}/delete/", {"post": "yes"})
+    assert answer.status_code == 302
+    assert not TOTPDevice.objects.filter(user=ben).exists() and not StaticDevice.objects.filter(user=ben).exists()
+    assert bens.get("/admin/").headers["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.django_db
+def test_no_device_list_is_filtered_by_a_key_or_a_code(client, admin_user):
+    client.force_login(admin_user)
+    staff_backup_codes_issue(admin_user)
+    app = TOTPDevice.objects.get(user=admin_user)
+    assert client.get(f"/admin/otp_totp/totpdevice/?key__startswith={app.key[:2]}").status_code == 400
+    assert client.get("/admin/otp_static/staticdevice/?token_set__token__startswith=a").status_code == 400
+    assert client.get("/admin/otp_totp/totpdevice/?confirmed__exact=1").status_code == 200
+    page = client.get(f"/admin/otp_totp/totpdevice/{app.pk}/change/").content.decode()
+    codes = StaticToken.objects.values_list("token", flat=True)
+    assert app.key not in page and b32encode(app.bin_key).decode() not in page
+    assert not any(code in client.get("/admin/otp_static/staticdevice/").content.decode() for code in codes)
+
+
+@pytest.mark.django_db
+def test_a_key_shown_in_another_session_is_not_the_one_set_up():
+    """Whoever else has the password (the colleague who made the account) and opens the set-up
+    page does not learn the key the member of staff then confirms."""
+    User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    ana, other = Client(), Client()
+    for browser in (ana, other):
+        browser.post("/admin/login/", {"username": "ana", "password": PASSWORD})
+    key_of = {}
+    for name, browser in (("other", other), ("ana", ana)):
+        page = browser.get("/admin/second-factor/").content.decode()
+        key_of[name] = re.search(r"<code>([A-Z2-7 ]+)</code>", page).group(1)
+    assert key_of["ana"] != key_of["other"]  # the other session's key was deleted when ana's was shown
+
+    assert "<li><code>" in ana.post("/admin/second-factor/", {"code": app_code(key_of["ana"])}).content.decode()
+    assert ana.get("/admin/").status_code == 200
+    assert TOTPDevice.objects.get().key == b32decode(key_of["ana"].replace(" ", "")).hex()
+    # The key the other session saw makes no code that signs in.
+    answer = other.post("/admin/second-factor/", {"code": app_code(key_of["other"])}).content.decode()
+    assert "is not the code your authenticator app shows now" in answer
+    assert other.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("wanted", "sent_to"),
+    [
+        ("/admin/wallet/wallet/", "/admin/wallet/wallet/"),
+        ("foo", "foo"),  # a relative path, never a URL name reversed (a 500 then)
+        ("//evil.example/", "/admin/"),
+        ("https://evil.example/", "/admin/"),
+        ("/\\evil.example/", "/admin/"),
+    ],
+)
+def test_after_the_second_factor_only_a_path_of_this_site_is_followed(wanted, sent_to):
+    User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    device = TOTPDevice.objects.create(user=User.objects.get(), name="Authenticator app", confirmed=True)
+    browser = Client()
+    browser.post("/admin/login/", {"username": "ana", "password": PASSWORD})
+    answer = browser.post(
+        "/admin/second-factor/", {"code": app_code(b32encode(device.bin_key).decode()), "next": wanted}
+    )
+    assert answer.status_code == 302 and answer.headers["Location"] == sent_to
 
 
 @pytest.mark.django_db
@@ -201,15 +288,59 @@ def test_the_second_factor_page_signs_out_and_is_nobodys_without_a_password():
 
 
 @pytest.mark.django_db
-def test_new_backup_codes_void_the_old(client, admin_user):
+def test_new_backup_codes_need_the_apps_code_and_void_the_old(client, admin_user):
     client.force_login(admin_user)
+    key = b32encode(TOTPDevice.objects.get(user=admin_user).bin_key).decode()
     page = "/admin/second-factor/backup-codes/"
-    first = re.findall(r"<code>([a-z2-7]{8})</code>", client.post(page).content.decode())
+    assert "is not the code" in client.post(page, {"code": "abcdefgh"}).content.decode()  # not a backup code
+    time.sleep(1.1)
+    first = re.findall(r"<code>([a-z2-7]{8})</code>", client.post(page, {"code": app_code(key)}).content.decode())
     assert "10</strong> backup codes left" in client.get(page).content.decode()
-    second = re.findall(r"<code>([a-z2-7]{8})</code>", client.post(page).content.decode())
+    second = re.findall(
+        r"<code>([a-z2-7]{8})</code>", client.post(page, {"code": app_code(key, steps_ahead=1)}).content.decode()
+    )
     assert len(first) == len(second) == 10 and not set(first) & set(second)
     assert set(StaticToken.objects.values_list("token", flat=True)) == set(second)
+    assert StaticDevice.objects.count() == 1
     assert 'href="/admin/second-factor/backup-codes/"' in client.get("/admin/").content.decode()
+
+
+@pytest.mark.django_db
+def test_new_backup_codes_keep_a_session_that_signed_in_with_one():
+    user = User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    app = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    code = staff_backup_codes_issue(user)[0]
+    browser = Client()
+    browser.post("/admin/login/", {"username": "ana", "password": PASSWORD})
+    assert browser.post("/admin/second-factor/", {"code": code}).status_code == 302
+    made = browser.post("/admin/second-factor/backup-codes/", {"code": app_code(b32encode(app.bin_key).decode())})
+    assert made.status_code == 200 and len(re.findall(r"<li><code>", made.content.decode())) == 10
+    assert browser.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_page_of_the_back_office_answers_nothing_before_the_second_factor():
+    """Every page of every registered admin, and the site's own, for a session that gave only
+    the password: a GET and a POST each answer a redirect to the sign-in, which sends it on to
+    the second factor."""
+    from django.contrib import admin as django_admin
+    from django.urls import URLPattern
+
+    User.objects.create_user("ana", password=PASSWORD, is_staff=True, is_superuser=True)
+    browser = Client()
+    browser.post("/admin/login/", {"username": "ana", "password": PASSWORD})
+    paths = set()
+    for model, model_admin in django_admin.site._registry.items():
+        prefix = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for pattern in model_admin.get_urls():
+            if isinstance(pattern, URLPattern):
+                paths.add(prefix + re.sub(r"<[^>]+>", "1", str(pattern.pattern)).lstrip("^").rstrip("$"))
+    paths |= {"/admin/", "/admin/password_change/", "/admin/ledger/", "/admin/second-factor/backup-codes/"}
+    assert len(paths) > 100
+    for path in sorted(paths):
+        for answer in (browser.get(path), browser.post(path, {"post": "yes", "action": "delete_selected"})):
+            assert answer.status_code == 302, path
+            assert answer.headers["Location"].startswith("/admin/login/"), path
 
 
 @pytest.mark.django_db
@@ -230,18 +361,26 @@ def test_metrics_count_staff_failing_the_second_factor_and_staff_without_one(cli
     from casino_platform.tests.test_metrics import scrape
 
     ana = User.objects.create_user("ana", password=PASSWORD, is_staff=True)
-    User.objects.create_user("ben", password=PASSWORD, is_staff=True)
-    User.objects.create_user("cleo", password=PASSWORD, is_staff=False)  # not staff: not counted
-    TOTPDevice.objects.create(user=ana, name="Authenticator app", confirmed=True)
-    StaticToken.objects.create(device=StaticDevice.objects.create(user=ana, name="Backup codes"), token="abcdefgh")
+    ben = User.objects.create_user("ben", password=PASSWORD, is_staff=True)
+    User.objects.create_user("cleo", password=PASSWORD, is_staff=True)
+    User.objects.create_user("dan", password=PASSWORD, is_staff=False)  # not staff: not counted
+    for user in (ana, ben):
+        TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+        staff_backup_codes_issue(user)
     samples = scrape(client)
-    assert samples[("staff_without_second_factor", frozenset())] == 1  # ben
+    assert samples[("staff_without_second_factor", frozenset())] == 1  # cleo
     assert samples[("staff_second_factor_failing", frozenset())] == 0
 
-    browser = Client()
-    browser.post("/admin/login/", {"username": "ana", "password": PASSWORD})
-    browser.post("/admin/second-factor/", {"code": "000000"})
-    time.sleep(1.1)
-    browser.post("/admin/second-factor/", {"code": "zzzzzzzz"})  # a backup code's form: checked against those
+    for name, codes in (("ana", ["000000", "zzzzzzzz"]), ("ben", ["zzzzzzzz"])):
+        browser = Client()
+        browser.post("/admin/login/", {"username": name, "password": PASSWORD})
+        for code in codes:  # an app's code and a backup code's form: checked against each device
+            browser.post("/admin/second-factor/", {"code": code})
+    assert TOTPDevice.objects.get(user=ana).throttling_failure_count == 1
+    assert StaticDevice.objects.get(user=ben).throttling_failure_count == 1
     samples = scrape(client)
-    assert samples[("staff_second_factor_failing", frozenset())] == 1  # one member of staff, twice
+    assert samples[("staff_second_factor_failing", frozenset())] == 2  # ana once, for both her devices
+
+    long_ago = timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    StaticDevice.objects.filter(user=ben).update(throttling_failure_timestamp=long_ago)
+    assert scrape(client)[("staff_second_factor_failing", frozenset())] == 1

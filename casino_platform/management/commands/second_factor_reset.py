@@ -7,8 +7,8 @@ from casino_platform.second_factor import staff_second_factor_reset
 class Command(BaseCommand):
     help = (
         "Reset a member of staff's second factor (their authenticator app and backup codes), for a lost "
-        "phone: their sessions lose access to the back office at once, and they set up a new app at their "
-        "next sign-in. The same as deleting their rows under Admin -> Second factor: authenticator apps and "
+        "phone: their sessions end at once, and they sign in again with their password and set up a new "
+        "app. The same as deleting their rows under Admin -> Second factor: authenticator apps and "
         "backup codes."
     )
 
@@ -19,13 +19,12 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user is called {username!r}.")
-        deleted = staff_second_factor_reset(user)
-        if not deleted:
-            self.stdout.write(f"{username} has no second factor set up: they set one up at their next sign-in.")
-            return
+        devices, sessions = staff_second_factor_reset(user)
+        if not devices:
+            self.stdout.write(f"{username} had no second factor set up.")
         self.stdout.write(
             self.style.SUCCESS(
-                f"{username}'s authenticator app and backup codes are deleted; they set up a new app at their "
-                f"next sign-in."
+                f"{username}'s authenticator app and backup codes are deleted and {sessions} of their sessions "
+                f"ended; they sign in again with their password and set up a new app."
             )
         )
