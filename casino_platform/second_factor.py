@@ -258,7 +258,12 @@ class StaffAdminSite(admin.AdminSite):
     factor (STAFF_SECOND_FACTOR)."""
 
     def has_permission(self, request: HttpRequest) -> bool:
-        return super().has_permission(request) and not staff_awaits_second_factor(request)
+        if not super().has_permission(request):
+            return False
+        if staff_awaits_second_factor(request):
+            # Logging out needs no second factor: a tab left open before it still signs out.
+            return request.path == reverse("admin:logout", current_app=self.name)
+        return True
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         return {**super().each_context(request), "second_factor": settings.STAFF_SECOND_FACTOR}

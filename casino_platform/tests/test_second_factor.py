@@ -285,6 +285,10 @@ def test_the_second_factor_page_signs_out_and_is_nobodys_without_a_password():
     browser.post("/admin/login/", {"username": "ana", "password": PASSWORD})
     assert browser.post("/admin/second-factor/", {"sign_out": "1"}).headers["Location"] == "/admin/login/"
     assert browser.get("/admin/second-factor/").headers["Location"].startswith("/admin/login/")
+    # The admin's own "Log out", from a tab opened before, signs out too.
+    browser.post("/admin/login/", {"username": "ana", "password": PASSWORD})
+    assert browser.post("/admin/logout/").status_code == 200
+    assert browser.get("/admin/second-factor/").headers["Location"].startswith("/admin/login/")
 
 
 @pytest.mark.django_db
