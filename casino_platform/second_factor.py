@@ -109,13 +109,19 @@ def staff_authenticator_to_set_up(user: AbstractBaseUser, shown: int | None) -> 
     password) is never the one confirmed without the member of staff seeing the page change."""
     with transaction.atomic():
         _lock_user(user)
-        fresh = timezone.now() - timedelta(minutes=SET_UP_MINUTES)
-        pending = TOTPDevice.objects.devices_for_user(user, confirmed=False)
-        device = pending.filter(pk=shown, created_at__gte=fresh).first() if shown else None
+        device = _key_shown(user, shown)
         if device is None:
-            pending.delete()
+            TOTPDevice.objects.devices_for_user(user, confirmed=False).delete()
             device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
         return device
+
+
+def _key_shown(user: AbstractBaseUser, shown: int | None) -> TOTPDevice | None:
+    """The key being set up that this session was shown (`shown`), while SET_UP_MINUTES old."""
+    if not shown:
+        return None
+    fresh = timezone.now() - timedelta(minutes=SET_UP_MINUTES)
+    return TOTPDevice.objects.devices_for_user(user, confirmed=False).filter(pk=shown, created_at__gte=fresh).first()
 
 
 @dataclass(frozen=True)
@@ -170,12 +176,7 @@ def staff_authenticator_confirm(user: AbstractBaseUser, shown: int | None, code:
     made: it is then the member of staff's one app. Returns it, or None and why not."""
     with transaction.atomic():
         _lock_user(user)
-        fresh = timezone.now() - timedelta(minutes=SET_UP_MINUTES)
-        device = (
-            TOTPDevice.objects.devices_for_user(user, confirmed=False).filter(pk=shown, created_at__gte=fresh).first()
-            if shown
-            else None
-        )
+        device = _key_shown(user, shown)
         if device is None:
             return None, "The key to set up changed: scan the new QR code and type its code."
         if refusal := _throttled(device):
