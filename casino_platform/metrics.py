@@ -12,7 +12,7 @@ books were last proved and what the last proof found.
   withdrawals waiting for review with two, the undelivered withdrawal events with two, the
   closed accounts holding money with two, the staff movements waiting with two, the
   monitoring alerts and sweep with three, the reconciliation's runs with two and the staff
-  sign-in's lockouts and failures with one.
+  sign-in's lockouts, failures and second factor with three.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -475,7 +475,7 @@ def _sign_in_families() -> tuple[GaugeMetricFamily, ...]:
         ),
         GaugeMetricFamily(
             "staff_second_factor_failing",
-            "Members of staff whose last second-factor code was wrong: they, or someone who has their password.",
+            "Active members of staff whose last second-factor code, within the lockout's cool-off, was wrong.",
         ),
         GaugeMetricFamily(
             "staff_without_second_factor",
