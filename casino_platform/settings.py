@@ -368,6 +368,16 @@ RG_LIMIT_SWEEP_SECONDS = env.float("RG_LIMIT_SWEEP_SECONDS", default=60.0)
 RG_SELF_EXCLUSION_MIN_DAYS = env.int("RG_SELF_EXCLUSION_MIN_DAYS", default=1)
 if not 0 <= RG_SELF_EXCLUSION_MIN_DAYS <= 10 * 366:
     raise ImproperlyConfigured("RG_SELF_EXCLUSION_MIN_DAYS must be between 0 and ten years.")
+# The UKGC's "positive action to resume": a self-exclusion that has ended still refuses play
+# until the player asks to play again (the operator API's self-exclusion/resume, or staff on
+# the player's call), and then for RG_SELF_EXCLUSION_RESUME_DELAY_HOURS more (the UKGC's one
+# day of cooling-off). Off, play resumes at the self-exclusion's end. The setting in force when
+# a self-exclusion starts or changes decides how that one ends: the player is held to, and
+# protected by, what they were told then.
+RG_SELF_EXCLUSION_RESUME_ON_REQUEST = env.bool("RG_SELF_EXCLUSION_RESUME_ON_REQUEST", default=True)
+RG_SELF_EXCLUSION_RESUME_DELAY_HOURS = env.int("RG_SELF_EXCLUSION_RESUME_DELAY_HOURS", default=24)
+if not 0 <= RG_SELF_EXCLUSION_RESUME_DELAY_HOURS <= 366 * 24:
+    raise ImproperlyConfigured("RG_SELF_EXCLUSION_RESUME_DELAY_HOURS must be between 0 and a year.")
 CELERY_BEAT_SCHEDULE["staff-sign-in-housekeeping"] = {
     "task": "casino_platform.tasks.staff_sign_in_housekeeping_task",
     "schedule": crontab(hour=2, minute=30),

@@ -4,6 +4,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
@@ -21,7 +22,7 @@ from casino_platform.admin import (
     indexed_values_filter,
     shown_on_the_page,
 )
-from casino_platform.errors import DomainError
+from casino_platform.errors import DomainError, ValidationFailed
 from ledger.forms import CurrencyAmountField, to_minor_units
 from ledger.models import Currency
 from wallet.models import MonitoringAlert, Wallet
@@ -37,6 +38,7 @@ from .models import (
     Player,
     PlayerAuditLog,
     PlayTimeLimit,
+    SelfExclusionState,
     SessionTimeLimit,
     WagerLimit,
 )
@@ -54,6 +56,8 @@ from .services import (
     SESSION_TIME_LIMIT_MINUTES,
     player_block,
     player_create,
+    player_self_exclusion_resume,
+    player_self_exclusion_state,
     player_sessions_close,
     player_set_daily_play_time_limit,
     player_set_deposit_limit,
@@ -486,7 +490,7 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
         "A player's id, exactly as written; any other text is looked for in the display names, which reads every "
         "player and takes longer."
     )
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("self_exclusion", "created_at", "updated_at")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
@@ -526,6 +530,15 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
             return (*self.readonly_fields, *kyc)
         limits = ("limits_link",) if getattr(obj, "limit_pages", None) else ()
         return (*self.readonly_fields, "player_id", *kyc, *limits)
+
+    @admin.display(description="Self-exclusion")
+    def self_exclusion(self, obj: Player) -> str:
+        state = player_self_exclusion_state(player=obj, now=clock.now())
+        if state == SelfExclusionState.AWAITING_REQUEST:
+            return f"{state.label} (the action “Record their request to play again…” on the players' list)."
+        if obj.self_exclusion_resumes_at is not None and state != SelfExclusionState.NONE:
+            return f"{state.label}; play resumes at {obj.self_exclusion_resumes_at:%Y-%m-%d %H:%M} UTC."
+        return state.label
 
     @admin.display(description="Limits")
     def limits_link(self, obj: Player) -> str:
@@ -657,7 +670,7 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
         DailyPlayTimeLimitInline,
         AuditInline,
     ]
-    actions = ["block_players", "unblock_players", "close_game_sessions"]
+    actions = ["block_players", "unblock_players", "close_game_sessions", "record_resume_requests"]
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -788,6 +801,39 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
             title="Unblock players",
             explain="Only blocked players are unblocked; a closed account is reopened on its own page.",
             apply=unblock,
+        )
+
+    @admin.action(description="Record their request to play again after a self-exclusion…", permissions=["change"])
+    def record_resume_requests(self, request, queryset):
+        # The UKGC's positive action, taken by phone or in person as often as through the
+        # casino's site: support record it here, and play resumes after the cooling-off.
+        def record(players: list[Player], reason: str) -> None:
+            staff, recorded, in_force = request.user.get_username(), 0, []
+            for player in players:
+                before = player.self_exclusion_resumes_at
+                try:
+                    after = player_self_exclusion_resume(player=player, changed_by=staff, reason=reason)
+                except ValidationFailed:
+                    in_force.append(player.player_id)
+                    continue
+                recorded += after.self_exclusion_resumes_at != before
+            messages.success(request, f"Recorded the request of {recorded} player(s).")
+            if in_force:
+                messages.warning(
+                    request,
+                    f"Still self-excluded, so not recorded: {', '.join(in_force[:20])}"
+                    f"{' and others' if len(in_force) > 20 else ''}. They can ask once it has ended.",
+                )
+
+        hours = settings.RG_SELF_EXCLUSION_RESUME_DELAY_HOURS
+        return self.with_a_reason(
+            request,
+            queryset.filter(self_excluded_until__isnull=False, self_exclusion_resumes_at__isnull=True),
+            action="record_resume_requests",
+            title="Record the players' requests to play again",
+            explain=f"Only players whose self-exclusion waits for their request are changed: play resumes {hours} "
+            "hour(s) from now (RG_SELF_EXCLUSION_RESUME_DELAY_HOURS). A self-exclusion still in force is not ended.",
+            apply=record,
         )
 
 

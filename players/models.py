@@ -35,6 +35,15 @@ class Player(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     self_excluded_until = models.DateTimeField(null=True, blank=True)
+    self_exclusion_resumes_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "When play may resume after the self-exclusion: its end, or, where the player must ask to play "
+            "again (RG_SELF_EXCLUSION_RESUME_ON_REQUEST), their request plus the cooling-off; empty until they ask."
+        ),
+    )
     timed_out_until = models.DateTimeField(null=True, blank=True)
     has_bet_limits = models.BooleanField(
         default=False,
@@ -89,6 +98,17 @@ class Player(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class SelfExclusionState(models.TextChoices):
+    """Where a player's self-exclusion stands (players.services.player_self_exclusion_state)."""
+
+    NONE = "none", "No self-exclusion"
+    IN_FORCE = "in_force", "In force"
+    # Ended, where the player must ask to play again (RG_SELF_EXCLUSION_RESUME_ON_REQUEST).
+    AWAITING_REQUEST = "awaiting_request", "Ended; play resumes only once the player asks"
+    COOLING_OFF = "cooling_off", "Ended; the player asked, play resumes after the cooling-off"
+    ENDED = "ended", "Ended; play has resumed"
 
 
 class CoolingOffLimit(models.Model):

@@ -29,6 +29,7 @@ from .models import (
     Player,
     PlayerAuditLog,
     PlayTimeLimit,
+    SelfExclusionState,
     SessionTimeLimit,
     WagerLimit,
 )
@@ -70,6 +71,7 @@ AUDITED_FIELDS = (
     "country",
     "status",
     "self_excluded_until",
+    "self_exclusion_resumes_at",
     "timed_out_until",
     "kyc_status",
     "kyc_reference",
@@ -237,9 +239,24 @@ def player_update_by_staff(
         setattr(locked, field, new)
         changed.append(field)
         _audit(player=locked, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
+    if "self_excluded_until" in changed and "self_exclusion_resumes_at" not in changes:
+        # A self-exclusion started, moved or lifted: a request to play again made after the
+        # last one ended does not carry over to this one.
+        resumes = _self_exclusion_resumes_at(until=locked.self_excluded_until)
+        if resumes != locked.self_exclusion_resumes_at:
+            _audit(
+                player=locked,
+                field="self_exclusion_resumes_at",
+                old=locked.self_exclusion_resumes_at,
+                new=resumes,
+                changed_by=changed_by,
+                reason=reason,
+            )
+            locked.self_exclusion_resumes_at = resumes
+            changed.append("self_exclusion_resumes_at")
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
-    if _stops_play({field: changes[field] for field in changed}, now=now):
+    if _stops_play({field: changes[field] for field in changed if field in changes}, now=now):
         # Play ends with the account, a block, a self-exclusion or a time-out, whoever made
         # it: the provider's next call on a session answers SESSION_EXPIRED and its game
         # stops, rather than offer bets the status or the restriction refuses one by one.
@@ -253,6 +270,15 @@ def player_update_by_staff(
         # Once more when this commits: a restriction saved meanwhile swept by the old country.
         transaction.on_commit(lambda: _sessions_end_where_not_offered_again(player_pk=locked.pk))
     return locked
+
+
+def _self_exclusion_resumes_at(*, until: datetime | None) -> datetime | None:
+    """When play resumes after a self-exclusion ending at `until`, as it starts or changes:
+    at its end, or, where the player must ask to play again (RG_SELF_EXCLUSION_RESUME_ON_REQUEST),
+    not until they have (None; player_self_exclusion_resume sets it)."""
+    if until is None or settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST:
+        return None
+    return until
 
 
 def _stops_play(changes: dict[str, Any], *, now: datetime) -> bool:
@@ -311,6 +337,30 @@ def player_close(*, player: Player, changed_by: str, reason: str) -> Player:
 
 def player_self_exclude(*, player: Player, until: datetime, changed_by: str, reason: str) -> Player:
     return player_update(player=player, changed_by=changed_by, reason=reason, self_excluded_until=until)
+
+
+def player_self_exclusion_resume(*, player: Player, changed_by: str, reason: str) -> Player:
+    """The player asks to play again after their self-exclusion has ended (the UKGC's
+    "positive action"): play resumes RG_SELF_EXCLUSION_RESUME_DELAY_HOURS from now. Asking
+    again changes nothing, so that a retried request does not push the first one's time back;
+    neither does asking with nothing to resume from. One in force is VALIDATION_ERROR: a
+    self-exclusion is not ended early at the player's request."""
+    with transaction.atomic():
+        locked = Player.objects.select_for_update().get(pk=player.pk)
+        now = clock.now()
+        state = player_self_exclusion_state(player=locked, now=now)
+        if state == SelfExclusionState.IN_FORCE:
+            until = locked.self_excluded_until
+            assert until is not None
+            raise ValidationFailed(
+                f"The self-exclusion is in force until {until.isoformat()}: the player can ask to play again "
+                "once it has ended, not before.",
+                details={"self_excluded_until": [f"in force until {until.isoformat()}"]},
+            )
+        if state != SelfExclusionState.AWAITING_REQUEST:
+            return locked
+        resumes = now + timedelta(hours=settings.RG_SELF_EXCLUSION_RESUME_DELAY_HOURS)
+        return player_update(player=locked, changed_by=changed_by, reason=reason, self_exclusion_resumes_at=resumes)
 
 
 def player_time_out(*, player: Player, until: datetime, changed_by: str, reason: str) -> Player:
@@ -790,14 +840,46 @@ def player_assert_may_bet(*, player: Player, now: datetime | None = None) -> Non
     now = now or clock.now()
     if player.status != Player.Status.ACTIVE:
         raise PlayerBlocked(player_not_active_message(player=player))
-    if player.self_excluded_until and player.self_excluded_until > now:
-        raise ResponsibleGamblingLimit(
-            f"Player {player.player_id} is self-excluded until {player.self_excluded_until.isoformat()}."
-        )
+    if player.self_excluded_until is not None and (refusal := self_exclusion_refusal(player=player, now=now)):
+        raise ResponsibleGamblingLimit(refusal)
     if player.timed_out_until and player.timed_out_until > now:
         raise ResponsibleGamblingLimit(
             f"Player {player.player_id} is on a time-out until {player.timed_out_until.isoformat()}."
         )
+
+
+def player_self_exclusion_state(*, player: Player, now: datetime) -> SelfExclusionState:
+    until = player.self_excluded_until
+    if until is None:
+        return SelfExclusionState.NONE
+    if until > now:
+        return SelfExclusionState.IN_FORCE
+    resumes = player.self_exclusion_resumes_at
+    if resumes is None:
+        return SelfExclusionState.AWAITING_REQUEST
+    if resumes > now:
+        return SelfExclusionState.COOLING_OFF
+    return SelfExclusionState.ENDED
+
+
+def self_exclusion_refusal(*, player: Player, now: datetime) -> str | None:
+    """Why the player's self-exclusion refuses play now, or None. Worded as the debit's
+    database functions word it (wallet/sql/wallet_debit_v1.sql and v3)."""
+    state = player_self_exclusion_state(player=player, now=now)
+    until, resumes = player.self_excluded_until, player.self_exclusion_resumes_at
+    if state == SelfExclusionState.IN_FORCE and until is not None:
+        return f"Player {player.player_id} is self-excluded until {until.isoformat()}."
+    if state == SelfExclusionState.AWAITING_REQUEST and until is not None:
+        return (
+            f"Player {player.player_id}'s self-exclusion ended at {until.isoformat()}:"
+            " play resumes only once they ask to play again, after a cooling-off."
+        )
+    if state == SelfExclusionState.COOLING_OFF and resumes is not None:
+        return (
+            f"Player {player.player_id} asked to play again after their self-exclusion:"
+            f" play resumes at {resumes.isoformat()}."
+        )
+    return None
 
 
 def player_may_be_paid(*, player: Player) -> bool:

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from casino_platform.fields import StrictCharField, StrictInput, StrictIntegerField
 from casino_platform.validators import country_code
-from players.models import KYC_REFERENCE_LENGTH, PeriodLimit, Player
+from players.models import KYC_REFERENCE_LENGTH, PeriodLimit, Player, SelfExclusionState
 from players.services import MAX_LIMIT, SESSION_TIME_LIMIT_MINUTES
 
 
@@ -111,6 +111,18 @@ class ResponsibleGamblingOutput(serializers.Serializer):
     player_id = serializers.CharField()
     status = serializers.CharField()
     self_excluded_until = serializers.DateTimeField(allow_null=True)
+    self_exclusion = serializers.ChoiceField(
+        choices=SelfExclusionState.choices,
+        help_text="Where the self-exclusion stands: `in_force` until self_excluded_until; then, where the player "
+        "must ask to play again (RG_SELF_EXCLUSION_RESUME_ON_REQUEST), `awaiting_request` until they do "
+        "(POST .../self-exclusion/resume) and `cooling_off` until self_exclusion_resumes_at; `ended` once play "
+        "has resumed. Play is refused (RG_LIMIT) in the first three.",
+    )
+    self_exclusion_resumes_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When play resumes after the self-exclusion: its end, or the player's request to play again plus "
+        "RG_SELF_EXCLUSION_RESUME_DELAY_HOURS; null with no self-exclusion, or until the player asks.",
+    )
     timed_out_until = serializers.DateTimeField(allow_null=True)
     loss_limits = LossLimitOutput(many=True)
     wager_limits = WagerLimitOutput(many=True)

@@ -28,6 +28,11 @@ urlpatterns = [
         name="player-daily-play-time-limit",
     ),
     path("<str:player_id>/self-exclusion", views.SelfExclusionApi.as_view(), name="player-self-exclusion"),
+    path(
+        "<str:player_id>/self-exclusion/resume",
+        views.SelfExclusionResumeApi.as_view(),
+        name="player-self-exclusion-resume",
+    ),
     path("<str:player_id>/time-out", views.TimeOutApi.as_view(), name="player-time-out"),
     path("<str:player_id>/close", views.PlayerCloseApi.as_view(), name="player-close"),
 ]

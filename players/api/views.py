@@ -28,6 +28,8 @@ from players.services import (
     player_close,
     player_extend_restriction,
     player_register,
+    player_self_exclusion_resume,
+    player_self_exclusion_state,
     player_set_daily_play_time_limit,
     player_set_deposit_limit,
     player_set_loss_limit,
@@ -73,6 +75,8 @@ def _state(player: Player) -> dict[str, Any]:
             "player_id": player.player_id,
             "status": player.status,
             "self_excluded_until": player.self_excluded_until,
+            "self_exclusion": player_self_exclusion_state(player=player, now=now),
+            "self_exclusion_resumes_at": player.self_exclusion_resumes_at,
             "timed_out_until": player.timed_out_until,
             "loss_limits": player_loss_limit_usage(player=player, now=now),
             "wager_limits": player_wager_limit_usage(player=player, now=now),
@@ -423,7 +427,9 @@ def _restriction_schema(operation_id: str, description: str, example: OpenApiExa
 
 @_restriction_schema(
     "player_self_exclude",
-    "Debits, launches and cashier deposits are refused (RG_LIMIT) until then; owed credits are still paid and "
+    "Debits, launches and cashier deposits are refused (RG_LIMIT) until then, and after it until the player has "
+    "asked to play again (POST .../self-exclusion/resume) and the cooling-off has passed, where "
+    "RG_SELF_EXCLUSION_RESUME_ON_REQUEST is on (the default); owed credits are still paid and "
     "withdrawals allowed. A new self-exclusion lasts at least RG_SELF_EXCLUSION_MIN_DAYS (the operator's "
     "setting for its regulator; 1 day by default): an earlier `until` is VALIDATION_ERROR naming the minimum. "
     "One in force may be extended by any time.",
@@ -431,6 +437,33 @@ def _restriction_schema(operation_id: str, description: str, example: OpenApiExa
 )
 class SelfExclusionApi(RestrictionApi):
     field = "self_excluded_until"
+
+
+class SelfExclusionResumeApi(PlayerApiView):
+    @extend_schema(
+        operation_id="player_self_exclusion_resume",
+        tags=["operator"],
+        request=ReasonInput,
+        responses=STATE_RESPONSES,
+        description=(
+            "The player asks to play again after their self-exclusion has ended (the UKGC's positive action): "
+            "play resumes RG_SELF_EXCLUSION_RESUME_DELAY_HOURS later (24 by default), at "
+            "`self_exclusion_resumes_at`, and is refused (RG_LIMIT) until then. Where the operator has "
+            "RG_SELF_EXCLUSION_RESUME_ON_REQUEST on (the default), an ended self-exclusion refuses play until this "
+            "is called. Safe to repeat: asking again keeps the first request's time, and asking with no "
+            "self-exclusion waiting for it changes nothing. One still in force is VALIDATION_ERROR: it ends "
+            "at `self_excluded_until`, not earlier."
+        ),
+        examples=[OpenApiExample("by phone", request_only=True, value={"reason": "player asked by phone"})],
+    )
+    def post(self, request: Request, player_id: str) -> Response:
+        player = player_get(player_id=player_id)
+        serializer = ReasonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player = player_self_exclusion_resume(
+            player=player, changed_by=request.user.get_username(), reason=serializer.validated_data["reason"]
+        )
+        return Response(_state(player))
 
 
 @_restriction_schema(

@@ -36,6 +36,8 @@ class TestOperatorApi:
             "player_id": "p_demo_1",
             "status": "active",
             "self_excluded_until": None,
+            "self_exclusion": "none",
+            "self_exclusion_resumes_at": None,
             "timed_out_until": None,
             "loss_limits": [],
             "wager_limits": [],

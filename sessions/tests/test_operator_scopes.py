@@ -49,6 +49,7 @@ SCOPE_OF = {
     "player-session-time-limit": "players",
     "player-daily-play-time-limit": "players",
     "player-self-exclusion": "players",
+    "player-self-exclusion-resume": "players",
     "player-time-out": "players",
     "player-close": "players",
     "player-transactions": "players",

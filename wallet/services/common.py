@@ -178,7 +178,7 @@ def wallet_lock(
         # Plain SQL: this is every bet's lock, and the ORM's query building costs more than it.
         cursor.execute(
             f"SELECT w.id, w.balance, w.account_id, p.id, p.player_id, p.display_name, p.country, p.status,"
-            f" p.self_excluded_until, p.timed_out_until, p.has_bet_limits, p.kyc_status"
+            f" p.self_excluded_until, p.timed_out_until, p.has_bet_limits, p.kyc_status, p.self_exclusion_resumes_at"
             f" FROM {wallets} w JOIN {players} p ON p.id = w.player_id WHERE {where} AND w.currency = %s{lock}",
             [player_pk if player_pk is not None else player_id, currency],
         )
@@ -195,6 +195,7 @@ def wallet_lock(
         timed_out_until=aware_datetime(row[9]),
         has_bet_limits=bool(row[10]),
         kyc_status=row[11],
+        self_exclusion_resumes_at=aware_datetime(row[12]),
     )
     wallet = Wallet(id=row[0], player_id=row[3], currency_id=currency, balance=int(row[1]), account_id=row[2])
     wallet.player = player

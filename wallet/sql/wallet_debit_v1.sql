@@ -157,15 +157,15 @@ BEGIN
 
         -- 3. The lock every movement of this player's money takes first: wallet, then player.
         SELECT w.id AS wallet_id, w.balance, w.account_id, p.id AS player_pk, p.player_id, p.status,
-               p.self_excluded_until, p.timed_out_until, p.has_bet_limits
+               p.self_excluded_until, p.self_exclusion_resumes_at, p.timed_out_until, p.has_bet_limits
             INTO wp
             FROM wallet_wallet w JOIN players_player p ON p.id = w.player_id
             WHERE p.id = sess.player_id AND w.currency = p_currency
             FOR UPDATE OF w, p;
         IF NOT FOUND THEN
             SELECT NULL::bigint AS wallet_id, NULL::bigint AS balance, NULL::bigint AS account_id,
-                   p.id AS player_pk, p.player_id, p.status, p.self_excluded_until, p.timed_out_until,
-                   p.has_bet_limits
+                   p.id AS player_pk, p.player_id, p.status, p.self_excluded_until, p.self_exclusion_resumes_at,
+                   p.timed_out_until, p.has_bet_limits
                 INTO wp
                 FROM players_player p WHERE p.id = sess.player_id FOR UPDATE;
         END IF;
@@ -191,10 +191,20 @@ BEGIN
                 ELSE format('Player %s is blocked.', wp.player_id) END;
             EXIT checks;
         END IF;
-        IF wp.self_excluded_until IS NOT NULL AND wp.self_excluded_until > p_now THEN
+        -- A self-exclusion refuses play until its end, then until play resumes (the player's
+        -- request plus the cooling-off, where they must ask): players.services.self_exclusion_refusal.
+        IF wp.self_excluded_until IS NOT NULL AND (wp.self_excluded_until > p_now
+                OR wp.self_exclusion_resumes_at IS NULL OR wp.self_exclusion_resumes_at > p_now) THEN
             err_code := 'RG_LIMIT'; err_status := 403;
-            err_message := format('Player %s is self-excluded until %s.', wp.player_id,
-                                  casino_isoformat(wp.self_excluded_until));
+            err_message := CASE
+                WHEN wp.self_excluded_until > p_now
+                    THEN format('Player %s is self-excluded until %s.', wp.player_id,
+                                casino_isoformat(wp.self_excluded_until))
+                WHEN wp.self_exclusion_resumes_at IS NULL
+                    THEN format('Player %s''s self-exclusion ended at %s: play resumes only once they ask to play'
+                                ' again, after a cooling-off.', wp.player_id, casino_isoformat(wp.self_excluded_until))
+                ELSE format('Player %s asked to play again after their self-exclusion: play resumes at %s.',
+                            wp.player_id, casino_isoformat(wp.self_exclusion_resumes_at)) END;
             EXIT checks;
         END IF;
         IF wp.timed_out_until IS NOT NULL AND wp.timed_out_until > p_now THEN

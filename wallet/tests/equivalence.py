@@ -39,7 +39,7 @@ STARTS = [
     datetime(2026, 11, 22, 23, 59, 0, tzinfo=UTC),
     datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC),
 ]
-PLAYERS = ("ok", "poor", "blocked", "excluded", "timeout", "limited", "wagering")
+PLAYERS = ("ok", "poor", "blocked", "excluded", "ended", "cooling", "timeout", "limited", "wagering")
 SESSIONS = (*PLAYERS, "expired", "closed", "offgame", "usd", "usd-nowallet", "stale", "unknown")
 _worlds = itertools.count()
 
@@ -90,7 +90,7 @@ credit_step = st.one_of(
         {
             "op": st.just("credit"),
             # ghost is no player of the platform's; a USD credit creates the player's USD wallet.
-            "player": st.sampled_from(["ok", "ok", "poor", "blocked", "excluded", "wagering", "ghost"]),
+            "player": st.sampled_from(["ok", "ok", "poor", "blocked", "excluded", "ended", "wagering", "ghost"]),
             "round": st.sampled_from(["r1", "r1", "r2", "r-bet", "r-closed", "r-other", "r-usd"]),
             "reason": st.sampled_from(["win", "win", "win", "cash_out", "prize", "refund", "jackpot"]),
             "amount": st.sampled_from([0, 0, 20, 500]),
@@ -172,6 +172,15 @@ class World:
         # Microseconds on purpose: the refusal quotes the instant, formatted as Python does.
         Player.objects.filter(pk=self.players["excluded"].pk).update(
             self_excluded_until=now + timedelta(days=1, microseconds=250)
+        )
+        # A self-exclusion over, its player yet to ask to play again; and one whose player asked,
+        # play resuming while a sequence runs.
+        Player.objects.filter(pk=self.players["ended"].pk).update(
+            self_excluded_until=now - timedelta(hours=1, microseconds=250)
+        )
+        Player.objects.filter(pk=self.players["cooling"].pk).update(
+            self_excluded_until=now - timedelta(days=1),
+            self_exclusion_resumes_at=now + timedelta(minutes=10, microseconds=250),
         )
         Player.objects.filter(pk=self.players["timeout"].pk).update(timed_out_until=now + timedelta(hours=1))
         limited = self.players["limited"]
