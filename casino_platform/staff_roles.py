@@ -6,8 +6,8 @@ Each role holds what its job needs and no more. Money leaves only through Financ
 paying withdrawals, approving another's staff movement); players' state changes through
 Support and Compliance; providers, partners, keys and switches through Integrations.
 Only Compliance changes a player's KYC status (`players.change_kyc`), which decides whether
-they are paid. Nobody approves their own staff movement whatever they hold: the database
-refuses it.
+they are paid, and moves a country once recorded, which decides the games they may launch.
+Nobody approves their own staff movement whatever they hold: the database refuses it.
 
 In no role: ending a self-exclusion or time-out early (`players.lift_restriction`), whether
 anybody may being the operator's policy, with its regulator; and changing an operator API

@@ -524,12 +524,16 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A verified player is paid out: the KYC status is compliance's to change
         # (players.change_kyc), not every editor's.
-        kyc = () if request.user.has_perm("players.change_kyc") else ("kyc_status", "kyc_reference")
+        compliance = request.user.has_perm("players.change_kyc")
+        kyc = () if compliance else ("kyc_status", "kyc_reference")
         # The operator's id is what providers know the player by: fixed once created.
         if obj is None:
             return (*self.readonly_fields, *kyc)
+        # The country decides which games the player may launch (licensing): once recorded,
+        # it is moved by compliance, as through the API only a key with the `kyc` scope moves it.
+        country = ("country",) if obj.country and not compliance else ()
         limits = ("limits_link",) if getattr(obj, "limit_pages", None) else ()
-        return (*self.readonly_fields, "player_id", *kyc, *limits)
+        return (*self.readonly_fields, "player_id", *kyc, *country, *limits)
 
     @admin.display(description="Self-exclusion")
     def self_exclusion(self, obj: Player) -> str:

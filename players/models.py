@@ -72,8 +72,9 @@ class Player(models.Model):
             # Whether staff may lift what a player asked for is the operator's policy, with its
             # regulator: it gives this to whom it chooses (compliance), or to nobody.
             ("lift_restriction", "Can end a self-exclusion or time-out early"),
-            # A verified player is paid out: compliance's decision, not every editor's.
-            ("change_kyc", "Can change a player's KYC status"),
+            # A verified player is paid out, and the country decides the games a player may
+            # launch: compliance's decisions, not every editor's.
+            ("change_kyc", "Can change a player's KYC status and recorded country"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -14,6 +14,7 @@ from django.test import TestCase
 from django.urls import reverse
 
 from casino_platform.staff_roles import ROLES, staff_roles_drift
+from casino_platform.tests.pages import form_as_shown
 from casino_platform.tests.test_admin_crawl import seed
 from ledger.models import JournalTransaction
 from players.models import Player
@@ -227,6 +228,29 @@ class TestEachRoleOpensWhatItIsShown(TestCase):
         assert response.status_code == 302
         key.refresh_from_db()
         assert key.rate_limit_per_second == 7 and key.scopes == scopes
+
+    def test_support_records_a_country_and_only_compliance_moves_one_recorded(self) -> None:
+        """As through the operator API, where only a key with the `kyc` scope moves a recorded
+        country: it decides which games the player may launch."""
+        player = Player.objects.get(player_id="p_demo_1")
+        url = reverse("admin:players_player_change", args=[player.pk])
+        self.client.force_login(self.members["Support"])
+        page = self.client.get(url)
+        assert "country" not in page.context["adminform"].form.fields  # shown, not editable
+        response = self.client.post(url, {**form_as_shown(page), "country": "GB", "change_reason": "moved"})
+        assert response.status_code == 302
+        assert Player.objects.get(pk=player.pk).country == player.country != "GB"
+
+        Player.objects.filter(pk=player.pk).update(country="")
+        page = self.client.get(url)
+        assert "country" in page.context["adminform"].form.fields
+        response = self.client.post(url, {**form_as_shown(page), "country": "GB", "change_reason": "signed up"})
+        assert response.status_code == 302 and Player.objects.get(pk=player.pk).country == "GB"
+
+        self.client.force_login(self.members["Compliance"])
+        page = self.client.get(url)
+        response = self.client.post(url, {**form_as_shown(page), "country": "MT", "change_reason": "moved"})
+        assert response.status_code == 302 and Player.objects.get(pk=player.pk).country == "MT"
 
     def test_integrations_switches_a_key_off_but_not_back_on_while_it_holds_money_scopes(self) -> None:
         key = OperatorApiKey.objects.get()
