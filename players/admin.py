@@ -69,6 +69,7 @@ from .services import (
     player_update_by_staff,
     restriction_as_seen,
     restriction_ends_early,
+    self_exclusion_change_lets_play,
 )
 
 # What each kind of limit holds, for the page that sets it.
@@ -441,13 +442,21 @@ class PlayerForm(forms.ModelForm):
                 )
                 continue
             self.fields_seen[field] = seen
-            if not restriction_ends_early(current=current, new=cleaned[field], now=now):
+            in_force = restriction_ends_early(current=current, new=cleaned[field], now=now)
+            waiting = field == "self_excluded_until" and self_exclusion_change_lets_play(
+                player=self.instance, until=cleaned[field], now=now
+            )
+            if not (in_force or waiting):
                 continue
             if not self.may_lift_restrictions:
                 self.add_error(
                     field,
                     f"The {noun} is in force until {current:%Y-%m-%d %H:%M} UTC: it can be extended, not ended "
-                    f'early, except by staff with the permission "Can end a self-exclusion or time-out early".',
+                    f'early, except by staff with the permission "Can end a self-exclusion or time-out early".'
+                    if in_force
+                    else f"The self-exclusion ended at {current:%Y-%m-%d %H:%M} UTC, but play waits for the player's "
+                    "request to play again and the cooling-off: clearing it lets them play now, which needs the "
+                    'permission "Can end a self-exclusion or time-out early".',
                 )
             elif not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:
                 self.add_error("change_reason", f"Say why the {noun} ends early: it is kept in the audit log.")
@@ -459,6 +468,12 @@ class PlayerForm(forms.ModelForm):
             changed = ", ".join(weighty).lower()
             self.add_error("change_reason", f"Say why the {changed} changes: it is kept in the audit log.")
         return cleaned
+
+
+def _some(player_ids: list[str]) -> str:
+    """Player ids for a message: the first twenty, and how many more."""
+    more = len(player_ids) - 20
+    return ", ".join(player_ids[:20]) + (f" and {more} more" if more > 0 else "")
 
 
 def _same_text(a: Any, b: Any) -> bool:
@@ -812,7 +827,7 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
         # The UKGC's positive action, taken by phone or in person as often as through the
         # casino's site: support record it here, and play resumes after the cooling-off.
         def record(players: list[Player], reason: str) -> None:
-            staff, recorded, in_force = request.user.get_username(), 0, []
+            staff, recorded, in_force, nothing = request.user.get_username(), 0, [], []
             for player in players:
                 before = player.self_exclusion_resumes_at
                 try:
@@ -820,23 +835,32 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
                 except ValidationFailed:
                     in_force.append(player.player_id)
                     continue
-                recorded += after.self_exclusion_resumes_at != before
-            messages.success(request, f"Recorded the request of {recorded} player(s).")
+                if after.self_exclusion_resumes_at != before:
+                    recorded += 1
+                else:
+                    nothing.append(player.player_id)
+            if recorded:
+                messages.success(request, f"Recorded the request of {recorded} player(s).")
             if in_force:
                 messages.warning(
+                    request, f"Still self-excluded, so not recorded: {_some(in_force)}. They can ask once it has ended."
+                )
+            if nothing:
+                messages.info(
                     request,
-                    f"Still self-excluded, so not recorded: {', '.join(in_force[:20])}"
-                    f"{' and others' if len(in_force) > 20 else ''}. They can ask once it has ended.",
+                    f"Nothing to record for {_some(nothing)}: no self-exclusion of theirs waits for a request "
+                    "(none, or they have asked already).",
                 )
 
         hours = settings.RG_SELF_EXCLUSION_RESUME_DELAY_HOURS
         return self.with_a_reason(
             request,
-            queryset.filter(self_excluded_until__isnull=False, self_exclusion_resumes_at__isnull=True),
+            queryset,
             action="record_resume_requests",
             title="Record the players' requests to play again",
-            explain=f"Only players whose self-exclusion waits for their request are changed: play resumes {hours} "
-            "hour(s) from now (RG_SELF_EXCLUSION_RESUME_DELAY_HOURS). A self-exclusion still in force is not ended.",
+            explain=f"Only players whose self-exclusion has ended and waits for their request are changed: play "
+            f"resumes {hours} hour(s) from now (RG_SELF_EXCLUSION_RESUME_DELAY_HOURS). A self-exclusion still in "
+            "force is not ended.",
             apply=record,
         )
 

@@ -111,6 +111,10 @@ class SelfExclusionState(models.TextChoices):
     COOLING_OFF = "cooling_off", "Ended; the player asked, play resumes after the cooling-off"
     ENDED = "ended", "Ended; play has resumed"
 
+    @property
+    def refuses_play(self) -> bool:
+        return self not in (SelfExclusionState.NONE, SelfExclusionState.ENDED)
+
 
 class CoolingOffLimit(models.Model):
     """A responsible-gambling limit a player sets on themselves.

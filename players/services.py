@@ -71,7 +71,6 @@ AUDITED_FIELDS = (
     "country",
     "status",
     "self_excluded_until",
-    "self_exclusion_resumes_at",
     "timed_out_until",
     "kyc_status",
     "kyc_reference",
@@ -218,6 +217,7 @@ def player_update_by_staff(
     locked = Player.objects.select_for_update().get(pk=player.pk)
     now = clock.now()
     changed = []
+    resumes = locked.self_exclusion_resumes_at
     for field, new in changes.items():
         old = getattr(locked, field)
         if old == new:
@@ -236,24 +236,26 @@ def player_update_by_staff(
                 )
         if field in RESTRICTION_FIELDS and restriction_ends_early(current=old, new=new, now=now):
             _check_lift_early(field=field, current=old, lift_early=lift_early, reason=reason)
+        if field == "self_excluded_until":
+            if self_exclusion_change_lets_play(player=locked, until=new, now=now):
+                # Cleared while play waits for the player's request, or its cooling-off: as
+                # ending one in force early, whatever its end says.
+                _check_lift_early(field=field, current=old, lift_early=lift_early, reason=reason, ended=True)
+            resumes = _self_exclusion_resumes_after(player=locked, until=new, now=now)
         setattr(locked, field, new)
         changed.append(field)
         _audit(player=locked, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
-    if "self_excluded_until" in changed and "self_exclusion_resumes_at" not in changes:
-        # A self-exclusion started, moved or lifted: a request to play again made after the
-        # last one ended does not carry over to this one.
-        resumes = _self_exclusion_resumes_at(until=locked.self_excluded_until)
-        if resumes != locked.self_exclusion_resumes_at:
-            _audit(
-                player=locked,
-                field="self_exclusion_resumes_at",
-                old=locked.self_exclusion_resumes_at,
-                new=resumes,
-                changed_by=changed_by,
-                reason=reason,
-            )
-            locked.self_exclusion_resumes_at = resumes
-            changed.append("self_exclusion_resumes_at")
+    if resumes != locked.self_exclusion_resumes_at:
+        _audit(
+            player=locked,
+            field="self_exclusion_resumes_at",
+            old=locked.self_exclusion_resumes_at,
+            new=resumes,
+            changed_by=changed_by,
+            reason=reason,
+        )
+        locked.self_exclusion_resumes_at = resumes
+        changed.append("self_exclusion_resumes_at")
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
     if _stops_play({field: changes[field] for field in changed if field in changes}, now=now):
@@ -272,13 +274,31 @@ def player_update_by_staff(
     return locked
 
 
-def _self_exclusion_resumes_at(*, until: datetime | None) -> datetime | None:
-    """When play resumes after a self-exclusion ending at `until`, as it starts or changes:
-    at its end, or, where the player must ask to play again (RG_SELF_EXCLUSION_RESUME_ON_REQUEST),
-    not until they have (None; player_self_exclusion_resume sets it)."""
-    if until is None or settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST:
+def _self_exclusion_resumes_after(*, player: Player, until: datetime | None, now: datetime) -> datetime | None:
+    """The player's self_exclusion_resumes_at once their self-exclusion's end becomes `until`.
+    A self-exclusion started, moved or ended early resumes at its end, or, where the player
+    must ask to play again (RG_SELF_EXCLUSION_RESUME_ON_REQUEST), not until they have (None;
+    player_self_exclusion_resume sets it): a request made after the last one does not carry
+    over. A correction of an end already past keeps what the player did (asked, or not)."""
+    if until is None:
         return None
-    return until
+    current = player.self_excluded_until
+    if until <= now and current is not None and current <= now:
+        return player.self_exclusion_resumes_at
+    return None if settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST else until
+
+
+def self_exclusion_change_lets_play(*, player: Player, until: datetime | None, now: datetime) -> bool:
+    """Whether setting the player's self-exclusion to end at `until` lets them play now where it
+    refuses them: staff clearing one whose player has yet to ask to play again, or is in the
+    cooling-off after asking. Ending one in force early is restriction_ends_early's."""
+    if not player_self_exclusion_state(player=player, now=now).refuses_play:
+        return False
+    after = Player(
+        self_excluded_until=until,
+        self_exclusion_resumes_at=_self_exclusion_resumes_after(player=player, until=until, now=now),
+    )
+    return not player_self_exclusion_state(player=after, now=now).refuses_play
 
 
 def _stops_play(changes: dict[str, Any], *, now: datetime) -> bool:
@@ -289,9 +309,18 @@ def _stops_play(changes: dict[str, Any], *, now: datetime) -> bool:
     return any(isinstance(until := changes.get(field), datetime) and until > now for field in RESTRICTION_FIELDS)
 
 
-def _check_lift_early(*, field: str, current: datetime, lift_early: bool, reason: str) -> None:
+def _check_lift_early(
+    *, field: str, current: datetime | None, lift_early: bool, reason: str, ended: bool = False
+) -> None:
     noun = RESTRICTION_FIELDS[field]
-    if not lift_early:
+    if not lift_early and ended and current is not None:
+        raise ValidationFailed(
+            f"The self-exclusion ended at {current.isoformat()}, but play resumes only once the player asks to play "
+            "again and the cooling-off has passed: clearing it lets them play now, which only staff with the "
+            "permission to end restrictions early can do, with a reason.",
+            details={field: ["play waits for the player's request to play again"]},
+        )
+    if not lift_early and current is not None:
         raise ValidationFailed(
             f"The {noun} is in force until {current.isoformat()}; it can be extended, not ended early"
             " (staff with the permission to end restrictions early can, with a reason).",
@@ -360,7 +389,18 @@ def player_self_exclusion_resume(*, player: Player, changed_by: str, reason: str
         if state != SelfExclusionState.AWAITING_REQUEST:
             return locked
         resumes = now + timedelta(hours=settings.RG_SELF_EXCLUSION_RESUME_DELAY_HOURS)
-        return player_update(player=locked, changed_by=changed_by, reason=reason, self_exclusion_resumes_at=resumes)
+        # Set here only, not through player_update: its time is the request's, never a caller's.
+        _audit(
+            player=locked,
+            field="self_exclusion_resumes_at",
+            old=None,
+            new=resumes,
+            changed_by=changed_by,
+            reason=reason,
+        )
+        locked.self_exclusion_resumes_at = resumes
+        locked.save(update_fields=["self_exclusion_resumes_at", "updated_at"])
+        return locked
 
 
 def player_time_out(*, player: Player, until: datetime, changed_by: str, reason: str) -> Player:
@@ -855,7 +895,9 @@ def player_self_exclusion_state(*, player: Player, now: datetime) -> SelfExclusi
     if until > now:
         return SelfExclusionState.IN_FORCE
     resumes = player.self_exclusion_resumes_at
-    if resumes is None:
+    if resumes is None or resumes < until:
+        # No request, or one dated before this self-exclusion's end (written by something
+        # that left the column behind): play waits for one.
         return SelfExclusionState.AWAITING_REQUEST
     if resumes > now:
         return SelfExclusionState.COOLING_OFF

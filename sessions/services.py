@@ -152,7 +152,7 @@ def round_debit_upsert(
     *, provider: Provider, round_id: str, player: Player, currency: str, game_id: str, amount: int, close: bool
 ) -> bool:
     """Open the round or add a debit to it, in one statement, only if it is open and this
-    player's in this currency. False means nothing was written: the caller reads the round to
+    player's, in this currency and game. False means nothing was written: the caller reads the round to
     say why. Caller holds the player lock."""
     table = Round._meta.db_table
     now = clock.now()
@@ -166,6 +166,7 @@ def round_debit_upsert(
             " total_debited = r.total_debited + EXCLUDED.total_debited, status = EXCLUDED.status,"
             " closed_at = EXCLUDED.closed_at"
             " WHERE r.status = 'open' AND r.player_id = EXCLUDED.player_id AND r.currency = EXCLUDED.currency"
+            " AND r.game_id = EXCLUDED.game_id"
             " RETURNING id",
             [provider.pk, round_id, player.pk, currency, game_id, status, amount, now, now if close else None],
         )

@@ -15,7 +15,12 @@ from casino_platform.errors import ValidationFailed
 from casino_platform.tests.locks import until_another_waits_for_a_lock
 from casino_platform.tests.pages import form_as_shown
 from players.models import Player, PlayerAuditLog
-from players.services import player_extend_restriction, player_update, player_update_by_staff
+from players.services import (
+    player_extend_restriction,
+    player_self_exclusion_resume,
+    player_update,
+    player_update_by_staff,
+)
 from players.tests.factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +86,10 @@ class TestService:
         player = PlayerFactory()
         player_update(player=player, changed_by="support", reason="on the phone", **{field: now + timedelta(days=1)})
         player_update(player=player, changed_by="support", reason="on the phone", **{field: now + timedelta(days=9)})
-        Player.objects.filter(pk=player.pk).update(**{field: now - timedelta(seconds=1)})
+        # Over, and (a self-exclusion) play resumed after the player asked: nothing left to lift.
+        Player.objects.filter(pk=player.pk).update(
+            **{field: now - timedelta(seconds=2)}, self_exclusion_resumes_at=now - timedelta(seconds=1)
+        )
         player_update(player=player, changed_by="support", reason="over", **{field: None})
         assert getattr(Player.objects.get(pk=player.pk), field) is None
 
@@ -131,6 +139,25 @@ class TestAdmin:
         assert '"Can end a self-exclusion or time-out early"' in errors[field][0]
         player.refresh_from_db()
         assert getattr(player, field) == until and player.display_name != "Renamed"
+
+    @pytest.mark.parametrize("asked", [False, True], ids=["waiting", "cooling-off"])
+    def test_staff_without_leave_cannot_clear_an_ended_self_exclusion_play_still_waits_for(self, client, staff, asked):
+        ended = (timezone.now() - timedelta(days=1)).replace(microsecond=0)
+        player = PlayerFactory(self_excluded_until=ended)
+        if asked:
+            player_self_exclusion_resume(player=player, changed_by="player", reason="asked")
+        player.refresh_from_db()
+        r = self.post(client, player, self_excluded_until=None, change_reason="player called")
+        assert r.status_code == 200
+        [error] = r.context["adminform"].form.errors["self_excluded_until"]
+        assert "play waits for the player's request to play again and the cooling-off" in error
+        player.refresh_from_db()
+        assert player.self_excluded_until == ended
+        allow_lifting(staff)
+        r = self.post(client, player, self_excluded_until=None, change_reason="entered on the wrong account")
+        assert r.status_code == 302
+        player.refresh_from_db()
+        assert (player.self_excluded_until, player.self_exclusion_resumes_at) == (None, None)
 
     def test_staff_without_leave_may_extend_and_the_reason_given_is_audited(self, client, staff):
         until = (timezone.now() + timedelta(days=30)).replace(microsecond=0)

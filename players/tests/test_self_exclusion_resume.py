@@ -25,6 +25,7 @@ from players.services import (
     player_extend_restriction,
     player_self_exclusion_resume,
     player_self_exclusion_state,
+    player_update,
     player_update_by_staff,
 )
 from players.tests.factories import PlayerFactory
@@ -154,13 +155,64 @@ class TestTheRule:
         resume(player)
         assert state(player) == SelfExclusionState.ENDED
 
-    def test_staff_who_clear_a_self_exclusion_clear_the_wait_with_it(self, player, clock):
+    @pytest.mark.parametrize("asked", [False, True], ids=["waiting", "cooling-off"])
+    def test_clearing_it_while_play_waits_needs_the_leave_to_end_one_early(self, player, clock, asked):
         self_exclude(player, clock.at + DAY)
         clock.at += 2 * DAY
+        if asked:
+            resume(player)
+        player.refresh_from_db()
+        before = (player.self_excluded_until, player.self_exclusion_resumes_at)
+        with pytest.raises(ValidationFailed) as refused:
+            player_update(player=player, changed_by="support", reason="on the phone", self_excluded_until=None)
+        assert refused.value.details == {"self_excluded_until": ["play waits for the player's request to play again"]}
+        player.refresh_from_db()
+        assert (player.self_excluded_until, player.self_exclusion_resumes_at) == before
+        with pytest.raises(ValidationFailed):  # the leave, and a reason of its own
+            player_update_by_staff(
+                player=player,
+                changed_by="compliance",
+                reason=" ",
+                lift_early=True,
+                changes={"self_excluded_until": None},
+            )
         player_update_by_staff(
-            player=player, changed_by="compliance", reason="entered in error", changes={"self_excluded_until": None}
+            player=player,
+            changed_by="compliance",
+            reason="entered on the wrong account",
+            lift_early=True,
+            changes={"self_excluded_until": None},
         )
         assert state(player) == SelfExclusionState.NONE
+
+    @pytest.mark.parametrize("asked", [False, True])
+    def test_correcting_the_date_of_an_ended_one_keeps_what_the_player_did(self, player, clock, asked):
+        start = clock.at
+        self_exclude(player, start + DAY)
+        clock.at = start + 3 * DAY
+        if asked:
+            resume(player)
+            clock.at = start + 5 * DAY  # play has resumed
+        expected = state(player)
+        player_update(player=player, changed_by="support", reason="typo", self_excluded_until=start + DAY / 2)
+        assert state(player) == expected
+
+    def test_a_request_dated_before_the_end_counts_as_none(self, player, clock):
+        """Something that moves the end without the service (an old release during a rolling
+        deploy, a raw update) leaves the last request behind: play waits for a new one."""
+        start = clock.at
+        Player.objects.filter(pk=player.pk).update(
+            self_excluded_until=start - DAY, self_exclusion_resumes_at=start - 2 * DAY
+        )
+        assert state(player) == SelfExclusionState.AWAITING_REQUEST
+        assert "ask to play again" in refusal(player)
+        resume(player)
+        player.refresh_from_db()
+        assert player.self_exclusion_resumes_at == start + DAY
+
+    def test_the_time_play_resumes_is_set_by_the_request_only(self, player, clock):
+        with pytest.raises(ValidationFailed, match="Not a player field: self_exclusion_resumes_at"):
+            player_update(player=player, changed_by="support", reason="x", self_exclusion_resumes_at=clock.at)
 
 
 class TestWithoutTheRule:
@@ -232,10 +284,25 @@ class TestPlay:
         )
         assert (r.status_code, r.json()["code"]) == (403, "RG_LIMIT")
         assert "ask to play again" in r.json()["message"]
-        r = json_call(
-            client, "POST", f"{player.player_id}/deposits", {"currency": "EUR", "amount": 100, "reference": "d"}
-        )
+        assert deposit(client, player).json()["code"] == "RG_LIMIT"
+        resume(player)
+        r = deposit(client, player)
         assert (r.status_code, r.json()["code"]) == (403, "RG_LIMIT")
+        assert "play resumes at" in r.json()["message"]
+        Player.objects.filter(pk=player.pk).update(self_exclusion_resumes_at=timezone.now() - timedelta(seconds=1))
+        r = client.post(
+            "/api/v1/sessions",
+            {"player_id": player.player_id, "game_id": "sandbox:dice", "currency": "EUR"},
+            content_type="application/json",
+            headers={"Authorization": "Token sandbox-operator-token"},
+        )
+        assert r.status_code == 201, r.content
+        assert deposit(client, player).status_code in (200, 201)
+
+
+def deposit(client, player):
+    body = {"currency": "EUR", "amount": 100, "reference": f"psp-{timezone.now().timestamp()}"}
+    return json_call(client, "POST", f"{player.player_id}/deposits", body)
 
 
 class TestOperatorApi:
@@ -307,6 +374,8 @@ class TestAdmin:
         assert shown == [
             "Recorded the request of 1 player(s).",
             "Still self-excluded, so not recorded: p_in_force. They can ask once it has ended.",
+            "Nothing to record for p_never: no self-exclusion of theirs waits for a request (none, or they have "
+            "asked already).",
         ]
         ended.refresh_from_db()
         in_force.refresh_from_db()
@@ -339,7 +408,8 @@ def test_two_requests_at_once_start_one_cooling_off():
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
-    assert PlayerAuditLog.objects.filter(player=player, field="self_exclusion_resumes_at").count() == 1
+    (audit,) = PlayerAuditLog.objects.filter(player=player, field="self_exclusion_resumes_at")
+    assert audit.new_value == str(Player.objects.get(pk=player.pk).self_exclusion_resumes_at)
 
 
 class TestMigration:

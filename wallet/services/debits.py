@@ -102,6 +102,11 @@ def _raise_if_round_refuses(*, provider: Provider, request: DebitRequest, player
         return
     if round_obj.player_id != player.pk:
         raise ValidationFailed("round_id belongs to another player.", details={"round_id": ["not yours"]})
+    if round_obj.game_id != request.game_id:
+        # A round is one game's: its bets and wins are that game's in the reports.
+        raise ValidationFailed(
+            f"round_id belongs to another game, {round_obj.game_id}.", details={"round_id": ["of another game"]}
+        )
     if round_obj.is_closed:
         raise RoundClosed(f"Round {request.round_id} is closed.")
     if round_obj.currency_id != request.currency:

@@ -193,14 +193,16 @@ BEGIN
         END IF;
         -- A self-exclusion refuses play until its end, then until play resumes (the player's
         -- request plus the cooling-off, where they must ask): players.services.self_exclusion_refusal.
+        -- A request dated before the end (a column left behind) counts as none: fail closed.
         IF wp.self_excluded_until IS NOT NULL AND (wp.self_excluded_until > p_now
-                OR wp.self_exclusion_resumes_at IS NULL OR wp.self_exclusion_resumes_at > p_now) THEN
+                OR wp.self_exclusion_resumes_at IS NULL OR wp.self_exclusion_resumes_at < wp.self_excluded_until
+                OR wp.self_exclusion_resumes_at > p_now) THEN
             err_code := 'RG_LIMIT'; err_status := 403;
             err_message := CASE
                 WHEN wp.self_excluded_until > p_now
                     THEN format('Player %s is self-excluded until %s.', wp.player_id,
                                 casino_isoformat(wp.self_excluded_until))
-                WHEN wp.self_exclusion_resumes_at IS NULL
+                WHEN wp.self_exclusion_resumes_at IS NULL OR wp.self_exclusion_resumes_at < wp.self_excluded_until
                     THEN format('Player %s''s self-exclusion ended at %s: play resumes only once they ask to play'
                                 ' again, after a cooling-off.', wp.player_id, casino_isoformat(wp.self_excluded_until))
                 ELSE format('Player %s asked to play again after their self-exclusion: play resumes at %s.',
@@ -276,6 +278,7 @@ BEGIN
                 total_debited = r.total_debited + EXCLUDED.total_debited, status = EXCLUDED.status,
                 closed_at = EXCLUDED.closed_at
             WHERE r.status = 'open' AND r.player_id = EXCLUDED.player_id AND r.currency = EXCLUDED.currency
+              AND r.game_id = EXCLUDED.game_id
             RETURNING r.id INTO round_pk;
         IF NOT FOUND THEN
             EXIT checks;  -- the round refused: judged below
@@ -321,7 +324,7 @@ BEGIN
     -- Left the checks without a verdict: short of funds, or the round upsert refused. Say why
     -- the round refuses, if it does (_raise_if_round_refuses's order), else the funds.
     IF err_code IS NULL THEN
-        SELECT r.player_id, r.status, r.currency INTO rnd
+        SELECT r.player_id, r.status, r.currency, r.game_id INTO rnd
             FROM game_sessions_round r WHERE r.provider_id = p_provider_id AND r.round_id = p_round_id;
         IF NOT FOUND THEN
             IF wp.balance >= p_amount THEN
@@ -332,6 +335,11 @@ BEGIN
         ELSIF rnd.player_id <> wp.player_pk THEN
             err_code := 'VALIDATION_ERROR'; err_status := 400; err_message := 'round_id belongs to another player.';
             err_details := '{"round_id": ["not yours"]}'; err_stored := false;
+        ELSIF rnd.game_id <> p_game_id THEN
+            -- A round is one game's: its bets and wins are that game's in the reports.
+            err_code := 'VALIDATION_ERROR'; err_status := 400;
+            err_message := format('round_id belongs to another game, %s.', rnd.game_id);
+            err_details := '{"round_id": ["of another game"]}'; err_stored := false;
         ELSIF rnd.status = 'closed' THEN
             err_code := 'ROUND_CLOSED'; err_status := 409; err_message := format('Round %s is closed.', p_round_id);
         ELSIF rnd.currency <> p_currency THEN

@@ -39,8 +39,8 @@ STARTS = [
     datetime(2026, 11, 22, 23, 59, 0, tzinfo=UTC),
     datetime(2026, 11, 30, 23, 59, 0, tzinfo=UTC),
 ]
-PLAYERS = ("ok", "poor", "blocked", "excluded", "ended", "cooling", "timeout", "limited", "wagering")
-SESSIONS = (*PLAYERS, "expired", "closed", "offgame", "usd", "usd-nowallet", "stale", "unknown")
+PLAYERS = ("ok", "poor", "blocked", "excluded", "ended", "cooling", "lapsed", "timeout", "limited", "wagering")
+SESSIONS = (*PLAYERS, "expired", "closed", "offgame", "slot", "usd", "usd-nowallet", "stale", "unknown")
 _worlds = itertools.count()
 
 debit_step = st.fixed_dictionaries(
@@ -163,6 +163,8 @@ class World:
         self.provider = ProviderFactory(code=f"eq-{self.tag}", name=self.tag)
         dice = GameFactory(provider=self.provider, game_id=f"eq-{self.tag}:dice")
         off = GameFactory(provider=self.provider, game_id=f"eq-{self.tag}:off", is_enabled=False)
+        # ok's second game: its rounds and dice's are each one game's.
+        slot = GameFactory(provider=self.provider, game_id=f"eq-{self.tag}:slot")
         self.players: dict[str, Player] = {}
         for name in PLAYERS:
             player = PlayerFactory(player_id=f"{name}-{self.tag}")
@@ -177,6 +179,10 @@ class World:
         # play resuming while a sequence runs.
         Player.objects.filter(pk=self.players["ended"].pk).update(
             self_excluded_until=now - timedelta(hours=1, microseconds=250)
+        )
+        # A request dated before the end (a column left behind): counted as none.
+        Player.objects.filter(pk=self.players["lapsed"].pk).update(
+            self_excluded_until=now - timedelta(hours=1), self_exclusion_resumes_at=now - timedelta(hours=2)
         )
         Player.objects.filter(pk=self.players["cooling"].pk).update(
             self_excluded_until=now - timedelta(days=1),
@@ -200,6 +206,7 @@ class World:
         self._session("expired", ok, dice, now, expires_at=now - timedelta(seconds=1))
         self._session("closed", ok, dice, now, closed_at=now)
         self._session("offgame", ok, off, now)
+        self._session("slot", ok, slot, now)
         self._session("usd", ok, dice, now, currency="USD")
         self._session("usd-nowallet", self.players["poor"], dice, now, currency="USD")
         # A round is in a wallet of its player's (the database's key on PostgreSQL): ok's USD

@@ -660,6 +660,23 @@ class TestIdempotencyEdges:
         )
         assert api.post("debit", debit(other, tx="d-2", round_id="theirs", amount=10)).status == 200
 
+    @pytest.mark.parametrize("in_database", [True, False], ids=["function", "python"])
+    def test_a_debit_into_another_game_s_round_is_refused_and_not_stored(self, api, settings, in_database):
+        """A round is one game's (the per-game reports count its bets there): the player's slot
+        session cannot bet into the round their dice session opened."""
+        settings.WALLET_DEBIT_IN_DATABASE = in_database
+        api.post("debit", debit(launch(), tx="d-1", round_id="r-dice"))
+        slot = launch(game_id="sandbox:slot")
+        first = api.post("debit", debit(slot, tx="d-2", round_id="r-dice", game_id="sandbox:slot"))
+        assert_error(first, 400, "VALIDATION_ERROR")
+        assert first.body["message"] == "round_id belongs to another game, sandbox:dice."
+        assert first.body["details"] == {"round_id": ["of another game"]}
+        assert_nothing_booked("d-2", 99_900)
+        # Unstored: the same transaction in a round of its own game goes through.
+        r = api.post("debit", debit(slot, tx="d-2", round_id="r-slot", game_id="sandbox:slot"))
+        assert (r.status, balance_of()) == (200, 99_800)
+        assert "Idempotent-Replayed" not in r.headers
+
     def test_a_replayed_refusal_is_the_same_body_and_moves_nothing(self, api, sandbox):
         from sessions.models import Round
 
