@@ -48,6 +48,7 @@ from .selectors import (
     player_audit_search,
     player_play_time,
     player_search,
+    players_by_self_exclusion,
     utc_day_start,
 )
 from .services import (
@@ -345,6 +346,29 @@ class HoldsMoneyFilter(admin.SimpleListFilter):
         return queryset.filter(holding if self.value() == "yes" else ~holding)
 
 
+class SelfExclusionFilter(admin.SimpleListFilter):
+    """Where players' self-exclusions stand: above all, those whose player has yet to ask to
+    play again, for support to call back or compliance to count."""
+
+    title = "self-exclusion"
+    parameter_name = "self_exclusion"
+    shown = (
+        SelfExclusionState.IN_FORCE,
+        SelfExclusionState.AWAITING_REQUEST,
+        SelfExclusionState.COOLING_OFF,
+        SelfExclusionState.ENDED,
+    )
+
+    def lookups(self, request, model_admin):
+        return [(state.value, state.label) for state in self.shown]
+
+    def queryset(self, request, queryset):
+        state = self.value()
+        if state is None or state not in SelfExclusionState.values or state == SelfExclusionState.NONE:
+            return queryset
+        return players_by_self_exclusion(queryset, state=state, now=clock.now())
+
+
 # How many of the players an action was asked for its reason page names (it acts on all),
 # and how many one action may be asked for (wallet.admin's bulk decisions take 500 too).
 MAX_PLAYERS_LISTED = 50
@@ -499,7 +523,13 @@ class PlayerAdmin(IndexedSort, ExactSearch, admin.ModelAdmin):
         "self_excluded_until",
         "timed_out_until",
     )
-    list_filter = ("status", HoldsMoneyFilter, "kyc_status", indexed_values_filter("country", "country"))
+    list_filter = (
+        "status",
+        HoldsMoneyFilter,
+        "kyc_status",
+        SelfExclusionFilter,
+        indexed_values_filter("country", "country"),
+    )
     search_fields = ("=player_id", "display_name")
     search_help_text = (
         "A player's id, exactly as written; any other text is looked for in the display names, which reads every "

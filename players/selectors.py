@@ -3,10 +3,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from .errors import PlayerNotFound
-from .models import BET_LIMITS, DailyPlayTimeLimit, DepositLimit, PeriodLimit, Player, PlayerAuditLog, SessionTimeLimit
+from .models import (
+    BET_LIMITS,
+    DailyPlayTimeLimit,
+    DepositLimit,
+    PeriodLimit,
+    Player,
+    PlayerAuditLog,
+    SelfExclusionState,
+    SessionTimeLimit,
+)
 
 
 def _player_id_storable(player_id: str) -> bool:
@@ -44,6 +53,25 @@ def player_search(queryset: QuerySet[Player], term: str) -> QuerySet[Player]:
     if Player.objects.filter(player_id=term).exists():
         return queryset.filter(player_id=term)
     return queryset.filter(display_name__icontains=term)
+
+
+def players_by_self_exclusion(queryset: QuerySet[Player], *, state: str, now: datetime) -> QuerySet[Player]:
+    """The players whose self-exclusion is in `state` (SelfExclusionState) now, as
+    players.services.player_self_exclusion_state judges one player: read along the index of
+    the players who have one (player_self_excluded_idx), not every player."""
+    if state == SelfExclusionState.NONE:
+        return queryset.filter(self_excluded_until__isnull=True)
+    if state == SelfExclusionState.IN_FORCE:
+        return queryset.filter(self_excluded_until__gt=now)
+    ended = queryset.filter(self_excluded_until__lte=now)
+    asked = Q(self_exclusion_resumes_at__gte=F("self_excluded_until"))
+    if state == SelfExclusionState.AWAITING_REQUEST:
+        return ended.exclude(asked)
+    if state == SelfExclusionState.COOLING_OFF:
+        return ended.filter(asked, self_exclusion_resumes_at__gt=now)
+    if state == SelfExclusionState.ENDED:
+        return ended.filter(asked, self_exclusion_resumes_at__lte=now)
+    raise ValueError(state)
 
 
 def player_audit_search(queryset: QuerySet[PlayerAuditLog], term: str) -> QuerySet[PlayerAuditLog]:

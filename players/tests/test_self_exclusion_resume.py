@@ -20,6 +20,7 @@ from casino_platform.errors import ValidationFailed
 from ledger.tests.factories import CurrencyFactory
 from players.errors import ResponsibleGamblingLimit
 from players.models import Player, PlayerAuditLog, SelfExclusionState
+from players.selectors import players_by_self_exclusion
 from players.services import (
     player_assert_may_bet,
     player_extend_restriction,
@@ -385,6 +386,37 @@ class TestAdmin:
         assert f"play resumes at {clock.at + DAY:%Y-%m-%d %H:%M} UTC" in page
         audit = PlayerAuditLog.objects.get(player=ended, field="self_exclusion_resumes_at")
         assert (audit.changed_by, audit.reason) == ("admin", "by phone")
+
+
+def test_the_admin_s_filter_finds_each_state_as_the_refusal_judges_it(admin_client, clock):
+    """players_by_self_exclusion against player_self_exclusion_state, over every shape the two
+    columns take (a request before the end included), and the Players list's filter by it."""
+    CurrencyFactory(code="EUR")
+    now = clock.at
+    shapes = {
+        "none": (None, None),
+        "in-force": (now + DAY, None),
+        "in-force-off": (now + DAY, now + DAY),
+        "waiting": (now - DAY, None),
+        "stale-request": (now - DAY, now - 2 * DAY),
+        "cooling": (now - DAY, now + DAY),
+        "ended-asked": (now - 2 * DAY, now - DAY),
+        "ended-at-its-end": (now - DAY, now - DAY),
+    }
+    players = {
+        name: PlayerFactory(player_id=f"p-{name}", self_excluded_until=until, self_exclusion_resumes_at=resumes)
+        for name, (until, resumes) in shapes.items()
+    }
+    url = reverse("admin:players_player_changelist")
+    for state in SelfExclusionState:
+        expected = {p.player_id for p in players.values() if player_self_exclusion_state(player=p, now=now) == state}
+        found = set(
+            players_by_self_exclusion(Player.objects.all(), state=state, now=now).values_list("player_id", flat=True)
+        )
+        assert found == expected, state
+        if state != SelfExclusionState.NONE:
+            page = admin_client.get(url, {"self_exclusion": state.value})
+            assert {p.player_id for p in page.context["cl"].result_list} == expected, state
 
 
 @pytest.mark.django_db(transaction=True)
