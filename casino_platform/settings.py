@@ -372,8 +372,8 @@ if not 0 <= RG_SELF_EXCLUSION_MIN_DAYS <= 10 * 366:
 # until the player asks to play again (the operator API's self-exclusion/resume, or staff on
 # the player's call), and then for RG_SELF_EXCLUSION_RESUME_DELAY_HOURS more (the UKGC's one
 # day of cooling-off). Off, play resumes at the self-exclusion's end. The setting in force when
-# a self-exclusion starts or changes decides how that one ends, so that turning it on or off
-# does not end one under way (those in force when players/0018 ran follow it as it was then).
+# a self-exclusion starts decides how that one ends, extended or not, so that turning it on or
+# off does not end one under way (those in force when players/0018 ran follow it as it was then).
 RG_SELF_EXCLUSION_RESUME_ON_REQUEST = env.bool("RG_SELF_EXCLUSION_RESUME_ON_REQUEST", default=True)
 RG_SELF_EXCLUSION_RESUME_DELAY_HOURS = env.int("RG_SELF_EXCLUSION_RESUME_DELAY_HOURS", default=24)
 if not 0 <= RG_SELF_EXCLUSION_RESUME_DELAY_HOURS <= 366 * 24:

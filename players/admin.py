@@ -479,7 +479,7 @@ class PlayerForm(forms.ModelForm):
                     f'early, except by staff with the permission "Can end a self-exclusion or time-out early".'
                     if in_force
                     else f"The self-exclusion ended at {current:%Y-%m-%d %H:%M} UTC, but play waits for the player's "
-                    "request to play again and the cooling-off: clearing it lets them play now, which needs the "
+                    "request to play again and the cooling-off: this change lets them play now, which needs the "
                     'permission "Can end a self-exclusion or time-out early".',
                 )
             elif not cleaned.get("change_reason", "").strip() and "change_reason" not in self.errors:

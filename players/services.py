@@ -276,15 +276,25 @@ def player_update_by_staff(
 
 def _self_exclusion_resumes_after(*, player: Player, until: datetime | None, now: datetime) -> datetime | None:
     """The player's self_exclusion_resumes_at once their self-exclusion's end becomes `until`.
-    A self-exclusion started, moved or ended early resumes at its end, or, where the player
-    must ask to play again (RG_SELF_EXCLUSION_RESUME_ON_REQUEST), not until they have (None;
-    player_self_exclusion_resume sets it): a request made after the last one does not carry
-    over. A correction of an end already past keeps what the player did (asked, or not)."""
+    A new self-exclusion resumes at its end, or, where the player must ask to play again
+    (RG_SELF_EXCLUSION_RESUME_ON_REQUEST), not until they have (None; set by
+    player_self_exclusion_resume). One under way keeps the rule it started under when its end
+    moves, and one whose player has yet to ask, or is cooling off, waits for a new request:
+    neither a change of the setting nor a new end lets play resume unasked. A correction of an
+    end already past keeps what the player did (a request dated before the new end counts as
+    none, player_self_exclusion_state)."""
     if until is None:
         return None
-    current = player.self_excluded_until
-    if until <= now and current is not None and current <= now:
-        return player.self_exclusion_resumes_at
+    current, resumes = player.self_excluded_until, player.self_exclusion_resumes_at
+    if current is not None:
+        if until <= now and current <= now:
+            return resumes
+        state = player_self_exclusion_state(player=player, now=now)
+        if state in (SelfExclusionState.AWAITING_REQUEST, SelfExclusionState.COOLING_OFF):
+            return None
+        if state == SelfExclusionState.IN_FORCE:
+            # Started where play resumes at the end (the column set to it) or on request (empty).
+            return until if resumes is not None and resumes >= current else None
     return None if settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST else until
 
 
@@ -316,7 +326,7 @@ def _check_lift_early(
     if not lift_early and ended and current is not None:
         raise ValidationFailed(
             f"The self-exclusion ended at {current.isoformat()}, but play resumes only once the player asks to play "
-            "again and the cooling-off has passed: clearing it lets them play now, which only staff with the "
+            "again and the cooling-off has passed: this change lets them play now, which only staff with the "
             "permission to end restrictions early can do, with a reason.",
             details={field: ["play waits for the player's request to play again"]},
         )
@@ -393,7 +403,7 @@ def player_self_exclusion_resume(*, player: Player, changed_by: str, reason: str
         _audit(
             player=locked,
             field="self_exclusion_resumes_at",
-            old=None,
+            old=locked.self_exclusion_resumes_at,
             new=resumes,
             changed_by=changed_by,
             reason=reason,

@@ -16,7 +16,7 @@ from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from casino_platform.openapi import operator_error_responses
 from casino_platform.parsers import JSONParser
-from players.models import BET_LIMITS, PeriodLimit, Player, PlayTimeLimit, SessionTimeLimit
+from players.models import BET_LIMITS, PeriodLimit, Player, PlayTimeLimit, SelfExclusionState, SessionTimeLimit
 from players.selectors import (
     player_daily_play_time,
     player_get,
@@ -75,8 +75,11 @@ def _state(player: Player) -> dict[str, Any]:
             "player_id": player.player_id,
             "status": player.status,
             "self_excluded_until": player.self_excluded_until,
-            "self_exclusion": player_self_exclusion_state(player=player, now=now),
-            "self_exclusion_resumes_at": player.self_exclusion_resumes_at,
+            "self_exclusion": (self_exclusion := player_self_exclusion_state(player=player, now=now)),
+            # A request older than the end counts as none: no time to show until the player asks.
+            "self_exclusion_resumes_at": None
+            if self_exclusion == SelfExclusionState.AWAITING_REQUEST
+            else player.self_exclusion_resumes_at,
             "timed_out_until": player.timed_out_until,
             "loss_limits": player_loss_limit_usage(player=player, now=now),
             "wager_limits": player_wager_limit_usage(player=player, now=now),

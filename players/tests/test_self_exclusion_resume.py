@@ -211,6 +211,36 @@ class TestTheRule:
         player.refresh_from_db()
         assert player.self_exclusion_resumes_at == start + DAY
 
+    @pytest.mark.parametrize("asked", [None, "in force", "waiting", "cooling-off"])
+    def test_one_that_waits_for_a_request_keeps_waiting_when_the_setting_goes_off_and_its_end_moves(
+        self, player, clock, settings, asked
+    ):
+        start = clock.at
+        self_exclude(player, start + DAY)
+        if asked == "in force":
+            clock.at = start + DAY / 2
+        else:
+            clock.at = start + 2 * DAY
+            if asked == "cooling-off":
+                resume(player)
+        settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST = False
+        player.refresh_from_db()
+        player_update(
+            player=player,
+            changed_by="support",
+            reason="a minute more",
+            self_excluded_until=max(clock.at, start + DAY) + timedelta(minutes=1),
+        )
+        clock.at = max(clock.at, start + DAY) + timedelta(minutes=2)
+        assert state(player) == SelfExclusionState.AWAITING_REQUEST
+
+    def test_the_request_s_audit_row_says_what_it_replaced(self, player, clock):
+        stale = clock.at - 2 * DAY
+        Player.objects.filter(pk=player.pk).update(self_excluded_until=clock.at - DAY, self_exclusion_resumes_at=stale)
+        resume(player)
+        (audit,) = PlayerAuditLog.objects.filter(player=player, field="self_exclusion_resumes_at")
+        assert (audit.old_value, audit.new_value) == (str(stale), str(clock.at + DAY))
+
     def test_the_time_play_resumes_is_set_by_the_request_only(self, player, clock):
         with pytest.raises(ValidationFailed, match="Not a player field: self_exclusion_resumes_at"):
             player_update(player=player, changed_by="support", reason="x", self_exclusion_resumes_at=clock.at)
@@ -234,16 +264,19 @@ class TestWithoutTheRule:
         player.refresh_from_db()
         assert player.self_exclusion_resumes_at == start + 3 * DAY
 
-    def test_turning_it_on_holds_only_self_exclusions_started_or_changed_since(self, player, clock, settings):
+    def test_turning_it_on_holds_only_self_exclusions_started_since(self, player, clock, settings):
+        """Each keeps the rule it started under, extended or not: the player was told how it
+        would end."""
         settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST = False
-        other = PlayerFactory()
+        extended, started_after = PlayerFactory(), PlayerFactory()
         self_exclude(player, clock.at + DAY)
-        self_exclude(other, clock.at + DAY)
+        self_exclude(extended, clock.at + DAY)
         settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST = True
-        self_exclude(other, clock.at + 2 * DAY)
+        self_exclude(extended, clock.at + 2 * DAY)
+        self_exclude(started_after, clock.at + DAY)
         clock.at += 3 * DAY
-        assert state(player) == SelfExclusionState.ENDED
-        assert state(other) == SelfExclusionState.AWAITING_REQUEST
+        assert state(player) == state(extended) == SelfExclusionState.ENDED
+        assert state(started_after) == SelfExclusionState.AWAITING_REQUEST
 
 
 class TestPlay:
@@ -332,6 +365,11 @@ class TestOperatorApi:
         assert PlayerAuditLog.objects.get(player=player, field="self_exclusion_resumes_at").reason == (
             "player asked in the app"
         )
+
+    def test_a_request_older_than_the_end_is_shown_as_none(self, client, ended):
+        Player.objects.filter(pk=ended.pk).update(self_exclusion_resumes_at=timezone.now() - timedelta(days=3))
+        body = json_call(client, "GET", "p_demo_1/responsible-gambling").json()
+        assert (body["self_exclusion"], body["self_exclusion_resumes_at"]) == ("awaiting_request", None)
 
     def test_bad_requests_name_their_error_and_change_nothing(self, client, ended):
         in_force = timezone.now() + 30 * DAY

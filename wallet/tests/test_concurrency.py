@@ -442,3 +442,54 @@ def test_a_credit_opening_a_round_another_player_opened_meanwhile_is_refused_not
     assert isinstance(result, DomainError) and result.code == "ROUND_NOT_FOUND", result
     assert Wallet.objects.get(pk=second.pk).balance == 0
     assert ledger_reconcile().ok
+
+
+@pytest.mark.parametrize("in_database", [True, False], ids=["function", "python"])
+@pytest.mark.parametrize("clearing", [True, False], ids=["clearing-account", "first-debit"])
+def test_two_games_opening_one_round_at_once_leave_it_one_game_s(settings, in_database, clearing):
+    """The player's dice and slot sessions bet into one new round together, behind the
+    player's lock: one opens it, the other is refused as a bet into another game's round,
+    unstored, and goes through into a round of its own. With the provider's clearing account
+    there, v3 writes the ledger before the lock and hands the refusal back to v1."""
+    settings.WALLET_DEBIT_IN_DATABASE = in_database
+    provider = ProviderFactory()
+    dice = GameFactory(provider=provider, game_id="race:dice")
+    slot = GameFactory(provider=provider, game_id="race:slot")
+    wallet = funded_wallet(amount=1_000)
+    tokens = {
+        game.game_id: session_create(provider=provider, player=wallet.player, game=game, currency="EUR")[1]
+        for game in (dice, slot)
+    }
+    spent = 0
+    if clearing:
+        wallet_debit(
+            provider=provider,
+            request=debit_request(
+                wallet, amount=10, round_id="first", session_token=tokens["race:dice"], game_id="race:dice"
+            ),
+        )
+        spent = 10
+    requests = [
+        debit_request(wallet, amount=25, round_id="shared", session_token=token, game_id=game_id, tx=f"tx-{game_id}")
+        for game_id, token in tokens.items()
+    ]
+    answers = race_behind_the_players_lock(
+        wallet.player.player_id, [lambda r=r: wallet_debit(provider=provider, request=r) for r in requests]
+    )
+    refused = [a for a in answers if isinstance(a, DomainError)]
+    assert len(refused) == 1 and len(answers) == 2, answers
+    assert (refused[0].code, refused[0].details) == ("VALIDATION_ERROR", {"round_id": ["of another game"]})
+    loser = requests[answers.index(refused[0])]
+    assert not IdempotencyRecord.objects.filter(key=loser.transaction_id).exists()
+    assert not JournalTransaction.objects.filter(provider_transaction_id=loser.transaction_id).exists()
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1_000 - spent - 25
+    own = debit_request(
+        wallet,
+        amount=25,
+        round_id="own",
+        session_token=loser.session_token,
+        game_id=loser.game_id,
+        tx=loser.transaction_id,
+    )
+    assert wallet_debit(provider=provider, request=own).balance == 1_000 - spent - 50
+    assert ledger_reconcile().ok
