@@ -246,15 +246,7 @@ def player_update_by_staff(
         changed.append(field)
         _audit(player=locked, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
     if resumes != locked.self_exclusion_resumes_at:
-        _audit(
-            player=locked,
-            field="self_exclusion_resumes_at",
-            old=locked.self_exclusion_resumes_at,
-            new=resumes,
-            changed_by=changed_by,
-            reason=reason,
-        )
-        locked.self_exclusion_resumes_at = resumes
+        _self_exclusion_resumes_at_set(player=locked, resumes=resumes, changed_by=changed_by, reason=reason)
         changed.append("self_exclusion_resumes_at")
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
@@ -296,6 +288,19 @@ def _self_exclusion_resumes_after(*, player: Player, until: datetime | None, now
             # Started where play resumes at the end (the column set to it) or on request (empty).
             return until if resumes is not None and resumes >= current else None
     return None if settings.RG_SELF_EXCLUSION_RESUME_ON_REQUEST else until
+
+
+def _self_exclusion_resumes_at_set(*, player: Player, resumes: datetime | None, changed_by: str, reason: str) -> None:
+    """Set (unsaved) and audit when play resumes after the player's self-exclusion."""
+    _audit(
+        player=player,
+        field="self_exclusion_resumes_at",
+        old=player.self_exclusion_resumes_at,
+        new=resumes,
+        changed_by=changed_by,
+        reason=reason,
+    )
+    player.self_exclusion_resumes_at = resumes
 
 
 def self_exclusion_change_lets_play(*, player: Player, until: datetime | None, now: datetime) -> bool:
@@ -400,15 +405,7 @@ def player_self_exclusion_resume(*, player: Player, changed_by: str, reason: str
             return locked
         resumes = now + timedelta(hours=settings.RG_SELF_EXCLUSION_RESUME_DELAY_HOURS)
         # Set here only, not through player_update: its time is the request's, never a caller's.
-        _audit(
-            player=locked,
-            field="self_exclusion_resumes_at",
-            old=locked.self_exclusion_resumes_at,
-            new=resumes,
-            changed_by=changed_by,
-            reason=reason,
-        )
-        locked.self_exclusion_resumes_at = resumes
+        _self_exclusion_resumes_at_set(player=locked, resumes=resumes, changed_by=changed_by, reason=reason)
         locked.save(update_fields=["self_exclusion_resumes_at", "updated_at"])
         return locked
 
