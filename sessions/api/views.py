@@ -60,10 +60,11 @@ class SessionCreateApi(LobbyApiView):
             ),
         },
         description="Launch a game for the player in one of their wallets' currencies: a session and its token "
-        "for the provider's wallet calls. RG_LIMIT while the player is self-excluded, on a time-out or out of "
-        "daily play time, and while they have a loss or wager limit of a period in another currency and none in "
-        "this one (details.loss_limit_missing or details.wager_limit_missing names the currency, the period and "
-        "the currencies limited): a limit counts only its own currency's bets.",
+        "for the provider's wallet calls. RG_LIMIT while the player is self-excluded (or yet to resume play "
+        "after it), on a time-out or out of daily play time, and while they have a loss or wager limit of a "
+        "period in another currency and none in this one (details.loss_limit_missing or "
+        "details.wager_limit_missing names the currency, the period and the currencies limited): a limit counts "
+        "only its own currency's bets.",
         examples=[
             OpenApiExample(
                 "launch",

@@ -269,13 +269,13 @@ def _cashier_schema(
     "player_deposit",
     ("PLAYER_BLOCKED", "RG_LIMIT", "KYC_REQUIRED"),
     "Money the player paid in, once the payment system has it. Refused while the player is blocked "
-    "(PLAYER_BLOCKED), self-excluded or on a time-out, when it would take the period's deposits over "
-    "one of the player's deposit limits (RG_LIMIT; details.deposit_limit names the period, the limit and "
-    "what remains), when it is in a currency without a deposit limit of a period the player has one for in "
-    "another currency (RG_LIMIT; details.deposit_limit_missing names the currency, the period and the "
-    "currencies limited: set a limit in this currency first, as a limit counts only its own currency's "
-    "deposits), or, for a player whose identity is not verified, when it would take their deposits "
-    "in all over the currency's KYC deposit threshold (KYC_REQUIRED; details.kyc_deposits_above, "
+    "(PLAYER_BLOCKED), self-excluded (or yet to resume play after it) or on a time-out, when it would take "
+    "the period's deposits over one of the player's deposit limits (RG_LIMIT; details.deposit_limit names "
+    "the period, the limit and what remains), when it is in a currency without a deposit limit of a period "
+    "the player has one for in another currency (RG_LIMIT; details.deposit_limit_missing names the "
+    "currency, the period and the currencies limited: set a limit in this currency first, as a limit counts "
+    "only its own currency's deposits), or, for a player whose identity is not verified, when it would take "
+    "their deposits in all over the currency's KYC deposit threshold (KYC_REQUIRED; details.kyc_deposits_above, "
     "deposited, remaining): the payment is then to be returned. "
     "A refusal is final for its reference and is answered again on a repeat.",
     OpenApiExample(
