@@ -2,7 +2,8 @@
 the withdrawals waiting for staff; the withdrawal events waiting for the payment system; the
 closed accounts still holding money; staff's movements waiting for a second approval; the
 monitoring alerts waiting for staff and how far behind the monitoring sweep is; when the
-books were last proved and what the last proof found.
+books were last proved and what the last proof found; the players whose ended self-exclusion
+still refuses play.
 
 - `WalletMetricsMiddleware` times every request under /api/v1/wallet/ (a histogram with
   buckets for single-digit-millisecond answers), counts error answers by their contract code
@@ -11,8 +12,9 @@ books were last proved and what the last proof found.
 - `DATABASE_COLLECTORS` read the outbox at scrape time with one aggregate query, the
   withdrawals waiting for review with two, the undelivered withdrawal events with two, the
   closed accounts holding money with two, the staff movements waiting with two, the
-  monitoring alerts and sweep with three, the reconciliation's runs with two and the staff
-  sign-in's lockouts, failures and second factor with three.
+  monitoring alerts and sweep with three, the reconciliation's runs with two, the staff
+  sign-in's lockouts, failures and second factor with three, and the players whose ended
+  self-exclusion still refuses play with one.
 - `metrics` serves GET /metrics, open by default, `Authorization: Bearer <METRICS_TOKEN>`
   when that setting is set.
 
@@ -511,6 +513,32 @@ def _fill_sign_in(
     without_second_factor.add_metric([], staff_without_second_factor() if settings.STAFF_SECOND_FACTOR else 0)
 
 
+# --- Players whose self-exclusion has ended and still refuses play --------------------------
+
+
+def _self_exclusion_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "players_self_exclusion_awaiting_request",
+            "Players whose self-exclusion has ended and who have yet to ask to play again: play is refused until "
+            "they do (RG_SELF_EXCLUSION_RESUME_ON_REQUEST).",
+        ),
+        GaugeMetricFamily(
+            "players_self_exclusion_cooling_off",
+            "Players who asked to play again after their self-exclusion and wait out the cooling-off.",
+        ),
+    )
+
+
+def _fill_self_exclusions(awaiting: GaugeMetricFamily, cooling: GaugeMetricFamily) -> None:
+    """One query per scrape, along the partial index of the players who have a self-exclusion."""
+    from players.selectors import players_self_exclusion_waiting
+
+    counts = players_self_exclusion_waiting(now=clock.now())
+    awaiting.add_metric([], counts["awaiting_request"])
+    cooling.add_metric([], counts["cooling_off"])
+
+
 DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("outbound queue", _outbound_families, _fill_outbound),
     DatabaseGaugeCollector("withdrawal queue", _withdrawal_families, _fill_withdrawals),
@@ -520,6 +548,7 @@ DATABASE_COLLECTORS = (
     DatabaseGaugeCollector("monitoring alerts", _monitoring_families, _fill_monitoring),
     DatabaseGaugeCollector("ledger reconciliation", _reconcile_families, _fill_reconcile),
     DatabaseGaugeCollector("staff sign-in", _sign_in_families, _fill_sign_in),
+    DatabaseGaugeCollector("self-exclusions", _self_exclusion_families, _fill_self_exclusions),
 )
 if not MULTIPROC_DIR:
     # Multi-process mode serves a fresh registry per scrape and registers them there instead.

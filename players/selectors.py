@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from .errors import PlayerNotFound
 from .models import (
@@ -64,14 +64,30 @@ def players_by_self_exclusion(queryset: QuerySet[Player], *, state: str, now: da
     if state == SelfExclusionState.IN_FORCE:
         return queryset.filter(self_excluded_until__gt=now)
     ended = queryset.filter(self_excluded_until__lte=now)
-    asked = Q(self_exclusion_resumes_at__gte=F("self_excluded_until"))
     if state == SelfExclusionState.AWAITING_REQUEST:
-        return ended.exclude(asked)
+        return ended.filter(_WAITING_FOR_REQUEST)
     if state == SelfExclusionState.COOLING_OFF:
-        return ended.filter(asked, self_exclusion_resumes_at__gt=now)
+        return ended.filter(_ASKED, self_exclusion_resumes_at__gt=now)
     if state == SelfExclusionState.ENDED:
-        return ended.filter(asked, self_exclusion_resumes_at__lte=now)
+        return ended.filter(_ASKED, self_exclusion_resumes_at__lte=now)
     raise ValueError(state)
+
+
+# An ended self-exclusion whose player has asked to play again, and one that waits for them to
+# (no request, or one dated before its end: player_self_exclusion_state).
+_ASKED = Q(self_exclusion_resumes_at__gte=F("self_excluded_until"))
+_WAITING_FOR_REQUEST = Q(self_exclusion_resumes_at__isnull=True) | Q(
+    self_exclusion_resumes_at__lt=F("self_excluded_until")
+)
+
+
+def players_self_exclusion_waiting(*, now: datetime) -> dict[str, int]:
+    """How many players' self-exclusions have ended and refuse play still: waiting for the
+    player's request, and cooling off after it. One query, along player_self_excluded_idx."""
+    return Player.objects.filter(self_excluded_until__lte=now).aggregate(
+        awaiting_request=Count("pk", filter=_WAITING_FOR_REQUEST),
+        cooling_off=Count("pk", filter=_ASKED & Q(self_exclusion_resumes_at__gt=now)),
+    )
 
 
 def player_audit_search(queryset: QuerySet[PlayerAuditLog], term: str) -> QuerySet[PlayerAuditLog]:

@@ -457,6 +457,27 @@ def test_the_admin_s_filter_finds_each_state_as_the_refusal_judges_it(admin_clie
             assert {p.player_id for p in page.context["cl"].result_list} == expected, state
 
 
+def test_metrics_count_the_players_play_still_waits_for(client, clock, django_assert_num_queries):
+    from casino_platform.metrics import _fill_self_exclusions, _self_exclusion_families
+    from casino_platform.tests.test_metrics import scrape
+
+    now = clock.at
+    for until, resumes in [
+        (now - DAY, None),  # waiting
+        (now - DAY, now - 2 * DAY),  # a request older than the end: waiting
+        (now - DAY, now + DAY),  # cooling off
+        (now - 2 * DAY, now - DAY),  # ended
+        (now + DAY, None),  # in force
+        (None, None),
+    ]:
+        PlayerFactory(self_excluded_until=until, self_exclusion_resumes_at=resumes)
+    samples = scrape(client)
+    assert samples[("players_self_exclusion_awaiting_request", frozenset())] == 2
+    assert samples[("players_self_exclusion_cooling_off", frozenset())] == 1
+    with django_assert_num_queries(1):
+        _fill_self_exclusions(*_self_exclusion_families())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_requests_at_once_start_one_cooling_off():
     CurrencyFactory(code="EUR")
