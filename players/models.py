@@ -91,7 +91,8 @@ class Player(models.Model):
             models.Index(fields=["id"], condition=models.Q(status="closed"), name="player_closed_idx"),
             # The admin's country filter lists the countries along it, not by reading every player.
             models.Index(fields=["country"], name="player_country_idx"),
-            # The admin's self-exclusion filter reads the players who have one, not every player.
+            # The admin's self-exclusion filter and gauges read the players who have one, in
+            # the order of its end, not every player.
             models.Index(
                 fields=["self_excluded_until"],
                 condition=models.Q(self_excluded_until__isnull=False),

@@ -2,7 +2,7 @@
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -112,6 +112,7 @@ def player_register(
     kyc_status: str | None = None,
     kyc_reference: str | None = None,
     expected_kyc_status: str | None = None,
+    on_recorded_country_move: Callable[[str], None] | None = None,
 ) -> tuple[Player, bool]:
     """The casino's player, created if new (True) or with the given fields changed (False);
     a field given as None is left as it is. Safe to call again and from racing requests: the
@@ -119,7 +120,8 @@ def player_register(
     are the casino's; status and restrictions are set by their own services.
     `expected_kyc_status`: the KYC status the caller's change was decided on; an existing
     player's is changed only from it (VALIDATION_ERROR otherwise), so that a retried "verified"
-    sent before a revocation cannot verify the player again."""
+    sent before a revocation cannot verify the player again. `on_recorded_country_move`:
+    player_update_by_staff's."""
     given = {
         "display_name": display_name,
         "country": country,
@@ -156,7 +158,12 @@ def player_register(
             player = Player.objects.get(player_id=player_id)
     seen = {"kyc_status": expected_kyc_status} if expected_kyc_status is not None else None
     return player_update_by_staff(
-        player=player, changed_by=changed_by, reason=reason, changes=changes, seen=seen
+        player=player,
+        changed_by=changed_by,
+        reason=reason,
+        changes=changes,
+        seen=seen,
+        on_recorded_country_move=on_recorded_country_move,
     ), False
 
 
@@ -192,13 +199,17 @@ def player_update_by_staff(
     changes: dict[str, Any],
     seen: dict[str, Any] | None = None,
     lift_early: bool = False,
+    on_recorded_country_move: Callable[[str], None] | None = None,
 ) -> Player:
     """player_update for staff's edits: a self-exclusion or time-out in force is ended or
     shortened only with `lift_early` (staff whom the operator allows to, the permission
     `players.lift_restriction`) and a reason for the audit log. `seen` holds fields as staff's
     page (or a script) read them: one changed since is not changed, and nothing is
     (VALIDATION_ERROR), so that a page opened before the player closed their account, or
-    before their verification was revoked, cannot put the old value back."""
+    before their verification was revoked, cannot put the old value back.
+    `on_recorded_country_move(recorded)` is called under the lock when the change moves a
+    country already recorded: it raises for a caller not allowed to (the country decides the
+    games a player may launch), so that one recorded since the caller looked is not moved."""
     unknown = set(changes) - set(AUDITED_FIELDS)
     if unknown:
         raise ValidationFailed(f"Not a player field: {', '.join(sorted(unknown))}")
@@ -234,6 +245,8 @@ def player_update_by_staff(
                     f"The player's {field} has changed since it was read: it is now {old!r}. Nothing was changed.",
                     details={field: ["changed since it was read"]},
                 )
+        if field == "country" and old and on_recorded_country_move is not None:
+            on_recorded_country_move(old)
         if field in RESTRICTION_FIELDS and restriction_ends_early(current=old, new=new, now=now):
             _check_lift_early(field=field, current=old, lift_early=lift_early, reason=reason)
         if field == "self_excluded_until":

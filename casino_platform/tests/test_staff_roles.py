@@ -252,6 +252,32 @@ class TestEachRoleOpensWhatItIsShown(TestCase):
         response = self.client.post(url, {**form_as_shown(page), "country": "MT", "change_reason": "moved"})
         assert response.status_code == 302 and Player.objects.get(pk=player.pk).country == "MT"
 
+    def test_a_country_recorded_while_support_s_page_was_open_is_not_moved(self) -> None:
+        """Read-only is decided as the post is read; a country recorded between that read
+        and the save (the API's sign-up racing the page) is refused under the player's lock,
+        whatever the post carries."""
+        from unittest import mock
+
+        import players.admin
+
+        player = Player.objects.get(player_id="p_demo_1")
+        Player.objects.filter(pk=player.pk).update(country="")
+        url = reverse("admin:players_player_change", args=[player.pk])
+        self.client.force_login(self.members["Support"])
+        page = self.client.get(url)
+        data = {**form_as_shown(page), "country": "GB", "change_reason": "signed up"}
+        data.pop("initial-country", None)  # a post without the page's copy: no check of its own
+        real = players.admin.player_update_by_staff
+
+        def recorded_meanwhile(**kwargs):
+            Player.objects.filter(pk=player.pk).update(country="MT")
+            return real(**kwargs)
+
+        with mock.patch("players.admin.player_update_by_staff", side_effect=recorded_meanwhile):
+            response = self.client.post(url, data, follow=True)
+        assert "only staff who may change KYC" in response.content.decode()
+        assert Player.objects.get(pk=player.pk).country == "MT"
+
     def test_integrations_switches_a_key_off_but_not_back_on_while_it_holds_money_scopes(self) -> None:
         key = OperatorApiKey.objects.get()
         assert {"cashier", "kyc"} & set(key.scopes)

@@ -201,6 +201,10 @@ class PlayerApi(PlayerApiView):
             expected_kyc_status=data.get("expected_kyc_status"),
             changed_by=request.user.get_username(),
             reason=data["reason"],
+            # Judged again under the player's lock: a country recorded since the check above.
+            on_recorded_country_move=lambda recorded: operator_scope_require(
+                request, OperatorApiKey.Scope.KYC, what="change a player's recorded country"
+            ),
         )
         return Response(_player(player), status=201 if created else 200)
 

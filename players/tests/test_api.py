@@ -425,3 +425,19 @@ def test_racing_registrations_over_http_create_one_player(live_server):
         statuses = sorted(pool.map(register, range(6)))
     assert statuses == [200] * 5 + [201]
     assert PlayerAuditLog.objects.filter(player__player_id="p_race", field="created").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_country_recorded_after_the_scope_check_is_not_moved_by_a_players_key(client, sandbox):
+    """The `kyc` scope is checked against the country as read before the player's lock; one
+    recorded in between (another request's sign-up) is judged again under the lock."""
+    from unittest import mock
+
+    from sessions.services import operator_api_key_create
+
+    _, key = operator_api_key_create(name="front-end", scopes=["players"])
+    Player.objects.filter(player_id="p_demo_1").update(country="MT")
+    with mock.patch("players.api.views.player_recorded_country", return_value=""):
+        r = json_call(client, "PUT", "p_demo_1", {"country": "GB"}, headers={"Authorization": f"Token {key}"})
+    assert (r.status_code, r.json()["code"]) == (403, "SCOPE_NOT_GRANTED"), r.content
+    assert Player.objects.get(player_id="p_demo_1").country == "MT"
