@@ -368,10 +368,9 @@ class SelfExclusionFilter(admin.SimpleListFilter):
         return request.GET.get(cls.parameter_name) in {state.value for state in cls.shown}
 
     def queryset(self, request, queryset):
-        state = self.value()
-        if state is None or state not in SelfExclusionState.values or state == SelfExclusionState.NONE:
+        if not self.is_on(request):
             return queryset
-        return players_by_self_exclusion(queryset, state=state, now=clock.now())
+        return players_by_self_exclusion(queryset, state=request.GET[self.parameter_name], now=clock.now())
 
 
 # How many of the players an action was asked for its reason page names (it acts on all),

@@ -250,11 +250,11 @@ def player_update_by_staff(
         if field in RESTRICTION_FIELDS and restriction_ends_early(current=old, new=new, now=now):
             _check_lift_early(field=field, current=old, lift_early=lift_early, reason=reason)
         if field == "self_excluded_until":
-            if self_exclusion_change_lets_play(player=locked, until=new, now=now):
+            resumes = _self_exclusion_resumes_after(player=locked, until=new, now=now)
+            if _self_exclusion_lets_play(player=locked, until=new, resumes=resumes, now=now):
                 # Cleared while play waits for the player's request, or its cooling-off: as
                 # ending one in force early, whatever its end says.
                 _check_lift_early(field=field, current=old, lift_early=lift_early, reason=reason, ended=True)
-            resumes = _self_exclusion_resumes_after(player=locked, until=new, now=now)
         setattr(locked, field, new)
         changed.append(field)
         _audit(player=locked, field=field, old=old, new=new, changed_by=changed_by, reason=reason)
@@ -320,12 +320,16 @@ def self_exclusion_change_lets_play(*, player: Player, until: datetime | None, n
     """Whether setting the player's self-exclusion to end at `until` lets them play now where it
     refuses them: staff clearing one whose player has yet to ask to play again, or is in the
     cooling-off after asking. Ending one in force early is restriction_ends_early's."""
+    resumes = _self_exclusion_resumes_after(player=player, until=until, now=now)
+    return _self_exclusion_lets_play(player=player, until=until, resumes=resumes, now=now)
+
+
+def _self_exclusion_lets_play(
+    *, player: Player, until: datetime | None, resumes: datetime | None, now: datetime
+) -> bool:
     if not player_self_exclusion_state(player=player, now=now).refuses_play:
         return False
-    after = Player(
-        self_excluded_until=until,
-        self_exclusion_resumes_at=_self_exclusion_resumes_after(player=player, until=until, now=now),
-    )
+    after = Player(self_excluded_until=until, self_exclusion_resumes_at=resumes)
     return not player_self_exclusion_state(player=after, now=now).refuses_play
 
 

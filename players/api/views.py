@@ -219,6 +219,13 @@ class ResponsibleGamblingApi(PlayerApiView):
         return Response(_state(player_get(player_id=player_id)))
 
 
+def _reason_given(request: Request) -> str:
+    """The body's `reason`, for the audit log, from a body that may hold nothing else."""
+    serializer = ReasonInput(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["reason"]
+
+
 def _removal_input(request: Request) -> ReasonQuery:
     """A removal's input: its `reason` from the query string, since many clients and proxies
     drop a DELETE's body. A body that says anything is refused rather than left unread, so a
@@ -465,10 +472,8 @@ class SelfExclusionResumeApi(PlayerApiView):
     )
     def post(self, request: Request, player_id: str) -> Response:
         player = player_get(player_id=player_id)
-        serializer = ReasonInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
         player = player_self_exclusion_resume(
-            player=player, changed_by=request.user.get_username(), reason=serializer.validated_data["reason"]
+            player=player, changed_by=request.user.get_username(), reason=_reason_given(request)
         )
         return Response(_state(player))
 
@@ -503,9 +508,5 @@ class PlayerCloseApi(PlayerApiView):
     )
     def post(self, request: Request, player_id: str) -> Response:
         player = player_get(player_id=player_id)
-        serializer = ReasonInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        player = player_close(
-            player=player, changed_by=request.user.get_username(), reason=serializer.validated_data["reason"]
-        )
+        player = player_close(player=player, changed_by=request.user.get_username(), reason=_reason_given(request))
         return Response(_player(player))
