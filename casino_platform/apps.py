@@ -33,3 +33,12 @@ class AuthenticatorAppsConfig(otp_totp_apps.DefaultConfig):
 
 class BackupCodesConfig(otp_static_apps.DefaultConfig):
     verbose_name = "Second factor: backup codes"
+
+    def ready(self) -> None:
+        super().ready()
+        from django.db.models.signals import pre_save
+        from django_otp.plugins.otp_static.models import StaticToken
+
+        from .second_factor import backup_code_as_typed
+
+        pre_save.connect(backup_code_as_typed, sender=StaticToken, dispatch_uid="backup_code_as_typed")

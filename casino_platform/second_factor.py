@@ -25,6 +25,7 @@ from django.contrib import admin, auth, messages
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.sessions.models import Session
+from django.core.management import CommandError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -143,6 +144,28 @@ def _throttled(device: Device) -> str:
 
 
 _WRONG_APP_CODE = "That is not the code your authenticator app shows now (is the phone's clock right?)."
+
+
+class BackupCodeRefused(CommandError):
+    """A backup code given by hand that no sign-in would accept. A CommandError because the one
+    way to give one by hand is django-otp's `manage.py addstatictoken -t`, which then says why
+    instead of printing a traceback."""
+
+
+def backup_code_as_typed(sender: type[StaticToken], instance: StaticToken, **kwargs: Any) -> None:
+    """Store a backup code as the sign-in reads a typed one (pre_save of StaticToken): without
+    spaces, in small letters. Six digits are refused: the sign-in checks a code of that form
+    against the authenticator app, so it would never let anyone in. The codes the platform
+    makes (StaticToken.random_token) are already so; this is for `addstatictoken -t`."""
+    code = "".join(instance.token.split()).lower()
+    if not code:
+        raise BackupCodeRefused("A backup code cannot be empty: leave out -t for a random one.")
+    if _APP_CODE.fullmatch(code):
+        raise BackupCodeRefused(
+            f"{instance.token!r} cannot be a backup code: the sign-in takes six digits for the authenticator "
+            "app's. Give letters and digits (the platform's own are eight), or leave out -t for a random one."
+        )
+    instance.token = code
 
 
 def staff_second_factor_check(user: AbstractBaseUser, code: str, *, backup_codes: bool = True) -> SecondFactorCheck:

@@ -14,7 +14,7 @@ import pytest
 import requests
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import TOTP
@@ -188,6 +188,28 @@ def test_a_wrong_code_makes_the_next_wait_and_says_how_long():
     device.refresh_from_db()
     assert device.throttling_failure_count == 5  # the right code, refused while waiting, is not a failure
     assert not browser.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_backup_code_given_by_hand_is_one_the_sign_in_takes():
+    """django-otp's `addstatictoken -t` stores the code as the sign-in reads a typed one, and
+    refuses one no sign-in would take; its codes are the member of staff's backup codes."""
+    User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    TOTPDevice.objects.create(user=User.objects.get(username="ana"), name="Authenticator app", confirmed=True)
+    given = io.StringIO()
+    call_command("addstatictoken", "-t", "Spare Code", "ana", stdout=given)
+    assert given.getvalue().strip() == "sparecode"
+
+    browser = Client()
+    assert browser.post("/admin/login/", {"username": "ana", "password": PASSWORD}).status_code == 302
+    assert browser.post("/admin/second-factor/", {"code": "SPARECODE"}).status_code == 302
+    assert browser.get("/admin/").status_code == 200
+    assert not StaticToken.objects.exists()  # used once
+
+    for refused, why in [("123 456", "takes six digits for the authenticator app's"), (" ", "cannot be empty")]:
+        with pytest.raises(CommandError, match=why):
+            call_command("addstatictoken", "-t", refused, "ana")
+    assert not StaticToken.objects.exists()
 
 
 @pytest.mark.django_db
