@@ -86,7 +86,7 @@ class StrictQuery(serializers.Serializer):
 
 
 def currency_field(**kwargs: Any) -> serializers.Field:
-    return StrictCharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.", **kwargs)
+    return StrictCharField(min_length=3, max_length=3, **{"help_text": "ISO 4217 code, e.g. EUR.", **kwargs})
 
 
 def period_in_order(attrs: dict[str, Any]) -> dict[str, Any]:

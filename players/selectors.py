@@ -232,11 +232,12 @@ class LimitLacking:
     limited_in: list[str]
 
 
-def player_limits_missing(*, player: Player) -> list[LimitLacking]:
-    """Each loss, wager and deposit limit the player has of a period in one currency of their
-    wallets and not in another: what the casino sets before the player may play (loss, wager)
-    or deposit (deposit) in that currency. Every period, where a refusal names the shortest."""
-    currencies = list(player.wallets.order_by("currency_id").values_list("currency_id", flat=True))
+def player_limits_missing(*, player: Player, also_in: Iterable[str] = ()) -> list[LimitLacking]:
+    """Each loss, wager and deposit limit the player has of a period in one currency and not in
+    another of their wallets' (or of `also_in`, currencies they have no wallet in yet): what the
+    casino sets before the player may play (loss, wager) or deposit (deposit) in that currency.
+    Every period, where a refusal names the shortest."""
+    currencies = sorted({*player.wallets.values_list("currency_id", flat=True), *also_in})
     kinds: tuple[type[PeriodLimit], ...] = (*BET_LIMITS, DepositLimit)
     lacking = []
     for model in kinds:

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from casino_platform.fields import StrictCharField, StrictInput, StrictIntegerField
+from casino_platform.fields import StrictCharField, StrictInput, StrictIntegerField, StrictQuery, currency_field
 from casino_platform.validators import country_code
 from players.models import KYC_REFERENCE_LENGTH, PeriodLimit, Player, SelfExclusionState
 from players.services import MAX_LIMIT, SESSION_TIME_LIMIT_MINUTES
@@ -133,9 +133,17 @@ class ResponsibleGamblingOutput(serializers.Serializer):
         many=True,
         help_text="A limit counts only its own currency's money: in each of the player's wallets' currencies, "
         "the loss, wager and deposit limits held in another currency and not in this one, and what is refused "
-        "there until they are set. A currency the player has no wallet in yet is not listed: a first launch or "
-        "deposit there needs a limit of each period the player limits elsewhere (loss_limits, wager_limits, "
-        "deposit_limits), as the refusal's details say.",
+        "there until they are set. A currency the player has no wallet in yet is listed only when asked for "
+        "(?currency=): a first deposit there needs a deposit limit of each period the player limits elsewhere, "
+        "and the first launch after it the loss and wager limits, as the refusals' details say.",
+    )
+
+
+class ResponsibleGamblingQuery(StrictQuery):
+    currency = currency_field(
+        required=False,
+        help_text="A currency the player has no wallet in yet, to list in limits_missing too: what to set before "
+        "their first deposit and game in it (an enabled currency of the platform; VALIDATION_ERROR otherwise).",
     )
 
 

@@ -3,7 +3,7 @@ casino's front end makes when a player sets a loss, wager, deposit, session time
 takes a time-out or excludes themselves, and reads back to show them. The cashier's calls are in
 wallet/api/cashier.py."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from casino_platform.openapi import operator_error_responses
 from casino_platform.parsers import JSONParser
+from ledger.selectors import currency_get
 from players.models import BET_LIMITS, PeriodLimit, Player, PlayTimeLimit, SelfExclusionState, SessionTimeLimit
 from players.selectors import (
     player_daily_play_time,
@@ -54,6 +55,7 @@ from .serializers import (
     ReasonInput,
     ReasonQuery,
     ResponsibleGamblingOutput,
+    ResponsibleGamblingQuery,
     RestrictionInput,
     SessionTimeLimitInput,
 )
@@ -68,7 +70,7 @@ LIMIT_PARAMETERS = [
 ]
 
 
-def _state(player: Player) -> dict[str, Any]:
+def _state(player: Player, *, also_in: Iterable[str] = ()) -> dict[str, Any]:
     now = clock.now()
     return ResponsibleGamblingOutput(
         {
@@ -94,7 +96,7 @@ def _state(player: Player) -> dict[str, Any]:
                     "limited_in": lacking.limited_in,
                     "refuses": "play" if lacking.model in BET_LIMITS else "deposits",
                 }
-                for lacking in player_limits_missing(player=player)
+                for lacking in player_limits_missing(player=player, also_in=also_in)
             ],
         }
     ).data
@@ -213,10 +215,15 @@ class ResponsibleGamblingApi(PlayerApiView):
     @extend_schema(
         operation_id="player_responsible_gambling",
         tags=["operator"],
-        responses={200: ResponsibleGamblingOutput, **operator_error_responses("PLAYER_NOT_FOUND")},
+        parameters=[ResponsibleGamblingQuery],
+        responses={200: ResponsibleGamblingOutput, **operator_error_responses("VALIDATION_ERROR", "PLAYER_NOT_FOUND")},
     )
     def get(self, request: Request, player_id: str) -> Response:
-        return Response(_state(player_get(player_id=player_id)))
+        query = ResponsibleGamblingQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        player = player_get(player_id=player_id)
+        asked = query.validated_data.get("currency")
+        return Response(_state(player, also_in=() if asked is None else [currency_get(code=asked).code]))
 
 
 def _reason_given(request: Request) -> str:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
-from ledger.models import JournalTransaction
+from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
 from players.models import LossLimit, Player, PlayerAuditLog
 from players.services import rg_limits_apply_due
@@ -275,6 +275,59 @@ class TestTheStateSaysWhatIsMissing:
 
         assert state["limits_missing"] == []
         assert launch(client, "USD").status_code == 201
+
+    def test_a_currency_without_a_wallet_is_listed_when_asked_for(self, client, player):
+        set_limit(client, "loss-limits", "EUR", "day", 5_000)
+        set_limit(client, "loss-limits", "USD", "day", 5_000)
+        set_limit(client, "deposit-limits", "EUR", "week", 9_000)
+        gbp = {"limit": "loss_limit", "currency": "GBP", "period": "day", "limited_in": ["EUR", "USD"]}
+        usd_deposits = {"limit": "deposit_limit", "currency": "USD", "period": "week", "limited_in": ["EUR"]}
+
+        assert call(client, "GET", f"{PLAYER}/responsible-gambling").json()["limits_missing"] == [
+            {**usd_deposits, "refuses": "deposits"}
+        ]
+        r = call(client, "GET", f"{PLAYER}/responsible-gambling?currency=GBP")
+
+        assert r.status_code == 200, r.content
+        assert r.json()["limits_missing"] == [
+            {**gbp, "refuses": "play"},
+            {**usd_deposits, "currency": "GBP", "refuses": "deposits"},
+            {**usd_deposits, "refuses": "deposits"},
+        ]
+        # What the answer said is what a first deposit there is refused for, and, once it is in,
+        # the first launch.
+        deposit = call(client, "POST", f"{PLAYER}/deposits", {"currency": "GBP", "amount": 100, "reference": "in-g"})
+        assert deposit.json()["details"]["deposit_limit_missing"]["period"] == "week"
+        assert not Wallet.objects.filter(player=player, currency_id="GBP", balance__gt=0).exists()
+        set_limit(client, "deposit-limits", "GBP", "week", 9_000)
+        deposit = call(client, "POST", f"{PLAYER}/deposits", {"currency": "GBP", "amount": 100, "reference": "in-g2"})
+        assert deposit.status_code == 200, deposit.content
+        assert launch(client, "GBP").json()["details"]["loss_limit_missing"]["currency"] == "GBP"
+        state = call(client, "GET", f"{PLAYER}/responsible-gambling").json()
+        assert state["limits_missing"] == [
+            {**gbp, "refuses": "play"},
+            {**usd_deposits, "limited_in": ["EUR", "GBP"], "refuses": "deposits"},
+        ]
+        # A wallet's currency asked for again is listed once.
+        asked_usd = call(client, "GET", f"{PLAYER}/responsible-gambling?currency=USD").json()["limits_missing"]
+        assert asked_usd == state["limits_missing"]
+
+    @pytest.mark.parametrize(
+        "asked, why",
+        [
+            ("XYZ", "not enabled"),
+            ("gbp", "not enabled"),
+            ("", "may not be empty: leave it out instead"),
+            ("GBPX", "Ensure this field has no more than 3 characters."),
+        ],
+    )
+    def test_a_currency_asked_for_is_one_the_platform_takes(self, client, player, asked, why):
+        Currency.objects.filter(code="CAD").update(is_enabled=False)
+        for query in (asked, "CAD"):
+            r = call(client, "GET", f"{PLAYER}/responsible-gambling?currency={query}")
+            assert r.status_code == 400, r.content
+            assert r.json()["code"] == "VALIDATION_ERROR"
+            assert r.json()["details"]["currency"] == [why if query == asked else "not enabled"]
 
     def test_every_kind_and_period_is_listed_in_order(self, client, player):
         set_limit(client, "deposit-limits", "USD", "month", 50_000)
