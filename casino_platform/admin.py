@@ -7,9 +7,11 @@ from typing import Any
 
 from axes import admin as axes_admin
 from axes.models import AccessAttempt
-from django.contrib import admin, messages
+from django.conf import settings
+from django.contrib import admin, auth, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.core.exceptions import BadRequest, FieldDoesNotExist
 from django.core.paginator import Paginator
@@ -483,6 +485,15 @@ admin.site.unregister(AccessAttempt)
 admin.site.register(AccessAttempt, AccessAttemptAdmin)
 
 
+def second_factor_reset_by_staff(request: HttpRequest, users: list[User]) -> int:
+    """Reset each one's second factor; the sessions ended, in all. One who reset their own is
+    signed out here: their session is gone, and the answer would otherwise save it again."""
+    ended = sum(staff_second_factor_reset(user)[1] for user in users)
+    if any(user.pk == request.user.pk for user in users):
+        auth.logout(request)
+    return ended
+
+
 class SecondFactorDeviceAdmin(admin.ModelAdmin):
     """A member of staff's second factor (casino_platform.second_factor), to see and reset:
     deleting it ends their sessions at once, and they sign in again and set up a new app
@@ -511,13 +522,12 @@ class SecondFactorDeviceAdmin(admin.ModelAdmin):
         return lookup in {"confirmed", "confirmed__exact", "user", "user__exact", "user__id__exact", "id", "id__exact"}
 
     def delete_model(self, request: Any, obj: Any) -> None:
-        staff_second_factor_reset(obj.user)
+        second_factor_reset_by_staff(request, [obj.user])
 
     def delete_queryset(self, request: Any, queryset: Any) -> None:
         """Deleting either of a member of staff's devices resets both and ends their sessions:
         one left alone would keep a session in, or leave backup codes nobody can use."""
-        for user in User.objects.filter(pk__in=queryset.values("user_id")):
-            staff_second_factor_reset(user)
+        second_factor_reset_by_staff(request, list(User.objects.filter(pk__in=queryset.values("user_id"))))
 
 
 class BackupCodesAdmin(SecondFactorDeviceAdmin):
@@ -538,3 +548,34 @@ class BackupCodesAdmin(SecondFactorDeviceAdmin):
 for device_model, device_admin in ((TOTPDevice, SecondFactorDeviceAdmin), (StaticDevice, BackupCodesAdmin)):
     admin.site.unregister(device_model)
     admin.site.register(device_model, device_admin)
+
+
+class StaffUserAdmin(UserAdmin):
+    """Django's users, with the reset of a member of staff's second factor: the way back in for
+    one who lost their phone, or who never set up their app in the time they had (neither has a
+    row under Second factor to delete)."""
+
+    actions = ["reset_second_factor"]
+
+    @admin.action(
+        description="Reset their second factor (sessions end; they set up a new app at their next sign-in)",
+        permissions=["reset_second_factor"],
+    )
+    def reset_second_factor(self, request: HttpRequest, queryset: Any) -> None:
+        users = list(queryset.order_by("username"))
+        ended = second_factor_reset_by_staff(request, users)
+        hours = settings.STAFF_SECOND_FACTOR_SET_UP_HOURS
+        self.message_user(
+            request,
+            f"Second factor reset for {', '.join(u.get_username() for u in users)}: {ended} sessions ended; each "
+            f"signs in with their password and sets up an app within {hours} hours.",
+            messages.SUCCESS,
+        )
+
+    def has_reset_second_factor_permission(self, request: HttpRequest) -> bool:
+        # Who may reset one by deleting its row under Second factor.
+        return request.user.has_perms(["otp_totp.delete_totpdevice", "otp_static.delete_staticdevice"])
+
+
+admin.site.unregister(User)
+admin.site.register(User, StaffUserAdmin)

@@ -74,3 +74,19 @@ def staff_second_factor_on(app_configs: Any = None, **kwargs: Any) -> list[Warni
             id="casino_platform.W002",
         )
     ]
+
+
+@register(Tags.security)
+def staff_second_factor_set_up_time(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Under an hour, a reset would leave a member of staff no time to sign in and set up the
+    app it is for."""
+    if settings.STAFF_SECOND_FACTOR_SET_UP_HOURS >= 1:
+        return []
+    return [
+        Error(
+            f"STAFF_SECOND_FACTOR_SET_UP_HOURS ({settings.STAFF_SECOND_FACTOR_SET_UP_HOURS}) is under an hour: "
+            "staff could not set up their authenticator app, even after a reset.",
+            hint="Set it to how long new or reset staff have to sign in and set up their app, e.g. 72.",
+            id="casino_platform.E004",
+        )
+    ]

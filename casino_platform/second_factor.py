@@ -14,7 +14,7 @@ import logging
 import re
 from base64 import b32encode, b64encode
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -42,6 +42,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.qr import write_qrcode_image
 
+from casino_platform.models import SecondFactorSetUp
 from casino_platform.sign_in import staff_sign_in_address
 
 AUTHENTICATOR_NAME = "Authenticator app"
@@ -101,6 +102,14 @@ def _lock_user(user: AbstractBaseUser) -> None:
 def staff_authenticator(user: AbstractBaseUser) -> TOTPDevice | None:
     """The member of staff's confirmed authenticator app, if they set one up."""
     return TOTPDevice.objects.devices_for_user(user, confirmed=True).order_by("pk").first()
+
+
+def staff_set_up_open_until(user: User) -> datetime:
+    """Until when the member of staff may set up an authenticator app with their password
+    alone: STAFF_SECOND_FACTOR_SET_UP_HOURS from their last reset (SecondFactorSetUp), or
+    from the day they joined."""
+    opened = SecondFactorSetUp.objects.filter(user=user).values_list("opened_at", flat=True).first()
+    return (opened or user.date_joined) + timedelta(hours=settings.STAFF_SECOND_FACTOR_SET_UP_HOURS)
 
 
 def staff_authenticator_to_set_up(user: AbstractBaseUser, shown: int | None) -> TOTPDevice:
@@ -242,12 +251,14 @@ def staff_sessions_end(user: AbstractBaseUser) -> int:
 
 def staff_second_factor_reset(user: AbstractBaseUser) -> tuple[int, int]:
     """Delete the member of staff's app and backup codes, and end their sessions: they sign in
-    again with their password and set up a new app (a session already open would otherwise
-    set one up without the password). Returns the devices deleted and the sessions ended."""
+    again with their password and set up a new app, within STAFF_SECOND_FACTOR_SET_UP_HOURS
+    from now (a session already open would otherwise set one up without the password).
+    Returns the devices deleted and the sessions ended."""
     with transaction.atomic():
         _lock_user(user)
         apps, _ = TOTPDevice.objects.filter(user=user).delete()
         backup, _ = StaticDevice.objects.filter(user=user).delete()
+        SecondFactorSetUp.objects.update_or_create(user_id=user.pk, defaults={"opened_at": timezone.now()})
         sessions = staff_sessions_end(user)
     logger.warning("staff second factor reset for %s: %d sessions ended", user.get_username(), sessions)
     return apps + backup, sessions
@@ -364,6 +375,21 @@ class StaffAdminSite(admin.AdminSite):
 
     def _set_up(self, request: HttpRequest, form: SecondFactorForm, context: dict[str, Any]) -> HttpResponse:
         user = cast(User, request.user)  # a member of staff: staff_awaits_second_factor
+        open_until = staff_set_up_open_until(user)
+        if open_until <= timezone.now():
+            _log(request, None, f"the time to set up an app ended at {open_until:%Y-%m-%d %H:%M} UTC", setting_up=True)
+            request.session.pop(_SETTING_UP, None)
+            return render(
+                request,
+                "admin/second_factor/set_up_ended.html",
+                {
+                    **context,
+                    "title": "Second factor not set up",
+                    "open_until": open_until,
+                    "set_up_hours": settings.STAFF_SECOND_FACTOR_SET_UP_HOURS,
+                },
+                status=403,
+            )
         shown = request.session.get(_SETTING_UP)
         if form.is_valid():
             device, refusal = staff_authenticator_confirm(user, shown, form.cleaned_data["code"])

@@ -47,7 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
-    "casino_platform.apps.PlatformConfig",  # no models: its deploy checks (casino_platform/checks.py)
+    "casino_platform.apps.PlatformConfig",  # its deploy checks (casino_platform/checks.py), the staff set-up time
     "ledger",
     "players",
     "provider",
@@ -273,6 +273,10 @@ STAFF_SIGN_IN_LOG_DAYS = env.int("STAFF_SIGN_IN_LOG_DAYS", default=365)
 # systems that reach payment data. Off only where the back office sits behind a single sign-on
 # that asks its own (STAFF_SECOND_FACTOR=off).
 STAFF_SECOND_FACTOR = env.bool("STAFF_SECOND_FACTOR", default=True)
+# A member of staff without an app sets one up with their password alone only this long after
+# joining or after an administrator's reset (`manage.py second_factor_reset`): a password
+# learnt later does not make the back office the learner's.
+STAFF_SECOND_FACTOR_SET_UP_HOURS = env.int("STAFF_SECOND_FACTOR_SET_UP_HOURS", default=72)
 OTP_TOTP_ISSUER = env("STAFF_SECOND_FACTOR_ISSUER", default="Casino platform back office")
 # Wrong codes wait 1, 2, 4, 8... seconds before the next is checked (django-otp's throttle).
 OTP_TOTP_THROTTLE_FACTOR = OTP_STATIC_THROTTLE_FACTOR = 1

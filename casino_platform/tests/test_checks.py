@@ -59,3 +59,9 @@ def test_a_back_office_without_the_second_factor_is_warned(settings):
     assert "casino_platform.W002" not in deploy_check_ids()  # on by default
     settings.STAFF_SECOND_FACTOR = False
     assert "casino_platform.W002" in deploy_check_ids()
+
+
+def test_no_time_to_set_up_the_second_factor_is_refused(settings):
+    assert "casino_platform.E004" not in deploy_check_ids()  # 72 hours by default
+    settings.STAFF_SECOND_FACTOR_SET_UP_HOURS = 0
+    assert "casino_platform.E004" in {m.id for m in run_checks(tags=[Tags.security])}

@@ -2,6 +2,7 @@
 in: after the password the back office asks for a code from an authenticator app, set up at
 the first sign-in, or a backup code; nothing in the back office answers before it passes."""
 
+import importlib
 import io
 import re
 import threading
@@ -12,8 +13,9 @@ from html import unescape
 
 import pytest
 import requests
+from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -21,7 +23,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from casino_platform.second_factor import staff_backup_codes_issue
+from casino_platform.models import SecondFactorSetUp
+from casino_platform.second_factor import staff_backup_codes_issue, staff_set_up_open_until
 from casino_platform.tests.test_staff_sign_in import PASSWORD, sign_in
 from wallet.tests.factories import funded_wallet
 
@@ -188,6 +191,93 @@ def test_a_wrong_code_makes_the_next_wait_and_says_how_long():
     device.refresh_from_db()
     assert device.throttling_failure_count == 5  # the right code, refused while waiting, is not a failure
     assert not browser.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_app_is_set_up_with_the_password_alone_only_for_a_while_after_joining_or_a_reset(settings):
+    """Past STAFF_SECOND_FACTOR_SET_UP_HOURS, whoever has the password of a member of staff who
+    never set up an app cannot set one up; an administrator's reset gives the time again."""
+    user = User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    User.objects.filter(pk=user.pk).update(date_joined=timezone.now() - timedelta(hours=73))
+
+    def signed_in() -> Client:
+        browser = Client()
+        assert browser.post("/admin/login/", {"username": "ana", "password": PASSWORD}).status_code == 302
+        return browser
+
+    browser = signed_in()
+    page = browser.get("/admin/second-factor/")
+    assert page.status_code == 403
+    assert "The time to set\n   one up with your password alone ended" in page.content.decode()
+    assert "manage.py second_factor_reset ana" in page.content.decode()
+    assert browser.post("/admin/second-factor/", {"code": "123456"}).status_code == 403
+    assert not TOTPDevice.objects.filter(user=user).exists()  # no key was made, none shown
+    assert browser.get("/admin/").status_code == 302
+
+    call_command("second_factor_reset", "ana", stdout=io.StringIO())
+    browser = signed_in()
+    page = browser.get("/admin/second-factor/")
+    assert page.status_code == 200
+    assert "Set one up now" in page.content.decode()
+    assert TOTPDevice.objects.filter(user=user, confirmed=False).exists()
+
+    # The reset's time runs out as the joining's did; a longer setting gives it back.
+    SecondFactorSetUp.objects.filter(user=user).update(opened_at=timezone.now() - timedelta(hours=73))
+    assert browser.get("/admin/second-factor/").status_code == 403
+    settings.STAFF_SECOND_FACTOR_SET_UP_HOURS = 74
+    assert browser.get("/admin/second-factor/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_staff_without_an_app_when_the_set_up_time_came_in_get_all_of_it():
+    migration = importlib.import_module("casino_platform.migrations.0001_second_factor_set_up")
+    long_ago = timezone.now() - timedelta(days=400)
+    without_app = User.objects.create_user("ana", is_staff=True, date_joined=long_ago)
+    with_app = User.objects.create_user("bo", is_staff=True, date_joined=long_ago)
+    TOTPDevice.objects.create(user=with_app, name="Authenticator app", confirmed=True)
+    User.objects.create_user("player-facing", date_joined=long_ago)  # not staff
+    User.objects.create_user("left", is_staff=True, is_active=False, date_joined=long_ago)
+
+    migration.open_for_staff_without_an_app(apps, None)
+
+    assert list(SecondFactorSetUp.objects.values_list("user__username", flat=True)) == ["ana"]
+    assert staff_set_up_open_until(without_app) > timezone.now() + timedelta(hours=71)
+    assert staff_set_up_open_until(with_app) < timezone.now()
+
+
+@pytest.mark.django_db
+def test_the_users_list_resets_a_second_factor_for_who_may_delete_one(client, admin_user):
+    """Admin -> Users, "Reset their second factor": the way back for a member of staff whose
+    set-up time ended with no app (no row under Second factor to delete), as for a lost phone."""
+    ana = User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    User.objects.filter(pk=ana.pk).update(date_joined=timezone.now() - timedelta(hours=73))
+    bo = User.objects.create_user("bo", password=PASSWORD, is_staff=True)
+    TOTPDevice.objects.create(user=bo, name="Authenticator app", confirmed=True)
+    bos_browser = Client()
+    bos_browser.force_login(bo)  # the second factor passed (conftest)
+    assert bos_browser.get("/admin/").status_code == 200
+    action = {"action": "reset_second_factor", "_selected_action": [ana.pk, bo.pk]}
+
+    support = User.objects.create_user("support", is_staff=True)
+    support.user_permissions.add(*Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    client.force_login(support)
+    assert "reset_second_factor" not in client.get("/admin/auth/user/").content.decode()  # not offered
+    answer = client.post("/admin/auth/user/", action, follow=True)
+    assert "Second factor reset" not in answer.content.decode()
+    assert TOTPDevice.objects.filter(user=bo).exists()
+
+    client.force_login(admin_user)
+    answer = client.post("/admin/auth/user/", action, follow=True)
+    assert "Second factor reset for ana, bo: 1 sessions ended" in answer.content.decode()
+    assert not TOTPDevice.objects.filter(user=bo).exists()
+    assert bos_browser.get("/admin/").status_code == 302  # signed out
+    assert staff_set_up_open_until(ana) > timezone.now() + timedelta(hours=71)
+
+    # Their own: signed out at once (the session it ended is not saved again).
+    answer = client.post("/admin/auth/user/", {"action": "reset_second_factor", "_selected_action": [admin_user.pk]})
+    assert answer.status_code == 302
+    assert client.get("/admin/").status_code == 302
+    assert not TOTPDevice.objects.filter(user=admin_user).exists()
 
 
 @pytest.mark.django_db
