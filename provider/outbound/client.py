@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -92,11 +93,14 @@ class WalletClient:
         self.partner = partner
         self.secret = decrypt_secret(partner.secret_encrypted)
         self.base_url = partner.base_url.rstrip("/")
+        # The signature covers the path as sent (contract section 1): a casino served under a
+        # path of its own (https://host/casino) sees /casino/api/v1/wallet/..., and checks that.
+        self.base_path = urlsplit(self.base_url).path
         self.timeout = (partner.connect_timeout_ms / 1000, partner.read_timeout_ms / 1000)
 
     def call(self, endpoint: str, payload: dict[str, Any], *, trace_id: str | None = None) -> WalletAnswer:
         """POST one wallet call. Returns the partner's answer, or raises OutcomeUnknown."""
-        path = f"/api/v1/wallet/{endpoint}"
+        path = f"{self.base_path}/api/v1/wallet/{endpoint}"
         body = orjson.dumps(payload)
         timestamp = str(int(time.time()))
         trace_id = trace_id or uuid.uuid4().hex
@@ -110,7 +114,7 @@ class WalletClient:
         started = time.monotonic()
         try:
             response = _session(self.partner).post(
-                self.base_url + path, data=body, headers=headers, timeout=self.timeout
+                f"{self.base_url}/api/v1/wallet/{endpoint}", data=body, headers=headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
             raise OutcomeUnknown(f"{type(exc).__name__}: {exc}", duration_ms=_ms(started)) from exc
@@ -166,6 +170,8 @@ def _within_window(timestamp: str) -> bool:
     return skew is not None and skew <= settings.WALLET_SIGNATURE_WINDOW_SECONDS
 
 
+# A balance is minor units in a bigint, here as at every wallet of the contract.
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 # A rollback's successful outcomes (contract section 5).
 ROLLBACK_STATUSES = frozenset({"rolled_back", "already_rolled_back", "tombstone"})
 
@@ -189,6 +195,8 @@ def _accepted_answer_check(endpoint: str, payload: dict[str, Any], data: dict, d
         problem = f"a rollback answered with status {str(data.get('status'))[:32]!r}"
     elif type(data.get("balance")) is not int:  # every success carries one (contract section 4)
         problem = "an accepted answer without an integer balance"
+    elif not BIGINT_MIN <= data["balance"] <= BIGINT_MAX:  # what the row stores it in
+        problem = f"an accepted answer with a balance of {str(data['balance'])[:32]}, past any wallet's"
     if problem:
         raise OutcomeUnknown(f"HTTP 200: {problem}", duration_ms=duration, http_status=200)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, transaction
 from django.db.models import Min, Q
 
 from casino_platform import clock
@@ -154,7 +154,7 @@ def outbound_debit(
             outbound,
             status=OutboundTransaction.Status.SUCCEEDED,
             partner_balance=answer.body["balance"],
-            partner_transaction_id=str(answer.body.get("platform_transaction_id", ""))[:128],
+            partner_transaction_id=storable_text(answer.body.get("platform_transaction_id", ""), 128),
         )
         if not taken:
             raise DebitRefused(
@@ -375,7 +375,14 @@ def outbound_deliver(*, outbound_id: int, client: WalletClient | None = None) ->
         return _schedule_retry(outbound, _error_code(exc), _error_text(exc))
     _record_attempt(outbound, answer=answer)
     if answer.accepted:
-        return _succeeded(outbound, answer)
+        try:
+            return _succeeded(outbound, answer)
+        except (DataError, OverflowError) as exc:
+            # An acceptance the row cannot hold: retried and flagged like a failed call, rather
+            # than left `sending`, unflagged, at the head of the player's line, holding back
+            # every later credit of theirs while the sweep sends it again for ever.
+            logger.error("outbound %s %s: its acceptance could not be recorded", outbound.kind, outbound.transaction_id)
+            return _schedule_retry(outbound, "CLIENT_ERROR", _error_text(exc))
     if answer.retryable or answer.http_status >= 500 or answer.code in NOT_PROCESSED_CODES:
         return _schedule_retry(outbound, answer.code, str(answer.body.get("message", "")))
     return _failed(outbound, answer)
@@ -392,9 +399,7 @@ def _held(outbound: OutboundTransaction):
 
 def _succeeded(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryResult:
     with transaction.atomic():
-        written = _held(
-            outbound
-        ).update(
+        written = _held(outbound).update(
             status=OutboundTransaction.Status.SUCCEEDED,
             completed_at=clock.now(),
             lease_until=None,
@@ -402,8 +407,8 @@ def _succeeded(outbound: OutboundTransaction, answer: WalletAnswer) -> DeliveryR
             last_error_code="",
             last_error="",
             flagged_at=None,  # delivered: nothing left for staff to look at
-            partner_transaction_id=str(answer.body.get("platform_transaction_id", ""))[:128],
-            partner_status=str(answer.body.get("status", ""))[:32],
+            partner_transaction_id=storable_text(answer.body.get("platform_transaction_id", ""), 128),
+            partner_status=storable_text(answer.body.get("status", ""), 32),
         )
         if not written:
             return DeliveryResult(outbound.pk, "superseded")

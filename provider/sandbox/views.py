@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any
 
 import orjson
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -110,6 +111,20 @@ def _json_post(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpReq
     return csrf_exempt(post_only)
 
 
+def _wallet_client(partner: PartnerCasino) -> WalletClient | JsonResponse:
+    """A client for this request (building one decrypts the partner's secret), or the answer
+    when the secret cannot be read: encrypted under another PROVIDER_SECRET_KEY."""
+    try:
+        return WalletClient(partner)
+    except InvalidToken:
+        return api_error(
+            "PARTNER_UNAVAILABLE",
+            f"The partner {partner.name!r}'s secret cannot be decrypted with this PROVIDER_SECRET_KEY: run "
+            "`manage.py seed_sandbox` again with these settings (it replaces an unreadable sandbox partner secret).",
+            503,
+        )
+
+
 @_json_post
 def sandbox_session_api(request: HttpRequest) -> JsonResponse:
     """Who is playing and their balance, as the partner's wallet says."""
@@ -117,7 +132,9 @@ def sandbox_session_api(request: HttpRequest) -> JsonResponse:
     if partner is None:
         return api_error("NO_PARTNER", f"No enabled partner {settings.SANDBOX_PARTNER!r}; run seed_sandbox.", 503)
     token = str(_json_body(request).get("token", ""))
-    client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
+    client = _wallet_client(partner)
+    if isinstance(client, JsonResponse):
+        return client
     try:
         status, body = _authenticate(client, token)
         if status != 200:
@@ -159,7 +176,9 @@ def sandbox_bet_api(request: HttpRequest) -> JsonResponse:
         return api_error("VALIDATION_ERROR", f"stake is 1..{most} here.", 400)
     if not isinstance(client_seed, str) or len(client_seed) > 64 or not client_seed.isprintable():
         return api_error("VALIDATION_ERROR", "client_seed is at most 64 printable characters.", 400)
-    client = WalletClient(partner)  # one per request: building one decrypts the partner's secret
+    client = _wallet_client(partner)
+    if isinstance(client, JsonResponse):
+        return client
     try:
         status, session = _authenticate(client, str(token))
     except OutcomeUnknown as exc:

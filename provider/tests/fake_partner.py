@@ -46,6 +46,7 @@ class FakePartner:
         self.trickle = 0.0
         self.trickle_endpoints = {"credit"}
         self.answer_balance: object = None
+        self.answer_platform_transaction_id: str | None = None
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -143,6 +144,8 @@ class FakePartner:
                     body = {**body, "transaction_id": partner.answer_transaction_id}
                 if partner.answer_balance is not None:
                     body = {**body, "balance": partner.answer_balance}
+                if partner.answer_platform_transaction_id is not None:
+                    body = {**body, "platform_transaction_id": partner.answer_platform_transaction_id}
                 if partner.answer_player_id is not None:
                     body = {**body, "player_id": partner.answer_player_id}
                 if partner.answer_instead is not None:

@@ -215,6 +215,7 @@ def test_a_debit_that_fails_on_our_side_is_refused_and_rolled_back(fake_partner,
         ("answer_transaction_id", "c-someone-elses"),
         ("answer_age_seconds", 301),
         ("answer_balance", "99999"),
+        ("answer_balance", 2**63),  # no wallet holds it; nor could the row
     ],
 )
 def test_an_accepted_answer_that_is_not_an_answer_to_our_credit_is_not_taken(
@@ -227,6 +228,46 @@ def test_an_accepted_answer_that_is_not_an_answer_to_our_credit_is_not_taken(
     credit.refresh_from_db()
     assert (credit.status, credit.last_error_code) == ("pending", "OUTCOME_UNKNOWN")
     setattr(fake_partner, broken, None if broken != "answer_age_seconds" else 0)
+    assert deliver(credit) == "succeeded"  # the same id again: the partner's replay, paid once
+    assert fake_partner.applied[credit.transaction_id] == 1
+
+
+def test_an_acceptance_carrying_a_nul_is_recorded_and_the_players_next_credit_follows(fake_partner, partner_casino):
+    """PostgreSQL refuses NUL in text: the partner's id of an accepted credit carrying one made
+    the write of the success fail, leaving the credit `sending`, unflagged, at the head of the
+    player's line, so that none of their later credits was ever sent."""
+    first = play_one(partner_casino).credit
+    fake_partner.answer_platform_transaction_id = "pt\x00-1"
+    second = play_one(partner_casino).credit  # its debit accepted so too: recorded, not a 500
+    assert OutboundTransaction.objects.get(kind="debit", round=second.round).partner_transaction_id == "pt\ufffd-1"
+    assert deliver(first) == "succeeded"
+    assert deliver(second) == "succeeded"
+    first.refresh_from_db()
+    assert first.partner_transaction_id == "pt\ufffd-1"
+    assert fake_partner.applied[first.transaction_id] == fake_partner.applied[second.transaction_id] == 1
+
+
+def test_an_acceptance_the_row_cannot_hold_is_retried_and_flagged_not_left_in_flight(
+    fake_partner, partner_casino, monkeypatch, settings
+):
+    """Whatever else makes the success's write fail (a value past its column) is treated like
+    a failure around the call: retried, and flagged after OUTBOUND_FLAG_AFTER_ATTEMPTS."""
+    from django.db import DataError
+
+    from provider.outbound import services
+
+    settings.OUTBOUND_FLAG_AFTER_ATTEMPTS = 1
+    credit = play_one(partner_casino).credit
+
+    def unstorable(outbound, answer):
+        raise DataError("value too long for type character varying(128)")
+
+    monkeypatch.setattr(services, "_succeeded", unstorable)
+    assert deliver(credit) == "retry"
+    credit.refresh_from_db()
+    assert (credit.status, credit.last_error_code) == ("pending", "CLIENT_ERROR")
+    assert credit.flagged_at is not None and "value too long" in credit.last_error
+    monkeypatch.undo()
     assert deliver(credit) == "succeeded"  # the same id again: the partner's replay, paid once
     assert fake_partner.applied[credit.transaction_id] == 1
 
@@ -520,3 +561,15 @@ def test_amounts_the_contract_cannot_carry_are_refused_before_a_round_opens_or_s
         tournament_pay(round_obj=entry, prize=MAX_AMOUNT + 1, bounty=1)
     assert set(GameRound.objects.values_list("status", flat=True)) == {"open"}
     assert not OutboundTransaction.objects.filter(kind="credit").exists()
+
+
+def test_a_casino_served_under_a_path_of_its_own_gets_requests_signed_for_it(fake_partner, partner_casino):
+    """The signature covers the path as sent: under https://host/casino the casino sees, and
+    checks, /casino/api/v1/wallet/... (a signature over /api/v1/wallet/... alone was refused,
+    every debit with it, every credit retried for ever)."""
+    PartnerCasino.objects.filter(pk=partner_casino.pk).update(base_url=fake_partner.url + "/casino/")
+    partner_casino.refresh_from_db()
+    answer = WalletClient(partner_casino).call("balance", {"session_token": "tok"})
+    assert answer.accepted, answer.body
+    played = play_one(partner_casino)
+    assert deliver(played.credit) == "succeeded"

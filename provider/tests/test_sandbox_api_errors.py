@@ -3,8 +3,9 @@
 naming no player or currency we can record."""
 
 import pytest
+from django.conf import settings
 
-from provider.models import GameRound, PartnerPlayer
+from provider.models import GameRound, PartnerCasino, PartnerPlayer
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +68,14 @@ def test_a_display_name_we_cannot_store_is_stored_as_we_can(client, fake_sandbox
     assert r.status_code == 200, r.content
     assert PartnerPlayer.objects.get(partner_player_id="p1").display_name == "N" + "x" * 119
     assert GameRound.objects.get().status == "settled"
+
+
+@pytest.mark.parametrize("path", ["/sandbox/api/session", "/sandbox/api/bet"])
+def test_a_partner_secret_that_cannot_be_read_is_the_partner_unavailable(client, fake_sandbox_partner, path):
+    """Encrypted under another PROVIDER_SECRET_KEY: a 503 that says what to do, not a 500."""
+    PartnerCasino.objects.filter(name=settings.SANDBOX_PARTNER).update(secret_encrypted="not-a-fernet-token")
+    r = client.post(path, {"token": "t", "game": "dice", "stake": 100}, "application/json")
+    assert r.status_code == 503, r.content
+    assert r.json()["code"] == "PARTNER_UNAVAILABLE" and "seed_sandbox" in r.json()["message"]
+    assert not GameRound.objects.exists()
+    assert fake_sandbox_partner.balances == {"p1": 100_000} and not fake_sandbox_partner.received
