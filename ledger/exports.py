@@ -228,9 +228,17 @@ def report_snapshot(*, idle_timeout: str | None = None) -> Iterator[None]:
         yield
         return
     with transaction.atomic():
-        if idle_timeout:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config(%s, %s, true)", ["idle_in_transaction_session_timeout", idle_timeout])
+        with connection.cursor() as cursor:
+            # Every row is read, not the first few: planned for the first 10% (PostgreSQL's
+            # default for a cursor), a day's journal walked the whole journal's key in order to
+            # skip the sort, and took 513 ms on 2.4M transactions where 31 ms would do.
+            local = {"cursor_tuple_fraction": "1"}
+            if idle_timeout:
+                local["idle_in_transaction_session_timeout"] = idle_timeout
+            cursor.execute(
+                "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local)),
+                [value for pair in local.items() for value in pair],
+            )
         yield
 
 

@@ -270,13 +270,23 @@ def _column(model: type[models.Model], name: str) -> str:
     return str(field.column)
 
 
+OWNERS_BATCH = 10_000
+
+
 def _owners(source: _CachedBalance, row_ids: list[int]) -> dict[int, str]:
     """'player p_demo_1' per row, read only for the rows found wrong."""
     if not source.owner_field or not row_ids:
         return {}
     label = source.owner_field.split("__")[0]
-    rows = source.model._default_manager.filter(pk__in=row_ids).values_list("pk", source.owner_field)
-    return {pk: f"{label} {owner}" for pk, owner in rows}
+    owners: dict[int, str] = {}
+    # In batches: PostgreSQL binds at most 65,535 parameters to a statement, and a run that
+    # finds every wallet of a currency wrong (a bad migration, a broken debit function) must
+    # still name them, not stop with a traceback and record nothing.
+    for start in range(0, len(row_ids), OWNERS_BATCH):
+        batch = row_ids[start : start + OWNERS_BATCH]
+        rows = source.model._default_manager.filter(pk__in=batch).values_list("pk", source.owner_field)
+        owners.update((pk, f"{label} {owner}") for pk, owner in rows)
+    return owners
 
 
 def _balance_mismatches(

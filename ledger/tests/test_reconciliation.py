@@ -108,6 +108,18 @@ def test_a_wallet_that_drifted_is_named_by_its_player_and_currency_in_its_units(
     )
 
 
+def test_wallets_found_wrong_are_named_a_batch_at_a_time(monkeypatch):
+    """PostgreSQL binds at most 65,535 parameters to a statement: naming 70,000 wrong wallets in
+    one stopped the run with a traceback, recording nothing (a helper's review, on a copy)."""
+    wallets = [funded_wallet(amount=1_000) for _ in range(5)]
+    raw("UPDATE wallet_wallet SET balance = balance + 1")
+    monkeypatch.setattr("ledger.reconciliation.OWNERS_BATCH", 2)
+    report = ledger_reconcile()
+    assert sorted(problem.owner for problem in report.mismatches) == sorted(
+        f"player {wallet.player.player_id}" for wallet in wallets
+    )
+
+
 # --- Game rounds against their journal -----------------------------------------------------
 
 
