@@ -18,3 +18,18 @@ def test_start_up_objects_are_frozen_out_of_the_collector():
     frozen, still_tracked = int(out[0]), int(out[1])
     assert frozen > 50_000  # Django, DRF and the apps: what the worker keeps until it exits
     assert still_tracked < frozen / 10
+
+
+def test_a_worker_does_not_start_on_a_system_check_error():
+    """A PROVIDER_SECRET_KEY that is no Fernet key (provider.E001) stops the worker at start,
+    as it stops every manage.py command, instead of answering every wallet call 500."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "casino_platform.settings", "PROVIDER_SECRET_KEY": "not-fernet"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import casino_platform.wsgi"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode != 0
+    assert "The server will not start" in started.stderr and "provider.E001" in started.stderr
