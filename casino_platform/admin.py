@@ -488,7 +488,8 @@ admin.site.register(AccessAttempt, AccessAttemptAdmin)
 def second_factor_reset_by_staff(request: HttpRequest, users: list[User]) -> int:
     """Reset each one's second factor; the sessions ended, in all. One who reset their own is
     signed out here: their session is gone, and the answer would otherwise save it again."""
-    ended = sum(staff_second_factor_reset(user)[1] for user in users)
+    by = f"staff:{request.user.get_username()}"
+    ended = sum(staff_second_factor_reset(user, by=by)[1] for user in users)
     if any(user.pk == request.user.pk for user in users):
         auth.logout(request)
     return ended
@@ -556,6 +557,9 @@ class StaffUserAdmin(UserAdmin):
     row under Second factor to delete)."""
 
     actions = ["reset_second_factor"]
+    # When the second factor's set-up time runs from (second_factor.staff_set_up_open_until):
+    # editable, anyone who may change users could reopen it, or make it last for years.
+    readonly_fields = ["last_login", "date_joined"]
 
     @admin.action(
         description="Reset their second factor (sessions end; they set up a new app at their next sign-in)",
@@ -563,6 +567,8 @@ class StaffUserAdmin(UserAdmin):
     )
     def reset_second_factor(self, request: HttpRequest, queryset: Any) -> None:
         users = list(queryset.order_by("username"))
+        for user in users:  # the users' history (and the admin's log) names who reset it
+            self.log_change(request, user, "Reset their second factor")
         ended = second_factor_reset_by_staff(request, users)
         hours = settings.STAFF_SECOND_FACTOR_SET_UP_HOURS
         self.message_user(

@@ -9,13 +9,19 @@ class PlatformConfig(AppConfig):
     verbose_name = "Casino platform"
 
     def ready(self) -> None:
+        from django.contrib.auth.models import User
         from django.contrib.auth.signals import user_logged_in
+        from django.db.models.signals import post_save, pre_save
 
         from . import checks  # noqa: F401 - registers the deploy checks of the production settings
+        from .second_factor import staff_promotion_note, staff_promotion_open
         from .sign_in import staff_session_mark
 
         # Seen at sign-in, whose save sets the session's end: the next minute's requests write nothing.
         user_logged_in.connect(staff_session_mark, dispatch_uid="staff_session_mark")
+        # A user made staff (or switched back on) has the second factor's set-up time from then.
+        pre_save.connect(staff_promotion_note, sender=User, dispatch_uid="staff_promotion_note")
+        post_save.connect(staff_promotion_open, sender=User, dispatch_uid="staff_promotion_open")
 
 
 class StaffAdminConfig(AdminConfig):

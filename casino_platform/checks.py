@@ -2,10 +2,25 @@
 settings when run, never at import: `make lint` loads the settings with only a SECRET_KEY,
 and `make run` (DEBUG on) is meant to run on the embedded default they refuse."""
 
+import sys
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+
+def refuse_to_start_on_errors(what: str) -> None:
+    """Stop a process that would serve (the web server's workers, a Celery worker) on a system
+    check's error, as Django stops every manage.py command: the server and the workers run no
+    checks of their own (Celery runs them and throws the result away). Warnings and the
+    deploy checks are `manage.py check --deploy`'s. SystemExit: Celery's signals swallow
+    any Exception their receivers raise."""
+    errors = [message for message in checks.run_checks() if message.is_serious() and not message.is_silenced()]
+    if errors:
+        lines = "\n".join(str(error) for error in errors)
+        print(f"The {what} will not start: system check errors:\n{lines}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 @register(Tags.security, deploy=True)
@@ -79,14 +94,19 @@ def staff_second_factor_on(app_configs: Any = None, **kwargs: Any) -> list[Warni
 @register(Tags.security)
 def staff_second_factor_set_up_time(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Under an hour, a reset would leave a member of staff no time to sign in and set up the
-    app it is for."""
-    if settings.STAFF_SECOND_FACTOR_SET_UP_HOURS >= 1:
+    app it is for; past ten years the time is no bound (and past the calendar, a 500)."""
+    hours = settings.STAFF_SECOND_FACTOR_SET_UP_HOURS
+    if not settings.STAFF_SECOND_FACTOR or 1 <= hours <= SET_UP_HOURS_MAX:
         return []
     return [
         Error(
-            f"STAFF_SECOND_FACTOR_SET_UP_HOURS ({settings.STAFF_SECOND_FACTOR_SET_UP_HOURS}) is under an hour: "
-            "staff could not set up their authenticator app, even after a reset.",
+            f"STAFF_SECOND_FACTOR_SET_UP_HOURS ({hours}) is not 1 to {SET_UP_HOURS_MAX} (ten years): under an hour, "
+            "staff could not set up their authenticator app, even after a reset; over, a password learnt any time "
+            "would do.",
             hint="Set it to how long new or reset staff have to sign in and set up their app, e.g. 72.",
             id="casino_platform.E004",
         )
     ]
+
+
+SET_UP_HOURS_MAX = 10 * 366 * 24

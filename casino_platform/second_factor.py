@@ -14,7 +14,7 @@ import logging
 import re
 from base64 import b32encode, b64encode
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -109,7 +109,37 @@ def staff_set_up_open_until(user: User) -> datetime:
     alone: STAFF_SECOND_FACTOR_SET_UP_HOURS from their last reset (SecondFactorSetUp), or
     from the day they joined."""
     opened = SecondFactorSetUp.objects.filter(user=user).values_list("opened_at", flat=True).first()
-    return (opened or user.date_joined) + timedelta(hours=settings.STAFF_SECOND_FACTOR_SET_UP_HOURS)
+    try:
+        return (opened or user.date_joined) + timedelta(hours=settings.STAFF_SECOND_FACTOR_SET_UP_HOURS)
+    except OverflowError:  # a date near the calendar's end: open, rather than a 500
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def staff_set_up_open(user: User) -> None:
+    """Give the member of staff the set-up time from now: a reset, or a user just made staff
+    or switched back on (whose date_joined may be years old)."""
+    SecondFactorSetUp.objects.update_or_create(user_id=user.pk, defaults={"opened_at": timezone.now()})
+
+
+_PROMOTED = "_second_factor_set_up_opens"
+
+
+def staff_promotion_note(sender: type[User], instance: User, **kwargs: Any) -> None:
+    """pre_save of User: whether the save makes them active staff (promoted, or switched back
+    on), for staff_promotion_open to give them the set-up time from then rather than none."""
+    update_fields = kwargs.get("update_fields")
+    if instance.pk is None or not (instance.is_staff and instance.is_active):
+        return
+    if update_fields is not None and not {"is_staff", "is_active"} & set(update_fields):
+        return  # a sign-in's last_login, say
+    was = User.objects.filter(pk=instance.pk).values_list("is_staff", "is_active").first()
+    setattr(instance, _PROMOTED, was is not None and not all(was))
+
+
+def staff_promotion_open(sender: type[User], instance: User, **kwargs: Any) -> None:
+    """post_save of User, in the save's transaction: see staff_promotion_note."""
+    if instance.__dict__.pop(_PROMOTED, False):
+        staff_set_up_open(instance)
 
 
 def staff_authenticator_to_set_up(user: AbstractBaseUser, shown: int | None) -> TOTPDevice:
@@ -249,7 +279,7 @@ def staff_sessions_end(user: AbstractBaseUser) -> int:
     return ended
 
 
-def staff_second_factor_reset(user: AbstractBaseUser) -> tuple[int, int]:
+def staff_second_factor_reset(user: AbstractBaseUser, *, by: str) -> tuple[int, int]:
     """Delete the member of staff's app and backup codes, and end their sessions: they sign in
     again with their password and set up a new app, within STAFF_SECOND_FACTOR_SET_UP_HOURS
     from now (a session already open would otherwise set one up without the password).
@@ -258,9 +288,9 @@ def staff_second_factor_reset(user: AbstractBaseUser) -> tuple[int, int]:
         _lock_user(user)
         apps, _ = TOTPDevice.objects.filter(user=user).delete()
         backup, _ = StaticDevice.objects.filter(user=user).delete()
-        SecondFactorSetUp.objects.update_or_create(user_id=user.pk, defaults={"opened_at": timezone.now()})
+        staff_set_up_open(cast(User, user))
         sessions = staff_sessions_end(user)
-    logger.warning("staff second factor reset for %s: %d sessions ended", user.get_username(), sessions)
+    logger.warning("staff second factor reset for %s by %s: %d sessions ended", user.get_username(), by, sessions)
     return apps + backup, sessions
 
 

@@ -6,20 +6,11 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casino_platform.settings")
 django_application = get_wsgi_application()
 
+from casino_platform.checks import refuse_to_start_on_errors  # noqa: E402 - needs the apps loaded above
 
-def _refuse_to_serve_on_errors() -> None:
-    """The system checks' errors stop a worker at start, as they stop every manage.py command
-    and Celery worker (a PROVIDER_SECRET_KEY that is no Fernet key would otherwise answer
-    every wallet call 500). Warnings and deploy checks are `manage.py check --deploy`'s."""
-    from django.core import checks
-    from django.core.management.base import SystemCheckError
-
-    errors = [message for message in checks.run_checks() if message.is_serious() and not message.is_silenced()]
-    if errors:
-        raise SystemCheckError("The server will not start:\n" + "\n".join(str(error) for error in errors))
-
-
-_refuse_to_serve_on_errors()
+# As every manage.py command and Celery worker: a PROVIDER_SECRET_KEY that is no Fernet key
+# would otherwise answer every wallet call 500.
+refuse_to_start_on_errors("server")
 
 from wallet.api.front import WalletCallbackFront  # noqa: E402 - needs the apps loaded above
 

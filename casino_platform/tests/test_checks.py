@@ -61,7 +61,10 @@ def test_a_back_office_without_the_second_factor_is_warned(settings):
     assert "casino_platform.W002" in deploy_check_ids()
 
 
-def test_no_time_to_set_up_the_second_factor_is_refused(settings):
+@pytest.mark.parametrize("hours", [0, 10 * 366 * 24 + 1])
+def test_a_set_up_time_of_no_time_or_no_bound_is_refused(settings, hours):
     assert "casino_platform.E004" not in deploy_check_ids()  # 72 hours by default
-    settings.STAFF_SECOND_FACTOR_SET_UP_HOURS = 0
+    settings.STAFF_SECOND_FACTOR_SET_UP_HOURS = hours
     assert "casino_platform.E004" in {m.id for m in run_checks(tags=[Tags.security])}
+    settings.STAFF_SECOND_FACTOR = False  # behind a single sign-on: no set-up at all
+    assert "casino_platform.E004" not in {m.id for m in run_checks(tags=[Tags.security])}

@@ -15,6 +15,7 @@ import pytest
 import requests
 from django.apps import apps
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -246,6 +247,56 @@ def test_staff_without_an_app_when_the_set_up_time_came_in_get_all_of_it():
 
 
 @pytest.mark.django_db
+def test_a_user_made_staff_or_switched_back_on_has_the_set_up_time_from_then():
+    long_ago = timezone.now() - timedelta(days=400)
+    cleo = User.objects.create_user("cleo", date_joined=long_ago)  # a user, not staff
+    dan = User.objects.create_user("dan", is_staff=True, date_joined=long_ago)
+    assert staff_set_up_open_until(cleo) < timezone.now()
+
+    cleo.last_login = timezone.now()
+    cleo.save(update_fields=["last_login"])
+    dan.first_name = "Dan"
+    dan.save()  # already active staff: nothing to give
+    assert not SecondFactorSetUp.objects.exists()
+
+    cleo.is_staff = True
+    cleo.save()
+    dan.is_active = False
+    dan.save()
+    dan.is_active = True
+    dan.save(update_fields=["is_active"])
+    for user in (cleo, dan):
+        assert staff_set_up_open_until(user) > timezone.now() + timedelta(hours=71)
+
+
+@pytest.mark.django_db
+def test_the_set_up_time_past_the_calendar_is_open_not_a_500(settings):
+    settings.STAFF_SECOND_FACTOR_SET_UP_HOURS = 10**8  # refused at start (E004); here as if not
+    user = User.objects.create_user("ana", password=PASSWORD, is_staff=True)
+    assert staff_set_up_open_until(user).year == 9999
+    browser = Client()
+    assert browser.post("/admin/login/", {"username": "ana", "password": PASSWORD}).status_code == 302
+    assert browser.get("/admin/second-factor/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_every_active_member_of_staff_without_an_app_is_reset_at_once():
+    """As after turning STAFF_SECOND_FACTOR on behind what had been a single sign-on: everyone
+    who joined long ago would otherwise find their set-up time long gone."""
+    long_ago = timezone.now() - timedelta(days=400)
+    ana = User.objects.create_user("ana", is_staff=True, date_joined=long_ago)
+    bo = User.objects.create_user("bo", is_staff=True, date_joined=long_ago)
+    TOTPDevice.objects.create(user=bo, name="Authenticator app", confirmed=True)
+    out = io.StringIO()
+    call_command("second_factor_reset", "--without-app", stdout=out)
+    assert "ana's authenticator app and backup codes are deleted" in out.getvalue() and "bo" not in out.getvalue()
+    assert staff_set_up_open_until(ana) > timezone.now() + timedelta(hours=71)
+    assert TOTPDevice.objects.filter(user=bo).exists()
+    with pytest.raises(CommandError, match="not both"):
+        call_command("second_factor_reset", "ana", "--without-app")
+
+
+@pytest.mark.django_db
 def test_the_users_list_resets_a_second_factor_for_who_may_delete_one(client, admin_user):
     """Admin -> Users, "Reset their second factor": the way back for a member of staff whose
     set-up time ended with no app (no row under Second factor to delete), as for a lost phone."""
@@ -266,9 +317,21 @@ def test_the_users_list_resets_a_second_factor_for_who_may_delete_one(client, ad
     assert "Second factor reset" not in answer.content.decode()
     assert TOTPDevice.objects.filter(user=bo).exists()
 
+    # Nor does changing a user move the day the set-up time runs from.
+    joined = User.objects.get(pk=ana.pk).date_joined
+    page = client.get(f"/admin/auth/user/{ana.pk}/change/").content.decode()
+    assert 'name="date_joined_0"' not in page
+    assert User.objects.get(pk=ana.pk).date_joined == joined
+
     client.force_login(admin_user)
     answer = client.post("/admin/auth/user/", action, follow=True)
     assert "Second factor reset for ana, bo: 1 sessions ended" in answer.content.decode()
+    # Who did it: each user's history, as a deletion under Second factor is.
+    assert set(
+        LogEntry.objects.filter(change_message="Reset their second factor", user=admin_user).values_list(
+            "object_repr", flat=True
+        )
+    ) == {"ana", "bo"}
     assert not TOTPDevice.objects.filter(user=bo).exists()
     assert bos_browser.get("/admin/").status_code == 302  # signed out
     assert staff_set_up_open_until(ana) > timezone.now() + timedelta(hours=71)
@@ -278,6 +341,19 @@ def test_the_users_list_resets_a_second_factor_for_who_may_delete_one(client, ad
     assert answer.status_code == 302
     assert client.get("/admin/").status_code == 302
     assert not TOTPDevice.objects.filter(user=admin_user).exists()
+
+
+@pytest.mark.django_db
+def test_backup_codes_given_by_hand_before_are_stored_as_typed():
+    migration = importlib.import_module("casino_platform.migrations.0002_backup_codes_as_typed")
+    user = User.objects.create_user("ana", is_staff=True)
+    device = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    # As stored before the release: pre_save now normalises, so straight to the table.
+    StaticToken.objects.bulk_create(
+        StaticToken(device=device, token=token) for token in ["Spare Code", "abcdefgh", "123456"]
+    )
+    migration.as_typed(apps, None)
+    assert sorted(StaticToken.objects.values_list("token", flat=True)) == ["123456", "abcdefgh", "sparecode"]
 
 
 @pytest.mark.django_db

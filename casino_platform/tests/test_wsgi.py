@@ -33,3 +33,18 @@ def test_a_worker_does_not_start_on_a_system_check_error():
     )
     assert started.returncode != 0
     assert "The server will not start" in started.stderr and "provider.E001" in started.stderr
+
+
+def test_a_celery_worker_does_not_start_on_a_system_check_error():
+    """Celery runs the checks and throws the result away: the worker's start refuses them."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "casino_platform.settings", "PROVIDER_SECRET_KEY": "not-fernet"}
+    started = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "casino_platform", "worker", "--pool=solo", "-Q", "never-served"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "The Celery worker will not start" in started.stderr and "provider.E001" in started.stderr

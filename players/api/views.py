@@ -16,6 +16,7 @@ from casino_platform import clock
 from casino_platform.errors import ValidationFailed
 from casino_platform.openapi import operator_error_responses
 from casino_platform.parsers import JSONParser
+from ledger.models import CURRENCY_CODE
 from ledger.selectors import currency_get
 from players.models import BET_LIMITS, PeriodLimit, Player, PlayTimeLimit, SelfExclusionState, SessionTimeLimit
 from players.selectors import (
@@ -223,7 +224,15 @@ class ResponsibleGamblingApi(PlayerApiView):
         query.is_valid(raise_exception=True)
         player = player_get(player_id=player_id)
         asked = query.validated_data.get("currency")
-        return Response(_state(player, also_in=() if asked is None else [currency_get(code=asked).code]))
+        return Response(_state(player, also_in=() if asked is None else [_currency_asked(player, asked)]))
+
+
+def _currency_asked(player: Player, asked: str) -> str:
+    """A currency the platform takes, or one of the player's wallets' (listed anyway, a
+    disabled one too); VALIDATION_ERROR otherwise."""
+    if CURRENCY_CODE.fullmatch(asked) and player.wallets.filter(currency_id=asked).exists():
+        return asked
+    return currency_get(code=asked).code
 
 
 def _reason_given(request: Request) -> str:

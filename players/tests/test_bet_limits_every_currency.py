@@ -322,12 +322,14 @@ class TestTheStateSaysWhatIsMissing:
         ],
     )
     def test_a_currency_asked_for_is_one_the_platform_takes(self, client, player, asked, why):
-        Currency.objects.filter(code="CAD").update(is_enabled=False)
+        Currency.objects.filter(code__in=["CAD", "USD"]).update(is_enabled=False)
         for query in (asked, "CAD"):
             r = call(client, "GET", f"{PLAYER}/responsible-gambling?currency={query}")
             assert r.status_code == 400, r.content
             assert r.json()["code"] == "VALIDATION_ERROR"
             assert r.json()["details"]["currency"] == [why if query == asked else "not enabled"]
+        # One of the player's wallets', disabled since: listed as without asking.
+        assert call(client, "GET", f"{PLAYER}/responsible-gambling?currency=USD").status_code == 200
 
     def test_every_kind_and_period_is_listed_in_order(self, client, player):
         set_limit(client, "deposit-limits", "USD", "month", 50_000)
