@@ -106,8 +106,8 @@ def staff_authenticator(user: AbstractBaseUser) -> TOTPDevice | None:
 
 def staff_set_up_open_until(user: User) -> datetime:
     """Until when the member of staff may set up an authenticator app with their password
-    alone: STAFF_SECOND_FACTOR_SET_UP_HOURS from their last reset (SecondFactorSetUp), or
-    from the day they joined."""
+    alone: STAFF_SECOND_FACTOR_SET_UP_HOURS from their last reset or promotion to staff
+    (SecondFactorSetUp), or from the day they joined."""
     opened = SecondFactorSetUp.objects.filter(user=user).values_list("opened_at", flat=True).first()
     try:
         return (opened or user.date_joined) + timedelta(hours=settings.STAFF_SECOND_FACTOR_SET_UP_HOURS)
