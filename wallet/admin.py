@@ -64,7 +64,6 @@ from .services import (
     staff_money_move,
     staff_movement_approve,
     staff_movement_reject,
-    wallet_withdrawal_return,
     withdrawal_approve,
     withdrawal_reject,
 )
@@ -175,49 +174,41 @@ class WalletAdmin(ActionOnlyAdmin):
             data = form.cleaned_data
             staff = f"staff:{request.user.get_username()}"
             try:
-                if data["kind"] == "return":
-                    result = wallet_withdrawal_return(
-                        player_id=wallet.player.player_id,
-                        reference=data["reference"],
-                        created_by=staff,
-                        reason=data["reason"],
-                        currency=wallet.currency_id,
+                # A return too: money back in on staff's word, under the same four eyes.
+                outcome = staff_money_move(
+                    wallet=wallet,
+                    kind=data["kind"],
+                    amount=data["amount"],
+                    staff=staff,
+                    reason=data["reason"],
+                    reference=data["reference"] or None,
+                    submission=data.get("submission") or None,
+                )
+                if outcome.waiting is not None and outcome.asked_before:
+                    waiting = outcome.waiting
+                    messages.warning(
+                        request,
+                        f"Nothing moved: this movement already waits for approval as staff movement "
+                        f"{waiting.pk}, asked for by {waiting.requested_by} on "
+                        f"{waiting.requested_at:%Y-%m-%d %H:%M} UTC.",
                     )
-                else:
-                    outcome = staff_money_move(
-                        wallet=wallet,
-                        kind=data["kind"],
-                        amount=data["amount"],
-                        staff=staff,
-                        reason=data["reason"],
-                        reference=data["reference"] or None,
-                        submission=data.get("submission") or None,
+                    return redirect("admin:wallet_staffmovement_review", waiting.pk)
+                if outcome.waiting is not None:
+                    waiting = outcome.waiting
+                    if waiting.held_because == StaffMovement.HeldBecause.DAY_TOTAL:
+                        allowance = wallet.currency.format(wallet.currency.staff_daily_allowance or 0)
+                        why = f"it would take what you moved alone today over {allowance}"
+                    else:
+                        why = f"over {wallet.currency.format(wallet.currency.staff_approval_above or 0)}"
+                    messages.warning(
+                        request,
+                        f"Nothing moved yet: {why}, this movement waits for another member of "
+                        f"staff to approve it (staff movement {waiting.pk}).",
                     )
-                    if outcome.waiting is not None and outcome.asked_before:
-                        waiting = outcome.waiting
-                        messages.warning(
-                            request,
-                            f"Nothing moved: this movement already waits for approval as staff movement "
-                            f"{waiting.pk}, asked for by {waiting.requested_by} on "
-                            f"{waiting.requested_at:%Y-%m-%d %H:%M} UTC.",
-                        )
-                        return redirect("admin:wallet_staffmovement_review", waiting.pk)
-                    if outcome.waiting is not None:
-                        waiting = outcome.waiting
-                        if waiting.held_because == StaffMovement.HeldBecause.DAY_TOTAL:
-                            allowance = wallet.currency.format(wallet.currency.staff_daily_allowance or 0)
-                            why = f"it would take what you moved alone today over {allowance}"
-                        else:
-                            why = f"over {wallet.currency.format(wallet.currency.staff_approval_above or 0)}"
-                        messages.warning(
-                            request,
-                            f"Nothing moved yet: {why}, this movement waits for another member of "
-                            f"staff to approve it (staff movement {waiting.pk}).",
-                        )
-                        # Its review page, which the requester may open to see it or take it back.
-                        return redirect("admin:wallet_staffmovement_review", waiting.pk)
-                    assert outcome.result is not None
-                    result = outcome.result
+                    # Its review page, which the requester may open to see it or take it back.
+                    return redirect("admin:wallet_staffmovement_review", waiting.pk)
+                assert outcome.result is not None
+                result = outcome.result
             except DomainError as exc:
                 messages.error(request, f"{exc.code}: {exc.message}")
                 # What was typed, to correct and send again as a new movement: the refused one's

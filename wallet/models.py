@@ -185,6 +185,9 @@ class StaffMovement(models.Model):
         DEPOSIT = "deposit", "Deposit"
         WITHDRAW = "withdraw", "Withdrawal"
         ADJUST = "adjust", "Adjustment"
+        # The whole withdrawal named by `reference`, back to the wallet: money in, on staff's
+        # word that the payout failed, so it waits as a deposit would.
+        RETURN = "return", "Return of a failed payout"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for a second approval"

@@ -29,7 +29,7 @@ from ledger.errors import IdempotencyMismatch
 from ledger.models import IdempotencyRecord
 
 from ..errors import FourEyesRequired, StaffMovementNotAllowed
-from ..models import StaffDayTotal, StaffMovement, Wallet
+from ..models import StaffDayTotal, StaffMovement, Wallet, Withdrawal
 from .backoffice import (
     BACKOFFICE_SCOPE,
     STAFF_MOVEMENT_PREFIX,
@@ -42,14 +42,27 @@ from .backoffice import (
     wallet_withdraw,
 )
 from .common import WalletResult, validate_amount, validate_transaction_id
+from .withdrawals import wallet_withdrawal_return
 
 Status = StaffMovement.Status
 REASON_MAX = StaffMovement._meta.get_field("reason").max_length or 500
+
+
+def _payout_return(
+    *, player_id: str, currency: str, amount: int, created_by: str, reason: str, reference: str
+) -> WalletResult:
+    """The withdrawal under `reference` given back whole (`amount` is what it was asked for
+    at): wallet_withdrawal_return, once, whoever else returns it."""
+    return wallet_withdrawal_return(
+        player_id=player_id, reference=reference, created_by=created_by, reason=reason, currency=currency
+    )
+
 
 _SERVICES: dict[str, Callable[..., WalletResult]] = {
     StaffMovement.Kind.DEPOSIT: wallet_deposit,
     StaffMovement.Kind.WITHDRAW: wallet_withdraw,
     StaffMovement.Kind.ADJUST: wallet_adjust,
+    StaffMovement.Kind.RETURN: _payout_return,
 }
 
 
@@ -78,16 +91,33 @@ def staff_money_move(
     reference: str | None = None,
     submission: str | None = None,
 ) -> StaffMoveOutcome:
-    """A deposit, withdrawal or adjustment entered by `staff` on `wallet`: made at once up to
-    the currency's `staff_approval_above` and within what `staff` may still move alone today,
-    recorded to wait for a second approval otherwise. `reference`: staff's, a payment's (a
-    withdrawal with one is a payout the payment system sends); `submission`: the form's own
+    """A deposit, withdrawal, adjustment or return of a failed payout entered by `staff` on
+    `wallet`: made at once up to the currency's `staff_approval_above` and within what `staff`
+    may still move alone today, recorded to wait for a second approval otherwise. `reference`:
+    staff's, a payment's (a withdrawal with one is a payout the payment system sends; a
+    return names the withdrawal by it, and `amount` is not read); `submission`: the form's own
     key, which only makes a movement without a reference once."""
     if kind not in _SERVICES:
         raise ValidationFailed(f"Unknown movement {kind!r}.", details={"kind": ["invalid"]})
     validate_payment_reference(reference)
     if not reference and submission:
         reference = f"{STAFF_SUBMISSION_PREFIX}{submission}"
+    if kind == StaffMovement.Kind.RETURN:
+        returnable = _returnable_amount(wallet, reference)
+        if returnable is None:
+            # Nothing a return would move now: the service refuses it (no such withdrawal, not
+            # paid out) or answers the return already made.
+            return StaffMoveOutcome(
+                result=_payout_return(
+                    player_id=wallet.player.player_id,
+                    currency=wallet.currency_id,
+                    amount=0,
+                    created_by=staff,
+                    reason=reason,
+                    reference=reference or "",
+                )
+            )
+        amount = returnable
 
     def move() -> WalletResult:
         return _SERVICES[kind](
@@ -122,6 +152,18 @@ def staff_money_move(
     if result.replayed:
         _day_total_give_back(share)  # counted when it was made
     return StaffMoveOutcome(result=result)
+
+
+def _returnable_amount(wallet: Wallet, reference: str | None) -> int | None:
+    """The amount of the paid-out withdrawal of `wallet` under `reference`, which a return
+    would give back; None when there is none a return would move money for now."""
+    if not reference:
+        return None
+    return (
+        Withdrawal.objects.filter(wallet=wallet, reference=reference, status=Withdrawal.Status.APPROVED)
+        .values_list("amount", flat=True)
+        .first()
+    )
 
 
 def _payout_or_not(kind: str, reference: str | None) -> dict[str, bool]:
@@ -184,6 +226,8 @@ def _asked_or_moved_before(
         )
     if earlier is not None:
         return earlier
+    if kind == StaffMovement.Kind.RETURN:
+        return None  # the reference is the withdrawal's, whose own record is no return made
     return _MOVED if IdempotencyRecord.objects.filter(scope=BACKOFFICE_SCOPE, key=reference).exists() else None
 
 
@@ -262,7 +306,8 @@ def staff_movement_approve(*, movement_id: int, staff: str, reason: str) -> Wall
         money_in = movement.kind == StaffMovement.Kind.DEPOSIT or (
             movement.kind == StaffMovement.Kind.ADJUST and movement.amount > 0
         )
-        # Money may still leave a wallet whose currency was disabled (paying out a retired one).
+        # Money may still leave a wallet whose currency was disabled (paying out a retired one),
+        # and a failed payout come back to it (the player's own money).
         if money_in and not movement.wallet.currency.is_enabled:
             raise ValidationFailed(
                 f"Currency {movement.wallet.currency_id} is not enabled: approve this once it is, or reject it.",

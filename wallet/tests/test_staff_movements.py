@@ -555,3 +555,86 @@ def test_racing_approvals_and_rejections_move_the_money_once():
         assert (movement.status, moved, balance()) == ("approved", 1, 107_000), answers
         assert ("reject", "ok") not in answers
     assert ledger_reconcile().ok
+
+
+def paid_out(client, amount: int, reference: str) -> None:
+    """A withdrawal through the operator API, approved at once (no review asked for)."""
+    r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": amount, "reference": reference})
+    assert r.status_code == 200 and r.json()["status"] == "approved", r.content
+
+
+class TestReturnOfAFailedPayout:
+    """Staff giving a paid withdrawal back on "Move money…" put money into the wallet on their
+    word alone that the payout failed: over the threshold or the day's allowance it waits for a
+    colleague, as a deposit would (a helper's review found one clerk could return any payout)."""
+
+    def test_over_the_threshold_it_waits_for_a_colleague_then_gives_back_once(self, client, sandbox):
+        paid_out(client, 90_000, "po-big")
+        outcome = alone(kind="return", amount=None, reference="po-big")
+        assert outcome.result is None and outcome.waiting is not None
+        waiting = outcome.waiting
+        assert (waiting.kind, waiting.amount, waiting.reference, waiting.status) == (
+            "return",
+            90_000,
+            "po-big",
+            "pending",
+        )
+        assert balance() == 10_000 and Withdrawal.objects.get(reference="po-big").status == "approved"
+        # Asked again (the form sent twice): the same request, nothing moved.
+        again = alone(kind="return", amount=None, reference="po-big")
+        assert again.asked_before and again.waiting.pk == waiting.pk
+        with pytest.raises(FourEyesRequired):
+            staff_movement_approve(movement_id=waiting.pk, staff="staff:alice", reason="mine")
+
+        result = staff_movement_approve(movement_id=waiting.pk, staff="staff:bob", reason="bank's return seen")
+        assert (result.balance, balance()) == (100_000, 100_000)
+        assert Withdrawal.objects.get(reference="po-big").status == "returned"
+        movement = StaffMovement.objects.get(pk=waiting.pk)
+        assert movement.status == "approved" and movement.journal.memo == "bank transfer (approved by staff:bob)"
+        # Returned once, whoever asks again.
+        assert alone(kind="return", amount=None, reference="po-big").result.replayed
+        assert balance() == 100_000 and ledger_reconcile().ok
+
+    def test_a_payout_staff_made_is_held_too(self, client, sandbox):
+        """Its reference names staff's own earlier withdrawal (a backoffice key): still a return
+        to approve, not taken for that withdrawal made again."""
+        movement = ask(kind="withdraw", reference="po-staff")
+        staff_movement_approve(movement_id=movement.pk, staff="staff:bob", reason="payout asked for")
+        assert balance() == 100_000 - ABOVE - 1
+        outcome = alone(kind="return", amount=None, reference="po-staff")
+        assert outcome.waiting is not None and outcome.waiting.amount == ABOVE + 1
+        assert balance() == 100_000 - ABOVE - 1
+
+    def test_under_both_it_is_given_back_at_once_and_counts_towards_the_day(self, client, allowance):
+        paid_out(client, 30_000, "po-small")
+        outcome = alone(kind="return", amount=None, reference="po-small")
+        assert outcome.result is not None and not outcome.result.replayed
+        assert (balance(), moved_today()) == (100_000, 30_000)
+        paid_out(client, 45_000, "po-day-1")
+        assert alone(kind="return", amount=None, reference="po-day-1").result is not None
+        paid_out(client, 40_000, "po-day-2")  # under the threshold, over what is left today
+        outcome = alone(kind="return", amount=None, reference="po-day-2")
+        assert outcome.waiting is not None and outcome.waiting.held_because == "day_total"
+        assert (balance(), moved_today()) == (60_000, 75_000)
+
+    def test_one_that_would_move_nothing_is_answered_at_once(self, client, sandbox):
+        with pytest.raises(DomainError) as refused:
+            alone(kind="return", amount=None, reference="po-none")
+        assert refused.value.code == "WITHDRAWAL_NOT_FOUND"
+        assert not StaffMovement.objects.exists()
+
+    def test_a_return_waiting_in_a_currency_disabled_meanwhile_is_still_approved(self, client, sandbox):
+        """The player's own money coming back, as the payment system's return would be."""
+        paid_out(client, 90_000, "po-retired")
+        waiting = alone(kind="return", amount=None, reference="po-retired").waiting
+        Currency.objects.filter(code="EUR").update(is_enabled=False)
+        staff_movement_approve(movement_id=waiting.pk, staff="staff:bob", reason="bank's return seen")
+        assert balance() == 100_000
+
+    def test_from_the_form_over_the_threshold_it_waits(self, client, admin_client, sandbox):
+        paid_out(client, 90_000, "po-form")
+        r = move(admin_client, wallet(), kind="return", reference="po-form", reason="IBAN closed")
+        assert r.status_code == 302
+        (waiting,) = StaffMovement.objects.filter(kind="return")
+        assert r["Location"] == reverse("admin:wallet_staffmovement_review", args=[waiting.pk])
+        assert balance() == 10_000
