@@ -7,7 +7,10 @@ from django.core.checks import Error, register
 @register()
 def cashier_webhook_signed(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Events about players' money are never sent unsigned (a URL needs its secret), and a
-    slow receiver does not get an event twice (the timeout is well inside the lease)."""
+    slow receiver is not sent an event again while it is still answering (the timeout, well
+    inside the lease, bounds the connect and each wait for the receiver's bytes; one that
+    trickles its answer past the lease does get it again, under the same X-Event-Id, as
+    at-least-once delivery allows)."""
     if settings.CASHIER_WEBHOOK_URL and not settings.CASHIER_WEBHOOK_SECRET:
         return [
             Error(
