@@ -175,11 +175,12 @@ class WithdrawalEvent(models.Model):
 
 
 class StaffMovement(models.Model):
-    """A deposit, withdrawal or adjustment entered by staff over their currency's
-    `staff_approval_above`, or over what they may still move alone that day
+    """A deposit, withdrawal, adjustment or return of a failed payout entered by staff over
+    their currency's `staff_approval_above`, or over what they may still move alone that day
     (`staff_daily_allowance`): it moves nothing until another member of staff approves it
     (four eyes), then moves once under its reference (wallet/services/staff_movements.py).
-    `amount` is in minor units: positive for a deposit or withdrawal, signed for an adjustment."""
+    `amount` is in minor units: positive for a deposit, withdrawal or return (the withdrawal's
+    whole amount), signed for an adjustment."""
 
     class Kind(models.TextChoices):
         DEPOSIT = "deposit", "Deposit"

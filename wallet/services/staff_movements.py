@@ -1,6 +1,6 @@
 """Staff's money movements ("Move money…" in the admin) with four eyes: over the currency's
-`staff_approval_above` a deposit, withdrawal or adjustment is a StaffMovement that moves
-nothing until another member of staff approves it.
+`staff_approval_above` a deposit, withdrawal, adjustment or return of a failed payout is a
+StaffMovement that moves nothing until another member of staff approves it.
 
 An approval claims the request (pending -> approving, in its own short transaction, so a
 rejection can no longer overtake it), then makes the movement through the back-office service
@@ -28,8 +28,9 @@ from casino_platform.errors import DomainError, ValidationFailed
 from ledger.errors import IdempotencyMismatch
 from ledger.models import IdempotencyRecord
 
-from ..errors import FourEyesRequired, StaffMovementNotAllowed
+from ..errors import FourEyesRequired, StaffMovementNotAllowed, WithdrawalNotAllowed
 from ..models import StaffDayTotal, StaffMovement, Wallet, Withdrawal
+from ..selectors import withdrawal_get
 from .backoffice import (
     BACKOFFICE_SCOPE,
     STAFF_MOVEMENT_PREFIX,
@@ -103,20 +104,9 @@ def staff_money_move(
     if not reference and submission:
         reference = f"{STAFF_SUBMISSION_PREFIX}{submission}"
     if kind == StaffMovement.Kind.RETURN:
-        returnable = _returnable_amount(wallet, reference)
-        if returnable is None:
-            # Nothing a return would move now: the service refuses it (no such withdrawal, not
-            # paid out) or answers the return already made.
-            return StaffMoveOutcome(
-                result=_payout_return(
-                    player_id=wallet.player.player_id,
-                    currency=wallet.currency_id,
-                    amount=0,
-                    created_by=staff,
-                    reason=reason,
-                    reference=reference or "",
-                )
-            )
+        returnable = _returnable_amount(wallet, reference, staff=staff, reason=reason)
+        if isinstance(returnable, StaffMoveOutcome):
+            return returnable
         amount = returnable
 
     def move() -> WalletResult:
@@ -154,15 +144,28 @@ def staff_money_move(
     return StaffMoveOutcome(result=result)
 
 
-def _returnable_amount(wallet: Wallet, reference: str | None) -> int | None:
+def _returnable_amount(wallet: Wallet, reference: str | None, *, staff: str, reason: str) -> int | StaffMoveOutcome:
     """The amount of the paid-out withdrawal of `wallet` under `reference`, which a return
-    would give back; None when there is none a return would move money for now."""
-    if not reference:
-        return None
-    return (
-        Withdrawal.objects.filter(wallet=wallet, reference=reference, status=Withdrawal.Status.APPROVED)
-        .values_list("amount", flat=True)
-        .first()
+    gives back (asked for under the four eyes); or, when a return would move nothing, the
+    answer: the return already made, repeated. Anything else is refused from this read alone,
+    never by calling the service that moves money: a withdrawal approved since the read would
+    be given back on one member of staff's word. A stale refusal is corrected by asking again."""
+    found = withdrawal_get(reference=reference or "", player_id=wallet.player.player_id, currency=wallet.currency_id)
+    if found.status == Withdrawal.Status.APPROVED:
+        return found.amount
+    if found.status == Withdrawal.Status.RETURNED:  # final: the service only repeats its answer
+        return StaffMoveOutcome(
+            result=_payout_return(
+                player_id=wallet.player.player_id,
+                currency=wallet.currency_id,
+                amount=found.amount,
+                created_by=staff,
+                reason=reason,
+                reference=found.reference,
+            )
+        )
+    raise WithdrawalNotAllowed(
+        f"Withdrawal {found.reference!r} is {found.status}: it cannot be returned.", details={"status": found.status}
     )
 
 

@@ -3,6 +3,7 @@ deposit, withdrawal or adjustment entered on "Move money…" moves nothing until
 of staff approves it, and then moves once, however many approvals race."""
 
 import io
+import threading
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from casino_platform import clock
 from casino_platform.errors import DomainError
-from casino_platform.tests.locks import together_behind_a_lock
+from casino_platform.tests.locks import together_behind_a_lock, until_another_waits_for_a_lock
 from ledger.errors import IdempotencyMismatch
 from ledger.models import Currency, JournalTransaction
 from ledger.reconciliation import ledger_reconcile
@@ -22,7 +23,7 @@ from players.models import Player
 from wallet.errors import FourEyesRequired, InsufficientFunds, StaffMovementNotAllowed
 from wallet.models import StaffDayTotal, StaffMovement, Wallet, Withdrawal, WithdrawalEvent
 from wallet.selectors import staff_moved_alone_today
-from wallet.services import staff_money_move, staff_movement_approve, staff_movement_reject
+from wallet.services import staff_money_move, staff_movement_approve, staff_movement_reject, withdrawal_approve
 from wallet.tests.test_admin import eur, messages_of, move
 from wallet.tests.test_cashier import balance, call
 
@@ -638,3 +639,46 @@ class TestReturnOfAFailedPayout:
         (waiting,) = StaffMovement.objects.filter(kind="return")
         assert r["Location"] == reverse("admin:wallet_staffmovement_review", args=[waiting.pk])
         assert balance() == 10_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_return_asked_for_while_its_withdrawal_is_being_approved_moves_nothing(client):
+    """Read pending, then approved by a colleague before the return is made: the return is
+    refused from what it read, never handed to the service, which would have given the
+    900.00 back on one clerk's word (a helper's review, with these threads)."""
+    call_command("seed_sandbox", stdout=io.StringIO())
+    Currency.objects.filter(code="EUR").update(
+        staff_approval_above=ABOVE, staff_daily_allowance=1_000, withdrawal_review_above=10_000
+    )
+    r = call(client, "POST", "p_demo_1/withdrawals", {"currency": "EUR", "amount": 90_000, "reference": "po-race"})
+    assert r.status_code == 200 and r.json()["status"] == "pending", r.content
+    approval: list[object] = []
+
+    def approve() -> None:
+        try:
+            approval.append(withdrawal_approve(reference="po-race", staff="staff:bob", reason="ok"))
+        finally:
+            connection.close()
+
+    approver = threading.Thread(target=approve)
+    with transaction.atomic():
+        # The withdrawal's row lock: bob's approval takes the wallet's lock, then waits here.
+        Withdrawal.objects.select_for_update().get(reference="po-race")
+        approver.start()
+        until_another_waits_for_a_lock(approver, "the approval")
+        with pytest.raises(DomainError) as refused:
+            staff_money_move(
+                wallet=wallet(),
+                kind="return",
+                amount=None,
+                staff="staff:alice",
+                reason="payout failed",
+                reference="po-race",
+            )
+    approver.join(30)
+    assert refused.value.code == "WITHDRAWAL_NOT_ALLOWED" and refused.value.details == {"status": "pending"}
+    assert approval and Withdrawal.objects.get(reference="po-race").status == "approved"
+    assert balance() == 10_000 and not StaffMovement.objects.exists()
+    # Asked again now: it waits for a colleague.
+    waiting = ask(kind="return", amount=None, reference="po-race")
+    assert (waiting.amount, balance()) == (90_000, 10_000)
