@@ -91,6 +91,9 @@ def staff_second_factor_on(app_configs: Any = None, **kwargs: Any) -> list[Warni
     ]
 
 
+SET_UP_HOURS_MAX = 10 * 366 * 24
+
+
 @register(Tags.security)
 def staff_second_factor_set_up_time(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Under an hour, a reset would leave a member of staff no time to sign in and set up the
@@ -107,6 +110,3 @@ def staff_second_factor_set_up_time(app_configs: Any = None, **kwargs: Any) -> l
             id="casino_platform.E004",
         )
     ]
-
-
-SET_UP_HOURS_MAX = 10 * 366 * 24

@@ -27,6 +27,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.contrib.sessions.models import Session
 from django.core.management import CommandError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.defaultfilters import pluralize
@@ -84,11 +85,15 @@ def staff_second_factor_failing() -> int:
     return app.union(backup).count()  # UNION: one member of staff failing at both counts once
 
 
-def staff_without_second_factor() -> int:
+def staff_without_app() -> QuerySet[User]:
     """Active staff users who have not set up an authenticator app: until they do, whoever has
-    their password can set one up (the next sign-in asks for it)."""
+    their password can set one up (the next sign-in asks for it), within the set-up time."""
     confirmed = TOTPDevice.objects.filter(confirmed=True).values("user_id")
-    return User.objects.filter(is_active=True, is_staff=True).exclude(pk__in=confirmed).count()
+    return User.objects.filter(is_active=True, is_staff=True).exclude(pk__in=confirmed)
+
+
+def staff_without_second_factor() -> int:
+    return staff_without_app().count()
 
 
 # --- Services ---------------------------------------------------------------------------

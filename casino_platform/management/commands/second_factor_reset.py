@@ -1,9 +1,8 @@
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from casino_platform.second_factor import staff_second_factor_reset
+from casino_platform.second_factor import staff_second_factor_reset, staff_without_app
 
 
 class Command(BaseCommand):
@@ -27,8 +26,7 @@ class Command(BaseCommand):
         if bool(username) == without_app:
             raise CommandError("Give a username, or --without-app (not both).")
         if without_app:
-            with_app = TOTPDevice.objects.filter(confirmed=True).values("user_id")
-            users = list(User.objects.filter(is_staff=True, is_active=True).exclude(pk__in=with_app).order_by("pk"))
+            users = list(staff_without_app().order_by("pk"))
         else:
             user = User.objects.filter(username=username).first()
             if user is None:
