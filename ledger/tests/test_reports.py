@@ -457,7 +457,10 @@ class TestCommand:
         with pytest.raises(CommandError, match=message):
             call_command("ledger_report", "trial-balance", "-o", "-", *args, stdout=io.StringIO())
 
-    def test_an_output_that_cannot_be_written_is_refused_before_the_report_runs(self, db, tmp_path):
+    def test_an_output_that_cannot_be_written_is_refused_before_the_report_runs(self, db, tmp_path, at):
+        # Noon: yesterday, the default period, is final (in the first minutes after midnight the
+        # command refused it for that before it looked at the output).
+        at(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
         (tmp_path / "folder").mkdir()
         for output, message in (
             (tmp_path / "folder", "is a directory"),
